@@ -1,0 +1,41 @@
+"""fasttape: fast automatic differentiation of Python and NumPy code.
+
+A Wengert tape in Cython records the operations of ordinary Python code on
+``Variable`` objects; a reverse sweep in C without the GIL returns the gradient.
+
+>>> from fasttape import Variable, sin
+>>> x, y = Variable(2.0), Variable(3.0)
+>>> f = x * y + sin(x)
+>>> f.backward()
+>>> x.grad
+2.5838531634528574
+"""
+from fasttape._tape import Tape
+from fasttape._variable import Variable
+from fasttape._elementary import (
+    abs, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt, cos, cosh,
+    erf, exp, exp2, expm1, hypot, log, log1p, log2, log10, logaddexp, maximum,
+    minimum, power, reciprocal, sigmoid, sign, sin, sinh, sqrt, square, tan, tanh)
+from fasttape.errors import (FasttapeError, GradientCheckError, StaleVariableError,
+                             TapeMismatchError)
+from fasttape.differential import grad, value_and_grad
+from fasttape.check import check_grads, numerical_grad
+from fasttape import math
+
+# the math module's spellings, also at the top level
+asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
+asinh, acosh, atanh = arcsinh, arccosh, arctanh
+fabs, pow = abs, power
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Variable", "Tape", "grad", "value_and_grad", "numerical_grad", "check_grads",
+    "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
+    "math",
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "arcsinh", "arccosh", "arctanh", "exp", "exp2", "expm1", "log", "log2", "log10",
+    "log1p", "sqrt", "cbrt", "square", "reciprocal", "sign", "abs", "power", "arctan2",
+    "hypot", "maximum", "minimum", "logaddexp", "erf", "sigmoid",
+    "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "fabs", "pow",
+]

@@ -1,0 +1,82 @@
+"""Flattening of differentiable arguments: numbers, and tuples, lists and dicts of them.
+
+``flatten(x)`` returns the numbers of ``x`` in a flat list and a ``Structure`` that
+rebuilds the same nesting from any flat list of the same length (Variables on the way
+in, gradients on the way out).
+"""
+from fasttape._variable import Variable, is_leaf_input
+
+LEAF = "leaf"
+
+
+class Structure:
+    """The nesting of an argument: a leaf, or a container kind with child structures."""
+
+    __slots__ = ("kind", "children", "keys", "n_leaves")
+
+    def __init__(self, kind, children=(), keys=None):
+        self.kind = kind
+        self.children = children
+        self.keys = keys
+        self.n_leaves = 1 if kind == LEAF else sum(c.n_leaves for c in children)
+
+    def rebuild(self, flat):
+        """The nested value with this structure whose leaves are ``flat``, in order."""
+        if self.kind == LEAF:
+            return flat[0]
+        if self.kind is _FLAT_LIST:
+            return list(flat)
+        if self.kind is _FLAT_TUPLE:
+            return tuple(flat)
+        parts = []
+        start = 0
+        for child in self.children:
+            parts.append(child.rebuild(flat[start:start + child.n_leaves]))
+            start += child.n_leaves
+        if self.kind is dict:
+            return dict(zip(self.keys, parts))
+        if self.kind is tuple or self.kind is list:
+            return self.kind(parts)
+        return self.kind(*parts)        # namedtuple
+
+
+_FLAT_LIST = "flat list"
+_FLAT_TUPLE = "flat tuple"
+_LEAF_STRUCTURE = Structure(LEAF)
+
+
+def flatten(x):
+    """(flat list of numbers, Structure) for a differentiable argument."""
+    if is_leaf_input(x):
+        return [x], _LEAF_STRUCTURE
+    if type(x) is list or type(x) is tuple:
+        if all(is_leaf_input(v) for v in x):
+            # the common case, a flat sequence of floats: no per-element structure
+            structure = Structure(_FLAT_LIST if type(x) is list else _FLAT_TUPLE)
+            structure.n_leaves = len(x)
+            return list(x), structure
+    if isinstance(x, (list, tuple, dict)):
+        flat = []
+        children = []
+        keys = None
+        if isinstance(x, dict):
+            keys = list(x.keys())
+            items = [x[k] for k in keys]
+            kind = dict
+        else:
+            items = x
+            kind = type(x) if hasattr(x, "_fields") else (
+                tuple if isinstance(x, tuple) else list)
+        for item in items:
+            item_flat, item_structure = flatten(item)
+            flat.extend(item_flat)
+            children.append(item_structure)
+        return flat, Structure(kind, children, keys)
+    if isinstance(x, Variable):
+        raise TypeError(
+            "differentiating with respect to a Variable (grad of a function called "
+            "inside another grad, or on Variables) is not supported yet: fasttape "
+            "differentiates functions of plain numbers")
+    raise TypeError(
+        f"can only differentiate with respect to real numbers or tuples, lists and "
+        f"dicts of them, not {type(x).__name__}")

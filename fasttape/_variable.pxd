@@ -1,0 +1,81 @@
+# Variable: a handle to one value slot on a tape. The inline helpers below are the
+# whole recording path of an operation: validate operands (with the GIL, raising
+# precise errors), compute the value, append one node, wrap it in a new handle.
+
+cimport cython
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
+from cpython.long cimport PyLong_AsDouble, PyLong_Check
+
+from fasttape._tape cimport (Tape, index_t, opcode_t, push_constant, push_node,
+                             OP_CONST)
+
+
+@cython.final
+cdef class Variable:
+    cdef readonly Tape tape     # the tape holding this value
+    cdef readonly Py_ssize_t node   # index of the node that wrote it
+    cdef readonly Py_ssize_t slot   # index of its value in tape.values
+    cdef Py_ssize_t epoch       # tape.epoch when recorded; differs once the tape resets
+
+
+cdef int raise_stale(Variable v) except -1
+cdef int raise_mismatch(Variable a, Variable b) except -1
+cdef bint as_double(object o, double* out) except -1
+
+
+cdef inline Variable new_variable(Tape t, Py_ssize_t node):
+    """Handle for the node just pushed (its slot is the last one written)."""
+    cdef Variable v = Variable.__new__(Variable)
+    v.tape = t
+    v.node = node
+    v.slot = t.n_slots - 1
+    v.epoch = t.epoch
+    return v
+
+
+cdef inline int check_live(Variable v) except -1:
+    if v.epoch != v.tape.epoch:
+        raise_stale(v)
+    return 0
+
+
+cdef inline int check_pair(Variable a, Variable b) except -1:
+    if a.tape is not b.tape:
+        raise_mismatch(a, b)
+    if a.epoch != a.tape.epoch:
+        raise_stale(a)
+    if b.epoch != a.tape.epoch:
+        raise_stale(b)
+    return 0
+
+
+cdef inline double value_of(Variable v) noexcept:
+    return v.tape.values[v.slot]
+
+
+cdef inline Variable record_unary(opcode_t op, Variable x, double value):
+    check_live(x)
+    return new_variable(x.tape, push_node(x.tape, op, <index_t>x.slot, 0, value))
+
+
+cdef inline Variable record_binary(opcode_t op, Variable a, Variable b, double value):
+    return new_variable(a.tape, push_node(a.tape, op, <index_t>a.slot,
+                                          <index_t>b.slot, value))
+
+
+cdef inline Variable record_vc(opcode_t op, Variable a, double c, double value):
+    """a op c, c a constant: the constant goes to the pool, not to a slot."""
+    cdef Tape t = a.tape
+    check_live(a)
+    return new_variable(t, push_node(t, op, <index_t>a.slot, push_constant(t, c), value))
+
+
+cdef inline Variable record_cv(opcode_t op, double c, Variable b, double value):
+    cdef Tape t = b.tape
+    check_live(b)
+    return new_variable(t, push_node(t, op, push_constant(t, c), <index_t>b.slot, value))
+
+
+cdef inline Variable promote_constant(Tape t, double c):
+    """A constant as a slot of its own, for ops that have no constant variant."""
+    return new_variable(t, push_node(t, OP_CONST, 0, 0, c))

@@ -1,0 +1,362 @@
+# Variable: the number protocol, comparisons (remembered on the tape as guards),
+# and the conversions that must not silently drop a derivative.
+
+cimport cython
+from libc cimport math as cm
+
+import numbers
+
+import numpy as np
+
+from fasttape._opmath cimport eval_unary
+from fasttape._tape cimport *
+from fasttape._tape import current_tape
+from fasttape.errors import StaleVariableError, TapeMismatchError
+
+
+cdef int raise_stale(Variable v) except -1:
+    raise StaleVariableError(
+        "this Variable belongs to a tape that has been reset since it was recorded "
+        "(grad() resets its tape when it returns; a Variable kept from inside the "
+        "differentiated function cannot be used afterwards). Use .value inside the "
+        "function to keep a plain number.")
+
+
+cdef int raise_mismatch(Variable a, Variable b) except -1:
+    raise TapeMismatchError(
+        f"cannot combine Variables recorded on two different tapes ({a.tape!r} and "
+        f"{b.tape!r}). Each grad() call records on its own tape, and the default tape "
+        f"is replaced after backward(): create all inputs of one computation before "
+        f"calling backward(), or record inside one `with fasttape.Tape():` block.")
+
+
+cdef bint as_double(object o, double* out) except -1:
+    """Convert a real Python or NumPy number to double; False for anything else."""
+    if PyFloat_Check(o):                 # float, np.float64
+        out[0] = PyFloat_AS_DOUBLE(o)
+        return True
+    if PyLong_Check(o):                  # int, bool; huge ints raise OverflowError
+        out[0] = PyLong_AsDouble(o)
+        return True
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        out[0] = float(o)
+        return True
+    if isinstance(o, np.ndarray) or isinstance(o, numbers.Complex) and not isinstance(
+            o, numbers.Real):
+        return False
+    if isinstance(o, numbers.Real):      # Fraction, Decimal-like
+        out[0] = float(o)
+        return True
+    return False
+
+
+cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
+                             object other, bint reflected):
+    """Shared body of the arithmetic operators: dispatch on the operand kinds.
+
+    ``reflected`` means the Variable is the right operand (``other op a``).
+    """
+    cdef Variable b
+    cdef double c, x, y
+    if type(other) is Variable:
+        b = <Variable>other
+        if reflected:
+            a, b = b, a
+        check_pair(a, b)
+        x = value_of(a)
+        y = value_of(b)
+        return record_binary(vv, a, b, arith(vv, x, y))
+    if not as_double(other, &c):
+        return NotImplemented
+    if reflected:
+        return record_cv(cv, c, a, arith(vv, c, value_of(a)))
+    return record_vc(vc, a, c, arith(vv, value_of(a), c))
+
+
+cdef inline double arith(opcode_t vv, double x, double y) noexcept:
+    if vv == OP_ADD_VV:
+        return x + y
+    if vv == OP_SUB_VV:
+        return x - y
+    if vv == OP_MUL_VV:
+        return x * y
+    if vv == OP_DIV_VV:
+        return x / y
+    return cm.pow(x, y)
+
+
+cdef object compare(opcode_t cmp, Variable a, object other):
+    """Evaluate a comparison and remember it (operands and outcome) on the tape."""
+    cdef Variable b
+    cdef double x, y
+    cdef bint outcome
+    cdef index_t rhs
+    cdef Tape t = a.tape
+    if type(other) is Variable:
+        b = <Variable>other
+        check_pair(a, b)
+        y = value_of(b)
+        rhs = <index_t>b.slot
+    elif as_double(other, &y):
+        check_live(a)
+        rhs = push_constant(t, y)
+        cmp |= GUARD_CONST_RHS
+    else:
+        return NotImplemented
+    x = value_of(a)
+    c = cmp & 7
+    if c == CMP_LT:
+        outcome = x < y
+    elif c == CMP_LE:
+        outcome = x <= y
+    elif c == CMP_GT:
+        outcome = x > y
+    elif c == CMP_GE:
+        outcome = x >= y
+    elif c == CMP_EQ:
+        outcome = x == y
+    else:
+        outcome = x != y
+    push_guard(t, cmp, <index_t>a.slot, rhs, outcome)
+    return outcome
+
+
+# Handlers for NumPy ufuncs applied to Variables, registered by _elementary.
+cdef dict UFUNC_HANDLERS = {}
+
+
+def register_ufunc(ufunc, handler):
+    UFUNC_HANDLERS[ufunc] = handler
+
+
+FLOAT_ERROR = (
+    "{what} of a fasttape Variable would drop its derivative. Use fasttape's own "
+    "functions (fasttape.sin, fasttape.exp, ...; fasttape.math mirrors the math module) "
+    "so the operation is recorded, or .value for a plain number without a derivative.")
+
+
+@cython.freelist(1024)
+@cython.final
+cdef class Variable:
+    """A differentiable real number: a handle to one value on a tape.
+
+    ``Variable(x)`` records ``x`` as an input (a leaf) on the current tape; every
+    arithmetic operation and fasttape function applied to Variables records one node.
+    After ``y.backward()``, ``x.grad`` holds dy/dx.
+
+    Parameters
+    ----------
+    value : real number
+        The value; ints and NumPy scalars are taken as float64.
+    tape : Tape, optional
+        Where to record. By default the innermost active tape of this thread (the
+        one of an enclosing ``grad`` call or ``with Tape()`` block), else the thread's
+        default tape, which starts afresh after ``backward()``.
+
+    Notes
+    -----
+    Arithmetic follows IEEE/NumPy float64 rules, not Python's: ``x / 0`` is inf,
+    ``log(-1)`` is nan; no exception is raised for them.
+    Comparisons return plain bools and are remembered on the tape.
+    ``float(x)``, and so ``math.sin(x)``, raise TypeError rather than drop the
+    derivative.
+    """
+
+    def __init__(self, value, Tape tape=None):
+        cdef double v
+        if type(value) is Variable:
+            raise TypeError("Variable() takes a number; this is already a Variable")
+        if not as_double(value, &v):
+            raise TypeError(f"Variable() takes a real number, not "
+                            f"{type(value).__name__}")
+        if tape is None:
+            tape = current_tape()
+        self.tape = tape
+        self.node = push_node(tape, OP_LEAF, 0, 0, v)
+        self.slot = tape.n_slots - 1
+        self.epoch = tape.epoch
+
+    # -- values and derivatives ------------------------------------------------------
+
+    @property
+    def value(self):
+        """The float value."""
+        check_live(self)
+        return value_of(self)
+
+    @property
+    def grad(self):
+        """d(output)/d(self) from the last ``backward()`` on this tape, or None.
+
+        Each ``backward()`` overwrites the gradients of its tape (PyTorch instead
+        accumulates into leaves across backward calls).
+        """
+        check_live(self)
+        cdef Tape t = self.tape
+        if t.swept_epoch != t.epoch or self.slot >= t.swept_slot_end:
+            return None
+        return t.adjoints[self.slot]
+
+    def backward(self, double seed=1.0):
+        """Reverse sweep from this Variable: sets ``.grad`` of every earlier Variable
+        to d(seed * self)/d(that Variable)."""
+        check_live(self)
+        self.tape.reverse_c(self.node, self.slot, seed)
+
+    # -- arithmetic ---------------------------------------------------------------------
+
+    def __add__(self, other):
+        return binary_op(OP_ADD_VV, OP_ADD_VC, OP_ADD_VC, self, other, False)
+
+    def __radd__(self, other):
+        return binary_op(OP_ADD_VV, OP_ADD_VC, OP_ADD_VC, self, other, False)
+
+    def __sub__(self, other):
+        return binary_op(OP_SUB_VV, OP_SUB_VC, OP_SUB_CV, self, other, False)
+
+    def __rsub__(self, other):
+        return binary_op(OP_SUB_VV, OP_SUB_VC, OP_SUB_CV, self, other, True)
+
+    def __mul__(self, other):
+        return binary_op(OP_MUL_VV, OP_MUL_VC, OP_MUL_VC, self, other, False)
+
+    def __rmul__(self, other):
+        return binary_op(OP_MUL_VV, OP_MUL_VC, OP_MUL_VC, self, other, False)
+
+    def __truediv__(self, other):
+        return binary_op(OP_DIV_VV, OP_DIV_VC, OP_DIV_CV, self, other, False)
+
+    def __rtruediv__(self, other):
+        return binary_op(OP_DIV_VV, OP_DIV_VC, OP_DIV_CV, self, other, True)
+
+    def __pow__(self, other, mod):
+        cdef double c
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not differentiable")
+        if type(other) is not Variable and as_double(other, &c) and c == 2.0:
+            # x ** 2 is the commonest power: x * x is exact and ~20x cheaper than pow
+            return record_unary(OP_SQUARE, self, value_of(self) * value_of(self))
+        return binary_op(OP_POW_VV, OP_POW_VC, OP_POW_CV, self, other, False)
+
+    def __rpow__(self, other, mod):
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not differentiable")
+        return binary_op(OP_POW_VV, OP_POW_VC, OP_POW_CV, self, other, True)
+
+    def __neg__(self):
+        return record_unary(OP_NEG, self, -value_of(self))
+
+    def __pos__(self):
+        check_live(self)
+        return self
+
+    def __abs__(self):
+        return record_unary(OP_ABS, self, cm.fabs(value_of(self)))
+
+    # -- comparisons: plain bools, remembered on the tape --------------------------------
+
+    def __lt__(self, other):
+        return compare(CMP_LT, self, other)
+
+    def __le__(self, other):
+        return compare(CMP_LE, self, other)
+
+    def __gt__(self, other):
+        return compare(CMP_GT, self, other)
+
+    def __ge__(self, other):
+        return compare(CMP_GE, self, other)
+
+    def __eq__(self, other):
+        return compare(CMP_EQ, self, other)
+
+    def __ne__(self, other):
+        return compare(CMP_NE, self, other)
+
+    def __bool__(self):
+        return compare(CMP_NE, self, 0.0)
+
+    def __hash__(self):
+        # identity hash (as autograd's boxes and torch tensors): == compares values
+        return id(self) >> 4
+
+    # -- conversions that would lose the derivative ----------------------------------
+
+    def __float__(self):
+        raise TypeError(FLOAT_ERROR.format(what="float() (and math.* functions)"))
+
+    def __int__(self):
+        raise TypeError(FLOAT_ERROR.format(what="int()"))
+
+    def __complex__(self):
+        raise TypeError(FLOAT_ERROR.format(what="complex()"))
+
+    def __index__(self):
+        raise TypeError(FLOAT_ERROR.format(what="Using as an index"))
+
+    # -- NumPy ---------------------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        handler = UFUNC_HANDLERS.get(ufunc)
+        if method != "__call__" or kwargs or handler is None:
+            raise TypeError(
+                f"fasttape cannot differentiate numpy.{ufunc.__name__}"
+                f"{'' if method == '__call__' else '.' + method}"
+                f"{' with keyword arguments' if kwargs else ''} applied to a Variable")
+        args = []
+        for x in inputs:
+            if isinstance(x, np.ndarray):
+                if x.ndim != 0:
+                    raise TypeError(
+                        f"numpy.{ufunc.__name__} of a scalar Variable and an array: "
+                        f"array operations on Variables are not supported yet")
+                x = x[()]
+            args.append(x)
+        return handler(*args)
+
+    def __repr__(self):
+        if self.epoch != self.tape.epoch:
+            return "Variable(<stale: its tape was reset>)"
+        return f"Variable({value_of(self)!r})"
+
+    def __reduce__(self):
+        raise TypeError("a Variable cannot be pickled (it is a handle into a live "
+                        "tape); pickle .value instead")
+
+
+cpdef Variable make_leaf(Tape tape, double value):
+    """Record an input on ``tape`` (no current-tape lookup: the fast path of grad)."""
+    return new_variable(tape, push_node(tape, OP_LEAF, 0, 0, value))
+
+
+def make_leaves(Tape tape, values):
+    """Leaves for a flat list or tuple of numbers, as a list of Variables."""
+    cdef list out = []
+    cdef double v
+    for x in values:
+        if not as_double(x, &v):
+            raise TypeError(f"can only differentiate with respect to real numbers, "
+                            f"got {type(x).__name__}")
+        out.append(new_variable(tape, push_node(tape, OP_LEAF, 0, 0, v)))
+    return out
+
+
+def is_leaf_input(x):
+    """True if x can be an input leaf (a real Python or NumPy number)."""
+    cdef double v
+    return type(x) is not Variable and as_double(x, &v)
+
+
+def sweep_adjoints(Tape tape, Variable output, list leaves):
+    """Reverse sweep from ``output`` and return (output value, [adjoint of each leaf])."""
+    cdef Variable leaf
+    cdef list grads = []
+    check_live(output)
+    if output.tape is not tape:
+        raise TapeMismatchError(
+            "the function returned a Variable recorded on another tape than its "
+            "inputs (was it computed from a Variable created outside the function?)")
+    tape.reverse_c(output.node, output.slot, 1.0)
+    for leaf in leaves:
+        grads.append(tape.adjoints[leaf.slot])
+    return value_of(output), grads

@@ -1,0 +1,22 @@
+"""Exceptions raised by fasttape, in one place so that users can catch them by name."""
+
+
+class FasttapeError(Exception):
+    """Base class of fasttape's own errors."""
+
+
+class StaleVariableError(FasttapeError, RuntimeError):
+    """A Variable was used after the tape it was recorded on was reset.
+
+    ``grad`` and its relatives reset their tape when they return, so a Variable that
+    escapes from the differentiated function (stored in a global, say) is stale
+    afterwards.
+    """
+
+
+class TapeMismatchError(FasttapeError, ValueError):
+    """Variables recorded on two different tapes were combined in one operation."""
+
+
+class GradientCheckError(FasttapeError, AssertionError):
+    """check_grads found a derivative that disagrees with central differences."""

@@ -1,0 +1,46 @@
+"""Build settings for fasttape's Cython extensions, kept in one place.
+
+Environment switches:
+  FASTTAPE_DEBUG=1     bounds checks and wraparound on, -O0 -g (slow; for hunting bugs)
+  FASTTAPE_COVERAGE=1  line tracing for coverage.py
+"""
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTTAPE_DEBUG") == "1"
+COVERAGE = os.environ.get("FASTTAPE_COVERAGE") == "1"
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,          # IEEE semantics: x / 0.0 is inf, not ZeroDivisionError
+    "infer_types": True,
+    "embedsignature": True,
+    "linetrace": COVERAGE,
+}
+
+MODULES = ["_tape", "_variable", "_elementary"]
+
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if COVERAGE:
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+
+extensions = [
+    Extension(
+        f"fasttape.{name}",
+        [f"fasttape/{name}.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+        libraries=["m"],
+    )
+    for name in MODULES
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))
