@@ -14,19 +14,26 @@ class Structure:
 
     __slots__ = ("kind", "children", "keys", "n_leaves")
 
-    def __init__(self, kind, children=(), keys=None):
+    def __init__(self, kind, children=(), keys=None, n_leaves=None):
         self.kind = kind
         self.children = children
         self.keys = keys
-        self.n_leaves = 1 if kind == LEAF else sum(c.n_leaves for c in children)
+        if n_leaves is None:
+            n_leaves = 1 if kind == LEAF else sum(c.n_leaves for c in children)
+        self.n_leaves = n_leaves
+
+    @classmethod
+    def flat(cls, kind, n_leaves):
+        """A list or tuple of n_leaves numbers, with no nested structure."""
+        return cls(kind, (), None, n_leaves)
 
     def rebuild(self, flat):
         """The nested value with this structure whose leaves are ``flat``, in order."""
         if self.kind == LEAF:
             return flat[0]
-        if self.kind is _FLAT_LIST:
+        if self.kind is list and not self.children:
             return list(flat)
-        if self.kind is _FLAT_TUPLE:
+        if self.kind is tuple and not self.children:
             return tuple(flat)
         parts = []
         start = 0
@@ -40,21 +47,16 @@ class Structure:
         return self.kind(*parts)        # namedtuple
 
 
-_FLAT_LIST = "flat list"
-_FLAT_TUPLE = "flat tuple"
-_LEAF_STRUCTURE = Structure(LEAF)
+LEAF_STRUCTURE = Structure(LEAF)
 
 
 def flatten(x):
     """(flat list of numbers, Structure) for a differentiable argument."""
     if is_leaf_input(x):
-        return [x], _LEAF_STRUCTURE
+        return [x], LEAF_STRUCTURE
     if type(x) is list or type(x) is tuple:
         if all(is_leaf_input(v) for v in x):
-            # the common case, a flat sequence of floats: no per-element structure
-            structure = Structure(_FLAT_LIST if type(x) is list else _FLAT_TUPLE)
-            structure.n_leaves = len(x)
-            return list(x), structure
+            return list(x), Structure.flat(type(x), len(x))
     if isinstance(x, (list, tuple, dict)):
         flat = []
         children = []

@@ -330,14 +330,20 @@ cpdef Variable make_leaf(Tape tape, double value):
 
 
 def make_leaves(Tape tape, values):
-    """Leaves for a flat list or tuple of numbers, as a list of Variables."""
-    cdef list out = []
+    """Leaves for a flat list or tuple of numbers, as a list of Variables.
+
+    Returns None, recording nothing, if some element is not a real number.
+    """
+    cdef list out
     cdef double v
+    cdef Py_ssize_t i, n = len(values)
     for x in values:
-        if not as_double(x, &v):
-            raise TypeError(f"can only differentiate with respect to real numbers, "
-                            f"got {type(x).__name__}")
-        out.append(new_variable(tape, push_node(tape, OP_LEAF, 0, 0, v)))
+        if type(x) is not float and not (type(x) is not Variable and as_double(x, &v)):
+            return None
+    out = [None] * n
+    for i in range(n):
+        as_double(values[i], &v)
+        out[i] = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, v))
     return out
 
 

@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 
-from fasttape._containers import flatten
+from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
 from fasttape._tape import acquire_tape, release_tape
-from fasttape._variable import Variable, make_leaves, sweep_adjoints
+from fasttape._variable import Variable, make_leaf, make_leaves, sweep_adjoints
 
 
 def value_and_grad(fun, argnum=0):
@@ -70,8 +70,17 @@ def _value_and_grad(fun, argnum, args, kwargs):
         structures = []
         leaves = []
         for i in argnums:
-            flat, structure = flatten(args[i])
-            arg_leaves = make_leaves(tape, flat)
+            x = args[i]
+            if type(x) is float:
+                # the fast paths: a number, or a flat list or tuple of numbers
+                arg_leaves = [make_leaf(tape, x)]
+                structure = LEAF_STRUCTURE
+            elif (type(x) is list or type(x) is tuple) and (
+                    arg_leaves := make_leaves(tape, x)) is not None:
+                structure = Structure.flat(type(x), len(x))
+            else:
+                flat, structure = flatten(x)
+                arg_leaves = make_leaves(tape, flat)
             call_args[i] = structure.rebuild(arg_leaves)
             structures.append(structure)
             leaves.extend(arg_leaves)
@@ -83,12 +92,14 @@ def _value_and_grad(fun, argnum, args, kwargs):
             flat_grads = [0.0] * len(leaves)
     finally:
         release_tape(tape)
+    if single:
+        return value, structures[0].rebuild(flat_grads)
     grads = []
     start = 0
     for structure in structures:
         grads.append(structure.rebuild(flat_grads[start:start + structure.n_leaves]))
         start += structure.n_leaves
-    return value, (grads[0] if single else tuple(grads))
+    return value, tuple(grads)
 
 
 def _constant_output(fun, out):
