@@ -1,0 +1,172 @@
+"""Memory stays flat over many gradient computations: grad() resets and pools its
+tapes, and PyTorch-style rounds (new Variables, backward, read .grad) start a fresh
+default tape after each backward and free the old one with its last Variable.
+
+Measured three ways: Python-level allocations (tracemalloc, which also sees the
+tape buffers, allocated with PyMem_*), the number of live Tape objects (weak
+references), and the resident set size of the process."""
+import gc
+import math
+import os
+import tracemalloc
+import weakref
+
+import pytest
+
+import fasttape as ft
+from fasttape import Variable, grad, value_and_grad
+
+
+@pytest.fixture(autouse=True)
+def fresh_default_tape():
+    """Start each test on a fresh default tape: an earlier test may have left
+    Variables on it without calling backward()."""
+    Variable(0.0).backward()
+    yield
+
+
+def rss_bytes():
+    """Current resident set size (Linux), else None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def f_small(x, y):
+    return x * y + ft.sin(x) * ft.exp(-y * y)
+
+
+def f_medium(p):
+    total = 0.0
+    for a, b in zip(p[:-1], p[1:]):
+        total = total + 100.0 * (b - a ** 2) ** 2 + (1.0 - a) ** 2
+    return total
+
+
+def grad_round(i):
+    x, y = 0.001 * (i % 1000), 1.0 + 0.0001 * (i % 100)
+    dx, dy = grad(f_small, argnum=(0, 1))(x, y)
+    assert dx == pytest.approx(y + math.cos(x) * math.exp(-y * y), rel=1e-13)
+    g = grad(f_medium)([0.5, 1.0, 1.5, 2.0, 2.5])
+    assert len(g) == 5
+
+
+def pytorch_round(i, tapes=None):
+    x = Variable(0.001 * (i % 1000))
+    y = Variable(1.0 + 0.0001 * (i % 100))
+    f = f_small(x, y)
+    f.backward()
+    assert x.grad == pytest.approx(y.value + math.cos(x.value)
+                                   * math.exp(-y.value ** 2), rel=1e-13)
+    assert x.tape.n_nodes == 9          # each round on its own, fresh default tape
+                                        # (2 leaves, 7 operations)
+    if tapes is not None:
+        tapes.append(weakref.ref(x.tape))
+
+
+def traced_growth(run, rounds, warmup):
+    """Bytes of Python-level memory still allocated after ``rounds`` calls of
+    run(i), measured after ``warmup`` calls that fill pools and caches."""
+    for i in range(warmup):
+        run(i)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(rounds):
+            run(i)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return after - before
+
+
+def assert_rss_flat(run, rounds, warmup, limit_bytes):
+    if rss_bytes() is None:
+        pytest.skip("no /proc/self/statm to read the resident set size from")
+    for i in range(warmup):
+        run(i)
+    gc.collect()
+    before = rss_bytes()
+    for i in range(rounds):
+        run(i)
+    gc.collect()
+    growth = rss_bytes() - before
+    assert growth < limit_bytes, (f"RSS grew by {growth / 1e6:.1f} MB over {rounds} "
+                                  f"rounds")
+
+
+# -- short versions, in the default run ------------------------------------------------
+
+def test_grad_calls_do_not_accumulate_memory():
+    growth = traced_growth(grad_round, rounds=2000, warmup=200)
+    assert growth < 64 * 1024, f"{growth} bytes still allocated after 2000 grad rounds"
+
+
+def test_pytorch_style_rounds_do_not_accumulate_memory():
+    growth = traced_growth(pytorch_round, rounds=2000, warmup=200)
+    assert growth < 64 * 1024, f"{growth} bytes still allocated after 2000 rounds"
+
+
+def test_old_default_tapes_are_freed():
+    tapes = []
+    for i in range(500):
+        pytorch_round(i, tapes)
+    gc.collect()
+    alive = sum(ref() is not None for ref in tapes)
+    assert alive <= 1, f"{alive} of 500 default tapes are still alive"
+
+
+def test_a_tape_lives_as_long_as_its_variables():
+    x = Variable(2.0)
+    y = x * x
+    y.backward()
+    tape_ref = weakref.ref(x.tape)
+    Variable(1.0)                    # the default tape moves on
+    assert tape_ref() is not None    # x and y still hold the old one
+    del x, y
+    gc.collect()
+    assert tape_ref() is None
+
+
+def test_grad_pool_does_not_keep_growing_with_large_functions():
+    def big(x):
+        for _ in range(20_000):
+            x = x + 1e-5 * ft.sin(x)
+        return x
+
+    grad(big)(0.3)
+    gc.collect()
+    growth = traced_growth(lambda i: grad(big)(0.3 + 1e-3 * i), rounds=10, warmup=0)
+    assert growth < 64 * 1024, f"{growth} bytes kept after 10 grads of a 60k-node tape"
+
+
+# -- long versions ---------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_grad_calls_long_run_memory_is_flat():
+    growth = traced_growth(grad_round, rounds=100_000, warmup=1000)
+    assert growth < 64 * 1024, f"{growth} bytes still allocated after 100k grad rounds"
+    assert_rss_flat(grad_round, rounds=100_000, warmup=1000, limit_bytes=4_000_000)
+
+
+@pytest.mark.slow
+def test_pytorch_style_long_run_memory_is_flat():
+    growth = traced_growth(pytorch_round, rounds=100_000, warmup=1000)
+    assert growth < 64 * 1024, f"{growth} bytes still allocated after 100k rounds"
+    assert_rss_flat(pytorch_round, rounds=100_000, warmup=1000, limit_bytes=4_000_000)
+
+
+@pytest.mark.slow
+def test_value_and_grad_with_containers_long_run_memory_is_flat():
+    def f(p):
+        return p["w"][0] * p["w"][1] + ft.tanh(p["b"])
+
+    def run(i):
+        value, g = value_and_grad(f)({"w": [1.0, 2.0 + i % 10], "b": 0.5})
+        assert g["w"] == [2.0 + i % 10, 1.0]
+
+    assert_rss_flat(run, rounds=100_000, warmup=1000, limit_bytes=4_000_000)
