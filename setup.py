@@ -1,7 +1,7 @@
 """Build settings for fasttape's Cython extensions, kept in one place.
 
 Environment switches:
-  FASTTAPE_DEBUG=1     bounds checks and wraparound on, -O0 -g (slow; for hunting bugs)
+  FASTTAPE_DEBUG=1     memoryview initialisation checks on, -O0 -g (for hunting bugs)
   FASTTAPE_COVERAGE=1  line tracing for coverage.py
 """
 import os
@@ -15,8 +15,11 @@ COVERAGE = os.environ.get("FASTTAPE_COVERAGE") == "1"
 
 DIRECTIVES = {
     "language_level": 3,
-    "boundscheck": DEBUG,
-    "wraparound": DEBUG,
+    # Bounds checks and negative indices stay on: they guard Python-sequence and
+    # memoryview indexing (where an unchecked index is undefined behaviour); the hot
+    # loops index raw C pointers, which these directives never touch.
+    "boundscheck": True,
+    "wraparound": True,
     "initializedcheck": DEBUG,
     "cdivision": True,          # IEEE semantics: x / 0.0 is inf, not ZeroDivisionError
     "infer_types": True,
@@ -24,7 +27,7 @@ DIRECTIVES = {
     "linetrace": COVERAGE,
 }
 
-MODULES = ["_tape", "_variable", "_elementary"]
+MODULES = ["_tape", "_variable", "_elementary", "_arrays"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if COVERAGE:
