@@ -337,6 +337,36 @@ def gather(x, index):
     return wrap_output(t, r, value)
 
 
+def view_of(x, view):
+    """Record y = `view`, a NumPy view into x's values (basic indexing, transposes,
+    broadcast_to, ...): one strided node, no index arrays."""
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    cdef cnp.ndarray base = <cnp.ndarray>av.value
+    cdef cnp.ndarray v = <cnp.ndarray?>view
+    offset = (<char*>cnp.PyArray_DATA(v) - <char*>cnp.PyArray_DATA(base)) // 8
+    strides = [s // 8 for s in view.strides]
+    shape = list(view.shape)
+    value = node_value(view[()] if v.ndim == 0 else view)
+    cdef Tape t = av.tape
+    r = t.push_anode(AOP_STRIDED, 0, 1 if type(value) is float else value.size, 1,
+                     value)
+    t.anodes[r].geom = t.push_geometry([len(shape)] + shape + strides + [offset])
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def select(x, result_of_numpy_function):
+    """Record the result of a NumPy selection applied to x's values: a strided node if
+    it is a view of them, else None (the caller gathers by positions)."""
+    cdef ArrayVariable av = <ArrayVariable>x
+    r = result_of_numpy_function
+    if isinstance(r, np.ndarray) and r.base is not None and r.dtype == np.float64 and \
+            np.may_share_memory(r, av.value):
+        return view_of(av, r)
+    return None
+
+
 def positions(x):
     """Flat positions of x's elements, in x's shape (to index with, then gather)."""
     return np.arange((<ArrayVariable?>x).value.size, dtype=np.int64).reshape(
@@ -421,7 +451,7 @@ def broadcast_to(x, shape):
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if av.value.shape == shape:
         return av
-    return gather(av, np.ascontiguousarray(np.broadcast_to(positions(av), shape)))
+    return view_of(av, np.broadcast_to(av.value, shape))
 
 
 def where(condition, a, b):
@@ -634,7 +664,12 @@ cdef class ArrayVariable:
                 isinstance(k, (Variable, ArrayVariable)) for k in key):
             raise TypeError("cannot index with a Variable (indices are not "
                             "differentiable); use .value")
-        return gather(self, positions(self)[key])
+        check_array_live(self)
+        view = self.value[key]
+        if type(view) is np.float64:         # integers only: one element
+            return gather(self, positions(self)[key])
+        selected = select(self, view)
+        return selected if selected is not None else gather(self, positions(self)[key])
 
     # comparisons: plain boolean arrays of the values
     def __lt__(self, other):

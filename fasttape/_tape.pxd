@@ -94,7 +94,9 @@ cdef enum:
     AOP_CUMSUM         # y = cumsum(x) along an axis (geometry: outer, n, inner)
     AOP_MATMUL         # y = a @ b, batched (geometry: batch, m, k, n, batch strides)
     AOP_RESHAPE        # y = x with another shape, same values in the same order
-    AOP_GATHER         # y[k] = x[index[k]] (indexing, transposes, broadcast_to)
+    AOP_GATHER         # y[k] = x[index[k]] (advanced indexing and other selections)
+    AOP_STRIDED        # y = a strided view of x: basic slicing, transposes, broadcast_to
+                       # (geometry: ndim, shape, element strides, offset)
     AOP_CONCAT         # y[operand_j.index[k]] = x_j[k] (concatenate, stack, array())
     AOP_WHERE          # y[k] = a[k] if weights[k] else b[k]
     AOP_PYFUNC         # reverse step by a Python callable (einsum, linalg, ...)

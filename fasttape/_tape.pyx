@@ -78,7 +78,7 @@ OP_TABLE = (
 ARRAY_OP_TABLE = (
     ("LEAF", AOP_LEAF), ("UNARY", AOP_UNARY), ("BINARY", AOP_BINARY),
     ("SUM", AOP_SUM), ("WEIGHTED_SUM", AOP_WEIGHTED_SUM), ("CUMSUM", AOP_CUMSUM),
-    ("MATMUL", AOP_MATMUL), ("RESHAPE", AOP_RESHAPE), ("GATHER", AOP_GATHER),
+    ("MATMUL", AOP_MATMUL), ("RESHAPE", AOP_RESHAPE), ("GATHER", AOP_GATHER), ("STRIDED", AOP_STRIDED),
     ("CONCAT", AOP_CONCAT), ("WHERE", AOP_WHERE), ("PYFUNC", AOP_PYFUNC),
 )
 N_ARRAY_OP_CODES = N_AOPS
@@ -622,6 +622,7 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
     cdef Operand* x1
     cdef double* gx
     cdef double* gx1
+    cdef const int64_t* geom
     if n.out_slot >= 0:
         g = &t.adjoints[n.out_slot]
         y = &t.values[n.out_slot]
@@ -665,6 +666,11 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
         if gx != NULL:
             for k in range(size):
                 gx[n.index[k]] += g[k]
+    elif n.aop == AOP_STRIDED:         # y = view of x: scatter-add through the strides
+        if gx != NULL:
+            geom = &t.geometry[n.geom]
+            strided_scatter_add(gx, g, 1.0, <int>geom[0], geom + 1, geom + 1 + geom[0],
+                                geom[1 + 2 * geom[0]])
     elif n.aop == AOP_CONCAT:          # y[x_j.index[k]] = x_j[k]
         for k in range(n.n_operands):
             x = &t.operands[n.operand0 + k]
@@ -686,12 +692,91 @@ cdef inline void gather_add(double* gx, const double* g, const int64_t* index,
         gx[k] += g[index[k]]
 
 
+# Elementwise loops. The generic loops call the formulas of _opmath per element; the
+# hot ops have their own loops, with the same formulas spelled out, that the compiler
+# vectorises (measured on the vectorised Rosenbrock sweep: 3x faster than the generic
+# loop, which gcc does not specialise by inlining). The zero-adjoint rule is applied per
+# element as a select (d if g != 0 else 0), which keeps the loops branch-free.
+
 cdef void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x, const double* y,
                         const double* g, double* gx) noexcept nogil:
     cdef Py_ssize_t k
-    for k in range(n):
-        if g[k] != 0.0:
-            gx[k] += g[k] * unary_partial(sop, x[k], y[k])
+    cdef double d
+    if sop == OP_SQUARE:               # 2x
+        for k in range(n):
+            d = 2.0 * g[k] * x[k]
+            gx[k] += d if g[k] != 0.0 else 0.0
+    elif sop == OP_NEG:                # -1
+        for k in range(n):
+            gx[k] -= g[k]
+    elif sop == OP_EXP:                # y
+        for k in range(n):
+            d = g[k] * y[k]
+            gx[k] += d if g[k] != 0.0 else 0.0
+    elif sop == OP_TANH:               # 1 - y^2
+        for k in range(n):
+            d = g[k] * (1.0 - y[k] * y[k])
+            gx[k] += d if g[k] != 0.0 else 0.0
+    elif sop == OP_LOG:                # 1/x
+        for k in range(n):
+            d = g[k] / x[k]
+            gx[k] += d if g[k] != 0.0 else 0.0
+    elif sop == OP_SQRT:               # 0.5/y
+        for k in range(n):
+            d = 0.5 * g[k] / y[k]
+            gx[k] += d if g[k] != 0.0 else 0.0
+    elif sop == OP_SIGMOID:            # y (1 - y)
+        for k in range(n):
+            d = g[k] * y[k] * (1.0 - y[k])
+            gx[k] += d if g[k] != 0.0 else 0.0
+    else:
+        for k in range(n):
+            d = g[k] * unary_partial(sop, x[k], y[k])
+            gx[k] += d if g[k] != 0.0 else 0.0
+
+
+cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
+                              const double* a, Py_ssize_t sa, double* ga,
+                              const double* b, Py_ssize_t sb, double* gb,
+                              const double* y, const double* g) noexcept nogil:
+    """Operands of y's size (stride 1) or of one value (stride 0)."""
+    cdef Py_ssize_t k
+    cdef double da, db, gk, d
+    if sop == OP_ADD_VV or sop == OP_SUB_VV:       # (1, +-1)
+        if ga != NULL:
+            flat_add(ga, sa, g, 1.0, n)
+        if gb != NULL:
+            flat_add(gb, sb, g, 1.0 if sop == OP_ADD_VV else -1.0, n)
+    elif sop == OP_MUL_VV and sa == 1 and sb == 1:  # (b, a)
+        if ga != NULL:
+            for k in range(n):
+                d = g[k] * b[k]
+                ga[k] += d if g[k] != 0.0 else 0.0
+        if gb != NULL:
+            for k in range(n):
+                d = g[k] * a[k]
+                gb[k] += d if g[k] != 0.0 else 0.0
+    else:
+        for k in range(n):
+            gk = g[k]
+            binary_partials(sop, a[k * sa], b[k * sb], y[k], &da, &db)
+            if ga != NULL:
+                ga[k * sa] += gk * da if gk != 0.0 else 0.0
+            if gb != NULL:
+                gb[k * sb] += gk * db if gk != 0.0 else 0.0
+
+
+cdef inline void flat_add(double* gx, Py_ssize_t stride, const double* g, double scale,
+                          Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double total = 0.0
+    if stride == 1:
+        for k in range(n):
+            gx[k] += scale * g[k]
+    else:
+        for k in range(n):
+            total += g[k]
+        gx[0] += scale * total
 
 
 cdef void binary_reverse(opcode_t sop, Py_ssize_t n,
@@ -705,31 +790,33 @@ cdef void binary_reverse(opcode_t sop, Py_ssize_t n,
     the output's shape with per-operand strides (0 along broadcast axes), from geom:
     [ndim, shape[ndim], a_strides[ndim], b_strides[ndim]].
     """
-    cdef Py_ssize_t k, ka = 0, kb = 0
-    cdef double da, db
-    cdef int ndim, d
-    cdef const int64_t* shape
-    cdef const int64_t* sa
-    cdef const int64_t* sb
-    cdef int64_t counter[32]
+    cdef Py_ssize_t sa = 1 if na == n else 0, sb = 1 if nb == n else 0
+    cdef int ndim
     if (na == n or na == 1) and (nb == n or nb == 1):
-        for k in range(n):
-            if g[k] == 0.0:
-                continue
-            if na == n:
-                ka = k
-            if nb == n:
-                kb = k
-            binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
-            if ga != NULL:
-                ga[ka] += g[k] * da
-            if gb != NULL:
-                gb[kb] += g[k] * db
+        binary_flat_reverse(sop, n, a, sa, ga, b, sb, gb, y, g)
         return
     ndim = <int>geom[0]
-    shape = geom + 1
-    sa = shape + ndim
-    sb = sa + ndim
+    if sop == OP_ADD_VV or sop == OP_SUB_VV:
+        # the partials are constants: each operand's adjoint is a strided sum of g
+        if ga != NULL:
+            strided_scatter_add(ga, g, 1.0, ndim, geom + 1, geom + 1 + ndim, 0)
+        if gb != NULL:
+            strided_scatter_add(gb, g, 1.0 if sop == OP_ADD_VV else -1.0, ndim,
+                                geom + 1, geom + 1 + 2 * ndim, 0)
+        return
+    binary_walk(sop, n, a, ga, b, gb, y, g, ndim, geom + 1, geom + 1 + ndim,
+                geom + 1 + 2 * ndim)
+
+
+cdef void binary_walk(opcode_t sop, Py_ssize_t n, const double* a, double* ga,
+                      const double* b, double* gb, const double* y, const double* g,
+                      int ndim, const int64_t* shape, const int64_t* sa,
+                      const int64_t* sb) noexcept nogil:
+    """The general broadcast case: walk y's shape in C order, operands by strides."""
+    cdef Py_ssize_t k, ka = 0, kb = 0
+    cdef double da, db
+    cdef int d
+    cdef int64_t counter[32]
     for d in range(ndim):
         counter[d] = 0
     for k in range(n):
@@ -752,6 +839,50 @@ cdef void binary_reverse(opcode_t sop, Py_ssize_t n,
             d -= 1
 
 
+cdef void strided_scatter_add(double* gx, const double* g, double scale, int ndim,
+                              const int64_t* shape, const int64_t* strides,
+                              Py_ssize_t offset) noexcept nogil:
+    """gx[offset + sum_d i_d strides[d]] += scale * g[k] for every multi-index i of
+    `shape` in C order (k = 0, 1, ...): the reverse of a strided view (slices,
+    transposes, broadcast_to), and of broadcasting in sums. The last axis is the
+    inner loop."""
+    cdef Py_ssize_t k = 0, j, inner, s_inner, base = offset, total = 1
+    cdef int d
+    cdef int64_t counter[32]
+    if ndim == 0:
+        gx[offset] += scale * g[0]
+        return
+    for d in range(ndim):
+        counter[d] = 0
+        total *= shape[d]
+    if total == 0:
+        return
+    inner = shape[ndim - 1]
+    s_inner = strides[ndim - 1]
+    while True:
+        if s_inner == 1:
+            for j in range(inner):
+                gx[base + j] += scale * g[k + j]
+        elif s_inner == 0:
+            for j in range(inner):
+                gx[base] += scale * g[k + j]
+        else:
+            for j in range(inner):
+                gx[base + j * s_inner] += scale * g[k + j]
+        k += inner
+        d = ndim - 2                   # next row: advance the outer multi-index
+        while d >= 0:
+            counter[d] += 1
+            base += strides[d]
+            if counter[d] < shape[d]:
+                break
+            base -= strides[d] * shape[d]
+            counter[d] = 0
+            d -= 1
+        if d < 0:
+            return
+
+
 cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale,
                          const double* weights, const int64_t* geom) noexcept nogil:
     """gx[k] += scale * g[out(k)] (* weights[k]) over x's n values, where out(k) is the
@@ -760,16 +891,36 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
     cdef int ndim = <int>geom[0], d
     cdef const int64_t* shape = geom + 1
     cdef const int64_t* so = shape + ndim
-    cdef Py_ssize_t k, ko = 0
+    cdef Py_ssize_t k = 0, j, inner, s_inner, ko = 0
+    cdef double gk
     cdef int64_t counter[32]
+    if n == 0:
+        return
+    if ndim == 0:
+        gx[0] += scale * g[0] * (weights[0] if weights != NULL else 1.0)
+        return
     for d in range(ndim):
         counter[d] = 0
-    for k in range(n):
-        if weights != NULL:
-            gx[k] += scale * g[ko] * weights[k]
+    inner = shape[ndim - 1]
+    s_inner = so[ndim - 1]
+    while True:
+        if s_inner == 0:               # reduced along the last axis: one g per row
+            gk = scale * g[ko]
+            if weights != NULL:
+                for j in range(inner):
+                    gx[k + j] += gk * weights[k + j]
+            else:
+                for j in range(inner):
+                    gx[k + j] += gk
         else:
-            gx[k] += scale * g[ko]
-        d = ndim - 1
+            if weights != NULL:
+                for j in range(inner):
+                    gx[k + j] += scale * g[ko + j * s_inner] * weights[k + j]
+            else:
+                for j in range(inner):
+                    gx[k + j] += scale * g[ko + j * s_inner]
+        k += inner
+        d = ndim - 2
         while d >= 0:
             counter[d] += 1
             ko += so[d]
@@ -778,6 +929,8 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
             ko -= so[d] * shape[d]
             counter[d] = 0
             d -= 1
+        if d < 0:
+            return
 
 
 cdef void cumsum_reverse(double* gx, const double* g, const int64_t* geom) noexcept nogil:

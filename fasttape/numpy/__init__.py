@@ -245,8 +245,8 @@ def ravel(a, order="C"):
 
 def _selection(numpy_function):
     """A NumPy function that selects or rearranges elements (transpose, flip, take,
-    broadcast_to, ...): one gather node, its indices found by applying the function to
-    the array of element positions."""
+    ...): one node. When NumPy returns a view, the node records its strides; otherwise
+    a gather, its indices found by applying the function to the element positions."""
     def function(a, *args, **kwargs):
         a = _operand(a)
         if type(a) is Variable:
@@ -254,10 +254,14 @@ def _selection(numpy_function):
             if type(a) is Variable:
                 return a
         if type(a) is ArrayVariable:
+            selected = _arrays.select(a, numpy_function(a.value, *args, **kwargs))
+            if selected is not None:
+                return selected
             return _arrays.gather(a, numpy_function(_arrays.positions(a), *args, **kwargs))
         return numpy_function(a, *args, **kwargs)
     function.__name__ = numpy_function.__name__
-    function.__doc__ = f"{numpy_function.__name__}, differentiable (one gather node)."
+    function.__doc__ = (f"{numpy_function.__name__}, differentiable (one node: a strided "
+                        f"view, or a gather of the selected elements).")
     return function
 
 
