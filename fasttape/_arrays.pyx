@@ -146,8 +146,14 @@ cdef object node_value(object result):
 # -- recording -------------------------------------------------------------------------
 
 def make_array_leaf(Tape tape, x):
-    """Record an array input on `tape`."""
-    value = readonly_result(np.array(float_array(x, "differentiating"), copy=True))
+    """Record an array input on `tape`.
+
+    A float64 C-contiguous input is not copied: the tape holds a read-only view of it,
+    so the caller must not modify the array while the tape is in use (grad and its
+    relatives finish with it before they return).
+    """
+    arr = float_array(x, "differentiating")
+    value = readonly_result(arr.view() if arr is x else arr)
     r = tape.push_anode(AOP_LEAF, 0, value.size, 0, value)
     return wrap_output(tape, r, value)
 

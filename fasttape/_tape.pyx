@@ -5,7 +5,7 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc cimport math as cm
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import threading
 
@@ -503,11 +503,9 @@ cdef object _copy_i32(int32_t* p, Py_ssize_t n):
 
 
 cdef object _copy_f64(double* p, Py_ssize_t n):
-    out = np.empty(n, dtype=np.float64)
-    cdef double[::1] view = out
-    cdef Py_ssize_t i
-    for i in range(n):
-        view[i] = p[i]
+    cdef cnp.ndarray out = np.empty(n, dtype=np.float64)
+    if n:
+        memcpy(cnp.PyArray_DATA(out), p, <size_t>n * sizeof(double))
     return out
 
 
