@@ -74,11 +74,45 @@ cdef Tape tape_of(tuple args):
 
 cdef object value_or_array(object x):
     """The NumPy-level value of an operand: an ndarray, a float, or x's float array."""
+    cdef double c
     if type(x) is ArrayVariable:
         return (<ArrayVariable>x).value
     if type(x) is Variable:
         return value_of(<Variable>x)
+    if type(x) is float:
+        return x
+    if as_double(x, &c):
+        return c
     return float_array(x, "operand")
+
+
+cdef inline Tape pair_tape(object a, object b):
+    """The tape of the Variables among a and b (at least one is a Variable)."""
+    cdef Tape t = None, u = None
+    if type(a) is ArrayVariable:
+        check_array_live(<ArrayVariable>a)
+        t = (<ArrayVariable>a).tape
+    elif type(a) is Variable:
+        check_live(<Variable>a)
+        t = (<Variable>a).tape
+    if type(b) is ArrayVariable:
+        check_array_live(<ArrayVariable>b)
+        u = (<ArrayVariable>b).tape
+    elif type(b) is Variable:
+        check_live(<Variable>b)
+        u = (<Variable>b).tape
+    if t is None:
+        return u
+    if u is not None and u is not t:
+        return tape_of((a, b))       # raises the mismatch error
+    return t
+
+
+cdef inline Py_ssize_t size_of(object value):
+    """Number of values of a float or an ndarray operand value."""
+    if type(value) is float:
+        return 1
+    return cnp.PyArray_SIZE(<cnp.ndarray>value)
 
 
 cdef int set_operand(Tape t, Py_ssize_t r, Py_ssize_t j, object x,
@@ -99,6 +133,10 @@ cdef int set_operand(Tape t, Py_ssize_t r, Py_ssize_t j, object x,
     elif type(x) is Variable:
         o.kind = OPERAND_SCALAR
         o.ref = (<Variable>x).slot
+        o.size = 1
+    elif type(x_value) is float:
+        o.kind = OPERAND_POOLED
+        o.ref = push_constant(t, <double>x_value)
         o.size = 1
     else:
         arr = np.ascontiguousarray(x_value, dtype=np.float64)
@@ -172,13 +210,12 @@ cpdef object record_unary(opcode_t sop, object x, object ufunc):
 cpdef object record_binary(opcode_t sop, object a, object b, object ufunc):
     """y = sop(a, b) elementwise with broadcasting; one of a, b is an ArrayVariable
     (the other may be a Variable, a number or an array)."""
-    cdef Tape t = tape_of((a, b))
+    cdef Tape t = pair_tape(a, b)
     va = value_or_array(a)
     vb = value_or_array(b)
     value = readonly_result(ufunc(va, vb))      # NumPy raises its own shape errors
-    cdef Py_ssize_t n = value.size
-    cdef Py_ssize_t na = 1 if type(va) is float else va.size
-    cdef Py_ssize_t nb = 1 if type(vb) is float else vb.size
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>value)
+    cdef Py_ssize_t na = size_of(va), nb = size_of(vb)
     geom = None
     if not (na == n or na == 1) or not (nb == n or nb == 1):
         shape = value.shape
@@ -249,13 +286,31 @@ cdef object record_reduce(object x, object axis, bint keepdims, object value,
 def sum(x, axis=None, keepdims=False):
     cdef ArrayVariable av = <ArrayVariable?>x
     check_array_live(av)
+    if axis is None and not keepdims:
+        return record_full_sum(av, 1.0)
     return record_reduce(av, axis, keepdims,
                          np.sum(av.value, axis=axis, keepdims=keepdims), 1.0, None)
+
+
+cdef object record_full_sum(ArrayVariable av, double scale):
+    """scale * the sum of all of x's values: a scalar Variable."""
+    cdef Tape t = av.tape
+    value = float(ADD_REDUCE(av.value, None)) * scale
+    r = t.push_anode(AOP_SUM, 0, 1, 1, value)
+    t.anodes[r].c = scale
+    t.anodes[r].geom = t.push_geometry((1, cnp.PyArray_SIZE(<cnp.ndarray>av.value), 0))
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+cdef object ADD_REDUCE = np.add.reduce
 
 
 def mean(x, axis=None, keepdims=False):
     cdef ArrayVariable av = <ArrayVariable?>x
     check_array_live(av)
+    if axis is None and not keepdims and av.value.size:
+        return record_full_sum(av, 1.0 / av.value.size)
     value = np.mean(av.value, axis=axis, keepdims=keepdims)
     axes = normalize_axes(axis, av.value.ndim)
     count = 1
@@ -367,8 +422,9 @@ def select(x, result_of_numpy_function):
     it is a view of them, else None (the caller gathers by positions)."""
     cdef ArrayVariable av = <ArrayVariable>x
     r = result_of_numpy_function
-    if isinstance(r, np.ndarray) and r.base is not None and r.dtype == np.float64 and \
-            np.may_share_memory(r, av.value):
+    owner = av.value.base if av.value.base is not None else av.value
+    if type(r) is np.ndarray and r.base is not None and (
+            r.base is owner or np.may_share_memory(r, av.value)):
         return view_of(av, r)
     return None
 

@@ -107,6 +107,7 @@ cdef enum:
     OPERAND_CONST = 0  # values at Operand.data (kept alive by the tape), no adjoint
     OPERAND_ARRAY = 1  # the output of array node Operand.ref
     OPERAND_SCALAR = 2 # scalar slot Operand.ref
+    OPERAND_POOLED = 3 # a scalar constant: constants[Operand.ref], no adjoint
 
 ctypedef struct Operand:
     uint8_t kind           # OPERAND_*

@@ -598,6 +598,8 @@ cdef int reverse_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end,
 cdef inline double* operand_values(Tape t, Operand* o) noexcept nogil:
     if o.kind == OPERAND_SCALAR:
         return &t.values[o.ref]
+    if o.kind == OPERAND_POOLED:
+        return &t.constants[o.ref]
     return o.data
 
 
@@ -745,15 +747,11 @@ cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
             flat_add(ga, sa, g, 1.0, n)
         if gb != NULL:
             flat_add(gb, sb, g, 1.0 if sop == OP_ADD_VV else -1.0, n)
-    elif sop == OP_MUL_VV and sa == 1 and sb == 1:  # (b, a)
+    elif sop == OP_MUL_VV:                          # (b, a)
         if ga != NULL:
-            for k in range(n):
-                d = g[k] * b[k]
-                ga[k] += d if g[k] != 0.0 else 0.0
+            product_add(ga, sa, g, b, sb, n)
         if gb != NULL:
-            for k in range(n):
-                d = g[k] * a[k]
-                gb[k] += d if g[k] != 0.0 else 0.0
+            product_add(gb, sb, g, a, sa, n)
     else:
         for k in range(n):
             gk = g[k]
@@ -762,6 +760,29 @@ cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
                 ga[k * sa] += gk * da if gk != 0.0 else 0.0
             if gb != NULL:
                 gb[k * sb] += gk * db if gk != 0.0 else 0.0
+
+
+cdef inline void product_add(double* gx, Py_ssize_t sx, const double* g,
+                             const double* other, Py_ssize_t so,
+                             Py_ssize_t n) noexcept nogil:
+    """gx += g * other (the adjoint of one factor of a product), each of stride 1 or
+    0; a stride-0 gx receives the sum."""
+    cdef Py_ssize_t k
+    cdef double d, c, total = 0.0
+    if sx == 1 and so == 1:
+        for k in range(n):
+            d = g[k] * other[k]
+            gx[k] += d if g[k] != 0.0 else 0.0
+    elif sx == 1:
+        c = other[0]
+        for k in range(n):
+            d = g[k] * c
+            gx[k] += d if g[k] != 0.0 else 0.0
+    else:
+        for k in range(n):
+            d = g[k] * other[k * so]
+            total += d if g[k] != 0.0 else 0.0
+        gx[0] += total
 
 
 cdef inline void flat_add(double* gx, Py_ssize_t stride, const double* g, double scale,
