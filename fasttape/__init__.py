@@ -18,7 +18,8 @@ from fasttape._elementary import (
     minimum, power, reciprocal, sigmoid, sign, sin, sinh, sqrt, square, tan, tanh)
 from fasttape.errors import (FasttapeError, GradientCheckError, StaleVariableError,
                              TapeMismatchError)
-from fasttape.differential import grad, value_and_grad
+from fasttape.differential import elementwise_grad, grad, jacobian, value_and_grad
+from fasttape._arrays import ArrayVariable
 from fasttape.check import check_grads, numerical_grad
 from fasttape import math
 
@@ -30,7 +31,8 @@ fabs, pow = abs, power
 __version__ = "0.1.0"
 
 __all__ = [
-    "Variable", "Tape", "grad", "value_and_grad", "numerical_grad", "check_grads",
+    "Variable", "ArrayVariable", "Tape", "grad", "value_and_grad", "elementwise_grad",
+    "jacobian", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
     "math",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",

@@ -1,9 +1,13 @@
-"""Flattening of differentiable arguments: numbers, and tuples, lists and dicts of them.
+"""Flattening of differentiable arguments: numbers and arrays, and tuples, lists and
+dicts of them.
 
-``flatten(x)`` returns the numbers of ``x`` in a flat list and a ``Structure`` that
+``flatten(x)`` returns the numbers and arrays of ``x`` in a flat list and a ``Structure`` that
 rebuilds the same nesting from any flat list of the same length (Variables on the way
 in, gradients on the way out).
 """
+import numpy as np
+
+from fasttape._arrays import ArrayVariable
 from fasttape._variable import Variable, is_leaf_input
 
 LEAF = "leaf"
@@ -52,7 +56,7 @@ LEAF_STRUCTURE = Structure(LEAF)
 
 def flatten(x):
     """(flat list of numbers, Structure) for a differentiable argument."""
-    if is_leaf_input(x):
+    if is_leaf_input(x) or isinstance(x, np.ndarray):
         return [x], LEAF_STRUCTURE
     if type(x) is list or type(x) is tuple:
         if all(is_leaf_input(v) for v in x):
@@ -74,11 +78,11 @@ def flatten(x):
             flat.extend(item_flat)
             children.append(item_structure)
         return flat, Structure(kind, children, keys)
-    if isinstance(x, Variable):
+    if isinstance(x, (Variable, ArrayVariable)):
         raise TypeError(
             "differentiating with respect to a Variable (grad of a function called "
             "inside another grad, or on Variables) is not supported yet: fasttape "
             "differentiates functions of plain numbers")
     raise TypeError(
-        f"can only differentiate with respect to real numbers or tuples, lists and "
-        f"dicts of them, not {type(x).__name__}")
+        f"can only differentiate with respect to real numbers and arrays, or tuples, "
+        f"lists and dicts of them, not {type(x).__name__}")

@@ -137,3 +137,133 @@ cdef inline double eval_binary(opcode_t op, double a, double b) noexcept nogil:
     elif op == OP_LOGADDEXP:
         return logaddexp_c(a, b)
     return cm.NAN
+
+
+# -- derivatives ------------------------------------------------------------------------
+# Each formula is written once here and used by the scalar sweep and by the elementwise
+# array kernels. x is the operand, y = op(x) the stored result (reused where cheaper).
+
+cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil:
+    """dy/dx of a unary op at x."""
+    if op == OP_NEG:           # -x
+        return -1.0
+    elif op == OP_SQUARE:      # x^2
+        return 2.0 * x
+    elif op == OP_RECIPROCAL:  # 1/x: -1/x^2 = -y^2
+        return -y * y
+    elif op == OP_SQRT:        # 1/(2 sqrt x): inf at 0 (autograd's convention)
+        return 0.5 / y
+    elif op == OP_CBRT:        # 1/(3 cbrt(x)^2): inf at 0
+        return 1.0 / (3.0 * y * y)
+    elif op == OP_EXP:         # exp x = y
+        return y
+    elif op == OP_EXP2:        # 2^x log 2
+        return y * cm.M_LN2
+    elif op == OP_EXPM1:       # exp x = y + 1
+        return y + 1.0
+    elif op == OP_LOG:         # 1/x: inf at 0
+        return 1.0 / x
+    elif op == OP_LOG2:
+        return 1.0 / (x * cm.M_LN2)
+    elif op == OP_LOG10:
+        return 1.0 / (x * cm.M_LN10)
+    elif op == OP_LOG1P:       # 1/(1 + x)
+        return 1.0 / (1.0 + x)
+    elif op == OP_SIN:
+        return cm.cos(x)
+    elif op == OP_COS:
+        return -cm.sin(x)
+    elif op == OP_TAN:         # 1 + tan^2
+        return 1.0 + y * y
+    elif op == OP_ARCSIN:      # 1/sqrt(1 - x^2): inf at +-1, nan outside
+        return 1.0 / cm.sqrt(1.0 - x * x)
+    elif op == OP_ARCCOS:
+        return -1.0 / cm.sqrt(1.0 - x * x)
+    elif op == OP_ARCTAN:
+        return 1.0 / (1.0 + x * x)
+    elif op == OP_SINH:
+        return cm.cosh(x)
+    elif op == OP_COSH:
+        return cm.sinh(x)
+    elif op == OP_TANH:        # 1 - tanh^2
+        return 1.0 - y * y
+    elif op == OP_ARCSINH:     # 1/sqrt(x^2 + 1)
+        return 1.0 / cm.sqrt(x * x + 1.0)
+    elif op == OP_ARCCOSH:     # 1/sqrt(x^2 - 1): inf at 1
+        return 1.0 / cm.sqrt(x * x - 1.0)
+    elif op == OP_ARCTANH:     # 1/(1 - x^2): inf at +-1
+        return 1.0 / (1.0 - x * x)
+    elif op == OP_ABS:         # sign x, 0 at 0 (autograd's convention)
+        return sign_c(x)
+    elif op == OP_SIGN:        # 0 everywhere
+        return 0.0
+    elif op == OP_ERF:         # 2/sqrt(pi) exp(-x^2)
+        return 1.1283791670955126 * cm.exp(-x * x)
+    elif op == OP_SIGMOID:     # y (1 - y)
+        return y * (1.0 - y)
+    return cm.NAN
+
+
+cdef inline double pow_dbase(double x, double p) noexcept nogil:
+    # d(x^p)/dx = p x^(p-1). At p == 0 it is 0 for every x (autograd writes
+    # x^where(p, p-1, 1) so that 0^-1 never appears).
+    if p == 0.0:
+        return 0.0
+    return p * cm.pow(x, p - 1.0)
+
+
+cdef inline double pow_dexponent(double x, double y) noexcept nogil:
+    # d(x^p)/dp = log(x) x^p = log(x) y; at x == 0 it is 0 (log(0) * 0 would be nan;
+    # autograd replaces x == 0 by 1 inside the log)
+    if x == 0.0:
+        return 0.0
+    return cm.log(x) * y
+
+
+cdef inline void binary_partials(opcode_t op, double a, double b, double y,
+                                 double* da, double* db) noexcept nogil:
+    """dy/da and dy/db of a binary op at (a, b)."""
+    cdef double d
+    if op == OP_ADD_VV:        # a + b
+        da[0] = 1.0
+        db[0] = 1.0
+    elif op == OP_SUB_VV:      # a - b
+        da[0] = 1.0
+        db[0] = -1.0
+    elif op == OP_MUL_VV:      # a b
+        da[0] = b
+        db[0] = a
+    elif op == OP_DIV_VV:      # a / b: (1/b, -y/b)
+        da[0] = 1.0 / b
+        db[0] = -y / b
+    elif op == OP_POW_VV:      # a^b
+        da[0] = pow_dbase(a, b)
+        db[0] = pow_dexponent(a, y)
+    elif op == OP_ARCTAN2:     # atan2(a, b): (b, -a) / (a^2 + b^2), nan at the origin
+        d = a * a + b * b
+        da[0] = b / d
+        db[0] = -a / d
+    elif op == OP_HYPOT:       # (a, b) / y, nan at the origin (autograd's convention)
+        da[0] = a / y
+        db[0] = b / y
+    elif op == OP_MAXIMUM or op == OP_MINIMUM:
+        # to the operand equal to the result; a tie splits evenly (autograd's
+        # balanced_eq); a nan operand gives nan
+        if a == y and b == y:
+            da[0] = 0.5
+            db[0] = 0.5
+        elif a == y:
+            da[0] = 1.0
+            db[0] = 0.0
+        elif b == y:
+            da[0] = 0.0
+            db[0] = 1.0
+        else:
+            da[0] = cm.NAN
+            db[0] = cm.NAN
+    elif op == OP_LOGADDEXP:   # softmax weights exp(a - y), exp(b - y)
+        da[0] = cm.exp(a - y)
+        db[0] = cm.exp(b - y)
+    else:
+        da[0] = cm.NAN
+        db[0] = cm.NAN

@@ -20,7 +20,7 @@
 # Indices are int32 (CppAD's default address type): a tape holds at most
 # 2**31 - 1 nodes and slots; recording past that raises OverflowError.
 
-from libc.stdint cimport int32_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 ctypedef uint8_t opcode_t
 ctypedef int32_t index_t
@@ -79,7 +79,57 @@ cdef enum:
     OP_MAXIMUM
     OP_MINIMUM
     OP_LOGADDEXP
+    # an array operation: arg0 is the index of its ArrayNode (below)
+    OP_ARRAY
     N_OPS
+
+# Array operations (ArrayNode.aop). Elementwise ones take their formula from the
+# scalar op code in ArrayNode.sop, so each derivative is written once.
+cdef enum:
+    AOP_LEAF = 0       # an input array
+    AOP_UNARY          # y[k] = sop(x[k])
+    AOP_BINARY         # y = sop(a, b) with NumPy broadcasting (geometry: shape, strides)
+    AOP_SUM            # y = c * sum of x over axes (geometry: in shape, out strides)
+    AOP_WEIGHTED_SUM   # reduce whose derivative is weights[k] (max, min, prod)
+    AOP_CUMSUM         # y = cumsum(x) along an axis (geometry: outer, n, inner)
+    AOP_MATMUL         # y = a @ b, batched (geometry: batch, m, k, n, batch strides)
+    AOP_RESHAPE        # y = x with another shape, same values in the same order
+    AOP_GATHER         # y[k] = x[index[k]] (advanced indexing and other selections)
+    AOP_STRIDED        # y = a strided view of x: basic slicing, transposes, broadcast_to
+                       # (geometry: ndim, shape, element strides, offset)
+    AOP_CONCAT         # y[operand_j.index[k]] = x_j[k] (concatenate, stack, array())
+    AOP_WHERE          # y[k] = a[k] if weights[k] else b[k]
+    AOP_PYFUNC         # reverse step by a Python callable (einsum, linalg, ...)
+    N_AOPS
+
+# Operand kinds of array nodes
+cdef enum:
+    OPERAND_CONST = 0  # values at Operand.data (kept alive by the tape), no adjoint
+    OPERAND_ARRAY = 1  # the output of array node Operand.ref
+    OPERAND_SCALAR = 2 # scalar slot Operand.ref
+    OPERAND_POOLED = 3 # a scalar constant: constants[Operand.ref], no adjoint
+
+ctypedef struct Operand:
+    uint8_t kind           # OPERAND_*
+    Py_ssize_t ref         # array node index or scalar slot (unused for constants)
+    double* data           # values of a constant or of an array node (arrays never move)
+    Py_ssize_t size        # number of values
+    int64_t* index         # AOP_CONCAT: output position of each value; else NULL
+
+ctypedef struct ArrayNode:
+    uint8_t aop            # AOP_* code
+    uint8_t sop            # scalar op code giving the formula of elementwise ops
+    Py_ssize_t size        # number of output values
+    double* value          # output values, C order (NULL when the output is a scalar slot)
+    Py_ssize_t adj         # offset of the output's adjoints in array_adjoints, or -1
+    Py_ssize_t out_slot    # scalar slot of a one-value output, or -1
+    Py_ssize_t operand0    # index of the first operand in the operands pool
+    Py_ssize_t n_operands
+    Py_ssize_t geom        # offset of this node's geometry in the geometry pool, or -1
+    double c               # scalar parameter (scale of AOP_SUM)
+    double* weights        # per-value weights/mask (AOP_WEIGHTED_SUM, AOP_WHERE), or NULL
+    int64_t* index         # gather positions (AOP_GATHER), or NULL
+    Py_ssize_t pyfunc      # AOP_PYFUNC: index of the callable in Tape.keepalive
 
 # Comparison codes stored in guard_ops (low 3 bits); GUARD_CONST_RHS marks a
 # comparison whose right operand is constants[arg1] rather than a slot.
@@ -119,6 +169,23 @@ cdef class Tape:
     cdef Py_ssize_t n_guards
     cdef Py_ssize_t guard_capacity
 
+    # array nodes (capacity anode_capacity), their operands, and the geometry pool
+    # (shapes, strides and axes as int64 runs that array nodes point into)
+    cdef ArrayNode* anodes
+    cdef Py_ssize_t n_anodes
+    cdef Py_ssize_t anode_capacity
+    cdef Operand* operands
+    cdef Py_ssize_t n_operands
+    cdef Py_ssize_t operand_capacity
+    cdef int64_t* geometry
+    cdef Py_ssize_t n_geometry
+    cdef Py_ssize_t geometry_capacity
+    cdef double* array_adjoints       # adjoints of array outputs, n_array_values of them
+    cdef Py_ssize_t n_array_values
+    cdef Py_ssize_t array_adjoint_capacity
+    cdef list keepalive               # NumPy arrays and callables the nodes point into
+    cdef object sweep_error           # exception raised by a Python step of a sweep
+
     cdef readonly Py_ssize_t epoch  # bumped by reset(); Variables remember theirs
     cdef Py_ssize_t max_size        # limit on nodes and slots (2**31 - 1 unless testing)
     # the last reverse sweep: adjoints[0:swept_slot_end] are valid while
@@ -131,8 +198,17 @@ cdef class Tape:
     cdef int grow_slots(self, Py_ssize_t needed) except -1
     cdef int grow_constants(self) except -1
     cdef int grow_guards(self) except -1
+    cdef Py_ssize_t push_anode(self, uint8_t aop, uint8_t sop, Py_ssize_t size,
+                               Py_ssize_t n_operands, object value) except -1
+    cdef Operand* operand(self, Py_ssize_t anode, Py_ssize_t j) noexcept
+    cdef Py_ssize_t push_geometry(self, object values) except -1
+    cdef void* keep(self, object array) except NULL
     cpdef reset(self)
     cdef int reverse_c(self, Py_ssize_t node, Py_ssize_t slot, double seed) except -1
+    cdef int reverse_array_c(self, Py_ssize_t node, Py_ssize_t anode,
+                             object seed) except -1
+    cdef int prepare_sweep(self, Py_ssize_t slot_end) except -1
+    cdef int sweep_c(self, Py_ssize_t node, Py_ssize_t slot_end) except -1
 
 
 cdef inline Py_ssize_t push_node(Tape t, opcode_t op, index_t a, index_t b,

@@ -297,22 +297,20 @@ cdef class Variable:
     # -- NumPy ---------------------------------------------------------------------------
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        cdef double number
+        for x in inputs:
+            if not (type(x) is Variable or isinstance(x, np.ndarray) and x.ndim == 0
+                    or as_double(x, &number)):
+                # an array operand: the array layer records it
+                from fasttape._arrays import array_ufunc
+                return array_ufunc(ufunc, method, inputs, kwargs)
         handler = UFUNC_HANDLERS.get(ufunc)
         if method != "__call__" or kwargs or handler is None:
             raise TypeError(
                 f"fasttape cannot differentiate numpy.{ufunc.__name__}"
                 f"{'' if method == '__call__' else '.' + method}"
                 f"{' with keyword arguments' if kwargs else ''} applied to a Variable")
-        args = []
-        for x in inputs:
-            if isinstance(x, np.ndarray):
-                if x.ndim != 0:
-                    raise TypeError(
-                        f"numpy.{ufunc.__name__} of a scalar Variable and an array: "
-                        f"array operations on Variables are not supported yet")
-                x = x[()]
-            args.append(x)
-        return handler(*args)
+        return handler(*[x[()] if isinstance(x, np.ndarray) else x for x in inputs])
 
     def __repr__(self):
         if self.epoch != self.tape.epoch:
@@ -348,21 +346,6 @@ def make_leaves(Tape tape, values):
 
 
 def is_leaf_input(x):
-    """True if x can be an input leaf (a real Python or NumPy number)."""
+    """True if x can be a scalar input leaf (a real Python or NumPy number)."""
     cdef double v
     return type(x) is not Variable and as_double(x, &v)
-
-
-def sweep_adjoints(Tape tape, Variable output, list leaves):
-    """Reverse sweep from ``output`` and return (output value, [adjoint of each leaf])."""
-    cdef Variable leaf
-    cdef list grads = []
-    check_live(output)
-    if output.tape is not tape:
-        raise TapeMismatchError(
-            "the function returned a Variable recorded on another tape than its "
-            "inputs (was it computed from a Variable created outside the function?)")
-    tape.reverse_c(output.node, output.slot, 1.0)
-    for leaf in leaves:
-        grads.append(tape.adjoints[leaf.slot])
-    return value_of(output), grads

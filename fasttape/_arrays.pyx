@@ -1,0 +1,910 @@
+# ArrayVariable and the recording of array operations: each NumPy-level operation on
+# ArrayVariables is ONE tape node (an ArrayNode) whose forward value NumPy computes and
+# whose reverse step runs in C (_tape.pyx: array_reverse_c).
+#
+# Every array value on a tape is a C-contiguous, read-only float64 ndarray kept alive by
+# the tape until it is reset; nodes point at its data. A full reduction (or any array
+# operation with one value and no shape, like x[3] or a 1-d dot product) yields a
+# scalar Variable, so scalar code after it runs on the fast scalar path.
+
+cimport cython
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+from fasttape._opmath cimport eval_unary
+from fasttape._tape cimport *
+from fasttape._variable cimport (Variable, as_double, check_live, new_variable,
+                                 raise_mismatch, raise_stale, value_of)
+from fasttape.errors import TapeMismatchError
+
+cnp.import_array()
+
+
+# -- operands --------------------------------------------------------------------------
+
+cdef inline int check_array_live(ArrayVariable v) except -1:
+    if v.epoch != v.tape.epoch:
+        raise_stale_array()
+    return 0
+
+
+cdef int raise_stale_array() except -1:
+    from fasttape.errors import StaleVariableError
+    raise StaleVariableError(
+        "this ArrayVariable belongs to a tape that has been reset since it was "
+        "recorded (grad() resets its tape when it returns); use .value to keep a "
+        "plain array")
+
+
+cdef object float_array(object x, str what):
+    """x as a C-contiguous float64 ndarray; integer and bool data are converted,
+    complex and object data rejected."""
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{what}: complex arrays are not supported (fasttape "
+                        f"differentiates real float64 code)")
+    if kind not in "fiub":
+        raise TypeError(f"{what}: cannot use an array of dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+cdef Tape tape_of(tuple args):
+    """The one tape of the Variables among args (None if there are none)."""
+    cdef Tape t = None, u
+    for x in args:
+        if type(x) is ArrayVariable:
+            check_array_live(<ArrayVariable>x)
+            u = (<ArrayVariable>x).tape
+        elif type(x) is Variable:
+            check_live(<Variable>x)
+            u = (<Variable>x).tape
+        else:
+            continue
+        if t is None:
+            t = u
+        elif u is not t:
+            raise TapeMismatchError(
+                f"cannot combine Variables recorded on two different tapes ({t!r} and "
+                f"{u!r}); each grad() call records on its own tape")
+    return t
+
+
+cdef object value_or_array(object x):
+    """The NumPy-level value of an operand: an ndarray, a float, or x's float array."""
+    cdef double c
+    if type(x) is ArrayVariable:
+        return (<ArrayVariable>x).value
+    if type(x) is Variable:
+        return value_of(<Variable>x)
+    if type(x) is float:
+        return x
+    if as_double(x, &c):
+        return c
+    return float_array(x, "operand")
+
+
+cdef inline Tape pair_tape(object a, object b):
+    """The tape of the Variables among a and b (at least one is a Variable)."""
+    cdef Tape t = None, u = None
+    if type(a) is ArrayVariable:
+        check_array_live(<ArrayVariable>a)
+        t = (<ArrayVariable>a).tape
+    elif type(a) is Variable:
+        check_live(<Variable>a)
+        t = (<Variable>a).tape
+    if type(b) is ArrayVariable:
+        check_array_live(<ArrayVariable>b)
+        u = (<ArrayVariable>b).tape
+    elif type(b) is Variable:
+        check_live(<Variable>b)
+        u = (<Variable>b).tape
+    if t is None:
+        return u
+    if u is not None and u is not t:
+        return tape_of((a, b))       # raises the mismatch error
+    return t
+
+
+cdef inline Py_ssize_t size_of(object value):
+    """Number of values of a float or an ndarray operand value."""
+    if type(value) is float:
+        return 1
+    return cnp.PyArray_SIZE(<cnp.ndarray>value)
+
+
+cdef int set_operand(Tape t, Py_ssize_t r, Py_ssize_t j, object x,
+                     object x_value) except -1:
+    """Describe operand j of array node r: a Variable, an ArrayVariable, or a constant
+    (x_value, a float or float64 array, is kept alive by the tape)."""
+    cdef Operand* o = t.operand(r, j)
+    cdef ArrayVariable av
+    cdef double c
+    if type(x) is ArrayVariable:
+        av = <ArrayVariable>x
+        o.kind = OPERAND_ARRAY
+        o.ref = av.anode
+        o.data = t.anodes[av.anode].value
+        o.size = t.anodes[av.anode].size
+        if o.data == NULL:     # the leaf of a scalar-output node (never an ArrayVariable)
+            raise RuntimeError("fasttape internal error: array operand without data")
+    elif type(x) is Variable:
+        o.kind = OPERAND_SCALAR
+        o.ref = (<Variable>x).slot
+        o.size = 1
+    elif type(x_value) is float:
+        o.kind = OPERAND_POOLED
+        o.ref = push_constant(t, <double>x_value)
+        o.size = 1
+    else:
+        arr = np.ascontiguousarray(x_value, dtype=np.float64)
+        o.kind = OPERAND_CONST
+        o.data = <double*>t.keep(arr)
+        o.size = arr.size
+    return 0
+
+
+cdef object wrap_output(Tape t, Py_ssize_t r, object value):
+    """The Variable (scalar output) or ArrayVariable for array node r."""
+    cdef ArrayVariable out
+    if type(value) is float:
+        return new_variable(t, t.n_nodes - 1)
+    out = ArrayVariable.__new__(ArrayVariable)
+    out.tape = t
+    out.node = t.n_nodes - 1
+    out.anode = r
+    out.epoch = t.epoch
+    out.value = value
+    return out
+
+
+cdef object readonly_result(object value):
+    """A fresh NumPy result as the value of a node: float64, C order, read-only."""
+    cdef cnp.ndarray arr
+    if type(value) is not np.ndarray or (<cnp.ndarray>value).descr.type_num != cnp.NPY_DOUBLE \
+            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>value):
+        value = np.ascontiguousarray(value, dtype=np.float64)
+    arr = <cnp.ndarray>value
+    cnp.PyArray_CLEARFLAGS(arr, cnp.NPY_ARRAY_WRITEABLE)
+    return arr
+
+
+cdef object node_value(object result):
+    """Output of an operation: a float for a 0-d result, else a read-only array."""
+    if type(result) is float:
+        return result
+    if isinstance(result, np.ndarray) and (<cnp.ndarray>result).ndim == 0 or \
+            isinstance(result, np.generic):
+        return float(result)
+    return readonly_result(result)
+
+
+# -- recording -------------------------------------------------------------------------
+
+def make_array_leaf(Tape tape, x):
+    """Record an array input on `tape`.
+
+    A float64 C-contiguous input is not copied: the tape holds a read-only view of it,
+    so the caller must not modify the array while the tape is in use (grad and its
+    relatives finish with it before they return).
+    """
+    arr = float_array(x, "differentiating")
+    value = readonly_result(arr.view() if arr is x else arr)
+    r = tape.push_anode(AOP_LEAF, 0, value.size, 0, value)
+    return wrap_output(tape, r, value)
+
+
+cpdef object record_unary(opcode_t sop, object x, object ufunc):
+    """y = sop(x) elementwise; ufunc computes the forward values."""
+    cdef ArrayVariable av = <ArrayVariable?>x
+    cdef Tape t = av.tape
+    check_array_live(av)
+    value = readonly_result(ufunc(av.value))
+    r = t.push_anode(AOP_UNARY, sop, value.size, 1, value)
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+cpdef object record_binary(opcode_t sop, object a, object b, object ufunc):
+    """y = sop(a, b) elementwise with broadcasting; one of a, b is an ArrayVariable
+    (the other may be a Variable, a number or an array)."""
+    cdef Tape t = pair_tape(a, b)
+    va = value_or_array(a)
+    vb = value_or_array(b)
+    value = readonly_result(ufunc(va, vb))      # NumPy raises its own shape errors
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>value)
+    cdef Py_ssize_t na = size_of(va), nb = size_of(vb)
+    geom = None
+    if not (na == n or na == 1) or not (nb == n or nb == 1):
+        shape = value.shape
+        geom = [len(shape)] + list(shape) + broadcast_strides(np.shape(va), shape) \
+            + broadcast_strides(np.shape(vb), shape)
+    r = t.push_anode(AOP_BINARY, sop, n, 2, value)
+    if geom is not None:
+        t.anodes[r].geom = t.push_geometry(geom)
+    set_operand(t, r, 0, a, va)
+    set_operand(t, r, 1, b, vb)
+    return wrap_output(t, r, value)
+
+
+cdef list broadcast_strides(tuple shape, tuple out_shape):
+    """Element strides of a C-contiguous array of `shape` broadcast to `out_shape`
+    (0 along broadcast axes)."""
+    cdef int nd = len(out_shape), pad = nd - len(shape), d
+    cdef list strides = [0] * nd
+    cdef Py_ssize_t stride = 1
+    for d in range(nd - 1, pad - 1, -1):
+        if shape[d - pad] != 1:
+            strides[d] = stride
+        stride *= shape[d - pad]
+    return strides
+
+
+cdef tuple normalize_axes(object axis, int ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        axes = (axis,)
+    out = []
+    for ax in axes:
+        ax = int(ax)
+        if not -ndim <= ax < ndim:
+            raise np.exceptions.AxisError(ax, ndim)
+        out.append(ax % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError("duplicate value in 'axis'")
+    return tuple(sorted(out))
+
+
+cdef object record_reduce(object x, object axis, bint keepdims, object value,
+                          double scale, object weights):
+    """A reduction of x over axis whose derivative is scale (* weights) broadcast back:
+    sum and mean (no weights), max, min and prod (weights)."""
+    cdef ArrayVariable av = <ArrayVariable>x
+    cdef Tape t = av.tape
+    shape = av.value.shape
+    axes = normalize_axes(axis, len(shape))
+    kept_shape = tuple(1 if d in axes else shape[d] for d in range(len(shape)))
+    out_strides = broadcast_strides(kept_shape, shape)
+    value = node_value(value)
+    r = t.push_anode(AOP_SUM if weights is None else AOP_WEIGHTED_SUM, 0,
+                     1 if type(value) is float else value.size, 1, value)
+    cdef ArrayNode* n = &t.anodes[r]
+    n.c = scale
+    if weights is not None:
+        n.weights = <double*>t.keep(np.ascontiguousarray(weights, dtype=np.float64))
+    n = &t.anodes[r]
+    n.geom = t.push_geometry([len(shape)] + list(shape) + out_strides)
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def sum(x, axis=None, keepdims=False):
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    if axis is None and not keepdims:
+        return record_full_sum(av, 1.0)
+    return record_reduce(av, axis, keepdims,
+                         np.sum(av.value, axis=axis, keepdims=keepdims), 1.0, None)
+
+
+cdef object record_full_sum(ArrayVariable av, double scale):
+    """scale * the sum of all of x's values: a scalar Variable."""
+    cdef Tape t = av.tape
+    value = float(ADD_REDUCE(av.value, None)) * scale
+    r = t.push_anode(AOP_SUM, 0, 1, 1, value)
+    t.anodes[r].c = scale
+    t.anodes[r].geom = t.push_geometry((1, cnp.PyArray_SIZE(<cnp.ndarray>av.value), 0))
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+cdef object ADD_REDUCE = np.add.reduce
+
+
+def mean(x, axis=None, keepdims=False):
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    if axis is None and not keepdims and av.value.size:
+        return record_full_sum(av, 1.0 / av.value.size)
+    value = np.mean(av.value, axis=axis, keepdims=keepdims)
+    axes = normalize_axes(axis, av.value.ndim)
+    count = 1
+    for d in axes:
+        count *= av.value.shape[d]
+    return record_reduce(av, axis, keepdims, value, 1.0 / count if count else np.nan,
+                         None)
+
+
+def extremum(x, axis, keepdims, bint is_max):
+    """max or min: the gradient goes to the elements equal to the extremum, split
+    evenly among ties (autograd's convention)."""
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    v = av.value
+    kept = (np.max if is_max else np.min)(v, axis=axis, keepdims=True)
+    hits = (v == kept)
+    weights = hits / np.sum(hits, axis=axis, keepdims=True)
+    value = kept if keepdims else (np.max if is_max else np.min)(v, axis=axis)
+    return record_reduce(av, axis, keepdims, value, 1.0, weights)
+
+
+def prod(x, axis=None, keepdims=False):
+    """Product; d/dx_i is the product of the other elements (exact with zeros)."""
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    v = av.value
+    zeros = v == 0
+    n_zeros = np.sum(zeros, axis=axis, keepdims=True)
+    nonzero_prod = np.prod(np.where(zeros, 1.0, v), axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.where(n_zeros == 0, nonzero_prod / np.where(zeros, 1.0, v),
+                           np.where((n_zeros == 1) & zeros, nonzero_prod, 0.0))
+    return record_reduce(av, axis, keepdims,
+                         np.prod(v, axis=axis, keepdims=keepdims), 1.0, weights)
+
+
+def cumsum(x, axis=None):
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    if axis is None:
+        av = reshape(av, (-1,))
+        axis = 0
+    shape = av.value.shape
+    ax = normalize_axes(axis, len(shape))[0]
+    value = readonly_result(np.cumsum(av.value, axis=ax))
+    outer = int(np.prod(shape[:ax], dtype=np.int64))
+    inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
+    cdef Tape t = av.tape
+    r = t.push_anode(AOP_CUMSUM, 0, value.size, 1, value)
+    t.anodes[r].geom = t.push_geometry([outer, shape[ax], inner])
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def reshape(x, shape, order="C"):
+    """Same values, another shape (C order only)."""
+    if order != "C":
+        raise NotImplementedError("fasttape reshapes in C order only")
+    cdef ArrayVariable av
+    if type(x) is Variable:
+        return array_from_scalars([x], ()).reshape(shape) if shape != () else x
+    av = <ArrayVariable?>x
+    check_array_live(av)
+    value = av.value.reshape(shape)          # a view: same data, NumPy checks the shape
+    cdef Tape t = av.tape
+    if value.ndim == 0:
+        return gather(av, np.zeros((), dtype=np.int64))
+    r = t.push_anode(AOP_RESHAPE, 0, value.size, 1, value)
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def gather(x, index):
+    """y = x.ravel()[index] for an integer array `index` of y's shape: indexing,
+    transposes, broadcast_to and every other selection of elements."""
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    index = np.asarray(index, dtype=np.int64)   # (ascontiguousarray would make 0-d 1-d)
+    value = node_value(av.value.reshape(-1)[index])
+    cdef Tape t = av.tape
+    r = t.push_anode(AOP_GATHER, 0, 1 if type(value) is float else value.size, 1, value)
+    t.anodes[r].index = <int64_t*>t.keep(np.ascontiguousarray(index.reshape(-1)))
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def view_of(x, view):
+    """Record y = `view`, a NumPy view into x's values (basic indexing, transposes,
+    broadcast_to, ...): one strided node, no index arrays."""
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    cdef cnp.ndarray base = <cnp.ndarray>av.value
+    cdef cnp.ndarray v = <cnp.ndarray?>view
+    offset = (<char*>cnp.PyArray_DATA(v) - <char*>cnp.PyArray_DATA(base)) // 8
+    strides = [s // 8 for s in view.strides]
+    shape = list(view.shape)
+    value = node_value(view[()] if v.ndim == 0 else view)
+    cdef Tape t = av.tape
+    r = t.push_anode(AOP_STRIDED, 0, 1 if type(value) is float else value.size, 1,
+                     value)
+    t.anodes[r].geom = t.push_geometry([len(shape)] + shape + strides + [offset])
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def select(x, result_of_numpy_function):
+    """Record the result of a NumPy selection applied to x's values: a strided node if
+    it is a view of them, else None (the caller gathers by positions)."""
+    cdef ArrayVariable av = <ArrayVariable>x
+    r = result_of_numpy_function
+    owner = av.value.base if av.value.base is not None else av.value
+    if type(r) is np.ndarray and r.base is not None and (
+            r.base is owner or np.may_share_memory(r, av.value)):
+        return view_of(av, r)
+    return None
+
+
+def positions(x):
+    """Flat positions of x's elements, in x's shape (to index with, then gather)."""
+    return np.arange((<ArrayVariable?>x).value.size, dtype=np.int64).reshape(
+        (<ArrayVariable>x).value.shape)
+
+
+def concat_values(list parts, object value, list part_positions):
+    """y with y.ravel()[part_positions[j]] = parts[j] (ArrayVariables, Variables or
+    constants): concatenate, stack and array() of Variables."""
+    cdef Tape t = tape_of(tuple(parts))
+    value = readonly_result(value)
+    r = t.push_anode(AOP_CONCAT, 0, value.size, len(parts), value)
+    cdef Py_ssize_t j
+    cdef Operand* o
+    for j in range(len(parts)):
+        part = parts[j]
+        set_operand(t, r, j, part, None if type(part) in (Variable, ArrayVariable)
+                    else np.asarray(part, dtype=np.float64))
+        pos = np.ascontiguousarray(part_positions[j], dtype=np.int64).reshape(-1)
+        o = t.operand(r, j)
+        if pos.size != o.size:
+            raise ValueError("fasttape internal error: positions do not match operand")
+        o.index = <int64_t*>t.keep(pos)
+    return wrap_output(t, r, value)
+
+
+def array_from_scalars(list items, tuple shape):
+    """An array of the given shape from a flat list of Variables and numbers."""
+    value = np.array([value_of(v) if type(v) is Variable else float(v) for v in items],
+                     dtype=np.float64).reshape(shape)
+    parts = []
+    pos = []
+    for k, v in enumerate(items):
+        if type(v) is Variable:
+            parts.append(v)
+            pos.append(np.array([k], dtype=np.int64))
+    if not parts:
+        return value
+    return concat_values(parts, value, pos)
+
+
+def matmul(a, b):
+    """a @ b with NumPy's rules for 1-d operands and broadcast batch dimensions; the
+    reverse step calls BLAS dgemm."""
+    cdef Tape t = tape_of((a, b))
+    va = value_or_array(a)
+    vb = value_or_array(b)
+    if type(va) is float or type(vb) is float:
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    value = np.matmul(va, vb)                # NumPy raises its own shape errors
+    a2 = va.reshape((1,) + va.shape) if va.ndim == 1 else va
+    b2 = vb.reshape(vb.shape + (1,)) if vb.ndim == 1 else vb
+    m, k = a2.shape[-2:]
+    n = b2.shape[-1]
+    batch_a = a2.shape[:-2]
+    batch_b = b2.shape[:-2]
+    batch_shape = np.broadcast_shapes(batch_a, batch_b)
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    if batch_a not in (batch_shape, ()) and int(np.prod(batch_a, dtype=np.int64)) != 1:
+        a = broadcast_to(a, batch_shape + (m, k)) if type(a) is ArrayVariable else a
+        va = value_or_array(a)
+        batch_a = batch_shape
+    if batch_b not in (batch_shape, ()) and int(np.prod(batch_b, dtype=np.int64)) != 1:
+        b = broadcast_to(b, batch_shape + (k, n)) if type(b) is ArrayVariable else b
+        vb = value_or_array(b)
+        batch_b = batch_shape
+    stride_a = m * k if int(np.prod(batch_a, dtype=np.int64)) == batch and batch > 1 else 0
+    stride_b = k * n if int(np.prod(batch_b, dtype=np.int64)) == batch and batch > 1 else 0
+    value = node_value(value)
+    r = t.push_anode(AOP_MATMUL, 0, 1 if type(value) is float else value.size, 2, value)
+    t.anodes[r].geom = t.push_geometry([batch, m, k, n, stride_a, stride_b])
+    set_operand(t, r, 0, a, va)
+    set_operand(t, r, 1, b, vb)
+    return wrap_output(t, r, value)
+
+
+def broadcast_to(x, shape):
+    cdef ArrayVariable av
+    if type(x) is Variable:
+        x = reshape(x, (1,))
+    av = <ArrayVariable?>x
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if av.value.shape == shape:
+        return av
+    return view_of(av, np.broadcast_to(av.value, shape))
+
+
+def where(condition, a, b):
+    """a where condition else b; the condition is not differentiated."""
+    cond = value_or_array(condition) if type(condition) in (Variable, ArrayVariable) \
+        else np.asarray(condition)
+    cdef Tape t = tape_of((a, b))
+    if t is None:
+        return np.where(cond, a, b)
+    va = value_or_array(a)
+    vb = value_or_array(b)
+    value = np.where(cond, va, vb)
+    shape = value.shape
+    if len(shape) == 0:
+        return a if bool(cond) else b
+    size = value.size
+    if np.size(va) not in (1, size):
+        a = broadcast_to(a, shape)
+        va = value_or_array(a)
+    if np.size(vb) not in (1, size):
+        b = broadcast_to(b, shape)
+        vb = value_or_array(b)
+    mask = np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64)
+    value = readonly_result(value)
+    r = t.push_anode(AOP_WHERE, 0, size, 2, value)
+    t.anodes[r].weights = <double*>t.keep(mask)
+    set_operand(t, r, 0, a, va)
+    set_operand(t, r, 1, b, vb)
+    return wrap_output(t, r, value)
+
+
+def pyfunc(list operands, object value, object reverse):
+    """A node whose reverse step is Python: reverse(g) returns one cotangent per
+    operand (or None), g being the output adjoint as a flat array."""
+    cdef Tape t = tape_of(tuple(operands))
+    value = node_value(value)
+    r = t.push_anode(AOP_PYFUNC, 0, 1 if type(value) is float else value.size,
+                     len(operands), value)
+    t.anodes[r].pyfunc = len(t.keepalive)
+    t.keepalive.append(reverse)
+    for j, x in enumerate(operands):
+        set_operand(t, r, j, x, None if type(x) in (Variable, ArrayVariable)
+                    else np.asarray(x, dtype=np.float64))
+    return wrap_output(t, r, value)
+
+
+# -- the handle ------------------------------------------------------------------------
+
+# Implementations of NumPy functions for __array_function__, filled by fasttape.numpy.
+cdef dict ARRAY_FUNCTIONS = {}
+cdef dict ARRAY_UFUNCS = {}
+
+
+def register_array_function(numpy_function, implementation):
+    ARRAY_FUNCTIONS[numpy_function] = implementation
+
+
+def register_array_ufunc(ufunc, implementation):
+    ARRAY_UFUNCS[ufunc] = implementation
+
+
+cdef object numpy_namespace():
+    import fasttape.numpy as fnp
+    return fnp
+
+
+def array_ufunc(ufunc, method, tuple inputs, dict kwargs):
+    """NumPy ufunc applied to Variables and arrays, dispatched to fasttape.numpy."""
+    if not ARRAY_UFUNCS:
+        numpy_namespace()          # importing it registers the implementations
+    implementation = ARRAY_UFUNCS.get(ufunc) if method == "__call__" else None
+    if implementation is None or kwargs:
+        raise TypeError(
+            f"fasttape cannot differentiate numpy.{ufunc.__name__}"
+            f"{'' if method == '__call__' else '.' + method}"
+            f"{' with keyword arguments ' + str(sorted(kwargs)) if kwargs else ''}")
+    return implementation(*inputs)
+
+
+@cython.freelist(256)
+@cython.final
+cdef class ArrayVariable:
+    """A differentiable float64 array: a handle to one array node on a tape.
+
+    Created by ``grad`` and friends for array arguments, and by operations on other
+    ArrayVariables. Supports NumPy's operators and methods (``+ - * / ** @``, indexing,
+    ``.T``, ``.sum()``, ...), NumPy's ufuncs and functions (``np.sin(x)``,
+    ``np.sum(x)``) and ``fasttape.numpy``. Comparisons give plain boolean arrays.
+    """
+
+    cdef readonly Tape tape
+    cdef readonly Py_ssize_t node     # tape node index
+    cdef readonly Py_ssize_t anode    # array node index
+    cdef Py_ssize_t epoch
+    cdef readonly object value        # read-only C-contiguous float64 ndarray
+
+    __array_priority__ = 100.0
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("ArrayVariables are created by grad() and by operations on "
+                        "other ArrayVariables, not directly")
+
+    # -- shape --------------------------------------------------------------------------
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def size(self):
+        return self.value.size
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    def __len__(self):
+        if self.value.ndim == 0:
+            raise TypeError("len() of unsized object")
+        return self.value.shape[0]
+
+    def __iter__(self):
+        if self.value.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        for i in range(self.value.shape[0]):
+            yield self[i]
+
+    @property
+    def grad(self):
+        """Adjoint from the last backward() on this tape, as an array, or None."""
+        check_array_live(self)
+        if self.tape.swept_epoch != self.tape.epoch:
+            return None
+        return self.tape.array_adjoint(self.anode).reshape(self.value.shape)
+
+    def backward(self, seed=None):
+        """Reverse sweep from this array with output adjoint `seed` (same shape; may be
+        omitted for a one-element array)."""
+        check_array_live(self)
+        if seed is None:
+            if self.value.size != 1:
+                raise ValueError("backward() of an array with more than one element "
+                                 "needs a seed of the same shape")
+            seed = np.ones(1)
+        elif np.shape(seed) != self.value.shape:
+            raise ValueError(f"seed of shape {np.shape(seed)} for an array of shape "
+                             f"{self.value.shape}")
+        self.tape.reverse_array_c(self.node, self.anode, seed)
+
+    # -- operators ----------------------------------------------------------------------
+
+    def __add__(self, other):
+        return record_binary(OP_ADD_VV, self, other, np.add)
+
+    def __radd__(self, other):
+        return record_binary(OP_ADD_VV, other, self, np.add)
+
+    def __sub__(self, other):
+        return record_binary(OP_SUB_VV, self, other, np.subtract)
+
+    def __rsub__(self, other):
+        return record_binary(OP_SUB_VV, other, self, np.subtract)
+
+    def __mul__(self, other):
+        return record_binary(OP_MUL_VV, self, other, np.multiply)
+
+    def __rmul__(self, other):
+        return record_binary(OP_MUL_VV, other, self, np.multiply)
+
+    def __truediv__(self, other):
+        return record_binary(OP_DIV_VV, self, other, np.true_divide)
+
+    def __rtruediv__(self, other):
+        return record_binary(OP_DIV_VV, other, self, np.true_divide)
+
+    def __pow__(self, other, mod):
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not differentiable")
+        if type(other) is not Variable and type(other) is not ArrayVariable and \
+                np.ndim(other) == 0 and other == 2:
+            return record_unary(OP_SQUARE, self, np.square)
+        return record_binary(OP_POW_VV, self, other, np.power)
+
+    def __rpow__(self, other, mod):
+        if mod is not None:
+            raise TypeError("pow() with a modulus is not differentiable")
+        return record_binary(OP_POW_VV, other, self, np.power)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    def __neg__(self):
+        return record_unary(OP_NEG, self, np.negative)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return record_unary(OP_ABS, self, np.abs)
+
+    def __getitem__(self, key):
+        if isinstance(key, (Variable, ArrayVariable)) or isinstance(key, tuple) and any(
+                isinstance(k, (Variable, ArrayVariable)) for k in key):
+            raise TypeError("cannot index with a Variable (indices are not "
+                            "differentiable); use .value")
+        check_array_live(self)
+        view = self.value[key]
+        if type(view) is np.float64:         # integers only: one element
+            return gather(self, positions(self)[key])
+        selected = select(self, view)
+        return selected if selected is not None else gather(self, positions(self)[key])
+
+    # comparisons: plain boolean arrays of the values
+    def __lt__(self, other):
+        return self.value < value_or_array(other)
+
+    def __le__(self, other):
+        return self.value <= value_or_array(other)
+
+    def __gt__(self, other):
+        return self.value > value_or_array(other)
+
+    def __ge__(self, other):
+        return self.value >= value_or_array(other)
+
+    def __eq__(self, other):
+        if not isinstance(other, (Variable, ArrayVariable, np.ndarray, float, int)):
+            return NotImplemented
+        return self.value == value_or_array(other)
+
+    def __ne__(self, other):
+        if not isinstance(other, (Variable, ArrayVariable, np.ndarray, float, int)):
+            return NotImplemented
+        return self.value != value_or_array(other)
+
+    def __hash__(self):
+        return id(self) >> 4
+
+    def __bool__(self):
+        if self.value.size != 1:
+            raise ValueError("The truth value of an array with more than one element "
+                             "is ambiguous. Use a.any() or a.all()")
+        return bool(self.value)
+
+    def __float__(self):
+        raise TypeError("float() of a fasttape ArrayVariable would drop its derivative; "
+                        "index it (x[0]) or use .value for a plain number")
+
+    def __int__(self):
+        raise TypeError("int() of a fasttape ArrayVariable would drop its derivative")
+
+    def __index__(self):
+        raise TypeError("an ArrayVariable cannot be used as an index")
+
+    def __reduce__(self):
+        raise TypeError("an ArrayVariable cannot be pickled (it is a handle into a "
+                        "live tape); pickle .value instead")
+
+    def __repr__(self):
+        if self.epoch != self.tape.epoch:
+            return "ArrayVariable(<stale: its tape was reset>)"
+        return "ArrayVariable(" + repr(self.value)[6:-1] + ")"
+
+    # -- NumPy protocols ----------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        implementation = ARRAY_FUNCTIONS.get(func)
+        if implementation is None:
+            if not ARRAY_FUNCTIONS:
+                numpy_namespace()
+                return self.__array_function__(func, types, args, kwargs)
+            raise TypeError(f"fasttape cannot differentiate numpy.{func.__name__}: it "
+                            f"has no derivative rule in fasttape (fasttape.numpy lists "
+                            f"the supported functions)")
+        return implementation(*args, **kwargs)
+
+    # -- NumPy methods ------------------------------------------------------------------
+
+    @property
+    def T(self):
+        return numpy_namespace().transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return extremum(self, axis, keepdims, True)
+
+    def min(self, axis=None, keepdims=False):
+        return extremum(self, axis, keepdims, False)
+
+    def prod(self, axis=None, keepdims=False):
+        return prod(self, axis, keepdims)
+
+    def cumsum(self, axis=None):
+        return cumsum(self, axis)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return numpy_namespace().var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return numpy_namespace().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return reshape(self, shape, order)
+
+    def ravel(self):
+        return reshape(self, (-1,))
+
+    def flatten(self):
+        return reshape(self, (-1,))
+
+    def squeeze(self, axis=None):
+        return numpy_namespace().squeeze(self, axis)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return numpy_namespace().transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return numpy_namespace().swapaxes(self, a, b)
+
+    def dot(self, other):
+        return numpy_namespace().dot(self, other)
+
+    def clip(self, a_min=None, a_max=None):
+        return numpy_namespace().clip(self, a_min, a_max)
+
+    def astype(self, dtype):
+        if np.dtype(dtype) != np.float64:
+            raise TypeError(f"an ArrayVariable is float64; astype({dtype}) would drop "
+                            f"its derivative")
+        return self
+
+    def copy(self):
+        return self
+
+
+# -- reading gradients -------------------------------------------------------------------
+
+def sweep_gradients(Tape tape, object output, list leaves, object seed=None):
+    """Reverse sweep from `output` (seeded with `seed`, default 1) and return
+    (output value, [gradient of each leaf]): floats for Variable leaves, arrays of the
+    leaf's shape for ArrayVariable leaves."""
+    cdef Variable v
+    cdef ArrayVariable av
+    if type(output) is Variable:
+        v = <Variable>output
+        check_live(v)
+        if v.tape is not tape:
+            raise_foreign_output()
+        tape.reverse_c(v.node, v.slot, 1.0 if seed is None else float(seed))
+        value = value_of(v)
+    elif type(output) is ArrayVariable:
+        av = <ArrayVariable>output
+        check_array_live(av)
+        if av.tape is not tape:
+            raise_foreign_output()
+        if seed is None:
+            seed = np.ones(av.value.size)
+        tape.reverse_array_c(av.node, av.anode, seed)
+        value = av.value
+    else:
+        raise TypeError(f"cannot differentiate a {type(output).__name__}")
+    grads = []
+    for leaf in leaves:
+        if type(leaf) is Variable:
+            grads.append(tape.adjoints[(<Variable>leaf).slot])
+        else:
+            av = <ArrayVariable>leaf
+            grads.append(tape.array_adjoint(av.anode).reshape(av.value.shape))
+    return value, grads
+
+
+cdef int raise_foreign_output() except -1:
+    raise TapeMismatchError(
+        "the function returned a Variable recorded on another tape than its inputs "
+        "(was it computed from a Variable created outside the function?)")

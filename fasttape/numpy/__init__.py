@@ -1,0 +1,627 @@
+"""NumPy, differentiable: ``import fasttape.numpy as np`` in code written for NumPy
+(or for ``autograd.numpy``) and ``fasttape.grad`` differentiates it.
+
+Every name of NumPy is here. The functions below record one tape node per call when
+given Variables; the rest are NumPy's own and raise ``TypeError`` naming themselves if
+handed a Variable (through ``__array_function__``), never a silent float result. The
+same implementations serve plain ``numpy`` calls on Variables (``np.sum(x)``), so both
+spellings give identical gradients.
+"""
+import operator as _operator
+
+import numpy as _np
+from numpy import *  # noqa: F401,F403  (constants, dtypes, array creation, ...)
+
+from fasttape import _arrays, _elementary
+from fasttape._arrays import ArrayVariable
+from fasttape._tape import OP_TABLE as _OP_TABLE
+from fasttape._variable import Variable
+
+_OP = {name: code for name, code, _ in _OP_TABLE}
+_VARIABLES = (Variable, ArrayVariable)
+
+
+def _is_variable(x):
+    return type(x) is Variable or type(x) is ArrayVariable
+
+
+def _holds_variables(x):
+    """True if x is a Variable or a (nested) list or tuple holding one."""
+    if type(x) is Variable or type(x) is ArrayVariable:
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_holds_variables(v) for v in x)
+    return False
+
+
+def _operand(x):
+    """Lists and tuples holding Variables become recorded arrays; the rest stays."""
+    if isinstance(x, (list, tuple)) and _holds_variables(x):
+        return array(x)
+    return x
+
+
+# -- elementwise functions ----------------------------------------------------------------
+
+def _scipy_special(name):
+    def forward(x):
+        import scipy.special
+        return getattr(scipy.special, name)(x)
+    forward.__name__ = name
+    return forward
+
+
+def _unary(name, ufunc, scalar_function):
+    op = _OP[name]
+
+    def function(x):
+        if type(x) is ArrayVariable:
+            return _arrays.record_unary(op, x, ufunc)
+        if type(x) is Variable:
+            return scalar_function(x)
+        if isinstance(x, (list, tuple)) and _holds_variables(x):
+            return function(array(x))
+        return ufunc(x)
+    function.__name__ = getattr(ufunc, "__name__", name.lower())
+    function.__doc__ = (f"{function.__name__}(x), elementwise; differentiable "
+                        f"(formula and conventions: fasttape.{scalar_function.__name__}).")
+    return function
+
+
+def _binary(name, ufunc, scalar_function):
+    op = _OP[name]
+
+    def function(a, b):
+        a = _operand(a)
+        b = _operand(b)
+        if type(a) is ArrayVariable or type(b) is ArrayVariable or (
+                (type(a) is Variable or type(b) is Variable)
+                and (_np.ndim(a) > 0 if not _is_variable(a) else _np.ndim(b) > 0
+                     if not _is_variable(b) else False)):
+            return _arrays.record_binary(op, a, b, ufunc)
+        if type(a) is Variable or type(b) is Variable:
+            return scalar_function(a, b)
+        return ufunc(a, b)
+    function.__name__ = ufunc.__name__
+    function.__doc__ = f"{ufunc.__name__}(a, b), elementwise with broadcasting; differentiable."
+    return function
+
+
+sin = _unary("SIN", _np.sin, _elementary.sin)
+cos = _unary("COS", _np.cos, _elementary.cos)
+tan = _unary("TAN", _np.tan, _elementary.tan)
+arcsin = _unary("ARCSIN", _np.arcsin, _elementary.arcsin)
+arccos = _unary("ARCCOS", _np.arccos, _elementary.arccos)
+arctan = _unary("ARCTAN", _np.arctan, _elementary.arctan)
+sinh = _unary("SINH", _np.sinh, _elementary.sinh)
+cosh = _unary("COSH", _np.cosh, _elementary.cosh)
+tanh = _unary("TANH", _np.tanh, _elementary.tanh)
+arcsinh = _unary("ARCSINH", _np.arcsinh, _elementary.arcsinh)
+arccosh = _unary("ARCCOSH", _np.arccosh, _elementary.arccosh)
+arctanh = _unary("ARCTANH", _np.arctanh, _elementary.arctanh)
+exp = _unary("EXP", _np.exp, _elementary.exp)
+exp2 = _unary("EXP2", _np.exp2, _elementary.exp2)
+expm1 = _unary("EXPM1", _np.expm1, _elementary.expm1)
+log = _unary("LOG", _np.log, _elementary.log)
+log2 = _unary("LOG2", _np.log2, _elementary.log2)
+log10 = _unary("LOG10", _np.log10, _elementary.log10)
+log1p = _unary("LOG1P", _np.log1p, _elementary.log1p)
+sqrt = _unary("SQRT", _np.sqrt, _elementary.sqrt)
+cbrt = _unary("CBRT", _np.cbrt, _elementary.cbrt)
+square = _unary("SQUARE", _np.square, _elementary.square)
+reciprocal = _unary("RECIPROCAL", _np.reciprocal, _elementary.reciprocal)
+sign = _unary("SIGN", _np.sign, _elementary.sign)
+absolute = _unary("ABS", _np.absolute, _elementary.abs)
+abs = fabs = absolute
+negative = _unary("NEG", _np.negative, _operator.neg)
+erf = _unary("ERF", _scipy_special("erf"), _elementary.erf)
+sigmoid = expit = _unary("SIGMOID", _scipy_special("expit"), _elementary.sigmoid)
+
+
+def positive(x):
+    return x if _is_variable(x) else _np.positive(x)
+
+
+add = _binary("ADD_VV", _np.add, _operator.add)
+subtract = _binary("SUB_VV", _np.subtract, _operator.sub)
+multiply = _binary("MUL_VV", _np.multiply, _operator.mul)
+divide = true_divide = _binary("DIV_VV", _np.true_divide, _operator.truediv)
+power = _binary("POW_VV", _np.power, _elementary.power)
+float_power = power
+arctan2 = _binary("ARCTAN2", _np.arctan2, _elementary.arctan2)
+hypot = _binary("HYPOT", _np.hypot, _elementary.hypot)
+maximum = _binary("MAXIMUM", _np.maximum, _elementary.maximum)
+minimum = _binary("MINIMUM", _np.minimum, _elementary.minimum)
+logaddexp = _binary("LOGADDEXP", _np.logaddexp, _elementary.logaddexp)
+
+
+def _comparison(ufunc, scalar_comparison):
+    def function(a, b):
+        if type(a) is Variable and _np.ndim(b) == 0 or type(b) is Variable and \
+                _np.ndim(a) == 0 and type(a) is not ArrayVariable:
+            return scalar_comparison(a, b)          # remembered on the tape
+        return ufunc(_value(a), _value(b))
+    function.__name__ = ufunc.__name__
+    return function
+
+
+def _value(x):
+    if _is_variable(x):
+        return x.value
+    if isinstance(x, (list, tuple)) and _holds_variables(x):
+        return _np.array([_value(v) for v in x])
+    return x
+
+
+less = _comparison(_np.less, _operator.lt)
+less_equal = _comparison(_np.less_equal, _operator.le)
+greater = _comparison(_np.greater, _operator.gt)
+greater_equal = _comparison(_np.greater_equal, _operator.ge)
+equal = _comparison(_np.equal, _operator.eq)
+not_equal = _comparison(_np.not_equal, _operator.ne)
+
+
+def isnan(x):
+    return _np.isnan(_value(x))
+
+
+def isinf(x):
+    return _np.isinf(_value(x))
+
+
+def isfinite(x):
+    return _np.isfinite(_value(x))
+
+
+# -- building arrays from Variables ----------------------------------------------------------
+
+def array(obj, dtype=None, copy=True, ndmin=0):
+    """np.array, also of (nested) lists of Variables and ArrayVariables: one node."""
+    if type(obj) is ArrayVariable:
+        return _reshape_ndmin(obj, ndmin)
+    if type(obj) is Variable:
+        return _reshape_ndmin(obj, ndmin) if ndmin else obj
+    if not _holds_variables(obj):
+        return _np.array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
+    _check_float_dtype(dtype)
+    if any(isinstance(v, (list, tuple, ArrayVariable)) or
+           isinstance(v, _np.ndarray) and v.ndim > 0 for v in obj):
+        return _reshape_ndmin(stack([array(v) for v in obj]), ndmin)
+    return _reshape_ndmin(_arrays.array_from_scalars(list(obj), (len(obj),)), ndmin)
+
+
+def _check_float_dtype(dtype):
+    if dtype is not None and _np.dtype(dtype) != _np.float64:
+        raise TypeError(f"an array of Variables is float64; dtype={dtype} would drop "
+                        f"the derivative")
+
+
+def _reshape_ndmin(x, ndmin):
+    shape = _np.shape(x.value) if _is_variable(x) else _np.shape(x)
+    if len(shape) >= ndmin:
+        return x
+    return reshape(x, (1,) * (ndmin - len(shape)) + shape)
+
+
+def asarray(a, dtype=None, order=None):
+    if _is_variable(a) or _holds_variables(a):
+        _check_float_dtype(dtype)
+        return array(a)
+    return _np.asarray(a, dtype=dtype, order=order)
+
+
+asanyarray = asarray
+
+
+def atleast_1d(*arrays):
+    out = [reshape(a, (1,)) if _np.ndim(_value(a)) == 0 else asarray(a) for a in arrays]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_2d(*arrays):
+    out = []
+    for a in arrays:
+        a = asarray(a)
+        nd = _np.ndim(_value(a))
+        out.append(reshape(a, (1, 1)) if nd == 0 else reshape(a, (1, -1)) if nd == 1
+                   else a)
+    return out[0] if len(out) == 1 else out
+
+
+# -- shape and selection ----------------------------------------------------------------------
+
+def reshape(a, newshape=None, order="C", *, shape=None):
+    if shape is not None:
+        newshape = shape
+    a = _operand(a)
+    if _is_variable(a):
+        return _arrays.reshape(a, newshape, order)
+    return _np.reshape(a, newshape, order=order)
+
+
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order)
+
+
+def _selection(numpy_function):
+    """A NumPy function that selects or rearranges elements (transpose, flip, take,
+    ...): one node. When NumPy returns a view, the node records its strides; otherwise
+    a gather, its indices found by applying the function to the element positions."""
+    def function(a, *args, **kwargs):
+        a = _operand(a)
+        if type(a) is Variable:
+            a = reshape(a, (1,)) if numpy_function is not _np.transpose else a
+            if type(a) is Variable:
+                return a
+        if type(a) is ArrayVariable:
+            selected = _arrays.select(a, numpy_function(a.value, *args, **kwargs))
+            if selected is not None:
+                return selected
+            return _arrays.gather(a, numpy_function(_arrays.positions(a), *args, **kwargs))
+        return numpy_function(a, *args, **kwargs)
+    function.__name__ = numpy_function.__name__
+    function.__doc__ = (f"{numpy_function.__name__}, differentiable (one node: a strided "
+                        f"view, or a gather of the selected elements).")
+    return function
+
+
+transpose = _selection(_np.transpose)
+swapaxes = _selection(_np.swapaxes)
+moveaxis = _selection(_np.moveaxis)
+rollaxis = _selection(_np.rollaxis)
+flip = _selection(_np.flip)
+fliplr = _selection(_np.fliplr)
+flipud = _selection(_np.flipud)
+roll = _selection(_np.roll)
+take = _selection(_np.take)
+diagonal = _selection(_np.diagonal)
+repeat = _selection(_np.repeat)
+tile = _selection(_np.tile)
+rot90 = _selection(_np.rot90)
+
+
+def broadcast_to(array, shape):
+    array = _operand(array)
+    if _is_variable(array):
+        return _arrays.broadcast_to(array, shape)
+    return _np.broadcast_to(array, shape)
+
+
+def expand_dims(a, axis):
+    a = _operand(a)
+    if _is_variable(a):
+        return reshape(a, _np.expand_dims(_np.empty(_np.shape(_value(a)), bool),
+                                          axis).shape)
+    return _np.expand_dims(a, axis)
+
+
+def squeeze(a, axis=None):
+    a = _operand(a)
+    if _is_variable(a):
+        return reshape(a, _np.squeeze(_np.empty(_np.shape(_value(a)), bool), axis).shape)
+    return _np.squeeze(a, axis)
+
+
+def diag(v, k=0):
+    v = _operand(v)
+    if type(v) is ArrayVariable:
+        if v.ndim == 2:
+            return diagonal(v, k)
+        value = _np.diag(v.value, k)
+        rows, cols = _np.nonzero(_np.diag(_np.ones(v.shape[0], bool), k))
+        return _arrays.concat_values([v], value, [rows * value.shape[1] + cols])
+    return _np.diag(v, k)
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def tril(m, k=0):
+    m = _operand(m)
+    if type(m) is ArrayVariable:
+        return where(_np.tril(_np.ones(m.shape[-2:], bool), k), m, 0.0)
+    return _np.tril(m, k)
+
+
+def triu(m, k=0):
+    m = _operand(m)
+    if type(m) is ArrayVariable:
+        return where(_np.triu(_np.ones(m.shape[-2:], bool), k), m, 0.0)
+    return _np.triu(m, k)
+
+
+def concatenate(arrays, axis=0):
+    arrays = [_operand(a) for a in arrays]
+    if not any(_is_variable(a) for a in arrays):
+        return _np.concatenate(arrays, axis)
+    if axis is None:
+        arrays = [ravel(a) for a in arrays]
+        axis = 0
+    values = [_value(a) for a in arrays]
+    value = _np.concatenate(values, axis)
+    axis = axis % value.ndim
+    cuts = _np.cumsum([_np.shape(v)[axis] for v in values])[:-1]
+    pos = _np.split(_np.arange(value.size).reshape(value.shape), cuts, axis)
+    return _arrays.concat_values(arrays, value, pos)
+
+
+def stack(arrays, axis=0):
+    arrays = [_operand(a) for a in arrays]
+    if not any(_is_variable(a) for a in arrays):
+        return _np.stack(arrays, axis)
+    value = _np.stack([_value(a) for a in arrays], axis)
+    pos = _np.moveaxis(_np.arange(value.size).reshape(value.shape), axis, 0)
+    return _arrays.concat_values(arrays, value, list(pos))
+
+
+def hstack(tup):
+    arrays = [atleast_1d(a) for a in tup]
+    return concatenate(arrays, 0 if all(_np.ndim(_value(a)) == 1 for a in arrays) else 1)
+
+
+def vstack(tup):
+    return concatenate([atleast_2d(a) for a in tup], 0)
+
+
+row_stack = vstack
+
+
+def column_stack(tup):
+    arrays = [reshape(a, (-1, 1)) if _np.ndim(_value(a)) == 1 else a for a in tup]
+    return concatenate(arrays, 1)
+
+
+def split(ary, indices_or_sections, axis=0):
+    ary = _operand(ary)
+    if type(ary) is ArrayVariable:
+        return [_arrays.gather(ary, p) for p in
+                _np.split(_arrays.positions(ary), indices_or_sections, axis)]
+    return _np.split(ary, indices_or_sections, axis)
+
+
+def array_split(ary, indices_or_sections, axis=0):
+    ary = _operand(ary)
+    if type(ary) is ArrayVariable:
+        return [_arrays.gather(ary, p) for p in
+                _np.array_split(_arrays.positions(ary), indices_or_sections, axis)]
+    return _np.array_split(ary, indices_or_sections, axis)
+
+
+def hsplit(ary, indices_or_sections):
+    return split(ary, indices_or_sections, 1 if _np.ndim(_value(ary)) > 1 else 0)
+
+
+def vsplit(ary, indices_or_sections):
+    return split(ary, indices_or_sections, 0)
+
+
+# -- reductions ------------------------------------------------------------------------------
+
+def _reduction(numpy_function, method):
+    def function(a, axis=None, keepdims=False, **kwargs):
+        a = _operand(a)
+        if kwargs.get("dtype") not in (None, float, _np.float64) or kwargs.get("out") \
+                is not None:
+            if _is_variable(a):
+                raise TypeError(f"{numpy_function.__name__} of Variables supports axis "
+                                f"and keepdims only")
+        if type(a) is ArrayVariable:
+            return method(a, axis, keepdims)
+        if type(a) is Variable:
+            return a
+        return numpy_function(a, axis=axis, keepdims=keepdims, **kwargs)
+    function.__name__ = numpy_function.__name__
+    function.__doc__ = f"{numpy_function.__name__}(a, axis=None, keepdims=False); differentiable."
+    return function
+
+
+sum = _reduction(_np.sum, _arrays.sum)
+mean = _reduction(_np.mean, _arrays.mean)
+prod = _reduction(_np.prod, _arrays.prod)
+max = amax = _reduction(_np.max, lambda a, axis, keepdims:
+                        _arrays.extremum(a, axis, keepdims, True))
+min = amin = _reduction(_np.min, lambda a, axis, keepdims:
+                        _arrays.extremum(a, axis, keepdims, False))
+
+
+def cumsum(a, axis=None):
+    a = _operand(a)
+    if type(a) is Variable:
+        a = reshape(a, (1,))
+    if type(a) is ArrayVariable:
+        return _arrays.cumsum(a, axis)
+    return _np.cumsum(a, axis)
+
+
+def var(a, axis=None, ddof=0, keepdims=False):
+    a = _operand(a)
+    if not _is_variable(a):
+        return _np.var(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    centered = a - mean(a, axis=axis, keepdims=True)
+    shape = _np.shape(_value(a))
+    n = _np.prod([shape[d] for d in range(len(shape))] if axis is None else
+                 [shape[d] for d in _np.atleast_1d(axis)])
+    return sum(centered * centered, axis=axis, keepdims=keepdims) / (n - ddof)
+
+
+def std(a, axis=None, ddof=0, keepdims=False):
+    if not _is_variable(_operand(a)):
+        return _np.std(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    return sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+# -- products --------------------------------------------------------------------------------
+
+def matmul(a, b):
+    a = _operand(a)
+    b = _operand(b)
+    if type(a) is ArrayVariable or type(b) is ArrayVariable:
+        return _arrays.matmul(a, b)
+    if _is_variable(a) or _is_variable(b):
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    return _np.matmul(a, b)
+
+
+def dot(a, b):
+    a = _operand(a)
+    b = _operand(b)
+    if not (_is_variable(a) or _is_variable(b)):
+        return _np.dot(a, b)
+    nda, ndb = _np.ndim(_value(a)), _np.ndim(_value(b))
+    if nda == 0 or ndb == 0:
+        return multiply(a, b)
+    if nda <= 2 and ndb <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, axes=([-1], [-2 if ndb > 1 else -1]))
+
+
+def vdot(a, b):
+    return dot(ravel(a), ravel(b))
+
+
+def inner(a, b):
+    a = _operand(a)
+    b = _operand(b)
+    if not (_is_variable(a) or _is_variable(b)):
+        return _np.inner(a, b)
+    if _np.ndim(_value(a)) == 0 or _np.ndim(_value(b)) == 0:
+        return multiply(a, b)
+    return tensordot(a, b, axes=([-1], [-1]))
+
+
+def outer(a, b):
+    a = _operand(a)
+    b = _operand(b)
+    if not (_is_variable(a) or _is_variable(b)):
+        return _np.outer(a, b)
+    return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def tensordot(a, b, axes=2):
+    """Contraction over the given axes, as transposes, reshapes and one matmul."""
+    a = _operand(a)
+    b = _operand(b)
+    if not (_is_variable(a) or _is_variable(b)):
+        return _np.tensordot(a, b, axes)
+    shape_a = _np.shape(_value(a))
+    shape_b = _np.shape(_value(b))
+    if isinstance(axes, int):
+        axes_a = list(range(len(shape_a) - axes, len(shape_a)))
+        axes_b = list(range(axes))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, int) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, int) else list(axes_b)
+    axes_a = [ax % len(shape_a) for ax in axes_a]
+    axes_b = [ax % len(shape_b) for ax in axes_b]
+    if [shape_a[i] for i in axes_a] != [shape_b[i] for i in axes_b]:
+        raise ValueError("shape-mismatch for sum")
+    free_a = [d for d in range(len(shape_a)) if d not in axes_a]
+    free_b = [d for d in range(len(shape_b)) if d not in axes_b]
+    k = int(_np.prod([shape_a[d] for d in axes_a]))
+    a2 = reshape(transpose(a, free_a + axes_a), (-1, k))
+    b2 = reshape(transpose(b, axes_b + free_b), (k, -1))
+    out_shape = tuple(shape_a[d] for d in free_a) + tuple(shape_b[d] for d in free_b)
+    return reshape(matmul(a2, b2), out_shape)
+
+
+def einsum(subscripts, *operands, **kwargs):
+    """einsum of Variables and arrays (explicit or implicit output, no ellipsis); one
+    node whose reverse step is an einsum per operand."""
+    operands = [_operand(x) for x in operands]
+    if not any(_is_variable(x) for x in operands):
+        return _np.einsum(subscripts, *operands, **kwargs)
+    from fasttape.numpy._einsum import einsum as variable_einsum
+    return variable_einsum(subscripts, operands, **kwargs)
+
+
+# -- selection by condition ------------------------------------------------------------------
+
+def where(condition, x=None, y=None):
+    if x is None and y is None:
+        return _np.where(_value(condition))
+    x = _operand(x)
+    y = _operand(y)
+    if not (_is_variable(x) or _is_variable(y)):
+        return _np.where(_value(condition), x, y)
+    if _np.ndim(_value(condition)) == 0 and _np.ndim(_value(x)) == 0 and \
+            _np.ndim(_value(y)) == 0:
+        return x if bool(_value(condition)) else y
+    return _arrays.where(condition, x, y)
+
+
+def clip(a, a_min=None, a_max=None):
+    """Values limited to [a_min, a_max]; the gradient is 1 strictly inside the interval
+    and 0 at and beyond its ends (autograd's convention)."""
+    a = _operand(a)
+    if type(a) is Variable:
+        a = reshape(a, (1,))
+        return reshape(clip(a, a_min, a_max), ())
+    if type(a) is not ArrayVariable:
+        return _np.clip(a, a_min, a_max)
+    lo = _value(a_min)
+    hi = _value(a_max)
+    value = _np.clip(a.value, lo, hi)
+    inside = _np.ones(a.shape, bool)
+    if lo is not None:
+        inside &= value != lo
+    if hi is not None:
+        inside &= value != hi
+    return _arrays.where(inside, a, value)
+
+
+# -- the dispatch tables for plain NumPy calls on Variables ----------------------------------
+
+_UFUNCS = {
+    _np.sin: sin, _np.cos: cos, _np.tan: tan, _np.arcsin: arcsin, _np.arccos: arccos,
+    _np.arctan: arctan, _np.sinh: sinh, _np.cosh: cosh, _np.tanh: tanh,
+    _np.arcsinh: arcsinh, _np.arccosh: arccosh, _np.arctanh: arctanh, _np.exp: exp,
+    _np.exp2: exp2, _np.expm1: expm1, _np.log: log, _np.log2: log2, _np.log10: log10,
+    _np.log1p: log1p, _np.sqrt: sqrt, _np.cbrt: cbrt, _np.square: square,
+    _np.reciprocal: reciprocal, _np.sign: sign, _np.absolute: absolute,
+    _np.fabs: absolute, _np.negative: negative, _np.positive: positive, _np.add: add,
+    _np.subtract: subtract, _np.multiply: multiply, _np.true_divide: true_divide,
+    _np.power: power, _np.float_power: power, _np.arctan2: arctan2, _np.hypot: hypot,
+    _np.maximum: maximum, _np.minimum: minimum, _np.logaddexp: logaddexp,
+    _np.matmul: matmul, _np.less: less, _np.less_equal: less_equal,
+    _np.greater: greater, _np.greater_equal: greater_equal, _np.equal: equal,
+    _np.not_equal: not_equal, _np.isnan: isnan, _np.isinf: isinf,
+    _np.isfinite: isfinite,
+}
+
+_FUNCTIONS = {
+    _np.sum: sum, _np.mean: mean, _np.prod: prod, _np.max: max, _np.amax: max,
+    _np.min: min, _np.amin: min, _np.cumsum: cumsum, _np.var: var, _np.std: std,
+    _np.dot: dot, _np.vdot: vdot, _np.inner: inner, _np.outer: outer,
+    _np.tensordot: tensordot, _np.einsum: einsum, _np.reshape: reshape,
+    _np.ravel: ravel, _np.transpose: transpose, _np.swapaxes: swapaxes,
+    _np.moveaxis: moveaxis, _np.rollaxis: rollaxis, _np.expand_dims: expand_dims,
+    _np.squeeze: squeeze, _np.broadcast_to: broadcast_to,
+    _np.concatenate: concatenate, _np.stack: stack, _np.hstack: hstack,
+    _np.vstack: vstack, _np.column_stack: column_stack, _np.split: split,
+    _np.array_split: array_split, _np.hsplit: hsplit, _np.vsplit: vsplit,
+    _np.where: where, _np.clip: clip, _np.flip: flip, _np.fliplr: fliplr,
+    _np.flipud: flipud, _np.roll: roll, _np.take: take, _np.diagonal: diagonal,
+    _np.diag: diag, _np.trace: trace, _np.tril: tril, _np.triu: triu,
+    _np.repeat: repeat, _np.tile: tile, _np.rot90: rot90,
+    _np.atleast_1d: atleast_1d, _np.atleast_2d: atleast_2d,
+    _np.shape: lambda a: _np.shape(_value(a)), _np.ndim: lambda a: _np.ndim(_value(a)),
+    _np.size: lambda a, axis=None: _np.size(_value(a), axis),
+    _np.isnan: isnan, _np.isinf: isinf, _np.isfinite: isfinite,
+    _np.asarray: asarray, _np.asanyarray: asarray, _np.array: array,
+    _np.zeros_like: lambda a, dtype=None: _np.zeros_like(_value(a), dtype=dtype),
+    _np.ones_like: lambda a, dtype=None: _np.ones_like(_value(a), dtype=dtype),
+    _np.full_like: lambda a, fill_value, dtype=None: _np.full_like(
+        _value(a), fill_value, dtype=dtype),
+}
+
+for _ufunc, _implementation in _UFUNCS.items():
+    _arrays.register_array_ufunc(_ufunc, _implementation)
+for _function, _implementation in _FUNCTIONS.items():
+    _arrays.register_array_function(_function, _implementation)
+
+# (a plain `from fasttape.numpy import linalg` would find numpy's linalg, star-imported)
+import importlib as _importlib  # noqa: E402
+
+linalg = _importlib.import_module("fasttape.numpy.linalg")  # registers its functions

@@ -1,0 +1,59 @@
+"""einsum of Variables: one tape node whose reverse step is an einsum per operand."""
+import numpy as np
+
+from fasttape import _arrays
+
+
+def _parse(subscripts, n_operands):
+    subscripts = subscripts.replace(" ", "")
+    if "." in subscripts:
+        raise NotImplementedError("fasttape's einsum of Variables does not support '...'")
+    if "->" in subscripts:
+        inputs, output = subscripts.split("->")
+    else:
+        inputs = subscripts
+        letters = inputs.replace(",", "")
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs = inputs.split(",")
+    if len(inputs) != n_operands:
+        raise ValueError(f"einsum: {len(inputs)} subscripts for {n_operands} operands")
+    for term in inputs:
+        if len(set(term)) != len(term):
+            raise NotImplementedError("fasttape's einsum of Variables does not support a "
+                                      "repeated index within one operand (diagonals); "
+                                      "use np.diagonal")
+    return inputs, output
+
+
+def einsum(subscripts, operands, **kwargs):
+    if kwargs:
+        raise TypeError(f"einsum of Variables takes no keyword arguments, got "
+                        f"{sorted(kwargs)}")
+    values = [_arrays_value(x) for x in operands]
+    inputs, output = _parse(subscripts, len(operands))
+    value = np.einsum(f"{','.join(inputs)}->{output}", *values)
+
+    def reverse(g):
+        g = g.reshape(np.shape(value))
+        cotangents = []
+        for i, term in enumerate(inputs):
+            others = [(t, values[j]) for j, t in enumerate(inputs) if j != i]
+            available = set(output).union(*[set(t) for t, _ in others])
+            kept = "".join(c for c in term if c in available)
+            partial = np.einsum(
+                ",".join([output] + [t for t, _ in others]) + "->" + kept,
+                g, *[v for _, v in others])
+            # indices only in this operand were summed away: broadcast back over them
+            shape = np.shape(values[i])
+            expanded = partial.reshape([shape[k] if c in available else 1
+                                        for k, c in enumerate(term)])
+            cotangents.append(np.broadcast_to(expanded, shape))
+        return cotangents
+
+    return _arrays.pyfunc(list(operands), value, reverse)
+
+
+def _arrays_value(x):
+    if hasattr(x, "tape"):
+        return np.asarray(x.value, dtype=np.float64)
+    return np.asarray(x, dtype=np.float64)
