@@ -187,10 +187,10 @@ cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil
         return cm.sinh(x)
     elif op == OP_TANH:        # 1 - tanh^2
         return 1.0 - y * y
-    elif op == OP_ARCSINH:     # 1/sqrt(x^2 + 1)
-        return 1.0 / cm.sqrt(x * x + 1.0)
-    elif op == OP_ARCCOSH:     # 1/sqrt(x^2 - 1): inf at 1
-        return 1.0 / cm.sqrt(x * x - 1.0)
+    elif op == OP_ARCSINH:     # 1/sqrt(x^2 + 1), as 1/hypot(x, 1): no overflow of x^2
+        return 1.0 / cm.hypot(x, 1.0)
+    elif op == OP_ARCCOSH:     # 1/sqrt(x^2 - 1), as 1/(sqrt(x - 1) sqrt(x + 1)) so that
+        return 1.0 / (cm.sqrt(x - 1.0) * cm.sqrt(x + 1.0))   # x^2 cannot overflow; inf at 1
     elif op == OP_ARCTANH:     # 1/(1 - x^2): inf at +-1
         return 1.0 / (1.0 - x * x)
     elif op == OP_ABS:         # sign x, 0 at 0 (autograd's convention)
@@ -239,10 +239,10 @@ cdef inline void binary_partials(opcode_t op, double a, double b, double y,
     elif op == OP_POW_VV:      # a^b
         da[0] = pow_dbase(a, b)
         db[0] = pow_dexponent(a, y)
-    elif op == OP_ARCTAN2:     # atan2(a, b): (b, -a) / (a^2 + b^2), nan at the origin
-        d = a * a + b * b
-        da[0] = b / d
-        db[0] = -a / d
+    elif op == OP_ARCTAN2:     # atan2(a, b): (b, -a) / (a^2 + b^2), nan at the origin;
+        d = cm.hypot(a, b)     # divided by hypot twice so that a^2 + b^2 cannot overflow
+        da[0] = b / d / d
+        db[0] = -a / d / d
     elif op == OP_HYPOT:       # (a, b) / y, nan at the origin (autograd's convention)
         da[0] = a / y
         db[0] = b / y
@@ -261,9 +261,13 @@ cdef inline void binary_partials(opcode_t op, double a, double b, double y,
         else:
             da[0] = cm.NAN
             db[0] = cm.NAN
-    elif op == OP_LOGADDEXP:   # softmax weights exp(a - y), exp(b - y)
-        da[0] = cm.exp(a - y)
-        db[0] = cm.exp(b - y)
+    elif op == OP_LOGADDEXP:   # softmax weights exp(a - y) = sigmoid(a - b), from the
+        if a == b:             # difference (exp(a - y) loses precision for large y);
+            da[0] = 0.5        # equal arguments (infinities included) share evenly
+            db[0] = 0.5
+        else:
+            da[0] = sigmoid_c(a - b)
+            db[0] = sigmoid_c(b - a)
     else:
         da[0] = cm.NAN
         db[0] = cm.NAN

@@ -207,7 +207,7 @@ cdef class Tape:
     cdef int reverse_c(self, Py_ssize_t node, Py_ssize_t slot, double seed) except -1
     cdef int reverse_array_c(self, Py_ssize_t node, Py_ssize_t anode,
                              object seed) except -1
-    cdef int prepare_sweep(self, Py_ssize_t slot_end) except -1
+    cdef int prepare_sweep(self) except -1
     cdef int sweep_c(self, Py_ssize_t node, Py_ssize_t slot_end) except -1
 
 

@@ -325,7 +325,7 @@ cdef class Tape:
         ``slot`` must be the output slot of ``node``. Afterwards adjoints[0:slot+1]
         (and the array adjoints) hold d(seed * output)/d(value).
         """
-        self.prepare_sweep(slot + 1)
+        self.prepare_sweep()
         self.adjoints[slot] = seed
         return self.sweep_c(node, slot + 1)
 
@@ -338,13 +338,14 @@ cdef class Tape:
         cdef Py_ssize_t k
         if s.shape[0] != n.size:
             raise ValueError(f"seed has {s.shape[0]} values for an output of {n.size}")
-        self.prepare_sweep(self.n_slots)
+        self.prepare_sweep()
         for k in range(n.size):
             self.array_adjoints[n.adj + k] = s[k]
         return self.sweep_c(node, self.n_slots)
 
-    cdef int prepare_sweep(self, Py_ssize_t slot_end) except -1:
-        """Adjoint buffers sized for the tape and zeroed up to slot_end."""
+    cdef int prepare_sweep(self) except -1:
+        """Adjoint buffers sized for the tape and zeroed: every slot, also those after
+        the output, whose adjoints (zero) are read for inputs recorded after it."""
         if self.adjoint_capacity < self.slot_capacity:
             self.adjoints = <double*>grow_buffer(self.adjoints, self.slot_capacity,
                                                  sizeof(double))
@@ -353,7 +354,7 @@ cdef class Tape:
             self.array_adjoints = <double*>grow_buffer(
                 self.array_adjoints, self.n_array_values, sizeof(double))
             self.array_adjoint_capacity = self.n_array_values
-        memset(self.adjoints, 0, <size_t>slot_end * sizeof(double))
+        memset(self.adjoints, 0, <size_t>self.n_slots * sizeof(double))
         if self.n_array_values:
             memset(self.array_adjoints, 0, <size_t>self.n_array_values * sizeof(double))
         return 0
@@ -368,7 +369,7 @@ cdef class Tape:
         else:
             status = reverse_sweep_c(self, 0, node + 1, slot_end)
         self.swept_epoch = self.epoch
-        self.swept_slot_end = slot_end
+        self.swept_slot_end = slot_end       # .grad of later Variables is None
         if status < 0:
             error, self.sweep_error = self.sweep_error, None
             raise error

@@ -310,7 +310,10 @@ cdef class Variable:
                 f"fasttape cannot differentiate numpy.{ufunc.__name__}"
                 f"{'' if method == '__call__' else '.' + method}"
                 f"{' with keyword arguments' if kwargs else ''} applied to a Variable")
-        return handler(*[x[()] if isinstance(x, np.ndarray) else x for x in inputs])
+        # NumPy scalars become Python floats, so that the handler's own operators
+        # (float * Variable) reach Variable's reflected methods instead of NumPy again
+        return handler(*[x if type(x) is Variable else float(x[()] if isinstance(
+            x, np.ndarray) else x) for x in inputs])
 
     def __repr__(self):
         if self.epoch != self.tape.epoch:

@@ -109,6 +109,8 @@ def _record_inputs(tape, fun, argnum, args):
     """Leaves on `tape` for the differentiated arguments: (call arguments,
     structures, flat leaves)."""
     single = type(argnum) is int
+    if not single and not isinstance(argnum, (tuple, list)):
+        raise TypeError(f"argnum must be an int or a tuple of ints, not {argnum!r}")
     argnums = (argnum,) if single else tuple(argnum)
     n_args = len(args)
     for i in argnums:
@@ -178,6 +180,9 @@ def _constant_output(fun, out, scalar_required):
     name = getattr(fun, "__name__", repr(fun))
     if isinstance(out, np.ndarray) and out.shape == ():
         out = out[()]
+        if type(out) is Variable:
+            raise TypeError(f"{name} returned a 0-d array holding a Variable; return "
+                            f"the Variable itself")
     if isinstance(out, numbers.Real) or not scalar_required and isinstance(out, np.ndarray):
         warnings.warn(f"Output of {name} seems independent of its input: "
                       f"the gradient is zero", stacklevel=4)

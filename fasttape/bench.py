@@ -1,0 +1,1199 @@
+"""Side-by-side benchmarks: fasttape and the installed peers on the same workloads.
+
+Run ``python -m fasttape.bench`` (``--help`` for the options). For each workload it
+times the plain-float function (the baseline), fasttape's whole ``grad`` call, its
+recording and its reverse sweep alone, and the same gradient with every installed
+peer: autograd, PyTorch (eager, float64), JAX (eager and ``jit``) and micrograd.
+Missing peers are skipped. Before timing, each peer's gradient is compared with
+fasttape's (``np.allclose``, rtol 1e-6); a disagreement is marked in the table.
+It then prints the four Foundation figures (grad/f ratio, textbook call latency,
+sweep time per node, tape bytes per node) and the memory per recorded op of each
+library, measured in fresh subprocesses.
+
+Timing is time-boxed: each cell runs one untimed call (whose result is checked),
+then repeats of ``number`` calls (``number`` chosen so a repeat lasts >= 10 ms)
+until ``--budget`` seconds have passed and at least three repeats are done. The
+table gives the median and the minimum over repeats of the time per call. The
+garbage collector stays on (it is part of the cost of graph-building libraries)
+and is run before each cell. Ratios in the table come from the same run.
+
+Adding a workload: write a factory ``make(ops) -> f`` (``ops`` is the library's
+namespace of elementary functions: sin, exp, ...) and add a ``Workload`` row to
+``WORKLOADS`` with its arguments and its setups, a mapping from variant name to
+``setup(variant_ops, f, args) -> Case``. Scalar Python code uses
+``SCALAR_SETUPS``; array workloads (logistic regression, MLP, Hessians, replay)
+bring their own setups table built the same way.
+"""
+import argparse
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+import fasttape as ft
+
+# --------------------------------------------------------------------------------------
+# Workload functions. Each factory takes a library's elementary-function namespace
+# (``ops``) and returns the function to differentiate, written once for all libraries.
+# --------------------------------------------------------------------------------------
+
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def make_textbook(ops):
+    """f(x, y) = x * y + sin(x), the example of the README."""
+    sin = ops.sin
+
+    def textbook(x, y):
+        return x * y + sin(x)
+    return textbook
+
+
+def make_rosenbrock(ops):
+    """The Rosenbrock function as a Python loop over a sequence of n numbers."""
+    def rosenbrock(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            s += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        return s
+    return rosenbrock
+
+
+def make_chain(ops, n):
+    """x <- sin(x) * 1.0001 + x * 0.5, n times: a deep chain of 4 n scalar ops."""
+    sin = ops.sin
+
+    def chain(x):
+        for _ in range(n):
+            x = sin(x) * 1.0001 + x * 0.5
+        return x
+    return chain
+
+
+def make_gmm(ops, data):
+    """Log-likelihood of ``data`` under a 1-D mixture of two Gaussians.
+
+    Parameters p = (mu1, mu2, log_sigma1, log_sigma2, a), mixture weights
+    sigmoid(a) and sigmoid(-a). About 10 scalar ops per data point.
+    """
+    exp, log1p, logaddexp = ops.exp, ops.log1p, ops.logaddexp
+
+    def gmm(p):
+        mu1, mu2, log_s1, log_s2, a = p[0], p[1], p[2], p[3], p[4]
+        c1 = -log1p(exp(-a)) - log_s1 - HALF_LOG_2PI      # log w1 - log sigma1 - ...
+        c2 = -log1p(exp(a)) - log_s2 - HALF_LOG_2PI
+        h1 = 0.5 * exp(-2.0 * log_s1)                       # 1 / (2 sigma1^2)
+        h2 = 0.5 * exp(-2.0 * log_s2)
+        total = 0.0
+        for xi in data:
+            d1 = xi - mu1
+            d2 = xi - mu2
+            total = total + logaddexp(c1 - h1 * d1 * d1, c2 - h2 * d2 * d2)
+        return total
+    return gmm
+
+
+def rosenbrock_point(n):
+    rng = random.Random(n)
+    return [rng.uniform(-1.5, 1.5) for _ in range(n)]
+
+
+def gmm_data(n):
+    rng = random.Random(12345)
+    return [rng.gauss(-1.0, 0.7) if rng.random() < 0.4 else rng.gauss(1.5, 1.2)
+            for _ in range(n)]
+
+
+# --------------------------------------------------------------------------------------
+# Libraries: each loader imports lazily and returns an ``ops`` namespace; a missing
+# library raises ImportError and its variants are skipped.
+# --------------------------------------------------------------------------------------
+
+def _python_logaddexp(a, b):
+    m = a if a > b else b
+    return m + math.log1p(math.exp(-abs(a - b)))
+
+
+def load_python():
+    return types.SimpleNamespace(sin=math.sin, exp=math.exp, log1p=math.log1p,
+                                 logaddexp=_python_logaddexp, module=math)
+
+
+def load_fasttape():
+    return types.SimpleNamespace(sin=ft.sin, exp=ft.exp, log1p=ft.log1p,
+                                 logaddexp=ft.logaddexp, module=ft)
+
+
+def load_autograd():
+    import autograd
+    import autograd.numpy as anp
+    return types.SimpleNamespace(sin=anp.sin, exp=anp.exp, log1p=anp.log1p,
+                                 logaddexp=anp.logaddexp, module=autograd)
+
+
+def load_torch():
+    import torch
+    return types.SimpleNamespace(sin=torch.sin, exp=torch.exp, log1p=torch.log1p,
+                                 logaddexp=torch.logaddexp, module=torch)
+
+
+def load_jax():
+    import jax
+    jax.config.update("jax_enable_x64", True)    # float64, as every other column
+    import jax.numpy as jnp
+    return types.SimpleNamespace(sin=jnp.sin, exp=jnp.exp, log1p=jnp.log1p,
+                                 logaddexp=jnp.logaddexp, module=jax)
+
+
+def load_micrograd():
+    from micrograd.engine import Value
+    # micrograd's backward() sorts the graph with a recursive DFS: deep graphs (a
+    # 1000-term loop is ~10^4 levels) need a higher limit. Python >= 3.11 runs
+    # Python-to-Python recursion without growing the C stack.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1_000_000))
+    return types.SimpleNamespace(sin=_mg_sin, exp=_mg_exp, log1p=_mg_log1p,
+                                 logaddexp=_mg_logaddexp, module=Value)
+
+
+# micrograd ships only +, *, ** and relu; the elementary functions the workloads need
+# are added the way its own ops are written (a new Value and a _backward closure).
+
+def _mg_sin(x):
+    from micrograd.engine import Value
+    out = Value(math.sin(x.data), (x,), "sin")
+
+    def _backward():
+        x.grad += math.cos(x.data) * out.grad
+    out._backward = _backward
+    return out
+
+
+def _mg_exp(x):
+    from micrograd.engine import Value
+    out = Value(math.exp(x.data), (x,), "exp")
+
+    def _backward():
+        x.grad += out.data * out.grad
+    out._backward = _backward
+    return out
+
+
+def _mg_log1p(x):
+    from micrograd.engine import Value
+    out = Value(math.log1p(x.data), (x,), "log1p")
+
+    def _backward():
+        x.grad += out.grad / (1.0 + x.data)
+    out._backward = _backward
+    return out
+
+
+def _mg_logaddexp(a, b):
+    from micrograd.engine import Value
+    out = Value(_python_logaddexp(a.data, b.data), (a, b), "logaddexp")
+
+    def _backward():
+        a.grad += math.exp(a.data - out.data) * out.grad
+        b.grad += math.exp(b.data - out.data) * out.grad
+    out._backward = _backward
+    return out
+
+
+LIBRARIES = {
+    "python": load_python,
+    "fasttape": load_fasttape,
+    "autograd": load_autograd,
+    "torch": load_torch,
+    "jax": load_jax,
+    "micrograd": load_micrograd,
+}
+
+_loaded = {}
+
+
+def load(library):
+    """The ops namespace of ``library``; ImportError (remembered) if not installed."""
+    if library not in _loaded:
+        try:
+            _loaded[library] = LIBRARIES[library]()
+        except ImportError as e:
+            _loaded[library] = e
+    ops = _loaded[library]
+    if isinstance(ops, ImportError):
+        raise ops
+    return ops
+
+
+def library_version(library):
+    try:
+        ops = load(library)
+    except ImportError:
+        return None
+    if library == "python":
+        return platform.python_version()
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(library)
+    except PackageNotFoundError:
+        return getattr(ops.module, "__version__", "?")
+
+
+# --------------------------------------------------------------------------------------
+# Setups: how each variant differentiates a workload function f at args. A setup
+# returns a Case whose ``call`` is what gets timed; ``gradient`` turns a call's result
+# into a flat float64 array for the agreement check (None: nothing to check).
+# --------------------------------------------------------------------------------------
+
+class NotApplicable(Exception):
+    """This variant does not apply to this workload (the row is left out)."""
+
+
+@dataclass
+class Case:
+    call: Callable[[], object]
+    gradient: Optional[Callable[[object], np.ndarray]] = None
+    compile_s: Optional[float] = None      # one-off compilation, timed separately
+    n_nodes: Optional[int] = None          # fasttape nodes recorded by one call
+    note: str = ""
+
+
+def flat_floats(tree):
+    """Flatten nested tuples/lists of numbers into a float64 array."""
+    out = []
+
+    def walk(t):
+        if isinstance(t, (list, tuple)):
+            for u in t:
+                walk(u)
+        elif isinstance(t, np.ndarray):
+            out.extend(t.astype(np.float64).ravel().tolist())
+        else:
+            out.append(float(t))
+    walk(tree)
+    return np.asarray(out, dtype=np.float64)
+
+
+def map_leaves(args, leaf):
+    """args with every number replaced by leaf(number), keeping list structure, and
+    the new leaves in order."""
+    leaves = []
+
+    def convert(a):
+        if isinstance(a, list):
+            return [convert(v) for v in a]
+        v = leaf(a)
+        leaves.append(v)
+        return v
+    return tuple(convert(a) for a in args), leaves
+
+
+def _argnum(args):
+    return 0 if len(args) == 1 else tuple(range(len(args)))
+
+
+def setup_python(ops, f, args):
+    return Case(call=lambda: f(*args))
+
+
+def setup_fasttape(ops, f, args):
+    g = ft.grad(f, argnum=_argnum(args))
+    return Case(call=lambda: g(*args), gradient=flat_floats)
+
+
+def recorder(tape, f, args):
+    """A function of no arguments that records f(*args) on ``tape`` from a clean
+    state and returns (output, leaves), the way users record:
+    ``with tape: xs = [Variable(v) for v in x]; y = f(xs)``.
+
+    The common argument shapes get a closure without per-call bookkeeping, so that
+    the time measured is fasttape's, not this helper's.
+    """
+    Variable = ft.Variable
+    reset = tape.reset
+    if len(args) == 1 and isinstance(args[0], list):
+        x = args[0]
+
+        def record():
+            reset()
+            with tape:
+                xs = [Variable(v) for v in x]
+                return f(xs), xs
+    elif len(args) == 1:
+        a = args[0]
+
+        def record():
+            reset()
+            with tape:
+                x = Variable(a)
+                return f(x), [x]
+    elif len(args) == 2 and not any(isinstance(a, list) for a in args):
+        a, b = args
+
+        def record():
+            reset()
+            with tape:
+                x = Variable(a)
+                y = Variable(b)
+                return f(x, y), [x, y]
+    else:
+        def record():
+            reset()
+            with tape:
+                vargs, leaves = map_leaves(args, Variable)
+                return f(*vargs), leaves
+    return record
+
+
+def setup_fasttape_record(ops, f, args):
+    tape = ft.Tape()
+    record = recorder(tape, f, args)
+    record()
+    return Case(call=record, n_nodes=tape.n_nodes)
+
+
+def setup_fasttape_sweep(ops, f, args):
+    tape = ft.Tape()
+    y, leaves = recorder(tape, f, args)()
+    y.backward()
+
+    def gradient(_):
+        return np.array([v.grad for v in leaves])
+    return Case(call=y.backward, gradient=gradient, n_nodes=tape.n_nodes)
+
+
+def _has_list(args):
+    return any(isinstance(a, list) for a in args)
+
+
+def _autograd_setup(to_input):
+    def setup(ops, f, args):
+        autograd = ops.module
+        if len(args) == 1:
+            g = autograd.grad(f)
+            x = args[0]
+            return Case(call=lambda: g(to_input(x)), gradient=flat_floats)
+        # several arguments: autograd.grad takes one argnum; differentiate a tuple
+        g = autograd.grad(lambda t: f(*t))
+        return Case(call=lambda: g(tuple(to_input(a) for a in args)),
+                    gradient=flat_floats)
+    return setup
+
+
+def _as_ndarray(a):
+    return np.array(a) if isinstance(a, list) else a
+
+
+_setup_autograd_ndarray = _autograd_setup(_as_ndarray)
+_setup_autograd_list_inner = _autograd_setup(lambda a: list(a) if isinstance(a, list)
+                                             else a)
+
+
+def setup_autograd_ndarray(ops, f, args):
+    return _setup_autograd_ndarray(ops, f, args)
+
+
+def setup_autograd_list(ops, f, args):
+    if not _has_list(args):
+        raise NotApplicable("no list argument")
+    return _setup_autograd_list_inner(ops, f, args)
+
+
+def setup_torch(ops, f, args):
+    torch = ops.module
+    f64 = torch.float64
+
+    def call():
+        targs, leaves = map_leaves(
+            args, lambda v: torch.tensor(v, dtype=f64, requires_grad=True))
+        f(*targs).backward()
+        return [leaf.grad for leaf in leaves]
+    return Case(call=call, gradient=lambda r: np.array([t.item() for t in r]))
+
+
+def _jax_gradient(result):
+    import jax
+    return np.concatenate([np.ravel(np.asarray(v, dtype=np.float64))
+                           for v in jax.tree_util.tree_leaves(result)])
+
+
+def setup_jax(ops, f, args):
+    jax = ops.module
+    g = jax.grad(f, argnums=_argnum(args))
+    # Python lists of floats in, as for fasttape; indexing a jnp array inside an eager
+    # Python loop is ~9x slower still (Rosenbrock n=1000: 44 s vs 5 s a call).
+    return Case(call=lambda: jax.block_until_ready(g(*args)), gradient=_jax_gradient,
+                note="jax.grad, no jit; list inputs")
+
+
+def setup_jax_jit(ops, f, args):
+    jax = ops.module
+    import jax.numpy as jnp
+    g = jax.jit(jax.grad(f, argnums=_argnum(args)))
+    jargs = tuple(jnp.asarray(a) if isinstance(a, list) else a for a in args)
+    t0 = time.perf_counter()
+    compiled = g.lower(*jargs).compile()      # trace + lower + XLA compile
+    compile_s = time.perf_counter() - t0
+    return Case(call=lambda: jax.block_until_ready(compiled(*jargs)),
+                gradient=_jax_gradient, compile_s=compile_s,
+                note="jax.jit(jax.grad(f)) on jnp arrays; loop unrolled by tracing")
+
+
+def setup_micrograd(ops, f, args):
+    Value = ops.module
+
+    def call():
+        vargs, leaves = map_leaves(args, Value)
+        f(*vargs).backward()
+        return [leaf.grad for leaf in leaves]
+    return Case(call=call, gradient=flat_floats)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a workload's table: a way to compute (or part of) the gradient."""
+    name: str
+    library: str              # key of LIBRARIES that must be importable
+    setup: Callable
+    kind: str = "grad"        # "baseline" (f on floats), "grad", or "part" of fasttape
+    slow: bool = False        # skipped by --quick
+
+
+VARIANTS = {v.name: v for v in [
+    Variant("python f", "python", setup_python, kind="baseline"),
+    Variant("fasttape", "fasttape", setup_fasttape),
+    Variant("fasttape record", "fasttape", setup_fasttape_record, kind="part"),
+    Variant("fasttape sweep", "fasttape", setup_fasttape_sweep, kind="part"),
+    Variant("autograd", "autograd", setup_autograd_ndarray),
+    Variant("autograd list", "autograd", setup_autograd_list),
+    Variant("torch", "torch", setup_torch),
+    Variant("jax", "jax", setup_jax, slow=True),
+    Variant("jax.jit", "jax", setup_jax_jit, slow=True),
+    Variant("micrograd", "micrograd", setup_micrograd),
+]}
+
+# The setups of scalar Python code: every variant above, by name.
+SCALAR_SETUPS = {name: v for name, v in VARIANTS.items()}
+
+VARIANT_NOTES = {
+    "python f": "the function on Python floats (no derivative): the baseline",
+    "fasttape": "fasttape.grad(f)(x), the whole call (leaves, record, sweep, result)",
+    "fasttape record": "record only: t.reset(); with t: Variable per input, f",
+    "fasttape sweep": "reverse sweep only: y.backward() on the recorded tape",
+    "autograd": "autograd.grad(f)(np.array(x)), f with autograd.numpy",
+    "autograd list": "autograd.grad(f)(x) with x a Python list",
+    "torch": "float64 0-d leaf tensors (requires_grad), f, backward, leaf .grad",
+    "jax": "jax.grad(f)(x), eager (no jit), x a Python list",
+    "jax.jit": "compiled jax.jit(jax.grad(f))(jnp.asarray(x)); compile time apart",
+    "micrograd": "micrograd Value leaves, backward (sin/exp/log1p/logaddexp added)",
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    make: Callable            # make(ops) -> f
+    args: tuple               # the point: numbers or lists of numbers
+    setups: Mapping[str, Variant] = field(default_factory=lambda: SCALAR_SETUPS)
+
+
+WORKLOADS = {w.name: w for w in [
+    Workload("textbook", "grad(lambda x, y: x*y + sin(x), argnum=(0, 1))(2.0, 3.0)",
+             make_textbook, (2.0, 3.0)),
+    Workload("rosenbrock", "Rosenbrock as a Python loop over n=1000 floats",
+             make_rosenbrock, (rosenbrock_point(1000),)),
+    Workload("chain", "x = sin(x)*1.0001 + x*0.5 repeated 1000 times (4000 ops)",
+             lambda ops: make_chain(ops, 1000), (0.3,)),
+    Workload("gmm", "2-component 1-D Gaussian mixture log-likelihood, 300 points",
+             lambda ops: make_gmm(ops, gmm_data(300)),
+             ([-1.0, 1.5, math.log(0.7), math.log(1.2), 0.3],)),
+]}
+
+
+# --------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class Timing:
+    median: float
+    min: float
+    number: int               # calls per repeat
+    repeats: int
+    first: float              # the untimed first call (warm-up)
+    result: object = None
+
+
+def time_call(call, budget, min_repeats=3, max_repeats=51, repeat_target=0.01):
+    """Median and min seconds per call of ``call()``, time-boxed by ``budget``."""
+    gc.collect()
+    t0 = time.perf_counter()
+    result = call()
+    first = time.perf_counter() - t0
+    number = max(1, int(repeat_target / max(first, 1e-9)))
+    times = []
+    resized = 0
+    start = time.perf_counter()
+    while len(times) < max_repeats:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            call()
+        dt = time.perf_counter() - t0
+        if not times and dt < 0.5 * repeat_target and resized < 3:
+            # the first call was slow (warm-up): re-size the repeats
+            number = max(1, int(number * repeat_target / max(dt, 1e-9)))
+            resized += 1
+            continue
+        times.append(dt / number)
+        if len(times) >= min_repeats and time.perf_counter() - start >= budget:
+            break
+    return Timing(statistics.median(times), min(times), number, len(times), first,
+                  result)
+
+
+def interleaved_ratio(num_call, den_call, budget, rounds_min=5, repeat_target=0.01):
+    """Median over rounds of time(num_call)/time(den_call), the two timed
+    alternately in each round so that machine noise hits both alike.
+
+    Returns (median ratio, min ratio, median num time, median den time, rounds).
+    """
+    gc.collect()
+    num_call()
+    den_call()
+
+    def calls_for(call):
+        t0 = time.perf_counter()
+        call()
+        return max(1, int(repeat_target / max(time.perf_counter() - t0, 1e-9)))
+    n_num, n_den = calls_for(num_call), calls_for(den_call)
+    ratios, t_num, t_den = [], [], []
+    start = time.perf_counter()
+    while len(ratios) < rounds_min or time.perf_counter() - start < budget:
+        t0 = time.perf_counter()
+        for _ in range(n_num):
+            num_call()
+        a = (time.perf_counter() - t0) / n_num
+        t0 = time.perf_counter()
+        for _ in range(n_den):
+            den_call()
+        b = (time.perf_counter() - t0) / n_den
+        ratios.append(a / b)
+        t_num.append(a)
+        t_den.append(b)
+        if len(ratios) >= 200:
+            break
+    return (statistics.median(ratios), min(ratios), statistics.median(t_num),
+            statistics.median(t_den), len(ratios))
+
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    if s < 1e-6:
+        return f"{s * 1e9:.1f} ns"
+    if s < 1e-3:
+        return f"{s * 1e6:.3g} µs"
+    if s < 1.0:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s:.3g} s"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "-"
+    if r >= 100:
+        return f"{r:,.0f}x"
+    return f"{r:.3g}x"
+
+
+def progress(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# Running the workloads
+# --------------------------------------------------------------------------------------
+
+def run_workload(workload, variant_names, budget):
+    """Time every selected variant of one workload; returns a list of row dicts."""
+    rows = []
+    reference = None            # fasttape's gradient, the reference for the checks
+    cases = []
+    for name in variant_names:
+        variant = workload.setups.get(name)
+        if variant is None:
+            continue
+        try:
+            ops = load(variant.library)
+        except ImportError as e:
+            progress(f"  {workload.name} / {name}: skipped ({variant.library} not "
+                     f"installed: {e})")
+            continue
+        f = workload.make(ops)
+        try:
+            progress(f"  {workload.name} / {name}: setting up")
+            case = variant.setup(ops, f, workload.args)
+        except NotApplicable:
+            continue
+        except Exception as e:          # a peer that cannot run this workload
+            progress(f"  {workload.name} / {name}: FAILED in setup: "
+                     f"{type(e).__name__}: {e}")
+            rows.append(dict(workload=workload.name, variant=name, kind=variant.kind,
+                             error=f"{type(e).__name__}: {e}"))
+            continue
+        cases.append((variant, case))
+    for variant, case in cases:
+        name = variant.name
+        if case.compile_s is not None:
+            progress(f"  {workload.name} / {name}: compiled in {case.compile_s:.2f} s")
+        progress(f"  {workload.name} / {name}: timing")
+        try:
+            timing = time_call(case.call, budget)
+        except Exception as e:
+            progress(f"  {workload.name} / {name}: FAILED: {type(e).__name__}: {e}")
+            rows.append(dict(workload=workload.name, variant=name, kind=variant.kind,
+                             error=f"{type(e).__name__}: {e}"))
+            continue
+        row = dict(workload=workload.name, variant=name, kind=variant.kind,
+                   library=variant.library, median_s=timing.median, min_s=timing.min,
+                   number=timing.number, repeats=timing.repeats,
+                   first_call_s=timing.first, compile_s=case.compile_s,
+                   n_nodes=case.n_nodes, note=case.note, check=None,
+                   max_abs_diff=None)
+        if case.gradient is not None:
+            try:
+                g = case.gradient(timing.result)
+            except Exception as e:
+                row["check"] = f"unreadable gradient: {type(e).__name__}: {e}"
+            else:
+                if name == "fasttape":
+                    reference = g
+                    row["check"] = "reference"
+                row["_gradient"] = g
+        rows.append(row)
+        progress(f"  {workload.name} / {name}: {fmt_time(timing.median)} per call "
+                 f"({timing.repeats} x {timing.number} calls)")
+    # gradient agreement with fasttape
+    for row in rows:
+        g = row.pop("_gradient", None)
+        if g is None or row.get("check") == "reference":
+            continue
+        if reference is None:
+            row["check"] = "no reference"
+        elif g.shape != reference.shape:
+            row["check"] = f"MISMATCH (shape {g.shape} vs {reference.shape})"
+        else:
+            ok = np.allclose(g, reference, rtol=1e-6)
+            row["max_abs_diff"] = float(np.max(np.abs(g - reference)))
+            row["check"] = "ok" if ok else "MISMATCH"
+            if not ok:
+                progress(f"  {workload.name} / {row['variant']}: gradient DISAGREES "
+                         f"with fasttape's (max abs diff {row['max_abs_diff']:.3g})")
+    # ratios within this run
+    base = next((r["median_s"] for r in rows if r.get("kind") == "baseline"
+                 and "median_s" in r), None)
+    mine = next((r["median_s"] for r in rows if r.get("variant") == "fasttape"
+                 and "median_s" in r), None)
+    for row in rows:
+        if "median_s" not in row:
+            continue
+        row["ratio_to_f"] = row["median_s"] / base if base else None
+        row["fasttape_speedup"] = (row["median_s"] / mine
+                                   if mine and row["kind"] == "grad" else None)
+    return rows
+
+
+def print_workload_table(workload, rows, out=sys.stdout):
+    print(f"\n== {workload.name}: {workload.title}", file=out)
+    nodes = next((r["n_nodes"] for r in rows if r.get("n_nodes")), None)
+    if nodes:
+        print(f"   fasttape tape: {nodes} nodes", file=out)
+    header = (f"   {'variant':<16} {'median':>10} {'min':>10} {'/ f':>9} "
+              f"{'fasttape faster':>15}  {'gradient':<9} {'compile':>8}  calls")
+    print(header, file=out)
+    print("   " + "-" * (len(header) - 3), file=out)
+    for r in rows:
+        if "error" in r:
+            print(f"   {r['variant']:<16} failed: {r['error']}", file=out)
+            continue
+        speed = r["fasttape_speedup"]
+        speed_s = "-" if speed is None else (
+            "1 (this)" if r["variant"] == "fasttape" else fmt_ratio(speed))
+        check = r["check"] or "-"
+        if check == "reference":
+            check = "ref"
+        print(f"   {r['variant']:<16} {fmt_time(r['median_s']):>10} "
+              f"{fmt_time(r['min_s']):>10} {fmt_ratio(r['ratio_to_f']):>9} "
+              f"{speed_s:>15}  {check:<9} {fmt_time(r['compile_s']):>8}  "
+              f"{r['repeats']}x{r['number']}", file=out)
+
+
+def print_summary(all_rows, out=sys.stdout):
+    """Workloads by variants: median times, one line per workload."""
+    workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
+    variants = list(dict.fromkeys(r["variant"] for r in all_rows
+                                  if "median_s" in r))
+    if not workloads or not variants:
+        return
+    width = max(10, max(len(v) for v in variants) + 1)
+    print("\n== summary: median time per call (x = fasttape's speedup over it)",
+          file=out)
+    print("   " + f"{'workload':<11}" + "".join(f"{v:>{width}}" for v in variants),
+          file=out)
+    for w in workloads:
+        cells = []
+        for v in variants:
+            r = next((r for r in all_rows if r["workload"] == w and r["variant"] == v
+                      and "median_s" in r), None)
+            cells.append("-" if r is None else fmt_time(r["median_s"]))
+        print("   " + f"{w:<11}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+        cells = []
+        for v in variants:
+            r = next((r for r in all_rows if r["workload"] == w and r["variant"] == v
+                      and "median_s" in r), None)
+            s = None if r is None else r.get("fasttape_speedup")
+            cells.append("" if s is None or v == "fasttape" else fmt_ratio(s))
+        print("   " + f"{'':<11}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+
+
+# --------------------------------------------------------------------------------------
+# The Foundation figures (fasttape alone)
+# --------------------------------------------------------------------------------------
+
+def foundation(budget):
+    """The four Foundation targets, measured in this process."""
+    res = {}
+    # (a) time(grad f)/time(f) for the Rosenbrock loop, n = 1000, interleaved
+    progress("  foundation (a): Rosenbrock n=1000 grad/f")
+    x = rosenbrock_point(1000)
+    f_plain = make_rosenbrock(load_python())
+    g = ft.grad(make_rosenbrock(load_fasttape()))
+    med, lo, t_g, t_f, rounds = interleaved_ratio(lambda: g(x), lambda: f_plain(x),
+                                                  2 * budget)
+    res["a_rosenbrock1000_grad_over_f"] = dict(
+        ratio_median=med, ratio_min=lo, grad_s=t_g, f_s=t_f, rounds=rounds)
+    # (b) one textbook grad call
+    progress("  foundation (b): textbook grad call")
+    tb = ft.grad(lambda x, y: x * y + ft.sin(x), argnum=(0, 1))
+    t = time_call(lambda: tb(2.0, 3.0), budget)
+    res["b_textbook_grad_us"] = dict(median_us=t.median * 1e6, min_us=t.min * 1e6,
+                                     calls=t.repeats * t.number, value=t.result)
+    # (c) reverse sweep per node, on large tapes
+    res["c_sweep_ns_per_node"] = {}
+    sweeps = [("chain n=100000", lambda ops: make_chain(ops, 100_000), (0.3,)),
+              ("rosenbrock n=10000", make_rosenbrock, (rosenbrock_point(10_000),))]
+    for label, make, args in sweeps:
+        progress(f"  foundation (c): sweep of {label}")
+        tape = ft.Tape()
+        f = make(load_fasttape())
+        record = recorder(tape, f, args)
+        t_rec = time_call(record, budget)
+        y, leaves = record()
+        n = tape.n_nodes
+        t_sw = time_call(y.backward, budget)
+        res["c_sweep_ns_per_node"][label] = dict(
+            n_nodes=n, sweep_ns_per_node=t_sw.median * 1e9 / n,
+            sweep_ns_per_node_min=t_sw.min * 1e9 / n,
+            record_ns_per_node=t_rec.median * 1e9 / n,
+            sweep_s=t_sw.median, record_s=t_rec.median)
+        if label.startswith("chain"):
+            # (d) measured tape size on this big tape (capacity, after a sweep)
+            res["d_memory"] = dict(bytes_per_node=tape.bytes_per_node,
+                                   nbytes=tape.nbytes, n_nodes=n,
+                                   nbytes_per_node=tape.nbytes / n)
+        del y, leaves, tape
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# Memory per recorded op, each library in a fresh subprocess
+# --------------------------------------------------------------------------------------
+
+# chain iterations per library (4 ops each): large enough to dwarf the noise, small
+# enough to build in about a second
+MEMORY_ITERATIONS = {"fasttape": 250_000, "autograd": 25_000, "torch": 25_000,
+                     "micrograd": 25_000, "jax": 1_000}
+MEMORY_SLOW = {"jax"}
+
+
+def _status_bytes(field):
+    """A size field of /proc/self/status (VmRSS, VmHWM) in bytes, or None."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss():
+    """Reset the kernel's RSS high-water mark (VmHWM); False where unsupported.
+    Without it the peak left by the imports would hide the growth measured."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _build_graph(library, n):
+    """Record the chain of n iterations with ``library`` and return what keeps the
+    graph alive (the reverse pass is not run, except for fasttape: see below)."""
+    ops = load(library)
+    f = make_chain(ops, n)
+    if library == "fasttape":
+        tape = ft.Tape()
+        y = f(ft.Variable(0.3, tape))
+        return tape, y
+    if library == "autograd":
+        return ops.module.make_vjp(f)(0.3)
+    if library == "torch":
+        torch = ops.module
+        x = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+        return x, f(x)
+    if library == "jax":
+        return ops.module.vjp(f, 0.3)
+    if library == "micrograd":
+        return f(ops.module(0.3))
+    raise ValueError(library)
+
+
+def memory_probe(library, n):
+    """Print (JSON) memory growth per recorded op of the chain workload: RSS growth
+    and tracemalloc growth while the graph is alive, and peak RSS growth."""
+    import tracemalloc
+    _build_graph(library, 10)                    # imports, caches, first-op setup
+    gc.collect()
+    ops = 4 * n
+    rss0 = _status_bytes("VmRSS")
+    peak_ok = _reset_peak_rss()
+    graph = _build_graph(library, n)
+    rss1, peak1 = _status_bytes("VmRSS"), _status_bytes("VmHWM")
+    out = dict(library=library, ops=ops,
+               rss_per_op=None if rss0 is None else (rss1 - rss0) / ops,
+               peak_rss_per_op=(peak1 - rss0) / ops if peak_ok and peak1 else None)
+    if library == "fasttape":
+        tape, y = graph
+        out["n_nodes"] = tape.n_nodes
+        y.backward()                             # allocates the adjoints
+        rss2 = _status_bytes("VmRSS")
+        out["rss_per_node_after_sweep"] = None if rss0 is None else (
+            (rss2 - rss0) / tape.n_nodes)
+        out["nbytes_per_node"] = tape.nbytes / tape.n_nodes
+    del graph
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    graph = _build_graph(library, n)
+    held = tracemalloc.get_traced_memory()[0] - base
+    out["tracemalloc_per_op"] = held / ops
+    if library == "fasttape":
+        graph[1].backward()
+        out["tracemalloc_per_node_after_sweep"] = (
+            (tracemalloc.get_traced_memory()[0] - base) / graph[0].n_nodes)
+    tracemalloc.stop()
+    print(json.dumps(out))
+
+
+def run_memory(libraries, quick):
+    results = {}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ft.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    for lib in libraries:
+        if lib not in MEMORY_ITERATIONS or (quick and lib in MEMORY_SLOW):
+            continue
+        try:
+            load(lib)
+        except ImportError:
+            continue
+        n = MEMORY_ITERATIONS[lib] // (5 if quick else 1)
+        progress(f"  memory: {lib} (chain of {n} iterations, fresh process)")
+        code = f"from fasttape.bench import memory_probe; memory_probe({lib!r}, {n})"
+        try:
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                               text=True, env=env, timeout=600)
+        except subprocess.TimeoutExpired:
+            results[lib] = dict(library=lib, error="timed out")
+            continue
+        try:
+            results[lib] = json.loads(p.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            err = (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]
+            progress(f"  memory: {lib} failed: {err}")
+            results[lib] = dict(library=lib, error=err)
+    return results
+
+
+def print_foundation(res, mem, out=sys.stdout):
+    if res is not None:
+        print_foundation_figures(res, mem, out)
+    if mem:
+        print_memory(mem, out)
+
+
+def print_foundation_figures(res, mem, out=sys.stdout):
+    print("\n== Foundation figures (fasttape, this machine, this run)", file=out)
+    a = res["a_rosenbrock1000_grad_over_f"]
+    print(f"   (a) Rosenbrock loop n=1000, time(grad(f)(x)) / time(f(x) on floats): "
+          f"{a['ratio_median']:.2f}  (min {a['ratio_min']:.2f}; grad "
+          f"{fmt_time(a['grad_s'])}, f {fmt_time(a['f_s'])}; median of "
+          f"{a['rounds']} interleaved rounds)", file=out)
+    b = res["b_textbook_grad_us"]
+    print(f"   (b) textbook grad(lambda x, y: x*y + sin(x), argnum=(0, 1))(2.0, 3.0): "
+          f"{b['median_us']:.2f} µs per call (min {b['min_us']:.2f} µs; "
+          f"{b['calls']} calls)", file=out)
+    for label, c in res["c_sweep_ns_per_node"].items():
+        print(f"   (c) reverse sweep, {label} ({c['n_nodes']} nodes): "
+              f"{c['sweep_ns_per_node']:.2f} ns/node (min "
+              f"{c['sweep_ns_per_node_min']:.2f}); recording "
+              f"{c['record_ns_per_node']:.0f} ns/node", file=out)
+    d = res["d_memory"]
+    print(f"   (d) tape bytes per scalar node: bytes_per_node = {d['bytes_per_node']} "
+          f"(op + 2 int32 operands + value + adjoint); nbytes/n_nodes = "
+          f"{d['nbytes_per_node']:.1f} on a {d['n_nodes']}-node chain tape "
+          f"(allocated capacity after a sweep, incl. doubling slack and constants)",
+          file=out)
+    m = mem.get("fasttape")
+    if m and "error" not in m:
+        print(f"       fresh process, chain of {m['n_nodes']} nodes: tracemalloc "
+              f"{m['tracemalloc_per_op']:.1f} B/node after recording, "
+              f"{m['tracemalloc_per_node_after_sweep']:.1f} after the sweep; RSS "
+              f"growth {_fmt_b(m['rss_per_op'])}/node, "
+              f"{_fmt_b(m['rss_per_node_after_sweep'])} after the sweep; peak RSS "
+              f"growth {_fmt_b(m['peak_rss_per_op'])}/node", file=out)
+
+
+def print_memory(mem, out=sys.stdout):
+    print("\n== memory per recorded scalar op (chain workload, 4 ops per "
+          "iteration, graph held alive, fresh process)", file=out)
+    print(f"   {'library':<10} {'ops':>9} {'RSS growth':>11} {'peak RSS':>10} "
+          f"{'tracemalloc':>12}   (bytes per op)", file=out)
+    for lib, m in mem.items():
+        if "error" in m:
+            print(f"   {lib:<10} failed: {m['error']}", file=out)
+            continue
+        print(f"   {lib:<10} {m['ops']:>9} {_fmt_b(m['rss_per_op']):>11} "
+              f"{_fmt_b(m['peak_rss_per_op']):>10} "
+              f"{_fmt_b(m['tracemalloc_per_op']):>12}", file=out)
+    print("   (tracemalloc sees Python-allocator memory only: it misses torch's "
+          "and XLA's C++ buffers; RSS sees everything but is coarse)", file=out)
+
+
+def _fmt_b(x):
+    return "-" if x is None else f"{x:.1f}"
+
+
+# --------------------------------------------------------------------------------------
+# Machine information, JSON and PNG output
+# --------------------------------------------------------------------------------------
+
+def machine_info():
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = dict(
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        platform=platform.platform(), machine=platform.machine(),
+        cpu_model=cpu or platform.processor() or None, cpu_count=os.cpu_count(),
+        python=platform.python_version(),
+        python_implementation=platform.python_implementation(),
+        numpy=np.__version__, fasttape=ft.__version__,
+        fasttape_path=os.path.dirname(os.path.abspath(ft.__file__)),
+        fasttape_git_commit=_git_commit(),
+        peers={lib: library_version(lib) for lib in LIBRARIES
+               if lib not in ("python", "fasttape")},
+    )
+    return info
+
+
+def _git_commit():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ft.__file__)))
+    try:
+        p = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"],
+                           capture_output=True, text=True, timeout=10)
+        if p.returncode == 0:
+            dirty = subprocess.run(["git", "-C", root, "status", "--porcelain",
+                                    "--untracked-files=no"], capture_output=True,
+                                   text=True, timeout=10).stdout.strip()
+            return p.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def save_png(path, all_rows):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"\n(--png: matplotlib is not installed; no chart written to {path})")
+        return
+    workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
+    fig, axes = plt.subplots(len(workloads), 1, squeeze=False,
+                             figsize=(8, 2.2 + 0.45 * 10 * len(workloads) / 2))
+    for ax, w in zip(axes[:, 0], workloads):
+        rows = [r for r in all_rows if r["workload"] == w and "median_s" in r]
+        names = [r["variant"] for r in rows]
+        times = [r["median_s"] for r in rows]
+        colors = ["tab:gray" if r["kind"] == "baseline" else
+                  "tab:blue" if r["library"] == "fasttape" else "tab:orange"
+                  for r in rows]
+        ax.barh(names, times, color=colors)
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_title(f"{w}: {WORKLOADS[w].title}", fontsize=9)
+        ax.set_xlabel("median seconds per call (log scale)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        for y, t in enumerate(times):
+            ax.text(t, y, " " + fmt_time(t), va="center", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"\nchart written to {path}")
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+SECTIONS = ("foundation", "memory")
+
+
+def parse_only(only):
+    """Split --only NAME[,NAME...] into workloads, variants/libraries and sections."""
+    workloads, variants, sections = [], [], []
+    if not only:
+        return list(WORKLOADS), list(VARIANTS), list(SECTIONS)
+    for token in only.split(","):
+        token = token.strip()
+        if token in WORKLOADS:
+            workloads.append(token)
+        elif token in SECTIONS:
+            sections.append(token)
+        elif token in LIBRARIES:          # a library: all its variants
+            variants.extend(n for n, v in VARIANTS.items() if v.library == token)
+        elif token in VARIANTS:
+            variants.append(token)
+        else:
+            raise SystemExit(
+                f"--only: unknown name {token!r}; choose from workloads "
+                f"{', '.join(WORKLOADS)}; sections {', '.join(SECTIONS)}; libraries "
+                f"{', '.join(LIBRARIES)}; variants {', '.join(VARIANTS)}")
+    if variants and not workloads and not sections:
+        workloads = list(WORKLOADS)
+        sections = ["memory"]
+    if workloads and not variants:
+        variants = list(VARIANTS)
+    if variants:
+        # the baseline and fasttape give every row its ratios
+        variants = list(dict.fromkeys(["python f", "fasttape"] + variants))
+    return workloads, variants, sections
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttape.bench",
+        description="Time fasttape against the installed peers (autograd, PyTorch, "
+                    "JAX, micrograd) on scalar workloads; print a table and the "
+                    "Foundation figures.")
+    parser.add_argument("--quick", action="store_true",
+                        help="short time boxes; skip the slow peers (jax eager, "
+                             "jax.jit) and shrink the memory probes")
+    parser.add_argument("--only", metavar="NAME[,NAME]",
+                        help="run only these workloads (%s), sections (%s), or "
+                             "libraries/variants (%s)" % (", ".join(WORKLOADS),
+                                                          ", ".join(SECTIONS),
+                                                          ", ".join(LIBRARIES)))
+    parser.add_argument("--json", metavar="PATH", help="save all results as JSON")
+    parser.add_argument("--png", metavar="PATH",
+                        help="save a bar chart (needs matplotlib)")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="time box per cell (default 1.5, or 0.3 with --quick)")
+    args = parser.parse_args(argv)
+    budget = args.budget if args.budget is not None else (0.3 if args.quick else 1.5)
+    workloads, variants, sections = parse_only(args.only)
+    if args.quick:
+        variants = [v for v in variants if not VARIANTS[v].slow]
+
+    started = time.perf_counter()
+    info = machine_info()
+    progress(f"fasttape.bench: fasttape {ft.__version__} from {info['fasttape_path']}; "
+             f"peers: " + ", ".join(f"{k} {v}" for k, v in info["peers"].items()
+                                    if v) + f"; budget {budget} s per cell")
+    print(f"fasttape {info['fasttape']} ({info['fasttape_git_commit'] or 'no git'}) | "
+          f"Python {info['python']} | NumPy {info['numpy']} | {info['cpu_model']} x "
+          f"{info['cpu_count']} | {info['platform']} | {info['date']}")
+    print("peers: " + ", ".join(f"{k} {v or 'not installed'}"
+                                for k, v in info["peers"].items()))
+    print("times: median (and min) seconds per call over time-boxed repeats; "
+          "'/ f' = time / time of f on floats; 'fasttape faster' = time / fasttape's.")
+    for v in variants:
+        print(f"   {v:<16} {VARIANT_NOTES.get(v, '')}")
+
+    all_rows = []
+    for i, name in enumerate(workloads):
+        progress(f"[{i + 1}/{len(workloads)}] workload {name}")
+        rows = run_workload(WORKLOADS[name], variants, budget)
+        print_workload_table(WORKLOADS[name], rows)
+        sys.stdout.flush()
+        all_rows.extend(rows)
+    print_summary(all_rows)
+
+    found, mem = None, {}
+    if "foundation" in sections:
+        progress("foundation figures")
+        found = foundation(budget)
+    if "memory" in sections:
+        libs = list(dict.fromkeys(["fasttape"] + [VARIANTS[v].library for v in variants
+                                                  if VARIANTS[v].kind == "grad"]))
+        mem = run_memory(libs, args.quick)
+    print_foundation(found, mem)
+    elapsed = time.perf_counter() - started
+    print(f"\n(total {elapsed:.0f} s)")
+
+    if args.json:
+        payload = dict(machine=info, settings=dict(quick=args.quick, budget_s=budget,
+                                                   only=args.only),
+                       results=all_rows, foundation=found, memory=mem,
+                       elapsed_s=elapsed)
+        with open(args.json, "w") as fh:
+            json.dump(payload, fh, indent=1, default=_json_default)
+        print(f"results written to {args.json}")
+    if args.png:
+        save_png(args.png, all_rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
