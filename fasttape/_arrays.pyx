@@ -142,6 +142,7 @@ cdef int set_operand(Tape t, Py_ssize_t r, Py_ssize_t j, object x,
         arr = np.ascontiguousarray(x_value, dtype=np.float64)
         o.kind = OPERAND_CONST
         o.data = <double*>t.keep(arr)
+        o.data_ref = len(t.keepalive) - 1
         o.size = arr.size
     return 0
 
@@ -277,6 +278,7 @@ cdef object record_reduce(object x, object axis, bint keepdims, object value,
     n.c = scale
     if weights is not None:
         n.weights = <double*>t.keep(np.ascontiguousarray(weights, dtype=np.float64))
+        n.weights_ref = len(t.keepalive) - 1
     n = &t.anodes[r]
     n.geom = t.push_geometry([len(shape)] + list(shape) + out_strides)
     set_operand(t, r, 0, av, None)
@@ -394,6 +396,7 @@ def gather(x, index):
     cdef Tape t = av.tape
     r = t.push_anode(AOP_GATHER, 0, 1 if type(value) is float else value.size, 1, value)
     t.anodes[r].index = <int64_t*>t.keep(np.ascontiguousarray(index.reshape(-1)))
+    t.anodes[r].index_ref = len(t.keepalive) - 1
     set_operand(t, r, 0, av, None)
     return wrap_output(t, r, value)
 
@@ -429,6 +432,46 @@ def select(x, result_of_numpy_function):
     return None
 
 
+def scatter(x, index, Py_ssize_t size):
+    """y = zeros(size); y[index[k]] += x[k]: the transpose of a gather (its reverse
+    step is one), recorded when a reverse sweep is differentiated again."""
+    cdef Tape t
+    index = np.ascontiguousarray(index, dtype=np.int64).reshape(-1)
+    if type(x) is Variable:
+        x = reshape(x, (1,))
+    cdef ArrayVariable av = <ArrayVariable?>x
+    check_array_live(av)
+    t = av.tape
+    value = readonly_result(np.bincount(index, weights=av.value.reshape(-1),
+                                        minlength=size).astype(np.float64))
+    r = t.push_anode(AOP_SCATTER, 0, size, 1, value)
+    t.anodes[r].index = <int64_t*>t.keep(index)
+    t.anodes[r].index_ref = len(t.keepalive) - 1
+    set_operand(t, r, 0, av, None)
+    return wrap_output(t, r, value)
+
+
+def variable_at(Tape tape, Py_ssize_t slot):
+    """A handle to scalar slot `slot` (= its node) of `tape`."""
+    cdef Variable v = Variable.__new__(Variable)
+    v.tape = tape
+    v.node = slot
+    v.slot = slot
+    v.epoch = tape.epoch
+    return v
+
+
+def array_variable_at(Tape tape, Py_ssize_t r, Py_ssize_t node, value):
+    """A handle to array node r (tape node `node`) whose values are `value`."""
+    cdef ArrayVariable out = ArrayVariable.__new__(ArrayVariable)
+    out.tape = tape
+    out.node = node
+    out.anode = r
+    out.epoch = tape.epoch
+    out.value = value
+    return out
+
+
 def positions(x):
     """Flat positions of x's elements, in x's shape (to index with, then gather)."""
     return np.arange((<ArrayVariable?>x).value.size, dtype=np.int64).reshape(
@@ -452,6 +495,7 @@ def concat_values(list parts, object value, list part_positions):
         if pos.size != o.size:
             raise ValueError("fasttape internal error: positions do not match operand")
         o.index = <int64_t*>t.keep(pos)
+        o.index_ref = len(t.keepalive) - 1
     return wrap_output(t, r, value)
 
 
@@ -540,20 +584,25 @@ def where(condition, a, b):
     value = readonly_result(value)
     r = t.push_anode(AOP_WHERE, 0, size, 2, value)
     t.anodes[r].weights = <double*>t.keep(mask)
+    t.anodes[r].weights_ref = len(t.keepalive) - 1
     set_operand(t, r, 0, a, va)
     set_operand(t, r, 1, b, vb)
     return wrap_output(t, r, value)
 
 
-def pyfunc(list operands, object value, object reverse):
-    """A node whose reverse step is Python: reverse(g) returns one cotangent per
-    operand (or None), g being the output adjoint as a flat array."""
+def pyfunc(list operands, object value, object reverse, object forward=None):
+    """A node whose derivative rules are Python: reverse(g) returns one cotangent per
+    operand (or None), g being the output adjoint as a flat array; forward(tangents),
+    given one tangent array (or None) per operand, returns the output tangent."""
     cdef Tape t = tape_of(tuple(operands))
     value = node_value(value)
     r = t.push_anode(AOP_PYFUNC, 0, 1 if type(value) is float else value.size,
                      len(operands), value)
     t.anodes[r].pyfunc = len(t.keepalive)
     t.keepalive.append(reverse)
+    if forward is not None:
+        t.anodes[r].pyfunc_jvp = len(t.keepalive)
+        t.keepalive.append(forward)
     for j, x in enumerate(operands):
         set_operand(t, r, j, x, None if type(x) in (Variable, ArrayVariable)
                     else np.asarray(x, dtype=np.float64))
@@ -908,3 +957,59 @@ cdef int raise_foreign_output() except -1:
     raise TapeMismatchError(
         "the function returned a Variable recorded on another tape than its inputs "
         "(was it computed from a Variable created outside the function?)")
+
+
+# -- several outputs, forward mode ------------------------------------------------------
+
+def output_refs(list outputs):
+    """(node/slot, array node or -1) of each output Variable or ArrayVariable."""
+    slots = []
+    anodes = []
+    for out in outputs:
+        if type(out) is Variable:
+            check_live(<Variable>out)
+            slots.append((<Variable>out).slot)
+            anodes.append(-1)
+        else:
+            check_array_live(<ArrayVariable?>out)
+            slots.append((<ArrayVariable>out).node)
+            anodes.append((<ArrayVariable>out).anode)
+    return slots, anodes
+
+
+def leaf_gradients(Tape tape, list leaves):
+    """Adjoints of the leaves after a sweep: floats, or arrays of the leaves' shapes."""
+    cdef ArrayVariable av
+    grads = []
+    for leaf in leaves:
+        if type(leaf) is Variable:
+            grads.append(tape.scalar_adjoint((<Variable>leaf).slot))
+        else:
+            av = <ArrayVariable>leaf
+            grads.append(tape.array_adjoint(av.anode).reshape(av.value.shape))
+    return grads
+
+
+def tangents_of(Tape tape, list leaves, list tangents, list outputs):
+    """Forward mode: seed the leaves with `tangents`, sweep, return the outputs'
+    tangents (floats, or arrays of the outputs' shapes)."""
+    cdef ArrayVariable av
+    tape.clear_tangents()
+    for leaf, v in zip(leaves, tangents):
+        if type(leaf) is Variable:
+            tape.seed_tangent((<Variable>leaf).slot, -1, float(v))
+        else:
+            av = <ArrayVariable>leaf
+            if np.shape(v) != av.value.shape:
+                raise ValueError(f"tangent of shape {np.shape(v)} for an input of shape "
+                                 f"{av.value.shape}")
+            tape.seed_tangent(av.node, av.anode, v)
+    tape.forward_sweep()
+    result = []
+    for out in outputs:
+        if type(out) is Variable:
+            result.append(tape.tangent_of((<Variable>out).slot, -1))
+        else:
+            av = <ArrayVariable>out
+            result.append(tape.tangent_of(av.node, av.anode).reshape(av.value.shape))
+    return result

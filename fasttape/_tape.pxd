@@ -100,6 +100,7 @@ cdef enum:
     AOP_CONCAT         # y[operand_j.index[k]] = x_j[k] (concatenate, stack, array())
     AOP_WHERE          # y[k] = a[k] if weights[k] else b[k]
     AOP_PYFUNC         # reverse step by a Python callable (einsum, linalg, ...)
+    AOP_SCATTER        # y = zeros; y[index[k]] += x[k] (the reverse of a gather)
     N_AOPS
 
 # Operand kinds of array nodes
@@ -115,6 +116,8 @@ ctypedef struct Operand:
     double* data           # values of a constant or of an array node (arrays never move)
     Py_ssize_t size        # number of values
     int64_t* index         # AOP_CONCAT: output position of each value; else NULL
+    Py_ssize_t data_ref    # keepalive index of a constant's data, or -1
+    Py_ssize_t index_ref   # keepalive index of `index`, or -1
 
 ctypedef struct ArrayNode:
     uint8_t aop            # AOP_* code
@@ -129,7 +132,12 @@ ctypedef struct ArrayNode:
     double c               # scalar parameter (scale of AOP_SUM)
     double* weights        # per-value weights/mask (AOP_WEIGHTED_SUM, AOP_WHERE), or NULL
     int64_t* index         # gather positions (AOP_GATHER), or NULL
-    Py_ssize_t pyfunc      # AOP_PYFUNC: index of the callable in Tape.keepalive
+    Py_ssize_t pyfunc      # AOP_PYFUNC: keepalive index of its reverse rule
+    Py_ssize_t pyfunc_jvp  # AOP_PYFUNC: keepalive index of its forward rule, or -1
+    Py_ssize_t node        # the tape node that refers to this array node
+    Py_ssize_t value_ref   # keepalive index of the output array, or -1 (scalar output)
+    Py_ssize_t weights_ref # keepalive index of `weights`, or -1
+    Py_ssize_t index_ref   # keepalive index of `index`, or -1
 
 # Comparison codes stored in guard_ops (low 3 bits); GUARD_CONST_RHS marks a
 # comparison whose right operand is constants[arg1] rather than a slot.
@@ -183,6 +191,11 @@ cdef class Tape:
     cdef double* array_adjoints       # adjoints of array outputs, n_array_values of them
     cdef Py_ssize_t n_array_values
     cdef Py_ssize_t array_adjoint_capacity
+    # forward mode: tangents of the slots and of the array values (like the adjoints)
+    cdef double* tangents
+    cdef Py_ssize_t tangent_capacity
+    cdef double* array_tangents
+    cdef Py_ssize_t array_tangent_capacity
     cdef list keepalive               # NumPy arrays and callables the nodes point into
     cdef object sweep_error           # exception raised by a Python step of a sweep
 
@@ -209,6 +222,8 @@ cdef class Tape:
                              object seed) except -1
     cdef int prepare_sweep(self) except -1
     cdef int sweep_c(self, Py_ssize_t node, Py_ssize_t slot_end) except -1
+    cdef int prepare_tangents(self) except -1
+    cdef int tangent_sweep(self) except -1
 
 
 cdef inline Py_ssize_t push_node(Tape t, opcode_t op, index_t a, index_t b,

@@ -80,6 +80,7 @@ ARRAY_OP_TABLE = (
     ("SUM", AOP_SUM), ("WEIGHTED_SUM", AOP_WEIGHTED_SUM), ("CUMSUM", AOP_CUMSUM),
     ("MATMUL", AOP_MATMUL), ("RESHAPE", AOP_RESHAPE), ("GATHER", AOP_GATHER), ("STRIDED", AOP_STRIDED),
     ("CONCAT", AOP_CONCAT), ("WHERE", AOP_WHERE), ("PYFUNC", AOP_PYFUNC),
+    ("SCATTER", AOP_SCATTER),
 )
 N_ARRAY_OP_CODES = N_AOPS
 N_OP_CODES = N_OPS
@@ -171,6 +172,8 @@ cdef class Tape:
         PyMem_Free(self.operands)
         PyMem_Free(self.geometry)
         PyMem_Free(self.array_adjoints)
+        PyMem_Free(self.tangents)
+        PyMem_Free(self.array_tangents)
 
     # -- growth (called from the inline push_* helpers in _tape.pxd) -------------
 
@@ -221,7 +224,7 @@ cdef class Tape:
         written by the tape node. Operands are zeroed for the caller to fill. Returns
         the array node's index.
         """
-        cdef Py_ssize_t r = self.n_anodes, cap
+        cdef Py_ssize_t r = self.n_anodes, cap, k
         cdef ArrayNode* n
         cdef bint scalar_output = type(value) is float
         cdef double* data = NULL
@@ -246,6 +249,11 @@ cdef class Tape:
         n.operand0 = self.n_operands
         n.n_operands = n_operands
         n.geom = -1
+        n.pyfunc_jvp = -1
+        n.node = self.n_nodes - 1
+        n.value_ref = -1 if scalar_output else len(self.keepalive) - 1
+        n.weights_ref = -1
+        n.index_ref = -1
         if scalar_output:
             n.adj = -1
             n.out_slot = self.n_slots - 1
@@ -254,6 +262,9 @@ cdef class Tape:
             n.out_slot = -1
             self.n_array_values += size
         memset(&self.operands[self.n_operands], 0, n_operands * sizeof(Operand))
+        for k in range(self.n_operands, self.n_operands + n_operands):
+            self.operands[k].data_ref = -1
+            self.operands[k].index_ref = -1
         self.n_operands += n_operands
         self.n_anodes = r + 1
         return r
@@ -343,6 +354,80 @@ cdef class Tape:
             self.array_adjoints[n.adj + k] = s[k]
         return self.sweep_c(node, self.n_slots)
 
+    def seed_and_sweep(self, list slots, list anodes, list seeds):
+        """Reverse sweep from several outputs at once: scalar slots (anode -1) or array
+        nodes, each seeded with its cotangent (a float, or values of its size)."""
+        cdef Py_ssize_t j, k, last = -1, node
+        cdef ArrayNode* n
+        cdef const double[::1] v
+        self.prepare_sweep()
+        for j in range(len(slots)):
+            if anodes[j] < 0:
+                node = slots[j]
+                self.adjoints[node] += seeds[j]
+            else:
+                n = &self.anodes[<Py_ssize_t>anodes[j]]
+                node = slots[j]
+                v = np.ascontiguousarray(seeds[j], dtype=np.float64).reshape(-1)
+                if v.shape[0] != n.size:
+                    raise ValueError(f"cotangent of {v.shape[0]} values for an output "
+                                     f"of {n.size}")
+                for k in range(n.size):
+                    self.array_adjoints[n.adj + k] += v[k]
+            if node > last:
+                last = node
+        if last >= 0:
+            self.sweep_c(last, last + 1)
+
+    def scalar_adjoint(self, Py_ssize_t slot):
+        return self.adjoints[slot]
+
+    def node(self, Py_ssize_t i):
+        """(op code, arg0, arg1) of node i."""
+        if not 0 <= i < self.n_nodes:
+            raise IndexError(f"no node {i} on a tape of {self.n_nodes}")
+        return self.ops[i], self.arg0s[i], self.arg1s[i]
+
+    def constant(self, Py_ssize_t k):
+        return self.constants[k]
+
+    def array_node(self, Py_ssize_t r):
+        """Everything about array node r, as a dict (for the recording sweeps)."""
+        cdef ArrayNode* n = &self.anodes[r]
+        cdef Operand* o
+        cdef Py_ssize_t j, glen = 0
+        operands = []
+        for j in range(n.n_operands):
+            o = &self.operands[n.operand0 + j]
+            operands.append({
+                "kind": o.kind, "ref": o.ref, "size": o.size,
+                "node": self.anodes[o.ref].node if o.kind == OPERAND_ARRAY else o.ref,
+                "data": (self.keepalive[o.data_ref] if o.data_ref >= 0 else
+                         self.constants[o.ref] if o.kind == OPERAND_POOLED else None),
+                "index": self.keepalive[o.index_ref] if o.index_ref >= 0 else None})
+        if n.geom >= 0:
+            ndim = self.geometry[n.geom]
+            glen = {AOP_BINARY: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
+                    AOP_WEIGHTED_SUM: 1 + 2 * ndim, AOP_CUMSUM: 3, AOP_MATMUL: 6,
+                    AOP_STRIDED: 2 + 2 * ndim}.get(n.aop, 0)
+        return {
+            "aop": n.aop, "sop": n.sop, "size": n.size, "out_slot": n.out_slot,
+            "node": n.node, "c": n.c, "operands": operands,
+            "value": self.keepalive[n.value_ref] if n.value_ref >= 0 else None,
+            "weights": self.keepalive[n.weights_ref] if n.weights_ref >= 0 else None,
+            "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
+            "geometry": [self.geometry[n.geom + k] for k in range(glen)],
+            "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
+            "pyfunc_jvp": self.keepalive[n.pyfunc_jvp] if n.pyfunc_jvp >= 0 else None,
+        }
+
+    def forward_sweep(self):
+        """Run the tangent sweep (after prepare and seeding via seed_tangent)."""
+        self.tangent_sweep()
+
+    def clear_tangents(self):
+        self.prepare_tangents()
+
     cdef int prepare_sweep(self) except -1:
         """Adjoint buffers sized for the tape and zeroed: every slot, also those after
         the output, whose adjoints (zero) are read for inputs recorded after it."""
@@ -374,6 +459,59 @@ cdef class Tape:
             error, self.sweep_error = self.sweep_error, None
             raise error
         return 0
+
+    # -- forward mode ---------------------------------------------------------------
+
+    cdef int prepare_tangents(self) except -1:
+        """Tangent buffers sized for the tape and zeroed (then seed the leaves)."""
+        if self.tangent_capacity < self.slot_capacity:
+            self.tangents = <double*>grow_buffer(self.tangents, self.slot_capacity,
+                                                 sizeof(double))
+            self.tangent_capacity = self.slot_capacity
+        if self.array_tangent_capacity < self.n_array_values:
+            self.array_tangents = <double*>grow_buffer(
+                self.array_tangents, self.n_array_values, sizeof(double))
+            self.array_tangent_capacity = self.n_array_values
+        memset(self.tangents, 0, <size_t>self.n_slots * sizeof(double))
+        if self.n_array_values:
+            memset(self.array_tangents, 0, <size_t>self.n_array_values * sizeof(double))
+        return 0
+
+    cdef int tangent_sweep(self) except -1:
+        """Propagate the seeded leaf tangents forward through every node."""
+        cdef int status
+        if self.n_nodes > 2048 or self.n_array_values > 2048:
+            with nogil:
+                status = tangent_sweep_c(self, 0, self.n_nodes)
+        else:
+            status = tangent_sweep_c(self, 0, self.n_nodes)
+        if status < 0:
+            error, self.sweep_error = self.sweep_error, None
+            raise error
+        return 0
+
+    def seed_tangent(self, Py_ssize_t slot, Py_ssize_t anode, value):
+        """Set the tangent of a scalar leaf (anode < 0) or of array leaf `anode`."""
+        cdef const double[::1] v
+        cdef ArrayNode* n
+        cdef Py_ssize_t k
+        if anode < 0:
+            self.tangents[slot] = value
+            return
+        n = &self.anodes[anode]
+        v = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
+        if v.shape[0] != n.size:
+            raise ValueError(f"tangent of {v.shape[0]} values for an input of {n.size}")
+        for k in range(n.size):
+            self.array_tangents[n.adj + k] = v[k]
+
+    def tangent_of(self, Py_ssize_t slot, Py_ssize_t anode):
+        """The tangent of a scalar slot (anode < 0) or of array node `anode` (flat)."""
+        cdef ArrayNode* n
+        if anode < 0:
+            return self.tangents[slot]
+        n = &self.anodes[anode]
+        return _copy_f64(&self.array_tangents[n.adj], n.size)
 
     def array_adjoint(self, Py_ssize_t anode):
         """Copy of the adjoints of array node `anode` from the last sweep (flat)."""
@@ -667,6 +805,9 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
         if gx != NULL:
             for k in range(size):
                 gx[n.index[k]] += g[k]
+    elif n.aop == AOP_SCATTER:         # y[index[k]] += x[k]: gather back
+        if gx != NULL:
+            gather_add(gx, g, n.index, x.size)
     elif n.aop == AOP_STRIDED:         # y = view of x: scatter-add through the strides
         if gx != NULL:
             geom = &t.geometry[n.geom]
@@ -1027,6 +1168,318 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
                                      f"for an operand of {x.size}")
                 for k in range(x.size):
                     gx[k] += cot[k]
+        except BaseException as e:
+            t.sweep_error = e
+            return -1
+    return 0
+
+
+# -- the tangent (forward-mode) sweep -----------------------------------------------------
+#
+# tangent[y] = sum over operands of d y / d operand * tangent[operand], node by node in
+# recording order, with the partials of _opmath (the same formulas as the reverse
+# sweep). Zero-tangent rule, the mirror of the reverse one: a term whose operand
+# tangent is exactly 0.0 contributes nothing (no 0 * inf = nan).
+
+cdef inline double times(double partial, double tangent) noexcept nogil:
+    return partial * tangent if tangent != 0.0 else 0.0
+
+
+cdef int tangent_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end) noexcept nogil:
+    """Returns 0, or -1 when a Python forward rule (AOP_PYFUNC) raised."""
+    cdef const opcode_t* ops = t.ops
+    cdef const index_t* arg0s = t.arg0s
+    cdef const index_t* arg1s = t.arg1s
+    cdef const double* values = t.values
+    cdef const double* constants = t.constants
+    cdef double* tangents = t.tangents
+    cdef Py_ssize_t i, a, b
+    cdef double y, da, db
+    cdef opcode_t op
+    for i in range(node_begin, node_end):      # node i writes slot i
+        op = ops[i]
+        a = arg0s[i]
+        b = arg1s[i]
+        y = values[i]
+        if op == OP_ARRAY:
+            if array_tangent_c(t, a) < 0:
+                return -1
+        elif op == OP_LEAF:                    # seeded by the caller
+            pass
+        elif op == OP_CONST:
+            tangents[i] = 0.0
+        elif op == OP_ADD_VV:                  # y = a + b
+            tangents[i] = tangents[a] + tangents[b]
+        elif op == OP_SUB_VV:                  # y = a - b
+            tangents[i] = tangents[a] - tangents[b]
+        elif op == OP_MUL_VV:                  # y = a b
+            tangents[i] = times(values[b], tangents[a]) + times(values[a], tangents[b])
+        elif op == OP_ADD_VC or op == OP_SUB_VC:   # y = a +- c
+            tangents[i] = tangents[a]
+        elif op == OP_SUB_CV:                  # y = c - b
+            tangents[i] = -tangents[b]
+        elif op == OP_MUL_VC:                  # y = a c
+            tangents[i] = times(constants[b], tangents[a])
+        elif op == OP_DIV_VC:                  # y = a / c
+            tangents[i] = times(1.0 / constants[b], tangents[a])
+        elif op == OP_DIV_CV:                  # y = c / b: -y / b
+            tangents[i] = times(-y / values[b], tangents[b])
+        elif op == OP_POW_VC:                  # y = a ** c
+            tangents[i] = times(pow_dbase(values[a], constants[b]), tangents[a])
+        elif op == OP_POW_CV:                  # y = c ** b
+            tangents[i] = times(pow_dexponent(constants[a], y), tangents[b])
+        elif OP_NEG <= op <= OP_SIGMOID:
+            tangents[i] = times(unary_partial(op, values[a], y), tangents[a])
+        else:                                  # binary ops of two variables
+            binary_partials(op, values[a], values[b], y, &da, &db)
+            tangents[i] = times(da, tangents[a]) + times(db, tangents[b])
+    return 0
+
+
+cdef inline double* operand_tangents(Tape t, Operand* o) noexcept nogil:
+    """The operand's tangents; NULL for constants (tangent zero)."""
+    if o.kind == OPERAND_ARRAY:
+        return &t.array_tangents[t.anodes[o.ref].adj]
+    if o.kind == OPERAND_SCALAR:
+        return &t.tangents[o.ref]
+    return NULL
+
+
+cdef int array_tangent_c(Tape t, Py_ssize_t r) noexcept nogil:
+    """The forward-mode step of array node r: its output tangent from its operands'."""
+    cdef ArrayNode* n = &t.anodes[r]
+    cdef double* ty
+    cdef const double* y
+    cdef Py_ssize_t k, size = n.size
+    cdef Operand* x
+    cdef Operand* x1
+    cdef double* tx
+    cdef double* tx1
+    cdef const int64_t* geom
+    cdef double da, db
+    if n.aop == AOP_LEAF:
+        return 0
+    if n.out_slot >= 0:
+        ty = &t.tangents[n.out_slot]
+        y = &t.values[n.out_slot]
+    else:
+        ty = &t.array_tangents[n.adj]
+        y = n.value
+    memset(ty, 0, <size_t>size * sizeof(double))
+    x = &t.operands[n.operand0]
+    tx = operand_tangents(t, x)
+    if n.aop == AOP_PYFUNC:
+        return pyfunc_tangent(t, r)
+    if n.aop == AOP_CONCAT:            # y[x_j.index[k]] = x_j[k]
+        for k in range(n.n_operands):
+            x = &t.operands[n.operand0 + k]
+            tx = operand_tangents(t, x)
+            if tx != NULL:
+                scatter_set(ty, tx, x.index, x.size)
+        return 0
+    if n.aop == AOP_BINARY:            # y = sop(a, b): da ta + db tb, broadcast
+        x1 = &t.operands[n.operand0 + 1]
+        tx1 = operand_tangents(t, x1)
+        binary_tangent(n.sop, size, operand_values(t, x), x.size, tx,
+                       operand_values(t, x1), x1.size, tx1, y, ty,
+                       &t.geometry[n.geom] if n.geom >= 0 else NULL)
+        return 0
+    if n.aop == AOP_MATMUL:            # y = a @ b: ta @ b + a @ tb
+        x1 = &t.operands[n.operand0 + 1]
+        matmul_tangent(operand_values(t, x), tx, operand_values(t, x1),
+                       operand_tangents(t, x1), ty, &t.geometry[n.geom])
+        return 0
+    if n.aop == AOP_WHERE:             # y[k] = a[k] if mask[k] else b[k]
+        x1 = &t.operands[n.operand0 + 1]
+        tx1 = operand_tangents(t, x1)
+        for k in range(size):
+            if n.weights[k] != 0.0:
+                ty[k] = tx[k if x.size == size else 0] if tx != NULL else 0.0
+            else:
+                ty[k] = tx1[k if x1.size == size else 0] if tx1 != NULL else 0.0
+        return 0
+    if tx == NULL:                     # one operand, a constant: tangent zero
+        return 0
+    if n.aop == AOP_UNARY:             # y[k] = sop(x[k])
+        xv = operand_values(t, x)
+        for k in range(size):
+            ty[k] = times(unary_partial(n.sop, xv[k], y[k]), tx[k])
+    elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
+        reduce_tangent(x.size, tx, ty, n.c, n.weights, &t.geometry[n.geom])
+    elif n.aop == AOP_CUMSUM:          # cumulative sum of the tangent along the axis
+        geom = &t.geometry[n.geom]
+        cumsum_forward(tx, ty, geom[0], geom[1], geom[2])
+    elif n.aop == AOP_RESHAPE:
+        memcpy(ty, tx, <size_t>size * sizeof(double))
+    elif n.aop == AOP_GATHER:          # y[k] = x[index[k]]
+        for k in range(size):
+            ty[k] = tx[n.index[k]]
+    elif n.aop == AOP_SCATTER:         # y[index[k]] += x[k]
+        for k in range(x.size):
+            ty[n.index[k]] += tx[k]
+    elif n.aop == AOP_STRIDED:         # y = view of x
+        geom = &t.geometry[n.geom]
+        strided_gather(ty, tx, <int>geom[0], geom + 1, geom + 1 + geom[0],
+                       geom[1 + 2 * geom[0]])
+    return 0
+
+
+cdef inline void scatter_set(double* ty, const double* tx, const int64_t* index,
+                             Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        ty[index[k]] = tx[k]
+
+
+cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
+                         const double* a, Py_ssize_t na, const double* ta,
+                         const double* b, Py_ssize_t nb, const double* tb,
+                         const double* y, double* ty, const int64_t* geom) noexcept nogil:
+    """ty = da ta + db tb for y = sop(a, b) broadcast to n values (geom as in
+    binary_reverse)."""
+    cdef Py_ssize_t k, ka = 0, kb = 0
+    cdef double da, db
+    cdef int ndim, d
+    cdef const int64_t* shape
+    cdef const int64_t* sa
+    cdef const int64_t* sb
+    cdef int64_t counter[32]
+    if (na == n or na == 1) and (nb == n or nb == 1):
+        for k in range(n):
+            ka = k if na == n else 0
+            kb = k if nb == n else 0
+            binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
+            ty[k] = (times(da, ta[ka]) if ta != NULL else 0.0) + (
+                times(db, tb[kb]) if tb != NULL else 0.0)
+        return
+    ndim = <int>geom[0]
+    shape = geom + 1
+    sa = shape + ndim
+    sb = sa + ndim
+    for d in range(ndim):
+        counter[d] = 0
+    for k in range(n):
+        binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
+        ty[k] = (times(da, ta[ka]) if ta != NULL else 0.0) + (
+            times(db, tb[kb]) if tb != NULL else 0.0)
+        d = ndim - 1
+        while d >= 0:
+            counter[d] += 1
+            ka += sa[d]
+            kb += sb[d]
+            if counter[d] < shape[d]:
+                break
+            ka -= sa[d] * shape[d]
+            kb -= sb[d] * shape[d]
+            counter[d] = 0
+            d -= 1
+
+
+cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scale,
+                         const double* weights, const int64_t* geom) noexcept nogil:
+    """ty[out(k)] += scale * tx[k] (* weights[k]): the mirror of reduce_reverse."""
+    cdef int ndim = <int>geom[0], d
+    cdef const int64_t* shape = geom + 1
+    cdef const int64_t* so = shape + ndim
+    cdef Py_ssize_t k, ko = 0
+    cdef int64_t counter[32]
+    for d in range(ndim):
+        counter[d] = 0
+    for k in range(n):
+        ty[ko] += scale * tx[k] * (weights[k] if weights != NULL else 1.0)
+        d = ndim - 1
+        while d >= 0:
+            counter[d] += 1
+            ko += so[d]
+            if counter[d] < shape[d]:
+                break
+            ko -= so[d] * shape[d]
+            counter[d] = 0
+            d -= 1
+
+
+cdef void cumsum_forward(const double* tx, double* ty, Py_ssize_t outer, Py_ssize_t n,
+                         Py_ssize_t inner) noexcept nogil:
+    cdef Py_ssize_t o, j, i, base
+    cdef double acc
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            acc = 0.0
+            for j in range(n):
+                acc += tx[base + j * inner]
+                ty[base + j * inner] = acc
+
+
+cdef void strided_gather(double* ty, const double* tx, int ndim, const int64_t* shape,
+                         const int64_t* strides, Py_ssize_t offset) noexcept nogil:
+    """ty[k] = tx[offset + sum_d i_d strides[d]] over the multi-indices of shape."""
+    cdef Py_ssize_t k, total = 1, base = offset
+    cdef int d
+    cdef int64_t counter[32]
+    for d in range(ndim):
+        counter[d] = 0
+        total *= shape[d]
+    for k in range(total):
+        ty[k] = tx[base]
+        d = ndim - 1
+        while d >= 0:
+            counter[d] += 1
+            base += strides[d]
+            if counter[d] < shape[d]:
+                break
+            base -= strides[d] * shape[d]
+            counter[d] = 0
+            d -= 1
+
+
+cdef void matmul_tangent(const double* a, const double* ta, const double* b,
+                         const double* tb, double* ty, const int64_t* geom) noexcept nogil:
+    """ty = ta @ b + a @ tb per batch item (geom as in matmul_reverse); column-major
+    view: ty^T = b^T ta^T + tb^T a^T."""
+    cdef int batch = <int>geom[0], m = <int>geom[1], k = <int>geom[2], n = <int>geom[3]
+    cdef Py_ssize_t sa = geom[4], sb = geom[5], sy = <Py_ssize_t>m * n
+    cdef double one = 1.0
+    cdef int i
+    cdef char notrans = b'N'
+    if m == 0 or n == 0 or k == 0:
+        return
+    for i in range(batch):
+        if ta != NULL:   # ty^T (n x m) += b^T (n x k) . ta^T (k x m)
+            dgemm(&notrans, &notrans, &n, &m, &k, &one, <double*>b + i * sb, &n,
+                  <double*>ta + i * sa, &k, &one, ty + i * sy, &n)
+        if tb != NULL:   # ty^T += tb^T (n x k) . a^T (k x m)
+            dgemm(&notrans, &notrans, &n, &m, &k, &one, <double*>tb + i * sb, &n,
+                  <double*>a + i * sa, &k, &one, ty + i * sy, &n)
+
+
+cdef int pyfunc_tangent(Tape t, Py_ssize_t r) noexcept nogil:
+    """Forward rule written in Python: keepalive[pyfunc_jvp](tangents) with one tangent
+    array (or None for a constant) per operand returns the output tangent."""
+    cdef ArrayNode* n = &t.anodes[r]
+    cdef Operand* x
+    cdef double* tx
+    cdef double* ty
+    cdef const double[::1] out
+    cdef Py_ssize_t j, k
+    with gil:
+        try:
+            if n.pyfunc_jvp < 0:
+                raise TypeError("forward mode reached an operation that has no forward "
+                                "(jvp) rule; use reverse mode (grad, vjp) for it")
+            tangents = []
+            for j in range(n.n_operands):
+                x = &t.operands[n.operand0 + j]
+                tx = operand_tangents(t, x)
+                tangents.append(None if tx == NULL else _copy_f64(tx, x.size))
+            out = np.ascontiguousarray(t.keepalive[n.pyfunc_jvp](tangents),
+                                       dtype=np.float64).reshape(-1)
+            if out.shape[0] != n.size:
+                raise ValueError(f"a forward rule returned {out.shape[0]} values for an "
+                                 f"output of {n.size}")
+            ty = &t.tangents[n.out_slot] if n.out_slot >= 0 else &t.array_tangents[n.adj]
+            for k in range(n.size):
+                ty[k] = out[k]
         except BaseException as e:
             t.sweep_error = e
             return -1
