@@ -18,7 +18,9 @@ from fasttape._elementary import (
     minimum, power, reciprocal, sigmoid, sign, sin, sinh, sqrt, square, tan, tanh)
 from fasttape.errors import (FasttapeError, GradientCheckError, StaleVariableError,
                              TapeMismatchError)
-from fasttape.differential import elementwise_grad, grad, jacobian, value_and_grad
+from fasttape.differential import (elementwise_grad, grad, hessian,
+                                   hessian_vector_product, hvp, jacfwd, jacobian,
+                                   jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
 from fasttape._arrays import ArrayVariable
 from fasttape.check import check_grads, numerical_grad
 from fasttape import math
@@ -32,7 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Variable", "ArrayVariable", "Tape", "grad", "value_and_grad", "elementwise_grad",
-    "jacobian", "numerical_grad", "check_grads",
+    "jacobian", "jacfwd", "jacrev", "hessian", "hessian_vector_product", "hvp", "jvp",
+    "vjp", "make_jvp", "make_vjp", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
     "math",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",

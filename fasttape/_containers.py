@@ -54,9 +54,15 @@ class Structure:
 LEAF_STRUCTURE = Structure(LEAF)
 
 
-def flatten(x):
-    """(flat list of numbers, Structure) for a differentiable argument."""
+def flatten(x, variables=False):
+    """(flat list of numbers, Structure) for a differentiable argument.
+
+    With variables=True, Variables, ArrayVariables and any other non-container are
+    leaves too (for outputs, and for arguments inside another differentiation).
+    """
     if is_leaf_input(x) or isinstance(x, np.ndarray):
+        return [x], LEAF_STRUCTURE
+    if variables and not isinstance(x, (list, tuple, dict)):
         return [x], LEAF_STRUCTURE
     if type(x) is list or type(x) is tuple:
         if all(is_leaf_input(v) for v in x):
@@ -74,7 +80,7 @@ def flatten(x):
             kind = type(x) if hasattr(x, "_fields") else (
                 tuple if isinstance(x, tuple) else list)
         for item in items:
-            item_flat, item_structure = flatten(item)
+            item_flat, item_structure = flatten(item, variables)
             flat.extend(item_flat)
             children.append(item_structure)
         return flat, Structure(kind, children, keys)

@@ -1,9 +1,15 @@
-"""Differential operators: grad, value_and_grad, elementwise_grad, jacobian
-(autograd's spelling).
+"""Differential operators, in autograd's and JAX's spellings.
 
-Each call records the function once on a tape from this thread's pool, sweeps it in
-reverse (once per output element for jacobian), reads the gradients and resets the
-tape for the next call.
+Every operator records the function once at the given arguments and then sweeps the
+tape: in reverse (grad, vjp, jacrev: one sweep per output element), or forward (jvp,
+jacfwd: one tangent sweep per input direction). Three places to record:
+
+- a pooled per-thread tape, reset when the operator returns (grad and friends);
+- a tape of its own, kept alive by the returned function (vjp, make_vjp, make_jvp);
+- when the arguments are Variables of an enclosing computation (grad of grad, hessian,
+  jvp of grad), the enclosing tape itself: the derivative is then computed by a sweep
+  that records its own operations (_recording_sweeps), so it can be differentiated
+  again, to any order.
 """
 import functools
 import numbers
@@ -11,11 +17,16 @@ import warnings
 
 import numpy as np
 
-from fasttape._arrays import ArrayVariable, make_array_leaf, sweep_gradients
+from fasttape._arrays import (ArrayVariable, leaf_gradients, make_array_leaf,
+                              output_refs, sweep_gradients, tangents_of)
 from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
-from fasttape._tape import acquire_tape, release_tape
+from fasttape._tape import Tape, acquire_tape, pop_active, push_active, release_tape
 from fasttape._variable import Variable, make_leaf, make_leaves
 
+_VARIABLE_TYPES = (Variable, ArrayVariable)
+
+
+# -- gradients ------------------------------------------------------------------------
 
 def value_and_grad(fun, argnum=0):
     """Return a function computing ``(fun(*args), gradient)`` in one pass.
@@ -38,7 +49,7 @@ def value_and_grad(fun, argnum=0):
     """
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
-        return _value_and_grad(fun, argnum, args, kwargs, None)
+        return _value_and_grad(fun, argnum, args, kwargs, False)
     return value_and_grad_fun
 
 
@@ -47,7 +58,9 @@ def grad(fun, argnum=0):
 
     ``grad(f)(x)`` is df/dx at x; see ``value_and_grad`` for the parameters. Integer
     inputs are differentiated as floats. A function whose result does not depend on
-    its inputs has a zero gradient (with a warning, as autograd).
+    its inputs has a zero gradient (with a warning, as autograd). Applied to
+    Variables (inside another differentiation), the gradient is itself recorded and
+    can be differentiated again: ``grad(grad(f))``.
 
     Examples
     --------
@@ -57,7 +70,7 @@ def grad(fun, argnum=0):
     """
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
-        return _value_and_grad(fun, argnum, args, kwargs, None)[1]
+        return _value_and_grad(fun, argnum, args, kwargs, False)[1]
     return grad_fun
 
 
@@ -67,56 +80,300 @@ def elementwise_grad(fun, argnum=0):
     elementwise this is the derivative of each output element at its input element."""
     @functools.wraps(fun)
     def elementwise_grad_fun(*args, **kwargs):
-        return _value_and_grad(fun, argnum, args, kwargs, "ones")[1]
+        return _value_and_grad(fun, argnum, args, kwargs, True)[1]
     return elementwise_grad_fun
 
 
-def jacobian(fun, argnum=0):
-    """Return a function computing the Jacobian of ``fun``: an array of shape
-    ``out.shape + x.shape`` with ``J[i..., j...] = d out[i...] / d x[j...]``.
+def _value_and_grad(fun, argnum, args, kwargs, ones_seed):
+    argnums = _argnums(fun, argnum, args)
+    if _enclosing_tape(args, argnums) is not None:
+        rec = _Recording(fun, argnum, args, kwargs, nested=True)
+        if not ones_seed:
+            rec.require_scalar_output()
+        return rec.out, rec.vjp(_ones_like(rec.out))
+    tape = acquire_tape()
+    try:
+        call_args, structures, leaves = _record_inputs(tape, argnums, args)
+        out = fun(*call_args, **kwargs)
+        if type(out) is Variable or type(out) is ArrayVariable:
+            if not ones_seed and type(out) is ArrayVariable and out.size != 1:
+                _raise_not_scalar(fun, out)
+            value, flat_grads = sweep_gradients(
+                tape, out, leaves, np.ones(out.size) if ones_seed and
+                type(out) is ArrayVariable else None)
+            if not ones_seed and type(value) is not float:
+                value = float(value.reshape(()))
+        else:
+            value = _constant_output(fun, out, not ones_seed)
+            flat_grads = [0.0 if type(leaf) is Variable else np.zeros(leaf.shape)
+                          for leaf in leaves]
+    finally:
+        release_tape(tape)
+    return value, _rebuild(argnum, structures, flat_grads)
 
-    The function is recorded once and swept in reverse once per output element.
+
+# -- vector-Jacobian and Jacobian-vector products --------------------------------------
+
+def make_vjp(fun, argnum=0):
+    """autograd's ``make_vjp(fun, argnum)(*args) -> (vjp, value)``: the function is
+    recorded once; ``vjp(cotangent)`` sweeps it in reverse and returns the gradient
+    with respect to argument ``argnum`` of ``<cotangent, fun>``."""
+    def vjp_maker(*args, **kwargs):
+        rec = _Recording(fun, argnum, args, kwargs)
+        return rec.vjp, rec.out_value()
+    return vjp_maker
+
+
+def vjp(fun, *primals):
+    """JAX's ``vjp(fun, *primals) -> (value, vjp_fun)``: ``vjp_fun(cotangent)`` returns
+    a tuple with the cotangent of each primal."""
+    rec = _Recording(fun, tuple(range(len(primals))), primals, {})
+    return rec.out_value(), rec.vjp
+
+
+def make_jvp(fun, argnum=0):
+    """autograd's ``make_jvp(fun, argnum)(*args)(tangent) -> (value, jvp)``: the
+    function is recorded once; each call with a tangent (of argument ``argnum``'s
+    structure) runs one forward (tangent) sweep."""
+    def jvp_maker(*args, **kwargs):
+        rec = _Recording(fun, argnum, args, kwargs)
+
+        def jvp_fun(tangent):
+            return rec.out_value(), rec.jvp(tangent)
+        return jvp_fun
+    return jvp_maker
+
+
+def jvp(fun, primals, tangents):
+    """JAX's ``jvp(fun, primals, tangents) -> (value, tangent_out)``: forward mode, one
+    tangent sweep. ``primals`` and ``tangents`` are tuples of the same structure."""
+    primals = tuple(primals)
+    tangents = tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    rec = _Recording(fun, tuple(range(len(primals))), primals, {})
+    return rec.out_value(), rec.jvp(tangents)
+
+
+# -- Jacobians and Hessians ---------------------------------------------------------------
+
+def jacrev(fun, argnum=0):
+    """Jacobian by reverse mode: one reverse sweep per output element. Shape
+    ``out.shape + x.shape`` (``J[i..., j...] = d out[i...] / d x[j...]``)."""
+    @functools.wraps(fun)
+    def jacrev_fun(*args, **kwargs):
+        return _Recording(fun, _single(argnum), args, kwargs).jacobian("rev")
+    return jacrev_fun
+
+
+def jacfwd(fun, argnum=0):
+    """Jacobian by forward mode: one tangent sweep per input element."""
+    @functools.wraps(fun)
+    def jacfwd_fun(*args, **kwargs):
+        return _Recording(fun, _single(argnum), args, kwargs).jacobian("fwd")
+    return jacfwd_fun
+
+
+def jacobian(fun, argnum=0):
+    """Return a function computing the Jacobian of ``fun`` with respect to argument
+    ``argnum`` (a number or an array): shape ``out.shape + x.shape``.
+
+    The function is recorded once, then swept forward once per input element or in
+    reverse once per output element, whichever is fewer.
     """
     @functools.wraps(fun)
     def jacobian_fun(*args, **kwargs):
-        if type(argnum) is not int:
-            raise TypeError("jacobian takes a single argnum")
-        tape = acquire_tape()
-        try:
-            call_args, structures, leaves = _record_inputs(tape, fun, argnum, args)
-            if structures[0] is not LEAF_STRUCTURE:
-                raise TypeError("jacobian differentiates with respect to one number or "
-                                "array, not a container")
-            out = fun(*call_args, **kwargs)
-            x_shape = np.shape(args[argnum])
-            if type(out) is Variable:
-                return np.asarray(sweep_gradients(tape, out, leaves)[1][0]).reshape(x_shape)
-            if type(out) is not ArrayVariable:
-                return np.zeros(np.shape(out) + x_shape)
-            rows = np.empty((out.size,) + x_shape)
-            seed = np.zeros(out.size)
-            for i in range(out.size):
-                seed[i] = 1.0
-                rows[i] = sweep_gradients(tape, out, leaves, seed)[1][0]
-                seed[i] = 0.0
-            return rows.reshape(out.shape + x_shape)
-        finally:
-            release_tape(tape)
+        return _Recording(fun, _single(argnum), args, kwargs).jacobian("auto")
     return jacobian_fun
 
 
-def _record_inputs(tape, fun, argnum, args):
-    """Leaves on `tape` for the differentiated arguments: (call arguments,
-    structures, flat leaves)."""
-    single = type(argnum) is int
-    if not single and not isinstance(argnum, (tuple, list)):
+def hessian(fun, argnum=0):
+    """Return a function computing the Hessian of a scalar ``fun``: shape
+    ``x.shape + x.shape``. Forward over reverse: the gradient is recorded (its own
+    reverse sweep lands on the tape), then swept forward once per input element."""
+    return jacfwd(grad(fun, argnum), argnum)
+
+
+def hessian_vector_product(fun, argnum=0):
+    """Return ``hvp(*args, vector)``: the Hessian of ``fun`` with respect to argument
+    ``argnum`` times ``vector``, by one forward sweep over the recorded gradient
+    (without forming the Hessian)."""
+    def hvp_fun(*args):
+        *primals, vector = args
+        rec = _Recording(grad(fun, argnum), argnum, tuple(primals), {})
+        return rec.jvp(vector)
+    return hvp_fun
+
+
+hvp = hessian_vector_product
+
+
+# -- the recording all operators share --------------------------------------------------
+
+class _Recording:
+    """``fun`` recorded once at ``args``, with ``argnum`` marking the inputs."""
+
+    def __init__(self, fun, argnum, args, kwargs, nested=None):
+        self.fun = fun
+        self.argnum = argnum
+        argnums = _argnums(fun, argnum, args)
+        enclosing = _enclosing_tape(args, argnums)
+        self.nested = enclosing is not None
+        self.tape = enclosing if self.nested else Tape()
+        push_active(self.tape)
+        try:
+            if self.nested:
+                call_args, self.structures, self.leaves = _copy_inputs(
+                    self.tape, argnums, args)
+            else:
+                call_args, self.structures, self.leaves = _record_inputs(
+                    self.tape, argnums, args)
+            self.out = fun(*call_args, **kwargs)
+        finally:
+            pop_active(self.tape)
+        self.out_flat, self.out_structure = flatten(self.out, variables=True)
+        self.out_variables = [i for i, o in enumerate(self.out_flat)
+                              if type(o) in _VARIABLE_TYPES and o.tape is self.tape]
+
+    def require_scalar_output(self):
+        o = self.out
+        if type(o) is ArrayVariable and o.size == 1 or type(o) is Variable:
+            return
+        if isinstance(o, numbers.Real) or isinstance(o, np.ndarray) and o.size == 1:
+            return
+        if type(o) is ArrayVariable:
+            _raise_not_scalar(self.fun, o)
+        _constant_output(self.fun, o, True)
+
+    def out_value(self):
+        """The output with plain values (Variables of an enclosing tape stay)."""
+        if self.nested:
+            return self.out
+        return self.out_structure.rebuild([
+            o.value if type(o) in _VARIABLE_TYPES else o for o in self.out_flat])
+
+    def vjp(self, cotangent):
+        """Gradient of <cotangent, out> with respect to the inputs."""
+        seeds, _ = flatten(cotangent, variables=True)
+        if len(seeds) != len(self.out_flat):
+            raise ValueError("the cotangent does not have the structure of the output")
+        outputs = [self.out_flat[i] for i in self.out_variables]
+        seeds = [seeds[i] for i in self.out_variables]
+        for o, s in zip(outputs, seeds):
+            if np.shape(s.value if type(s) in _VARIABLE_TYPES else s) != _shape(o):
+                raise ValueError(f"cotangent of shape {np.shape(s)} for an output of "
+                                 f"shape {_shape(o)}")
+        if self.nested:
+            from fasttape._recording_sweeps import reverse_recording
+            flat = reverse_recording(self.tape, outputs, seeds, self.leaves) \
+                if outputs else [_zeros_of(x) for x in self.leaves]
+        elif outputs:
+            slots, anodes = output_refs(outputs)
+            self.tape.seed_and_sweep(slots, anodes, seeds)
+            flat = leaf_gradients(self.tape, self.leaves)
+        else:
+            flat = [_zeros_of(x) for x in self.leaves]
+        return _rebuild(self.argnum, self.structures, flat)
+
+    def jvp(self, tangent):
+        """Directional derivative of the output along `tangent` (the inputs' structure)."""
+        if self.nested:
+            raise NotImplementedError(
+                "jvp of a function of Variables (forward mode inside another "
+                "differentiation) is not supported yet; use vjp/grad for the inner one")
+        if type(self.argnum) is int:
+            flat, _ = flatten(tangent)
+        else:
+            flat = []
+            for t in tangent:
+                flat.extend(flatten(t)[0])
+        if len(flat) != len(self.leaves):
+            raise ValueError("the tangent does not have the structure of the inputs")
+        outputs = [self.out_flat[i] for i in self.out_variables]
+        result = list(tangents_of(self.tape, self.leaves, flat, outputs)) \
+            if outputs else []
+        out = [np.zeros(np.shape(o)) if np.ndim(o) else 0.0 for o in self.out_flat]
+        for i, t in zip(self.out_variables, result):
+            out[i] = t
+        return self.out_structure.rebuild(out)
+
+    def jacobian(self, mode):
+        """Jacobian of a single array/number output w.r.t. a single array/number input."""
+        if len(self.out_flat) != 1 or self.out_structure is not LEAF_STRUCTURE:
+            raise TypeError("jacobian needs a function returning one number or array")
+        if self.structures[0] is not LEAF_STRUCTURE:
+            raise TypeError("jacobian differentiates with respect to one number or "
+                            "array, not a container")
+        out = self.out_flat[0]
+        x = self.leaves[0]
+        out_shape, x_shape = _shape(out), _shape(x)
+        n_out, n_in = int(np.prod(out_shape)), int(np.prod(x_shape))
+        if not self.out_variables:
+            return np.zeros(out_shape + x_shape)
+        if self.nested or mode == "rev" or mode == "auto" and n_out <= n_in:
+            rows = []
+            for i in range(n_out):
+                seed = np.zeros(n_out)
+                seed[i] = 1.0
+                row = self.vjp(seed.reshape(out_shape) if out_shape else 1.0)
+                rows.append(row)
+            if self.nested:
+                import fasttape.numpy as fnp
+                return fnp.reshape(fnp.stack([fnp.reshape(r, (-1,)) if _shape(r) else r
+                                              for r in rows]), out_shape + x_shape)
+            return np.asarray(rows, dtype=float).reshape(out_shape + x_shape)
+        columns = []
+        for j in range(n_in):
+            direction = np.zeros(n_in)
+            direction[j] = 1.0
+            column = self.jvp(direction.reshape(x_shape) if x_shape else 1.0)
+            columns.append(np.asarray(column, dtype=float).reshape(-1))
+        return np.stack(columns, axis=-1).reshape(out_shape + x_shape)
+
+
+# -- inputs and outputs -------------------------------------------------------------------
+
+def _argnums(fun, argnum, args):
+    if type(argnum) is int:
+        argnums = (argnum,)
+    elif isinstance(argnum, (tuple, list)):
+        argnums = tuple(argnum)
+    else:
         raise TypeError(f"argnum must be an int or a tuple of ints, not {argnum!r}")
-    argnums = (argnum,) if single else tuple(argnum)
     n_args = len(args)
     for i in argnums:
         if type(i) is not int or not -n_args <= i < n_args:
             raise TypeError(f"argnum {i!r} does not name one of the {n_args} positional "
                             f"arguments of {getattr(fun, '__name__', fun)!r}")
+    return argnums
+
+
+def _single(argnum):
+    if type(argnum) is not int:
+        raise TypeError("a Jacobian is taken with respect to one argument (an int argnum)")
+    return argnum
+
+
+def _enclosing_tape(args, argnums):
+    """The tape of the Variables among the differentiated arguments, if any."""
+    tape = None
+    for i in argnums:
+        x = args[i]
+        if type(x) is float or type(x) is int:
+            continue
+        for v in flatten(x, variables=True)[0]:
+            if type(v) in _VARIABLE_TYPES:
+                if tape is None:
+                    tape = v.tape
+                elif v.tape is not tape:
+                    from fasttape.errors import TapeMismatchError
+                    raise TapeMismatchError("the arguments hold Variables of two tapes")
+    return tape
+
+
+def _record_inputs(tape, argnums, args):
+    """Leaves on `tape` for the differentiated arguments: (call arguments,
+    structures, flat leaves)."""
     call_args = list(args)
     structures = []
     leaves = []
@@ -139,33 +396,61 @@ def _record_inputs(tape, fun, argnum, args):
     return call_args, structures, leaves
 
 
-def _value_and_grad(fun, argnum, args, kwargs, seed):
-    tape = acquire_tape()
-    try:
-        call_args, structures, leaves = _record_inputs(tape, fun, argnum, args)
-        out = fun(*call_args, **kwargs)
-        if type(out) is Variable or type(out) is ArrayVariable:
-            if seed is None and type(out) is ArrayVariable and out.size != 1:
-                _raise_not_scalar(fun, out)
-            value, flat_grads = sweep_gradients(
-                tape, out, leaves, None if seed is None else np.ones(out.size)
-                if type(out) is ArrayVariable else 1.0)
-            if seed is None and type(value) is not float:
-                value = float(value.reshape(()))
-        else:
-            value = _constant_output(fun, out, seed is None)
-            flat_grads = [0.0 if type(leaf) is Variable else np.zeros(leaf.shape)
-                          for leaf in leaves]
-    finally:
-        release_tape(tape)
+def _copy_inputs(tape, argnums, args):
+    """For differentiation inside another: fresh nodes on the enclosing tape that equal
+    the arguments (and pass derivatives on to them), so that the inner sweep can stop
+    at them."""
+    import fasttape.numpy as fnp
+    call_args = list(args)
+    structures = []
+    leaves = []
+    for i in argnums:
+        flat, structure = flatten(args[i], variables=True)
+        copies = []
+        for v in flat:
+            if type(v) is Variable:
+                copies.append(v + 0.0)
+            elif type(v) is ArrayVariable:
+                copies.append(fnp.reshape(v, v.shape))
+            elif isinstance(v, np.ndarray):
+                copies.append(make_array_leaf(tape, v))
+            else:
+                copies.append(make_leaf(tape, float(v)))
+        call_args[i] = structure.rebuild(copies)
+        structures.append(structure)
+        leaves.extend(copies)
+    return call_args, structures, leaves
+
+
+def _rebuild(argnum, structures, flat_grads):
     if type(argnum) is int:
-        return value, structures[0].rebuild(flat_grads)
+        return structures[0].rebuild(flat_grads)
     grads = []
     start = 0
     for structure in structures:
         grads.append(structure.rebuild(flat_grads[start:start + structure.n_leaves]))
         start += structure.n_leaves
-    return value, tuple(grads)
+    return tuple(grads)
+
+
+def _shape(x):
+    if type(x) is Variable:
+        return ()
+    if type(x) is ArrayVariable:
+        return x.shape
+    return np.shape(x)
+
+
+def _zeros_of(x):
+    return 0.0 if type(x) is Variable else np.zeros(_shape(x))
+
+
+def _ones_like(out):
+    if type(out) is ArrayVariable:
+        return np.ones(out.shape)
+    if isinstance(out, np.ndarray):
+        return np.ones(out.shape)
+    return 1.0
 
 
 def _raise_not_scalar(fun, out):

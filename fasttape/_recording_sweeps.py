@@ -1,0 +1,215 @@
+"""Reverse sweeps that record their own operations, for derivatives of derivatives.
+
+When grad (or vjp, jacobian) is applied to a function of Variables of an enclosing
+computation, the function is recorded on that same tape and swept here: adjoints are
+Variables, each step applies the rules of _rules.py with fasttape operations, so the
+sweep itself lands on the tape and the enclosing computation can differentiate it
+again (PyTorch's create_graph=True). The sweep stops at the region's own inputs, so
+nested differentiations never mix their perturbations.
+"""
+import numpy as np
+
+import fasttape.numpy as fnp
+from fasttape import _arrays
+from fasttape._arrays import ArrayVariable, array_variable_at, variable_at
+from fasttape._rules import (BINARY_PARTIALS, UNARY_PARTIALS, constant_operand_partial,
+                             is_zero)
+from fasttape._tape import ARRAY_OP_TABLE, OP_TABLE
+from fasttape._variable import Variable
+
+OP_NAMES = {code: name for name, code, _ in OP_TABLE}
+AOP_NAMES = {code: name for name, code in ARRAY_OP_TABLE}
+OPERAND_ARRAY, OPERAND_SCALAR = 1, 2
+VARIABLE_CONSTANT = {"ADD_VC": 2, "SUB_VC": 2, "MUL_VC": 2, "DIV_VC": 2, "POW_VC": 2,
+                     "SUB_CV": 1, "DIV_CV": 1, "POW_CV": 1}
+
+
+def reverse_recording(tape, outputs, seeds, inputs):
+    """Adjoints of `inputs` for outputs seeded with `seeds`, as recorded expressions.
+
+    outputs and inputs are Variables/ArrayVariables of `tape`; the inputs were recorded
+    before every node that depends on them and after which the sweep stops. Returns one
+    adjoint per input: a Variable, an ArrayVariable, or a constant (0.0 or an array of
+    zeros when the output does not depend on that input).
+    """
+    adjoints = {}
+
+    def add(node, contribution):
+        if is_zero(contribution):
+            return
+        previous = adjoints.get(node)
+        adjoints[node] = contribution if previous is None else previous + contribution
+
+    for out, seed in zip(outputs, seeds):
+        add(out.node, seed)
+    stop = max(x.node for x in inputs)
+    last = max(out.node for out in outputs)
+    for i in range(last, stop, -1):
+        g = adjoints.pop(i, None)
+        if g is None:
+            continue
+        op, a, b = tape.node(i)
+        name = OP_NAMES[op]
+        if name == "ARRAY":
+            _array_step(tape, a, g, add)
+        elif name in ("LEAF", "CONST"):
+            continue
+        elif name in VARIABLE_CONSTANT:
+            y = variable_at(tape, i)
+            if VARIABLE_CONSTANT[name] == 2:
+                x, c = variable_at(tape, a), tape.constant(b)
+            else:
+                x, c = variable_at(tape, b), tape.constant(a)
+            add(x.node, g * constant_operand_partial(name, x, c, y))
+        elif name in UNARY_PARTIALS:
+            x = variable_at(tape, a)
+            partial = UNARY_PARTIALS[name](x, variable_at(tape, i))
+            if not is_zero(partial):
+                add(a, g * partial)
+        else:
+            x0, x1, y = variable_at(tape, a), variable_at(tape, b), variable_at(tape, i)
+            d0, d1 = BINARY_PARTIALS[name](x0, x1, y)
+            add(a, g * d0)
+            add(b, g * d1)
+    return [adjoints.get(x.node, _zeros_like(x)) for x in inputs]
+
+
+def _zeros_like(x):
+    return 0.0 if type(x) is Variable else np.zeros(x.shape)
+
+
+def _operand(tape, info):
+    """A recorded handle (or the constant) for an array node's operand."""
+    kind = info["kind"]
+    if kind == OPERAND_ARRAY:
+        node_info = tape.array_node(info["ref"])
+        return array_variable_at(tape, info["ref"], node_info["node"], node_info["value"])
+    if kind == OPERAND_SCALAR:
+        return variable_at(tape, info["ref"])
+    return info["data"]
+
+
+def _shape(x):
+    return np.shape(x.value) if hasattr(x, "tape") else np.shape(x)
+
+
+def unbroadcast(contribution, shape):
+    """Sum a contribution of the broadcast output's shape down to an operand's shape."""
+    c_shape = _shape(contribution)
+    if c_shape == tuple(shape):
+        return contribution
+    if len(shape) == 0:
+        return fnp.sum(contribution)
+    lead = len(c_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + d for d, n in enumerate(shape) if n == 1 and c_shape[lead + d] != 1)
+    return fnp.reshape(fnp.sum(contribution, axis=axes), shape)
+
+
+def _array_step(tape, r, g, add):
+    info = tape.array_node(r)
+    name = AOP_NAMES[info["aop"]]
+    operands = [_operand(tape, o) for o in info["operands"]]
+    nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
+             for o in info["operands"]]
+    if info["out_slot"] >= 0:
+        y = variable_at(tape, info["out_slot"])
+        out_shape = ()
+    else:
+        y = array_variable_at(tape, r, info["node"], info["value"])
+        out_shape = y.shape
+    geometry = info["geometry"]
+
+    def give(j, contribution):
+        if nodes[j] is not None and not is_zero(contribution):
+            add(nodes[j], fnp.reshape(contribution, _shape(operands[j])))
+
+    if name == "LEAF":
+        return
+    x = operands[0]
+    x_shape = _shape(x)
+    if name == "UNARY":
+        partial = UNARY_PARTIALS[OP_NAMES[info["sop"]]](x, y)
+        if not is_zero(partial):
+            give(0, g * partial)
+    elif name == "BINARY":
+        d0, d1 = BINARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], operands[1], y)
+        give(0, unbroadcast(g * d0, _shape(operands[0])))
+        give(1, unbroadcast(g * d1, _shape(operands[1])))
+    elif name in ("SUM", "WEIGHTED_SUM"):
+        ndim = geometry[0]
+        shape = tuple(geometry[1:1 + ndim])
+        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
+        spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info["c"]
+        if info["weights"] is not None:
+            spread = spread * info["weights"].reshape(shape)
+        give(0, spread)
+    elif name == "CUMSUM":
+        outer, n, inner = geometry
+        lanes = fnp.reshape(g, (outer, n, inner))
+        give(0, fnp.flip(fnp.cumsum(fnp.flip(lanes, axis=1), axis=1), axis=1))
+    elif name == "MATMUL":
+        batch, m, k, n, stride_a, stride_b = geometry
+        a3 = fnp.reshape(operands[0], (-1, m, k))
+        b3 = fnp.reshape(operands[1], (-1, k, n))
+        g3 = fnp.reshape(g, (batch, m, n))
+        if nodes[0] is not None:
+            ga = fnp.matmul(g3, fnp.swapaxes(b3, 1, 2))
+            give(0, fnp.sum(ga, axis=0) if stride_a == 0 and batch > 1 else ga)
+        if nodes[1] is not None:
+            gb = fnp.matmul(fnp.swapaxes(a3, 1, 2), g3)
+            give(1, fnp.sum(gb, axis=0) if stride_b == 0 and batch > 1 else gb)
+    elif name == "RESHAPE":
+        give(0, g)
+    elif name == "GATHER":
+        give(0, _scatter(g, info["index"], int(np.prod(x_shape))))
+    elif name == "SCATTER":
+        give(0, _arrays.gather(_as_array(g, out_shape), info["index"]))
+    elif name == "STRIDED":
+        ndim = geometry[0]
+        shape = geometry[1:1 + ndim]
+        strides = geometry[1 + ndim:1 + 2 * ndim]
+        offset = geometry[1 + 2 * ndim]
+        size = int(np.prod(x_shape))
+        index = np.lib.stride_tricks.as_strided(
+            np.arange(size, dtype=np.int64)[offset:], shape,
+            [8 * s for s in strides]).reshape(-1)
+        give(0, _scatter(g, index, size))
+    elif name == "CONCAT":
+        flat = _as_array(g, out_shape)
+        for j, o in enumerate(info["operands"]):
+            if nodes[j] is not None:
+                give(j, _arrays.gather(fnp.reshape(flat, (-1,)), o["index"]))
+    elif name == "WHERE":
+        mask = info["weights"].reshape(out_shape) != 0.0
+        give(0, unbroadcast(fnp.where(mask, g, 0.0), _shape(operands[0])))
+        give(1, unbroadcast(fnp.where(mask, 0.0, g), _shape(operands[1])))
+    elif name == "PYFUNC":
+        rule = getattr(info["pyfunc"], "recording", None)
+        if rule is None:
+            raise TypeError(
+                f"cannot differentiate the derivative of "
+                f"{getattr(info['pyfunc'], '__name__', 'a custom operation')}: it has no "
+                f"rule for higher-order differentiation")
+        for j, contribution in enumerate(rule(g, y, *operands)):
+            if contribution is not None:
+                give(j, contribution)
+    else:
+        raise TypeError(f"no recording rule for array op {name}")
+
+
+def _as_array(g, shape):
+    """g as a recorded array of `shape` (a scalar Variable or a constant becomes one)."""
+    if type(g) is ArrayVariable:
+        return g
+    if type(g) is Variable:
+        return fnp.reshape(g, shape if shape else (1,))
+    return np.broadcast_to(np.asarray(g, dtype=float), shape if shape else (1,))
+
+
+def _scatter(g, index, size):
+    index = np.asarray(index, dtype=np.int64).reshape(-1)
+    if type(g) in (Variable, ArrayVariable):
+        return _arrays.scatter(fnp.reshape(g, (-1,)), index, size)
+    return np.bincount(index, weights=np.broadcast_to(np.asarray(g, float),
+                                                      index.shape), minlength=size)
