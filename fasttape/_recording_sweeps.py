@@ -164,7 +164,7 @@ def _array_step(tape, r, g, add):
     elif name == "GATHER":
         give(0, _scatter(g, info["index"], int(np.prod(x_shape))))
     elif name == "SCATTER":
-        give(0, _arrays.gather(_as_array(g, out_shape), info["index"]))
+        give(0, _gather(g, info["index"]))
     elif name == "STRIDED":
         ndim = geometry[0]
         shape = geometry[1:1 + ndim]
@@ -179,7 +179,7 @@ def _array_step(tape, r, g, add):
         flat = _as_array(g, out_shape)
         for j, o in enumerate(info["operands"]):
             if nodes[j] is not None:
-                give(j, _arrays.gather(fnp.reshape(flat, (-1,)), o["index"]))
+                give(j, _gather(flat, o["index"]))
     elif name == "WHERE":
         mask = info["weights"].reshape(out_shape) != 0.0
         give(0, unbroadcast(fnp.where(mask, g, 0.0), _shape(operands[0])))
@@ -207,9 +207,150 @@ def _as_array(g, shape):
     return np.broadcast_to(np.asarray(g, dtype=float), shape if shape else (1,))
 
 
+def _gather(x, index):
+    """x.ravel()[index], recorded when x is a Variable."""
+    if type(x) is ArrayVariable:
+        return _arrays.gather(fnp.reshape(x, (-1,)), index)
+    if type(x) is Variable:
+        return _arrays.gather(fnp.reshape(x, (1,)), index)
+    return np.ravel(np.asarray(x, dtype=float))[np.asarray(index)]
+
+
 def _scatter(g, index, size):
     index = np.asarray(index, dtype=np.int64).reshape(-1)
     if type(g) in (Variable, ArrayVariable):
         return _arrays.scatter(fnp.reshape(g, (-1,)), index, size)
     return np.bincount(index, weights=np.broadcast_to(np.asarray(g, float),
                                                       index.shape), minlength=size)
+
+
+def tangent_recording(tape, inputs, tangents, outputs):
+    """Forward mode over the nodes after `inputs`, recording its operations: the
+    tangents of `outputs` as Variables (or constants) when the inputs move along
+    `tangents`."""
+    tan = {}
+    for x, t in zip(inputs, tangents):
+        if not is_zero(t):
+            tan[x.node] = t
+    first = max(x.node for x in inputs) + 1
+    last = max(out.node for out in outputs)
+    for i in range(first, last + 1):
+        op, a, b = tape.node(i)
+        name = OP_NAMES[op]
+        if name == "ARRAY":
+            t = _array_tangent(tape, a, tan)
+        elif name in ("LEAF", "CONST"):
+            t = None
+        elif name in VARIABLE_CONSTANT:
+            x_node, c_index = (a, b) if VARIABLE_CONSTANT[name] == 2 else (b, a)
+            tx = tan.get(x_node)
+            t = None if tx is None else tx * constant_operand_partial(
+                name, variable_at(tape, x_node), tape.constant(c_index),
+                variable_at(tape, i))
+        elif name in UNARY_PARTIALS:
+            tx = tan.get(a)
+            t = None if tx is None else tx * UNARY_PARTIALS[name](
+                variable_at(tape, a), variable_at(tape, i))
+        else:
+            ta, tb = tan.get(a), tan.get(b)
+            if ta is None and tb is None:
+                t = None
+            else:
+                d0, d1 = BINARY_PARTIALS[name](variable_at(tape, a), variable_at(tape, b),
+                                               variable_at(tape, i))
+                t = _sum_terms(None if ta is None else ta * d0,
+                               None if tb is None else tb * d1)
+        if t is not None and not is_zero(t):
+            tan[i] = t
+    return [tan.get(out.node, _zeros_like(out)) for out in outputs]
+
+
+def _sum_terms(*terms):
+    total = None
+    for term in terms:
+        if term is not None and not is_zero(term):
+            total = term if total is None else total + term
+    return total
+
+
+def _array_tangent(tape, r, tan):
+    info = tape.array_node(r)
+    name = AOP_NAMES[info["aop"]]
+    if name == "LEAF":
+        return None
+    ops = info["operands"]
+    nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
+             for o in ops]
+    ts = [tan.get(n) if n is not None else None for n in nodes]
+    if all(t is None for t in ts):
+        return None
+    operands = [_operand(tape, o) for o in ops]
+    if info["out_slot"] >= 0:
+        y = variable_at(tape, info["out_slot"])
+        out_shape = ()
+    else:
+        y = array_variable_at(tape, r, info["node"], info["value"])
+        out_shape = y.shape
+    geometry = info["geometry"]
+    t0 = ts[0]
+
+    def shaped(t):
+        return fnp.reshape(t, out_shape)
+
+    if name == "UNARY":
+        return t0 * UNARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], y)
+    if name == "BINARY":
+        d0, d1 = BINARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], operands[1], y)
+        t = _sum_terms(None if ts[0] is None else ts[0] * d0,
+                       None if ts[1] is None else ts[1] * d1)
+        return None if t is None else fnp.broadcast_to(t, out_shape) \
+            if _shape(t) != out_shape else t
+    if name in ("SUM", "WEIGHTED_SUM"):
+        ndim = geometry[0]
+        shape = tuple(geometry[1:1 + ndim])
+        axes = tuple(d for d, s in enumerate(geometry[1 + ndim:]) if s == 0)
+        t = fnp.reshape(t0, shape) * info["c"]
+        if info["weights"] is not None:
+            t = t * info["weights"].reshape(shape)
+        return shaped(fnp.sum(t, axis=axes, keepdims=True))
+    if name == "CUMSUM":
+        outer, n, inner = geometry
+        return shaped(fnp.cumsum(fnp.reshape(t0, (outer, n, inner)), axis=1))
+    if name == "MATMUL":
+        batch, m, k, n, stride_a, stride_b = geometry
+        terms = []
+        if ts[0] is not None:
+            terms.append(fnp.matmul(fnp.reshape(ts[0], (-1, m, k)),
+                                    fnp.reshape(operands[1], (-1, k, n))))
+        if ts[1] is not None:
+            terms.append(fnp.matmul(fnp.reshape(operands[0], (-1, m, k)),
+                                    fnp.reshape(ts[1], (-1, k, n))))
+        return shaped(_sum_terms(*terms))
+    if name == "RESHAPE":
+        return shaped(t0)
+    if name == "GATHER":
+        return shaped(_gather(t0, info["index"]))
+    if name == "SCATTER":
+        return shaped(_scatter(t0, info["index"], info["size"]))
+    if name == "STRIDED":
+        ndim = geometry[0]
+        size = int(np.prod(_shape(operands[0])))
+        index = np.lib.stride_tricks.as_strided(
+            np.arange(size, dtype=np.int64)[geometry[1 + 2 * ndim]:],
+            geometry[1:1 + ndim], [8 * s for s in geometry[1 + ndim:1 + 2 * ndim]])
+        return shaped(_gather(t0, np.ascontiguousarray(index)))
+    if name == "CONCAT":
+        total = info["size"]
+        return shaped(_sum_terms(*[
+            _scatter(t, o["index"], total) for t, o in zip(ts, ops) if t is not None]))
+    if name == "WHERE":
+        mask = info["weights"].reshape(out_shape) != 0.0
+        return fnp.where(mask, 0.0 if ts[0] is None else ts[0],
+                         0.0 if ts[1] is None else ts[1])
+    if name == "PYFUNC":
+        rule = getattr(info["pyfunc_jvp"], "recording", None)
+        if rule is None:
+            raise TypeError("forward mode inside another differentiation reached an "
+                            "operation without a rule for it")
+        return shaped(rule(ts, y, *operands))
+    raise TypeError(f"no forward recording rule for array op {name}")

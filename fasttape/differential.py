@@ -277,10 +277,6 @@ class _Recording:
 
     def jvp(self, tangent):
         """Directional derivative of the output along `tangent` (the inputs' structure)."""
-        if self.nested:
-            raise NotImplementedError(
-                "jvp of a function of Variables (forward mode inside another "
-                "differentiation) is not supported yet; use vjp/grad for the inner one")
         if type(self.argnum) is int:
             flat, _ = flatten(tangent)
         else:
@@ -289,9 +285,18 @@ class _Recording:
                 flat.extend(flatten(t)[0])
         if len(flat) != len(self.leaves):
             raise ValueError("the tangent does not have the structure of the inputs")
+        if self.nested:
+            flat = [t for t in flat]
+        else:
+            flat = [t.value if type(t) in _VARIABLE_TYPES else t for t in flat]
         outputs = [self.out_flat[i] for i in self.out_variables]
-        result = list(tangents_of(self.tape, self.leaves, flat, outputs)) \
-            if outputs else []
+        if not outputs:
+            result = []
+        elif self.nested:
+            from fasttape._recording_sweeps import tangent_recording
+            result = tangent_recording(self.tape, self.leaves, flat, outputs)
+        else:
+            result = tangents_of(self.tape, self.leaves, flat, outputs)
         out = [np.zeros(np.shape(o)) if np.ndim(o) else 0.0 for o in self.out_flat]
         for i, t in zip(self.out_variables, result):
             out[i] = t

@@ -404,14 +404,34 @@ def test_check_grads_tolerances():
     assert check_grads(lambda x: x * x, rtol=1e-8, atol=0.0)(1.0) is True
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"modes": ("fwd",)}, NotImplementedError),
-    ({"modes": ("fwd", "rev")}, NotImplementedError),
-    ({"order": 2}, NotImplementedError),
-    ({"modes": ("sideways",)}, ValueError)])
-def test_check_grads_unavailable_options(kwargs, error):
+@pytest.mark.parametrize("kwargs", [{"modes": ("fwd",)}, {"modes": ("fwd", "rev")},
+                                    {"order": 2}, {"modes": ("fwd", "rev"), "order": 3}])
+def test_check_grads_forward_mode_and_higher_orders_pass_on_correct_functions(kwargs):
+    assert check_grads(lambda x: ft.sin(x) * x * x, **kwargs)(1.3) is True
+
+
+@pytest.mark.parametrize("kwargs, error", [({"modes": ("sideways",)}, ValueError),
+                                           ({"order": 0}, ValueError)])
+def test_check_grads_bad_options(kwargs, error):
     with pytest.raises(error):
         check_grads(lambda x: x * x, **kwargs)(1.0)
+
+
+def test_check_grads_second_order_catches_a_wrong_second_derivative():
+    """A primitive whose first derivative is right but whose derivative rule is not
+    itself differentiable correctly: only order=2 sees it."""
+    from fasttape.extend import defvjp, primitive
+
+    @primitive
+    def cube(x):
+        return x ** 3
+
+    # right value of 3x^2, but written so that its own derivative is 3x (not 6x)
+    defvjp(cube, lambda ans, x: lambda g: g * 3.0 * x * (x.value if hasattr(x, "tape")
+                                                         else x))
+    assert check_grads(cube)(1.5) is True
+    with pytest.raises(GradientCheckError):
+        check_grads(cube, modes=("rev",), order=2)(1.5)
 
 
 def test_check_grads_needs_arguments():

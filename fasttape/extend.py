@@ -1,0 +1,144 @@
+"""User-defined primitives with their own derivative rules (autograd.extend's API).
+
+>>> import numpy as np
+>>> from fasttape.extend import primitive, defvjp, defjvp
+>>> @primitive
+... def logsumexp(x):
+...     m = np.max(x)
+...     return m + np.log(np.sum(np.exp(x - m)))
+>>> defvjp(logsumexp, lambda ans, x: lambda g: g * np.exp(x - ans))
+>>> defjvp(logsumexp, lambda g, ans, x: np.sum(g * np.exp(x - ans)))
+
+A primitive called with Variables runs on their plain values and records ONE tape
+node; its rules run in the sweeps. A VJP maker ``vjp_maker(ans, *args, **kwargs)``
+returns ``g -> cotangent of that argument``; a JVP rule ``jvp(g, ans, *args,
+**kwargs)`` returns the output's tangent for the argument's tangent ``g``. Rules
+written with ``fasttape.numpy`` (or plain NumPy functions that fasttape supports) work
+inside nested differentiation too: there they receive Variables and are recorded.
+"""
+import functools
+
+import numpy as np
+
+from fasttape import _arrays
+from fasttape._arrays import ArrayVariable
+from fasttape._variable import Variable
+
+_VARIABLE_TYPES = (Variable, ArrayVariable)
+
+
+class Primitive:
+    """A function fasttape differentiates by the rules given to defvjp/defjvp."""
+
+    def __init__(self, fun):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.vjp_makers = {}
+        self.jvp_rules = {}
+
+    def __call__(self, *args, **kwargs):
+        argnums = [i for i, a in enumerate(args) if type(a) in _VARIABLE_TYPES]
+        if not argnums:
+            return self.fun(*args, **kwargs)
+        values = [a.value if type(a) in _VARIABLE_TYPES else a for a in args]
+        ans = self.fun(*values, **kwargs)
+        if isinstance(ans, (tuple, list, dict)):
+            raise TypeError(f"{self.__name__}: a fasttape primitive must return one "
+                            f"number or array")
+        ans_value = float(ans) if np.ndim(ans) == 0 else np.asarray(ans, dtype=float)
+        return _arrays.pyfunc([args[i] for i in argnums], ans_value,
+                              self._reverse_rule(argnums, values, ans_value, kwargs),
+                              self._forward_rule(argnums, values, ans_value, kwargs))
+
+    def _vjp_maker(self, i):
+        try:
+            return self.vjp_makers[i]
+        except KeyError:
+            raise TypeError(f"fasttape.extend: no VJP defined for argument {i} of "
+                            f"{self.__name__} (defvjp) — reverse mode cannot "
+                            f"differentiate it") from None
+
+    def _jvp_rule(self, i):
+        try:
+            return self.jvp_rules[i]
+        except KeyError:
+            raise TypeError(f"fasttape.extend: no JVP defined for argument {i} of "
+                            f"{self.__name__} (defjvp) — forward mode cannot "
+                            f"differentiate it") from None
+
+    def _reverse_rule(self, argnums, values, ans, kwargs):
+        shape = np.shape(ans)
+
+        def reverse(g):
+            g = float(g[0]) if shape == () else g.reshape(shape)
+            return [self._vjp_maker(i)(ans, *values, **kwargs)(g) for i in argnums]
+
+        def recording(g, y, *operands):
+            # the same rule applied to Variables, for higher-order derivatives
+            call = list(values)
+            for i, operand in zip(argnums, operands):
+                call[i] = operand
+            return [self._vjp_maker(i)(y, *call, **kwargs)(g) for i in argnums]
+
+        reverse.__name__ = self.__name__
+        reverse.recording = recording
+        return reverse
+
+    def _forward_rule(self, argnums, values, ans, kwargs):
+        def forward(tangents):
+            total = 0.0
+            for i, tangent in zip(argnums, tangents):
+                if tangent is not None:
+                    shape = np.shape(values[i])
+                    t = float(tangent[0]) if shape == () else tangent.reshape(shape)
+                    total = total + np.asarray(
+                        self._jvp_rule(i)(t, ans, *values, **kwargs), dtype=float)
+            return np.broadcast_to(total, np.shape(ans))
+
+        def recording(tangents, y, *operands):
+            call = list(values)
+            for i, operand in zip(argnums, operands):
+                call[i] = operand
+            total = 0.0
+            for i, tangent in zip(argnums, tangents):
+                if tangent is not None:
+                    total = total + self._jvp_rule(i)(tangent, y, *call, **kwargs)
+            return total
+
+        forward.recording = recording
+        return forward
+
+    def __repr__(self):
+        return f"<fasttape primitive {self.__name__}>"
+
+
+def primitive(fun):
+    """Make ``fun`` a primitive: one tape node, differentiated by the rules given with
+    ``defvjp`` and ``defjvp``."""
+    return Primitive(fun)
+
+
+def defvjp(prim, *vjp_makers, argnums=None):
+    """Reverse-mode rules: one ``vjp_maker(ans, *args, **kwargs) -> (g -> cotangent)``
+    per argument (or for the arguments listed in ``argnums``). ``None`` skips one."""
+    _check(prim)
+    argnums = range(len(vjp_makers)) if argnums is None else argnums
+    for i, maker in zip(argnums, vjp_makers):
+        if maker is not None:
+            prim.vjp_makers[i] = maker
+
+
+def defjvp(prim, *jvp_rules, argnums=None):
+    """Forward-mode rules: one ``jvp(g, ans, *args, **kwargs) -> output tangent`` per
+    argument (or for the arguments listed in ``argnums``)."""
+    _check(prim)
+    argnums = range(len(jvp_rules)) if argnums is None else argnums
+    for i, rule in zip(argnums, jvp_rules):
+        if rule is not None:
+            prim.jvp_rules[i] = rule
+
+
+def _check(prim):
+    if not isinstance(prim, Primitive):
+        raise TypeError(f"{prim!r} is not a fasttape primitive: decorate it with "
+                        f"fasttape.extend.primitive first")
