@@ -52,7 +52,8 @@ cdef object float_array(object x, str what):
 
 
 cdef Tape tape_of(tuple args):
-    """The one tape of the Variables among args (None if there are none)."""
+    """The one tape of the Variables among args (None if there are none: callers that
+    record must check, see recording_tape)."""
     cdef Tape t = None, u
     for x in args:
         if type(x) is ArrayVariable:
@@ -69,6 +70,15 @@ cdef Tape tape_of(tuple args):
             raise TapeMismatchError(
                 f"cannot combine Variables recorded on two different tapes ({t!r} and "
                 f"{u!r}); each grad() call records on its own tape")
+    return t
+
+
+cdef Tape recording_tape(tuple args):
+    """The tape to record an operation of `args` on; TypeError if none is a Variable."""
+    cdef Tape t = tape_of(args)
+    if t is None:
+        raise TypeError("fasttape internal error: an operation without Variables "
+                        "reached the recorder")
     return t
 
 
@@ -102,6 +112,9 @@ cdef inline Tape pair_tape(object a, object b):
         check_live(<Variable>b)
         u = (<Variable>b).tape
     if t is None:
+        if u is None:
+            raise TypeError("fasttape internal error: an operation without Variables "
+                            "reached the recorder")
         return u
     if u is not None and u is not t:
         return tape_of((a, b))       # raises the mismatch error
@@ -481,7 +494,7 @@ def positions(x):
 def concat_values(list parts, object value, list part_positions):
     """y with y.ravel()[part_positions[j]] = parts[j] (ArrayVariables, Variables or
     constants): concatenate, stack and array() of Variables."""
-    cdef Tape t = tape_of(tuple(parts))
+    cdef Tape t = recording_tape(tuple(parts))
     value = readonly_result(value)
     r = t.push_anode(AOP_CONCAT, 0, value.size, len(parts), value)
     cdef Py_ssize_t j
@@ -517,7 +530,7 @@ def array_from_scalars(list items, tuple shape):
 def matmul(a, b):
     """a @ b with NumPy's rules for 1-d operands and broadcast batch dimensions; the
     reverse step calls BLAS dgemm."""
-    cdef Tape t = tape_of((a, b))
+    cdef Tape t = recording_tape((a, b))
     va = value_or_array(a)
     vb = value_or_array(b)
     if type(va) is float or type(vb) is float:
@@ -594,7 +607,7 @@ def pyfunc(list operands, object value, object reverse, object forward=None):
     """A node whose derivative rules are Python: reverse(g) returns one cotangent per
     operand (or None), g being the output adjoint as a flat array; forward(tangents),
     given one tangent array (or None) per operand, returns the output tangent."""
-    cdef Tape t = tape_of(tuple(operands))
+    cdef Tape t = recording_tape(tuple(operands))
     value = node_value(value)
     r = t.push_anode(AOP_PYFUNC, 0, 1 if type(value) is float else value.size,
                      len(operands), value)

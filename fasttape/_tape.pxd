@@ -198,6 +198,7 @@ cdef class Tape:
     cdef Py_ssize_t array_tangent_capacity
     cdef list keepalive               # NumPy arrays and callables the nodes point into
     cdef object sweep_error           # exception raised by a Python step of a sweep
+    cdef bint sweeping                # a C sweep is running: buffers must not move
 
     cdef readonly Py_ssize_t epoch  # bumped by reset(); Variables remember theirs
     cdef Py_ssize_t max_size        # limit on nodes and slots (2**31 - 1 unless testing)
@@ -207,6 +208,7 @@ cdef class Tape:
     cdef Py_ssize_t swept_slot_end
     cdef object __weakref__
 
+    cdef int check_not_sweeping(self) except -1
     cdef int grow_nodes(self) except -1
     cdef int grow_slots(self, Py_ssize_t needed) except -1
     cdef int grow_constants(self) except -1

@@ -177,7 +177,16 @@ cdef class Tape:
 
     # -- growth (called from the inline push_* helpers in _tape.pxd) -------------
 
+    cdef int check_not_sweeping(self) except -1:
+        """Recording while a C sweep holds pointers into the buffers would move them."""
+        if self.sweeping:
+            raise RuntimeError(
+                "fasttape: a derivative rule tried to record on the tape that is being "
+                "swept (a custom rule that computes with Variables it closed over?)")
+        return 0
+
     cdef int grow_nodes(self) except -1:
+        self.check_not_sweeping()
         cdef Py_ssize_t cap = next_capacity(self.node_capacity, self.n_nodes + 1,
                                             self.max_size, "nodes")
         self.ops = <opcode_t*>grow_buffer(self.ops, cap, sizeof(opcode_t))
@@ -187,6 +196,7 @@ cdef class Tape:
         return 0
 
     cdef int grow_slots(self, Py_ssize_t needed) except -1:
+        self.check_not_sweeping()
         cdef Py_ssize_t cap = next_capacity(self.slot_capacity, self.n_slots + needed,
                                             self.max_size, "value slots")
         self.values = <double*>grow_buffer(self.values, cap, sizeof(double))
@@ -194,6 +204,7 @@ cdef class Tape:
         return 0
 
     cdef int grow_constants(self) except -1:
+        self.check_not_sweeping()
         cdef Py_ssize_t cap = next_capacity(self.constant_capacity,
                                             self.n_constants + 1, INT32_MAX,
                                             "constants")
@@ -228,6 +239,7 @@ cdef class Tape:
         cdef ArrayNode* n
         cdef bint scalar_output = type(value) is float
         cdef double* data = NULL
+        self.check_not_sweeping()
         if not scalar_output:
             data = <double*>self.keep(value)
         if r >= self.anode_capacity:
@@ -447,12 +459,16 @@ cdef class Tape:
     cdef int sweep_c(self, Py_ssize_t node, Py_ssize_t slot_end) except -1:
         """Run the reverse sweep from `node` (whose slot ends at slot_end) to 0."""
         cdef int status
+        self.sweeping = True
         # Releasing the GIL costs ~0.1 us: only worth it for tapes that take longer.
-        if node > 2048 or self.n_array_values > 2048:
-            with nogil:
+        try:
+            if node > 2048 or self.n_array_values > 2048:
+                with nogil:
+                    status = reverse_sweep_c(self, 0, node + 1, slot_end)
+            else:
                 status = reverse_sweep_c(self, 0, node + 1, slot_end)
-        else:
-            status = reverse_sweep_c(self, 0, node + 1, slot_end)
+        finally:
+            self.sweeping = False
         self.swept_epoch = self.epoch
         self.swept_slot_end = slot_end       # .grad of later Variables is None
         if status < 0:
@@ -480,11 +496,15 @@ cdef class Tape:
     cdef int tangent_sweep(self) except -1:
         """Propagate the seeded leaf tangents forward through every node."""
         cdef int status
-        if self.n_nodes > 2048 or self.n_array_values > 2048:
-            with nogil:
+        self.sweeping = True
+        try:
+            if self.n_nodes > 2048 or self.n_array_values > 2048:
+                with nogil:
+                    status = tangent_sweep_c(self, 0, self.n_nodes)
+            else:
                 status = tangent_sweep_c(self, 0, self.n_nodes)
-        else:
-            status = tangent_sweep_c(self, 0, self.n_nodes)
+        finally:
+            self.sweeping = False
         if status < 0:
             error, self.sweep_error = self.sweep_error, None
             raise error

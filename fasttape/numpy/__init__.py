@@ -7,6 +7,7 @@ handed a Variable (through ``__array_function__``), never a silent float result.
 same implementations serve plain ``numpy`` calls on Variables (``np.sum(x)``), so both
 spellings give identical gradients.
 """
+import builtins as _builtins
 import operator as _operator
 
 import numpy as _np
@@ -30,7 +31,7 @@ def _holds_variables(x):
     if type(x) is Variable or type(x) is ArrayVariable:
         return True
     if isinstance(x, (list, tuple)):
-        return any(_holds_variables(v) for v in x)
+        return _builtins.any(_holds_variables(v) for v in x)
     return False
 
 
@@ -184,7 +185,7 @@ def array(obj, dtype=None, copy=True, ndmin=0):
     if not _holds_variables(obj):
         return _np.array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
     _check_float_dtype(dtype)
-    if any(isinstance(v, (list, tuple, ArrayVariable)) or
+    if _builtins.any(isinstance(v, (list, tuple, ArrayVariable)) or
            isinstance(v, _np.ndarray) and v.ndim > 0 for v in obj):
         return _reshape_ndmin(stack([array(v) for v in obj]), ndmin)
     return _reshape_ndmin(_arrays.array_from_scalars(list(obj), (len(obj),)), ndmin)
@@ -333,7 +334,7 @@ def triu(m, k=0):
 
 def concatenate(arrays, axis=0):
     arrays = [_operand(a) for a in arrays]
-    if not any(_is_variable(a) for a in arrays):
+    if not _builtins.any(_is_variable(a) for a in arrays):
         return _np.concatenate(arrays, axis)
     if axis is None:
         arrays = [ravel(a) for a in arrays]
@@ -348,7 +349,7 @@ def concatenate(arrays, axis=0):
 
 def stack(arrays, axis=0):
     arrays = [_operand(a) for a in arrays]
-    if not any(_is_variable(a) for a in arrays):
+    if not _builtins.any(_is_variable(a) for a in arrays):
         return _np.stack(arrays, axis)
     value = _np.stack([_value(a) for a in arrays], axis)
     pos = _np.moveaxis(_np.arange(value.size).reshape(value.shape), axis, 0)
@@ -530,7 +531,7 @@ def einsum(subscripts, *operands, **kwargs):
     """einsum of Variables and arrays (explicit or implicit output, no ellipsis); one
     node whose reverse step is an einsum per operand."""
     operands = [_operand(x) for x in operands]
-    if not any(_is_variable(x) for x in operands):
+    if not _builtins.any(_is_variable(x) for x in operands):
         return _np.einsum(subscripts, *operands, **kwargs)
     from fasttape.numpy._einsum import einsum as variable_einsum
     return variable_einsum(subscripts, operands, **kwargs)

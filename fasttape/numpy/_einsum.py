@@ -29,28 +29,39 @@ def einsum(subscripts, operands, **kwargs):
     if kwargs:
         raise TypeError(f"einsum of Variables takes no keyword arguments, got "
                         f"{sorted(kwargs)}")
-    values = [_arrays_value(x) for x in operands]
+    from fasttape.numpy.linalg import rule_node
+    import fasttape.numpy as fnp
     inputs, output = _parse(subscripts, len(operands))
+    values = [_arrays_value(x) for x in operands]
     value = np.einsum(f"{','.join(inputs)}->{output}", *values)
 
-    def reverse(g):
-        g = g.reshape(np.shape(value))
+    def reverse(g, ans, *xs):
         cotangents = []
         for i, term in enumerate(inputs):
-            others = [(t, values[j]) for j, t in enumerate(inputs) if j != i]
+            others = [(t, xs[j]) for j, t in enumerate(inputs) if j != i]
             available = set(output).union(*[set(t) for t, _ in others])
             kept = "".join(c for c in term if c in available)
-            partial = np.einsum(
-                ",".join([output] + [t for t, _ in others]) + "->" + kept,
-                g, *[v for _, v in others])
+            partial = fnp.einsum(",".join([output] + [t for t, _ in others]) + "->" + kept,
+                                 g, *[x for _, x in others])
             # indices only in this operand were summed away: broadcast back over them
             shape = np.shape(values[i])
-            expanded = partial.reshape([shape[k] if c in available else 1
-                                        for k, c in enumerate(term)])
-            cotangents.append(np.broadcast_to(expanded, shape))
+            expanded = fnp.reshape(partial, [shape[k] if c in available else 1
+                                             for k, c in enumerate(term)])
+            cotangents.append(fnp.broadcast_to(expanded, shape))
         return cotangents
 
-    return _arrays.pyfunc(list(operands), value, reverse)
+    def forward(tangents, ans, *xs):
+        total = 0.0
+        spec = f"{','.join(inputs)}->{output}"
+        for i, t in enumerate(tangents):
+            if t is not None:
+                args = list(xs)
+                args[i] = t
+                total = total + fnp.einsum(spec, *args)
+        return total
+
+    return rule_node(list(operands), float(value) if np.ndim(value) == 0 else value,
+                     reverse, forward)
 
 
 def _arrays_value(x):

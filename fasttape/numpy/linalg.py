@@ -1,8 +1,9 @@
 """numpy.linalg, differentiable: norm, inv, solve, det, slogdet, cholesky.
 
-The matrix functions are one tape node each whose reverse step calls LAPACK through
-NumPy (with the GIL); the formulas are the standard matrix-calculus results, noted
-beside each.
+The matrix functions are one tape node each. Their derivative rules (the standard
+matrix-calculus results, noted beside each) are written with fasttape.numpy, so the
+same rule computes numbers in the C sweeps (calling LAPACK through NumPy, with the
+GIL) and records itself when a derivative is differentiated again.
 """
 import numpy as _np
 from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, eig, svd, ...)
@@ -20,14 +21,39 @@ def _value(x):
     return x.value if _is_variable(x) else _np.asarray(x, dtype=_np.float64)
 
 
+def _fnp():
+    import fasttape.numpy as fnp
+    return fnp
+
+
 def _mT(a):
-    return _np.swapaxes(a, -1, -2)
+    return _fnp().swapaxes(a, -1, -2)
+
+
+def rule_node(operands, value, reverse_rule, forward_rule):
+    """One node whose derivatives are given by rules written with fasttape.numpy:
+    reverse_rule(g, ans, *operands) -> one cotangent per operand (None to skip) and
+    forward_rule(tangents, ans, *operands) -> the output tangent, where tangents has
+    one entry per operand (None for a constant)."""
+    values = [_value(o) for o in operands]
+    shape = _np.shape(value)
+
+    def reverse(g):
+        return reverse_rule(g.reshape(shape) if shape else float(g[0]), value, *values)
+
+    def forward(tangents):
+        return forward_rule([None if t is None else t.reshape(_np.shape(v))
+                             for t, v in zip(tangents, values)], value, *values)
+
+    reverse.recording = reverse_rule
+    forward.recording = forward_rule
+    return _arrays.pyfunc(list(operands), value, reverse, forward)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """Vector p-norms and the Frobenius norm, built from recorded ops (so the gradient
     of the 2-norm is x / norm, nan at 0 as in autograd)."""
-    import fasttape.numpy as fnp
+    fnp = _fnp()
     if not _is_variable(x):
         return _np.linalg.norm(x, ord, axis, keepdims)
     ndim = _np.ndim(x.value)
@@ -50,74 +76,98 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 
 def inv(a):
-    """Y = A^-1;  dA = -Y^T G Y^T."""
+    """Y = A^-1;  dA = -Y^T G Y^T;  tangent -Y tA Y."""
     if not _is_variable(a):
         return _np.linalg.inv(a)
-    y = _np.linalg.inv(a.value)
-
-    def reverse(g):
-        g = g.reshape(y.shape)
-        return (-(_mT(y) @ g @ _mT(y)),)
-    return _arrays.pyfunc([a], y, reverse)
+    fnp = _fnp()
+    return rule_node(
+        [a], _np.linalg.inv(a.value),
+        lambda g, y, a: [-(_mT(y) @ g @ _mT(y))],
+        lambda t, y, a: -(y @ t[0] @ y))
 
 
 def solve(a, b):
-    """X = A^-1 B;  dB = A^-T G,  dA = -dB X^T."""
+    """X = A^-1 B;  dB = A^-T G,  dA = -dB X^T;  tangent A^-1 (tB - tA X)."""
     if not (_is_variable(a) or _is_variable(b)):
         return _np.linalg.solve(a, b)
-    va, vb = _value(a), _value(b)
-    x = _np.linalg.solve(va, vb)
-    vector = vb.ndim == 1
+    fnp = _fnp()
+    vector = _np.ndim(_value(b)) == 1
 
-    def reverse(g):
-        g = g.reshape(x.shape)
-        gb = _np.linalg.solve(_mT(va), g)
-        ga = -_np.outer(gb, x) if vector else -(gb @ _mT(x))
-        return ga, gb
-    return _arrays.pyfunc([a, b], x, reverse)
+    def reverse(g, x, a, b):
+        gb = solve(_mT(a), g)
+        ga = -fnp.outer(gb, x) if vector else -(gb @ _mT(x))
+        return [ga, gb]
+
+    def forward(t, x, a, b):
+        rhs = 0.0
+        if t[1] is not None:
+            rhs = t[1]
+        if t[0] is not None:
+            rhs = rhs - t[0] @ x
+        return solve(a, rhs if _np.ndim(_value(rhs)) else fnp.zeros_like(_value(x)) + rhs)
+
+    return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward)
 
 
 def det(a):
-    """d = det A;  dA = g d A^-T (nan where A is singular)."""
+    """d = det A;  dA = g d A^-T;  tangent d tr(A^-1 tA) (nan where A is singular)."""
     if not _is_variable(a):
         return _np.linalg.det(a)
-    va = _value(a)
-    d = _np.linalg.det(va)
+    fnp = _fnp()
 
-    def reverse(g):
-        g = g.reshape(_np.shape(d))
-        return (_np.asarray(g * d)[..., None, None] * _mT(_np.linalg.inv(va)),)
-    return _arrays.pyfunc([a], d, reverse)
+    def reverse(g, d, a):
+        return [fnp.expand_dims(fnp.expand_dims(g * d, -1), -1) * _mT(inv(a))]
+
+    def forward(t, d, a):
+        return d * fnp.sum(_mT(inv(a)) * t[0], axis=(-2, -1))
+
+    value = _np.linalg.det(a.value)
+    return rule_node([a], float(value) if _np.ndim(value) == 0 else value, reverse,
+                     forward)
 
 
 def slogdet(a):
-    """(sign, log|det A|); the log-determinant's gradient is A^-T, the sign has none."""
+    """(sign, log|det A|); the log-determinant's gradient is A^-T (tangent
+    tr(A^-1 tA)); the sign has none."""
     if not _is_variable(a):
         return _np.linalg.slogdet(a)
-    va = _value(a)
-    sign, logdet = _np.linalg.slogdet(va)
+    fnp = _fnp()
+    sign, logdet = _np.linalg.slogdet(a.value)
 
-    def reverse(g):
-        g = g.reshape(_np.shape(logdet))
-        return (_np.asarray(g)[..., None, None] * _mT(_np.linalg.inv(va)),)
-    return sign, _arrays.pyfunc([a], logdet, reverse)
+    def reverse(g, y, a):
+        return [fnp.expand_dims(fnp.expand_dims(g, -1), -1) * _mT(inv(a))
+                if _np.ndim(_value(y)) else g * _mT(inv(a))]
+
+    def forward(t, y, a):
+        return fnp.sum(_mT(inv(a)) * t[0], axis=(-2, -1))
+
+    return sign, rule_node([a], float(logdet) if _np.ndim(logdet) == 0 else logdet,
+                           reverse, forward)
+
+
+def _phi(x):
+    """Lower triangle with the diagonal halved."""
+    fnp = _fnp()
+    n = _np.shape(_value(x))[-1]
+    return fnp.tril(x) - 0.5 * fnp.eye(n) * x
 
 
 def cholesky(a):
-    """A = L L^T;  with P = Phi(L^T G) (lower triangle, diagonal halved),
-    dA = sym(L^-T P L^-1) where sym(X) = (X + X^T) / 2."""
+    """A = L L^T;  with P = Phi(L^T G), dA = sym(L^-T P L^-1) where sym(X) = (X +
+    X^T)/2;  tangent L Phi(L^-1 tA L^-T)."""
     if not _is_variable(a):
         return _np.linalg.cholesky(a)
-    L = _np.linalg.cholesky(_value(a))
 
-    def reverse(g):
-        g = g.reshape(L.shape)
-        p = _np.tril(_mT(L) @ g)
-        p = p - 0.5 * _np.eye(L.shape[-1]) * p
-        linv = _np.linalg.inv(L)
-        s = _mT(linv) @ p @ linv
-        return (0.5 * (s + _mT(s)),)
-    return _arrays.pyfunc([a], L, reverse)
+    def reverse(g, L, a):
+        linv = inv(L)
+        s = _mT(linv) @ _phi(_mT(L) @ g) @ linv
+        return [0.5 * (s + _mT(s))]
+
+    def forward(t, L, a):
+        linv = inv(L)
+        return L @ _phi(linv @ t[0] @ _mT(linv))
+
+    return rule_node([a], _np.linalg.cholesky(a.value), reverse, forward)
 
 
 for _function in (norm, inv, solve, det, slogdet, cholesky):

@@ -43,14 +43,15 @@ def erf(x):
 
 
 def gammaln(x):
-    """log|Gamma(x)|; derivative digamma(x)."""
+    """log|Gamma(x)|; derivative digamma(x) (first order only: digamma is not
+    differentiated)."""
     if not _is_variable(x):
         return _special.gammaln(x)
+    from fasttape.numpy.linalg import rule_node
     value = _special.gammaln(x.value)
-
-    def reverse(g):
-        return (g.reshape(_np.shape(value)) * _special.digamma(x.value),)
-    return _arrays.pyfunc([x], value if _np.ndim(value) else float(value), reverse)
+    return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
+                     lambda g, y, x: [g * digamma(x)],
+                     lambda t, y, x: t[0] * digamma(x))
 
 
 def digamma(x):
