@@ -18,7 +18,7 @@ from fasttape._elementary import (
     minimum, power, reciprocal, sigmoid, sign, sin, sinh, sqrt, square, tan, tanh)
 from fasttape.errors import (FasttapeError, GradientCheckError, StaleVariableError,
                              TapeMismatchError)
-from fasttape.differential import (elementwise_grad, grad, hessian,
+from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
                                    jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
 from fasttape._arrays import ArrayVariable
@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Variable", "ArrayVariable", "Tape", "grad", "value_and_grad", "elementwise_grad",
     "jacobian", "jacfwd", "jacrev", "hessian", "hessian_vector_product", "hvp", "jvp",
-    "vjp", "make_jvp", "make_vjp", "numerical_grad", "check_grads",
+    "vjp", "make_jvp", "make_vjp", "checkpoint", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
     "math",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",

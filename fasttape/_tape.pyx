@@ -1568,7 +1568,7 @@ cpdef release_tape(Tape tape):
     cdef list pool = _state.pool
     if active and active[-1] is tape:
         active.pop()
-    else:
+    elif tape in active:
         active.remove(tape)
     tape.reset()
     if len(pool) < POOL_SIZE:

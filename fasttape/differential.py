@@ -87,7 +87,7 @@ def elementwise_grad(fun, argnum=0):
 def _value_and_grad(fun, argnum, args, kwargs, ones_seed):
     argnums = _argnums(fun, argnum, args)
     if _enclosing_tape(args, argnums) is not None:
-        rec = _Recording(fun, argnum, args, kwargs, nested=True)
+        rec = _Recording(fun, argnum, args, kwargs)
         if not ones_seed:
             rec.require_scalar_output()
         return rec.out, rec.vjp(_ones_like(rec.out))
@@ -213,13 +213,20 @@ hvp = hessian_vector_product
 class _Recording:
     """``fun`` recorded once at ``args``, with ``argnum`` marking the inputs."""
 
-    def __init__(self, fun, argnum, args, kwargs, nested=None):
+    def __init__(self, fun, argnum, args, kwargs, pooled=False):
         self.fun = fun
         self.argnum = argnum
         argnums = _argnums(fun, argnum, args)
         enclosing = _enclosing_tape(args, argnums)
         self.nested = enclosing is not None
-        self.tape = enclosing if self.nested else Tape()
+        self.pooled = pooled and not self.nested
+        if self.nested:
+            self.tape = enclosing
+        elif self.pooled:             # borrowed from the thread's pool: release() it
+            self.tape = acquire_tape()
+            pop_active(self.tape)
+        else:                         # kept alive by whoever holds this recording
+            self.tape = Tape()
         push_active(self.tape)
         try:
             if self.nested:
@@ -234,6 +241,12 @@ class _Recording:
         self.out_flat, self.out_structure = flatten(self.out, variables=True)
         self.out_variables = [i for i, o in enumerate(self.out_flat)
                               if type(o) in _VARIABLE_TYPES and o.tape is self.tape]
+
+    def release(self):
+        """Give a pooled tape back (its Variables become stale)."""
+        if self.pooled:
+            release_tape(self.tape)
+            self.pooled = False
 
     def require_scalar_output(self):
         o = self.out
@@ -485,3 +498,60 @@ def _constant_output(fun, out, scalar_required):
             f"{size}. Differentiate one output at a time (or sum them).")
     raise TypeError(f"grad requires {name} to return a real scalar (a float or a "
                     f"Variable); it returned {type(out).__name__}")
+
+
+# -- checkpointing -------------------------------------------------------------------------
+
+def checkpoint(fun):
+    """Return ``fun`` rematerialised: called on Variables, it records ONE node instead
+    of every operation inside; the reverse (or tangent) sweep re-runs ``fun`` on a
+    temporary tape when it reaches that node. Trades time (``fun`` runs twice) for
+    memory (its intermediates are never kept), as ``jax.checkpoint``.
+
+    ``fun`` takes numbers, arrays or Variables as positional arguments and returns one
+    number or array.
+    """
+    from fasttape.numpy.linalg import rule_node
+
+    @functools.wraps(fun)
+    def checkpointed(*args):
+        variables = [a for a in args if type(a) in _VARIABLE_TYPES]
+        if not variables:
+            return fun(*args)
+        positions = [i for i, a in enumerate(args) if type(a) in _VARIABLE_TYPES]
+        plain = [a.value if type(a) in _VARIABLE_TYPES else a for a in args]
+        value = fun(*plain)
+        if isinstance(value, (tuple, list, dict)):
+            raise TypeError("checkpoint: the function must return one number or array")
+        value = float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
+
+        def call(*operands):
+            full = list(plain)
+            for i, o in zip(positions, operands):
+                full[i] = o
+            return fun(*full)
+
+        argnums = tuple(range(len(variables)))
+
+        def reverse(g, ans, *operands):
+            rec = _Recording(call, argnums, operands, {}, pooled=True)
+            try:
+                return list(rec.vjp(g))
+            finally:
+                rec.release()
+
+        def forward(tangents, ans, *operands):
+            zeros = [np.zeros_like(np.asarray(_value_of(o), dtype=float)) if t is None
+                     else t for t, o in zip(tangents, operands)]
+            rec = _Recording(call, argnums, operands, {}, pooled=True)
+            try:
+                return rec.jvp(tuple(zeros))
+            finally:
+                rec.release()
+
+        return rule_node(variables, value, reverse, forward)
+    return checkpointed
+
+
+def _value_of(x):
+    return x.value if type(x) in _VARIABLE_TYPES else x
