@@ -271,3 +271,102 @@ cdef inline void binary_partials(opcode_t op, double a, double b, double y,
     else:
         da[0] = cm.NAN
         db[0] = cm.NAN
+
+
+# -- second derivatives (for the forward-over-reverse Hessian-vector product) ----------
+
+cdef inline double unary_second(opcode_t op, double x, double y) noexcept nogil:
+    """d2y/dx2 of a unary op at x (y = op(x))."""
+    cdef double d
+    if op == OP_SQUARE:
+        return 2.0
+    elif op == OP_RECIPROCAL:  # 2/x^3 = 2y^3
+        return 2.0 * y * y * y
+    elif op == OP_SQRT:        # -1/(4 x^{3/2}) = -0.25/y^3
+        return -0.25 / (y * y * y)
+    elif op == OP_CBRT:        # -2/(9 x^{5/3}) = -2/(9 y^5)
+        return -2.0 / (9.0 * y * y * y * y * y)
+    elif op == OP_EXP:
+        return y
+    elif op == OP_EXP2:
+        return y * cm.M_LN2 * cm.M_LN2
+    elif op == OP_EXPM1:
+        return y + 1.0
+    elif op == OP_LOG:
+        return -1.0 / (x * x)
+    elif op == OP_LOG2:
+        return -1.0 / (x * x * cm.M_LN2)
+    elif op == OP_LOG10:
+        return -1.0 / (x * x * cm.M_LN10)
+    elif op == OP_LOG1P:
+        return -1.0 / ((1.0 + x) * (1.0 + x))
+    elif op == OP_SIN or op == OP_COS:   # -sin x, -cos x
+        return -y
+    elif op == OP_TAN:         # 2 y (1 + y^2)
+        return 2.0 * y * (1.0 + y * y)
+    elif op == OP_ARCSIN:      # x / (1 - x^2)^{3/2}
+        d = 1.0 - x * x
+        return x / (d * cm.sqrt(d))
+    elif op == OP_ARCCOS:
+        d = 1.0 - x * x
+        return -x / (d * cm.sqrt(d))
+    elif op == OP_ARCTAN:      # -2x / (1 + x^2)^2
+        d = 1.0 + x * x
+        return -2.0 * x / (d * d)
+    elif op == OP_SINH or op == OP_COSH:
+        return y
+    elif op == OP_TANH:        # -2 y (1 - y^2)
+        return -2.0 * y * (1.0 - y * y)
+    elif op == OP_ARCSINH:     # -x / (x^2 + 1)^{3/2}
+        d = x * x + 1.0
+        return -x / (d * cm.sqrt(d))
+    elif op == OP_ARCCOSH:     # -x / (x^2 - 1)^{3/2}
+        d = (x - 1.0) * (x + 1.0)
+        return -x / (d * cm.sqrt(d))
+    elif op == OP_ARCTANH:     # 2x / (1 - x^2)^2
+        d = 1.0 - x * x
+        return 2.0 * x / (d * d)
+    elif op == OP_ERF:         # -2x 2/sqrt(pi) exp(-x^2)
+        return -2.0 * x * 1.1283791670955126 * cm.exp(-x * x)
+    elif op == OP_SIGMOID:     # y (1 - y) (1 - 2y)
+        return y * (1.0 - y) * (1.0 - 2.0 * y)
+    return 0.0                 # NEG, ABS, SIGN
+
+
+cdef inline void binary_second(opcode_t op, double a, double b, double y,
+                               double* daa, double* dab, double* dbb) noexcept nogil:
+    """Second partials of a binary op at (a, b)."""
+    cdef double d, s
+    daa[0] = 0.0
+    dab[0] = 0.0
+    dbb[0] = 0.0
+    if op == OP_MUL_VV:
+        dab[0] = 1.0
+    elif op == OP_DIV_VV:      # y = a/b: (0, -1/b^2, 2y/b^2)
+        dab[0] = -1.0 / (b * b)
+        dbb[0] = 2.0 * y / (b * b)
+    elif op == OP_POW_VV:      # y = a^b, with autograd's conventions at a = 0, b = 0
+        if b != 0.0 and b != 1.0:
+            daa[0] = b * (b - 1.0) * cm.pow(a, b - 2.0)
+        if a != 0.0:
+            dab[0] = cm.pow(a, b - 1.0) * (1.0 + b * cm.log(a))
+            dbb[0] = cm.log(a) * cm.log(a) * y
+        elif b == 1.0:
+            dab[0] = 1.0
+    elif op == OP_ARCTAN2:     # r = a^2 + b^2: (-2ab, a^2 - b^2, 2ab) / r^2
+        d = a * a + b * b
+        d = d * d
+        daa[0] = -2.0 * a * b / d
+        dab[0] = (a * a - b * b) / d
+        dbb[0] = 2.0 * a * b / d
+    elif op == OP_HYPOT:       # (b^2, -ab, a^2) / y^3
+        d = y * y * y
+        daa[0] = b * b / d
+        dab[0] = -a * b / d
+        dbb[0] = a * a / d
+    elif op == OP_LOGADDEXP:   # s = sigmoid(a - b): s(1 - s) (1, -1, 1)
+        s = 0.5 if a == b else sigmoid_c(a - b)
+        d = s * (1.0 - s)
+        daa[0] = d
+        dab[0] = -d
+        dbb[0] = d

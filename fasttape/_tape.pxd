@@ -196,6 +196,8 @@ cdef class Tape:
     cdef Py_ssize_t tangent_capacity
     cdef double* array_tangents
     cdef Py_ssize_t array_tangent_capacity
+    cdef double* adjoint_tangents     # forward-over-reverse: tangents of the adjoints
+    cdef Py_ssize_t adjoint_tangent_capacity
     cdef list keepalive               # NumPy arrays and callables the nodes point into
     cdef object sweep_error           # exception raised by a Python step of a sweep
     cdef bint sweeping                # a C sweep is running: buffers must not move

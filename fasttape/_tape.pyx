@@ -17,7 +17,8 @@ cnp.import_array()
 
 cdef double EMPTY_DATA = 0.0
 
-from fasttape._opmath cimport binary_partials, pow_dbase, pow_dexponent, unary_partial
+from fasttape._opmath cimport (binary_partials, binary_second, pow_dbase, pow_dexponent,
+                               unary_partial, unary_second)
 from scipy.linalg.cython_blas cimport dgemm
 
 # One row per op code, in enum order: (name, code, arity). The Python mirror of the
@@ -174,6 +175,7 @@ cdef class Tape:
         PyMem_Free(self.array_adjoints)
         PyMem_Free(self.tangents)
         PyMem_Free(self.array_tangents)
+        PyMem_Free(self.adjoint_tangents)
 
     # -- growth (called from the inline push_* helpers in _tape.pxd) -------------
 
@@ -532,6 +534,35 @@ cdef class Tape:
             return self.tangents[slot]
         n = &self.anodes[anode]
         return _copy_f64(&self.array_tangents[n.adj], n.size)
+
+    def hessian_vector_c(self, Py_ssize_t node, list leaf_slots, direction):
+        """Forward over reverse in C, recording nothing: seed the leaves' tangents with
+        `direction`, sweep forward, then sweep in reverse carrying each adjoint and its
+        tangent; returns (gradient, Hessian times direction) at the leaves. Scalar tapes
+        only (returns None when the tape holds array nodes)."""
+        cdef Py_ssize_t k, n = len(leaf_slots)
+        if self.n_anodes:
+            return None
+        self.prepare_tangents()
+        for k in range(n):
+            self.tangents[<Py_ssize_t>leaf_slots[k]] = direction[k]
+        self.tangent_sweep()
+        self.prepare_sweep()
+        if self.adjoint_tangent_capacity < self.slot_capacity:
+            self.adjoint_tangents = <double*>grow_buffer(
+                self.adjoint_tangents, self.slot_capacity, sizeof(double))
+            self.adjoint_tangent_capacity = self.slot_capacity
+        memset(self.adjoint_tangents, 0, <size_t>self.n_slots * sizeof(double))
+        self.adjoints[node] = 1.0
+        if node > 2048:
+            with nogil:
+                second_order_sweep_c(self, node)
+        else:
+            second_order_sweep_c(self, node)
+        self.swept_epoch = self.epoch
+        self.swept_slot_end = node + 1
+        return ([self.adjoints[<Py_ssize_t>s] for s in leaf_slots],
+                [self.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
 
     def array_adjoint(self, Py_ssize_t anode):
         """Copy of the adjoints of array node `anode` from the last sweep (flat)."""
@@ -1192,6 +1223,82 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
             t.sweep_error = e
             return -1
     return 0
+
+
+# -- forward over reverse: the second-order sweep ------------------------------------
+#
+# With tangents t (d value / d eps along a direction) from the tangent sweep, carry each
+# adjoint a and its tangent a' = d a / d eps backwards. For y = f(x):
+#     a_x += a_y f'(x)          a'_x += a'_y f'(x) + a_y f''(x) t_x
+# and for y = f(u, v) the same with the 2x2 second partials. The result a' at the
+# inputs is the Hessian times the direction. Scalar ops only.
+
+cdef void second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
+    cdef const opcode_t* ops = t.ops
+    cdef const index_t* arg0s = t.arg0s
+    cdef const index_t* arg1s = t.arg1s
+    cdef const double* values = t.values
+    cdef const double* constants = t.constants
+    cdef const double* tangents = t.tangents
+    cdef double* adj = t.adjoints
+    cdef double* adj_t = t.adjoint_tangents
+    cdef Py_ssize_t i, a, b, x
+    cdef double g, gt, y, p, q, c, da, db, daa, dab, dbb
+    cdef opcode_t op
+    for i in range(node, -1, -1):
+        g = adj[i]
+        gt = adj_t[i]
+        if g == 0.0 and gt == 0.0:
+            continue
+        op = ops[i]
+        a = arg0s[i]
+        b = arg1s[i]
+        y = values[i]
+        if op <= OP_CONST:
+            continue
+        if OP_ADD_VC <= op <= OP_POW_CV and op != OP_ADD_VV and op != OP_SUB_VV \
+                and op != OP_MUL_VV and op != OP_DIV_VV and op != OP_POW_VV:
+            # one variable operand x and a constant c: first and second derivative
+            if op == OP_SUB_CV or op == OP_DIV_CV or op == OP_POW_CV:
+                x = b
+                c = constants[a]
+            else:
+                x = a
+                c = constants[b]
+            q = 0.0
+            if op == OP_ADD_VC or op == OP_SUB_VC:
+                p = 1.0
+            elif op == OP_SUB_CV:
+                p = -1.0
+            elif op == OP_MUL_VC:
+                p = c
+            elif op == OP_DIV_VC:
+                p = 1.0 / c
+            elif op == OP_DIV_CV:          # y = c / x: -y/x, 2y/x^2
+                p = -y / values[x]
+                q = 2.0 * y / (values[x] * values[x])
+            elif op == OP_POW_VC:          # y = x^c
+                p = pow_dbase(values[x], c)
+                if c != 0.0 and c != 1.0:
+                    q = c * (c - 1.0) * cm.pow(values[x], c - 2.0)
+            else:                          # POW_CV: y = c^x: log(c) y, log(c)^2 y
+                p = pow_dexponent(c, y)
+                if c != 0.0:
+                    q = cm.log(c) * cm.log(c) * y
+            adj[x] += g * p
+            adj_t[x] += gt * p + (g * q * tangents[x] if g != 0.0 and q != 0.0 else 0.0)
+        elif OP_NEG <= op <= OP_SIGMOID:
+            p = unary_partial(op, values[a], y)
+            q = unary_second(op, values[a], y)
+            adj[a] += g * p
+            adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 else 0.0)
+        else:
+            binary_partials(op, values[a], values[b], y, &da, &db)
+            binary_second(op, values[a], values[b], y, &daa, &dab, &dbb)
+            adj[a] += g * da
+            adj[b] += g * db
+            adj_t[a] += gt * da + g * (daa * tangents[a] + dab * tangents[b])
+            adj_t[b] += gt * db + g * (dab * tangents[a] + dbb * tangents[b])
 
 
 # -- the tangent (forward-mode) sweep -----------------------------------------------------

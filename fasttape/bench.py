@@ -35,6 +35,7 @@ import random
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import types
 from dataclasses import dataclass, field
@@ -1079,7 +1080,7 @@ def save_png(path, all_rows):
         ax.barh(names, times, color=colors)
         ax.set_xscale("log")
         ax.invert_yaxis()
-        ax.set_title(f"{w}: {WORKLOADS[w].title}", fontsize=9)
+        ax.set_title(textwrap.fill(f"{w}: {WORKLOADS[w].title}", 100), fontsize=9)
         ax.set_xlabel("median seconds per call (log scale)", fontsize=8)
         ax.tick_params(labelsize=8)
         for y, t in enumerate(times):

@@ -189,20 +189,84 @@ def jacobian(fun, argnum=0):
 
 def hessian(fun, argnum=0):
     """Return a function computing the Hessian of a scalar ``fun``: shape
-    ``x.shape + x.shape``. Forward over reverse: the gradient is recorded (its own
-    reverse sweep lands on the tape), then swept forward once per input element."""
-    return jacfwd(grad(fun, argnum), argnum)
+    ``x.shape + x.shape``.
+
+    For functions of scalar operations the Hessian is assembled from forward-over-
+    reverse sweeps in C, one per input element, over a tape recorded once. Otherwise
+    (array operations, or inside another differentiation) the gradient is recorded
+    (its own reverse sweep lands on the tape) and swept forward once per input
+    element.
+    """
+    general = jacfwd(grad(fun, argnum), argnum)
+
+    @functools.wraps(fun)
+    def hessian_fun(*args, **kwargs):
+        if not kwargs:
+            x = args[_single(argnum)]
+            flat, structure = flatten(x)
+            n = len(flat)
+            units = []
+            for j in range(n):
+                unit = [0.0] * n
+                unit[j] = 1.0
+                units.append(structure.rebuild(unit))
+            columns = _fast_hessian_vectors(fun, argnum, args, units) \
+                if not any(isinstance(v, np.ndarray) for v in flat) else None
+            if columns is not None:
+                return np.stack([np.asarray(c, dtype=float).reshape(-1)
+                                 for c in columns], axis=-1).reshape(
+                                     np.shape(x) + np.shape(x))
+        return general(*args, **kwargs)
+    return hessian_fun
 
 
 def hessian_vector_product(fun, argnum=0):
     """Return ``hvp(*args, vector)``: the Hessian of ``fun`` with respect to argument
-    ``argnum`` times ``vector``, by one forward sweep over the recorded gradient
-    (without forming the Hessian)."""
+    ``argnum`` times ``vector`` (of that argument's structure), without forming the
+    Hessian.
+
+    Functions of scalar operations take a forward-over-reverse pass in C that records
+    nothing beyond the function itself; others (and calls inside another
+    differentiation) take one forward sweep over the recorded gradient.
+    """
     def hvp_fun(*args):
         *primals, vector = args
-        rec = _Recording(grad(fun, argnum), argnum, tuple(primals), {})
+        primals = tuple(primals)
+        fast = _fast_hessian_vectors(fun, argnum, primals, [vector])
+        if fast is not None:
+            return fast[0]
+        rec = _Recording(grad(fun, argnum), argnum, primals, {})
         return rec.jvp(vector)
     return hvp_fun
+
+
+def _fast_hessian_vectors(fun, argnum, args, directions):
+    """Hessian times each direction by the C forward-over-reverse sweep, or None when
+    it does not apply (nested call, array operations, non-scalar output)."""
+    argnums = _argnums(fun, argnum, args)
+    if type(argnum) is not int or _enclosing_tape(args, argnums) is not None or any(
+            isinstance(v, np.ndarray) for v in flatten(args[argnum])[0]):
+        return None
+    tape = acquire_tape()
+    try:
+        call_args, structures, leaves = _record_inputs(tape, argnums, args)
+        if any(type(leaf) is not Variable for leaf in leaves):
+            return None
+        out = fun(*call_args)
+        if type(out) is not Variable or out.tape is not tape or tape.n_array_nodes:
+            return None
+        slots = [leaf.slot for leaf in leaves]
+        results = []
+        for direction in directions:
+            flat, _ = flatten(direction)
+            flat = [float(v) for v in flat]
+            if len(flat) != len(slots):
+                raise ValueError("the vector does not have the structure of the input")
+            _, hv = tape.hessian_vector_c(out.node, slots, flat)
+            results.append(structures[0].rebuild(hv))
+        return results
+    finally:
+        release_tape(tape)
 
 
 hvp = hessian_vector_product
