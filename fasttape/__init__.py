@@ -16,13 +16,15 @@ from fasttape._elementary import (
     abs, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt, cos, cosh,
     erf, exp, exp2, expm1, hypot, log, log1p, log2, log10, logaddexp, maximum,
     minimum, power, reciprocal, sigmoid, sign, sin, sinh, sqrt, square, tan, tanh)
-from fasttape.errors import (FasttapeError, GradientCheckError, StaleVariableError,
-                             TapeMismatchError)
+from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckError,
+                             StaleVariableError, TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
                                    jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
 from fasttape._arrays import ArrayVariable
 from fasttape.check import check_grads, numerical_grad
+from fasttape.trace import Traced, trace
+from fasttape.branching import where
 from fasttape import math
 
 # the math module's spellings, also at the top level
@@ -37,6 +39,7 @@ __all__ = [
     "jacobian", "jacfwd", "jacrev", "hessian", "hessian_vector_product", "hvp", "jvp",
     "vjp", "make_jvp", "make_vjp", "checkpoint", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
+    "BranchChangedError", "trace", "Traced", "where",
     "math",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
     "arcsinh", "arccosh", "arctanh", "exp", "exp2", "expm1", "log", "log2", "log10",

@@ -79,6 +79,9 @@ cdef enum:
     OP_MAXIMUM
     OP_MINIMUM
     OP_LOGADDEXP
+    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of
+    # (a, b) in the extras pool (fasttape.where: a branch that replays without guards)
+    OP_SELECT
     # an array operation: arg0 is the index of its ArrayNode (below)
     OP_ARRAY
     N_OPS
@@ -168,6 +171,10 @@ cdef class Tape:
     cdef double* constants
     cdef Py_ssize_t n_constants
     cdef Py_ssize_t constant_capacity
+    # extras: operand slots of nodes with more than two (OP_SELECT's a and b)
+    cdef index_t* extras
+    cdef Py_ssize_t n_extras
+    cdef Py_ssize_t extra_capacity
     # guards: one entry per recorded comparison
     cdef opcode_t* guard_ops        # CMP_* | GUARD_CONST_RHS
     cdef index_t* guard_arg0s       # left operand slot
@@ -201,6 +208,8 @@ cdef class Tape:
     cdef list keepalive               # NumPy arrays and callables the nodes point into
     cdef object sweep_error           # exception raised by a Python step of a sweep
     cdef bint sweeping                # a C sweep is running: buffers must not move
+    cdef public bint locate_guards    # remember where each comparison was made (trace)
+    cdef public list guard_locations  # "file:line" of each guard when locate_guards
 
     cdef readonly Py_ssize_t epoch  # bumped by reset(); Variables remember theirs
     cdef Py_ssize_t max_size        # limit on nodes and slots (2**31 - 1 unless testing)
@@ -215,6 +224,7 @@ cdef class Tape:
     cdef int grow_slots(self, Py_ssize_t needed) except -1
     cdef int grow_constants(self) except -1
     cdef int grow_guards(self) except -1
+    cdef int grow_extras(self) except -1
     cdef Py_ssize_t push_anode(self, uint8_t aop, uint8_t sop, Py_ssize_t size,
                                Py_ssize_t n_operands, object value) except -1
     cdef Operand* operand(self, Py_ssize_t anode, Py_ssize_t j) noexcept
@@ -254,6 +264,17 @@ cdef inline index_t push_constant(Tape t, double c) except -1:
         t.grow_constants()
     t.constants[k] = c
     t.n_constants = k + 1
+    return <index_t>k
+
+
+cdef inline index_t push_extras(Tape t, index_t a, index_t b) except -1:
+    """Append the pair (a, b) to the extras pool; returns the index of a."""
+    cdef Py_ssize_t k = t.n_extras
+    if k + 2 > t.extra_capacity:
+        t.grow_extras()
+    t.extras[k] = a
+    t.extras[k + 1] = b
+    t.n_extras = k + 2
     return <index_t>k
 
 

@@ -2,7 +2,7 @@
 # Variables or the Python-level API; the field layout is documented in _tape.pxd.
 
 cimport cython
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc cimport math as cm
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
 from libc.string cimport memcpy, memset
@@ -17,8 +17,8 @@ cnp.import_array()
 
 cdef double EMPTY_DATA = 0.0
 
-from fasttape._opmath cimport (binary_partials, binary_second, pow_dbase, pow_dexponent,
-                               unary_partial, unary_second)
+from fasttape._opmath cimport (binary_partials, binary_second, eval_binary, eval_unary,
+                               pow_dbase, pow_dexponent, unary_partial, unary_second)
 from scipy.linalg.cython_blas cimport dgemm
 
 # One row per op code, in enum order: (name, code, arity). The Python mirror of the
@@ -72,6 +72,7 @@ OP_TABLE = (
     ("MAXIMUM", OP_MAXIMUM, 2),
     ("MINIMUM", OP_MINIMUM, 2),
     ("LOGADDEXP", OP_LOGADDEXP, 2),
+    ("SELECT", OP_SELECT, 3),
     ("ARRAY", OP_ARRAY, 0),
 )
 
@@ -156,6 +157,7 @@ cdef class Tape:
         self.max_size = max_size
         self.swept_epoch = -1
         self.keepalive = []
+        self.guard_locations = []
 
     def __dealloc__(self):
         PyMem_Free(self.ops)
@@ -169,6 +171,7 @@ cdef class Tape:
         PyMem_Free(self.guard_arg1s)
         PyMem_Free(self.guard_nodes)
         PyMem_Free(self.guard_outcomes)
+        PyMem_Free(self.extras)
         PyMem_Free(self.anodes)
         PyMem_Free(self.operands)
         PyMem_Free(self.geometry)
@@ -212,6 +215,14 @@ cdef class Tape:
                                             "constants")
         self.constants = <double*>grow_buffer(self.constants, cap, sizeof(double))
         self.constant_capacity = cap
+        return 0
+
+    cdef int grow_extras(self) except -1:
+        self.check_not_sweeping()
+        cdef Py_ssize_t cap = next_capacity(self.extra_capacity, self.n_extras + 2,
+                                            INT32_MAX, "extra operands")
+        self.extras = <index_t*>grow_buffer(self.extras, cap, sizeof(index_t))
+        self.extra_capacity = cap
         return 0
 
     cdef int grow_guards(self) except -1:
@@ -327,11 +338,13 @@ cdef class Tape:
         self.n_slots = 0
         self.n_constants = 0
         self.n_guards = 0
+        self.n_extras = 0
         self.n_anodes = 0
         self.n_operands = 0
         self.n_geometry = 0
         self.n_array_values = 0
         self.keepalive = []
+        self.guard_locations = []
         self.epoch += 1
 
     def __enter__(self):
@@ -564,6 +577,91 @@ cdef class Tape:
         return ([self.adjoints[<Py_ssize_t>s] for s in leaf_slots],
                 [self.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
 
+    def replay_gradients(self, Py_ssize_t output, leaf_slots, inputs, Py_ssize_t n_threads=1):
+        """Replay the (scalar) tape at each row of `inputs` (rows of len(leaf_slots)
+        values) and sweep it in reverse from slot `output`, on `n_threads` threads
+        that run without the GIL, each with its own value and adjoint buffers.
+
+        Returns (outputs, gradients, changed) where changed is (row, guard index) of
+        the first row whose recorded comparisons came out differently, or None.
+        """
+        cdef double[:, ::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
+        cdef Py_ssize_t n_rows = x.shape[0], n_leaves = len(leaf_slots)
+        if self.n_anodes:
+            raise NotImplementedError("replay of array operations is not supported yet")
+        if x.shape[1] != n_leaves:
+            raise ValueError(f"each input row needs {n_leaves} values, got {x.shape[1]}")
+        gradients = np.empty((n_rows, n_leaves))
+        outputs = np.empty(n_rows)
+        slots = np.asarray(leaf_slots, dtype=np.intp)
+        n_threads = max(1, min(n_threads, n_rows))
+        if n_threads == 1:
+            changed = self._replay_chunk(output, slots, x, 0, n_rows, gradients, outputs)
+            return outputs, gradients, changed
+        chunks = [n_rows * j // n_threads for j in range(n_threads + 1)]
+        results = [None] * n_threads
+
+        def work(int j):
+            results[j] = self._replay_chunk(output, slots, x, chunks[j], chunks[j + 1],
+                                            gradients, outputs)
+        threads = [threading.Thread(target=work, args=(j,)) for j in range(n_threads)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        changed = None
+        for j in range(n_threads):
+            if results[j] is not None and (changed is None or results[j][0] < changed[0]):
+                changed = results[j]
+        return outputs, gradients, changed
+
+    def _replay_chunk(self, Py_ssize_t output, Py_ssize_t[::1] slots,
+                      const double[:, ::1] x, Py_ssize_t begin, Py_ssize_t end,
+                      double[:, ::1] gradients, double[::1] outputs):
+        cdef Py_ssize_t n = end - begin, done, changed = -1
+        if n <= 0:
+            return None
+        cdef double* values = <double*>PyMem_Malloc(self.n_slots * sizeof(double))
+        cdef double* adjoints = <double*>PyMem_Malloc(self.n_slots * sizeof(double))
+        if values == NULL or adjoints == NULL:
+            PyMem_Free(values)
+            PyMem_Free(adjoints)
+            raise MemoryError()
+        memcpy(values, self.values, self.n_slots * sizeof(double))
+        try:
+            with nogil:
+                done = replay_gradients_c(self, values, adjoints, &x[begin, 0], n,
+                                          &slots[0], slots.shape[0], output,
+                                          &gradients[begin, 0], &outputs[begin],
+                                          &changed)
+        finally:
+            PyMem_Free(values)
+            PyMem_Free(adjoints)
+        if done < n:
+            return (begin + done, changed)
+        return None
+
+    def replay(self, leaf_slots, inputs):
+        """Replay the scalar tape in place with new input values; returns the index of
+        the first comparison whose outcome changed, or -1."""
+        cdef Py_ssize_t k, changed
+        if self.n_anodes:
+            raise NotImplementedError("replay of array operations is not supported yet")
+        for k in range(len(leaf_slots)):
+            self.values[<Py_ssize_t>leaf_slots[k]] = inputs[k]
+        if self.n_nodes > 2048:
+            with nogil:
+                forward_replay_c(self, self.values)
+                changed = first_changed_guard_c(self, self.values)
+        else:
+            forward_replay_c(self, self.values)
+            changed = first_changed_guard_c(self, self.values)
+        self.swept_epoch = -1
+        return changed
+
+    def value_at(self, Py_ssize_t slot):
+        return self.values[slot]
+
     def array_adjoint(self, Py_ssize_t anode):
         """Copy of the adjoints of array node `anode` from the last sweep (flat)."""
         cdef ArrayNode* n = &self.anodes[anode]
@@ -621,7 +719,41 @@ cdef class Tape:
             "guard_arg1s": _copy_i32(self.guard_arg1s, self.n_guards),
             "guard_nodes": _copy_i32(self.guard_nodes, self.n_guards),
             "guard_outcomes": _copy_u8(self.guard_outcomes, self.n_guards),
+            "extras": _copy_i32(self.extras, self.n_extras),
         }
+
+    def __reduce__(self):
+        """Scalar tapes pickle as their arrays (op codes, operands, values, constants,
+        comparisons); tapes holding array operations refer to Python objects and
+        do not."""
+        if self.n_anodes:
+            raise TypeError("a tape holding array operations cannot be pickled yet")
+        state = self.arrays()
+        state["guard_locations"] = list(self.guard_locations)
+        return (_restore_tape, (state, self.max_size))
+
+    def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
+               double value):
+        """Record y = a if values[condition] > 0 else b; returns its node (= slot)."""
+        cdef index_t k = push_extras(self, <index_t>a_slot, <index_t>b_slot)
+        return push_node(self, OP_SELECT, <index_t>condition_slot, k, value)
+
+    def last_guard(self):
+        """(comparison code, left slot, right slot or constant index, right is a
+        constant, outcome) of the most recent comparison, or None."""
+        if self.n_guards == 0:
+            return None
+        k = self.n_guards - 1
+        g = self.guard_ops[k]
+        return (g & 7, self.guard_arg0s[k], self.guard_arg1s[k],
+                bool(g & GUARD_CONST_RHS), bool(self.guard_outcomes[k]))
+
+    def forget_last_guard(self):
+        """Drop the most recent comparison (fasttape.where turned it into a select)."""
+        if self.n_guards:
+            self.n_guards -= 1
+            if len(self.guard_locations) > self.n_guards:
+                self.guard_locations.pop()
 
     def guards(self):
         """The remembered comparisons as (left, op, right, outcome) strings/values.
@@ -650,7 +782,10 @@ cdef class Tape:
             operands = []
             if OP_ARITY[op] + (CONST_OPERAND[op] != 0) >= 1:
                 operands.append(self._operand(op, 1, self.arg0s[i]))
-            if OP_ARITY[op] + (CONST_OPERAND[op] != 0) >= 2:
+            if op == OP_SELECT:
+                operands.append(f"? v{self.extras[self.arg1s[i]]} : "
+                                f"v{self.extras[self.arg1s[i] + 1]}")
+            elif OP_ARITY[op] + (CONST_OPERAND[op] != 0) >= 2:
                 operands.append(self._operand(op, 2, self.arg1s[i]))
             line = (f"{i:6d}  v{slot:<6d} = {OP_NAMES[op]:<11s} "
                     f"{' '.join(operands):<22s} value={self.values[slot]!r}")
@@ -672,6 +807,41 @@ cdef class Tape:
     def __repr__(self):
         return (f"<fasttape.Tape: {self.n_nodes} nodes, {self.n_slots} slots, "
                 f"{self.n_guards} comparisons, epoch {self.epoch}>")
+
+
+def _restore_tape(dict state, Py_ssize_t max_size):
+    """Rebuild a scalar tape from Tape.__reduce__'s arrays."""
+    cdef Tape t = Tape(max_size)
+    cdef Py_ssize_t k
+    ops = np.ascontiguousarray(state["ops"], dtype=np.uint8)
+    arg0s = np.ascontiguousarray(state["arg0s"], dtype=np.int32)
+    arg1s = np.ascontiguousarray(state["arg1s"], dtype=np.int32)
+    values = np.ascontiguousarray(state["values"], dtype=np.float64)
+    constants = np.ascontiguousarray(state["constants"], dtype=np.float64)
+    n = ops.shape[0]
+    if values.shape[0] != n or arg0s.shape[0] != n or arg1s.shape[0] != n:
+        raise ValueError("corrupt tape state: arrays of different lengths")
+    for k in range(n):
+        if ops[k] >= N_OPS or ops[k] == OP_ARRAY:
+            raise ValueError(f"corrupt tape state: op code {ops[k]}")
+        if not (-1 <= arg0s[k] < max(n, constants.shape[0]) and
+                -1 <= arg1s[k] < max(n, constants.shape[0])):
+            raise ValueError("corrupt tape state: operand out of range")
+    for k in range(constants.shape[0]):
+        push_constant(t, constants[k])
+    extras = np.ascontiguousarray(state.get("extras", np.zeros(0)), dtype=np.int32)
+    for k in range(0, extras.shape[0], 2):
+        if not (0 <= extras[k] < n and 0 <= extras[k + 1] < n):
+            raise ValueError("corrupt tape state: extra operand out of range")
+        push_extras(t, extras[k], extras[k + 1])
+    for k in range(n):
+        push_node(t, ops[k], arg0s[k], arg1s[k], values[k])
+    for k in range(state["guard_ops"].shape[0]):
+        push_guard(t, state["guard_ops"][k], state["guard_arg0s"][k],
+                   state["guard_arg1s"][k], state["guard_outcomes"][k])
+        t.guard_nodes[k] = state["guard_nodes"][k]
+    t.guard_locations = list(state.get("guard_locations", []))
+    return t
 
 
 cdef object _copy_u8(uint8_t* p, Py_ssize_t n):
@@ -714,12 +884,18 @@ cdef int reverse_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end,
     slot_end is the slot just past node_end - 1's output. Returns 0, or -1 when a
     Python step (AOP_PYFUNC) raised; the exception is then in t.sweep_error.
     """
+    return reverse_sweep_into_c(t, t.values, t.adjoints, node_begin, node_end, slot_end)
+
+
+cdef int reverse_sweep_into_c(Tape t, const double* values, double* adjoints,
+                              Py_ssize_t node_begin, Py_ssize_t node_end,
+                              Py_ssize_t slot_end) noexcept nogil:
+    """The reverse sweep over the tape's nodes with the value and adjoint buffers given
+    (the tape's own, or a replaying thread's: array nodes use the tape's own)."""
     cdef const opcode_t* ops = t.ops
     cdef const index_t* arg0s = t.arg0s
     cdef const index_t* arg1s = t.arg1s
-    cdef const double* values = t.values
     cdef const double* constants = t.constants
-    cdef double* adjoints = t.adjoints
     cdef Py_ssize_t i, a, b, slot = slot_end
     cdef double g, y, da, db
     cdef opcode_t op
@@ -772,6 +948,8 @@ cdef int reverse_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end,
             adjoints[a] += g * pow_dbase(values[a], constants[b])
         elif op == OP_POW_CV:          # y = c ** b;  dy/db = log(c) y
             adjoints[b] += g * pow_dexponent(constants[a], y)
+        elif op == OP_SELECT:          # y = a' if c > 0 else b' (a', b' in extras)
+            adjoints[t.extras[b if values[a] > 0.0 else b + 1]] += g
         # -- unary ops: formulas in _opmath.unary_partial --------------------------------
         elif OP_NEG <= op <= OP_SIGMOID:
             adjoints[a] += g * unary_partial(op, values[a], y)
@@ -1225,6 +1403,113 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
     return 0
 
 
+# -- forward replay: re-evaluate a recorded tape at new inputs -------------------------
+#
+# Each node's value from its operands' (the forward formulas of _opmath), in recording
+# order, into a value buffer whose leaf slots hold the new inputs. Then the recorded
+# comparisons are re-evaluated: the index of the first whose outcome differs from the
+# recording is returned (the replay followed a branch the function would not take),
+# or -1. Scalar tapes only (the caller checks there are no array nodes).
+
+cdef void forward_replay_c(Tape t, double* values) noexcept nogil:
+    cdef const opcode_t* ops = t.ops
+    cdef const index_t* arg0s = t.arg0s
+    cdef const index_t* arg1s = t.arg1s
+    cdef const double* constants = t.constants
+    cdef Py_ssize_t i, a, b
+    cdef opcode_t op
+    for i in range(t.n_nodes):
+        op = ops[i]
+        a = arg0s[i]
+        b = arg1s[i]
+        if op <= OP_CONST:             # inputs and constants keep their values
+            continue
+        elif op == OP_ADD_VV:
+            values[i] = values[a] + values[b]
+        elif op == OP_SUB_VV:
+            values[i] = values[a] - values[b]
+        elif op == OP_MUL_VV:
+            values[i] = values[a] * values[b]
+        elif op == OP_SQUARE:
+            values[i] = values[a] * values[a]
+        elif op == OP_ADD_VC:
+            values[i] = values[a] + constants[b]
+        elif op == OP_SUB_VC:
+            values[i] = values[a] - constants[b]
+        elif op == OP_SUB_CV:
+            values[i] = constants[a] - values[b]
+        elif op == OP_MUL_VC:
+            values[i] = values[a] * constants[b]
+        elif op == OP_DIV_VC:
+            values[i] = values[a] / constants[b]
+        elif op == OP_DIV_CV:
+            values[i] = constants[a] / values[b]
+        elif op == OP_POW_VC:
+            values[i] = cm.pow(values[a], constants[b])
+        elif op == OP_POW_CV:
+            values[i] = cm.pow(constants[a], values[b])
+        elif op == OP_SELECT:
+            values[i] = values[t.extras[b if values[a] > 0.0 else b + 1]]
+        elif OP_NEG <= op <= OP_SIGMOID:
+            values[i] = eval_unary(op, values[a])
+        else:
+            values[i] = eval_binary(op, values[a], values[b])
+
+
+cdef Py_ssize_t first_changed_guard_c(Tape t, const double* values) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double x, y
+    cdef opcode_t g
+    cdef bint outcome
+    for k in range(t.n_guards):
+        g = t.guard_ops[k]
+        x = values[t.guard_arg0s[k]]
+        y = t.constants[t.guard_arg1s[k]] if g & GUARD_CONST_RHS else values[t.guard_arg1s[k]]
+        g = g & 7
+        if g == CMP_LT:
+            outcome = x < y
+        elif g == CMP_LE:
+            outcome = x <= y
+        elif g == CMP_GT:
+            outcome = x > y
+        elif g == CMP_GE:
+            outcome = x >= y
+        elif g == CMP_EQ:
+            outcome = x == y
+        else:
+            outcome = x != y
+        if outcome != t.guard_outcomes[k]:
+            return k
+    return -1
+
+
+cdef Py_ssize_t replay_gradients_c(Tape t, double* values, double* adjoints,
+                                   const double* inputs, Py_ssize_t n_rows,
+                                   const Py_ssize_t* leaf_slots, Py_ssize_t n_leaves,
+                                   Py_ssize_t output, double* gradients,
+                                   double* outputs, Py_ssize_t* changed_guard) noexcept nogil:
+    """For each row of `inputs` (n_leaves values): replay, check the guards, sweep in
+    reverse from slot `output`, and write the output value and the leaves' adjoints.
+    values and adjoints are this caller's own buffers (values starts as a copy of the
+    tape's). Returns the number of rows done; stops early at a row whose branch
+    changed, setting changed_guard."""
+    cdef Py_ssize_t row, k
+    for row in range(n_rows):
+        for k in range(n_leaves):
+            values[leaf_slots[k]] = inputs[row * n_leaves + k]
+        forward_replay_c(t, values)
+        changed_guard[0] = first_changed_guard_c(t, values)
+        if changed_guard[0] >= 0:
+            return row
+        memset(adjoints, 0, <size_t>(output + 1) * sizeof(double))
+        adjoints[output] = 1.0
+        reverse_sweep_into_c(t, values, adjoints, 0, output + 1, output + 1)
+        outputs[row] = values[output]
+        for k in range(n_leaves):
+            gradients[row * n_leaves + k] = adjoints[leaf_slots[k]]
+    return n_rows
+
+
 # -- forward over reverse: the second-order sweep ------------------------------------
 #
 # With tangents t (d value / d eps along a direction) from the tangent sweep, carry each
@@ -1287,6 +1572,10 @@ cdef void second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
                     q = cm.log(c) * cm.log(c) * y
             adj[x] += g * p
             adj_t[x] += gt * p + (g * q * tangents[x] if g != 0.0 and q != 0.0 else 0.0)
+        elif op == OP_SELECT:
+            x = t.extras[b if values[a] > 0.0 else b + 1]
+            adj[x] += g
+            adj_t[x] += gt
         elif OP_NEG <= op <= OP_SIGMOID:
             p = unary_partial(op, values[a], y)
             q = unary_second(op, values[a], y)
@@ -1355,6 +1644,8 @@ cdef int tangent_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end) noe
             tangents[i] = times(pow_dbase(values[a], constants[b]), tangents[a])
         elif op == OP_POW_CV:                  # y = c ** b
             tangents[i] = times(pow_dexponent(constants[a], y), tangents[b])
+        elif op == OP_SELECT:
+            tangents[i] = tangents[t.extras[b if values[a] > 0.0 else b + 1]]
         elif OP_NEG <= op <= OP_SIGMOID:
             tangents[i] = times(unary_partial(op, values[a], y), tangents[a])
         else:                                  # binary ops of two variables

@@ -5,6 +5,7 @@ cimport cython
 from libc cimport math as cm
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -118,6 +119,9 @@ cdef object compare(opcode_t cmp, Variable a, object other):
     else:
         outcome = x != y
     push_guard(t, cmp, <index_t>a.slot, rhs, outcome)
+    if t.locate_guards:
+        frame = sys._getframe(0)     # the Python frame that made the comparison
+        t.guard_locations.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
     return outcome
 
 
@@ -328,6 +332,11 @@ cdef class Variable:
 cpdef Variable make_leaf(Tape tape, double value):
     """Record an input on ``tape`` (no current-tape lookup: the fast path of grad)."""
     return new_variable(tape, push_node(tape, OP_LEAF, 0, 0, value))
+
+
+cpdef Variable make_constant(Tape tape, double value):
+    """A constant as a Variable on `tape` (no derivative flows out of it)."""
+    return promote_constant(tape, value)
 
 
 def make_leaves(Tape tape, values):

@@ -549,12 +549,19 @@ class Timing:
     result: object = None
 
 
-def time_call(call, budget, min_repeats=3, max_repeats=51, repeat_target=0.01):
-    """Median and min seconds per call of ``call()``, time-boxed by ``budget``."""
+def time_call(call, budget, min_repeats=3, max_repeats=51, repeat_target=0.01,
+              first=None):
+    """Median and min seconds per call of ``call()``, time-boxed by ``budget``.
+
+    ``first`` is the duration of a warm-up call already made; without it, one is
+    made here (its result is returned in Timing.result).
+    """
     gc.collect()
-    t0 = time.perf_counter()
-    result = call()
-    first = time.perf_counter() - t0
+    result = None
+    if first is None:
+        t0 = time.perf_counter()
+        result = call()
+        first = time.perf_counter() - t0
     number = max(1, int(repeat_target / max(first, 1e-9)))
     times = []
     resized = 0
@@ -671,49 +678,31 @@ def run_workload(workload, variant_names, budget):
         name = variant.name
         if case.compile_s is not None:
             progress(f"  {workload.name} / {name}: compiled in {case.compile_s:.2f} s")
-        progress(f"  {workload.name} / {name}: timing")
+        row = dict(workload=workload.name, variant=name, kind=variant.kind,
+                   library=variant.library, compile_s=case.compile_s,
+                   n_nodes=case.n_nodes, note=case.note, check=None,
+                   max_abs_diff=None)
         try:
-            timing = time_call(case.call, budget)
+            # warm-up call, whose gradient is checked against fasttape's before timing
+            gc.collect()
+            t0 = time.perf_counter()
+            result = case.call()
+            first = time.perf_counter() - t0
+            if case.gradient is not None:
+                reference = check_gradient(row, case.gradient(result), reference)
+                progress(f"  {workload.name} / {name}: gradient {row['check']}")
+            progress(f"  {workload.name} / {name}: timing")
+            timing = time_call(case.call, budget, first=first)
         except Exception as e:
             progress(f"  {workload.name} / {name}: FAILED: {type(e).__name__}: {e}")
             rows.append(dict(workload=workload.name, variant=name, kind=variant.kind,
                              error=f"{type(e).__name__}: {e}"))
             continue
-        row = dict(workload=workload.name, variant=name, kind=variant.kind,
-                   library=variant.library, median_s=timing.median, min_s=timing.min,
-                   number=timing.number, repeats=timing.repeats,
-                   first_call_s=timing.first, compile_s=case.compile_s,
-                   n_nodes=case.n_nodes, note=case.note, check=None,
-                   max_abs_diff=None)
-        if case.gradient is not None:
-            try:
-                g = case.gradient(timing.result)
-            except Exception as e:
-                row["check"] = f"unreadable gradient: {type(e).__name__}: {e}"
-            else:
-                if name == "fasttape":
-                    reference = g
-                    row["check"] = "reference"
-                row["_gradient"] = g
+        row.update(median_s=timing.median, min_s=timing.min, number=timing.number,
+                   repeats=timing.repeats, first_call_s=first)
         rows.append(row)
         progress(f"  {workload.name} / {name}: {fmt_time(timing.median)} per call "
                  f"({timing.repeats} x {timing.number} calls)")
-    # gradient agreement with fasttape
-    for row in rows:
-        g = row.pop("_gradient", None)
-        if g is None or row.get("check") == "reference":
-            continue
-        if reference is None:
-            row["check"] = "no reference"
-        elif g.shape != reference.shape:
-            row["check"] = f"MISMATCH (shape {g.shape} vs {reference.shape})"
-        else:
-            ok = np.allclose(g, reference, rtol=1e-6)
-            row["max_abs_diff"] = float(np.max(np.abs(g - reference)))
-            row["check"] = "ok" if ok else "MISMATCH"
-            if not ok:
-                progress(f"  {workload.name} / {row['variant']}: gradient DISAGREES "
-                         f"with fasttape's (max abs diff {row['max_abs_diff']:.3g})")
     # ratios within this run
     base = next((r["median_s"] for r in rows if r.get("kind") == "baseline"
                  and "median_s" in r), None)
@@ -726,6 +715,28 @@ def run_workload(workload, variant_names, budget):
         row["fasttape_speedup"] = (row["median_s"] / mine
                                    if mine and row["kind"] == "grad" else None)
     return rows
+
+
+def check_gradient(row, g, reference):
+    """Compare gradient g with fasttape's (np.allclose, rtol 1e-6) and note the
+    outcome in row["check"]; fasttape's own row sets the reference. Returns the
+    reference."""
+    if row["variant"] == "fasttape":
+        row["check"] = "reference"
+        return g
+    if reference is None:
+        row["check"] = "no reference"
+    elif g.shape != reference.shape:
+        row["check"] = f"MISMATCH (shape {g.shape} vs {reference.shape})"
+    else:
+        row["max_abs_diff"] = float(np.max(np.abs(g - reference)))
+        if np.allclose(g, reference, rtol=1e-6):
+            row["check"] = "ok"
+        else:
+            row["check"] = "MISMATCH"
+            progress(f"  {row['workload']} / {row['variant']}: gradient DISAGREES with "
+                     f"fasttape's (max abs diff {row['max_abs_diff']:.3g})")
+    return reference
 
 
 def print_workload_table(workload, rows, out=sys.stdout):

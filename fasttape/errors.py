@@ -20,3 +20,9 @@ class TapeMismatchError(FasttapeError, ValueError):
 
 class GradientCheckError(FasttapeError, AssertionError):
     """check_grads found a derivative that disagrees with central differences."""
+
+
+class BranchChangedError(FasttapeError):
+    """A traced function, replayed at new inputs, would take another branch: a
+    comparison made while tracing comes out differently. Trace with ``retrace=True``
+    to record the new branch instead, or write the choice with ``fasttape.where``."""

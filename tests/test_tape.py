@@ -41,6 +41,8 @@ def test_python_and_c_arity_tables_agree(name, code, arity):
     # node keeps its operands in its ArrayNode instead
     if name in ("LEAF", "CONST", "ARRAY"):
         expected = 0
+    elif name == "SELECT":                  # condition, and the two choices
+        expected = 3
     elif name.endswith("_VV") or name in BINARY_FUNCTIONS:
         expected = 2
     else:                                   # *_VC, *_CV and the unary functions
@@ -445,7 +447,7 @@ def test_arrays_contents():
     arrays = tape.arrays()
     assert set(arrays) == {"ops", "arg0s", "arg1s", "values", "constants", "guard_ops",
                            "guard_arg0s", "guard_arg1s", "guard_nodes",
-                           "guard_outcomes"}
+                           "guard_outcomes", "extras"}
     assert op_names(tape) == ["LEAF", "LEAF", "MUL_VV", "ADD_VC", "SUB_CV", "CONST",
                               "MAXIMUM"]
     assert arrays["ops"].dtype == np.uint8

@@ -1,0 +1,370 @@
+"""Record once, replay at C speed: ``trace(f, *example_args)``.
+
+The function is recorded once on a tape of its own. Calls at new inputs write the
+inputs into the tape's leaf slots and re-evaluate the recorded operations in C
+(forward replay, no Python per operation), then check the comparisons made while
+tracing: if one comes out differently, the function would have taken another branch,
+and the call raises BranchChangedError (or, with ``retrace=True``, records again).
+Derivatives are sweeps of the replayed tape: reverse (grad, vjp, jacobian), forward
+(jvp) and forward-over-reverse (hvp, hessian).
+
+Replay covers scalar code (Python loops over floats, ``fasttape.where``); tracing a
+function that records array operations raises NotImplementedError for now.
+"""
+import os
+import threading
+
+import numpy as np
+
+from fasttape._arrays import leaf_gradients, output_refs, tangents_of
+from fasttape._containers import Structure, flatten
+from fasttape._tape import Tape, pop_active, push_active
+from fasttape._variable import Variable, make_leaf, make_leaves
+from fasttape.errors import BranchChangedError
+
+
+def trace(fun, *example_args, argnum=0, retrace=False):
+    """Record ``fun`` at ``example_args`` and return a ``Traced`` function that
+    re-evaluates the recording at new arguments of the same structure.
+
+    Parameters
+    ----------
+    fun : callable
+        A function of numbers (or tuples, lists and dicts of them) returning a number
+        or a container of numbers.
+    *example_args
+        The arguments to record at.
+    argnum : int or tuple of int
+        The arguments ``grad``, ``jacobian``, ``hvp`` ... differentiate.
+    retrace : bool
+        On a branch change, record again at the new arguments instead of raising
+        ``BranchChangedError``.
+    """
+    return Traced(fun, example_args, argnum, retrace)
+
+
+class Traced:
+    """A recorded function; see ``trace``. Pickles as its tape (arrays, not code)."""
+
+    def __init__(self, fun, example_args, argnum=0, retrace=False):
+        self.fun = fun
+        self.argnum = argnum
+        self.retrace = retrace
+        self._lock = threading.Lock()
+        self._record(example_args)
+
+    # -- recording ----------------------------------------------------------------------
+
+    def _record(self, args):
+        if self.fun is None:
+            raise BranchChangedError("cannot retrace: this traced function was loaded "
+                                     "without its Python code")
+        tape = Tape()
+        tape.locate_guards = True
+        leaves, structures = [], []
+        call_args = []
+        push_active(tape)
+        try:
+            for a in args:
+                if (type(a) is list or type(a) is tuple) and (
+                        arg_leaves := make_leaves(tape, a)) is not None:
+                    structure = Structure.flat(type(a), len(a))
+                else:
+                    flat, structure = flatten(a)
+                    if any(isinstance(v, np.ndarray) for v in flat):
+                        raise TypeError("trace: array arguments are not supported yet; "
+                                        "pass numbers, or lists and tuples of numbers")
+                    arg_leaves = [make_leaf(tape, float(v)) for v in flat]
+                leaves.append(arg_leaves)
+                structures.append(structure)
+                call_args.append(structure.rebuild(arg_leaves))
+            out = self.fun(*call_args)
+        finally:
+            pop_active(tape)
+        out_flat, out_structure = flatten(out, variables=True)
+        for o in out_flat:
+            if type(o) is Variable and o.tape is not tape or not (
+                    type(o) is Variable or isinstance(o, (int, float))):
+                raise TypeError("trace: the function must return numbers (or containers "
+                                "of numbers) computed from its arguments")
+        self.tape = tape
+        self.structures = structures
+        self.leaf_slots = [[leaf.slot for leaf in arg] for arg in leaves]
+        self.out_structure = out_structure
+        self.all_slots = np.array([s for arg in self.leaf_slots for s in arg],
+                                  dtype=np.intp)
+        self.out_slots = [o.slot if type(o) is Variable else None for o in out_flat]
+        self.out_constants = [None if type(o) is Variable else float(o) for o in out_flat]
+        if tape.n_array_nodes:
+            raise NotImplementedError(
+                "trace: replaying array operations is not supported yet; trace code "
+                "written with scalar operations, or use grad on array code")
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _flat_inputs(self, args):
+        """All the numbers of args, in leaf order, as a float64 array."""
+        if len(args) != len(self.structures):
+            raise TypeError(f"the traced function takes {len(self.structures)} "
+                            f"arguments, got {len(args)}")
+        parts = []
+        for i, (a, structure, slots) in enumerate(zip(args, self.structures,
+                                                      self.leaf_slots)):
+            if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
+                    and not structure.children:
+                # a flat list of numbers: converted in C
+                values = np.asarray(a, dtype=np.float64)
+                ok = values.shape == (len(slots),)
+            else:
+                flat, s = flatten(a)
+                ok = len(flat) == len(slots) and _same_structure(s, structure)
+                values = np.array([float(v) for v in flat]) if ok else None
+            if not ok:
+                raise ValueError(f"argument {i} does not have the structure it was "
+                                 f"traced with ({len(slots)} numbers)")
+            parts.append(values)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _diff_argnums(self):
+        return (self.argnum,) if type(self.argnum) is int else tuple(self.argnum)
+
+    def _replay(self, args):
+        """Write args into the tape and re-evaluate it (holding self._lock)."""
+        values = self._flat_inputs(args)
+        slots = [s for arg in self.leaf_slots for s in arg]
+        changed = self.tape.replay(slots, values)
+        if changed >= 0:
+            if self.retrace:
+                self._record(args)
+            else:
+                raise BranchChangedError(self._describe_guard(changed))
+
+    def _describe_guard(self, k):
+        left, op, right, outcome = self.tape.guards()[k]
+        where = self.tape.guard_locations[k] if k < len(self.tape.guard_locations) \
+            else "an unknown place"
+        return (f"the comparison {left} {op} {right} made at {where} was {outcome} when "
+                f"traced and is {not outcome} at these arguments: the function takes "
+                f"another branch here. Trace with retrace=True, or write the choice with "
+                f"fasttape.where.")
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def __call__(self, *args):
+        with self._lock:
+            self._replay(args)
+            return self._outputs()
+
+    def _outputs(self):
+        flat = [self.tape.value_at(s) if s is not None else c
+                for s, c in zip(self.out_slots, self.out_constants)]
+        return self.out_structure.rebuild(flat)
+
+    def _scalar_output(self):
+        if len(self.out_slots) != 1:
+            raise TypeError("grad needs a function with one scalar output")
+        return self.out_slots[0]
+
+    def value_and_grad(self, *args):
+        """(value, gradient with respect to argument(s) argnum). Replays in buffers of
+        its own without the GIL, so calls from several threads run in parallel."""
+        values = self._flat_inputs(args)
+        tape = self.tape
+        out = self._scalar_output()
+        if out is None:
+            return self.out_constants[0], self._rebuild_grads(None)
+        outputs, grads, changed = tape.replay_gradients(out, self.all_slots,
+                                                        values[None, :])
+        if changed is not None:
+            if not self.retrace:
+                raise BranchChangedError(self._describe_guard(changed[1]))
+            with self._lock:
+                self._record(args)
+            return self.value_and_grad(*args)
+        return float(outputs[0]), self._rebuild_grads(grads[0].tolist())
+
+    def grad(self, *args):
+        """The gradient with respect to argument(s) argnum at args."""
+        return self.value_and_grad(*args)[1]
+
+    def _rebuild_grads(self, flat):
+        per_arg = []
+        start = 0
+        for slots in self.leaf_slots:
+            n = len(slots)
+            per_arg.append([0.0] * n if flat is None else flat[start:start + n])
+            start += n
+        grads = [self.structures[i].rebuild(per_arg[i]) for i in self._diff_argnums()]
+        return grads[0] if type(self.argnum) is int else tuple(grads)
+
+    def grad_many(self, points, n_threads=None):
+        """Gradients at many values of argument ``argnum`` (an int argnum; other
+        arguments as traced), split across threads that replay without the GIL.
+
+        ``points`` is an array of shape (m, n) for an argument of n numbers; returns
+        the (m, n) gradients.
+        """
+        if type(self.argnum) is not int:
+            raise TypeError("grad_many needs an int argnum")
+        out = self._scalar_output()
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        if points.ndim != 2:
+            raise ValueError("points must be a 2-d array: one row per point")
+        slots = [s for arg in self.leaf_slots for s in arg]
+        base = np.array([self.tape.value_at(s) for s in slots])
+        first = sum(len(s) for s in self.leaf_slots[:self.argnum])
+        n = len(self.leaf_slots[self.argnum])
+        if points.shape[1] != n:
+            raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
+        rows = np.repeat(base[None, :], points.shape[0], axis=0)
+        rows[:, first:first + n] = points
+        n_threads = os.cpu_count() or 1 if n_threads is None else n_threads
+        outputs, grads, changed = self.tape.replay_gradients(out, slots, rows, n_threads)
+        if changed is not None:
+            row, guard = changed
+            raise BranchChangedError(f"at point {row}: " + self._describe_guard(guard))
+        return grads[:, first:first + n]
+
+    def vjp(self, args, cotangent):
+        """Gradient of <cotangent, f(*args)> with respect to argument(s) argnum."""
+        with self._lock:
+            self._replay(args)
+            seeds, _ = flatten(cotangent)
+            outputs = [variable_at_slot(self.tape, s) for s in self.out_slots
+                       if s is not None]
+            seeds = [float(c) for c, s in zip(seeds, self.out_slots) if s is not None]
+            if outputs:
+                slots, anodes = output_refs(outputs)
+                self.tape.seed_and_sweep(slots, anodes, seeds)
+                flat = leaf_gradients(self.tape, self._leaf_handles())
+            else:
+                flat = None
+            return self._rebuild_grads(flat)
+
+    def jvp(self, args, tangents):
+        """(f(*args), directional derivative along tangents), tangents having the
+        structure of all the arguments."""
+        with self._lock:
+            self._replay(args)
+            flat_t = self._flat_inputs(tuple(tangents))
+            outputs = [variable_at_slot(self.tape, s) for s in self.out_slots
+                       if s is not None]
+            result = iter(tangents_of(self.tape, self._leaf_handles(), flat_t, outputs))
+            out_t = [next(result) if s is not None else 0.0 for s in self.out_slots]
+            return self._outputs(), self.out_structure.rebuild(out_t)
+
+    def jacobian(self, *args):
+        """Jacobian of the (flat) outputs with respect to the (flat) argument argnum:
+        shape (n_outputs, n_inputs), one reverse sweep per output."""
+        rows = []
+        n_out = len(self.out_slots)
+        for i in range(n_out):
+            seed = [0.0] * n_out
+            seed[i] = 1.0
+            g = self.vjp(args, self.out_structure.rebuild(seed))
+            rows.append(flatten(g)[0])
+        return np.array(rows, dtype=float)
+
+    def hvp(self, args, vector):
+        """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
+        if type(self.argnum) is not int:
+            raise TypeError("hvp needs an int argnum")
+        with self._lock:
+            self._replay(args)
+            out = self._scalar_output()
+            flat_v, _ = flatten(vector)
+            slots = self.leaf_slots[self.argnum]
+            if len(flat_v) != len(slots):
+                raise ValueError("the vector does not have the structure of the argument")
+            result = self.tape.hessian_vector_c(out, slots, [float(v) for v in flat_v])
+            if result is None:
+                raise NotImplementedError("hvp of traced array code is not supported yet")
+            return self.structures[self.argnum].rebuild(result[1])
+
+    def hessian(self, *args):
+        """The Hessian with respect to argument argnum: (n, n)."""
+        n = len(self.leaf_slots[self._diff_argnums()[0]])
+        columns = []
+        for j in range(n):
+            unit = [0.0] * n
+            unit[j] = 1.0
+            columns.append(flatten(self.hvp(args, self.structures[self.argnum].rebuild(
+                unit)))[0])
+        return np.array(columns, dtype=float).T
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def n_nodes(self):
+        return self.tape.n_nodes
+
+    @property
+    def nbytes(self):
+        """Bytes of the tape's buffers."""
+        return self.tape.nbytes
+
+    def dump(self, file=None):
+        """Print one line per node."""
+        self.tape.dump(file)
+
+    def to_dot(self):
+        """The computational graph in Graphviz's dot language."""
+        arrays = self.tape.arrays()
+        from fasttape._tape import OP_TABLE
+        names = {code: name for name, code, _ in OP_TABLE}
+        arity = {code: a for _, code, a in OP_TABLE}
+        lines = ["digraph fasttape {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
+        inputs = {s for arg in self.leaf_slots for s in arg}
+        for i, (op, a, b) in enumerate(zip(arrays["ops"], arrays["arg0s"],
+                                           arrays["arg1s"])):
+            name = names[int(op)]
+            shape = ', shape=ellipse' if i in inputs else ''
+            lines.append(f'  n{i} [label="v{i} {name}\\n{arrays["values"][i]:.4g}"{shape}];')
+            operands = []
+            if name == "SELECT":
+                operands = [a, arrays["extras"][b], arrays["extras"][b + 1]]
+            elif name.endswith("_CV"):
+                operands = [b]
+            elif arity[int(op)] >= 1:
+                operands = [a] + ([b] if arity[int(op)] == 2 else [])
+            for o in operands:
+                lines.append(f"  n{int(o)} -> n{i};")
+        for s in self.out_slots:
+            if s is not None:
+                lines.append(f"  n{s} [style=bold];")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def _leaf_handles(self):
+        return [variable_at_slot(self.tape, s) for s in
+                (s for i in self._diff_argnums() for s in self.leaf_slots[i])]
+
+    # -- pickling ---------------------------------------------------------------------------
+
+    def __getstate__(self):
+        return {"tape": self.tape, "argnum": self.argnum, "structures": self.structures,
+                "leaf_slots": self.leaf_slots, "all_slots": self.all_slots,
+                "out_structure": self.out_structure,
+                "out_slots": self.out_slots, "out_constants": self.out_constants}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.fun = None
+        self.retrace = False
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        name = getattr(self.fun, "__name__", "a loaded function")
+        return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
+                f"{self.tape.n_guards} comparisons>")
+
+
+def variable_at_slot(tape, slot):
+    from fasttape._arrays import variable_at
+    return variable_at(tape, slot)
+
+
+def _same_structure(a, b):
+    if a.kind != b.kind or a.n_leaves != b.n_leaves or a.keys != b.keys:
+        return False
+    return all(_same_structure(x, y) for x, y in zip(a.children, b.children))
