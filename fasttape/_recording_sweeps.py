@@ -25,6 +25,13 @@ VARIABLE_CONSTANT = {"ADD_VC": 2, "SUB_VC": 2, "MUL_VC": 2, "DIV_VC": 2, "POW_VC
 
 
 def reverse_recording(tape, outputs, seeds, inputs):
+    # derivative rules evaluate at the recorded values, nan and inf included, as the
+    # C sweeps do: without NumPy's warnings
+    with np.errstate(all="ignore"):
+        return _reverse_recording(tape, outputs, seeds, inputs)
+
+
+def _reverse_recording(tape, outputs, seeds, inputs):
     """Adjoints of `inputs` for outputs seeded with `seeds`, as recorded expressions.
 
     outputs and inputs are Variables/ArrayVariables of `tape`; the inputs were recorded
@@ -54,6 +61,8 @@ def reverse_recording(tape, outputs, seeds, inputs):
             _array_step(tape, a, g, add)
         elif name in ("LEAF", "CONST"):
             continue
+        elif name == "SELECT":
+            add(tape.selected(i), g)
         elif name in VARIABLE_CONSTANT:
             y = variable_at(tape, i)
             if VARIABLE_CONSTANT[name] == 2:
@@ -142,7 +151,7 @@ def _array_step(tape, r, g, add):
         kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
         spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info["c"]
         if info["weights"] is not None:
-            spread = spread * info["weights"].reshape(shape)
+            spread = spread * _reduce_weights(info, x, shape, kept)
         give(0, spread)
     elif name == "CUMSUM":
         outer, n, inner = geometry
@@ -198,6 +207,35 @@ def _array_step(tape, r, g, add):
         raise TypeError(f"no recording rule for array op {name}")
 
 
+def _reduce_weights(info, x, shape, kept):
+    """The weights of a weighted sum as an expression: for prod (sop 1) the product of
+    the other elements, prod / x, recorded so that its own derivative is right (where
+    x has no zeros; with zeros, the recorded constant weights); for max and min the
+    constant selection weights."""
+    weights = info["weights"].reshape(shape)
+    if info["sop"] != 1:
+        return weights
+    axes = tuple(d for d, (n, k) in enumerate(zip(shape, kept)) if k == 1 and n != 1)
+    if np.all(x.value != 0.0):
+        return fnp.prod(x, axis=axes, keepdims=True) / x
+    return _exclusive_products(x, shape, axes)
+
+
+def _exclusive_products(x, shape, axes):
+    """For each element, the product of the others of its reduction group, as a
+    recorded expression without division (exact where x has zeros): the group is laid
+    out n times with a 1 in place of each element in turn."""
+    rest = [d for d in range(len(shape)) if d not in axes]
+    order = rest + list(axes)
+    n = int(np.prod([shape[d] for d in axes]))
+    lanes = fnp.reshape(fnp.transpose(x, order), (-1, n))            # (groups, n)
+    eye = np.eye(n, dtype=bool)
+    spread = fnp.where(eye[None, :, :], 1.0, fnp.expand_dims(lanes, 1))  # (g, n, n)
+    others = fnp.prod(spread, axis=2)                                 # (g, n)
+    back = fnp.reshape(others, [shape[d] for d in order])
+    return fnp.transpose(back, list(np.argsort(order)))
+
+
 def _as_array(g, shape):
     """g as a recorded array of `shape` (a scalar Variable or a constant becomes one)."""
     if type(g) is ArrayVariable:
@@ -220,11 +258,17 @@ def _scatter(g, index, size):
     index = np.asarray(index, dtype=np.int64).reshape(-1)
     if type(g) in (Variable, ArrayVariable):
         return _arrays.scatter(fnp.reshape(g, (-1,)), index, size)
-    return np.bincount(index, weights=np.broadcast_to(np.asarray(g, float),
-                                                      index.shape), minlength=size)
+    g = np.asarray(g, dtype=float)
+    g = g.reshape(-1) if g.size == index.size else np.broadcast_to(g, index.shape)
+    return np.bincount(index, weights=g, minlength=size)
 
 
 def tangent_recording(tape, inputs, tangents, outputs):
+    with np.errstate(all="ignore"):
+        return _tangent_recording(tape, inputs, tangents, outputs)
+
+
+def _tangent_recording(tape, inputs, tangents, outputs):
     """Forward mode over the nodes after `inputs`, recording its operations: the
     tangents of `outputs` as Variables (or constants) when the inputs move along
     `tangents`."""
@@ -241,6 +285,8 @@ def tangent_recording(tape, inputs, tangents, outputs):
             t = _array_tangent(tape, a, tan)
         elif name in ("LEAF", "CONST"):
             t = None
+        elif name == "SELECT":
+            t = tan.get(tape.selected(i))
         elif name in VARIABLE_CONSTANT:
             x_node, c_index = (a, b) if VARIABLE_CONSTANT[name] == 2 else (b, a)
             tx = tan.get(x_node)
@@ -309,9 +355,10 @@ def _array_tangent(tape, r, tan):
         ndim = geometry[0]
         shape = tuple(geometry[1:1 + ndim])
         axes = tuple(d for d, s in enumerate(geometry[1 + ndim:]) if s == 0)
+        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
         t = fnp.reshape(t0, shape) * info["c"]
         if info["weights"] is not None:
-            t = t * info["weights"].reshape(shape)
+            t = t * _reduce_weights(info, operands[0], shape, kept)
         return shaped(fnp.sum(t, axis=axes, keepdims=True))
     if name == "CUMSUM":
         outer, n, inner = geometry

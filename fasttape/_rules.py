@@ -59,11 +59,14 @@ UNARY_PARTIALS = {
 
 
 def _pow_partials(a, b, y):
-    # d/da = b a^(b-1), 0 where b == 0; d/db = log(a) y, 0 where a == 0 (autograd's)
-    b_is_zero = np.equal(value(b), 0.0)
-    a_is_zero = np.equal(value(a), 0.0)
-    da = fnp.where(b_is_zero, 0.0, b * a ** (b - 1.0))
-    db = fnp.where(a_is_zero, 0.0, fnp.log(fnp.where(a_is_zero, 1.0, a)) * y)
+    # d/da = b a^(b-1), 0 where b == 0; d/db = log(a) y, 0 where a == 0 (autograd's);
+    # only for the operands that are Variables (a constant's partial is never used)
+    da = db = 0.0
+    if hasattr(a, "tape"):
+        da = fnp.where(np.equal(value(b), 0.0), 0.0, b * a ** (b - 1.0))
+    if hasattr(b, "tape"):
+        a_is_zero = np.equal(value(a), 0.0)
+        db = fnp.where(a_is_zero, 0.0, fnp.log(fnp.where(a_is_zero, 1.0, a)) * y)
     return da, db
 
 

@@ -20,7 +20,8 @@
 # Indices are int32 (CppAD's default address type): a tape holds at most
 # 2**31 - 1 nodes and slots; recording past that raises OverflowError.
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcpy
 
 ctypedef uint8_t opcode_t
 ctypedef int32_t index_t
@@ -167,10 +168,13 @@ cdef class Tape:
     cdef Py_ssize_t n_slots
     cdef Py_ssize_t slot_capacity
     cdef Py_ssize_t adjoint_capacity
-    # constants pool
+    # constants pool, and a small direct-mapped cache of recent constants (by their
+    # bits) so that a loop's `x * 0.5` reuses one entry instead of adding one per pass
     cdef double* constants
     cdef Py_ssize_t n_constants
     cdef Py_ssize_t constant_capacity
+    cdef uint64_t constant_cache_bits[16]
+    cdef index_t constant_cache_index[16]
     # extras: operand slots of nodes with more than two (OP_SELECT's a and b)
     cdef index_t* extras
     cdef Py_ssize_t n_extras
@@ -258,6 +262,20 @@ cdef inline Py_ssize_t push_node(Tape t, opcode_t op, index_t a, index_t b,
 
 
 cdef inline index_t push_constant(Tape t, double c) except -1:
+    """The index of c in the constants pool: a recent equal constant's (same bits), or
+    a new entry."""
+    cdef uint64_t bits
+    memcpy(&bits, &c, sizeof(double))
+    cdef int h = <int>((bits * <uint64_t>0x9E3779B97F4A7C15) >> 60)
+    if t.constant_cache_index[h] >= 0 and t.constant_cache_bits[h] == bits:
+        return t.constant_cache_index[h]
+    cdef index_t k = append_constant(t, c)
+    t.constant_cache_bits[h] = bits
+    t.constant_cache_index[h] = k
+    return k
+
+
+cdef inline index_t append_constant(Tape t, double c) except -1:
     """Append c to the constants pool; returns its index."""
     cdef Py_ssize_t k = t.n_constants
     if k >= t.constant_capacity:

@@ -156,6 +156,7 @@ cdef class Tape:
             raise ValueError(f"max_size must be in 1..{INT32_MAX}, got {max_size}")
         self.max_size = max_size
         self.swept_epoch = -1
+        memset(self.constant_cache_index, 0xff, sizeof(self.constant_cache_index))
         self.keepalive = []
         self.guard_locations = []
 
@@ -337,6 +338,7 @@ cdef class Tape:
         self.n_nodes = 0
         self.n_slots = 0
         self.n_constants = 0
+        memset(self.constant_cache_index, 0xff, sizeof(self.constant_cache_index))
         self.n_guards = 0
         self.n_extras = 0
         self.n_anodes = 0
@@ -417,6 +419,11 @@ cdef class Tape:
 
     def constant(self, Py_ssize_t k):
         return self.constants[k]
+
+    def selected(self, Py_ssize_t i):
+        """The slot an OP_SELECT node i takes its value from, at the current values."""
+        cdef index_t b = self.arg1s[i]
+        return self.extras[b if self.values[self.arg0s[i]] > 0.0 else b + 1]
 
     def array_node(self, Py_ssize_t r):
         """Everything about array node r, as a dict (for the recording sweeps)."""
@@ -828,7 +835,7 @@ def _restore_tape(dict state, Py_ssize_t max_size):
                 -1 <= arg1s[k] < max(n, constants.shape[0])):
             raise ValueError("corrupt tape state: operand out of range")
     for k in range(constants.shape[0]):
-        push_constant(t, constants[k])
+        append_constant(t, constants[k])       # same indices: no reuse of equal ones
     extras = np.ascontiguousarray(state.get("extras", np.zeros(0)), dtype=np.int32)
     for k in range(0, extras.shape[0], 2):
         if not (0 <= extras[k] < n and 0 <= extras[k + 1] < n):
@@ -1938,6 +1945,17 @@ cpdef Tape current_tape():
         t = Tape()
         _state.default = t
     return t
+
+
+cpdef object active_tape():
+    """The innermost tape this thread records on (a grad call or `with Tape()` block),
+    or None; None too while that tape is being swept (its rules run plain)."""
+    cdef list active = thread_state()
+    cdef Tape t
+    if not active:
+        return None
+    t = active[-1]
+    return None if t.sweeping else t
 
 
 cpdef push_active(Tape tape):

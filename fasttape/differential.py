@@ -17,10 +17,12 @@ import warnings
 
 import numpy as np
 
-from fasttape._arrays import (ArrayVariable, leaf_gradients, make_array_leaf,
-                              output_refs, sweep_gradients, tangents_of)
+from fasttape._arrays import (ArrayVariable, holds_variables, leaf_gradients,
+                              make_array_leaf, output_refs, sweep_gradients,
+                              tangents_of)
 from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
-from fasttape._tape import Tape, acquire_tape, pop_active, push_active, release_tape
+from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
+                            release_tape)
 from fasttape._variable import Variable, make_leaf, make_leaves
 
 _VARIABLE_TYPES = (Variable, ArrayVariable)
@@ -86,7 +88,7 @@ def elementwise_grad(fun, argnum=0):
 
 def _value_and_grad(fun, argnum, args, kwargs, ones_seed):
     argnums = _argnums(fun, argnum, args)
-    if _enclosing_tape(args, argnums) is not None:
+    if _enclosing_tape(args, argnums) is not None or active_tape() is not None:
         rec = _Recording(fun, argnum, args, kwargs)
         if not ones_seed:
             rec.require_scalar_output()
@@ -201,8 +203,8 @@ def hessian(fun, argnum=0):
 
     @functools.wraps(fun)
     def hessian_fun(*args, **kwargs):
-        if not kwargs:
-            x = args[_single(argnum)]
+        x = args[_single(argnum)]
+        if not kwargs and not holds_variables(x) and active_tape() is None:
             flat, structure = flatten(x)
             n = len(flat)
             units = []
@@ -244,8 +246,9 @@ def _fast_hessian_vectors(fun, argnum, args, directions):
     """Hessian times each direction by the C forward-over-reverse sweep, or None when
     it does not apply (nested call, array operations, non-scalar output)."""
     argnums = _argnums(fun, argnum, args)
-    if type(argnum) is not int or _enclosing_tape(args, argnums) is not None or any(
-            isinstance(v, np.ndarray) for v in flatten(args[argnum])[0]):
+    if type(argnum) is not int or active_tape() is not None or \
+            _enclosing_tape(args, argnums) is not None or any(
+                isinstance(v, np.ndarray) for v in flatten(args[argnum])[0]):
         return None
     tape = acquire_tape()
     try:
@@ -282,6 +285,10 @@ class _Recording:
         self.argnum = argnum
         argnums = _argnums(fun, argnum, args)
         enclosing = _enclosing_tape(args, argnums)
+        if enclosing is None and not pooled:
+            # inside another differentiation (even with plain-number arguments, fun
+            # may close over its Variables): record on that tape, as a nested one
+            enclosing = active_tape()
         self.nested = enclosing is not None
         self.pooled = pooled and not self.nested
         if self.nested:
@@ -380,37 +387,62 @@ class _Recording:
         return self.out_structure.rebuild(out)
 
     def jacobian(self, mode):
-        """Jacobian of a single array/number output w.r.t. a single array/number input."""
-        if len(self.out_flat) != 1 or self.out_structure is not LEAF_STRUCTURE:
-            raise TypeError("jacobian needs a function returning one number or array")
-        if self.structures[0] is not LEAF_STRUCTURE:
-            raise TypeError("jacobian differentiates with respect to one number or "
-                            "array, not a container")
-        out = self.out_flat[0]
-        x = self.leaves[0]
-        out_shape, x_shape = _shape(out), _shape(x)
-        n_out, n_in = int(np.prod(out_shape)), int(np.prod(x_shape))
+        """Jacobian of the output(s) with respect to the input(s) argnum. For one array
+        (or number) out and in: shape out.shape + x.shape; when either side is a
+        container, its numbers are laid out flat."""
+        out_shapes = [_shape(o) for o in self.out_flat]
+        x_shapes = [_shape(x) for x in self.leaves]
+        single = len(self.out_flat) == 1 and len(self.leaves) == 1 and \
+            self.out_structure is LEAF_STRUCTURE and self.structures[0] is LEAF_STRUCTURE
+        n_out = sum(int(np.prod(s)) for s in out_shapes)
+        n_in = sum(int(np.prod(s)) for s in x_shapes)
+        shape = out_shapes[0] + x_shapes[0] if single else (n_out, n_in)
         if not self.out_variables:
-            return np.zeros(out_shape + x_shape)
+            return np.zeros(shape)
         if self.nested or mode == "rev" or mode == "auto" and n_out <= n_in:
             rows = []
             for i in range(n_out):
-                seed = np.zeros(n_out)
-                seed[i] = 1.0
-                row = self.vjp(seed.reshape(out_shape) if out_shape else 1.0)
-                rows.append(row)
+                row = self.vjp(self.out_structure.rebuild(_unit(i, out_shapes)))
+                rows.append(_flat_row(row, self.nested))
             if self.nested:
                 import fasttape.numpy as fnp
-                return fnp.reshape(fnp.stack([fnp.reshape(r, (-1,)) if _shape(r) else r
-                                              for r in rows]), out_shape + x_shape)
-            return np.asarray(rows, dtype=float).reshape(out_shape + x_shape)
+                return fnp.reshape(fnp.stack(rows), shape)
+            return np.asarray(rows, dtype=float).reshape(shape)
         columns = []
         for j in range(n_in):
-            direction = np.zeros(n_in)
-            direction[j] = 1.0
-            column = self.jvp(direction.reshape(x_shape) if x_shape else 1.0)
-            columns.append(np.asarray(column, dtype=float).reshape(-1))
-        return np.stack(columns, axis=-1).reshape(out_shape + x_shape)
+            unit = _unit(j, x_shapes)
+            tangent = self.structures[0].rebuild(unit) if type(self.argnum) is int \
+                else unit
+            columns.append(np.asarray(_flat_row(self.jvp(tangent), False), dtype=float))
+        return np.stack(columns, axis=-1).reshape(shape)
+
+
+def _unit(i, shapes):
+    """The i-th unit vector of the flat layout of `shapes`, as one entry per shape."""
+    out = []
+    start = 0
+    for s in shapes:
+        n = int(np.prod(s))
+        block = np.zeros(n)
+        if start <= i < start + n:
+            block[i - start] = 1.0
+        out.append(block.reshape(s) if s else float(block[0]))
+        start += n
+    return out
+
+
+def _flat_row(x, recorded):
+    """The numbers of a (structured) derivative, flat: an array, or a recorded 1-d
+    array when they are Variables."""
+    flat, _ = flatten(x, variables=True)
+    if recorded and any(type(v) in _VARIABLE_TYPES for v in flat):
+        import fasttape.numpy as fnp
+        parts = [fnp.reshape(v, (-1,)) if type(v) is ArrayVariable else
+                 fnp.reshape(v, (1,)) if type(v) is Variable else
+                 np.ravel(np.asarray(v, dtype=float)) for v in flat]
+        return parts[0] if len(parts) == 1 else fnp.concatenate(parts)
+    return np.concatenate([np.ravel(np.asarray(_value_of(v), dtype=float))
+                           for v in flat]) if flat else np.zeros(0)
 
 
 # -- inputs and outputs -------------------------------------------------------------------
@@ -441,7 +473,7 @@ def _enclosing_tape(args, argnums):
     tape = None
     for i in argnums:
         x = args[i]
-        if type(x) is float or type(x) is int:
+        if type(x) is float or type(x) is int or not holds_variables(x):
             continue
         for v in flatten(x, variables=True)[0]:
             if type(v) in _VARIABLE_TYPES:

@@ -251,6 +251,11 @@ SPECS = [
              ("DIV_VV",)),
     operator("x**x", lambda x: x ** x, lambda x: np_pow(x, x),
              independent(U(0.2, 3)), ("POW_VV",)),
+    # fasttape.where: the comparison becomes a select node (d = x - y; SELECT)
+    operator("where(x > y, x*y, x-y)", lambda x, y: ft.where(x > y, x * y, x - y),
+             lambda x, y: np.where(x > y, x * y, x - y), apart(-5, 5, 0.05, 3),
+             ("MUL_VV", "SUB_VV", "SUB_VV", "SELECT"),
+             ag=lambda anp, sp: (lambda x, y: anp.where(x > y, x * y, x - y))),
 ]
 
 SPECS_BY_NAME = {s.name: s for s in SPECS}

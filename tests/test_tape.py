@@ -87,7 +87,8 @@ def test_growth_on_an_explicit_tape():
     x = Variable(0.3, tape=tape)
     y = damped_chain(x, 40_000, 1e-4)
     assert tape.n_nodes == tape.n_slots == 1 + 3 * 40_000
-    assert tape.n_constants == 40_000
+    # the loop's constants are the same few numbers: the pool keeps one entry each
+    assert tape.n_constants < 10
     assert tape.nbytes >= tape.n_nodes * (1 + 2 * 4 + 8)
     y.backward()
     assert x.grad == pytest.approx(damped_chain_derivative(0.3, 40_000, 1e-4)[1],
@@ -250,13 +251,17 @@ def test_with_blocks_nest_and_record_on_the_innermost_tape(tape_blocks):
     assert Variable(1.0).tape not in (inner, outer)     # back to the default tape
 
 
-def test_grad_inside_a_with_block_records_on_its_own_tape(tape_blocks):
+def test_grad_inside_a_with_block_records_on_the_block_tape(tape_blocks):
+    """Inside a `with Tape()` block (as inside another differentiation), grad records
+    on the block's tape, so its result is a recorded Variable that can be combined
+    with the block's other Variables and differentiated again."""
     with Tape() as t:
         x = Variable(1.0)
         g = grad(lambda v: v * v * v)(2.0)
         y = x * g
-    assert g == 12.0
-    assert t.n_nodes == 2 and y.tape is t
+    assert g.value == 12.0 and g.tape is t and y.tape is t
+    y.backward()
+    assert x.grad == 12.0
 
 
 def test_an_exception_inside_a_with_block_deactivates_the_tape(tape_blocks):

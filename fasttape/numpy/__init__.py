@@ -358,7 +358,8 @@ def stack(arrays, axis=0):
 
 def hstack(tup):
     arrays = [atleast_1d(a) for a in tup]
-    return concatenate(arrays, 0 if all(_np.ndim(_value(a)) == 1 for a in arrays) else 1)
+    return concatenate(arrays, 0 if _builtins.all(_np.ndim(_value(a)) == 1
+                                                 for a in arrays) else 1)
 
 
 def vstack(tup):
@@ -399,14 +400,20 @@ def vsplit(ary, indices_or_sections):
 
 # -- reductions ------------------------------------------------------------------------------
 
+def any_set(kwargs):
+    """True if a keyword argument asks for more than the default (a float64 dtype and
+    nothing else is the default)."""
+    return _builtins.any(not (k == "dtype" and v in (None, float, _np.float64))
+                         and v is not None for k, v in kwargs.items()) or \
+        _builtins.any(k in ("where", "initial", "out") for k in kwargs)
+
+
 def _reduction(numpy_function, method):
     def function(a, axis=None, keepdims=False, **kwargs):
         a = _operand(a)
-        if kwargs.get("dtype") not in (None, float, _np.float64) or kwargs.get("out") \
-                is not None:
-            if _is_variable(a):
-                raise TypeError(f"{numpy_function.__name__} of Variables supports axis "
-                                f"and keepdims only")
+        if _is_variable(a) and any_set(kwargs):
+            raise TypeError(f"{numpy_function.__name__} of Variables supports axis "
+                            f"and keepdims only, not {sorted(kwargs)}")
         if type(a) is ArrayVariable:
             return method(a, axis, keepdims)
         if type(a) is Variable:
@@ -473,12 +480,23 @@ def dot(a, b):
     if nda == 0 or ndb == 0:
         return multiply(a, b)
     if nda <= 2 and ndb <= 2:
-        return matmul(a, b)
-    return tensordot(a, b, axes=([-1], [-2 if ndb > 1 else -1]))
+        return _with_numpy_errors(_np.dot, a, b, lambda: matmul(a, b))
+    return _with_numpy_errors(_np.dot, a, b, lambda: tensordot(
+        a, b, axes=([-1], [-2 if ndb > 1 else -1])))
+
+
+def _with_numpy_errors(numpy_function, a, b, compute):
+    """compute(), but a shape error carries the message NumPy gives for these operands
+    (found by running numpy_function on their values, on the error path only)."""
+    try:
+        return compute()
+    except ValueError:
+        numpy_function(_value(a), _value(b))
+        raise
 
 
 def vdot(a, b):
-    return dot(ravel(a), ravel(b))
+    return _with_numpy_errors(_np.vdot, a, b, lambda: dot(ravel(a), ravel(b)))
 
 
 def inner(a, b):
@@ -488,7 +506,8 @@ def inner(a, b):
         return _np.inner(a, b)
     if _np.ndim(_value(a)) == 0 or _np.ndim(_value(b)) == 0:
         return multiply(a, b)
-    return tensordot(a, b, axes=([-1], [-1]))
+    return _with_numpy_errors(_np.inner, a, b,
+                              lambda: tensordot(a, b, axes=([-1], [-1])))
 
 
 def outer(a, b):
@@ -563,8 +582,13 @@ def clip(a, a_min=None, a_max=None):
         return _np.clip(a, a_min, a_max)
     lo = _value(a_min)
     hi = _value(a_max)
-    value = _np.clip(a.value, lo, hi)
-    inside = _np.ones(a.shape, bool)
+    value = _np.clip(a.value, lo, hi)            # NumPy's own shape errors first
+    if _is_variable(a_min) or _is_variable(a_max):
+        raise TypeError("clip of Variables takes constant bounds; for Variable bounds "
+                        "write minimum(maximum(a, a_min), a_max)")
+    if value.shape != a.shape:
+        a = broadcast_to(a, value.shape)
+    inside = _np.ones(value.shape, bool)
     if lo is not None:
         inside &= value != lo
     if hi is not None:

@@ -87,26 +87,42 @@ def inv(a):
 
 
 def solve(a, b):
-    """X = A^-1 B;  dB = A^-T G,  dA = -dB X^T;  tangent A^-1 (tB - tA X)."""
+    """X = A^-1 B;  dB = A^-T G,  dA = -dB X^T;  tangent A^-1 (tB - tA X). A 1-d B is
+    one vector for every matrix of a batch A (NumPy's rule); its cotangent sums over
+    the batch."""
     if not (_is_variable(a) or _is_variable(b)):
         return _np.linalg.solve(a, b)
     fnp = _fnp()
-    vector = _np.ndim(_value(b)) == 1
+    a_shape, b_shape = _np.shape(_value(a)), _np.shape(_value(b))
+    vector = len(b_shape) == 1
+
+    def as_columns(v):                 # (..., n) -> (..., n, 1) for the vector case
+        return fnp.expand_dims(v, -1) if vector else v
 
     def reverse(g, x, a, b):
-        gb = solve(_mT(a), g)
-        ga = -fnp.outer(gb, x) if vector else -(gb @ _mT(x))
-        return [ga, gb]
+        gb = solve(_mT(a), as_columns(g))
+        ga = -(gb @ _mT(as_columns(x)))
+        if vector:
+            gb = fnp.reshape(gb, _np.shape(_value(gb))[:-1])
+        return [_sum_to(ga, a_shape), _sum_to(gb, b_shape)]
 
     def forward(t, x, a, b):
         rhs = 0.0
         if t[1] is not None:
-            rhs = t[1]
+            rhs = as_columns(t[1])
         if t[0] is not None:
-            rhs = rhs - t[0] @ x
-        return solve(a, rhs if _np.ndim(_value(rhs)) else fnp.zeros_like(_value(x)) + rhs)
+            rhs = rhs - t[0] @ as_columns(x)
+        dx = solve(a, rhs + fnp.zeros_like(_value(as_columns(x))))
+        return fnp.reshape(dx, _np.shape(_value(x)))
 
     return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward)
+
+
+def _sum_to(x, shape):
+    """Sum the leading (batch) axes of x away to reach `shape`."""
+    fnp = _fnp()
+    extra = len(_np.shape(_value(x))) - len(shape)
+    return fnp.sum(x, axis=tuple(range(extra))) if extra > 0 else x
 
 
 def det(a):
