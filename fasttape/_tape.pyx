@@ -6,6 +6,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc cimport math as cm
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
 from libc.string cimport memcpy, memset
+from cpython.float cimport PyFloat_AS_DOUBLE
 
 import threading
 
@@ -621,6 +622,40 @@ cdef class Tape:
             if results[j] is not None and (changed is None or results[j][0] < changed[0]):
                 changed = results[j]
         return outputs, gradients, changed
+
+    def replay_gradient_of_list(self, Py_ssize_t output, Py_ssize_t[::1] slots,
+                                list values, Py_ssize_t first, Py_ssize_t count,
+                                double[::1] scratch_values, double[::1] scratch_adjoints):
+        """The fast path of a traced gradient for one point given as a flat list of
+        floats: write them into this caller's scratch value buffer (which keeps the
+        constants from its first use), replay, sweep, and return (output value, list of
+        the adjoints of leaves first .. first + count), or (None, changed guard)."""
+        cdef Py_ssize_t k, n = slots.shape[0], changed
+        cdef double* v = &scratch_values[0]
+        cdef double* adj = &scratch_adjoints[0]
+        cdef object item
+        if self.n_anodes:
+            raise NotImplementedError("replay of array operations is not supported yet")
+        if len(values) != n:
+            raise ValueError(f"expected {n} numbers, got {len(values)}")
+        for k in range(n):
+            item = values[k]
+            v[slots[k]] = PyFloat_AS_DOUBLE(item) if type(item) is float else float(item)
+        with nogil:
+            forward_replay_c(self, v)
+            changed = first_changed_guard_c(self, v)
+            if changed < 0:
+                memset(adj, 0, <size_t>(output + 1) * sizeof(double))
+                adj[output] = 1.0
+                reverse_sweep_into_c(self, v, adj, 0, output + 1, output + 1)
+        if changed >= 0:
+            return None, changed
+        return v[output], [adj[slots[k]] for k in range(first, first + count)]
+
+    def scratch_buffers(self):
+        """(values, adjoints) arrays for replay_gradient_of_list: a copy of the tape's
+        values (constants included) and room for the adjoints."""
+        return _copy_f64(self.values, self.n_slots), np.empty(self.n_slots)
 
     def _replay_chunk(self, Py_ssize_t output, Py_ssize_t[::1] slots,
                       const double[:, ::1] x, Py_ssize_t begin, Py_ssize_t end,

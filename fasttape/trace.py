@@ -51,6 +51,7 @@ class Traced:
         self.argnum = argnum
         self.retrace = retrace
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._record(example_args)
 
     # -- recording ----------------------------------------------------------------------
@@ -168,6 +169,20 @@ class Traced:
     def value_and_grad(self, *args):
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
         its own without the GIL, so calls from several threads run in parallel."""
+        if len(args) == 1 and type(args[0]) is list and type(self.argnum) is int \
+                and self.structures[0].kind is list and not self.structures[0].children:
+            # the fast path: one flat list of floats
+            scratch = self._scratch()
+            value, grads = scratch[0].replay_gradient_of_list(
+                self._scalar_output(), self.all_slots, args[0], 0,
+                len(self.all_slots), scratch[1], scratch[2])
+            if value is not None:
+                return value, grads
+            if not self.retrace:
+                raise BranchChangedError(self._describe_guard(grads))
+            with self._lock:
+                self._record(args)
+            return self.value_and_grad(*args)
         values = self._flat_inputs(args)
         tape = self.tape
         out = self._scalar_output()
@@ -182,6 +197,15 @@ class Traced:
                 self._record(args)
             return self.value_and_grad(*args)
         return float(outputs[0]), self._rebuild_grads(grads[0].tolist())
+
+    def _scratch(self):
+        """This thread's (tape, values, adjoints) buffers for the current tape."""
+        local = self._local
+        scratch = getattr(local, "scratch", None)
+        if scratch is None or scratch[0] is not self.tape:
+            values, adjoints = self.tape.scratch_buffers()
+            scratch = local.scratch = (self.tape, values, adjoints)
+        return scratch
 
     def grad(self, *args):
         """The gradient with respect to argument(s) argnum at args."""
@@ -352,6 +376,7 @@ class Traced:
         self.fun = None
         self.retrace = False
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def __repr__(self):
         name = getattr(self.fun, "__name__", "a loaded function")
