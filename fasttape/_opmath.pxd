@@ -55,6 +55,21 @@ cdef inline double minimum_c(double a, double b) noexcept nogil:
     return a if a <= b else b
 
 
+cdef inline bint compare_c(int cmp, double x, double y) noexcept nogil:
+    """x CMP y for a comparison code (CMP_LT ... CMP_NE); nan compares as in C."""
+    if cmp == CMP_LT:
+        return x < y
+    elif cmp == CMP_LE:
+        return x <= y
+    elif cmp == CMP_GT:
+        return x > y
+    elif cmp == CMP_GE:
+        return x >= y
+    elif cmp == CMP_EQ:
+        return x == y
+    return x != y
+
+
 cdef inline double eval_unary(opcode_t op, double x) noexcept nogil:
     if op == OP_NEG:
         return -x

@@ -18,7 +18,8 @@ cnp.import_array()
 
 cdef double EMPTY_DATA = 0.0
 
-from fasttape._opmath cimport (binary_partials, binary_second, eval_binary, eval_unary,
+from fasttape._opmath cimport (binary_partials, binary_second, compare_c, eval_binary,
+                               eval_unary,
                                pow_dbase, pow_dexponent, unary_partial, unary_second)
 from scipy.linalg.cython_blas cimport dgemm
 
@@ -887,28 +888,23 @@ def _restore_tape(dict state, Py_ssize_t max_size):
 
 
 cdef object _copy_u8(uint8_t* p, Py_ssize_t n):
-    out = np.empty(n, dtype=np.uint8)
-    cdef uint8_t[::1] view = out
-    cdef Py_ssize_t i
-    for i in range(n):
-        view[i] = p[i]
-    return out
+    return _copy(p, n, np.uint8)
 
 
 cdef object _copy_i32(int32_t* p, Py_ssize_t n):
-    out = np.empty(n, dtype=np.int32)
-    cdef int32_t[::1] view = out
-    cdef Py_ssize_t i
-    for i in range(n):
-        view[i] = p[i]
+    return _copy(p, n, np.int32)
+
+
+cdef object _copy(void* p, Py_ssize_t n, object dtype):
+    """A NumPy array holding a copy of n items of `dtype` at p."""
+    cdef cnp.ndarray out = np.empty(n, dtype=dtype)
+    if n:
+        memcpy(cnp.PyArray_DATA(out), p, <size_t>n * out.itemsize)
     return out
 
 
 cdef object _copy_f64(double* p, Py_ssize_t n):
-    cdef cnp.ndarray out = np.empty(n, dtype=np.float64)
-    if n:
-        memcpy(cnp.PyArray_DATA(out), p, <size_t>n * sizeof(double))
-    return out
+    return _copy(p, n, np.float64)
 
 
 # -- the reverse sweep ---------------------------------------------------------------
@@ -1502,25 +1498,11 @@ cdef Py_ssize_t first_changed_guard_c(Tape t, const double* values) noexcept nog
     cdef Py_ssize_t k
     cdef double x, y
     cdef opcode_t g
-    cdef bint outcome
     for k in range(t.n_guards):
         g = t.guard_ops[k]
         x = values[t.guard_arg0s[k]]
         y = t.constants[t.guard_arg1s[k]] if g & GUARD_CONST_RHS else values[t.guard_arg1s[k]]
-        g = g & 7
-        if g == CMP_LT:
-            outcome = x < y
-        elif g == CMP_LE:
-            outcome = x <= y
-        elif g == CMP_GT:
-            outcome = x > y
-        elif g == CMP_GE:
-            outcome = x >= y
-        elif g == CMP_EQ:
-            outcome = x == y
-        else:
-            outcome = x != y
-        if outcome != t.guard_outcomes[k]:
+        if compare_c(g & 7, x, y) != t.guard_outcomes[k]:
             return k
     return -1
 

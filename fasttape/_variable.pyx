@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from fasttape._opmath cimport eval_unary
+from fasttape._opmath cimport compare_c, eval_binary, eval_unary
 from fasttape._tape cimport *
 from fasttape._tape import current_tape
 from fasttape.errors import StaleVariableError, TapeMismatchError
@@ -66,24 +66,12 @@ cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
         check_pair(a, b)
         x = value_of(a)
         y = value_of(b)
-        return record_binary(vv, a, b, arith(vv, x, y))
+        return record_binary(vv, a, b, eval_binary(vv, x, y))
     if not as_double(other, &c):
         return NotImplemented
     if reflected:
-        return record_cv(cv, c, a, arith(vv, c, value_of(a)))
-    return record_vc(vc, a, c, arith(vv, value_of(a), c))
-
-
-cdef inline double arith(opcode_t vv, double x, double y) noexcept:
-    if vv == OP_ADD_VV:
-        return x + y
-    if vv == OP_SUB_VV:
-        return x - y
-    if vv == OP_MUL_VV:
-        return x * y
-    if vv == OP_DIV_VV:
-        return x / y
-    return cm.pow(x, y)
+        return record_cv(cv, c, a, eval_binary(vv, c, value_of(a)))
+    return record_vc(vc, a, c, eval_binary(vv, value_of(a), c))
 
 
 cdef object compare(opcode_t cmp, Variable a, object other):
@@ -105,19 +93,7 @@ cdef object compare(opcode_t cmp, Variable a, object other):
     else:
         return NotImplemented
     x = value_of(a)
-    c = cmp & 7
-    if c == CMP_LT:
-        outcome = x < y
-    elif c == CMP_LE:
-        outcome = x <= y
-    elif c == CMP_GT:
-        outcome = x > y
-    elif c == CMP_GE:
-        outcome = x >= y
-    elif c == CMP_EQ:
-        outcome = x == y
-    else:
-        outcome = x != y
+    outcome = compare_c(cmp & 7, x, y)
     push_guard(t, cmp, <index_t>a.slot, rhs, outcome)
     if t.locate_guards:
         frame = sys._getframe(0)     # the Python frame that made the comparison
