@@ -202,6 +202,11 @@ cdef class Tape:
     cdef double* array_adjoints       # adjoints of array outputs, n_array_values of them
     cdef Py_ssize_t n_array_values
     cdef Py_ssize_t array_adjoint_capacity
+    # during a sweep, per array node: 0 while its adjoint block has not been touched
+    # (unzeroed: the node is skipped, a matrix product writes it instead of adding),
+    # 1 once it holds adjoints
+    cdef uint8_t* array_adjoint_live
+    cdef Py_ssize_t array_adjoint_live_capacity
     # forward mode: tangents of the slots and of the array values (like the adjoints)
     cdef double* tangents
     cdef Py_ssize_t tangent_capacity

@@ -179,6 +179,7 @@ cdef class Tape:
         PyMem_Free(self.operands)
         PyMem_Free(self.geometry)
         PyMem_Free(self.array_adjoints)
+        PyMem_Free(self.array_adjoint_live)
         PyMem_Free(self.tangents)
         PyMem_Free(self.array_tangents)
         PyMem_Free(self.adjoint_tangents)
@@ -381,6 +382,7 @@ cdef class Tape:
         if s.shape[0] != n.size:
             raise ValueError(f"seed has {s.shape[0]} values for an output of {n.size}")
         self.prepare_sweep()
+        live_adjoints(self, anode)
         for k in range(n.size):
             self.array_adjoints[n.adj + k] = s[k]
         return self.sweep_c(node, self.n_slots)
@@ -403,6 +405,7 @@ cdef class Tape:
                 if v.shape[0] != n.size:
                     raise ValueError(f"cotangent of {v.shape[0]} values for an output "
                                      f"of {n.size}")
+                live_adjoints(self, <Py_ssize_t>anodes[j])
                 for k in range(n.size):
                     self.array_adjoints[n.adj + k] += v[k]
             if node > last:
@@ -476,8 +479,13 @@ cdef class Tape:
                 self.array_adjoints, self.n_array_values, sizeof(double))
             self.array_adjoint_capacity = self.n_array_values
         memset(self.adjoints, 0, <size_t>self.n_slots * sizeof(double))
-        if self.n_array_values:
-            memset(self.array_adjoints, 0, <size_t>self.n_array_values * sizeof(double))
+        # array adjoint blocks are zeroed lazily, when the sweep first reaches them
+        if self.array_adjoint_live_capacity < self.n_anodes:
+            self.array_adjoint_live = <uint8_t*>grow_buffer(
+                self.array_adjoint_live, self.n_anodes, sizeof(uint8_t))
+            self.array_adjoint_live_capacity = self.n_anodes
+        if self.n_anodes:
+            memset(self.array_adjoint_live, 0, <size_t>self.n_anodes)
         return 0
 
     cdef int sweep_c(self, Py_ssize_t node, Py_ssize_t slot_end) except -1:
@@ -708,6 +716,8 @@ cdef class Tape:
     def array_adjoint(self, Py_ssize_t anode):
         """Copy of the adjoints of array node `anode` from the last sweep (flat)."""
         cdef ArrayNode* n = &self.anodes[anode]
+        if self.swept_epoch != self.epoch or not self.array_adjoint_live[anode]:
+            return np.zeros(n.size)           # not reached by the last sweep
         return _copy_f64(&self.array_adjoints[n.adj], n.size)
 
     # -- inspection -----------------------------------------------------------------
@@ -1009,13 +1019,33 @@ cdef inline double* operand_values(Tape t, Operand* o) noexcept nogil:
     return o.data
 
 
+cdef inline double* live_adjoints(Tape t, Py_ssize_t r) noexcept nogil:
+    """Array node r's adjoint block, zeroed on first use in this sweep."""
+    cdef ArrayNode* n = &t.anodes[r]
+    if not t.array_adjoint_live[r]:
+        memset(&t.array_adjoints[n.adj], 0, <size_t>n.size * sizeof(double))
+        t.array_adjoint_live[r] = 1
+    return &t.array_adjoints[n.adj]
+
+
 cdef inline double* operand_adjoints(Tape t, Operand* o) noexcept nogil:
     """Where the operand's adjoints accumulate; NULL for constants."""
     if o.kind == OPERAND_ARRAY:
-        return &t.array_adjoints[t.anodes[o.ref].adj]
+        return live_adjoints(t, o.ref)
     if o.kind == OPERAND_SCALAR:
         return &t.adjoints[o.ref]
     return NULL
+
+
+cdef inline double* fresh_adjoints(Tape t, Operand* o, double* beta) noexcept nogil:
+    """For a kernel that can write instead of add (BLAS's beta): the operand's block,
+    with beta 0 if nothing is there yet (and no zeroing done), else 1."""
+    if o.kind == OPERAND_ARRAY and not t.array_adjoint_live[o.ref]:
+        t.array_adjoint_live[o.ref] = 1
+        beta[0] = 0.0
+        return &t.array_adjoints[t.anodes[o.ref].adj]
+    beta[0] = 1.0
+    return operand_adjoints(t, o)
 
 
 cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
@@ -1029,9 +1059,12 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
     cdef double* gx
     cdef double* gx1
     cdef const int64_t* geom
+    cdef double beta_a, beta_b
     if n.out_slot >= 0:
         g = &t.adjoints[n.out_slot]
         y = &t.values[n.out_slot]
+    elif not t.array_adjoint_live[r]:  # never reached: no adjoint to pass on
+        return 0
     else:
         g = &t.array_adjoints[n.adj]
         y = n.value
@@ -1043,7 +1076,7 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
     if n.aop == AOP_LEAF:
         return 0
     x = &t.operands[n.operand0]
-    gx = operand_adjoints(t, x)
+    gx = operand_adjoints(t, x) if n.aop != AOP_MATMUL else NULL
     if n.aop == AOP_UNARY:             # y[k] = sop(x[k])
         if gx != NULL:
             unary_reverse(n.sop, size, operand_values(t, x), y, g, gx)
@@ -1062,8 +1095,11 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
             cumsum_reverse(gx, g, &t.geometry[n.geom])
     elif n.aop == AOP_MATMUL:          # y = a @ b
         x1 = &t.operands[n.operand0 + 1]
-        matmul_reverse(operand_values(t, x), gx, operand_values(t, x1),
-                       operand_adjoints(t, x1), g, &t.geometry[n.geom])
+        # a fresh adjoint block is written by BLAS directly (beta 0: no zeroing pass)
+        gx = fresh_adjoints(t, x, &beta_a)
+        gx1 = fresh_adjoints(t, x1, &beta_b)
+        matmul_reverse(operand_values(t, x), gx, beta_a, operand_values(t, x1), gx1,
+                       beta_b, g, &t.geometry[n.geom])
     elif n.aop == AOP_RESHAPE:         # y = x, reshaped
         if gx != NULL:
             for k in range(size):
@@ -1376,25 +1412,33 @@ cdef void cumsum_reverse(double* gx, const double* g, const int64_t* geom) noexc
                 gx[base + j * inner] += acc
 
 
-cdef void matmul_reverse(const double* a, double* ga, const double* b, double* gb,
-                         const double* g, const int64_t* geom) noexcept nogil:
+cdef void matmul_reverse(const double* a, double* ga, double beta_a, const double* b,
+                         double* gb, double beta_b, const double* g,
+                         const int64_t* geom) noexcept nogil:
     """y[i] = a[i] @ b[i] for each of `batch` (m, k) @ (k, n) products, row-major;
     geom: [batch, m, k, n, a_batch_stride, b_batch_stride] (stride 0: broadcast).
-    ga += g b^T and gb += a^T g, by BLAS (column-major: row-major X is X^T)."""
+    ga = beta_a ga + g b^T and gb = beta_b gb + a^T g, by BLAS (column-major: row-major
+    X is X^T); a broadcast operand's block accumulates over the batch."""
     cdef int batch = <int>geom[0], m = <int>geom[1], k = <int>geom[2], n = <int>geom[3]
     cdef Py_ssize_t sa = geom[4], sb = geom[5], sy = <Py_ssize_t>m * n
-    cdef double one = 1.0
+    cdef double one = 1.0, beta
     cdef int i
     cdef char trans = b'T', notrans = b'N'
     if m == 0 or n == 0 or k == 0:
+        if ga != NULL and beta_a == 0.0:
+            memset(ga, 0, <size_t>(sa * batch if sa else m * k) * sizeof(double))
+        if gb != NULL and beta_b == 0.0:
+            memset(gb, 0, <size_t>(sb * batch if sb else k * n) * sizeof(double))
         return
     for i in range(batch):
-        if ga != NULL:   # ga^T (k x m) += b (k x n) . g^T (n x m)
+        if ga != NULL:   # ga^T (k x m) = beta ga^T + b (k x n) . g^T (n x m)
+            beta = beta_a if sa != 0 or i == 0 else 1.0
             dgemm(&trans, &notrans, &k, &m, &n, &one, <double*>b + i * sb, &n,
-                  <double*>g + i * sy, &n, &one, ga + i * sa, &k)
-        if gb != NULL:   # gb^T (n x k) += g^T (n x m) . a (m x k)
+                  <double*>g + i * sy, &n, &beta, ga + i * sa, &k)
+        if gb != NULL:   # gb^T (n x k) = beta gb^T + g^T (n x m) . a (m x k)
+            beta = beta_b if sb != 0 or i == 0 else 1.0
             dgemm(&notrans, &trans, &n, &k, &m, &one, <double*>g + i * sy, &n,
-                  <double*>a + i * sa, &k, &one, gb + i * sb, &n)
+                  <double*>a + i * sa, &k, &beta, gb + i * sb, &n)
 
 
 cdef void where_reverse(Py_ssize_t n, const double* mask, const double* g,
