@@ -8,7 +8,6 @@ import textwrap
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # -- running code that may crash the interpreter ---------------------------------------
@@ -31,12 +30,19 @@ print(grad(lambda x: x * Variable(2.0))(3.0))
 
 
 def run_isolated(code, timeout=120):
-    """Run ``code`` in a fresh interpreter that imports fasttape from this checkout."""
+    """Run ``code`` in a fresh interpreter that imports the same fasttape as these
+    tests (the installed package, or an in-place build), from a neutral directory (so
+    that an uncompiled source tree in the working directory is not picked up)."""
+    import tempfile
+
+    import fasttape
     env = dict(os.environ)
-    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO_ROOT, env=env)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fasttape.__file__)))
+    env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
+    with tempfile.TemporaryDirectory() as neutral:
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                              capture_output=True, text=True, timeout=timeout,
+                              cwd=neutral, env=env)
 
 
 def describe_failure(proc, code):
