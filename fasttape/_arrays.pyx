@@ -586,8 +586,10 @@ def broadcast_to(x, shape):
     return view_of(av, np.broadcast_to(av.value, shape))
 
 
-def where(condition, a, b):
-    """a where condition else b; the condition is not differentiated."""
+def where(condition, a, b, bint mask_from_values=False):
+    """a where condition else b; the condition is not differentiated.
+    mask_from_values marks a mask computed from the operands' values (clip), which a
+    replay could not recompute."""
     cond = value_or_array(condition) if type(condition) in (Variable, ArrayVariable) \
         else np.asarray(condition)
     cdef Tape t = tape_of((a, b))
@@ -610,7 +612,7 @@ def where(condition, a, b):
         vb = value_or_array(b)
     mask = np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64)
     value = readonly_result(value)
-    r = t.push_anode(AOP_WHERE, 0, size, 2, value)
+    r = t.push_anode(AOP_WHERE, 1 if mask_from_values else 0, size, 2, value)
     t.anodes[r].weights = <double*>t.keep(mask)
     t.anodes[r].weights_ref = len(t.keepalive) - 1
     set_operand(t, r, 0, a, va)
@@ -812,25 +814,31 @@ cdef class ArrayVariable:
 
     # comparisons: plain boolean arrays of the values
     def __lt__(self, other):
+        self.tape.n_array_comparisons += 1
         return self.value < value_or_array(other)
 
     def __le__(self, other):
+        self.tape.n_array_comparisons += 1
         return self.value <= value_or_array(other)
 
     def __gt__(self, other):
+        self.tape.n_array_comparisons += 1
         return self.value > value_or_array(other)
 
     def __ge__(self, other):
+        self.tape.n_array_comparisons += 1
         return self.value >= value_or_array(other)
 
     def __eq__(self, other):
         if not isinstance(other, (Variable, ArrayVariable, np.ndarray, float, int)):
             return NotImplemented
+        self.tape.n_array_comparisons += 1
         return self.value == value_or_array(other)
 
     def __ne__(self, other):
         if not isinstance(other, (Variable, ArrayVariable, np.ndarray, float, int)):
             return NotImplemented
+        self.tape.n_array_comparisons += 1
         return self.value != value_or_array(other)
 
     def __hash__(self):

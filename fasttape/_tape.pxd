@@ -219,6 +219,7 @@ cdef class Tape:
     cdef bint sweeping                # a C sweep is running: buffers must not move
     cdef public bint locate_guards    # remember where each comparison was made (trace)
     cdef public list guard_locations  # "file:line" of each guard when locate_guards
+    cdef public Py_ssize_t n_array_comparisons  # comparisons of arrays (not guarded)
 
     cdef readonly Py_ssize_t epoch  # bumped by reset(); Variables remember theirs
     cdef Py_ssize_t max_size        # limit on nodes and slots (2**31 - 1 unless testing)

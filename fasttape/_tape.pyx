@@ -348,6 +348,7 @@ cdef class Tape:
         self.n_operands = 0
         self.n_geometry = 0
         self.n_array_values = 0
+        self.n_array_comparisons = 0
         self.keepalive = []
         self.guard_locations = []
         self.epoch += 1
@@ -692,12 +693,40 @@ cdef class Tape:
             return (begin + done, changed)
         return None
 
+    def replay_support(self):
+        """None if every node can be re-evaluated by a replay, else the reason."""
+        cdef Py_ssize_t r
+        cdef ArrayNode* n
+        if self.n_array_comparisons:
+            return ("it compares arrays (the outcome of an array comparison is not "
+                    "re-checked on replay)")
+        for r in range(self.n_anodes):
+            n = &self.anodes[r]
+            if n.aop == AOP_WEIGHTED_SUM:
+                return "it takes max, min or prod of an array"
+            if n.aop == AOP_PYFUNC:
+                return ("it uses an operation with Python rules (linalg, einsum, a "
+                        "custom primitive, checkpoint)")
+            if n.aop == AOP_WHERE and n.sop:
+                return "it clips an array (the mask depends on the values)"
+        return None
+
+    def write_array_input(self, Py_ssize_t anode, values):
+        """Overwrite array leaf `anode`'s values (for an in-place replay)."""
+        cdef ArrayNode* n = &self.anodes[anode]
+        cdef const double[::1] v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        if n.aop != AOP_LEAF:
+            raise ValueError("not an array input")
+        if v.shape[0] != n.size:
+            raise ValueError(f"an input of {n.size} values got {v.shape[0]}")
+        if n.size:
+            memcpy(n.value, &v[0], <size_t>n.size * sizeof(double))
+
     def replay(self, leaf_slots, inputs):
-        """Replay the scalar tape in place with new input values; returns the index of
-        the first comparison whose outcome changed, or -1."""
+        """Replay the tape in place with new scalar input values (array inputs are
+        written before with write_array_input); returns the index of the first
+        comparison whose outcome changed, or -1."""
         cdef Py_ssize_t k, changed
-        if self.n_anodes:
-            raise NotImplementedError("replay of array operations is not supported yet")
         for k in range(len(leaf_slots)):
             self.values[<Py_ssize_t>leaf_slots[k]] = inputs[k]
         if self.n_nodes > 2048:
@@ -1506,6 +1535,8 @@ cdef void forward_replay_c(Tape t, double* values) noexcept nogil:
         b = arg1s[i]
         if op <= OP_CONST:             # inputs and constants keep their values
             continue
+        elif op == OP_ARRAY:           # (in-place replays only: see array_forward_c)
+            array_forward_c(t, a)
         elif op == OP_ADD_VV:
             values[i] = values[a] + values[b]
         elif op == OP_SUB_VV:
@@ -1536,6 +1567,109 @@ cdef void forward_replay_c(Tape t, double* values) noexcept nogil:
             values[i] = eval_unary(op, values[a])
         else:
             values[i] = eval_binary(op, values[a], values[b])
+
+
+cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
+    """Re-evaluate array node r from its operands, in place (its value array and the
+    tape's own value buffer). The ops replay_support() accepts."""
+    cdef ArrayNode* n = &t.anodes[r]
+    cdef double* y = &t.values[n.out_slot] if n.out_slot >= 0 else n.value
+    cdef Operand* x
+    cdef Operand* x1
+    cdef const double* xv
+    cdef const double* bv
+    cdef const int64_t* geom
+    cdef Py_ssize_t k, size = n.size, ka, kb
+    cdef int batch, m, kk, nn, i
+    cdef Py_ssize_t sa, sb
+    cdef double one = 1.0, zero = 0.0
+    cdef char notrans = b'N'
+    if n.aop == AOP_LEAF or n.aop == AOP_RESHAPE:   # inputs; reshapes are views
+        return
+    x = &t.operands[n.operand0]
+    xv = operand_values(t, x)
+    if n.aop == AOP_UNARY:
+        for k in range(size):
+            y[k] = eval_unary(n.sop, xv[k])
+    elif n.aop == AOP_BINARY:
+        x1 = &t.operands[n.operand0 + 1]
+        bv = operand_values(t, x1)
+        if (x.size == size or x.size == 1) and (x1.size == size or x1.size == 1):
+            for k in range(size):
+                y[k] = eval_binary(n.sop, xv[k if x.size == size else 0],
+                                   bv[k if x1.size == size else 0])
+        else:
+            binary_forward_walk(n.sop, size, xv, bv, y, &t.geometry[n.geom])
+    elif n.aop == AOP_SUM:
+        memset(y, 0, <size_t>size * sizeof(double))
+        reduce_tangent(x.size, xv, y, n.c, NULL, &t.geometry[n.geom])
+    elif n.aop == AOP_CUMSUM:
+        geom = &t.geometry[n.geom]
+        cumsum_forward(xv, y, geom[0], geom[1], geom[2])
+    elif n.aop == AOP_MATMUL:          # y^T (n x m) = b^T (n x k) a^T (k x m)
+        x1 = &t.operands[n.operand0 + 1]
+        bv = operand_values(t, x1)
+        geom = &t.geometry[n.geom]
+        batch = <int>geom[0]
+        m = <int>geom[1]
+        kk = <int>geom[2]
+        nn = <int>geom[3]
+        sa = geom[4]
+        sb = geom[5]
+        if kk == 0:
+            memset(y, 0, <size_t>size * sizeof(double))
+        elif m and nn:
+            for i in range(batch):
+                dgemm(&notrans, &notrans, &nn, &m, &kk, &one, <double*>bv + i * sb, &nn,
+                      <double*>xv + i * sa, &kk, &zero, y + i * m * nn, &nn)
+    elif n.aop == AOP_GATHER:
+        for k in range(size):
+            y[k] = xv[n.index[k]]
+    elif n.aop == AOP_SCATTER:
+        memset(y, 0, <size_t>size * sizeof(double))
+        for k in range(x.size):
+            y[n.index[k]] += xv[k]
+    elif n.aop == AOP_STRIDED:
+        geom = &t.geometry[n.geom]
+        strided_gather(y, xv, <int>geom[0], geom + 1, geom + 1 + geom[0],
+                       geom[1 + 2 * geom[0]])
+    elif n.aop == AOP_CONCAT:
+        for k in range(n.n_operands):
+            x = &t.operands[n.operand0 + k]
+            scatter_set(y, operand_values(t, x), x.index, x.size)
+    elif n.aop == AOP_WHERE:           # the mask is a constant (replay_support)
+        x1 = &t.operands[n.operand0 + 1]
+        bv = operand_values(t, x1)
+        for k in range(size):
+            y[k] = xv[k if x.size == size else 0] if n.weights[k] != 0.0 else \
+                bv[k if x1.size == size else 0]
+
+
+cdef void binary_forward_walk(opcode_t sop, Py_ssize_t n, const double* a,
+                              const double* b, double* y,
+                              const int64_t* geom) noexcept nogil:
+    """y = sop(a, b) over y's shape with broadcast strides (geom as binary_reverse)."""
+    cdef int ndim = <int>geom[0], d
+    cdef const int64_t* shape = geom + 1
+    cdef const int64_t* sa = shape + ndim
+    cdef const int64_t* sb = sa + ndim
+    cdef Py_ssize_t k, ka = 0, kb = 0
+    cdef int64_t counter[32]
+    for d in range(ndim):
+        counter[d] = 0
+    for k in range(n):
+        y[k] = eval_binary(sop, a[ka], b[kb])
+        d = ndim - 1
+        while d >= 0:
+            counter[d] += 1
+            ka += sa[d]
+            kb += sb[d]
+            if counter[d] < shape[d]:
+                break
+            ka -= sa[d] * shape[d]
+            kb -= sb[d] * shape[d]
+            counter[d] = 0
+            d -= 1
 
 
 cdef Py_ssize_t first_changed_guard_c(Tape t, const double* values) noexcept nogil:

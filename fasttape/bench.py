@@ -26,6 +26,7 @@ bring their own setups table built the same way.
 """
 import argparse
 import datetime
+import functools
 import gc
 import json
 import math
@@ -124,6 +125,167 @@ def gmm_data(n):
             for _ in range(n)]
 
 
+# Array workloads, written once against a library's array namespace ``ops.arrays``
+# (A): A.sin, A.exp, A.log, A.tanh, A.logaddexp, A.sum(x, axis), A.logsumexp(x, axis),
+# and A.const(ndarray) turning fixed data into the library's array type (done once,
+# when the function is made, not per call).
+
+def make_rosenbrock_vec(ops):
+    """Rosenbrock written with array slices: 9 array ops for any n."""
+    A = ops.arrays
+
+    def rosenbrock_vec(x):
+        return A.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return rosenbrock_vec
+
+
+def make_logreg(ops):
+    """Logistic regression: sum(logaddexp(0, X w) - y X w), gradient w.r.t. w."""
+    A = ops.arrays
+    data_x, data_y, _ = logreg_data()
+    X, y = A.const(data_x), A.const(data_y)
+
+    def logreg(w):
+        z = X @ w
+        return A.sum(A.logaddexp(0.0, z) - y * z)
+    return logreg
+
+
+MLP_SIZES = (784, 256, 10)
+MLP_BATCH = 256
+
+
+def make_mlp(ops):
+    """784-256-10 tanh MLP, mean softmax cross-entropy over a batch of 256, gradient
+    w.r.t. [W1, b1, W2, b2]; the log-sum-exp is each library's (max-shifted)."""
+    A = ops.arrays
+    data_x, data_onehot, _ = mlp_data()
+    X, Y = A.const(data_x), A.const(data_onehot)
+
+    def mlp(params):
+        W1, b1, W2, b2 = params
+        h = A.tanh(X @ W1 + b1)
+        logits = h @ W2 + b2
+        return A.sum(A.logsumexp(logits, 1) - A.sum(Y * logits, 1)) * (1.0 / MLP_BATCH)
+    return mlp
+
+
+SMALL_CHAIN_STEPS = 33          # 3 array ops per step, plus the final sum: 100 ops
+SMALL_CHAIN_OPS = 3 * SMALL_CHAIN_STEPS + 1
+
+
+def make_small_chain(ops):
+    """x = sin(x) * 1.01 + x on an array of 10, 33 times, then sum: 100 array ops,
+    so the time is the per-op overhead of each library."""
+    A = ops.arrays
+
+    def small_chain(x):
+        for _ in range(SMALL_CHAIN_STEPS):
+            x = A.sin(x) * 1.01 + x
+        return A.sum(x)
+    return small_chain
+
+
+GMM_K, GMM_D, GMM_N = 5, 10, 1000
+
+
+def make_gmm_arrays(ops):
+    """ADBench's GMM objective with diagonal precisions, vectorised (n x K x d).
+
+    params = [alphas (K,), means (K, d), icf (K, d)]: unnormalised log-weights, means
+    and log-diagonal precisions Q = exp(icf). The objective is ADBench's
+    -n d/2 log(2 pi) + sum_i logsumexp_k(alpha_k + sum(icf_k)
+    - |Q_k (x_i - mu_k)|^2 / 2) - n logsumexp(alpha) + Wishart prior (gamma = 1,
+    m = 0: sum(Q^2) / 2).
+    """
+    A = ops.arrays
+    data = gmm_arrays_data()[0]
+    x = A.const(data[:, None, :])                    # (n, 1, d)
+    n, _, d = data.shape
+    constant = -n * d * HALF_LOG_2PI
+
+    def gmm_objective(params):
+        alphas, means, icf = params
+        q = A.exp(icf)                                                   # (K, d)
+        xc = x - means                                                   # (n, K, d)
+        main = alphas + A.sum(icf, 1) - 0.5 * A.sum((q * xc) ** 2, 2)    # (n, K)
+        return (constant + A.sum(A.logsumexp(main, 1))
+                - n * A.logsumexp(alphas, 0) + 0.5 * A.sum(q * q))
+    return gmm_objective
+
+
+@functools.lru_cache(maxsize=None)
+def rosenbrock_vec_point(n):
+    return np.random.default_rng(n).uniform(-1.5, 1.5, n)
+
+
+@functools.lru_cache(maxsize=None)
+def logreg_data(n=10_000, d=100):
+    """(X, y, w0): features, labels in {0, 1} drawn from a logistic model, and the
+    point at which the gradient is taken."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, d))
+    w_true = rng.standard_normal(d) / math.sqrt(d)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-X @ w_true))).astype(np.float64)
+    return X, y, 0.1 * rng.standard_normal(d)
+
+
+@functools.lru_cache(maxsize=None)
+def mlp_data():
+    """(X, one-hot labels, [W1, b1, W2, b2]) for the MLP workload."""
+    rng = np.random.default_rng(2)
+    n_in, n_hidden, n_out = MLP_SIZES
+    X = rng.standard_normal((MLP_BATCH, n_in))
+    onehot = np.eye(n_out)[rng.integers(0, n_out, MLP_BATCH)]
+    params = [rng.standard_normal((n_in, n_hidden)) / math.sqrt(n_in),
+              0.1 * rng.standard_normal(n_hidden),
+              rng.standard_normal((n_hidden, n_out)) / math.sqrt(n_hidden),
+              0.1 * rng.standard_normal(n_out)]
+    return X, onehot, params
+
+
+@functools.lru_cache(maxsize=None)
+def gmm_arrays_data():
+    """(points (n, d), [alphas, means, icf]) for the vectorised GMM workload."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((GMM_K, GMM_D)) * 3.0
+    labels = rng.integers(0, GMM_K, GMM_N)
+    points = centres[labels] + rng.standard_normal((GMM_N, GMM_D))
+    params = [rng.standard_normal(GMM_K), rng.standard_normal((GMM_K, GMM_D)),
+              0.1 * rng.standard_normal((GMM_K, GMM_D))]
+    return points, params
+
+
+def make_rosenbrock_pairs(ops):
+    """Extended Rosenbrock as a Python loop: sum over the pairs (x[2i], x[2i+1]) of
+    100 (x[2i+1] - x[2i]^2)^2 + (1 - x[2i])^2; its Hessian is block-diagonal."""
+    def rosenbrock_pairs(x):
+        s = 0.0
+        for i in range(len(x) // 2):
+            a, b = x[2 * i], x[2 * i + 1]
+            s = s + 100 * (b - a ** 2) ** 2 + (1 - a) ** 2
+        return s
+    return rosenbrock_pairs
+
+
+@functools.lru_cache(maxsize=None)
+def second_order_point(n=100):
+    """(x, v): the point and the direction of the Hessian-vector product."""
+    rng = random.Random(7)
+    return ([rng.uniform(-1.5, 1.5) for _ in range(n)],
+            [rng.uniform(-1.0, 1.0) for _ in range(n)])
+
+
+REPLAY_N, REPLAY_POINTS = 1000, 100
+
+
+@functools.lru_cache(maxsize=None)
+def replay_points(n=REPLAY_N, m=REPLAY_POINTS):
+    """m points of n floats (lists) at which the traced gradient is evaluated."""
+    rng = random.Random(11)
+    return tuple([rng.uniform(-1.5, 1.5) for _ in range(n)] for _ in range(m))
+
+
 # --------------------------------------------------------------------------------------
 # Libraries: each loader imports lazily and returns an ``ops`` namespace; a missing
 # library raises ImportError and its variants are skipped.
@@ -134,35 +296,86 @@ def _python_logaddexp(a, b):
     return m + math.log1p(math.exp(-abs(a - b)))
 
 
+def _arrays_namespace(module, **overrides):
+    """An array namespace (see make_rosenbrock_vec) from a NumPy-like module."""
+    names = dict(sin=module.sin, exp=module.exp, log=module.log, tanh=module.tanh,
+                 logaddexp=module.logaddexp, sum=module.sum, const=np.asarray)
+    names.update(overrides)
+    return types.SimpleNamespace(**names)
+
+
 def load_python():
+    import scipy.special
     return types.SimpleNamespace(sin=math.sin, exp=math.exp, log1p=math.log1p,
-                                 logaddexp=_python_logaddexp, module=math)
+                                 logaddexp=_python_logaddexp, module=math,
+                                 arrays=_arrays_namespace(
+                                     np, logsumexp=scipy.special.logsumexp))
 
 
 def load_fasttape():
+    import fasttape.numpy as fnp
+    import fasttape.scipy.special
     return types.SimpleNamespace(sin=ft.sin, exp=ft.exp, log1p=ft.log1p,
-                                 logaddexp=ft.logaddexp, module=ft)
+                                 logaddexp=ft.logaddexp, module=ft,
+                                 arrays=_arrays_namespace(
+                                     fnp, logsumexp=fasttape.scipy.special.logsumexp))
 
 
 def load_autograd():
     import autograd
     import autograd.numpy as anp
+    import autograd.scipy.special
     return types.SimpleNamespace(sin=anp.sin, exp=anp.exp, log1p=anp.log1p,
-                                 logaddexp=anp.logaddexp, module=autograd)
+                                 logaddexp=anp.logaddexp, module=autograd,
+                                 arrays=_arrays_namespace(
+                                     anp, logsumexp=autograd.scipy.special.logsumexp))
 
 
 def load_torch():
     import torch
+    torch.set_num_threads(1)
+    f64 = torch.float64
+
+    def logaddexp(a, b):
+        return torch.logaddexp(torch.as_tensor(a, dtype=f64),
+                               torch.as_tensor(b, dtype=f64))
+    arrays = _arrays_namespace(
+        torch, logaddexp=logaddexp,
+        sum=lambda x, axis=None: x.sum() if axis is None else x.sum(dim=axis),
+        logsumexp=lambda x, axis: torch.logsumexp(x, dim=axis),
+        const=lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)))
     return types.SimpleNamespace(sin=torch.sin, exp=torch.exp, log1p=torch.log1p,
-                                 logaddexp=torch.logaddexp, module=torch)
+                                 logaddexp=torch.logaddexp, module=torch,
+                                 arrays=arrays)
 
 
 def load_jax():
     import jax
     jax.config.update("jax_enable_x64", True)    # float64, as every other column
     import jax.numpy as jnp
+    import jax.scipy.special
     return types.SimpleNamespace(sin=jnp.sin, exp=jnp.exp, log1p=jnp.log1p,
-                                 logaddexp=jnp.logaddexp, module=jax)
+                                 logaddexp=jnp.logaddexp, module=jax,
+                                 arrays=_arrays_namespace(
+                                     jnp, logsumexp=jax.scipy.special.logsumexp,
+                                     const=jnp.asarray))
+
+
+def load_mygrad():
+    import mygrad as mg
+
+    def logsumexp(x, axis):
+        # mygrad has no logsumexp: shift by the maximum, held constant
+        shift = np.max(mg.asarray(x), axis=axis, keepdims=True)
+        return mg.log(mg.sum(mg.exp(x - shift), axis=axis)) + np.squeeze(shift, axis)
+    return types.SimpleNamespace(module=mg, arrays=_arrays_namespace(
+        mg, logsumexp=logsumexp))
+
+
+def load_casadi():
+    import casadi
+    return types.SimpleNamespace(sin=casadi.sin, exp=casadi.exp, log1p=casadi.log1p,
+                                 module=casadi)
 
 
 def load_micrograd():
@@ -226,6 +439,8 @@ LIBRARIES = {
     "torch": load_torch,
     "jax": load_jax,
     "micrograd": load_micrograd,
+    "mygrad": load_mygrad,
+    "casadi": load_casadi,
 }
 
 _loaded = {}
@@ -275,6 +490,7 @@ class Case:
     compile_s: Optional[float] = None      # one-off compilation, timed separately
     n_nodes: Optional[int] = None          # fasttape nodes recorded by one call
     note: str = ""
+    per: int = 1                           # items (points) per call: times are per item
 
 
 def flat_floats(tree):
@@ -468,14 +684,347 @@ def setup_micrograd(ops, f, args):
     return Case(call=call, gradient=flat_floats)
 
 
+# -- array workloads: one argument, an array or a list of arrays ---------------------------
+
+def _tree_map(fn, tree):
+    """fn applied to every array of nested lists/tuples of arrays."""
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_tree_map(fn, t) for t in tree)
+    return fn(tree)
+
+
+def array_recorder(tape, f, args):
+    """The array twin of ``recorder``: records f(*args) on ``tape``, each array argument
+    a leaf, and returns (output, leaves)."""
+    from fasttape._arrays import make_array_leaf
+    reset = tape.reset
+
+    def record():
+        reset()
+        with tape:
+            leaves = []
+
+            def leaf(a):
+                v = make_array_leaf(tape, a)
+                leaves.append(v)
+                return v
+            return f(*_tree_map(leaf, args)), leaves
+    return record
+
+
+def setup_fasttape_array_record(ops, f, args):
+    tape = ft.Tape()
+    record = array_recorder(tape, f, args)
+    record()
+    return Case(call=record, n_nodes=tape.n_nodes,
+                note=f"{tape.n_array_nodes} array nodes")
+
+
+def setup_fasttape_array_sweep(ops, f, args):
+    tape = ft.Tape()
+    y, leaves = array_recorder(tape, f, args)()
+    y.backward()
+    return Case(call=y.backward, gradient=lambda _: flat_floats([v.grad for v in leaves]),
+                n_nodes=tape.n_nodes)
+
+
+def setup_autograd_arrays(ops, f, args):
+    g = ops.module.grad(f)
+    return Case(call=lambda: g(*args), gradient=flat_floats)
+
+
+def setup_torch_arrays(ops, f, args):
+    torch = ops.module
+
+    def call():
+        leaves = []
+
+        def leaf(a):
+            t = torch.from_numpy(a).requires_grad_(True)
+            leaves.append(t)
+            return t
+        f(*_tree_map(leaf, args)).backward()
+        return [t.grad.numpy() for t in leaves]
+    return Case(call=call, gradient=flat_floats)
+
+
+def setup_mygrad(ops, f, args):
+    mg = ops.module
+
+    def call():
+        leaves = []
+
+        def leaf(a):
+            t = mg.tensor(a)
+            leaves.append(t)
+            return t
+        f(*_tree_map(leaf, args)).backward()
+        return [t.grad for t in leaves]
+    return Case(call=call, gradient=flat_floats)
+
+
+def _jax_arrays(args):
+    import jax.numpy as jnp
+    return _tree_map(jnp.asarray, args)
+
+
+def setup_jax_arrays(ops, f, args):
+    jax = ops.module
+    g = jax.grad(f)
+    jargs = _jax_arrays(args)
+    return Case(call=lambda: jax.block_until_ready(g(*jargs)), gradient=_jax_gradient)
+
+
+def _jax_compile(jitted, jargs):
+    """(compiled function, seconds spent tracing, lowering and compiling)."""
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*jargs).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def setup_jax_jit_arrays(ops, f, args):
+    jax = ops.module
+    jargs = _jax_arrays(args)
+    compiled, compile_s = _jax_compile(jax.jit(jax.grad(f)), jargs)
+    return Case(call=lambda: jax.block_until_ready(compiled(*jargs)),
+                gradient=_jax_gradient, compile_s=compile_s)
+
+
+# -- second order: f a Python loop over a list x of floats; args = (x,) or (x, v) --------
+
+def _hessian_gradient(result):
+    return np.asarray(result, dtype=np.float64).ravel()
+
+
+def setup_python_second(ops, f, args):
+    x = args[0]
+    return Case(call=lambda: f(x))
+
+
+def setup_fasttape_hessian(ops, f, args):
+    h = ft.hessian(f)
+    x = args[0]
+    return Case(call=lambda: h(x), gradient=_hessian_gradient)
+
+
+def setup_fasttape_hessian_ndarray(ops, f, args):
+    h = ft.hessian(f)
+    x = np.array(args[0])
+    return Case(call=lambda: h(x), gradient=_hessian_gradient)
+
+
+def setup_fasttape_hessian_traced(ops, f, args):
+    x = args[0]
+    g = ft.trace(f, x)
+    return Case(call=lambda: g.hessian(x), gradient=_hessian_gradient,
+                n_nodes=g.n_nodes)
+
+
+def setup_autograd_hessian(ops, f, args):
+    h = ops.module.hessian(f)
+    x = np.array(args[0])
+    return Case(call=lambda: h(x), gradient=_hessian_gradient)
+
+
+def setup_torch_hessian(ops, f, args):
+    torch = ops.module
+    x = torch.tensor(args[0], dtype=torch.float64)
+    hessian = torch.autograd.functional.hessian
+    return Case(call=lambda: hessian(f, x).numpy(), gradient=_hessian_gradient)
+
+
+def setup_jax_hessian(ops, f, args):
+    jax = ops.module
+    h = jax.hessian(f)
+    x = _jax_arrays(args[0])
+    return Case(call=lambda: jax.block_until_ready(h(x)), gradient=_jax_gradient)
+
+
+def setup_jax_jit_hessian(ops, f, args):
+    jax = ops.module
+    x = _jax_arrays(args[0])
+    compiled, compile_s = _jax_compile(jax.jit(jax.hessian(f)), (x,))
+    return Case(call=lambda: jax.block_until_ready(compiled(x)),
+                gradient=_jax_gradient, compile_s=compile_s)
+
+
+def setup_fasttape_hvp(ops, f, args):
+    hvp = ft.hvp(f)
+    x, v = args
+    return Case(call=lambda: hvp(x, v), gradient=flat_floats)
+
+
+def setup_fasttape_hvp_ndarray(ops, f, args):
+    hvp = ft.hvp(f)
+    x, v = (np.array(a) for a in args)
+    return Case(call=lambda: hvp(x, v), gradient=flat_floats)
+
+
+def setup_fasttape_hvp_traced(ops, f, args):
+    x, v = args
+    g = ft.trace(f, x)
+    return Case(call=lambda: g.hvp((x,), v), gradient=flat_floats, n_nodes=g.n_nodes)
+
+
+def setup_fasttape_hvp_sweep(ops, f, args):
+    """The forward-over-reverse sweep alone, on a tape recorded once."""
+    x, v = args
+    tape = ft.Tape()
+    y, leaves = recorder(tape, f, (x,))()
+    slots = [leaf.slot for leaf in leaves]
+    node = y.node
+    sweep = tape.hessian_vector_c
+    return Case(call=lambda: sweep(node, slots, v)[1], gradient=flat_floats,
+                n_nodes=tape.n_nodes)
+
+
+def setup_fasttape_hvp_record(ops, f, args):
+    return setup_fasttape_record(ops, f, args[:1])
+
+
+def setup_autograd_hvp(ops, f, args):
+    autograd = ops.module
+    import autograd.numpy as anp
+    x, v = (np.array(a) for a in args)
+    grad_f = autograd.grad(f)
+    hvp = autograd.grad(lambda x: anp.dot(grad_f(x), v))
+    return Case(call=lambda: hvp(x), gradient=flat_floats)
+
+
+def setup_torch_hvp(ops, f, args):
+    torch = ops.module
+    x, v = (torch.tensor(a, dtype=torch.float64) for a in args)
+    hvp = torch.autograd.functional.hvp
+    return Case(call=lambda: hvp(f, x, v)[1].numpy(), gradient=flat_floats)
+
+
+def _jax_hvp(jax, f):
+    grad_f = jax.grad(f)
+
+    def hvp(x, v):                      # forward over reverse
+        return jax.jvp(grad_f, (x,), (v,))[1]
+    return hvp
+
+
+def setup_jax_hvp(ops, f, args):
+    jax = ops.module
+    x, v = _jax_arrays(args)
+    hvp = _jax_hvp(jax, f)
+    return Case(call=lambda: jax.block_until_ready(hvp(x, v)), gradient=_jax_gradient)
+
+
+def setup_jax_jit_hvp(ops, f, args):
+    jax = ops.module
+    x, v = _jax_arrays(args)
+    compiled, compile_s = _jax_compile(jax.jit(_jax_hvp(jax, f)), (x, v))
+    return Case(call=lambda: jax.block_until_ready(compiled(x, v)),
+                gradient=_jax_gradient, compile_s=compile_s)
+
+
+# -- replay: args = (points,), a tuple of lists of floats; times are per point -----------
+
+def setup_python_points(ops, f, args):
+    points = args[0]
+
+    def call():
+        for p in points:
+            f(p)
+    return Case(call=call, per=len(points))
+
+
+def setup_fasttape_points(ops, f, args):
+    points = args[0]
+    g = ft.grad(f)
+    return Case(call=lambda: [g(p) for p in points], gradient=flat_floats,
+                per=len(points))
+
+
+def setup_fasttape_trace(ops, f, args):
+    p = args[0][0]
+    g = ft.trace(f, p)
+    return Case(call=lambda: ft.trace(f, p), n_nodes=g.n_nodes)
+
+
+def setup_traced_call(ops, f, args):
+    points = args[0]
+    g = ft.trace(f, points[0])
+
+    def call():
+        for p in points:
+            g(p)
+    return Case(call=call, per=len(points))
+
+
+def setup_traced_grad(ops, f, args):
+    points = args[0]
+    g = ft.trace(f, points[0])
+    grad = g.grad
+    return Case(call=lambda: [grad(p) for p in points], gradient=flat_floats,
+                per=len(points))
+
+
+def _setup_grad_many(n_threads):
+    def setup(ops, f, args):
+        points = args[0]
+        g = ft.trace(f, points[0])
+        matrix = np.array(points)
+        return Case(call=lambda: g.grad_many(matrix, n_threads=n_threads),
+                    gradient=flat_floats, per=len(points))
+    return setup
+
+
+def setup_jax_jit_points(ops, f, args):
+    jax = ops.module
+    points = [_jax_arrays(p) for p in args[0]]
+    compiled, compile_s = _jax_compile(jax.jit(jax.grad(f)), (points[0],))
+
+    def call():
+        return [jax.block_until_ready(compiled(p)) for p in points]
+    return Case(call=call, gradient=_jax_gradient, compile_s=compile_s,
+                per=len(points))
+
+
+def casadi_gradient_function(ops, f, n):
+    """f on n casadi SX symbols, and the casadi.Function of its gradient."""
+    casadi = ops.module
+    x = casadi.SX.sym("x", n)
+    y = f([x[i] for i in range(n)])
+    return casadi.Function("grad_f", [x], [casadi.gradient(y, x)])
+
+
+def setup_casadi_build(ops, f, args):
+    n = len(args[0][0])
+    return Case(call=lambda: casadi_gradient_function(ops, f, n))
+
+
+def setup_casadi_points(ops, f, args):
+    points = [np.array(p) for p in args[0]]
+    grad_f = casadi_gradient_function(ops, f, len(points[0]))
+    return Case(call=lambda: [grad_f(p).full() for p in points], gradient=flat_floats,
+                per=len(points))
+
+
+def _setup_casadi_map(n_threads):
+    def setup(ops, f, args):
+        matrix = np.array(args[0]).T                    # one column per point
+        grad_f = casadi_gradient_function(ops, f, matrix.shape[0])
+        mapped = grad_f.map(matrix.shape[1], *(("thread", n_threads) if n_threads > 1
+                                               else ("serial",)))
+        return Case(call=lambda: mapped(matrix).full().T, gradient=flat_floats,
+                    per=matrix.shape[1])
+    return setup
+
+
 @dataclass(frozen=True)
 class Variant:
     """One row of a workload's table: a way to compute (or part of) the gradient."""
     name: str
     library: str              # key of LIBRARIES that must be importable
     setup: Callable
-    kind: str = "grad"        # "baseline" (f on floats), "grad", or "part" of fasttape
+    kind: str = "grad"        # "baseline" (f, no derivative), "grad", or "part" (a
+                              # piece or a one-off cost: no speed ratio)
     slow: bool = False        # skipped by --quick
+    note: str = ""            # what exactly is timed (printed under the table)
 
 
 VARIANTS = {v.name: v for v in [
@@ -508,13 +1057,121 @@ VARIANT_NOTES = {
 }
 
 
+def _variants(*variants):
+    return {v.name: v for v in variants}
+
+
+ARRAY_SETUPS = _variants(
+    Variant("numpy f", "python", setup_python, kind="baseline",
+            note="f on NumPy arrays (no derivative): the baseline"),
+    Variant("fasttape", "fasttape", setup_fasttape,
+            note="fasttape.grad(f)(x), f with fasttape.numpy (a tape node per array op)"),
+    Variant("fasttape record", "fasttape", setup_fasttape_array_record, kind="part",
+            note="record only: t.reset(); with t: an array leaf per input, f"),
+    Variant("fasttape sweep", "fasttape", setup_fasttape_array_sweep, kind="part",
+            note="reverse sweep only: y.backward() on the recorded tape"),
+    Variant("autograd", "autograd", setup_autograd_arrays,
+            note="autograd.grad(f)(x), f with autograd.numpy"),
+    Variant("torch", "torch", setup_torch_arrays,
+            note="leaves torch.from_numpy(x).requires_grad_() (float64), f, backward"),
+    Variant("mygrad", "mygrad", setup_mygrad,
+            note="leaves mygrad.tensor(x), f, backward, .grad"),
+    Variant("jax", "jax", setup_jax_arrays,
+            note="jax.grad(f)(x) eager (no jit), x jnp arrays"),
+    Variant("jax.jit", "jax", setup_jax_jit_arrays,
+            note="compiled jax.jit(jax.grad(f))(x); compile time apart"),
+)
+
+_SECOND_ORDER_COMMON = dict(
+    baseline=Variant("python f", "python", setup_python_second, kind="baseline",
+                     note="f on a list of Python floats (no derivative): the baseline"),
+)
+
+HESSIAN_SETUPS = _variants(
+    _SECOND_ORDER_COMMON["baseline"],
+    Variant("fasttape", "fasttape", setup_fasttape_hessian,
+            note="fasttape.hessian(f)(x), x a list: one forward-over-reverse C sweep "
+                 "per column on a tape recorded once"),
+    Variant("fasttape ndarray", "fasttape", setup_fasttape_hessian_ndarray,
+            note="fasttape.hessian(f)(np.array(x)): the general path (jacfwd of the "
+                 "recorded gradient)"),
+    Variant("fasttape trace", "fasttape", setup_fasttape_hessian_traced,
+            note="g = fasttape.trace(f, x) once (not timed), g.hessian(x)"),
+    Variant("autograd", "autograd", setup_autograd_hessian,
+            note="autograd.hessian(f)(np.array(x))"),
+    Variant("torch", "torch", setup_torch_hessian,
+            note="torch.autograd.functional.hessian(f, x), x a float64 tensor"),
+    Variant("jax", "jax", setup_jax_hessian, slow=True,
+            note="jax.hessian(f)(x) eager (jacfwd of jacrev), x a jnp array"),
+    Variant("jax.jit", "jax", setup_jax_jit_hessian, slow=True,
+            note="compiled jax.jit(jax.hessian(f)); compile time apart"),
+)
+
+HVP_SETUPS = _variants(
+    _SECOND_ORDER_COMMON["baseline"],
+    Variant("fasttape", "fasttape", setup_fasttape_hvp,
+            note="fasttape.hvp(f)(x, v), lists: record, then one forward-over-reverse "
+                 "sweep in C"),
+    Variant("fasttape record", "fasttape", setup_fasttape_hvp_record, kind="part",
+            note="record only: t.reset(); with t: Variable per input, f"),
+    Variant("fasttape sweep", "fasttape", setup_fasttape_hvp_sweep, kind="part",
+            note="the forward-over-reverse sweep alone (tape.hessian_vector_c)"),
+    Variant("fasttape ndarray", "fasttape", setup_fasttape_hvp_ndarray,
+            note="fasttape.hvp(f)(np.array(x), np.array(v)): the general path (jvp "
+                 "of the recorded gradient)"),
+    Variant("fasttape trace", "fasttape", setup_fasttape_hvp_traced,
+            note="g = fasttape.trace(f, x) once (not timed), g.hvp((x,), v)"),
+    Variant("autograd", "autograd", setup_autograd_hvp,
+            note="autograd.grad(lambda x: np.dot(autograd.grad(f)(x), v))(x)"),
+    Variant("torch", "torch", setup_torch_hvp,
+            note="torch.autograd.functional.hvp(f, x, v) (reverse over reverse)"),
+    Variant("jax", "jax", setup_jax_hvp,
+            note="jax.jvp(jax.grad(f), (x,), (v,)) eager (forward over reverse)"),
+    Variant("jax.jit", "jax", setup_jax_jit_hvp,
+            note="the same, compiled with jax.jit; compile time apart"),
+)
+
+REPLAY_SETUPS = _variants(
+    Variant("python f", "python", setup_python_points, kind="baseline",
+            note="f on a list of floats, per point (no derivative): the baseline"),
+    Variant("fasttape", "fasttape", setup_fasttape_points,
+            note="fasttape.grad(f)(x) per point: records every time"),
+    Variant("fasttape trace", "fasttape", setup_fasttape_trace, kind="part",
+            note="g = fasttape.trace(f, x): the one-off recording, per trace"),
+    Variant("traced g(x)", "fasttape", setup_traced_call, kind="part",
+            note="g(x): forward replay in C, value only"),
+    Variant("traced g.grad", "fasttape", setup_traced_grad,
+            note="g.grad(x) per point: replay and reverse sweep in C"),
+    Variant("grad_many x1", "fasttape", _setup_grad_many(1),
+            note="g.grad_many(points, n_threads=1), per point"),
+    Variant("grad_many x2", "fasttape", _setup_grad_many(2),
+            note="g.grad_many(points, n_threads=2), per point"),
+    Variant("jax.jit", "jax", setup_jax_jit_points, slow=True,
+            note="compiled jax.jit(jax.grad(f))(x) per point; compile time apart"),
+    Variant("casadi build", "casadi", setup_casadi_build, kind="part",
+            note="f on casadi.SX symbols, casadi.gradient, casadi.Function: per build"),
+    Variant("casadi", "casadi", setup_casadi_points,
+            note="the casadi.Function of the gradient, called per point (ndarray in, "
+                 ".full() out)"),
+    Variant("casadi map", "casadi", _setup_casadi_map(1),
+            note="Function.map(100) on the 1000x100 matrix of points, per point"),
+    Variant("casadi map x2", "casadi", _setup_casadi_map(2),
+            note="Function.map(100, 'thread', 2), per point"),
+)
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
     title: str
     make: Callable            # make(ops) -> f
-    args: tuple               # the point: numbers or lists of numbers
+    args: tuple               # the point: numbers or lists of numbers, or arrays
     setups: Mapping[str, Variant] = field(default_factory=lambda: SCALAR_SETUPS)
+    group: str = "scalar"     # workloads of a group share a summary table
+    rtol: float = 1e-6        # of the agreement check with fasttape's derivative
+    n_ops: Optional[int] = None    # ops per call: the table adds a time per op
+    reference: str = "fasttape"    # the row the 'fasttape faster' ratios divide by
+    unit: str = "per call"
 
 
 WORKLOADS = {w.name: w for w in [
@@ -532,7 +1189,44 @@ WORKLOADS = {w.name: w for w in [
     Workload("gmm", "2-component 1-D Gaussian mixture log-likelihood, 100 points",
              lambda ops: make_gmm(ops, gmm_data(100)),
              ([-1.0, 1.5, math.log(0.7), math.log(1.2), 0.3],)),
+    Workload("rosenbrock-vec", "Rosenbrock with array slices, n=10,000: "
+             "sum(100*(x[1:]-x[:-1]**2)**2 + (1-x[:-1])**2)",
+             make_rosenbrock_vec, (rosenbrock_vec_point(10_000),), ARRAY_SETUPS,
+             group="arrays"),
+    Workload("logreg", "logistic regression, X 10000x100: sum(logaddexp(0, X@w) - "
+             "y*(X@w)), gradient w.r.t. w (100,)",
+             make_logreg, (logreg_data()[2],), ARRAY_SETUPS, group="arrays"),
+    Workload("mlp", "MLP 784-256-10, tanh, batch 256, mean softmax cross-entropy "
+             "(max-shifted logsumexp); gradient w.r.t. [W1, b1, W2, b2]",
+             make_mlp, (mlp_data()[2],), ARRAY_SETUPS, group="arrays"),
+    Workload("small-arrays", "x = sin(x)*1.01 + x on an array of 10, 33 times, then "
+             "sum: 100 array ops (the per-op overhead)",
+             make_small_chain, (np.linspace(0.1, 1.0, 10),), ARRAY_SETUPS,
+             group="arrays", n_ops=SMALL_CHAIN_OPS),
+    Workload("gmm-arrays", f"ADBench-style GMM objective, vectorised: K={GMM_K}, "
+             f"d={GMM_D}, n={GMM_N}, diagonal precisions; gradient w.r.t. [alphas, "
+             f"means, icf]", make_gmm_arrays, (gmm_arrays_data()[1],), ARRAY_SETUPS,
+             group="arrays"),
+    Workload("hessian", "Hessian (100x100) of the extended Rosenbrock loop over 100 "
+             "floats (50 pairs)", make_rosenbrock_pairs, (second_order_point()[0],),
+             HESSIAN_SETUPS, group="second order"),
+    Workload("hvp", "one Hessian-vector product of the extended Rosenbrock loop over "
+             "100 floats", make_rosenbrock_pairs, second_order_point(), HVP_SETUPS,
+             group="second order"),
+    Workload("replay", f"Rosenbrock loop over n={REPLAY_N} floats at "
+             f"{REPLAY_POINTS} points: record once (trace), replay in C",
+             make_rosenbrock, (replay_points(),), REPLAY_SETUPS, group="replay",
+             reference="traced g.grad", unit="per point (trace, build: per call)"),
 ]}
+
+
+def all_variants():
+    """Every variant name of every workload, with its library (first seen)."""
+    out = dict(VARIANTS)
+    for w in WORKLOADS.values():
+        for name, v in w.setups.items():
+            out.setdefault(name, v)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -646,14 +1340,14 @@ def progress(msg):
 # Running the workloads
 # --------------------------------------------------------------------------------------
 
-def run_workload(workload, variant_names, budget):
+def run_workload(workload, variant_names, budget, quick=False):
     """Time every selected variant of one workload; returns a list of row dicts."""
     rows = []
     reference = None            # fasttape's gradient, the reference for the checks
     cases = []
-    for name in variant_names:
-        variant = workload.setups.get(name)
-        if variant is None:
+    selected = set(variant_names)
+    for name, variant in workload.setups.items():
+        if name not in selected or (quick and variant.slow):
             continue
         try:
             ops = load(variant.library)
@@ -661,9 +1355,9 @@ def run_workload(workload, variant_names, budget):
             progress(f"  {workload.name} / {name}: skipped ({variant.library} not "
                      f"installed: {e})")
             continue
-        f = workload.make(ops)
         try:
             progress(f"  {workload.name} / {name}: setting up")
+            f = workload.make(ops)
             case = variant.setup(ops, f, workload.args)
         except NotApplicable:
             continue
@@ -671,6 +1365,7 @@ def run_workload(workload, variant_names, budget):
             progress(f"  {workload.name} / {name}: FAILED in setup: "
                      f"{type(e).__name__}: {e}")
             rows.append(dict(workload=workload.name, variant=name, kind=variant.kind,
+                             library=variant.library,
                              error=f"{type(e).__name__}: {e}"))
             continue
         cases.append((variant, case))
@@ -681,7 +1376,7 @@ def run_workload(workload, variant_names, budget):
         row = dict(workload=workload.name, variant=name, kind=variant.kind,
                    library=variant.library, compile_s=case.compile_s,
                    n_nodes=case.n_nodes, note=case.note, check=None,
-                   max_abs_diff=None)
+                   max_abs_diff=None, per=case.per)
         try:
             # warm-up call, whose gradient is checked against fasttape's before timing
             gc.collect()
@@ -689,24 +1384,31 @@ def run_workload(workload, variant_names, budget):
             result = case.call()
             first = time.perf_counter() - t0
             if case.gradient is not None:
-                reference = check_gradient(row, case.gradient(result), reference)
+                reference = check_gradient(row, case.gradient(result), reference,
+                                           workload.rtol)
                 progress(f"  {workload.name} / {name}: gradient {row['check']}")
+            del result
             progress(f"  {workload.name} / {name}: timing")
             timing = time_call(case.call, budget, first=first)
         except Exception as e:
             progress(f"  {workload.name} / {name}: FAILED: {type(e).__name__}: {e}")
             rows.append(dict(workload=workload.name, variant=name, kind=variant.kind,
+                             library=variant.library,
                              error=f"{type(e).__name__}: {e}"))
             continue
-        row.update(median_s=timing.median, min_s=timing.min, number=timing.number,
-                   repeats=timing.repeats, first_call_s=first)
+        # times per item (per point for the replay workload)
+        row.update(median_s=timing.median / case.per, min_s=timing.min / case.per,
+                   number=timing.number, repeats=timing.repeats, first_call_s=first)
+        if workload.n_ops:
+            row.update(median_per_op_s=row["median_s"] / workload.n_ops,
+                       min_per_op_s=row["min_s"] / workload.n_ops)
         rows.append(row)
-        progress(f"  {workload.name} / {name}: {fmt_time(timing.median)} per call "
-                 f"({timing.repeats} x {timing.number} calls)")
+        progress(f"  {workload.name} / {name}: {fmt_time(row['median_s'])} "
+                 f"{workload.unit} ({timing.repeats} x {timing.number} calls)")
     # ratios within this run
     base = next((r["median_s"] for r in rows if r.get("kind") == "baseline"
                  and "median_s" in r), None)
-    mine = next((r["median_s"] for r in rows if r.get("variant") == "fasttape"
+    mine = next((r["median_s"] for r in rows if r.get("variant") == workload.reference
                  and "median_s" in r), None)
     for row in rows:
         if "median_s" not in row:
@@ -717,8 +1419,8 @@ def run_workload(workload, variant_names, budget):
     return rows
 
 
-def check_gradient(row, g, reference):
-    """Compare gradient g with fasttape's (np.allclose, rtol 1e-6) and note the
+def check_gradient(row, g, reference, rtol=1e-6):
+    """Compare gradient g with fasttape's (np.allclose with ``rtol``) and note the
     outcome in row["check"]; fasttape's own row sets the reference. Returns the
     reference."""
     if row["variant"] == "fasttape":
@@ -730,7 +1432,7 @@ def check_gradient(row, g, reference):
         row["check"] = f"MISMATCH (shape {g.shape} vs {reference.shape})"
     else:
         row["max_abs_diff"] = float(np.max(np.abs(g - reference)))
-        if np.allclose(g, reference, rtol=1e-6):
+        if np.allclose(g, reference, rtol=rtol):
             row["check"] = "ok"
         else:
             row["check"] = "MISMATCH"
@@ -741,11 +1443,18 @@ def check_gradient(row, g, reference):
 
 def print_workload_table(workload, rows, out=sys.stdout):
     print(f"\n== {workload.name}: {workload.title}", file=out)
-    nodes = next((r["n_nodes"] for r in rows if r.get("n_nodes")), None)
+    nodes = next((r for r in rows if r.get("n_nodes")), None)
     if nodes:
-        print(f"   fasttape tape: {nodes} nodes", file=out)
-    header = (f"   {'variant':<16} {'median':>10} {'min':>10} {'/ f':>9} "
-              f"{'fasttape faster':>15}  {'gradient':<9} {'compile':>8}  calls")
+        extra = f" ({nodes['note']})" if nodes.get("note") else ""
+        print(f"   fasttape tape: {nodes['n_nodes']} nodes{extra}", file=out)
+    if workload.unit != "per call":
+        print(f"   times {workload.unit}", file=out)
+    per_op = workload.n_ops is not None
+    faster = "fasttape faster" if workload.reference == "fasttape" else \
+        f"/ {workload.reference}"
+    header = (f"   {'variant':<16} {'median':>10} {'min':>10} "
+              + (f"{'per op':>10} " if per_op else "")
+              + f"{'/ f':>9} {faster:>15}  {'gradient':<9} {'compile':>8}  calls")
     print(header, file=out)
     print("   " + "-" * (len(header) - 3), file=out)
     for r in rows:
@@ -754,27 +1463,45 @@ def print_workload_table(workload, rows, out=sys.stdout):
             continue
         speed = r["fasttape_speedup"]
         speed_s = "-" if speed is None else (
-            "1 (this)" if r["variant"] == "fasttape" else fmt_ratio(speed))
+            "1 (this)" if r["variant"] == workload.reference else fmt_ratio(speed))
         check = r["check"] or "-"
         if check == "reference":
             check = "ref"
+        op_s = f"{fmt_time(r['median_per_op_s']):>10} " if per_op else ""
         print(f"   {r['variant']:<16} {fmt_time(r['median_s']):>10} "
-              f"{fmt_time(r['min_s']):>10} {fmt_ratio(r['ratio_to_f']):>9} "
+              f"{fmt_time(r['min_s']):>10} {op_s}{fmt_ratio(r['ratio_to_f']):>9} "
               f"{speed_s:>15}  {check:<9} {fmt_time(r['compile_s']):>8}  "
               f"{r['repeats']}x{r['number']}", file=out)
+    if workload.setups is not SCALAR_SETUPS:
+        for r in rows:
+            note = workload.setups[r["variant"]].note
+            if note:
+                print(f"     {r['variant'] + ':':<17} {note}", file=out)
 
 
 def print_summary(all_rows, out=sys.stdout):
-    """Workloads by variants: median times, one line per workload."""
+    """Workloads by variants: median times, one line per workload; one table per
+    group of workloads (scalar, arrays, ...) that has more than one workload."""
+    groups = {}
+    for r in all_rows:
+        w = WORKLOADS.get(r["workload"])
+        groups.setdefault(w.group if w else "", []).append(r)
+    for group, rows in groups.items():
+        if len(dict.fromkeys(r["workload"] for r in rows)) > 1:
+            _print_summary_group(group, rows, out)
+
+
+def _print_summary_group(group, all_rows, out):
     workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
     variants = list(dict.fromkeys(r["variant"] for r in all_rows
                                   if "median_s" in r))
     if not workloads or not variants:
         return
     width = max(10, max(len(v) for v in variants) + 1)
-    print("\n== summary: median time per call (x = fasttape's speedup over it)",
-          file=out)
-    print("   " + f"{'workload':<11}" + "".join(f"{v:>{width}}" for v in variants),
+    first = max(11, max(len(w) for w in workloads) + 1)
+    print(f"\n== summary ({group} workloads): median time per call (x = fasttape's "
+          f"speedup over it)", file=out)
+    print("   " + f"{'workload':<{first}}" + "".join(f"{v:>{width}}" for v in variants),
           file=out)
     for w in workloads:
         cells = []
@@ -782,14 +1509,16 @@ def print_summary(all_rows, out=sys.stdout):
             r = next((r for r in all_rows if r["workload"] == w and r["variant"] == v
                       and "median_s" in r), None)
             cells.append("-" if r is None else fmt_time(r["median_s"]))
-        print("   " + f"{w:<11}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+        print("   " + f"{w:<{first}}" + "".join(f"{c:>{width}}" for c in cells),
+              file=out)
         cells = []
         for v in variants:
             r = next((r for r in all_rows if r["workload"] == w and r["variant"] == v
                       and "median_s" in r), None)
             s = None if r is None else r.get("fasttape_speedup")
             cells.append("" if s is None or v == "fasttape" else fmt_ratio(s))
-        print("   " + f"{'':<11}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+        print("   " + f"{'':<{first}}" + "".join(f"{c:>{width}}" for c in cells),
+              file=out)
 
 
 # --------------------------------------------------------------------------------------
@@ -1051,6 +1780,7 @@ def machine_info():
         fasttape_git_commit=_git_commit(),
         peers={lib: library_version(lib) for lib in LIBRARIES
                if lib not in ("python", "fasttape")},
+        threads={k: os.environ.get(k) for k in list(SINGLE_THREAD_ENV) + ["XLA_FLAGS"]},
     )
     return info
 
@@ -1079,9 +1809,13 @@ def save_png(path, all_rows):
         print(f"\n(--png: matplotlib is not installed; no chart written to {path})")
         return
     workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
-    fig, axes = plt.subplots(len(workloads), 1, squeeze=False,
-                             figsize=(8, 2.2 + 0.45 * 10 * len(workloads) / 2))
-    for ax, w in zip(axes[:, 0], workloads):
+    n_cols = 2 if len(workloads) > 3 else 1
+    n_rows = math.ceil(len(workloads) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+                             figsize=(8 * n_cols, 0.6 + 3.4 * n_rows))
+    for ax in axes.ravel()[len(workloads):]:
+        ax.set_visible(False)
+    for ax, w in zip(axes.ravel(), workloads):
         rows = [r for r in all_rows if r["workload"] == w and "median_s" in r]
         names = [r["variant"] for r in rows]
         times = [r["median_s"] for r in rows]
@@ -1091,13 +1825,20 @@ def save_png(path, all_rows):
         ax.barh(names, times, color=colors)
         ax.set_xscale("log")
         ax.invert_yaxis()
-        ax.set_title(textwrap.fill(f"{w}: {WORKLOADS[w].title}", 100), fontsize=9)
-        ax.set_xlabel("median seconds per call (log scale)", fontsize=8)
+        workload = WORKLOADS[w]
+        ax.set_title(textwrap.fill(f"{w}: {workload.title}", 90), fontsize=8)
+        unit = "per call" if workload.unit == "per call" else workload.unit
+        ax.set_xlabel(f"median seconds {unit} (log scale)", fontsize=8)
         ax.tick_params(labelsize=8)
-        for y, t in enumerate(times):
-            ax.text(t, y, " " + fmt_time(t), va="center", fontsize=7)
+        for y, (t, r) in enumerate(zip(times, rows)):
+            label = " " + fmt_time(t)
+            if r.get("ratio_to_f"):
+                label += f" ({fmt_ratio(r['ratio_to_f'])} f)"
+            if r.get("check") and r["check"].startswith("MISMATCH"):
+                label += " MISMATCH"
+            ax.text(t, y, label, va="center", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"\nchart written to {path}")
 
@@ -1119,9 +1860,10 @@ SECTIONS = ("foundation", "memory")
 
 def parse_only(only):
     """Split --only NAME[,NAME...] into workloads, variants/libraries and sections."""
+    names = all_variants()
     workloads, variants, sections = [], [], []
     if not only:
-        return list(WORKLOADS), list(VARIANTS), list(SECTIONS)
+        return list(WORKLOADS), list(names), list(SECTIONS)
     for token in only.split(","):
         token = token.strip()
         if token in WORKLOADS:
@@ -1129,34 +1871,57 @@ def parse_only(only):
         elif token in SECTIONS:
             sections.append(token)
         elif token in LIBRARIES:          # a library: all its variants
-            variants.extend(n for n, v in VARIANTS.items() if v.library == token)
-        elif token in VARIANTS:
+            variants.extend(n for w in WORKLOADS.values() for n, v in w.setups.items()
+                            if v.library == token)
+        elif token in names:
             variants.append(token)
         else:
             raise SystemExit(
                 f"--only: unknown name {token!r}; choose from workloads "
                 f"{', '.join(WORKLOADS)}; sections {', '.join(SECTIONS)}; libraries "
-                f"{', '.join(LIBRARIES)}; variants {', '.join(VARIANTS)}")
+                f"{', '.join(LIBRARIES)}; variants {', '.join(names)}")
     if variants and not workloads and not sections:
         workloads = list(WORKLOADS)
         sections = ["memory"]
     if workloads and not variants:
-        variants = list(VARIANTS)
+        variants = list(names)
     if variants:
-        # the baseline and fasttape give every row its ratios
-        variants = list(dict.fromkeys(["python f", "fasttape"] + variants))
+        # the baselines and the reference rows give every row its ratios
+        always = [n for n, v in names.items() if v.kind == "baseline"] + ["fasttape"] + [
+            w.reference for w in WORKLOADS.values()]
+        variants = list(dict.fromkeys(always + variants))
     return workloads, variants, sections
+
+
+# Threads: one per library, so that the columns compare like with like and a second
+# process on a 2-core machine disturbs them less. The BLAS libraries read these when
+# they load, before main() runs: ``python -m fasttape.bench`` re-executes itself with
+# them set when they are missing (an explicit setting is kept).
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "MKL_NUM_THREADS": "1", "JAX_PLATFORMS": "cpu"}
+XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def single_thread_environ(environ):
+    """``environ`` with the single-thread settings added where missing."""
+    env = dict(environ)
+    for key, value in SINGLE_THREAD_ENV.items():
+        env.setdefault(key, value)
+    if "xla_cpu_multi_thread_eigen" not in env.get("XLA_FLAGS", ""):
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_SINGLE_THREAD).strip()
+    return env
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m fasttape.bench",
         description="Time fasttape against the installed peers (autograd, PyTorch, "
-                    "JAX, micrograd) on scalar workloads; print a table and the "
-                    "Foundation figures.")
+                    "JAX, micrograd, mygrad, CasADi) on scalar, array, second-order "
+                    "and replay workloads; print a table and the Foundation figures.")
     parser.add_argument("--quick", action="store_true",
-                        help="short time boxes; skip the slow peers (jax eager, "
-                             "jax.jit) and shrink the memory probes")
+                        help="short time boxes; skip the slow peers (jax eager and "
+                             "jax.jit on scalar loops, whose compile takes tens of "
+                             "seconds) and shrink the memory probes")
     parser.add_argument("--only", metavar="NAME[,NAME]",
                         help="run only these workloads (%s), sections (%s), or "
                              "libraries/variants (%s)" % (", ".join(WORKLOADS),
@@ -1170,8 +1935,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     budget = args.budget if args.budget is not None else (0.3 if args.quick else 1.5)
     workloads, variants, sections = parse_only(args.only)
-    if args.quick:
-        variants = [v for v in variants if not VARIANTS[v].slow]
 
     started = time.perf_counter()
     info = machine_info()
@@ -1183,15 +1946,21 @@ def main(argv=None):
           f"{info['cpu_count']} | {info['platform']} | {info['date']}")
     print("peers: " + ", ".join(f"{k} {v or 'not installed'}"
                                 for k, v in info["peers"].items()))
+    print("threads: " + ", ".join(f"{k}={v}" for k, v in info["threads"].items()) +
+          " (torch.set_num_threads(1))")
     print("times: median (and min) seconds per call over time-boxed repeats; "
-          "'/ f' = time / time of f on floats; 'fasttape faster' = time / fasttape's.")
-    for v in variants:
-        print(f"   {v:<16} {VARIANT_NOTES.get(v, '')}")
+          "'/ f' = time / time of f (no derivative); 'fasttape faster' = time / "
+          "fasttape's.")
+    if any(WORKLOADS[w].setups is SCALAR_SETUPS for w in workloads):
+        print("scalar workloads:")
+        for v in variants:
+            if v in VARIANT_NOTES:
+                print(f"   {v:<16} {VARIANT_NOTES[v]}")
 
     all_rows = []
     for i, name in enumerate(workloads):
         progress(f"[{i + 1}/{len(workloads)}] workload {name}")
-        rows = run_workload(WORKLOADS[name], variants, budget)
+        rows = run_workload(WORKLOADS[name], variants, budget, args.quick)
         print_workload_table(WORKLOADS[name], rows)
         sys.stdout.flush()
         all_rows.extend(rows)
@@ -1203,7 +1972,8 @@ def main(argv=None):
         found = foundation(budget)
     if "memory" in sections:
         libs = list(dict.fromkeys(["fasttape"] + [VARIANTS[v].library for v in variants
-                                                  if VARIANTS[v].kind == "grad"]))
+                                                  if v in VARIANTS
+                                                  and VARIANTS[v].kind == "grad"]))
         mem = run_memory(libs, args.quick)
     print_foundation(found, mem)
     elapsed = time.perf_counter() - started
@@ -1223,4 +1993,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    _env = single_thread_environ(os.environ)
+    if _env != dict(os.environ) and "FASTTAPE_BENCH_REEXEC" not in os.environ:
+        _env["FASTTAPE_BENCH_REEXEC"] = "1"
+        os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], _env)
     sys.exit(main())

@@ -8,15 +8,20 @@ and the call raises BranchChangedError (or, with ``retrace=True``, records again
 Derivatives are sweeps of the replayed tape: reverse (grad, vjp, jacobian), forward
 (jvp) and forward-over-reverse (hvp, hessian).
 
-Replay covers scalar code (Python loops over floats, ``fasttape.where``); tracing a
-function that records array operations raises NotImplementedError for now.
+Replay covers scalar code (Python loops over floats, ``fasttape.where``) and array
+code made of elementwise operations, sums and means, matrix products, indexing,
+reshapes and joins; a function using max/min/prod of arrays, comparisons of arrays,
+clip, linalg, einsum or custom primitives cannot be replayed yet (trace raises
+NotImplementedError saying which). Replays of array code run under a lock; scalar
+code replays in per-thread buffers, in parallel.
 """
 import os
 import threading
 
 import numpy as np
 
-from fasttape._arrays import leaf_gradients, output_refs, tangents_of
+from fasttape._arrays import (ArrayVariable, leaf_gradients, make_array_leaf,
+                              output_refs, sweep_gradients, tangents_of)
 from fasttape._containers import Structure, flatten
 from fasttape._tape import Tape, pop_active, push_active
 from fasttape._variable import Variable, make_leaf, make_leaves
@@ -62,20 +67,22 @@ class Traced:
                                      "without its Python code")
         tape = Tape()
         tape.locate_guards = True
-        leaves, structures = [], []
+        leaves, structures, consecutive_leaves = [], [], []
         call_args = []
         push_active(tape)
         try:
             for a in args:
-                if (type(a) is list or type(a) is tuple) and (
-                        arg_leaves := make_leaves(tape, a)) is not None:
+                consecutive = (type(a) is list or type(a) is tuple) and (
+                    arg_leaves := make_leaves(tape, a)) is not None
+                consecutive_leaves.append(consecutive)
+                if consecutive:
                     structure = Structure.flat(type(a), len(a))
                 else:
                     flat, structure = flatten(a)
-                    if any(isinstance(v, np.ndarray) for v in flat):
-                        raise TypeError("trace: array arguments are not supported yet; "
-                                        "pass numbers, or lists and tuples of numbers")
-                    arg_leaves = [make_leaf(tape, float(v)) for v in flat]
+                    # array inputs are copies: a replay writes new inputs into them
+                    arg_leaves = [make_array_leaf(tape, np.array(v, dtype=np.float64))
+                                  if isinstance(v, np.ndarray) else
+                                  make_leaf(tape, float(v)) for v in flat]
                 leaves.append(arg_leaves)
                 structures.append(structure)
                 call_args.append(structure.rebuild(arg_leaves))
@@ -84,22 +91,32 @@ class Traced:
             pop_active(tape)
         out_flat, out_structure = flatten(out, variables=True)
         for o in out_flat:
-            if type(o) is Variable and o.tape is not tape or not (
-                    type(o) is Variable or isinstance(o, (int, float))):
-                raise TypeError("trace: the function must return numbers (or containers "
-                                "of numbers) computed from its arguments")
+            if type(o) in (Variable, ArrayVariable) and o.tape is not tape or not (
+                    type(o) in (Variable, ArrayVariable) or isinstance(o, (int, float))):
+                raise TypeError("trace: the function must return numbers or arrays (or "
+                                "containers of them) computed from its arguments")
+        reason = tape.replay_support()
+        if reason is not None:
+            raise NotImplementedError(f"trace: this function cannot be replayed yet: "
+                                      f"{reason}")
         self.tape = tape
         self.structures = structures
-        self.leaf_slots = [[leaf.slot for leaf in arg] for arg in leaves]
+        self.leaves = leaves
+        self.scalar_only = tape.n_array_nodes == 0
+        # (leaves made by make_leaves are consecutive slots: no per-leaf Python work)
+        self.leaf_slots = [list(range(arg[0].slot, arg[0].slot + len(arg)))
+                           if arg and consecutive else
+                           [leaf.slot if type(leaf) is Variable else -1 for leaf in arg]
+                           for arg, consecutive in zip(leaves, consecutive_leaves)]
         self.out_structure = out_structure
-        self.all_slots = np.array([s for arg in self.leaf_slots for s in arg],
-                                  dtype=np.intp)
+        self.all_slots = np.concatenate([np.asarray(arg, dtype=np.intp)
+                                         for arg in self.leaf_slots]) \
+            if self.leaf_slots else np.zeros(0, dtype=np.intp)
+        self.outputs = [o if type(o) in (Variable, ArrayVariable) else None
+                        for o in out_flat]
         self.out_slots = [o.slot if type(o) is Variable else None for o in out_flat]
-        self.out_constants = [None if type(o) is Variable else float(o) for o in out_flat]
-        if tape.n_array_nodes:
-            raise NotImplementedError(
-                "trace: replaying array operations is not supported yet; trace code "
-                "written with scalar operations, or use grad on array code")
+        self.out_constants = [None if type(o) in (Variable, ArrayVariable) else float(o)
+                              for o in out_flat]
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -131,9 +148,34 @@ class Traced:
 
     def _replay(self, args):
         """Write args into the tape and re-evaluate it (holding self._lock)."""
-        values = self._flat_inputs(args)
-        slots = [s for arg in self.leaf_slots for s in arg]
-        changed = self.tape.replay(slots, values)
+        if self.scalar_only:
+            values = self._flat_inputs(args)
+            changed = self.tape.replay(self.all_slots, values)
+        else:
+            if len(args) != len(self.structures):
+                raise TypeError(f"the traced function takes {len(self.structures)} "
+                                f"arguments, got {len(args)}")
+            slots, values = [], []
+            for i, (a, structure, arg_leaves) in enumerate(zip(args, self.structures,
+                                                               self.leaves)):
+                flat, s = flatten(a)
+                if len(flat) != len(arg_leaves) or not _same_structure(s, structure):
+                    raise ValueError(f"argument {i} does not have the structure it was "
+                                     f"traced with")
+                for leaf, v in zip(arg_leaves, flat):
+                    if type(leaf) is Variable:
+                        if np.ndim(v):
+                            raise ValueError(f"argument {i}: a number was traced, got "
+                                             f"an array")
+                        slots.append(leaf.slot)
+                        values.append(float(v))
+                    else:
+                        if np.shape(v) != leaf.shape:
+                            raise ValueError(f"argument {i}: an array of shape "
+                                             f"{leaf.shape} was traced, got shape "
+                                             f"{np.shape(v)}")
+                        self.tape.write_array_input(leaf.anode, v)
+            changed = self.tape.replay(slots, values)
         if changed >= 0:
             if self.retrace:
                 self._record(args)
@@ -157,12 +199,13 @@ class Traced:
             return self._outputs()
 
     def _outputs(self):
-        flat = [self.tape.value_at(s) if s is not None else c
-                for s, c in zip(self.out_slots, self.out_constants)]
+        flat = [c if o is None else o.value if type(o) is Variable else o.value.copy()
+                for o, c in zip(self.outputs, self.out_constants)]
         return self.out_structure.rebuild(flat)
 
     def _scalar_output(self):
-        if len(self.out_slots) != 1:
+        if len(self.outputs) != 1 or type(self.outputs[0]) is ArrayVariable and \
+                self.outputs[0].size != 1:
             raise TypeError("grad needs a function with one scalar output")
         return self.out_slots[0]
 
@@ -183,6 +226,8 @@ class Traced:
             with self._lock:
                 self._record(args)
             return self.value_and_grad(*args)
+        if not self.scalar_only:
+            return self._value_and_grad_in_place(args)
         values = self._flat_inputs(args)
         tape = self.tape
         out = self._scalar_output()
@@ -197,6 +242,17 @@ class Traced:
                 self._record(args)
             return self.value_and_grad(*args)
         return float(outputs[0]), self._rebuild_grads(grads[0].tolist())
+
+    def _value_and_grad_in_place(self, args):
+        with self._lock:
+            self._replay(args)
+            self._scalar_output()
+            out = self.outputs[0]
+            if out is None:
+                return self.out_constants[0], self._rebuild_grads(None)
+            value, flat = sweep_gradients(self.tape, out,
+                                          [leaf for arg in self.leaves for leaf in arg])
+            return float(np.reshape(value, ())), self._rebuild_grads(flat)
 
     def _scratch(self):
         """This thread's (tape, values, adjoints) buffers for the current tape."""
@@ -214,9 +270,10 @@ class Traced:
     def _rebuild_grads(self, flat):
         per_arg = []
         start = 0
-        for slots in self.leaf_slots:
-            n = len(slots)
-            per_arg.append([0.0] * n if flat is None else flat[start:start + n])
+        for arg in self.leaves:
+            n = len(arg)
+            per_arg.append([0.0 if type(leaf) is Variable else np.zeros(leaf.shape)
+                            for leaf in arg] if flat is None else flat[start:start + n])
             start += n
         grads = [self.structures[i].rebuild(per_arg[i]) for i in self._diff_argnums()]
         return grads[0] if type(self.argnum) is int else tuple(grads)
@@ -230,6 +287,8 @@ class Traced:
         """
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
+        if not self.scalar_only:
+            raise NotImplementedError("grad_many replays scalar code only, so far")
         out = self._scalar_output()
         points = np.ascontiguousarray(points, dtype=np.float64)
         if points.ndim != 2:
@@ -254,9 +313,8 @@ class Traced:
         with self._lock:
             self._replay(args)
             seeds, _ = flatten(cotangent)
-            outputs = [variable_at_slot(self.tape, s) for s in self.out_slots
-                       if s is not None]
-            seeds = [float(c) for c, s in zip(seeds, self.out_slots) if s is not None]
+            outputs = [o for o in self.outputs if o is not None]
+            seeds = [c for c, o in zip(seeds, self.outputs) if o is not None]
             if outputs:
                 slots, anodes = output_refs(outputs)
                 self.tape.seed_and_sweep(slots, anodes, seeds)
@@ -270,11 +328,11 @@ class Traced:
         structure of all the arguments."""
         with self._lock:
             self._replay(args)
-            flat_t = self._flat_inputs(tuple(tangents))
-            outputs = [variable_at_slot(self.tape, s) for s in self.out_slots
-                       if s is not None]
-            result = iter(tangents_of(self.tape, self._leaf_handles(), flat_t, outputs))
-            out_t = [next(result) if s is not None else 0.0 for s in self.out_slots]
+            flat_t = [t for arg in tangents for t in flatten(arg)[0]]
+            outputs = [o for o in self.outputs if o is not None]
+            result = iter(tangents_of(self.tape, [leaf for arg in self.leaves
+                                                  for leaf in arg], flat_t, outputs))
+            out_t = [next(result) if o is not None else 0.0 for o in self.outputs]
             return self._outputs(), self.out_structure.rebuild(out_t)
 
     def jacobian(self, *args):
@@ -360,12 +418,13 @@ class Traced:
         return "\n".join(lines)
 
     def _leaf_handles(self):
-        return [variable_at_slot(self.tape, s) for s in
-                (s for i in self._diff_argnums() for s in self.leaf_slots[i])]
+        return [leaf for i in self._diff_argnums() for leaf in self.leaves[i]]
 
     # -- pickling ---------------------------------------------------------------------------
 
     def __getstate__(self):
+        if not self.scalar_only:
+            raise TypeError("a traced function of array code cannot be pickled yet")
         return {"tape": self.tape, "argnum": self.argnum, "structures": self.structures,
                 "leaf_slots": self.leaf_slots, "all_slots": self.all_slots,
                 "out_structure": self.out_structure,
@@ -373,6 +432,11 @@ class Traced:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.scalar_only = True
+        self.leaves = [[variable_at_slot(self.tape, s) for s in arg]
+                       for arg in self.leaf_slots]
+        self.outputs = [None if s is None else variable_at_slot(self.tape, s)
+                        for s in self.out_slots]
         self.fun = None
         self.retrace = False
         self._lock = threading.Lock()

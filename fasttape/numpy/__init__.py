@@ -593,7 +593,7 @@ def clip(a, a_min=None, a_max=None):
         inside &= value != lo
     if hi is not None:
         inside &= value != hi
-    return _arrays.where(inside, a, value)
+    return _arrays.where(inside, a, value, True)
 
 
 # -- the dispatch tables for plain NumPy calls on Variables ----------------------------------
