@@ -315,3 +315,10 @@ cdef inline int push_guard(Tape t, opcode_t cmp, index_t a, index_t b,
     t.n_guards = k + 1
     return 0
 
+
+
+# the per-thread tapes (see _tape.pyx)
+cpdef Tape current_tape()
+cpdef object active_tape()
+cpdef Tape acquire_tape()
+cpdef release_tape(Tape tape)

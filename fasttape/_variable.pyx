@@ -11,7 +11,7 @@ import numpy as np
 
 from fasttape._opmath cimport compare_c, eval_binary, eval_unary
 from fasttape._tape cimport *
-from fasttape._tape import current_tape
+from fasttape._tape cimport acquire_tape, active_tape, current_tape, release_tape
 from fasttape.errors import StaleVariableError, TapeMismatchError
 
 
@@ -337,3 +337,43 @@ def is_leaf_input(x):
     """True if x can be a scalar input leaf (a real Python or NumPy number)."""
     cdef double v
     return type(x) is not Variable and as_double(x, &v)
+
+
+
+def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
+    """The fast path of grad and value_and_grad: every differentiated argument a
+    Python float, outside any other differentiation. Returns (value, gradient), or
+    NotImplemented (having run nothing) when the path does not apply."""
+    cdef Py_ssize_t n = len(args), i, k
+    cdef Tape tape
+    cdef Variable out
+    cdef list call_args, leaves
+    if argnums is None:
+        return NotImplemented
+    for i in argnums:
+        if not -n <= i < n or type(args[i]) is not float:
+            return NotImplemented
+    if active_tape() is not None:
+        return NotImplemented
+    tape = acquire_tape()
+    try:
+        call_args = list(args)
+        leaves = []
+        for i in argnums:
+            leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0,
+                                                PyFloat_AS_DOUBLE(args[i])))
+            call_args[i] = leaf
+            leaves.append(leaf)
+        result = fun(*call_args, **kwargs)
+        if type(result) is not Variable or (<Variable>result).tape is not tape:
+            from fasttape.differential import _finish_output
+            return _finish_output(fun, result, tape, leaves, single)
+        out = <Variable>result
+        check_live(out)
+        tape.reverse_c(out.node, out.slot, 1.0)
+        if single:
+            return value_of(out), tape.adjoints[(<Variable>leaves[0]).slot]
+        return value_of(out), tuple([tape.adjoints[(<Variable>leaf).slot]
+                                     for leaf in leaves])
+    finally:
+        release_tape(tape)

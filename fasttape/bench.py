@@ -201,7 +201,7 @@ def make_gmm_arrays(ops):
     A = ops.arrays
     data = gmm_arrays_data()[0]
     x = A.const(data[:, None, :])                    # (n, 1, d)
-    n, _, d = data.shape
+    n, d = data.shape
     constant = -n * d * HALF_LOG_2PI
 
     def gmm_objective(params):

@@ -23,7 +23,8 @@ from fasttape._arrays import (ArrayVariable, holds_variables, leaf_gradients,
 from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
 from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
                             release_tape)
-from fasttape._variable import Variable, make_leaf, make_leaves
+from fasttape._variable import (Variable, make_leaf, make_leaves,
+                                scalar_value_and_grad)
 
 _VARIABLE_TYPES = (Variable, ArrayVariable)
 
@@ -49,9 +50,14 @@ def value_and_grad(fun, argnum=0):
     callable
         ``value_and_grad(fun)(*args, **kwargs) -> (value, gradient)``
     """
+    argnums, single = _normalized(argnum)
+
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
-        return _value_and_grad(fun, argnum, args, kwargs, False)
+        result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
+        if result is NotImplemented:
+            result = _value_and_grad(fun, argnum, args, kwargs, False)
+        return result
     return value_and_grad_fun
 
 
@@ -70,10 +76,39 @@ def grad(fun, argnum=0):
     >>> grad(lambda x, y: x * y + sin(x), argnum=(0, 1))(2.0, 3.0)
     (2.5838531634528574, 2.0)
     """
+    argnums, single = _normalized(argnum)
+
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
-        return _value_and_grad(fun, argnum, args, kwargs, False)[1]
+        result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
+        if result is NotImplemented:
+            result = _value_and_grad(fun, argnum, args, kwargs, False)
+        return result[1]
     return grad_fun
+
+
+def _normalized(argnum):
+    """(argnums tuple, single) for the fast path; an invalid argnum gives None, so
+    that the general path reports it."""
+    if type(argnum) is int:
+        return (argnum,), True
+    if isinstance(argnum, (tuple, list)) and all(type(i) is int for i in argnum):
+        return tuple(argnum), False
+    return None, False
+
+
+def _finish_output(fun, out, tape, leaves, single):
+    """The fast path's ending for an output that is not a Variable of its tape: an
+    array, a constant, or an error (as the general path)."""
+    if type(out) is ArrayVariable or type(out) is Variable:
+        if type(out) is ArrayVariable and out.size != 1:
+            _raise_not_scalar(fun, out)
+        value, flat = sweep_gradients(tape, out, leaves)
+        value = float(np.reshape(value, ()))
+    else:
+        value = _constant_output(fun, out, True)
+        flat = [0.0] * len(leaves)
+    return value, (flat[0] if single else tuple(flat))
 
 
 def elementwise_grad(fun, argnum=0):
