@@ -86,9 +86,9 @@ def flatten(x, variables=False):
         return flat, Structure(kind, children, keys)
     if isinstance(x, (Variable, ArrayVariable)):
         raise TypeError(
-            "differentiating with respect to a Variable (grad of a function called "
-            "inside another grad, or on Variables) is not supported yet: fasttape "
-            "differentiates functions of plain numbers")
+            "a Variable was passed where plain numbers or arrays are expected (trace "
+            "and numerical_grad take plain values; grad and its relatives accept "
+            "Variables)")
     raise TypeError(
         f"can only differentiate with respect to real numbers and arrays, or tuples, "
         f"lists and dicts of them, not {type(x).__name__}")

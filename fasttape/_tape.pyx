@@ -606,7 +606,8 @@ cdef class Tape:
         cdef double[:, ::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
         cdef Py_ssize_t n_rows = x.shape[0], n_leaves = len(leaf_slots)
         if self.n_anodes:
-            raise NotImplementedError("replay of array operations is not supported yet")
+            raise NotImplementedError("these buffers replay scalar tapes only; array "
+                                      "tapes replay in place (Tape.replay)")
         if x.shape[1] != n_leaves:
             raise ValueError(f"each input row needs {n_leaves} values, got {x.shape[1]}")
         gradients = np.empty((n_rows, n_leaves))
@@ -645,7 +646,8 @@ cdef class Tape:
         cdef double* adj = &scratch_adjoints[0]
         cdef object item
         if self.n_anodes:
-            raise NotImplementedError("replay of array operations is not supported yet")
+            raise NotImplementedError("these buffers replay scalar tapes only; array "
+                                      "tapes replay in place (Tape.replay)")
         if len(values) != n:
             raise ValueError(f"expected {n} numbers, got {len(values)}")
         for k in range(n):
