@@ -21,7 +21,7 @@ cdef double EMPTY_DATA = 0.0
 from fasttape._opmath cimport (binary_partials, binary_second, compare_c, eval_binary,
                                eval_unary,
                                pow_dbase, pow_dexponent, unary_partial, unary_second)
-from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv
 
 # One row per op code, in enum order: (name, code, arity). The Python mirror of the
 # enum in _tape.pxd; arity counts Variable operands (constants excluded).
@@ -1453,7 +1453,7 @@ cdef void matmul_reverse(const double* a, double* ga, double beta_a, const doubl
     cdef int batch = <int>geom[0], m = <int>geom[1], k = <int>geom[2], n = <int>geom[3]
     cdef Py_ssize_t sa = geom[4], sb = geom[5], sy = <Py_ssize_t>m * n
     cdef double one = 1.0, beta
-    cdef int i
+    cdef int i, inc = 1
     cdef char trans = b'T', notrans = b'N'
     if m == 0 or n == 0 or k == 0:
         if ga != NULL and beta_a == 0.0:
@@ -1462,14 +1462,22 @@ cdef void matmul_reverse(const double* a, double* ga, double beta_a, const doubl
             memset(gb, 0, <size_t>(sb * batch if sb else k * n) * sizeof(double))
         return
     for i in range(batch):
-        if ga != NULL:   # ga^T (k x m) = beta ga^T + b (k x n) . g^T (n x m)
+        if ga != NULL:
             beta = beta_a if sa != 0 or i == 0 else 1.0
-            dgemm(&trans, &notrans, &k, &m, &n, &one, <double*>b + i * sb, &n,
-                  <double*>g + i * sy, &n, &beta, ga + i * sa, &k)
-        if gb != NULL:   # gb^T (n x k) = beta gb^T + g^T (n x m) . a (m x k)
+            if m == 1:   # a vector times a matrix: ga (k) = beta ga + b (k x n) . g (n)
+                dgemv(&trans, &n, &k, &one, <double*>b + i * sb, &n,
+                      <double*>g + i * sy, &inc, &beta, ga + i * sa, &inc)
+            else:        # ga^T (k x m) = beta ga^T + b (k x n) . g^T (n x m)
+                dgemm(&trans, &notrans, &k, &m, &n, &one, <double*>b + i * sb, &n,
+                      <double*>g + i * sy, &n, &beta, ga + i * sa, &k)
+        if gb != NULL:
             beta = beta_b if sb != 0 or i == 0 else 1.0
-            dgemm(&notrans, &trans, &n, &k, &m, &one, <double*>g + i * sy, &n,
-                  <double*>a + i * sa, &k, &beta, gb + i * sb, &n)
+            if n == 1:   # a matrix times a vector: gb (k) = beta gb + a^T (k x m) . g (m)
+                dgemv(&notrans, &k, &m, &one, <double*>a + i * sa, &k,
+                      <double*>g + i * sy, &inc, &beta, gb + i * sb, &inc)
+            else:        # gb^T (n x k) = beta gb^T + g^T (n x m) . a (m x k)
+                dgemm(&notrans, &trans, &n, &k, &m, &one, <double*>g + i * sy, &n,
+                      <double*>a + i * sa, &k, &beta, gb + i * sb, &n)
 
 
 cdef void where_reverse(Py_ssize_t n, const double* mask, const double* g,
