@@ -652,12 +652,21 @@ cdef class Tape:
             raise ValueError(f"expected {n} numbers, got {len(values)}")
         for k in range(n):
             item = values[k]
-            v[slots[k]] = PyFloat_AS_DOUBLE(item) if type(item) is float else float(item)
+            if type(item) is float:
+                v[slots[k]] = PyFloat_AS_DOUBLE(item)
+            else:
+                try:
+                    v[slots[k]] = float(item)
+                except (TypeError, ValueError):
+                    raise ValueError(f"element {k} of the argument is a "
+                                     f"{type(item).__name__}, where a number was "
+                                     f"traced") from None
         with nogil:
             forward_replay_c(self, v)
             changed = first_changed_guard_c(self, v)
             if changed < 0:
-                memset(adj, 0, <size_t>(output + 1) * sizeof(double))
+                # all slots: inputs recorded after the output read a zero adjoint
+                memset(adj, 0, <size_t>self.n_slots * sizeof(double))
                 adj[output] = 1.0
                 reverse_sweep_into_c(self, v, adj, 0, output + 1, output + 1)
         if changed >= 0:
@@ -1713,7 +1722,8 @@ cdef Py_ssize_t replay_gradients_c(Tape t, double* values, double* adjoints,
         changed_guard[0] = first_changed_guard_c(t, values)
         if changed_guard[0] >= 0:
             return row
-        memset(adjoints, 0, <size_t>(output + 1) * sizeof(double))
+        # all slots: inputs recorded after the output read a zero adjoint
+        memset(adjoints, 0, <size_t>t.n_slots * sizeof(double))
         adjoints[output] = 1.0
         reverse_sweep_into_c(t, values, adjoints, 0, output + 1, output + 1)
         outputs[row] = values[output]

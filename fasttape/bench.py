@@ -1,28 +1,45 @@
 """Side-by-side benchmarks: fasttape and the installed peers on the same workloads.
 
-Run ``python -m fasttape.bench`` (``--help`` for the options). For each workload it
-times the plain-float function (the baseline), fasttape's whole ``grad`` call, its
-recording and its reverse sweep alone, and the same gradient with every installed
-peer: autograd, PyTorch (eager, float64), JAX (eager and ``jit``) and micrograd.
-Missing peers are skipped. Before timing, each peer's gradient is compared with
-fasttape's (``np.allclose``, rtol 1e-6); a disagreement is marked in the table.
-It then prints the four Foundation figures (grad/f ratio, textbook call latency,
-sweep time per node, tape bytes per node) and the memory per recorded op of each
-library, measured in fresh subprocesses.
+Run ``python -m fasttape.bench`` (``--help`` for the options). Four groups of
+workloads, each with its own table:
+
+- scalar Python code (textbook, Rosenbrock loop, chains, 1-D mixture): the plain-float
+  function (the baseline), fasttape's whole ``grad`` call, its recording and its
+  reverse sweep alone, autograd, PyTorch (eager, float64), JAX (eager and ``jit``)
+  and micrograd;
+- arrays (vectorised Rosenbrock, logistic regression, an MLP, 100 ops on arrays of
+  10, ADBench's GMM objective): f on NumPy arrays (the baseline), fasttape.numpy
+  (grad, record, sweep), autograd, PyTorch, mygrad, JAX eager and ``jax.jit``;
+- second order (a Hessian and a Hessian-vector product of a scalar loop): fasttape's
+  fast path (a list of floats), its general path (an ndarray), a traced function,
+  autograd, PyTorch, JAX eager and ``jit``;
+- replay (``fasttape.trace`` once, gradients at 100 points): the trace, replayed
+  calls and gradients, ``grad_many`` on 1 and 2 threads, ``jax.jit`` and CasADi.
+
+Missing peers are skipped. Before timing, each peer's derivative is compared with
+fasttape's (``np.allclose``, rtol 1e-6 unless the workload says otherwise); a
+disagreement is marked MISMATCH in the table. It then prints the four Foundation
+figures (grad/f ratio, textbook call latency, sweep time per node, tape bytes per
+node) and the memory per recorded op of each library, measured in fresh subprocesses.
 
 Timing is time-boxed: each cell runs one untimed call (whose result is checked),
 then repeats of ``number`` calls (``number`` chosen so a repeat lasts >= 10 ms)
 until ``--budget`` seconds have passed and at least three repeats are done. The
-table gives the median and the minimum over repeats of the time per call. The
-garbage collector stays on (it is part of the cost of graph-building libraries)
-and is run before each cell. Ratios in the table come from the same run.
+table gives the median and the minimum over repeats of the time per call (per point
+for the replay workload, per op too for the small-array chain). One-off costs (JIT
+compilation) are timed apart. The garbage collector stays on (it is part of the cost
+of graph-building libraries) and is run before each cell. Ratios in the table come
+from the same run. Every library runs on one thread (``SINGLE_THREAD_ENV``; the
+module re-executes itself with them set when run as ``python -m fasttape.bench``).
 
 Adding a workload: write a factory ``make(ops) -> f`` (``ops`` is the library's
-namespace of elementary functions: sin, exp, ...) and add a ``Workload`` row to
-``WORKLOADS`` with its arguments and its setups, a mapping from variant name to
-``setup(variant_ops, f, args) -> Case``. Scalar Python code uses
-``SCALAR_SETUPS``; array workloads (logistic regression, MLP, Hessians, replay)
-bring their own setups table built the same way.
+namespace of elementary functions: sin, exp, ..., and ``ops.arrays`` for array code)
+and add a ``Workload`` row to ``WORKLOADS`` with its arguments and its setups, a
+mapping from variant name to a ``Variant`` whose ``setup(ops, f, args) -> Case``
+prepares the timed call. Scalar Python code uses ``SCALAR_SETUPS``; array, second-
+order and replay workloads use ``ARRAY_SETUPS``, ``HESSIAN_SETUPS``/``HVP_SETUPS`` and
+``REPLAY_SETUPS``. asv (``asv_bench/``) times the same setups through
+``common.bench_case``.
 """
 import argparse
 import datetime
@@ -764,8 +781,13 @@ def setup_mygrad(ops, f, args):
 
 
 def _jax_arrays(args):
+    """args with every array, and every list of floats, a jnp array."""
     import jax.numpy as jnp
-    return _tree_map(jnp.asarray, args)
+    if isinstance(args, list) and args and not isinstance(args[0], (list, np.ndarray)):
+        return jnp.asarray(args)
+    if isinstance(args, (list, tuple)):
+        return type(args)(_jax_arrays(a) for a in args)
+    return jnp.asarray(args)
 
 
 def setup_jax_arrays(ops, f, args):
@@ -833,9 +855,21 @@ def setup_torch_hessian(ops, f, args):
     return Case(call=lambda: hessian(f, x).numpy(), gradient=_hessian_gradient)
 
 
+def _jax_unstacked(f):
+    """f taking a jnp array, unpacked into a list of scalars by one op (jnp.unstack).
+    Indexing x[i] in the loop instead makes XLA compile for minutes: 223 s for the
+    Hessian of the 100-variable loop (1.4 s unstacked), 22 s for the gradient of the
+    1000-variable Rosenbrock (14 s unstacked, and 6x slower per call)."""
+    import jax.numpy as jnp
+
+    def f_unstacked(x):
+        return f(list(jnp.unstack(x)))
+    return f_unstacked
+
+
 def setup_jax_hessian(ops, f, args):
     jax = ops.module
-    h = jax.hessian(f)
+    h = jax.hessian(_jax_unstacked(f))
     x = _jax_arrays(args[0])
     return Case(call=lambda: jax.block_until_ready(h(x)), gradient=_jax_gradient)
 
@@ -843,7 +877,7 @@ def setup_jax_hessian(ops, f, args):
 def setup_jax_jit_hessian(ops, f, args):
     jax = ops.module
     x = _jax_arrays(args[0])
-    compiled, compile_s = _jax_compile(jax.jit(jax.hessian(f)), (x,))
+    compiled, compile_s = _jax_compile(jax.jit(jax.hessian(_jax_unstacked(f))), (x,))
     return Case(call=lambda: jax.block_until_ready(compiled(x)),
                 gradient=_jax_gradient, compile_s=compile_s)
 
@@ -909,14 +943,15 @@ def _jax_hvp(jax, f):
 def setup_jax_hvp(ops, f, args):
     jax = ops.module
     x, v = _jax_arrays(args)
-    hvp = _jax_hvp(jax, f)
+    hvp = _jax_hvp(jax, _jax_unstacked(f))
     return Case(call=lambda: jax.block_until_ready(hvp(x, v)), gradient=_jax_gradient)
 
 
 def setup_jax_jit_hvp(ops, f, args):
     jax = ops.module
     x, v = _jax_arrays(args)
-    compiled, compile_s = _jax_compile(jax.jit(_jax_hvp(jax, f)), (x, v))
+    compiled, compile_s = _jax_compile(jax.jit(_jax_hvp(jax, _jax_unstacked(f))),
+                                       (x, v))
     return Case(call=lambda: jax.block_until_ready(compiled(x, v)),
                 gradient=_jax_gradient, compile_s=compile_s)
 
@@ -973,15 +1008,18 @@ def _setup_grad_many(n_threads):
     return setup
 
 
-def setup_jax_jit_points(ops, f, args):
-    jax = ops.module
-    points = [_jax_arrays(p) for p in args[0]]
-    compiled, compile_s = _jax_compile(jax.jit(jax.grad(f)), (points[0],))
+def _setup_jax_jit_points(unstack):
+    def setup(ops, f, args):
+        jax = ops.module
+        points = [_jax_arrays(p) for p in args[0]]
+        fun = _jax_unstacked(f) if unstack else f
+        compiled, compile_s = _jax_compile(jax.jit(jax.grad(fun)), (points[0],))
 
-    def call():
-        return [jax.block_until_ready(compiled(p)) for p in points]
-    return Case(call=call, gradient=_jax_gradient, compile_s=compile_s,
-                per=len(points))
+        def call():
+            return [jax.block_until_ready(compiled(p)) for p in points]
+        return Case(call=call, gradient=_jax_gradient, compile_s=compile_s,
+                    per=len(points))
+    return setup
 
 
 def casadi_gradient_function(ops, f, n):
@@ -1101,10 +1139,12 @@ HESSIAN_SETUPS = _variants(
             note="autograd.hessian(f)(np.array(x))"),
     Variant("torch", "torch", setup_torch_hessian,
             note="torch.autograd.functional.hessian(f, x), x a float64 tensor"),
-    Variant("jax", "jax", setup_jax_hessian, slow=True,
-            note="jax.hessian(f)(x) eager (jacfwd of jacrev), x a jnp array"),
-    Variant("jax.jit", "jax", setup_jax_jit_hessian, slow=True,
-            note="compiled jax.jit(jax.hessian(f)); compile time apart"),
+    Variant("jax", "jax", setup_jax_hessian,
+            note="jax.hessian(f)(x) eager (jacfwd of jacrev), x a jnp array unpacked "
+                 "by list(jnp.unstack(x))"),
+    Variant("jax.jit", "jax", setup_jax_jit_hessian,
+            note="compiled jax.jit(jax.hessian(f)), unpacked the same way (indexing "
+                 "x[i] instead: 223 s to compile); compile time apart"),
 )
 
 HVP_SETUPS = _variants(
@@ -1126,7 +1166,8 @@ HVP_SETUPS = _variants(
     Variant("torch", "torch", setup_torch_hvp,
             note="torch.autograd.functional.hvp(f, x, v) (reverse over reverse)"),
     Variant("jax", "jax", setup_jax_hvp,
-            note="jax.jvp(jax.grad(f), (x,), (v,)) eager (forward over reverse)"),
+            note="jax.jvp(jax.grad(f), (x,), (v,)) eager (forward over reverse), x "
+                 "unpacked by list(jnp.unstack(x))"),
     Variant("jax.jit", "jax", setup_jax_jit_hvp,
             note="the same, compiled with jax.jit; compile time apart"),
 )
@@ -1146,8 +1187,11 @@ REPLAY_SETUPS = _variants(
             note="g.grad_many(points, n_threads=1), per point"),
     Variant("grad_many x2", "fasttape", _setup_grad_many(2),
             note="g.grad_many(points, n_threads=2), per point"),
-    Variant("jax.jit", "jax", setup_jax_jit_points, slow=True,
-            note="compiled jax.jit(jax.grad(f))(x) per point; compile time apart"),
+    Variant("jax.jit", "jax", _setup_jax_jit_points(False), slow=True,
+            note="compiled jax.jit(jax.grad(f))(x) per point, x a jnp array indexed "
+                 "x[i] in the loop; compile time apart"),
+    Variant("jax.jit unstack", "jax", _setup_jax_jit_points(True), slow=True,
+            note="the same with x unpacked by list(jnp.unstack(x)) before the loop"),
     Variant("casadi build", "casadi", setup_casadi_build, kind="part",
             note="f on casadi.SX symbols, casadi.gradient, casadi.Function: per build"),
     Variant("casadi", "casadi", setup_casadi_points,
@@ -1364,13 +1408,16 @@ def run_workload(workload, variant_names, budget, quick=False):
         except Exception as e:          # a peer that cannot run this workload
             progress(f"  {workload.name} / {name}: FAILED in setup: "
                      f"{type(e).__name__}: {e}")
-            rows.append(dict(workload=workload.name, variant=name, kind=variant.kind,
-                             library=variant.library,
-                             error=f"{type(e).__name__}: {e}"))
+            cases.append((variant, dict(workload=workload.name, variant=name,
+                                        kind=variant.kind, library=variant.library,
+                                        error=f"{type(e).__name__}: {e}")))
             continue
         cases.append((variant, case))
     for variant, case in cases:
         name = variant.name
+        if isinstance(case, dict):          # failed in setup
+            rows.append(case)
+            continue
         if case.compile_s is not None:
             progress(f"  {workload.name} / {name}: compiled in {case.compile_s:.2f} s")
         row = dict(workload=workload.name, variant=name, kind=variant.kind,

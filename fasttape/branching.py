@@ -29,7 +29,11 @@ def where(condition, a, b):
         return fnp.where(condition, a, b)
     tape = next((v.tape for v in (a, b) if type(v) is Variable), None)
     if tape is None:
-        return a if condition else b
+        # constant choices: the comparison, if any, was recorded on the active tape
+        from fasttape._tape import active_tape
+        tape = active_tape()
+        if tape is None:
+            return a if condition else b
     last = tape.last_guard()
     if last is None or last[4] != bool(condition):
         # not the comparison just made: an ordinary branch (its guard stays)
@@ -47,14 +51,16 @@ def where(condition, a, b):
         d, first, second = left - right, b, a
     elif cmp == CMP_GE:
         d, first, second = right - left, b, a
-    elif cmp == CMP_EQ:
-        d, first, second = (left - right) * (left - right), b, a
+    elif cmp == CMP_EQ:                # (|l - r| rather than its square, which
+        d, first, second = abs(left - right), b, a    # underflows for tiny differences)
     else:
-        d, first, second = (left - right) * (left - right), a, b
+        d, first, second = abs(left - right), a, b
     first = _on_tape(tape, first)
     second = _on_tape(tape, second)
     value = (a.value if type(a) is Variable else float(a)) if condition else \
         (b.value if type(b) is Variable else float(b))
+    if type(d) is not Variable:        # both compared values were constants
+        return a if condition else b
     return variable_at(tape, tape.select(d.slot, first.slot, second.slot, value))
 
 

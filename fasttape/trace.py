@@ -114,6 +114,8 @@ class Traced:
             if self.leaf_slots else np.zeros(0, dtype=np.intp)
         self.outputs = [o if type(o) in (Variable, ArrayVariable) else None
                         for o in out_flat]
+        self.example_values = np.array([tape.value_at(s) for s in self.all_slots]) \
+            if self.scalar_only else None
         self.out_slots = [o.slot if type(o) is Variable else None for o in out_flat]
         self.out_constants = [None if type(o) in (Variable, ArrayVariable) else float(o)
                               for o in out_flat]
@@ -128,18 +130,23 @@ class Traced:
         parts = []
         for i, (a, structure, slots) in enumerate(zip(args, self.structures,
                                                       self.leaf_slots)):
-            if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
-                    and not structure.children:
-                # a flat list of numbers: converted in C
-                values = np.asarray(a, dtype=np.float64)
-                ok = values.shape == (len(slots),)
-            else:
-                flat, s = flatten(a)
-                ok = len(flat) == len(slots) and _same_structure(s, structure)
-                values = np.array([float(v) for v in flat]) if ok else None
+            try:
+                if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
+                        and not structure.children:
+                    # a flat list of numbers: converted in C
+                    values = np.asarray(a, dtype=np.float64)
+                    ok = values.shape == (len(slots),)
+                else:
+                    flat, s = flatten(a)
+                    ok = len(flat) == len(slots) and _same_structure(s, structure) \
+                        and all(np.ndim(v) == 0 for v in flat)
+                    values = np.array([float(v) for v in flat]) if ok else None
+            except (TypeError, ValueError):
+                ok = False
             if not ok:
                 raise ValueError(f"argument {i} does not have the structure it was "
-                                 f"traced with ({len(slots)} numbers)")
+                                 f"traced with ({len(slots)} numbers, as "
+                                 f"{_describe(structure)})")
             parts.append(values)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
@@ -279,34 +286,56 @@ class Traced:
         return grads[0] if type(self.argnum) is int else tuple(grads)
 
     def grad_many(self, points, n_threads=None):
-        """Gradients at many values of argument ``argnum`` (an int argnum; other
+        """Gradients at many values of argument ``argnum`` (an int argnum; the other
         arguments as traced), split across threads that replay without the GIL.
 
         ``points`` is an array of shape (m, n) for an argument of n numbers; returns
-        the (m, n) gradients.
+        the (m, n) gradients. With ``retrace=True`` a point that takes another branch
+        is recorded again, and the points after it use the new recording.
         """
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
         if not self.scalar_only:
             raise NotImplementedError("grad_many replays scalar code only, so far")
-        out = self._scalar_output()
         points = np.ascontiguousarray(points, dtype=np.float64)
         if points.ndim != 2:
             raise ValueError("points must be a 2-d array: one row per point")
-        slots = [s for arg in self.leaf_slots for s in arg]
-        base = np.array([self.tape.value_at(s) for s in slots])
-        first = sum(len(s) for s in self.leaf_slots[:self.argnum])
-        n = len(self.leaf_slots[self.argnum])
+        argnum = self.argnum % len(self.leaf_slots)
+        first = sum(len(s) for s in self.leaf_slots[:argnum])
+        n = len(self.leaf_slots[argnum])
         if points.shape[1] != n:
             raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
-        rows = np.repeat(base[None, :], points.shape[0], axis=0)
-        rows[:, first:first + n] = points
         n_threads = os.cpu_count() or 1 if n_threads is None else n_threads
-        outputs, grads, changed = self.tape.replay_gradients(out, slots, rows, n_threads)
-        if changed is not None:
-            row, guard = changed
-            raise BranchChangedError(f"at point {row}: " + self._describe_guard(guard))
-        return grads[:, first:first + n]
+        result = np.empty((points.shape[0], n))
+        start = 0
+        while start < points.shape[0]:
+            rows = np.repeat(self.example_values[None, :], points.shape[0] - start, 0)
+            rows[:, first:first + n] = points[start:]
+            outputs, grads, changed = self.tape.replay_gradients(
+                self._scalar_output(), self.all_slots, rows, n_threads)
+            done = points.shape[0] - start if changed is None else changed[0]
+            result[start:start + done] = grads[:done, first:first + n]
+            if changed is None:
+                break
+            if not self.retrace:
+                raise BranchChangedError(f"at point {start + done}: "
+                                         + self._describe_guard(changed[1]))
+            args = self._rebuild_args(rows[done])
+            with self._lock:
+                self._record(args)
+            result[start + done] = np.ravel(
+                np.asarray(flatten(self.grad(*args))[0], dtype=float))
+            start += done + 1
+        return result
+
+    def _rebuild_args(self, flat_values):
+        """The arguments (in their structures) holding flat_values."""
+        args, start = [], 0
+        for structure, slots in zip(self.structures, self.leaf_slots):
+            args.append(structure.rebuild([float(v) for v in
+                                           flat_values[start:start + len(slots)]]))
+            start += len(slots)
+        return tuple(args)
 
     def vjp(self, args, cotangent):
         """Gradient of <cotangent, f(*args)> with respect to argument(s) argnum."""
@@ -318,7 +347,8 @@ class Traced:
             if outputs:
                 slots, anodes = output_refs(outputs)
                 self.tape.seed_and_sweep(slots, anodes, seeds)
-                flat = leaf_gradients(self.tape, self._leaf_handles())
+                flat = leaf_gradients(self.tape, [leaf for arg in self.leaves
+                                                  for leaf in arg])
             else:
                 flat = None
             return self._rebuild_grads(flat)
@@ -336,15 +366,23 @@ class Traced:
             return self._outputs(), self.out_structure.rebuild(out_t)
 
     def jacobian(self, *args):
-        """Jacobian of the (flat) outputs with respect to the (flat) argument argnum:
-        shape (n_outputs, n_inputs), one reverse sweep per output."""
+        """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
+        argnum: shape (number of output values, number of input values), one reverse
+        sweep per output value."""
+        shapes = [() if type(o) is not ArrayVariable else o.shape for o in self.outputs]
+        sizes = [int(np.prod(s)) for s in shapes]
         rows = []
-        n_out = len(self.out_slots)
-        for i in range(n_out):
-            seed = [0.0] * n_out
-            seed[i] = 1.0
-            g = self.vjp(args, self.out_structure.rebuild(seed))
-            rows.append(flatten(g)[0])
+        for i in range(sum(sizes)):
+            seeds, start = [], 0
+            for shape, size in zip(shapes, sizes):
+                block = np.zeros(size)
+                if start <= i < start + size:
+                    block[i - start] = 1.0
+                seeds.append(block.reshape(shape) if shape else float(block[0]))
+                start += size
+            g = self.vjp(args, self.out_structure.rebuild(seeds))
+            rows.append(np.concatenate([np.ravel(np.asarray(v, dtype=float))
+                                        for v in flatten(g)[0]]))
         return np.array(rows, dtype=float)
 
     def hvp(self, args, vector):
@@ -381,6 +419,11 @@ class Traced:
         return self.tape.n_nodes
 
     @property
+    def n_guards(self):
+        """Number of comparisons re-checked on each replay."""
+        return self.tape.n_guards
+
+    @property
     def nbytes(self):
         """Bytes of the tape's buffers."""
         return self.tape.nbytes
@@ -411,9 +454,9 @@ class Traced:
                 operands = [a] + ([b] if arity[int(op)] == 2 else [])
             for o in operands:
                 lines.append(f"  n{int(o)} -> n{i};")
-        for s in self.out_slots:
-            if s is not None:
-                lines.append(f"  n{s} [style=bold];")
+        for o in self.outputs:
+            if o is not None:
+                lines.append(f"  n{o.node} [style=bold];")
         lines.append("}")
         return "\n".join(lines)
 
@@ -425,7 +468,8 @@ class Traced:
     def __getstate__(self):
         if not self.scalar_only:
             raise TypeError("a traced function of array code cannot be pickled yet")
-        return {"tape": self.tape, "argnum": self.argnum, "structures": self.structures,
+        return {"tape": self.tape, "argnum": self.argnum, "retrace": self.retrace,
+                "structures": self.structures,
                 "leaf_slots": self.leaf_slots, "all_slots": self.all_slots,
                 "out_structure": self.out_structure,
                 "out_slots": self.out_slots, "out_constants": self.out_constants}
@@ -438,7 +482,7 @@ class Traced:
         self.outputs = [None if s is None else variable_at_slot(self.tape, s)
                         for s in self.out_slots]
         self.fun = None
-        self.retrace = False
+        self.example_values = np.array([self.tape.value_at(s) for s in self.all_slots])
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -451,6 +495,13 @@ class Traced:
 def variable_at_slot(tape, slot):
     from fasttape._arrays import variable_at
     return variable_at(tape, slot)
+
+
+def _describe(structure):
+    if structure.kind == "leaf":
+        return "a number"
+    kind = getattr(structure.kind, "__name__", str(structure.kind))
+    return f"a {kind} of {structure.n_leaves} numbers"
 
 
 def _same_structure(a, b):

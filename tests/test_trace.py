@@ -1,0 +1,1011 @@
+"""Record once, replay: ``fasttape.trace`` and ``Traced``.
+
+A traced function is checked against what it replaces: the plain function (values) and
+a fresh recording by ``fasttape.grad`` and friends (derivatives), at many random points
+drawn by the seeded ``rng`` fixture. Then the guards that make replay safe (comparisons
+re-checked, ``fasttape.where`` as a select node, ``retrace=True``), threads, pickling,
+the errors for arguments of another structure and for code that cannot be replayed,
+and the introspection helpers (n_nodes, nbytes, dump, to_dot).
+"""
+import inspect
+import io
+import json
+import operator
+import os
+import pickle
+import re
+import threading
+
+import numpy as np
+import pytest
+
+import fasttape as ft
+import fasttape.numpy as fnp
+from fasttape.extend import defvjp, primitive
+from support import describe_failure, run_isolated
+
+N_POINTS = 1000             # random points per function for first derivatives
+N_SECOND_ORDER = 200        # ... for Hessians (one C sweep per input per point)
+RTOL = 1e-12                # replay and a fresh recording do the same float operations
+
+
+# -- comparing results of any structure ------------------------------------------------
+
+def assert_same(got, expected, rtol=RTOL, what="result"):
+    """Equal containers (same type and length; dicts same keys) whose numbers and
+    arrays agree to rtol (atol scaled by the largest magnitude, shapes exact)."""
+    if isinstance(expected, (list, tuple)):
+        assert type(got) is type(expected), (
+            f"{what}: {type(got).__name__} {got!r}, expected "
+            f"{type(expected).__name__} {expected!r}")
+        assert len(got) == len(expected), f"{what}: {got!r} != {expected!r}"
+        for i, (a, b) in enumerate(zip(got, expected)):
+            assert_same(a, b, rtol, f"{what}[{i}]")
+        return
+    if isinstance(expected, dict):
+        assert type(got) is dict and list(got) == list(expected), f"{what}: {got!r}"
+        for k in expected:
+            assert_same(got[k], expected[k], rtol, f"{what}[{k!r}]")
+        return
+    assert not isinstance(got, (list, tuple, dict)), f"{what}: {got!r}, expected a " \
+                                                     f"number or array"
+    assert np.shape(got) == np.shape(expected), (
+        f"{what}: shape {np.shape(got)}, expected {np.shape(expected)}")
+    b = np.asarray(expected, dtype=float)
+    scale = float(np.max(np.abs(b), initial=1.0))
+    np.testing.assert_allclose(np.asarray(got, dtype=float), b, rtol=rtol,
+                               atol=rtol * scale, err_msg=what)
+
+
+def flat_numbers(x):
+    """All the numbers of a (nested) result, as one float64 vector."""
+    if isinstance(x, (list, tuple)):
+        parts = [flat_numbers(v) for v in x]
+        return np.concatenate(parts) if parts else np.zeros(0)
+    if isinstance(x, dict):
+        return flat_numbers(list(x.values()))
+    return np.ravel(np.asarray(x, dtype=float))
+
+
+def like(template, rng):
+    """Random numbers with the structure of template (floats, arrays, lists, tuples)."""
+    if isinstance(template, np.ndarray):
+        return rng.standard_normal(template.shape)
+    if isinstance(template, (list, tuple)):
+        return type(template)(like(v, rng) for v in template)
+    return float(rng.standard_normal())
+
+
+def source_line(fun, text):
+    """The line number in this file of the line of fun's source containing text."""
+    lines, start = inspect.getsourcelines(fun)
+    matches = [start + i for i, line in enumerate(lines) if text in line]
+    assert len(matches) == 1, (text, matches)
+    return matches[0]
+
+
+# -- scalar code: Python loops over floats ---------------------------------------------
+
+def rosenbrock(x):
+    total = 0.0
+    for i in range(len(x) - 1):
+        total = total + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return total
+
+
+XS = [-1.5, -0.7, 0.1, 0.4, 1.1, 1.9, 2.5, -2.2]
+YS = [0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def logistic_log_likelihood(theta, xs, ys):
+    """sum_i y_i log p_i + (1 - y_i) log(1 - p_i), p_i = sigmoid(a + b x_i), with a
+    Gaussian prior on theta = [a, b]."""
+    a, b = theta
+    total = -0.5 * (a * a + b * b)
+    for x, y in zip(xs, ys):
+        p = ft.sigmoid(a + b * x)
+        total = total + y * ft.log(p) + (1.0 - y) * ft.log(1.0 - p)
+    return total
+
+
+def several(a, b, c):
+    return a * ft.sin(b) + ft.exp(0.3 * c * a) / (1.0 + b * b) - ft.tanh(c) * b
+
+
+# -- array code ------------------------------------------------------------------------
+
+def rosenbrock_vec(x):
+    return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def mlp_loss(W1, b1, W2, X):
+    """A tanh layer (matmul, broadcast bias), a linear layer and a squared loss."""
+    hidden = fnp.tanh(X @ W1 + b1)
+    out = hidden @ W2
+    return fnp.sum(out * out) / X.shape[0]
+
+
+def indexing(x):
+    return (fnp.sum(x[::2] * x[1::2]) + x[3] * x[0]
+            - fnp.sum(x[np.array([5, 0, 0, 2])] ** 2)
+            + fnp.sum(x[-1:0:-2] * fnp.sin(x[1:4])))
+
+
+def joins(x, y):
+    c = fnp.concatenate([x[:2], fnp.sin(y), x[1:3] * 2.0])
+    s = fnp.stack([x, y * y], axis=1)
+    return fnp.sum(c * c) + fnp.sum(s[:, 0] * s[:, 1]) + fnp.sum(fnp.stack([x, y]) ** 3)
+
+
+def reshapes(x):
+    m = fnp.reshape(x, (2, 3))
+    t = fnp.transpose(m)
+    return fnp.sum((t @ m) * 0.5) + fnp.sum(m.T[1] * x[:2]) + fnp.sum(
+        fnp.reshape(t, (6,)) * np.arange(6.0))
+
+
+def cumsums(x):
+    return fnp.sum(fnp.cumsum(x) ** 2) + fnp.sum(
+        fnp.cumsum(fnp.reshape(x, (2, 3)), axis=1) * fnp.cos(fnp.reshape(x, (2, 3))))
+
+
+MASK = np.array([True, False, True, True, False, False])
+
+
+def masked_where(x):
+    return fnp.sum(fnp.where(MASK, x ** 2, fnp.exp(x))) + fnp.sum(
+        fnp.where(MASK[::-1], 1.0, x) * x)
+
+
+def mixed(s, x, t):
+    """Scalar Variables and arrays together."""
+    return fnp.sum(s * fnp.sin(x) + t) * s + t * t + fnp.sum(x * t) / s
+
+
+class Case:
+    """A function, how to draw its arguments, and the arguments differentiated."""
+
+    def __init__(self, name, fun, draw, argnum=0, scalar=True):
+        self.name, self.fun, self.draw, self.argnum = name, fun, draw, argnum
+        self.scalar = scalar            # scalar code (no array operations)
+
+    def __repr__(self):
+        return self.name
+
+
+def _floats(rng, n, lo=-2.0, hi=2.0):
+    return [float(v) for v in rng.uniform(lo, hi, n)]
+
+
+CASES = [
+    Case("rosenbrock loop", rosenbrock, lambda rng: (_floats(rng, 8),)),
+    Case("logistic likelihood loop", logistic_log_likelihood,
+         lambda rng: (_floats(rng, 2), _floats(rng, 8, -3, 3), _floats(rng, 8, 0, 1))),
+    Case("several scalars, argnum=(0, 2)", several,
+         lambda rng: tuple(_floats(rng, 3)), argnum=(0, 2)),
+    Case("rosenbrock vectorised", rosenbrock_vec,
+         lambda rng: (rng.uniform(-2, 2, 8),), scalar=False),
+    Case("tanh MLP", mlp_loss, lambda rng: (
+        rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((4, 2)),
+        rng.standard_normal((5, 3))), argnum=(0, 1, 2), scalar=False),
+    Case("indexing and slicing", indexing, lambda rng: (rng.standard_normal(6),),
+         scalar=False),
+    Case("concatenate and stack", joins,
+         lambda rng: (rng.standard_normal(4), rng.standard_normal(4)), argnum=(0, 1),
+         scalar=False),
+    Case("reshape and transpose", reshapes, lambda rng: (rng.standard_normal(6),),
+         scalar=False),
+    Case("cumsum", cumsums, lambda rng: (rng.standard_normal(6),), scalar=False),
+    Case("where with a constant mask", masked_where,
+         lambda rng: (rng.standard_normal(6),), scalar=False),
+    Case("scalar Variables and arrays", mixed, lambda rng: (
+        float(rng.uniform(0.5, 2.0)), rng.standard_normal(5),
+        float(rng.standard_normal())),
+        argnum=(0, 1, 2), scalar=False),
+]
+SCALAR_CASES = [c for c in CASES if c.scalar]
+MLP = next(c for c in CASES if c.fun is mlp_loss)
+
+
+def traced(case, rng):
+    return ft.trace(case.fun, *case.draw(rng), argnum=case.argnum)
+
+
+# -- 1. replay equals the plain function and a fresh recording -------------------------
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_replayed_values_and_gradients_match_a_fresh_recording(case, rng):
+    g = traced(case, rng)
+    fresh_grad = ft.grad(case.fun, argnum=case.argnum)
+    for k in range(N_POINTS):
+        args = case.draw(rng)
+        expected_value = case.fun(*args)
+        expected_grad = fresh_grad(*args)
+        assert_same(g(*args), expected_value, what=f"value at point {k}")
+        assert_same(g.grad(*args), expected_grad, what=f"grad at point {k}")
+        value, gradient = g.value_and_grad(*args)
+        assert_same(value, expected_value, what=f"value_and_grad value at point {k}")
+        assert_same(gradient, expected_grad, what=f"value_and_grad grad at point {k}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_replayed_vjp_matches_a_fresh_vjp(case, rng):
+    g = traced(case, rng)
+    for k in range(N_POINTS):
+        args = case.draw(rng)
+        u = float(rng.standard_normal())
+        vjp, _ = ft.make_vjp(case.fun, argnum=case.argnum)(*args)
+        assert_same(g.vjp(args, u), vjp(u), what=f"vjp at point {k}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_replayed_jvp_matches_fasttape_jvp(case, rng):
+    g = traced(case, rng)
+    for k in range(N_POINTS):
+        args = case.draw(rng)
+        tangents = like(args, rng)
+        assert_same(g.jvp(args, tangents), ft.jvp(case.fun, args, tangents),
+                    what=f"(value, jvp) at point {k}")
+
+
+@pytest.mark.parametrize("case", SCALAR_CASES, ids=repr)
+def test_replayed_hvp_and_hessian_match_fasttape(case, rng):
+    argnum = case.argnum if type(case.argnum) is int else case.argnum[-1]
+    g = ft.trace(case.fun, *case.draw(rng), argnum=argnum)
+    for k in range(N_SECOND_ORDER):
+        args = case.draw(rng)
+        n = len(flat_numbers(args[argnum]))
+        expected = np.reshape(ft.hessian(case.fun, argnum=argnum)(*args), (n, n))
+        assert_same(np.asarray(g.hessian(*args)), expected,
+                    what=f"hessian at point {k}")
+        v = like(args[argnum], rng)
+        assert_same(g.hvp(args, v), ft.hvp(case.fun, argnum)(*args, v),
+                    what=f"hvp at point {k}")
+
+
+def polar(p):
+    return [p[0] * ft.cos(p[1]), p[0] * ft.sin(p[1]), p[0] * p[1] * p[1]]
+
+
+def products(a, b):
+    return a * b, ft.exp(a) + b, ft.sin(a * a)
+
+
+def array_reductions(x):
+    return [fnp.sum(x * x), fnp.sum(fnp.sin(x)), x[1] * x[2]]
+
+
+def array_valued(x):
+    return fnp.sin(x) * x[0]
+
+
+JACOBIAN_CASES = [
+    Case("list to list (scalar code)", polar, lambda rng: (_floats(rng, 2, 0.5, 2.0),)),
+    Case("two scalars to a tuple, argnum=0", products,
+         lambda rng: tuple(_floats(rng, 2))),
+    Case("two scalars to a tuple, argnum=1", products,
+         lambda rng: tuple(_floats(rng, 2)), argnum=1),
+    Case("array to a list of numbers", array_reductions,
+         lambda rng: (rng.standard_normal(3),), scalar=False),
+    Case("array to an array", array_valued, lambda rng: (rng.standard_normal(3),),
+         scalar=False),
+]
+
+
+@pytest.mark.parametrize("case", JACOBIAN_CASES, ids=repr)
+def test_replayed_jacobian_matches_fasttape_jacobian(case, rng):
+    """Traced.jacobian: shape (n_outputs, n_inputs) over the flat outputs and the flat
+    argument argnum (its docstring), equal to fasttape.jacobian reshaped."""
+    g = traced(case, rng)
+    for k in range(N_POINTS // 10):
+        args = case.draw(rng)
+        n_in = len(flat_numbers(args[case.argnum]))
+        n_out = len(flat_numbers(case.fun(*args)))
+        expected = np.reshape(ft.jacobian(case.fun, argnum=case.argnum)(*args),
+                              (n_out, n_in))
+        got = g.jacobian(*args)
+        assert np.shape(got) == (n_out, n_in), (
+            f"Traced.jacobian has shape {np.shape(got)}, expected (n_outputs, "
+            f"n_inputs) = {(n_out, n_in)}")
+        assert_same(got, expected, what=f"jacobian at point {k}")
+        u = like(case.fun(*args), rng)
+        expected_vjp = flat_numbers(u) @ expected
+        assert_same(flat_numbers(g.vjp(args, u)), expected_vjp, what=f"vjp at point {k}")
+
+
+def test_vjp_and_jacobian_with_respect_to_later_arguments():
+    """argnum naming arguments after the first: the cotangents of those arguments."""
+    def f(x, y):
+        return x * x * y + 3.0 * y
+
+    g = ft.trace(f, 1.0, 2.0, argnum=1)
+    assert g.grad(2.0, 5.0) == 7.0
+    assert g.vjp((2.0, 5.0), 2.0) == 14.0
+    assert_same(g.jacobian(2.0, 5.0), np.array([[7.0]]))
+
+    def h(x, y):
+        return x[0] * y[0] + x[1] * y[1] * y[1]
+
+    g = ft.trace(h, [1.0, 2.0], [3.0, 4.0], argnum=1)
+    assert g.grad([1.0, 2.0], [3.0, 4.0]) == [1.0, 16.0]
+    assert g.vjp(([1.0, 2.0], [3.0, 4.0]), 0.5) == [0.5, 8.0]
+    assert_same(g.jacobian([1.0, 2.0], [3.0, 4.0]), np.array([[1.0, 16.0]]))
+
+    g = ft.trace(several, 0.1, 0.2, 0.3, argnum=(0, 2))
+    assert_same(g.vjp((0.5, 1.0, 0.1), 1.0),
+                ft.grad(several, argnum=(0, 2))(0.5, 1.0, 0.1))
+
+
+def test_gradient_of_a_function_returning_an_argument_unchanged():
+    """The output is an input leaf: the other inputs' derivatives are exactly 0 (not
+    whatever the adjoint buffer held)."""
+    g = ft.trace(lambda x, y: x, 2.0, 1.0, argnum=(0, 1))
+    for x, y in [(5.0, 1.0), (6.0, 0.0), (7.0, -1.0)]:
+        assert g.grad(x, y) == (1.0, 0.0)
+        assert g.value_and_grad(x, y) == (x, (1.0, 0.0))
+    g = ft.trace(lambda x: x[0], [2.0, 1.0, 3.0])
+    assert g.grad([5.0, 1.0, 2.0]) == [1.0, 0.0, 0.0]
+    np.testing.assert_array_equal(g.grad_many(np.ones((4, 3))), [[1.0, 0.0, 0.0]] * 4)
+    g = ft.trace(lambda x: x[1], (2.0, 1.0, 3.0))
+    assert g.grad((5.0, 1.0, 2.0)) == (0.0, 1.0, 0.0)
+
+
+def test_replay_with_other_non_differentiated_arguments(rng):
+    """Arguments outside argnum are inputs of the replay too (the data of a
+    likelihood, here): changing them changes value and gradient as recomputing does."""
+    g = ft.trace(logistic_log_likelihood, [0.1, 0.2], XS, YS)
+    for _ in range(50):
+        theta, xs = _floats(rng, 2), _floats(rng, 8, -3, 3)
+        assert_same(g.value_and_grad(theta, xs, YS),
+                    ft.value_and_grad(logistic_log_likelihood)(theta, xs, YS))
+
+
+def test_long_scalar_tape(rng):
+    """Past 2048 nodes, replays and sweeps run without the GIL: the same results."""
+    g = ft.trace(rosenbrock, _floats(rng, 1500, -1, 1))
+    assert g.n_nodes > 2048
+    for _ in range(3):
+        x, v = _floats(rng, 1500, -1, 1), _floats(rng, 1500)
+        assert_same(g(x), rosenbrock(x))
+        assert_same(g.value_and_grad(x), ft.value_and_grad(rosenbrock)(x))
+        assert_same(g.vjp((x,), 0.5), [0.5 * d for d in ft.grad(rosenbrock)(x)])
+        assert_same(g.jvp((x,), (v,)), ft.jvp(rosenbrock, (x,), (v,)))
+        assert_same(g.hvp((x,), v), ft.hvp(rosenbrock)(x, v))
+        np.testing.assert_array_equal(g.grad_many(np.array([x, v]), n_threads=2),
+                                      [g.grad(x), g.grad(v)])
+
+
+def test_ints_and_numpy_scalars_are_numbers():
+    g = ft.trace(rosenbrock, [0.1, 0.2, 0.3])
+    expected = ft.value_and_grad(rosenbrock)([1.0, 2.0, 3.0])
+    assert g.value_and_grad([1, 2, 3]) == expected
+    assert g.value_and_grad([np.float64(1), np.float32(2), 3]) == expected
+    assert g([1, 2.0, np.int64(3)]) == expected[0]
+    g = ft.trace(several, 0.1, 0.2, 0.3, argnum=(0, 1))
+    assert g.value_and_grad(1, np.float64(2), 3) == \
+        ft.value_and_grad(several, argnum=(0, 1))(1.0, 2.0, 3.0)
+
+
+# -- 2. branches: guards, retrace, fasttape.where -------------------------------------
+
+def abs_if(x):
+    if x < 0.0:                                     # the guard of abs_if
+        return -x
+    else:
+        return x * 1.0
+
+
+def max_if(x, y):
+    if x >= y:                                      # the guard of max_if
+        return x
+    return y
+
+
+def l1_loop(x):
+    total = 0.0
+    for v in x:
+        total = total + abs_if(v) * v * v
+    return total
+
+
+def _every_operation(g, args, v):
+    """Call each replaying method of g at args (v: a direction for hvp)."""
+    return {
+        "__call__": lambda: g(*args),
+        "grad": lambda: g.grad(*args),
+        "value_and_grad": lambda: g.value_and_grad(*args),
+        "vjp": lambda: g.vjp(args, 1.0),
+        "jvp": lambda: g.jvp(args, like(args, np.random.default_rng(0))),
+        "jacobian": lambda: g.jacobian(*args),
+        "hvp": lambda: g.hvp(args, v),
+        "hessian": lambda: g.hessian(*args),
+    }
+
+
+def test_branch_guard_same_side_replays(rng):
+    g = ft.trace(abs_if, 0.7)
+    assert g.tape.n_guards == 1
+    for x in rng.uniform(0.0, 5.0, 100):
+        assert g(x) == x and g.grad(x) == 1.0 and g.hvp((x,), 1.0) == 0.0
+    g = ft.trace(abs_if, -0.7)
+    for x in rng.uniform(-5.0, -1e-300, 100):
+        assert g(x) == -x and g.grad(x) == -1.0
+    g = ft.trace(max_if, 2.0, 1.0, argnum=(0, 1))
+    for x, y in rng.uniform(-5.0, 5.0, (100, 2)):
+        x, y = max(x, y), min(x, y)
+        assert g(x, y) == x
+        assert g.grad(x, y) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize("fun, traced_at, other_side, comparison, crossing", [
+    (abs_if, (0.7,), (-0.3,), r"<\s*0(\.0)?\b", -0.3),
+    (abs_if, (-0.7,), (0.3,), r"<\s*0(\.0)?\b", 0.3),
+    (max_if, (2.0, 1.0), (1.0, 2.0), r">=", 0.5),      # (grad_many: x, y as traced)
+    (max_if, (1.0, 2.0), (2.0, 1.0), r">=", 3.0),
+], ids=["abs x<0 false->true", "abs x<0 true->false", "max x>=y true->false",
+        "max x>=y false->true"])
+def test_branch_change_raises_naming_the_comparison_and_its_line(
+        fun, traced_at, other_side, comparison, crossing):
+    g = ft.trace(fun, *traced_at)
+    guard = {abs_if: "x < 0.0:", max_if: "x >= y:"}[fun]
+    location = f"{os.path.basename(__file__)}:{source_line(fun, guard)}"
+    for name, call in _every_operation(g, other_side, 1.0).items():
+        with pytest.raises(ft.BranchChangedError) as info:
+            call()
+        message = str(info.value)
+        assert re.search(comparison, message), (name, message)
+        assert location in message, (name, location, message)
+    with pytest.raises(ft.BranchChangedError, match=re.escape(location)):
+        g.grad_many(np.array([[traced_at[0]]] * 3 + [[crossing]]))
+    # the traced side still replays after the refusals
+    assert g(*traced_at) == fun(*traced_at)
+
+
+def test_branch_change_inside_a_loop():
+    g = ft.trace(l1_loop, [1.0, -2.0, 3.0])
+    assert g.tape.n_guards == 3
+    assert_same(g.grad([2.0, -1.0, 0.5]), ft.grad(l1_loop)([2.0, -1.0, 0.5]))
+    with pytest.raises(ft.BranchChangedError) as info:
+        g.grad([2.0, 1.0, 0.5])
+    assert f"test_trace.py:{source_line(abs_if, 'x < 0.0:')}" in str(info.value)
+
+
+def _check_retrace(g, fun, argnum, args, rng, v):
+    assert_same(g(*args), fun(*args), what=f"value at {args}")
+    assert_same(g.grad(*args), ft.grad(fun, argnum)(*args), what=f"grad at {args}")
+    assert_same(g.value_and_grad(*args), ft.value_and_grad(fun, argnum)(*args),
+                what=f"value_and_grad at {args}")
+    tangents = like(args, rng)
+    assert_same(g.jvp(args, tangents), ft.jvp(fun, args, tangents),
+                what=f"jvp at {args}")
+    if type(argnum) is int:
+        assert_same(g.hvp(args, v), ft.hvp(fun, argnum)(*args, v), what=f"hvp at {args}")
+    assert_same(g.vjp(args, 2.5), ft.make_vjp(fun, argnum)(*args)[0](2.5),
+                what=f"vjp at {args}")
+
+
+@pytest.mark.filterwarnings("ignore:Output of max_if seems independent")
+@pytest.mark.parametrize("fun, argnum, sides", [
+    (abs_if, 0, [(0.7,), (-0.3,)]),
+    (max_if, (0, 1), [(2.0, 1.0), (1.0, 2.0)]),
+    (max_if, 1, [(2.0, 1.0), (1.0, 2.0)]),
+    (l1_loop, 0, [([1.0, -2.0, 3.0],), ([-1.0, -2.0, 3.0],), ([1.0, 2.0, -3.0],)]),
+], ids=["abs", "max argnum=(0, 1)", "max argnum=1", "abs in a loop"])
+def test_retrace_gives_right_results_on_every_side(fun, argnum, sides, rng):
+    g = ft.trace(fun, *sides[0], argnum=argnum, retrace=True)
+    v = like(sides[0][argnum if type(argnum) is int else 0], rng)
+    for _ in range(3):                              # switch sides and back, repeatedly
+        for args in sides:
+            _check_retrace(g, fun, argnum, args, rng, v)
+    # the first call on another side is what records it again: start with grad, too
+    g = ft.trace(fun, *sides[0], argnum=argnum, retrace=True)
+    for args in sides[::-1] + sides:
+        assert_same(g.grad(*args), ft.grad(fun, argnum)(*args), what=f"grad at {args}")
+
+
+def test_retrace_in_grad_many_records_the_other_side():
+    """retrace=True: "on a branch change, record again ... instead of raising"."""
+    g = ft.trace(l1_loop, [1.0, 2.0], retrace=True)
+    points = np.array([[1.0, 2.0], [-1.0, 2.0], [1.0, -2.0]])
+    expected = [ft.grad(l1_loop)(list(p)) for p in points]
+    np.testing.assert_array_equal(g.grad_many(points, n_threads=1), expected)
+
+
+OPERATORS = [operator.lt, operator.le, operator.gt, operator.ge, operator.eq,
+             operator.ne]
+TINY = 1e-170               # a difference whose square underflows to 0
+
+
+def _where_cases():
+    """(id, f(x, y), plain-Python reference, points) for where(x OP y|c, a, b)."""
+    cases = []
+    for op in OPERATORS:
+        def vv(x, y, op=op):
+            return ft.where(op(x, y), x * y + 2.0, ft.sin(y) - x - 2.0)
+
+        def vc(x, y, op=op):
+            return ft.where(op(x, 0.0), x * x * y + 3.0, y - 2.0 * x)
+
+        def cv(x, y, op=op):                  # the constant on the left
+            return ft.where(op(0.5, x), ft.exp(x) * y + 4.0, x - y)
+
+        def constants(x, y, op=op):           # constant branches
+            return ft.where(op(x, y), 1.0, -1.0) * (x * y + 1.0)
+
+        def reference_vv(x, y, op=op):
+            if op(x, y):
+                return x * y + 2.0, (y, x)
+            return np.sin(y) - x - 2.0, (-1.0, np.cos(y))
+
+        def reference_vc(x, y, op=op):
+            if op(x, 0.0):
+                return x * x * y + 3.0, (2 * x * y, x * x)
+            return y - 2 * x, (-2.0, 1.0)
+
+        def reference_cv(x, y, op=op):
+            return (np.exp(x) * y + 4.0, (np.exp(x) * y, np.exp(x))) if op(0.5, x) else (
+                x - y, (1.0, -1.0))
+
+        def reference_constants(x, y, op=op):
+            s = 1.0 if op(x, y) else -1.0
+            return s * (x * y + 1.0), (s * y, s * x)
+
+        name = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}[
+            op.__name__]
+        cases += [
+            (f"x {name} y", vv, reference_vv,
+             [(0.2, 0.7), (0.9, 0.3), (0.4, 0.4), (-1.0, -1.0), (TINY, 0.0), (0.0, TINY),
+              (1.0, np.nextafter(1.0, 2.0))]),
+            (f"x {name} 0.0", vc, reference_vc,
+             [(0.3, 1.5), (-0.3, 1.5), (0.0, 2.0), (TINY, 2.0), (-TINY, 2.0)]),
+            (f"0.5 {name} x", cv, reference_cv,
+             [(0.3, 1.5), (0.8, 1.5), (0.5, 2.0), (np.nextafter(0.5, 1.0), 2.0)]),
+            (f"x {name} y, constant branches", constants, reference_constants,
+             [(0.2, 0.7), (0.9, 0.3), (0.4, 0.4)]),
+        ]
+    return cases
+
+
+WHERE_CASES = _where_cases()
+
+
+@pytest.mark.parametrize("name, fun, reference, points", WHERE_CASES,
+                         ids=[c[0] for c in WHERE_CASES])
+def test_where_replays_both_sides_without_guards(name, fun, reference, points):
+    for traced_at in points[:2]:
+        g = ft.trace(fun, *traced_at, argnum=(0, 1))
+        assert g.tape.n_guards == 0, f"where({name}) left {g.tape.n_guards} guard(s)"
+        for x, y in points + points[::-1]:
+            value, gradient = reference(x, y)
+            assert_same(g(x, y), value, rtol=1e-14, what=f"where({name}) at {(x, y)}")
+            assert_same(g.grad(x, y), tuple(float(d) for d in gradient), rtol=1e-14,
+                        what=f"gradient of where({name}) at {(x, y)}")
+            assert_same(g.value_and_grad(x, y), ft.value_and_grad(fun, (0, 1))(x, y),
+                        what=f"where({name}) against a fresh recording at {(x, y)}")
+        gx = ft.trace(fun, *traced_at, argnum=0)
+        xs = np.array([[x] for x, _ in points])         # y as traced
+        expected = [[reference(float(x), traced_at[1])[1][0]] for x in xs[:, 0]]
+        np.testing.assert_allclose(gx.grad_many(xs, n_threads=2), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_functions_without_data_dependent_branches_have_no_guards(case, rng):
+    assert traced(case, rng).tape.n_guards == 0
+
+
+def test_branch_on_a_reduction_of_an_array_is_guarded():
+    def f(x):
+        total = fnp.sum(x)
+        if total > 0.0:
+            return total * 2.0
+        return fnp.sum(x * x)
+
+    g = ft.trace(f, np.array([1.0, 2.0]))
+    assert g.tape.n_guards == 1
+    assert g(np.array([3.0, -1.0])) == 4.0
+    with pytest.raises(ft.BranchChangedError):
+        g(np.array([-3.0, 1.0]))
+    g = ft.trace(f, np.array([1.0, 2.0]), retrace=True)
+    assert g(np.array([-3.0, 1.0])) == 10.0
+    np.testing.assert_array_equal(g.grad(np.array([-3.0, 1.0])), [-6.0, 2.0])
+    np.testing.assert_array_equal(g.grad(np.array([3.0, 1.0])), [2.0, 2.0])
+
+
+# -- 3. threads ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", SCALAR_CASES, ids=repr)
+def test_grad_many_equals_a_serial_loop(case, rng):
+    argnum = case.argnum if type(case.argnum) is int else case.argnum[0]
+    base = case.draw(rng)
+    g = ft.trace(case.fun, *base, argnum=argnum)
+    points = np.array([flat_numbers(case.draw(rng)[argnum]) for _ in range(N_POINTS)])
+
+    def args_at(row):
+        args = list(base)
+        args[argnum] = [float(v) for v in row] if isinstance(base[argnum], list) \
+            else float(row[0])
+        return args
+
+    serial = np.array([flat_numbers(g.grad(*args_at(row))) for row in points])
+    for n_threads in (1, 2):
+        np.testing.assert_array_equal(g.grad_many(points, n_threads=n_threads), serial)
+
+
+def test_grad_many_uses_the_other_arguments_as_traced():
+    def f(x, c):
+        return x[0] * x[0] * c + x[1] * c * c
+
+    g = ft.trace(f, [1.0, 2.0], 3.0)
+    points = np.array([[1.0, 1.0], [2.0, 0.5]])
+    expected = [ft.grad(f)(list(p), 3.0) for p in points]
+    np.testing.assert_array_equal(g.grad_many(points), expected)
+    g([0.0, 0.0], 10.0)                   # a replay at another c ...
+    g.vjp(([0.0, 0.0], 30.0), 1.0)
+    np.testing.assert_array_equal(g.grad_many(points), expected)    # ... changes nothing
+
+
+def _run_concurrently(work, n_threads):
+    """work(j) on n_threads threads started together; their results, in order."""
+    barrier = threading.Barrier(n_threads)
+    results, errors = [None] * n_threads, []
+
+    def run(j):
+        try:
+            barrier.wait()
+            results[j] = work(j)
+        except BaseException as e:          # reported in the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(j,)) for j in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_concurrent_calls_give_the_serial_results(case, rng):
+    """Several Python threads replaying one traced function at once (scalar code in
+    per-thread buffers, array code serialised by a lock): the same results."""
+    g = traced(case, rng)
+    n_threads = 4
+    points = [case.draw(rng) for _ in range(200 if case.scalar else 100)]
+    tangents = [like(p, rng) for p in points]
+
+    def results_at(indices):
+        return [(g(*points[i]), g.grad(*points[i]), g.value_and_grad(*points[i]),
+                 g.jvp(points[i], tangents[i])) for i in indices]
+
+    serial = results_at(range(len(points)))
+
+    def work(j):
+        return results_at(range(j, len(points), n_threads))
+
+    results = _run_concurrently(work, n_threads)
+    for j in range(n_threads):
+        for k, got in enumerate(results[j]):
+            assert_same(got, serial[j + k * n_threads], rtol=0.0,
+                        what=f"thread {j}, point {k}")
+
+
+# -- 4. pickling -----------------------------------------------------------------------
+
+def likelihood_with_branches(theta, data):
+    mu, log_s = theta
+    s = ft.exp(log_s)
+    total = 0.0
+    for d in data:
+        z = (d - mu) / s
+        total = total - 0.5 * z * z - log_s + ft.where(z > 1.0, 1.0 - z, 0.0 * z)
+    if mu > 0.0:                                # the guard of likelihood_with_branches
+        total = total - mu
+    return total
+
+
+DATA = [0.1, -0.3, 0.7, 1.2, 2.5]
+
+LOADED = """
+import json, pickle, sys
+import numpy as np
+with open({path!r}, "rb") as fh:
+    g = pickle.load(fh)
+assert not any("test_trace" in m or m == "support" for m in sys.modules), \
+    sorted(sys.modules)
+assert g.fun is None
+points = {points!r}
+out = {{"values": [g(p, {data!r}) for p in points],
+        "grads": [g.grad(p, {data!r}) for p in points],
+        "value_and_grads": [g.value_and_grad(p, {data!r}) for p in points],
+        "vjps": [g.vjp((p, {data!r}), 2.0) for p in points],
+        "jvps": [g.jvp((p, {data!r}), ([1.0, -0.5], [0.0] * {n})) for p in points],
+        "hvps": [g.hvp((p, {data!r}), [0.3, 0.7]) for p in points],
+        "grad_many": g.grad_many(np.array(points), n_threads=2).tolist()}}
+try:
+    g([-0.5, 0.1], {data!r})
+    out["branch"] = "no error"
+except Exception as e:
+    out["branch"] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out))
+"""
+
+
+def test_pickle_round_trip_into_an_interpreter_without_the_function(rng, tmp_path):
+    g = ft.trace(likelihood_with_branches, [0.5, 0.1], DATA)
+    path = tmp_path / "traced.pickle"
+    path.write_bytes(pickle.dumps(g))
+    points = [[float(rng.uniform(0.01, 2.0)), float(rng.uniform(-1, 1))]
+              for _ in range(20)]
+    code = LOADED.format(path=str(path), points=points, data=DATA, n=len(DATA))
+    proc = run_isolated(code)
+    assert proc.returncode == 0, describe_failure(proc, code)
+    out = json.loads(proc.stdout)
+    f = likelihood_with_branches
+    expected = {
+        "values": [f(p, DATA) for p in points],
+        "grads": [ft.grad(f)(p, DATA) for p in points],
+        "value_and_grads": [list(ft.value_and_grad(f)(p, DATA)) for p in points],
+        "vjps": [[2.0 * d for d in ft.grad(f)(p, DATA)] for p in points],
+        "jvps": [list(ft.jvp(f, (p, DATA), ([1.0, -0.5], [0.0] * len(DATA))))
+                 for p in points],
+        "hvps": [ft.hvp(f)(p, DATA, [0.3, 0.7]) for p in points],
+        "grad_many": [ft.grad(f)(p, DATA) for p in points],
+    }
+    for key, value in expected.items():
+        assert_same(out[key], value, what=key)
+    location = f"test_trace.py:{source_line(f, 'if mu > 0.0:')}"
+    assert out["branch"].startswith("BranchChangedError"), out["branch"]
+    assert location in out["branch"], out["branch"]
+
+
+def test_pickle_round_trip_in_process(rng):
+    g = ft.trace(likelihood_with_branches, [0.5, 0.1], DATA)
+    loaded = pickle.loads(pickle.dumps(g))
+    assert loaded.n_nodes == g.n_nodes
+    assert pickle.loads(pickle.dumps(loaded)).n_nodes == g.n_nodes
+    for _ in range(50):
+        p = [float(rng.uniform(0.01, 2.0)), float(rng.uniform(-1, 1))]
+        assert_same(loaded.value_and_grad(p, DATA), g.value_and_grad(p, DATA), rtol=0.0)
+        assert_same(loaded.hessian(p, DATA), g.hessian(p, DATA), rtol=0.0)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.scalar], ids=repr)
+def test_pickling_traced_array_code_raises_type_error(case, rng):
+    with pytest.raises(TypeError, match="array"):
+        pickle.dumps(traced(case, rng))
+
+
+def test_a_loaded_traced_function_cannot_retrace():
+    g = ft.trace(abs_if, 0.7, retrace=True)
+    assert g(-0.3) == 0.3
+    loaded = pickle.loads(pickle.dumps(g))
+    assert loaded(-0.5) == 0.5                       # the branch it was saved on
+    with pytest.raises(ft.FasttapeError,
+                       match=r"(?i)cannot retrace|loaded|without (its )?(python )?code"):
+        loaded(0.5)
+
+
+# -- 5. errors -------------------------------------------------------------------------
+
+def _two_scalars(a, b):
+    return a * b + ft.sin(a)
+
+
+def _array_and_scalar(x, s):
+    return fnp.sum(x * s)
+
+
+STRUCTURE_ERRORS = [
+    # (id, traced function, call, exception, pattern the message must match)
+    ("list too short", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g([1.0, 2.0]), ValueError, r"\b3\b"),
+    ("list too short, grad", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g.grad([1.0, 2.0]), ValueError, r"\b3\b"),
+    ("list too long, value_and_grad", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g.value_and_grad([1.0, 2.0, 3.0, 4.0]), ValueError, r"\b3\b"),
+    ("list too short, hvp", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g.hvp(([1.0, 2.0],), [1.0, 1.0]), ValueError, r"\b3\b"),
+    ("tuple for a list", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g.grad((1.0, 2.0, 3.0)), ValueError, r"structure"),
+    ("nested list for a flat list", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g.grad([[1.0], 2.0, 3.0]), (ValueError, TypeError), r"traced|expected"),
+    ("number for a list", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g(1.0), ValueError, r"structure"),
+    ("two arguments for one", lambda: ft.trace(rosenbrock, [0.1, 0.2, 0.3]),
+     lambda g: g.grad([1.0, 2.0, 3.0], 1.0), TypeError, r"1 argument.*got 2"),
+    ("one argument for two", lambda: ft.trace(_two_scalars, 1.0, 2.0),
+     lambda g: g(1.0), TypeError, r"2 arguments.*got 1"),
+    ("three arguments for two, grad", lambda: ft.trace(_two_scalars, 1.0, 2.0),
+     lambda g: g.grad(1.0, 2.0, 3.0), TypeError, r"2 arguments.*got 3"),
+    ("array for a number (scalar code)", lambda: ft.trace(_two_scalars, 1.0, 2.0),
+     lambda g: g(np.ones(2), 2.0), (ValueError, TypeError), r"traced"),
+    ("array for a number (scalar code), grad", lambda: ft.trace(_two_scalars, 1.0, 2.0),
+     lambda g: g.grad(np.ones(2), 2.0), (ValueError, TypeError), r"traced"),
+    ("array of another shape", lambda: ft.trace(_array_and_scalar, np.ones((2, 3)), 2.0),
+     lambda g: g(np.ones((3, 2)), 2.0), ValueError, r"\(2, 3\).*\(3, 2\)"),
+    ("array of another size, grad",
+     lambda: ft.trace(_array_and_scalar, np.ones((2, 3)), 2.0),
+     lambda g: g.grad(np.ones(4), 2.0), ValueError, r"\(2, 3\).*\(4,\)"),
+    ("number for an array", lambda: ft.trace(_array_and_scalar, np.ones((2, 3)), 2.0),
+     lambda g: g(1.0, 2.0), ValueError, r"\(2, 3\)"),
+    ("array for a number (array code)",
+     lambda: ft.trace(_array_and_scalar, np.ones((2, 3)), 2.0),
+     lambda g: g.grad(np.ones((2, 3)), np.ones(2)), (ValueError, TypeError), r"traced"),
+    ("one argument for two (array code)",
+     lambda: ft.trace(_array_and_scalar, np.ones((2, 3)), 2.0),
+     lambda g: g.vjp((np.ones((2, 3)),), 1.0), TypeError, r"2 arguments.*got 1"),
+    ("dict with another key",
+     lambda: ft.trace(lambda p: p["a"] * p["b"], {"a": 1.0, "b": 2.0}),
+     lambda g: g({"a": 1.0, "c": 2.0}), ValueError, r"structure"),
+]
+
+
+@pytest.mark.parametrize("make, call, exception, pattern",
+                         [c[1:] for c in STRUCTURE_ERRORS],
+                         ids=[c[0] for c in STRUCTURE_ERRORS])
+def test_arguments_of_another_structure_are_refused_clearly(make, call, exception,
+                                                            pattern):
+    g = make()
+    with pytest.raises(exception) as info:
+        call(g)
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+@primitive
+def _cube(x):
+    return x ** 3
+
+
+defvjp(_cube, lambda ans, x: lambda g: g * 3.0 * x ** 2)
+
+
+def _checkpointed(y):
+    return fnp.sum(fnp.sin(y) * y)
+
+
+_CHECKPOINTED = ft.checkpoint(_checkpointed)
+_X = np.array([0.3, -1.2, 0.8, 2.0])
+_A = np.array([[2.0, 0.3], [0.1, 1.5]])
+
+UNREPLAYABLE = [
+    ("np.max", lambda x: np.max(x) * 2.0, _X, r"max"),
+    ("np.min", lambda x: np.min(x) + 1.0, _X, r"min"),
+    ("np.prod", lambda x: np.prod(x), _X, r"prod"),
+    ("fasttape.numpy.max", lambda x: fnp.max(x * x), _X, r"max"),
+    ("array comparison in where", lambda x: fnp.sum(fnp.where(x > 0.0, x, -x)), _X,
+     r"compar"),
+    ("array comparison as a mask", lambda x: fnp.sum(x[x > 0.5]), _X, r"compar"),
+    ("clip", lambda x: fnp.sum(fnp.clip(x, -1.0, 1.0)), _X, r"clip"),
+    ("np.clip", lambda x: fnp.sum(np.clip(x, -1.0, 1.0) ** 2), _X, r"clip"),
+    ("linalg.inv", lambda a: fnp.sum(fnp.linalg.inv(a)), _A, r"linalg"),
+    ("np.linalg.inv", lambda a: np.sum(np.linalg.inv(a)), _A, r"linalg"),
+    ("einsum", lambda a: fnp.einsum("ij,jk->", a, a), _A, r"einsum"),
+    ("extend primitive", lambda x: fnp.sum(_cube(x)), _X, r"primitive"),
+    ("extend primitive of a scalar", lambda x: _cube(x) + 1.0, 0.7, r"primitive"),
+    ("checkpoint", lambda x: _CHECKPOINTED(x) * 2.0, _X, r"checkpoint"),
+]
+
+
+@pytest.mark.parametrize("fun, example, reason", [c[1:] for c in UNREPLAYABLE],
+                         ids=[c[0] for c in UNREPLAYABLE])
+def test_trace_refuses_code_it_cannot_replay(fun, example, reason):
+    example = np.copy(example) if isinstance(example, np.ndarray) else example
+    kept = np.copy(example)
+    with pytest.raises(NotImplementedError, match=reason) as info:
+        ft.trace(fun, example)
+    assert "replay" in str(info.value)
+    np.testing.assert_array_equal(example, kept)
+    ft.grad(fun)(example)           # (the function itself is differentiable)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.scalar], ids=repr)
+def test_trace_and_replays_leave_the_example_arrays_alone(case, rng):
+    example = case.draw(rng)
+    kept = [np.copy(a) for a in example]
+    g = ft.trace(case.fun, *example, argnum=case.argnum)
+    for _ in range(5):
+        args = case.draw(rng)
+        g(*args)
+        g.value_and_grad(*args)
+        g.jvp(args, like(args, rng))
+    for a, b in zip(example, kept):
+        np.testing.assert_array_equal(a, b)
+    # and the example's values are still what the traced function computes there
+    assert_same(g(*example), case.fun(*example))
+
+
+def test_results_of_earlier_calls_are_not_overwritten(rng):
+    """Array outputs, gradients and tangents returned by one replay are the caller's:
+    a later replay does not change them."""
+    g = ft.trace(array_valued, rng.standard_normal(3))
+    x1, x2 = rng.standard_normal(3), rng.standard_normal(3)
+    results = [g(x1), g.vjp((x1,), np.ones(3)), g.jvp((x1,), (np.ones(3),))]
+    kept = [np.copy(flat_numbers(r)) for r in results]
+    g(x2), g.vjp((x2,), np.ones(3)), g.jvp((x2,), (np.ones(3),))
+    for r, k in zip(results, kept):
+        np.testing.assert_array_equal(flat_numbers(r), k)
+    case = MLP
+    g = traced(case, rng)
+    a1, a2 = case.draw(rng), case.draw(rng)
+    first = g.grad(*a1)
+    kept = [np.copy(d) for d in first]
+    g.grad(*a2)
+    for d, k in zip(first, kept):
+        np.testing.assert_array_equal(d, k)
+
+
+def test_replay_leaves_its_argument_arrays_alone(rng):
+    case = MLP
+    g = traced(case, rng)
+    args = case.draw(rng)
+    kept = [np.copy(a) for a in args]
+    for a in args:
+        a.setflags(write=False)
+    g(*args)
+    g.value_and_grad(*args)
+    g.vjp(args, 1.0)
+    for a, b in zip(args, kept):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- 6. introspection ------------------------------------------------------------------
+
+def test_n_nodes_counts_the_recorded_operations():
+    def f(x, y):
+        return x * y + ft.sin(x)                # 2 leaves, MUL, SIN, ADD
+
+    g = ft.trace(f, 1.0, 2.0)
+    assert g.n_nodes == 5 == g.tape.n_nodes
+    g = ft.trace(rosenbrock, [0.1] * 4)
+    assert g.n_nodes == g.tape.n_nodes == len(g.tape.arrays()["ops"])
+    assert g.n_nodes > 4 * 3                   # leaves plus several operations per term
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_introspection(case, rng):
+    g = traced(case, rng)
+    assert g.n_nodes == g.tape.n_nodes
+    assert g.n_nodes == len(g.tape.arrays()["ops"])
+    assert g.nbytes > 0
+    buf = io.StringIO()
+    g.dump(buf)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == g.n_nodes
+    assert [int(line.split()[0]) for line in lines] == list(range(g.n_nodes))
+    dot = g.to_dot()
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    declared = set(re.findall(r"^\s*n(\d+) \[label=", dot, re.M))
+    assert declared == {str(i) for i in range(g.n_nodes)}
+    bold = set(re.findall(r"^\s*n(\d+) \[style=bold\]", dot, re.M))
+    assert len(bold) == 1, "the output node is marked"
+    for a, b in re.findall(r"^\s*n(\d+) -> n(\d+);", dot, re.M):
+        assert int(a) < int(b) < g.n_nodes
+
+
+def test_to_dot_edges_are_the_operands():
+    g = ft.trace(lambda x, y: ft.where(x > y, x * y, ft.sin(y) - x) + 1.0, 0.3, 0.2)
+    dot = g.to_dot()
+    edges = {(int(a), int(b)) for a, b in re.findall(r"n(\d+) -> n(\d+);", dot)}
+    #   v0 v1 leaves, v2 = v0*v1, v3 = sin v1, v4 = v3 - v0, v5 = v0 - v1,
+    #   v6 = select(v5 ? v2 : v4), v7 = v6 + 1
+    assert edges == {(0, 2), (1, 2), (1, 3), (3, 4), (0, 4), (0, 5), (1, 5), (5, 6),
+                     (2, 6), (4, 6), (6, 7)}
+    assert re.search(r"n7 \[style=bold\]", dot)
+    assert len(re.findall(r"shape=ellipse", dot)) == 2          # the two inputs
+
+
+def test_array_valued_output_is_marked_in_to_dot():
+    g = ft.trace(array_valued, np.ones(3))
+    dot = g.to_dot()
+    declared = set(re.findall(r"^\s*n(\d+) \[label=", dot, re.M))
+    assert declared == {str(i) for i in range(g.n_nodes)}
+    assert re.search(r"style=bold", dot), dot
+
+
+def test_nbytes_grows_with_the_tape():
+    small = ft.trace(rosenbrock, [0.1] * 4)
+    large = ft.trace(rosenbrock, [0.1] * 4000)
+    assert 0 < small.nbytes < large.nbytes
+    assert large.nbytes >= large.n_nodes * 17       # op code, two operands, value
