@@ -6,7 +6,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc cimport math as cm
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
 from libc.string cimport memcpy, memset
-from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 
 import threading
 
@@ -652,7 +652,7 @@ cdef class Tape:
             raise ValueError(f"expected {n} numbers, got {len(values)}")
         for k in range(n):
             item = values[k]
-            if type(item) is float:
+            if PyFloat_Check(item):        # float, np.float64
                 v[slots[k]] = PyFloat_AS_DOUBLE(item)
             else:
                 try:
@@ -738,8 +738,12 @@ cdef class Tape:
         written before with write_array_input); returns the index of the first
         comparison whose outcome changed, or -1."""
         cdef Py_ssize_t k, changed
-        for k in range(len(leaf_slots)):
-            self.values[<Py_ssize_t>leaf_slots[k]] = inputs[k]
+        cdef const Py_ssize_t[::1] slots = np.ascontiguousarray(leaf_slots, dtype=np.intp)
+        cdef const double[::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
+        if x.shape[0] != slots.shape[0]:
+            raise ValueError(f"{slots.shape[0]} inputs expected, got {x.shape[0]}")
+        for k in range(slots.shape[0]):
+            self.values[slots[k]] = x[k]
         if self.n_nodes > 2048:
             with nogil:
                 forward_replay_c(self, self.values)
