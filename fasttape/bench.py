@@ -701,7 +701,7 @@ def setup_micrograd(ops, f, args):
     return Case(call=call, gradient=flat_floats)
 
 
-# -- array workloads: one argument, an array or a list of arrays ---------------------------
+# -- array workloads: one argument, an array or a list of arrays -------------------
 
 def _tree_map(fn, tree):
     """fn applied to every array of nested lists/tuples of arrays."""
@@ -741,7 +741,8 @@ def setup_fasttape_array_sweep(ops, f, args):
     tape = ft.Tape()
     y, leaves = array_recorder(tape, f, args)()
     y.backward()
-    return Case(call=y.backward, gradient=lambda _: flat_floats([v.grad for v in leaves]),
+    return Case(call=y.backward,
+                gradient=lambda _: flat_floats([v.grad for v in leaves]),
                 n_nodes=tape.n_nodes)
 
 
@@ -812,7 +813,7 @@ def setup_jax_jit_arrays(ops, f, args):
                 gradient=_jax_gradient, compile_s=compile_s)
 
 
-# -- second order: f a Python loop over a list x of floats; args = (x,) or (x, v) --------
+# -- second order: f a Python loop over a list x of floats; args = (x,) or (x, v) ---
 
 def _hessian_gradient(result):
     return np.asarray(result, dtype=np.float64).ravel()
@@ -956,7 +957,7 @@ def setup_jax_jit_hvp(ops, f, args):
                 gradient=_jax_gradient, compile_s=compile_s)
 
 
-# -- replay: args = (points,), a tuple of lists of floats; times are per point -----------
+# -- replay: args = (points,), a tuple of lists of floats; times are per point ------
 
 def setup_python_points(ops, f, args):
     points = args[0]
@@ -1103,7 +1104,8 @@ ARRAY_SETUPS = _variants(
     Variant("numpy f", "python", setup_python, kind="baseline",
             note="f on NumPy arrays (no derivative): the baseline"),
     Variant("fasttape", "fasttape", setup_fasttape,
-            note="fasttape.grad(f)(x), f with fasttape.numpy (a tape node per array op)"),
+            note="fasttape.grad(f)(x), f with fasttape.numpy (one tape node per array "
+                 "op)"),
     Variant("fasttape record", "fasttape", setup_fasttape_array_record, kind="part",
             note="record only: t.reset(); with t: an array leaf per input, f"),
     Variant("fasttape sweep", "fasttape", setup_fasttape_array_sweep, kind="part",
@@ -1120,13 +1122,12 @@ ARRAY_SETUPS = _variants(
             note="compiled jax.jit(jax.grad(f))(x); compile time apart"),
 )
 
-_SECOND_ORDER_COMMON = dict(
-    baseline=Variant("python f", "python", setup_python_second, kind="baseline",
-                     note="f on a list of Python floats (no derivative): the baseline"),
-)
+_SECOND_ORDER_BASELINE = Variant(
+    "python f", "python", setup_python_second, kind="baseline",
+    note="f on a list of Python floats (no derivative): the baseline")
 
 HESSIAN_SETUPS = _variants(
-    _SECOND_ORDER_COMMON["baseline"],
+    _SECOND_ORDER_BASELINE,
     Variant("fasttape", "fasttape", setup_fasttape_hessian,
             note="fasttape.hessian(f)(x), x a list: one forward-over-reverse C sweep "
                  "per column on a tape recorded once"),
@@ -1148,7 +1149,7 @@ HESSIAN_SETUPS = _variants(
 )
 
 HVP_SETUPS = _variants(
-    _SECOND_ORDER_COMMON["baseline"],
+    _SECOND_ORDER_BASELINE,
     Variant("fasttape", "fasttape", setup_fasttape_hvp,
             note="fasttape.hvp(f)(x, v), lists: record, then one forward-over-reverse "
                  "sweep in C"),
@@ -1871,6 +1872,8 @@ def save_png(path, all_rows):
                   for r in rows]
         ax.barh(names, times, color=colors)
         ax.set_xscale("log")
+        if times:
+            ax.set_xlim(right=max(times) * 30)        # room for the labels
         ax.invert_yaxis()
         workload = WORKLOADS[w]
         ax.set_title(textwrap.fill(f"{w}: {workload.title}", 90), fontsize=8)
@@ -1934,8 +1937,8 @@ def parse_only(only):
         variants = list(names)
     if variants:
         # the baselines and the reference rows give every row its ratios
-        always = [n for n, v in names.items() if v.kind == "baseline"] + ["fasttape"] + [
-            w.reference for w in WORKLOADS.values()]
+        always = ([n for n, v in names.items() if v.kind == "baseline"] + ["fasttape"]
+                  + [w.reference for w in WORKLOADS.values()])
         variants = list(dict.fromkeys(always + variants))
     return workloads, variants, sections
 

@@ -15,8 +15,10 @@ except ImportError:                     # a commit older than fasttape.bench
 
 if _bench is not None:
     # not "chain": its gradient is exactly 0 (the adjoint underflows); chain-live has
-    # the same ops
-    _WORKLOADS = [name for name in _bench.WORKLOADS if name != "chain"]
+    # the same ops. The array, second-order and replay workloads have their own
+    # modules (bench_arrays, bench_second_order, bench_replay).
+    _WORKLOADS = [name for name, w in _bench.WORKLOADS.items() if name != "chain"
+                  and getattr(w, "group", "scalar") == "scalar"]
     _VARIANTS = [name for name, v in _bench.VARIANTS.items()
                  if not v.slow and v.kind != "part"]
 else:

@@ -224,3 +224,52 @@ class _Sweep:
         """Allocated bytes of all buffers (capacity) per node, after a sweep."""
         return self.tape.nbytes / self.n_nodes
     track_nbytes_per_node.unit = "bytes"
+
+
+# -- the workloads of fasttape.bench ------------------------------------------------------
+#
+# The array, second-order and replay workloads (and their peers) are defined once, in
+# fasttape.bench, and timed here through the same setups, so that asv and the
+# side-by-side table measure the same calls. Commits without them skip these
+# benchmarks (asv's skip: NotImplementedError from setup).
+
+SKIP = NotImplementedError
+
+
+def bench_module():
+    try:
+        from fasttape import bench
+    except ImportError:                 # a commit older than fasttape.bench
+        return None
+    return bench
+
+
+def bench_workloads(group):
+    """The names of fasttape.bench's workloads of ``group`` (asv params), or
+    ["none"] when this commit has none."""
+    bench = bench_module()
+    if bench is None:
+        return ["none"]
+    names = [name for name, w in bench.WORKLOADS.items()
+             if getattr(w, "group", None) == group]
+    return names or ["none"]
+
+
+def bench_case(workload, variant):
+    """The Case (``.call``: what fasttape.bench times) of one variant of one of its
+    workloads; SKIP if the workload, the variant or its library is missing."""
+    bench = bench_module()
+    w = None if bench is None else bench.WORKLOADS.get(workload)
+    if w is None:
+        raise SKIP(f"fasttape.bench has no workload {workload!r} in this commit")
+    v = w.setups.get(variant)
+    if v is None:
+        raise SKIP(f"{variant} does not run {workload}")
+    try:
+        ops = bench.load(v.library)
+    except ImportError:
+        raise SKIP(f"{v.library} is not installed")
+    try:
+        return v.setup(ops, w.make(ops), w.args)
+    except bench.NotApplicable:
+        raise SKIP(f"{variant} does not apply to {workload}")
