@@ -19,6 +19,7 @@ cnp.import_array()
 cdef double EMPTY_DATA = 0.0
 
 from fasttape._opmath cimport (binary_partials, binary_second, compare_c, eval_binary,
+                               sigmoid_c,
                                eval_unary,
                                pow_dbase, pow_dexponent, unary_partial, unary_second)
 from scipy.linalg.cython_blas cimport dgemm, dgemv
@@ -1120,20 +1121,44 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
     if n.aop == AOP_LEAF:
         return 0
     x = &t.operands[n.operand0]
-    gx = operand_adjoints(t, x) if n.aop != AOP_MATMUL else NULL
+    beta_a = 1.0
+    if n.aop == AOP_UNARY or n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
+        gx = fresh_adjoints(t, x, &beta_a)      # these write every value of x's block
+    elif n.aop == AOP_MATMUL or n.aop == AOP_BINARY:
+        gx = NULL                                # (decided below)
+    else:
+        gx = operand_adjoints(t, x)
     if n.aop == AOP_UNARY:             # y[k] = sop(x[k])
         if gx != NULL:
-            unary_reverse(n.sop, size, operand_values(t, x), y, g, gx)
+            unary_reverse(n.sop, size, operand_values(t, x), y, g, gx, beta_a == 0.0)
     elif n.aop == AOP_BINARY:          # y = sop(a, b), broadcast
         x1 = &t.operands[n.operand0 + 1]
-        gx1 = operand_adjoints(t, x1)
-        binary_reverse(n.sop, size, operand_values(t, x), x.size, gx,
-                       operand_values(t, x1), x1.size, gx1, y, g,
-                       &t.geometry[n.geom] if n.geom >= 0 else NULL)
+        if (x.size == size or x.size == 1) and (x1.size == size or x1.size == 1):
+            # flat: a full-size operand's fresh block is written, not zeroed and added
+            if x.size == size and size > 1:
+                gx = fresh_adjoints(t, x, &beta_a)
+            else:
+                gx = operand_adjoints(t, x)
+                beta_a = 1.0
+            if x1.size == size and size > 1:
+                gx1 = fresh_adjoints(t, x1, &beta_b)
+            else:
+                gx1 = operand_adjoints(t, x1)
+                beta_b = 1.0
+            binary_flat_reverse(n.sop, size, operand_values(t, x),
+                                1 if x.size == size else 0, gx, beta_a == 0.0,
+                                operand_values(t, x1), 1 if x1.size == size else 0,
+                                gx1, beta_b == 0.0, y, g)
+        else:
+            gx = operand_adjoints(t, x)
+            binary_reverse(n.sop, size, operand_values(t, x), x.size, gx,
+                           operand_values(t, x1), x1.size, operand_adjoints(t, x1), y,
+                           g, &t.geometry[n.geom])
     elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
         # y = reduce(x) over axes; x's adjoint gets g broadcast back (times weights)
         if gx != NULL:
-            reduce_reverse(x.size, gx, g, n.c, n.weights, &t.geometry[n.geom])
+            reduce_reverse(x.size, gx, g, n.c, n.weights, &t.geometry[n.geom],
+                           beta_a == 0.0)
     elif n.aop == AOP_CUMSUM:          # y = cumsum(x) along an axis: reversed cumsum
         if gx != NULL:
             cumsum_reverse(gx, g, &t.geometry[n.geom])
@@ -1188,85 +1213,100 @@ cdef inline void gather_add(double* gx, const double* g, const int64_t* index,
 # element as a select (d if g != 0 else 0), which keeps the loops branch-free.
 
 cdef void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x, const double* y,
-                        const double* g, double* gx) noexcept nogil:
+                        const double* g, double* gx, bint assign) noexcept nogil:
+    """gx += g * dy/dx (gx = ... when `assign`: a fresh block, not zeroed)."""
     cdef Py_ssize_t k
     cdef double d
     if sop == OP_SQUARE:               # 2x
         for k in range(n):
             d = 2.0 * g[k] * x[k]
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sop == OP_NEG:                # -1
         for k in range(n):
-            gx[k] -= g[k]
+            put(gx, k, -g[k], assign)
     elif sop == OP_EXP:                # y
         for k in range(n):
             d = g[k] * y[k]
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sop == OP_TANH:               # 1 - y^2
         for k in range(n):
             d = g[k] * (1.0 - y[k] * y[k])
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sop == OP_LOG:                # 1/x
         for k in range(n):
             d = g[k] / x[k]
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sop == OP_SQRT:               # 0.5/y
         for k in range(n):
             d = 0.5 * g[k] / y[k]
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sop == OP_SIGMOID:            # y (1 - y)
         for k in range(n):
             d = g[k] * y[k] * (1.0 - y[k])
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     else:
         for k in range(n):
             d = g[k] * unary_partial(sop, x[k], y[k])
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+
+
+cdef inline void put(double* gx, Py_ssize_t k, double d, bint assign) noexcept nogil:
+    # the compiler hoists the loop-invariant `assign` out of each loop (two versions)
+    if assign:
+        gx[k] = d
+    else:
+        gx[k] += d
 
 
 cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
-                              const double* a, Py_ssize_t sa, double* ga,
-                              const double* b, Py_ssize_t sb, double* gb,
+                              const double* a, Py_ssize_t sa, double* ga, bint assign_a,
+                              const double* b, Py_ssize_t sb, double* gb, bint assign_b,
                               const double* y, const double* g) noexcept nogil:
-    """Operands of y's size (stride 1) or of one value (stride 0)."""
+    """Operands of y's size (stride 1) or of one value (stride 0); assign_a / assign_b:
+    the operand's block is fresh (stride 1 only) and is written, not added to."""
     cdef Py_ssize_t k
     cdef double da, db, gk, d
     if sop == OP_ADD_VV or sop == OP_SUB_VV:       # (1, +-1)
         if ga != NULL:
-            flat_add(ga, sa, g, 1.0, n)
+            flat_add(ga, sa, g, 1.0, n, assign_a)
         if gb != NULL:
-            flat_add(gb, sb, g, 1.0 if sop == OP_ADD_VV else -1.0, n)
+            flat_add(gb, sb, g, 1.0 if sop == OP_ADD_VV else -1.0, n, assign_b)
     elif sop == OP_MUL_VV:                          # (b, a)
         if ga != NULL:
-            product_add(ga, sa, g, b, sb, n)
+            product_add(ga, sa, g, b, sb, n, assign_a)
         if gb != NULL:
-            product_add(gb, sb, g, a, sa, n)
+            product_add(gb, sb, g, a, sa, n, assign_b)
+    elif sop == OP_LOGADDEXP and sa == 0 and ga == NULL:
+        # logaddexp(c, b), the usual softplus form: d/db = sigmoid(b - c)
+        for k in range(n):
+            d = g[k] * sigmoid_c(b[k] - a[0]) if a[0] != b[k] else 0.5 * g[k]
+            put(gb, k * sb, d if g[k] != 0.0 else 0.0, assign_b)
     else:
         for k in range(n):
             gk = g[k]
             binary_partials(sop, a[k * sa], b[k * sb], y[k], &da, &db)
             if ga != NULL:
-                ga[k * sa] += gk * da if gk != 0.0 else 0.0
+                put(ga, k * sa, gk * da if gk != 0.0 else 0.0, assign_a)
             if gb != NULL:
-                gb[k * sb] += gk * db if gk != 0.0 else 0.0
+                put(gb, k * sb, gk * db if gk != 0.0 else 0.0, assign_b)
 
 
 cdef inline void product_add(double* gx, Py_ssize_t sx, const double* g,
                              const double* other, Py_ssize_t so,
-                             Py_ssize_t n) noexcept nogil:
+                             Py_ssize_t n, bint assign) noexcept nogil:
     """gx += g * other (the adjoint of one factor of a product), each of stride 1 or
-    0; a stride-0 gx receives the sum."""
+    0; a stride-0 gx receives the sum. `assign`: write a fresh stride-1 block."""
     cdef Py_ssize_t k
     cdef double d, c, total = 0.0
     if sx == 1 and so == 1:
         for k in range(n):
             d = g[k] * other[k]
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sx == 1:
         c = other[0]
         for k in range(n):
             d = g[k] * c
-            gx[k] += d if g[k] != 0.0 else 0.0
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     else:
         for k in range(n):
             d = g[k] * other[k * so]
@@ -1275,12 +1315,12 @@ cdef inline void product_add(double* gx, Py_ssize_t sx, const double* g,
 
 
 cdef inline void flat_add(double* gx, Py_ssize_t stride, const double* g, double scale,
-                          Py_ssize_t n) noexcept nogil:
+                          Py_ssize_t n, bint assign) noexcept nogil:
     cdef Py_ssize_t k
     cdef double total = 0.0
     if stride == 1:
         for k in range(n):
-            gx[k] += scale * g[k]
+            put(gx, k, scale * g[k], assign)
     else:
         for k in range(n):
             total += g[k]
@@ -1301,7 +1341,7 @@ cdef void binary_reverse(opcode_t sop, Py_ssize_t n,
     cdef Py_ssize_t sa = 1 if na == n else 0, sb = 1 if nb == n else 0
     cdef int ndim
     if (na == n or na == 1) and (nb == n or nb == 1):
-        binary_flat_reverse(sop, n, a, sa, ga, b, sb, gb, y, g)
+        binary_flat_reverse(sop, n, a, sa, ga, False, b, sb, gb, False, y, g)
         return
     ndim = <int>geom[0]
     if sop == OP_ADD_VV or sop == OP_SUB_VV:
@@ -1392,7 +1432,8 @@ cdef void strided_scatter_add(double* gx, const double* g, double scale, int ndi
 
 
 cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale,
-                         const double* weights, const int64_t* geom) noexcept nogil:
+                         const double* weights, const int64_t* geom,
+                         bint assign) noexcept nogil:
     """gx[k] += scale * g[out(k)] (* weights[k]) over x's n values, where out(k) is the
     output position x[k] was reduced into; geom: [ndim, x_shape[ndim],
     out_strides[ndim]] with out_strides 0 along the reduced axes."""
@@ -1405,7 +1446,7 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
     if n == 0:
         return
     if ndim == 0:
-        gx[0] += scale * g[0] * (weights[0] if weights != NULL else 1.0)
+        put(gx, 0, scale * g[0] * (weights[0] if weights != NULL else 1.0), assign)
         return
     for d in range(ndim):
         counter[d] = 0
@@ -1416,17 +1457,17 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
             gk = scale * g[ko]
             if weights != NULL:
                 for j in range(inner):
-                    gx[k + j] += gk * weights[k + j]
+                    put(gx, k + j, gk * weights[k + j], assign)
             else:
                 for j in range(inner):
-                    gx[k + j] += gk
+                    put(gx, k + j, gk, assign)
         else:
             if weights != NULL:
                 for j in range(inner):
-                    gx[k + j] += scale * g[ko + j * s_inner] * weights[k + j]
+                    put(gx, k + j, scale * g[ko + j * s_inner] * weights[k + j], assign)
             else:
                 for j in range(inner):
-                    gx[k + j] += scale * g[ko + j * s_inner]
+                    put(gx, k + j, scale * g[ko + j * s_inner], assign)
         k += inner
         d = ndim - 2
         while d >= 0:
