@@ -656,12 +656,7 @@ cdef class Tape:
             if PyFloat_Check(item):        # float, np.float64
                 v[slots[k]] = PyFloat_AS_DOUBLE(item)
             else:
-                try:
-                    v[slots[k]] = float(item)
-                except (TypeError, ValueError):
-                    raise ValueError(f"element {k} of the argument is a "
-                                     f"{type(item).__name__}, where a number was "
-                                     f"traced") from None
+                v[slots[k]] = number_or_error(item, k)
         with nogil:
             forward_replay_c(self, v)
             changed = first_changed_guard_c(self, v)
@@ -907,6 +902,14 @@ cdef class Tape:
                 f"{self.n_guards} comparisons, epoch {self.epoch}>")
 
 
+cdef double number_or_error(object item, Py_ssize_t k) except? -1:
+    try:
+        return float(item)
+    except (TypeError, ValueError):
+        raise ValueError(f"element {k} of the argument is a {type(item).__name__}, "
+                         f"where a number was traced") from None
+
+
 def _restore_tape(dict state, Py_ssize_t max_size):
     """Rebuild a scalar tape from Tape.__reduce__'s arrays."""
     cdef Tape t = Tape(max_size)
@@ -985,26 +988,42 @@ cdef int reverse_sweep_into_c(Tape t, const double* values, double* adjoints,
                               Py_ssize_t slot_end) noexcept nogil:
     """The reverse sweep over the tape's nodes with the value and adjoint buffers given
     (the tape's own, or a replaying thread's: array nodes use the tape's own)."""
+    cdef Py_ssize_t i = node_end - 1
+    while i >= node_begin:
+        # scalar runs in a loop with no calls out (measured: a call in the loop costs
+        # the scalar nodes ~10-40%); array nodes between runs
+        i = scalar_reverse_run_c(t, values, adjoints, node_begin, i)
+        if i >= node_begin:
+            if array_reverse_step(t, t.arg0s[i]) < 0:
+                return -1
+            i -= 1
+    return 0
+
+
+cdef Py_ssize_t scalar_reverse_run_c(Tape t, const double* values, double* adjoints,
+                                     Py_ssize_t node_begin,
+                                     Py_ssize_t last) noexcept nogil:
+    """Sweep scalar nodes last, last-1, ... down to node_begin or to the first array
+    node met; returns that array node's index (or node_begin - 1). Node i writes
+    slot i (an array node a dummy one)."""
     cdef const opcode_t* ops = t.ops
     cdef const index_t* arg0s = t.arg0s
     cdef const index_t* arg1s = t.arg1s
     cdef const double* constants = t.constants
-    cdef Py_ssize_t i, a, b, slot = slot_end
+    cdef const index_t* extras = t.extras
+    cdef Py_ssize_t i, a, b
     cdef double g, y, da, db
     cdef opcode_t op
-    for i in range(node_end - 1, node_begin - 1, -1):
-        slot -= 1                      # every node writes one slot (array nodes a dummy)
+    for i in range(last, node_begin - 1, -1):
         op = ops[i]
         if op == OP_ARRAY:
-            if array_reverse_c(t, arg0s[i]) < 0:
-                return -1
-            continue
-        g = adjoints[slot]
+            return i
+        g = adjoints[i]
         if g == 0.0:
             continue
         a = arg0s[i]
         b = arg1s[i]
-        y = values[slot]
+        y = values[i]
         if op <= OP_CONST:             # leaves and constants: nothing to propagate
             pass
         # -- arithmetic, the hot cases, spelled out (binary_partials has them too; going
@@ -1042,7 +1061,7 @@ cdef int reverse_sweep_into_c(Tape t, const double* values, double* adjoints,
         elif op == OP_POW_CV:          # y = c ** b;  dy/db = log(c) y
             adjoints[b] += g * pow_dexponent(constants[a], y)
         elif op == OP_SELECT:          # y = a' if c > 0 else b' (a', b' in extras)
-            adjoints[t.extras[b if values[a] > 0.0 else b + 1]] += g
+            adjoints[extras[b if values[a] > 0.0 else b + 1]] += g
         # -- unary ops: formulas in _opmath.unary_partial --------------------------------
         elif OP_NEG <= op <= OP_SIGMOID:
             adjoints[a] += g * unary_partial(op, values[a], y)
@@ -1051,7 +1070,7 @@ cdef int reverse_sweep_into_c(Tape t, const double* values, double* adjoints,
             binary_partials(op, values[a], values[b], y, &da, &db)
             adjoints[a] += g * da
             adjoints[b] += g * db
-    return 0
+    return node_begin - 1
 
 
 # -- array nodes -------------------------------------------------------------------------
@@ -1587,20 +1606,35 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
 # or -1. Scalar tapes only (the caller checks there are no array nodes).
 
 cdef void forward_replay_c(Tape t, double* values) noexcept nogil:
+    cdef Py_ssize_t i = 0
+    while i < t.n_nodes:
+        # scalar runs in a loop with no calls out (a call in the loop costs the scalar
+        # nodes ~40%: measured 3.3 -> 5.5 ns per node); array nodes between runs
+        i = scalar_replay_run_c(t, values, i)
+        if i < t.n_nodes:
+            array_forward_step(t, t.arg0s[i])
+            i += 1
+
+
+cdef Py_ssize_t scalar_replay_run_c(Tape t, double* values,
+                                    Py_ssize_t begin) noexcept nogil:
+    """Replay scalar nodes from `begin` up to the next array node; returns its index
+    (or n_nodes)."""
     cdef const opcode_t* ops = t.ops
     cdef const index_t* arg0s = t.arg0s
     cdef const index_t* arg1s = t.arg1s
     cdef const double* constants = t.constants
+    cdef const index_t* extras = t.extras
     cdef Py_ssize_t i, a, b
     cdef opcode_t op
-    for i in range(t.n_nodes):
+    for i in range(begin, t.n_nodes):
         op = ops[i]
         a = arg0s[i]
         b = arg1s[i]
         if op <= OP_CONST:             # inputs and constants keep their values
             continue
-        elif op == OP_ARRAY:           # (in-place replays only: see array_forward_c)
-            array_forward_c(t, a)
+        elif op == OP_ARRAY:
+            return i
         elif op == OP_ADD_VV:
             values[i] = values[a] + values[b]
         elif op == OP_SUB_VV:
@@ -1626,11 +1660,12 @@ cdef void forward_replay_c(Tape t, double* values) noexcept nogil:
         elif op == OP_POW_CV:
             values[i] = cm.pow(constants[a], values[b])
         elif op == OP_SELECT:
-            values[i] = values[t.extras[b if values[a] > 0.0 else b + 1]]
+            values[i] = values[extras[b if values[a] > 0.0 else b + 1]]
         elif OP_NEG <= op <= OP_SIGMOID:
             values[i] = eval_unary(op, values[a])
         else:
             values[i] = eval_binary(op, values[a], values[b])
+    return t.n_nodes
 
 
 cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
@@ -1885,7 +1920,7 @@ cdef int tangent_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end) noe
         b = arg1s[i]
         y = values[i]
         if op == OP_ARRAY:
-            if array_tangent_c(t, a) < 0:
+            if array_tangent_step(t, a) < 0:
                 return -1
         elif op == OP_LEAF:                    # seeded by the caller
             pass
@@ -2169,6 +2204,16 @@ cdef int pyfunc_tangent(Tape t, Py_ssize_t r) noexcept nogil:
             t.sweep_error = e
             return -1
     return 0
+
+
+# The array steps are called through pointers, which keeps the compiler from inlining
+# them into the scalar loops: inlined, they made the scalar reverse sweep and the
+# replay ~30% slower (measured: 2.6 -> 3.3 ns per node on Rosenbrock).
+ctypedef int (*array_step_t)(Tape, Py_ssize_t) noexcept nogil
+ctypedef void (*array_forward_t)(Tape, Py_ssize_t) noexcept nogil
+cdef array_step_t array_reverse_step = array_reverse_c
+cdef array_step_t array_tangent_step = array_tangent_c
+cdef array_forward_t array_forward_step = array_forward_c
 
 
 # -- which tape records: thread-local state --------------------------------------------
