@@ -82,9 +82,35 @@ def grad(fun, argnum=0):
     def grad_fun(*args, **kwargs):
         result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
         if result is NotImplemented:
+            result = _array_value_and_grad(fun, argnum, args, kwargs)
+        if result is NotImplemented:
             result = _value_and_grad(fun, argnum, args, kwargs, False)
         return result[1]
     return grad_fun
+
+
+def _array_value_and_grad(fun, argnum, args, kwargs):
+    """The fast path for one float64 array argument, outside other differentiations:
+    no structure handling. NotImplemented (having run nothing) when it does not apply."""
+    if type(argnum) is not int or not -len(args) <= argnum < len(args):
+        return NotImplemented
+    x = args[argnum]
+    if type(x) is not np.ndarray or x.dtype != np.float64 or active_tape() is not None:
+        return NotImplemented
+    tape = acquire_tape()
+    try:
+        leaf = make_array_leaf(tape, x)
+        call_args = list(args)
+        call_args[argnum] = leaf
+        out = fun(*call_args, **kwargs)
+        if type(out) is not Variable and not (type(out) is ArrayVariable and
+                                              out.size == 1):
+            value = _finish_output(fun, out, tape, [leaf], True)
+            return value
+        value, flat = sweep_gradients(tape, out, [leaf])
+        return float(np.reshape(value, ())), flat[0]
+    finally:
+        release_tape(tape)
 
 
 def _normalized(argnum):
