@@ -783,12 +783,24 @@ cdef class Tape:
 
     @property
     def nbytes(self):
-        """Bytes the tape's buffers hold now (allocated capacity, not just used)."""
-        return (self.node_capacity * (sizeof(opcode_t) + 2 * sizeof(index_t))
-                + self.slot_capacity * sizeof(double)
-                + self.adjoint_capacity * sizeof(double)
-                + self.constant_capacity * sizeof(double)
-                + self.guard_capacity * (2 * sizeof(opcode_t) + 3 * sizeof(index_t)))
+        """Bytes the tape's buffers hold now (allocated capacity, not just used), the
+        NumPy arrays its array nodes keep alive included."""
+        cdef Py_ssize_t total
+        total = (self.node_capacity * (sizeof(opcode_t) + 2 * sizeof(index_t))
+                 + (self.slot_capacity + self.adjoint_capacity + self.tangent_capacity
+                    + self.adjoint_tangent_capacity + self.constant_capacity
+                    + self.array_adjoint_capacity + self.array_tangent_capacity)
+                 * sizeof(double)
+                 + self.guard_capacity * (2 * sizeof(opcode_t) + 3 * sizeof(index_t))
+                 + self.extra_capacity * sizeof(index_t)
+                 + self.anode_capacity * sizeof(ArrayNode)
+                 + self.operand_capacity * sizeof(Operand)
+                 + self.geometry_capacity * sizeof(int64_t)
+                 + self.array_adjoint_live_capacity)
+        for kept in self.keepalive:
+            if isinstance(kept, np.ndarray) and kept.base is None:   # owned, not views
+                total += kept.nbytes
+        return total
 
     @property
     def bytes_per_node(self):
