@@ -977,6 +977,38 @@ cdef object _copy_f64(double* p, Py_ssize_t n):
     return _copy(p, n, np.float64)
 
 
+cdef inline void next_index2(int ndim, const int64_t* shape, int64_t* counter,
+                             Py_ssize_t* ka, const int64_t* sa, Py_ssize_t* kb,
+                             const int64_t* sb) noexcept nogil:
+    """Advance a C-order multi-index (counter) over `shape`, and two element offsets
+    with their strides."""
+    cdef int d = ndim - 1
+    while d >= 0:
+        counter[d] += 1
+        ka[0] += sa[d]
+        kb[0] += sb[d]
+        if counter[d] < shape[d]:
+            return
+        ka[0] -= sa[d] * shape[d]
+        kb[0] -= sb[d] * shape[d]
+        counter[d] = 0
+        d -= 1
+
+
+cdef inline void next_index1(int ndim, const int64_t* shape, int64_t* counter,
+                             Py_ssize_t* k, const int64_t* strides) noexcept nogil:
+    """next_index2 for one offset."""
+    cdef int d = ndim - 1
+    while d >= 0:
+        counter[d] += 1
+        k[0] += strides[d]
+        if counter[d] < shape[d]:
+            return
+        k[0] -= strides[d] * shape[d]
+        counter[d] = 0
+        d -= 1
+
+
 # -- the reverse sweep ---------------------------------------------------------------
 #
 # Zero-adjoint rule: a node whose output adjoint is exactly 0.0 is skipped (for
@@ -1405,17 +1437,7 @@ cdef void binary_walk(opcode_t sop, Py_ssize_t n, const double* a, double* ga,
                 ga[ka] += g[k] * da
             if gb != NULL:
                 gb[kb] += g[k] * db
-        d = ndim - 1                   # next multi-index, C order
-        while d >= 0:
-            counter[d] += 1
-            ka += sa[d]
-            kb += sb[d]
-            if counter[d] < shape[d]:
-                break
-            ka -= sa[d] * shape[d]
-            kb -= sb[d] * shape[d]
-            counter[d] = 0
-            d -= 1
+        next_index2(ndim, shape, counter, &ka, sa, &kb, sb)
 
 
 cdef void strided_scatter_add(double* gx, const double* g, double scale, int ndim,
@@ -1770,17 +1792,7 @@ cdef void binary_forward_walk(opcode_t sop, Py_ssize_t n, const double* a,
         counter[d] = 0
     for k in range(n):
         y[k] = eval_binary(sop, a[ka], b[kb])
-        d = ndim - 1
-        while d >= 0:
-            counter[d] += 1
-            ka += sa[d]
-            kb += sb[d]
-            if counter[d] < shape[d]:
-                break
-            ka -= sa[d] * shape[d]
-            kb -= sb[d] * shape[d]
-            counter[d] = 0
-            d -= 1
+        next_index2(ndim, shape, counter, &ka, sa, &kb, sb)
 
 
 cdef Py_ssize_t first_changed_guard_c(Tape t, const double* values) noexcept nogil:
@@ -2094,17 +2106,7 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
         binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
         ty[k] = (times(da, ta[ka]) if ta != NULL else 0.0) + (
             times(db, tb[kb]) if tb != NULL else 0.0)
-        d = ndim - 1
-        while d >= 0:
-            counter[d] += 1
-            ka += sa[d]
-            kb += sb[d]
-            if counter[d] < shape[d]:
-                break
-            ka -= sa[d] * shape[d]
-            kb -= sb[d] * shape[d]
-            counter[d] = 0
-            d -= 1
+        next_index2(ndim, shape, counter, &ka, sa, &kb, sb)
 
 
 cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scale,
@@ -2119,15 +2121,7 @@ cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scal
         counter[d] = 0
     for k in range(n):
         ty[ko] += scale * tx[k] * (weights[k] if weights != NULL else 1.0)
-        d = ndim - 1
-        while d >= 0:
-            counter[d] += 1
-            ko += so[d]
-            if counter[d] < shape[d]:
-                break
-            ko -= so[d] * shape[d]
-            counter[d] = 0
-            d -= 1
+        next_index1(ndim, shape, counter, &ko, so)
 
 
 cdef void cumsum_forward(const double* tx, double* ty, Py_ssize_t outer, Py_ssize_t n,
@@ -2154,15 +2148,7 @@ cdef void strided_gather(double* ty, const double* tx, int ndim, const int64_t* 
         total *= shape[d]
     for k in range(total):
         ty[k] = tx[base]
-        d = ndim - 1
-        while d >= 0:
-            counter[d] += 1
-            base += strides[d]
-            if counter[d] < shape[d]:
-                break
-            base -= strides[d] * shape[d]
-            counter[d] = 0
-            d -= 1
+        next_index1(ndim, shape, counter, &base, strides)
 
 
 cdef void matmul_tangent(const double* a, const double* ta, const double* b,
