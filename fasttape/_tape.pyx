@@ -1208,10 +1208,15 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
             else:
                 gx1 = operand_adjoints(t, x1)
                 beta_b = 1.0
-            binary_flat_reverse(n.sop, size, operand_values(t, x),
-                                1 if x.size == size else 0, gx, beta_a == 0.0,
-                                operand_values(t, x1), 1 if x1.size == size else 0,
-                                gx1, beta_b == 0.0, y, g)
+            if n.weights != NULL:        # logaddexp with its partials precomputed
+                weighted_pair_reverse(size, n.weights, g, gx, 1 if x.size == size else 0,
+                                      beta_a == 0.0, gx1, 1 if x1.size == size else 0,
+                                      beta_b == 0.0)
+            else:
+                binary_flat_reverse(n.sop, size, operand_values(t, x),
+                                    1 if x.size == size else 0, gx, beta_a == 0.0,
+                                    operand_values(t, x1), 1 if x1.size == size else 0,
+                                    gx1, beta_b == 0.0, y, g)
         else:
             gx = operand_adjoints(t, x)
             binary_reverse(n.sop, size, operand_values(t, x), x.size, gx,
@@ -1352,6 +1357,36 @@ cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
                 put(ga, k * sa, gk * da if gk != 0.0 else 0.0, assign_a)
             if gb != NULL:
                 put(gb, k * sb, gk * db if gk != 0.0 else 0.0, assign_b)
+
+
+cdef void weighted_pair_reverse(Py_ssize_t n, const double* w, const double* g,
+                                double* ga, Py_ssize_t sa, bint assign_a,
+                                double* gb, Py_ssize_t sb, bint assign_b) noexcept nogil:
+    """ga += g (1 - w), gb += g w: a binary op whose partials (1 - w, w) were stored at
+    recording (logaddexp). Strides 1 or 0 as in binary_flat_reverse."""
+    cdef Py_ssize_t k
+    cdef double d, total = 0.0
+    if ga != NULL:
+        if sa == 1:
+            for k in range(n):
+                d = g[k] * (1.0 - w[k])
+                put(ga, k, d if g[k] != 0.0 else 0.0, assign_a)
+        else:
+            for k in range(n):
+                d = g[k] * (1.0 - w[k])
+                total += d if g[k] != 0.0 else 0.0
+            ga[0] += total
+    total = 0.0
+    if gb != NULL:
+        if sb == 1:
+            for k in range(n):
+                d = g[k] * w[k]
+                put(gb, k, d if g[k] != 0.0 else 0.0, assign_b)
+        else:
+            for k in range(n):
+                d = g[k] * w[k]
+                total += d if g[k] != 0.0 else 0.0
+            gb[0] += total
 
 
 cdef inline void product_add(double* gx, Py_ssize_t sx, const double* g,
@@ -1729,8 +1764,11 @@ cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
         bv = operand_values(t, x1)
         if (x.size == size or x.size == 1) and (x1.size == size or x1.size == 1):
             for k in range(size):
-                y[k] = eval_binary(n.sop, xv[k if x.size == size else 0],
-                                   bv[k if x1.size == size else 0])
+                ka = k if x.size == size else 0
+                kb = k if x1.size == size else 0
+                y[k] = eval_binary(n.sop, xv[ka], bv[kb])
+                if n.weights != NULL:    # logaddexp's stored partial, sigmoid(b - a)
+                    n.weights[k] = 0.5 if xv[ka] == bv[kb] else sigmoid_c(bv[kb] - xv[ka])
         else:
             binary_forward_walk(n.sop, size, xv, bv, y, &t.geometry[n.geom])
     elif n.aop == AOP_SUM:

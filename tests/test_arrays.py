@@ -938,3 +938,42 @@ def test_nan_gradients_agree_with_autograd():
             ours = grad(lambda x: f(fnp, x))(x)
             theirs = autograd.grad(lambda x: f(anp, x))(x)
         np.testing.assert_allclose(ours, theirs, rtol=1e-14, equal_nan=True)
+
+
+@pytest.mark.parametrize("form", ["array, array", "0.0, array", "array, 1.5",
+                                  "row, array (broadcast)"])
+def test_logaddexp_on_large_arrays_matches_its_closed_form(form, rng):
+    """Arrays of 64 values or more store logaddexp's partials when recorded (and a
+    replay refreshes them): gradients, also after a replay at another point, agree
+    with d/dx logaddexp(x, y) = expit(x - y)."""
+    from scipy.special import expit
+
+    def f(x, y):
+        if form == "array, array":
+            return fnp.sum(fnp.logaddexp(x, y) * np.arange(200.0))
+        if form == "0.0, array":
+            return fnp.sum(fnp.logaddexp(0.0, x) - 0.3 * x)
+        if form == "array, 1.5":
+            return fnp.sum(fnp.logaddexp(x, 1.5) ** 2)
+        return fnp.sum(fnp.logaddexp(x.reshape(10, 20)[:1], y.reshape(10, 20)))
+
+    def expected(x, y):
+        if form == "array, array":
+            return np.arange(200.0) * expit(x - y)
+        if form == "0.0, array":
+            return expit(x) - 0.3
+        if form == "array, 1.5":
+            return 2 * np.logaddexp(x, 1.5) * expit(x - 1.5)
+        out = np.zeros(200)
+        out[:20] = expit(x[:20] - y.reshape(10, 20)).sum(axis=0)
+        return out
+
+    x = rng.normal(size=200) * 3
+    y = rng.normal(size=200)
+    x[5] = y[5]                                   # a tie: the partials split evenly
+    np.testing.assert_allclose(grad(f)(x, y), expected(x, y), rtol=1e-12, atol=1e-14)
+    traced = ft.trace(f, x, y)
+    x2 = rng.normal(size=200)
+    np.testing.assert_allclose(traced.grad(x2, y), expected(x2, y), rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(traced(x2, y), f(x2, y), rtol=1e-12)
