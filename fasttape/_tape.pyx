@@ -995,18 +995,19 @@ cdef inline void next_index2(int ndim, const int64_t* shape, int64_t* counter,
         d -= 1
 
 
-cdef inline void next_index1(int ndim, const int64_t* shape, int64_t* counter,
+cdef inline bint next_index1(int ndim, const int64_t* shape, int64_t* counter,
                              Py_ssize_t* k, const int64_t* strides) noexcept nogil:
-    """next_index2 for one offset."""
+    """next_index2 for one offset; False once the multi-index has wrapped around."""
     cdef int d = ndim - 1
     while d >= 0:
         counter[d] += 1
         k[0] += strides[d]
         if counter[d] < shape[d]:
-            return
+            return True
         k[0] -= strides[d] * shape[d]
         counter[d] = 0
         d -= 1
+    return False
 
 
 # -- the reverse sweep ---------------------------------------------------------------
@@ -1506,16 +1507,8 @@ cdef void strided_scatter_add(double* gx, const double* g, double scale, int ndi
             for j in range(inner):
                 gx[base + j * s_inner] += scale * g[k + j]
         k += inner
-        d = ndim - 2                   # next row: advance the outer multi-index
-        while d >= 0:
-            counter[d] += 1
-            base += strides[d]
-            if counter[d] < shape[d]:
-                break
-            base -= strides[d] * shape[d]
-            counter[d] = 0
-            d -= 1
-        if d < 0:
+        # next row: advance the multi-index of the outer axes
+        if not next_index1(ndim - 1, shape, counter, &base, strides):
             return
 
 
@@ -1557,16 +1550,7 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
                 for j in range(inner):
                     put(gx, k + j, scale * g[ko + j * s_inner], assign)
         k += inner
-        d = ndim - 2
-        while d >= 0:
-            counter[d] += 1
-            ko += so[d]
-            if counter[d] < shape[d]:
-                break
-            ko -= so[d] * shape[d]
-            counter[d] = 0
-            d -= 1
-        if d < 0:
+        if not next_index1(ndim - 1, shape, counter, &ko, so):
             return
 
 
