@@ -21,7 +21,7 @@ import threading
 import numpy as np
 
 from fasttape._arrays import (ArrayVariable, leaf_gradients, make_array_leaf,
-                              output_refs, sweep_gradients, tangents_of)
+                              output_refs, sweep_gradients, tangents_of, variable_at)
 from fasttape._containers import Structure, flatten
 from fasttape._tape import Tape, pop_active, push_active
 from fasttape._variable import Variable, make_leaf, make_leaves
@@ -460,9 +460,6 @@ class Traced:
         lines.append("}")
         return "\n".join(lines)
 
-    def _leaf_handles(self):
-        return [leaf for i in self._diff_argnums() for leaf in self.leaves[i]]
-
     # -- pickling ---------------------------------------------------------------------------
 
     def __getstate__(self):
@@ -477,9 +474,9 @@ class Traced:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.scalar_only = True
-        self.leaves = [[variable_at_slot(self.tape, s) for s in arg]
+        self.leaves = [[variable_at(self.tape, s) for s in arg]
                        for arg in self.leaf_slots]
-        self.outputs = [None if s is None else variable_at_slot(self.tape, s)
+        self.outputs = [None if s is None else variable_at(self.tape, s)
                         for s in self.out_slots]
         self.fun = None
         self.example_values = np.array([self.tape.value_at(s) for s in self.all_slots])
@@ -490,11 +487,6 @@ class Traced:
         name = getattr(self.fun, "__name__", "a loaded function")
         return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
                 f"{self.tape.n_guards} comparisons>")
-
-
-def variable_at_slot(tape, slot):
-    from fasttape._arrays import variable_at
-    return variable_at(tape, slot)
 
 
 def _describe(structure):
