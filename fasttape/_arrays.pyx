@@ -63,6 +63,8 @@ cdef Tape tape_of(tuple args):
         elif type(x) is Variable:
             check_live(<Variable>x)
             u = (<Variable>x).tape
+        elif type(x) is Tape:          # (a recorded mask's)
+            u = <Tape>x
         else:
             continue
         if t is None:
@@ -295,14 +297,18 @@ cdef object record_reduce(object x, object axis, bint keepdims, object value,
     kept_shape = tuple(1 if d in axes else shape[d] for d in range(len(shape)))
     out_strides = broadcast_strides(kept_shape, shape)
     value = node_value(value)
-    # sop tells weighted sums apart for the recording sweeps: 0 max/min, 1 prod
+    # kind tells weighted sums apart (WEIGHTED_MAX, WEIGHTED_MIN, WEIGHTED_PROD)
     r = t.push_anode(AOP_SUM if weights is None else AOP_WEIGHTED_SUM, kind,
                      1 if type(value) is float else value.size, 1, value)
     cdef ArrayNode* n = &t.anodes[r]
     n.c = scale
     if weights is not None:
-        n.weights = <double*>t.keep(np.ascontiguousarray(weights, dtype=np.float64))
+        n.weights = <double*>t.keep(np.array(weights, dtype=np.float64, order="C"))
         n.weights_ref = len(t.keepalive) - 1
+        n = &t.anodes[r]
+        # per-output counts (ties of max/min, zeros of prod) for a replay to work in
+        n.index = <int64_t*>t.keep(np.zeros(n.size, dtype=np.int64))
+        n.index_ref = len(t.keepalive) - 1
     n = &t.anodes[r]
     n.geom = t.push_geometry([len(shape)] + list(shape) + out_strides)
     set_operand(t, r, 0, av, None)
@@ -356,7 +362,8 @@ def extremum(x, axis, keepdims, bint is_max):
     hits = (v == kept)
     weights = hits / np.sum(hits, axis=axis, keepdims=True)
     value = kept if keepdims else (np.max if is_max else np.min)(v, axis=axis)
-    return record_reduce(av, axis, keepdims, value, 1.0, weights)
+    return record_reduce(av, axis, keepdims, value, 1.0, weights,
+                         WEIGHTED_MAX if is_max else WEIGHTED_MIN)
 
 
 def prod(x, axis=None, keepdims=False):
@@ -371,7 +378,8 @@ def prod(x, axis=None, keepdims=False):
         weights = np.where(n_zeros == 0, nonzero_prod / np.where(zeros, 1.0, v),
                            np.where((n_zeros == 1) & zeros, nonzero_prod, 0.0))
     return record_reduce(av, axis, keepdims,
-                         np.prod(v, axis=axis, keepdims=keepdims), 1.0, weights, 1)
+                         np.prod(v, axis=axis, keepdims=keepdims), 1.0, weights,
+                         WEIGHTED_PROD)
 
 
 def cumsum(x, axis=None):
@@ -595,20 +603,25 @@ def broadcast_to(x, shape):
     return view_of(av, np.broadcast_to(av.value, shape))
 
 
-def where(condition, a, b, bint mask_from_values=False):
-    """a where condition else b; the condition is not differentiated.
-    mask_from_values marks a mask computed from the operands' values (clip), which a
-    replay could not recompute."""
-    cond = value_or_array(condition) if type(condition) in (Variable, ArrayVariable) \
-        else np.asarray(condition)
-    cdef Tape t = tape_of((a, b))
+def where(condition, a, b):
+    """a where condition else b; the condition is not differentiated. A recorded mask
+    (a comparison of arrays on a tape recorded for replay) as the condition makes the
+    choice follow the mask's values on replay; any other condition is a constant."""
+    mask = condition if type(condition) is mask_class() else None
+    if mask is not None:
+        check_mask_live(mask)
+        cond = mask.node_value
+    else:
+        cond = value_or_array(condition) if type(condition) in (Variable, ArrayVariable) \
+            else np.asarray(condition)
+    cdef Tape t = tape_of((a, b, mask.tape) if mask is not None else (a, b))
     if t is None:
         return np.where(cond, a, b)
     va = value_or_array(a)
     vb = value_or_array(b)
     value = np.where(cond, va, vb)
     shape = value.shape
-    if len(shape) == 0:
+    if len(shape) == 0 and mask is None:
         return a if bool(cond) else b
     size = value.size
     if np.size(va) not in (1, size):
@@ -619,14 +632,114 @@ def where(condition, a, b, bint mask_from_values=False):
         b = broadcast_to(b, shape) if type(b) in (Variable, ArrayVariable) else \
             np.ascontiguousarray(np.broadcast_to(vb, shape))
         vb = value_or_array(b)
-    mask = np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64)
+    if mask is not None:
+        # the weights are the mask node's values (broadcast by a strided node if need
+        # be), which a replay recomputes before this node
+        mask_node = array_variable_at(t, mask.anode, t.anodes[mask.anode].node,
+                                      mask.node_value)
+        if np.shape(cond) != shape:
+            mask_node = broadcast_to(mask_node, shape)
+        mask_anode = (<ArrayVariable>mask_node).anode
+    else:
+        mask_array = np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64)
     value = readonly_result(value)
-    r = t.push_anode(AOP_WHERE, 1 if mask_from_values else 0, size, 2, value)
-    t.anodes[r].weights = <double*>t.keep(mask)
-    t.anodes[r].weights_ref = len(t.keepalive) - 1
+    r = t.push_anode(AOP_WHERE, 0, size, 2, value)
+    if mask is not None:
+        t.anodes[r].weights = t.anodes[mask_anode].value
+        t.anodes[r].weights_ref = t.anodes[mask_anode].value_ref
+    else:
+        t.anodes[r].weights = <double*>t.keep(mask_array)
+        t.anodes[r].weights_ref = len(t.keepalive) - 1
     set_operand(t, r, 0, a, va)
     set_operand(t, r, 1, b, vb)
     return wrap_output(t, r, value)
+
+
+# -- recorded masks ---------------------------------------------------------------------
+#
+# On a tape recorded for replay (trace), a comparison of arrays returns an ArrayMask:
+# a handle to a mask node (1.0 where the comparison holds), which a replay
+# re-evaluates. where() reads it as its condition; any other use reads its booleans
+# and turns it into a guard (see fasttape._masks).
+
+cdef object MASK_CLASS = None
+
+
+
+cdef object mask_class():
+    global MASK_CLASS
+    if MASK_CLASS is None:
+        from fasttape._masks import ArrayMask
+        MASK_CLASS = ArrayMask
+    return MASK_CLASS
+
+
+cdef int check_mask_live(object mask) except -1:
+    if mask.epoch != (<Tape>mask.tape).epoch:
+        raise_stale_array()
+    return 0
+
+
+cdef tuple COMPARISON_UFUNCS = (np.less, np.less_equal, np.greater, np.greater_equal,
+                                np.equal, np.not_equal)
+
+
+cdef object compare_arrays(int cmp, ArrayVariable a, object b):
+    check_array_live(a)
+    if a.tape.replayable:
+        return record_mask(cmp, a, b)
+    return COMPARISON_UFUNCS[cmp](a.value, value_or_array(b))
+
+
+cdef object mask_operand_value(object x):
+    if type(x) is mask_class():
+        check_mask_live(x)
+        return x.node_value
+    if type(x) in (Variable, ArrayVariable):
+        return value_or_array(x)
+    return np.asarray(x, dtype=np.float64)     # booleans and numbers: constants
+
+
+def record_mask(int sop, a, b=None):
+    """Record a mask node and return its ArrayMask: sop is a CMP_* code comparing a
+    and b (arrays, numbers, Variables), or MASK_AND/OR/XOR/NOT combining masks and
+    boolean constants (b unused for MASK_NOT)."""
+    cls = mask_class()
+    operands = (a,) if sop == MASK_NOT else (a, b)
+    cdef Tape t = tape_of(tuple(x.tape if type(x) is cls else x for x in operands))
+    if t is None:
+        raise TypeError("fasttape internal error: a mask without a tape")
+    values = [mask_operand_value(x) for x in operands]
+    if sop == MASK_NOT:
+        result = np.equal(values[0], 0.0)
+    elif sop < MASK_AND:
+        result = COMPARISON_UFUNCS[sop](values[0], values[1])
+    else:
+        combine = {MASK_AND: np.logical_and, MASK_OR: np.logical_or,
+                   MASK_XOR: np.logical_xor}[sop]
+        result = combine(np.not_equal(values[0], 0.0), np.not_equal(values[1], 0.0))
+    value = readonly_result(np.asarray(result, dtype=np.float64))
+    cdef Py_ssize_t n = value.size
+    geom = None
+    if any(np.size(v) not in (n, 1) for v in values):
+        shape = value.shape
+        geom = [len(shape)] + list(shape) + broadcast_strides(np.shape(values[0]), shape) \
+            + broadcast_strides(np.shape(values[-1]), shape)
+    r = t.push_anode(AOP_MASK, sop, n, len(operands), value)
+    if geom is not None:
+        t.anodes[r].geom = t.push_geometry(geom)
+    cdef Operand* o
+    for j, (x, v) in enumerate(zip(operands, values)):
+        if type(x) is cls:
+            o = t.operand(r, j)
+            o.kind = OPERAND_ARRAY
+            o.ref = x.anode
+            o.data = t.anodes[o.ref].value
+            o.size = t.anodes[o.ref].size
+        else:
+            set_operand(t, r, j, x, v if type(x) not in (Variable, ArrayVariable) else
+                        value_or_array(x))
+    return cls(t, r, value)
 
 
 def pyfunc(list operands, object value, object reverse, object forward=None):
@@ -821,34 +934,29 @@ cdef class ArrayVariable:
         selected = select(self, view)
         return selected if selected is not None else gather(self, positions(self)[key])
 
-    # comparisons: plain boolean arrays of the values
+    # comparisons: plain boolean arrays of the values; recorded masks on a tape
+    # recorded for replay, so that a replay can recompute them
     def __lt__(self, other):
-        self.tape.n_array_comparisons += 1
-        return self.value < value_or_array(other)
+        return compare_arrays(CMP_LT, self, other)
 
     def __le__(self, other):
-        self.tape.n_array_comparisons += 1
-        return self.value <= value_or_array(other)
+        return compare_arrays(CMP_LE, self, other)
 
     def __gt__(self, other):
-        self.tape.n_array_comparisons += 1
-        return self.value > value_or_array(other)
+        return compare_arrays(CMP_GT, self, other)
 
     def __ge__(self, other):
-        self.tape.n_array_comparisons += 1
-        return self.value >= value_or_array(other)
+        return compare_arrays(CMP_GE, self, other)
 
     def __eq__(self, other):
         if not isinstance(other, (Variable, ArrayVariable, np.ndarray, float, int)):
             return NotImplemented
-        self.tape.n_array_comparisons += 1
-        return self.value == value_or_array(other)
+        return compare_arrays(CMP_EQ, self, other)
 
     def __ne__(self, other):
         if not isinstance(other, (Variable, ArrayVariable, np.ndarray, float, int)):
             return NotImplemented
-        self.tape.n_array_comparisons += 1
-        return self.value != value_or_array(other)
+        return compare_arrays(CMP_NE, self, other)
 
     def __hash__(self):
         return id(self) >> 4
@@ -857,6 +965,8 @@ cdef class ArrayVariable:
         if self.value.size != 1:
             raise ValueError("The truth value of an array with more than one element "
                              "is ambiguous. Use a.any() or a.all()")
+        if self.tape.replayable:       # a branch on the value: guarded
+            return bool(compare_arrays(CMP_NE, self, 0.0))
         return bool(self.value)
 
     def __float__(self):

@@ -133,7 +133,7 @@ def _array_step(tape, r, g, add):
         if nodes[j] is not None and not is_zero(contribution):
             add(nodes[j], fnp.reshape(contribution, _shape(operands[j])))
 
-    if name == "LEAF":
+    if name == "LEAF" or name == "MASK":     # (a mask has no derivative)
         return
     x = operands[0]
     x_shape = _shape(x)
@@ -322,7 +322,7 @@ def _sum_terms(*terms):
 def _array_tangent(tape, r, tan):
     info = tape.array_node(r)
     name = AOP_NAMES[info["aop"]]
-    if name == "LEAF":
+    if name == "LEAF" or name == "MASK":
         return None
     ops = info["operands"]
     nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None

@@ -105,6 +105,8 @@ cdef enum:
     AOP_WHERE          # y[k] = a[k] if weights[k] else b[k]
     AOP_PYFUNC         # reverse step by a Python callable (einsum, linalg, ...)
     AOP_SCATTER        # y = zeros; y[index[k]] += x[k] (the reverse of a gather)
+    AOP_MASK           # y = 1.0 where sop(a, b) holds else 0.0 (comparisons of arrays and
+                       # their logical combinations; no derivative), broadcast as BINARY
     N_AOPS
 
 # Operand kinds of array nodes
@@ -135,7 +137,8 @@ ctypedef struct ArrayNode:
     Py_ssize_t geom        # offset of this node's geometry in the geometry pool, or -1
     double c               # scalar parameter (scale of AOP_SUM)
     double* weights        # per-value weights/mask (AOP_WEIGHTED_SUM, AOP_WHERE), or NULL
-    int64_t* index         # gather positions (AOP_GATHER), or NULL
+    int64_t* index         # gather positions (AOP_GATHER, AOP_SCATTER); per-output
+                           # counts for the replay of AOP_WEIGHTED_SUM; or NULL
     Py_ssize_t pyfunc      # AOP_PYFUNC: keepalive index of its reverse rule
     Py_ssize_t pyfunc_jvp  # AOP_PYFUNC: keepalive index of its forward rule, or -1
     Py_ssize_t node        # the tape node that refers to this array node
@@ -153,6 +156,19 @@ cdef enum:
     CMP_EQ
     CMP_NE
     GUARD_CONST_RHS = 8
+
+# AOP_MASK's sop: a CMP_* code compares values; these combine masks
+cdef enum:
+    MASK_AND = 16
+    MASK_OR
+    MASK_XOR
+    MASK_NOT           # one operand
+
+# AOP_WEIGHTED_SUM's sop: which reduction (its forward formula and weights)
+cdef enum:
+    WEIGHTED_MAX = 0
+    WEIGHTED_PROD = 1
+    WEIGHTED_MIN = 2
 
 
 cdef class Tape:
@@ -218,8 +234,12 @@ cdef class Tape:
     cdef object sweep_error           # exception raised by a Python step of a sweep
     cdef bint sweeping                # a C sweep is running: buffers must not move
     cdef public bint locate_guards    # remember where each comparison was made (trace)
+    cdef public bint replayable       # recorded for replay (trace): comparisons of
+                                      # arrays are recorded as masks
     cdef public list guard_locations  # "file:line" of each guard when locate_guards
-    cdef public Py_ssize_t n_array_comparisons  # comparisons of arrays (not guarded)
+    cdef public list array_guards     # masks used as plain booleans: (array node,
+                                      # its live values, outcome, "file:line"),
+                                      # re-checked on replay
 
     cdef readonly Py_ssize_t epoch  # bumped by reset(); Variables remember theirs
     cdef Py_ssize_t max_size        # limit on nodes and slots (2**31 - 1 unless testing)

@@ -85,9 +85,12 @@ ARRAY_OP_TABLE = (
     ("SUM", AOP_SUM), ("WEIGHTED_SUM", AOP_WEIGHTED_SUM), ("CUMSUM", AOP_CUMSUM),
     ("MATMUL", AOP_MATMUL), ("RESHAPE", AOP_RESHAPE), ("GATHER", AOP_GATHER), ("STRIDED", AOP_STRIDED),
     ("CONCAT", AOP_CONCAT), ("WHERE", AOP_WHERE), ("PYFUNC", AOP_PYFUNC),
-    ("SCATTER", AOP_SCATTER),
+    ("SCATTER", AOP_SCATTER), ("MASK", AOP_MASK),
 )
 N_ARRAY_OP_CODES = N_AOPS
+# sop codes of mask nodes (AOP_MASK)
+MASK_OPS = {"lt": CMP_LT, "le": CMP_LE, "gt": CMP_GT, "ge": CMP_GE, "eq": CMP_EQ,
+            "ne": CMP_NE, "and": MASK_AND, "or": MASK_OR, "xor": MASK_XOR, "not": MASK_NOT}
 N_OP_CODES = N_OPS
 
 # The C arity table, in enum order, used by dump() and checked against OP_TABLE.
@@ -162,6 +165,7 @@ cdef class Tape:
         memset(self.constant_cache_index, 0xff, sizeof(self.constant_cache_index))
         self.keepalive = []
         self.guard_locations = []
+        self.array_guards = []
 
     def __dealloc__(self):
         PyMem_Free(self.ops)
@@ -349,7 +353,7 @@ cdef class Tape:
         self.n_operands = 0
         self.n_geometry = 0
         self.n_array_values = 0
-        self.n_array_comparisons = 0
+        self.array_guards = []
         self.keepalive = []
         self.guard_locations = []
         self.epoch += 1
@@ -448,7 +452,7 @@ cdef class Tape:
                 "index": self.keepalive[o.index_ref] if o.index_ref >= 0 else None})
         if n.geom >= 0:
             ndim = self.geometry[n.geom]
-            glen = {AOP_BINARY: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
+            glen = {AOP_BINARY: 1 + 3 * ndim, AOP_MASK: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
                     AOP_WEIGHTED_SUM: 1 + 2 * ndim, AOP_CUMSUM: 3, AOP_MATMUL: 6,
                     AOP_STRIDED: 2 + 2 * ndim}.get(n.aop, 0)
         return {
@@ -704,18 +708,11 @@ cdef class Tape:
         """None if every node can be re-evaluated by a replay, else the reason."""
         cdef Py_ssize_t r
         cdef ArrayNode* n
-        if self.n_array_comparisons:
-            return ("it compares arrays (the outcome of an array comparison is not "
-                    "re-checked on replay)")
         for r in range(self.n_anodes):
             n = &self.anodes[r]
-            if n.aop == AOP_WEIGHTED_SUM:
-                return "it takes max, min or prod of an array"
             if n.aop == AOP_PYFUNC:
                 return ("it uses an operation with Python rules (linalg, einsum, a "
                         "custom primitive, checkpoint)")
-            if n.aop == AOP_WHERE and n.sop:
-                return "it clips an array (the mask depends on the values)"
         return None
 
     def write_array_input(self, Py_ssize_t anode, values):
@@ -1265,6 +1262,7 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
         where_reverse(size, n.weights, g, gx, x.size, operand_adjoints(t, x1), x1.size)
     elif n.aop == AOP_PYFUNC:
         return pyfunc_reverse(t, r)
+    # AOP_MASK: no derivative (and never reached: masks are not differentiable operands)
     return 0
 
 
@@ -1792,12 +1790,122 @@ cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
         for k in range(n.n_operands):
             x = &t.operands[n.operand0 + k]
             scatter_set(y, operand_values(t, x), x.index, x.size)
-    elif n.aop == AOP_WHERE:           # the mask is a constant (replay_support)
-        x1 = &t.operands[n.operand0 + 1]
+    elif n.aop == AOP_WHERE:           # (a recorded mask was replayed before: weights
+        x1 = &t.operands[n.operand0 + 1]   # point into its values)
         bv = operand_values(t, x1)
         for k in range(size):
             y[k] = xv[k if x.size == size else 0] if n.weights[k] != 0.0 else \
                 bv[k if x1.size == size else 0]
+    elif n.aop == AOP_MASK:
+        if n.sop == MASK_NOT:
+            for k in range(size):
+                y[k] = 1.0 if xv[k] == 0.0 else 0.0
+        else:
+            x1 = &t.operands[n.operand0 + 1]
+            mask_forward(n.sop, size, xv, x.size, operand_values(t, x1), x1.size, y,
+                         &t.geometry[n.geom] if n.geom >= 0 else NULL)
+    elif n.aop == AOP_WEIGHTED_SUM:
+        if n.sop == WEIGHTED_PROD:
+            prod_forward(x.size, xv, size, y, n.weights, n.index, &t.geometry[n.geom])
+        else:
+            extremum_forward(n.sop == WEIGHTED_MAX, x.size, xv, size, y, n.weights,
+                             n.index, &t.geometry[n.geom])
+
+
+cdef inline double mask_of(int sop, double a, double b) noexcept nogil:
+    if sop == MASK_AND:
+        return 1.0 if a != 0.0 and b != 0.0 else 0.0
+    if sop == MASK_OR:
+        return 1.0 if a != 0.0 or b != 0.0 else 0.0
+    if sop == MASK_XOR:
+        return 1.0 if (a != 0.0) != (b != 0.0) else 0.0
+    return 1.0 if compare_c(sop, a, b) else 0.0
+
+
+cdef void mask_forward(int sop, Py_ssize_t size, const double* a, Py_ssize_t na,
+                       const double* b, Py_ssize_t nb, double* y,
+                       const int64_t* geom) noexcept nogil:
+    """y = mask_of(sop, a, b), broadcast flat (sizes size or 1) or by geom (as the
+    binary nodes')."""
+    cdef Py_ssize_t k, ka = 0, kb = 0
+    cdef int ndim, d
+    cdef int64_t counter[32]
+    if geom == NULL:
+        for k in range(size):
+            y[k] = mask_of(sop, a[k if na == size else 0], b[k if nb == size else 0])
+        return
+    ndim = <int>geom[0]
+    for d in range(ndim):
+        counter[d] = 0
+    for k in range(size):
+        y[k] = mask_of(sop, a[ka], b[kb])
+        next_index2(ndim, geom + 1, counter, &ka, geom + 1 + ndim, &kb, geom + 1 + 2 * ndim)
+
+
+cdef void extremum_forward(bint is_max, Py_ssize_t n, const double* x, Py_ssize_t n_out,
+                           double* y, double* weights, int64_t* hits,
+                           const int64_t* geom) noexcept nogil:
+    """max or min of x over the reduced axes (nan wins, as in NumPy), and the weights
+    of its derivative: 1/(number of ties) at the elements equal to it, else 0."""
+    cdef int ndim = <int>geom[0], d
+    cdef const int64_t* shape = geom + 1
+    cdef const int64_t* so = shape + ndim
+    cdef Py_ssize_t k, ko
+    cdef int64_t counter[32]
+    for k in range(n_out):
+        y[k] = -cm.INFINITY if is_max else cm.INFINITY
+        hits[k] = 0
+    for d in range(ndim):
+        counter[d] = 0
+    ko = 0
+    for k in range(n):
+        if (x[k] > y[ko] if is_max else x[k] < y[ko]) or x[k] != x[k]:
+            if y[ko] == y[ko]:         # once nan, stays nan
+                y[ko] = x[k]
+        next_index1(ndim, shape, counter, &ko, so)
+    ko = 0
+    for k in range(n):
+        hits[ko] += x[k] == y[ko]
+        next_index1(ndim, shape, counter, &ko, so)
+    ko = 0
+    for k in range(n):
+        weights[k] = (1.0 if x[k] == y[ko] else 0.0) / <double>hits[ko]
+        next_index1(ndim, shape, counter, &ko, so)
+
+
+cdef void prod_forward(Py_ssize_t n, const double* x, Py_ssize_t n_out, double* y,
+                       double* weights, int64_t* zeros, const int64_t* geom) noexcept nogil:
+    """Product of x over the reduced axes, and its partials: the product of the other
+    elements, exact with zeros (the product of the nonzero ones at a single zero)."""
+    cdef int ndim = <int>geom[0], d
+    cdef const int64_t* shape = geom + 1
+    cdef const int64_t* so = shape + ndim
+    cdef Py_ssize_t k, ko
+    cdef int64_t counter[32]
+    for k in range(n_out):
+        y[k] = 1.0                     # first the product of the nonzero elements
+        zeros[k] = 0
+    for d in range(ndim):
+        counter[d] = 0
+    ko = 0
+    for k in range(n):
+        if x[k] == 0.0:
+            zeros[ko] += 1
+        else:
+            y[ko] *= x[k]
+        next_index1(ndim, shape, counter, &ko, so)
+    ko = 0
+    for k in range(n):
+        if zeros[ko] == 0:
+            weights[k] = y[ko] / x[k]
+        elif zeros[ko] == 1 and x[k] == 0.0:
+            weights[k] = y[ko]
+        else:
+            weights[k] = 0.0
+        next_index1(ndim, shape, counter, &ko, so)
+    for k in range(n_out):
+        if zeros[k]:
+            y[k] *= 0.0                # (nan or inf among the others gives nan)
 
 
 cdef void binary_forward_walk(opcode_t sop, Py_ssize_t n, const double* a,
@@ -2064,7 +2172,7 @@ cdef int array_tangent_c(Tape t, Py_ssize_t r) noexcept nogil:
             else:
                 ty[k] = tx1[k if x1.size == size else 0] if tx1 != NULL else 0.0
         return 0
-    if tx == NULL:                     # one operand, a constant: tangent zero
+    if tx == NULL or n.aop == AOP_MASK:   # a constant operand, or a mask: tangent zero
         return 0
     if n.aop == AOP_UNARY:             # y[k] = sop(x[k])
         xv = operand_values(t, x)

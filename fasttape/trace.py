@@ -67,6 +67,7 @@ class Traced:
                                      "without its Python code")
         tape = Tape()
         tape.locate_guards = True
+        tape.replayable = True
         leaves, structures, consecutive_leaves = [], [], []
         call_args = []
         push_active(tape)
@@ -183,11 +184,31 @@ class Traced:
                                              f"{np.shape(v)}")
                         self.tape.write_array_input(leaf.anode, v)
             changed = self.tape.replay(slots, values)
+        message = None
         if changed >= 0:
+            message = self._describe_guard(changed)
+        else:
+            message = self._changed_array_guard()
+        if message is not None:
             if self.retrace:
                 self._record(args)
             else:
-                raise BranchChangedError(self._describe_guard(changed))
+                raise BranchChangedError(message)
+
+    def _changed_array_guard(self):
+        """The message for the first comparison of arrays whose booleans the function
+        read (see fasttape._masks) and that come out differently now, or None."""
+        for anode, live_values, outcome, where in self.tape.array_guards:
+            now = live_values != 0.0
+            if not np.array_equal(now, outcome):
+                k = int(np.flatnonzero(now != outcome)[0])
+                return (f"the comparison of arrays made at {where} was used as plain "
+                        f"booleans (in a branch, an index, a count...) and comes out "
+                        f"differently at these arguments ({int(np.sum(now != outcome))} of "
+                        f"{now.size} values, the first at flat index {k}): the function "
+                        f"would compute something else here. Trace with retrace=True, "
+                        f"or write the choice with np.where / fasttape.where.")
+        return None
 
     def _describe_guard(self, k):
         left, op, right, outcome = self.tape.guards()[k]

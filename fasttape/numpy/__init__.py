@@ -15,7 +15,8 @@ from numpy import *  # noqa: F401,F403  (constants, dtypes, array creation, ...)
 
 from fasttape import _arrays, _elementary
 from fasttape._arrays import ArrayVariable
-from fasttape._tape import OP_TABLE as _OP_TABLE
+from fasttape._masks import ArrayMask
+from fasttape._tape import MASK_OPS as _MASK_OPS, OP_TABLE as _OP_TABLE
 from fasttape._variable import Variable
 
 _OP = {name: code for name, code, _ in _OP_TABLE}
@@ -136,11 +137,15 @@ minimum = _binary("MINIMUM", _np.minimum, _elementary.minimum)
 logaddexp = _binary("LOGADDEXP", _np.logaddexp, _elementary.logaddexp)
 
 
-def _comparison(ufunc, scalar_comparison):
+def _comparison(ufunc, comparison, reflected):
     def function(a, b):
         if type(a) is Variable and _np.ndim(b) == 0 or type(b) is Variable and \
                 _np.ndim(a) == 0 and type(a) is not ArrayVariable:
-            return scalar_comparison(a, b)          # remembered on the tape
+            return comparison(a, b)         # remembered on the tape
+        if type(a) is ArrayVariable:        # a recorded mask when tracing
+            return comparison(a, b)
+        if type(b) is ArrayVariable:
+            return reflected(b, a)
         return ufunc(_value(a), _value(b))
     function.__name__ = ufunc.__name__
     return function
@@ -154,23 +159,34 @@ def _value(x):
     return x
 
 
-less = _comparison(_np.less, _operator.lt)
-less_equal = _comparison(_np.less_equal, _operator.le)
-greater = _comparison(_np.greater, _operator.gt)
-greater_equal = _comparison(_np.greater_equal, _operator.ge)
-equal = _comparison(_np.equal, _operator.eq)
-not_equal = _comparison(_np.not_equal, _operator.ne)
+less = _comparison(_np.less, _operator.lt, _operator.gt)
+less_equal = _comparison(_np.less_equal, _operator.le, _operator.ge)
+greater = _comparison(_np.greater, _operator.gt, _operator.lt)
+greater_equal = _comparison(_np.greater_equal, _operator.ge, _operator.le)
+equal = _comparison(_np.equal, _operator.eq, _operator.eq)
+not_equal = _comparison(_np.not_equal, _operator.ne, _operator.ne)
+
+
+def _traced(x):
+    """True for an array recorded for replay, whose tests must be recorded masks."""
+    return type(x) is ArrayVariable and x.tape.replayable
 
 
 def isnan(x):
+    if _traced(x):
+        return x != x
     return _np.isnan(_value(x))
 
 
 def isinf(x):
+    if _traced(x):
+        return (x == _np.inf) | (x == -_np.inf)
     return _np.isinf(_value(x))
 
 
 def isfinite(x):
+    if _traced(x):
+        return ~((x != x) | (x == _np.inf) | (x == -_np.inf))
     return _np.isfinite(_value(x))
 
 
@@ -563,6 +579,8 @@ def where(condition, x=None, y=None):
         return _np.where(_value(condition))
     x = _operand(x)
     y = _operand(y)
+    if type(condition) is ArrayMask:       # a recorded comparison (tracing)
+        return _arrays.where(condition, x, y)
     if not (_is_variable(x) or _is_variable(y)):
         return _np.where(_value(condition), x, y)
     if _np.ndim(_value(condition)) == 0 and _np.ndim(_value(x)) == 0 and \
@@ -588,12 +606,13 @@ def clip(a, a_min=None, a_max=None):
                         "write minimum(maximum(a, a_min), a_max)")
     if value.shape != a.shape:
         a = broadcast_to(a, value.shape)
-    inside = _np.ones(value.shape, bool)
+    # minimum(maximum(a, lo), hi) as choices by recorded masks, so that a replay
+    # recomputes them; <= and >= give the ends gradient 0
     if lo is not None:
-        inside &= value != lo
+        a = _arrays.where(_arrays.record_mask(_MASK_OPS["le"], a, lo), lo, a)
     if hi is not None:
-        inside &= value != hi
-    return _arrays.where(inside, a, value, True)
+        a = _arrays.where(_arrays.record_mask(_MASK_OPS["ge"], a, hi), hi, a)
+    return a
 
 
 # -- the dispatch tables for plain NumPy calls on Variables ----------------------------------
