@@ -742,10 +742,15 @@ def record_mask(int sop, a, b=None):
     return cls(t, r, value)
 
 
-def pyfunc(list operands, object value, object reverse, object forward=None):
-    """A node whose derivative rules are Python: reverse(g) returns one cotangent per
-    operand (or None), g being the output adjoint as a flat array; forward(tangents),
-    given one tangent array (or None) per operand, returns the output tangent."""
+def pyfunc(list operands, object value, object reverse, object forward=None,
+           object evaluate=None):
+    """A node whose rules are Python. Each receives the node's current output value
+    (a float, or a flat array) and its operands' current values (a list of flat
+    arrays, one value for a scalar), so that they hold after a replay:
+    reverse(g, ans, xs) returns one cotangent per operand (or None), g being the output
+    adjoint as a flat array; forward(tangents, ans, xs), given one tangent array (or
+    None) per operand, returns the output tangent; evaluate(xs) returns the value, for
+    a replay (without it the tape cannot be replayed)."""
     cdef Tape t = recording_tape(tuple(operands))
     value = node_value(value)
     r = t.push_anode(AOP_PYFUNC, 0, 1 if type(value) is float else value.size,
@@ -755,6 +760,9 @@ def pyfunc(list operands, object value, object reverse, object forward=None):
     if forward is not None:
         t.anodes[r].pyfunc_jvp = len(t.keepalive)
         t.keepalive.append(forward)
+    if evaluate is not None:
+        t.anodes[r].pyfunc_eval = len(t.keepalive)
+        t.keepalive.append(evaluate)
     for j, x in enumerate(operands):
         set_operand(t, r, j, x, None if type(x) in (Variable, ArrayVariable)
                     else np.asarray(x, dtype=np.float64))

@@ -141,6 +141,7 @@ ctypedef struct ArrayNode:
                            # counts for the replay of AOP_WEIGHTED_SUM; or NULL
     Py_ssize_t pyfunc      # AOP_PYFUNC: keepalive index of its reverse rule
     Py_ssize_t pyfunc_jvp  # AOP_PYFUNC: keepalive index of its forward rule, or -1
+    Py_ssize_t pyfunc_eval # AOP_PYFUNC: keepalive index of its value function (replay)
     Py_ssize_t node        # the tape node that refers to this array node
     Py_ssize_t value_ref   # keepalive index of the output array, or -1 (scalar output)
     Py_ssize_t weights_ref # keepalive index of `weights`, or -1

@@ -284,6 +284,7 @@ cdef class Tape:
         n.n_operands = n_operands
         n.geom = -1
         n.pyfunc_jvp = -1
+        n.pyfunc_eval = -1
         n.node = self.n_nodes - 1
         n.value_ref = -1 if scalar_output else len(self.keepalive) - 1
         n.weights_ref = -1
@@ -710,9 +711,9 @@ cdef class Tape:
         cdef ArrayNode* n
         for r in range(self.n_anodes):
             n = &self.anodes[r]
-            if n.aop == AOP_PYFUNC:
-                return ("it uses an operation with Python rules (linalg, einsum, a "
-                        "custom primitive, checkpoint)")
+            if n.aop == AOP_PYFUNC and n.pyfunc_eval < 0:
+                return ("it uses an operation with Python rules and no value function "
+                        f"({getattr(self.keepalive[n.pyfunc], '__name__', 'unnamed')})")
         return None
 
     def write_array_input(self, Py_ssize_t anode, values):
@@ -730,22 +731,24 @@ cdef class Tape:
         """Replay the tape in place with new scalar input values (array inputs are
         written before with write_array_input); returns the index of the first
         comparison whose outcome changed, or -1."""
-        cdef Py_ssize_t k, changed
+        cdef Py_ssize_t k
+        cdef int failed
         cdef const Py_ssize_t[::1] slots = np.ascontiguousarray(leaf_slots, dtype=np.intp)
         cdef const double[::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
         if x.shape[0] != slots.shape[0]:
             raise ValueError(f"{slots.shape[0]} inputs expected, got {x.shape[0]}")
         for k in range(slots.shape[0]):
             self.values[slots[k]] = x[k]
+        self.swept_epoch = -1
         if self.n_nodes > 2048:
             with nogil:
-                forward_replay_c(self, self.values)
-                changed = first_changed_guard_c(self, self.values)
+                failed = forward_replay_c(self, self.values)
         else:
-            forward_replay_c(self, self.values)
-            changed = first_changed_guard_c(self, self.values)
-        self.swept_epoch = -1
-        return changed
+            failed = forward_replay_c(self, self.values)
+        if failed:                     # a value function in Python raised
+            error, self.sweep_error = self.sweep_error, None
+            raise error
+        return first_changed_guard_c(self, self.values)
 
     def value_at(self, Py_ssize_t slot):
         return self.values[slot]
@@ -1630,7 +1633,8 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
                 g = np.array([t.adjoints[n.out_slot]])
             else:
                 g = _copy_f64(&t.array_adjoints[n.adj], n.size)
-            cotangents = t.keepalive[n.pyfunc](g)
+            cotangents = t.keepalive[n.pyfunc](g, pyfunc_output(t, n),
+                                               pyfunc_inputs(t, n))
             for j in range(n.n_operands):
                 x = &t.operands[n.operand0 + j]
                 gx = operand_adjoints(t, x)
@@ -1656,15 +1660,19 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
 # recording is returned (the replay followed a branch the function would not take),
 # or -1. Scalar tapes only (the caller checks there are no array nodes).
 
-cdef void forward_replay_c(Tape t, double* values) noexcept nogil:
+cdef int forward_replay_c(Tape t, double* values) noexcept nogil:
+    """Returns 0, or -1 when a value function in Python (AOP_PYFUNC) raised: the
+    exception is then in t.sweep_error."""
     cdef Py_ssize_t i = 0
     while i < t.n_nodes:
         # scalar runs in a loop with no calls out (a call in the loop costs the scalar
         # nodes ~40%: measured 3.3 -> 5.5 ns per node); array nodes between runs
         i = scalar_replay_run_c(t, values, i)
         if i < t.n_nodes:
-            array_forward_step(t, t.arg0s[i])
+            if array_forward_step(t, t.arg0s[i]) < 0:
+                return -1
             i += 1
+    return 0
 
 
 cdef Py_ssize_t scalar_replay_run_c(Tape t, double* values,
@@ -1719,7 +1727,7 @@ cdef Py_ssize_t scalar_replay_run_c(Tape t, double* values,
     return t.n_nodes
 
 
-cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
+cdef int array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
     """Re-evaluate array node r from its operands, in place (its value array and the
     tape's own value buffer). The ops replay_support() accepts."""
     cdef ArrayNode* n = &t.anodes[r]
@@ -1735,7 +1743,9 @@ cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
     cdef double one = 1.0, zero = 0.0
     cdef char notrans = b'N'
     if n.aop == AOP_LEAF or n.aop == AOP_RESHAPE:   # inputs; reshapes are views
-        return
+        return 0
+    if n.aop == AOP_PYFUNC:
+        return pyfunc_evaluate(t, r)
     x = &t.operands[n.operand0]
     xv = operand_values(t, x)
     if n.aop == AOP_UNARY:
@@ -1810,6 +1820,7 @@ cdef void array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
         else:
             extremum_forward(n.sop == WEIGHTED_MAX, x.size, xv, size, y, n.weights,
                              n.index, &t.geometry[n.geom])
+    return 0
 
 
 cdef inline double mask_of(int sop, double a, double b) noexcept nogil:
@@ -2301,6 +2312,50 @@ cdef void matmul_tangent(const double* a, const double* ta, const double* b,
                   <double*>a + i * sa, &k, &one, ty + i * sy, &n)
 
 
+cdef object pyfunc_inputs(Tape t, ArrayNode* n):
+    """Copies of a Python-rule node's operand values, flat (one value for a scalar)."""
+    cdef Operand* x
+    cdef Py_ssize_t j
+    out = []
+    for j in range(n.n_operands):
+        x = &t.operands[n.operand0 + j]
+        out.append(_copy_f64(operand_values(t, x), x.size))
+    return out
+
+
+cdef object pyfunc_output(Tape t, ArrayNode* n):
+    """A Python-rule node's output value: a float, or a flat copy of its array."""
+    if n.out_slot >= 0:
+        return t.values[n.out_slot]
+    return _copy_f64(n.value, n.size)
+
+
+cdef int pyfunc_evaluate(Tape t, Py_ssize_t r) noexcept nogil:
+    """Replay of a Python-rule node: keepalive[pyfunc_eval](inputs) gives its value
+    from its operands' (flat copies, as for its rules)."""
+    cdef ArrayNode* n = &t.anodes[r]
+    cdef const double[::1] out
+    cdef double* y
+    cdef Py_ssize_t k
+    with gil:
+        try:
+            if n.pyfunc_eval < 0:
+                raise TypeError("fasttape internal error: a Python-rule node without a "
+                                "value function was replayed")
+            out = np.ascontiguousarray(t.keepalive[n.pyfunc_eval](pyfunc_inputs(t, n)),
+                                       dtype=np.float64).reshape(-1)
+            if out.shape[0] != n.size:
+                raise ValueError(f"a value function returned {out.shape[0]} values for "
+                                 f"an output of {n.size}")
+            y = &t.values[n.out_slot] if n.out_slot >= 0 else n.value
+            for k in range(n.size):
+                y[k] = out[k]
+        except BaseException as e:
+            t.sweep_error = e
+            return -1
+    return 0
+
+
 cdef int pyfunc_tangent(Tape t, Py_ssize_t r) noexcept nogil:
     """Forward rule written in Python: keepalive[pyfunc_jvp](tangents) with one tangent
     array (or None for a constant) per operand returns the output tangent."""
@@ -2320,8 +2375,10 @@ cdef int pyfunc_tangent(Tape t, Py_ssize_t r) noexcept nogil:
                 x = &t.operands[n.operand0 + j]
                 tx = operand_tangents(t, x)
                 tangents.append(None if tx == NULL else _copy_f64(tx, x.size))
-            out = np.ascontiguousarray(t.keepalive[n.pyfunc_jvp](tangents),
-                                       dtype=np.float64).reshape(-1)
+            out = np.ascontiguousarray(
+                t.keepalive[n.pyfunc_jvp](tangents, pyfunc_output(t, n),
+                                          pyfunc_inputs(t, n)),
+                dtype=np.float64).reshape(-1)
             if out.shape[0] != n.size:
                 raise ValueError(f"a forward rule returned {out.shape[0]} values for an "
                                  f"output of {n.size}")
@@ -2338,7 +2395,7 @@ cdef int pyfunc_tangent(Tape t, Py_ssize_t r) noexcept nogil:
 # them into the scalar loops: inlined, they made the scalar reverse sweep and the
 # replay ~30% slower (measured: 2.6 -> 3.3 ns per node on Rosenbrock).
 ctypedef int (*array_step_t)(Tape, Py_ssize_t) noexcept nogil
-ctypedef void (*array_forward_t)(Tape, Py_ssize_t) noexcept nogil
+ctypedef int (*array_forward_t)(Tape, Py_ssize_t) noexcept nogil
 cdef array_step_t array_reverse_step = array_reverse_c
 cdef array_step_t array_tangent_step = array_tangent_c
 cdef array_forward_t array_forward_step = array_forward_c

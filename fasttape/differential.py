@@ -706,7 +706,7 @@ def checkpoint(fun):
             finally:
                 rec.release()
 
-        return rule_node(variables, value, reverse, forward)
+        return rule_node(variables, value, reverse, forward, call)
     return checkpointed
 
 

@@ -46,9 +46,26 @@ class Primitive:
             raise TypeError(f"{self.__name__}: a fasttape primitive must return one "
                             f"number or array")
         ans_value = float(ans) if np.ndim(ans) == 0 else np.asarray(ans, dtype=float)
-        return _arrays.pyfunc([args[i] for i in argnums], ans_value,
-                              self._reverse_rule(argnums, values, ans_value, kwargs),
-                              self._forward_rule(argnums, values, ans_value, kwargs))
+        shapes = [np.shape(values[i]) for i in argnums]
+
+        def current(xs):
+            """The arguments with the differentiated ones at their current values
+            (the sweeps pass them flat)."""
+            call = list(values)
+            for i, x, shape in zip(argnums, xs, shapes):
+                call[i] = float(x[0]) if shape == () else x.reshape(shape)
+            return call
+
+        def answer(ans):
+            return ans if type(ans) is float else ans.reshape(np.shape(ans_value))
+
+        def evaluate(xs):
+            return self.fun(*current(xs), **kwargs)
+
+        return _arrays.pyfunc(
+            [args[i] for i in argnums], ans_value,
+            self._reverse_rule(argnums, values, current, answer, kwargs),
+            self._forward_rule(argnums, values, current, answer, kwargs), evaluate)
 
     def _vjp_maker(self, i):
         try:
@@ -66,12 +83,12 @@ class Primitive:
                             f"{self.__name__} (defjvp) — forward mode cannot "
                             f"differentiate it") from None
 
-    def _reverse_rule(self, argnums, values, ans, kwargs):
-        shape = np.shape(ans)
-
-        def reverse(g):
-            g = float(g[0]) if shape == () else g.reshape(shape)
-            return [self._vjp_maker(i)(ans, *values, **kwargs)(g) for i in argnums]
+    def _reverse_rule(self, argnums, values, current, answer, kwargs):
+        def reverse(g, ans, xs):
+            ans = answer(ans)
+            g = float(g[0]) if type(ans) is float else g.reshape(np.shape(ans))
+            call = current(xs)
+            return [self._vjp_maker(i)(ans, *call, **kwargs)(g) for i in argnums]
 
         def recording(g, y, *operands):
             # the same rule applied to Variables, for higher-order derivatives
@@ -84,15 +101,17 @@ class Primitive:
         reverse.recording = recording
         return reverse
 
-    def _forward_rule(self, argnums, values, ans, kwargs):
-        def forward(tangents):
+    def _forward_rule(self, argnums, values, current, answer, kwargs):
+        def forward(tangents, ans, xs):
+            ans = answer(ans)
+            call = current(xs)
             total = 0.0
             for i, tangent in zip(argnums, tangents):
                 if tangent is not None:
                     shape = np.shape(values[i])
                     t = float(tangent[0]) if shape == () else tangent.reshape(shape)
                     total = total + np.asarray(
-                        self._jvp_rule(i)(t, ans, *values, **kwargs), dtype=float)
+                        self._jvp_rule(i)(t, ans, *call, **kwargs), dtype=float)
             return np.broadcast_to(total, np.shape(ans))
 
         def recording(tangents, y, *operands):

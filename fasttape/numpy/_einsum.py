@@ -60,8 +60,9 @@ def einsum(subscripts, operands, **kwargs):
                 total = total + fnp.einsum(spec, *args)
         return total
 
+    spec = f"{','.join(inputs)}->{output}"
     return rule_node(list(operands), float(value) if np.ndim(value) == 0 else value,
-                     reverse, forward)
+                     reverse, forward, lambda *xs: np.einsum(spec, *xs))
 
 
 def _arrays_value(x):

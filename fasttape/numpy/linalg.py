@@ -30,24 +30,36 @@ def _mT(a):
     return _fnp().swapaxes(a, -1, -2)
 
 
-def rule_node(operands, value, reverse_rule, forward_rule):
+def rule_node(operands, value, reverse_rule, forward_rule, evaluate):
     """One node whose derivatives are given by rules written with fasttape.numpy:
     reverse_rule(g, ans, *operands) -> one cotangent per operand (None to skip) and
     forward_rule(tangents, ans, *operands) -> the output tangent, where tangents has
-    one entry per operand (None for a constant)."""
-    values = [_value(o) for o in operands]
+    one entry per operand (None for a constant); evaluate(*operands) -> the value, for
+    a replay of the tape. The sweeps call the rules with the current values (plain
+    arrays and floats, shaped as at recording); differentiated again, with Variables."""
+    shapes = [_np.shape(_value(o)) for o in operands]
     shape = _np.shape(value)
 
-    def reverse(g):
-        return reverse_rule(g.reshape(shape) if shape else float(g[0]), value, *values)
+    def shaped(xs):
+        return [float(x[0]) if s == () else x.reshape(s) for x, s in zip(xs, shapes)]
 
-    def forward(tangents):
-        return forward_rule([None if t is None else t.reshape(_np.shape(v))
-                             for t, v in zip(tangents, values)], value, *values)
+    def answer(ans):
+        return ans if not shape else ans.reshape(shape)
+
+    def reverse(g, ans, xs):
+        return reverse_rule(g.reshape(shape) if shape else float(g[0]), answer(ans),
+                            *shaped(xs))
+
+    def forward(tangents, ans, xs):
+        return forward_rule([None if t is None else t.reshape(s)
+                             for t, s in zip(tangents, shapes)], answer(ans), *shaped(xs))
+
+    def value_of(xs):
+        return evaluate(*shaped(xs))
 
     reverse.recording = reverse_rule
     forward.recording = forward_rule
-    return _arrays.pyfunc(list(operands), value, reverse, forward)
+    return _arrays.pyfunc(list(operands), value, reverse, forward, value_of)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
@@ -83,7 +95,7 @@ def inv(a):
     return rule_node(
         [a], _np.linalg.inv(a.value),
         lambda g, y, a: [-(_mT(y) @ g @ _mT(y))],
-        lambda t, y, a: -(y @ t[0] @ y))
+        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv)
 
 
 def solve(a, b):
@@ -115,7 +127,8 @@ def solve(a, b):
         dx = solve(a, rhs + fnp.zeros_like(_value(as_columns(x))))
         return fnp.reshape(dx, _np.shape(_value(x)))
 
-    return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward)
+    return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward,
+                     _np.linalg.solve)
 
 
 def _sum_to(x, shape):
@@ -139,7 +152,7 @@ def det(a):
 
     value = _np.linalg.det(a.value)
     return rule_node([a], float(value) if _np.ndim(value) == 0 else value, reverse,
-                     forward)
+                     forward, _np.linalg.det)
 
 
 def slogdet(a):
@@ -157,8 +170,15 @@ def slogdet(a):
     def forward(t, y, a):
         return fnp.sum(_mT(inv(a)) * t[0], axis=(-2, -1))
 
-    return sign, rule_node([a], float(logdet) if _np.ndim(logdet) == 0 else logdet,
-                           reverse, forward)
+    logdet = rule_node([a], float(logdet) if _np.ndim(logdet) == 0 else logdet, reverse,
+                       forward, lambda a: _np.linalg.slogdet(a)[1])
+    if a.tape.replayable:
+        # the sign changes with a: a node (of zero derivative) that a replay recomputes
+        sign = rule_node([a], float(sign) if _np.ndim(sign) == 0 else sign,
+                         lambda g, y, a: [None],
+                         lambda t, y, a: _np.zeros(_np.shape(_value(y))),
+                         lambda a: _np.linalg.slogdet(a)[0])
+    return sign, logdet
 
 
 def _phi(x):
@@ -183,7 +203,8 @@ def cholesky(a):
         linv = inv(L)
         return L @ _phi(linv @ t[0] @ _mT(linv))
 
-    return rule_node([a], _np.linalg.cholesky(a.value), reverse, forward)
+    return rule_node([a], _np.linalg.cholesky(a.value), reverse, forward,
+                     _np.linalg.cholesky)
 
 
 for _function in (norm, inv, solve, det, slogdet, cholesky):

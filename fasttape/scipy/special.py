@@ -51,7 +51,7 @@ def gammaln(x):
     value = _special.gammaln(x.value)
     return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
                      lambda g, y, x: [g * digamma(x)],
-                     lambda t, y, x: t[0] * digamma(x))
+                     lambda t, y, x: t[0] * digamma(x), _special.gammaln)
 
 
 def digamma(x):
