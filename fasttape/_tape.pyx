@@ -18,6 +18,10 @@ cnp.import_array()
 
 cdef double EMPTY_DATA = 0.0
 
+# fields of an array node in a pickled tape, in order (see Tape.__reduce__)
+cdef enum:
+    ANODE_FIELDS = 12
+
 from fasttape._opmath cimport (binary_partials, binary_second, compare_c, eval_binary,
                                sigmoid_c,
                                eval_unary,
@@ -257,22 +261,14 @@ cdef class Tape:
         written by the tape node. Operands are zeroed for the caller to fill. Returns
         the array node's index.
         """
-        cdef Py_ssize_t r = self.n_anodes, cap, k
+        cdef Py_ssize_t r = self.n_anodes, k
         cdef ArrayNode* n
         cdef bint scalar_output = type(value) is float
         cdef double* data = NULL
         self.check_not_sweeping()
         if not scalar_output:
             data = <double*>self.keep(value)
-        if r >= self.anode_capacity:
-            cap = next_capacity(self.anode_capacity, r + 1, INT32_MAX, "array nodes")
-            self.anodes = <ArrayNode*>grow_buffer(self.anodes, cap, sizeof(ArrayNode))
-            self.anode_capacity = cap
-        if self.n_operands + n_operands > self.operand_capacity:
-            cap = next_capacity(self.operand_capacity, self.n_operands + n_operands,
-                                PY_SSIZE_T_MAX, "array operands")
-            self.operands = <Operand*>grow_buffer(self.operands, cap, sizeof(Operand))
-            self.operand_capacity = cap
+        self.reserve_anode(n_operands)
         push_node(self, OP_ARRAY, <index_t>r, 0, value if scalar_output else 0.0)
         n = &self.anodes[r]
         memset(n, 0, sizeof(ArrayNode))
@@ -303,6 +299,21 @@ cdef class Tape:
         self.n_operands += n_operands
         self.n_anodes = r + 1
         return r
+
+    cdef int reserve_anode(self, Py_ssize_t n_operands) except -1:
+        """Room for one more array node and n_operands more operands."""
+        cdef Py_ssize_t cap
+        if self.n_anodes >= self.anode_capacity:
+            cap = next_capacity(self.anode_capacity, self.n_anodes + 1, INT32_MAX,
+                                "array nodes")
+            self.anodes = <ArrayNode*>grow_buffer(self.anodes, cap, sizeof(ArrayNode))
+            self.anode_capacity = cap
+        if self.n_operands + n_operands > self.operand_capacity:
+            cap = next_capacity(self.operand_capacity, self.n_operands + n_operands,
+                                PY_SSIZE_T_MAX, "array operands")
+            self.operands = <Operand*>grow_buffer(self.operands, cap, sizeof(Operand))
+            self.operand_capacity = cap
+        return 0
 
     cdef Operand* operand(self, Py_ssize_t anode, Py_ssize_t j) noexcept:
         return &self.operands[self.anodes[anode].operand0 + j]
@@ -828,13 +839,41 @@ cdef class Tape:
         }
 
     def __reduce__(self):
-        """Scalar tapes pickle as their arrays (op codes, operands, values, constants,
-        comparisons); tapes holding array operations refer to Python objects and
-        do not."""
-        if self.n_anodes:
-            raise TypeError("a tape holding array operations cannot be pickled yet")
+        """A tape pickles as its arrays: op codes, operands, values, constants,
+        comparisons, and for array nodes their fields, operands, geometry and the
+        NumPy arrays they point into. Nodes whose rules are Python functions (linalg,
+        einsum, custom primitives, checkpoint) are code, not data: such a tape does not
+        pickle."""
+        cdef Py_ssize_t r, j
+        cdef ArrayNode* n
+        cdef Operand* o
         state = self.arrays()
         state["guard_locations"] = list(self.guard_locations)
+        if self.n_anodes:
+            nodes = np.empty((self.n_anodes, ANODE_FIELDS), dtype=np.int64)
+            scales = np.empty(self.n_anodes)
+            for r in range(self.n_anodes):
+                n = &self.anodes[r]
+                if n.aop == AOP_PYFUNC:
+                    raise TypeError(
+                        f"a tape with an operation whose rules are Python code "
+                        f"({getattr(self.keepalive[n.pyfunc], '__name__', 'unnamed')}: "
+                        f"linalg, einsum, a custom primitive or checkpoint) cannot be "
+                        f"pickled")
+                nodes[r] = (n.aop, n.sop, n.size, n.adj, n.out_slot, n.operand0,
+                            n.n_operands, n.geom, n.node, n.value_ref, n.weights_ref,
+                            n.index_ref)
+                scales[r] = n.c
+            operands = np.empty((self.n_operands, 5), dtype=np.int64)
+            for j in range(self.n_operands):
+                o = &self.operands[j]
+                operands[j] = (o.kind, o.ref, o.size, o.data_ref, o.index_ref)
+            state.update(array_nodes=nodes, array_scales=scales, operands=operands,
+                         geometry=_copy(self.geometry, self.n_geometry, np.int64),
+                         keepalive=list(self.keepalive),
+                         n_array_values=self.n_array_values,
+                         array_guards=[(g[0], g[2], g[3]) for g in self.array_guards],
+                         replayable=self.replayable)
         return (_restore_tape, (state, self.max_size))
 
     def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
@@ -923,7 +962,7 @@ cdef double number_or_error(object item, Py_ssize_t k) except? -1:
 
 
 def _restore_tape(dict state, Py_ssize_t max_size):
-    """Rebuild a scalar tape from Tape.__reduce__'s arrays."""
+    """Rebuild a tape from Tape.__reduce__'s arrays."""
     cdef Tape t = Tape(max_size)
     cdef Py_ssize_t k
     ops = np.ascontiguousarray(state["ops"], dtype=np.uint8)
@@ -934,8 +973,9 @@ def _restore_tape(dict state, Py_ssize_t max_size):
     n = ops.shape[0]
     if values.shape[0] != n or arg0s.shape[0] != n or arg1s.shape[0] != n:
         raise ValueError("corrupt tape state: arrays of different lengths")
+    array_nodes = state.get("array_nodes")
     for k in range(n):
-        if ops[k] >= N_OPS or ops[k] == OP_ARRAY:
+        if ops[k] >= N_OPS or ops[k] == OP_ARRAY and array_nodes is None:
             raise ValueError(f"corrupt tape state: op code {ops[k]}")
         if not (-1 <= arg0s[k] < max(n, constants.shape[0]) and
                 -1 <= arg1s[k] < max(n, constants.shape[0])):
@@ -947,14 +987,93 @@ def _restore_tape(dict state, Py_ssize_t max_size):
         if not (0 <= extras[k] < n and 0 <= extras[k + 1] < n):
             raise ValueError("corrupt tape state: extra operand out of range")
         push_extras(t, extras[k], extras[k + 1])
+    if array_nodes is not None:
+        t.keepalive = list(state["keepalive"])
+        t.replayable = state["replayable"]
+        t.push_geometry(np.ascontiguousarray(state["geometry"], dtype=np.int64))
+        operands = np.ascontiguousarray(state["operands"], dtype=np.int64)
+        array_nodes = np.ascontiguousarray(array_nodes, dtype=np.int64)
     for k in range(n):
+        if ops[k] == OP_ARRAY:
+            if arg0s[k] != t.n_anodes or arg0s[k] >= array_nodes.shape[0]:
+                raise ValueError("corrupt tape state: array nodes out of order")
+            restore_array_node(t, array_nodes[arg0s[k]], state["array_scales"][arg0s[k]],
+                               operands)
         push_node(t, ops[k], arg0s[k], arg1s[k], values[k])
+    if array_nodes is not None:
+        if t.n_anodes != array_nodes.shape[0]:
+            raise ValueError("corrupt tape state: array nodes without tape nodes")
+        t.n_array_values = state["n_array_values"]
+        t.array_guards = [(r, t.keepalive[t.anodes[r].value_ref], outcome, where)
+                          for r, outcome, where in state["array_guards"]]
     for k in range(state["guard_ops"].shape[0]):
         push_guard(t, state["guard_ops"][k], state["guard_arg0s"][k],
                    state["guard_arg1s"][k], state["guard_outcomes"][k])
         t.guard_nodes[k] = state["guard_nodes"][k]
     t.guard_locations = list(state.get("guard_locations", []))
     return t
+
+
+cdef void* kept_data(Tape t, Py_ssize_t ref, Py_ssize_t size, object dtype) except NULL:
+    """Data of keepalive[ref], checked to be a C-contiguous array of `size` items."""
+    if not 0 <= ref < len(t.keepalive):
+        raise ValueError("corrupt tape state: array reference out of range")
+    arr = t.keepalive[ref]
+    if type(arr) is not np.ndarray or arr.dtype != dtype or arr.size != size or \
+            not arr.flags.c_contiguous:
+        raise ValueError(f"corrupt tape state: kept array {ref} is not {size} {dtype}")
+    if size == 0:
+        return <void*>&EMPTY_DATA
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
+                            const int64_t[:, ::1] operands) except -1:
+    """Append array node t.n_anodes from its pickled fields (Tape.__reduce__)."""
+    cdef Py_ssize_t r = t.n_anodes, j, first = f[5], count = f[6]
+    cdef ArrayNode* n
+    cdef Operand* o
+    if f[0] >= N_AOPS or f[0] == AOP_PYFUNC or first != t.n_operands or \
+            count < 0 or first + count > operands.shape[0] or f[7] >= t.n_geometry:
+        raise ValueError(f"corrupt tape state: array node {r}")
+    t.reserve_anode(count)
+    n = &t.anodes[r]
+    memset(n, 0, sizeof(ArrayNode))
+    n.aop, n.sop, n.size, n.adj, n.out_slot = f[0], f[1], f[2], f[3], f[4]
+    n.operand0, n.n_operands, n.geom, n.node = first, count, f[7], f[8]
+    n.value_ref, n.weights_ref, n.index_ref = f[9], f[10], f[11]
+    n.c = c
+    n.pyfunc = n.pyfunc_jvp = n.pyfunc_eval = -1
+    if n.value_ref >= 0:
+        if n.aop == AOP_RESHAPE:       # a view of its operand's values: again
+            source = t.keepalive[t.anodes[operands[first, 1]].value_ref]
+            t.keepalive[n.value_ref] = source.reshape(t.keepalive[n.value_ref].shape)
+        n.value = <double*>kept_data(t, n.value_ref, n.size, np.float64)
+    elif n.out_slot < 0:
+        raise ValueError(f"corrupt tape state: array node {r} without output")
+    if n.weights_ref >= 0:
+        n.weights = <double*>kept_data(
+            t, n.weights_ref, t.keepalive[n.weights_ref].size, np.float64)
+    if n.index_ref >= 0:
+        n.index = <int64_t*>kept_data(t, n.index_ref, t.keepalive[n.index_ref].size,
+                                      np.int64)
+    for j in range(count):
+        o = &t.operands[first + j]
+        memset(o, 0, sizeof(Operand))
+        o.kind, o.ref, o.size = operands[first + j, 0], operands[first + j, 1], \
+            operands[first + j, 2]
+        o.data_ref, o.index_ref = operands[first + j, 3], operands[first + j, 4]
+        if o.kind == OPERAND_ARRAY:
+            if not 0 <= o.ref < r or t.anodes[o.ref].size != o.size:
+                raise ValueError(f"corrupt tape state: operand of array node {r}")
+            o.data = t.anodes[o.ref].value
+        elif o.data_ref >= 0:
+            o.data = <double*>kept_data(t, o.data_ref, o.size, np.float64)
+        if o.index_ref >= 0:
+            o.index = <int64_t*>kept_data(t, o.index_ref, o.size, np.int64)
+    t.n_operands = first + count
+    t.n_anodes = r + 1
+    return 0
 
 
 cdef object _copy_u8(uint8_t* p, Py_ssize_t n):

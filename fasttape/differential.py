@@ -706,6 +706,7 @@ def checkpoint(fun):
             finally:
                 rec.release()
 
+        call.__name__ = f"checkpoint({getattr(fun, '__name__', 'a function')})"
         return rule_node(variables, value, reverse, forward, call)
     return checkpointed
 

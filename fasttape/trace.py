@@ -20,8 +20,9 @@ import threading
 
 import numpy as np
 
-from fasttape._arrays import (ArrayVariable, leaf_gradients, make_array_leaf,
-                              output_refs, sweep_gradients, tangents_of, variable_at)
+from fasttape._arrays import (ArrayVariable, array_variable_at, leaf_gradients,
+                              make_array_leaf, output_refs, sweep_gradients, tangents_of,
+                              variable_at)
 from fasttape._containers import Structure, flatten
 from fasttape._tape import Tape, pop_active, push_active
 from fasttape._variable import Variable, make_leaf, make_leaves
@@ -484,23 +485,39 @@ class Traced:
     # -- pickling ---------------------------------------------------------------------------
 
     def __getstate__(self):
+        state = {"tape": self.tape, "argnum": self.argnum, "retrace": self.retrace,
+                 "structures": self.structures,
+                 "leaf_slots": self.leaf_slots, "all_slots": self.all_slots,
+                 "out_structure": self.out_structure,
+                 "out_slots": self.out_slots, "out_constants": self.out_constants}
         if not self.scalar_only:
-            raise TypeError("a traced function of array code cannot be pickled yet")
-        return {"tape": self.tape, "argnum": self.argnum, "retrace": self.retrace,
-                "structures": self.structures,
-                "leaf_slots": self.leaf_slots, "all_slots": self.all_slots,
-                "out_structure": self.out_structure,
-                "out_slots": self.out_slots, "out_constants": self.out_constants}
+            # array leaves and outputs by their array node (-1: a scalar or constant)
+            state["leaf_anodes"] = [[-1 if type(v) is Variable else v.anode for v in arg]
+                                    for arg in self.leaves]
+            state["out_anodes"] = [o.anode if type(o) is ArrayVariable else -1
+                                   for o in self.outputs]
+        return state
 
     def __setstate__(self, state):
+        leaf_anodes = state.pop("leaf_anodes", None)
+        out_anodes = state.pop("out_anodes", None)
         self.__dict__.update(state)
-        self.scalar_only = True
-        self.leaves = [[variable_at(self.tape, s) for s in arg]
-                       for arg in self.leaf_slots]
-        self.outputs = [None if s is None else variable_at(self.tape, s)
-                        for s in self.out_slots]
+        self.scalar_only = leaf_anodes is None
+        tape = self.tape
+        if self.scalar_only:
+            self.leaves = [[variable_at(tape, s) for s in arg] for arg in self.leaf_slots]
+            self.outputs = [None if s is None else variable_at(tape, s)
+                            for s in self.out_slots]
+            self.example_values = np.array([tape.value_at(s) for s in self.all_slots])
+        else:
+            self.leaves = [[variable_at(tape, s) if r < 0 else _array_handle(tape, r)
+                            for s, r in zip(slots, anodes)]
+                           for slots, anodes in zip(self.leaf_slots, leaf_anodes)]
+            self.outputs = [_array_handle(tape, r) if r >= 0 else
+                            None if s is None else variable_at(tape, s)
+                            for s, r in zip(self.out_slots, out_anodes)]
+            self.example_values = None
         self.fun = None
-        self.example_values = np.array([self.tape.value_at(s) for s in self.all_slots])
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -508,6 +525,12 @@ class Traced:
         name = getattr(self.fun, "__name__", "a loaded function")
         return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
                 f"{self.tape.n_guards} comparisons>")
+
+
+def _array_handle(tape, r):
+    """An ArrayVariable for array node r of a loaded tape."""
+    info = tape.array_node(r)
+    return array_variable_at(tape, r, info["node"], info["value"])
 
 
 def _describe(structure):

@@ -911,10 +911,79 @@ def test_pickle_round_trip_in_process(rng):
         assert_same(loaded.hessian(p, DATA), g.hessian(p, DATA), rtol=0.0)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c.scalar], ids=repr)
-def test_pickling_traced_array_code_raises_type_error(case, rng):
-    with pytest.raises(TypeError, match="array"):
+PICKLABLE_ARRAY_CASES = [c for c in CASES if not c.scalar and c.fun is not python_rule_nodes]
+
+
+@pytest.mark.parametrize("case", PICKLABLE_ARRAY_CASES, ids=repr)
+def test_traced_array_code_pickles_and_replays_identically(case, rng):
+    g = traced(case, rng)
+    loaded = pickle.loads(pickle.dumps(g))
+    assert loaded.n_nodes == g.n_nodes
+    for k in range(50):
+        args = case.draw(rng)
+        tangents = like(args, rng)
+        assert_same(loaded.value_and_grad(*args), g.value_and_grad(*args), rtol=0.0,
+                    what=f"value_and_grad at point {k}")
+        assert_same(loaded.jvp(args, tangents), g.jvp(args, tangents), rtol=0.0,
+                    what=f"jvp at point {k}")
+
+
+def test_pickling_a_trace_with_python_rules_raises_type_error(rng):
+    case = next(c for c in CASES if c.fun is python_rule_nodes)
+    with pytest.raises(TypeError, match="Python code"):
         pickle.dumps(traced(case, rng))
+
+
+def array_model(x, w):
+    """Recorded where, max and clip, and a mask read as booleans (a guard)."""
+    h = fnp.where(x > 0.0, x * w, 0.1 * x * w)
+    out = fnp.max(h) + fnp.sum(fnp.clip(h, -1.0, 1.0) ** 2) + fnp.sum(x @ fnp.tanh(w))
+    if (w < -1.5).any():                    # the guard of array_model
+        out = out * 2.0
+    return out
+
+
+LOADED_ARRAYS = """
+import json, pickle, sys
+import numpy as np
+with open({path!r}, "rb") as fh:
+    g = pickle.load(fh)
+assert not any("test_trace" in m or m == "support" for m in sys.modules), \
+    sorted(sys.modules)
+points = [(np.array(x), np.array(w)) for x, w in {points!r}]
+out = {{"values": [g(x, w) for x, w in points],
+        "grads": [[a.tolist() for a in g.grad(x, w)] for x, w in points]}}
+try:
+    g(np.array({points!r}[0][0]), np.full({n}, -2.0))
+    out["branch"] = "no error"
+except Exception as e:
+    out["branch"] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out))
+"""
+
+
+def test_pickled_array_trace_replays_in_an_interpreter_without_the_function(
+        rng, tmp_path):
+    n = 4
+    g = ft.trace(array_model, rng.standard_normal(n), rng.uniform(-1, 1, n),
+                 argnum=(0, 1))
+    path = tmp_path / "traced_arrays.pickle"
+    path.write_bytes(pickle.dumps(g))
+    points = [(rng.standard_normal(n).tolist(), rng.uniform(-1, 1, n).tolist())
+              for _ in range(20)]
+    code = LOADED_ARRAYS.format(path=str(path), points=points, n=n)
+    proc = run_isolated(code)
+    assert proc.returncode == 0, describe_failure(proc, code)
+    out = json.loads(proc.stdout)
+    fresh = ft.grad(array_model, argnum=(0, 1))
+    for k, (x, w) in enumerate(points):
+        x, w = np.array(x), np.array(w)
+        assert_same(out["values"][k], array_model(x, w), what=f"value at point {k}")
+        assert_same(tuple(np.array(a) for a in out["grads"][k]), fresh(x, w),
+                    what=f"grad at point {k}")
+    location = f"test_trace.py:{source_line(array_model, 'if (w < -1.5).any():')}"
+    assert out["branch"].startswith("BranchChangedError"), out["branch"]
+    assert location in out["branch"], out["branch"]
 
 
 def test_a_loaded_traced_function_cannot_retrace():

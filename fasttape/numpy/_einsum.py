@@ -61,8 +61,12 @@ def einsum(subscripts, operands, **kwargs):
         return total
 
     spec = f"{','.join(inputs)}->{output}"
+
+    def einsum_value(*xs):
+        return np.einsum(spec, *xs)
+
     return rule_node(list(operands), float(value) if np.ndim(value) == 0 else value,
-                     reverse, forward, lambda *xs: np.einsum(spec, *xs))
+                     reverse, forward, einsum_value)
 
 
 def _arrays_value(x):

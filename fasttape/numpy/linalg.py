@@ -57,6 +57,7 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate):
     def value_of(xs):
         return evaluate(*shaped(xs))
 
+    reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")   # (for errors)
     reverse.recording = reverse_rule
     forward.recording = forward_rule
     return _arrays.pyfunc(list(operands), value, reverse, forward, value_of)
