@@ -751,7 +751,7 @@ cdef class Tape:
         for k in range(slots.shape[0]):
             self.values[slots[k]] = x[k]
         self.swept_epoch = -1
-        if self.n_nodes > 2048:
+        if self.n_nodes > 2048 or self.n_array_values > 2048:
             with nogil:
                 failed = forward_replay_c(self, self.values)
         else:
@@ -1868,17 +1868,33 @@ cdef int array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
     x = &t.operands[n.operand0]
     xv = operand_values(t, x)
     if n.aop == AOP_UNARY:
-        for k in range(size):
-            y[k] = eval_unary(n.sop, xv[k])
+        if n.sop == OP_SQUARE:         # (the cheap ones as loops that vectorise)
+            for k in range(size):
+                y[k] = xv[k] * xv[k]
+        elif n.sop == OP_NEG:
+            for k in range(size):
+                y[k] = -xv[k]
+        elif n.sop == OP_SQRT:
+            for k in range(size):
+                y[k] = cm.sqrt(xv[k])
+        else:
+            for k in range(size):
+                y[k] = eval_unary(n.sop, xv[k])
     elif n.aop == AOP_BINARY:
         x1 = &t.operands[n.operand0 + 1]
         bv = operand_values(t, x1)
         if (x.size == size or x.size == 1) and (x1.size == size or x1.size == 1):
-            for k in range(size):
-                ka = k if x.size == size else 0
-                kb = k if x1.size == size else 0
-                y[k] = eval_binary(n.sop, xv[ka], bv[kb])
-                if n.weights != NULL:    # logaddexp's stored partial, sigmoid(b - a)
+            # the strides as constants, for loops the compiler vectorises
+            if x.size == size and x1.size == size:
+                binary_kernel(n.sop, size, xv, 1, bv, 1, y)
+            elif x.size == size:
+                binary_kernel(n.sop, size, xv, 1, bv, 0, y)
+            else:
+                binary_kernel(n.sop, size, xv, 0, bv, 1 if x1.size == size else 0, y)
+            if n.weights != NULL:        # logaddexp's stored partial, sigmoid(b - a)
+                for k in range(size):
+                    ka = k if x.size == size else 0
+                    kb = k if x1.size == size else 0
                     n.weights[k] = 0.5 if xv[ka] == bv[kb] else sigmoid_c(bv[kb] - xv[ka])
         else:
             binary_forward_walk(n.sop, size, xv, bv, y, &t.geometry[n.geom])
@@ -1985,6 +2001,16 @@ cdef void extremum_forward(bint is_max, Py_ssize_t n, const double* x, Py_ssize_
     for k in range(n_out):
         y[k] = -cm.INFINITY if is_max else cm.INFINITY
         hits[k] = 0
+    if n_out == 1:                     # over everything: plain loops
+        for k in range(n):
+            if (x[k] > y[0] if is_max else x[k] < y[0]) or x[k] != x[k]:
+                if y[0] == y[0]:
+                    y[0] = x[k]
+        for k in range(n):
+            hits[0] += x[k] == y[0]
+        for k in range(n):
+            weights[k] = (1.0 if x[k] == y[0] else 0.0) / <double>hits[0]
+        return
     for d in range(ndim):
         counter[d] = 0
     ko = 0
@@ -2036,6 +2062,32 @@ cdef void prod_forward(Py_ssize_t n, const double* x, Py_ssize_t n_out, double* 
     for k in range(n_out):
         if zeros[k]:
             y[k] *= 0.0                # (nan or inf among the others gives nan)
+
+
+cdef inline void binary_kernel(opcode_t sop, Py_ssize_t n, const double* a,
+                               Py_ssize_t sa, const double* b, Py_ssize_t sb,
+                               double* y) noexcept nogil:
+    """y[k] = sop(a[k * sa], b[k * sb]); called with constant strides (0 or 1), so
+    that the common operations become vector loops once inlined."""
+    cdef Py_ssize_t k
+    if sop == OP_ADD_VV:
+        for k in range(n):
+            y[k] = a[k * sa] + b[k * sb]
+    elif sop == OP_SUB_VV:
+        for k in range(n):
+            y[k] = a[k * sa] - b[k * sb]
+    elif sop == OP_MUL_VV:
+        for k in range(n):
+            y[k] = a[k * sa] * b[k * sb]
+    elif sop == OP_DIV_VV:
+        for k in range(n):
+            y[k] = a[k * sa] / b[k * sb]
+    elif sop == OP_POW_VV and sb == 0 and b[0] == 2.0:
+        for k in range(n):
+            y[k] = a[k * sa] * a[k * sa]
+    else:
+        for k in range(n):
+            y[k] = eval_binary(sop, a[k * sa], b[k * sb])
 
 
 cdef void binary_forward_walk(opcode_t sop, Py_ssize_t n, const double* a,
@@ -2377,6 +2429,25 @@ cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scal
     cdef const int64_t* so = shape + ndim
     cdef Py_ssize_t k, ko = 0
     cdef int64_t counter[32]
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    for d in range(ndim):
+        counter[d] = 0
+        if so[d] != 0:
+            break
+    else:                              # a sum of everything: four running sums
+        if weights == NULL:
+            k = 0
+            while k + 4 <= n:
+                s0 += tx[k]
+                s1 += tx[k + 1]
+                s2 += tx[k + 2]
+                s3 += tx[k + 3]
+                k += 4
+            while k < n:
+                s0 += tx[k]
+                k += 1
+            ty[0] += scale * ((s0 + s1) + (s2 + s3))
+            return
     for d in range(ndim):
         counter[d] = 0
     for k in range(n):
@@ -2400,15 +2471,28 @@ cdef void cumsum_forward(const double* tx, double* ty, Py_ssize_t outer, Py_ssiz
 cdef void strided_gather(double* ty, const double* tx, int ndim, const int64_t* shape,
                          const int64_t* strides, Py_ssize_t offset) noexcept nogil:
     """ty[k] = tx[offset + sum_d i_d strides[d]] over the multi-indices of shape."""
-    cdef Py_ssize_t k, total = 1, base = offset
+    cdef Py_ssize_t k = 0, j, total = 1, base = offset, inner, step
     cdef int d
     cdef int64_t counter[32]
     for d in range(ndim):
         counter[d] = 0
         total *= shape[d]
-    for k in range(total):
-        ty[k] = tx[base]
-        next_index1(ndim, shape, counter, &base, strides)
+    if total == 0:
+        return
+    if ndim == 0:
+        ty[0] = tx[base]
+        return
+    inner = shape[ndim - 1]            # rows along the last axis, then the next row
+    step = strides[ndim - 1]
+    while True:
+        if step == 1:
+            memcpy(ty + k, tx + base, <size_t>inner * sizeof(double))
+        else:
+            for j in range(inner):
+                ty[k + j] = tx[base + j * step]
+        k += inner
+        if k >= total or not next_index1(ndim - 1, shape, counter, &base, strides):
+            return
 
 
 cdef void matmul_tangent(const double* a, const double* ta, const double* b,

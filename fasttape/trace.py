@@ -16,6 +16,7 @@ NotImplementedError saying which). Replays of array code run under a lock; scala
 code replays in per-thread buffers, in parallel.
 """
 import os
+import pickle
 import threading
 
 import numpy as np
@@ -102,6 +103,7 @@ class Traced:
             raise NotImplementedError(f"trace: this function cannot be replayed yet: "
                                       f"{reason}")
         self.tape = tape
+        self.example_args = tuple(_copy_arrays(a) for a in args)
         self.structures = structures
         self.leaves = leaves
         self.scalar_only = tape.n_array_nodes == 0
@@ -318,7 +320,7 @@ class Traced:
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
         if not self.scalar_only:
-            raise NotImplementedError("grad_many replays scalar code only, so far")
+            return self._grad_many_arrays(points, n_threads)
         points = np.ascontiguousarray(points, dtype=np.float64)
         if points.ndim != 2:
             raise ValueError("points must be a 2-d array: one row per point")
@@ -349,6 +351,80 @@ class Traced:
                 np.asarray(flatten(self.grad(*args))[0], dtype=float))
             start += done + 1
         return result
+
+    def _grad_many_arrays(self, points, n_threads):
+        """grad_many for array code: each thread replays a copy of the tape of its
+        own (the nodes hold their values), releasing the GIL in the sweeps over large
+        arrays. A tape with Python-rule nodes (which need the GIL anyway, and do not
+        copy) runs on one thread."""
+        argnum = self.argnum % len(self.structures)
+        template, structure = flatten(self.example_args[argnum])
+        sizes = [int(np.size(v)) for v in template]
+        points = np.asarray(points, dtype=np.float64)
+        n = sum(sizes)
+        if points.ndim < 1 or points.size != points.shape[0] * n:
+            raise ValueError(f"points must hold {n} values per point (one row per "
+                             f"point), got shape {points.shape}")
+        rows = points.reshape(points.shape[0], n)
+        bounds = np.cumsum([0] + sizes)
+
+        def args_at(row):
+            pieces = [np.reshape(row[a:b], np.shape(v)) if isinstance(v, np.ndarray)
+                      else float(row[a]) for v, a, b in zip(template, bounds, bounds[1:])]
+            args = list(self.example_args)
+            args[argnum] = structure.rebuild(pieces)
+            return args
+
+        result = np.empty((rows.shape[0], n))
+        pending = np.arange(rows.shape[0])
+        n_threads = (os.cpu_count() or 1) if n_threads is None else max(1, n_threads)
+        while pending.size:
+            workers = self._replicas(min(n_threads, pending.size))
+            chunks = np.array_split(pending, len(workers))
+            failed = [None] * len(workers)
+
+            def work(k):
+                for i in chunks[k]:
+                    try:
+                        grad = workers[k].grad(*args_at(rows[i]))
+                    except BranchChangedError as e:
+                        failed[k] = (i, e)
+                        return
+                    result[i] = np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
+
+            threads = [threading.Thread(target=work, args=(k,))
+                       for k in range(1, len(workers))]
+            for thread in threads:
+                thread.start()
+            work(0)
+            for thread in threads:
+                thread.join()
+            failures = [f for f in failed if f is not None]
+            if not failures:
+                break
+            i, error = min(failures, key=lambda f: f[0])
+            if not self.retrace:
+                raise BranchChangedError(f"at point {i}: {error}")
+            done = np.concatenate([chunk[:list(chunk).index(f[0])] if f else chunk
+                                   for chunk, f in zip(chunks, failed)])
+            grad = self.grad(*args_at(rows[i]))     # records again for its branch
+            result[i] = np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
+            pending = np.setdiff1d(pending, np.append(done, i))
+        return result
+
+    def _replicas(self, count):
+        """count Traced functions replaying copies of this one's tape (this one first);
+        just this one if its tape does not copy."""
+        replicas = getattr(self, "_replica_cache", None)
+        if replicas is None or replicas[0] is not self.tape:
+            replicas = self._replica_cache = (self.tape, [self])
+        copies = replicas[1]
+        while len(copies) < count:
+            try:
+                copies.append(pickle.loads(pickle.dumps(self)))
+            except TypeError:          # Python-rule nodes: one thread
+                break
+        return copies[:count]
 
     def _rebuild_args(self, flat_values):
         """The arguments (in their structures) holding flat_values."""
@@ -496,6 +572,7 @@ class Traced:
                                     for arg in self.leaves]
             state["out_anodes"] = [o.anode if type(o) is ArrayVariable else -1
                                    for o in self.outputs]
+            state["example_args"] = self.example_args
         return state
 
     def __setstate__(self, state):
@@ -525,6 +602,13 @@ class Traced:
         name = getattr(self.fun, "__name__", "a loaded function")
         return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
                 f"{self.tape.n_guards} comparisons>")
+
+
+def _copy_arrays(x):
+    """x with its arrays (also inside containers) copied."""
+    flat, structure = flatten(x)
+    return structure.rebuild([np.array(v) if isinstance(v, np.ndarray) else v
+                              for v in flat])
 
 
 def _array_handle(tape, r):

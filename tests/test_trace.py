@@ -771,6 +771,47 @@ def test_grad_many_equals_a_serial_loop(case, rng):
         np.testing.assert_array_equal(g.grad_many(points, n_threads=n_threads), serial)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if not c.scalar], ids=repr)
+def test_grad_many_of_array_code_equals_a_serial_loop(case, rng):
+    """Array code: each thread replays a copy of the tape (one thread for Python-rule
+    nodes); rows are flat points, or points in the argument's shape."""
+    argnum = case.argnum if type(case.argnum) is int else case.argnum[-1]
+    base = case.draw(rng)
+    g = ft.trace(case.fun, *base, argnum=argnum)
+    draws = [case.draw(rng)[argnum] for _ in range(40)]
+    points = np.array([flat_numbers(d) for d in draws])
+
+    def args_at(d):
+        args = list(base)
+        args[argnum] = d
+        return args
+
+    serial = np.array([flat_numbers(g.grad(*args_at(d))) for d in draws])
+    np.testing.assert_allclose(serial, [flat_numbers(ft.grad(case.fun, argnum)(
+        *args_at(d))) for d in draws], rtol=1e-12, atol=1e-12)
+    for n_threads in (1, 2):
+        np.testing.assert_array_equal(g.grad_many(points, n_threads=n_threads), serial)
+    if isinstance(base[argnum], np.ndarray):
+        shaped = np.array(draws)
+        np.testing.assert_array_equal(g.grad_many(shaped, n_threads=2), serial)
+
+
+def test_grad_many_of_array_code_with_a_branch_raises_or_retraces():
+    def f(x):
+        if (x > 0.0).all():
+            return fnp.sum(x ** 3)
+        return fnp.sum(fnp.sin(x))
+
+    points = np.array([[1.0, 2.0], [0.5, 0.1], [-1.0, 2.0], [3.0, 1.0], [-2.0, -1.0]])
+    with pytest.raises(ft.BranchChangedError, match="at point 2"):
+        ft.trace(f, np.array([1.0, 1.0])).grad_many(points, n_threads=2)
+    g = ft.trace(f, np.array([1.0, 1.0]), retrace=True)
+    expected = np.array([ft.grad(f)(p) for p in points])
+    for n_threads in (1, 2):
+        np.testing.assert_allclose(g.grad_many(points, n_threads=n_threads), expected,
+                                   rtol=1e-14)
+
+
 def test_grad_many_uses_the_other_arguments_as_traced():
     def f(x, c):
         return x[0] * x[0] * c + x[1] * c * c
