@@ -697,7 +697,9 @@ cdef object mask_operand_value(object x):
         return x.node_value
     if type(x) in (Variable, ArrayVariable):
         return value_or_array(x)
-    return np.asarray(x, dtype=np.float64)     # booleans and numbers: constants
+    if np.ndim(x) == 0:
+        return float(x)                        # a number (or bool): a pooled constant
+    return np.asarray(x, dtype=np.float64)     # an array of booleans or numbers
 
 
 def record_mask(int sop, a, b=None):

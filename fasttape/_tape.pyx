@@ -924,6 +924,10 @@ cdef class Tape:
         for i in range(self.n_nodes):
             op = self.ops[i]
             operands = []
+            if op == OP_ARRAY:
+                lines.append(f"{i:6d}  v{slot:<6d} = {self._describe_array_node(self.arg0s[i])}")
+                slot += 1
+                continue
             if OP_ARITY[op] + (CONST_OPERAND[op] != 0) >= 1:
                 operands.append(self._operand(op, 1, self.arg0s[i]))
             if op == OP_SELECT:
@@ -942,6 +946,37 @@ cdef class Tape:
             print(text)
         else:
             print(text, file=file)
+
+    def _describe_array_node(self, Py_ssize_t r):
+        """One line for array node r: its op (and formula), operands, output."""
+        cdef ArrayNode* n = &self.anodes[r]
+        cdef Operand* o
+        cdef Py_ssize_t j
+        name = ARRAY_OP_TABLE[n.aop][0]
+        if n.aop == AOP_UNARY or n.aop == AOP_BINARY:
+            name += f"({OP_NAMES[n.sop]})"
+        elif n.aop == AOP_MASK:
+            name += f"({ {v: k for k, v in MASK_OPS.items()}[n.sop]})"
+        elif n.aop == AOP_WEIGHTED_SUM:
+            name += f"({ {WEIGHTED_MAX: 'max', WEIGHTED_MIN: 'min', WEIGHTED_PROD: 'prod'}[n.sop]})"
+        elif n.aop == AOP_PYFUNC:
+            name += f"({getattr(self.keepalive[n.pyfunc], '__name__', '?')})"
+        operands = []
+        for j in range(n.n_operands):
+            o = &self.operands[n.operand0 + j]
+            if o.kind == OPERAND_ARRAY:
+                operands.append(f"v{self.anodes[o.ref].node}")
+            elif o.kind == OPERAND_SCALAR:
+                operands.append(f"v{o.ref}")
+            elif o.kind == OPERAND_POOLED:
+                operands.append(repr(self.constants[o.ref]))
+            else:
+                operands.append(f"const[{o.size}]")
+        if n.out_slot >= 0:
+            out = f"value={self.values[n.out_slot]!r}"
+        else:
+            out = f"array{tuple(self.keepalive[n.value_ref].shape)}"
+        return f"{name:<11s} {' '.join(operands):<22s} {out}"
 
     def _operand(self, opcode_t op, int position, index_t ref):
         if CONST_OPERAND[op] == position:
