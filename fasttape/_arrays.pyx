@@ -184,6 +184,9 @@ cdef object readonly_result(object value):
             or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>value):
         value = np.array(value, dtype=np.float64, order="C")    # keeps 0-d arrays 0-d
     arr = <cnp.ndarray>value
+    if cnp.PyArray_NDIM(arr) > MAX_NDIM:
+        raise ValueError(f"fasttape differentiates arrays of up to {MAX_NDIM} dimensions, "
+                         f"not {cnp.PyArray_NDIM(arr)}")
     cnp.PyArray_CLEARFLAGS(arr, cnp.NPY_ARRAY_WRITEABLE)
     return arr
 
@@ -812,7 +815,8 @@ cdef class ArrayVariable:
     Created by ``grad`` and friends for array arguments, and by operations on other
     ArrayVariables. Supports NumPy's operators and methods (``+ - * / ** @``, indexing,
     ``.T``, ``.sum()``, ...), NumPy's ufuncs and functions (``np.sin(x)``,
-    ``np.sum(x)``) and ``fasttape.numpy``. Comparisons give plain boolean arrays.
+    ``np.sum(x)``) and ``fasttape.numpy``. Comparisons give plain boolean arrays
+    (recorded masks, fasttape._masks.ArrayMask, on a tape recorded by trace).
     """
 
     cdef readonly Tape tape

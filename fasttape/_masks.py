@@ -47,7 +47,7 @@ class ArrayMask:
         self.anode = anode
         self.epoch = tape.epoch
         self.node_value = node_value    # the node's 0.0/1.0 values (replays write them)
-        self.location = _caller_location()
+        self.location = _caller_location() if tape.locate_guards else "an unknown place"
         self.guarded = False
 
     # -- the booleans (which guard the mask) ----------------------------------------------

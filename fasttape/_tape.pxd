@@ -109,6 +109,10 @@ cdef enum:
                        # their logical combinations; no derivative), broadcast as BINARY
     N_AOPS
 
+# The most dimensions an array node may have (the C walkers' multi-index counters)
+cdef enum:
+    MAX_NDIM = 32
+
 # Operand kinds of array nodes
 cdef enum:
     OPERAND_CONST = 0  # values at Operand.data (kept alive by the tape), no adjoint
@@ -231,6 +235,8 @@ cdef class Tape:
     cdef Py_ssize_t array_tangent_capacity
     cdef double* adjoint_tangents     # forward-over-reverse: tangents of the adjoints
     cdef Py_ssize_t adjoint_tangent_capacity
+    cdef double* array_adjoint_tangents   # ... of the array values' adjoints
+    cdef Py_ssize_t array_adjoint_tangent_capacity
     cdef list keepalive               # NumPy arrays and callables the nodes point into
     cdef object sweep_error           # exception raised by a Python step of a sweep
     cdef bint sweeping                # a C sweep is running: buffers must not move

@@ -2,7 +2,8 @@
 # Variables or the Python-level API; the field layout is documented in _tape.pxd.
 
 cimport cython
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport (PyMem_Free, PyMem_Malloc, PyMem_RawFree, PyMem_RawMalloc,
+                          PyMem_Realloc)
 from libc cimport math as cm
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
 from libc.string cimport memcpy, memset
@@ -192,6 +193,7 @@ cdef class Tape:
         PyMem_Free(self.tangents)
         PyMem_Free(self.array_tangents)
         PyMem_Free(self.adjoint_tangents)
+        PyMem_Free(self.array_adjoint_tangents)
 
     # -- growth (called from the inline push_* helpers in _tape.pxd) -------------
 
@@ -604,13 +606,102 @@ cdef class Tape:
         self.adjoints[node] = 1.0
         if node > 2048:
             with nogil:
-                second_order_sweep_c(self, node)
+                second_order_sweep_c(self, node)     # (no array nodes: cannot fail)
         else:
             second_order_sweep_c(self, node)
         self.swept_epoch = self.epoch
         self.swept_slot_end = node + 1
         return ([self.adjoints[<Py_ssize_t>s] for s in leaf_slots],
                 [self.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
+
+    def has_python_rules(self):
+        """True if a node's rules are Python functions (AOP_PYFUNC)."""
+        cdef Py_ssize_t r
+        for r in range(self.n_anodes):
+            if self.anodes[r].aop == AOP_PYFUNC:
+                return True
+        return False
+
+    def hessian_vector_arrays(self, Py_ssize_t output, list leaves, direction,
+                              Py_ssize_t output_anode=-1):
+        """hessian_vector_c for tapes with array nodes, from scalar slot `output` (or
+        from array node output_anode, of one value). leaves: (is_array, index) per
+        leaf, index a slot or an array node; direction: their values' tangents, flat,
+        in order. Returns (gradient, Hessian times direction), flat, in the same order.
+        NotImplementedError for Python-rule nodes (no second derivatives in C)."""
+        cdef Py_ssize_t r, k, at = 0, size
+        cdef int status
+        cdef ArrayNode* n
+        cdef const double[::1] d = np.ascontiguousarray(direction, dtype=np.float64)
+        for r in range(self.n_anodes):
+            if self.anodes[r].aop == AOP_PYFUNC:
+                raise NotImplementedError(
+                    f"Hessian-vector products of traced code with an operation whose "
+                    f"rules are Python ("
+                    f"{getattr(self.keepalive[self.anodes[r].pyfunc], '__name__', '?')})"
+                    f" are not computed in C; use fasttape.hvp")
+        self.prepare_tangents()
+        for is_array, index in leaves:
+            size = self.anodes[index].size if is_array else 1
+            if at + size > d.shape[0]:
+                raise ValueError("the direction has fewer values than the leaves")
+            for k in range(size):
+                if is_array:
+                    self.array_tangents[self.anodes[index].adj + k] = d[at + k]
+                else:
+                    self.tangents[<Py_ssize_t>index] = d[at]
+            at += size
+        if at != d.shape[0]:
+            raise ValueError("the direction has more values than the leaves")
+        self.tangent_sweep()
+        self.prepare_sweep()
+        if self.n_array_values:        # every block live and zeroed: both passes add
+            memset(self.array_adjoints, 0, <size_t>self.n_array_values * sizeof(double))
+        if self.n_anodes:
+            memset(self.array_adjoint_live, 1, <size_t>self.n_anodes)
+        if self.adjoint_tangent_capacity < self.adjoint_capacity:
+            self.adjoint_tangents = <double*>grow_buffer(
+                self.adjoint_tangents, self.adjoint_capacity, sizeof(double))
+            self.adjoint_tangent_capacity = self.adjoint_capacity
+        if self.array_adjoint_tangent_capacity < self.array_adjoint_capacity:
+            self.array_adjoint_tangents = <double*>grow_buffer(
+                self.array_adjoint_tangents, self.array_adjoint_capacity, sizeof(double))
+            self.array_adjoint_tangent_capacity = self.array_adjoint_capacity
+        memset(self.adjoint_tangents, 0, <size_t>self.n_slots * sizeof(double))
+        if self.n_array_values:
+            memset(self.array_adjoint_tangents, 0,
+                   <size_t>self.n_array_values * sizeof(double))
+        if output_anode >= 0:
+            if self.anodes[output_anode].size != 1 or self.anodes[output_anode].out_slot >= 0:
+                raise ValueError("the output must be one value")
+            self.array_adjoints[self.anodes[output_anode].adj] = 1.0
+            output = self.anodes[output_anode].node
+        else:
+            self.adjoints[output] = 1.0
+        self.sweeping = True
+        try:
+            if output > 2048 or self.n_array_values > 2048:
+                with nogil:
+                    status = second_order_sweep_c(self, output)
+            else:
+                status = second_order_sweep_c(self, output)
+        finally:
+            self.sweeping = False
+        self.swept_epoch = self.epoch
+        self.swept_slot_end = output + 1
+        if status < 0:
+            error, self.sweep_error = self.sweep_error, None
+            raise error
+        gradient, product = [], []
+        for is_array, index in leaves:
+            if is_array:
+                n = &self.anodes[<Py_ssize_t>index]
+                gradient.append(_copy_f64(&self.array_adjoints[n.adj], n.size))
+                product.append(_copy_f64(&self.array_adjoint_tangents[n.adj], n.size))
+            else:
+                gradient.append(np.array([self.adjoints[<Py_ssize_t>index]]))
+                product.append(np.array([self.adjoint_tangents[<Py_ssize_t>index]]))
+        return np.concatenate(gradient), np.concatenate(product)
 
     def replay_gradients(self, Py_ssize_t output, leaf_slots, inputs, Py_ssize_t n_threads=1):
         """Replay the (scalar) tape at each row of `inputs` (rows of len(leaf_slots)
@@ -800,6 +891,7 @@ cdef class Tape:
         total = (self.node_capacity * (sizeof(opcode_t) + 2 * sizeof(index_t))
                  + (self.slot_capacity + self.adjoint_capacity + self.tangent_capacity
                     + self.adjoint_tangent_capacity + self.constant_capacity
+                    + self.array_adjoint_tangent_capacity
                     + self.array_adjoint_capacity + self.array_tangent_capacity)
                  * sizeof(double)
                  + self.guard_capacity * (2 * sizeof(opcode_t) + 3 * sizeof(index_t))
@@ -1028,6 +1120,10 @@ def _restore_tape(dict state, Py_ssize_t max_size):
         t.push_geometry(np.ascontiguousarray(state["geometry"], dtype=np.int64))
         operands = np.ascontiguousarray(state["operands"], dtype=np.int64)
         array_nodes = np.ascontiguousarray(array_nodes, dtype=np.int64)
+        if array_nodes.ndim != 2 or array_nodes.shape[1] != ANODE_FIELDS or \
+                operands.ndim != 2 or operands.shape[1] != 5 or \
+                np.shape(state["array_scales"]) != (array_nodes.shape[0],):
+            raise ValueError("corrupt tape state: array node tables")
     for k in range(n):
         if ops[k] == OP_ARRAY:
             if arg0s[k] != t.n_anodes or arg0s[k] >= array_nodes.shape[0]:
@@ -1038,9 +1134,16 @@ def _restore_tape(dict state, Py_ssize_t max_size):
     if array_nodes is not None:
         if t.n_anodes != array_nodes.shape[0]:
             raise ValueError("corrupt tape state: array nodes without tape nodes")
-        t.n_array_values = state["n_array_values"]
-        t.array_guards = [(r, t.keepalive[t.anodes[r].value_ref], outcome, where)
-                          for r, outcome, where in state["array_guards"]]
+        if t.n_array_values != state["n_array_values"]:
+            raise ValueError("corrupt tape state: array values")
+        guards = []
+        for r, outcome, where in state["array_guards"]:
+            if not 0 <= r < t.n_anodes or t.anodes[r].aop != AOP_MASK or \
+                    np.shape(outcome) != np.shape(t.keepalive[t.anodes[r].value_ref]):
+                raise ValueError("corrupt tape state: a comparison of arrays")
+            guards.append((r, t.keepalive[t.anodes[r].value_ref],
+                           np.asarray(outcome, dtype=bool), str(where)))
+        t.array_guards = guards
     for k in range(state["guard_ops"].shape[0]):
         push_guard(t, state["guard_ops"][k], state["guard_arg0s"][k],
                    state["guard_arg1s"][k], state["guard_outcomes"][k])
@@ -1064,50 +1167,175 @@ cdef void* kept_data(Tape t, Py_ssize_t ref, Py_ssize_t size, object dtype) exce
 
 cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
                             const int64_t[:, ::1] operands) except -1:
-    """Append array node t.n_anodes from its pickled fields (Tape.__reduce__)."""
-    cdef Py_ssize_t r = t.n_anodes, j, first = f[5], count = f[6]
+    """Append array node t.n_anodes from its pickled fields (Tape.__reduce__), checking
+    every reference, size and index a sweep would follow (a corrupt file raises
+    ValueError rather than crashing a sweep)."""
+    cdef Py_ssize_t r = t.n_anodes, j, first = f[5], count = f[6], size = f[2]
     cdef ArrayNode* n
     cdef Operand* o
-    if f[0] >= N_AOPS or f[0] == AOP_PYFUNC or first != t.n_operands or \
-            count < 0 or first + count > operands.shape[0] or f[7] >= t.n_geometry:
-        raise ValueError(f"corrupt tape state: array node {r}")
+    cdef Operand* o0
+    bad = ValueError(f"corrupt tape state: array node {r}")
+    if not (0 <= f[0] < N_AOPS) or f[0] == AOP_PYFUNC or not 0 <= f[1] < 256 or \
+            first != t.n_operands or not 0 <= count <= operands.shape[0] - first or \
+            size < 0 or f[8] != t.n_nodes:
+        raise bad
+    if f[4] >= 0:                      # a scalar output: the node's own slot
+        if f[4] != f[8] or size != 1 or f[9] >= 0:
+            raise bad
+    elif f[3] != t.n_array_values or f[9] < 0:    # array outputs, blocks in order
+        raise bad
     t.reserve_anode(count)
     n = &t.anodes[r]
     memset(n, 0, sizeof(ArrayNode))
-    n.aop, n.sop, n.size, n.adj, n.out_slot = f[0], f[1], f[2], f[3], f[4]
+    n.aop, n.sop, n.size, n.adj, n.out_slot = f[0], f[1], size, f[3], f[4]
     n.operand0, n.n_operands, n.geom, n.node = first, count, f[7], f[8]
-    n.value_ref, n.weights_ref, n.index_ref = f[9], f[10], f[11]
+    n.value_ref, n.weights_ref, n.index_ref = -1, -1, -1
     n.c = c
     n.pyfunc = n.pyfunc_jvp = n.pyfunc_eval = -1
-    if n.value_ref >= 0:
-        if n.aop == AOP_RESHAPE:       # a view of its operand's values: again
-            source = t.keepalive[t.anodes[operands[first, 1]].value_ref]
-            t.keepalive[n.value_ref] = source.reshape(t.keepalive[n.value_ref].shape)
-        n.value = <double*>kept_data(t, n.value_ref, n.size, np.float64)
-    elif n.out_slot < 0:
-        raise ValueError(f"corrupt tape state: array node {r} without output")
-    if n.weights_ref >= 0:
-        n.weights = <double*>kept_data(
-            t, n.weights_ref, t.keepalive[n.weights_ref].size, np.float64)
-    if n.index_ref >= 0:
-        n.index = <int64_t*>kept_data(t, n.index_ref, t.keepalive[n.index_ref].size,
-                                      np.int64)
     for j in range(count):
         o = &t.operands[first + j]
         memset(o, 0, sizeof(Operand))
         o.kind, o.ref, o.size = operands[first + j, 0], operands[first + j, 1], \
             operands[first + j, 2]
-        o.data_ref, o.index_ref = operands[first + j, 3], operands[first + j, 4]
+        o.data_ref, o.index_ref = -1, -1
         if o.kind == OPERAND_ARRAY:
-            if not 0 <= o.ref < r or t.anodes[o.ref].size != o.size:
-                raise ValueError(f"corrupt tape state: operand of array node {r}")
+            if not 0 <= o.ref < r or t.anodes[o.ref].size != o.size or \
+                    t.anodes[o.ref].value == NULL:
+                raise bad
             o.data = t.anodes[o.ref].value
-        elif o.data_ref >= 0:
+        elif o.kind == OPERAND_SCALAR:
+            if not 0 <= o.ref < t.n_nodes or o.size != 1:
+                raise bad
+        elif o.kind == OPERAND_POOLED:
+            if not 0 <= o.ref < t.n_constants or o.size != 1:
+                raise bad
+        elif o.kind == OPERAND_CONST:
+            o.data_ref = operands[first + j, 3]
             o.data = <double*>kept_data(t, o.data_ref, o.size, np.float64)
-        if o.index_ref >= 0:
+        else:
+            raise bad
+        if operands[first + j, 4] >= 0:    # a join's output positions
+            if n.aop != AOP_CONCAT:
+                raise bad
+            o.index_ref = operands[first + j, 4]
             o.index = <int64_t*>kept_data(t, o.index_ref, o.size, np.int64)
+            check_positions(t.keepalive[o.index_ref], size, bad)
+        elif n.aop == AOP_CONCAT:
+            raise bad
+    o0 = &t.operands[first] if count else NULL
+    expected_operands = {AOP_LEAF: 0, AOP_UNARY: 1, AOP_BINARY: 2, AOP_SUM: 1,
+                         AOP_WEIGHTED_SUM: 1, AOP_CUMSUM: 1, AOP_MATMUL: 2,
+                         AOP_RESHAPE: 1, AOP_GATHER: 1, AOP_STRIDED: 1, AOP_WHERE: 2,
+                         AOP_SCATTER: 1}.get(n.aop)
+    if n.aop == AOP_MASK:
+        expected_operands = 1 if n.sop == MASK_NOT else 2
+    if expected_operands is not None and count != expected_operands or \
+            n.aop == AOP_CONCAT and count < 1:
+        raise bad
+    if n.aop in (AOP_UNARY, AOP_RESHAPE, AOP_CUMSUM) and o0.size != size:
+        raise bad
+    check_geometry(t, n, bad)
+    if n.out_slot < 0:
+        if n.aop == AOP_RESHAPE:       # a view of its operand's values: again
+            if o0.kind != OPERAND_ARRAY:
+                raise bad
+            source = t.keepalive[t.anodes[o0.ref].value_ref]
+            t.keepalive[f[9]] = source.reshape(np.shape(t.keepalive[f[9]]))
+        n.value_ref = f[9]
+        n.value = <double*>kept_data(t, n.value_ref, size, np.float64)
+        t.n_array_values += size
+    if f[10] >= 0:                     # weights: per input value of a weighted sum,
+        n.weights_ref = f[10]          # else per output value
+        n.weights = <double*>kept_data(
+            t, n.weights_ref, o0.size if n.aop == AOP_WEIGHTED_SUM else size, np.float64)
+    elif n.aop == AOP_WEIGHTED_SUM or n.aop == AOP_WHERE:
+        raise bad
+    if f[11] >= 0:
+        n.index_ref = f[11]
+        if n.aop == AOP_GATHER:
+            n.index = <int64_t*>kept_data(t, n.index_ref, size, np.int64)
+            check_positions(t.keepalive[n.index_ref], o0.size, bad)
+        elif n.aop == AOP_SCATTER:
+            n.index = <int64_t*>kept_data(t, n.index_ref, o0.size, np.int64)
+            check_positions(t.keepalive[n.index_ref], size, bad)
+        elif n.aop == AOP_WEIGHTED_SUM:    # scratch counts
+            n.index = <int64_t*>kept_data(t, n.index_ref, size, np.int64)
+        else:
+            raise bad
+    elif n.aop in (AOP_GATHER, AOP_SCATTER, AOP_WEIGHTED_SUM):
+        raise bad
     t.n_operands = first + count
     t.n_anodes = r + 1
+    return 0
+
+
+cdef int check_positions(object index, Py_ssize_t bound, object bad) except -1:
+    if np.size(index) and not (np.min(index) >= 0 and np.max(index) < bound):
+        raise bad
+    return 0
+
+
+cdef int check_geometry(Tape t, ArrayNode* n, object bad) except -1:
+    """The node's geometry is in the pool, and every position it makes a sweep read or
+    write lies inside the arrays."""
+    cdef Operand* x = &t.operands[n.operand0] if n.n_operands else NULL
+    needs = n.aop in (AOP_SUM, AOP_WEIGHTED_SUM, AOP_CUMSUM, AOP_MATMUL, AOP_STRIDED)
+    if n.geom < 0:
+        if needs:
+            raise bad
+        if n.aop in (AOP_BINARY, AOP_MASK, AOP_WHERE):    # flat: sizes n or 1
+            for j in range(n.n_operands):
+                if t.operands[n.operand0 + j].size not in (1, n.size):
+                    raise bad
+        return 0
+    if not (needs or n.aop in (AOP_BINARY, AOP_MASK)) or n.geom >= t.n_geometry:
+        raise bad
+    pool = np.asarray(<int64_t[:t.n_geometry]>t.geometry)[n.geom:]
+    if n.aop == AOP_CUMSUM:
+        if len(pool) < 3 or pool[0] * pool[1] * pool[2] != n.size or min(pool[:3]) < 0:
+            raise bad
+        return 0
+    if n.aop == AOP_MATMUL:
+        if len(pool) < 6 or min(pool[:6]) < 0:
+            raise bad
+        batch, m, k, cols, sa, sb = (int(v) for v in pool[:6])
+        x1 = &t.operands[n.operand0 + 1]
+        if batch * m * cols != n.size or (batch - 1) * sa + m * k > x.size or \
+                (batch - 1) * sb + k * cols > x1.size:
+            raise bad
+        return 0
+    ndim = int(pool[0])
+    if not 0 <= ndim <= MAX_NDIM:
+        raise bad
+    width = {AOP_BINARY: 1 + 3 * ndim, AOP_MASK: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
+             AOP_WEIGHTED_SUM: 1 + 2 * ndim, AOP_STRIDED: 2 + 2 * ndim}[n.aop]
+    if len(pool) < width:
+        raise bad
+    shape = pool[1:1 + ndim]
+    if np.any(shape < 0):
+        raise bad
+    count = int(np.prod(shape)) if ndim else 1
+
+    def reach(strides):               # the largest position reached (-1: none)
+        return int(np.sum((shape - 1) * strides)) if count else -1
+
+    if n.aop in (AOP_BINARY, AOP_MASK):
+        for j in range(2):
+            strides = pool[1 + (j + 1) * ndim:1 + (j + 2) * ndim]
+            if count != n.size or np.any(strides < 0) or \
+                    reach(strides) >= t.operands[n.operand0 + j].size:
+                raise bad
+    elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
+        strides = pool[1 + ndim:1 + 2 * ndim]
+        if count != x.size or np.any(strides < 0) or reach(strides) >= n.size:
+            raise bad
+    else:                              # AOP_STRIDED: shape, strides, offset
+        strides = pool[1 + ndim:1 + 2 * ndim]
+        offset = int(pool[1 + 2 * ndim])
+        low = offset + int(np.sum((shape - 1) * np.minimum(strides, 0))) if count else 0
+        high = offset + int(np.sum((shape - 1) * np.maximum(strides, 0))) if count else -1
+        if count != n.size or low < 0 or high >= x.size:
+            raise bad
     return 0
 
 
@@ -1618,7 +1846,7 @@ cdef void binary_walk(opcode_t sop, Py_ssize_t n, const double* a, double* ga,
     cdef Py_ssize_t k, ka = 0, kb = 0
     cdef double da, db
     cdef int d
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     for d in range(ndim):
         counter[d] = 0
     for k in range(n):
@@ -1640,7 +1868,7 @@ cdef void strided_scatter_add(double* gx, const double* g, double scale, int ndi
     inner loop."""
     cdef Py_ssize_t k = 0, j, inner, s_inner, base = offset, total = 1
     cdef int d
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     if ndim == 0:
         gx[offset] += scale * g[0]
         return
@@ -1678,7 +1906,7 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
     cdef const int64_t* so = shape + ndim
     cdef Py_ssize_t k = 0, j, inner, s_inner, ko = 0
     cdef double gk
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     if n == 0:
         return
     if ndim == 0:
@@ -1812,7 +2040,8 @@ cdef int pyfunc_reverse(Tape t, Py_ssize_t r) noexcept nogil:
 # order, into a value buffer whose leaf slots hold the new inputs. Then the recorded
 # comparisons are re-evaluated: the index of the first whose outcome differs from the
 # recording is returned (the replay followed a branch the function would not take),
-# or -1. Scalar tapes only (the caller checks there are no array nodes).
+# or -1. Array nodes re-evaluate in their own arrays (array_forward_c): the buffers
+# given are for scalar slots, so a tape with array nodes replays in its own buffers.
 
 cdef int forward_replay_c(Tape t, double* values) noexcept nogil:
     """Returns 0, or -1 when a value function in Python (AOP_PYFUNC) raised: the
@@ -2010,7 +2239,7 @@ cdef void mask_forward(int sop, Py_ssize_t size, const double* a, Py_ssize_t na,
     binary nodes')."""
     cdef Py_ssize_t k, ka = 0, kb = 0
     cdef int ndim, d
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     if geom == NULL:
         for k in range(size):
             y[k] = mask_of(sop, a[k if na == size else 0], b[k if nb == size else 0])
@@ -2032,7 +2261,7 @@ cdef void extremum_forward(bint is_max, Py_ssize_t n, const double* x, Py_ssize_
     cdef const int64_t* shape = geom + 1
     cdef const int64_t* so = shape + ndim
     cdef Py_ssize_t k, ko
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     for k in range(n_out):
         y[k] = -cm.INFINITY if is_max else cm.INFINITY
         hits[k] = 0
@@ -2072,7 +2301,7 @@ cdef void prod_forward(Py_ssize_t n, const double* x, Py_ssize_t n_out, double* 
     cdef const int64_t* shape = geom + 1
     cdef const int64_t* so = shape + ndim
     cdef Py_ssize_t k, ko
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     for k in range(n_out):
         y[k] = 1.0                     # first the product of the nonzero elements
         zeros[k] = 0
@@ -2134,7 +2363,7 @@ cdef void binary_forward_walk(opcode_t sop, Py_ssize_t n, const double* a,
     cdef const int64_t* sa = shape + ndim
     cdef const int64_t* sb = sa + ndim
     cdef Py_ssize_t k, ka = 0, kb = 0
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     for d in range(ndim):
         counter[d] = 0
     for k in range(n):
@@ -2191,7 +2420,10 @@ cdef Py_ssize_t replay_gradients_c(Tape t, double* values, double* adjoints,
 # and for y = f(u, v) the same with the 2x2 second partials. The result a' at the
 # inputs is the Hessian times the direction. Scalar ops only.
 
-cdef void second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
+cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
+    """Forward over reverse from `node` (tangents swept and adjoint[node] seeded
+    before): every slot's adjoint and the adjoint's tangent. Returns 0, or -1 with the
+    error in t.sweep_error."""
     cdef const opcode_t* ops = t.ops
     cdef const index_t* arg0s = t.arg0s
     cdef const index_t* arg1s = t.arg1s
@@ -2204,11 +2436,15 @@ cdef void second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
     cdef double g, gt, y, p, q, c, da, db, daa, dab, dbb
     cdef opcode_t op
     for i in range(node, -1, -1):
+        op = ops[i]
+        if op == OP_ARRAY:
+            if array_second_order_c(t, arg0s[i]) < 0:
+                return -1
+            continue
         g = adj[i]
         gt = adj_t[i]
         if g == 0.0 and gt == 0.0:
             continue
-        op = ops[i]
         a = arg0s[i]
         b = arg1s[i]
         y = values[i]
@@ -2261,6 +2497,185 @@ cdef void second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
             adj[b] += g * db
             adj_t[a] += gt * da + g * (daa * tangents[a] + dab * tangents[b])
             adj_t[b] += gt * db + g * (dab * tangents[a] + dbb * tangents[b])
+    return 0
+
+
+# -- forward over reverse for array nodes ---------------------------------------------
+#
+# The adjoint tangent of an operand is  gt * (first partial)  +  g * (second partials)
+# * (tangents). The first term is the node's ordinary reverse step applied to the
+# adjoint tangents: array_reverse_c with the adjoint buffers swapped for theirs. The
+# second is zero for the linear nodes (sums, views, gathers, joins, where, max/min at
+# fixed weights) and added below for the others.
+
+cdef inline void swap_adjoint_buffers(Tape t) noexcept nogil:
+    cdef double* p = t.adjoints
+    t.adjoints = t.adjoint_tangents
+    t.adjoint_tangents = p
+    p = t.array_adjoints
+    t.array_adjoints = t.array_adjoint_tangents
+    t.array_adjoint_tangents = p
+
+
+cdef inline double* operand_adjoint_tangents(Tape t, Operand* o) noexcept nogil:
+    if o.kind == OPERAND_ARRAY:
+        return &t.array_adjoint_tangents[t.anodes[o.ref].adj]
+    if o.kind == OPERAND_SCALAR:
+        return &t.adjoint_tangents[o.ref]
+    return NULL
+
+
+cdef int array_second_order_c(Tape t, Py_ssize_t r) noexcept nogil:
+    cdef ArrayNode* n = &t.anodes[r]
+    cdef const double* g
+    cdef const double* y
+    cdef Operand* x
+    cdef Operand* x1
+    cdef const double* tx
+    cdef const double* tx1
+    cdef double* gtx
+    cdef Py_ssize_t k
+    cdef double q
+    cdef int status
+    if n.aop == AOP_LEAF or n.aop == AOP_MASK:
+        return 0
+    if array_reverse_c(t, r) < 0:
+        return -1
+    swap_adjoint_buffers(t)
+    status = array_reverse_c(t, r)
+    swap_adjoint_buffers(t)
+    if status < 0:
+        return -1
+    if n.out_slot >= 0:
+        g = &t.adjoints[n.out_slot]
+        y = &t.values[n.out_slot]
+    else:
+        g = &t.array_adjoints[n.adj]
+        y = n.value
+    x = &t.operands[n.operand0]
+    tx = operand_tangents(t, x)
+    if n.aop == AOP_UNARY:             # g y''(x) tx
+        gtx = operand_adjoint_tangents(t, x)
+        if tx != NULL and gtx != NULL:
+            xv = operand_values(t, x)
+            for k in range(n.size):
+                if g[k] != 0.0:
+                    q = unary_second(n.sop, xv[k], y[k])
+                    if q != 0.0:
+                        gtx[k] += g[k] * q * tx[k]
+    elif n.aop == AOP_BINARY:
+        x1 = &t.operands[n.operand0 + 1]
+        tx1 = operand_tangents(t, x1)
+        if tx != NULL or tx1 != NULL:
+            binary_second_term(n.sop, n.size, operand_values(t, x), x.size, tx,
+                               operand_adjoint_tangents(t, x), operand_values(t, x1),
+                               x1.size, tx1, operand_adjoint_tangents(t, x1), y, g,
+                               &t.geometry[n.geom] if n.geom >= 0 else NULL)
+    elif n.aop == AOP_MATMUL:          # d(a @ b): ga += g tb^T, gb += ta^T g
+        x1 = &t.operands[n.operand0 + 1]
+        tx1 = operand_tangents(t, x1)
+        matmul_reverse(tx if tx != NULL else operand_values(t, x),
+                       operand_adjoint_tangents(t, x) if tx1 != NULL else NULL, 1.0,
+                       tx1 if tx1 != NULL else operand_values(t, x1),
+                       operand_adjoint_tangents(t, x1) if tx != NULL else NULL, 1.0,
+                       g, &t.geometry[n.geom])
+    elif n.aop == AOP_WEIGHTED_SUM and n.sop == WEIGHTED_PROD:
+        gtx = operand_adjoint_tangents(t, x)
+        if tx != NULL and gtx != NULL:
+            if prod_second_term(x.size, operand_values(t, x), tx, gtx, n.size, g,
+                                &t.geometry[n.geom]) < 0:
+                with gil:
+                    t.sweep_error = MemoryError("no memory for a Hessian-vector product")
+                return -1
+    return 0
+
+
+cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
+                             Py_ssize_t na, const double* ta, double* gta,
+                             const double* b, Py_ssize_t nb, const double* tb,
+                             double* gtb, const double* y, const double* g,
+                             const int64_t* geom) noexcept nogil:
+    """gta += g (d2y/da2 ta + d2y/dadb tb), gtb += g (d2y/dadb ta + d2y/db2 tb),
+    broadcast flat (sizes n or 1) or by geom (as binary_reverse)."""
+    cdef Py_ssize_t k, ka = 0, kb = 0
+    cdef int ndim = 0, d
+    cdef int64_t counter[MAX_NDIM]
+    cdef double daa, dab, dbb, sa, sb
+    if geom != NULL:
+        ndim = <int>geom[0]
+        for d in range(ndim):
+            counter[d] = 0
+    for k in range(n):
+        if geom == NULL:
+            ka = k if na == n else 0
+            kb = k if nb == n else 0
+        if g[k] != 0.0:
+            binary_second(sop, a[ka], b[kb], y[k], &daa, &dab, &dbb)
+            sa = ta[ka] if ta != NULL else 0.0
+            sb = tb[kb] if tb != NULL else 0.0
+            # (a zero tangent skips its term: d2/dadb of a ** c is nan for a < 0)
+            if gta != NULL:
+                gta[ka] += g[k] * ((daa * sa if sa != 0.0 else 0.0)
+                                   + (dab * sb if sb != 0.0 else 0.0))
+            if gtb != NULL:
+                gtb[kb] += g[k] * ((dab * sa if sa != 0.0 else 0.0)
+                                   + (dbb * sb if sb != 0.0 else 0.0))
+        if geom != NULL:
+            next_index2(ndim, geom + 1, counter, &ka, geom + 1 + ndim, &kb,
+                        geom + 1 + 2 * ndim)
+
+
+cdef int prod_second_term(Py_ssize_t n, const double* x, const double* tx, double* gtx,
+                          Py_ssize_t n_out, const double* g,
+                          const int64_t* geom) noexcept nogil:
+    """gtx_i += g sum_{j != i} d2P/dx_i dx_j tx_j for P the product over the reduced
+    axes, exact with zeros: with P' the product of the nonzero elements, S the sum of
+    tx_j / x_j over them and T the sum of tx_j over the zeros, the sum is
+    P'/x_i (S - tx_i/x_i) without zeros; with one zero P'/x_i T at a nonzero x_i and
+    P' S at the zero; with two, P' (T - tx_i) at each zero; with more, 0."""
+    cdef int ndim = <int>geom[0], d
+    cdef const int64_t* shape = geom + 1
+    cdef const int64_t* so = shape + ndim
+    cdef Py_ssize_t k, ko = 0
+    cdef int64_t counter[MAX_NDIM]
+    cdef double term
+    cdef double* scratch = <double*>PyMem_RawMalloc(<size_t>(4 * n_out + 1) * sizeof(double))
+    if scratch == NULL:
+        return -1
+    cdef double* zeros = scratch
+    cdef double* p = scratch + n_out
+    cdef double* s = scratch + 2 * n_out
+    cdef double* tz = scratch + 3 * n_out
+    for k in range(n_out):
+        zeros[k] = 0.0
+        p[k] = 1.0
+        s[k] = 0.0
+        tz[k] = 0.0
+    for d in range(ndim):
+        counter[d] = 0
+    for k in range(n):
+        if x[k] == 0.0:
+            zeros[ko] += 1.0
+            tz[ko] += tx[k]
+        else:
+            p[ko] *= x[k]
+            s[ko] += tx[k] / x[k]
+        next_index1(ndim, shape, counter, &ko, so)
+    ko = 0
+    for k in range(n):
+        if g[ko] != 0.0:
+            if zeros[ko] == 0.0:
+                term = p[ko] / x[k] * (s[ko] - tx[k] / x[k])
+            elif zeros[ko] == 1.0:
+                term = p[ko] * s[ko] if x[k] == 0.0 else p[ko] / x[k] * tz[ko]
+            elif zeros[ko] == 2.0:
+                term = p[ko] * (tz[ko] - tx[k]) if x[k] == 0.0 else 0.0
+            else:
+                term = 0.0
+            gtx[k] += g[ko] * term
+        next_index1(ndim, shape, counter, &ko, so)
+    PyMem_RawFree(scratch)
+    return 0
 
 
 # -- the tangent (forward-mode) sweep -----------------------------------------------------
@@ -2434,7 +2849,7 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
     cdef const int64_t* shape
     cdef const int64_t* sa
     cdef const int64_t* sb
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     if (na == n or na == 1) and (nb == n or nb == 1):
         for k in range(n):
             ka = k if na == n else 0
@@ -2463,7 +2878,7 @@ cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scal
     cdef const int64_t* shape = geom + 1
     cdef const int64_t* so = shape + ndim
     cdef Py_ssize_t k, ko = 0
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     for d in range(ndim):
         counter[d] = 0
@@ -2508,7 +2923,7 @@ cdef void strided_gather(double* ty, const double* tx, int ndim, const int64_t* 
     """ty[k] = tx[offset + sum_d i_d strides[d]] over the multi-indices of shape."""
     cdef Py_ssize_t k = 0, j, total = 1, base = offset, inner, step
     cdef int d
-    cdef int64_t counter[32]
+    cdef int64_t counter[MAX_NDIM]
     for d in range(ndim):
         counter[d] = 0
         total *= shape[d]

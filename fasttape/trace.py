@@ -9,11 +9,17 @@ Derivatives are sweeps of the replayed tape: reverse (grad, vjp, jacobian), forw
 (jvp) and forward-over-reverse (hvp, hessian).
 
 Replay covers scalar code (Python loops over floats, ``fasttape.where``) and array
-code made of elementwise operations, sums and means, matrix products, indexing,
-reshapes and joins; a function using max/min/prod of arrays, comparisons of arrays,
-clip, linalg, einsum or custom primitives cannot be replayed yet (trace raises
-NotImplementedError saying which). Replays of array code run under a lock; scalar
-code replays in per-thread buffers, in parallel.
+code: every array operation fasttape records. Comparisons of arrays are recorded as
+masks (fasttape._masks): as the condition of ``np.where`` they are re-evaluated;
+read as booleans (``if m.any()``, ``x[m]``) they are guarded like scalar comparisons.
+max/min/prod re-derive their weights in C; linalg, einsum, custom primitives and
+checkpoint re-run their value function (Python, once per node) on replay.
+
+Scalar code replays in per-thread buffers, in parallel; array code replays in the
+nodes' own arrays under a lock, and grad_many gives each thread a copy of the tape.
+hvp/hessian are a forward-over-reverse sweep in C, for array code too (nodes with
+Python rules: fasttape.hvp on the function). Traces pickle as their tapes, except
+those holding Python-rule nodes.
 """
 import os
 import pickle
@@ -244,7 +250,8 @@ class Traced:
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
         its own without the GIL, so calls from several threads run in parallel."""
         if len(args) == 1 and type(args[0]) is list and type(self.argnum) is int \
-                and self.structures[0].kind is list and not self.structures[0].children:
+                and self.scalar_only and self.structures[0].kind is list \
+                and not self.structures[0].children:
             # the fast path: one flat list of floats
             scratch = self._scratch()
             value, grads = scratch[0].replay_gradient_of_list(
@@ -382,6 +389,7 @@ class Traced:
             workers = self._replicas(min(n_threads, pending.size))
             chunks = np.array_split(pending, len(workers))
             failed = [None] * len(workers)
+            errors = [None] * len(workers)
 
             def work(k):
                 for i in chunks[k]:
@@ -389,6 +397,9 @@ class Traced:
                         grad = workers[k].grad(*args_at(rows[i]))
                     except BranchChangedError as e:
                         failed[k] = (i, e)
+                        return
+                    except BaseException as e:    # re-raised once all threads end
+                        errors[k] = e
                         return
                     result[i] = np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
 
@@ -399,6 +410,9 @@ class Traced:
             work(0)
             for thread in threads:
                 thread.join()
+            for error in errors:
+                if error is not None:
+                    raise error
             failures = [f for f in failed if f is not None]
             if not failures:
                 break
@@ -421,9 +435,11 @@ class Traced:
         copies = replicas[1]
         while len(copies) < count:
             try:
-                copies.append(pickle.loads(pickle.dumps(self)))
+                with self._lock:
+                    state = pickle.dumps(self)
             except TypeError:          # Python-rule nodes: one thread
                 break
+            copies.append(pickle.loads(state))
         return copies[:count]
 
     def _rebuild_args(self, flat_values):
@@ -487,28 +503,69 @@ class Traced:
         """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
         if type(self.argnum) is not int:
             raise TypeError("hvp needs an int argnum")
+        if not self.scalar_only and self.tape.has_python_rules() and self.fun is not None:
+            # no second derivatives in C for Python-rule nodes: fasttape.hvp records
+            # the function again (Python per operation, then sweeps)
+            from fasttape.differential import hvp
+            return hvp(self.fun, self.argnum)(*args, vector)
         with self._lock:
             self._replay(args)
             out = self._scalar_output()
-            flat_v, _ = flatten(vector)
-            slots = self.leaf_slots[self.argnum]
-            if len(flat_v) != len(slots):
+            flat_v, structure = flatten(vector)
+            leaves = self.leaves[self.argnum]
+            if self.scalar_only:
+                if len(flat_v) != len(leaves):
+                    raise ValueError("the vector does not have the structure of the "
+                                     "argument")
+                result = self.tape.hessian_vector_c(out, self.leaf_slots[self.argnum],
+                                                    [float(v) for v in flat_v])
+                return self.structures[self.argnum].rebuild(result[1])
+            if len(flat_v) != len(leaves) or any(
+                    np.shape(v) != (() if type(leaf) is Variable else leaf.shape)
+                    for v, leaf in zip(flat_v, leaves)):
                 raise ValueError("the vector does not have the structure of the argument")
-            result = self.tape.hessian_vector_c(out, slots, [float(v) for v in flat_v])
-            if result is None:
-                raise NotImplementedError("hvp of traced array code is not supported yet")
-            return self.structures[self.argnum].rebuild(result[1])
+            output = self.outputs[0]
+            if output is None:              # a constant function
+                product = np.zeros(sum(int(np.size(v)) for v in flat_v))
+            else:
+                _, product = self.tape.hessian_vector_arrays(
+                    -1 if out is None else out,
+                    [(type(leaf) is ArrayVariable, leaf.slot if type(leaf) is
+                      Variable else leaf.anode) for leaf in leaves],
+                    np.concatenate([np.ravel(np.asarray(v, dtype=float))
+                                    for v in flat_v]) if flat_v else np.zeros(0),
+                    output.anode if out is None else -1)
+            pieces, at = [], 0
+            for leaf in leaves:
+                if type(leaf) is Variable:
+                    pieces.append(float(product[at]))
+                    at += 1
+                else:
+                    pieces.append(product[at:at + leaf.size].reshape(leaf.shape))
+                    at += leaf.size
+            return self.structures[self.argnum].rebuild(pieces)
 
     def hessian(self, *args):
-        """The Hessian with respect to argument argnum: (n, n)."""
-        n = len(self.leaf_slots[self._diff_argnums()[0]])
+        """The Hessian with respect to argument argnum, over its flat values: (n, n)."""
+        if type(self.argnum) is not int:
+            raise TypeError("hessian needs an int argnum")
+        leaves = self.leaves[self.argnum]
+        shapes = [() if type(leaf) is Variable else leaf.shape for leaf in leaves]
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        n = sum(sizes)
         columns = []
         for j in range(n):
-            unit = [0.0] * n
+            unit = np.zeros(n)
             unit[j] = 1.0
-            columns.append(flatten(self.hvp(args, self.structures[self.argnum].rebuild(
-                unit)))[0])
-        return np.array(columns, dtype=float).T
+            pieces, at = [], 0
+            for shape, size in zip(shapes, sizes):
+                pieces.append(float(unit[at]) if shape == () else
+                              unit[at:at + size].reshape(shape))
+                at += size
+            column = self.hvp(args, self.structures[self.argnum].rebuild(pieces))
+            columns.append(np.concatenate([np.ravel(c) for c in flatten(column)[0]])
+                           if n else np.zeros(0))
+        return np.array(columns, dtype=float).T.reshape(n, n)
 
     # -- introspection ---------------------------------------------------------------------
 

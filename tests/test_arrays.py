@@ -977,3 +977,12 @@ def test_logaddexp_on_large_arrays_matches_its_closed_form(form, rng):
     np.testing.assert_allclose(traced.grad(x2, y), expected(x2, y), rtol=1e-12,
                                atol=1e-14)
     np.testing.assert_allclose(traced(x2, y), f(x2, y), rtol=1e-12)
+
+
+def test_arrays_of_more_than_32_dimensions_are_refused():
+    """The C walkers keep a multi-index of at most 32 axes (NumPy allows 64)."""
+    x = np.ones((1,) * 39 + (2,))
+    with pytest.raises(ValueError, match="32 dimensions"):
+        ft.grad(lambda x: fnp.sum(x * x))(x)
+    np.testing.assert_array_equal(ft.grad(lambda x: fnp.sum(x * x))(np.ones((1,) * 31 + (2,))),
+                                  np.full((1,) * 31 + (2,), 2.0))

@@ -137,7 +137,7 @@ minimum = _binary("MINIMUM", _np.minimum, _elementary.minimum)
 logaddexp = _binary("LOGADDEXP", _np.logaddexp, _elementary.logaddexp)
 
 
-def _comparison(ufunc, comparison, reflected):
+def _comparison(ufunc, comparison, reflected, mask_op):
     def function(a, b):
         if type(a) is Variable and _np.ndim(b) == 0 or type(b) is Variable and \
                 _np.ndim(a) == 0 and type(a) is not ArrayVariable:
@@ -146,6 +146,8 @@ def _comparison(ufunc, comparison, reflected):
             return comparison(a, b)
         if type(b) is ArrayVariable:
             return reflected(b, a)
+        if _traced(a) or _traced(b):        # a scalar Variable and an array, tracing
+            return _arrays.record_mask(_MASK_OPS[mask_op], a, b)
         return ufunc(_value(a), _value(b))
     function.__name__ = ufunc.__name__
     return function
@@ -159,17 +161,18 @@ def _value(x):
     return x
 
 
-less = _comparison(_np.less, _operator.lt, _operator.gt)
-less_equal = _comparison(_np.less_equal, _operator.le, _operator.ge)
-greater = _comparison(_np.greater, _operator.gt, _operator.lt)
-greater_equal = _comparison(_np.greater_equal, _operator.ge, _operator.le)
-equal = _comparison(_np.equal, _operator.eq, _operator.eq)
-not_equal = _comparison(_np.not_equal, _operator.ne, _operator.ne)
+less = _comparison(_np.less, _operator.lt, _operator.gt, "lt")
+less_equal = _comparison(_np.less_equal, _operator.le, _operator.ge, "le")
+greater = _comparison(_np.greater, _operator.gt, _operator.lt, "gt")
+greater_equal = _comparison(_np.greater_equal, _operator.ge, _operator.le, "ge")
+equal = _comparison(_np.equal, _operator.eq, _operator.eq, "eq")
+not_equal = _comparison(_np.not_equal, _operator.ne, _operator.ne, "ne")
 
 
 def _traced(x):
-    """True for an array recorded for replay, whose tests must be recorded masks."""
-    return type(x) is ArrayVariable and x.tape.replayable
+    """True for a Variable recorded for replay, whose tests must be recorded (masks
+    for arrays, guards for numbers)."""
+    return type(x) in _VARIABLES and x.tape.replayable
 
 
 def isnan(x):
@@ -186,6 +189,8 @@ def isinf(x):
 
 def isfinite(x):
     if _traced(x):
+        if type(x) is Variable:
+            return not ((x != x) | (x == _np.inf) | (x == -_np.inf))
         return ~((x != x) | (x == _np.inf) | (x == -_np.inf))
     return _np.isfinite(_value(x))
 
