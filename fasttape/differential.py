@@ -273,8 +273,11 @@ def hessian(fun, argnum=0):
                 unit = [0.0] * n
                 unit[j] = 1.0
                 units.append(structure.rebuild(unit))
+            if isinstance(x, np.ndarray):
+                units = list(np.eye(x.size).reshape((x.size,) + x.shape))
             columns = _fast_hessian_vectors(fun, argnum, args, units) \
-                if not any(isinstance(v, np.ndarray) for v in flat) else None
+                if isinstance(x, np.ndarray) or not any(
+                    isinstance(v, np.ndarray) for v in flat) else None
             if columns is not None:
                 return np.stack([np.asarray(c, dtype=float).reshape(-1)
                                  for c in columns], axis=-1).reshape(
@@ -305,29 +308,49 @@ def hessian_vector_product(fun, argnum=0):
 
 def _fast_hessian_vectors(fun, argnum, args, directions):
     """Hessian times each direction by the C forward-over-reverse sweep, or None when
-    it does not apply (nested call, array operations, non-scalar output)."""
+    it does not apply (nested call, non-scalar output, operations with Python rules)."""
     argnums = _argnums(fun, argnum, args)
     if type(argnum) is not int or active_tape() is not None or \
-            _enclosing_tape(args, argnums) is not None or any(
-                isinstance(v, np.ndarray) for v in flatten(args[argnum])[0]):
+            _enclosing_tape(args, argnums) is not None:
         return None
     tape = acquire_tape()
     try:
         call_args, structures, leaves = _record_inputs(tape, argnums, args)
-        if any(type(leaf) is not Variable for leaf in leaves):
-            return None
         out = fun(*call_args)
-        if type(out) is not Variable or out.tape is not tape or tape.n_array_nodes:
+        if type(out) is not Variable or out.tape is not tape:
             return None
-        slots = [leaf.slot for leaf in leaves]
         results = []
+        if not tape.n_array_nodes:
+            slots = [leaf.slot for leaf in leaves]
+            for direction in directions:
+                flat, _ = flatten(direction)
+                flat = [float(v) for v in flat]
+                if len(flat) != len(slots):
+                    raise ValueError("the vector does not have the structure of the "
+                                     "input")
+                _, hv = tape.hessian_vector_c(out.node, slots, flat)
+                results.append(structures[0].rebuild(hv))
+            return results
+        if tape.has_python_rules():
+            return None
+        spec = [(True, leaf.anode) if type(leaf) is ArrayVariable else (False, leaf.slot)
+                for leaf in leaves]
+        shapes = [leaf.shape if type(leaf) is ArrayVariable else () for leaf in leaves]
         for direction in directions:
             flat, _ = flatten(direction)
-            flat = [float(v) for v in flat]
-            if len(flat) != len(slots):
+            if len(flat) != len(leaves) or any(np.shape(v) != shape
+                                               for v, shape in zip(flat, shapes)):
                 raise ValueError("the vector does not have the structure of the input")
-            _, hv = tape.hessian_vector_c(out.node, slots, flat)
-            results.append(structures[0].rebuild(hv))
+            _, hv = tape.hessian_vector_arrays(out.node, spec, np.concatenate(
+                [np.ravel(np.asarray(v, dtype=float)) for v in flat]) if flat else
+                np.zeros(0))
+            pieces, at = [], 0
+            for shape in shapes:
+                size = int(np.prod(shape))
+                pieces.append(float(hv[at]) if shape == () else
+                              hv[at:at + size].reshape(shape))
+                at += size
+            results.append(structures[0].rebuild(pieces))
         return results
     finally:
         release_tape(tape)

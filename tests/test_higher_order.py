@@ -430,16 +430,31 @@ def rosenbrock_array(x):
     return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
-def test_hvp_on_an_array_takes_the_general_path_and_matches_H_v(rng):
+def test_hvp_on_an_array_takes_the_c_path_and_matches_H_v(rng):
     x = rng.uniform(-1.5, 1.5, 8)
     v = rng.standard_normal(8)
-    assert _fast_hessian_vectors(rosenbrock_array, 0, (x,), [v]) is None
+    fast = _fast_hessian_vectors(rosenbrock_array, 0, (x,), [v])
+    assert fast is not None
+    assert_close(fast[0], rosenbrock_hessian(x) @ v, rtol=1e-13)
     hv = hvp(rosenbrock_array)(x, v)
     assert type(hv) is np.ndarray and hv.shape == (8,)
     assert_close(hv, rosenbrock_hessian(x) @ v, rtol=1e-13)
     # scalar code handed an array also takes the general path
     assert_close(hvp(rosenbrock)(x, v), rosenbrock_hessian(x) @ v, rtol=1e-13)
     assert_close(hessian(rosenbrock_array)(x), rosenbrock_hessian(x), rtol=1e-13)
+
+
+def test_hvp_through_python_rules_takes_the_general_path(rng):
+    """linalg nodes have no second derivatives in C: the gradient is recorded."""
+    def f(a):
+        return fnp.sum(fnp.linalg.inv(a) * a) + fnp.sum(a ** 3)
+
+    a = rng.standard_normal((3, 3)) + 3.0 * np.eye(3)
+    v = rng.standard_normal((3, 3))
+    assert _fast_hessian_vectors(f, 0, (a,), [v]) is None
+    step = 1e-5                        # central differences of the gradient
+    expected = (grad(f)(a + step * v) - grad(f)(a - step * v)) / (2 * step)
+    assert_close(hvp(f)(a, v), expected, rtol=1e-6)
 
 
 def test_hvp_with_other_arguments_and_argnum(rng):
