@@ -303,6 +303,16 @@ def replay_points(n=REPLAY_N, m=REPLAY_POINTS):
     return tuple([rng.uniform(-1.5, 1.5) for _ in range(n)] for _ in range(m))
 
 
+REPLAY_VEC_N, REPLAY_VEC_POINTS = 10_000, 32
+
+
+@functools.lru_cache(maxsize=None)
+def replay_vec_points(n=REPLAY_VEC_N, m=REPLAY_VEC_POINTS):
+    """m points (arrays of n) for the replay of array code."""
+    rng = np.random.default_rng(12)
+    return tuple(rng.uniform(-1.5, 1.5, n) for _ in range(m))
+
+
 # --------------------------------------------------------------------------------------
 # Libraries: each loader imports lazily and returns an ``ops`` namespace; a missing
 # library raises ImportError and its variants are skipped.
@@ -1132,8 +1142,8 @@ HESSIAN_SETUPS = _variants(
             note="fasttape.hessian(f)(x), x a list: one forward-over-reverse C sweep "
                  "per column on a tape recorded once"),
     Variant("fasttape ndarray", "fasttape", setup_fasttape_hessian_ndarray,
-            note="fasttape.hessian(f)(np.array(x)): the general path (jacfwd of the "
-                 "recorded gradient)"),
+            note="fasttape.hessian(f)(np.array(x)): the same C sweeps over the tape "
+                 "(the ndarray input is one array leaf)"),
     Variant("fasttape trace", "fasttape", setup_fasttape_hessian_traced,
             note="g = fasttape.trace(f, x) once (not timed), g.hessian(x)"),
     Variant("autograd", "autograd", setup_autograd_hessian,
@@ -1158,8 +1168,8 @@ HVP_SETUPS = _variants(
     Variant("fasttape sweep", "fasttape", setup_fasttape_hvp_sweep, kind="part",
             note="the forward-over-reverse sweep alone (tape.hessian_vector_c)"),
     Variant("fasttape ndarray", "fasttape", setup_fasttape_hvp_ndarray,
-            note="fasttape.hvp(f)(np.array(x), np.array(v)): the general path (jvp "
-                 "of the recorded gradient)"),
+            note="fasttape.hvp(f)(np.array(x), np.array(v)): the same C sweep (one "
+                 "array leaf)"),
     Variant("fasttape trace", "fasttape", setup_fasttape_hvp_traced,
             note="g = fasttape.trace(f, x) once (not timed), g.hvp((x,), v)"),
     Variant("autograd", "autograd", setup_autograd_hvp,
@@ -1219,6 +1229,17 @@ class Workload:
     unit: str = "per call"
 
 
+REPLAY_ARRAY_SETUPS = _variants(
+    Variant("numpy f", "python", setup_python_points, kind="baseline",
+            note="f on NumPy arrays, per point (no derivative): the baseline"),
+    *(REPLAY_SETUPS[name] for name in ("fasttape", "fasttape trace", "traced g(x)",
+                                       "traced g.grad", "grad_many x1", "grad_many x2")),
+    Variant("jax.jit", "jax", _setup_jax_jit_points(False),
+            note="compiled jax.jit(jax.grad(f))(x) per point, x a jnp array; compile "
+                 "time apart"),
+)
+
+
 WORKLOADS = {w.name: w for w in [
     Workload("textbook", "grad(lambda x, y: x*y + sin(x), argnum=(0, 1))(2.0, 3.0)",
              make_textbook, (2.0, 3.0)),
@@ -1262,6 +1283,11 @@ WORKLOADS = {w.name: w for w in [
              f"{REPLAY_POINTS} points: record once (trace), replay in C",
              make_rosenbrock, (replay_points(),), REPLAY_SETUPS, group="replay",
              reference="traced g.grad", unit="per point (trace, build: per call)"),
+    Workload("replay-vec", f"Rosenbrock with array slices, n={REPLAY_VEC_N:,}, at "
+             f"{REPLAY_VEC_POINTS} points: record once (trace), replay in C",
+             make_rosenbrock_vec, (replay_vec_points(),), REPLAY_ARRAY_SETUPS,
+             group="replay", reference="traced g.grad",
+             unit="per point (trace: per call)"),
 ]}
 
 

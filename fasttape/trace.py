@@ -501,71 +501,69 @@ class Traced:
 
     def hvp(self, args, vector):
         """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
-        if type(self.argnum) is not int:
-            raise TypeError("hvp needs an int argnum")
-        if not self.scalar_only and self.tape.has_python_rules() and self.fun is not None:
-            # no second derivatives in C for Python-rule nodes: fasttape.hvp records
-            # the function again (Python per operation, then sweeps)
+        if self._python_rules_hvp():
             from fasttape.differential import hvp
             return hvp(self.fun, self.argnum)(*args, vector)
+        flat_v, _ = flatten(vector)
+        leaves = self.leaves[self.argnum]
         with self._lock:
-            self._replay(args)
-            out = self._scalar_output()
-            flat_v, structure = flatten(vector)
-            leaves = self.leaves[self.argnum]
-            if self.scalar_only:
-                if len(flat_v) != len(leaves):
-                    raise ValueError("the vector does not have the structure of the "
-                                     "argument")
-                result = self.tape.hessian_vector_c(out, self.leaf_slots[self.argnum],
-                                                    [float(v) for v in flat_v])
-                return self.structures[self.argnum].rebuild(result[1])
+            self._replay(args)            # (the arguments' errors first)
             if len(flat_v) != len(leaves) or any(
                     np.shape(v) != (() if type(leaf) is Variable else leaf.shape)
                     for v, leaf in zip(flat_v, leaves)):
-                raise ValueError("the vector does not have the structure of the argument")
-            output = self.outputs[0]
-            if output is None:              # a constant function
-                product = np.zeros(sum(int(np.size(v)) for v in flat_v))
+                raise ValueError(f"the vector does not have the structure of argument "
+                                 f"{self.argnum} ({len(leaves)} leaves)")
+            product = self._hessian_times(np.concatenate(
+                [np.ravel(np.asarray(v, dtype=float)) for v in flat_v])
+                if flat_v else np.zeros(0))
+        pieces, at = [], 0
+        for leaf in leaves:
+            if type(leaf) is Variable:
+                pieces.append(float(product[at]))
+                at += 1
             else:
-                _, product = self.tape.hessian_vector_arrays(
-                    -1 if out is None else out,
-                    [(type(leaf) is ArrayVariable, leaf.slot if type(leaf) is
-                      Variable else leaf.anode) for leaf in leaves],
-                    np.concatenate([np.ravel(np.asarray(v, dtype=float))
-                                    for v in flat_v]) if flat_v else np.zeros(0),
-                    output.anode if out is None else -1)
-            pieces, at = [], 0
-            for leaf in leaves:
-                if type(leaf) is Variable:
-                    pieces.append(float(product[at]))
-                    at += 1
-                else:
-                    pieces.append(product[at:at + leaf.size].reshape(leaf.shape))
-                    at += leaf.size
-            return self.structures[self.argnum].rebuild(pieces)
+                pieces.append(product[at:at + leaf.size].reshape(leaf.shape))
+                at += leaf.size
+        return self.structures[self.argnum].rebuild(pieces)
 
     def hessian(self, *args):
-        """The Hessian with respect to argument argnum, over its flat values: (n, n)."""
-        if type(self.argnum) is not int:
-            raise TypeError("hessian needs an int argnum")
-        leaves = self.leaves[self.argnum]
-        shapes = [() if type(leaf) is Variable else leaf.shape for leaf in leaves]
-        sizes = [int(np.prod(shape)) for shape in shapes]
-        n = sum(sizes)
-        columns = []
-        for j in range(n):
-            unit = np.zeros(n)
-            unit[j] = 1.0
-            pieces, at = [], 0
-            for shape, size in zip(shapes, sizes):
-                pieces.append(float(unit[at]) if shape == () else
-                              unit[at:at + size].reshape(shape))
-                at += size
-            column = self.hvp(args, self.structures[self.argnum].rebuild(pieces))
-            columns.append(np.concatenate([np.ravel(c) for c in flatten(column)[0]])
-                           if n else np.zeros(0))
+        """The Hessian with respect to argument argnum, over its flat values: (n, n).
+        One replay, then one forward-over-reverse sweep per column."""
+        if self._python_rules_hvp():
+            from fasttape.differential import hessian
+            h = np.asarray(hessian(self.fun, self.argnum)(*args), dtype=float)
+            n = int(np.sqrt(h.size))
+            return h.reshape(n, n)
+        n = sum(1 if type(leaf) is Variable else leaf.size
+                for leaf in self.leaves[self.argnum])
+        with self._lock:
+            self._replay(args)
+            columns = [self._hessian_times(unit) for unit in np.eye(n)]
         return np.array(columns, dtype=float).T.reshape(n, n)
+
+    def _python_rules_hvp(self):
+        """Check argnum; True if second derivatives need fasttape.hvp on the function
+        (nodes with Python rules have none in C)."""
+        if type(self.argnum) is not int:
+            raise TypeError("hvp and hessian need an int argnum")
+        return not self.scalar_only and self.fun is not None and \
+            self.tape.has_python_rules()
+
+    def _hessian_times(self, direction):
+        """H @ direction (flat, over argument argnum's values) at the replayed point."""
+        out = self._scalar_output()
+        leaves = self.leaves[self.argnum]
+        if self.scalar_only:
+            return np.asarray(self.tape.hessian_vector_c(
+                out, self.leaf_slots[self.argnum], direction.tolist())[1])
+        output = self.outputs[0]
+        if output is None:                  # a constant function
+            return np.zeros(direction.shape[0])
+        return self.tape.hessian_vector_arrays(
+            -1 if out is None else out,
+            [(type(leaf) is ArrayVariable, leaf.slot if type(leaf) is Variable
+              else leaf.anode) for leaf in leaves],
+            direction, output.anode if out is None else -1)[1]
 
     # -- introspection ---------------------------------------------------------------------
 
