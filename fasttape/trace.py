@@ -109,7 +109,6 @@ class Traced:
             raise NotImplementedError(f"trace: this function cannot be replayed yet: "
                                       f"{reason}")
         self.tape = tape
-        self.example_args = tuple(_copy_arrays(a) for a in args)
         self.structures = structures
         self.leaves = leaves
         self.scalar_only = tape.n_array_nodes == 0
@@ -126,6 +125,11 @@ class Traced:
                         for o in out_flat]
         self.example_values = np.array([tape.value_at(s) for s in self.all_slots]) \
             if self.scalar_only else None
+        # array code: the arguments as traced (from the leaves, before any replay)
+        self.example_args = None if self.scalar_only else tuple(
+            structure.rebuild([leaf.value if type(leaf) is Variable else
+                               np.array(leaf.value) for leaf in arg_leaves])
+            for structure, arg_leaves in zip(structures, leaves))
         self.out_slots = [o.slot if type(o) is Variable else None for o in out_flat]
         self.out_constants = [None if type(o) in (Variable, ArrayVariable) else float(o)
                               for o in out_flat]
@@ -657,13 +661,6 @@ class Traced:
         name = getattr(self.fun, "__name__", "a loaded function")
         return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
                 f"{self.tape.n_guards} comparisons>")
-
-
-def _copy_arrays(x):
-    """x with its arrays (also inside containers) copied."""
-    flat, structure = flatten(x)
-    return structure.rebuild([np.array(v) if isinstance(v, np.ndarray) else v
-                              for v in flat])
 
 
 def _array_handle(tape, r):
