@@ -703,6 +703,60 @@ cdef class Tape:
                 product.append(np.array([self.adjoint_tangents[<Py_ssize_t>index]]))
         return np.concatenate(gradient), np.concatenate(product)
 
+    def replay_array_gradients(self, Py_ssize_t output_node, Py_ssize_t output_anode,
+                               list leaves, inputs, gradients):
+        """Replay this tape (which has array nodes) at each row of `inputs` and sweep it
+        in reverse from its one-value output, writing the gradient of the leaves (a
+        row of `gradients`, the leaves' values flat in order) — all rows in C, without
+        the GIL (nodes with Python rules take it for their step). leaves: (is_array,
+        index) as for hessian_vector_arrays; output_anode: the output's array node, or
+        -1 when the output is scalar slot output_node. The recorded comparisons (and
+        masks read as booleans) are checked at each row: returns the number of rows
+        done, which is less than all at a row whose branch changed."""
+        cdef double[:, ::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
+        cdef double[:, ::1] out = gradients
+        cdef Py_ssize_t n_leaves = len(leaves), n_guards = len(self.array_guards)
+        cdef Py_ssize_t k, width = 0, done, slot_end
+        cdef int64_t[::1] kinds = np.empty(n_leaves, dtype=np.int64)
+        cdef int64_t[::1] refs = np.empty(n_leaves, dtype=np.int64)
+        cdef int64_t[::1] mask_nodes = np.empty(n_guards, dtype=np.int64)
+        kept = [np.ascontiguousarray(g[2], dtype=np.uint8).reshape(-1)
+                for g in self.array_guards]
+        cdef uint8_t** outcomes = <uint8_t**>PyMem_Malloc((n_guards + 1) * sizeof(uint8_t*))
+        if outcomes == NULL:
+            raise MemoryError()
+        try:
+            for k in range(n_leaves):
+                kinds[k] = 1 if leaves[k][0] else 0
+                refs[k] = leaves[k][1]
+                width += self.anodes[refs[k]].size if kinds[k] else 1
+            for k in range(n_guards):
+                mask_nodes[k] = self.array_guards[k][0]
+                outcomes[k] = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>kept[k])
+            if x.shape[1] != width or out.shape[1] != width or out.shape[0] < x.shape[0]:
+                raise ValueError(f"rows of {width} values expected")
+            self.prepare_sweep()           # buffers sized (the loop zeroes per row)
+            slot_end = output_node + 1
+            self.sweeping = True
+            try:
+                with nogil:
+                    done = replay_array_rows_c(self, &x[0, 0] if x.shape[0] else NULL,
+                                               x.shape[0], width, &kinds[0] if n_leaves
+                                               else NULL, &refs[0] if n_leaves else NULL,
+                                               n_leaves, output_node, output_anode,
+                                               slot_end, &out[0, 0] if x.shape[0] else
+                                               NULL, &mask_nodes[0] if n_guards else
+                                               NULL, outcomes, n_guards)
+            finally:
+                self.sweeping = False
+        finally:
+            PyMem_Free(outcomes)
+        self.swept_epoch = -1
+        if done < 0:
+            error, self.sweep_error = self.sweep_error, None
+            raise error
+        return done
+
     def replay_gradients(self, Py_ssize_t output, leaf_slots, inputs, Py_ssize_t n_threads=1):
         """Replay the (scalar) tape at each row of `inputs` (rows of len(leaf_slots)
         values) and sweep it in reverse from slot `output`, on `n_threads` threads
@@ -2382,6 +2436,66 @@ cdef Py_ssize_t first_changed_guard_c(Tape t, const double* values) noexcept nog
         if compare_c(g & 7, x, y) != t.guard_outcomes[k]:
             return k
     return -1
+
+
+cdef Py_ssize_t replay_array_rows_c(Tape t, const double* inputs, Py_ssize_t n_rows,
+                                    Py_ssize_t width, const int64_t* kinds,
+                                    const int64_t* refs, Py_ssize_t n_leaves,
+                                    Py_ssize_t output_node, Py_ssize_t output_anode,
+                                    Py_ssize_t slot_end, double* gradients,
+                                    const int64_t* mask_nodes, uint8_t** outcomes,
+                                    Py_ssize_t n_mask_guards) noexcept nogil:
+    """Tape.replay_array_gradients' loop: per row, write the leaves, replay, check the
+    guards, sweep in reverse, read the leaves' adjoints. Returns the rows done (fewer
+    at a branch change), or -1 with the error in t.sweep_error."""
+    cdef Py_ssize_t row, k, j, at, size
+    cdef const double* x
+    cdef double* g
+    cdef ArrayNode* n
+    for row in range(n_rows):
+        x = inputs + row * width
+        at = 0
+        for k in range(n_leaves):
+            if kinds[k]:
+                n = &t.anodes[refs[k]]
+                memcpy(n.value, x + at, <size_t>n.size * sizeof(double))
+                at += n.size
+            else:
+                t.values[refs[k]] = x[at]
+                at += 1
+        if forward_replay_c(t, t.values) < 0:
+            return -1
+        if first_changed_guard_c(t, t.values) >= 0:
+            return row
+        for k in range(n_mask_guards):
+            n = &t.anodes[mask_nodes[k]]
+            for j in range(n.size):
+                if (n.value[j] != 0.0) != (outcomes[k][j] != 0):
+                    return row
+        memset(t.adjoints, 0, <size_t>t.n_slots * sizeof(double))
+        if t.n_anodes:
+            memset(t.array_adjoint_live, 0, <size_t>t.n_anodes)
+        if output_anode >= 0:
+            live_adjoints(t, output_anode)[0] = 1.0
+        else:
+            t.adjoints[output_node] = 1.0
+        if reverse_sweep_c(t, 0, output_node + 1, slot_end) < 0:
+            return -1
+        g = gradients + row * width
+        at = 0
+        for k in range(n_leaves):
+            if kinds[k]:
+                n = &t.anodes[refs[k]]
+                size = n.size
+                if t.array_adjoint_live[refs[k]]:
+                    memcpy(g + at, &t.array_adjoints[n.adj], <size_t>size * sizeof(double))
+                else:
+                    memset(g + at, 0, <size_t>size * sizeof(double))
+                at += size
+            else:
+                g[at] = t.adjoints[refs[k]]
+                at += 1
+    return n_rows
 
 
 cdef Py_ssize_t replay_gradients_c(Tape t, double* values, double* adjoints,

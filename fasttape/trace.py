@@ -365,47 +365,50 @@ class Traced:
 
     def _grad_many_arrays(self, points, n_threads):
         """grad_many for array code: each thread replays a copy of the tape of its
-        own (the nodes hold their values), releasing the GIL in the sweeps over large
-        arrays. A tape with Python-rule nodes (which need the GIL anyway, and do not
+        own (the nodes hold their values), all its points in one C loop without the
+        GIL. A tape with Python-rule nodes (which need the GIL anyway, and do not
         copy) runs on one thread."""
         argnum = self.argnum % len(self.structures)
-        template, structure = flatten(self.example_args[argnum])
-        sizes = [int(np.size(v)) for v in template]
+        widths = [sum(1 if type(leaf) is Variable else leaf.size for leaf in arg)
+                  for arg in self.leaves]
+        n = widths[argnum]
         points = np.asarray(points, dtype=np.float64)
-        n = sum(sizes)
         if points.ndim < 1 or points.size != points.shape[0] * n:
             raise ValueError(f"points must hold {n} values per point (one row per "
                              f"point), got shape {points.shape}")
-        rows = points.reshape(points.shape[0], n)
-        bounds = np.cumsum([0] + sizes)
-
-        def args_at(row):
-            pieces = [np.reshape(row[a:b], np.shape(v)) if isinstance(v, np.ndarray)
-                      else float(row[a]) for v, a, b in zip(template, bounds, bounds[1:])]
-            args = list(self.example_args)
-            args[argnum] = structure.rebuild(pieces)
-            return args
-
-        result = np.empty((rows.shape[0], n))
-        pending = np.arange(rows.shape[0])
+        m = points.shape[0]
+        if len(widths) == 1:
+            rows = np.ascontiguousarray(points.reshape(m, n))     # (no copy)
+        else:                           # every leaf's values: the others as traced
+            rows = np.empty((m, sum(widths)))
+            start = 0
+            for i, (arg, width) in enumerate(zip(self.example_args, widths)):
+                rows[:, start:start + width] = points.reshape(m, n) if i == argnum \
+                    else np.concatenate([np.ravel(v) for v in flatten(arg)[0]]
+                                        or [np.zeros(0)])
+                start += width
+        first = sum(widths[:argnum])
+        gradients = np.empty_like(rows)
+        pending = np.arange(m)
         n_threads = (os.cpu_count() or 1) if n_threads is None else max(1, n_threads)
         while pending.size:
             workers = self._replicas(min(n_threads, pending.size))
             chunks = np.array_split(pending, len(workers))
-            failed = [None] * len(workers)
+            done = [0] * len(workers)
             errors = [None] * len(workers)
 
             def work(k):
-                for i in chunks[k]:
-                    try:
-                        grad = workers[k].grad(*args_at(rows[i]))
-                    except BranchChangedError as e:
-                        failed[k] = (i, e)
-                        return
-                    except BaseException as e:    # re-raised once all threads end
-                        errors[k] = e
-                        return
-                    result[i] = np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
+                chunk = chunks[k]
+                try:
+                    if len(chunk) and chunk[-1] - chunk[0] + 1 == len(chunk):
+                        part = slice(chunk[0], chunk[-1] + 1)   # (views: no copies)
+                        done[k] = workers[k]._gradient_rows(rows[part], gradients[part])
+                    else:
+                        out = np.empty((len(chunk), rows.shape[1]))
+                        done[k] = workers[k]._gradient_rows(rows[chunk], out)
+                        gradients[chunk[:done[k]]] = out[:done[k]]
+                except BaseException as e:      # re-raised once all threads end
+                    errors[k] = e
 
             threads = [threading.Thread(target=work, args=(k,))
                        for k in range(1, len(workers))]
@@ -417,18 +420,52 @@ class Traced:
             for error in errors:
                 if error is not None:
                     raise error
-            failures = [f for f in failed if f is not None]
-            if not failures:
+            failed = [chunk[d] for chunk, d in zip(chunks, done) if d < len(chunk)]
+            if not failed:
                 break
-            i, error = min(failures, key=lambda f: f[0])
+            i = min(failed)
             if not self.retrace:
-                raise BranchChangedError(f"at point {i}: {error}")
-            done = np.concatenate([chunk[:list(chunk).index(f[0])] if f else chunk
-                                   for chunk, f in zip(chunks, failed)])
-            grad = self.grad(*args_at(rows[i]))     # records again for its branch
-            result[i] = np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
-            pending = np.setdiff1d(pending, np.append(done, i))
-        return result
+                with self._lock:                # (the message names the comparison)
+                    try:
+                        self._replay(self._args_with(argnum, rows[i], first, n))
+                    except BranchChangedError as e:
+                        raise BranchChangedError(f"at point {i}: {e}") from None
+                raise BranchChangedError(f"at point {i}: the function takes another "
+                                         f"branch")
+            grad = self.grad(*self._args_with(argnum, rows[i], first, n))   # retraces
+            gradients[i, first:first + n] = np.concatenate(
+                [np.ravel(g) for g in flatten(grad)[0]])
+            finished = np.concatenate([chunk[:d] for chunk, d in zip(chunks, done)])
+            pending = np.setdiff1d(pending, np.append(finished, i))
+        return gradients[:, first:first + n]
+
+    def _args_with(self, argnum, row, first, n):
+        """The example arguments with argument argnum holding row[first:first + n]."""
+        template, structure = flatten(self.example_args[argnum])
+        pieces, at = [], first
+        for v in template:
+            size = int(np.size(v))
+            pieces.append(np.reshape(row[at:at + size], np.shape(v))
+                          if isinstance(v, np.ndarray) else float(row[at]))
+            at += size
+        args = list(self.example_args)
+        args[argnum] = structure.rebuild(pieces)
+        return args
+
+    def _gradient_rows(self, rows, out):
+        """Gradients with respect to every leaf at each row of leaf values, into out;
+        returns the rows done (fewer at a branch change)."""
+        with self._lock:
+            self._scalar_output()
+            output = self.outputs[0]
+            if output is None:                  # a constant function
+                out[:] = 0.0
+                return rows.shape[0]
+            spec = [(type(leaf) is ArrayVariable, leaf.slot if type(leaf) is Variable
+                     else leaf.anode) for arg in self.leaves for leaf in arg]
+            scalar = type(output) is Variable
+            return self.tape.replay_array_gradients(
+                output.node, -1 if scalar else output.anode, spec, rows, out)
 
     def _replicas(self, count):
         """count Traced functions replaying copies of this one's tape (this one first);
