@@ -2632,11 +2632,7 @@ cdef inline void swap_adjoint_buffers(Tape t) noexcept nogil:
 
 
 cdef inline double* operand_adjoint_tangents(Tape t, Operand* o) noexcept nogil:
-    if o.kind == OPERAND_ARRAY:
-        return &t.array_adjoint_tangents[t.anodes[o.ref].adj]
-    if o.kind == OPERAND_SCALAR:
-        return &t.adjoint_tangents[o.ref]
-    return NULL
+    return operand_block(t, o, t.adjoint_tangents, t.array_adjoint_tangents)
 
 
 cdef int array_second_order_c(Tape t, Py_ssize_t r) noexcept nogil:
@@ -2856,13 +2852,20 @@ cdef int tangent_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end) noe
     return 0
 
 
+cdef inline double* operand_block(Tape t, Operand* o, double* per_slot,
+                                  double* per_array_value) noexcept nogil:
+    """The operand's entries in a pair of per-slot / per-array-value buffers (its
+    tangents, adjoint tangents, ...); NULL for constants."""
+    if o.kind == OPERAND_ARRAY:
+        return &per_array_value[t.anodes[o.ref].adj]
+    if o.kind == OPERAND_SCALAR:
+        return &per_slot[o.ref]
+    return NULL
+
+
 cdef inline double* operand_tangents(Tape t, Operand* o) noexcept nogil:
     """The operand's tangents; NULL for constants (tangent zero)."""
-    if o.kind == OPERAND_ARRAY:
-        return &t.array_tangents[t.anodes[o.ref].adj]
-    if o.kind == OPERAND_SCALAR:
-        return &t.tangents[o.ref]
-    return NULL
+    return operand_block(t, o, t.tangents, t.array_tangents)
 
 
 cdef int array_tangent_c(Tape t, Py_ssize_t r) noexcept nogil:
