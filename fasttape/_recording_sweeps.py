@@ -62,7 +62,12 @@ def _reverse_recording(tape, outputs, seeds, inputs):
         elif name in ("LEAF", "CONST"):
             continue
         elif name == "SELECT":
-            add(tape.selected(i), g)
+            if tape.replayable:        # the choice as recorded selects, replayed
+                condition, first, second = tape.select_operands(i)
+                add(first, _select(tape, condition, g, 0.0))
+                add(second, _select(tape, condition, 0.0, g))
+            else:
+                add(tape.selected(i), g)
         elif name in VARIABLE_CONSTANT:
             y = variable_at(tape, i)
             if VARIABLE_CONSTANT[name] == 2:
@@ -81,6 +86,33 @@ def _reverse_recording(tape, outputs, seeds, inputs):
             add(a, g * d0)
             add(b, g * d1)
     return [adjoints.get(x.node, _zeros_like(x)) for x in inputs]
+
+
+def _select(tape, condition, a, b):
+    """A recorded select between a and b (numbers or scalar Variables) on the
+    condition slot of a SELECT node: re-evaluated by a replay."""
+    a, b = _on_tape(tape, a), _on_tape(tape, b)
+    value = a.value if tape.value_at(condition) > 0.0 else b.value
+    return variable_at(tape, tape.select(condition, a.slot, b.slot, value))
+
+
+def _on_tape(tape, x):
+    if type(x) is Variable:
+        return x
+    from fasttape._variable import make_constant
+    return make_constant(tape, float(x))
+
+
+def _where_mask(tape, info, shape):
+    """The condition of a WHERE node: its recorded mask when the tape replays and
+    the mask is a node (a comparison of arrays), else the constant booleans."""
+    if tape.replayable and info["weights_node"] >= 0:
+        from fasttape._masks import ArrayMask
+        node = tape.array_node(info["weights_node"])
+        mask = ArrayMask(tape, info["weights_node"], node["value"])
+        return mask if np.shape(node["value"]) == tuple(shape) else \
+            info["weights"].reshape(shape) != 0.0
+    return info["weights"].reshape(shape) != 0.0
 
 
 def _zeros_like(x):
@@ -151,7 +183,7 @@ def _array_step(tape, r, g, add):
         kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
         spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info["c"]
         if info["weights"] is not None:
-            spread = spread * _reduce_weights(info, x, shape, kept)
+            spread = spread * _reduce_weights(info, x, y, shape, kept)
         give(0, spread)
     elif name == "CUMSUM":
         outer, n, inner = geometry
@@ -190,7 +222,7 @@ def _array_step(tape, r, g, add):
             if nodes[j] is not None:
                 give(j, _gather(flat, o["index"]))
     elif name == "WHERE":
-        mask = info["weights"].reshape(out_shape) != 0.0
+        mask = _where_mask(tape, info, out_shape)
         give(0, unbroadcast(fnp.where(mask, g, 0.0), _shape(operands[0])))
         give(1, unbroadcast(fnp.where(mask, 0.0, g), _shape(operands[1])))
     elif name == "PYFUNC":
@@ -207,16 +239,20 @@ def _array_step(tape, r, g, add):
         raise TypeError(f"no recording rule for array op {name}")
 
 
-def _reduce_weights(info, x, shape, kept):
+def _reduce_weights(info, x, y, shape, kept):
     """The weights of a weighted sum as an expression: for prod (sop 1) the product of
     the other elements, prod / x, recorded so that its own derivative is right (where
-    x has no zeros; with zeros, the recorded constant weights); for max and min the
-    constant selection weights."""
-    weights = info["weights"].reshape(shape)
-    if info["sop"] != 1:
-        return weights
+    x has no zeros; with zeros, the products of the others); for max and min the
+    selection weights: constants, or, on a tape recorded for replay, recorded from a
+    mask of the elements equal to the result (split evenly among ties)."""
     axes = tuple(d for d, (n, k) in enumerate(zip(shape, kept)) if k == 1 and n != 1)
-    if np.all(x.value != 0.0):
+    if info["sop"] != 1:
+        if not x.tape.replayable:
+            return info["weights"].reshape(shape)
+        hits = fnp.where(x == fnp.reshape(y, kept), 1.0, 0.0)
+        return hits / fnp.sum(hits, axis=axes, keepdims=True)
+    nonzero = x != 0.0                 # (a mask read as booleans when tracing: guarded)
+    if np.all(nonzero):
         return fnp.prod(x, axis=axes, keepdims=True) / x
     return _exclusive_products(x, shape, axes)
 
@@ -286,7 +322,14 @@ def _tangent_recording(tape, inputs, tangents, outputs):
         elif name in ("LEAF", "CONST"):
             t = None
         elif name == "SELECT":
-            t = tan.get(tape.selected(i))
+            if tape.replayable:
+                condition, first, second = tape.select_operands(i)
+                t_first, t_second = tan.get(first), tan.get(second)
+                t = None if t_first is None and t_second is None else _select(
+                    tape, condition, 0.0 if t_first is None else t_first,
+                    0.0 if t_second is None else t_second)
+            else:
+                t = tan.get(tape.selected(i))
         elif name in VARIABLE_CONSTANT:
             x_node, c_index = (a, b) if VARIABLE_CONSTANT[name] == 2 else (b, a)
             tx = tan.get(x_node)
@@ -358,7 +401,7 @@ def _array_tangent(tape, r, tan):
         kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
         t = fnp.reshape(t0, shape) * info["c"]
         if info["weights"] is not None:
-            t = t * _reduce_weights(info, operands[0], shape, kept)
+            t = t * _reduce_weights(info, operands[0], y, shape, kept)
         return shaped(fnp.sum(t, axis=axes, keepdims=True))
     if name == "CUMSUM":
         outer, n, inner = geometry
@@ -391,7 +434,7 @@ def _array_tangent(tape, r, tan):
         return shaped(_sum_terms(*[
             _scatter(t, o["index"], total) for t, o in zip(ts, ops) if t is not None]))
     if name == "WHERE":
-        mask = info["weights"].reshape(out_shape) != 0.0
+        mask = _where_mask(tape, info, out_shape)
         return fnp.where(mask, 0.0 if ts[0] is None else ts[0],
                          0.0 if ts[1] is None else ts[1])
     if name == "PYFUNC":

@@ -25,6 +25,21 @@ def value(x):
     return x.value if hasattr(x, "tape") else x
 
 
+def replayable(x):
+    """True for a Variable of a tape recorded for replay (trace): a rule must not
+    take constants from its values, which a replay changes."""
+    return hasattr(x, "tape") and x.tape.replayable
+
+
+def equal(x, c):
+    """x == c as a choice a rule can make: plain booleans of the values, or, on a tape
+    recorded for replay, a comparison the replay re-evaluates (a mask for arrays, a
+    guard for numbers)."""
+    if replayable(x) or replayable(c):
+        return x == c
+    return np.equal(value(x), value(c))
+
+
 # dy/dx of the unary ops, from the operand x and the result y
 UNARY_PARTIALS = {
     "NEG": lambda x, y: -1.0,
@@ -51,7 +66,7 @@ UNARY_PARTIALS = {
     "ARCSINH": lambda x, y: 1.0 / fnp.hypot(x, 1.0),
     "ARCCOSH": lambda x, y: 1.0 / (fnp.sqrt(x - 1.0) * fnp.sqrt(x + 1.0)),
     "ARCTANH": lambda x, y: 1.0 / (1.0 - x * x),
-    "ABS": lambda x, y: np.sign(value(x)),          # constant: abs'' = 0 a.e.
+    "ABS": lambda x, y: fnp.sign(x),                # (sign' = 0: abs'' = 0 a.e.)
     "SIGN": lambda x, y: 0.0,
     "ERF": lambda x, y: TWO_OVER_SQRT_PI * fnp.exp(-(x * x)),
     "SIGMOID": lambda x, y: y * (1.0 - y),
@@ -63,24 +78,23 @@ def _pow_partials(a, b, y):
     # only for the operands that are Variables (a constant's partial is never used)
     da = db = 0.0
     if hasattr(a, "tape"):
-        da = fnp.where(np.equal(value(b), 0.0), 0.0, b * a ** (b - 1.0))
+        da = fnp.where(equal(b, 0.0), 0.0, b * a ** (b - 1.0))
     if hasattr(b, "tape"):
-        a_is_zero = np.equal(value(a), 0.0)
+        a_is_zero = equal(a, 0.0)
         db = fnp.where(a_is_zero, 0.0, fnp.log(fnp.where(a_is_zero, 1.0, a)) * y)
     return da, db
 
 
 def _selection_partials(a, b, y):
     # maximum/minimum: 1 for the operand equal to the result, 0.5 each on a tie, nan if
-    # the result is nan; constants, so higher derivatives are 0
-    va, vb, vy = value(a), value(b), value(y)
-    to_a = np.equal(va, vy)
-    to_b = np.equal(vb, vy)
+    # the result is nan; piecewise constant, so higher derivatives are 0
+    to_a = equal(a, y)
+    to_b = equal(b, y)
     with np.errstate(invalid="ignore"):
-        both = np.where(to_a & to_b, 0.5, 1.0)
-        da = np.where(to_a, both, np.where(to_b, 0.0, np.nan))
-        db = np.where(to_b, both, np.where(to_a, 0.0, np.nan))
-    if np.ndim(da) == 0:
+        both = fnp.where(to_a & to_b, 0.5, 1.0)
+        da = fnp.where(to_a, both, fnp.where(to_b, 0.0, np.nan))
+        db = fnp.where(to_b, both, fnp.where(to_a, 0.0, np.nan))
+    if not hasattr(da, "tape") and np.ndim(da) == 0:
         return float(da), float(db)
     return da, db
 

@@ -445,6 +445,12 @@ cdef class Tape:
     def constant(self, Py_ssize_t k):
         return self.constants[k]
 
+    def select_operands(self, Py_ssize_t i):
+        """(condition slot, slot taken when it is > 0, slot taken otherwise) of an
+        OP_SELECT node i."""
+        cdef index_t b = self.arg1s[i]
+        return self.arg0s[i], self.extras[b], self.extras[b + 1]
+
     def selected(self, Py_ssize_t i):
         """The slot an OP_SELECT node i takes its value from, at the current values."""
         cdef index_t b = self.arg1s[i]
@@ -474,6 +480,9 @@ cdef class Tape:
             "node": n.node, "c": n.c, "operands": operands,
             "value": self.keepalive[n.value_ref] if n.value_ref >= 0 else None,
             "weights": self.keepalive[n.weights_ref] if n.weights_ref >= 0 else None,
+            # the array node whose values are the weights (a WHERE's recorded mask)
+            "weights_node": self._node_with_value(n.weights_ref) if n.aop == AOP_WHERE
+            and n.weights_ref >= 0 else -1,
             "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
             "geometry": [self.geometry[n.geom + k] for k in range(glen)],
             "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
@@ -613,6 +622,14 @@ cdef class Tape:
         self.swept_slot_end = node + 1
         return ([self.adjoints[<Py_ssize_t>s] for s in leaf_slots],
                 [self.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
+
+    def _node_with_value(self, Py_ssize_t ref):
+        """The array node whose output is keepalive[ref], or -1."""
+        cdef Py_ssize_t r
+        for r in range(self.n_anodes):
+            if self.anodes[r].value_ref == ref:
+                return r
+        return -1
 
     def has_python_rules(self):
         """True if a node's rules are Python functions (AOP_PYFUNC)."""

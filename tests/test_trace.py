@@ -827,6 +827,45 @@ def test_grad_many_of_array_code_raises_the_error_of_a_point():
         g.grad_many(np.array([[1.0, 2.0], [3.0, -4.0], [5.0, 6.0]]), n_threads=2)
 
 
+def _kinks_scalar(x):
+    total = 0.0
+    for i in range(len(x)):
+        total = (total + ft.where(x[i] > 0.3, x[i] ** 3, ft.sin(x[i]))
+                 + ft.maximum(x[i], 0.1) ** 2 + abs(x[i]) ** 3 + (x[i] ** 2) ** x[0])
+    return total
+
+
+def _kinks_arrays(x):
+    return (fnp.sum(fnp.where(x > 0.2, x ** 3, fnp.sin(x))) + fnp.sum(fnp.maximum(x, 0.1) ** 2)
+            + fnp.sum(fnp.abs(x) ** 3) + fnp.max(x) ** 2 + fnp.min(x * x) * fnp.sum(x)
+            + fnp.prod(x[:3]) ** 2 + fnp.sum(fnp.clip(x, -0.5, 0.5) ** 3))
+
+
+@pytest.mark.parametrize("f, draw", [
+    (_kinks_scalar, lambda rng: [float(v) for v in rng.uniform(-1, 1, 4)]),
+    (_kinks_arrays, lambda rng: rng.uniform(-1, 1, 5))], ids=["scalar", "arrays"])
+def test_a_traced_gradient_function_follows_the_choices_of_its_rules(f, draw, rng):
+    """trace(grad(f)): the derivative rules' choices (which side of a where, maximum,
+    abs, max, clip; pow at 0) are recorded selects and masks, or guards: a replay
+    never returns the gradient of another branch."""
+    gradient = ft.grad(f)
+    strict = ft.trace(gradient, draw(rng))
+    retracing = ft.trace(gradient, draw(rng), retrace=True)
+    raised = 0
+    for k in range(300):
+        x = draw(rng)
+        expected = gradient(x)
+        assert_same(retracing(x), expected, rtol=1e-10, what=f"retrace at point {k}")
+        try:
+            got = strict(x)
+        except ft.BranchChangedError:
+            raised += 1
+            continue
+        assert_same(got, expected, rtol=1e-10, what=f"replay at point {k}")
+    if f is _kinks_arrays:
+        assert raised == 0              # (masks: no guards but prod's zero pattern)
+
+
 def test_mask_tests_of_values_replay():
     """isnan / isinf / isfinite of traced arrays are recorded masks too."""
     def f(x):
