@@ -486,8 +486,16 @@ def scatter(x, index, Py_ssize_t size):
     return wrap_output(t, r, value)
 
 
+def input_spec(list leaves):
+    """(is_array, array node or slot) per leaf: how the C sweeps name inputs."""
+    return [(True, (<ArrayVariable>leaf).anode) if type(leaf) is ArrayVariable else
+            (False, (<Variable?>leaf).slot) for leaf in leaves]
+
+
 def variable_at(Tape tape, Py_ssize_t slot):
     """A handle to scalar slot `slot` (= its node) of `tape`."""
+    if not 0 <= slot < tape.n_slots:
+        raise IndexError(f"no slot {slot} on this tape")
     cdef Variable v = Variable.__new__(Variable)
     v.tape = tape
     v.node = slot
@@ -748,14 +756,16 @@ def record_mask(int sop, a, b=None):
 
 
 def pyfunc(list operands, object value, object reverse, object forward=None,
-           object evaluate=None):
+           object evaluate=None, object recipe=None):
     """A node whose rules are Python. Each receives the node's current output value
     (a float, or a flat array) and its operands' current values (a list of flat
     arrays, one value for a scalar), so that they hold after a replay:
     reverse(g, ans, xs) returns one cotangent per operand (or None), g being the output
     adjoint as a flat array; forward(tangents, ans, xs), given one tangent array (or
     None) per operand, returns the output tangent; evaluate(xs) returns the value, for
-    a replay (without it the tape cannot be replayed)."""
+    a replay (without it the tape cannot be replayed). recipe = (builder, args,
+    kwargs) records the node again from its operands (args holds OperandSlot(j) for
+    operand j), which is how a pickled tape gets its rules back."""
     cdef Tape t = recording_tape(tuple(operands))
     value = node_value(value)
     r = t.push_anode(AOP_PYFUNC, 0, 1 if type(value) is float else value.size,
@@ -771,6 +781,11 @@ def pyfunc(list operands, object value, object reverse, object forward=None,
     for j, x in enumerate(operands):
         set_operand(t, r, j, x, None if type(x) in (Variable, ArrayVariable)
                     else np.asarray(x, dtype=np.float64))
+    if recipe is not None:
+        builder, args, kwargs = recipe
+        t.pyfunc_recipes[r] = (builder, tuple(args), dict(kwargs), [
+            np.shape(value_or_array(x) if type(x) in (Variable, ArrayVariable) else x)
+            for x in operands])
     return wrap_output(t, r, value)
 
 

@@ -244,6 +244,8 @@ cdef class Tape:
     cdef public bint replayable       # recorded for replay (trace): comparisons of
                                       # arrays are recorded as masks
     cdef public list guard_locations  # "file:line" of each guard when locate_guards
+    cdef public dict pyfunc_recipes   # array node -> how to rebuild its Python rules
+                                      # after pickling: (builder, args, kwargs, shapes)
     cdef public list array_guards     # masks used as plain booleans: (array node,
                                       # its live values, outcome, "file:line"),
                                       # re-checked on replay

@@ -171,6 +171,7 @@ cdef class Tape:
         self.keepalive = []
         self.guard_locations = []
         self.array_guards = []
+        self.pyfunc_recipes = {}
 
     def __dealloc__(self):
         PyMem_Free(self.ops)
@@ -368,6 +369,7 @@ cdef class Tape:
         self.n_geometry = 0
         self.n_array_values = 0
         self.array_guards = []
+        self.pyfunc_recipes = {}
         self.keepalive = []
         self.guard_locations = []
         self.epoch += 1
@@ -458,8 +460,11 @@ cdef class Tape:
 
     def array_node(self, Py_ssize_t r):
         """Everything about array node r, as a dict (for the recording sweeps)."""
-        cdef ArrayNode* n = &self.anodes[r]
+        cdef ArrayNode* n
         cdef Operand* o
+        if not 0 <= r < self.n_anodes:
+            raise IndexError(f"no array node {r} on this tape")
+        n = &self.anodes[r]
         cdef Py_ssize_t j, glen = 0
         operands = []
         for j in range(n.n_operands):
@@ -631,6 +636,25 @@ cdef class Tape:
                 return r
         return -1
 
+    def check_leaves_and_output(self, list leaves, Py_ssize_t output,
+                                Py_ssize_t output_anode):
+        """Raise ValueError unless leaves are (is_array, index) of this tape's leaves
+        and the output a slot (output_anode -1) or an array node of one value."""
+        for is_array, index in leaves:
+            if is_array:
+                if not (0 <= index < self.n_anodes and
+                        self.anodes[<Py_ssize_t>index].aop == AOP_LEAF):
+                    raise ValueError(f"array node {index} is not an input of this tape")
+            elif not (0 <= index < self.n_slots and self.ops[<Py_ssize_t>index] == OP_LEAF):
+                raise ValueError(f"slot {index} is not an input of this tape")
+        if output_anode >= 0:
+            if not (output_anode < self.n_anodes and self.anodes[output_anode].size == 1
+                    and self.anodes[output_anode].out_slot < 0):
+                raise ValueError("the output must be an array node of one value")
+        elif not 0 <= output < self.n_slots:
+            raise ValueError(f"slot {output} is not on this tape")
+        return 0
+
     def has_python_rules(self):
         """True if a node's rules are Python functions (AOP_PYFUNC)."""
         cdef Py_ssize_t r
@@ -650,6 +674,7 @@ cdef class Tape:
         cdef int status
         cdef ArrayNode* n
         cdef const double[::1] d = np.ascontiguousarray(direction, dtype=np.float64)
+        self.check_leaves_and_output(leaves, output, output_anode)
         for r in range(self.n_anodes):
             if self.anodes[r].aop == AOP_PYFUNC:
                 raise NotImplementedError(
@@ -662,11 +687,11 @@ cdef class Tape:
             size = self.anodes[index].size if is_array else 1
             if at + size > d.shape[0]:
                 raise ValueError("the direction has fewer values than the leaves")
-            for k in range(size):
-                if is_array:
-                    self.array_tangents[self.anodes[index].adj + k] = d[at + k]
-                else:
-                    self.tangents[<Py_ssize_t>index] = d[at]
+            if is_array and size:
+                memcpy(&self.array_tangents[self.anodes[index].adj], &d[at],
+                       <size_t>size * sizeof(double))
+            elif not is_array:
+                self.tangents[<Py_ssize_t>index] = d[at]
             at += size
         if at != d.shape[0]:
             raise ValueError("the direction has more values than the leaves")
@@ -730,9 +755,13 @@ cdef class Tape:
         -1 when the output is scalar slot output_node. The recorded comparisons (and
         masks read as booleans) are checked at each row: returns the number of rows
         done, which is less than all at a row whose branch changed."""
-        cdef double[:, ::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
+        cdef const double[:, ::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
         cdef double[:, ::1] out = gradients
         cdef Py_ssize_t n_leaves = len(leaves), n_guards = len(self.array_guards)
+        self.check_leaves_and_output(leaves, output_node if output_anode < 0 else 0,
+                                     output_anode)
+        if output_anode >= 0 and self.anodes[output_anode].node != output_node:
+            raise ValueError("the output node and array node disagree")
         cdef Py_ssize_t k, width = 0, done, slot_end
         cdef int64_t[::1] kinds = np.empty(n_leaves, dtype=np.int64)
         cdef int64_t[::1] refs = np.empty(n_leaves, dtype=np.int64)
@@ -1017,11 +1046,11 @@ cdef class Tape:
             scales = np.empty(self.n_anodes)
             for r in range(self.n_anodes):
                 n = &self.anodes[r]
-                if n.aop == AOP_PYFUNC:
+                if n.aop == AOP_PYFUNC and r not in self.pyfunc_recipes:
                     raise TypeError(
                         f"a tape with an operation whose rules are Python code "
                         f"({getattr(self.keepalive[n.pyfunc], '__name__', 'unnamed')}: "
-                        f"linalg, einsum, a custom primitive or checkpoint) cannot be "
+                        f"checkpoint, or a custom rule without a recipe) cannot be "
                         f"pickled")
                 nodes[r] = (n.aop, n.sop, n.size, n.adj, n.out_slot, n.operand0,
                             n.n_operands, n.geom, n.node, n.value_ref, n.weights_ref,
@@ -1031,12 +1060,20 @@ cdef class Tape:
             for j in range(self.n_operands):
                 o = &self.operands[j]
                 operands[j] = (o.kind, o.ref, o.size, o.data_ref, o.index_ref)
+            kept = list(self.keepalive)
+            for r in self.pyfunc_recipes:      # (code: rebuilt on load from recipes)
+                n = &self.anodes[r]
+                for k in (n.pyfunc, n.pyfunc_jvp, n.pyfunc_eval):
+                    if k >= 0:
+                        kept[k] = None
             state.update(array_nodes=nodes, array_scales=scales, operands=operands,
                          geometry=_copy(self.geometry, self.n_geometry, np.int64),
-                         keepalive=list(self.keepalive),
+                         keepalive=kept,
                          n_array_values=self.n_array_values,
                          array_guards=[(g[0], g[2], g[3]) for g in self.array_guards],
-                         replayable=self.replayable)
+                         replayable=self.replayable,
+                         # (Python rules: rebuilt on load by running their builder)
+                         pyfunc_recipes=dict(self.pyfunc_recipes))
         return (_restore_tape, (state, self.max_size))
 
     def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
@@ -1172,12 +1209,12 @@ def _restore_tape(dict state, Py_ssize_t max_size):
     if values.shape[0] != n or arg0s.shape[0] != n or arg1s.shape[0] != n:
         raise ValueError("corrupt tape state: arrays of different lengths")
     array_nodes = state.get("array_nodes")
+    extras_state = np.ascontiguousarray(state.get("extras", np.zeros(0)), dtype=np.int32)
     for k in range(n):
         if ops[k] >= N_OPS or ops[k] == OP_ARRAY and array_nodes is None:
             raise ValueError(f"corrupt tape state: op code {ops[k]}")
-        if not (-1 <= arg0s[k] < max(n, constants.shape[0]) and
-                -1 <= arg1s[k] < max(n, constants.shape[0])):
-            raise ValueError("corrupt tape state: operand out of range")
+        check_scalar_operands(ops[k], arg0s[k], arg1s[k], k, constants.shape[0],
+                              extras_state)
     for k in range(constants.shape[0]):
         append_constant(t, constants[k])       # same indices: no reuse of equal ones
     extras = np.ascontiguousarray(state.get("extras", np.zeros(0)), dtype=np.int32)
@@ -1200,13 +1237,17 @@ def _restore_tape(dict state, Py_ssize_t max_size):
             if arg0s[k] != t.n_anodes or arg0s[k] >= array_nodes.shape[0]:
                 raise ValueError("corrupt tape state: array nodes out of order")
             restore_array_node(t, array_nodes[arg0s[k]], state["array_scales"][arg0s[k]],
-                               operands)
+                               operands, state.get("pyfunc_recipes", {}))
         push_node(t, ops[k], arg0s[k], arg1s[k], values[k])
     if array_nodes is not None:
         if t.n_anodes != array_nodes.shape[0]:
             raise ValueError("corrupt tape state: array nodes without tape nodes")
         if t.n_array_values != state["n_array_values"]:
             raise ValueError("corrupt tape state: array values")
+        for r, recipe in state.get("pyfunc_recipes", {}).items():
+            if not (0 <= r < t.n_anodes and t.anodes[r].aop == AOP_PYFUNC):
+                raise ValueError("corrupt tape state: a Python-rule node")
+            rebuild_python_rules(t, r, recipe)
         guards = []
         for r, outcome, where in state["array_guards"]:
             if not 0 <= r < t.n_anodes or t.anodes[r].aop != AOP_MASK or \
@@ -1223,6 +1264,31 @@ def _restore_tape(dict state, Py_ssize_t max_size):
     return t
 
 
+cdef int check_scalar_operands(opcode_t op, index_t a, index_t b, Py_ssize_t k,
+                               Py_ssize_t n_constants, const int32_t[::1] extras) except -1:
+    """Node k's operands are earlier slots, constants or (select) extras, as its op
+    reads them."""
+    bad = ValueError(f"corrupt tape state: an operand of node {k} out of range")
+    if op == OP_ARRAY or op == OP_LEAF or op == OP_CONST:
+        return 0                       # (array nodes: checked with their fields)
+    if op == OP_SELECT:
+        if not (0 <= a < k and 0 <= b and b % 2 == 0 and b + 1 < extras.shape[0]
+                and 0 <= extras[b] < k and 0 <= extras[b + 1] < k):
+            raise bad
+        return 0
+    if CONST_OPERAND[op] == 1:
+        ok = 0 <= a < n_constants and 0 <= b < k
+    elif CONST_OPERAND[op] == 2:
+        ok = 0 <= a < k and 0 <= b < n_constants
+    elif OP_ARITY[op] == 2:
+        ok = 0 <= a < k and 0 <= b < k
+    else:
+        ok = 0 <= a < k
+    if not ok:
+        raise bad
+    return 0
+
+
 cdef void* kept_data(Tape t, Py_ssize_t ref, Py_ssize_t size, object dtype) except NULL:
     """Data of keepalive[ref], checked to be a C-contiguous array of `size` items."""
     if not 0 <= ref < len(t.keepalive):
@@ -1237,7 +1303,8 @@ cdef void* kept_data(Tape t, Py_ssize_t ref, Py_ssize_t size, object dtype) exce
 
 
 cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
-                            const int64_t[:, ::1] operands) except -1:
+                            const int64_t[:, ::1] operands,
+                            dict state_recipes) except -1:
     """Append array node t.n_anodes from its pickled fields (Tape.__reduce__), checking
     every reference, size and index a sweep would follow (a corrupt file raises
     ValueError rather than crashing a sweep)."""
@@ -1246,7 +1313,7 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
     cdef Operand* o
     cdef Operand* o0
     bad = ValueError(f"corrupt tape state: array node {r}")
-    if not (0 <= f[0] < N_AOPS) or f[0] == AOP_PYFUNC or not 0 <= f[1] < 256 or \
+    if not (0 <= f[0] < N_AOPS) or not 0 <= f[1] < 256 or \
             first != t.n_operands or not 0 <= count <= operands.shape[0] - first or \
             size < 0 or f[8] != t.n_nodes:
         raise bad
@@ -1294,6 +1361,8 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
         elif n.aop == AOP_CONCAT:
             raise bad
     o0 = &t.operands[first] if count else NULL
+    if n.aop == AOP_PYFUNC and r not in state_recipes:
+        raise bad
     expected_operands = {AOP_LEAF: 0, AOP_UNARY: 1, AOP_BINARY: 2, AOP_SUM: 1,
                          AOP_WEIGHTED_SUM: 1, AOP_CUMSUM: 1, AOP_MATMUL: 2,
                          AOP_RESHAPE: 1, AOP_GATHER: 1, AOP_STRIDED: 1, AOP_WHERE: 2,
@@ -1338,6 +1407,74 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
     t.n_operands = first + count
     t.n_anodes = r + 1
     return 0
+
+
+cdef int rebuild_python_rules(Tape t, Py_ssize_t r, tuple recipe) except -1:
+    """Give loaded Python-rule node r its rules again: run its builder on Variables
+    of a scratch tape holding the node's operand values, and take the rules of the
+    node that records."""
+    cdef ArrayNode* n = &t.anodes[r]
+    cdef Operand* o
+    cdef Tape scratch = Tape()
+    cdef Py_ssize_t j, last
+    from fasttape._arrays import make_array_leaf
+    from fasttape._variable import make_leaf
+    builder, template, kwargs, shapes = recipe
+    if len(shapes) != n.n_operands:
+        raise ValueError("corrupt tape state: a Python-rule node's recipe")
+    operands = []
+    for j in range(n.n_operands):
+        o = &t.operands[n.operand0 + j]
+        values = _copy_f64(t.values + o.ref if o.kind == OPERAND_SCALAR else
+                           &t.constants[o.ref] if o.kind == OPERAND_POOLED else o.data,
+                           o.size).reshape(shapes[j])
+        if o.kind == OPERAND_ARRAY or o.kind == OPERAND_SCALAR:
+            operands.append(make_leaf(scratch, float(values)) if shapes[j] == () else
+                            make_array_leaf(scratch, values))
+        else:
+            operands.append(float(values) if shapes[j] == () else values)
+    scratch.replayable = t.replayable
+    out = builder(*[operands[x.position] if type(x) is OperandSlot else x
+                    for x in template], **kwargs)
+    last = -1                          # the node that records the builder's result
+    for j in range(scratch.n_anodes):
+        if scratch.anodes[j].node == getattr(out, "node", -1):
+            last = j
+    if last < 0 or scratch.anodes[last].aop != AOP_PYFUNC or \
+            scratch.anodes[last].n_operands != n.n_operands or \
+            scratch.anodes[last].size != n.size:
+        raise ValueError("corrupt tape state: a Python-rule node's builder recorded "
+                         "another operation")
+    rules = [scratch.keepalive[scratch.anodes[last].pyfunc],
+             scratch.keepalive[scratch.anodes[last].pyfunc_jvp]
+             if scratch.anodes[last].pyfunc_jvp >= 0 else None,
+             scratch.keepalive[scratch.anodes[last].pyfunc_eval]
+             if scratch.anodes[last].pyfunc_eval >= 0 else None]
+    n = &t.anodes[r]
+    n.pyfunc = len(t.keepalive)
+    t.keepalive.append(rules[0])
+    if rules[1] is not None:
+        n.pyfunc_jvp = len(t.keepalive)
+        t.keepalive.append(rules[1])
+    if rules[2] is not None:
+        n.pyfunc_eval = len(t.keepalive)
+        t.keepalive.append(rules[2])
+    t.pyfunc_recipes[r] = recipe
+    return 0
+
+
+class OperandSlot:
+    """In a Python-rule node's recipe: where its operand `position` goes."""
+    __slots__ = ("position",)
+
+    def __init__(self, position):
+        self.position = position
+
+    def __reduce__(self):
+        return (OperandSlot, (self.position,))
+
+    def __repr__(self):
+        return f"OperandSlot({self.position})"
 
 
 cdef int check_positions(object index, Py_ssize_t bound, object bad) except -1:
@@ -1391,6 +1528,8 @@ cdef int check_geometry(Tape t, ArrayNode* n, object bad) except -1:
         return int(np.sum((shape - 1) * strides)) if count else -1
 
     if n.aop in (AOP_BINARY, AOP_MASK):
+        if n.n_operands != 2:
+            raise bad
         for j in range(2):
             strides = pool[1 + (j + 1) * ndim:1 + (j + 2) * ndim]
             if count != n.size or np.any(strides < 0) or \
@@ -2611,7 +2750,8 @@ cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
                 if c != 0.0:
                     q = cm.log(c) * cm.log(c) * y
             adj[x] += g * p
-            adj_t[x] += gt * p + (g * q * tangents[x] if g != 0.0 and q != 0.0 else 0.0)
+            adj_t[x] += gt * p + (g * q * tangents[x] if g != 0.0 and q != 0.0
+                                  and tangents[x] != 0.0 else 0.0)
         elif op == OP_SELECT:
             x = t.extras[b if values[a] > 0.0 else b + 1]
             adj[x] += g
@@ -2620,14 +2760,17 @@ cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
             p = unary_partial(op, values[a], y)
             q = unary_second(op, values[a], y)
             adj[a] += g * p
-            adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 else 0.0)
+            adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0
+                                  and tangents[a] != 0.0 else 0.0)
         else:
             binary_partials(op, values[a], values[b], y, &da, &db)
             binary_second(op, values[a], values[b], y, &daa, &dab, &dbb)
             adj[a] += g * da
             adj[b] += g * db
-            adj_t[a] += gt * da + g * (daa * tangents[a] + dab * tangents[b])
-            adj_t[b] += gt * db + g * (dab * tangents[a] + dbb * tangents[b])
+            adj_t[a] += gt * da + g * (curvature(daa, tangents[a])
+                                       + curvature(dab, tangents[b]))
+            adj_t[b] += gt * db + g * (curvature(dab, tangents[a])
+                                       + curvature(dbb, tangents[b]))
     return 0
 
 
@@ -2638,6 +2781,14 @@ cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
 # adjoint tangents: array_reverse_c with the adjoint buffers swapped for theirs. The
 # second is zero for the linear nodes (sums, views, gathers, joins, where, max/min at
 # fixed weights) and added below for the others.
+
+cdef inline double curvature(double second, double tangent) noexcept nogil:
+    """A second-derivative term: 0 when either factor is 0, so that a zero tangent
+    (or a zero second derivative) meeting an infinite one counts 0, not nan, as a zero
+    adjoint does in the first-order sweeps (sqrt at 0 next to a linear term; d2/dadb
+    of a ** c, nan for a < 0, with the exponent constant)."""
+    return second * tangent if second != 0.0 and tangent != 0.0 else 0.0
+
 
 cdef inline void swap_adjoint_buffers(Tape t) noexcept nogil:
     cdef double* p = t.adjoints
@@ -2686,7 +2837,7 @@ cdef int array_second_order_c(Tape t, Py_ssize_t r) noexcept nogil:
         if tx != NULL and gtx != NULL:
             xv = operand_values(t, x)
             for k in range(n.size):
-                if g[k] != 0.0:
+                if g[k] != 0.0 and tx[k] != 0.0:
                     q = unary_second(n.sop, xv[k], y[k])
                     if q != 0.0:
                         gtx[k] += g[k] * q * tx[k]
@@ -2740,13 +2891,10 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
             binary_second(sop, a[ka], b[kb], y[k], &daa, &dab, &dbb)
             sa = ta[ka] if ta != NULL else 0.0
             sb = tb[kb] if tb != NULL else 0.0
-            # (a zero tangent skips its term: d2/dadb of a ** c is nan for a < 0)
             if gta != NULL:
-                gta[ka] += g[k] * ((daa * sa if sa != 0.0 else 0.0)
-                                   + (dab * sb if sb != 0.0 else 0.0))
+                gta[ka] += g[k] * (curvature(daa, sa) + curvature(dab, sb))
             if gtb != NULL:
-                gtb[kb] += g[k] * ((dab * sa if sa != 0.0 else 0.0)
-                                   + (dbb * sb if sb != 0.0 else 0.0))
+                gtb[kb] += g[k] * (curvature(dab, sa) + curvature(dbb, sb))
         if geom != NULL:
             next_index2(ndim, geom + 1, counter, &ka, geom + 1 + ndim, &kb,
                         geom + 1 + 2 * ndim)

@@ -17,12 +17,12 @@ import warnings
 
 import numpy as np
 
-from fasttape._arrays import (ArrayVariable, holds_variables, leaf_gradients,
-                              make_array_leaf, output_refs, sweep_gradients,
-                              tangents_of)
+from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
+                              leaf_gradients, make_array_leaf, output_refs,
+                              sweep_gradients, tangents_of)
 from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
-from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
-                            release_tape)
+from fasttape._tape import (OperandSlot, Tape, acquire_tape, active_tape, pop_active,
+                            push_active, release_tape)
 from fasttape._variable import (Variable, make_leaf, make_leaves,
                                 scalar_value_and_grad)
 
@@ -267,17 +267,14 @@ def hessian(fun, argnum=0):
         x = args[_single(argnum)]
         if not kwargs and not holds_variables(x) and active_tape() is None:
             flat, structure = flatten(x)
-            n = len(flat)
-            units = []
-            for j in range(n):
-                unit = [0.0] * n
-                unit[j] = 1.0
-                units.append(structure.rebuild(unit))
-            if isinstance(x, np.ndarray):
+            if isinstance(x, np.ndarray):              # one array
                 units = list(np.eye(x.size).reshape((x.size,) + x.shape))
-            columns = _fast_hessian_vectors(fun, argnum, args, units) \
-                if isinstance(x, np.ndarray) or not any(
-                    isinstance(v, np.ndarray) for v in flat) else None
+            elif not any(isinstance(v, np.ndarray) for v in flat):   # numbers
+                units = [structure.rebuild(list(row)) for row in np.eye(len(flat))]
+            else:                                      # several arrays: general path
+                units = None
+            columns = None if units is None else \
+                _fast_hessian_vectors(fun, argnum, args, units)
             if columns is not None:
                 return np.stack([np.asarray(c, dtype=float).reshape(-1)
                                  for c in columns], axis=-1).reshape(
@@ -333,24 +330,16 @@ def _fast_hessian_vectors(fun, argnum, args, directions):
             return results
         if tape.has_python_rules():
             return None
-        spec = [(True, leaf.anode) if type(leaf) is ArrayVariable else (False, leaf.slot)
-                for leaf in leaves]
+        from fasttape.trace import _joined, _split_like
+        spec = input_spec(leaves)
         shapes = [leaf.shape if type(leaf) is ArrayVariable else () for leaf in leaves]
         for direction in directions:
             flat, _ = flatten(direction)
             if len(flat) != len(leaves) or any(np.shape(v) != shape
                                                for v, shape in zip(flat, shapes)):
                 raise ValueError("the vector does not have the structure of the input")
-            _, hv = tape.hessian_vector_arrays(out.node, spec, np.concatenate(
-                [np.ravel(np.asarray(v, dtype=float)) for v in flat]) if flat else
-                np.zeros(0))
-            pieces, at = [], 0
-            for shape in shapes:
-                size = int(np.prod(shape))
-                pieces.append(float(hv[at]) if shape == () else
-                              hv[at:at + size].reshape(shape))
-                at += size
-            results.append(structures[0].rebuild(pieces))
+            _, hv = tape.hessian_vector_arrays(out.node, spec, _joined(flat))
+            results.append(structures[0].rebuild(_split_like(hv, leaves)))
         return results
     finally:
         release_tape(tape)
@@ -730,8 +719,17 @@ def checkpoint(fun):
                 rec.release()
 
         call.__name__ = f"checkpoint({getattr(fun, '__name__', 'a function')})"
-        return rule_node(variables, value, reverse, forward, call)
+        slots = dict(zip(positions, range(len(positions))))
+        recipe = (_checkpoint_call, (fun,) + tuple(
+            OperandSlot(slots[i]) if i in slots else a for i, a in enumerate(args)), {})
+        return rule_node(variables, value, reverse, forward, call, recipe)
     return checkpointed
+
+
+def _checkpoint_call(fun, *args):
+    """checkpoint(fun)(*args): the recipe that records a checkpoint node again (a
+    pickled tape's; fun pickles by reference)."""
+    return checkpoint(fun)(*args)
 
 
 def _value_of(x):

@@ -22,6 +22,7 @@ import numpy as np
 
 from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
+from fasttape._tape import OperandSlot
 from fasttape._variable import Variable
 
 _VARIABLE_TYPES = (Variable, ArrayVariable)
@@ -62,10 +63,14 @@ class Primitive:
         def evaluate(xs):
             return self.fun(*current(xs), **kwargs)
 
+        slots = dict(zip(argnums, range(len(argnums))))
+        recipe = (self, tuple(OperandSlot(slots[i]) if i in slots else a
+                              for i, a in enumerate(args)), kwargs)
         return _arrays.pyfunc(
             [args[i] for i in argnums], ans_value,
             self._reverse_rule(argnums, values, current, answer, kwargs),
-            self._forward_rule(argnums, values, current, answer, kwargs), evaluate)
+            self._forward_rule(argnums, values, current, answer, kwargs), evaluate,
+            recipe)
 
     def _vjp_maker(self, i):
         try:
@@ -129,6 +134,11 @@ class Primitive:
 
     def __repr__(self):
         return f"<fasttape primitive {self.__name__}>"
+
+    def __reduce__(self):
+        # by reference, as functions pickle (a traced tape names the primitive of each
+        # of its nodes)
+        return self.__qualname__
 
 
 def primitive(fun):

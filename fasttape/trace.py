@@ -27,9 +27,9 @@ import threading
 
 import numpy as np
 
-from fasttape._arrays import (ArrayVariable, array_variable_at, leaf_gradients,
-                              make_array_leaf, output_refs, sweep_gradients, tangents_of,
-                              variable_at)
+from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
+                              leaf_gradients, make_array_leaf, output_refs,
+                              sweep_gradients, tangents_of, variable_at)
 from fasttape._containers import Structure, flatten
 from fasttape._tape import Tape, pop_active, push_active
 from fasttape._variable import Variable, make_leaf, make_leaves
@@ -369,8 +369,7 @@ class Traced:
         GIL. A tape with Python-rule nodes (which need the GIL anyway, and do not
         copy) runs on one thread."""
         argnum = self.argnum % len(self.structures)
-        widths = [sum(1 if type(leaf) is Variable else leaf.size for leaf in arg)
-                  for arg in self.leaves]
+        widths = [_width(arg) for arg in self.leaves]
         n = widths[argnum]
         points = np.asarray(points, dtype=np.float64)
         if points.ndim < 1 or points.size != points.shape[0] * n:
@@ -461,8 +460,7 @@ class Traced:
             if output is None:                  # a constant function
                 out[:] = 0.0
                 return rows.shape[0]
-            spec = [(type(leaf) is ArrayVariable, leaf.slot if type(leaf) is Variable
-                     else leaf.anode) for arg in self.leaves for leaf in arg]
+            spec = input_spec([leaf for arg in self.leaves for leaf in arg])
             scalar = type(output) is Variable
             return self.tape.replay_array_gradients(
                 output.node, -1 if scalar else output.anode, spec, rows, out)
@@ -542,44 +540,36 @@ class Traced:
 
     def hvp(self, args, vector):
         """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
-        if self._python_rules_hvp():
-            from fasttape.differential import hvp
-            return hvp(self.fun, self.argnum)(*args, vector)
         flat_v, _ = flatten(vector)
-        leaves = self.leaves[self.argnum]
         with self._lock:
-            self._replay(args)            # (the arguments' errors first)
+            self._replay(args)            # (the arguments' errors first; may retrace)
+            leaves = self.leaves[self.argnum]
             if len(flat_v) != len(leaves) or any(
                     np.shape(v) != (() if type(leaf) is Variable else leaf.shape)
                     for v, leaf in zip(flat_v, leaves)):
                 raise ValueError(f"the vector does not have the structure of argument "
                                  f"{self.argnum} ({len(leaves)} leaves)")
-            product = self._hessian_times(np.concatenate(
-                [np.ravel(np.asarray(v, dtype=float)) for v in flat_v])
-                if flat_v else np.zeros(0))
-        pieces, at = [], 0
-        for leaf in leaves:
-            if type(leaf) is Variable:
-                pieces.append(float(product[at]))
-                at += 1
-            else:
-                pieces.append(product[at:at + leaf.size].reshape(leaf.shape))
-                at += leaf.size
-        return self.structures[self.argnum].rebuild(pieces)
+            by_function = self._python_rules_hvp()
+            if not by_function:
+                product = self._hessian_times(_joined(flat_v))
+        if by_function:
+            from fasttape.differential import hvp
+            return hvp(self.fun, self.argnum)(*args, vector)
+        return self.structures[self.argnum].rebuild(_split_like(product, leaves))
 
     def hessian(self, *args):
         """The Hessian with respect to argument argnum, over its flat values: (n, n).
         One replay, then one forward-over-reverse sweep per column."""
-        if self._python_rules_hvp():
-            from fasttape.differential import hessian
-            h = np.asarray(hessian(self.fun, self.argnum)(*args), dtype=float)
-            n = int(np.sqrt(h.size))
-            return h.reshape(n, n)
-        n = sum(1 if type(leaf) is Variable else leaf.size
-                for leaf in self.leaves[self.argnum])
         with self._lock:
             self._replay(args)
-            columns = [self._hessian_times(unit) for unit in np.eye(n)]
+            n = _width(self.leaves[self.argnum])
+            by_function = self._python_rules_hvp()
+            if not by_function:
+                columns = [self._hessian_times(unit) for unit in np.eye(n)]
+        if by_function:
+            from fasttape.differential import hessian
+            return np.asarray(hessian(self.fun, self.argnum)(*args),
+                              dtype=float).reshape(n, n)
         return np.array(columns, dtype=float).T.reshape(n, n)
 
     def _python_rules_hvp(self):
@@ -593,17 +583,14 @@ class Traced:
     def _hessian_times(self, direction):
         """H @ direction (flat, over argument argnum's values) at the replayed point."""
         out = self._scalar_output()
-        leaves = self.leaves[self.argnum]
-        if self.scalar_only:
-            return np.asarray(self.tape.hessian_vector_c(
-                out, self.leaf_slots[self.argnum], direction.tolist())[1])
         output = self.outputs[0]
         if output is None:                  # a constant function
             return np.zeros(direction.shape[0])
+        if self.scalar_only:
+            return np.asarray(self.tape.hessian_vector_c(
+                out, self.leaf_slots[self.argnum], direction.tolist())[1])
         return self.tape.hessian_vector_arrays(
-            -1 if out is None else out,
-            [(type(leaf) is ArrayVariable, leaf.slot if type(leaf) is Variable
-              else leaf.anode) for leaf in leaves],
+            -1 if out is None else out, input_spec(self.leaves[self.argnum]),
             direction, output.anode if out is None else -1)[1]
 
     # -- introspection ---------------------------------------------------------------------
@@ -677,6 +664,8 @@ class Traced:
         self.__dict__.update(state)
         self.scalar_only = leaf_anodes is None
         tape = self.tape
+        _check_loaded_references(tape, self.leaf_slots, leaf_anodes, self.out_slots,
+                                 out_anodes)
         if self.scalar_only:
             self.leaves = [[variable_at(tape, s) for s in arg] for arg in self.leaf_slots]
             self.outputs = [None if s is None else variable_at(tape, s)
@@ -698,6 +687,48 @@ class Traced:
         name = getattr(self.fun, "__name__", "a loaded function")
         return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
                 f"{self.tape.n_guards} comparisons>")
+
+
+def _width(leaves):
+    """How many numbers the leaves hold."""
+    return sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
+
+
+def _joined(values):
+    """Numbers and arrays as one flat float64 vector."""
+    return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values]) \
+        if values else np.zeros(0)
+
+
+def _split_like(flat, leaves):
+    """A flat vector cut into one piece per leaf: floats and arrays of their shapes."""
+    pieces, at = [], 0
+    for leaf in leaves:
+        if type(leaf) is Variable:
+            pieces.append(float(flat[at]))
+            at += 1
+        else:
+            pieces.append(flat[at:at + leaf.size].reshape(leaf.shape))
+            at += leaf.size
+    return pieces
+
+
+def _check_loaded_references(tape, leaf_slots, leaf_anodes, out_slots, out_anodes):
+    """A loaded traced function refers to inputs and outputs its tape has (a corrupt
+    file raises ValueError here rather than crashing a sweep later)."""
+    try:
+        for k, slots in enumerate(leaf_slots):
+            anodes = leaf_anodes[k] if leaf_anodes is not None else [-1] * len(slots)
+            tape.check_leaves_and_output(
+                [(r >= 0, r if r >= 0 else s) for s, r in zip(slots, anodes)], 0, -1)
+        for k, s in enumerate(out_slots):
+            r = out_anodes[k] if out_anodes is not None else -1
+            if r >= 0:
+                tape.array_node(r)
+            elif s is not None and not 0 <= s < tape.n_slots:
+                raise ValueError(f"output slot {s} is not on the tape")
+    except (ValueError, IndexError, TypeError) as e:
+        raise ValueError(f"corrupt traced function: {e}") from None
 
 
 def _array_handle(tape, r):

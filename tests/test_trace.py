@@ -942,6 +942,39 @@ def test_grad_many_of_array_code_with_a_branch_raises_or_retraces():
                                    rtol=1e-14)
 
 
+def test_grad_many_of_array_code_takes_read_only_points():
+    g = ft.trace(lambda x: fnp.sum(x ** 3), np.ones(3))
+    points = np.arange(6.0).reshape(2, 3)
+    points.flags.writeable = False
+    np.testing.assert_allclose(g.grad_many(points, n_threads=2), 3.0 * points ** 2)
+
+
+def test_second_order_sweeps_skip_zero_tangents_at_infinite_partials():
+    """sqrt at 0: d2/dx0^2 is -inf, but the cross term with x1 stays finite (a zero
+    tangent times an infinite second derivative counts 0, as a zero adjoint does)."""
+    def f(x):
+        return fnp.sum(fnp.sqrt(x)) + x[0] * x[1]
+
+    x = np.array([0.0, 1.0])
+    for h in (ft.hessian(f)(x), ft.trace(f, np.array([1.0, 2.0])).hessian(x)):
+        assert h[0, 0] == -np.inf and h[0, 1] == 1.0 and h[1, 0] == 1.0
+        assert h[1, 1] == pytest.approx(-0.25)
+
+
+def test_hessian_after_a_retrace_into_python_rules_and_of_a_constant():
+    def f(x):
+        if x[0] > 0.0:
+            return fnp.linalg.det(fnp.reshape(x, (2, 2)))
+        return fnp.sum(x ** 3)
+
+    g = ft.trace(f, -np.ones(4), retrace=True)
+    x = np.arange(1.0, 5.0)
+    np.testing.assert_allclose(g.hessian(x), ft.hessian(f)(x).reshape(4, 4),
+                               rtol=1e-12, atol=1e-12)
+    constant = ft.trace(lambda v: 3.0, [1.0, 2.0])
+    np.testing.assert_array_equal(constant.hessian([1.0, 2.0]), np.zeros((2, 2)))
+
+
 def test_grad_many_uses_the_other_arguments_as_traced():
     def f(x, c):
         return x[0] * x[0] * c + x[1] * c * c
@@ -1082,12 +1115,14 @@ def test_pickle_round_trip_in_process(rng):
         assert_same(loaded.hessian(p, DATA), g.hessian(p, DATA), rtol=0.0)
 
 
-PICKLABLE_ARRAY_CASES = [c for c in CASES if not c.scalar and c.fun not in (
-    python_rule_nodes, log_gamma)]
+ARRAY_CASES = [c for c in CASES if not c.scalar]
 
 
-@pytest.mark.parametrize("case", PICKLABLE_ARRAY_CASES, ids=repr)
+@pytest.mark.parametrize("case", ARRAY_CASES, ids=repr)
 def test_traced_array_code_pickles_and_replays_identically(case, rng):
+    """Also linalg, einsum, custom primitives and checkpoint: their rules are rebuilt
+    on load by recording the node again (the primitive, the checkpointed function and
+    fasttape's own functions pickle by reference)."""
     g = traced(case, rng)
     loaded = pickle.loads(pickle.dumps(g))
     assert loaded.n_nodes == g.n_nodes
@@ -1100,16 +1135,25 @@ def test_traced_array_code_pickles_and_replays_identically(case, rng):
                     what=f"jvp at point {k}")
 
 
-def test_pickling_a_trace_with_python_rules_raises_type_error(rng):
-    case = next(c for c in CASES if c.fun is python_rule_nodes)
-    with pytest.raises(TypeError, match="Python code"):
-        pickle.dumps(traced(case, rng))
+def test_pickling_a_trace_with_a_local_primitive_raises():
+    """A primitive pickles by reference: one defined in a function cannot."""
+    @primitive
+    def local_square(x):
+        return x * x
+
+    defvjp(local_square, lambda ans, x: lambda g: 2.0 * g * x)
+    g = ft.trace(lambda x: fnp.sum(local_square(x)), np.ones(3))
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        pickle.dumps(g)
 
 
 def array_model(x, w):
-    """Recorded where, max and clip, and a mask read as booleans (a guard)."""
+    """Recorded where, max and clip, linalg and einsum, and a mask read as booleans
+    (a guard)."""
     h = fnp.where(x > 0.0, x * w, 0.1 * x * w)
     out = fnp.max(h) + fnp.sum(fnp.clip(h, -1.0, 1.0) ** 2) + fnp.sum(x @ fnp.tanh(w))
+    m = fnp.outer(w, w) + 2.0 * fnp.eye(len(w))
+    out = out + fnp.linalg.slogdet(m)[1] + fnp.einsum("i,ij,j->", x, fnp.linalg.inv(m), x)
     if (w < -1.5).any():                    # the guard of array_model
         out = out * 2.0
     return out
@@ -1203,6 +1247,32 @@ def test_a_corrupt_array_tape_state_raises_value_error(what):
     restore(dict(state), max_size)                   # (intact: loads)
     with pytest.raises(ValueError, match="corrupt"):
         restore(_corrupt(dict(state), what), max_size)
+
+
+@pytest.mark.parametrize("field, bad, example", [
+    ("out_slots", [10 ** 7], np.ones(3)), ("out_anodes", [10 ** 7], np.ones(3)),
+    ("leaf_anodes", [[10 ** 7]], np.ones(3)),
+    ("leaf_slots", [[0, 1, 10 ** 7]], [1.0, 2.0, 3.0]),
+    ("out_slots", [10 ** 7], [1.0, 2.0, 3.0])])
+def test_a_corrupt_traced_function_state_raises_value_error(field, bad, example):
+    g = ft.trace(lambda x: fnp.sum(fnp.array(x) ** 2) if isinstance(x, list) else
+                 fnp.sum(x ** 2), example)
+    state = g.__getstate__()
+    state[field] = bad
+    loaded = ft.Traced.__new__(ft.Traced)
+    with pytest.raises(ValueError, match="corrupt"):
+        loaded.__setstate__(state)
+
+
+def test_a_corrupt_scalar_operand_raises_value_error():
+    g = ft.trace(lambda x: x[0] * x[1] + x[2], [1.0, 2.0, 3.0])
+    restore, (state, max_size) = g.tape.__reduce__()
+    state = dict(state)
+    arg0s = state["arg0s"].copy()
+    arg0s[-1] = -1                      # the last node's first operand
+    state["arg0s"] = arg0s
+    with pytest.raises(ValueError, match="corrupt"):
+        restore(state, max_size)
 
 
 def test_a_loaded_traced_function_cannot_retrace():

@@ -65,8 +65,15 @@ def einsum(subscripts, operands, **kwargs):
     def einsum_value(*xs):
         return np.einsum(spec, *xs)
 
+    from fasttape.numpy.linalg import _slots
     return rule_node(list(operands), float(value) if np.ndim(value) == 0 else value,
-                     reverse, forward, einsum_value)
+                     reverse, forward, einsum_value,
+                     (_einsum_of, (subscripts,) + _slots(len(operands)), {}))
+
+
+def _einsum_of(subscripts, *operands):
+    """einsum(subscripts, operands): a recipe's builder (see fasttape._arrays.pyfunc)."""
+    return einsum(subscripts, operands)
 
 
 def _arrays_value(x):

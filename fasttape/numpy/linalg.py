@@ -10,6 +10,7 @@ from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, eig, svd, ...)
 
 from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
+from fasttape._tape import OperandSlot
 from fasttape._variable import Variable
 
 
@@ -30,12 +31,12 @@ def _mT(a):
     return _fnp().swapaxes(a, -1, -2)
 
 
-def rule_node(operands, value, reverse_rule, forward_rule, evaluate):
+def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None):
     """One node whose derivatives are given by rules written with fasttape.numpy:
     reverse_rule(g, ans, *operands) -> one cotangent per operand (None to skip) and
     forward_rule(tangents, ans, *operands) -> the output tangent, where tangents has
     one entry per operand (None for a constant); evaluate(*operands) -> the value, for
-    a replay of the tape. The sweeps call the rules with the current values (plain
+    a replay of the tape; recipe: see fasttape._arrays.pyfunc (for pickling). The sweeps call the rules with the current values (plain
     arrays and floats, shaped as at recording); differentiated again, with Variables."""
     shapes = [_np.shape(_value(o)) for o in operands]
     shape = _np.shape(value)
@@ -60,7 +61,12 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate):
     reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")   # (for errors)
     reverse.recording = reverse_rule
     forward.recording = forward_rule
-    return _arrays.pyfunc(list(operands), value, reverse, forward, value_of)
+    return _arrays.pyfunc(list(operands), value, reverse, forward, value_of, recipe)
+
+
+def _slots(n):
+    """OperandSlot(0) ... OperandSlot(n - 1): a recipe's arguments (see pyfunc)."""
+    return tuple(OperandSlot(j) for j in range(n))
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
@@ -96,7 +102,7 @@ def inv(a):
     return rule_node(
         [a], _np.linalg.inv(a.value),
         lambda g, y, a: [-(_mT(y) @ g @ _mT(y))],
-        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv)
+        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv, (inv, _slots(1), {}))
 
 
 def solve(a, b):
@@ -129,7 +135,7 @@ def solve(a, b):
         return fnp.reshape(dx, _np.shape(_value(x)))
 
     return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward,
-                     _np.linalg.solve)
+                     _np.linalg.solve, (solve, _slots(2), {}))
 
 
 def _sum_to(x, shape):
@@ -153,7 +159,7 @@ def det(a):
 
     value = _np.linalg.det(a.value)
     return rule_node([a], float(value) if _np.ndim(value) == 0 else value, reverse,
-                     forward, _np.linalg.det)
+                     forward, _np.linalg.det, (det, _slots(1), {}))
 
 
 def slogdet(a):
@@ -172,14 +178,27 @@ def slogdet(a):
         return fnp.sum(_mT(inv(a)) * t[0], axis=(-2, -1))
 
     logdet = rule_node([a], float(logdet) if _np.ndim(logdet) == 0 else logdet, reverse,
-                       forward, lambda a: _np.linalg.slogdet(a)[1])
+                       forward, _log_abs_det, (_slogdet_part, _slots(1) + (1,), {}))
     if a.tape.replayable:
         # the sign changes with a: a node (of zero derivative) that a replay recomputes
         sign = rule_node([a], float(sign) if _np.ndim(sign) == 0 else sign,
                          lambda g, y, a: [None],
                          lambda t, y, a: _np.zeros(_np.shape(_value(y))),
-                         lambda a: _np.linalg.slogdet(a)[0])
+                         _sign_of_det, (_slogdet_part, _slots(1) + (0,), {}))
     return sign, logdet
+
+
+def _log_abs_det(a):
+    return _np.linalg.slogdet(a)[1]
+
+
+def _sign_of_det(a):
+    return _np.linalg.slogdet(a)[0]
+
+
+def _slogdet_part(a, which):
+    """slogdet(a)[which]: the node that records one of slogdet's results."""
+    return slogdet(a)[which]
 
 
 def _phi(x):
@@ -205,7 +224,7 @@ def cholesky(a):
         return L @ _phi(linv @ t[0] @ _mT(linv))
 
     return rule_node([a], _np.linalg.cholesky(a.value), reverse, forward,
-                     _np.linalg.cholesky)
+                     _np.linalg.cholesky, (cholesky, _slots(1), {}))
 
 
 for _function in (norm, inv, solve, det, slogdet, cholesky):

@@ -47,11 +47,13 @@ def gammaln(x):
     differentiated)."""
     if not _is_variable(x):
         return _special.gammaln(x)
+    from fasttape._tape import OperandSlot
     from fasttape.numpy.linalg import rule_node
     value = _special.gammaln(x.value)
     return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
                      lambda g, y, x: [g * digamma(x)],
-                     lambda t, y, x: t[0] * digamma(x), _special.gammaln)
+                     lambda t, y, x: t[0] * digamma(x), _special.gammaln,
+                     (gammaln, (OperandSlot(0),), {}))
 
 
 def digamma(x):
