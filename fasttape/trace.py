@@ -18,8 +18,9 @@ checkpoint re-run their value function (Python, once per node) on replay.
 Scalar code replays in per-thread buffers, in parallel; array code replays in the
 nodes' own arrays under a lock, and grad_many gives each thread a copy of the tape.
 hvp/hessian are a forward-over-reverse sweep in C, for array code too (nodes with
-Python rules: fasttape.hvp on the function). Traces pickle as their tapes, except
-those holding Python-rule nodes.
+Python rules: fasttape.hvp on the function). Traces pickle as their tapes; a node with
+Python rules is recorded again on load by the function that made it (pickled by
+reference: fasttape's own, or the user's primitive or checkpointed function).
 """
 import os
 import pickle
