@@ -250,12 +250,30 @@ cpdef object record_binary(opcode_t sop, object a, object b, object ufunc):
         # its partials, sigmoid(b - a) and 1 - that, by NumPy's vectorised exp now
         # rather than one libm exp per element in the sweep (measured: the logistic
         # regression's reverse sweep 15% faster); replays recompute them
-        with np.errstate(over="ignore", invalid="ignore"):
-            w = np.where(np.equal(va, vb), 0.5, 1.0 / (1.0 + np.exp(np.subtract(va, vb))))
-        t.anodes[r].weights = <double*>t.keep(np.ascontiguousarray(
-            np.broadcast_to(w, value.shape), dtype=np.float64))
+        w = logaddexp_weights(va, vb, value)
+        t.anodes[r].weights = <double*>t.keep(w)
         t.anodes[r].weights_ref = len(t.keepalive) - 1
     return wrap_output(t, r, value)
+
+
+cdef object logaddexp_weights(object va, object vb, object value):
+    """sigmoid(b - a) = 1 / (1 + exp(a - b)), 0.5 where a == b (also where both are
+    the same infinity), as a new C-contiguous array of value's shape."""
+    cdef double c
+    w = np.empty(value.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.subtract(va, vb, out=w)       # in place in w: no temporaries
+        np.exp(w, out=w)
+        np.add(w, 1.0, out=w)
+        np.divide(1.0, w, out=w)
+    # 1 / (1 + exp(0)) is 0.5 already: only equal infinities (a - b = nan) need
+    # fixing, and a finite number never equals another operand's infinity
+    if type(va) is float or type(vb) is float:
+        c = va if type(va) is float else vb
+        if c - c == 0.0:                 # finite
+            return w
+    np.copyto(w, 0.5, where=np.equal(va, vb))
+    return w
 
 
 cdef list broadcast_strides(tuple shape, tuple out_shape):
@@ -573,26 +591,34 @@ def matmul(a, b):
     n = b2.shape[-1]
     batch_a = a2.shape[:-2]
     batch_b = b2.shape[:-2]
-    batch_shape = np.broadcast_shapes(batch_a, batch_b)
-    batch = int(np.prod(batch_shape, dtype=np.int64))
-    # an operand whose batch dimensions broadcast (other than all-or-nothing) is
-    # expanded, so that the reverse step can walk both with plain batch strides
-    if batch_a not in (batch_shape, ()) and int(np.prod(batch_a, dtype=np.int64)) != 1:
-        if type(a) is ArrayVariable:
-            a = broadcast_to(a, batch_shape + (m, k))
-        else:
-            a = np.ascontiguousarray(np.broadcast_to(va, batch_shape + (m, k)))
-        va = value_or_array(a)
-        batch_a = batch_shape
-    if batch_b not in (batch_shape, ()) and int(np.prod(batch_b, dtype=np.int64)) != 1:
-        if type(b) is ArrayVariable:
-            b = broadcast_to(b, batch_shape + (k, n))
-        else:
-            b = np.ascontiguousarray(np.broadcast_to(vb, batch_shape + (k, n)))
-        vb = value_or_array(b)
-        batch_b = batch_shape
-    stride_a = m * k if int(np.prod(batch_a, dtype=np.int64)) == batch and batch > 1 else 0
-    stride_b = k * n if int(np.prod(batch_b, dtype=np.int64)) == batch and batch > 1 else 0
+    if not batch_a and not batch_b:
+        # matrices and vectors: one product (and none of the NumPy helpers below,
+        # ~10 us per call)
+        batch = 1
+        stride_a = stride_b = 0
+    else:
+        batch_shape = np.broadcast_shapes(batch_a, batch_b)
+        batch = int(np.prod(batch_shape, dtype=np.int64))
+        # an operand whose batch dimensions broadcast (other than all-or-nothing) is
+        # expanded, so that the reverse step can walk both with plain batch strides
+        if batch_a not in (batch_shape, ()) and int(np.prod(batch_a, dtype=np.int64)) != 1:
+            if type(a) is ArrayVariable:
+                a = broadcast_to(a, batch_shape + (m, k))
+            else:
+                a = np.ascontiguousarray(np.broadcast_to(va, batch_shape + (m, k)))
+            va = value_or_array(a)
+            batch_a = batch_shape
+        if batch_b not in (batch_shape, ()) and int(np.prod(batch_b, dtype=np.int64)) != 1:
+            if type(b) is ArrayVariable:
+                b = broadcast_to(b, batch_shape + (k, n))
+            else:
+                b = np.ascontiguousarray(np.broadcast_to(vb, batch_shape + (k, n)))
+            vb = value_or_array(b)
+            batch_b = batch_shape
+        stride_a = m * k if int(np.prod(batch_a, dtype=np.int64)) == batch and batch > 1 \
+            else 0
+        stride_b = k * n if int(np.prod(batch_b, dtype=np.int64)) == batch and batch > 1 \
+            else 0
     value = node_value(value)
     r = t.push_anode(AOP_MATMUL, 0, 1 if type(value) is float else value.size, 2, value)
     t.anodes[r].geom = t.push_geometry([batch, m, k, n, stride_a, stride_b])
@@ -926,7 +952,9 @@ cdef class ArrayVariable:
     def __pow__(self, other, mod):
         if mod is not None:
             raise TypeError("pow() with a modulus is not differentiable")
-        if type(other) is not Variable and type(other) is not ArrayVariable and \
+        # (x ** 2 with a literal 2 is the common case: no np.ndim call for a number)
+        if (type(other) is int or type(other) is float) and other == 2 or \
+                type(other) is not Variable and type(other) is not ArrayVariable and \
                 np.ndim(other) == 0 and other == 2:
             return record_unary(OP_SQUARE, self, np.square)
         return record_binary(OP_POW_VV, self, other, np.power)

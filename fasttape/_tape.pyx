@@ -1780,7 +1780,7 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
     beta_a = 1.0
     if n.aop == AOP_UNARY or n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
         gx = fresh_adjoints(t, x, &beta_a)      # these write every value of x's block
-    elif n.aop == AOP_MATMUL or n.aop == AOP_BINARY:
+    elif n.aop == AOP_MATMUL or n.aop == AOP_BINARY or n.aop == AOP_STRIDED:
         gx = NULL                                # (decided below)
     else:
         gx = operand_adjoints(t, x)
@@ -1842,10 +1842,21 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
         if gx != NULL:
             gather_add(gx, g, n.index, x.size)
     elif n.aop == AOP_STRIDED:         # y = view of x: scatter-add through the strides
-        if gx != NULL:
-            geom = &t.geometry[n.geom]
-            strided_scatter_add(gx, g, 1.0, <int>geom[0], geom + 1, geom + 1 + geom[0],
-                                geom[1 + 2 * geom[0]])
+        geom = &t.geometry[n.geom]
+        if x.kind == OPERAND_ARRAY and not t.array_adjoint_live[x.ref] and \
+                is_one_run(<int>geom[0], geom + 1, geom + 1 + geom[0]):
+            # a fresh block that the view covers in one run (x[1:], x[:-1], x[2:5]
+            # of a matrix): g is copied into the run and only the rest is zeroed
+            gx = fresh_adjoints(t, x, &beta_a)
+            k = geom[1 + 2 * geom[0]]
+            memset(gx, 0, <size_t>k * sizeof(double))
+            memcpy(gx + k, g, <size_t>size * sizeof(double))
+            memset(gx + k + size, 0, <size_t>(x.size - k - size) * sizeof(double))
+        else:
+            gx = operand_adjoints(t, x)
+            if gx != NULL:
+                strided_scatter_add(gx, g, 1.0, <int>geom[0], geom + 1,
+                                    geom + 1 + geom[0], geom[1 + 2 * geom[0]])
     elif n.aop == AOP_CONCAT:          # y[x_j.index[k]] = x_j[k]
         for k in range(n.n_operands):
             x = &t.operands[n.operand0 + k]
@@ -1859,6 +1870,19 @@ cdef int array_reverse_c(Tape t, Py_ssize_t r) noexcept nogil:
         return pyfunc_reverse(t, r)
     # AOP_MASK: no derivative (and never reached: masks are not differentiable operands)
     return 0
+
+
+cdef inline bint is_one_run(int ndim, const int64_t* shape,
+                            const int64_t* strides) noexcept nogil:
+    """True if a view of this shape and these (element) strides covers consecutive
+    positions in C order (a C-contiguous block, from its offset on)."""
+    cdef int64_t step = 1
+    cdef int d
+    for d in range(ndim - 1, -1, -1):
+        if shape[d] != 1 and strides[d] != step:
+            return False
+        step *= shape[d]
+    return True
 
 
 cdef inline void gather_add(double* gx, const double* g, const int64_t* index,
@@ -1913,11 +1937,11 @@ cdef void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x, const doubl
 
 
 cdef inline void put(double* gx, Py_ssize_t k, double d, bint assign) noexcept nogil:
-    # the compiler hoists the loop-invariant `assign` out of each loop (two versions)
-    if assign:
-        gx[k] = d
-    else:
-        gx[k] += d
+    # One store, no branch: gcc 12 does not vectorise a loop with a branch around the
+    # store (and an if/else store here kept unary_reverse's loops scalar), while this
+    # form it splits into two vectorised versions by the loop-invariant `assign`.
+    # -0.0 + d is d exactly (also for d = -0.0 and nan), so assign writes d.
+    gx[k] = (-0.0 if assign else gx[k]) + d
 
 
 cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,

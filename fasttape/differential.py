@@ -108,7 +108,7 @@ def _array_value_and_grad(fun, argnum, args, kwargs):
             value = _finish_output(fun, out, tape, [leaf], True)
             return value
         value, flat = sweep_gradients(tape, out, [leaf])
-        return float(np.reshape(value, ())), flat[0]
+        return value if type(value) is float else float(np.reshape(value, ())), flat[0]
     finally:
         release_tape(tape)
 

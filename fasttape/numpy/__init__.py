@@ -432,7 +432,7 @@ def any_set(kwargs):
 def _reduction(numpy_function, method):
     def function(a, axis=None, keepdims=False, **kwargs):
         a = _operand(a)
-        if _is_variable(a) and any_set(kwargs):
+        if kwargs and _is_variable(a) and any_set(kwargs):
             raise TypeError(f"{numpy_function.__name__} of Variables supports axis "
                             f"and keepdims only, not {sorted(kwargs)}")
         if type(a) is ArrayVariable:
