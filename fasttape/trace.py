@@ -545,17 +545,30 @@ class Traced:
         with self._lock:
             self._replay(args)            # (the arguments' errors first; may retrace)
             leaves = self.leaves[self.argnum]
-            if len(flat_v) != len(leaves) or any(
-                    np.shape(v) != (() if type(leaf) is Variable else leaf.shape)
-                    for v, leaf in zip(flat_v, leaves)):
-                raise ValueError(f"the vector does not have the structure of argument "
+            problem = ValueError(f"the vector does not have the structure of argument "
                                  f"{self.argnum} ({len(leaves)} leaves)")
+            if len(flat_v) != len(leaves):
+                raise problem
+            if self.scalar_only:            # numbers: one conversion checks them all
+                try:
+                    direction = np.array(flat_v, dtype=float)
+                except (TypeError, ValueError):
+                    raise problem from None
+                if direction.shape != (len(leaves),):
+                    raise problem
+            elif any(np.shape(v) != (() if type(leaf) is Variable else leaf.shape)
+                     for v, leaf in zip(flat_v, leaves)):
+                raise problem
+            else:
+                direction = _joined(flat_v)
             by_function = self._python_rules_hvp()
             if not by_function:
-                product = self._hessian_times(_joined(flat_v))
+                product = self._hessian_times(direction)
         if by_function:
             from fasttape.differential import hvp
             return hvp(self.fun, self.argnum)(*args, vector)
+        if self.scalar_only:
+            return self.structures[self.argnum].rebuild(product.tolist())
         return self.structures[self.argnum].rebuild(_split_like(product, leaves))
 
     def hessian(self, *args):
