@@ -323,11 +323,13 @@ class Traced:
 
     def grad_many(self, points, n_threads=None):
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
-        arguments as traced), split across threads that replay without the GIL.
+        arguments as in the latest recording: the trace, or the last retrace), split
+        across threads that replay without the GIL.
 
-        ``points`` is an array of shape (m, n) for an argument of n numbers; returns
-        the (m, n) gradients. With ``retrace=True`` a point that takes another branch
-        is recorded again, and the points after it use the new recording.
+        ``points`` is an array of shape (m, n) for an argument of n numbers (or
+        (m, *shape) for one array); returns the (m, n) gradients. With
+        ``retrace=True`` a point that takes another branch is recorded again, and the
+        points after it use the new recording.
         """
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
