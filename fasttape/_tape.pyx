@@ -1034,8 +1034,9 @@ cdef class Tape:
         """A tape pickles as its arrays: op codes, operands, values, constants,
         comparisons, and for array nodes their fields, operands, geometry and the
         NumPy arrays they point into. Nodes whose rules are Python functions (linalg,
-        einsum, custom primitives, checkpoint) are code, not data: such a tape does not
-        pickle."""
+        einsum, custom primitives, checkpoint) are code, not data: each pickles as its
+        recipe (pyfunc_recipes: the function that records it, by reference, and its
+        arguments) and is recorded again on load (rebuild_python_rules)."""
         cdef Py_ssize_t r, j
         cdef ArrayNode* n
         cdef Operand* o

@@ -21,6 +21,7 @@ from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
                               leaf_gradients, make_array_leaf, output_refs,
                               sweep_gradients, tangents_of)
 from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
+from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._tape import (OperandSlot, Tape, acquire_tape, active_tape, pop_active,
                             push_active, release_tape)
 from fasttape._variable import (Variable, make_leaf, make_leaves,
@@ -680,10 +681,20 @@ def checkpoint(fun):
     ``fun`` takes numbers, arrays or Variables as positional arguments and returns one
     number or array.
     """
-    from fasttape.numpy.linalg import rule_node
+    return Checkpointed(fun)
 
-    @functools.wraps(fun)
-    def checkpointed(*args):
+
+class Checkpointed:
+    """A function checkpointed by ``checkpoint``; pickles by reference (to ``fun``
+    where a module binds it, else to itself, as with ``@checkpoint``)."""
+
+    def __init__(self, fun):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+
+    def __call__(self, *args):
+        from fasttape.numpy.linalg import rule_node
+        fun = self.fun
         variables = [a for a in args if type(a) in _VARIABLE_TYPES]
         if not variables:
             return fun(*args)
@@ -720,16 +731,24 @@ def checkpoint(fun):
 
         call.__name__ = f"checkpoint({getattr(fun, '__name__', 'a function')})"
         slots = dict(zip(positions, range(len(positions))))
-        recipe = (_checkpoint_call, (fun,) + tuple(
-            OperandSlot(slots[i]) if i in slots else a for i, a in enumerate(args)), {})
+        recipe = (self, tuple(OperandSlot(slots[i]) if i in slots else a
+                              for i, a in enumerate(args)), {})
         return rule_node(variables, value, reverse, forward, call, recipe)
-    return checkpointed
+
+    def __reduce__(self):
+        found = find_global(self.fun)
+        if found is not None:
+            return _checkpoint_of_global, found
+        return reduce_by_reference(self, f"the checkpointed function "
+                                         f"{getattr(self.fun, '__name__', '')}")
+
+    def __repr__(self):
+        return f"<fasttape checkpoint of {self.fun!r}>"
 
 
-def _checkpoint_call(fun, *args):
-    """checkpoint(fun)(*args): the recipe that records a checkpoint node again (a
-    pickled tape's; fun pickles by reference)."""
-    return checkpoint(fun)(*args)
+def _checkpoint_of_global(module, name):
+    """checkpoint(module.name): how a pickled checkpointed function loads."""
+    return checkpoint(load_global(module, name))
 
 
 def _value_of(x):

@@ -22,6 +22,7 @@ import numpy as np
 
 from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
+from fasttape._references import reduce_by_reference
 from fasttape._tape import OperandSlot
 from fasttape._variable import Variable
 
@@ -138,7 +139,7 @@ class Primitive:
     def __reduce__(self):
         # by reference, as functions pickle (a traced tape names the primitive of each
         # of its nodes)
-        return self.__qualname__
+        return reduce_by_reference(self, f"the primitive {self.__name__}")
 
 
 def primitive(fun):

@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 import pytest
+import scipy.special as scipy_special
 
 import fasttape as ft
 import fasttape.numpy as fnp
@@ -1133,6 +1134,33 @@ def test_traced_array_code_pickles_and_replays_identically(case, rng):
                     what=f"value_and_grad at point {k}")
         assert_same(loaded.jvp(args, tangents), g.jvp(args, tangents), rtol=0.0,
                     what=f"jvp at point {k}")
+
+
+def _fourth_power(x):
+    return x ** 4
+
+
+quartic = primitive(_fourth_power)          # bound under another name than its function's
+defvjp(quartic, lambda ans, x: lambda g: 4.0 * g * x ** 3)
+ufunc_expit = primitive(scipy_special.expit)    # a ufunc: no __qualname__
+defvjp(ufunc_expit, lambda ans, x: lambda g: g * ans * (1.0 - ans))
+
+
+@ft.checkpoint
+def _decorated_block(x, c):
+    return fnp.sum(fnp.cos(x) * c)
+
+
+def test_pickled_traces_find_primitives_and_checkpoints_by_their_module_names(rng):
+    def f(x):
+        return (fnp.sum(quartic(x)) + fnp.sum(ufunc_expit(x)) + _decorated_block(x, 2.0)
+                + _CHECKPOINTED(x))
+
+    g = ft.trace(f, rng.standard_normal(3))
+    loaded = pickle.loads(pickle.dumps(g))
+    for _ in range(20):
+        x = rng.standard_normal(3)
+        assert_same(loaded.value_and_grad(x), ft.value_and_grad(f)(x))
 
 
 def test_pickling_a_trace_with_a_local_primitive_raises():
