@@ -986,3 +986,15 @@ def test_arrays_of_more_than_32_dimensions_are_refused():
         ft.grad(lambda x: fnp.sum(x * x))(x)
     np.testing.assert_array_equal(ft.grad(lambda x: fnp.sum(x * x))(np.ones((1,) * 31 + (2,))),
                                   np.full((1,) * 31 + (2,), 2.0))
+
+
+@pytest.mark.parametrize("lo, hi", [(np.nan, 2.0), (-1.0, np.nan),
+                                    (np.array([np.nan, -1.0, -1.0, -1.0]), 1.0)])
+def test_clip_with_nan_bounds_gives_numpy_values(lo, hi):
+    """A nan bound makes the value nan, as np.clip's minimum(maximum(x, lo), hi)."""
+    x = np.array([-2.0, 0.5, 3.0, 0.25])
+    f = lambda x: fnp.sum(fnp.clip(x, lo, hi) * np.arange(1.0, 5.0))
+    np.testing.assert_array_equal(ft.value_and_grad(f)(x)[0],
+                                  np.sum(np.clip(x, lo, hi) * np.arange(1.0, 5.0)))
+    g = ft.trace(lambda x: fnp.clip(x, lo, hi), np.array([0.1, 0.2, 0.3, 0.4]))
+    np.testing.assert_array_equal(g(x), np.clip(x, lo, hi))

@@ -613,10 +613,13 @@ def clip(a, a_min=None, a_max=None):
         a = broadcast_to(a, value.shape)
     # minimum(maximum(a, lo), hi) as choices by recorded masks, so that a replay
     # recomputes them; <= and >= give the ends gradient 0
-    if lo is not None:
-        a = _arrays.where(_arrays.record_mask(_MASK_OPS["le"], a, lo), lo, a)
-    if hi is not None:
-        a = _arrays.where(_arrays.record_mask(_MASK_OPS["ge"], a, hi), hi, a)
+    for bound, op in ((lo, "le"), (hi, "ge")):
+        if bound is None:
+            continue
+        take_bound = _arrays.record_mask(_MASK_OPS[op], a, bound)
+        if _np.any(_np.isnan(bound)):              # a nan bound wins, as in NumPy
+            take_bound = take_bound | _np.broadcast_to(_np.isnan(bound), a.shape)
+        a = _arrays.where(take_bound, bound, a)
     return a
 
 
