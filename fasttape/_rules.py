@@ -31,13 +31,14 @@ def replayable(x):
     return hasattr(x, "tape") and x.tape.replayable
 
 
-def equal(x, c):
-    """x == c as a choice a rule can make: plain booleans of the values, or, on a tape
-    recorded for replay, a comparison the replay re-evaluates (a mask for arrays, a
-    guard for numbers)."""
+def where_equal(x, c, if_equal, otherwise):
+    """if_equal where x == c, else otherwise: a choice by the values, or, on a tape
+    recorded for replay, one the replay re-evaluates (a select node for numbers, a
+    mask for arrays), so that a traced derivative follows it."""
     if replayable(x) or replayable(c):
-        return x == c
-    return np.equal(value(x), value(c))
+        from fasttape.branching import where
+        return where(x == c, if_equal, otherwise)     # (the comparison just made)
+    return fnp.where(np.equal(value(x), value(c)), if_equal, otherwise)
 
 
 # dy/dx of the unary ops, from the operand x and the result y
@@ -78,23 +79,28 @@ def _pow_partials(a, b, y):
     # only for the operands that are Variables (a constant's partial is never used)
     da = db = 0.0
     if hasattr(a, "tape"):
-        da = fnp.where(equal(b, 0.0), 0.0, b * a ** (b - 1.0))
+        da = where_equal(b, 0.0, 0.0, b * a ** (b - 1.0))
     if hasattr(b, "tape"):
-        a_is_zero = equal(a, 0.0)
-        db = fnp.where(a_is_zero, 0.0, fnp.log(fnp.where(a_is_zero, 1.0, a)) * y)
+        db = where_equal(a, 0.0, 0.0, fnp.log(where_equal(a, 0.0, 1.0, a)) * y)
     return da, db
 
 
 def _selection_partials(a, b, y):
     # maximum/minimum: 1 for the operand equal to the result, 0.5 each on a tie, nan if
     # the result is nan; piecewise constant, so higher derivatives are 0
-    to_a = equal(a, y)
-    to_b = equal(b, y)
+    if replayable(a) or replayable(b):
+        # choices a replay re-evaluates (a nan result gives 0 here, not nan)
+        a_is_y = where_equal(a, y, 1.0, 0.0)
+        b_is_y = where_equal(b, y, 1.0, 0.0)
+        return a_is_y * (1.0 - 0.5 * b_is_y), b_is_y * (1.0 - 0.5 * a_is_y)
+    va, vb, vy = value(a), value(b), value(y)
+    to_a = np.equal(va, vy)
+    to_b = np.equal(vb, vy)
     with np.errstate(invalid="ignore"):
-        both = fnp.where(to_a & to_b, 0.5, 1.0)
-        da = fnp.where(to_a, both, fnp.where(to_b, 0.0, np.nan))
-        db = fnp.where(to_b, both, fnp.where(to_a, 0.0, np.nan))
-    if not hasattr(da, "tape") and np.ndim(da) == 0:
+        both = np.where(to_a & to_b, 0.5, 1.0)
+        da = np.where(to_a, both, np.where(to_b, 0.0, np.nan))
+        db = np.where(to_b, both, np.where(to_a, 0.0, np.nan))
+    if np.ndim(da) == 0:
         return float(da), float(db)
     return da, db
 

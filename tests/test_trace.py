@@ -847,7 +847,7 @@ def _kinks_arrays(x):
     (_kinks_arrays, lambda rng: rng.uniform(-1, 1, 5))], ids=["scalar", "arrays"])
 def test_a_traced_gradient_function_follows_the_choices_of_its_rules(f, draw, rng):
     """trace(grad(f)): the derivative rules' choices (which side of a where, maximum,
-    abs, max, clip; pow at 0) are recorded selects and masks, or guards: a replay
+    abs, max, clip; pow at 0) are recorded selects and masks (or guards): a replay
     never returns the gradient of another branch."""
     gradient = ft.grad(f)
     strict = ft.trace(gradient, draw(rng))
@@ -863,8 +863,7 @@ def test_a_traced_gradient_function_follows_the_choices_of_its_rules(f, draw, rn
             raised += 1
             continue
         assert_same(got, expected, rtol=1e-10, what=f"replay at point {k}")
-    if f is _kinks_arrays:
-        assert raised == 0              # (masks: no guards but prod's zero pattern)
+    assert raised == 0     # (selects and masks: the only guard, prod's zeros, holds)
 
 
 def test_mask_tests_of_values_replay():
