@@ -27,7 +27,7 @@ DIRECTIVES = {
     "linetrace": COVERAGE,
 }
 
-MODULES = ["_tape", "_variable", "_elementary", "_arrays"]
+MODULES = ["_tape", "_tape_state", "_variable", "_elementary", "_arrays"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if COVERAGE:

@@ -22,8 +22,9 @@ from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
                               sweep_gradients, tangents_of)
 from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
 from fasttape._references import find_global, load_global, reduce_by_reference
-from fasttape._tape import (OperandSlot, Tape, acquire_tape, active_tape, pop_active,
-                            push_active, release_tape)
+from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
+                            release_tape)
+from fasttape._tape_state import OperandSlot
 from fasttape._variable import (Variable, make_leaf, make_leaves,
                                 scalar_value_and_grad)
 

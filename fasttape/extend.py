@@ -23,7 +23,7 @@ import numpy as np
 from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
 from fasttape._references import reduce_by_reference
-from fasttape._tape import OperandSlot
+from fasttape._tape_state import OperandSlot
 from fasttape._variable import Variable
 
 _VARIABLE_TYPES = (Variable, ArrayVariable)

@@ -10,7 +10,7 @@ from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, eig, svd, ...)
 
 from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
-from fasttape._tape import OperandSlot
+from fasttape._tape_state import OperandSlot
 from fasttape._variable import Variable
 
 

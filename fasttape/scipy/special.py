@@ -47,7 +47,7 @@ def gammaln(x):
     differentiated)."""
     if not _is_variable(x):
         return _special.gammaln(x)
-    from fasttape._tape import OperandSlot
+    from fasttape._tape_state import OperandSlot
     from fasttape.numpy.linalg import rule_node
     value = _special.gammaln(x.value)
     return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
