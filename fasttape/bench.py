@@ -10,11 +10,12 @@ workloads, each with its own table:
 - arrays (vectorised Rosenbrock, logistic regression, an MLP, 100 ops on arrays of
   10, ADBench's GMM objective): f on NumPy arrays (the baseline), fasttape.numpy
   (grad, record, sweep), autograd, PyTorch, mygrad, JAX eager and ``jax.jit``;
-- second order (a Hessian and a Hessian-vector product of a scalar loop): fasttape's
-  fast path (a list of floats), its general path (an ndarray), a traced function,
-  autograd, PyTorch, JAX eager and ``jit``;
-- replay (``fasttape.trace`` once, gradients at 100 points): the trace, replayed
-  calls and gradients, ``grad_many`` on 1 and 2 threads, ``jax.jit`` and CasADi.
+- second order (a Hessian and a Hessian-vector product of a scalar loop): fasttape
+  on a list of floats, on an ndarray, and traced; autograd, PyTorch, JAX eager and
+  ``jit``;
+- replay (``fasttape.trace`` once, gradients at 100 points of a loop, at 32 points of
+  vectorised code): the trace, replayed calls and gradients, ``grad_many`` on 1 and 2
+  threads, ``jax.jit`` and CasADi.
 
 Missing peers are skipped. Before timing, each peer's derivative is compared with
 fasttape's (``np.allclose``, rtol 1e-6 unless the workload says otherwise); a

@@ -256,10 +256,11 @@ def hessian(fun, argnum=0):
     """Return a function computing the Hessian of a scalar ``fun``: shape
     ``x.shape + x.shape``.
 
-    For functions of scalar operations the Hessian is assembled from forward-over-
-    reverse sweeps in C, one per input element, over a tape recorded once. Otherwise
-    (array operations, or inside another differentiation) the gradient is recorded
-    (its own reverse sweep lands on the tape) and swept forward once per input
+    The Hessian is assembled from forward-over-reverse sweeps in C, one per input
+    element, over a tape recorded once (scalar and array operations). Otherwise
+    (operations with Python rules: linalg, einsum, custom primitives, checkpoint;
+    several array arguments; or inside another differentiation) the gradient is
+    recorded (its own reverse sweep lands on the tape) and swept forward once per input
     element.
     """
     general = jacfwd(grad(fun, argnum), argnum)
@@ -290,9 +291,10 @@ def hessian_vector_product(fun, argnum=0):
     ``argnum`` times ``vector`` (of that argument's structure), without forming the
     Hessian.
 
-    Functions of scalar operations take a forward-over-reverse pass in C that records
-    nothing beyond the function itself; others (and calls inside another
-    differentiation) take one forward sweep over the recorded gradient.
+    A forward-over-reverse pass in C records nothing beyond the function itself;
+    functions with Python-rule operations (linalg, einsum, custom primitives,
+    checkpoint), and calls inside another differentiation, take one forward sweep over
+    the recorded gradient instead.
     """
     def hvp_fun(*args):
         *primals, vector = args
