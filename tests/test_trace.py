@@ -1035,6 +1035,26 @@ def test_concurrent_calls_give_the_serial_results(case, rng):
                         what=f"thread {j}, point {k}")
 
 
+def test_concurrent_calls_of_array_code_retrace_on_their_own():
+    """With retrace=True, threads whose points take other branches record again in
+    turn (under the lock); every thread's gradients stay right."""
+    def f(x):
+        if (x > 0.0).all():
+            return fnp.sum(x ** 3)
+        return fnp.sum(fnp.sin(x) * x)
+
+    g = ft.trace(f, np.ones(4), retrace=True)
+    rng = np.random.default_rng(5)
+    points = [rng.standard_normal(4) * (1.0 if k % 3 else 0.0) + (k % 3 == 0)
+              for k in range(60)]
+    expected = [ft.grad(f)(p) for p in points]
+    results = _run_concurrently(lambda j: [g.grad(points[i]) for i in range(j, 60, 3)],
+                                3)
+    for j in range(3):
+        for k, got in enumerate(results[j]):
+            np.testing.assert_allclose(got, expected[j + 3 * k], rtol=1e-14)
+
+
 # -- 4. pickling -----------------------------------------------------------------------
 
 def likelihood_with_branches(theta, data):
