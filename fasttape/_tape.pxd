@@ -267,6 +267,7 @@ cdef class Tape:
     cdef Py_ssize_t push_anode(self, uint8_t aop, uint8_t sop, Py_ssize_t size,
                                Py_ssize_t n_operands, object value) except -1
     cdef int reserve_anode(self, Py_ssize_t n_operands) except -1
+    cdef int prepare_adjoint_tangents(self) except -1
     cdef Operand* operand(self, Py_ssize_t anode, Py_ssize_t j) noexcept
     cdef Py_ssize_t push_geometry(self, object values) except -1
     cdef void* keep(self, object array) except NULL

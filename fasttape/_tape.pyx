@@ -138,6 +138,15 @@ cdef void* grow_buffer(void* buf, Py_ssize_t new_count, size_t item_size) except
     return p
 
 
+cdef int ensure_doubles(double** buf, Py_ssize_t* capacity,
+                        Py_ssize_t needed) except -1:
+    """Grow a sweep buffer of doubles (and its recorded capacity) to `needed`."""
+    if capacity[0] < needed:
+        buf[0] = <double*>grow_buffer(buf[0], needed, sizeof(double))
+        capacity[0] = needed
+    return 0
+
+
 cdef Py_ssize_t next_capacity(Py_ssize_t current, Py_ssize_t needed,
                               Py_ssize_t limit, str what) except -1:
     """Doubling growth, capped at limit; OverflowError past it."""
@@ -509,14 +518,9 @@ cdef class Tape:
     cdef int prepare_sweep(self) except -1:
         """Adjoint buffers sized for the tape and zeroed: every slot, also those after
         the output, whose adjoints (zero) are read for inputs recorded after it."""
-        if self.adjoint_capacity < self.slot_capacity:
-            self.adjoints = <double*>grow_buffer(self.adjoints, self.slot_capacity,
-                                                 sizeof(double))
-            self.adjoint_capacity = self.slot_capacity
-        if self.array_adjoint_capacity < self.n_array_values:
-            self.array_adjoints = <double*>grow_buffer(
-                self.array_adjoints, self.n_array_values, sizeof(double))
-            self.array_adjoint_capacity = self.n_array_values
+        ensure_doubles(&self.adjoints, &self.adjoint_capacity, self.slot_capacity)
+        ensure_doubles(&self.array_adjoints, &self.array_adjoint_capacity,
+                       self.n_array_values)
         memset(self.adjoints, 0, <size_t>self.n_slots * sizeof(double))
         # array adjoint blocks are zeroed lazily, when the sweep first reaches them
         if self.array_adjoint_live_capacity < self.n_anodes:
@@ -525,6 +529,20 @@ cdef class Tape:
             self.array_adjoint_live_capacity = self.n_anodes
         if self.n_anodes:
             memset(self.array_adjoint_live, 0, <size_t>self.n_anodes)
+        return 0
+
+    cdef int prepare_adjoint_tangents(self) except -1:
+        """Forward over reverse: buffers for the tangents of the adjoints (slots and
+        array values), as large as the adjoints' (the array steps swap the two) and
+        zeroed."""
+        ensure_doubles(&self.adjoint_tangents, &self.adjoint_tangent_capacity,
+                       self.adjoint_capacity)
+        ensure_doubles(&self.array_adjoint_tangents, &self.array_adjoint_tangent_capacity,
+                       self.array_adjoint_capacity)
+        memset(self.adjoint_tangents, 0, <size_t>self.n_slots * sizeof(double))
+        if self.n_array_values:
+            memset(self.array_adjoint_tangents, 0,
+                   <size_t>self.n_array_values * sizeof(double))
         return 0
 
     cdef int sweep_c(self, Py_ssize_t node, Py_ssize_t slot_end) except -1:
@@ -551,14 +569,9 @@ cdef class Tape:
 
     cdef int prepare_tangents(self) except -1:
         """Tangent buffers sized for the tape and zeroed (then seed the leaves)."""
-        if self.tangent_capacity < self.slot_capacity:
-            self.tangents = <double*>grow_buffer(self.tangents, self.slot_capacity,
-                                                 sizeof(double))
-            self.tangent_capacity = self.slot_capacity
-        if self.array_tangent_capacity < self.n_array_values:
-            self.array_tangents = <double*>grow_buffer(
-                self.array_tangents, self.n_array_values, sizeof(double))
-            self.array_tangent_capacity = self.n_array_values
+        ensure_doubles(&self.tangents, &self.tangent_capacity, self.slot_capacity)
+        ensure_doubles(&self.array_tangents, &self.array_tangent_capacity,
+                       self.n_array_values)
         memset(self.tangents, 0, <size_t>self.n_slots * sizeof(double))
         if self.n_array_values:
             memset(self.array_tangents, 0, <size_t>self.n_array_values * sizeof(double))
@@ -617,11 +630,7 @@ cdef class Tape:
             self.tangents[<Py_ssize_t>leaf_slots[k]] = direction[k]
         self.tangent_sweep()
         self.prepare_sweep()
-        if self.adjoint_tangent_capacity < self.slot_capacity:
-            self.adjoint_tangents = <double*>grow_buffer(
-                self.adjoint_tangents, self.slot_capacity, sizeof(double))
-            self.adjoint_tangent_capacity = self.slot_capacity
-        memset(self.adjoint_tangents, 0, <size_t>self.n_slots * sizeof(double))
+        self.prepare_adjoint_tangents()
         self.adjoints[node] = 1.0
         if node > 2048:
             with nogil:
@@ -706,21 +715,8 @@ cdef class Tape:
             memset(self.array_adjoints, 0, <size_t>self.n_array_values * sizeof(double))
         if self.n_anodes:
             memset(self.array_adjoint_live, 1, <size_t>self.n_anodes)
-        if self.adjoint_tangent_capacity < self.adjoint_capacity:
-            self.adjoint_tangents = <double*>grow_buffer(
-                self.adjoint_tangents, self.adjoint_capacity, sizeof(double))
-            self.adjoint_tangent_capacity = self.adjoint_capacity
-        if self.array_adjoint_tangent_capacity < self.array_adjoint_capacity:
-            self.array_adjoint_tangents = <double*>grow_buffer(
-                self.array_adjoint_tangents, self.array_adjoint_capacity, sizeof(double))
-            self.array_adjoint_tangent_capacity = self.array_adjoint_capacity
-        memset(self.adjoint_tangents, 0, <size_t>self.n_slots * sizeof(double))
-        if self.n_array_values:
-            memset(self.array_adjoint_tangents, 0,
-                   <size_t>self.n_array_values * sizeof(double))
-        if output_anode >= 0:
-            if self.anodes[output_anode].size != 1 or self.anodes[output_anode].out_slot >= 0:
-                raise ValueError("the output must be one value")
+        self.prepare_adjoint_tangents()
+        if output_anode >= 0:          # (checked by check_leaves_and_output)
             self.array_adjoints[self.anodes[output_anode].adj] = 1.0
             output = self.anodes[output_anode].node
         else:
