@@ -499,9 +499,10 @@ cdef class Tape:
             "node": n.node, "c": n.c, "operands": operands,
             "value": self.keepalive[n.value_ref] if n.value_ref >= 0 else None,
             "weights": self.keepalive[n.weights_ref] if n.weights_ref >= 0 else None,
-            # the array node whose values are the weights (a WHERE's recorded mask)
+            # the array node whose values are the weights (a WHERE's recorded mask;
+            # looked for on tapes recorded for replay, the only ones with such masks)
             "weights_node": self._node_with_value(n.weights_ref) if n.aop == AOP_WHERE
-            and n.weights_ref >= 0 else -1,
+            and n.weights_ref >= 0 and self.replayable else -1,
             "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
             "geometry": [self.geometry[n.geom + k] for k in range(glen)],
             "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
