@@ -5,6 +5,7 @@ Environment switches:
   FASTTAPE_COVERAGE=1  line tracing for coverage.py
 """
 import os
+import runpy
 
 import numpy
 from Cython.Build import cythonize
@@ -26,6 +27,12 @@ DIRECTIVES = {
     "embedsignature": True,
     "linetrace": COVERAGE,
 }
+
+# The op table (fasttape/_optable.py) is the one source of each scalar op's formulas:
+# regenerate the files that repeat it (_opcodes.pxd, _opmath.pxd, _elementary.pyx/.pyi)
+# before cythonizing. Only files whose text changed are rewritten.
+runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fasttape",
+                            "_generate.py"))["generate"]()
 
 MODULES = ["_tape", "_tape_state", "_variable", "_elementary", "_arrays"]
 

@@ -23,69 +23,10 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
-ctypedef uint8_t opcode_t
-ctypedef int32_t index_t
+from fasttape._opcodes cimport *     # opcode_t, index_t and the OP_* codes
 
-# Op codes. Order matters: OP_ARITY and OP_NAMES in _tape.pyx follow it, and
-# tests/test_tape.py checks that they stay in step.
-cdef enum:
-    OP_LEAF = 0       # an input (leaf) variable
-    OP_CONST          # a constant promoted to a slot (no derivative flows out of it)
-    # arithmetic; _VC: second operand is constants[arg1]; _CV: first is constants[arg0]
-    OP_ADD_VV
-    OP_ADD_VC
-    OP_SUB_VV
-    OP_SUB_VC
-    OP_SUB_CV
-    OP_MUL_VV
-    OP_MUL_VC
-    OP_DIV_VV
-    OP_DIV_VC
-    OP_DIV_CV
-    OP_POW_VV
-    OP_POW_VC
-    OP_POW_CV
-    # unary
-    OP_NEG
-    OP_SQUARE
-    OP_RECIPROCAL
-    OP_SQRT
-    OP_CBRT
-    OP_EXP
-    OP_EXP2
-    OP_EXPM1
-    OP_LOG
-    OP_LOG2
-    OP_LOG10
-    OP_LOG1P
-    OP_SIN
-    OP_COS
-    OP_TAN
-    OP_ARCSIN
-    OP_ARCCOS
-    OP_ARCTAN
-    OP_SINH
-    OP_COSH
-    OP_TANH
-    OP_ARCSINH
-    OP_ARCCOSH
-    OP_ARCTANH
-    OP_ABS
-    OP_SIGN
-    OP_ERF
-    OP_SIGMOID
-    # binary functions (both operands are slots; constants are promoted with OP_CONST)
-    OP_ARCTAN2
-    OP_HYPOT
-    OP_MAXIMUM
-    OP_MINIMUM
-    OP_LOGADDEXP
-    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of
-    # (a, b) in the extras pool (fasttape.where: a branch that replays without guards)
-    OP_SELECT
-    # an array operation: arg0 is the index of its ArrayNode (below)
-    OP_ARRAY
-    N_OPS
+# The scalar op codes (OP_*) are generated from the op table, fasttape/_optable.py,
+# into _opcodes.pxd, with OP_FIRST_<KIND> / OP_LAST_<KIND> markers for each kind.
 
 # Array operations (ArrayNode.aop). Elementwise ones take their formula from the
 # scalar op code in ArrayNode.sop, so each derivative is written once.
@@ -161,6 +102,20 @@ cdef enum:
     CMP_EQ
     CMP_NE
     GUARD_CONST_RHS = 8
+
+cdef inline bint compare_c(int cmp, double x, double y) noexcept nogil:
+    """x CMP y for a comparison code (CMP_LT ... CMP_NE); nan compares as in C."""
+    if cmp == CMP_LT:
+        return x < y
+    elif cmp == CMP_LE:
+        return x <= y
+    elif cmp == CMP_GT:
+        return x > y
+    elif cmp == CMP_GE:
+        return x >= y
+    elif cmp == CMP_EQ:
+        return x == y
+    return x != y
 
 # AOP_MASK's sop: a CMP_* code compares values; these combine masks
 cdef enum:

@@ -20,66 +20,21 @@ cnp.import_array()
 cdef double EMPTY_DATA = 0.0
 
 
-from fasttape._opmath cimport (binary_partials, binary_second, compare_c, eval_binary,
-                               sigmoid_c,
-                               eval_unary,
-                               pow_dbase, pow_dexponent, unary_partial, unary_second)
+from fasttape._opmath cimport (binary_partials, binary_second, compiled_op_codes,
+                               eval_binary, eval_unary, replay_step, reverse_step,
+                               second_order_step, tangent_step, unary_partial,
+                               unary_reverse, unary_second)
+from fasttape._opmath_helpers cimport curvature, put, sigmoid, times
 from scipy.linalg.cython_blas cimport dgemm, dgemv
 
-# One row per op code, in enum order: (name, code, arity). The Python mirror of the
-# enum in _tape.pxd; arity counts Variable operands (constants excluded).
-OP_TABLE = (
-    ("LEAF", OP_LEAF, 0),
-    ("CONST", OP_CONST, 0),
-    ("ADD_VV", OP_ADD_VV, 2),
-    ("ADD_VC", OP_ADD_VC, 1),
-    ("SUB_VV", OP_SUB_VV, 2),
-    ("SUB_VC", OP_SUB_VC, 1),
-    ("SUB_CV", OP_SUB_CV, 1),
-    ("MUL_VV", OP_MUL_VV, 2),
-    ("MUL_VC", OP_MUL_VC, 1),
-    ("DIV_VV", OP_DIV_VV, 2),
-    ("DIV_VC", OP_DIV_VC, 1),
-    ("DIV_CV", OP_DIV_CV, 1),
-    ("POW_VV", OP_POW_VV, 2),
-    ("POW_VC", OP_POW_VC, 1),
-    ("POW_CV", OP_POW_CV, 1),
-    ("NEG", OP_NEG, 1),
-    ("SQUARE", OP_SQUARE, 1),
-    ("RECIPROCAL", OP_RECIPROCAL, 1),
-    ("SQRT", OP_SQRT, 1),
-    ("CBRT", OP_CBRT, 1),
-    ("EXP", OP_EXP, 1),
-    ("EXP2", OP_EXP2, 1),
-    ("EXPM1", OP_EXPM1, 1),
-    ("LOG", OP_LOG, 1),
-    ("LOG2", OP_LOG2, 1),
-    ("LOG10", OP_LOG10, 1),
-    ("LOG1P", OP_LOG1P, 1),
-    ("SIN", OP_SIN, 1),
-    ("COS", OP_COS, 1),
-    ("TAN", OP_TAN, 1),
-    ("ARCSIN", OP_ARCSIN, 1),
-    ("ARCCOS", OP_ARCCOS, 1),
-    ("ARCTAN", OP_ARCTAN, 1),
-    ("SINH", OP_SINH, 1),
-    ("COSH", OP_COSH, 1),
-    ("TANH", OP_TANH, 1),
-    ("ARCSINH", OP_ARCSINH, 1),
-    ("ARCCOSH", OP_ARCCOSH, 1),
-    ("ARCTANH", OP_ARCTANH, 1),
-    ("ABS", OP_ABS, 1),
-    ("SIGN", OP_SIGN, 1),
-    ("ERF", OP_ERF, 1),
-    ("SIGMOID", OP_SIGMOID, 1),
-    ("ARCTAN2", OP_ARCTAN2, 2),
-    ("HYPOT", OP_HYPOT, 2),
-    ("MAXIMUM", OP_MAXIMUM, 2),
-    ("MINIMUM", OP_MINIMUM, 2),
-    ("LOGADDEXP", OP_LOGADDEXP, 2),
-    ("SELECT", OP_SELECT, 3),
-    ("ARRAY", OP_ARRAY, 0),
-)
+from fasttape import _optable
+
+# One row per op code, in code order: (name, code, arity), arity counting Variable
+# operands (constants excluded); from the op table, fasttape/_optable.py.
+OP_TABLE = tuple((name, code, _optable.op_arity(op, variant))
+                 for code, (name, op, variant) in enumerate(_optable.expanded()))
+# the codes as the compiled C enum has them (tests compare the two)
+COMPILED_OP_CODES = compiled_op_codes()
 
 # The array ops, in enum order (see _tape.pxd): (name, code)
 ARRAY_OP_TABLE = (
@@ -104,11 +59,8 @@ for _name, _code, _arity in OP_TABLE:
 
 # which operand of the *_VC / *_CV variants is a constant: 0 none, 1 first, 2 second
 cdef uint8_t CONST_OPERAND[N_OPS]
-memset(CONST_OPERAND, 0, sizeof(CONST_OPERAND))
-for _code in (OP_ADD_VC, OP_SUB_VC, OP_MUL_VC, OP_DIV_VC, OP_POW_VC):
-    CONST_OPERAND[_code] = 2
-for _code in (OP_SUB_CV, OP_DIV_CV, OP_POW_CV):
-    CONST_OPERAND[_code] = 1
+for _code, (_name, _op, _variant) in enumerate(_optable.expanded()):
+    CONST_OPERAND[_code] = {"CV": 1, "VC": 2}.get(_variant, 0)
 
 COMPARISON_NAMES = ("<", "<=", ">", ">=", "==", "!=")
 
@@ -1299,8 +1251,8 @@ cdef Py_ssize_t scalar_reverse_run_c(Tape t, const double* values, double* adjoi
     cdef const index_t* arg1s = t.arg1s
     cdef const double* constants = t.constants
     cdef const index_t* extras = t.extras
-    cdef Py_ssize_t i, a, b
-    cdef double g, y, da, db
+    cdef Py_ssize_t i
+    cdef double g
     cdef opcode_t op
     for i in range(last, node_begin - 1, -1):
         op = ops[i]
@@ -1309,55 +1261,11 @@ cdef Py_ssize_t scalar_reverse_run_c(Tape t, const double* values, double* adjoi
         g = adjoints[i]
         if g == 0.0:
             continue
-        a = arg0s[i]
-        b = arg1s[i]
-        y = values[i]
-        if op <= OP_CONST:             # leaves and constants: nothing to propagate
-            pass
-        # -- arithmetic, the hot cases, spelled out (binary_partials has them too; going
-        #    through it costs ~35% more sweep time) -------------------------------------
-        elif op == OP_ADD_VV:          # y = a + b
-            adjoints[a] += g
-            adjoints[b] += g
-        elif op == OP_SUB_VV:          # y = a - b
-            adjoints[a] += g
-            adjoints[b] -= g
-        elif op == OP_MUL_VV:          # y = a * b
-            adjoints[a] += g * values[b]
-            adjoints[b] += g * values[a]
-        elif op == OP_DIV_VV:          # y = a / b;  dy/db = -y / b
-            da = g / values[b]
-            adjoints[a] += da
-            adjoints[b] -= da * y
-        elif op == OP_SQUARE:          # y = a * a
-            adjoints[a] += 2.0 * g * values[a]
-        # -- arithmetic with a constant operand (c = constants[...]) ---------------------
-        elif op == OP_ADD_VC:          # y = a + c
-            adjoints[a] += g
-        elif op == OP_SUB_VC:          # y = a - c
-            adjoints[a] += g
-        elif op == OP_SUB_CV:          # y = c - b
-            adjoints[b] -= g
-        elif op == OP_MUL_VC:          # y = a * c
-            adjoints[a] += g * constants[b]
-        elif op == OP_DIV_VC:          # y = a / c
-            adjoints[a] += g / constants[b]
-        elif op == OP_DIV_CV:          # y = c / b;  dy/db = -y / b
-            adjoints[b] -= g * y / values[b]
-        elif op == OP_POW_VC:          # y = a ** c
-            adjoints[a] += g * pow_dbase(values[a], constants[b])
-        elif op == OP_POW_CV:          # y = c ** b;  dy/db = log(c) y
-            adjoints[b] += g * pow_dexponent(constants[a], y)
-        elif op == OP_SELECT:          # y = a' if c > 0 else b' (a', b' in extras)
-            adjoints[extras[b if values[a] > 0.0 else b + 1]] += g
-        # -- unary ops: formulas in _opmath.unary_partial --------------------------------
-        elif OP_NEG <= op <= OP_SIGMOID:
-            adjoints[a] += g * unary_partial(op, values[a], y)
-        # -- binary ops of two variables: formulas in _opmath.binary_partials ------------
-        else:
-            binary_partials(op, values[a], values[b], y, &da, &db)
-            adjoints[a] += g * da
-            adjoints[b] += g * db
+        if op > OP_CONST:              # leaves and constants: nothing to propagate
+            # the op's formula, from the op table (_opmath.reverse_step: one switch that
+            # gcc inlines here; a call out of this loop would cost ~10-40%)
+            reverse_step(op, arg0s[i], arg1s[i], g, values[i], values, constants,
+                         extras, adjoints)
     return node_begin - 1
 
 
@@ -1549,52 +1457,6 @@ cdef inline void gather_add(double* gx, const double* g, const int64_t* index,
 # loop, which gcc does not specialise by inlining). The zero-adjoint rule is applied per
 # element as a select (d if g != 0 else 0), which keeps the loops branch-free.
 
-cdef void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x, const double* y,
-                        const double* g, double* gx, bint assign) noexcept nogil:
-    """gx += g * dy/dx (gx = ... when `assign`: a fresh block, not zeroed)."""
-    cdef Py_ssize_t k
-    cdef double d
-    if sop == OP_SQUARE:               # 2x
-        for k in range(n):
-            d = 2.0 * g[k] * x[k]
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_NEG:                # -1
-        for k in range(n):
-            put(gx, k, -g[k], assign)
-    elif sop == OP_EXP:                # y
-        for k in range(n):
-            d = g[k] * y[k]
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_TANH:               # 1 - y^2
-        for k in range(n):
-            d = g[k] * (1.0 - y[k] * y[k])
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_LOG:                # 1/x
-        for k in range(n):
-            d = g[k] / x[k]
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_SQRT:               # 0.5/y
-        for k in range(n):
-            d = 0.5 * g[k] / y[k]
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_SIGMOID:            # y (1 - y)
-        for k in range(n):
-            d = g[k] * y[k] * (1.0 - y[k])
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    else:
-        for k in range(n):
-            d = g[k] * unary_partial(sop, x[k], y[k])
-            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-
-
-cdef inline void put(double* gx, Py_ssize_t k, double d, bint assign) noexcept nogil:
-    # One store, no branch: gcc 12 does not vectorise a loop with a branch around the
-    # store (and an if/else store here kept unary_reverse's loops scalar), while this
-    # form it splits into two vectorised versions by the loop-invariant `assign`.
-    # -0.0 + d is d exactly (also for d = -0.0 and nan), so assign writes d.
-    gx[k] = (-0.0 if assign else gx[k]) + d
-
-
 cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
                               const double* a, Py_ssize_t sa, double* ga, bint assign_a,
                               const double* b, Py_ssize_t sb, double* gb, bint assign_b,
@@ -1616,7 +1478,7 @@ cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
     elif sop == OP_LOGADDEXP and sa == 0 and ga == NULL:
         # logaddexp(c, b), the usual softplus form: d/db = sigmoid(b - c)
         for k in range(n):
-            d = g[k] * sigmoid_c(b[k] - a[0]) if a[0] != b[k] else 0.5 * g[k]
+            d = g[k] * sigmoid(b[k] - a[0]) if a[0] != b[k] else 0.5 * g[k]
             put(gb, k * sb, d if g[k] != 0.0 else 0.0, assign_b)
     else:
         for k in range(n):
@@ -1954,46 +1816,15 @@ cdef Py_ssize_t scalar_replay_run_c(Tape t, double* values,
     cdef const index_t* arg1s = t.arg1s
     cdef const double* constants = t.constants
     cdef const index_t* extras = t.extras
-    cdef Py_ssize_t i, a, b
+    cdef Py_ssize_t i
     cdef opcode_t op
     for i in range(begin, t.n_nodes):
         op = ops[i]
-        a = arg0s[i]
-        b = arg1s[i]
         if op <= OP_CONST:             # inputs and constants keep their values
             continue
         elif op == OP_ARRAY:
             return i
-        elif op == OP_ADD_VV:
-            values[i] = values[a] + values[b]
-        elif op == OP_SUB_VV:
-            values[i] = values[a] - values[b]
-        elif op == OP_MUL_VV:
-            values[i] = values[a] * values[b]
-        elif op == OP_SQUARE:
-            values[i] = values[a] * values[a]
-        elif op == OP_ADD_VC:
-            values[i] = values[a] + constants[b]
-        elif op == OP_SUB_VC:
-            values[i] = values[a] - constants[b]
-        elif op == OP_SUB_CV:
-            values[i] = constants[a] - values[b]
-        elif op == OP_MUL_VC:
-            values[i] = values[a] * constants[b]
-        elif op == OP_DIV_VC:
-            values[i] = values[a] / constants[b]
-        elif op == OP_DIV_CV:
-            values[i] = constants[a] / values[b]
-        elif op == OP_POW_VC:
-            values[i] = cm.pow(values[a], constants[b])
-        elif op == OP_POW_CV:
-            values[i] = cm.pow(constants[a], values[b])
-        elif op == OP_SELECT:
-            values[i] = values[extras[b if values[a] > 0.0 else b + 1]]
-        elif OP_NEG <= op <= OP_SIGMOID:
-            values[i] = eval_unary(op, values[a])
-        else:
-            values[i] = eval_binary(op, values[a], values[b])
+        values[i] = replay_step(op, arg0s[i], arg1s[i], values, constants, extras)
     return t.n_nodes
 
 
@@ -2046,7 +1877,7 @@ cdef int array_forward_c(Tape t, Py_ssize_t r) noexcept nogil:
                 for k in range(size):
                     ka = k if x.size == size else 0
                     kb = k if x1.size == size else 0
-                    n.weights[k] = 0.5 if xv[ka] == bv[kb] else sigmoid_c(bv[kb] - xv[ka])
+                    n.weights[k] = 0.5 if xv[ka] == bv[kb] else sigmoid(bv[kb] - xv[ka])
         else:
             binary_forward_walk(n.sop, size, xv, bv, y, &t.geometry[n.geom])
     elif n.aop == AOP_SUM:
@@ -2379,8 +2210,8 @@ cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
     cdef const double* tangents = t.tangents
     cdef double* adj = t.adjoints
     cdef double* adj_t = t.adjoint_tangents
-    cdef Py_ssize_t i, a, b, x
-    cdef double g, gt, y, p, q, c, da, db, daa, dab, dbb
+    cdef Py_ssize_t i
+    cdef double g, gt
     cdef opcode_t op
     for i in range(node, -1, -1):
         op = ops[i]
@@ -2392,62 +2223,9 @@ cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
         gt = adj_t[i]
         if g == 0.0 and gt == 0.0:
             continue
-        a = arg0s[i]
-        b = arg1s[i]
-        y = values[i]
-        if op <= OP_CONST:
-            continue
-        if OP_ADD_VC <= op <= OP_POW_CV and op != OP_ADD_VV and op != OP_SUB_VV \
-                and op != OP_MUL_VV and op != OP_DIV_VV and op != OP_POW_VV:
-            # one variable operand x and a constant c: first and second derivative
-            if op == OP_SUB_CV or op == OP_DIV_CV or op == OP_POW_CV:
-                x = b
-                c = constants[a]
-            else:
-                x = a
-                c = constants[b]
-            q = 0.0
-            if op == OP_ADD_VC or op == OP_SUB_VC:
-                p = 1.0
-            elif op == OP_SUB_CV:
-                p = -1.0
-            elif op == OP_MUL_VC:
-                p = c
-            elif op == OP_DIV_VC:
-                p = 1.0 / c
-            elif op == OP_DIV_CV:          # y = c / x: -y/x, 2y/x^2
-                p = -y / values[x]
-                q = 2.0 * y / (values[x] * values[x])
-            elif op == OP_POW_VC:          # y = x^c
-                p = pow_dbase(values[x], c)
-                if c != 0.0 and c != 1.0:
-                    q = c * (c - 1.0) * cm.pow(values[x], c - 2.0)
-            else:                          # POW_CV: y = c^x: log(c) y, log(c)^2 y
-                p = pow_dexponent(c, y)
-                if c != 0.0:
-                    q = cm.log(c) * cm.log(c) * y
-            adj[x] += g * p
-            adj_t[x] += gt * p + (g * q * tangents[x] if g != 0.0 and q != 0.0
-                                  and tangents[x] != 0.0 else 0.0)
-        elif op == OP_SELECT:
-            x = t.extras[b if values[a] > 0.0 else b + 1]
-            adj[x] += g
-            adj_t[x] += gt
-        elif OP_NEG <= op <= OP_SIGMOID:
-            p = unary_partial(op, values[a], y)
-            q = unary_second(op, values[a], y)
-            adj[a] += g * p
-            adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0
-                                  and tangents[a] != 0.0 else 0.0)
-        else:
-            binary_partials(op, values[a], values[b], y, &da, &db)
-            binary_second(op, values[a], values[b], y, &daa, &dab, &dbb)
-            adj[a] += g * da
-            adj[b] += g * db
-            adj_t[a] += gt * da + g * (curvature(daa, tangents[a])
-                                       + curvature(dab, tangents[b]))
-            adj_t[b] += gt * db + g * (curvature(dab, tangents[a])
-                                       + curvature(dbb, tangents[b]))
+        if op > OP_CONST:
+            second_order_step(op, arg0s[i], arg1s[i], g, gt, values[i], values,
+                              constants, t.extras, tangents, adj, adj_t)
     return 0
 
 
@@ -2458,14 +2236,6 @@ cdef int second_order_sweep_c(Tape t, Py_ssize_t node) noexcept nogil:
 # adjoint tangents: array_reverse_c with the adjoint buffers swapped for theirs. The
 # second is zero for the linear nodes (sums, views, gathers, joins, where, max/min at
 # fixed weights) and added below for the others.
-
-cdef inline double curvature(double second, double tangent) noexcept nogil:
-    """A second-derivative term: 0 when either factor is 0, so that a zero tangent
-    (or a zero second derivative) meeting an infinite one counts 0, not nan, as a zero
-    adjoint does in the first-order sweeps (sqrt at 0 next to a linear term; d2/dadb
-    of a ** c, nan for a < 0, with the exponent constant)."""
-    return second * tangent if second != 0.0 and tangent != 0.0 else 0.0
-
 
 cdef inline void swap_adjoint_buffers(Tape t) noexcept nogil:
     cdef double* p = t.adjoints
@@ -2637,10 +2407,6 @@ cdef int prod_second_term(Py_ssize_t n, const double* x, const double* tx, doubl
 # sweep). Zero-tangent rule, the mirror of the reverse one: a term whose operand
 # tangent is exactly 0.0 contributes nothing (no 0 * inf = nan).
 
-cdef inline double times(double partial, double tangent) noexcept nogil:
-    return partial * tangent if tangent != 0.0 else 0.0
-
-
 cdef int tangent_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end) noexcept nogil:
     """Returns 0, or -1 when a Python forward rule (AOP_PYFUNC) raised."""
     cdef const opcode_t* ops = t.ops
@@ -2649,48 +2415,18 @@ cdef int tangent_sweep_c(Tape t, Py_ssize_t node_begin, Py_ssize_t node_end) noe
     cdef const double* values = t.values
     cdef const double* constants = t.constants
     cdef double* tangents = t.tangents
-    cdef Py_ssize_t i, a, b
-    cdef double y, da, db
+    cdef Py_ssize_t i
     cdef opcode_t op
     for i in range(node_begin, node_end):      # node i writes slot i
         op = ops[i]
-        a = arg0s[i]
-        b = arg1s[i]
-        y = values[i]
         if op == OP_ARRAY:
-            if array_tangent_step(t, a) < 0:
+            if array_tangent_step(t, arg0s[i]) < 0:
                 return -1
         elif op == OP_LEAF:                    # seeded by the caller
             pass
-        elif op == OP_CONST:
-            tangents[i] = 0.0
-        elif op == OP_ADD_VV:                  # y = a + b
-            tangents[i] = tangents[a] + tangents[b]
-        elif op == OP_SUB_VV:                  # y = a - b
-            tangents[i] = tangents[a] - tangents[b]
-        elif op == OP_MUL_VV:                  # y = a b
-            tangents[i] = times(values[b], tangents[a]) + times(values[a], tangents[b])
-        elif op == OP_ADD_VC or op == OP_SUB_VC:   # y = a +- c
-            tangents[i] = tangents[a]
-        elif op == OP_SUB_CV:                  # y = c - b
-            tangents[i] = -tangents[b]
-        elif op == OP_MUL_VC:                  # y = a c
-            tangents[i] = times(constants[b], tangents[a])
-        elif op == OP_DIV_VC:                  # y = a / c
-            tangents[i] = times(1.0 / constants[b], tangents[a])
-        elif op == OP_DIV_CV:                  # y = c / b: -y / b
-            tangents[i] = times(-y / values[b], tangents[b])
-        elif op == OP_POW_VC:                  # y = a ** c
-            tangents[i] = times(pow_dbase(values[a], constants[b]), tangents[a])
-        elif op == OP_POW_CV:                  # y = c ** b
-            tangents[i] = times(pow_dexponent(constants[a], y), tangents[b])
-        elif op == OP_SELECT:
-            tangents[i] = tangents[t.extras[b if values[a] > 0.0 else b + 1]]
-        elif OP_NEG <= op <= OP_SIGMOID:
-            tangents[i] = times(unary_partial(op, values[a], y), tangents[a])
-        else:                                  # binary ops of two variables
-            binary_partials(op, values[a], values[b], y, &da, &db)
-            tangents[i] = times(da, tangents[a]) + times(db, tangents[b])
+        else:                                  # the op's formula (_opmath)
+            tangents[i] = tangent_step(op, arg0s[i], arg1s[i], values[i], values,
+                                       constants, t.extras, tangents)
     return 0
 
 

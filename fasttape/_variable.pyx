@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from fasttape._opmath cimport compare_c, eval_binary, eval_unary
+from fasttape._opmath cimport eval_binary, eval_unary
 from fasttape._tape cimport *
 from fasttape._tape cimport acquire_tape, active_tape, current_tape, release_tape
 from fasttape.errors import StaleVariableError, TapeMismatchError

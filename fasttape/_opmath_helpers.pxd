@@ -1,0 +1,177 @@
+# C helpers named in the op table's formulas (fasttape/_optable.py), for the few ops
+# whose conventions at awkward points do not fit one expression. Each has a Python
+# twin of the same name in fasttape/_rules.py (used when a rule is recorded for higher
+# order); tests/test_optable.py checks the two against each other.
+#
+# Every helper follows NumPy's float64 semantics: IEEE results, no exceptions (log(-1)
+# is nan, 1/0 is inf), NaN propagates.
+
+from libc cimport math as cm
+
+
+cdef inline double times(double partial, double tangent) noexcept nogil:
+    # a tangent term partial * tangent; a zero tangent counts 0 (also against an
+    # infinite or nan partial), as a zero adjoint does in the reverse sweep
+    return partial * tangent if tangent != 0.0 else 0.0
+
+
+cdef inline double curvature(double second, double tangent) noexcept nogil:
+    # a second-derivative term: 0 when either factor is 0, so that a zero tangent (or a
+    # zero second derivative) meeting an infinite one counts 0, not nan, as a zero
+    # adjoint does in the first-order sweeps (sqrt at 0 next to a linear term; d2/dadb
+    # of a ** c, nan for a < 0, with the exponent constant)
+    return second * tangent if second != 0.0 and tangent != 0.0 else 0.0
+
+
+cdef inline void put(double* gx, Py_ssize_t k, double d, bint assign) noexcept nogil:
+    # One store, no branch: gcc 12 does not vectorise a loop with a branch around the
+    # store (and an if/else store here kept unary_reverse's loops scalar), while this
+    # form it splits into two vectorised versions by the loop-invariant `assign`.
+    # -0.0 + d is d exactly (also for d = -0.0 and nan), so assign writes d.
+    gx[k] = (-0.0 if assign else gx[k]) + d
+
+cdef inline double sign(double x) noexcept nogil:
+    # np.sign: -1, 0 or 1; nan stays nan
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x          # 0.0, -0.0 or nan
+
+
+cdef inline double sigmoid(double x) noexcept nogil:
+    # 1 / (1 + exp(-x)), written so that neither branch overflows
+    cdef double z
+    if x >= 0:
+        return 1.0 / (1.0 + cm.exp(-x))
+    z = cm.exp(x)
+    return z / (1.0 + z)
+
+
+cdef inline double logaddexp(double a, double b) noexcept nogil:
+    # log(exp(a) + exp(b)) = max + log1p(exp(-|a - b|)); equal infinities give that
+    # infinity (np.logaddexp(inf, inf) == inf, not nan)
+    cdef double m
+    if a == b:
+        return a + cm.M_LN2
+    m = a if a > b else b
+    if a != a or b != b:
+        return a + b   # nan
+    return m + cm.log1p(cm.exp(-cm.fabs(a - b)))
+
+
+cdef inline double maximum(double a, double b) noexcept nogil:
+    # np.maximum: nan if either operand is nan
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+cdef inline double minimum(double a, double b) noexcept nogil:
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+# -- pow: autograd's conventions at a base or an exponent of 0 -------------------------
+
+cdef inline double pow_dbase(double x, double p) noexcept nogil:
+    # d(x^p)/dx = p x^(p-1). At p == 0 it is 0 for every x (autograd writes
+    # x^where(p, p-1, 1) so that 0^-1 never appears).
+    if p == 0.0:
+        return 0.0
+    return p * cm.pow(x, p - 1.0)
+
+
+cdef inline double pow_dexponent(double x, double y) noexcept nogil:
+    # d(x^p)/dp = log(x) x^p = log(x) y; at x == 0 it is 0 (log(0) * 0 would be nan;
+    # autograd replaces x == 0 by 1 inside the log)
+    if x == 0.0:
+        return 0.0
+    return cm.log(x) * y
+
+
+cdef inline double pow_dbase_dbase(double x, double p) noexcept nogil:
+    # p (p - 1) x^(p-2); 0 where p is 0 or 1 (the first partial is constant there)
+    if p == 0.0 or p == 1.0:
+        return 0.0
+    return p * (p - 1.0) * cm.pow(x, p - 2.0)
+
+
+cdef inline double pow_dbase_dexponent(double x, double p) noexcept nogil:
+    # x^(p-1) (1 + p log x); at x == 0: 1 where p == 1, else 0 (pow_dexponent is 0 at
+    # x == 0)
+    if x != 0.0:
+        return cm.pow(x, p - 1.0) * (1.0 + p * cm.log(x))
+    return 1.0 if p == 1.0 else 0.0
+
+
+cdef inline double pow_dexponent_dexponent(double x, double y) noexcept nogil:
+    # log(x)^2 x^p = log(x)^2 y; 0 at x == 0
+    if x == 0.0:
+        return 0.0
+    return cm.log(x) * cm.log(x) * y
+
+
+# -- partials computed in pairs --------------------------------------------------------
+
+cdef inline void arctan2_partials(double a, double b, double y,
+                                  double* da, double* db) noexcept nogil:
+    # atan2(a, b): (b, -a) / (a^2 + b^2), nan at the origin; divided by hypot twice so
+    # that a^2 + b^2 cannot overflow
+    cdef double d = cm.hypot(a, b)
+    da[0] = b / d / d
+    db[0] = -a / d / d
+
+
+cdef inline double arctan2_daa(double a, double b) noexcept nogil:
+    # d2/da2 atan2(a, b) = -2ab / (a^2 + b^2)^2; d2/db2 is its negative
+    cdef double d = a * a + b * b
+    return -2.0 * a * b / (d * d)
+
+
+cdef inline double arctan2_dab(double a, double b) noexcept nogil:
+    # d2/dadb atan2(a, b) = (a^2 - b^2) / (a^2 + b^2)^2
+    cdef double d = a * a + b * b
+    return (a * a - b * b) / (d * d)
+
+
+cdef inline void selection_partials(double a, double b, double y,
+                                    double* da, double* db) noexcept nogil:
+    # maximum/minimum: to the operand equal to the result; a tie splits evenly
+    # (autograd's balanced_eq); a nan operand gives nan
+    if a == y and b == y:
+        da[0] = 0.5
+        db[0] = 0.5
+    elif a == y:
+        da[0] = 1.0
+        db[0] = 0.0
+    elif b == y:
+        da[0] = 0.0
+        db[0] = 1.0
+    else:
+        da[0] = cm.NAN
+        db[0] = cm.NAN
+
+
+cdef inline void logaddexp_partials(double a, double b, double y,
+                                    double* da, double* db) noexcept nogil:
+    # softmax weights exp(a - y) = sigmoid(a - b), from the difference (exp(a - y)
+    # loses precision for large y); equal arguments (infinities included) share evenly
+    if a == b:
+        da[0] = 0.5
+        db[0] = 0.5
+    else:
+        da[0] = sigmoid(a - b)
+        db[0] = sigmoid(b - a)
+
+
+cdef inline double logaddexp_second(double a, double b) noexcept nogil:
+    # s (1 - s) with s = sigmoid(a - b): d2/da2 = d2/db2 = -d2/dadb
+    cdef double s = 0.5 if a == b else sigmoid(a - b)
+    return s * (1.0 - s)
+

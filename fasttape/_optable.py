@@ -1,0 +1,232 @@
+"""The scalar op table: the one place where each elementary op is described.
+
+Every row gives an op's name, its forward formula, its first and second partial
+derivatives, the names it answers to (fasttape, NumPy ufunc, ``math``), its docstring
+and the domain its tests sample. Everything else that needs this knowledge is derived
+from the table (see ``fasttape/_generate.py``, run by ``setup.py``):
+
+- ``_opcodes.pxd``     the op-code enum, with FIRST/LAST markers for each kind
+- ``_opmath.pxd``      the C formulas (values, partials, second partials, including the
+                       constant-operand variants) and the per-op steps of the scalar
+                       sweeps (reverse, replay, tangent, forward over reverse)
+- ``_elementary.pyx``  the user-facing functions and their ufunc registrations (+ .pyi)
+- ``_rules.py``        the derivative rules that higher-order sweeps record (at import)
+- ``fasttape``, ``fasttape.math``, ``fasttape.numpy``: the public names (at import)
+- ``tests/opspecs.py`` the test domains
+
+Formulas are expressions in one small language that is valid Cython and valid Python
+at once: operands ``x`` (unary) or ``a``, ``b`` (binary), the result ``y``; ``c`` is the
+constant operand of a ``*_VC``/``*_CV`` variant. Function names resolve to libc's math
+(or the C helpers of ``_opmath_helpers.pxd``) in C, and to ``fasttape.numpy`` (or the
+Python twins of those helpers in ``_rules.py``) when a rule is recorded. A helper named
+in a formula exists in both languages with the same conventions; tests/test_optable.py
+checks the two against each other.
+
+Adding a unary op: one ``unary(...)`` row below (and a line in the README's API
+table). Adding a binary op with constant-operand variants: one ``binary(...)`` row with
+``variants``. Then ``python -m fasttape._generate`` (or any build) rewrites the
+generated files.
+
+Order matters only for pickles: op codes are row positions, so new rows go at the end
+of their kind (codes of existing ops never change within a release).
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ScalarOp:
+    name: str                        # enum suffix: OP_<name>
+    kind: str                        # "structural", "arithmetic", "unary" or "binary"
+    arity: int                       # Variable operands (constants not counted)
+    forward: Optional[str] = None    # y as an expression of the operands
+    partials: tuple = ()             # dy/dx, or (dy/da, dy/db)
+    seconds: tuple = ()              # d2y/dx2, or (d2y/da2, d2y/dadb, d2y/db2)
+    pair_helper: Optional[str] = None  # binary: helper(a, b, y) giving both partials
+    variants: tuple = ()             # arithmetic: "VC" (b constant), "CV" (a constant)
+    function: Optional[str] = None   # fasttape's name (None: an operator only)
+    numpy: tuple = ()                # NumPy ufuncs it serves (first: its array form)
+    math: tuple = ()                 # names in fasttape.math
+    aliases: tuple = ()              # more top-level names (math's spellings)
+    scipy: Optional[str] = None      # scipy.special function for array values
+    doc: str = ""
+    domain: tuple = ()               # test sampling: ("uniform"|"nonzero", lo, hi)
+    grad_rtol: float = 1e-6
+    value_rtol: float = 1e-14
+    comment: str = ""                # a note for the generated C (conventions)
+
+
+def structural(name, arity, comment):
+    return ScalarOp(name, "structural", arity, comment=comment)
+
+
+def arithmetic(name, forward, partials, seconds, variants, comment=""):
+    return ScalarOp(name, "arithmetic", 2, forward, partials, seconds,
+                    variants=variants, comment=comment)
+
+
+def unary(name, forward, partial, second, doc, domain, **more):
+    return ScalarOp(name.upper(), "unary", 1, forward, (partial,), (second,),
+                    function=more.pop("function", name), doc=doc, domain=domain,
+                    numpy=more.pop("numpy", (name,)), **more)
+
+
+def binary(name, forward, partials, seconds, doc, domain, **more):
+    return ScalarOp(name.upper(), "binary", 2, forward, partials, seconds,
+                    function=name, doc=doc, domain=domain,
+                    numpy=more.pop("numpy", (name,)), **more)
+
+
+# Every row in code order. `x`, `y`, `a`, `b`, `c` as in the module docstring.
+OPS = (
+    structural("LEAF", 0, "an input (leaf) variable"),
+    structural("CONST", 0, "a constant promoted to a slot (no derivative flows out)"),
+
+    # arithmetic: _VV two variables; _VC the second operand is constants[arg1];
+    # _CV the first is constants[arg0]. c + x is recorded as x + c, c * x as x * c.
+    arithmetic("ADD", "a + b", ("1.0", "1.0"), ("0.0", "0.0", "0.0"), ("VC",)),
+    arithmetic("SUB", "a - b", ("1.0", "-1.0"), ("0.0", "0.0", "0.0"), ("VC", "CV")),
+    arithmetic("MUL", "a * b", ("b", "a"), ("0.0", "1.0", "0.0"), ("VC",)),
+    arithmetic("DIV", "a / b", ("1.0 / b", "-(y / b)"),
+               ("0.0", "-1.0 / (b * b)", "2.0 * y / (b * b)"), ("VC", "CV")),
+    arithmetic("POW", "pow(a, b)", ("pow_dbase(a, b)", "pow_dexponent(a, y)"),
+               ("pow_dbase_dbase(a, b)", "pow_dbase_dexponent(a, b)",
+                "pow_dexponent_dexponent(a, y)"), ("VC", "CV"),
+               comment="d/da is 0 where b == 0 and d/db is 0 where a == 0 (autograd's)"),
+
+    # unary functions
+    unary("neg", "-x", "-1.0", "0.0", "-x.", ("uniform", -10, 10),
+          function=None, numpy=("negative",)),
+    unary("square", "x * x", "2.0 * x", "2.0", "x * x. d/dx = 2x.", ("uniform", -10, 10)),
+    unary("reciprocal", "1.0 / x", "-(y * y)", "2.0 * y * y * y",
+          "1 / x. d/dx = -1/x^2.", ("nonzero", 0.1, 10)),
+    unary("sqrt", "sqrt(x)", "0.5 / y", "-0.25 / (y * y * y)",
+          "Square root. d/dx = 1/(2 sqrt x): inf at 0 (autograd's convention); "
+          "nan below 0.", ("uniform", 0.05, 10), math=("sqrt",)),
+    unary("cbrt", "cbrt(x)", "1.0 / (3.0 * (y * y))", "-2.0 / (9.0 * y * y * y * y * y)",
+          "Cube root (real, also of negative numbers). d/dx = 1/(3 cbrt(x)^2): inf "
+          "at 0.", ("nonzero", 0.05, 10), math=("cbrt",)),
+    unary("exp", "exp(x)", "y", "y",
+          "Exponential. d/dx = exp x (the stored result is reused).",
+          ("uniform", -5, 5), math=("exp",)),
+    unary("exp2", "exp2(x)", "y * LN2", "y * LN2 * LN2", "2 ** x. d/dx = 2^x log 2.",
+          ("uniform", -5, 5), math=("exp2",)),
+    unary("expm1", "expm1(x)", "y + 1.0", "y + 1.0",
+          "exp(x) - 1, accurate near 0. d/dx = exp x.", ("uniform", -5, 5),
+          math=("expm1",)),
+    unary("log", "log(x)", "1.0 / x", "-1.0 / (x * x)",
+          "Natural logarithm. d/dx = 1/x: inf at 0; log of a negative number is nan.",
+          ("uniform", 0.05, 10)),
+    unary("log2", "log2(x)", "1.0 / (x * LN2)", "-1.0 / (x * x * LN2)",
+          "Base-2 logarithm. d/dx = 1/(x log 2).", ("uniform", 0.05, 10),
+          math=("log2",)),
+    unary("log10", "log10(x)", "1.0 / (x * LN10)", "-1.0 / (x * x * LN10)",
+          "Base-10 logarithm. d/dx = 1/(x log 10).", ("uniform", 0.05, 10),
+          math=("log10",)),
+    unary("log1p", "log1p(x)", "1.0 / (1.0 + x)", "-1.0 / ((1.0 + x) * (1.0 + x))",
+          "log(1 + x), accurate near 0. d/dx = 1/(1 + x).", ("uniform", -0.95, 10),
+          math=("log1p",)),
+    unary("sin", "sin(x)", "cos(x)", "-y", "Sine. d/dx sin x = cos x.",
+          ("uniform", -10, 10), math=("sin",)),
+    unary("cos", "cos(x)", "-sin(x)", "-y", "Cosine. d/dx cos x = -sin x.",
+          ("uniform", -10, 10), math=("cos",)),
+    unary("tan", "tan(x)", "1.0 + y * y", "2.0 * y * (1.0 + y * y)",
+          "Tangent. d/dx = 1 + tan^2 x.", ("uniform", -1.4, 1.4), grad_rtol=1e-5,
+          math=("tan",)),
+    unary("arcsin", "asin(x)", "1.0 / sqrt(1.0 - x * x)",
+          "x / ((1.0 - x * x) * sqrt(1.0 - x * x))",
+          "Inverse sine. d/dx = 1/sqrt(1 - x^2): inf at +-1, nan outside [-1, 1].",
+          ("uniform", -0.95, 0.95), math=("asin",), aliases=("asin",)),
+    unary("arccos", "acos(x)", "-1.0 / sqrt(1.0 - x * x)",
+          "-x / ((1.0 - x * x) * sqrt(1.0 - x * x))",
+          "Inverse cosine. d/dx = -1/sqrt(1 - x^2): -inf at +-1, nan outside [-1, 1].",
+          ("uniform", -0.95, 0.95), math=("acos",), aliases=("acos",)),
+    unary("arctan", "atan(x)", "1.0 / (1.0 + x * x)",
+          "-2.0 * x / ((1.0 + x * x) * (1.0 + x * x))",
+          "Inverse tangent. d/dx = 1/(1 + x^2).", ("uniform", -10, 10),
+          math=("atan",), aliases=("atan",)),
+    unary("sinh", "sinh(x)", "cosh(x)", "y", "Hyperbolic sine. d/dx = cosh x.",
+          ("uniform", -5, 5), math=("sinh",)),
+    unary("cosh", "cosh(x)", "sinh(x)", "y", "Hyperbolic cosine. d/dx = sinh x.",
+          ("uniform", -5, 5), math=("cosh",)),
+    unary("tanh", "tanh(x)", "1.0 - y * y", "-2.0 * y * (1.0 - y * y)",
+          "Hyperbolic tangent. d/dx = 1 - tanh^2 x.", ("uniform", -5, 5),
+          math=("tanh",)),
+    # 1/sqrt(x^2 + 1) as 1/hypot(x, 1): no overflow of x^2
+    unary("arcsinh", "asinh(x)", "1.0 / hypot(x, 1.0)",
+          "-x / ((x * x + 1.0) * sqrt(x * x + 1.0))",
+          "Inverse hyperbolic sine. d/dx = 1/sqrt(x^2 + 1).", ("uniform", -10, 10),
+          math=("asinh",), aliases=("asinh",)),
+    # 1/sqrt(x^2 - 1) as 1/(sqrt(x - 1) sqrt(x + 1)): no overflow of x^2; inf at 1
+    unary("arccosh", "acosh(x)", "1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0))",
+          "-x / (((x - 1.0) * (x + 1.0)) * sqrt((x - 1.0) * (x + 1.0)))",
+          "Inverse hyperbolic cosine. d/dx = 1/sqrt(x^2 - 1): inf at 1, nan below 1.",
+          ("uniform", 1.05, 10), math=("acosh",), aliases=("acosh",)),
+    unary("arctanh", "atanh(x)", "1.0 / (1.0 - x * x)",
+          "2.0 * x / ((1.0 - x * x) * (1.0 - x * x))",
+          "Inverse hyperbolic tangent. d/dx = 1/(1 - x^2): inf at +-1.",
+          ("uniform", -0.95, 0.95), math=("atanh",), aliases=("atanh",)),
+    unary("abs", "fabs(x)", "sign(x)", "0.0",
+          "Absolute value. d/dx = sign x, and 0 at x = 0 (autograd's convention).",
+          ("nonzero", 0.01, 10), numpy=("absolute", "fabs"), math=("fabs",),
+          aliases=("fabs",)),
+    unary("sign", "sign(x)", "0.0", "0.0",
+          "-1, 0 or 1 (nan for nan). Its derivative is 0 everywhere, 0 included.",
+          ("nonzero", 0.01, 10)),
+    unary("erf", "erf(x)", "TWO_OVER_SQRT_PI * exp(-(x * x))",
+          "-2.0 * x * TWO_OVER_SQRT_PI * exp(-(x * x))",
+          "Error function. d/dx = 2/sqrt(pi) exp(-x^2).", ("uniform", -3, 3),
+          numpy=(), scipy="erf", math=("erf",)),
+    unary("sigmoid", "sigmoid(x)", "y * (1.0 - y)", "y * (1.0 - y) * (1.0 - 2.0 * y)",
+          "Logistic function 1/(1 + exp(-x)), stable for large |x|. d/dx = s (1 - s).",
+          ("uniform", -10, 10), numpy=(), scipy="expit", value_rtol=1e-13),
+
+    # binary functions of two variables (a constant operand is promoted with CONST)
+    binary("arctan2", "atan2(a, b)", (), ("arctan2_daa(a, b)", "arctan2_dab(a, b)",
+                                          "-arctan2_daa(a, b)"),
+           "Angle of the point (x, y). d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2); "
+           "nan at the origin.", ("polar", 0.2, 5, -3.0, 3.0),
+           pair_helper="arctan2_partials", math=("atan2",), aliases=("atan2",)),
+    binary("hypot", "hypot(a, b)", ("a / y", "b / y"),
+           ("b * b / (y * y * y)", "-a * b / (y * y * y)", "a * a / (y * y * y)"),
+           "sqrt(x^2 + y^2) without overflow. Gradient (x, y)/hypot; nan at the "
+           "origin (autograd's convention).", ("polar", 0.2, 5, -3.141592653589793,
+                                               3.141592653589793)),
+    binary("maximum", "maximum(a, b)", (), ("0.0", "0.0", "0.0"),
+           "Larger of x and y (nan if either is nan). The gradient goes to the larger "
+           "one; on a tie it is split evenly between them (autograd's convention).",
+           ("apart", -5, 5, 0.05, 3), pair_helper="selection_partials"),
+    binary("minimum", "minimum(a, b)", (), ("0.0", "0.0", "0.0"),
+           "Smaller of x and y (nan if either is nan). Ties split the gradient evenly.",
+           ("apart", -5, 5, 0.05, 3), pair_helper="selection_partials"),
+    binary("logaddexp", "logaddexp(a, b)", (),
+           ("logaddexp_second(a, b)", "-logaddexp_second(a, b)",
+            "logaddexp_second(a, b)"),
+           "log(exp(x) + exp(y)) without overflow. Gradient: softmax weights "
+           "exp(x - result), exp(y - result).", ("uniform", -10, 10),
+           pair_helper="logaddexp_partials"),
+
+    structural("SELECT", 3, "y = a if values[c] > 0 else b: arg0 is the condition "
+               "slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)"),
+    structural("ARRAY", 0, "an array operation: arg0 is the index of its ArrayNode"),
+)
+
+OPS_BY_NAME = {op.name: op for op in OPS}
+
+
+def expanded():
+    """(enum name, ScalarOp, variant) for every op code, in code order: an arithmetic
+    row gives its _VV code and then one code per constant-operand variant."""
+    rows = []
+    for op in OPS:
+        if op.kind == "arithmetic":
+            rows.append((op.name + "_VV", op, "VV"))
+            rows.extend((f"{op.name}_{v}", op, v) for v in op.variants)
+        else:
+            rows.append((op.name, op, None))
+    return rows
+
+
+def op_arity(op, variant):
+    """Variable operands of one op code."""
+    return 1 if variant in ("VC", "CV") else op.arity
