@@ -12,10 +12,8 @@ A Wengert tape in Cython records the operations of ordinary Python code on
 """
 from fasttape._tape import Tape
 from fasttape._variable import Variable
-from fasttape._elementary import (
-    abs, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt, cos, cosh,
-    erf, exp, exp2, expm1, hypot, log, log1p, log2, log10, logaddexp, maximum,
-    minimum, power, reciprocal, sigmoid, sign, sin, sinh, sqrt, square, tan, tanh)
+from fasttape import _elementary
+from fasttape._elementary import *  # noqa: F401,F403  the op table's functions
 from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckError,
                              StaleVariableError, TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
@@ -27,11 +25,6 @@ from fasttape.trace import Traced, trace
 from fasttape.branching import where
 from fasttape import math
 
-# the math module's spellings, also at the top level
-asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
-asinh, acosh, atanh = arcsinh, arccosh, arctanh
-fabs, pow = abs, power
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -41,9 +34,4 @@ __all__ = [
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
     "BranchChangedError", "trace", "Traced", "where",
     "math",
-    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "arcsinh", "arccosh", "arctanh", "exp", "exp2", "expm1", "log", "log2", "log10",
-    "log1p", "sqrt", "cbrt", "square", "reciprocal", "sign", "abs", "power", "arctan2",
-    "hypot", "maximum", "minimum", "logaddexp", "erf", "sigmoid",
-    "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "fabs", "pow",
-]
+] + _elementary.__all__     # the elementary functions and math's spellings of them

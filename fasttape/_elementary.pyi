@@ -205,5 +205,14 @@ def minimum(a: Any, b: Any) -> Any: ...
 def logaddexp(a: Any, b: Any) -> Any: ...
 
 def power(x: Any, y: Any) -> Any: ...
+pow = power
+asin = arcsin
+acos = arccos
+atan = arctan
+asinh = arcsinh
+acosh = arccosh
+atanh = arctanh
+fabs = abs
+atan2 = arctan2
 
-FUNCTIONS: tuple[str, ...]
+__all__: list[str]

@@ -285,10 +285,14 @@ def power(x, y):
 import operator as _operator
 
 for _ufunc, _handler in (
-        (np.add, _operator.add), (np.subtract, _operator.sub),
-        (np.multiply, _operator.mul), (np.true_divide, _operator.truediv),
-        (np.power, power), (np.float_power, power),
-        (np.negative, _operator.neg), (np.positive, _operator.pos),
+        (np.add, _operator.add),
+        (np.subtract, _operator.sub),
+        (np.multiply, _operator.mul),
+        (np.divide, _operator.truediv),
+        (np.true_divide, _operator.truediv),
+        (np.power, power),
+        (np.float_power, power),
+        (np.negative, _operator.neg),
         (np.square, square),
         (np.reciprocal, reciprocal),
         (np.sqrt, sqrt),
@@ -320,10 +324,22 @@ for _ufunc, _handler in (
         (np.maximum, maximum),
         (np.minimum, minimum),
         (np.logaddexp, logaddexp),
+        (np.positive, _operator.pos),
         (np.less, _operator.lt), (np.less_equal, _operator.le),
         (np.greater, _operator.gt), (np.greater_equal, _operator.ge),
         (np.equal, _operator.eq), (np.not_equal, _operator.ne)):
     register_ufunc(_ufunc, _handler)
 
+# math's spellings of some of them
+pow = power
+asin = arcsin
+acos = arccos
+atan = arctan
+asinh = arcsinh
+acosh = arccosh
+atanh = arctanh
+fabs = abs
+atan2 = arctan2
+
 # the public names, in table order (fasttape/__init__.py exports them)
-FUNCTIONS = ('square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'power')
+__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']

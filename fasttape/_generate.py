@@ -36,26 +36,11 @@ def load_table():
     return module
 
 
-# -- formulas: rename operands, find which are used --------------------------------
+# -- formulas ---------------------------------------------------------------------------
 
-class _Rename(ast.NodeTransformer):
-    def __init__(self, mapping):
-        self.mapping = mapping
-
-    def visit_Name(self, node):
-        if node.id in self.mapping:
-            return ast.copy_location(ast.Name(self.mapping[node.id], node.ctx), node)
-        return node
-
-
-def rename(expr, **mapping):
-    """The formula with its operand names replaced (an ast rewrite, not text)."""
-    tree = _Rename(mapping).visit(ast.parse(expr, mode="eval"))
-    return ast.unparse(tree)
-
-
-def names_in(expr):
-    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+TABLE = load_table()
+rename = TABLE.rename
+names_in = TABLE.names_in
 
 
 def is_literal(expr, value):
@@ -236,7 +221,7 @@ def adjoint_update(target, g, partial):
 
 
 def context():
-    table = load_table()
+    table = TABLE
     rows = table.expanded()
     cases = [Case(enum, op, variant) for enum, op, variant in rows]
     codes = {enum: code for code, (enum, _, _) in enumerate(rows)}
@@ -258,7 +243,10 @@ def context():
         two_variable=[c for c in cases if c.kind in ("arithmetic", "binary")
                       and c.variant in (None, "VV")],
         one_variable=[c for c in cases if c.variant in ("VC", "CV")],
-        functions=functions, unary_functions=[op for op in functions if op.kind == "unary"],
+        functions=functions,
+        public_names=[op.function for op in functions]
+        + [alias for op in functions for alias in op.aliases],
+        unary_functions=[op for op in functions if op.kind == "unary"],
         binary_functions=[op for op in functions if op.kind == "binary"],
         times=times, adjoint_update=adjoint_update, table=table,
         arity=table.op_arity,

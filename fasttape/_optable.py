@@ -30,7 +30,8 @@ generated files.
 Order matters only for pickles: op codes are row positions, so new rows go at the end
 of their kind (codes of existing ops never change within a release).
 """
-from dataclasses import dataclass, field
+import ast
+from dataclasses import dataclass
 from typing import Optional
 
 
@@ -45,6 +46,7 @@ class ScalarOp:
     pair_helper: Optional[str] = None  # binary: helper(a, b, y) giving both partials
     variants: tuple = ()             # arithmetic: "VC" (b constant), "CV" (a constant)
     function: Optional[str] = None   # fasttape's name (None: an operator only)
+    operator: Optional[str] = None   # arithmetic: the Python operator (operator module)
     numpy: tuple = ()                # NumPy ufuncs it serves (first: its array form)
     math: tuple = ()                 # names in fasttape.math
     aliases: tuple = ()              # more top-level names (math's spellings)
@@ -60,9 +62,9 @@ def structural(name, arity, comment):
     return ScalarOp(name, "structural", arity, comment=comment)
 
 
-def arithmetic(name, forward, partials, seconds, variants, comment=""):
+def arithmetic(name, forward, partials, seconds, variants, **more):
     return ScalarOp(name, "arithmetic", 2, forward, partials, seconds,
-                    variants=variants, comment=comment)
+                    variants=variants, **more)
 
 
 def unary(name, forward, partial, second, doc, domain, **more):
@@ -84,14 +86,22 @@ OPS = (
 
     # arithmetic: _VV two variables; _VC the second operand is constants[arg1];
     # _CV the first is constants[arg0]. c + x is recorded as x + c, c * x as x * c.
-    arithmetic("ADD", "a + b", ("1.0", "1.0"), ("0.0", "0.0", "0.0"), ("VC",)),
-    arithmetic("SUB", "a - b", ("1.0", "-1.0"), ("0.0", "0.0", "0.0"), ("VC", "CV")),
-    arithmetic("MUL", "a * b", ("b", "a"), ("0.0", "1.0", "0.0"), ("VC",)),
+    arithmetic("ADD", "a + b", ("1.0", "1.0"), ("0.0", "0.0", "0.0"), ("VC",),
+               operator="add", numpy=("add",)),
+    arithmetic("SUB", "a - b", ("1.0", "-1.0"), ("0.0", "0.0", "0.0"), ("VC", "CV"),
+               operator="sub", numpy=("subtract",)),
+    arithmetic("MUL", "a * b", ("b", "a"), ("0.0", "1.0", "0.0"), ("VC",),
+               operator="mul", numpy=("multiply",)),
     arithmetic("DIV", "a / b", ("1.0 / b", "-(y / b)"),
-               ("0.0", "-1.0 / (b * b)", "2.0 * y / (b * b)"), ("VC", "CV")),
+               ("0.0", "-1.0 / (b * b)", "2.0 * y / (b * b)"), ("VC", "CV"),
+               operator="truediv", numpy=("divide", "true_divide")),
     arithmetic("POW", "pow(a, b)", ("pow_dbase(a, b)", "pow_dexponent(a, y)"),
                ("pow_dbase_dbase(a, b)", "pow_dbase_dexponent(a, b)",
                 "pow_dexponent_dexponent(a, y)"), ("VC", "CV"),
+               operator="pow", numpy=("power", "float_power"), function="power",
+               math=("pow",), aliases=("pow",),
+               doc="x ** y. d/dx = y x^(y-1) (0 when y == 0); d/dy = log(x) x^y (0 when "
+                   "x == 0, autograd's convention).",
                comment="d/da is 0 where b == 0 and d/db is 0 where a == 0 (autograd's)"),
 
     # unary functions
@@ -230,3 +240,33 @@ def expanded():
 def op_arity(op, variant):
     """Variable operands of one op code."""
     return 1 if variant in ("VC", "CV") else op.arity
+
+
+# -- formulas as expressions -------------------------------------------------------------
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, mapping):
+        self.mapping = mapping
+
+    def visit_Name(self, node):
+        if node.id in self.mapping:
+            return ast.copy_location(ast.Name(self.mapping[node.id], node.ctx), node)
+        return node
+
+
+def rename(expr, **mapping):
+    """The formula with names replaced (an ast rewrite, not text substitution)."""
+    return ast.unparse(_Rename(mapping).visit(ast.parse(expr, mode="eval")))
+
+
+def names_in(expr):
+    """The names a formula reads."""
+    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def variant_partial(op, variant):
+    """The partial of a constant-operand variant with respect to its Variable
+    operand, as a formula of x (the Variable), c (the constant) and y."""
+    if variant == "VC":
+        return rename(op.partials[0], a="x", b="c")
+    return rename(op.partials[1], a="c", b="x")

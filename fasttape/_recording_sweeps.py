@@ -10,7 +10,7 @@ nested differentiations never mix their perturbations.
 import numpy as np
 
 import fasttape.numpy as fnp
-from fasttape import _arrays
+from fasttape import _arrays, _optable
 from fasttape._arrays import ArrayVariable, array_variable_at, variable_at
 from fasttape._rules import (BINARY_PARTIALS, UNARY_PARTIALS, constant_operand_partial,
                              is_zero)
@@ -20,8 +20,10 @@ from fasttape._variable import Variable
 OP_NAMES = {code: name for name, code, _ in OP_TABLE}
 AOP_NAMES = {code: name for name, code in ARRAY_OP_TABLE}
 OPERAND_ARRAY, OPERAND_SCALAR = 1, 2
-VARIABLE_CONSTANT = {"ADD_VC": 2, "SUB_VC": 2, "MUL_VC": 2, "DIV_VC": 2, "POW_VC": 2,
-                     "SUB_CV": 1, "DIV_CV": 1, "POW_CV": 1}
+# the constant-operand variants and which operand is the constant: 2 the second
+# (*_VC: arg1 indexes the constants pool), 1 the first (*_CV)
+VARIABLE_CONSTANT = {name: 2 if variant == "VC" else 1
+                     for name, _, variant in _optable.expanded() if variant in ("VC", "CV")}
 
 
 def reverse_recording(tape, outputs, seeds, inputs):

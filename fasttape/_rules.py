@@ -1,18 +1,19 @@
-"""Derivative rules as recorded expressions: one line per op.
+"""Derivative rules as recorded expressions, made from the op table's formulas.
 
 The C sweeps (_tape.pyx) compute derivatives with numbers. When the derivatives must
 themselves be differentiated (grad of grad, hessian, jvp of grad), a sweep instead
 applies these rules to Variables, so that every operation it performs is recorded on
-the tape too. Each rule gives the partial derivatives of an op in terms of its
-operands and its result, written with fasttape.numpy functions, which work alike on
-scalar Variables, ArrayVariables and plain numbers. They are the same formulas as
-_opmath.pxd's, with the same conventions at awkward points.
+the tape too. Each rule is the table's partial (fasttape/_optable.py, the formula the C
+sweeps are generated from) evaluated with fasttape.numpy functions, which work alike
+on scalar Variables, ArrayVariables and plain numbers; the few helpers the formulas
+name are defined here as twins of the C ones, with the same conventions.
 """
 import math
 
 import numpy as np
 
 import fasttape.numpy as fnp
+from fasttape import _optable
 from fasttape._elementary import log as c_log   # nan, not ValueError, below 0
 
 LN2 = math.log(2.0)
@@ -41,51 +42,28 @@ def where_equal(x, c, if_equal, otherwise):
     return fnp.where(np.equal(value(x), value(c)), if_equal, otherwise)
 
 
-# dy/dx of the unary ops, from the operand x and the result y
-UNARY_PARTIALS = {
-    "NEG": lambda x, y: -1.0,
-    "SQUARE": lambda x, y: 2.0 * x,
-    "RECIPROCAL": lambda x, y: -(y * y),
-    "SQRT": lambda x, y: 0.5 / y,
-    "CBRT": lambda x, y: 1.0 / (3.0 * (y * y)),
-    "EXP": lambda x, y: y,
-    "EXP2": lambda x, y: y * LN2,
-    "EXPM1": lambda x, y: y + 1.0,
-    "LOG": lambda x, y: 1.0 / x,
-    "LOG2": lambda x, y: 1.0 / (x * LN2),
-    "LOG10": lambda x, y: 1.0 / (x * LN10),
-    "LOG1P": lambda x, y: 1.0 / (1.0 + x),
-    "SIN": lambda x, y: fnp.cos(x),
-    "COS": lambda x, y: -fnp.sin(x),
-    "TAN": lambda x, y: 1.0 + y * y,
-    "ARCSIN": lambda x, y: 1.0 / fnp.sqrt(1.0 - x * x),
-    "ARCCOS": lambda x, y: -1.0 / fnp.sqrt(1.0 - x * x),
-    "ARCTAN": lambda x, y: 1.0 / (1.0 + x * x),
-    "SINH": lambda x, y: fnp.cosh(x),
-    "COSH": lambda x, y: fnp.sinh(x),
-    "TANH": lambda x, y: 1.0 - y * y,
-    "ARCSINH": lambda x, y: 1.0 / fnp.hypot(x, 1.0),
-    "ARCCOSH": lambda x, y: 1.0 / (fnp.sqrt(x - 1.0) * fnp.sqrt(x + 1.0)),
-    "ARCTANH": lambda x, y: 1.0 / (1.0 - x * x),
-    "ABS": lambda x, y: fnp.sign(x),                # (sign' = 0: abs'' = 0 a.e.)
-    "SIGN": lambda x, y: 0.0,
-    "ERF": lambda x, y: TWO_OVER_SQRT_PI * fnp.exp(-(x * x)),
-    "SIGMOID": lambda x, y: y * (1.0 - y),
-}
+def _is_number(x):
+    """A plain number (not a Variable, not an array): a constant operand."""
+    return not hasattr(x, "tape") and np.ndim(x) == 0
 
 
-def _pow_partials(a, b, y):
-    # d/da = b a^(b-1), 0 where b == 0; d/db = log(a) y, 0 where a == 0 (autograd's);
-    # only for the operands that are Variables (a constant's partial is never used)
-    da = db = 0.0
-    if hasattr(a, "tape"):
-        da = where_equal(b, 0.0, 0.0, b * a ** (b - 1.0))
-    if hasattr(b, "tape"):
-        db = where_equal(a, 0.0, 0.0, fnp.log(where_equal(a, 0.0, 1.0, a)) * y)
-    return da, db
+# -- the Python twins of the C helpers of _opmath_helpers.pxd (same conventions) ------
+
+def pow_dbase(x, p):
+    # p x^(p-1); 0 where p == 0 (autograd's)
+    if _is_number(p):
+        return 0.0 if p == 0.0 else p * x ** (p - 1.0)
+    return where_equal(p, 0.0, 0.0, p * x ** (p - 1.0))
 
 
-def _selection_partials(a, b, y):
+def pow_dexponent(x, y):
+    # log(x) x^p = log(x) y; 0 where x == 0 (autograd's)
+    if _is_number(x):
+        return 0.0 if x == 0.0 else c_log(x) * y
+    return where_equal(x, 0.0, 0.0, fnp.log(where_equal(x, 0.0, 1.0, x)) * y)
+
+
+def selection_partials(a, b, y):
     # maximum/minimum: 1 for the operand equal to the result, 0.5 each on a tie, nan if
     # the result is nan; piecewise constant, so higher derivatives are 0
     if replayable(a) or replayable(b):
@@ -105,44 +83,69 @@ def _selection_partials(a, b, y):
     return da, db
 
 
-def _arctan2_partials(a, b, y):
+def arctan2_partials(a, b, y):
     d = a * a + b * b
     return b / d, -a / d
 
 
-# (dy/da, dy/db) of the binary ops, from the operands and the result
-BINARY_PARTIALS = {
-    "ADD_VV": lambda a, b, y: (1.0, 1.0),
-    "SUB_VV": lambda a, b, y: (1.0, -1.0),
-    "MUL_VV": lambda a, b, y: (b, a),
-    "DIV_VV": lambda a, b, y: (1.0 / b, -(y / b)),
-    "POW_VV": _pow_partials,
-    "ARCTAN2": _arctan2_partials,
-    "HYPOT": lambda a, b, y: (a / y, b / y),
-    "MAXIMUM": _selection_partials,
-    "MINIMUM": _selection_partials,
-    "LOGADDEXP": lambda a, b, y: (fnp.sigmoid(a - b), fnp.sigmoid(b - a)),
+def logaddexp_partials(a, b, y):
+    return fnp.sigmoid(a - b), fnp.sigmoid(b - a)
+
+
+# The names a formula of the op table may use, as recorded operations
+FORMULA_NAMESPACE = {
+    "sqrt": fnp.sqrt, "cbrt": fnp.cbrt, "exp": fnp.exp, "exp2": fnp.exp2,
+    "expm1": fnp.expm1, "log": fnp.log, "log2": fnp.log2, "log10": fnp.log10,
+    "log1p": fnp.log1p, "sin": fnp.sin, "cos": fnp.cos, "tan": fnp.tan,
+    "asin": fnp.arcsin, "acos": fnp.arccos, "atan": fnp.arctan, "sinh": fnp.sinh,
+    "cosh": fnp.cosh, "tanh": fnp.tanh, "asinh": fnp.arcsinh, "acosh": fnp.arccosh,
+    "atanh": fnp.arctanh, "fabs": fnp.abs, "hypot": fnp.hypot, "atan2": fnp.arctan2,
+    "pow": fnp.power, "erf": fnp.erf, "sign": fnp.sign, "sigmoid": fnp.sigmoid,
+    "maximum": fnp.maximum, "minimum": fnp.minimum, "logaddexp": fnp.logaddexp,
+    "pow_dbase": pow_dbase, "pow_dexponent": pow_dexponent,
+    "selection_partials": selection_partials, "arctan2_partials": arctan2_partials,
+    "logaddexp_partials": logaddexp_partials,
+    "LN2": LN2, "LN10": LN10, "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI,
 }
+
+
+def _rule(parameters, body):
+    return eval(f"lambda {parameters}: {body}", FORMULA_NAMESPACE)
+
+
+def _binary_rule(op):
+    """(dy/da, dy/db) from the operands and the result; a constant operand's partial
+    is never used, so it is not computed (0.0)."""
+    if op.pair_helper:
+        return _rule("a, b, y", f"{op.pair_helper}(a, b, y)")
+    da, db = (_rule("a, b, y", p) for p in op.partials)
+
+    def partials(a, b, y):
+        return (da(a, b, y) if not _is_number(a) else 0.0,
+                db(a, b, y) if not _is_number(b) else 0.0)
+    return partials
+
+
+# The rules of every op of the table, keyed by op-code name: dy/dx of the unary ops
+# from the operand x and the result y; (dy/da, dy/db) of the ops of two variables; the
+# partial of a constant-operand variant (*_VC, *_CV) from x, the constant c and y.
+UNARY_PARTIALS = {}
+BINARY_PARTIALS = {}
+CONSTANT_OPERAND_PARTIALS = {}
+for _name, _op, _variant in _optable.expanded():
+    if _op.kind == "unary":
+        UNARY_PARTIALS[_name] = _rule("x, y", _op.partials[0])
+    elif _variant in ("VC", "CV"):
+        CONSTANT_OPERAND_PARTIALS[_name] = _rule(
+            "x, c, y", _optable.variant_partial(_op, _variant))
+    elif _op.kind != "structural":
+        BINARY_PARTIALS[_name] = _binary_rule(_op)
 
 
 def constant_operand_partial(name, x, c, y):
     """The partial with respect to the Variable operand of an op with a constant one
     (the *_VC and *_CV variants of the scalar tape)."""
-    if name in ("ADD_VC", "SUB_VC"):
-        return 1.0
-    if name == "SUB_CV":
-        return -1.0
-    if name == "MUL_VC":
-        return c
-    if name == "DIV_VC":
-        return 1.0 / c
-    if name == "DIV_CV":
-        return -(y / x)
-    if name == "POW_VC":
-        return 0.0 if c == 0.0 else c * x ** (c - 1.0)
-    if name == "POW_CV":
-        return 0.0 if c == 0.0 else c_log(c) * y
-    raise KeyError(name)
+    return CONSTANT_OPERAND_PARTIALS[name](x, c, y)
 
 
 def is_zero(x):

@@ -6,11 +6,13 @@ exceptions: ``log(-1.0)`` is nan, ``log(0.0)`` is -inf.
 """
 import math as _math
 
-from fasttape._elementary import (
-    abs as fabs, arccos as acos, arccosh as acosh, arcsin as asin,
-    arcsinh as asinh, arctan as atan, arctan2 as atan2, arctanh as atanh, cbrt, cos,
-    cosh, erf, exp, exp2, expm1, hypot as _hypot2, log as _log, log1p, log2, log10,
-    power as pow, sin, sinh, sqrt, tan, tanh)
+from fasttape import _elementary, _optable
+from fasttape._elementary import hypot as _hypot2, log as _log
+
+# the op table's functions under their math names (sin, asin, fabs, pow, ...)
+for _op in _optable.OPS:
+    for _name in _op.math:
+        globals()[_name] = getattr(_elementary, _op.function)
 
 pi = _math.pi
 e = _math.e
@@ -31,7 +33,7 @@ def hypot(*coordinates):
     if not coordinates:
         return 0.0
     if len(coordinates) == 1:
-        return fabs(coordinates[0])
+        return _elementary.abs(coordinates[0])
     result = coordinates[0]
     for c in coordinates[1:]:
         result = _hypot2(result, c)
@@ -78,8 +80,6 @@ def isfinite(x):
     return _math.isfinite(_value(x))
 
 
-__all__ = ["sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh",
-           "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
-           "log10", "log1p", "sqrt", "cbrt", "pow", "fabs", "hypot", "erf",
-           "degrees", "radians", "fsum", "isnan", "isinf", "isfinite",
-           "pi", "e", "tau", "inf", "nan"]
+__all__ = [name for op in _optable.OPS for name in op.math] + [
+    "log", "hypot", "degrees", "radians", "fsum", "isnan", "isinf", "isfinite",
+    "pi", "e", "tau", "inf", "nan"]

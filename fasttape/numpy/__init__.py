@@ -13,7 +13,7 @@ import operator as _operator
 import numpy as _np
 from numpy import *  # noqa: F401,F403  (constants, dtypes, array creation, ...)
 
-from fasttape import _arrays, _elementary
+from fasttape import _arrays, _elementary, _optable
 from fasttape._arrays import ArrayVariable
 from fasttape._masks import ArrayMask
 from fasttape._tape import MASK_OPS as _MASK_OPS, OP_TABLE as _OP_TABLE
@@ -89,52 +89,30 @@ def _binary(name, ufunc, scalar_function):
     return function
 
 
-sin = _unary("SIN", _np.sin, _elementary.sin)
-cos = _unary("COS", _np.cos, _elementary.cos)
-tan = _unary("TAN", _np.tan, _elementary.tan)
-arcsin = _unary("ARCSIN", _np.arcsin, _elementary.arcsin)
-arccos = _unary("ARCCOS", _np.arccos, _elementary.arccos)
-arctan = _unary("ARCTAN", _np.arctan, _elementary.arctan)
-sinh = _unary("SINH", _np.sinh, _elementary.sinh)
-cosh = _unary("COSH", _np.cosh, _elementary.cosh)
-tanh = _unary("TANH", _np.tanh, _elementary.tanh)
-arcsinh = _unary("ARCSINH", _np.arcsinh, _elementary.arcsinh)
-arccosh = _unary("ARCCOSH", _np.arccosh, _elementary.arccosh)
-arctanh = _unary("ARCTANH", _np.arctanh, _elementary.arctanh)
-exp = _unary("EXP", _np.exp, _elementary.exp)
-exp2 = _unary("EXP2", _np.exp2, _elementary.exp2)
-expm1 = _unary("EXPM1", _np.expm1, _elementary.expm1)
-log = _unary("LOG", _np.log, _elementary.log)
-log2 = _unary("LOG2", _np.log2, _elementary.log2)
-log10 = _unary("LOG10", _np.log10, _elementary.log10)
-log1p = _unary("LOG1P", _np.log1p, _elementary.log1p)
-sqrt = _unary("SQRT", _np.sqrt, _elementary.sqrt)
-cbrt = _unary("CBRT", _np.cbrt, _elementary.cbrt)
-square = _unary("SQUARE", _np.square, _elementary.square)
-reciprocal = _unary("RECIPROCAL", _np.reciprocal, _elementary.reciprocal)
-sign = _unary("SIGN", _np.sign, _elementary.sign)
-absolute = _unary("ABS", _np.absolute, _elementary.abs)
-abs = fabs = absolute
-negative = _unary("NEG", _np.negative, _operator.neg)
-erf = _unary("ERF", _scipy_special("erf"), _elementary.erf)
-sigmoid = expit = _unary("SIGMOID", _scipy_special("expit"), _elementary.sigmoid)
+def _array_function(op):
+    return getattr(_np, op.numpy[0]) if op.numpy else _scipy_special(op.scipy)
+
+
+# The op table's elementwise functions, under NumPy's names (and fasttape's, and the
+# scipy.special name of erf and sigmoid/expit): one node per call on arrays
+for _op in _optable.OPS:
+    if _op.kind == "unary":
+        _function = _unary(_op.name, _array_function(_op),
+                           getattr(_elementary, _op.function) if _op.function
+                           else getattr(_operator, _op.name.lower()))
+    elif _op.kind in ("arithmetic", "binary"):
+        _function = _binary(_op.name + ("_VV" if _op.kind == "arithmetic" else ""),
+                            _array_function(_op),
+                            getattr(_elementary, _op.function) if _op.function
+                            else getattr(_operator, _op.operator))
+    else:
+        continue
+    for _name in {*_op.numpy, _op.function, _op.scipy} - {None}:
+        globals()[_name] = _function
 
 
 def positive(x):
     return x if _is_variable(x) else _np.positive(x)
-
-
-add = _binary("ADD_VV", _np.add, _operator.add)
-subtract = _binary("SUB_VV", _np.subtract, _operator.sub)
-multiply = _binary("MUL_VV", _np.multiply, _operator.mul)
-divide = true_divide = _binary("DIV_VV", _np.true_divide, _operator.truediv)
-power = _binary("POW_VV", _np.power, _elementary.power)
-float_power = power
-arctan2 = _binary("ARCTAN2", _np.arctan2, _elementary.arctan2)
-hypot = _binary("HYPOT", _np.hypot, _elementary.hypot)
-maximum = _binary("MAXIMUM", _np.maximum, _elementary.maximum)
-minimum = _binary("MINIMUM", _np.minimum, _elementary.minimum)
-logaddexp = _binary("LOGADDEXP", _np.logaddexp, _elementary.logaddexp)
 
 
 def _comparison(ufunc, comparison, reflected, mask_op):
