@@ -1271,4 +1271,10 @@ cdef inline dict compiled_op_codes():
         "LOGADDEXP": OP_LOGADDEXP,
         "SELECT": OP_SELECT,
         "ARRAY": OP_ARRAY,
+        "FIRST_ARITHMETIC": OP_FIRST_ARITHMETIC,
+        "LAST_ARITHMETIC": OP_LAST_ARITHMETIC,
+        "FIRST_UNARY": OP_FIRST_UNARY,
+        "LAST_UNARY": OP_LAST_UNARY,
+        "FIRST_BINARY": OP_FIRST_BINARY,
+        "LAST_BINARY": OP_LAST_BINARY,
     }

@@ -10,6 +10,8 @@ ARRAY_OP_TABLE: tuple[tuple[str, int], ...]
 N_ARRAY_OP_CODES: int
 
 def op_arity(code: int) -> int: ...
+def op_formulas(code: int, a: float, b: float = ...) -> tuple[float, tuple[float, ...], tuple[float, ...]]: ...
+COMPILED_OP_CODES: dict[str, int]
 
 class Tape:
     epoch: int

@@ -73,6 +73,26 @@ cdef int const_operand_c(opcode_t op) noexcept:
     return CONST_OPERAND[op]
 
 
+def op_formulas(int code, double a, double b=0.0):
+    """(y, first partials, second partials) of a unary op at a, or of an op of two
+    variables at (a, b), by the C formulas of _opmath (the tests check the recorded
+    Python rules and the table against these)."""
+    cdef double y, da, db, daa, dab, dbb
+    kind, variant = None, None
+    if 0 <= code < N_OPS:
+        _, op, variant = _optable.expanded()[code]
+        kind = op.kind
+    if kind == "unary":
+        y = eval_unary(code, a)
+        return y, (unary_partial(code, a, y),), (unary_second(code, a, y),)
+    if kind == "binary" or kind == "arithmetic" and variant == "VV":
+        y = eval_binary(code, a, b)
+        binary_partials(code, a, b, y, &da, &db)
+        binary_second(code, a, b, y, &daa, &dab, &dbb)
+        return y, (da, db), (daa, dab, dbb)
+    raise ValueError(f"op code {code} is not a unary op or an op of two variables")
+
+
 def op_arity(int code):
     """Arity of an op code as the C table has it (for the consistency test)."""
     if not 0 <= code < N_OPS:
