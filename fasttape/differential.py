@@ -20,7 +20,8 @@ import numpy as np
 from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
                               leaf_gradients, make_array_leaf, output_refs,
                               sweep_gradients, tangents_of)
-from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
+from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
+                                 split_like)
 from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
                             release_tape)
@@ -334,7 +335,6 @@ def _fast_hessian_vectors(fun, argnum, args, directions):
             return results
         if tape.has_python_rules():
             return None
-        from fasttape.trace import _joined, _split_like
         spec = input_spec(leaves)
         shapes = [leaf.shape if type(leaf) is ArrayVariable else () for leaf in leaves]
         for direction in directions:
@@ -342,8 +342,8 @@ def _fast_hessian_vectors(fun, argnum, args, directions):
             if len(flat) != len(leaves) or any(np.shape(v) != shape
                                                for v, shape in zip(flat, shapes)):
                 raise ValueError("the vector does not have the structure of the input")
-            _, hv = tape.hessian_vector_arrays(out.node, spec, _joined(flat))
-            results.append(structures[0].rebuild(_split_like(hv, leaves)))
+            _, hv = tape.hessian_vector_arrays(out.node, spec, joined(flat))
+            results.append(structures[0].rebuild(split_like(hv, leaves)))
         return results
     finally:
         release_tape(tape)
