@@ -23,6 +23,7 @@ from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
 from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
                                  split_like)
 from fasttape._references import find_global, load_global, reduce_by_reference
+from fasttape._rule_nodes import rule_node
 from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
                             release_tape)
 from fasttape._tape_state import OperandSlot
@@ -696,7 +697,6 @@ class Checkpointed:
         self.fun = fun
 
     def __call__(self, *args):
-        from fasttape.numpy.linalg import rule_node
         fun = self.fun
         variables = [a for a in args if type(a) in _VARIABLE_TYPES]
         if not variables:

@@ -10,7 +10,7 @@ from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, eig, svd, ...)
 
 from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
-from fasttape._tape_state import OperandSlot
+from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
 
 
@@ -29,44 +29,6 @@ def _fnp():
 
 def _mT(a):
     return _fnp().swapaxes(a, -1, -2)
-
-
-def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None):
-    """One node whose derivatives are given by rules written with fasttape.numpy:
-    reverse_rule(g, ans, *operands) -> one cotangent per operand (None to skip) and
-    forward_rule(tangents, ans, *operands) -> the output tangent, where tangents has
-    one entry per operand (None for a constant); evaluate(*operands) -> the value, for
-    a replay of the tape; recipe: see fasttape._arrays.pyfunc (for pickling). The sweeps call the rules with the current values (plain
-    arrays and floats, shaped as at recording); differentiated again, with Variables."""
-    shapes = [_np.shape(_value(o)) for o in operands]
-    shape = _np.shape(value)
-
-    def shaped(xs):
-        return [float(x[0]) if s == () else x.reshape(s) for x, s in zip(xs, shapes)]
-
-    def answer(ans):
-        return ans if not shape else ans.reshape(shape)
-
-    def reverse(g, ans, xs):
-        return reverse_rule(g.reshape(shape) if shape else float(g[0]), answer(ans),
-                            *shaped(xs))
-
-    def forward(tangents, ans, xs):
-        return forward_rule([None if t is None else t.reshape(s)
-                             for t, s in zip(tangents, shapes)], answer(ans), *shaped(xs))
-
-    def value_of(xs):
-        return evaluate(*shaped(xs))
-
-    reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")   # (for errors)
-    reverse.recording = reverse_rule
-    forward.recording = forward_rule
-    return _arrays.pyfunc(list(operands), value, reverse, forward, value_of, recipe)
-
-
-def _slots(n):
-    """OperandSlot(0) ... OperandSlot(n - 1): a recipe's arguments (see pyfunc)."""
-    return tuple(OperandSlot(j) for j in range(n))
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
@@ -102,7 +64,7 @@ def inv(a):
     return rule_node(
         [a], _np.linalg.inv(a.value),
         lambda g, y, a: [-(_mT(y) @ g @ _mT(y))],
-        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv, (inv, _slots(1), {}))
+        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv, (inv, operand_slots(1), {}))
 
 
 def solve(a, b):
@@ -135,7 +97,7 @@ def solve(a, b):
         return fnp.reshape(dx, _np.shape(_value(x)))
 
     return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward,
-                     _np.linalg.solve, (solve, _slots(2), {}))
+                     _np.linalg.solve, (solve, operand_slots(2), {}))
 
 
 def _sum_to(x, shape):
@@ -159,7 +121,7 @@ def det(a):
 
     value = _np.linalg.det(a.value)
     return rule_node([a], float(value) if _np.ndim(value) == 0 else value, reverse,
-                     forward, _np.linalg.det, (det, _slots(1), {}))
+                     forward, _np.linalg.det, (det, operand_slots(1), {}))
 
 
 def slogdet(a):
@@ -178,13 +140,14 @@ def slogdet(a):
         return fnp.sum(_mT(inv(a)) * t[0], axis=(-2, -1))
 
     logdet = rule_node([a], float(logdet) if _np.ndim(logdet) == 0 else logdet, reverse,
-                       forward, _log_abs_det, (_slogdet_part, _slots(1) + (1,), {}))
+                       forward, _log_abs_det,
+                       (_slogdet_part, operand_slots(1) + (1,), {}))
     if a.tape.replayable:
         # the sign changes with a: a node (of zero derivative) that a replay recomputes
         sign = rule_node([a], float(sign) if _np.ndim(sign) == 0 else sign,
                          lambda g, y, a: [None],
                          lambda t, y, a: _np.zeros(_np.shape(_value(y))),
-                         _sign_of_det, (_slogdet_part, _slots(1) + (0,), {}))
+                         _sign_of_det, (_slogdet_part, operand_slots(1) + (0,), {}))
     return sign, logdet
 
 
@@ -224,7 +187,7 @@ def cholesky(a):
         return L @ _phi(linv @ t[0] @ _mT(linv))
 
     return rule_node([a], _np.linalg.cholesky(a.value), reverse, forward,
-                     _np.linalg.cholesky, (cholesky, _slots(1), {}))
+                     _np.linalg.cholesky, (cholesky, operand_slots(1), {}))
 
 
 for _function in (norm, inv, solve, det, slogdet, cholesky):

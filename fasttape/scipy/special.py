@@ -2,8 +2,8 @@
 import numpy as _np
 import scipy.special as _special
 
-from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
+from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
 
 
@@ -47,13 +47,11 @@ def gammaln(x):
     differentiated)."""
     if not _is_variable(x):
         return _special.gammaln(x)
-    from fasttape._tape_state import OperandSlot
-    from fasttape.numpy.linalg import rule_node
     value = _special.gammaln(x.value)
     return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
                      lambda g, y, x: [g * digamma(x)],
                      lambda t, y, x: t[0] * digamma(x), _special.gammaln,
-                     (gammaln, (OperandSlot(0),), {}))
+                     (gammaln, operand_slots(1), {}))
 
 
 def digamma(x):
