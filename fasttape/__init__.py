@@ -26,6 +26,11 @@ from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
 from fasttape.branching import where
 from fasttape import math
+from fasttape._wiring import connect_layers
+
+# the lower layers' hooks (NumPy dispatch, ...), filled once: see fasttape._wiring
+connect_layers()
+del connect_layers
 
 # the math module's spellings, also at the top level
 asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2

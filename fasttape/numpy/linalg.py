@@ -8,7 +8,7 @@ GIL) and records itself when a derivative is differentiated again.
 import numpy as _np
 from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, eig, svd, ...)
 
-from fasttape import _arrays
+import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable
 from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
@@ -22,19 +22,13 @@ def _value(x):
     return x.value if _is_variable(x) else _np.asarray(x, dtype=_np.float64)
 
 
-def _fnp():
-    import fasttape.numpy as fnp
-    return fnp
-
-
 def _mT(a):
-    return _fnp().swapaxes(a, -1, -2)
+    return fnp.swapaxes(a, -1, -2)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """Vector p-norms and the Frobenius norm, built from recorded ops (so the gradient
     of the 2-norm is x / norm, nan at 0 as in autograd)."""
-    fnp = _fnp()
     if not _is_variable(x):
         return _np.linalg.norm(x, ord, axis, keepdims)
     ndim = _np.ndim(x.value)
@@ -60,7 +54,6 @@ def inv(a):
     """Y = A^-1;  dA = -Y^T G Y^T;  tangent -Y tA Y."""
     if not _is_variable(a):
         return _np.linalg.inv(a)
-    fnp = _fnp()
     return rule_node(
         [a], _np.linalg.inv(a.value),
         lambda g, y, a: [-(_mT(y) @ g @ _mT(y))],
@@ -73,7 +66,6 @@ def solve(a, b):
     the batch."""
     if not (_is_variable(a) or _is_variable(b)):
         return _np.linalg.solve(a, b)
-    fnp = _fnp()
     a_shape, b_shape = _np.shape(_value(a)), _np.shape(_value(b))
     vector = len(b_shape) == 1
 
@@ -102,7 +94,6 @@ def solve(a, b):
 
 def _sum_to(x, shape):
     """Sum the leading (batch) axes of x away to reach `shape`."""
-    fnp = _fnp()
     extra = len(_np.shape(_value(x))) - len(shape)
     return fnp.sum(x, axis=tuple(range(extra))) if extra > 0 else x
 
@@ -111,7 +102,6 @@ def det(a):
     """d = det A;  dA = g d A^-T;  tangent d tr(A^-1 tA) (nan where A is singular)."""
     if not _is_variable(a):
         return _np.linalg.det(a)
-    fnp = _fnp()
 
     def reverse(g, d, a):
         return [fnp.expand_dims(fnp.expand_dims(g * d, -1), -1) * _mT(inv(a))]
@@ -129,7 +119,6 @@ def slogdet(a):
     tr(A^-1 tA)); the sign has none."""
     if not _is_variable(a):
         return _np.linalg.slogdet(a)
-    fnp = _fnp()
     sign, logdet = _np.linalg.slogdet(a.value)
 
     def reverse(g, y, a):
@@ -166,7 +155,6 @@ def _slogdet_part(a, which):
 
 def _phi(x):
     """Lower triangle with the diagonal halved."""
-    fnp = _fnp()
     n = _np.shape(_value(x))[-1]
     return fnp.tril(x) - 0.5 * fnp.eye(n) * x
 
@@ -190,5 +178,7 @@ def cholesky(a):
                      _np.linalg.cholesky, (cholesky, operand_slots(1), {}))
 
 
-for _function in (norm, inv, solve, det, slogdet, cholesky):
-    _arrays.register_array_function(getattr(_np.linalg, _function.__name__), _function)
+# the dispatch table for plain NumPy calls on Variables (registered with
+# fasttape._arrays by fasttape._wiring)
+_FUNCTIONS = {getattr(_np.linalg, f.__name__): f
+              for f in (norm, inv, solve, det, slogdet, cholesky)}
