@@ -1,4 +1,4 @@
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -10,6 +10,7 @@ ARRAY_OP_TABLE: tuple[tuple[str, int], ...]
 N_ARRAY_OP_CODES: int
 
 def op_arity(code: int) -> int: ...
+def register_tape_loader(loader: Callable[[dict[str, Any], int], Tape]) -> None: ...
 
 class Tape:
     epoch: int

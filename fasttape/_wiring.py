@@ -9,8 +9,9 @@ whichever of its modules it imports.
 """
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
-from fasttape import _arrays
+from fasttape import _arrays, _tape
 from fasttape._masks import ArrayMask
+from fasttape._tape_state import restore_tape
 
 
 def connect_layers():
@@ -25,3 +26,5 @@ def connect_layers():
             _arrays.register_array_function(numpy_function, implementation)
     # a comparison of arrays recorded while tracing returns an ArrayMask
     _arrays.register_mask_class(ArrayMask)
+    # a pickled tape loads with _tape_state's loader
+    _tape.register_tape_loader(restore_tape)
