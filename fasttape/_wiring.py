@@ -9,7 +9,7 @@ whichever of its modules it imports.
 """
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
-from fasttape import _arrays, _tape
+from fasttape import _arrays, _tape, _variable, differential
 from fasttape._masks import ArrayMask
 from fasttape._tape_state import restore_tape
 
@@ -17,8 +17,9 @@ from fasttape._tape_state import restore_tape
 def connect_layers():
     """Fill the hooks of the lower layers (idempotent)."""
     # NumPy's functions and ufuncs applied to fasttape's arrays (__array_function__,
-    # __array_ufunc__, and ArrayVariable's methods such as .T) run fasttape.numpy's
-    # implementations
+    # __array_ufunc__, and ArrayVariable's methods such as .T), and ufuncs applied to
+    # a Variable and an array, run fasttape.numpy's implementations
+    _variable.register_array_ufunc_handler(_arrays.array_ufunc)
     for ufunc, implementation in fnp._UFUNCS.items():
         _arrays.register_array_ufunc(ufunc, implementation)
     for table in (fnp._FUNCTIONS, fnp_linalg._FUNCTIONS):
@@ -28,3 +29,5 @@ def connect_layers():
     _arrays.register_mask_class(ArrayMask)
     # a pickled tape loads with _tape_state's loader
     _tape.register_tape_loader(restore_tape)
+    # grad's fast path (in _variable) ends as differential's general path
+    _variable.register_output_finisher(differential._finish_output)
