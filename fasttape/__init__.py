@@ -24,6 +24,11 @@ from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
 from fasttape.branching import where
 from fasttape import math
+from fasttape._wiring import connect_layers
+
+# the lower layers' hooks (NumPy dispatch, ...), filled once: see fasttape._wiring
+connect_layers()
+del connect_layers
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,7 @@ from fasttape._opmath cimport eval_unary
 from fasttape._tape cimport *
 from fasttape._variable cimport (Variable, as_double, check_live, new_variable,
                                  raise_mismatch, raise_stale, value_of)
-from fasttape.errors import TapeMismatchError
+from fasttape.errors import StaleVariableError, TapeMismatchError
 
 cnp.import_array()
 
@@ -31,7 +31,6 @@ cdef inline int check_array_live(ArrayVariable v) except -1:
 
 
 cdef int raise_stale_array() except -1:
-    from fasttape.errors import StaleVariableError
     raise StaleVariableError(
         "this ArrayVariable belongs to a tape that has been reset since it was "
         "recorded (grad() resets its tape when it returns); use .value to keep a "
@@ -644,7 +643,7 @@ def where(condition, a, b):
     """a where condition else b; the condition is not differentiated. A recorded mask
     (a comparison of arrays on a tape recorded for replay) as the condition makes the
     choice follow the mask's values on replay; any other condition is a constant."""
-    mask = condition if type(condition) is mask_class() else None
+    mask = condition if type(condition) is MASK_CLASS else None
     if mask is not None:
         check_mask_live(mask)
         cond = mask.node_value
@@ -699,16 +698,14 @@ def where(condition, a, b):
 # re-evaluates. where() reads it as its condition; any other use reads its booleans
 # and turns it into a guard (see fasttape._masks).
 
+# The class of those handles, fasttape._masks.ArrayMask (a layer above this one,
+# which records its combinations here): handed in by fasttape._wiring.
 cdef object MASK_CLASS = None
 
 
-
-cdef object mask_class():
+def register_mask_class(cls):
     global MASK_CLASS
-    if MASK_CLASS is None:
-        from fasttape._masks import ArrayMask
-        MASK_CLASS = ArrayMask
-    return MASK_CLASS
+    MASK_CLASS = cls
 
 
 cdef int check_mask_live(object mask) except -1:
@@ -729,7 +726,7 @@ cdef object compare_arrays(int cmp, ArrayVariable a, object b):
 
 
 cdef object mask_operand_value(object x):
-    if type(x) is mask_class():
+    if type(x) is MASK_CLASS:
         check_mask_live(x)
         return x.node_value
     if type(x) in (Variable, ArrayVariable):
@@ -743,7 +740,7 @@ def record_mask(int sop, a, b=None):
     """Record a mask node and return its ArrayMask: sop is a CMP_* code comparing a
     and b (arrays, numbers, Variables), or MASK_AND/OR/XOR/NOT combining masks and
     boolean constants (b unused for MASK_NOT)."""
-    cls = mask_class()
+    cls = MASK_CLASS
     operands = (a,) if sop == MASK_NOT else (a, b)
     cdef Tape t = tape_of(tuple(x.tape if type(x) is cls else x for x in operands))
     if t is None:
@@ -817,7 +814,10 @@ def pyfunc(list operands, object value, object reverse, object forward=None,
 
 # -- the handle ------------------------------------------------------------------------
 
-# Implementations of NumPy functions for __array_function__, filled by fasttape.numpy.
+# The dispatch tables: fasttape's implementation of each NumPy function and ufunc it
+# differentiates, for __array_function__ and __array_ufunc__ (and the methods below
+# that are NumPy functions). The implementations are fasttape.numpy's, a layer above
+# this one: fasttape._wiring registers them, once, when fasttape is imported.
 cdef dict ARRAY_FUNCTIONS = {}
 cdef dict ARRAY_UFUNCS = {}
 
@@ -830,15 +830,22 @@ def register_array_ufunc(ufunc, implementation):
     ARRAY_UFUNCS[ufunc] = implementation
 
 
-cdef object numpy_namespace():
-    import fasttape.numpy as fnp
-    return fnp
+def array_function_implementation(numpy_function):
+    """fasttape's implementation of a NumPy function, or None."""
+    return ARRAY_FUNCTIONS.get(numpy_function)
+
+
+cdef object implementation_of(object numpy_function):
+    implementation = ARRAY_FUNCTIONS.get(numpy_function)
+    if implementation is None:
+        raise TypeError(f"fasttape internal error: no implementation of "
+                        f"numpy.{numpy_function.__name__} registered (is fasttape "
+                        f"imported?)")
+    return implementation
 
 
 def array_ufunc(ufunc, method, tuple inputs, dict kwargs):
     """NumPy ufunc applied to Variables and arrays, dispatched to fasttape.numpy."""
-    if not ARRAY_UFUNCS:
-        numpy_namespace()          # importing it registers the implementations
     implementation = ARRAY_UFUNCS.get(ufunc) if method == "__call__" else None
     if implementation is None or kwargs:
         raise TypeError(
@@ -1053,9 +1060,6 @@ cdef class ArrayVariable:
     def __array_function__(self, func, types, args, kwargs):
         implementation = ARRAY_FUNCTIONS.get(func)
         if implementation is None:
-            if not ARRAY_FUNCTIONS:
-                numpy_namespace()
-                return self.__array_function__(func, types, args, kwargs)
             raise TypeError(f"fasttape cannot differentiate numpy.{func.__name__}: it "
                             f"has no derivative rule in fasttape (fasttape.numpy lists "
                             f"the supported functions)")
@@ -1065,7 +1069,7 @@ cdef class ArrayVariable:
 
     @property
     def T(self):
-        return numpy_namespace().transpose(self)
+        return implementation_of(np.transpose)(self)
 
     def sum(self, axis=None, keepdims=False):
         return sum(self, axis, keepdims)
@@ -1086,10 +1090,10 @@ cdef class ArrayVariable:
         return cumsum(self, axis)
 
     def var(self, axis=None, ddof=0, keepdims=False):
-        return numpy_namespace().var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return implementation_of(np.var)(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        return numpy_namespace().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return implementation_of(np.std)(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -1103,21 +1107,21 @@ cdef class ArrayVariable:
         return reshape(self, (-1,))
 
     def squeeze(self, axis=None):
-        return numpy_namespace().squeeze(self, axis)
+        return implementation_of(np.squeeze)(self, axis)
 
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        return numpy_namespace().transpose(self, axes or None)
+        return implementation_of(np.transpose)(self, axes or None)
 
     def swapaxes(self, a, b):
-        return numpy_namespace().swapaxes(self, a, b)
+        return implementation_of(np.swapaxes)(self, a, b)
 
     def dot(self, other):
-        return numpy_namespace().dot(self, other)
+        return implementation_of(np.dot)(self, other)
 
     def clip(self, a_min=None, a_max=None):
-        return numpy_namespace().clip(self, a_min, a_max)
+        return implementation_of(np.clip)(self, a_min, a_max)
 
     def astype(self, dtype):
         if np.dtype(dtype) != np.float64:

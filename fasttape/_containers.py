@@ -3,7 +3,8 @@ dicts of them.
 
 ``flatten(x)`` returns the numbers and arrays of ``x`` in a flat list and a ``Structure`` that
 rebuilds the same nesting from any flat list of the same length (Variables on the way
-in, gradients on the way out).
+in, gradients on the way out). ``joined`` and ``split_like`` go between such a flat
+list and one float64 vector (what the C sweeps over array inputs take and return).
 """
 import numpy as np
 
@@ -92,3 +93,22 @@ def flatten(x, variables=False):
     raise TypeError(
         f"can only differentiate with respect to real numbers and arrays, or tuples, "
         f"lists and dicts of them, not {type(x).__name__}")
+
+
+def joined(values):
+    """Numbers and arrays as one flat float64 vector."""
+    return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values]) \
+        if values else np.zeros(0)
+
+
+def split_like(flat, leaves):
+    """A flat vector cut into one piece per leaf: floats and arrays of their shapes."""
+    pieces, at = [], 0
+    for leaf in leaves:
+        if type(leaf) is Variable:
+            pieces.append(float(flat[at]))
+            at += 1
+        else:
+            pieces.append(flat[at:at + leaf.size].reshape(leaf.shape))
+            at += leaf.size
+    return pieces

@@ -148,8 +148,7 @@ class ArrayMask:
 
     def __array_function__(self, func, types, args, kwargs):
         if func is np.where and len(args) + len(kwargs) == 3:
-            import fasttape.numpy as fnp
-            return fnp.where(*args, **kwargs)
+            return _arrays.array_function_implementation(np.where)(*args, **kwargs)
         return func(*_unmasked(args), **_unmasked(kwargs))
 
 

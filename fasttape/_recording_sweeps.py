@@ -12,10 +12,11 @@ import numpy as np
 import fasttape.numpy as fnp
 from fasttape import _arrays, _optable
 from fasttape._arrays import ArrayVariable, array_variable_at, variable_at
+from fasttape._masks import ArrayMask
 from fasttape._rules import (BINARY_PARTIALS, UNARY_PARTIALS, constant_operand_partial,
                              is_zero)
 from fasttape._tape import ARRAY_OP_TABLE, OP_TABLE
-from fasttape._variable import Variable
+from fasttape._variable import Variable, make_constant
 
 OP_NAMES = {code: name for name, code, _ in OP_TABLE}
 AOP_NAMES = {code: name for name, code in ARRAY_OP_TABLE}
@@ -101,7 +102,6 @@ def _select(tape, condition, a, b):
 def _on_tape(tape, x):
     if type(x) is Variable:
         return x
-    from fasttape._variable import make_constant
     return make_constant(tape, float(x))
 
 
@@ -109,7 +109,6 @@ def _where_mask(tape, info, shape):
     """The condition of a WHERE node: its recorded mask when the tape replays and
     the mask is a node (a comparison of arrays), else the constant booleans."""
     if tape.replayable and info["weights_node"] >= 0:
-        from fasttape._masks import ArrayMask
         node = tape.array_node(info["weights_node"])
         mask = ArrayMask(tape, info["weights_node"], node["value"])
         return mask if np.shape(node["value"]) == tuple(shape) else \

@@ -1,4 +1,4 @@
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -12,6 +12,7 @@ N_ARRAY_OP_CODES: int
 def op_arity(code: int) -> int: ...
 def op_formulas(code: int, a: float, b: float = ...) -> tuple[float, tuple[float, ...], tuple[float, ...]]: ...
 COMPILED_OP_CODES: dict[str, int]
+def register_tape_loader(loader: Callable[[dict[str, Any], int], Tape]) -> None: ...
 
 class Tape:
     epoch: int

@@ -133,6 +133,17 @@ cdef Py_ssize_t next_capacity(Py_ssize_t current, Py_ssize_t needed,
     return cap if cap < limit else limit
 
 
+# The function that loads a pickled tape (Tape.__reduce__ names it): restore_tape of
+# fasttape._tape_state, which sits above this module (it records Python-rule nodes
+# again, with Variables), handed in by fasttape._wiring.
+cdef object TAPE_LOADER = None
+
+
+def register_tape_loader(loader):
+    global TAPE_LOADER
+    TAPE_LOADER = loader
+
+
 @cython.final
 cdef class Tape:
     """A Wengert tape: the record of one computation, in typed arrays.
@@ -1049,8 +1060,7 @@ cdef class Tape:
                          replayable=self.replayable,
                          # (Python rules: rebuilt on load by running their builder)
                          pyfunc_recipes=dict(self.pyfunc_recipes))
-        from fasttape._tape_state import restore_tape
-        return (restore_tape, (state, self.max_size))
+        return (TAPE_LOADER, (state, self.max_size))
 
     def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
                double value):

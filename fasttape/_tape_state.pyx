@@ -3,7 +3,8 @@ every reference, size, index and geometry a sweep would follow (a corrupt file r
 ValueError rather than crashing a sweep), and recording the nodes with Python rules
 again from their recipes (OperandSlot marks where a recipe's operands go).
 
-Tape.__reduce__ (in _tape.pyx) writes the state; this module reads it.
+Tape.__reduce__ (in _tape.pyx) writes the state; this module reads it (restore_tape,
+which fasttape._wiring hands to _tape as the loader that __reduce__ names).
 """
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t
@@ -12,6 +13,8 @@ from libc.string cimport memset
 import numpy as np
 
 from fasttape._tape cimport *
+from fasttape._arrays import make_array_leaf
+from fasttape._variable import make_leaf
 
 cnp.import_array()
 
@@ -240,8 +243,6 @@ cdef int rebuild_python_rules(Tape t, Py_ssize_t r, tuple recipe) except -1:
     cdef Operand* o
     cdef Tape scratch = Tape()
     cdef Py_ssize_t j, last
-    from fasttape._arrays import make_array_leaf
-    from fasttape._variable import make_leaf
     builder, template, kwargs, shapes = recipe
     if len(shapes) != n.n_operands:
         raise ValueError("corrupt tape state: a Python-rule node's recipe")

@@ -109,6 +109,25 @@ def register_ufunc(ufunc, handler):
     UFUNC_HANDLERS[ufunc] = handler
 
 
+# What the layers above provide, handed in by fasttape._wiring:
+# ARRAY_UFUNC(ufunc, method, inputs, kwargs) records a ufunc with an array operand
+# (_arrays.array_ufunc); FINISH_OUTPUT(fun, result, tape, leaves, single) ends grad's
+# fast path (scalar_value_and_grad) for a result that is not a Variable of its tape,
+# as the general path would (differential._finish_output).
+cdef object ARRAY_UFUNC = None
+cdef object FINISH_OUTPUT = None
+
+
+def register_array_ufunc_handler(handler):
+    global ARRAY_UFUNC
+    ARRAY_UFUNC = handler
+
+
+def register_output_finisher(finisher):
+    global FINISH_OUTPUT
+    FINISH_OUTPUT = finisher
+
+
 FLOAT_ERROR = (
     "{what} of a fasttape Variable would drop its derivative. Use fasttape's own "
     "functions (fasttape.sin, fasttape.exp, ...; fasttape.math mirrors the math module) "
@@ -282,8 +301,7 @@ cdef class Variable:
             if not (type(x) is Variable or isinstance(x, np.ndarray) and x.ndim == 0
                     or as_double(x, &number)):
                 # an array operand: the array layer records it
-                from fasttape._arrays import array_ufunc
-                return array_ufunc(ufunc, method, inputs, kwargs)
+                return ARRAY_UFUNC(ufunc, method, inputs, kwargs)
         handler = UFUNC_HANDLERS.get(ufunc)
         if method != "__call__" or kwargs or handler is None:
             raise TypeError(
@@ -366,8 +384,7 @@ def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
             leaves.append(leaf)
         result = fun(*call_args, **kwargs)
         if type(result) is not Variable or (<Variable>result).tape is not tape:
-            from fasttape.differential import _finish_output
-            return _finish_output(fun, result, tape, leaves, single)
+            return FINISH_OUTPUT(fun, result, tape, leaves, single)
         out = <Variable>result
         check_live(out)
         tape.reverse_c(out.node, out.slot, 1.0)

@@ -5,8 +5,10 @@ function replayed where it comes out differently refuses (BranchChangedError).
 ``y = fasttape.where(x > 0, a, b)`` records a select node instead, whose condition is
 re-evaluated on every replay, so such code never needs a retrace.
 """
+import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable, variable_at
-from fasttape._variable import Variable
+from fasttape._tape import active_tape
+from fasttape._variable import Variable, make_constant
 
 CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_EQ, CMP_NE = range(6)
 
@@ -25,12 +27,10 @@ def where(condition, a, b):
     """
     if any(type(v) is ArrayVariable or hasattr(v, "shape") and getattr(v, "ndim", 0)
            for v in (condition, a, b)):
-        import fasttape.numpy as fnp
         return fnp.where(condition, a, b)
     tape = next((v.tape for v in (a, b) if type(v) is Variable), None)
     if tape is None:
         # constant choices: the comparison, if any, was recorded on the active tape
-        from fasttape._tape import active_tape
         tape = active_tape()
         if tape is None:
             return a if condition else b
@@ -67,5 +67,4 @@ def where(condition, a, b):
 def _on_tape(tape, x):
     if type(x) is Variable:
         return x
-    from fasttape._variable import make_constant
     return make_constant(tape, float(x))

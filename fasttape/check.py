@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from fasttape._containers import flatten
+from fasttape.differential import jvp, value_and_grad, vjp
 from fasttape.errors import GradientCheckError
 
 
@@ -111,7 +112,6 @@ def _plain(x):
 
 
 def _componentwise(fun, args, eps, rtol, atol):
-    from fasttape.differential import value_and_grad
     problems = []
     argnums = tuple(range(len(args)))
     value, ad_grads = value_and_grad(fun, argnum=argnums)(*args)
@@ -181,7 +181,6 @@ def _flat_values(x):
 def _directional(fun, args, modes, order, eps, rtol, atol, rng, problems, label):
     """<u, J v> by each mode against central differences; then the same, one order
     up, for the derivative functions."""
-    from fasttape.differential import jvp, vjp
     flat, structures = [], []
     for a in args:
         f_a, s_a = flatten(a, variables=True)

@@ -17,16 +17,21 @@ import warnings
 
 import numpy as np
 
+import fasttape.numpy as fnp
 from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
                               leaf_gradients, make_array_leaf, output_refs,
                               sweep_gradients, tangents_of)
-from fasttape._containers import LEAF_STRUCTURE, Structure, flatten
+from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
+                                 split_like)
+from fasttape._recording_sweeps import reverse_recording, tangent_recording
 from fasttape._references import find_global, load_global, reduce_by_reference
+from fasttape._rule_nodes import rule_node
 from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
                             release_tape)
 from fasttape._tape_state import OperandSlot
 from fasttape._variable import (Variable, make_leaf, make_leaves,
                                 scalar_value_and_grad)
+from fasttape.errors import TapeMismatchError
 
 _VARIABLE_TYPES = (Variable, ArrayVariable)
 
@@ -334,7 +339,6 @@ def _fast_hessian_vectors(fun, argnum, args, directions):
             return results
         if tape.has_python_rules():
             return None
-        from fasttape.trace import _joined, _split_like
         spec = input_spec(leaves)
         shapes = [leaf.shape if type(leaf) is ArrayVariable else () for leaf in leaves]
         for direction in directions:
@@ -342,8 +346,8 @@ def _fast_hessian_vectors(fun, argnum, args, directions):
             if len(flat) != len(leaves) or any(np.shape(v) != shape
                                                for v, shape in zip(flat, shapes)):
                 raise ValueError("the vector does not have the structure of the input")
-            _, hv = tape.hessian_vector_arrays(out.node, spec, _joined(flat))
-            results.append(structures[0].rebuild(_split_like(hv, leaves)))
+            _, hv = tape.hessian_vector_arrays(out.node, spec, joined(flat))
+            results.append(structures[0].rebuild(split_like(hv, leaves)))
         return results
     finally:
         release_tape(tape)
@@ -425,7 +429,6 @@ class _Recording:
                 raise ValueError(f"cotangent of shape {np.shape(s)} for an output of "
                                  f"shape {_shape(o)}")
         if self.nested:
-            from fasttape._recording_sweeps import reverse_recording
             flat = reverse_recording(self.tape, outputs, seeds, self.leaves) \
                 if outputs else [_zeros_of(x) for x in self.leaves]
         elif outputs:
@@ -454,7 +457,6 @@ class _Recording:
         if not outputs:
             result = []
         elif self.nested:
-            from fasttape._recording_sweeps import tangent_recording
             result = tangent_recording(self.tape, self.leaves, flat, outputs)
         else:
             result = tangents_of(self.tape, self.leaves, flat, outputs)
@@ -482,7 +484,6 @@ class _Recording:
                 row = self.vjp(self.out_structure.rebuild(_unit(i, out_shapes)))
                 rows.append(_flat_row(row, self.nested))
             if self.nested:
-                import fasttape.numpy as fnp
                 return fnp.reshape(fnp.stack(rows), shape)
             return np.asarray(rows, dtype=float).reshape(shape)
         columns = []
@@ -513,7 +514,6 @@ def _flat_row(x, recorded):
     array when they are Variables."""
     flat, _ = flatten(x, variables=True)
     if recorded and any(type(v) in _VARIABLE_TYPES for v in flat):
-        import fasttape.numpy as fnp
         parts = [fnp.reshape(v, (-1,)) if type(v) is ArrayVariable else
                  fnp.reshape(v, (1,)) if type(v) is Variable else
                  np.ravel(np.asarray(v, dtype=float)) for v in flat]
@@ -557,7 +557,6 @@ def _enclosing_tape(args, argnums):
                 if tape is None:
                     tape = v.tape
                 elif v.tape is not tape:
-                    from fasttape.errors import TapeMismatchError
                     raise TapeMismatchError("the arguments hold Variables of two tapes")
     return tape
 
@@ -591,7 +590,6 @@ def _copy_inputs(tape, argnums, args):
     """For differentiation inside another: fresh nodes on the enclosing tape that equal
     the arguments (and pass derivatives on to them), so that the inner sweep can stop
     at them."""
-    import fasttape.numpy as fnp
     call_args = list(args)
     structures = []
     leaves = []
@@ -696,7 +694,6 @@ class Checkpointed:
         self.fun = fun
 
     def __call__(self, *args):
-        from fasttape.numpy.linalg import rule_node
         fun = self.fun
         variables = [a for a in args if type(a) in _VARIABLE_TYPES]
         if not variables:

@@ -31,9 +31,10 @@ import numpy as np
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               leaf_gradients, make_array_leaf, output_refs,
                               sweep_gradients, tangents_of, variable_at)
-from fasttape._containers import Structure, flatten
-from fasttape._tape import Tape, pop_active, push_active
+from fasttape._containers import Structure, flatten, joined, split_like
+from fasttape._tape import OP_TABLE, Tape, pop_active, push_active
 from fasttape._variable import Variable, make_leaf, make_leaves
+from fasttape import differential
 from fasttape.errors import BranchChangedError
 
 
@@ -562,16 +563,15 @@ class Traced:
                      for v, leaf in zip(flat_v, leaves)):
                 raise problem
             else:
-                direction = _joined(flat_v)
+                direction = joined(flat_v)
             by_function = self._python_rules_hvp()
             if not by_function:
                 product = self._hessian_times(direction)
         if by_function:
-            from fasttape.differential import hvp
-            return hvp(self.fun, self.argnum)(*args, vector)
+            return differential.hvp(self.fun, self.argnum)(*args, vector)
         if self.scalar_only:
             return self.structures[self.argnum].rebuild(product.tolist())
-        return self.structures[self.argnum].rebuild(_split_like(product, leaves))
+        return self.structures[self.argnum].rebuild(split_like(product, leaves))
 
     def hessian(self, *args):
         """The Hessian with respect to argument argnum, over its flat values: (n, n).
@@ -583,8 +583,7 @@ class Traced:
             if not by_function:
                 columns = [self._hessian_times(unit) for unit in np.eye(n)]
         if by_function:
-            from fasttape.differential import hessian
-            return np.asarray(hessian(self.fun, self.argnum)(*args),
+            return np.asarray(differential.hessian(self.fun, self.argnum)(*args),
                               dtype=float).reshape(n, n)
         return np.array(columns, dtype=float).T.reshape(n, n)
 
@@ -632,7 +631,6 @@ class Traced:
     def to_dot(self):
         """The computational graph in Graphviz's dot language."""
         arrays = self.tape.arrays()
-        from fasttape._tape import OP_TABLE
         names = {code: name for name, code, _ in OP_TABLE}
         arity = {code: a for _, code, a in OP_TABLE}
         lines = ["digraph fasttape {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
@@ -708,25 +706,6 @@ class Traced:
 def _width(leaves):
     """How many numbers the leaves hold."""
     return sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
-
-
-def _joined(values):
-    """Numbers and arrays as one flat float64 vector."""
-    return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values]) \
-        if values else np.zeros(0)
-
-
-def _split_like(flat, leaves):
-    """A flat vector cut into one piece per leaf: floats and arrays of their shapes."""
-    pieces, at = [], 0
-    for leaf in leaves:
-        if type(leaf) is Variable:
-            pieces.append(float(flat[at]))
-            at += 1
-        else:
-            pieces.append(flat[at:at + leaf.size].reshape(leaf.shape))
-            at += leaf.size
-    return pieces
 
 
 def _check_loaded_references(tape, leaf_slots, leaf_anodes, out_slots, out_anodes):

@@ -602,6 +602,8 @@ def clip(a, a_min=None, a_max=None):
 
 
 # -- the dispatch tables for plain NumPy calls on Variables ----------------------------------
+# (registered with fasttape._arrays, for __array_ufunc__ / __array_function__, by
+# fasttape._wiring)
 
 _UFUNCS = {
     _np.sin: sin, _np.cos: cos, _np.tan: tan, _np.arcsin: arcsin, _np.arccos: arccos,
@@ -646,12 +648,6 @@ _FUNCTIONS = {
         _value(a), fill_value, dtype=dtype),
 }
 
-for _ufunc, _implementation in _UFUNCS.items():
-    _arrays.register_array_ufunc(_ufunc, _implementation)
-for _function, _implementation in _FUNCTIONS.items():
-    _arrays.register_array_function(_function, _implementation)
-
-# (a plain `from fasttape.numpy import linalg` would find numpy's linalg, star-imported)
-import importlib as _importlib  # noqa: E402
-
-linalg = _importlib.import_module("fasttape.numpy.linalg")  # registers its functions
+# fasttape.numpy.linalg is a layer above this module (its rules are written with these
+# functions): importing fasttape imports it (fasttape._wiring), which makes it this
+# package's `linalg` in place of NumPy's, star-imported above.

@@ -1,7 +1,14 @@
-"""einsum of Variables: one tape node whose reverse step is an einsum per operand."""
+"""einsum of Variables: one tape node whose reverse step is an einsum per operand.
+
+Below fasttape.numpy (whose einsum calls this one for Variables), so its rules call
+this module's einsum and _arrays' reshape and broadcast_to directly.
+"""
 import numpy as np
 
 from fasttape import _arrays
+from fasttape._arrays import ArrayVariable
+from fasttape._rule_nodes import operand_slots, rule_node
+from fasttape._variable import Variable
 
 
 def _parse(subscripts, n_operands):
@@ -29,8 +36,6 @@ def einsum(subscripts, operands, **kwargs):
     if kwargs:
         raise TypeError(f"einsum of Variables takes no keyword arguments, got "
                         f"{sorted(kwargs)}")
-    from fasttape.numpy.linalg import rule_node
-    import fasttape.numpy as fnp
     inputs, output = _parse(subscripts, len(operands))
     values = [_arrays_value(x) for x in operands]
     value = np.einsum(f"{','.join(inputs)}->{output}", *values)
@@ -41,13 +46,13 @@ def einsum(subscripts, operands, **kwargs):
             others = [(t, xs[j]) for j, t in enumerate(inputs) if j != i]
             available = set(output).union(*[set(t) for t, _ in others])
             kept = "".join(c for c in term if c in available)
-            partial = fnp.einsum(",".join([output] + [t for t, _ in others]) + "->" + kept,
-                                 g, *[x for _, x in others])
+            partial = _einsum(",".join([output] + [t for t, _ in others]) + "->" + kept,
+                              g, *[x for _, x in others])
             # indices only in this operand were summed away: broadcast back over them
             shape = np.shape(values[i])
-            expanded = fnp.reshape(partial, [shape[k] if c in available else 1
-                                             for k, c in enumerate(term)])
-            cotangents.append(fnp.broadcast_to(expanded, shape))
+            expanded = _reshape(partial, [shape[k] if c in available else 1
+                                          for k, c in enumerate(term)])
+            cotangents.append(_broadcast_to(expanded, shape))
         return cotangents
 
     def forward(tangents, ans, *xs):
@@ -57,7 +62,7 @@ def einsum(subscripts, operands, **kwargs):
             if t is not None:
                 args = list(xs)
                 args[i] = t
-                total = total + fnp.einsum(spec, *args)
+                total = total + _einsum(spec, *args)
         return total
 
     spec = f"{','.join(inputs)}->{output}"
@@ -65,15 +70,36 @@ def einsum(subscripts, operands, **kwargs):
     def einsum_value(*xs):
         return np.einsum(spec, *xs)
 
-    from fasttape.numpy.linalg import _slots
     return rule_node(list(operands), float(value) if np.ndim(value) == 0 else value,
                      reverse, forward, einsum_value,
-                     (_einsum_of, (subscripts,) + _slots(len(operands)), {}))
+                     (_einsum_of, (subscripts,) + operand_slots(len(operands)), {}))
 
 
 def _einsum_of(subscripts, *operands):
     """einsum(subscripts, operands): a recipe's builder (see fasttape._arrays.pyfunc)."""
     return einsum(subscripts, operands)
+
+
+def _is_variable(x):
+    return type(x) is Variable or type(x) is ArrayVariable
+
+
+# the rules' operations: recorded for Variables (a derivative differentiated again),
+# NumPy's for numbers (as fasttape.numpy's functions do)
+
+def _einsum(spec, *operands):
+    if any(_is_variable(x) for x in operands):
+        return einsum(spec, operands)
+    return np.einsum(spec, *operands)
+
+
+def _reshape(x, shape):
+    return _arrays.reshape(x, shape) if _is_variable(x) else np.reshape(x, shape)
+
+
+def _broadcast_to(x, shape):
+    return _arrays.broadcast_to(x, shape) if _is_variable(x) else \
+        np.broadcast_to(x, shape)
 
 
 def _arrays_value(x):

@@ -8,9 +8,9 @@ GIL) and records itself when a derivative is differentiated again.
 import numpy as _np
 from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, eig, svd, ...)
 
-from fasttape import _arrays
+import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable
-from fasttape._tape_state import OperandSlot
+from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
 
 
@@ -22,57 +22,13 @@ def _value(x):
     return x.value if _is_variable(x) else _np.asarray(x, dtype=_np.float64)
 
 
-def _fnp():
-    import fasttape.numpy as fnp
-    return fnp
-
-
 def _mT(a):
-    return _fnp().swapaxes(a, -1, -2)
-
-
-def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None):
-    """One node whose derivatives are given by rules written with fasttape.numpy:
-    reverse_rule(g, ans, *operands) -> one cotangent per operand (None to skip) and
-    forward_rule(tangents, ans, *operands) -> the output tangent, where tangents has
-    one entry per operand (None for a constant); evaluate(*operands) -> the value, for
-    a replay of the tape; recipe: see fasttape._arrays.pyfunc (for pickling). The sweeps call the rules with the current values (plain
-    arrays and floats, shaped as at recording); differentiated again, with Variables."""
-    shapes = [_np.shape(_value(o)) for o in operands]
-    shape = _np.shape(value)
-
-    def shaped(xs):
-        return [float(x[0]) if s == () else x.reshape(s) for x, s in zip(xs, shapes)]
-
-    def answer(ans):
-        return ans if not shape else ans.reshape(shape)
-
-    def reverse(g, ans, xs):
-        return reverse_rule(g.reshape(shape) if shape else float(g[0]), answer(ans),
-                            *shaped(xs))
-
-    def forward(tangents, ans, xs):
-        return forward_rule([None if t is None else t.reshape(s)
-                             for t, s in zip(tangents, shapes)], answer(ans), *shaped(xs))
-
-    def value_of(xs):
-        return evaluate(*shaped(xs))
-
-    reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")   # (for errors)
-    reverse.recording = reverse_rule
-    forward.recording = forward_rule
-    return _arrays.pyfunc(list(operands), value, reverse, forward, value_of, recipe)
-
-
-def _slots(n):
-    """OperandSlot(0) ... OperandSlot(n - 1): a recipe's arguments (see pyfunc)."""
-    return tuple(OperandSlot(j) for j in range(n))
+    return fnp.swapaxes(a, -1, -2)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """Vector p-norms and the Frobenius norm, built from recorded ops (so the gradient
     of the 2-norm is x / norm, nan at 0 as in autograd)."""
-    fnp = _fnp()
     if not _is_variable(x):
         return _np.linalg.norm(x, ord, axis, keepdims)
     ndim = _np.ndim(x.value)
@@ -98,11 +54,10 @@ def inv(a):
     """Y = A^-1;  dA = -Y^T G Y^T;  tangent -Y tA Y."""
     if not _is_variable(a):
         return _np.linalg.inv(a)
-    fnp = _fnp()
     return rule_node(
         [a], _np.linalg.inv(a.value),
         lambda g, y, a: [-(_mT(y) @ g @ _mT(y))],
-        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv, (inv, _slots(1), {}))
+        lambda t, y, a: -(y @ t[0] @ y), _np.linalg.inv, (inv, operand_slots(1), {}))
 
 
 def solve(a, b):
@@ -111,7 +66,6 @@ def solve(a, b):
     the batch."""
     if not (_is_variable(a) or _is_variable(b)):
         return _np.linalg.solve(a, b)
-    fnp = _fnp()
     a_shape, b_shape = _np.shape(_value(a)), _np.shape(_value(b))
     vector = len(b_shape) == 1
 
@@ -135,12 +89,11 @@ def solve(a, b):
         return fnp.reshape(dx, _np.shape(_value(x)))
 
     return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward,
-                     _np.linalg.solve, (solve, _slots(2), {}))
+                     _np.linalg.solve, (solve, operand_slots(2), {}))
 
 
 def _sum_to(x, shape):
     """Sum the leading (batch) axes of x away to reach `shape`."""
-    fnp = _fnp()
     extra = len(_np.shape(_value(x))) - len(shape)
     return fnp.sum(x, axis=tuple(range(extra))) if extra > 0 else x
 
@@ -149,7 +102,6 @@ def det(a):
     """d = det A;  dA = g d A^-T;  tangent d tr(A^-1 tA) (nan where A is singular)."""
     if not _is_variable(a):
         return _np.linalg.det(a)
-    fnp = _fnp()
 
     def reverse(g, d, a):
         return [fnp.expand_dims(fnp.expand_dims(g * d, -1), -1) * _mT(inv(a))]
@@ -159,7 +111,7 @@ def det(a):
 
     value = _np.linalg.det(a.value)
     return rule_node([a], float(value) if _np.ndim(value) == 0 else value, reverse,
-                     forward, _np.linalg.det, (det, _slots(1), {}))
+                     forward, _np.linalg.det, (det, operand_slots(1), {}))
 
 
 def slogdet(a):
@@ -167,7 +119,6 @@ def slogdet(a):
     tr(A^-1 tA)); the sign has none."""
     if not _is_variable(a):
         return _np.linalg.slogdet(a)
-    fnp = _fnp()
     sign, logdet = _np.linalg.slogdet(a.value)
 
     def reverse(g, y, a):
@@ -178,13 +129,14 @@ def slogdet(a):
         return fnp.sum(_mT(inv(a)) * t[0], axis=(-2, -1))
 
     logdet = rule_node([a], float(logdet) if _np.ndim(logdet) == 0 else logdet, reverse,
-                       forward, _log_abs_det, (_slogdet_part, _slots(1) + (1,), {}))
+                       forward, _log_abs_det,
+                       (_slogdet_part, operand_slots(1) + (1,), {}))
     if a.tape.replayable:
         # the sign changes with a: a node (of zero derivative) that a replay recomputes
         sign = rule_node([a], float(sign) if _np.ndim(sign) == 0 else sign,
                          lambda g, y, a: [None],
                          lambda t, y, a: _np.zeros(_np.shape(_value(y))),
-                         _sign_of_det, (_slogdet_part, _slots(1) + (0,), {}))
+                         _sign_of_det, (_slogdet_part, operand_slots(1) + (0,), {}))
     return sign, logdet
 
 
@@ -203,7 +155,6 @@ def _slogdet_part(a, which):
 
 def _phi(x):
     """Lower triangle with the diagonal halved."""
-    fnp = _fnp()
     n = _np.shape(_value(x))[-1]
     return fnp.tril(x) - 0.5 * fnp.eye(n) * x
 
@@ -224,8 +175,10 @@ def cholesky(a):
         return L @ _phi(linv @ t[0] @ _mT(linv))
 
     return rule_node([a], _np.linalg.cholesky(a.value), reverse, forward,
-                     _np.linalg.cholesky, (cholesky, _slots(1), {}))
+                     _np.linalg.cholesky, (cholesky, operand_slots(1), {}))
 
 
-for _function in (norm, inv, solve, det, slogdet, cholesky):
-    _arrays.register_array_function(getattr(_np.linalg, _function.__name__), _function)
+# the dispatch table for plain NumPy calls on Variables (registered with
+# fasttape._arrays by fasttape._wiring)
+_FUNCTIONS = {getattr(_np.linalg, f.__name__): f
+              for f in (norm, inv, solve, det, slogdet, cholesky)}

@@ -2,8 +2,9 @@
 import numpy as _np
 import scipy.special as _special
 
-from fasttape import _arrays
+import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable
+from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
 
 
@@ -14,7 +15,6 @@ def _is_variable(x):
 def logsumexp(a, axis=None, keepdims=False, b=None):
     """log(sum(b * exp(a))) along axis, shifted by the (constant) maximum so that it
     never overflows; the gradient is the softmax b * exp(a - result)."""
-    import fasttape.numpy as fnp
     if not (_is_variable(a) or _is_variable(b)):
         return _special.logsumexp(a, axis=axis, keepdims=keepdims, b=b)
     values = a.value if _is_variable(a) else _np.asarray(a, dtype=float)
@@ -32,13 +32,11 @@ def logsumexp(a, axis=None, keepdims=False, b=None):
 
 def expit(x):
     """The logistic sigmoid 1 / (1 + exp(-x)); derivative s (1 - s)."""
-    import fasttape.numpy as fnp
     return fnp.sigmoid(x)
 
 
 def erf(x):
     """The error function; derivative 2/sqrt(pi) exp(-x^2)."""
-    import fasttape.numpy as fnp
     return fnp.erf(x)
 
 
@@ -47,13 +45,11 @@ def gammaln(x):
     differentiated)."""
     if not _is_variable(x):
         return _special.gammaln(x)
-    from fasttape._tape_state import OperandSlot
-    from fasttape.numpy.linalg import rule_node
     value = _special.gammaln(x.value)
     return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
                      lambda g, y, x: [g * digamma(x)],
                      lambda t, y, x: t[0] * digamma(x), _special.gammaln,
-                     (gammaln, (OperandSlot(0),), {}))
+                     (gammaln, operand_slots(1), {}))
 
 
 def digamma(x):

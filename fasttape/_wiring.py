@@ -1,0 +1,33 @@
+"""The hooks by which lower layers reach upper ones, filled in one place.
+
+Modules import only modules below them (docs/architecture.md; tests/test_layers.py
+checks it). Where a lower layer must call something an upper layer owns, it keeps a
+table or a hook, and ``connect_layers`` below fills them all. fasttape/__init__.py
+calls it once, after importing its modules; since Python imports a package before
+any of its modules, every program that uses fasttape runs with them filled,
+whichever of its modules it imports.
+"""
+import fasttape.numpy as fnp
+import fasttape.numpy.linalg as fnp_linalg
+from fasttape import _arrays, _tape, _variable, differential
+from fasttape._masks import ArrayMask
+from fasttape._tape_state import restore_tape
+
+
+def connect_layers():
+    """Fill the hooks of the lower layers (idempotent)."""
+    # NumPy's functions and ufuncs applied to fasttape's arrays (__array_function__,
+    # __array_ufunc__, and ArrayVariable's methods such as .T), and ufuncs applied to
+    # a Variable and an array, run fasttape.numpy's implementations
+    _variable.register_array_ufunc_handler(_arrays.array_ufunc)
+    for ufunc, implementation in fnp._UFUNCS.items():
+        _arrays.register_array_ufunc(ufunc, implementation)
+    for table in (fnp._FUNCTIONS, fnp_linalg._FUNCTIONS):
+        for numpy_function, implementation in table.items():
+            _arrays.register_array_function(numpy_function, implementation)
+    # a comparison of arrays recorded while tracing returns an ArrayMask
+    _arrays.register_mask_class(ArrayMask)
+    # a pickled tape loads with _tape_state's loader
+    _tape.register_tape_loader(restore_tape)
+    # grad's fast path (in _variable) ends as differential's general path
+    _variable.register_output_finisher(differential._finish_output)
