@@ -168,8 +168,9 @@ REPLAY_SETUPS = _variants(
 REPLAY_ARRAY_SETUPS = _variants(
     Variant("numpy f", "python", p.setup_python_points, kind="baseline",
             note="f on NumPy arrays, per point (no derivative): the baseline"),
-    *(REPLAY_SETUPS[name] for name in ("fasttape", "fasttape trace", "traced g(x)",
-                                       "traced g.grad", "grad_many x1", "grad_many x2")),
+    *(REPLAY_SETUPS[name] for name in (
+        "fasttape", "fasttape trace", "traced g(x)", "traced g.grad", "grad_many x1",
+        "grad_many x2")),
     Variant("jax.jit", "jax", p.setup_jax_jit_points(False),
             note="compiled jax.jit(jax.grad(f))(x) per point, x a jnp array; compile "
                  "time apart"),

@@ -170,7 +170,8 @@ def run_memory(libraries, quick):
             continue
         n = MEMORY_ITERATIONS[lib] // (5 if quick else 1)
         progress(f"  memory: {lib} (chain of {n} iterations, fresh process)")
-        code = f"from fasttape.bench.foundation import memory_probe; memory_probe({lib!r}, {n})"
+        code = (f"from fasttape.bench.foundation import memory_probe; "
+                f"memory_probe({lib!r}, {n})")
         try:
             p = subprocess.run([sys.executable, "-c", code], capture_output=True,
                                text=True, env=env, timeout=600)

@@ -178,7 +178,6 @@ def _fmt_b(x):
     return "-" if x is None else f"{x:.1f}"
 
 
-
 def machine_info():
     cpu = None
     try:
