@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import fasttape as ft
+from fasttape import _optable
 
 
 # -- domain samplers: sampler(rng, n) -> array of n float64 ----------------------------
@@ -136,51 +137,47 @@ def operator(name, fun, ref, sampler, ops, diff=None, ag=None, **kw):
 
 
 U = uniform
-SPECS = [
-    # trigonometric
-    unary("sin", U(-10, 10)),
-    unary("cos", U(-10, 10)),
-    unary("tan", U(-1.4, 1.4), grad_rtol=1e-5),
-    unary("arcsin", U(-0.95, 0.95)),
-    unary("arccos", U(-0.95, 0.95)),
-    unary("arctan", U(-10, 10)),
-    # hyperbolic
-    unary("sinh", U(-5, 5)),
-    unary("cosh", U(-5, 5)),
-    unary("tanh", U(-5, 5)),
-    unary("arcsinh", U(-10, 10)),
-    unary("arccosh", U(1.05, 10)),
-    unary("arctanh", U(-0.95, 0.95)),
-    # exponentials and logarithms
-    unary("exp", U(-5, 5)),
-    unary("exp2", U(-5, 5)),
-    unary("expm1", U(-5, 5)),
-    unary("log", U(0.05, 10)),
-    unary("log2", U(0.05, 10)),
-    unary("log10", U(0.05, 10)),
-    unary("log1p", U(-0.95, 10)),
-    # powers and roots
-    unary("sqrt", U(0.05, 10)),
-    unary("cbrt", nonzero(0.05, 10),
-          # autograd has no VJP for cbrt: the same function through abs and power
-          ag=lambda anp, sp: (lambda x: anp.sign(x) * anp.abs(x) ** (1.0 / 3.0))),
-    unary("square", U(-10, 10)),
-    unary("reciprocal", nonzero(0.1, 10)),
-    # piecewise
-    unary("sign", nonzero(0.01, 10)),
-    unary("abs", nonzero(0.01, 10), ag="abs"),
-    # special functions
-    unary("erf", U(-3, 3), ref=np_erf, ag=lambda anp, sp: sp.erf),
-    unary("sigmoid", U(-10, 10), ref=np_sigmoid, ag=lambda anp, sp: sp.expit,
-          value_rtol=1e-13),
-    # binary functions of two Variables
+
+
+def table_sampler(op):
+    """The sampler of an op table row's test domain (fasttape/_optable.py)."""
+    kind, *bounds = op.domain
+    if kind == "uniform":
+        return independent(*[uniform(*bounds)] * op.arity)
+    if kind == "nonzero":
+        return independent(*[nonzero(*bounds)] * op.arity)
+    if kind == "polar":
+        return polar(*bounds)
+    if kind == "apart":
+        return apart(*bounds)
+    raise ValueError(f"unknown domain {op.domain} of {op.name}")
+
+
+# What the table does not say: the references (NumPy, autograd) where the default
+# (NumPy's function of the same name, autograd.numpy's) does not fit
+REFERENCES = {
+    # autograd has no VJP for cbrt: the same function through abs and power
+    "cbrt": dict(ag=lambda anp, sp: (lambda x: anp.sign(x) * anp.abs(x) ** (1.0 / 3.0))),
+    "abs": dict(ag="abs"),
+    "erf": dict(ref=np_erf, ag=lambda anp, sp: sp.erf),
+    "sigmoid": dict(ref=np_sigmoid, ag=lambda anp, sp: sp.expit),
+}
+
+
+def table_spec(op):
+    """The spec of one of the op table's functions of Variables."""
+    more = dict(REFERENCES.get(op.function, {}))
+    return OpSpec(name=op.function, fun=getattr(ft, op.function),
+                  ref=more.pop("ref", getattr(np, op.function, None)),
+                  sample=table_sampler(op), ops=(op.name,),
+                  ag=more.pop("ag", op.function), grad_rtol=op.grad_rtol,
+                  value_rtol=op.value_rtol, **more)
+
+
+SPECS = [table_spec(op) for op in _optable.OPS
+         if op.kind in ("unary", "binary") and op.function] + [
     OpSpec("power", ft.power, np_pow, independent(U(0.1, 5), U(-3, 3)),
            ("POW_VV",), ag="power"),
-    binary("arctan2", polar(0.2, 5, -3.0, 3.0)),
-    binary("hypot", polar(0.2, 5, -math.pi, math.pi)),
-    binary("maximum", apart(-5, 5, 0.05, 3)),
-    binary("minimum", apart(-5, 5, 0.05, 3)),
-    binary("logaddexp", independent(U(-10, 10), U(-10, 10))),
     # binary functions with one constant operand: the constant is promoted to a slot
     OpSpec("power(x, c)", ft.power, np_pow, independent(U(0.1, 5), U(-3, 3)),
            ("POW_VC",), diff=(0,), ag="power"),

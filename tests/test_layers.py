@@ -44,7 +44,13 @@ LAYERS = (
     ("fasttape.check",),
     ("fasttape._wiring",),
     ("fasttape",),
-    ("fasttape.__main__", "fasttape.bench"),
+    ("fasttape.__main__", "fasttape.bench", "fasttape.bench.timing",
+     "fasttape.bench.workloads", "fasttape.bench.libraries"),
+    ("fasttape.bench.peers",),
+    ("fasttape.bench.catalog", "fasttape.bench.run"),
+    ("fasttape.bench.foundation", "fasttape.bench.report"),
+    ("fasttape.bench.cli",),
+    ("fasttape.bench.__main__",),
 )
 
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -5,17 +5,14 @@ a = 1.0001 is the workload as first specified; its adjoint underflows to 0.0 aft
 ~430 steps, so for large n its sweep times the zero-adjoint skip, not the
 derivative rules. a = 0.5 keeps every adjoint nonzero (the sweep does all the work).
 """
-import math
-
-import fasttape as ft
-
-from .common import _Calls, _Sweep, chain
+from .common import FLOAT_OPS, TAPE_OPS, _Calls, _Sweep, require, workloads
 
 
 def make(n, a):
-    return (lambda x: chain(x[0], n, math.sin, a),
-            lambda x: chain(x[0], n, ft.sin, a),
-            [0.3])
+    require()
+    chain_float = workloads.make_chain(FLOAT_OPS, n, a)
+    chain_tape = workloads.make_chain(TAPE_OPS, n, a)
+    return (lambda x: chain_float(x[0]), lambda x: chain_tape(x[0]), [0.3])
 
 
 class Chain(_Calls):

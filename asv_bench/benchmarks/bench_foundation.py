@@ -6,17 +6,23 @@
 (d) tape bytes per scalar node: the declared layout, the allocated buffers, and the
     growth tracemalloc sees while recording and sweeping
 """
-import math
 import tracemalloc
 
 import fasttape as ft
 
-from .common import (chain, interleaved_ratio, median_time, record, rosenbrock,
-                     textbook, uniform_point)
+from .common import (FLOAT_OPS, TAPE_OPS, interleaved_ratio, median_time, record,
+                     require, textbook, workloads)
+
+
+def setup(*params):
+    """asv runs a module's setup before each of its benchmarks: all skip on a commit
+    without fasttape.bench."""
+    require()
 
 
 def track_a_rosenbrock_grad_over_f():
-    x = uniform_point(1000)
+    rosenbrock = workloads.make_rosenbrock(FLOAT_OPS)
+    x = workloads.uniform_point(1000)
     g = ft.grad(rosenbrock)
     return interleaved_ratio(lambda: g(x), lambda: rosenbrock(x), budget=1.0)
 track_a_rosenbrock_grad_over_f.unit = "ratio"
@@ -31,18 +37,23 @@ track_b_textbook_grad_us.unit = "us"
 
 # Every adjoint of these tapes is nonzero, so the sweep does all its work (the chain
 # with a = 1.0001 would mostly time the zero-adjoint skip: see bench_chain).
-LARGE_TAPES = {
-    "rosenbrock 1e4": (rosenbrock, uniform_point(10_000)),
-    "chain a=0.5 1e5": (lambda xs: chain(xs[0], 100_000, ft.sin, 0.5), [0.3]),
-}
+LARGE_TAPES = ["rosenbrock 1e4", "chain a=0.5 1e5"]
+
+
+def large_tape(name):
+    """(f on Variables, x0) of one of LARGE_TAPES."""
+    if name == "rosenbrock 1e4":
+        return workloads.make_rosenbrock(TAPE_OPS), workloads.uniform_point(10_000)
+    chain = workloads.make_chain(TAPE_OPS, 100_000, 0.5)
+    return (lambda xs: chain(xs[0])), [0.3]
 
 
 def track_c_sweep_ns_per_node(tape_name):
-    f, x0 = LARGE_TAPES[tape_name]
+    f, x0 = large_tape(tape_name)
     tape = ft.Tape()
     y, _ = record(tape, f, x0)
     return median_time(y.backward, budget=0.5) * 1e9 / tape.n_nodes
-track_c_sweep_ns_per_node.params = list(LARGE_TAPES)
+track_c_sweep_ns_per_node.params = LARGE_TAPES
 track_c_sweep_ns_per_node.param_names = ["tape"]
 track_c_sweep_ns_per_node.unit = "ns"
 track_c_sweep_ns_per_node.timeout = 120
@@ -56,7 +67,7 @@ track_d_bytes_per_node.unit = "bytes"
 def track_d_nbytes_per_node():
     """Allocated capacity of all buffers per node, chain 1e5 after a sweep
     (includes the doubling slack and the constants pool)."""
-    f, x0 = LARGE_TAPES["chain a=0.5 1e5"]
+    f, x0 = large_tape("chain a=0.5 1e5")
     tape = ft.Tape()
     y, _ = record(tape, f, x0)
     y.backward()
@@ -66,7 +77,7 @@ track_d_nbytes_per_node.unit = "bytes"
 
 def track_d_tracemalloc_bytes_per_node():
     """Memory growth (tracemalloc) per node of recording and sweeping chain 1e5."""
-    f, x0 = LARGE_TAPES["chain a=0.5 1e5"]
+    f, x0 = large_tape("chain a=0.5 1e5")
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]

@@ -5,21 +5,16 @@ PyTorch, micrograd), at the sizes fasttape.bench uses. JAX is left to
 jax.jit tens of seconds to compile them. Variants whose library is not installed,
 and commits without fasttape.bench, are skipped.
 """
+from .common import bench_case, bench_catalog
 
-SKIP = NotImplementedError              # asv's way to skip a parameter combination
-
-try:
-    from fasttape import bench as _bench
-except ImportError:                     # a commit older than fasttape.bench
-    _bench = None
-
-if _bench is not None:
+_catalog = bench_catalog()
+if _catalog is not None:
     # not "chain": its gradient is exactly 0 (the adjoint underflows); chain-live has
     # the same ops. The array, second-order and replay workloads have their own
     # modules (bench_arrays, bench_second_order, bench_replay).
-    _WORKLOADS = [name for name, w in _bench.WORKLOADS.items() if name != "chain"
-                  and getattr(w, "group", "scalar") == "scalar"]
-    _VARIANTS = [name for name, v in _bench.VARIANTS.items()
+    _WORKLOADS = [name for name, w in _catalog.WORKLOADS.items() if name != "chain"
+                  and w.group == "scalar"]
+    _VARIANTS = [name for name, v in _catalog.VARIANTS.items()
                  if not v.slow and v.kind != "part"]
 else:
     _WORKLOADS, _VARIANTS = ["none"], ["none"]
@@ -32,20 +27,7 @@ class Peers:
     repeat = (1, 5, 20.0)
 
     def setup(self, workload, variant):
-        if _bench is None:
-            raise SKIP("fasttape.bench is not in this commit")
-        w = _bench.WORKLOADS[workload]
-        v = w.setups.get(variant)
-        if v is None:
-            raise SKIP(f"{variant} does not run {workload}")
-        try:
-            ops = _bench.load(v.library)
-        except ImportError:
-            raise SKIP(f"{v.library} is not installed")
-        try:
-            self.case = v.setup(ops, w.make(ops), w.args)
-        except _bench.NotApplicable:
-            raise SKIP(f"{variant} does not apply to {workload}")
+        self.case = bench_case(workload, variant)
 
     def time_grad(self, workload, variant):
         self.case.call()

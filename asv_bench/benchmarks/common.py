@@ -1,101 +1,45 @@
 """Workloads and measuring helpers shared by the benchmark modules.
 
-Each workload is written once and runs on Python floats (the baseline) and on
-fasttape Variables alike; the elementary functions come in as arguments (math's or
-fasttape's). Only the public API is used (Variable, Tape, grad, the elementary
-functions), so the suite also runs against older commits.
-"""
-import gc
-import math
-import random
-import statistics
-import time
+The workloads are fasttape.bench's (``fasttape/bench/workloads.py``): each written once,
+as a factory taking a namespace of elementary functions, here math's (``FLOAT_OPS``,
+the baseline on Python floats) or fasttape's (``TAPE_OPS``). Medians and interleaved
+ratios come from its timing loop (``fasttape/bench/timing.py``), with shorter time
+boxes. The array, second-order and replay benchmarks time fasttape.bench's own setups
+(``bench_case``), so that asv and ``python -m fasttape.bench`` measure the same calls.
 
+Commits without the fasttape.bench package skip every benchmark: ``require()`` raises
+asv's skip (SkipNotImplemented, a NotImplementedError: asv skips it raised from a
+setup, and with asv >= 0.6 from a benchmark too).
+"""
 import fasttape as ft
 
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+try:
+    from asv_runner.benchmarks.mark import SkipNotImplemented as SKIP
+except ImportError:                     # asv < 0.6: a NotImplementedError from setup
+    SKIP = NotImplementedError
+
+try:
+    from fasttape.bench import libraries, timing, workloads
+except ImportError:                     # a commit older than the fasttape.bench package
+    libraries = timing = workloads = None
 
 
-# -- workloads --------------------------------------------------------------------------
-
-def textbook(x, y):
-    return x * y + ft.sin(x)          # fasttape.sin also computes on plain floats
-
-
-def textbook_float(x, y):
-    return x * y + math.sin(x)
+def require():
+    """Skip the calling benchmark on a commit without the fasttape.bench package."""
+    if workloads is None:
+        raise SKIP("fasttape.bench (a package) is not in this commit")
 
 
-def rosenbrock(x):
-    s = 0.0
-    for i in range(len(x) - 1):
-        s += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
-    return s
+if workloads is not None:
+    FLOAT_OPS, TAPE_OPS = libraries.FLOAT_OPS, libraries.FASTTAPE_OPS
+    textbook = workloads.make_textbook(TAPE_OPS)    # fasttape.sin also takes floats
+    textbook_float = workloads.make_textbook(FLOAT_OPS)
+else:
+    FLOAT_OPS = TAPE_OPS = None
 
-
-def chain(x, n, sin, a=1.0001):
-    """x <- sin(x) * a + x * 0.5, n times: 4 n ops, each using the last.
-
-    a = 1.0001 (the workload as specified): x settles at 1.9 where each step scales
-    the adjoint by 0.18, so it underflows to 0.0 after ~430 steps and the sweep
-    skips the older nodes (zero-adjoint rule). a = 0.5: every adjoint stays nonzero.
-    """
-    for _ in range(n):
-        x = sin(x) * a + x * 0.5
-    return x
-
-
-def fan(xs, m):
-    """Fan-out/fan-in: m products of pairs of the few inputs, summed. Every input
-    is used ~2 m / len(xs) times, so the sweep accumulates into few adjoints."""
-    k = len(xs)
-    s = 0.0
-    for i in range(m):
-        s = s + xs[i % k] * xs[(i + 1) % k]
-    return s
-
-
-def gmm(p, data, exp, log1p, logaddexp):
-    """Log-likelihood of data under a two-component 1-D Gaussian mixture with
-    parameters p = (mu1, mu2, log_sigma1, log_sigma2, a), weights sigmoid(+-a)."""
-    mu1, mu2, log_s1, log_s2, a = p[0], p[1], p[2], p[3], p[4]
-    c1 = -log1p(exp(-a)) - log_s1 - HALF_LOG_2PI
-    c2 = -log1p(exp(a)) - log_s2 - HALF_LOG_2PI
-    h1 = 0.5 * exp(-2.0 * log_s1)
-    h2 = 0.5 * exp(-2.0 * log_s2)
-    total = 0.0
-    for xi in data:
-        d1 = xi - mu1
-        d2 = xi - mu2
-        total = total + logaddexp(c1 - h1 * d1 * d1, c2 - h2 * d2 * d2)
-    return total
-
-
-def float_logaddexp(a, b):
-    m = a if a > b else b
-    return m + math.log1p(math.exp(-abs(a - b)))
-
-
-def gmm_float(p, data):
-    return gmm(p, data, math.exp, math.log1p, float_logaddexp)
-
-
-def gmm_fasttape(p, data):
-    return gmm(p, data, ft.exp, ft.log1p, ft.logaddexp)
-
-
-def gmm_data(n):
-    rng = random.Random(12345)
-    return [rng.gauss(-1.0, 0.7) if rng.random() < 0.4 else rng.gauss(1.5, 1.2)
-            for _ in range(n)]
-
-
-GMM_POINT = [-1.0, 1.5, math.log(0.7), math.log(1.2), 0.3]
-
-
-def uniform_point(n, seed=0):
-    rng = random.Random(seed + n)
-    return [rng.uniform(-1.5, 1.5) for _ in range(n)]
+    def textbook(*args):                # Textbook's setup calls it: the class skips
+        require()
+    textbook_float = textbook
 
 
 # -- recording --------------------------------------------------------------------------
@@ -104,7 +48,8 @@ def record(tape, f, x0):
     """Reset ``tape`` and record f on a list of Variables made from the floats x0,
     the way users record: ``with tape: xs = [Variable(v) for v in x0]; y = f(xs)``.
 
-    Returns (output, leaves).
+    Returns (output, leaves). time_record times this very statement (fasttape.bench's
+    ``peers.recorder`` prepares a closure per workload instead).
     """
     tape.reset()
     with tape:
@@ -117,48 +62,15 @@ def record(tape, f, x0):
 def median_time(fn, budget=0.2, min_repeats=5, repeat_target=0.005):
     """Median seconds per call of fn(), over repeats of enough calls to last
     ``repeat_target`` seconds, for at least ``budget`` seconds in all."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    number = max(1, int(repeat_target / max(time.perf_counter() - t0, 1e-9)))
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-        if len(times) >= 200:
-            break
-    return statistics.median(times)
+    return timing.time_call(fn, budget, min_repeats=min_repeats, max_repeats=200,
+                            repeat_target=repeat_target).median
 
 
 def interleaved_ratio(num, den, budget=0.3, min_rounds=7, repeat_target=0.005):
     """Median over rounds of time(num())/time(den()), the two timed one after the
     other in every round so that a noisy machine slows both alike."""
-    gc.collect()
-
-    def calls_for(fn):
-        fn()
-        t0 = time.perf_counter()
-        fn()
-        return max(1, int(repeat_target / max(time.perf_counter() - t0, 1e-9)))
-    n_num, n_den = calls_for(num), calls_for(den)
-    ratios = []
-    start = time.perf_counter()
-    while len(ratios) < min_rounds or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        for _ in range(n_num):
-            num()
-        a = (time.perf_counter() - t0) / n_num
-        t0 = time.perf_counter()
-        for _ in range(n_den):
-            den()
-        b = (time.perf_counter() - t0) / n_den
-        ratios.append(a / b)
-        if len(ratios) >= 200:
-            break
-    return statistics.median(ratios)
+    return timing.interleaved_ratio(num, den, budget, min_rounds=min_rounds,
+                                    repeat_target=repeat_target).median
 
 
 # -- the benchmark classes every scalar workload shares ------------------------------------
@@ -226,50 +138,43 @@ class _Sweep:
     track_nbytes_per_node.unit = "bytes"
 
 
-# -- the workloads of fasttape.bench ------------------------------------------------------
-#
-# The array, second-order and replay workloads (and their peers) are defined once, in
-# fasttape.bench, and timed here through the same setups, so that asv and the
-# side-by-side table measure the same calls. Commits without them skip these
-# benchmarks (asv's skip: NotImplementedError from setup).
+# -- the array, second-order and replay workloads: fasttape.bench's own setups ---------
 
-SKIP = NotImplementedError
-
-
-def bench_module():
-    try:
-        from fasttape import bench
-    except ImportError:                 # a commit older than fasttape.bench
+def bench_catalog():
+    """fasttape.bench's catalog (WORKLOADS, VARIANTS), or None on a commit without
+    the package."""
+    if workloads is None:
         return None
-    return bench
+    from fasttape.bench import catalog
+    return catalog
 
 
 def bench_workloads(group):
     """The names of fasttape.bench's workloads of ``group`` (asv params), or
     ["none"] when this commit has none."""
-    bench = bench_module()
-    if bench is None:
+    catalog = bench_catalog()
+    if catalog is None:
         return ["none"]
-    names = [name for name, w in bench.WORKLOADS.items()
-             if getattr(w, "group", None) == group]
+    names = [name for name, w in catalog.WORKLOADS.items() if w.group == group]
     return names or ["none"]
 
 
 def bench_case(workload, variant):
     """The Case (``.call``: what fasttape.bench times) of one variant of one of its
     workloads; SKIP if the workload, the variant or its library is missing."""
-    bench = bench_module()
-    w = None if bench is None else bench.WORKLOADS.get(workload)
+    require()
+    from fasttape.bench import catalog, peers
+    w = catalog.WORKLOADS.get(workload)
     if w is None:
         raise SKIP(f"fasttape.bench has no workload {workload!r} in this commit")
     v = w.setups.get(variant)
     if v is None:
         raise SKIP(f"{variant} does not run {workload}")
     try:
-        ops = bench.load(v.library)
+        ops = libraries.load(v.library)
     except ImportError:
         raise SKIP(f"{v.library} is not installed")
     try:
         return v.setup(ops, w.make(ops), w.args)
-    except bench.NotApplicable:
+    except peers.NotApplicable:
         raise SKIP(f"{variant} does not apply to {workload}")

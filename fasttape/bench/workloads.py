@@ -1,0 +1,285 @@
+"""The workloads: the functions being differentiated and the points they are taken at.
+
+Each factory ``make_*(ops, ...)`` returns the function, written once for every library:
+``ops`` is the library's namespace of elementary functions (``ops.sin``, ``ops.exp``,
+``ops.log1p``, ``ops.logaddexp``; see ``libraries``) and, for array code, its array
+namespace ``ops.arrays`` (``A`` below). The points come from seeded generators; the
+large ones are cached, so every variant of a workload sees the same objects.
+
+It uses no library but NumPy: the rest of fasttape.bench and the asv suite
+(``asv_bench/benchmarks/common.py``) build on it.
+"""
+import functools
+import math
+import random
+
+import numpy as np
+
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+# -- scalar Python code ----------------------------------------------------------------
+
+def make_textbook(ops):
+    """f(x, y) = x * y + sin(x), the example of the README."""
+    sin = ops.sin
+
+    def textbook(x, y):
+        return x * y + sin(x)
+    return textbook
+
+
+def make_rosenbrock(ops):
+    """The Rosenbrock function as a Python loop over a sequence of n numbers."""
+    def rosenbrock(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            s += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        return s
+    return rosenbrock
+
+
+def make_chain(ops, n, a=1.0001):
+    """x <- sin(x) * a + x * 0.5, n times: a deep chain of 4 n scalar ops.
+
+    With a = 1.0001, x settles at 1.9 where each step multiplies the adjoint by
+    0.18: it underflows to 0.0 after ~430 steps, so for n >~ 500 the gradient is
+    exactly 0 and fasttape's sweep skips all but the last ~1700 nodes (zero-adjoint
+    rule). With a = 0.5, x creeps to 0 where the factor is ~1: every adjoint stays
+    nonzero (the gradient decays like n^-1.5) and every node is swept.
+    """
+    sin = ops.sin
+
+    def chain(x):
+        for _ in range(n):
+            x = sin(x) * a + x * 0.5
+        return x
+    return chain
+
+
+def make_fan(ops, m):
+    """Fan-out/fan-in: m products of pairs of the few inputs, summed. Every input is
+    used ~2 m / len(xs) times, so the sweep accumulates into few adjoints."""
+    def fan(xs):
+        k = len(xs)
+        s = 0.0
+        for i in range(m):
+            s = s + xs[i % k] * xs[(i + 1) % k]
+        return s
+    return fan
+
+
+def make_gmm(ops, data):
+    """Log-likelihood of ``data`` under a 1-D mixture of two Gaussians.
+
+    Parameters p = (mu1, mu2, log_sigma1, log_sigma2, a), mixture weights
+    sigmoid(a) and sigmoid(-a). About 10 scalar ops per data point.
+    """
+    exp, log1p, logaddexp = ops.exp, ops.log1p, ops.logaddexp
+
+    def gmm(p):
+        mu1, mu2, log_s1, log_s2, a = p[0], p[1], p[2], p[3], p[4]
+        c1 = -log1p(exp(-a)) - log_s1 - HALF_LOG_2PI      # log w1 - log sigma1 - ...
+        c2 = -log1p(exp(a)) - log_s2 - HALF_LOG_2PI
+        h1 = 0.5 * exp(-2.0 * log_s1)                       # 1 / (2 sigma1^2)
+        h2 = 0.5 * exp(-2.0 * log_s2)
+        total = 0.0
+        for xi in data:
+            d1 = xi - mu1
+            d2 = xi - mu2
+            total = total + logaddexp(c1 - h1 * d1 * d1, c2 - h2 * d2 * d2)
+        return total
+    return gmm
+
+
+def uniform_point(n):
+    """n floats drawn uniformly from [-1.5, 1.5], seeded by n."""
+    rng = random.Random(n)
+    return [rng.uniform(-1.5, 1.5) for _ in range(n)]
+
+
+def gmm_data(n):
+    """n points drawn from the mixture 0.4 N(-1, 0.7^2) + 0.6 N(1.5, 1.2^2)."""
+    rng = random.Random(12345)
+    return [rng.gauss(-1.0, 0.7) if rng.random() < 0.4 else rng.gauss(1.5, 1.2)
+            for _ in range(n)]
+
+
+# the parameters p of make_gmm at which its gradient is taken
+GMM_POINT = (-1.0, 1.5, math.log(0.7), math.log(1.2), 0.3)
+
+
+# -- array code ------------------------------------------------------------------------
+# Written against a library's array namespace A = ops.arrays: A.sin, A.exp, A.log,
+# A.tanh, A.logaddexp, A.sum(x, axis), A.logsumexp(x, axis), and A.const(ndarray)
+# turning fixed data into the library's array type (done once, when the function is
+# made, not per call).
+
+def make_rosenbrock_vec(ops):
+    """Rosenbrock written with array slices: 9 array ops for any n."""
+    A = ops.arrays
+
+    def rosenbrock_vec(x):
+        return A.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return rosenbrock_vec
+
+
+def make_logreg(ops):
+    """Logistic regression: sum(logaddexp(0, X w) - y X w), gradient w.r.t. w."""
+    A = ops.arrays
+    data_x, data_y, _ = logreg_data()
+    X, y = A.const(data_x), A.const(data_y)
+
+    def logreg(w):
+        z = X @ w
+        return A.sum(A.logaddexp(0.0, z) - y * z)
+    return logreg
+
+
+MLP_SIZES = (784, 256, 10)
+MLP_BATCH = 256
+
+
+def make_mlp(ops):
+    """784-256-10 tanh MLP, mean softmax cross-entropy over a batch of 256, gradient
+    w.r.t. [W1, b1, W2, b2]; the log-sum-exp is each library's (max-shifted)."""
+    A = ops.arrays
+    data_x, data_onehot, _ = mlp_data()
+    X, Y = A.const(data_x), A.const(data_onehot)
+
+    def mlp(params):
+        W1, b1, W2, b2 = params
+        h = A.tanh(X @ W1 + b1)
+        logits = h @ W2 + b2
+        return A.sum(A.logsumexp(logits, 1) - A.sum(Y * logits, 1)) * (1.0 / MLP_BATCH)
+    return mlp
+
+
+SMALL_CHAIN_STEPS = 33          # 3 array ops per step, plus the final sum: 100 ops
+SMALL_CHAIN_OPS = 3 * SMALL_CHAIN_STEPS + 1
+
+
+def make_small_chain(ops):
+    """x = sin(x) * 1.01 + x on an array of 10, 33 times, then sum: 100 array ops,
+    so the time is the per-op overhead of each library."""
+    A = ops.arrays
+
+    def small_chain(x):
+        for _ in range(SMALL_CHAIN_STEPS):
+            x = A.sin(x) * 1.01 + x
+        return A.sum(x)
+    return small_chain
+
+
+GMM_K, GMM_D, GMM_N = 5, 10, 1000
+
+
+def make_gmm_arrays(ops):
+    """ADBench's GMM objective with diagonal precisions, vectorised (n x K x d).
+
+    params = [alphas (K,), means (K, d), icf (K, d)]: unnormalised log-weights, means
+    and log-diagonal precisions Q = exp(icf). The objective is ADBench's
+    -n d/2 log(2 pi) + sum_i logsumexp_k(alpha_k + sum(icf_k)
+    - |Q_k (x_i - mu_k)|^2 / 2) - n logsumexp(alpha) + Wishart prior (gamma = 1,
+    m = 0: sum(Q^2) / 2).
+    """
+    A = ops.arrays
+    data = gmm_arrays_data()[0]
+    x = A.const(data[:, None, :])                    # (n, 1, d)
+    n, d = data.shape
+    constant = -n * d * HALF_LOG_2PI
+
+    def gmm_objective(params):
+        alphas, means, icf = params
+        q = A.exp(icf)                                                   # (K, d)
+        xc = x - means                                                   # (n, K, d)
+        main = alphas + A.sum(icf, 1) - 0.5 * A.sum((q * xc) ** 2, 2)    # (n, K)
+        return (constant + A.sum(A.logsumexp(main, 1))
+                - n * A.logsumexp(alphas, 0) + 0.5 * A.sum(q * q))
+    return gmm_objective
+
+
+@functools.lru_cache(maxsize=None)
+def rosenbrock_vec_point(n):
+    return np.random.default_rng(n).uniform(-1.5, 1.5, n)
+
+
+@functools.lru_cache(maxsize=None)
+def logreg_data(n=10_000, d=100):
+    """(X, y, w0): features, labels in {0, 1} drawn from a logistic model, and the
+    point at which the gradient is taken."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, d))
+    w_true = rng.standard_normal(d) / math.sqrt(d)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-X @ w_true))).astype(np.float64)
+    return X, y, 0.1 * rng.standard_normal(d)
+
+
+@functools.lru_cache(maxsize=None)
+def mlp_data():
+    """(X, one-hot labels, [W1, b1, W2, b2]) for the MLP workload."""
+    rng = np.random.default_rng(2)
+    n_in, n_hidden, n_out = MLP_SIZES
+    X = rng.standard_normal((MLP_BATCH, n_in))
+    onehot = np.eye(n_out)[rng.integers(0, n_out, MLP_BATCH)]
+    params = [rng.standard_normal((n_in, n_hidden)) / math.sqrt(n_in),
+              0.1 * rng.standard_normal(n_hidden),
+              rng.standard_normal((n_hidden, n_out)) / math.sqrt(n_hidden),
+              0.1 * rng.standard_normal(n_out)]
+    return X, onehot, params
+
+
+@functools.lru_cache(maxsize=None)
+def gmm_arrays_data():
+    """(points (n, d), [alphas, means, icf]) for the vectorised GMM workload."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((GMM_K, GMM_D)) * 3.0
+    labels = rng.integers(0, GMM_K, GMM_N)
+    points = centres[labels] + rng.standard_normal((GMM_N, GMM_D))
+    params = [rng.standard_normal(GMM_K), rng.standard_normal((GMM_K, GMM_D)),
+              0.1 * rng.standard_normal((GMM_K, GMM_D))]
+    return points, params
+
+
+# -- second order ----------------------------------------------------------------------
+
+def make_rosenbrock_pairs(ops):
+    """Extended Rosenbrock as a Python loop: sum over the pairs (x[2i], x[2i+1]) of
+    100 (x[2i+1] - x[2i]^2)^2 + (1 - x[2i])^2; its Hessian is block-diagonal."""
+    def rosenbrock_pairs(x):
+        s = 0.0
+        for i in range(len(x) // 2):
+            a, b = x[2 * i], x[2 * i + 1]
+            s = s + 100 * (b - a ** 2) ** 2 + (1 - a) ** 2
+        return s
+    return rosenbrock_pairs
+
+
+@functools.lru_cache(maxsize=None)
+def second_order_point(n=100):
+    """(x, v): the point and the direction of the Hessian-vector product."""
+    rng = random.Random(7)
+    return ([rng.uniform(-1.5, 1.5) for _ in range(n)],
+            [rng.uniform(-1.0, 1.0) for _ in range(n)])
+
+
+# -- replay: one function traced once, its gradient at many points ---------------------
+
+REPLAY_N, REPLAY_POINTS = 1000, 100
+
+
+@functools.lru_cache(maxsize=None)
+def replay_points(n=REPLAY_N, m=REPLAY_POINTS):
+    """m points of n floats (lists) at which the traced gradient is evaluated."""
+    rng = random.Random(11)
+    return tuple([rng.uniform(-1.5, 1.5) for _ in range(n)] for _ in range(m))
+
+
+REPLAY_VEC_N, REPLAY_VEC_POINTS = 10_000, 32
+
+
+@functools.lru_cache(maxsize=None)
+def replay_vec_points(n=REPLAY_VEC_N, m=REPLAY_VEC_POINTS):
+    """m points (arrays of n) for the replay of array code."""
+    rng = np.random.default_rng(12)
+    return tuple(rng.uniform(-1.5, 1.5, n) for _ in range(m))
