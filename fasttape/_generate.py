@@ -15,12 +15,18 @@ output starts with a line saying it is generated. What goes where:
 - ``_elementary.pyx`` the user-facing functions and their ufunc registrations
 - ``_elementary.pyi`` their stubs
 """
-import ast
-import importlib.util
 import os
 import sys
 
-from Cython.Tempita import Template
+# Run as a script, this file's folder would come first on sys.path, and fasttape's own
+# math.py would shadow the standard library's math for everything imported below.
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import ast  # noqa: E402
+import importlib.util  # noqa: E402
+
+from Cython.Tempita import Template  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPUTS = ("_opcodes.pxd", "_opmath.pxd", "_elementary.pyx", "_elementary.pyi")
