@@ -1291,11 +1291,10 @@ cdef Py_ssize_t scalar_reverse_run_c(Tape t, const double* values, double* adjoi
         g = adjoints[i]
         if g == 0.0:
             continue
-        if op > OP_CONST:              # leaves and constants: nothing to propagate
-            # the op's formula, from the op table (_opmath.reverse_step: one switch that
-            # gcc inlines here; a call out of this loop would cost ~10-40%)
-            reverse_step(op, arg0s[i], arg1s[i], g, values[i], values, constants,
-                         extras, adjoints)
+        # the op's formula, from the op table (_opmath.reverse_step: one switch that
+        # gcc inlines here; a call out of this loop would cost ~10-40%)
+        reverse_step(op, arg0s[i], arg1s[i], g, values[i], values, constants, extras,
+                     adjoints)
     return node_begin - 1
 
 
@@ -1847,14 +1846,10 @@ cdef Py_ssize_t scalar_replay_run_c(Tape t, double* values,
     cdef const double* constants = t.constants
     cdef const index_t* extras = t.extras
     cdef Py_ssize_t i
-    cdef opcode_t op
     for i in range(begin, t.n_nodes):
-        op = ops[i]
-        if op <= OP_CONST:             # inputs and constants keep their values
-            continue
-        elif op == OP_ARRAY:
+        # the op's formula (_opmath.replay_step, from the op table); True: an array node
+        if replay_step(ops[i], i, arg0s[i], arg1s[i], values, constants, extras):
             return i
-        values[i] = replay_step(op, arg0s[i], arg1s[i], values, constants, extras)
     return t.n_nodes
 
 
