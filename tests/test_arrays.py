@@ -14,7 +14,7 @@ import pytest
 
 import fasttape as ft
 import fasttape.numpy as fnp
-from fasttape import Tape
+from fasttape import Tape, _optable
 from fasttape import (ArrayVariable, StaleVariableError, TapeMismatchError, Variable,
                       grad, value_and_grad)
 
@@ -46,21 +46,18 @@ CONST = np.random.default_rng(11).uniform(0.5, 1.5, size=(3,))     # a constant 
 
 # -- elementwise functions -------------------------------------------------------------
 
-# (name, domain, autograd has the same rule)
-UNARY = [
-    ("sin", (-3, 3), True), ("cos", (-3, 3), True), ("tan", (-1.2, 1.2), True),
-    ("arcsin", (-0.9, 0.9), True), ("arccos", (-0.9, 0.9), True),
-    ("arctan", (-3, 3), True), ("sinh", (-3, 3), True), ("cosh", (-3, 3), True),
-    ("tanh", (-3, 3), True), ("arcsinh", (-3, 3), True), ("arccosh", (1.1, 4), True),
-    ("arctanh", (-0.9, 0.9), True), ("exp", (-3, 3), True), ("exp2", (-3, 3), True),
-    ("expm1", (-3, 3), True), ("log", (0.1, 4), True), ("log2", (0.1, 4), True),
-    ("log10", (0.1, 4), True), ("log1p", (-0.9, 4), True), ("sqrt", (0.1, 4), True),
-    ("cbrt", nonzero(0.1, 3), False),           # (autograd has no cbrt rule)
-    ("square", (-3, 3), True), ("reciprocal", nonzero(0.2, 3), True),
-    ("sign", nonzero(0.1, 3), True), ("absolute", nonzero(0.1, 3), True),
-    ("fabs", nonzero(0.1, 3), True), ("negative", (-3, 3), True),
-    ("positive", (-3, 3), False),
-]
+def table_domain(op):
+    """An op table row's test domain (fasttape/_optable.py) as an array sampler: the
+    same domains as the scalar specs (tests/opspecs.py)."""
+    kind, lo, hi = op.domain
+    return (lo, hi) if kind == "uniform" else nonzero(lo, hi)
+
+
+# (name, domain, autograd has the same rule): every NumPy name of the op table's unary
+# ops (autograd has no rule for cbrt), and np.positive
+UNARY = [(name, table_domain(op), op.function != "cbrt")
+         for op in _optable.OPS if op.kind == "unary" for name in op.numpy] + [
+    ("positive", (-3, 3), False)]
 
 
 def unary_fun(name):
@@ -70,11 +67,9 @@ def unary_fun(name):
 UNARY_SPECS = [array_spec(name, unary_fun(name), shape, domain=domain, autograd=ag)
                for name, domain, ag in UNARY for shape in SHAPES_1]
 UNARY_SPECS += [
-    array_spec("special.erf", lambda np, x: np.special.erf(x), shape, domain=(-2, 2))
-    for shape in SHAPES_1] + [
-    array_spec("special.expit", lambda np, x: np.special.expit(x), shape,
-               domain=(-6, 6))
-    for shape in SHAPES_1]
+    array_spec(f"special.{op.scipy}", lambda np, x, name=op.scipy: getattr(np.special, name)(x),
+               shape, domain=table_domain(op))
+    for op in _optable.OPS if op.scipy for shape in SHAPES_1]
 
 BROADCAST_PAIRS = [((2, 3), (2, 3)), ((2, 3), (3,)), ((3, 1), (1, 4)), ((), (2, 3)),
                    ((2, 3), ()), ((2, 1, 3), (4, 1)), ((1,), (5,))]
