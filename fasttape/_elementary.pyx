@@ -248,6 +248,18 @@ def sigmoid(x):
     """Logistic function 1/(1 + exp(-x)), stable for large |x|. d/dx = s (1 - s)."""
     return unary(OP_SIGMOID, x, _sigmoid_array)
 
+_rad2deg_array = _array_function("rad2deg")
+
+def rad2deg(x):
+    """Radians to degrees, x * 180/pi."""
+    return unary(OP_RAD2DEG, x, _rad2deg_array)
+
+_deg2rad_array = _array_function("deg2rad")
+
+def deg2rad(x):
+    """Degrees to radians, x * pi/180."""
+    return unary(OP_DEG2RAD, x, _deg2rad_array)
+
 def arctan2(a, b):
     """Angle of the point (x, y). d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2); nan at the origin."""
     return binary(OP_ARCTAN2, a, b, np.arctan2)
@@ -319,6 +331,10 @@ for _ufunc, _handler in (
         (np.absolute, abs),
         (np.fabs, abs),
         (np.sign, sign),
+        (np.rad2deg, rad2deg),
+        (np.degrees, rad2deg),
+        (np.deg2rad, deg2rad),
+        (np.radians, deg2rad),
         (np.arctan2, arctan2),
         (np.hypot, hypot),
         (np.maximum, maximum),
@@ -342,4 +358,4 @@ fabs = abs
 atan2 = arctan2
 
 # the public names, in table order (fasttape/__init__.py exports them)
-__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']
+__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'rad2deg', 'deg2rad', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']

@@ -52,20 +52,22 @@ cdef enum:
     OP_SIGN = 40
     OP_ERF = 41
     OP_SIGMOID = 42
-    OP_ARCTAN2 = 43
-    OP_HYPOT = 44
-    OP_MAXIMUM = 45
-    OP_MINIMUM = 46
-    OP_LOGADDEXP = 47
-    OP_SELECT = 48    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)
-    OP_ARRAY = 49    # an array operation: arg0 is the index of its ArrayNode
-    N_OPS = 50
+    OP_RAD2DEG = 43
+    OP_DEG2RAD = 44
+    OP_ARCTAN2 = 45
+    OP_HYPOT = 46
+    OP_MAXIMUM = 47
+    OP_MINIMUM = 48
+    OP_LOGADDEXP = 49
+    OP_SELECT = 50    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)
+    OP_ARRAY = 51    # an array operation: arg0 is the index of its ArrayNode
+    N_OPS = 52
 
 # The kinds' ranges (a sweep may test `OP_FIRST_UNARY <= op <= OP_LAST_UNARY`)
 cdef enum:
     OP_FIRST_ARITHMETIC = 2     # OP_ADD_VV
     OP_LAST_ARITHMETIC = 14     # OP_POW_CV
     OP_FIRST_UNARY = 15     # OP_NEG
-    OP_LAST_UNARY = 42     # OP_SIGMOID
-    OP_FIRST_BINARY = 43     # OP_ARCTAN2
-    OP_LAST_BINARY = 47     # OP_LOGADDEXP
+    OP_LAST_UNARY = 44     # OP_DEG2RAD
+    OP_FIRST_BINARY = 45     # OP_ARCTAN2
+    OP_LAST_BINARY = 49     # OP_LOGADDEXP

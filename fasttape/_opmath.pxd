@@ -74,6 +74,10 @@ cdef inline double eval_unary(opcode_t op, double x) noexcept nogil:
         return erf(x)
     elif op == OP_SIGMOID:
         return sigmoid(x)
+    elif op == OP_RAD2DEG:
+        return x * 57.29577951308232
+    elif op == OP_DEG2RAD:
+        return x * 0.017453292519943295
     return NAN
 
 
@@ -160,6 +164,10 @@ cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil
         return TWO_OVER_SQRT_PI * exp(-(x * x))
     elif op == OP_SIGMOID:      # y = sigmoid(x)
         return y * (1.0 - y)
+    elif op == OP_RAD2DEG:      # y = x * 57.29577951308232
+        return 57.29577951308232
+    elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
+        return 0.017453292519943295
     return NAN
 
 
@@ -221,6 +229,10 @@ cdef inline double unary_second(opcode_t op, double x, double y) noexcept nogil:
         return -2.0 * x * TWO_OVER_SQRT_PI * exp(-(x * x))
     elif op == OP_SIGMOID:
         return y * (1.0 - y) * (1.0 - 2.0 * y)
+    elif op == OP_RAD2DEG:
+        return 0.0
+    elif op == OP_DEG2RAD:
+        return 0.0
     return NAN
 
 
@@ -435,6 +447,10 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         adjoints[a] += g * (TWO_OVER_SQRT_PI * exp(-(va * va)))
     elif op == OP_SIGMOID:      # y = sigmoid(x)
         adjoints[a] += g * (y * (1.0 - y))
+    elif op == OP_RAD2DEG:      # y = x * 57.29577951308232
+        adjoints[a] += g * (57.29577951308232)
+    elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
+        adjoints[a] += g * (0.017453292519943295)
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -616,6 +632,12 @@ cdef inline bint replay_step(opcode_t op, Py_ssize_t i, index_t a, index_t b,
     elif op == OP_SIGMOID:
         va = values[a]
         values[i] = sigmoid(va)
+    elif op == OP_RAD2DEG:
+        va = values[a]
+        values[i] = va * 57.29577951308232
+    elif op == OP_DEG2RAD:
+        va = values[a]
+        values[i] = va * 0.017453292519943295
     elif op == OP_ARCTAN2:
         va = values[a]
         vb = values[b]
@@ -760,6 +782,10 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
         return times(TWO_OVER_SQRT_PI * exp(-(va * va)), tangents[a])
     elif op == OP_SIGMOID:      # y = sigmoid(x)
         return times(y * (1.0 - y), tangents[a])
+    elif op == OP_RAD2DEG:      # y = x * 57.29577951308232
+        return times(57.29577951308232, tangents[a])
+    elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
+        return times(0.017453292519943295, tangents[a])
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -1035,6 +1061,14 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         q = y * (1.0 - y) * (1.0 - 2.0 * y)
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_RAD2DEG:      # y = x * 57.29577951308232
+        p = 57.29577951308232
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
+    elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
+        p = 0.017453292519943295
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -1224,6 +1258,14 @@ cdef inline void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x,
             yk = y[k]
             d = g[k] * (yk * (1.0 - yk))
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_RAD2DEG:      # dy/dx = 57.29577951308232
+        for k in range(n):
+            d = g[k] * (57.29577951308232)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_DEG2RAD:      # dy/dx = 0.017453292519943295
+        for k in range(n):
+            d = g[k] * (0.017453292519943295)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
 
 
 # -- the C enum as Python sees it (tests compare it with the table) ----------------------
@@ -1273,6 +1315,8 @@ cdef inline dict compiled_op_codes():
         "SIGN": OP_SIGN,
         "ERF": OP_ERF,
         "SIGMOID": OP_SIGMOID,
+        "RAD2DEG": OP_RAD2DEG,
+        "DEG2RAD": OP_DEG2RAD,
         "ARCTAN2": OP_ARCTAN2,
         "HYPOT": OP_HYPOT,
         "MAXIMUM": OP_MAXIMUM,

@@ -190,6 +190,12 @@ OPS = (
     unary("sigmoid", "sigmoid(x)", "y * (1.0 - y)", "y * (1.0 - y) * (1.0 - 2.0 * y)",
           "Logistic function 1/(1 + exp(-x)), stable for large |x|. d/dx = s (1 - s).",
           ("uniform", -10, 10), numpy=(), scipy="expit", value_rtol=1e-13),
+    unary("rad2deg", "x * 57.29577951308232", "57.29577951308232", "0.0",
+          "Radians to degrees, x * 180/pi.", ("uniform", -10, 10),
+          numpy=("rad2deg", "degrees"), math=("degrees",)),
+    unary("deg2rad", "x * 0.017453292519943295", "0.017453292519943295", "0.0",
+          "Degrees to radians, x * pi/180.", ("uniform", -500, 500),
+          numpy=("deg2rad", "radians"), math=("radians",)),
 
     # binary functions of two variables (a constant operand is promoted with CONST)
     binary("arctan2", "atan2(a, b)", (), ("arctan2_daa(a, b)", "arctan2_dab(a, b)",

@@ -40,16 +40,6 @@ def hypot(*coordinates):
     return result
 
 
-def degrees(x):
-    """Radians to degrees."""
-    return x * (180.0 / _math.pi)
-
-
-def radians(x):
-    """Degrees to radians."""
-    return x * (_math.pi / 180.0)
-
-
 def fsum(values):
     """Sum of an iterable (a plain left-to-right sum when Variables are involved)."""
     values = list(values)
@@ -81,5 +71,5 @@ def isfinite(x):
 
 
 __all__ = [name for op in _optable.OPS for name in op.math] + [
-    "log", "hypot", "degrees", "radians", "fsum", "isnan", "isinf", "isfinite",
+    "log", "hypot", "fsum", "isnan", "isinf", "isfinite",
     "pi", "e", "tau", "inf", "nan"]

@@ -95,6 +95,7 @@ def _array_function(op):
 
 # The op table's elementwise functions, under NumPy's names (and fasttape's, and the
 # scipy.special name of erf and sigmoid/expit): one node per call on arrays
+_TABLE_UFUNCS = {}
 for _op in _optable.OPS:
     if _op.kind == "unary":
         _function = _unary(_op.name, _array_function(_op),
@@ -109,6 +110,8 @@ for _op in _optable.OPS:
         continue
     for _name in {*_op.numpy, _op.function, _op.scipy} - {None}:
         globals()[_name] = _function
+    for _name in _op.numpy:               # plain NumPy's ufunc on fasttape's arrays
+        _TABLE_UFUNCS[getattr(_np, _name)] = _function
 
 
 def positive(x):
@@ -606,19 +609,10 @@ def clip(a, a_min=None, a_max=None):
 # fasttape._wiring)
 
 _UFUNCS = {
-    _np.sin: sin, _np.cos: cos, _np.tan: tan, _np.arcsin: arcsin, _np.arccos: arccos,
-    _np.arctan: arctan, _np.sinh: sinh, _np.cosh: cosh, _np.tanh: tanh,
-    _np.arcsinh: arcsinh, _np.arccosh: arccosh, _np.arctanh: arctanh, _np.exp: exp,
-    _np.exp2: exp2, _np.expm1: expm1, _np.log: log, _np.log2: log2, _np.log10: log10,
-    _np.log1p: log1p, _np.sqrt: sqrt, _np.cbrt: cbrt, _np.square: square,
-    _np.reciprocal: reciprocal, _np.sign: sign, _np.absolute: absolute,
-    _np.fabs: absolute, _np.negative: negative, _np.positive: positive, _np.add: add,
-    _np.subtract: subtract, _np.multiply: multiply, _np.true_divide: true_divide,
-    _np.power: power, _np.float_power: power, _np.arctan2: arctan2, _np.hypot: hypot,
-    _np.maximum: maximum, _np.minimum: minimum, _np.logaddexp: logaddexp,
-    _np.matmul: matmul, _np.less: less, _np.less_equal: less_equal,
-    _np.greater: greater, _np.greater_equal: greater_equal, _np.equal: equal,
-    _np.not_equal: not_equal, _np.isnan: isnan, _np.isinf: isinf,
+    **_TABLE_UFUNCS,             # the op table's (sin, add, maximum, ...)
+    _np.positive: positive, _np.matmul: matmul, _np.less: less,
+    _np.less_equal: less_equal, _np.greater: greater, _np.greater_equal: greater_equal,
+    _np.equal: equal, _np.not_equal: not_equal, _np.isnan: isnan, _np.isinf: isinf,
     _np.isfinite: isfinite,
 }
 
