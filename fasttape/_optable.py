@@ -27,6 +27,11 @@ table). Adding a binary op with constant-operand variants: one ``binary(...)`` r
 ``variants``. Then ``python -m fasttape._generate`` (or any build) rewrites the
 generated files.
 
+What later work reads from the same rows: `dependence()` and `interactions()` give
+each op's sparsity (which operands its output depends on, linearly or not, and which
+pairs have a second derivative) from the formulas; `holomorphic` marks the rows whose
+formulas hold unchanged for complex operands (the complex-number work keys on it).
+
 Order matters only for pickles: op codes are row positions, so new rows go at the end
 of their kind (codes of existing ops never change within a release).
 """
@@ -56,6 +61,7 @@ class ScalarOp:
     grad_rtol: float = 1e-6
     value_rtol: float = 1e-14
     comment: str = ""                # a note for the generated C (conventions)
+    holomorphic: bool = False        # the formulas hold unchanged for complex operands
 
 
 def structural(name, arity, comment):
@@ -87,14 +93,14 @@ OPS = (
     # arithmetic: _VV two variables; _VC the second operand is constants[arg1];
     # _CV the first is constants[arg0]. c + x is recorded as x + c, c * x as x * c.
     arithmetic("ADD", "a + b", ("1.0", "1.0"), ("0.0", "0.0", "0.0"), ("VC",),
-               operator="add", numpy=("add",)),
+               operator="add", numpy=("add",), holomorphic=True),
     arithmetic("SUB", "a - b", ("1.0", "-1.0"), ("0.0", "0.0", "0.0"), ("VC", "CV"),
-               operator="sub", numpy=("subtract",)),
+               operator="sub", numpy=("subtract",), holomorphic=True),
     arithmetic("MUL", "a * b", ("b", "a"), ("0.0", "1.0", "0.0"), ("VC",),
-               operator="mul", numpy=("multiply",)),
+               operator="mul", numpy=("multiply",), holomorphic=True),
     arithmetic("DIV", "a / b", ("1.0 / b", "-(y / b)"),
                ("0.0", "-1.0 / (b * b)", "2.0 * y / (b * b)"), ("VC", "CV"),
-               operator="truediv", numpy=("divide", "true_divide")),
+               operator="truediv", numpy=("divide", "true_divide"), holomorphic=True),
     arithmetic("POW", "pow(a, b)", ("pow_dbase(a, b)", "pow_dexponent(a, y)"),
                ("pow_dbase_dbase(a, b)", "pow_dbase_dexponent(a, b)",
                 "pow_dexponent_dexponent(a, y)"), ("VC", "CV"),
@@ -102,67 +108,69 @@ OPS = (
                math=("pow",), aliases=("pow",),
                doc="x ** y. d/dx = y x^(y-1) (0 when y == 0); d/dy = log(x) x^y (0 when "
                    "x == 0, autograd's convention).",
-               comment="d/da is 0 where b == 0 and d/db is 0 where a == 0 (autograd's)"),
+               comment="d/da is 0 where b == 0 and d/db is 0 where a == 0 (autograd's)",
+               holomorphic=True),
 
     # unary functions
     unary("neg", "-x", "-1.0", "0.0", "-x.", ("uniform", -10, 10),
-          function=None, numpy=("negative",)),
-    unary("square", "x * x", "2.0 * x", "2.0", "x * x. d/dx = 2x.", ("uniform", -10, 10)),
+          function=None, numpy=("negative",), holomorphic=True),
+    unary("square", "x * x", "2.0 * x", "2.0", "x * x. d/dx = 2x.", ("uniform", -10, 10),
+          holomorphic=True),
     unary("reciprocal", "1.0 / x", "-(y * y)", "2.0 * y * y * y",
-          "1 / x. d/dx = -1/x^2.", ("nonzero", 0.1, 10)),
+          "1 / x. d/dx = -1/x^2.", ("nonzero", 0.1, 10), holomorphic=True),
     unary("sqrt", "sqrt(x)", "0.5 / y", "-0.25 / (y * y * y)",
           "Square root. d/dx = 1/(2 sqrt x): inf at 0 (autograd's convention); "
-          "nan below 0.", ("uniform", 0.05, 10), math=("sqrt",)),
+          "nan below 0.", ("uniform", 0.05, 10), math=("sqrt",), holomorphic=True),
     unary("cbrt", "cbrt(x)", "1.0 / (3.0 * (y * y))", "-2.0 / (9.0 * y * y * y * y * y)",
           "Cube root (real, also of negative numbers). d/dx = 1/(3 cbrt(x)^2): inf "
           "at 0.", ("nonzero", 0.05, 10), math=("cbrt",)),
     unary("exp", "exp(x)", "y", "y",
           "Exponential. d/dx = exp x (the stored result is reused).",
-          ("uniform", -5, 5), math=("exp",)),
+          ("uniform", -5, 5), math=("exp",), holomorphic=True),
     unary("exp2", "exp2(x)", "y * LN2", "y * LN2 * LN2", "2 ** x. d/dx = 2^x log 2.",
-          ("uniform", -5, 5), math=("exp2",)),
+          ("uniform", -5, 5), math=("exp2",), holomorphic=True),
     unary("expm1", "expm1(x)", "y + 1.0", "y + 1.0",
           "exp(x) - 1, accurate near 0. d/dx = exp x.", ("uniform", -5, 5),
-          math=("expm1",)),
+          math=("expm1",), holomorphic=True),
     unary("log", "log(x)", "1.0 / x", "-1.0 / (x * x)",
           "Natural logarithm. d/dx = 1/x: inf at 0; log of a negative number is nan.",
-          ("uniform", 0.05, 10)),
+          ("uniform", 0.05, 10), holomorphic=True),
     unary("log2", "log2(x)", "1.0 / (x * LN2)", "-1.0 / (x * x * LN2)",
           "Base-2 logarithm. d/dx = 1/(x log 2).", ("uniform", 0.05, 10),
-          math=("log2",)),
+          math=("log2",), holomorphic=True),
     unary("log10", "log10(x)", "1.0 / (x * LN10)", "-1.0 / (x * x * LN10)",
           "Base-10 logarithm. d/dx = 1/(x log 10).", ("uniform", 0.05, 10),
-          math=("log10",)),
+          math=("log10",), holomorphic=True),
     unary("log1p", "log1p(x)", "1.0 / (1.0 + x)", "-1.0 / ((1.0 + x) * (1.0 + x))",
           "log(1 + x), accurate near 0. d/dx = 1/(1 + x).", ("uniform", -0.95, 10),
-          math=("log1p",)),
+          math=("log1p",), holomorphic=True),
     unary("sin", "sin(x)", "cos(x)", "-y", "Sine. d/dx sin x = cos x.",
-          ("uniform", -10, 10), math=("sin",)),
+          ("uniform", -10, 10), math=("sin",), holomorphic=True),
     unary("cos", "cos(x)", "-sin(x)", "-y", "Cosine. d/dx cos x = -sin x.",
-          ("uniform", -10, 10), math=("cos",)),
+          ("uniform", -10, 10), math=("cos",), holomorphic=True),
     unary("tan", "tan(x)", "1.0 + y * y", "2.0 * y * (1.0 + y * y)",
           "Tangent. d/dx = 1 + tan^2 x.", ("uniform", -1.4, 1.4), grad_rtol=1e-5,
-          math=("tan",)),
+          math=("tan",), holomorphic=True),
     unary("arcsin", "asin(x)", "1.0 / sqrt(1.0 - x * x)",
           "x / ((1.0 - x * x) * sqrt(1.0 - x * x))",
           "Inverse sine. d/dx = 1/sqrt(1 - x^2): inf at +-1, nan outside [-1, 1].",
-          ("uniform", -0.95, 0.95), math=("asin",), aliases=("asin",)),
+          ("uniform", -0.95, 0.95), math=("asin",), aliases=("asin",), holomorphic=True),
     unary("arccos", "acos(x)", "-1.0 / sqrt(1.0 - x * x)",
           "-x / ((1.0 - x * x) * sqrt(1.0 - x * x))",
           "Inverse cosine. d/dx = -1/sqrt(1 - x^2): -inf at +-1, nan outside [-1, 1].",
-          ("uniform", -0.95, 0.95), math=("acos",), aliases=("acos",)),
+          ("uniform", -0.95, 0.95), math=("acos",), aliases=("acos",), holomorphic=True),
     unary("arctan", "atan(x)", "1.0 / (1.0 + x * x)",
           "-2.0 * x / ((1.0 + x * x) * (1.0 + x * x))",
           "Inverse tangent. d/dx = 1/(1 + x^2).", ("uniform", -10, 10),
-          math=("atan",), aliases=("atan",)),
+          math=("atan",), aliases=("atan",), holomorphic=True),
     unary("sinh", "sinh(x)", "cosh(x)", "y", "Hyperbolic sine. d/dx = cosh x.",
-          ("uniform", -5, 5), math=("sinh",)),
+          ("uniform", -5, 5), math=("sinh",), holomorphic=True),
     unary("cosh", "cosh(x)", "sinh(x)", "y", "Hyperbolic cosine. d/dx = sinh x.",
-          ("uniform", -5, 5), math=("cosh",)),
+          ("uniform", -5, 5), math=("cosh",), holomorphic=True),
     unary("tanh", "tanh(x)", "1.0 - y * y", "-2.0 * y * (1.0 - y * y)",
           "Hyperbolic tangent. d/dx = 1 - tanh^2 x.", ("uniform", -5, 5),
-          math=("tanh",)),
-    # 1/sqrt(x^2 + 1) as 1/hypot(x, 1): no overflow of x^2
+          math=("tanh",), holomorphic=True),
+    # 1/sqrt(x^2 + 1) as 1/hypot(x, 1): no overflow of x^2 (so not holomorphic as written)
     unary("arcsinh", "asinh(x)", "1.0 / hypot(x, 1.0)",
           "-x / ((x * x + 1.0) * sqrt(x * x + 1.0))",
           "Inverse hyperbolic sine. d/dx = 1/sqrt(x^2 + 1).", ("uniform", -10, 10),
@@ -171,11 +179,11 @@ OPS = (
     unary("arccosh", "acosh(x)", "1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0))",
           "-x / (((x - 1.0) * (x + 1.0)) * sqrt((x - 1.0) * (x + 1.0)))",
           "Inverse hyperbolic cosine. d/dx = 1/sqrt(x^2 - 1): inf at 1, nan below 1.",
-          ("uniform", 1.05, 10), math=("acosh",), aliases=("acosh",)),
+          ("uniform", 1.05, 10), math=("acosh",), aliases=("acosh",), holomorphic=True),
     unary("arctanh", "atanh(x)", "1.0 / (1.0 - x * x)",
           "2.0 * x / ((1.0 - x * x) * (1.0 - x * x))",
           "Inverse hyperbolic tangent. d/dx = 1/(1 - x^2): inf at +-1.",
-          ("uniform", -0.95, 0.95), math=("atanh",), aliases=("atanh",)),
+          ("uniform", -0.95, 0.95), math=("atanh",), aliases=("atanh",), holomorphic=True),
     unary("abs", "fabs(x)", "sign(x)", "0.0",
           "Absolute value. d/dx = sign x, and 0 at x = 0 (autograd's convention).",
           ("nonzero", 0.01, 10), numpy=("absolute", "fabs"), math=("fabs",),
@@ -189,13 +197,14 @@ OPS = (
           numpy=(), scipy="erf", math=("erf",)),
     unary("sigmoid", "sigmoid(x)", "y * (1.0 - y)", "y * (1.0 - y) * (1.0 - 2.0 * y)",
           "Logistic function 1/(1 + exp(-x)), stable for large |x|. d/dx = s (1 - s).",
-          ("uniform", -10, 10), numpy=(), scipy="expit", value_rtol=1e-13),
+          ("uniform", -10, 10), numpy=(), scipy="expit", value_rtol=1e-13,
+          holomorphic=True),
     unary("rad2deg", "x * 57.29577951308232", "57.29577951308232", "0.0",
           "Radians to degrees, x * 180/pi.", ("uniform", -10, 10),
-          numpy=("rad2deg", "degrees"), math=("degrees",)),
+          numpy=("rad2deg", "degrees"), math=("degrees",), holomorphic=True),
     unary("deg2rad", "x * 0.017453292519943295", "0.017453292519943295", "0.0",
           "Degrees to radians, x * pi/180.", ("uniform", -500, 500),
-          numpy=("deg2rad", "radians"), math=("radians",)),
+          numpy=("deg2rad", "radians"), math=("radians",), holomorphic=True),
 
     # binary functions of two variables (a constant operand is promoted with CONST)
     binary("arctan2", "atan2(a, b)", (), ("arctan2_daa(a, b)", "arctan2_dab(a, b)",
@@ -268,6 +277,47 @@ def rename(expr, **mapping):
 def names_in(expr):
     """The names a formula reads."""
     return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def operands_of(op):
+    """The names of a row's operands in its formulas."""
+    return ("x",) if op.kind == "unary" else ("a", "b")
+
+
+def dependence(op):
+    """How the output depends on each operand, from the formulas alone: for each
+    operand, "none" (its partial is 0), "linear" (a partial that reads no operand and
+    not the result) or "nonlinear". The sparsity pattern of a Jacobian propagates the
+    operands that are not "none"; of a Hessian, see interactions()."""
+    operands = operands_of(op)
+    result = {}
+    for name, partial in zip(operands, op.partials):
+        if _is_zero(partial):
+            result[name] = "none"
+        elif names_in(partial) & (set(operands) | {"y"}):
+            result[name] = "nonlinear"
+        else:
+            result[name] = "linear"
+    if op.pair_helper:        # a helper's partials: treated as reading both operands
+        result = {name: "nonlinear" for name in operands}
+    return result
+
+
+def interactions(op):
+    """The pairs of operands whose second partial is not identically zero (a Hessian
+    sparsity pattern joins their index sets): ("x", "x") for a nonlinear unary op;
+    from ("a", "a"), ("a", "b"), ("b", "b") for a binary one."""
+    operands = operands_of(op)
+    pairs = [(operands[0], operands[0])] if op.kind == "unary" else \
+        [("a", "a"), ("a", "b"), ("b", "b")]
+    return [pair for pair, second in zip(pairs, op.seconds) if not _is_zero(second)]
+
+
+def _is_zero(expr):
+    try:
+        return float(ast.literal_eval(expr)) == 0.0
+    except (ValueError, SyntaxError, TypeError):
+        return False
 
 
 def variant_partial(op, variant):

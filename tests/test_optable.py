@@ -184,3 +184,31 @@ def test_adding_a_unary_op_is_one_row(tmp_path):
     rule = eval(f"lambda x, y: {row.partials[0]}", _rules.FORMULA_NAMESPACE)
     assert rule(0.3, None) == pytest.approx(1 / (1 + math.exp(-0.3)))
     assert dataclasses.is_dataclass(row)
+
+
+@pytest.mark.parametrize("name, dependence, interactions", [
+    ("ADD", {"a": "linear", "b": "linear"}, []),
+    ("MUL", {"a": "nonlinear", "b": "nonlinear"}, [("a", "b")]),
+    ("DIV", {"a": "nonlinear", "b": "nonlinear"}, [("a", "b"), ("b", "b")]),
+    ("SIN", {"x": "nonlinear"}, [("x", "x")]),
+    ("NEG", {"x": "linear"}, []),
+    ("SIGN", {"x": "none"}, []),
+    ("MAXIMUM", {"a": "nonlinear", "b": "nonlinear"}, []),
+    ("RAD2DEG", {"x": "linear"}, []),
+])
+def test_sparsity_of_an_op_is_read_from_its_formulas(name, dependence, interactions):
+    op = _optable.OPS_BY_NAME[name]
+    assert _optable.dependence(op) == dependence
+    assert _optable.interactions(op) == interactions
+
+
+@pytest.mark.parametrize("code, op", FUNCTION_ROWS, ids=[op.name for _, op in FUNCTION_ROWS])
+def test_second_partials_vanish_where_the_table_says_no_interaction(code, op):
+    # the structural zeros that interactions() reads agree with the C second partials
+    pairs = ([("x", "x")] if op.kind == "unary" else [("a", "a"), ("a", "b"), ("b", "b")])
+    live = set(_optable.interactions(op))
+    for point in _points(op, 10):
+        _, _, seconds = op_formulas(code, *point)
+        for pair, second in zip(pairs, seconds):
+            if pair not in live:
+                assert second == 0.0, (pair, point)
