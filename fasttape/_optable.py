@@ -39,6 +39,8 @@ import ast
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class ScalarOp:
@@ -57,7 +59,7 @@ class ScalarOp:
     aliases: tuple = ()              # more top-level names (math's spellings)
     scipy: Optional[str] = None      # scipy.special function for array values
     doc: str = ""
-    domain: tuple = ()               # test sampling: ("uniform"|"nonzero", lo, hi)
+    domain: tuple = ()               # test sampling: a kind of sample() and its bounds
     grad_rtol: float = 1e-6
     value_rtol: float = 1e-14
     comment: str = ""                # a note for the generated C (conventions)
@@ -326,3 +328,42 @@ def variant_partial(op, variant):
     if variant == "VC":
         return rename(op.partials[0], a="x", b="c")
     return rename(op.partials[1], a="c", b="x")
+
+
+# -- test domains ---------------------------------------------------------------------------
+
+def sample(op, rng, shape):
+    """Points of a row's test domain (where the op is smooth enough for central
+    differences): one array of `shape` per operand, drawn with NumPy's Generator `rng`.
+
+    uniform(lo, hi)       each operand uniform in [lo, hi)
+    nonzero(lo, hi)       |operand| uniform in [lo, hi), either sign
+    polar(r0, r1, t0, t1) (a, b) = r (sin t, cos t): away from the origin
+    apart(lo, hi, g0, g1) a uniform, b = a +- a gap in [g0, g1)
+    offgrid(lo, hi)       x = k + f, k an integer in [lo, hi), f in [0.2, 0.8]; for two
+                          operands b = +-[0.5, 2) and a = b (k + f): away from the jumps
+                          of floor, mod, ...
+    """
+    kind, *bounds = op.domain
+    n = op.arity
+    if kind == "uniform":
+        return tuple(rng.uniform(bounds[0], bounds[1], shape) for _ in range(n))
+    if kind == "nonzero":
+        return tuple(rng.choice([-1.0, 1.0], shape) * rng.uniform(bounds[0], bounds[1], shape)
+                     for _ in range(n))
+    if kind == "polar":
+        r = rng.uniform(bounds[0], bounds[1], shape)
+        t = rng.uniform(bounds[2], bounds[3], shape)
+        return r * np.sin(t), r * np.cos(t)
+    if kind == "apart":
+        a = rng.uniform(bounds[0], bounds[1], shape)
+        gap = rng.choice([-1.0, 1.0], shape) * rng.uniform(bounds[2], bounds[3], shape)
+        return a, a + gap
+    if kind == "offgrid":
+        x = rng.integers(bounds[0], bounds[1], shape) + rng.uniform(0.2, 0.8, shape)
+        if n == 1:
+            return (x * 1.0,)
+        b = rng.choice([-1.0, 1.0], shape) * rng.uniform(0.5, 2.0, shape)
+        return b * x, b
+    raise ValueError(f"unknown test domain {op.domain} of {op.name}")
+

@@ -141,16 +141,7 @@ U = uniform
 
 def table_sampler(op):
     """The sampler of an op table row's test domain (fasttape/_optable.py)."""
-    kind, *bounds = op.domain
-    if kind == "uniform":
-        return independent(*[uniform(*bounds)] * op.arity)
-    if kind == "nonzero":
-        return independent(*[nonzero(*bounds)] * op.arity)
-    if kind == "polar":
-        return polar(*bounds)
-    if kind == "apart":
-        return apart(*bounds)
-    raise ValueError(f"unknown domain {op.domain} of {op.name}")
+    return lambda rng, n: np.stack(_optable.sample(op, rng, n))
 
 
 # What the table does not say: the references (NumPy, autograd) where the default

@@ -59,22 +59,7 @@ def test_the_c_arity_is_the_number_of_variable_operands(code):
 
 
 def _points(op, n=40):
-    rng = np.random.default_rng(7)
-    kind, *bounds = op.domain
-    if kind == "uniform":     # each operand independently
-        return list(zip(*(rng.uniform(bounds[0], bounds[1], n) for _ in range(op.arity))))
-    if kind == "nonzero":
-        return list(zip(*(rng.choice([-1, 1], n) * rng.uniform(bounds[0], bounds[1], n)
-                          for _ in range(op.arity))))
-    if kind == "polar":
-        r = rng.uniform(bounds[0], bounds[1], n)
-        t = rng.uniform(bounds[2], bounds[3], n)
-        return list(zip(r * np.sin(t), r * np.cos(t)))
-    if kind == "apart":
-        x = rng.uniform(bounds[0], bounds[1], n)
-        gap = rng.choice([-1, 1], n) * rng.uniform(bounds[2], bounds[3], n)
-        return list(zip(x, x + gap))
-    raise AssertionError(f"unknown domain {op.domain}")
+    return list(zip(*_optable.sample(op, np.random.default_rng(7), n)))
 
 
 FUNCTION_ROWS = [(code, op) for code, (_, op, variant) in enumerate(ROWS)
