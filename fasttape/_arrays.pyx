@@ -956,6 +956,12 @@ cdef class ArrayVariable:
     def __rtruediv__(self, other):
         return record_binary(OP_DIV_VV, other, self, np.true_divide)
 
+    def __mod__(self, other):
+        return record_binary(OP_REMAINDER, self, other, np.remainder)
+
+    def __rmod__(self, other):
+        return record_binary(OP_REMAINDER, other, self, np.remainder)
+
     def __pow__(self, other, mod):
         if mod is not None:
             raise TypeError("pow() with a modulus is not differentiable")

@@ -260,6 +260,36 @@ def deg2rad(x):
     """Degrees to radians, x * pi/180."""
     return unary(OP_DEG2RAD, x, _deg2rad_array)
 
+_floor_array = _array_function("floor")
+
+def floor(x):
+    """Largest integer <= x. Derivative 0."""
+    return unary(OP_FLOOR, x, _floor_array)
+
+_ceil_array = _array_function("ceil")
+
+def ceil(x):
+    """Smallest integer >= x. Derivative 0."""
+    return unary(OP_CEIL, x, _ceil_array)
+
+_trunc_array = _array_function("trunc")
+
+def trunc(x):
+    """x rounded toward 0. Derivative 0."""
+    return unary(OP_TRUNC, x, _trunc_array)
+
+_rint_array = _array_function("rint")
+
+def rint(x):
+    """x rounded to the nearest integer, ties to even. Derivative 0."""
+    return unary(OP_RINT, x, _rint_array)
+
+_sinc_array = _array_function("sinc")
+
+def sinc(x):
+    """sin(pi x) / (pi x), 1 at 0. d/dx = (cos(pi x) - sinc x) / x, 0 at 0."""
+    return unary(OP_SINC, x, _sinc_array)
+
 def arctan2(a, b):
     """Angle of the point (x, y). d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2); nan at the origin."""
     return binary(OP_ARCTAN2, a, b, np.arctan2)
@@ -279,6 +309,26 @@ def minimum(a, b):
 def logaddexp(a, b):
     """log(exp(x) + exp(y)) without overflow. Gradient: softmax weights exp(x - result), exp(y - result)."""
     return binary(OP_LOGADDEXP, a, b, np.logaddexp)
+
+def fmax(a, b):
+    """Larger of x and y, ignoring a nan (the other operand). The gradient goes to the result's operand; a tie splits it evenly."""
+    return binary(OP_FMAX, a, b, np.fmax)
+
+def fmin(a, b):
+    """Smaller of x and y, ignoring a nan. Ties split the gradient evenly."""
+    return binary(OP_FMIN, a, b, np.fmin)
+
+def remainder(a, b):
+    """x - floor(x / y) y, the sign of y (Python's %). Gradient (1, -floor(x / y))."""
+    return binary(OP_REMAINDER, a, b, np.remainder)
+
+def fmod(a, b):
+    """x - trunc(x / y) y, the sign of x (C's fmod). Gradient (1, -trunc(x / y))."""
+    return binary(OP_FMOD, a, b, np.fmod)
+
+def logaddexp2(a, b):
+    """log2(2^x + 2^y) without overflow. Gradient: 2^(x - result), 2^(y - result)."""
+    return binary(OP_LOGADDEXP2, a, b, np.logaddexp2)
 
 
 def power(x, y):
@@ -335,11 +385,21 @@ for _ufunc, _handler in (
         (np.degrees, rad2deg),
         (np.deg2rad, deg2rad),
         (np.radians, deg2rad),
+        (np.floor, floor),
+        (np.ceil, ceil),
+        (np.trunc, trunc),
+        (np.rint, rint),
         (np.arctan2, arctan2),
         (np.hypot, hypot),
         (np.maximum, maximum),
         (np.minimum, minimum),
         (np.logaddexp, logaddexp),
+        (np.fmax, fmax),
+        (np.fmin, fmin),
+        (np.remainder, remainder),
+        (np.mod, remainder),
+        (np.fmod, fmod),
+        (np.logaddexp2, logaddexp2),
         (np.positive, _operator.pos),
         (np.less, _operator.lt), (np.less_equal, _operator.le),
         (np.greater, _operator.gt), (np.greater_equal, _operator.ge),
@@ -358,4 +418,4 @@ fabs = abs
 atan2 = arctan2
 
 # the public names, in table order (fasttape/__init__.py exports them)
-__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'rad2deg', 'deg2rad', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']
+__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'rad2deg', 'deg2rad', 'floor', 'ceil', 'trunc', 'rint', 'sinc', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'fmax', 'fmin', 'remainder', 'fmod', 'logaddexp2', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']

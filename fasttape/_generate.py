@@ -26,6 +26,7 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.a
 import ast  # noqa: E402
 import importlib.util  # noqa: E402
 
+import numpy  # noqa: E402
 from Cython.Tempita import Template  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -255,6 +256,9 @@ def context():
         unary_functions=[op for op in functions if op.kind == "unary"],
         binary_functions=[op for op in functions if op.kind == "binary"],
         times=times, adjoint_update=adjoint_update, table=table,
+        # the NumPy names that are ufuncs (np.sinc is a function: __array_function__)
+        ufunc_names={name for op in table.OPS for name in op.numpy
+                     if isinstance(getattr(numpy, name), numpy.ufunc)},
         arity=table.op_arity,
     )
 

@@ -54,20 +54,30 @@ cdef enum:
     OP_SIGMOID = 42
     OP_RAD2DEG = 43
     OP_DEG2RAD = 44
-    OP_ARCTAN2 = 45
-    OP_HYPOT = 46
-    OP_MAXIMUM = 47
-    OP_MINIMUM = 48
-    OP_LOGADDEXP = 49
-    OP_SELECT = 50    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)
-    OP_ARRAY = 51    # an array operation: arg0 is the index of its ArrayNode
-    N_OPS = 52
+    OP_FLOOR = 45
+    OP_CEIL = 46
+    OP_TRUNC = 47
+    OP_RINT = 48
+    OP_SINC = 49
+    OP_ARCTAN2 = 50
+    OP_HYPOT = 51
+    OP_MAXIMUM = 52
+    OP_MINIMUM = 53
+    OP_LOGADDEXP = 54
+    OP_FMAX = 55
+    OP_FMIN = 56
+    OP_REMAINDER = 57
+    OP_FMOD = 58
+    OP_LOGADDEXP2 = 59
+    OP_SELECT = 60    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)
+    OP_ARRAY = 61    # an array operation: arg0 is the index of its ArrayNode
+    N_OPS = 62
 
 # The kinds' ranges (a sweep may test `OP_FIRST_UNARY <= op <= OP_LAST_UNARY`)
 cdef enum:
     OP_FIRST_ARITHMETIC = 2     # OP_ADD_VV
     OP_LAST_ARITHMETIC = 14     # OP_POW_CV
     OP_FIRST_UNARY = 15     # OP_NEG
-    OP_LAST_UNARY = 44     # OP_DEG2RAD
-    OP_FIRST_BINARY = 45     # OP_ARCTAN2
-    OP_LAST_BINARY = 49     # OP_LOGADDEXP
+    OP_LAST_UNARY = 49     # OP_SINC
+    OP_FIRST_BINARY = 50     # OP_ARCTAN2
+    OP_LAST_BINARY = 59     # OP_LOGADDEXP2

@@ -5,9 +5,10 @@
 # switch gcc inlines into the loop. Formulas follow NumPy's float64 semantics: IEEE
 # results, no exceptions (log(-1) is nan, 1/0 is inf), NaN propagates.
 
-from libc.math cimport (acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, cos, cosh,
-                        erf, exp, exp2, expm1, fabs, hypot, log, log10, log1p, log2, pow,
-                        sin, sinh, sqrt, tan, tanh)
+from libc.math cimport (acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos,
+                        cosh, erf, exp, exp2, expm1, fabs, floor, fmax, fmin, fmod, hypot,
+                        log, log10, log1p, log2, pow, rint, sin, sinh, sqrt, tan, tanh,
+                        trunc)
 from libc.math cimport M_2_SQRTPI as TWO_OVER_SQRT_PI, M_LN10 as LN10, M_LN2 as LN2, NAN
 
 from fasttape._opcodes cimport *
@@ -78,6 +79,16 @@ cdef inline double eval_unary(opcode_t op, double x) noexcept nogil:
         return x * 57.29577951308232
     elif op == OP_DEG2RAD:
         return x * 0.017453292519943295
+    elif op == OP_FLOOR:
+        return floor(x)
+    elif op == OP_CEIL:
+        return ceil(x)
+    elif op == OP_TRUNC:
+        return trunc(x)
+    elif op == OP_RINT:
+        return rint(x)
+    elif op == OP_SINC:
+        return sinc(x)
     return NAN
 
 
@@ -103,6 +114,16 @@ cdef inline double eval_binary(opcode_t op, double a, double b) noexcept nogil:
         return minimum(a, b)
     elif op == OP_LOGADDEXP:
         return logaddexp(a, b)
+    elif op == OP_FMAX:
+        return fmax(a, b)
+    elif op == OP_FMIN:
+        return fmin(a, b)
+    elif op == OP_REMAINDER:
+        return remainder(a, b)
+    elif op == OP_FMOD:
+        return fmod(a, b)
+    elif op == OP_LOGADDEXP2:
+        return logaddexp2(a, b)
     return NAN
 
 
@@ -168,6 +189,16 @@ cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil
         return 57.29577951308232
     elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
         return 0.017453292519943295
+    elif op == OP_FLOOR:      # y = floor(x)
+        return 0.0
+    elif op == OP_CEIL:      # y = ceil(x)
+        return 0.0
+    elif op == OP_TRUNC:      # y = trunc(x)
+        return 0.0
+    elif op == OP_RINT:      # y = rint(x)
+        return 0.0
+    elif op == OP_SINC:      # y = sinc(x)
+        return sinc_derivative(x, y)
     return NAN
 
 
@@ -233,6 +264,16 @@ cdef inline double unary_second(opcode_t op, double x, double y) noexcept nogil:
         return 0.0
     elif op == OP_DEG2RAD:
         return 0.0
+    elif op == OP_FLOOR:
+        return 0.0
+    elif op == OP_CEIL:
+        return 0.0
+    elif op == OP_TRUNC:
+        return 0.0
+    elif op == OP_RINT:
+        return 0.0
+    elif op == OP_SINC:
+        return sinc_second(x, y)
     return NAN
 
 
@@ -265,6 +306,18 @@ cdef inline void binary_partials(opcode_t op, double a, double b, double y,
         selection_partials(a, b, y, da, db)
     elif op == OP_LOGADDEXP:      # y = logaddexp(a, b)
         logaddexp_partials(a, b, y, da, db)
+    elif op == OP_FMAX:      # y = fmax(a, b)
+        selection_partials(a, b, y, da, db)
+    elif op == OP_FMIN:      # y = fmin(a, b)
+        selection_partials(a, b, y, da, db)
+    elif op == OP_REMAINDER:      # y = remainder(a, b)
+        da[0] = 1.0
+        db[0] = -floor(a / b)
+    elif op == OP_FMOD:      # y = fmod(a, b)
+        da[0] = 1.0
+        db[0] = -trunc(a / b)
+    elif op == OP_LOGADDEXP2:      # y = logaddexp2(a, b)
+        logaddexp2_partials(a, b, y, da, db)
     else:
         da[0] = NAN
         db[0] = NAN
@@ -313,6 +366,26 @@ cdef inline void binary_second(opcode_t op, double a, double b, double y,
         daa[0] = logaddexp_second(a, b)
         dab[0] = -logaddexp_second(a, b)
         dbb[0] = logaddexp_second(a, b)
+    elif op == OP_FMAX:
+        daa[0] = 0.0
+        dab[0] = 0.0
+        dbb[0] = 0.0
+    elif op == OP_FMIN:
+        daa[0] = 0.0
+        dab[0] = 0.0
+        dbb[0] = 0.0
+    elif op == OP_REMAINDER:
+        daa[0] = 0.0
+        dab[0] = 0.0
+        dbb[0] = 0.0
+    elif op == OP_FMOD:
+        daa[0] = 0.0
+        dab[0] = 0.0
+        dbb[0] = 0.0
+    elif op == OP_LOGADDEXP2:
+        daa[0] = LN2 * logaddexp_second(LN2 * a, LN2 * b)
+        dab[0] = -LN2 * logaddexp_second(LN2 * a, LN2 * b)
+        dbb[0] = LN2 * logaddexp_second(LN2 * a, LN2 * b)
     else:
         daa[0] = NAN
         dab[0] = NAN
@@ -451,6 +524,17 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         adjoints[a] += g * (57.29577951308232)
     elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
         adjoints[a] += g * (0.017453292519943295)
+    elif op == OP_FLOOR:      # y = floor(x)
+        adjoints[a] += g * (0.0)
+    elif op == OP_CEIL:      # y = ceil(x)
+        adjoints[a] += g * (0.0)
+    elif op == OP_TRUNC:      # y = trunc(x)
+        adjoints[a] += g * (0.0)
+    elif op == OP_RINT:      # y = rint(x)
+        adjoints[a] += g * (0.0)
+    elif op == OP_SINC:      # y = sinc(x)
+        va = values[a]
+        adjoints[a] += g * (sinc_derivative(va, y))
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -478,6 +562,34 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         va = values[a]
         vb = values[b]
         logaddexp_partials(va, vb, y, &da, &db)
+        adjoints[a] += g * (da)
+        adjoints[b] += g * (db)
+    elif op == OP_FMAX:      # y = fmax(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        adjoints[a] += g * (da)
+        adjoints[b] += g * (db)
+    elif op == OP_FMIN:      # y = fmin(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        adjoints[a] += g * (da)
+        adjoints[b] += g * (db)
+    elif op == OP_REMAINDER:      # y = remainder(a, b)
+        va = values[a]
+        vb = values[b]
+        adjoints[a] += g
+        adjoints[b] += g * (-floor(va / vb))
+    elif op == OP_FMOD:      # y = fmod(a, b)
+        va = values[a]
+        vb = values[b]
+        adjoints[a] += g
+        adjoints[b] += g * (-trunc(va / vb))
+    elif op == OP_LOGADDEXP2:      # y = logaddexp2(a, b)
+        va = values[a]
+        vb = values[b]
+        logaddexp2_partials(va, vb, y, &da, &db)
         adjoints[a] += g * (da)
         adjoints[b] += g * (db)
 
@@ -638,6 +750,21 @@ cdef inline bint replay_step(opcode_t op, Py_ssize_t i, index_t a, index_t b,
     elif op == OP_DEG2RAD:
         va = values[a]
         values[i] = va * 0.017453292519943295
+    elif op == OP_FLOOR:
+        va = values[a]
+        values[i] = floor(va)
+    elif op == OP_CEIL:
+        va = values[a]
+        values[i] = ceil(va)
+    elif op == OP_TRUNC:
+        va = values[a]
+        values[i] = trunc(va)
+    elif op == OP_RINT:
+        va = values[a]
+        values[i] = rint(va)
+    elif op == OP_SINC:
+        va = values[a]
+        values[i] = sinc(va)
     elif op == OP_ARCTAN2:
         va = values[a]
         vb = values[b]
@@ -658,6 +785,26 @@ cdef inline bint replay_step(opcode_t op, Py_ssize_t i, index_t a, index_t b,
         va = values[a]
         vb = values[b]
         values[i] = logaddexp(va, vb)
+    elif op == OP_FMAX:
+        va = values[a]
+        vb = values[b]
+        values[i] = fmax(va, vb)
+    elif op == OP_FMIN:
+        va = values[a]
+        vb = values[b]
+        values[i] = fmin(va, vb)
+    elif op == OP_REMAINDER:
+        va = values[a]
+        vb = values[b]
+        values[i] = remainder(va, vb)
+    elif op == OP_FMOD:
+        va = values[a]
+        vb = values[b]
+        values[i] = fmod(va, vb)
+    elif op == OP_LOGADDEXP2:
+        va = values[a]
+        vb = values[b]
+        values[i] = logaddexp2(va, vb)
     return False
 
 
@@ -786,6 +933,17 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
         return times(57.29577951308232, tangents[a])
     elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
         return times(0.017453292519943295, tangents[a])
+    elif op == OP_FLOOR:      # y = floor(x)
+        return times(0.0, tangents[a])
+    elif op == OP_CEIL:      # y = ceil(x)
+        return times(0.0, tangents[a])
+    elif op == OP_TRUNC:      # y = trunc(x)
+        return times(0.0, tangents[a])
+    elif op == OP_RINT:      # y = rint(x)
+        return times(0.0, tangents[a])
+    elif op == OP_SINC:      # y = sinc(x)
+        va = values[a]
+        return times(sinc_derivative(va, y), tangents[a])
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -809,6 +967,29 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
         va = values[a]
         vb = values[b]
         logaddexp_partials(va, vb, y, &da, &db)
+        return times(da, tangents[a]) + times(db, tangents[b])
+    elif op == OP_FMAX:      # y = fmax(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        return times(da, tangents[a]) + times(db, tangents[b])
+    elif op == OP_FMIN:      # y = fmin(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        return times(da, tangents[a]) + times(db, tangents[b])
+    elif op == OP_REMAINDER:      # y = remainder(a, b)
+        va = values[a]
+        vb = values[b]
+        return tangents[a] + times(-floor(va / vb), tangents[b])
+    elif op == OP_FMOD:      # y = fmod(a, b)
+        va = values[a]
+        vb = values[b]
+        return tangents[a] + times(-trunc(va / vb), tangents[b])
+    elif op == OP_LOGADDEXP2:      # y = logaddexp2(a, b)
+        va = values[a]
+        vb = values[b]
+        logaddexp2_partials(va, vb, y, &da, &db)
         return times(da, tangents[a]) + times(db, tangents[b])
     return NAN
 
@@ -1069,6 +1250,28 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         p = 0.017453292519943295
         adj[a] += g * (p)
         adj_t[a] += gt * p
+    elif op == OP_FLOOR:      # y = floor(x)
+        p = 0.0
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
+    elif op == OP_CEIL:      # y = ceil(x)
+        p = 0.0
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
+    elif op == OP_TRUNC:      # y = trunc(x)
+        p = 0.0
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
+    elif op == OP_RINT:      # y = rint(x)
+        p = 0.0
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
+    elif op == OP_SINC:      # y = sinc(x)
+        va = values[a]
+        p = sinc_derivative(va, y)
+        q = sinc_second(va, y)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -1110,6 +1313,48 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         adj[b] += g * db
         adj_t[a] += gt * da + g * (curvature(logaddexp_second(va, vb), tangents[a]) + curvature(-logaddexp_second(va, vb), tangents[b]))
         adj_t[b] += gt * db + g * (curvature(-logaddexp_second(va, vb), tangents[a]) + curvature(logaddexp_second(va, vb), tangents[b]))
+    elif op == OP_FMAX:      # y = fmax(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        adj[a] += g * da
+        adj[b] += g * db
+        adj_t[a] += gt * da
+        adj_t[b] += gt * db
+    elif op == OP_FMIN:      # y = fmin(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        adj[a] += g * da
+        adj[b] += g * db
+        adj_t[a] += gt * da
+        adj_t[b] += gt * db
+    elif op == OP_REMAINDER:      # y = remainder(a, b)
+        va = values[a]
+        vb = values[b]
+        da = 1.0
+        db = -floor(va / vb)
+        adj[a] += g * da
+        adj[b] += g * db
+        adj_t[a] += gt * da
+        adj_t[b] += gt * db
+    elif op == OP_FMOD:      # y = fmod(a, b)
+        va = values[a]
+        vb = values[b]
+        da = 1.0
+        db = -trunc(va / vb)
+        adj[a] += g * da
+        adj[b] += g * db
+        adj_t[a] += gt * da
+        adj_t[b] += gt * db
+    elif op == OP_LOGADDEXP2:      # y = logaddexp2(a, b)
+        va = values[a]
+        vb = values[b]
+        logaddexp2_partials(va, vb, y, &da, &db)
+        adj[a] += g * da
+        adj[b] += g * db
+        adj_t[a] += gt * da + g * (curvature(LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[a]) + curvature(-LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[b]))
+        adj_t[b] += gt * db + g * (curvature(-LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[a]) + curvature(LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[b]))
 
 
 # -- elementwise loops of unary array nodes ----------------------------------------------
@@ -1266,6 +1511,28 @@ cdef inline void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x,
         for k in range(n):
             d = g[k] * (0.017453292519943295)
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_FLOOR:      # dy/dx = 0.0
+        for k in range(n):
+            d = g[k] * (0.0)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_CEIL:      # dy/dx = 0.0
+        for k in range(n):
+            d = g[k] * (0.0)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_TRUNC:      # dy/dx = 0.0
+        for k in range(n):
+            d = g[k] * (0.0)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_RINT:      # dy/dx = 0.0
+        for k in range(n):
+            d = g[k] * (0.0)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_SINC:      # dy/dx = sinc_derivative(x, y)
+        for k in range(n):
+            xk = x[k]
+            yk = y[k]
+            d = g[k] * (sinc_derivative(xk, yk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
 
 
 # -- the C enum as Python sees it (tests compare it with the table) ----------------------
@@ -1317,11 +1584,21 @@ cdef inline dict compiled_op_codes():
         "SIGMOID": OP_SIGMOID,
         "RAD2DEG": OP_RAD2DEG,
         "DEG2RAD": OP_DEG2RAD,
+        "FLOOR": OP_FLOOR,
+        "CEIL": OP_CEIL,
+        "TRUNC": OP_TRUNC,
+        "RINT": OP_RINT,
+        "SINC": OP_SINC,
         "ARCTAN2": OP_ARCTAN2,
         "HYPOT": OP_HYPOT,
         "MAXIMUM": OP_MAXIMUM,
         "MINIMUM": OP_MINIMUM,
         "LOGADDEXP": OP_LOGADDEXP,
+        "FMAX": OP_FMAX,
+        "FMIN": OP_FMIN,
+        "REMAINDER": OP_REMAINDER,
+        "FMOD": OP_FMOD,
+        "LOGADDEXP2": OP_LOGADDEXP2,
         "SELECT": OP_SELECT,
         "ARRAY": OP_ARRAY,
         "FIRST_ARITHMETIC": OP_FIRST_ARITHMETIC,

@@ -77,6 +77,64 @@ cdef inline double minimum(double a, double b) noexcept nogil:
     return a if a <= b else b
 
 
+cdef inline double remainder(double a, double b) noexcept nogil:
+    # np.remainder: a - floor(a / b) b, computed as NumPy does (from fmod, then moved
+    # to the sign of b; a zero result takes b's sign)
+    cdef double r
+    if b == 0.0:
+        return cm.fmod(a, b)          # nan
+    r = cm.fmod(a, b)
+    if r != 0.0:
+        if (b < 0.0) != (r < 0.0):
+            r += b
+    else:
+        r = cm.copysign(0.0, b)
+    return r
+
+
+cdef inline double logaddexp2(double a, double b) noexcept nogil:
+    # log2(2^a + 2^b) = max + log2(1 + 2^-|a - b|); equal infinities give that infinity
+    if a == b:
+        return a + 1.0
+    if a != a or b != b:
+        return a + b   # nan
+    return (a if a > b else b) + cm.log1p(cm.exp2(-cm.fabs(a - b))) / cm.M_LN2
+
+
+cdef inline double sinc(double x) noexcept nogil:
+    # np.sinc: sin(pi x) / (pi x), 1 at 0
+    cdef double px
+    if x == 0.0:
+        return 1.0
+    px = cm.M_PI * x
+    return cm.sin(px) / px
+
+
+cdef inline double sinc_derivative(double x, double y) noexcept nogil:
+    # (cos(pi x) - sinc x) / x, y = sinc x; 0 at 0 (sinc is even)
+    if x == 0.0:
+        return 0.0
+    return (cm.cos(cm.M_PI * x) - y) / x
+
+
+cdef inline double sinc_second(double x, double y) noexcept nogil:
+    # (-pi^2 x^2 y - 2 (cos(pi x) - y)) / x^2; -pi^2/3 at 0
+    if x == 0.0:
+        return -cm.M_PI * cm.M_PI / 3.0
+    return (-cm.M_PI * cm.M_PI * x * x * y - 2.0 * (cm.cos(cm.M_PI * x) - y)) / (x * x)
+
+
+cdef inline void logaddexp2_partials(double a, double b, double y,
+                                     double* da, double* db) noexcept nogil:
+    # 2^(a - y) = sigmoid(ln2 (a - b)); equal arguments share evenly
+    if a == b:
+        da[0] = 0.5
+        db[0] = 0.5
+    else:
+        da[0] = sigmoid(cm.M_LN2 * (a - b))
+        db[0] = sigmoid(cm.M_LN2 * (b - a))
+
+
 # -- pow: autograd's conventions at a base or an exponent of 0 -------------------------
 
 cdef inline double pow_dbase(double x, double p) noexcept nogil:

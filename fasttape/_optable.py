@@ -207,6 +207,20 @@ OPS = (
     unary("deg2rad", "x * 0.017453292519943295", "0.017453292519943295", "0.0",
           "Degrees to radians, x * pi/180.", ("uniform", -500, 500),
           numpy=("deg2rad", "radians"), math=("radians",), holomorphic=True),
+    # piecewise constant: derivative 0 (a node all the same, so that a replay
+    # recomputes the value)
+    unary("floor", "floor(x)", "0.0", "0.0", "Largest integer <= x. Derivative 0.",
+          ("offgrid", -5, 5)),
+    unary("ceil", "ceil(x)", "0.0", "0.0", "Smallest integer >= x. Derivative 0.",
+          ("offgrid", -5, 5)),
+    unary("trunc", "trunc(x)", "0.0", "0.0", "x rounded toward 0. Derivative 0.",
+          ("offgrid", -5, 5)),
+    unary("rint", "rint(x)", "0.0", "0.0",
+          "x rounded to the nearest integer, ties to even. Derivative 0.",
+          ("offgrid", -5, 5)),
+    unary("sinc", "sinc(x)", "sinc_derivative(x, y)", "sinc_second(x, y)",
+          "sin(pi x) / (pi x), 1 at 0. d/dx = (cos(pi x) - sinc x) / x, 0 at 0.",
+          ("uniform", -3, 3)),
 
     # binary functions of two variables (a constant operand is promoted with CONST)
     binary("arctan2", "atan2(a, b)", (), ("arctan2_daa(a, b)", "arctan2_dab(a, b)",
@@ -232,6 +246,26 @@ OPS = (
            "log(exp(x) + exp(y)) without overflow. Gradient: softmax weights "
            "exp(x - result), exp(y - result).", ("uniform", -10, 10),
            pair_helper="logaddexp_partials"),
+
+    binary("fmax", "fmax(a, b)", (), ("0.0", "0.0", "0.0"),
+           "Larger of x and y, ignoring a nan (the other operand). The gradient goes to "
+           "the result's operand; a tie splits it evenly.", ("apart", -5, 5, 0.05, 3),
+           pair_helper="selection_partials"),
+    binary("fmin", "fmin(a, b)", (), ("0.0", "0.0", "0.0"),
+           "Smaller of x and y, ignoring a nan. Ties split the gradient evenly.",
+           ("apart", -5, 5, 0.05, 3), pair_helper="selection_partials"),
+    binary("remainder", "remainder(a, b)", ("1.0", "-floor(a / b)"), ("0.0", "0.0", "0.0"),
+           "x - floor(x / y) y, the sign of y (Python's %). Gradient (1, -floor(x / y)).",
+           ("offgrid", -3, 3), numpy=("remainder", "mod")),
+    binary("fmod", "fmod(a, b)", ("1.0", "-trunc(a / b)"), ("0.0", "0.0", "0.0"),
+           "x - trunc(x / y) y, the sign of x (C's fmod). Gradient (1, -trunc(x / y)).",
+           ("offgrid", -3, 3)),
+    binary("logaddexp2", "logaddexp2(a, b)", (),
+           ("LN2 * logaddexp_second(LN2 * a, LN2 * b)",
+            "-LN2 * logaddexp_second(LN2 * a, LN2 * b)",
+            "LN2 * logaddexp_second(LN2 * a, LN2 * b)"),
+           "log2(2^x + 2^y) without overflow. Gradient: 2^(x - result), 2^(y - result).",
+           ("uniform", -10, 10), pair_helper="logaddexp2_partials"),
 
     structural("SELECT", 3, "y = a if values[c] > 0 else b: arg0 is the condition "
                "slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)"),

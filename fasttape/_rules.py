@@ -92,6 +92,18 @@ def logaddexp_partials(a, b, y):
     return fnp.sigmoid(a - b), fnp.sigmoid(b - a)
 
 
+def logaddexp2_partials(a, b, y):
+    return fnp.sigmoid(LN2 * (a - b)), fnp.sigmoid(LN2 * (b - a))
+
+
+def sinc_derivative(x, y):
+    # (cos(pi x) - sinc x) / x; 0 at 0
+    if _is_number(x):
+        return 0.0 if x == 0.0 else (math.cos(math.pi * x) - y) / x
+    return where_equal(x, 0.0, 0.0, (fnp.cos(math.pi * x) - y)
+                       / where_equal(x, 0.0, 1.0, x))
+
+
 # The names a formula of the op table may use, as recorded operations
 FORMULA_NAMESPACE = {
     "sqrt": fnp.sqrt, "cbrt": fnp.cbrt, "exp": fnp.exp, "exp2": fnp.exp2,
@@ -102,6 +114,8 @@ FORMULA_NAMESPACE = {
     "atanh": fnp.arctanh, "fabs": fnp.abs, "hypot": fnp.hypot, "atan2": fnp.arctan2,
     "pow": fnp.power, "erf": fnp.erf, "sign": fnp.sign, "sigmoid": fnp.sigmoid,
     "maximum": fnp.maximum, "minimum": fnp.minimum, "logaddexp": fnp.logaddexp,
+    "floor": fnp.floor, "trunc": fnp.trunc, "sinc_derivative": sinc_derivative,
+    "logaddexp2_partials": logaddexp2_partials,
     "pow_dbase": pow_dbase, "pow_dexponent": pow_dexponent,
     "selection_partials": selection_partials, "arctan2_partials": arctan2_partials,
     "logaddexp_partials": logaddexp_partials,

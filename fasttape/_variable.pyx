@@ -242,6 +242,14 @@ cdef class Variable:
             raise TypeError("pow() with a modulus is not differentiable")
         return binary_op(OP_POW_VV, OP_POW_VC, OP_POW_CV, self, other, True)
 
+    def __mod__(self, other):
+        # Python's %, as np.remainder (the sign of the divisor): the op table's
+        # remainder, registered by _elementary
+        return UFUNC_HANDLERS[np.remainder](self, other)
+
+    def __rmod__(self, other):
+        return UFUNC_HANDLERS[np.remainder](other, self)
+
     def __neg__(self):
         return record_unary(OP_NEG, self, -value_of(self))
 

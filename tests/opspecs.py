@@ -152,6 +152,7 @@ REFERENCES = {
     "abs": dict(ag="abs"),
     "erf": dict(ref=np_erf, ag=lambda anp, sp: sp.erf),
     "sigmoid": dict(ref=np_sigmoid, ag=lambda anp, sp: sp.expit),
+    "fmod": dict(ag=None),       # autograd has no rule for fmod
 }
 
 
@@ -221,6 +222,15 @@ SPECS = [table_spec(op) for op in _optable.OPS
              diff=(0,)),
     operator("c**x", lambda c, x: c ** x, np_pow,
              independent(U(0.1, 5), U(-3, 3)), ("POW_CV",), diff=(1,)),
+    # Python's % (np.remainder's rule, a REMAINDER node; a constant is promoted)
+    operator("x%y", lambda x, y: x % y, np.remainder,
+             table_sampler(_optable.OPS_BY_NAME["REMAINDER"]), ("REMAINDER",)),
+    operator("x%c", lambda x, c: x % c, np.remainder,
+             table_sampler(_optable.OPS_BY_NAME["REMAINDER"]), ("CONST", "REMAINDER"),
+             diff=(0,)),
+    operator("c%x", lambda c, x: c % x, np.remainder,
+             table_sampler(_optable.OPS_BY_NAME["REMAINDER"]), ("CONST", "REMAINDER"),
+             diff=(1,)),
     operator("x**2", lambda x: x ** 2, np.square, independent(U(-10, 10)),
              ("SQUARE",)),
     operator("x**2.0", lambda x: x ** 2.0, np.square, independent(U(-10, 10)),

@@ -63,8 +63,11 @@ def unary_fun(name):
     return lambda np, x: getattr(np, name)(x)
 
 
+# (np.sinc is not a ufunc: plain NumPy's sinc of a scalar Variable would need
+# Variable.__array_function__, which scalar Variables do not have yet)
 UNARY_SPECS = [array_spec(name, unary_fun(name), shape, domain=domain, autograd=ag)
-               for name, domain, ag in UNARY for shape in SHAPES_1]
+               for name, domain, ag in UNARY for shape in SHAPES_1
+               if shape != () or isinstance(getattr(np, name), np.ufunc)]
 UNARY_SPECS += [
     array_spec(f"special.{op.scipy}", lambda np, x, name=op.scipy: getattr(np.special, name)(x),
                shape, domain=table_domain(op))
@@ -138,6 +141,22 @@ def operator_specs():
             array_spec(f"array {symbol} the same array", lambda np, a, op=op: op(a, a),
                        (2, 3), domain=LEFT_DOMAIN.get(symbol, nonzero(0.3, 2))),
         ]
+    # a % b, with a / b kept inside (2, 3), away from the jumps at integer ratios
+    left, right = (2.2, 2.8), (1.0, 1.05)
+    specs += [
+        array_spec("array % array", lambda np, a, b: a % b, (2, 3), (2, 3),
+                   domain=[left, right]),
+        array_spec("array % array (broadcast)", lambda np, a, b: a % b, (2, 1, 3), (4, 1),
+                   domain=[left, right]),
+        array_spec("array % scalar Variable", lambda np, a, b: a % b, (2, 3), (),
+                   domain=[left, right]),
+        array_spec("scalar Variable % array", lambda np, a, b: a % b, (), (2, 3),
+                   domain=[left, right]),
+        array_spec("array % float", lambda np, a: a % 1.02, (2, 3), domain=left),
+        array_spec("float % array", lambda np, b: 2.5 % b, (2, 3), domain=right),
+        array_spec("np.remainder(-array, array)", lambda np, a, b: np.remainder(-a, b),
+                   (2, 3), (2, 3), domain=[left, right]),
+    ]
     specs += [
         array_spec("array ** 2", lambda np, a: a ** 2, (2, 3)),
         array_spec("array ** 2.0", lambda np, a: a ** 2.0, (2, 3)),

@@ -95,7 +95,7 @@ def _array_function(op):
 
 # The op table's elementwise functions, under NumPy's names (and fasttape's, and the
 # scipy.special name of erf and sigmoid/expit): one node per call on arrays
-_TABLE_UFUNCS = {}
+_TABLE_UFUNCS, _TABLE_FUNCTIONS = {}, {}
 for _op in _optable.OPS:
     if _op.kind == "unary":
         _function = _unary(_op.name, _array_function(_op),
@@ -110,8 +110,10 @@ for _op in _optable.OPS:
         continue
     for _name in {*_op.numpy, _op.function, _op.scipy} - {None}:
         globals()[_name] = _function
-    for _name in _op.numpy:               # plain NumPy's ufunc on fasttape's arrays
-        _TABLE_UFUNCS[getattr(_np, _name)] = _function
+    for _name in _op.numpy:               # plain NumPy's function on fasttape's arrays
+        _numpy_function = getattr(_np, _name)
+        _table = _TABLE_UFUNCS if isinstance(_numpy_function, _np.ufunc) else _TABLE_FUNCTIONS
+        _table[_numpy_function] = _function
 
 
 def positive(x):
@@ -617,6 +619,7 @@ _UFUNCS = {
 }
 
 _FUNCTIONS = {
+    **_TABLE_FUNCTIONS,          # the op table's that are not ufuncs (sinc)
     _np.sum: sum, _np.mean: mean, _np.prod: prod, _np.max: max, _np.amax: max,
     _np.min: min, _np.amin: min, _np.cumsum: cumsum, _np.var: var, _np.std: std,
     _np.dot: dot, _np.vdot: vdot, _np.inner: inner, _np.outer: outer,
