@@ -310,9 +310,8 @@ cpdef Tape acquire_tape()
 cpdef release_tape(Tape tape)
 
 
-# shared with _tape_state (loading pickled tapes)
-cdef enum:
-    ANODE_FIELDS = 12      # fields of an array node in a pickled tape (Tape.__reduce__)
+# shared with _tape_state (pickling)
+cdef object _copy(void* p, Py_ssize_t n, object dtype)
 cdef object _copy_f64(double* p, Py_ssize_t n)
 cdef int op_arity_c(opcode_t op) noexcept
 cdef int const_operand_c(opcode_t op) noexcept

@@ -133,15 +133,16 @@ cdef Py_ssize_t next_capacity(Py_ssize_t current, Py_ssize_t needed,
     return cap if cap < limit else limit
 
 
-# The function that loads a pickled tape (Tape.__reduce__ names it): restore_tape of
-# fasttape._tape_state, which sits above this module (it records Python-rule nodes
-# again, with Variables), handed in by fasttape._wiring.
-cdef object TAPE_LOADER = None
+# Pickling (Tape.__reduce__) is fasttape._tape_state's: one schema, its writer and its
+# reader (which records Python-rule nodes again, with Variables, so it sits above this
+# module); fasttape._wiring hands its writer in here.
+cdef object TAPE_PICKLER = None
 
 
-def register_tape_loader(loader):
-    global TAPE_LOADER
-    TAPE_LOADER = loader
+def register_tape_pickler(pickler):
+    """pickler(tape) -> (loader, arguments), what Tape.__reduce__ returns."""
+    global TAPE_PICKLER
+    TAPE_PICKLER = pickler
 
 
 @cython.final
@@ -1016,51 +1017,11 @@ cdef class Tape:
         }
 
     def __reduce__(self):
-        """A tape pickles as its arrays: op codes, operands, values, constants,
-        comparisons, and for array nodes their fields, operands, geometry and the
-        NumPy arrays they point into. Nodes whose rules are Python functions (linalg,
-        einsum, custom primitives, checkpoint) are code, not data: each pickles as its
-        recipe (pyfunc_recipes: the function that records it, by reference, and its
-        arguments) and is recorded again on load (rebuild_python_rules)."""
-        cdef Py_ssize_t r, j
-        cdef ArrayNode* n
-        cdef Operand* o
-        state = self.arrays()
-        state["guard_locations"] = list(self.guard_locations)
-        if self.n_anodes:
-            nodes = np.empty((self.n_anodes, ANODE_FIELDS), dtype=np.int64)
-            scales = np.empty(self.n_anodes)
-            for r in range(self.n_anodes):
-                n = &self.anodes[r]
-                if n.aop == AOP_PYFUNC and r not in self.pyfunc_recipes:
-                    raise TypeError(
-                        f"a tape with an operation whose rules are Python code "
-                        f"({getattr(self.keepalive[n.pyfunc], '__name__', 'unnamed')}: "
-                        f"checkpoint, or a custom rule without a recipe) cannot be "
-                        f"pickled")
-                nodes[r] = (n.aop, n.sop, n.size, n.adj, n.out_slot, n.operand0,
-                            n.n_operands, n.geom, n.node, n.value_ref, n.weights_ref,
-                            n.index_ref)
-                scales[r] = n.c
-            operands = np.empty((self.n_operands, 5), dtype=np.int64)
-            for j in range(self.n_operands):
-                o = &self.operands[j]
-                operands[j] = (o.kind, o.ref, o.size, o.data_ref, o.index_ref)
-            kept = list(self.keepalive)
-            for r in self.pyfunc_recipes:      # (code: rebuilt on load from recipes)
-                n = &self.anodes[r]
-                for k in (n.pyfunc, n.pyfunc_jvp, n.pyfunc_eval):
-                    if k >= 0:
-                        kept[k] = None
-            state.update(array_nodes=nodes, array_scales=scales, operands=operands,
-                         geometry=_copy(self.geometry, self.n_geometry, np.int64),
-                         keepalive=kept,
-                         n_array_values=self.n_array_values,
-                         array_guards=[(g[0], g[2], g[3]) for g in self.array_guards],
-                         replayable=self.replayable,
-                         # (Python rules: rebuilt on load by running their builder)
-                         pyfunc_recipes=dict(self.pyfunc_recipes))
-        return (TAPE_LOADER, (state, self.max_size))
+        """A tape pickles as its arrays (fasttape._tape_state: the state's schema, its
+        writer and its reader, which checks everything it loads)."""
+        if TAPE_PICKLER is None:
+            raise TypeError("fasttape: import fasttape before pickling a tape")
+        return TAPE_PICKLER(self)
 
     def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
                double value):
