@@ -34,7 +34,7 @@ DIRECTIVES = {
 runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fasttape",
                             "_generate.py"))["generate"]()
 
-MODULES = ["_tape", "_tape_state", "_variable", "_elementary", "_arrays"]
+MODULES = ["_tape", "_tape_pools", "_tape_state", "_variable", "_elementary", "_arrays"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if COVERAGE:

@@ -303,11 +303,10 @@ cdef inline int push_guard(Tape t, opcode_t cmp, index_t a, index_t b,
 
 
 
-# the per-thread tapes (see _tape.pyx)
-cpdef Tape current_tape()
-cpdef object active_tape()
-cpdef Tape acquire_tape()
-cpdef release_tape(Tape tape)
+# the thread's stack of active tapes (`with Tape()`, grad()); its pool and default
+# tape are _tape_pools'
+cdef object tape_thread_local()
+cdef list active_tapes()
 
 
 # shared with _tape_state (pickling)

@@ -2740,20 +2740,23 @@ cdef array_step_t array_tangent_step = array_tangent_c
 cdef array_forward_t array_forward_step = array_forward_c
 
 
-# -- which tape records: thread-local state --------------------------------------------
+# -- which tape records: the thread's stack of active tapes ---------------------------
 #
-# Each thread has a stack of active tapes (grad() calls and `with Tape()` blocks; the
-# innermost records new Variables) and a default tape for Variables created outside
-# any of them. The default tape is replaced by a fresh one once backward() has been
-# called on it, so PyTorch-style rounds (new Variables, backward, read .grad) never
-# grow one tape without bound; old tapes are freed with their last Variable.
-# grad() takes its tapes from a small per-thread pool and resets them after use.
+# Each thread has a stack of active tapes: grad() calls and `with Tape()` blocks push
+# one, and the innermost records new Variables. The thread's other tapes (its default
+# tape, the pool grad() takes tapes from) are _tape_pools'; the same thread-local
+# object holds both.
 
 cdef object _state = threading.local()
-cdef Py_ssize_t POOL_SIZE = 4
 
 
-cdef inline object thread_state():
+cdef object tape_thread_local():
+    """The thread-local object: .active (the stack), .pool and .default (_tape_pools')."""
+    return _state
+
+
+cdef list active_tapes():
+    """This thread's stack of active tapes (the thread's state made on first use)."""
     try:
         return _state.active
     except AttributeError:
@@ -2763,58 +2766,12 @@ cdef inline object thread_state():
         return _state.active
 
 
-cpdef Tape current_tape():
-    """The tape new Variables are recorded on in this thread."""
-    cdef list active = thread_state()
-    cdef Tape t
-    if active:
-        return active[-1]
-    t = _state.default
-    if t is None or t.swept_epoch == t.epoch:
-        t = Tape()
-        _state.default = t
-    return t
-
-
-cpdef object active_tape():
-    """The innermost tape this thread records on (a grad call or `with Tape()` block),
-    or None; None too while that tape is being swept (its rules run plain)."""
-    cdef list active = thread_state()
-    cdef Tape t
-    if not active:
-        return None
-    t = active[-1]
-    return None if t.sweeping else t
-
-
 cpdef push_active(Tape tape):
-    (<list>thread_state()).append(tape)
+    active_tapes().append(tape)
 
 
 cpdef pop_active(Tape tape):
-    cdef list active = thread_state()
+    cdef list active = active_tapes()
     if not active or active[-1] is not tape:
         raise RuntimeError("fasttape: tapes were entered and exited out of order")
     active.pop()
-
-
-cpdef Tape acquire_tape():
-    """A clean tape from this thread's pool, made the active tape."""
-    cdef list active = thread_state()
-    cdef list pool = _state.pool
-    cdef Tape t = pool.pop() if pool else Tape()
-    active.append(t)
-    return t
-
-
-cpdef release_tape(Tape tape):
-    """Deactivate a tape from acquire_tape(), reset it and return it to the pool."""
-    cdef list active = _state.active
-    cdef list pool = _state.pool
-    if active and active[-1] is tape:
-        active.pop()
-    elif tape in active:
-        active.remove(tape)
-    tape.reset()
-    if len(pool) < POOL_SIZE:
-        pool.append(tape)

@@ -29,6 +29,7 @@ LAYERS = (
     ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers"),
     ("fasttape._opmath",),
     ("fasttape._tape",),
+    ("fasttape._tape_pools",),
     ("fasttape._variable",),
     ("fasttape._elementary",),
     ("fasttape._arrays",),
