@@ -2,6 +2,9 @@ from typing import IO, Any, Callable
 
 import numpy as np
 
+from fasttape._tape_storage import TapeStorage
+
+MASK_OPS: dict[str, int]
 OP_TABLE: tuple[tuple[str, int, int], ...]
 N_OP_CODES: int
 COMPARISON_NAMES: tuple[str, ...]
@@ -14,7 +17,7 @@ def op_formulas(code: int, a: float, b: float = ...) -> tuple[float, tuple[float
 COMPILED_OP_CODES: dict[str, int]
 def register_tape_pickler(pickler: Callable[[Tape], tuple[Any, tuple[Any, ...]]]) -> None: ...
 
-class Tape:
+class Tape(TapeStorage):
     epoch: int
     def __init__(self, max_size: int = ...) -> None: ...
     def reset(self) -> None: ...

@@ -54,7 +54,7 @@ STATE_FIELDS = {
     "pyfunc_recipes": "array node -> (builder, template, kwargs, shapes): how its "
                       "Python rules are recorded again on load",
 }
-# the columns of the "array_nodes" table: ArrayNode's fields, by name (_tape.pxd)
+# the columns of the "array_nodes" table: ArrayNode's fields, by name (_tape_storage.pxd)
 ANODE_COLUMNS = ("aop", "sop", "size", "adj", "out_slot", "operand0", "n_operands",
                  "geom", "node", "value_ref", "weights_ref", "index_ref")
 # the columns of the "operands" table: Operand's fields (data and index as references)
