@@ -34,7 +34,10 @@ DIRECTIVES = {
 runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fasttape",
                             "_generate.py"))["generate"]()
 
-MODULES = ["_tape", "_tape_state", "_variable", "_elementary", "_arrays"]
+# the tape's modules bottom to top (docs/architecture.md), then the layers on it
+MODULES = ["_tape_storage", "_array_reverse", "_array_forward", "_reverse", "_forward",
+           "_second_order", "_batched", "_tape", "_tape_pools", "_tape_state",
+           "_variable", "_elementary", "_arrays"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if COVERAGE:

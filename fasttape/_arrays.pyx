@@ -1,6 +1,6 @@
 # ArrayVariable and the recording of array operations: each NumPy-level operation on
 # ArrayVariables is ONE tape node (an ArrayNode) whose forward value NumPy computes and
-# whose reverse step runs in C (_tape.pyx: array_reverse_c).
+# whose reverse step runs in C (_array_reverse.pyx: array_reverse_c).
 #
 # Every array value on a tape is a C-contiguous, read-only float64 ndarray kept alive by
 # the tape until it is reset; nodes point at its data. A full reduction (or any array

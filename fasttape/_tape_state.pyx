@@ -1,10 +1,14 @@
-"""Loading pickled tapes: rebuilding a Tape from Tape.__reduce__'s state, checking
-every reference, size, index and geometry a sweep would follow (a corrupt file raises
-ValueError rather than crashing a sweep), and recording the nodes with Python rules
-again from their recipes (OperandSlot marks where a recipe's operands go).
+"""Pickling tapes: the schema of a tape's pickled state, its writer (tape_state, which
+Tape.__reduce__ calls through the hook fasttape._wiring fills) and its reader
+(restore_tape, which the pickle names).
 
-Tape.__reduce__ (in _tape.pyx) writes the state; this module reads it (restore_tape,
-which fasttape._wiring hands to _tape as the loader that __reduce__ names).
+The state is one dict; every key is listed in STATE_FIELDS below, and the tables of
+array nodes and of their operands have named columns (ANODE_COLUMNS,
+OPERAND_COLUMNS; the C enums of _tape_state.pxd index them), so that the writer and
+the reader share one description. The reader checks every reference, size, index
+and geometry a sweep would follow (a corrupt file raises ValueError rather than
+crashing a sweep), and records the nodes with Python rules again from their recipes
+(OperandSlot marks where a recipe's operands go).
 """
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t
@@ -21,9 +25,118 @@ cnp.import_array()
 # a pointer for the data of empty arrays (never read)
 cdef double EMPTY_DATA = 0.0
 
+# -- the schema -------------------------------------------------------------------------
+
+# key -> what it holds. The first group is written for every tape; the second only for
+# tapes with array nodes (the reader takes their absence for none).
+STATE_FIELDS = {
+    "ops": "uint8 per node: its op code",
+    "arg0s": "int32 per node: first operand (slot, constants index, array node)",
+    "arg1s": "int32 per node: second operand (slot, constants index, extras index)",
+    "values": "float64 per slot (= node): the recorded values",
+    "constants": "float64: the constants pool, in index order",
+    "extras": "int32 pairs: operand slots of OP_SELECT nodes",
+    "guard_ops": "uint8 per comparison: CMP_* | GUARD_CONST_RHS",
+    "guard_arg0s": "int32 per comparison: its left slot",
+    "guard_arg1s": "int32 per comparison: its right slot or constants index",
+    "guard_nodes": "int32 per comparison: the node count when it was made",
+    "guard_outcomes": "uint8 per comparison: 1 if it was true",
+    "guard_locations": "list of 'file:line' per comparison (tapes that locate them)",
+    # with array nodes:
+    "array_nodes": "int64 table, a row per array node, columns ANODE_COLUMNS",
+    "array_scales": "float64 per array node: its scalar parameter c",
+    "operands": "int64 table, a row per array operand, columns OPERAND_COLUMNS",
+    "geometry": "int64: the geometry pool (shapes, strides, axes)",
+    "keepalive": "the NumPy arrays the nodes point into (None for Python rules)",
+    "n_array_values": "number of array output values (the adjoint blocks' extent)",
+    "array_guards": "(array node, outcome, 'file:line') per mask read as booleans",
+    "replayable": "the tape was recorded for replay (trace)",
+    "pyfunc_recipes": "array node -> (builder, template, kwargs, shapes): how its "
+                      "Python rules are recorded again on load",
+}
+# the columns of the "array_nodes" table: ArrayNode's fields, by name (_tape_storage.pxd)
+ANODE_COLUMNS = ("aop", "sop", "size", "adj", "out_slot", "operand0", "n_operands",
+                 "geom", "node", "value_ref", "weights_ref", "index_ref")
+# the columns of the "operands" table: Operand's fields (data and index as references)
+OPERAND_COLUMNS = ("kind", "ref", "size", "data_ref", "index_ref")
+assert len(ANODE_COLUMNS) == N_ANODE_COLUMNS and len(OPERAND_COLUMNS) == N_OPERAND_COLUMNS
+
+
+# -- the writer -------------------------------------------------------------------------
+
+def reduce_tape(Tape t):
+    """What Tape.__reduce__ returns: (restore_tape, (state, max_size))."""
+    return restore_tape, (tape_state(t), t.max_size)
+
+
+def tape_state(Tape t):
+    """A tape's state, as STATE_FIELDS describes: op codes, operands, values,
+    constants, comparisons, and for array nodes their fields, operands, geometry and
+    the NumPy arrays they point into. Nodes whose rules are Python functions (linalg,
+    einsum, custom primitives, checkpoint) are code, not data: each is written as its
+    recipe (pyfunc_recipes: the function that records it, by reference, and its
+    arguments) and recorded again on load (rebuild_python_rules)."""
+    cdef Py_ssize_t r, j
+    cdef ArrayNode* n
+    cdef Operand* o
+    cdef int64_t[:, ::1] nodes
+    cdef int64_t[:, ::1] operands
+    state = t.arrays()
+    state["guard_locations"] = list(t.guard_locations)
+    if not t.n_anodes:
+        return state
+    node_table = np.empty((t.n_anodes, N_ANODE_COLUMNS), dtype=np.int64)
+    operand_table = np.empty((t.n_operands, N_OPERAND_COLUMNS), dtype=np.int64)
+    nodes = node_table
+    operands = operand_table
+    scales = np.empty(t.n_anodes)
+    for r in range(t.n_anodes):
+        n = &t.anodes[r]
+        if n.aop == AOP_PYFUNC and r not in t.pyfunc_recipes:
+            raise TypeError(
+                f"a tape with an operation whose rules are Python code "
+                f"({getattr(t.keepalive[n.pyfunc], '__name__', 'unnamed')}: "
+                f"checkpoint, or a custom rule without a recipe) cannot be pickled")
+        nodes[r, A_AOP] = n.aop
+        nodes[r, A_SOP] = n.sop
+        nodes[r, A_SIZE] = n.size
+        nodes[r, A_ADJ] = n.adj
+        nodes[r, A_OUT_SLOT] = n.out_slot
+        nodes[r, A_OPERAND0] = n.operand0
+        nodes[r, A_N_OPERANDS] = n.n_operands
+        nodes[r, A_GEOM] = n.geom
+        nodes[r, A_NODE] = n.node
+        nodes[r, A_VALUE_REF] = n.value_ref
+        nodes[r, A_WEIGHTS_REF] = n.weights_ref
+        nodes[r, A_INDEX_REF] = n.index_ref
+        scales[r] = n.c
+    for j in range(t.n_operands):
+        o = &t.operands[j]
+        operands[j, O_KIND] = o.kind
+        operands[j, O_REF] = o.ref
+        operands[j, O_SIZE] = o.size
+        operands[j, O_DATA_REF] = o.data_ref
+        operands[j, O_INDEX_REF] = o.index_ref
+    kept = list(t.keepalive)
+    for r in t.pyfunc_recipes:         # (code: rebuilt on load from the recipes)
+        n = &t.anodes[r]
+        for k in (n.pyfunc, n.pyfunc_jvp, n.pyfunc_eval):
+            if k >= 0:
+                kept[k] = None
+    state.update(array_nodes=node_table, array_scales=scales, operands=operand_table,
+                 geometry=_copy(t.geometry, t.n_geometry, np.int64),
+                 keepalive=kept,
+                 n_array_values=t.n_array_values,
+                 array_guards=[(g[0], g[2], g[3]) for g in t.array_guards],
+                 replayable=t.replayable,
+                 pyfunc_recipes=dict(t.pyfunc_recipes))
+    return state
+
+
+# -- the reader -------------------------------------------------------------------------
 
 def restore_tape(dict state, Py_ssize_t max_size):
-    """Rebuild a tape from Tape.__reduce__'s arrays."""
+    """Rebuild a tape from its state (tape_state's dict; STATE_FIELDS)."""
     cdef Tape t = Tape(max_size)
     cdef Py_ssize_t k
     ops = np.ascontiguousarray(state["ops"], dtype=np.uint8)
@@ -54,8 +167,8 @@ def restore_tape(dict state, Py_ssize_t max_size):
         t.push_geometry(np.ascontiguousarray(state["geometry"], dtype=np.int64))
         operands = np.ascontiguousarray(state["operands"], dtype=np.int64)
         array_nodes = np.ascontiguousarray(array_nodes, dtype=np.int64)
-        if array_nodes.ndim != 2 or array_nodes.shape[1] != ANODE_FIELDS or \
-                operands.ndim != 2 or operands.shape[1] != 5 or \
+        if array_nodes.ndim != 2 or array_nodes.shape[1] != N_ANODE_COLUMNS or \
+                operands.ndim != 2 or operands.shape[1] != N_OPERAND_COLUMNS or \
                 np.shape(state["array_scales"]) != (array_nodes.shape[0],):
             raise ValueError("corrupt tape state: array node tables")
     for k in range(n):
@@ -131,36 +244,39 @@ cdef void* kept_data(Tape t, Py_ssize_t ref, Py_ssize_t size, object dtype) exce
 cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
                             const int64_t[:, ::1] operands,
                             dict state_recipes) except -1:
-    """Append array node t.n_anodes from its pickled fields (Tape.__reduce__), checking
+    """Append array node t.n_anodes from its row of the array_nodes table, checking
     every reference, size and index a sweep would follow (a corrupt file raises
     ValueError rather than crashing a sweep)."""
-    cdef Py_ssize_t r = t.n_anodes, j, first = f[5], count = f[6], size = f[2]
+    cdef Py_ssize_t r = t.n_anodes, j, size = f[A_SIZE]
+    cdef Py_ssize_t first = f[A_OPERAND0], count = f[A_N_OPERANDS]
     cdef ArrayNode* n
     cdef Operand* o
     cdef Operand* o0
     bad = ValueError(f"corrupt tape state: array node {r}")
-    if not (0 <= f[0] < N_AOPS) or not 0 <= f[1] < 256 or \
+    if not (0 <= f[A_AOP] < N_AOPS) or not 0 <= f[A_SOP] < 256 or \
             first != t.n_operands or not 0 <= count <= operands.shape[0] - first or \
-            size < 0 or f[8] != t.n_nodes:
+            size < 0 or f[A_NODE] != t.n_nodes:
         raise bad
-    if f[4] >= 0:                      # a scalar output: the node's own slot
-        if f[4] != f[8] or size != 1 or f[9] >= 0:
+    if f[A_OUT_SLOT] >= 0:             # a scalar output: the node's own slot
+        if f[A_OUT_SLOT] != f[A_NODE] or size != 1 or f[A_VALUE_REF] >= 0:
             raise bad
-    elif f[3] != t.n_array_values or f[9] < 0:    # array outputs, blocks in order
+    elif f[A_ADJ] != t.n_array_values or f[A_VALUE_REF] < 0:   # array outputs, in order
         raise bad
     t.reserve_anode(count)
     n = &t.anodes[r]
     memset(n, 0, sizeof(ArrayNode))
-    n.aop, n.sop, n.size, n.adj, n.out_slot = f[0], f[1], size, f[3], f[4]
-    n.operand0, n.n_operands, n.geom, n.node = first, count, f[7], f[8]
+    n.aop, n.sop, n.size = f[A_AOP], f[A_SOP], size
+    n.adj, n.out_slot = f[A_ADJ], f[A_OUT_SLOT]
+    n.operand0, n.n_operands, n.geom, n.node = first, count, f[A_GEOM], f[A_NODE]
     n.value_ref, n.weights_ref, n.index_ref = -1, -1, -1
     n.c = c
     n.pyfunc = n.pyfunc_jvp = n.pyfunc_eval = -1
     for j in range(count):
         o = &t.operands[first + j]
         memset(o, 0, sizeof(Operand))
-        o.kind, o.ref, o.size = operands[first + j, 0], operands[first + j, 1], \
-            operands[first + j, 2]
+        o.kind = operands[first + j, O_KIND]
+        o.ref = operands[first + j, O_REF]
+        o.size = operands[first + j, O_SIZE]
         o.data_ref, o.index_ref = -1, -1
         if o.kind == OPERAND_ARRAY:
             if not 0 <= o.ref < r or t.anodes[o.ref].size != o.size or \
@@ -174,14 +290,14 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
             if not 0 <= o.ref < t.n_constants or o.size != 1:
                 raise bad
         elif o.kind == OPERAND_CONST:
-            o.data_ref = operands[first + j, 3]
+            o.data_ref = operands[first + j, O_DATA_REF]
             o.data = <double*>kept_data(t, o.data_ref, o.size, np.float64)
         else:
             raise bad
-        if operands[first + j, 4] >= 0:    # a join's output positions
+        if operands[first + j, O_INDEX_REF] >= 0:    # a join's output positions
             if n.aop != AOP_CONCAT:
                 raise bad
-            o.index_ref = operands[first + j, 4]
+            o.index_ref = operands[first + j, O_INDEX_REF]
             o.index = <int64_t*>kept_data(t, o.index_ref, o.size, np.int64)
             check_positions(t.keepalive[o.index_ref], size, bad)
         elif n.aop == AOP_CONCAT:
@@ -202,22 +318,22 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
         raise bad
     check_geometry(t, n, bad)
     if n.out_slot < 0:
+        n.value_ref = f[A_VALUE_REF]
         if n.aop == AOP_RESHAPE:       # a view of its operand's values: again
             if o0.kind != OPERAND_ARRAY:
                 raise bad
             source = t.keepalive[t.anodes[o0.ref].value_ref]
-            t.keepalive[f[9]] = source.reshape(np.shape(t.keepalive[f[9]]))
-        n.value_ref = f[9]
+            t.keepalive[n.value_ref] = source.reshape(np.shape(t.keepalive[n.value_ref]))
         n.value = <double*>kept_data(t, n.value_ref, size, np.float64)
         t.n_array_values += size
-    if f[10] >= 0:                     # weights: per input value of a weighted sum,
-        n.weights_ref = f[10]          # else per output value
+    if f[A_WEIGHTS_REF] >= 0:          # weights: per input value of a weighted sum,
+        n.weights_ref = f[A_WEIGHTS_REF]   # else per output value
         n.weights = <double*>kept_data(
             t, n.weights_ref, o0.size if n.aop == AOP_WEIGHTED_SUM else size, np.float64)
     elif n.aop == AOP_WEIGHTED_SUM or n.aop == AOP_WHERE:
         raise bad
-    if f[11] >= 0:
-        n.index_ref = f[11]
+    if f[A_INDEX_REF] >= 0:
+        n.index_ref = f[A_INDEX_REF]
         if n.aop == AOP_GATHER:
             n.index = <int64_t*>kept_data(t, n.index_ref, size, np.int64)
             check_positions(t.keepalive[n.index_ref], o0.size, bad)

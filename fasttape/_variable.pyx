@@ -11,7 +11,7 @@ import numpy as np
 
 from fasttape._opmath cimport eval_binary, eval_unary
 from fasttape._tape cimport *
-from fasttape._tape cimport acquire_tape, active_tape, current_tape, release_tape
+from fasttape._tape_pools cimport acquire_tape, active_tape, current_tape, release_tape
 from fasttape.errors import StaleVariableError, TapeMismatchError
 
 

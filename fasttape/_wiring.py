@@ -11,7 +11,7 @@ import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
 from fasttape import _arrays, _tape, _variable, differential
 from fasttape._masks import ArrayMask
-from fasttape._tape_state import restore_tape
+from fasttape._tape_state import reduce_tape
 
 
 def connect_layers():
@@ -27,7 +27,7 @@ def connect_layers():
             _arrays.register_array_function(numpy_function, implementation)
     # a comparison of arrays recorded while tracing returns an ArrayMask
     _arrays.register_mask_class(ArrayMask)
-    # a pickled tape loads with _tape_state's loader
-    _tape.register_tape_loader(restore_tape)
+    # a tape pickles by _tape_state's writer (which names its reader)
+    _tape.register_tape_pickler(reduce_tape)
     # grad's fast path (in _variable) ends as differential's general path
     _variable.register_output_finisher(differential._finish_output)

@@ -7,7 +7,7 @@ re-evaluated on every replay, so such code never needs a retrace.
 """
 import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable, variable_at
-from fasttape._tape import active_tape
+from fasttape._tape_pools import active_tape
 from fasttape._variable import Variable, make_constant
 
 CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_EQ, CMP_NE = range(6)

@@ -26,8 +26,8 @@ from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
 from fasttape._recording_sweeps import reverse_recording, tangent_recording
 from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
-from fasttape._tape import (Tape, acquire_tape, active_tape, pop_active, push_active,
-                            release_tape)
+from fasttape._tape import Tape, pop_active, push_active
+from fasttape._tape_pools import acquire_tape, active_tape, release_tape
 from fasttape._tape_state import OperandSlot
 from fasttape._variable import (Variable, make_leaf, make_leaves,
                                 scalar_value_and_grad)

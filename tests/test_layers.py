@@ -21,14 +21,20 @@ PACKAGE = ROOT / "fasttape"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 # Bottom to top. "X.pxd" stands for the Cython declarations of module X on their own,
-# in a layer below X (where a file depends on those declarations and not on X: the
-# typedefs and op codes of _tape.pxd that _opmath.pxd needs); any other .pxd is part
-# of its module.
+# in a layer below X (where a file depends on those declarations and not on X); none
+# is listed now (the op codes and typedefs are _opcodes.pxd's, a module of declarations
+# only). Any other .pxd is part of its module.
 LAYERS = (
     ("fasttape.errors", "fasttape._references", "fasttape._optable"),
     ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers"),
     ("fasttape._opmath",),
+    ("fasttape._tape_storage",),
+    ("fasttape._array_helpers",),
+    ("fasttape._array_reverse", "fasttape._array_forward"),
+    ("fasttape._reverse", "fasttape._forward"),
+    ("fasttape._second_order", "fasttape._batched"),
     ("fasttape._tape",),
+    ("fasttape._tape_pools",),
     ("fasttape._variable",),
     ("fasttape._elementary",),
     ("fasttape._arrays",),

@@ -75,6 +75,26 @@ def damped_chain_derivative(y, steps, rate):
     return y, d
 
 
+def test_the_tape_modules_keep_their_public_names():
+    """The split of the tape by concern kept fasttape._tape's names (the op table's
+    re-exported from _tape_storage), and Tape is the storage with the sweeps."""
+    import fasttape._tape as tape_module
+    import fasttape._tape_pools as pools
+    from fasttape._tape_storage import TapeStorage
+    for name in ("Tape", "OP_TABLE", "ARRAY_OP_TABLE", "MASK_OPS", "N_OP_CODES",
+                 "N_ARRAY_OP_CODES", "COMPARISON_NAMES", "COMPILED_OP_CODES",
+                 "op_arity", "op_formulas", "push_active", "pop_active",
+                 "register_tape_pickler"):
+        assert hasattr(tape_module, name), name
+    for name in ("current_tape", "active_tape", "acquire_tape", "release_tape"):
+        assert hasattr(pools, name), name
+    assert issubclass(Tape, TapeStorage)
+    tape = pools.acquire_tape()
+    assert pools.active_tape() is tape and type(tape) is Tape
+    pools.release_tape(tape)
+    assert pools.active_tape() is None
+
+
 def test_growth_past_the_initial_capacity_gives_correct_gradients():
     steps = 40_000                                     # 120 001 nodes
     value, g = ft.value_and_grad(damped_chain)(0.3, steps, 1e-4)

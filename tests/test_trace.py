@@ -24,6 +24,7 @@ import fasttape as ft
 import fasttape.numpy as fnp
 from fasttape.extend import defjvp, defvjp, primitive
 from fasttape._tape import ARRAY_OP_TABLE
+from fasttape._tape_state import ANODE_COLUMNS, OPERAND_COLUMNS, STATE_FIELDS
 from support import describe_failure, run_isolated
 
 N_POINTS = 1000             # random points per function for first derivatives
@@ -1252,28 +1253,30 @@ def test_pickled_array_trace_replays_in_an_interpreter_without_the_function(
 def _corrupt(state, what):
     nodes = state["array_nodes"].copy()
     keep = list(state["keepalive"])
+    col = {name: ANODE_COLUMNS.index(name) for name in ANODE_COLUMNS}
     first = {name: int(np.flatnonzero(cond)[0]) for name, cond in (
-        ("weights", nodes[:, 10] >= 0), ("geometry", nodes[:, 7] >= 0),
-        ("gather", nodes[:, 0] == dict(ARRAY_OP_TABLE)["GATHER"]),
-        ("scalar output", nodes[:, 4] >= 0))}
+        ("weights", nodes[:, col["weights_ref"]] >= 0),
+        ("geometry", nodes[:, col["geom"]] >= 0),
+        ("gather", nodes[:, col["aop"]] == dict(ARRAY_OP_TABLE)["GATHER"]),
+        ("scalar output", nodes[:, col["out_slot"]] >= 0))}
     if what == "short weights":
-        keep[nodes[first["weights"], 10]] = np.zeros(1)
+        keep[nodes[first["weights"], col["weights_ref"]]] = np.zeros(1)
     elif what == "geometry ndim":
         geometry = state["geometry"].copy()
-        geometry[nodes[first["geometry"], 7]] = 10 ** 6
+        geometry[nodes[first["geometry"], col["geom"]]] = 10 ** 6
         state["geometry"] = geometry
     elif what == "gather position":
-        gather = nodes[first["gather"], 11]
+        gather = nodes[first["gather"], col["index_ref"]]
         keep[gather] = np.full_like(keep[gather], 10 ** 9)
     elif what == "output slot":
-        nodes[first["scalar output"], 4] = 10 ** 8
+        nodes[first["scalar output"], col["out_slot"]] = 10 ** 8
     elif what == "array values":
         state["n_array_values"] = 0
     elif what == "guard node":
         state["array_guards"] = [(10 ** 7, o, w) for _, o, w in state["array_guards"]]
     elif what == "operand":
         operands = state["operands"].copy()
-        operands[-1, 1] = 10 ** 6
+        operands[-1, OPERAND_COLUMNS.index("ref")] = 10 ** 6
         state["operands"] = operands
     state["array_nodes"] = nodes
     state["keepalive"] = keep
@@ -1320,6 +1323,19 @@ def test_a_corrupt_scalar_operand_raises_value_error():
     state["arg0s"] = arg0s
     with pytest.raises(ValueError, match="corrupt"):
         restore(state, max_size)
+
+
+def test_the_tape_state_is_the_schema():
+    """The writer writes the fields the schema names (the scalar ones for a scalar
+    tape), and its tables have the schema's columns."""
+    scalar = ft.trace(lambda x: x[0] * x[1] + x[2], [1.0, 2.0, 3.0])
+    arrays = ft.trace(lambda x: fnp.sum(fnp.sin(x) * x[::-1]), np.arange(1.0, 4.0))
+    _, (state, _) = scalar.tape.__reduce__()
+    assert set(state) < set(STATE_FIELDS) and "array_nodes" not in state
+    _, (state, _) = arrays.tape.__reduce__()
+    assert set(state) == set(STATE_FIELDS)
+    assert state["array_nodes"].shape[1] == len(ANODE_COLUMNS)
+    assert state["operands"].shape[1] == len(OPERAND_COLUMNS)
 
 
 def test_a_loaded_traced_function_cannot_retrace():

@@ -1,0 +1,166 @@
+# Forward over reverse: Hessian-vector products in C, recording nothing. A tangent
+# sweep along the direction (_forward), then one backwards loop carrying each adjoint
+# and its tangent (second_order_sweep_c: one case per op, each the op table's first
+# and second partials from _opmath), array nodes by their steps (_array_reverse).
+
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+from fasttape._array_reverse cimport array_second_order_c
+from fasttape._forward cimport prepare_tangents, run_tangent
+from fasttape._opmath cimport second_order_step
+from fasttape._reverse cimport prepare_sweep
+from fasttape._tape_storage cimport *
+
+# -- forward over reverse: the second-order sweep --------------------------------------
+#
+# With tangents t (d value / d eps along a direction) from the tangent sweep, carry each
+# adjoint a and its tangent a' = d a / d eps backwards. For y = f(x):
+#     a_x += a_y f'(x)          a'_x += a'_y f'(x) + a_y f''(x) t_x
+# and for y = f(u, v) the same with the 2x2 second partials. The result a' at the
+# inputs is the Hessian times the direction. Scalar ops only.
+
+cdef int second_order_sweep_c(TapeStorage t, Py_ssize_t node) noexcept nogil:
+    """Forward over reverse from `node` (tangents swept and adjoint[node] seeded
+    before): every slot's adjoint and the adjoint's tangent. Returns 0, or -1 with the
+    error in t.sweep_error."""
+    cdef const opcode_t* ops = t.ops
+    cdef const index_t* arg0s = t.arg0s
+    cdef const index_t* arg1s = t.arg1s
+    cdef const double* values = t.values
+    cdef const double* constants = t.constants
+    cdef const double* tangents = t.tangents
+    cdef double* adj = t.adjoints
+    cdef double* adj_t = t.adjoint_tangents
+    cdef Py_ssize_t i
+    cdef double g, gt
+    cdef opcode_t op
+    for i in range(node, -1, -1):
+        op = ops[i]
+        if op == OP_ARRAY:
+            if array_second_order_c(t, arg0s[i]) < 0:
+                return -1
+            continue
+        g = adj[i]
+        gt = adj_t[i]
+        if g == 0.0 and gt == 0.0:
+            continue
+        if op > OP_CONST:
+            second_order_step(op, arg0s[i], arg1s[i], g, gt, values[i], values,
+                              constants, t.extras, tangents, adj, adj_t)
+    return 0
+
+
+# -- the drivers -----------------------------------------------------------------------
+
+cdef int prepare_adjoint_tangents(TapeStorage t) except -1:
+    """Forward over reverse: buffers for the tangents of the adjoints (slots and
+    array values), as large as the adjoints' (the array steps swap the two) and
+    zeroed."""
+    ensure_doubles(&t.adjoint_tangents, &t.adjoint_tangent_capacity,
+                   t.adjoint_capacity)
+    ensure_doubles(&t.array_adjoint_tangents, &t.array_adjoint_tangent_capacity,
+                   t.array_adjoint_capacity)
+    memset(t.adjoint_tangents, 0, <size_t>t.n_slots * sizeof(double))
+    if t.n_array_values:
+        memset(t.array_adjoint_tangents, 0,
+               <size_t>t.n_array_values * sizeof(double))
+    return 0
+
+
+cdef object hessian_vector_scalar(TapeStorage t, Py_ssize_t node, list leaf_slots,
+                                  direction):
+    """Forward over reverse in C, recording nothing: seed the leaves' tangents with
+    `direction`, sweep forward, then sweep in reverse carrying each adjoint and its
+    tangent; returns (gradient, Hessian times direction) at the leaves. Scalar tapes
+    only (returns None when the tape holds array nodes)."""
+    cdef Py_ssize_t k, n = len(leaf_slots)
+    if t.n_anodes:
+        return None
+    prepare_tangents(t)
+    for k in range(n):
+        t.tangents[<Py_ssize_t>leaf_slots[k]] = direction[k]
+    run_tangent(t)
+    prepare_sweep(t)
+    prepare_adjoint_tangents(t)
+    t.adjoints[node] = 1.0
+    if node > 2048:
+        with nogil:
+            second_order_sweep_c(t, node)     # (no array nodes: cannot fail)
+    else:
+        second_order_sweep_c(t, node)
+    t.swept_epoch = t.epoch
+    t.swept_slot_end = node + 1
+    return ([t.adjoints[<Py_ssize_t>s] for s in leaf_slots],
+            [t.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
+
+
+cdef object hessian_vector_arrays(TapeStorage t, Py_ssize_t output, list leaves,
+                                  direction, Py_ssize_t output_anode):
+    """hessian_vector_scalar for tapes with array nodes, from scalar slot `output` (or
+    from array node output_anode, of one value). leaves: (is_array, index) per
+    leaf, index a slot or an array node; direction: their values' tangents, flat,
+    in order. Returns (gradient, Hessian times direction), flat, in the same order.
+    NotImplementedError for Python-rule nodes (no second derivatives in C)."""
+    cdef Py_ssize_t r, k, at = 0, size
+    cdef int status
+    cdef ArrayNode* n
+    cdef const double[::1] d = np.ascontiguousarray(direction, dtype=np.float64)
+    t.check_leaves_and_output(leaves, output, output_anode)
+    for r in range(t.n_anodes):
+        if t.anodes[r].aop == AOP_PYFUNC:
+            raise NotImplementedError(
+                f"Hessian-vector products of traced code with an operation whose "
+                f"rules are Python ("
+                f"{getattr(t.keepalive[t.anodes[r].pyfunc], '__name__', '?')})"
+                f" are not computed in C; use fasttape.hvp")
+    prepare_tangents(t)
+    for is_array, index in leaves:
+        size = t.anodes[index].size if is_array else 1
+        if at + size > d.shape[0]:
+            raise ValueError("the direction has fewer values than the leaves")
+        if is_array and size:
+            memcpy(&t.array_tangents[t.anodes[index].adj], &d[at],
+                   <size_t>size * sizeof(double))
+        elif not is_array:
+            t.tangents[<Py_ssize_t>index] = d[at]
+        at += size
+    if at != d.shape[0]:
+        raise ValueError("the direction has more values than the leaves")
+    run_tangent(t)
+    prepare_sweep(t)
+    if t.n_array_values:        # every block live and zeroed: both passes add
+        memset(t.array_adjoints, 0, <size_t>t.n_array_values * sizeof(double))
+    if t.n_anodes:
+        memset(t.array_adjoint_live, 1, <size_t>t.n_anodes)
+    prepare_adjoint_tangents(t)
+    if output_anode >= 0:          # (checked by check_leaves_and_output)
+        t.array_adjoints[t.anodes[output_anode].adj] = 1.0
+        output = t.anodes[output_anode].node
+    else:
+        t.adjoints[output] = 1.0
+    t.sweeping = True
+    try:
+        if output > 2048 or t.n_array_values > 2048:
+            with nogil:
+                status = second_order_sweep_c(t, output)
+        else:
+            status = second_order_sweep_c(t, output)
+    finally:
+        t.sweeping = False
+    t.swept_epoch = t.epoch
+    t.swept_slot_end = output + 1
+    if status < 0:
+        error, t.sweep_error = t.sweep_error, None
+        raise error
+    gradient, product = [], []
+    for is_array, index in leaves:
+        if is_array:
+            n = &t.anodes[<Py_ssize_t>index]
+            gradient.append(_copy_f64(&t.array_adjoints[n.adj], n.size))
+            product.append(_copy_f64(&t.array_adjoint_tangents[n.adj], n.size))
+        else:
+            gradient.append(np.array([t.adjoints[<Py_ssize_t>index]]))
+            product.append(np.array([t.adjoint_tangents[<Py_ssize_t>index]]))
+    return np.concatenate(gradient), np.concatenate(product)

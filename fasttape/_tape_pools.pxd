@@ -1,0 +1,9 @@
+# The per-thread tapes (_tape_pools.pyx): the default tape and the pool of grad()'s
+# tapes, over _tape's stack of active tapes.
+
+from fasttape._tape cimport Tape
+
+cpdef Tape current_tape()        # where new Variables record in this thread
+cpdef object active_tape()       # the innermost active tape, or None (also mid-sweep)
+cpdef Tape acquire_tape()        # a clean pooled tape, pushed as the active one
+cpdef release_tape(Tape tape)    # pop it, reset it, return it to the pool

@@ -1,0 +1,60 @@
+# The per-thread tapes: the tape a thread records on when no `with Tape()` block or
+# grad() call is active (its default tape), and the small pool grad() takes tapes
+# from. The stack of active tapes they read and push onto is _tape's (`with Tape()`
+# pushes too); both live in one thread-local object (_tape.tape_thread_local).
+#
+# The default tape is replaced by a fresh one once backward() has been called on it,
+# so PyTorch-style rounds (new Variables, backward, read .grad) never grow one tape
+# without bound; old tapes are freed with their last Variable. grad() takes its tapes
+# from a small per-thread pool and resets them after use.
+
+from fasttape._tape cimport Tape, active_tapes, tape_thread_local
+
+cdef object _state = tape_thread_local()
+cdef Py_ssize_t POOL_SIZE = 4
+
+
+cpdef Tape current_tape():
+    """The tape new Variables are recorded on in this thread."""
+    cdef list active = active_tapes()
+    cdef Tape t
+    if active:
+        return active[-1]
+    t = _state.default
+    if t is None or t.swept_epoch == t.epoch:
+        t = Tape()
+        _state.default = t
+    return t
+
+
+cpdef object active_tape():
+    """The innermost tape this thread records on (a grad call or `with Tape()` block),
+    or None; None too while that tape is being swept (its rules run plain)."""
+    cdef list active = active_tapes()
+    cdef Tape t
+    if not active:
+        return None
+    t = active[-1]
+    return None if t.sweeping else t
+
+
+cpdef Tape acquire_tape():
+    """A clean tape from this thread's pool, made the active tape."""
+    cdef list active = active_tapes()
+    cdef list pool = _state.pool
+    cdef Tape t = pool.pop() if pool else Tape()
+    active.append(t)
+    return t
+
+
+cpdef release_tape(Tape tape):
+    """Deactivate a tape from acquire_tape(), reset it and return it to the pool."""
+    cdef list active = active_tapes()
+    cdef list pool = _state.pool
+    if active and active[-1] is tape:
+        active.pop()
+    elif tape in active:
+        active.remove(tape)
+    tape.reset()
+    if len(pool) < POOL_SIZE:
+        pool.append(tape)

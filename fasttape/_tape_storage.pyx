@@ -1,0 +1,668 @@
+# The tape's storage: TapeStorage holds the buffers (laid out in _tape_storage.pxd),
+# grows them, resets them, and shows them (inspection, dump()). The sweeps that read
+# them live beside it, one module per concern (_reverse, _forward, _second_order,
+# _batched, and the array steps in _array_reverse and _array_forward); Tape
+# (fasttape._tape) is this class with the sweeps' entry points, the class the rest of
+# fasttape uses. Knows nothing about Variables or the Python-level API.
+
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
+from libc.string cimport memcpy, memset
+
+import numpy as np
+cimport numpy as cnp
+
+from fasttape._opmath cimport (binary_partials, binary_second, compiled_op_codes,
+                               eval_binary, eval_unary, unary_partial, unary_second)
+
+from fasttape import _optable
+
+cnp.import_array()
+
+cdef double EMPTY_DATA = 0.0
+
+# One row per op code, in code order: (name, code, arity), arity counting Variable
+# operands (constants excluded); from the op table, fasttape/_optable.py.
+OP_TABLE = tuple((name, code, _optable.op_arity(op, variant))
+                 for code, (name, op, variant) in enumerate(_optable.expanded()))
+# the codes as the compiled C enum has them (tests compare the two)
+COMPILED_OP_CODES = compiled_op_codes()
+
+# The array ops, in enum order (see _tape_storage.pxd): (name, code)
+ARRAY_OP_TABLE = (
+    ("LEAF", AOP_LEAF), ("UNARY", AOP_UNARY), ("BINARY", AOP_BINARY),
+    ("SUM", AOP_SUM), ("WEIGHTED_SUM", AOP_WEIGHTED_SUM), ("CUMSUM", AOP_CUMSUM),
+    ("MATMUL", AOP_MATMUL), ("RESHAPE", AOP_RESHAPE), ("GATHER", AOP_GATHER), ("STRIDED", AOP_STRIDED),
+    ("CONCAT", AOP_CONCAT), ("WHERE", AOP_WHERE), ("PYFUNC", AOP_PYFUNC),
+    ("SCATTER", AOP_SCATTER), ("MASK", AOP_MASK),
+)
+N_ARRAY_OP_CODES = N_AOPS
+# sop codes of mask nodes (AOP_MASK)
+MASK_OPS = {"lt": CMP_LT, "le": CMP_LE, "gt": CMP_GT, "ge": CMP_GE, "eq": CMP_EQ,
+            "ne": CMP_NE, "and": MASK_AND, "or": MASK_OR, "xor": MASK_XOR, "not": MASK_NOT}
+N_OP_CODES = N_OPS
+
+# The C arity table, in enum order, used by dump() and checked against OP_TABLE.
+cdef int8_t OP_ARITY[N_OPS]
+cdef list OP_NAMES = [None] * N_OPS
+for _name, _code, _arity in OP_TABLE:
+    OP_ARITY[_code] = _arity
+    OP_NAMES[_code] = _name
+
+# which operand of the *_VC / *_CV variants is a constant: 0 none, 1 first, 2 second
+cdef uint8_t CONST_OPERAND[N_OPS]
+for _code, (_name, _op, _variant) in enumerate(_optable.expanded()):
+    CONST_OPERAND[_code] = {"CV": 1, "VC": 2}.get(_variant, 0)
+
+COMPARISON_NAMES = ("<", "<=", ">", ">=", "==", "!=")
+
+
+cdef int op_arity_c(opcode_t op) noexcept:
+    return OP_ARITY[op]
+
+
+cdef int const_operand_c(opcode_t op) noexcept:
+    return CONST_OPERAND[op]
+
+
+def op_formulas(int code, double a, double b=0.0):
+    """(y, first partials, second partials) of a unary op at a, or of an op of two
+    variables at (a, b), by the C formulas of _opmath (the tests check the recorded
+    Python rules and the table against these)."""
+    cdef double y, da, db, daa, dab, dbb
+    kind, variant = None, None
+    if 0 <= code < N_OPS:
+        _, op, variant = _optable.expanded()[code]
+        kind = op.kind
+    if kind == "unary":
+        y = eval_unary(code, a)
+        return y, (unary_partial(code, a, y),), (unary_second(code, a, y),)
+    if kind == "binary" or kind == "arithmetic" and variant == "VV":
+        y = eval_binary(code, a, b)
+        binary_partials(code, a, b, y, &da, &db)
+        binary_second(code, a, b, y, &daa, &dab, &dbb)
+        return y, (da, db), (daa, dab, dbb)
+    raise ValueError(f"op code {code} is not a unary op or an op of two variables")
+
+
+def op_arity(int code):
+    """Arity of an op code as the C table has it (for the consistency test)."""
+    if not 0 <= code < N_OPS:
+        raise ValueError(f"no op code {code}")
+    return OP_ARITY[code]
+
+
+cdef Py_ssize_t DEFAULT_CAPACITY = 256
+
+
+cdef void* grow_buffer(void* buf, Py_ssize_t new_count, size_t item_size) except NULL:
+    cdef void* p = PyMem_Realloc(buf, <size_t>new_count * item_size)
+    if p == NULL:
+        raise MemoryError(f"fasttape: cannot grow a tape buffer to {new_count} entries")
+    return p
+
+
+cdef int ensure_doubles(double** buf, Py_ssize_t* capacity,
+                        Py_ssize_t needed) except -1:
+    """Grow a sweep buffer of doubles (and its recorded capacity) to `needed`."""
+    if capacity[0] < needed:
+        buf[0] = <double*>grow_buffer(buf[0], needed, sizeof(double))
+        capacity[0] = needed
+    return 0
+
+
+cdef Py_ssize_t next_capacity(Py_ssize_t current, Py_ssize_t needed,
+                              Py_ssize_t limit, str what) except -1:
+    """Doubling growth, capped at limit; OverflowError past it."""
+    cdef Py_ssize_t cap
+    if needed > limit:
+        raise OverflowError(
+            f"fasttape: a tape holds at most {limit} {what}; this computation needs "
+            f"more. Split it, or differentiate it in pieces with smaller tapes.")
+    cap = current * 2 if current > 0 else DEFAULT_CAPACITY
+    while cap < needed:
+        cap *= 2
+    return cap if cap < limit else limit
+
+
+cdef class TapeStorage:
+    """The buffers of a tape (see Tape, the class to use, for the parameters)."""
+
+    def __cinit__(self, Py_ssize_t max_size=INT32_MAX):
+        if not 0 < max_size <= INT32_MAX:
+            raise ValueError(f"max_size must be in 1..{INT32_MAX}, got {max_size}")
+        self.max_size = max_size
+        self.swept_epoch = -1
+        memset(self.constant_cache_index, 0xff, sizeof(self.constant_cache_index))
+        self.keepalive = []
+        self.guard_locations = []
+        self.array_guards = []
+        self.pyfunc_recipes = {}
+
+    def __dealloc__(self):
+        PyMem_Free(self.ops)
+        PyMem_Free(self.arg0s)
+        PyMem_Free(self.arg1s)
+        PyMem_Free(self.values)
+        PyMem_Free(self.adjoints)
+        PyMem_Free(self.constants)
+        PyMem_Free(self.guard_ops)
+        PyMem_Free(self.guard_arg0s)
+        PyMem_Free(self.guard_arg1s)
+        PyMem_Free(self.guard_nodes)
+        PyMem_Free(self.guard_outcomes)
+        PyMem_Free(self.extras)
+        PyMem_Free(self.anodes)
+        PyMem_Free(self.operands)
+        PyMem_Free(self.geometry)
+        PyMem_Free(self.array_adjoints)
+        PyMem_Free(self.array_adjoint_live)
+        PyMem_Free(self.tangents)
+        PyMem_Free(self.array_tangents)
+        PyMem_Free(self.adjoint_tangents)
+        PyMem_Free(self.array_adjoint_tangents)
+
+    # -- growth (called from the inline push_* helpers in _tape_storage.pxd) -----
+
+    cdef int check_not_sweeping(self) except -1:
+        """Recording while a C sweep holds pointers into the buffers would move them."""
+        if self.sweeping:
+            raise RuntimeError(
+                "fasttape: a derivative rule tried to record on the tape that is being "
+                "swept (a custom rule that computes with Variables it closed over?)")
+        return 0
+
+    cdef int grow_nodes(self) except -1:
+        self.check_not_sweeping()
+        cdef Py_ssize_t cap = next_capacity(self.node_capacity, self.n_nodes + 1,
+                                            self.max_size, "nodes")
+        self.ops = <opcode_t*>grow_buffer(self.ops, cap, sizeof(opcode_t))
+        self.arg0s = <index_t*>grow_buffer(self.arg0s, cap, sizeof(index_t))
+        self.arg1s = <index_t*>grow_buffer(self.arg1s, cap, sizeof(index_t))
+        self.node_capacity = cap
+        return 0
+
+    cdef int grow_slots(self, Py_ssize_t needed) except -1:
+        self.check_not_sweeping()
+        cdef Py_ssize_t cap = next_capacity(self.slot_capacity, self.n_slots + needed,
+                                            self.max_size, "value slots")
+        self.values = <double*>grow_buffer(self.values, cap, sizeof(double))
+        self.slot_capacity = cap
+        return 0
+
+    cdef int grow_constants(self) except -1:
+        self.check_not_sweeping()
+        cdef Py_ssize_t cap = next_capacity(self.constant_capacity,
+                                            self.n_constants + 1, INT32_MAX,
+                                            "constants")
+        self.constants = <double*>grow_buffer(self.constants, cap, sizeof(double))
+        self.constant_capacity = cap
+        return 0
+
+    cdef int grow_extras(self) except -1:
+        self.check_not_sweeping()
+        cdef Py_ssize_t cap = next_capacity(self.extra_capacity, self.n_extras + 2,
+                                            INT32_MAX, "extra operands")
+        self.extras = <index_t*>grow_buffer(self.extras, cap, sizeof(index_t))
+        self.extra_capacity = cap
+        return 0
+
+    cdef int grow_guards(self) except -1:
+        cdef Py_ssize_t cap = next_capacity(self.guard_capacity, self.n_guards + 1,
+                                            INT32_MAX, "comparisons")
+        self.guard_ops = <opcode_t*>grow_buffer(self.guard_ops, cap, sizeof(opcode_t))
+        self.guard_arg0s = <index_t*>grow_buffer(self.guard_arg0s, cap, sizeof(index_t))
+        self.guard_arg1s = <index_t*>grow_buffer(self.guard_arg1s, cap, sizeof(index_t))
+        self.guard_nodes = <index_t*>grow_buffer(self.guard_nodes, cap, sizeof(index_t))
+        self.guard_outcomes = <uint8_t*>grow_buffer(self.guard_outcomes, cap,
+                                                    sizeof(uint8_t))
+        self.guard_capacity = cap
+        return 0
+
+    # -- array nodes ------------------------------------------------------------------
+
+    cdef Py_ssize_t push_anode(self, uint8_t aop, uint8_t sop, Py_ssize_t size,
+                               Py_ssize_t n_operands, object value) except -1:
+        """Append an array node and the tape node that refers to it.
+
+        `value` is the output: a C-contiguous float64 array of `size` values (kept
+        alive until reset), or a Python float, which makes the output the scalar slot
+        written by the tape node. Operands are zeroed for the caller to fill. Returns
+        the array node's index.
+        """
+        cdef Py_ssize_t r = self.n_anodes, k
+        cdef ArrayNode* n
+        cdef bint scalar_output = type(value) is float
+        cdef double* data = NULL
+        self.check_not_sweeping()
+        if not scalar_output:
+            data = <double*>self.keep(value)
+        self.reserve_anode(n_operands)
+        push_node(self, OP_ARRAY, <index_t>r, 0, value if scalar_output else 0.0)
+        n = &self.anodes[r]
+        memset(n, 0, sizeof(ArrayNode))
+        n.aop = aop
+        n.sop = sop
+        n.size = size
+        n.value = data
+        n.operand0 = self.n_operands
+        n.n_operands = n_operands
+        n.geom = -1
+        n.pyfunc_jvp = -1
+        n.pyfunc_eval = -1
+        n.node = self.n_nodes - 1
+        n.value_ref = -1 if scalar_output else len(self.keepalive) - 1
+        n.weights_ref = -1
+        n.index_ref = -1
+        if scalar_output:
+            n.adj = -1
+            n.out_slot = self.n_slots - 1
+        else:
+            n.adj = self.n_array_values
+            n.out_slot = -1
+            self.n_array_values += size
+        memset(&self.operands[self.n_operands], 0, n_operands * sizeof(Operand))
+        for k in range(self.n_operands, self.n_operands + n_operands):
+            self.operands[k].data_ref = -1
+            self.operands[k].index_ref = -1
+        self.n_operands += n_operands
+        self.n_anodes = r + 1
+        return r
+
+    cdef int reserve_anode(self, Py_ssize_t n_operands) except -1:
+        """Room for one more array node and n_operands more operands."""
+        cdef Py_ssize_t cap
+        if self.n_anodes >= self.anode_capacity:
+            cap = next_capacity(self.anode_capacity, self.n_anodes + 1, INT32_MAX,
+                                "array nodes")
+            self.anodes = <ArrayNode*>grow_buffer(self.anodes, cap, sizeof(ArrayNode))
+            self.anode_capacity = cap
+        if self.n_operands + n_operands > self.operand_capacity:
+            cap = next_capacity(self.operand_capacity, self.n_operands + n_operands,
+                                PY_SSIZE_T_MAX, "array operands")
+            self.operands = <Operand*>grow_buffer(self.operands, cap, sizeof(Operand))
+            self.operand_capacity = cap
+        return 0
+
+    cdef Operand* operand(self, Py_ssize_t anode, Py_ssize_t j) noexcept:
+        return &self.operands[self.anodes[anode].operand0 + j]
+
+    cdef Py_ssize_t push_geometry(self, object values) except -1:
+        """Append a run of int64 values to the geometry pool; returns its offset."""
+        cdef Py_ssize_t start = self.n_geometry, n = len(values), cap, k
+        if start + n > self.geometry_capacity:
+            cap = next_capacity(self.geometry_capacity, start + n, PY_SSIZE_T_MAX,
+                                "geometry entries")
+            self.geometry = <int64_t*>grow_buffer(self.geometry, cap, sizeof(int64_t))
+            self.geometry_capacity = cap
+        for k in range(n):
+            self.geometry[start + k] = values[k]
+        self.n_geometry = start + n
+        return start
+
+    cdef void* keep(self, object array) except NULL:
+        """Keep a C-contiguous NumPy array alive until reset; returns its data pointer
+        (a pointer to one dummy byte for empty arrays)."""
+        cdef cnp.ndarray arr = <cnp.ndarray?>array
+        if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+            raise ValueError("fasttape internal error: kept array is not contiguous")
+        self.keepalive.append(arr)
+        if arr.size == 0:
+            return <void*>&EMPTY_DATA
+        return cnp.PyArray_DATA(arr)
+
+    @property
+    def n_array_nodes(self):
+        """Number of array operations recorded since the last reset."""
+        return self.n_anodes
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    cpdef reset(self):
+        """Forget every node, keeping the memory for the next recording.
+
+        Variables recorded before the reset become invalid: using them raises
+        ``StaleVariableError``.
+        """
+        self.n_nodes = 0
+        self.n_slots = 0
+        self.n_constants = 0
+        memset(self.constant_cache_index, 0xff, sizeof(self.constant_cache_index))
+        self.n_guards = 0
+        self.n_extras = 0
+        self.n_anodes = 0
+        self.n_operands = 0
+        self.n_geometry = 0
+        self.n_array_values = 0
+        self.array_guards = []
+        self.pyfunc_recipes = {}
+        self.keepalive = []
+        self.guard_locations = []
+        self.epoch += 1
+
+    def scalar_adjoint(self, Py_ssize_t slot):
+        return self.adjoints[slot]
+
+    def node(self, Py_ssize_t i):
+        """(op code, arg0, arg1) of node i."""
+        if not 0 <= i < self.n_nodes:
+            raise IndexError(f"no node {i} on a tape of {self.n_nodes}")
+        return self.ops[i], self.arg0s[i], self.arg1s[i]
+
+    def constant(self, Py_ssize_t k):
+        return self.constants[k]
+
+    def select_operands(self, Py_ssize_t i):
+        """(condition slot, slot taken when it is > 0, slot taken otherwise) of an
+        OP_SELECT node i."""
+        cdef index_t b = self.arg1s[i]
+        return self.arg0s[i], self.extras[b], self.extras[b + 1]
+
+    def selected(self, Py_ssize_t i):
+        """The slot an OP_SELECT node i takes its value from, at the current values."""
+        cdef index_t b = self.arg1s[i]
+        return self.extras[b if self.values[self.arg0s[i]] > 0.0 else b + 1]
+
+    def array_node(self, Py_ssize_t r):
+        """Everything about array node r, as a dict (for the recording sweeps)."""
+        cdef ArrayNode* n
+        cdef Operand* o
+        if not 0 <= r < self.n_anodes:
+            raise IndexError(f"no array node {r} on this tape")
+        n = &self.anodes[r]
+        cdef Py_ssize_t j, glen = 0
+        operands = []
+        for j in range(n.n_operands):
+            o = &self.operands[n.operand0 + j]
+            operands.append({
+                "kind": o.kind, "ref": o.ref, "size": o.size,
+                "node": self.anodes[o.ref].node if o.kind == OPERAND_ARRAY else o.ref,
+                "data": (self.keepalive[o.data_ref] if o.data_ref >= 0 else
+                         self.constants[o.ref] if o.kind == OPERAND_POOLED else None),
+                "index": self.keepalive[o.index_ref] if o.index_ref >= 0 else None})
+        if n.geom >= 0:
+            ndim = self.geometry[n.geom]
+            glen = {AOP_BINARY: 1 + 3 * ndim, AOP_MASK: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
+                    AOP_WEIGHTED_SUM: 1 + 2 * ndim, AOP_CUMSUM: 3, AOP_MATMUL: 6,
+                    AOP_STRIDED: 2 + 2 * ndim}.get(n.aop, 0)
+        return {
+            "aop": n.aop, "sop": n.sop, "size": n.size, "out_slot": n.out_slot,
+            "node": n.node, "c": n.c, "operands": operands,
+            "value": self.keepalive[n.value_ref] if n.value_ref >= 0 else None,
+            "weights": self.keepalive[n.weights_ref] if n.weights_ref >= 0 else None,
+            # the array node whose values are the weights (a WHERE's recorded mask;
+            # looked for on tapes recorded for replay, the only ones with such masks)
+            "weights_node": self._node_with_value(n.weights_ref) if n.aop == AOP_WHERE
+            and n.weights_ref >= 0 and self.replayable else -1,
+            "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
+            "geometry": [self.geometry[n.geom + k] for k in range(glen)],
+            "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
+            "pyfunc_jvp": self.keepalive[n.pyfunc_jvp] if n.pyfunc_jvp >= 0 else None,
+        }
+
+    def _node_with_value(self, Py_ssize_t ref):
+        """The array node whose output is keepalive[ref], or -1."""
+        cdef Py_ssize_t r
+        for r in range(self.n_anodes):
+            if self.anodes[r].value_ref == ref:
+                return r
+        return -1
+
+    def check_leaves_and_output(self, list leaves, Py_ssize_t output,
+                                Py_ssize_t output_anode):
+        """Raise ValueError unless leaves are (is_array, index) of this tape's leaves
+        and the output a slot (output_anode -1) or an array node of one value."""
+        for is_array, index in leaves:
+            if is_array:
+                if not (0 <= index < self.n_anodes and
+                        self.anodes[<Py_ssize_t>index].aop == AOP_LEAF):
+                    raise ValueError(f"array node {index} is not an input of this tape")
+            elif not (0 <= index < self.n_slots and self.ops[<Py_ssize_t>index] == OP_LEAF):
+                raise ValueError(f"slot {index} is not an input of this tape")
+        if output_anode >= 0:
+            if not (output_anode < self.n_anodes and self.anodes[output_anode].size == 1
+                    and self.anodes[output_anode].out_slot < 0):
+                raise ValueError("the output must be an array node of one value")
+        elif not 0 <= output < self.n_slots:
+            raise ValueError(f"slot {output} is not on this tape")
+        return 0
+
+    def has_python_rules(self):
+        """True if a node's rules are Python functions (AOP_PYFUNC)."""
+        cdef Py_ssize_t r
+        for r in range(self.n_anodes):
+            if self.anodes[r].aop == AOP_PYFUNC:
+                return True
+        return False
+
+    def replay_support(self):
+        """None if every node can be re-evaluated by a replay, else the reason."""
+        cdef Py_ssize_t r
+        cdef ArrayNode* n
+        for r in range(self.n_anodes):
+            n = &self.anodes[r]
+            if n.aop == AOP_PYFUNC and n.pyfunc_eval < 0:
+                return ("it uses an operation with Python rules and no value function "
+                        f"({getattr(self.keepalive[n.pyfunc], '__name__', 'unnamed')})")
+        return None
+
+    def write_array_input(self, Py_ssize_t anode, values):
+        """Overwrite array leaf `anode`'s values (for an in-place replay)."""
+        cdef ArrayNode* n = &self.anodes[anode]
+        cdef const double[::1] v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        if n.aop != AOP_LEAF:
+            raise ValueError("not an array input")
+        if v.shape[0] != n.size:
+            raise ValueError(f"an input of {n.size} values got {v.shape[0]}")
+        if n.size:
+            memcpy(n.value, &v[0], <size_t>n.size * sizeof(double))
+
+    def value_at(self, Py_ssize_t slot):
+        return self.values[slot]
+
+    def array_adjoint(self, Py_ssize_t anode):
+        """Copy of the adjoints of array node `anode` from the last sweep (flat)."""
+        cdef ArrayNode* n = &self.anodes[anode]
+        if self.swept_epoch != self.epoch or not self.array_adjoint_live[anode]:
+            return np.zeros(n.size)           # not reached by the last sweep
+        return _copy_f64(&self.array_adjoints[n.adj], n.size)
+
+    # -- inspection -----------------------------------------------------------------
+
+    @property
+    def n_nodes(self):
+        """Number of nodes recorded since the last reset."""
+        return self.n_nodes
+
+    @property
+    def n_slots(self):
+        """Number of value slots (scalars) written since the last reset."""
+        return self.n_slots
+
+    @property
+    def n_constants(self):
+        return self.n_constants
+
+    @property
+    def n_guards(self):
+        """Number of comparisons remembered since the last reset."""
+        return self.n_guards
+
+    @property
+    def nbytes(self):
+        """Bytes the tape's buffers hold now (allocated capacity, not just used), the
+        NumPy arrays its array nodes keep alive included."""
+        cdef Py_ssize_t total
+        total = (self.node_capacity * (sizeof(opcode_t) + 2 * sizeof(index_t))
+                 + (self.slot_capacity + self.adjoint_capacity + self.tangent_capacity
+                    + self.adjoint_tangent_capacity + self.constant_capacity
+                    + self.array_adjoint_tangent_capacity
+                    + self.array_adjoint_capacity + self.array_tangent_capacity)
+                 * sizeof(double)
+                 + self.guard_capacity * (2 * sizeof(opcode_t) + 3 * sizeof(index_t))
+                 + self.extra_capacity * sizeof(index_t)
+                 + self.anode_capacity * sizeof(ArrayNode)
+                 + self.operand_capacity * sizeof(Operand)
+                 + self.geometry_capacity * sizeof(int64_t)
+                 + self.array_adjoint_live_capacity)
+        for kept in self.keepalive:
+            if isinstance(kept, np.ndarray) and kept.base is None:   # owned, not views
+                total += kept.nbytes
+        return total
+
+    @property
+    def bytes_per_node(self):
+        """Bytes one scalar node occupies: op code, two operands, value, adjoint."""
+        return sizeof(opcode_t) + 2 * sizeof(index_t) + 2 * sizeof(double)
+
+    def arrays(self):
+        """Copies of the used part of the buffers, as a dict of NumPy arrays.
+
+        Keys: ops, arg0s, arg1s (per node), values (per slot), constants, and
+        guard_ops, guard_arg0s, guard_arg1s, guard_nodes, guard_outcomes.
+        """
+        return {
+            "ops": _copy_u8(self.ops, self.n_nodes),
+            "arg0s": _copy_i32(self.arg0s, self.n_nodes),
+            "arg1s": _copy_i32(self.arg1s, self.n_nodes),
+            "values": _copy_f64(self.values, self.n_slots),
+            "constants": _copy_f64(self.constants, self.n_constants),
+            "guard_ops": _copy_u8(self.guard_ops, self.n_guards),
+            "guard_arg0s": _copy_i32(self.guard_arg0s, self.n_guards),
+            "guard_arg1s": _copy_i32(self.guard_arg1s, self.n_guards),
+            "guard_nodes": _copy_i32(self.guard_nodes, self.n_guards),
+            "guard_outcomes": _copy_u8(self.guard_outcomes, self.n_guards),
+            "extras": _copy_i32(self.extras, self.n_extras),
+        }
+
+    def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
+               double value):
+        """Record y = a if values[condition] > 0 else b; returns its node (= slot)."""
+        cdef index_t k = push_extras(self, <index_t>a_slot, <index_t>b_slot)
+        return push_node(self, OP_SELECT, <index_t>condition_slot, k, value)
+
+    def last_guard(self):
+        """(comparison code, left slot, right slot or constant index, right is a
+        constant, outcome) of the most recent comparison, or None."""
+        if self.n_guards == 0:
+            return None
+        k = self.n_guards - 1
+        g = self.guard_ops[k]
+        return (g & 7, self.guard_arg0s[k], self.guard_arg1s[k],
+                bool(g & GUARD_CONST_RHS), bool(self.guard_outcomes[k]))
+
+    def forget_last_guard(self):
+        """Drop the most recent comparison (fasttape.where turned it into a select)."""
+        if self.n_guards:
+            self.n_guards -= 1
+            if len(self.guard_locations) > self.n_guards:
+                self.guard_locations.pop()
+
+    def guards(self):
+        """The remembered comparisons as (left, op, right, outcome) strings/values.
+
+        ``left`` and ``right`` are ``"v<slot>"`` for Variables or the constant.
+        """
+        out = []
+        cdef Py_ssize_t k
+        cdef opcode_t g
+        for k in range(self.n_guards):
+            g = self.guard_ops[k]
+            rhs = (self.constants[self.guard_arg1s[k]] if g & GUARD_CONST_RHS
+                   else f"v{self.guard_arg1s[k]}")
+            out.append((f"v{self.guard_arg0s[k]}", COMPARISON_NAMES[g & 7], rhs,
+                        bool(self.guard_outcomes[k])))
+        return out
+
+    def dump(self, file=None):
+        """Print one line per node: index, op, operands, value (and adjoint if swept)."""
+        lines = []
+        cdef Py_ssize_t i, slot = 0
+        cdef opcode_t op
+        swept = self.swept_epoch == self.epoch
+        for i in range(self.n_nodes):
+            op = self.ops[i]
+            operands = []
+            if op == OP_ARRAY:
+                lines.append(f"{i:6d}  v{slot:<6d} = {self._describe_array_node(self.arg0s[i])}")
+                slot += 1
+                continue
+            if OP_ARITY[op] + (CONST_OPERAND[op] != 0) >= 1:
+                operands.append(self._operand(op, 1, self.arg0s[i]))
+            if op == OP_SELECT:
+                operands.append(f"? v{self.extras[self.arg1s[i]]} : "
+                                f"v{self.extras[self.arg1s[i] + 1]}")
+            elif OP_ARITY[op] + (CONST_OPERAND[op] != 0) >= 2:
+                operands.append(self._operand(op, 2, self.arg1s[i]))
+            line = (f"{i:6d}  v{slot:<6d} = {OP_NAMES[op]:<11s} "
+                    f"{' '.join(operands):<22s} value={self.values[slot]!r}")
+            if swept and slot < self.swept_slot_end:
+                line += f"  adjoint={self.adjoints[slot]!r}"
+            lines.append(line)
+            slot += 1
+        text = "\n".join(lines)
+        if file is None:
+            print(text)
+        else:
+            print(text, file=file)
+
+    def _describe_array_node(self, Py_ssize_t r):
+        """One line for array node r: its op (and formula), operands, output."""
+        cdef ArrayNode* n = &self.anodes[r]
+        cdef Operand* o
+        cdef Py_ssize_t j
+        name = ARRAY_OP_TABLE[n.aop][0]
+        if n.aop == AOP_UNARY or n.aop == AOP_BINARY:
+            name += f"({OP_NAMES[n.sop]})"
+        elif n.aop == AOP_MASK:
+            name += f"({ {v: k for k, v in MASK_OPS.items()}[n.sop]})"
+        elif n.aop == AOP_WEIGHTED_SUM:
+            name += f"({ {WEIGHTED_MAX: 'max', WEIGHTED_MIN: 'min', WEIGHTED_PROD: 'prod'}[n.sop]})"
+        elif n.aop == AOP_PYFUNC:
+            name += f"({getattr(self.keepalive[n.pyfunc], '__name__', '?')})"
+        operands = []
+        for j in range(n.n_operands):
+            o = &self.operands[n.operand0 + j]
+            if o.kind == OPERAND_ARRAY:
+                operands.append(f"v{self.anodes[o.ref].node}")
+            elif o.kind == OPERAND_SCALAR:
+                operands.append(f"v{o.ref}")
+            elif o.kind == OPERAND_POOLED:
+                operands.append(repr(self.constants[o.ref]))
+            else:
+                operands.append(f"const[{o.size}]")
+        if n.out_slot >= 0:
+            out = f"value={self.values[n.out_slot]!r}"
+        else:
+            out = f"array{tuple(self.keepalive[n.value_ref].shape)}"
+        return f"{name:<11s} {' '.join(operands):<22s} {out}"
+
+    def _operand(self, opcode_t op, int position, index_t ref):
+        if CONST_OPERAND[op] == position:
+            return repr(self.constants[ref])
+        return f"v{ref}"
+
+    def __repr__(self):
+        return (f"<fasttape.Tape: {self.n_nodes} nodes, {self.n_slots} slots, "
+                f"{self.n_guards} comparisons, epoch {self.epoch}>")
+
+
+cdef object _copy_u8(uint8_t* p, Py_ssize_t n):
+    return _copy(p, n, np.uint8)
+
+
+cdef object _copy_i32(int32_t* p, Py_ssize_t n):
+    return _copy(p, n, np.int32)
+
+
+cdef object _copy(void* p, Py_ssize_t n, object dtype):
+    """A NumPy array holding a copy of n items of `dtype` at p."""
+    cdef cnp.ndarray out = np.empty(n, dtype=dtype)
+    if n:
+        memcpy(cnp.PyArray_DATA(out), p, <size_t>n * out.itemsize)
+    return out
+
+
+cdef object _copy_f64(double* p, Py_ssize_t n):
+    return _copy(p, n, np.float64)
