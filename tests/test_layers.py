@@ -39,6 +39,7 @@ LAYERS = (
     ("fasttape.numpy.linalg", "fasttape.scipy.special", "fasttape.branching"),
     ("fasttape.scipy", "fasttape._rules"),
     ("fasttape._recording_sweeps",),
+    ("fasttape._recording",),
     ("fasttape.differential",),
     ("fasttape.trace",),
     ("fasttape.check",),
