@@ -164,12 +164,7 @@ class Recording:
         argument(s): one for an int argnum, a tuple for a tuple."""
         if type(self.argnum) is int:
             return self.structures[0].rebuild(flat)
-        grads = []
-        start = 0
-        for structure in self.structures:
-            grads.append(structure.rebuild(flat[start:start + structure.n_leaves]))
-            start += structure.n_leaves
-        return tuple(grads)
+        return tuple(rebuild_each(self.structures, flat))
 
     def zero_gradients(self):
         return [zeros_of(leaf) for leaf in self.leaves]
@@ -336,6 +331,16 @@ def reverse_flat(tape, outputs, seeds, leaves):
     slots, anodes = output_refs(outputs)
     tape.seed_and_sweep(slots, anodes, seeds)
     return leaf_gradients(tape, leaves)
+
+
+def rebuild_each(structures, flat):
+    """flat (one entry per leaf) cut and rebuilt in each of the structures in turn."""
+    parts = []
+    start = 0
+    for structure in structures:
+        parts.append(structure.rebuild(flat[start:start + structure.n_leaves]))
+        start += structure.n_leaves
+    return parts
 
 
 # -- inputs ---------------------------------------------------------------------------------
