@@ -49,6 +49,7 @@ from fasttape._variable import Variable, make_leaf, make_leaves
 from fasttape.errors import TapeMismatchError
 
 VARIABLE_TYPES = (Variable, ArrayVariable)
+_PLAIN_TYPES = (float, np.ndarray)   # (exactly: a subclass may hold Variables)
 
 POOLED = "pooled"
 SCRATCH = "scratch"
@@ -74,41 +75,51 @@ class Recording:
     ``out_variables`` (the positions in out_flat of Variables of the tape).
     """
 
+    __slots__ = ("fun", "argnum", "tape", "nested", "pooled", "structures",
+                 "arg_leaves", "leaves", "consecutive", "out", "_out_flat",
+                 "_out_structure", "_out_variables")
+
     def __init__(self, fun, args, argnum, kwargs, tape):
         self.fun = fun
         self.argnum = argnum
-        argnums = argnums_of(fun, argnum, args)
-        enclosing = None
-        if tape != REPLAYABLE:
-            enclosing = enclosing_tape(args, argnums)
-            if enclosing is None and tape != SCRATCH:
-                # inside another differentiation (even with plain-number arguments,
-                # fun may close over its Variables): record on that tape, nested
-                enclosing = active_tape()
-        self.nested = enclosing is not None
-        self.pooled = not self.nested and (tape == POOLED or tape == SCRATCH)
-        if self.nested:
+        self._out_flat = None
+        if type(argnum) is int and -len(args) <= argnum < len(args) and \
+                type(args[argnum]) in _PLAIN_TYPES:
+            # (one float or array argument, the common case: nothing to look into)
+            argnums = (argnum,)
+            enclosing = None
+        else:
+            argnums = argnums_of(fun, argnum, args)
+            enclosing = None if tape is REPLAYABLE else enclosing_tape(args, argnums)
+        if enclosing is None and tape is not SCRATCH and tape is not REPLAYABLE:
+            # inside another differentiation (even with plain-number arguments, fun
+            # may close over its Variables): record on that tape, nested
+            enclosing = active_tape()
+        self.nested = nested = enclosing is not None
+        self.pooled = pooled = not nested and (tape is POOLED or tape is SCRATCH)
+        if nested:
             self.tape = t = enclosing
             push_active(t)
-        elif self.pooled:             # borrowed from the thread's pool: release() it
+        elif pooled:                  # borrowed from the thread's pool: release() it
             self.tape = t = acquire_tape()
         else:                         # kept alive by whoever holds this recording
             self.tape = t = Tape()
-            if tape == REPLAYABLE:
+            if tape is REPLAYABLE:
                 t.locate_guards = True
                 t.replayable = True
             push_active(t)
+        done = False
         try:
-            if self.nested:
+            if nested:
                 call_args = _copy_inputs(self, t, argnums, args)
             else:
-                call_args = _record_inputs(self, t, argnums, args, tape == REPLAYABLE)
+                call_args = _record_inputs(self, t, argnums, args, tape is REPLAYABLE)
             self.out = fun(*call_args, **kwargs)
+            done = True
         finally:
             pop_active(t)             # (the tape is active only while fun runs)
-            if self.pooled and not hasattr(self, "out"):
+            if pooled and not done:
                 self.release()        # (fun raised)
-        self._out_flat = None
 
     def release(self):
         """Give a pooled tape back (its Variables become stale)."""
