@@ -49,7 +49,8 @@ from fasttape._variable import Variable, make_leaf, make_leaves
 from fasttape.errors import TapeMismatchError
 
 VARIABLE_TYPES = (Variable, ArrayVariable)
-_PLAIN_TYPES = (float, np.ndarray)   # (exactly: a subclass may hold Variables)
+_LEAF_STRUCTURES = (LEAF_STRUCTURE,)    # (shared, read-only)
+_NOT_CONSECUTIVE = (False,)
 
 POOLED = "pooled"
 SCRATCH = "scratch"
@@ -83,10 +84,10 @@ class Recording:
         self.fun = fun
         self.argnum = argnum
         self._out_flat = None
-        if type(argnum) is int and -len(args) <= argnum < len(args) and \
-                type(args[argnum]) in _PLAIN_TYPES:
-            # (one float or array argument, the common case: nothing to look into)
-            argnums = (argnum,)
+        if type(argnum) is int and -len(args) <= argnum < len(args) and (
+                type(args[argnum]) is float or type(args[argnum]) is np.ndarray):
+            # one float or array argument, the common case: nothing to look into
+            argnums = None
             enclosing = None
         else:
             argnums = argnums_of(fun, argnum, args)
@@ -110,8 +111,19 @@ class Recording:
             push_active(t)
         done = False
         try:
-            if nested:
-                call_args = _copy_inputs(self, t, argnums, args)
+            if argnums is None and not nested:
+                # (_record_inputs for one float or array, written out: the hot path)
+                x = args[argnum]
+                leaf = make_leaf(t, x) if type(x) is float else make_array_leaf(
+                    t, np.array(x, dtype=np.float64) if tape is REPLAYABLE else x)
+                self.leaves = leaves = [leaf]
+                self.arg_leaves = [leaves]
+                self.structures = _LEAF_STRUCTURES
+                self.consecutive = _NOT_CONSECUTIVE
+                call_args = list(args)
+                call_args[argnum] = leaf
+            elif nested:
+                call_args = _copy_inputs(self, t, argnums or (argnum,), args)
             else:
                 call_args = _record_inputs(self, t, argnums, args, tape is REPLAYABLE)
             self.out = fun(*call_args, **kwargs)
@@ -174,7 +186,8 @@ class Recording:
         """Per-leaf derivatives (flat) in the structure of the differentiated
         argument(s): one for an int argnum, a tuple for a tuple."""
         if type(self.argnum) is int:
-            return self.structures[0].rebuild(flat)
+            structure = self.structures[0]
+            return flat[0] if structure is LEAF_STRUCTURE else structure.rebuild(flat)
         return tuple(rebuild_each(self.structures, flat))
 
     def zero_gradients(self):
@@ -325,9 +338,9 @@ def hessian_vectors(fun, argnum, args, directions):
     the C forward-over-reverse sweep over a pooled recording, or None (having recorded
     nothing when it is called inside another differentiation) when that path does
     not apply."""
-    argnums = argnums_of(fun, argnum, args)
     if type(argnum) is not int or active_tape() is not None or \
-            enclosing_tape(args, argnums) is not None:
+            -len(args) <= argnum < len(args) and holds_variables(args[argnum]):
+        argnums_of(fun, argnum, args)           # (argnum's errors first)
         return None
     rec = Recording(fun, args, argnum, {}, POOLED)
     try:

@@ -91,7 +91,7 @@ class Traced:
             raise NotImplementedError(f"trace: this function cannot be replayed yet: "
                                       f"{reason}")
         self.tape = tape
-        self.structures = structures = rec.structures
+        self.structures = structures = list(rec.structures)
         self.leaves = leaves = rec.arg_leaves
         self.scalar_only = tape.n_array_nodes == 0
         self.leaf_slots = rec.leaf_slots()
