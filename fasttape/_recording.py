@@ -6,7 +6,8 @@ operator on one ``make_vjp``.
 arguments, and returns a ``Recording``: the leaves, the output and the tape they are
 on. Its methods sweep that tape: ``vjp`` (reverse), ``jvp`` (forward), ``jacobian``
 (by rows or by columns), ``value_and_grad`` (one reverse sweep from a scalar output)
-and ``hessian_vectors`` (forward over reverse, in C).
+and ``hvp`` (Hessian times vectors, forward over reverse in C). The tape is active
+(operations on plain numbers inside ``fun`` see it) only while ``fun`` runs.
 
 Where it records (the ``tape`` argument):
 
@@ -297,7 +298,7 @@ class Recording:
             columns.append(np.asarray(_flat_row(self.jvp(tangent), False), dtype=float))
         return np.stack(columns, axis=-1).reshape(shape)
 
-    def hessian_vectors(self, directions):
+    def hvp(self, directions):
         """The Hessian (argnum an int) times each direction (of the argument's
         structure), by the C forward-over-reverse sweep; None when that does not apply
         (a nested recording, an output that is not a scalar Variable of the tape,
@@ -344,7 +345,7 @@ def hessian_vectors(fun, argnum, args, directions):
         return None
     rec = Recording(fun, args, argnum, {}, POOLED)
     try:
-        return rec.hessian_vectors(directions)
+        return rec.hvp(directions)
     finally:
         rec.release()
 

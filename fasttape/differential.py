@@ -24,7 +24,6 @@ from fasttape._tape_state import OperandSlot
 from fasttape._variable import scalar_value_and_grad
 
 
-
 # -- gradients ------------------------------------------------------------------------
 
 def value_and_grad(fun, argnum=0):
