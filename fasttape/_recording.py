@@ -85,12 +85,15 @@ class Recording:
         self.fun = fun
         self.argnum = argnum
         self._out_flat = None
-        if type(argnum) is int and -len(args) <= argnum < len(args) and (
-                type(args[argnum]) is float or type(args[argnum]) is np.ndarray):
-            # one float or array argument, the common case: nothing to look into
-            argnums = None
-            enclosing = None
+        if type(argnum) is int and -len(args) <= argnum < len(args):
+            # one argument, the common case (argnum_of and enclosing_tape written out)
+            argnums = (argnum,)
+            x = args[argnum]
+            plain = type(x) is float or type(x) is np.ndarray
+            enclosing = None if plain or tape is REPLAYABLE or not holds_variables(x) \
+                else enclosing_tape(args, argnums)
         else:
+            plain = False
             argnums = argnums_of(fun, argnum, args)
             enclosing = None if tape is REPLAYABLE else enclosing_tape(args, argnums)
         if enclosing is None and tape is not SCRATCH and tape is not REPLAYABLE:
@@ -112,9 +115,8 @@ class Recording:
             push_active(t)
         done = False
         try:
-            if argnums is None and not nested:
+            if plain and not nested:
                 # (_record_inputs for one float or array, written out: the hot path)
-                x = args[argnum]
                 leaf = make_leaf(t, x) if type(x) is float else make_array_leaf(
                     t, np.array(x, dtype=np.float64) if tape is REPLAYABLE else x)
                 self.leaves = leaves = [leaf]
@@ -124,7 +126,7 @@ class Recording:
                 call_args = list(args)
                 call_args[argnum] = leaf
             elif nested:
-                call_args = _copy_inputs(self, t, argnums or (argnum,), args)
+                call_args = _copy_inputs(self, t, argnums, args)
             else:
                 call_args = _record_inputs(self, t, argnums, args, tape is REPLAYABLE)
             self.out = fun(*call_args, **kwargs)
@@ -223,6 +225,8 @@ class Recording:
         else:
             value = constant_output(self.fun, out, not ones_seed)
             flat = self.zero_gradients()
+        if self.structures is _LEAF_STRUCTURES and type(self.argnum) is int:
+            return value, flat[0]             # (one float or array: nothing to rebuild)
         return value, self.rebuild(flat)
 
     def vjp(self, cotangent):
