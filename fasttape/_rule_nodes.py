@@ -1,5 +1,6 @@
-"""Tape nodes whose derivative rules are Python functions: fasttape's own linalg,
-einsum, gammaln and checkpoint (users' primitives: fasttape.extend).
+"""Tape nodes whose derivative rules are Python functions, all through one door,
+``rule_node``: fasttape's own linalg, einsum, gammaln and checkpoint, and users'
+primitives (fasttape.extend).
 
 A rule written with fasttape.numpy computes numbers when the C sweeps call it with
 plain arrays, and records itself when they call it with Variables (a derivative
@@ -17,7 +18,8 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None
     """One node whose derivatives are given by rules written with fasttape.numpy:
     reverse_rule(g, ans, *operands) -> one cotangent per operand (None to skip) and
     forward_rule(tangents, ans, *operands) -> the output tangent, where tangents has
-    one entry per operand (None for a constant); evaluate(*operands) -> the value, for
+    one entry per operand (None for a constant; a float for a scalar operand, as the
+    operands themselves); evaluate(*operands) -> the value, for
     a replay of the tape; recipe: see fasttape._arrays.pyfunc (for pickling). The
     sweeps call the rules with the current values (plain arrays and floats, shaped as
     at recording); differentiated again, with Variables."""
@@ -35,8 +37,9 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None
                             *shaped(xs))
 
     def forward(tangents, ans, xs):
-        return forward_rule([None if t is None else t.reshape(s)
-                             for t, s in zip(tangents, shapes)], answer(ans), *shaped(xs))
+        return forward_rule([None if t is None else float(t[0]) if s == () else
+                             t.reshape(s) for t, s in zip(tangents, shapes)],
+                            answer(ans), *shaped(xs))
 
     def value_of(xs):
         return evaluate(*shaped(xs))

@@ -113,7 +113,7 @@ def register_ufunc(ufunc, handler):
 # ARRAY_UFUNC(ufunc, method, inputs, kwargs) records a ufunc with an array operand
 # (_arrays.array_ufunc); FINISH_OUTPUT(fun, result, tape, leaves, single) ends grad's
 # fast path (scalar_value_and_grad) for a result that is not a Variable of its tape,
-# as the general path would (differential._finish_output).
+# as the general path would (_recording.finish_output).
 cdef object ARRAY_UFUNC = None
 cdef object FINISH_OUTPUT = None
 

@@ -9,7 +9,7 @@ whichever of its modules it imports.
 """
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
-from fasttape import _arrays, _tape, _variable, differential
+from fasttape import _arrays, _recording, _tape, _variable
 from fasttape._masks import ArrayMask
 from fasttape._tape_state import reduce_tape
 
@@ -29,5 +29,5 @@ def connect_layers():
     _arrays.register_mask_class(ArrayMask)
     # a tape pickles by _tape_state's writer (which names its reader)
     _tape.register_tape_pickler(reduce_tape)
-    # grad's fast path (in _variable) ends as differential's general path
-    _variable.register_output_finisher(differential._finish_output)
+    # grad's fast path (in _variable) ends as the recording's general path
+    _variable.register_output_finisher(_recording.finish_output)

@@ -10,7 +10,8 @@
 >>> defjvp(logsumexp, lambda g, ans, x: np.sum(g * np.exp(x - ans)))
 
 A primitive called with Variables runs on their plain values and records ONE tape
-node; its rules run in the sweeps. A VJP maker ``vjp_maker(ans, *args, **kwargs)``
+node (fasttape._rule_nodes.rule_node, as linalg, einsum and checkpoint); its rules run
+in the sweeps. A VJP maker ``vjp_maker(ans, *args, **kwargs)``
 returns ``g -> cotangent of that argument``; a JVP rule ``jvp(g, ans, *args,
 **kwargs)`` returns the output's tangent for the argument's tangent ``g``. Rules
 written with ``fasttape.numpy`` (or plain NumPy functions that fasttape supports) work
@@ -20,9 +21,9 @@ import functools
 
 import numpy as np
 
-from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
 from fasttape._references import reduce_by_reference
+from fasttape._rule_nodes import rule_node
 from fasttape._tape_state import OperandSlot
 from fasttape._variable import Variable
 
@@ -48,30 +49,38 @@ class Primitive:
             raise TypeError(f"{self.__name__}: a fasttape primitive must return one "
                             f"number or array")
         ans_value = float(ans) if np.ndim(ans) == 0 else np.asarray(ans, dtype=float)
-        shapes = [np.shape(values[i]) for i in argnums]
 
-        def current(xs):
-            """The arguments with the differentiated ones at their current values
-            (the sweeps pass them flat)."""
+        def call_with(operands):
+            """The arguments with the differentiated ones replaced by operands (their
+            current values in a sweep, or Variables when the rules are recorded)."""
             call = list(values)
-            for i, x, shape in zip(argnums, xs, shapes):
-                call[i] = float(x[0]) if shape == () else x.reshape(shape)
+            for i, operand in zip(argnums, operands):
+                call[i] = operand
             return call
 
-        def answer(ans):
-            return ans if type(ans) is float else ans.reshape(np.shape(ans_value))
+        def evaluate(*operands):
+            return self.fun(*call_with(operands), **kwargs)
 
-        def evaluate(xs):
-            return self.fun(*current(xs), **kwargs)
+        def reverse(g, ans, *operands):
+            call = call_with(operands)
+            return [self._vjp_maker(i)(ans, *call, **kwargs)(g) for i in argnums]
 
+        def forward(tangents, ans, *operands):
+            call = call_with(operands)
+            recorded = type(ans) in _VARIABLE_TYPES
+            total = 0.0
+            for i, tangent in zip(argnums, tangents):
+                if tangent is not None:
+                    term = self._jvp_rule(i)(tangent, ans, *call, **kwargs)
+                    total = total + (term if recorded else np.asarray(term, dtype=float))
+            return total if recorded else np.broadcast_to(total, np.shape(ans))
+
+        evaluate.__name__ = self.__name__          # (names the node in errors, dumps)
         slots = dict(zip(argnums, range(len(argnums))))
         recipe = (self, tuple(OperandSlot(slots[i]) if i in slots else a
                               for i, a in enumerate(args)), kwargs)
-        return _arrays.pyfunc(
-            [args[i] for i in argnums], ans_value,
-            self._reverse_rule(argnums, values, current, answer, kwargs),
-            self._forward_rule(argnums, values, current, answer, kwargs), evaluate,
-            recipe)
+        return rule_node([args[i] for i in argnums], ans_value, reverse, forward,
+                         evaluate, recipe)
 
     def _vjp_maker(self, i):
         try:
@@ -88,50 +97,6 @@ class Primitive:
             raise TypeError(f"fasttape.extend: no JVP defined for argument {i} of "
                             f"{self.__name__} (defjvp) — forward mode cannot "
                             f"differentiate it") from None
-
-    def _reverse_rule(self, argnums, values, current, answer, kwargs):
-        def reverse(g, ans, xs):
-            ans = answer(ans)
-            g = float(g[0]) if type(ans) is float else g.reshape(np.shape(ans))
-            call = current(xs)
-            return [self._vjp_maker(i)(ans, *call, **kwargs)(g) for i in argnums]
-
-        def recording(g, y, *operands):
-            # the same rule applied to Variables, for higher-order derivatives
-            call = list(values)
-            for i, operand in zip(argnums, operands):
-                call[i] = operand
-            return [self._vjp_maker(i)(y, *call, **kwargs)(g) for i in argnums]
-
-        reverse.__name__ = self.__name__
-        reverse.recording = recording
-        return reverse
-
-    def _forward_rule(self, argnums, values, current, answer, kwargs):
-        def forward(tangents, ans, xs):
-            ans = answer(ans)
-            call = current(xs)
-            total = 0.0
-            for i, tangent in zip(argnums, tangents):
-                if tangent is not None:
-                    shape = np.shape(values[i])
-                    t = float(tangent[0]) if shape == () else tangent.reshape(shape)
-                    total = total + np.asarray(
-                        self._jvp_rule(i)(t, ans, *call, **kwargs), dtype=float)
-            return np.broadcast_to(total, np.shape(ans))
-
-        def recording(tangents, y, *operands):
-            call = list(values)
-            for i, operand in zip(argnums, operands):
-                call[i] = operand
-            total = 0.0
-            for i, tangent in zip(argnums, tangents):
-                if tangent is not None:
-                    total = total + self._jvp_rule(i)(tangent, y, *call, **kwargs)
-            return total
-
-        forward.recording = recording
-        return forward
 
     def __repr__(self):
         return f"<fasttape primitive {self.__name__}>"

@@ -29,11 +29,12 @@ import threading
 import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
-                              leaf_gradients, make_array_leaf, output_refs,
                               sweep_gradients, tangents_of, variable_at)
-from fasttape._containers import Structure, flatten, joined, split_like
-from fasttape._tape import OP_TABLE, Tape, pop_active, push_active
-from fasttape._variable import Variable, make_leaf, make_leaves
+from fasttape._containers import flatten, joined, split_like
+from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
+                                 zeros_of)
+from fasttape._tape import OP_TABLE
+from fasttape._variable import Variable
 from fasttape import differential
 from fasttape.errors import BranchChangedError
 
@@ -75,32 +76,11 @@ class Traced:
         if self.fun is None:
             raise BranchChangedError("cannot retrace: this traced function was loaded "
                                      "without its Python code")
-        tape = Tape()
-        tape.locate_guards = True
-        tape.replayable = True
-        leaves, structures, consecutive_leaves = [], [], []
-        call_args = []
-        push_active(tape)
-        try:
-            for a in args:
-                consecutive = (type(a) is list or type(a) is tuple) and (
-                    arg_leaves := make_leaves(tape, a)) is not None
-                consecutive_leaves.append(consecutive)
-                if consecutive:
-                    structure = Structure.flat(type(a), len(a))
-                else:
-                    flat, structure = flatten(a)
-                    # array inputs are copies: a replay writes new inputs into them
-                    arg_leaves = [make_array_leaf(tape, np.array(v, dtype=np.float64))
-                                  if isinstance(v, np.ndarray) else
-                                  make_leaf(tape, float(v)) for v in flat]
-                leaves.append(arg_leaves)
-                structures.append(structure)
-                call_args.append(structure.rebuild(arg_leaves))
-            out = self.fun(*call_args)
-        finally:
-            pop_active(tape)
-        out_flat, out_structure = flatten(out, variables=True)
+        # every argument recorded (argnum only chooses what the derivatives are taken
+        # with respect to), on a replayable tape
+        rec = record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE)
+        tape = rec.tape
+        out_flat, out_structure = rec.out_flat, rec.out_structure
         for o in out_flat:
             if type(o) in (Variable, ArrayVariable) and o.tape is not tape or not (
                     type(o) in (Variable, ArrayVariable) or isinstance(o, (int, float))):
@@ -111,14 +91,10 @@ class Traced:
             raise NotImplementedError(f"trace: this function cannot be replayed yet: "
                                       f"{reason}")
         self.tape = tape
-        self.structures = structures
-        self.leaves = leaves
+        self.structures = structures = list(rec.structures)
+        self.leaves = leaves = rec.arg_leaves
         self.scalar_only = tape.n_array_nodes == 0
-        # (leaves made by make_leaves are consecutive slots: no per-leaf Python work)
-        self.leaf_slots = [list(range(arg[0].slot, arg[0].slot + len(arg)))
-                           if arg and consecutive else
-                           [leaf.slot if type(leaf) is Variable else -1 for leaf in arg]
-                           for arg, consecutive in zip(leaves, consecutive_leaves)]
+        self.leaf_slots = rec.leaf_slots()
         self.out_structure = out_structure
         self.all_slots = np.concatenate([np.asarray(arg, dtype=np.intp)
                                          for arg in self.leaf_slots]) \
@@ -312,14 +288,10 @@ class Traced:
         return self.value_and_grad(*args)[1]
 
     def _rebuild_grads(self, flat):
-        per_arg = []
-        start = 0
-        for arg in self.leaves:
-            n = len(arg)
-            per_arg.append([0.0 if type(leaf) is Variable else np.zeros(leaf.shape)
-                            for leaf in arg] if flat is None else flat[start:start + n])
-            start += n
-        grads = [self.structures[i].rebuild(per_arg[i]) for i in self._diff_argnums()]
+        if flat is None:                        # a constant function
+            flat = [zeros_of(leaf) for arg in self.leaves for leaf in arg]
+        per_arg = rebuild_each(self.structures, flat)
+        grads = [per_arg[i] for i in self._diff_argnums()]
         return grads[0] if type(self.argnum) is int else tuple(grads)
 
     def grad_many(self, points, n_threads=None):
@@ -502,10 +474,8 @@ class Traced:
             outputs = [o for o in self.outputs if o is not None]
             seeds = [c for c, o in zip(seeds, self.outputs) if o is not None]
             if outputs:
-                slots, anodes = output_refs(outputs)
-                self.tape.seed_and_sweep(slots, anodes, seeds)
-                flat = leaf_gradients(self.tape, [leaf for arg in self.leaves
-                                                  for leaf in arg])
+                flat = reverse_flat(self.tape, outputs, seeds,
+                                    [leaf for arg in self.leaves for leaf in arg])
             else:
                 flat = None
             return self._rebuild_grads(flat)

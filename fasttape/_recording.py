@@ -1,0 +1,570 @@
+"""Record a function once, then sweep: the one recording under every differential
+operator (fasttape.differential) and under ``trace``, as autograd builds every
+operator on one ``make_vjp``.
+
+``record(fun, args, argnum)`` calls ``fun`` once, with leaves for the differentiated
+arguments, and returns a ``Recording``: the leaves, the output and the tape they are
+on. Its methods sweep that tape: ``vjp`` (reverse), ``jvp`` (forward), ``jacobian``
+(by rows or by columns), ``value_and_grad`` (one reverse sweep from a scalar output)
+and ``hvp`` (Hessian times vectors, forward over reverse in C). The tape is active
+(operations on plain numbers inside ``fun`` see it) only while ``fun`` runs.
+
+Where it records (the ``tape`` argument):
+
+- ``POOLED``: the thread's pooled tape, given back by ``release()`` (grad and its
+  relatives, the C Hessian-vector path);
+- ``SCRATCH``: the same, for a recording made inside a sweep (checkpoint's rules),
+  where the active tape is not the caller's and so does not make it nested;
+- ``OWN``: a tape of its own, kept alive by the Recording (make_vjp, make_jvp,
+  jacobian);
+- ``REPLAYABLE``: a tape of its own that can be replayed (``trace``): comparisons
+  remember where they were made, array inputs are copies (a replay writes new inputs
+  into them), and it is never nested.
+
+Nested: when the differentiated arguments hold Variables of an enclosing computation,
+or (except SCRATCH and REPLAYABLE) any differentiation is under way, the recording goes
+on the enclosing tape itself, its leaves are copies of the arguments there, and its
+sweeps record their own operations (fasttape._recording_sweeps), so that the
+derivative can be differentiated again (grad of grad, hessian, jvp of grad).
+
+One fast path stays outside the class: grad of a function of Python floats
+(``_variable.scalar_value_and_grad``, in C, since building a Recording would cost
+more than the whole call: the textbook gradient takes about 1.5 microseconds); it ends
+as this module does, by ``finish_output``, for an output that is not a Variable.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+import fasttape.numpy as fnp
+from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
+                              leaf_gradients, make_array_leaf, output_refs,
+                              sweep_gradients, tangents_of)
+from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
+                                  split_like)
+from fasttape._recording_sweeps import reverse_recording, tangent_recording
+from fasttape._tape import Tape, pop_active, push_active
+from fasttape._tape_pools import acquire_tape, active_tape, release_tape
+from fasttape._variable import Variable, make_leaf, make_leaves
+from fasttape.errors import TapeMismatchError
+
+VARIABLE_TYPES = (Variable, ArrayVariable)
+_LEAF_STRUCTURES = (LEAF_STRUCTURE,)    # (shared, read-only)
+_NOT_CONSECUTIVE = (False,)
+
+POOLED = "pooled"
+SCRATCH = "scratch"
+OWN = "own"
+REPLAYABLE = "replayable"
+
+
+def record(fun, args, argnum=0, kwargs=None, tape=OWN):
+    """Record ``fun(*args, **kwargs)`` with leaves for argument(s) ``argnum`` (an int
+    or a tuple of ints; each argument a number, an array, or nested tuples, lists and
+    dicts of them) on a ``tape`` of the given kind (see the module docstring)."""
+    return Recording(fun, args, argnum, {} if kwargs is None else kwargs, tape)
+
+
+class Recording:
+    """``fun`` recorded once at ``args``, with ``argnum`` marking the inputs.
+
+    Attributes: ``tape``; ``nested`` (recorded on an enclosing tape); ``structures``
+    (one per differentiated argument), ``arg_leaves`` (a list of leaves per
+    differentiated argument), ``leaves`` (all of them, flat), ``consecutive`` (per
+    argument: its leaves are consecutive slots, a flat list of numbers); ``out`` (what
+    ``fun`` returned), and, flattened, ``out_flat``, ``out_structure`` and
+    ``out_variables`` (the positions in out_flat of Variables of the tape).
+    """
+
+    __slots__ = ("fun", "argnum", "tape", "nested", "pooled", "structures",
+                 "arg_leaves", "leaves", "consecutive", "out", "_out_flat",
+                 "_out_structure", "_out_variables")
+
+    def __init__(self, fun, args, argnum, kwargs, tape):
+        self.fun = fun
+        self.argnum = argnum
+        self._out_flat = None
+        if type(argnum) is int and -len(args) <= argnum < len(args):
+            # one argument, the common case (argnum_of and enclosing_tape written out)
+            argnums = (argnum,)
+            x = args[argnum]
+            plain = type(x) is float or type(x) is np.ndarray
+            enclosing = None if plain or tape is REPLAYABLE or not holds_variables(x) \
+                else enclosing_tape(args, argnums)
+        else:
+            plain = False
+            argnums = argnums_of(fun, argnum, args)
+            enclosing = None if tape is REPLAYABLE else enclosing_tape(args, argnums)
+        if enclosing is None and tape is not SCRATCH and tape is not REPLAYABLE:
+            # inside another differentiation (even with plain-number arguments, fun
+            # may close over its Variables): record on that tape, nested
+            enclosing = active_tape()
+        self.nested = nested = enclosing is not None
+        self.pooled = pooled = not nested and (tape is POOLED or tape is SCRATCH)
+        if nested:
+            self.tape = t = enclosing
+            push_active(t)
+        elif pooled:                  # borrowed from the thread's pool: release() it
+            self.tape = t = acquire_tape()
+        else:                         # kept alive by whoever holds this recording
+            self.tape = t = Tape()
+            if tape is REPLAYABLE:
+                t.locate_guards = True
+                t.replayable = True
+            push_active(t)
+        done = False
+        try:
+            if plain and not nested:
+                # (_record_inputs for one float or array, written out: the hot path)
+                leaf = make_leaf(t, x) if type(x) is float else make_array_leaf(
+                    t, np.array(x, dtype=np.float64) if tape is REPLAYABLE else x)
+                self.leaves = leaves = [leaf]
+                self.arg_leaves = [leaves]
+                self.structures = _LEAF_STRUCTURES
+                self.consecutive = _NOT_CONSECUTIVE
+                call_args = list(args)
+                call_args[argnum] = leaf
+            elif nested:
+                call_args = _copy_inputs(self, t, argnums, args)
+            else:
+                call_args = _record_inputs(self, t, argnums, args, tape is REPLAYABLE)
+            self.out = fun(*call_args, **kwargs)
+            done = True
+        finally:
+            pop_active(t)             # (the tape is active only while fun runs)
+            if pooled and not done:
+                self.release()        # (fun raised)
+
+    def release(self):
+        """Give a pooled tape back (its Variables become stale)."""
+        if self.pooled:
+            release_tape(self.tape)
+            self.pooled = False
+
+    # -- the output ------------------------------------------------------------------------
+
+    def _flatten_output(self):
+        self._out_flat, self._out_structure = flatten(self.out, variables=True)
+        self._out_variables = [i for i, o in enumerate(self._out_flat)
+                               if type(o) in VARIABLE_TYPES and o.tape is self.tape]
+
+    @property
+    def out_flat(self):
+        if self._out_flat is None:
+            self._flatten_output()
+        return self._out_flat
+
+    @property
+    def out_structure(self):
+        if self._out_flat is None:
+            self._flatten_output()
+        return self._out_structure
+
+    @property
+    def out_variables(self):
+        if self._out_flat is None:
+            self._flatten_output()
+        return self._out_variables
+
+    def value(self):
+        """The output with plain values (Variables of an enclosing tape stay)."""
+        if self.nested:
+            return self.out
+        return self.out_structure.rebuild([
+            o.value if type(o) in VARIABLE_TYPES else o for o in self.out_flat])
+
+    def require_scalar_output(self):
+        """Raise grad's TypeError unless the output is one number."""
+        o = self.out
+        if type(o) is ArrayVariable and o.size == 1 or type(o) is Variable:
+            return
+        if isinstance(o, numbers.Real) or isinstance(o, np.ndarray) and o.size == 1:
+            return
+        if type(o) is ArrayVariable:
+            raise_not_scalar(self.fun, o)
+        constant_output(self.fun, o, True)
+
+    def rebuild(self, flat):
+        """Per-leaf derivatives (flat) in the structure of the differentiated
+        argument(s): one for an int argnum, a tuple for a tuple."""
+        if type(self.argnum) is int:
+            structure = self.structures[0]
+            return flat[0] if structure is LEAF_STRUCTURE else structure.rebuild(flat)
+        return tuple(rebuild_each(self.structures, flat))
+
+    def zero_gradients(self):
+        return [zeros_of(leaf) for leaf in self.leaves]
+
+    def leaf_slots(self):
+        """Per argument, the slot of each leaf (-1 for an array leaf)."""
+        # (leaves made by make_leaves are consecutive slots: no per-leaf Python work)
+        return [list(range(arg[0].slot, arg[0].slot + len(arg)))
+                if arg and consecutive else
+                [leaf.slot if type(leaf) is Variable else -1 for leaf in arg]
+                for arg, consecutive in zip(self.arg_leaves, self.consecutive)]
+
+    # -- sweeps --------------------------------------------------------------------------
+
+    def value_and_grad(self, ones_seed=False):
+        """(value, gradient) of a scalar output; with ones_seed, (output, the sum of
+        the gradients of its elements) for any output (elementwise_grad)."""
+        out = self.out
+        if self.nested:
+            if not ones_seed:
+                self.require_scalar_output()
+            return out, self.vjp(_ones_like(out))
+        if type(out) is Variable or type(out) is ArrayVariable:
+            if not ones_seed and type(out) is ArrayVariable and out.size != 1:
+                raise_not_scalar(self.fun, out)
+            value, flat = sweep_gradients(
+                self.tape, out, self.leaves, np.ones(out.size) if ones_seed and
+                type(out) is ArrayVariable else None)
+            if not ones_seed and type(value) is not float:
+                value = float(value.reshape(()))
+        else:
+            value = constant_output(self.fun, out, not ones_seed)
+            flat = self.zero_gradients()
+        if self.structures is _LEAF_STRUCTURES and type(self.argnum) is int:
+            return value, flat[0]             # (one float or array: nothing to rebuild)
+        return value, self.rebuild(flat)
+
+    def vjp(self, cotangent):
+        """Gradient of <cotangent, out> with respect to the inputs."""
+        seeds, _ = flatten(cotangent, variables=True)
+        if len(seeds) != len(self.out_flat):
+            raise ValueError("the cotangent does not have the structure of the output")
+        outputs = [self.out_flat[i] for i in self.out_variables]
+        seeds = [seeds[i] for i in self.out_variables]
+        for o, s in zip(outputs, seeds):
+            if np.shape(s.value if type(s) in VARIABLE_TYPES else s) != shape_of(o):
+                raise ValueError(f"cotangent of shape {np.shape(s)} for an output of "
+                                 f"shape {shape_of(o)}")
+        if not outputs:
+            flat = self.zero_gradients()
+        elif self.nested:
+            flat = reverse_recording(self.tape, outputs, seeds, self.leaves)
+        else:
+            flat = reverse_flat(self.tape, outputs, seeds, self.leaves)
+        return self.rebuild(flat)
+
+    def jvp(self, tangent):
+        """Directional derivative of the output along `tangent` (the inputs' structure)."""
+        if type(self.argnum) is int:
+            flat, _ = flatten(tangent)
+        else:
+            flat = []
+            for t in tangent:
+                flat.extend(flatten(t)[0])
+        if len(flat) != len(self.leaves):
+            raise ValueError("the tangent does not have the structure of the inputs")
+        if not self.nested:
+            flat = [t.value if type(t) in VARIABLE_TYPES else t for t in flat]
+        outputs = [self.out_flat[i] for i in self.out_variables]
+        if not outputs:
+            result = []
+        elif self.nested:
+            result = tangent_recording(self.tape, self.leaves, flat, outputs)
+        else:
+            result = tangents_of(self.tape, self.leaves, flat, outputs)
+        out = [np.zeros(np.shape(o)) if np.ndim(o) else 0.0 for o in self.out_flat]
+        for i, t in zip(self.out_variables, result):
+            out[i] = t
+        return self.out_structure.rebuild(out)
+
+    def jacobian(self, mode):
+        """Jacobian of the output(s) with respect to the input(s) argnum: by rows
+        (reverse sweeps, mode "rev"), by columns (tangent sweeps, "fwd") or whichever
+        is fewer ("auto"). For one array (or number) out and in: shape out.shape +
+        x.shape; when either side is a container, its numbers are laid out flat."""
+        out_shapes = [shape_of(o) for o in self.out_flat]
+        x_shapes = [shape_of(x) for x in self.leaves]
+        single = len(self.out_flat) == 1 and len(self.leaves) == 1 and \
+            self.out_structure is LEAF_STRUCTURE and self.structures[0] is LEAF_STRUCTURE
+        n_out = sum(int(np.prod(s)) for s in out_shapes)
+        n_in = sum(int(np.prod(s)) for s in x_shapes)
+        shape = out_shapes[0] + x_shapes[0] if single else (n_out, n_in)
+        if not self.out_variables:
+            return np.zeros(shape)
+        if self.nested or mode == "rev" or mode == "auto" and n_out <= n_in:
+            rows = []
+            for i in range(n_out):
+                row = self.vjp(self.out_structure.rebuild(_unit(i, out_shapes)))
+                rows.append(_flat_row(row, self.nested))
+            if self.nested:
+                return fnp.reshape(fnp.stack(rows), shape)
+            return np.asarray(rows, dtype=float).reshape(shape)
+        columns = []
+        for j in range(n_in):
+            unit = _unit(j, x_shapes)
+            tangent = self.structures[0].rebuild(unit) if type(self.argnum) is int \
+                else unit
+            columns.append(np.asarray(_flat_row(self.jvp(tangent), False), dtype=float))
+        return np.stack(columns, axis=-1).reshape(shape)
+
+    def hvp(self, directions):
+        """The Hessian (argnum an int) times each direction (of the argument's
+        structure), by the C forward-over-reverse sweep; None when that does not apply
+        (a nested recording, an output that is not a scalar Variable of the tape,
+        operations with Python rules)."""
+        out = self.out
+        tape = self.tape
+        if self.nested or type(out) is not Variable or out.tape is not tape:
+            return None
+        leaves = self.leaves
+        results = []
+        if not tape.n_array_nodes:
+            slots = [leaf.slot for leaf in leaves]
+            for direction in directions:
+                flat, _ = flatten(direction)
+                flat = [float(v) for v in flat]
+                if len(flat) != len(slots):
+                    raise ValueError("the vector does not have the structure of the "
+                                     "input")
+                _, hv = tape.hessian_vector_c(out.node, slots, flat)
+                results.append(self.structures[0].rebuild(hv))
+            return results
+        if tape.has_python_rules():
+            return None
+        spec = input_spec(leaves)
+        shapes = [leaf.shape if type(leaf) is ArrayVariable else () for leaf in leaves]
+        for direction in directions:
+            flat, _ = flatten(direction)
+            if len(flat) != len(leaves) or any(np.shape(v) != shape
+                                               for v, shape in zip(flat, shapes)):
+                raise ValueError("the vector does not have the structure of the input")
+            _, hv = tape.hessian_vector_arrays(out.node, spec, joined(flat))
+            results.append(self.structures[0].rebuild(split_like(hv, leaves)))
+        return results
+
+
+def hessian_vectors(fun, argnum, args, directions):
+    """``fun``'s Hessian with respect to argument ``argnum`` times each direction, by
+    the C forward-over-reverse sweep over a pooled recording, or None (having recorded
+    nothing when it is called inside another differentiation) when that path does
+    not apply."""
+    if type(argnum) is not int or active_tape() is not None or \
+            -len(args) <= argnum < len(args) and holds_variables(args[argnum]):
+        argnums_of(fun, argnum, args)           # (argnum's errors first)
+        return None
+    rec = Recording(fun, args, argnum, {}, POOLED)
+    try:
+        return rec.hvp(directions)
+    finally:
+        rec.release()
+
+
+def reverse_flat(tape, outputs, seeds, leaves):
+    """One reverse sweep of `tape` from `outputs` seeded with `seeds`; the leaves'
+    adjoints (floats, or arrays of their shapes)."""
+    slots, anodes = output_refs(outputs)
+    tape.seed_and_sweep(slots, anodes, seeds)
+    return leaf_gradients(tape, leaves)
+
+
+def rebuild_each(structures, flat):
+    """flat (one entry per leaf) cut and rebuilt in each of the structures in turn."""
+    parts = []
+    start = 0
+    for structure in structures:
+        parts.append(structure.rebuild(flat[start:start + structure.n_leaves]))
+        start += structure.n_leaves
+    return parts
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+def argnums_of(fun, argnum, args):
+    """argnum as a tuple, checked against the arguments."""
+    if type(argnum) is int:
+        argnums = (argnum,)
+    elif isinstance(argnum, (tuple, list)):
+        argnums = tuple(argnum)
+    else:
+        raise TypeError(f"argnum must be an int or a tuple of ints, not {argnum!r}")
+    n_args = len(args)
+    for i in argnums:
+        if type(i) is not int or not -n_args <= i < n_args:
+            raise TypeError(f"argnum {i!r} does not name one of the {n_args} positional "
+                            f"arguments of {getattr(fun, '__name__', fun)!r}")
+    return argnums
+
+
+def enclosing_tape(args, argnums):
+    """The tape of the Variables among the differentiated arguments, if any."""
+    tape = None
+    for i in argnums:
+        x = args[i]
+        if type(x) is float or type(x) is int or not holds_variables(x):
+            continue
+        for v in flatten(x, variables=True)[0]:
+            if type(v) in VARIABLE_TYPES:
+                if tape is None:
+                    tape = v.tape
+                elif v.tape is not tape:
+                    raise TapeMismatchError("the arguments hold Variables of two tapes")
+    return tape
+
+
+def _record_inputs(rec, tape, argnums, args, copy_arrays):
+    """Leaves on `tape` for the differentiated arguments (into rec); the call's
+    arguments. copy_arrays: array leaves hold copies of the arguments' arrays."""
+    call_args = list(args)
+    rec.structures = structures = []
+    rec.arg_leaves = arg_leaves_list = []
+    rec.consecutive = consecutive = []
+    leaves = []
+    for i in argnums:
+        x = args[i]
+        flat_list = False
+        if type(x) is float:
+            # the fast paths: a number, one array, or a flat list or tuple of numbers
+            arg_leaves = [make_leaf(tape, x)]
+            structure = LEAF_STRUCTURE
+        elif type(x) is np.ndarray and not copy_arrays:
+            arg_leaves = [make_array_leaf(tape, x)]
+            structure = LEAF_STRUCTURE
+        elif (type(x) is list or type(x) is tuple) and (
+                arg_leaves := make_leaves(tape, x)) is not None:
+            structure = Structure.flat(type(x), len(x))
+            flat_list = True
+        else:
+            flat, structure = flatten(x)
+            arg_leaves = [make_array_leaf(tape, np.array(v, dtype=np.float64)
+                                          if copy_arrays else v)
+                          if isinstance(v, np.ndarray) else make_leaf(tape, float(v))
+                          for v in flat]
+        call_args[i] = structure.rebuild(arg_leaves)
+        structures.append(structure)
+        arg_leaves_list.append(arg_leaves)
+        consecutive.append(flat_list)
+        leaves.extend(arg_leaves)
+    rec.leaves = leaves
+    return call_args
+
+
+def _copy_inputs(rec, tape, argnums, args):
+    """For differentiation inside another: fresh nodes on the enclosing tape that equal
+    the arguments (and pass derivatives on to them), so that the inner sweep can stop
+    at them."""
+    call_args = list(args)
+    rec.structures = structures = []
+    rec.arg_leaves = arg_leaves_list = []
+    leaves = []
+    for i in argnums:
+        flat, structure = flatten(args[i], variables=True)
+        copies = []
+        for v in flat:
+            if type(v) is Variable:
+                copies.append(v + 0.0)
+            elif type(v) is ArrayVariable:
+                copies.append(fnp.reshape(v, v.shape))
+            elif isinstance(v, np.ndarray):
+                copies.append(make_array_leaf(tape, v))
+            else:
+                copies.append(make_leaf(tape, float(v)))
+        call_args[i] = structure.rebuild(copies)
+        structures.append(structure)
+        arg_leaves_list.append(copies)
+        leaves.extend(copies)
+    rec.leaves = leaves
+    rec.consecutive = [False] * len(structures)
+    return call_args
+
+
+# -- outputs ---------------------------------------------------------------------------
+
+def finish_output(fun, out, tape, leaves, single):
+    """The ending of grad's fast path for floats (_variable.scalar_value_and_grad) for
+    an output that is not a Variable of its tape: an array, a constant, or an error,
+    as Recording.value_and_grad."""
+    if type(out) is ArrayVariable or type(out) is Variable:
+        if type(out) is ArrayVariable and out.size != 1:
+            raise_not_scalar(fun, out)
+        value, flat = sweep_gradients(tape, out, leaves)
+        value = float(np.reshape(value, ()))
+    else:
+        value = constant_output(fun, out, True)
+        flat = [0.0] * len(leaves)
+    return value, (flat[0] if single else tuple(flat))
+
+
+def raise_not_scalar(fun, out):
+    name = getattr(fun, "__name__", repr(fun))
+    raise TypeError(
+        f"grad requires {name} to return a scalar; it returned an array of shape "
+        f"{out.shape}. Use elementwise_grad or jacobian, or reduce it (e.g. .sum()).")
+
+
+def constant_output(fun, out, scalar_required):
+    """The value of an output that is not a Variable, or a TypeError saying why not.
+    (The warning names the caller of the differential operator: four frames up.)"""
+    name = getattr(fun, "__name__", repr(fun))
+    if isinstance(out, np.ndarray) and out.shape == ():
+        out = out[()]
+        if type(out) is Variable:
+            raise TypeError(f"{name} returned a 0-d array holding a Variable; return "
+                            f"the Variable itself")
+    if isinstance(out, numbers.Real) or not scalar_required and isinstance(out, np.ndarray):
+        warnings.warn(f"Output of {name} seems independent of its input: "
+                      f"the gradient is zero", stacklevel=4)
+        return float(out) if isinstance(out, numbers.Real) else out
+    if isinstance(out, (list, tuple, dict, np.ndarray)):
+        size = len(out) if not isinstance(out, np.ndarray) else out.shape
+        raise TypeError(
+            f"grad requires {name} to return a scalar; it returned a "
+            f"{type(out).__name__} of {'shape' if isinstance(out, np.ndarray) else 'length'} "
+            f"{size}. Differentiate one output at a time (or sum them).")
+    raise TypeError(f"grad requires {name} to return a real scalar (a float or a "
+                    f"Variable); it returned {type(out).__name__}")
+
+
+# -- small helpers ----------------------------------------------------------------------
+
+def shape_of(x):
+    if type(x) is Variable:
+        return ()
+    if type(x) is ArrayVariable:
+        return x.shape
+    return np.shape(x)
+
+
+def zeros_of(x):
+    return 0.0 if type(x) is Variable else np.zeros(shape_of(x))
+
+
+def value_of(x):
+    return x.value if type(x) in VARIABLE_TYPES else x
+
+
+def _ones_like(out):
+    if type(out) is ArrayVariable or isinstance(out, np.ndarray):
+        return np.ones(out.shape)
+    return 1.0
+
+
+def _unit(i, shapes):
+    """The i-th unit vector of the flat layout of `shapes`, as one entry per shape."""
+    out = []
+    start = 0
+    for s in shapes:
+        n = int(np.prod(s))
+        block = np.zeros(n)
+        if start <= i < start + n:
+            block[i - start] = 1.0
+        out.append(block.reshape(s) if s else float(block[0]))
+        start += n
+    return out
+
+
+def _flat_row(x, recorded):
+    """The numbers of a (structured) derivative, flat: an array, or a recorded 1-d
+    array when they are Variables."""
+    flat, _ = flatten(x, variables=True)
+    if recorded and any(type(v) in VARIABLE_TYPES for v in flat):
+        parts = [fnp.reshape(v, (-1,)) if type(v) is ArrayVariable else
+                 fnp.reshape(v, (1,)) if type(v) is Variable else
+                 np.ravel(np.asarray(v, dtype=float)) for v in flat]
+        return parts[0] if len(parts) == 1 else fnp.concatenate(parts)
+    return np.concatenate([np.ravel(np.asarray(value_of(v), dtype=float))
+                           for v in flat]) if flat else np.zeros(0)
