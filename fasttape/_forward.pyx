@@ -47,10 +47,15 @@ cdef Py_ssize_t scalar_replay_run_c(TapeStorage t, double* values,
     cdef const double* constants = t.constants
     cdef const index_t* extras = t.extras
     cdef Py_ssize_t i
+    cdef opcode_t op
     for i in range(begin, t.n_nodes):
-        # the op's formula (_opmath.replay_step, from the op table); True: an array node
-        if replay_step(ops[i], i, arg0s[i], arg1s[i], values, constants, extras):
+        op = ops[i]
+        if op <= OP_CONST:             # inputs and constants keep their values
+            continue
+        elif op == OP_ARRAY:
             return i
+        # the op's formula (_opmath.replay_step, from the op table)
+        values[i] = replay_step(op, arg0s[i], arg1s[i], values, constants, extras)
     return t.n_nodes
 
 

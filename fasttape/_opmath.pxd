@@ -595,218 +595,211 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         adjoints[b] += g * (db)
 
 
-cdef inline bint replay_step(opcode_t op, Py_ssize_t i, index_t a, index_t b,
-                             double* values, const double* constants,
-                             const index_t* extras) noexcept nogil:
-    """Forward replay of node i: its value from its operands'. Returns True at an array
-    node (which the caller replays), False otherwise. (Leaves, constants and array
-    nodes are cases of the one switch: measured, testing them before it cost ~2
-    instructions a node, +13% on a replayed Rosenbrock loop.)"""
+cdef inline double replay_step(opcode_t op, index_t a, index_t b,
+                               const double* values, const double* constants,
+                               const index_t* extras) noexcept nogil:
+    """Forward replay: the node's value from its operands' (not for LEAF, CONST)."""
     cdef double va, vb, vc
-    if op == OP_ARRAY:
-        return True
-    elif op == OP_LEAF or op == OP_CONST:     # inputs and constants keep their values
-        return False
-    elif op == OP_SELECT:
-        values[i] = values[extras[b if values[a] > 0.0 else b + 1]]
+    if op == OP_SELECT:
+        return values[extras[b if values[a] > 0.0 else b + 1]]
     elif op == OP_ADD_VV:
         va = values[a]
         vb = values[b]
-        values[i] = va + vb
+        return va + vb
     elif op == OP_ADD_VC:
         va = values[a]
         vc = constants[b]
-        values[i] = va + vc
+        return va + vc
     elif op == OP_SUB_VV:
         va = values[a]
         vb = values[b]
-        values[i] = va - vb
+        return va - vb
     elif op == OP_SUB_VC:
         va = values[a]
         vc = constants[b]
-        values[i] = va - vc
+        return va - vc
     elif op == OP_SUB_CV:
         vc = constants[a]
         vb = values[b]
-        values[i] = vc - vb
+        return vc - vb
     elif op == OP_MUL_VV:
         va = values[a]
         vb = values[b]
-        values[i] = va * vb
+        return va * vb
     elif op == OP_MUL_VC:
         va = values[a]
         vc = constants[b]
-        values[i] = va * vc
+        return va * vc
     elif op == OP_DIV_VV:
         va = values[a]
         vb = values[b]
-        values[i] = va / vb
+        return va / vb
     elif op == OP_DIV_VC:
         va = values[a]
         vc = constants[b]
-        values[i] = va / vc
+        return va / vc
     elif op == OP_DIV_CV:
         vc = constants[a]
         vb = values[b]
-        values[i] = vc / vb
+        return vc / vb
     elif op == OP_POW_VV:
         va = values[a]
         vb = values[b]
-        values[i] = pow(va, vb)
+        return pow(va, vb)
     elif op == OP_POW_VC:
         va = values[a]
         vc = constants[b]
-        values[i] = pow(va, vc)
+        return pow(va, vc)
     elif op == OP_POW_CV:
         vc = constants[a]
         vb = values[b]
-        values[i] = pow(vc, vb)
+        return pow(vc, vb)
     elif op == OP_NEG:
         va = values[a]
-        values[i] = -va
+        return -va
     elif op == OP_SQUARE:
         va = values[a]
-        values[i] = va * va
+        return va * va
     elif op == OP_RECIPROCAL:
         va = values[a]
-        values[i] = 1.0 / va
+        return 1.0 / va
     elif op == OP_SQRT:
         va = values[a]
-        values[i] = sqrt(va)
+        return sqrt(va)
     elif op == OP_CBRT:
         va = values[a]
-        values[i] = cbrt(va)
+        return cbrt(va)
     elif op == OP_EXP:
         va = values[a]
-        values[i] = exp(va)
+        return exp(va)
     elif op == OP_EXP2:
         va = values[a]
-        values[i] = exp2(va)
+        return exp2(va)
     elif op == OP_EXPM1:
         va = values[a]
-        values[i] = expm1(va)
+        return expm1(va)
     elif op == OP_LOG:
         va = values[a]
-        values[i] = log(va)
+        return log(va)
     elif op == OP_LOG2:
         va = values[a]
-        values[i] = log2(va)
+        return log2(va)
     elif op == OP_LOG10:
         va = values[a]
-        values[i] = log10(va)
+        return log10(va)
     elif op == OP_LOG1P:
         va = values[a]
-        values[i] = log1p(va)
+        return log1p(va)
     elif op == OP_SIN:
         va = values[a]
-        values[i] = sin(va)
+        return sin(va)
     elif op == OP_COS:
         va = values[a]
-        values[i] = cos(va)
+        return cos(va)
     elif op == OP_TAN:
         va = values[a]
-        values[i] = tan(va)
+        return tan(va)
     elif op == OP_ARCSIN:
         va = values[a]
-        values[i] = asin(va)
+        return asin(va)
     elif op == OP_ARCCOS:
         va = values[a]
-        values[i] = acos(va)
+        return acos(va)
     elif op == OP_ARCTAN:
         va = values[a]
-        values[i] = atan(va)
+        return atan(va)
     elif op == OP_SINH:
         va = values[a]
-        values[i] = sinh(va)
+        return sinh(va)
     elif op == OP_COSH:
         va = values[a]
-        values[i] = cosh(va)
+        return cosh(va)
     elif op == OP_TANH:
         va = values[a]
-        values[i] = tanh(va)
+        return tanh(va)
     elif op == OP_ARCSINH:
         va = values[a]
-        values[i] = asinh(va)
+        return asinh(va)
     elif op == OP_ARCCOSH:
         va = values[a]
-        values[i] = acosh(va)
+        return acosh(va)
     elif op == OP_ARCTANH:
         va = values[a]
-        values[i] = atanh(va)
+        return atanh(va)
     elif op == OP_ABS:
         va = values[a]
-        values[i] = fabs(va)
+        return fabs(va)
     elif op == OP_SIGN:
         va = values[a]
-        values[i] = sign(va)
+        return sign(va)
     elif op == OP_ERF:
         va = values[a]
-        values[i] = erf(va)
+        return erf(va)
     elif op == OP_SIGMOID:
         va = values[a]
-        values[i] = sigmoid(va)
+        return sigmoid(va)
     elif op == OP_RAD2DEG:
         va = values[a]
-        values[i] = va * 57.29577951308232
+        return va * 57.29577951308232
     elif op == OP_DEG2RAD:
         va = values[a]
-        values[i] = va * 0.017453292519943295
+        return va * 0.017453292519943295
     elif op == OP_FLOOR:
         va = values[a]
-        values[i] = floor(va)
+        return floor(va)
     elif op == OP_CEIL:
         va = values[a]
-        values[i] = ceil(va)
+        return ceil(va)
     elif op == OP_TRUNC:
         va = values[a]
-        values[i] = trunc(va)
+        return trunc(va)
     elif op == OP_RINT:
         va = values[a]
-        values[i] = rint(va)
+        return rint(va)
     elif op == OP_SINC:
         va = values[a]
-        values[i] = sinc(va)
+        return sinc(va)
     elif op == OP_ARCTAN2:
         va = values[a]
         vb = values[b]
-        values[i] = atan2(va, vb)
+        return atan2(va, vb)
     elif op == OP_HYPOT:
         va = values[a]
         vb = values[b]
-        values[i] = hypot(va, vb)
+        return hypot(va, vb)
     elif op == OP_MAXIMUM:
         va = values[a]
         vb = values[b]
-        values[i] = maximum(va, vb)
+        return maximum(va, vb)
     elif op == OP_MINIMUM:
         va = values[a]
         vb = values[b]
-        values[i] = minimum(va, vb)
+        return minimum(va, vb)
     elif op == OP_LOGADDEXP:
         va = values[a]
         vb = values[b]
-        values[i] = logaddexp(va, vb)
+        return logaddexp(va, vb)
     elif op == OP_FMAX:
         va = values[a]
         vb = values[b]
-        values[i] = fmax(va, vb)
+        return fmax(va, vb)
     elif op == OP_FMIN:
         va = values[a]
         vb = values[b]
-        values[i] = fmin(va, vb)
+        return fmin(va, vb)
     elif op == OP_REMAINDER:
         va = values[a]
         vb = values[b]
-        values[i] = remainder(va, vb)
+        return remainder(va, vb)
     elif op == OP_FMOD:
         va = values[a]
         vb = values[b]
-        values[i] = fmod(va, vb)
+        return fmod(va, vb)
     elif op == OP_LOGADDEXP2:
         va = values[a]
         vb = values[b]
-        values[i] = logaddexp2(va, vb)
-    return False
+        return logaddexp2(va, vb)
+    return NAN
 
 
 cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,

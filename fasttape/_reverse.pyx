@@ -71,10 +71,11 @@ cdef Py_ssize_t scalar_reverse_run_c(TapeStorage t, const double* values,
         g = adjoints[i]
         if g == 0.0:
             continue
-        # the op's formula, from the op table (_opmath.reverse_step: one switch that
-        # gcc inlines here; a call out of this loop would cost ~10-40%)
-        reverse_step(op, arg0s[i], arg1s[i], g, values[i], values, constants, extras,
-                     adjoints)
+        if op > OP_CONST:              # leaves and constants: nothing to propagate
+            # the op's formula, from the op table (_opmath.reverse_step: one switch that
+            # gcc inlines here; a call out of this loop would cost ~10-40%)
+            reverse_step(op, arg0s[i], arg1s[i], g, values[i], values, constants,
+                         extras, adjoints)
     return -1
 
 
