@@ -173,14 +173,8 @@ cdef class Tape(TapeStorage):
 
     def replay_array_gradients(self, Py_ssize_t output_node, Py_ssize_t output_anode,
                                list leaves, inputs, gradients):
-        """Replay this tape (which has array nodes) at each row of `inputs` and sweep it
-        in reverse from its one-value output, writing the gradient of the leaves (a
-        row of `gradients`, the leaves' values flat in order) — all rows in C, without
-        the GIL (nodes with Python rules take it for their step). leaves: (is_array,
-        index) as for hessian_vector_arrays; output_anode: the output's array node, or
-        -1 when the output is scalar slot output_node. The recorded comparisons (and
-        masks read as booleans) are checked at each row: returns the number of rows
-        done, which is less than all at a row whose branch changed."""
+        """Replay, then sweep in reverse, at each row of `inputs`, in C: see
+        _batched.replay_array_gradients (the arguments, the rows done)."""
         return replay_array_gradients(self, output_node, output_anode, leaves, inputs,
                                       gradients)
 
