@@ -124,16 +124,6 @@ cdef inline double sinc_second(double x, double y) noexcept nogil:
     return (-cm.M_PI * cm.M_PI * x * x * y - 2.0 * (cm.cos(cm.M_PI * x) - y)) / (x * x)
 
 
-cdef inline void logaddexp2_partials(double a, double b, double y,
-                                     double* da, double* db) noexcept nogil:
-    # 2^(a - y) = sigmoid(ln2 (a - b)); equal arguments share evenly
-    if a == b:
-        da[0] = 0.5
-        db[0] = 0.5
-    else:
-        da[0] = sigmoid(cm.M_LN2 * (a - b))
-        db[0] = sigmoid(cm.M_LN2 * (b - a))
-
 
 # -- pow: autograd's conventions at a base or an exponent of 0 -------------------------
 
@@ -226,6 +216,12 @@ cdef inline void logaddexp_partials(double a, double b, double y,
     else:
         da[0] = sigmoid(a - b)
         db[0] = sigmoid(b - a)
+
+
+cdef inline void logaddexp2_partials(double a, double b, double y,
+                                     double* da, double* db) noexcept nogil:
+    # 2^(a - y) = sigmoid(ln2 (a - b)): logaddexp's weights at (ln2 a, ln2 b)
+    logaddexp_partials(cm.M_LN2 * a, cm.M_LN2 * b, y, da, db)
 
 
 cdef inline double logaddexp_second(double a, double b) noexcept nogil:

@@ -93,7 +93,8 @@ def logaddexp_partials(a, b, y):
 
 
 def logaddexp2_partials(a, b, y):
-    return fnp.sigmoid(LN2 * (a - b)), fnp.sigmoid(LN2 * (b - a))
+    # logaddexp's weights at (ln2 a, ln2 b), as in C
+    return logaddexp_partials(LN2 * a, LN2 * b, y)
 
 
 def sinc_derivative(x, y):
