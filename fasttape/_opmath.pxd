@@ -400,11 +400,10 @@ cdef inline void binary_second(opcode_t op, double a, double b, double y,
 cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, double y,
                               const double* values, const double* constants,
                               const index_t* extras, double* adjoints) noexcept nogil:
-    """Reverse mode: each Variable operand's adjoint += g * its partial (g != 0)."""
+    """Reverse mode: each Variable operand's adjoint += g * its partial (g != 0; not
+    for LEAF, CONST or ARRAY nodes, which the sweep handles)."""
     cdef double va, vb, vc, da, db
-    if op == OP_LEAF or op == OP_CONST:     # nothing to propagate
-        pass
-    elif op == OP_SELECT:       # y = values[extras[b]] if values[a] > 0 else extras[b + 1]'s
+    if op == OP_SELECT:         # y = values[extras[b]] if values[a] > 0 else extras[b + 1]'s
         adjoints[extras[b if values[a] > 0.0 else b + 1]] += g
     elif op == OP_ADD_VV:      # y = a + b
         adjoints[a] += g
