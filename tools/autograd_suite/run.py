@@ -6,6 +6,8 @@ passes and failures per file.
 
     python tools/autograd_suite/run.py [--work DIR] [-- pytest args]
 
+FASTTAPE_SUITE_MAX_ORDER=1 in the environment checks first derivatives only.
+
 The counts that issue #11 names exclude test_fft.py, test_complex.py and test_scipy.py.
 """
 import argparse
