@@ -44,6 +44,7 @@ from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
 from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
                                   split_like)
 from fasttape._recording_sweeps import reverse_recording, tangent_recording
+from fasttape._rule_nodes import rule_node
 from fasttape._tape import Tape, pop_active, push_active
 from fasttape._tape_pools import acquire_tape, active_tape, release_tape
 from fasttape._variable import Variable, make_leaf, make_leaves
@@ -243,7 +244,10 @@ class Recording:
         if not outputs:
             flat = self.zero_gradients()
         elif self.nested:
+            _check_directions(self.tape, seeds, "cotangent")
             flat = reverse_recording(self.tape, outputs, seeds, self.leaves)
+        elif any(type(s) in VARIABLE_TYPES for s in seeds):
+            flat = _linear_in_directions(self, seeds, reverse=True)
         else:
             flat = reverse_flat(self.tape, outputs, seeds, self.leaves)
         return self.rebuild(flat)
@@ -251,20 +255,21 @@ class Recording:
     def jvp(self, tangent):
         """Directional derivative of the output along `tangent` (the inputs' structure)."""
         if type(self.argnum) is int:
-            flat, _ = flatten(tangent)
+            flat, _ = flatten(tangent, variables=True)
         else:
             flat = []
             for t in tangent:
-                flat.extend(flatten(t)[0])
+                flat.extend(flatten(t, variables=True)[0])
         if len(flat) != len(self.leaves):
             raise ValueError("the tangent does not have the structure of the inputs")
-        if not self.nested:
-            flat = [t.value if type(t) in VARIABLE_TYPES else t for t in flat]
         outputs = [self.out_flat[i] for i in self.out_variables]
         if not outputs:
             result = []
         elif self.nested:
+            _check_directions(self.tape, flat, "tangent")
             result = tangent_recording(self.tape, self.leaves, flat, outputs)
+        elif any(type(t) in VARIABLE_TYPES for t in flat):
+            result = _linear_in_directions(self, flat, reverse=False)
         else:
             result = tangents_of(self.tape, self.leaves, flat, outputs)
         out = [np.zeros(np.shape(o)) if np.ndim(o) else 0.0 for o in self.out_flat]
@@ -352,6 +357,94 @@ def hessian_vectors(fun, argnum, args, directions):
         return rec.hvp(directions)
     finally:
         rec.release()
+
+
+def _check_directions(tape, directions, what):
+    """Variables among a nested recording's tangents or cotangents must be of its
+    tape (they are recorded into the sweep)."""
+    for d in directions:
+        if type(d) in VARIABLE_TYPES and d.tape is not tape:
+            raise TapeMismatchError(f"a {what} holds a Variable of another tape than "
+                                    f"the differentiated function's")
+
+
+def _linear_in_directions(rec, directions, reverse):
+    """The derivative sweep of a recording made outside any differentiation (its
+    Jacobian J is a constant there) along directions that hold Variables of a
+    differentiation under way: J^T c (reverse) or J t (forward) as ONE node on the
+    directions' tape, linear in them, whose rules are the opposite sweeps of rec (the
+    derivative of c -> J^T c is J, of t -> J t is J^T). The sweeps of that node may
+    meet Variables again (a third order): they come back here.
+
+    directions: the flat cotangents (one per output, reverse) or tangents (one per
+    leaf, forward). Returns the flat results (one per leaf, or one per output of
+    rec that is a Variable) as Variables of the directions' tape."""
+    outputs = [rec.out_flat[i] for i in rec.out_variables]
+    inputs = [shape_of(leaf) for leaf in rec.leaves]
+    produced = inputs if reverse else [shape_of(o) for o in outputs]
+    consumed = [shape_of(o) for o in outputs] if reverse else inputs
+    moving = [i for i, d in enumerate(directions) if type(d) in VARIABLE_TYPES]
+    enclosing = directions[moving[0]].tape
+    for i in moving:
+        if directions[i].tape is not enclosing:
+            raise TapeMismatchError("the directions hold Variables of two tapes")
+
+    def along(values, backwards):
+        """One sweep of rec with plain directions: results flat, one per leaf
+        (backwards) or per output."""
+        values = [value_of(v) for v in values]
+        if backwards:
+            return reverse_flat(rec.tape, outputs, values, rec.leaves)
+        return tangents_of(rec.tape, rec.leaves, values, outputs)
+
+    def spread(parts, shapes, positions=None):
+        """Directions for all positions from the values at `positions` (zeros at
+        the others)."""
+        full = [np.zeros(s) if s else 0.0 for s in shapes]
+        for i, part in zip(range(len(shapes)) if positions is None else positions,
+                           parts):
+            full[i] = part
+        return full
+
+    def sweep(parts, backwards, positions=None, shapes=None):
+        """The sweep along directions that may themselves be Variables (higher
+        orders): through a node again, or plainly."""
+        full = spread(parts, shapes, positions)
+        if any(type(p) in VARIABLE_TYPES for p in parts):
+            return _linear_in_directions(rec, full, backwards)
+        return along(full, backwards)
+
+    value = joined([np.asarray(r, dtype=float) for r in along(directions, reverse)])
+    sizes = [int(np.prod(s)) for s in produced]
+
+    def split(flat_g):
+        parts, start = [], 0
+        for size, shape in zip(sizes, produced):
+            piece = flat_g[start:start + size]
+            parts.append(fnp.reshape(piece, shape) if shape else piece[0])
+            start += size
+        return parts
+
+    def reverse_rule(g, ans, *moving_values):
+        # the transpose of this node's map: the opposite sweep, read at `moving`
+        back = sweep(split(fnp.reshape(g, (-1,))), not reverse, shapes=produced)
+        return [back[i] for i in moving]
+
+    def forward_rule(tangents, ans, *moving_values):
+        # the map itself (linear): the same sweep along the moving tangents
+        result = sweep([0.0 if t is None else t for t in tangents], reverse,
+                       positions=moving, shapes=consumed)
+        return fnp.concatenate([fnp.reshape(r, (-1,)) for r in result])
+
+    def evaluate(*moving_values):
+        full = list(directions)
+        for i, v in zip(moving, moving_values):
+            full[i] = v
+        return joined([np.asarray(r, dtype=float) for r in along(full, reverse)])
+
+    node = rule_node([directions[i] for i in moving], value, reverse_rule,
+                     forward_rule, evaluate)
+    return split(node)
 
 
 def reverse_flat(tape, outputs, seeds, leaves):

@@ -61,7 +61,8 @@ def check_grads(fun, modes=("rev",), order=1, eps=1e-6, rtol=1e-5, atol=1e-6):
       is compared three ways: by jvp (``"fwd"``), by vjp (``"rev"``) and by central
       differences;
     - with ``order`` > 1, the same checks are applied to the derivative functions
-      themselves (``x -> vjp(f, x)(u)`` and ``x -> jvp(f, x, v)``), recursively.
+      themselves, as functions of the point and the direction (``(x, u) -> vjp(f,
+      x)(u)`` and ``(x, v) -> jvp(f, x, v)``), recursively.
 
     Each comparison must satisfy ``|ad - numeric| <= atol + rtol * |numeric|``.
 
@@ -97,8 +98,8 @@ def check_grads(fun, modes=("rev",), order=1, eps=1e-6, rtol=1e-5, atol=1e-6):
 
 
 def _scalar_output(fun, args):
-    out = fun(*args)
-    return np.ndim(_plain(out)) == 0
+    out = _plain(fun(*args))
+    return not isinstance(out, (list, tuple, dict)) and np.ndim(out) == 0
 
 
 def _plain(x):
@@ -225,15 +226,19 @@ def _directional(fun, args, modes, order, eps, rtol, atol, rng, problems, label)
                 f"central differences {numeric!r}, |difference| {abs(ad - numeric):.3g}"
                 f" > tolerance {atol + rtol * abs(numeric):.3g}")
     if order > 1:
+        # the derivative functions, differentiated in the point AND the direction
+        # (the last argument): (x, v) -> J(x) v and (x, u) -> J(x)^T u
         for mode in modes:
             if mode == "fwd":
-                def derivative(*a, tangents=tangents):
-                    return jvp(fun, a, tangents)[1]
+                def derivative(*a):
+                    return jvp(fun, a[:-1], a[-1])[1]
+                direction = tuple(tangents)
             else:
-                def derivative(*a, cotangent=cotangent):
-                    return vjp(fun, *a)[1](cotangent)
-            _directional(derivative, args, modes, order - 1, eps, rtol, atol, rng,
-                         problems, f"{label}d({mode}) ")
+                def derivative(*a):
+                    return vjp(fun, *a[:-1])[1](a[-1])
+                direction = cotangent
+            _directional(derivative, (*args, direction), modes, order - 1, eps, rtol,
+                         atol, rng, problems, f"{label}d({mode}) ")
 
 
 def _rebuild_like(out_struct, vector):
