@@ -291,7 +291,11 @@ class Traced:
         if flat is None:                        # a constant function
             flat = [zeros_of(leaf) for arg in self.leaves for leaf in arg]
         per_arg = rebuild_each(self.structures, flat)
-        grads = [per_arg[i] for i in self._diff_argnums()]
+        argnums = [i % len(per_arg) for i in self._diff_argnums()]
+        # an argument named twice in argnum is differentiated at its last mention and
+        # gets zeros at the others, as grad (and autograd) give
+        grads = [per_arg[i] if i not in argnums[k + 1:] else _zeros_with_structure(
+            per_arg[i]) for k, i in enumerate(argnums)]
         return grads[0] if type(self.argnum) is int else tuple(grads)
 
     def grad_many(self, points, n_threads=None):
@@ -713,3 +717,9 @@ def _same_structure(a, b):
     if a.kind != b.kind or a.n_leaves != b.n_leaves or a.keys != b.keys:
         return False
     return all(_same_structure(x, y) for x, y in zip(a.children, b.children))
+
+
+def _zeros_with_structure(x):
+    flat, structure = flatten(x)
+    return structure.rebuild([np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0
+                              for v in flat])

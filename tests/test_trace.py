@@ -1523,3 +1523,21 @@ def test_nbytes_grows_with_the_tape():
     large = ft.trace(rosenbrock, [0.1] * 4000)
     assert 0 < small.nbytes < large.nbytes
     assert large.nbytes >= large.n_nodes * 17       # op code, two operands, value
+
+
+@pytest.mark.parametrize("argnum", [(0, 0), (1, 0, 1), (0, 1, 0)])
+@pytest.mark.parametrize("example", [(1.5, 3.0), (np.array([1.0, -2.0]), np.array([3.0, 0.5]))],
+                         ids=["scalars", "arrays"])
+def test_an_argument_named_twice_in_argnum_means_what_it_means_for_grad(argnum, example):
+    # one meaning (autograd's): the last mention is differentiated, earlier ones get zeros
+    def f(x, y):
+        return fnp.sum(x * y + x ** 2)
+
+    traced = ft.trace(f, *example, argnum=argnum).grad(*example)
+    eager = ft.grad(f, argnum=argnum)(*example)
+    assert len(traced) == len(eager) == len(argnum)
+    for got, expected in zip(traced, eager):
+        np.testing.assert_array_equal(got, expected)
+    last = {i: k for k, i in enumerate(argnum)}
+    for k, i in enumerate(argnum):
+        assert (np.all(traced[k] == 0)) == (last[i] != k)
