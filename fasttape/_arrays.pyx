@@ -154,12 +154,63 @@ cdef int set_operand(Tape t, Py_ssize_t r, Py_ssize_t j, object x,
         o.ref = push_constant(t, <double>x_value)
         o.size = 1
     else:
-        arr = np.ascontiguousarray(x_value, dtype=np.float64)
+        arr = snapshot(np.ascontiguousarray(x_value, dtype=np.float64), t)
         o.kind = OPERAND_CONST
         o.data = <double*>t.keep(arr)
         o.data_ref = len(t.keepalive) - 1
         o.size = arr.size
     return 0
+
+
+# Constants of at most this many elements are copied when they can change; larger
+# ones that a pooled tape reads (a grad call) are borrowed instead (see snapshot)
+SNAPSHOT_COPY_LIMIT = 1 << 16
+
+
+cdef object snapshot(cnp.ndarray arr, Tape t=None):
+    """arr as a constant whose values stay as they are now, as long as tape t reads
+    them: what a sweep reads of a constant must be its values as of the recording,
+    even if the caller refills the array afterwards (a scratch buffer reused in a
+    loop).
+
+    - Arrays nothing can write into (read-only, with read-only bases: fasttape's own
+      results, or data the caller marked read-only) are kept as they are.
+    - On a tape lent for one call (t.pooled: grad and its relatives), a large array
+      that owns its memory (data, typically, used every call) is borrowed, not
+      copied: it is made read-only until the call ends (a copy of megabytes of data
+      each call, with its page faults, cost more than the gradient); writing into it
+      meanwhile raises NumPy's "assignment destination is read-only".
+    - Anything else that can change is copied."""
+    cdef object a = arr
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            break
+        a = a.base
+        if a is None:
+            return arr                      # nothing can write into it
+    else:
+        if type(a) is bytes:                # (np.frombuffer of immutable bytes)
+            return arr
+        return arr.copy()
+    if t is not None and t.pooled and a is arr and (<object>arr).base is None \
+            and cnp.PyArray_SIZE(arr) > SNAPSHOT_COPY_LIMIT:
+        arr.flags.writeable = False
+        t.borrowed_arrays.append(arr)
+        return arr
+    return arr.copy()
+
+
+def frozen(x):
+    """x with its NumPy arrays (also inside lists, tuples and dicts) replaced by
+    snapshots (see snapshot): for the plain arguments that a node's Python rules
+    read later (custom primitives, checkpoint)."""
+    if isinstance(x, np.ndarray):
+        return snapshot(<cnp.ndarray>x)
+    if type(x) is list or type(x) is tuple:
+        return type(x)(frozen(v) for v in x)
+    if type(x) is dict:
+        return {k: frozen(v) for k, v in x.items()}
+    return x
 
 
 cdef object wrap_output(Tape t, Py_ssize_t r, object value):
@@ -677,7 +728,8 @@ def where(condition, a, b):
             mask_node = broadcast_to(mask_node, shape)
         mask_anode = (<ArrayVariable>mask_node).anode
     else:
-        mask_array = np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64)
+        mask_array = snapshot(np.ascontiguousarray(np.broadcast_to(cond, shape),
+                                                   dtype=np.float64), t)
     value = readonly_result(value)
     r = t.push_anode(AOP_WHERE, 0, size, 2, value)
     if mask is not None:

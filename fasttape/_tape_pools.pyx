@@ -43,6 +43,7 @@ cpdef Tape acquire_tape():
     cdef list active = active_tapes()
     cdef list pool = _state.pool
     cdef Tape t = pool.pop() if pool else Tape()
+    t.pooled = True
     active.append(t)
     return t
 

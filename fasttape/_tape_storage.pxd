@@ -195,6 +195,10 @@ cdef class TapeStorage:
     cdef double* array_adjoint_tangents   # ... of the array values' adjoints
     cdef Py_ssize_t array_adjoint_tangent_capacity
     cdef list keepalive               # NumPy arrays and callables the nodes point into
+    cdef public bint pooled           # lent by the thread's pool for one call (grad)
+    cdef public list borrowed_arrays  # callers' large arrays made read-only while a
+                                      # pooled tape reads them (see _arrays.snapshot);
+                                      # reset() makes them writeable again
     cdef object sweep_error           # exception raised by a Python step of a sweep
     cdef bint sweeping                # a C sweep is running: buffers must not move
     cdef public bint locate_guards    # remember where each comparison was made (trace)

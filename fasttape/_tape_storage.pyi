@@ -21,6 +21,8 @@ class TapeStorage:
     guard_locations: list[str]
     pyfunc_recipes: dict[int, tuple[Any, ...]]
     array_guards: list[tuple[Any, ...]]
+    pooled: bool
+    borrowed_arrays: list[Any]
     def __init__(self, max_size: int = ...) -> None: ...
     def reset(self) -> None: ...
     @property

@@ -139,6 +139,7 @@ cdef class TapeStorage:
         self.guard_locations = []
         self.array_guards = []
         self.pyfunc_recipes = {}
+        self.borrowed_arrays = []
 
     def __dealloc__(self):
         PyMem_Free(self.ops)
@@ -339,6 +340,10 @@ cdef class TapeStorage:
         self.pyfunc_recipes = {}
         self.keepalive = []
         self.guard_locations = []
+        if self.borrowed_arrays:
+            for array in self.borrowed_arrays:
+                array.flags.writeable = True
+            self.borrowed_arrays = []
         self.epoch += 1
 
     def scalar_adjoint(self, Py_ssize_t slot):

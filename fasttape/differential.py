@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from fasttape._arrays import holds_variables
+from fasttape._arrays import frozen, holds_variables
 from fasttape._containers import flatten
 from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, Recording,
                                  hessian_vectors, record, value_of)
@@ -282,6 +282,9 @@ class Checkpointed:
         positions = [i for i, a in enumerate(args) if type(a) in VARIABLE_TYPES]
         plain = [a.value if type(a) in VARIABLE_TYPES else a for a in args]
         value = fun(*plain)
+        # the sweeps call fun again: with the plain arguments as they are now
+        plain = [p if type(a) in VARIABLE_TYPES else frozen(p)
+                 for a, p in zip(args, plain)]
         if isinstance(value, (tuple, list, dict)):
             raise TypeError("checkpoint: the function must return one number or array")
         value = float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)

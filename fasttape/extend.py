@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from fasttape._arrays import ArrayVariable
+from fasttape._arrays import ArrayVariable, frozen
 from fasttape._references import reduce_by_reference
 from fasttape._rule_nodes import rule_node
 from fasttape._tape_state import OperandSlot
@@ -45,6 +45,10 @@ class Primitive:
             return self.fun(*args, **kwargs)
         values = [a.value if type(a) in _VARIABLE_TYPES else a for a in args]
         ans = self.fun(*values, **kwargs)
+        # the rules run later: they must see the plain arguments as they are now
+        values = [v if type(a) in _VARIABLE_TYPES else frozen(v)
+                  for a, v in zip(args, values)]
+        kwargs = frozen(kwargs)
         if isinstance(ans, (tuple, list, dict)):
             raise TypeError(f"{self.__name__}: a fasttape primitive must return one "
                             f"number or array")
