@@ -964,6 +964,7 @@ cdef class ArrayVariable:
     def grad(self):
         """Adjoint from the last backward() on this tape, as an array, or None."""
         check_array_live(self)
+        check_idle(self.tape)       # (another thread's backward() is filling them)
         if self.tape.swept_epoch != self.tape.epoch:
             return None
         return self.tape.array_adjoint(self.anode).reshape(self.value.shape)

@@ -149,7 +149,7 @@ cdef Py_ssize_t replay_array_gradients(TapeStorage t, Py_ssize_t output_node,
         if x.shape[1] != width or out.shape[1] != width or out.shape[0] < x.shape[0]:
             raise ValueError(f"rows of {width} values expected")
         prepare_sweep(t)           # buffers sized (the loop zeroes per row)
-        t.sweeping = True
+        begin_sweep(t)
         try:
             with nogil:
                 done = replay_array_rows_c(t, &x[0, 0] if x.shape[0] else NULL,

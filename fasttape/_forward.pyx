@@ -107,6 +107,7 @@ cdef int tangent_sweep_c(TapeStorage t, Py_ssize_t node_begin,
 
 cdef int prepare_tangents(TapeStorage t) except -1:
     """Tangent buffers sized for the tape and zeroed (then seed the leaves)."""
+    check_idle(t)
     ensure_doubles(&t.tangents, &t.tangent_capacity, t.slot_capacity)
     ensure_doubles(&t.array_tangents, &t.array_tangent_capacity,
                    t.n_array_values)
@@ -119,7 +120,7 @@ cdef int prepare_tangents(TapeStorage t) except -1:
 cdef int run_tangent(TapeStorage t) except -1:
     """Propagate the seeded leaf tangents forward through every node."""
     cdef int status
-    t.sweeping = True
+    begin_sweep(t)
     try:
         if t.n_nodes > 2048 or t.n_array_values > 2048:
             with nogil:

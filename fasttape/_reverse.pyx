@@ -84,6 +84,7 @@ cdef Py_ssize_t scalar_reverse_run_c(TapeStorage t, const double* values,
 cdef int prepare_sweep(TapeStorage t) except -1:
     """Adjoint buffers sized for the tape and zeroed: every slot, also those after
     the output, whose adjoints (zero) are read for inputs recorded after it."""
+    check_idle(t)
     ensure_doubles(&t.adjoints, &t.adjoint_capacity, t.slot_capacity)
     ensure_doubles(&t.array_adjoints, &t.array_adjoint_capacity,
                    t.n_array_values)
@@ -101,7 +102,7 @@ cdef int prepare_sweep(TapeStorage t) except -1:
 cdef int run_reverse(TapeStorage t, Py_ssize_t node, Py_ssize_t slot_end) except -1:
     """Run the reverse sweep from `node` (whose slot ends at slot_end) to 0."""
     cdef int status
-    t.sweeping = True
+    begin_sweep(t)
     # Releasing the GIL costs ~0.1 us: only worth it for tapes that take longer.
     try:
         if node > 2048 or t.n_array_values > 2048:

@@ -58,6 +58,7 @@ cdef int prepare_adjoint_tangents(TapeStorage t) except -1:
     """Forward over reverse: buffers for the tangents of the adjoints (slots and
     array values), as large as the adjoints' (the array steps swap the two) and
     zeroed."""
+    check_idle(t)
     ensure_doubles(&t.adjoint_tangents, &t.adjoint_tangent_capacity,
                    t.adjoint_capacity)
     ensure_doubles(&t.array_adjoint_tangents, &t.array_adjoint_tangent_capacity,
@@ -140,7 +141,7 @@ cdef object hessian_vector_arrays(TapeStorage t, Py_ssize_t output, list leaves,
         output = t.anodes[output_anode].node
     else:
         t.adjoints[output] = 1.0
-    t.sweeping = True
+    begin_sweep(t)
     try:
         if output > 2048 or t.n_array_values > 2048:
             with nogil:

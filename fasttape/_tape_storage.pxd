@@ -234,6 +234,26 @@ cdef class TapeStorage:
     cpdef reset(self)
 
 
+cdef inline int check_idle(TapeStorage t) except -1:
+    """Refuse to prepare or start a sweep of a tape that is being swept (by another
+    thread, or by a rule of its own sweep): it would zero or overwrite the buffers
+    that sweep is using. Called under the GIL, as is begin_sweep, so that two threads
+    cannot both pass."""
+    if t.sweeping:
+        raise RuntimeError(
+            "fasttape: this tape is already being swept, by another thread or by a "
+            "rule of its own sweep; a tape serves one sweep at a time (grad and "
+            "friends record on per-thread tapes: share functions, not tapes)")
+    return 0
+
+
+cdef inline int begin_sweep(TapeStorage t) except -1:
+    """Mark t as being swept: its buffers must not move, nor serve another sweep."""
+    check_idle(t)
+    t.sweeping = True
+    return 0
+
+
 cdef inline Py_ssize_t push_node(TapeStorage t, opcode_t op, index_t a, index_t b,
                                  double value) except -1:
     """Append a scalar node; returns its node index. Its slot is t.n_slots - 1."""

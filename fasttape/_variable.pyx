@@ -192,6 +192,7 @@ cdef class Variable:
         """
         check_live(self)
         cdef Tape t = self.tape
+        check_idle(t)               # (another thread's backward() is filling them)
         if t.swept_epoch != t.epoch or self.slot >= t.swept_slot_end:
             return None
         return t.adjoints[self.slot]

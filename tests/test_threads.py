@@ -152,3 +152,38 @@ def test_variables_of_another_thread_are_usable_with_their_own_tape():
 
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(other).result() == 2.5
+
+
+def test_concurrent_sweeps_of_one_shared_tape_raise_instead_of_mixing():
+    # threads calling backward() on ONE tape: each gets the right gradients or a
+    # RuntimeError saying the tape is being swept, never gradients of a half-done sweep
+    import fasttape as ft
+    with ft.Tape():
+        xs = [ft.Variable(0.01 * i) for i in range(3000)]   # long enough to drop the GIL
+        f = xs[0]
+        for x in xs[1:]:
+            f = f + ft.sin(x) * x
+    f.backward()
+    expected = [x.grad for x in xs[:50]]
+    outcomes = {"right": 0, "refused": 0, "wrong": 0}
+    lock = threading.Lock()
+
+    def work():
+        for _ in range(100):
+            try:
+                f.backward()
+                got = [x.grad for x in xs[:50]]
+                key = "right" if got == expected else "wrong"
+            except RuntimeError as error:
+                assert "already being swept" in str(error)
+                key = "refused"
+            with lock:
+                outcomes[key] += 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes["wrong"] == 0, outcomes
+    assert outcomes["right"] > 0
