@@ -224,18 +224,25 @@ def hessian(fun, argnum=0):
 
 
 def hessian_vector_product(fun, argnum=0):
-    """Return ``hvp(*args, vector)``: the Hessian of ``fun`` with respect to argument
-    ``argnum`` times ``vector`` (of that argument's structure), without forming the
-    Hessian.
+    """Return ``hvp(*args, vector, **kwargs)``: the Hessian of ``fun`` with respect to
+    argument ``argnum`` times ``vector`` (of that argument's structure), without
+    forming the Hessian (autograd's ``hessian_tensor_product``: for an array argument,
+    ``tensordot(H, vector, vector.ndim)``).
 
     A forward-over-reverse pass in C records nothing beyond the function itself;
     functions with Python-rule operations (linalg, einsum, custom primitives,
     checkpoint), and calls inside another differentiation, take one forward sweep over
     the recorded gradient instead.
     """
-    def hvp_fun(*args):
+    def hvp_fun(*args, **kwargs):
+        if not args:
+            raise TypeError("hessian_vector_product: call with the function's "
+                            "arguments followed by the vector")
         *primals, vector = args
         primals = tuple(primals)
+        if kwargs:
+            return hessian_vector_product(functools.partial(fun, **kwargs), argnum)(
+                *primals, vector)
         fast = hessian_vectors(fun, argnum, primals, [vector])
         if fast is not None:
             return fast[0]
