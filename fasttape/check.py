@@ -97,8 +97,8 @@ def check_grads(fun, modes=("rev",), order=1, eps=1e-6, rtol=1e-5, atol=1e-6):
 
 
 def _scalar_output(fun, args):
-    out = fun(*args)
-    return np.ndim(_plain(out)) == 0
+    out = _plain(fun(*args))
+    return not isinstance(out, (list, tuple, dict)) and np.ndim(out) == 0
 
 
 def _plain(x):

@@ -169,10 +169,11 @@ def grad_and_aux(fun, argnum=0):
 
 
 def holomorphic_grad(fun, argnum=0):
-    """autograd's ``holomorphic_grad``, for real arguments: the gradient of the real
-    part of ``fun`` (with autograd's warning that the input is not complex). Complex
-    arguments raise: fasttape does not differentiate complex numbers."""
-    gradient = grad(lambda *args, **kwargs: fnp.real(fun(*args, **kwargs)), argnum)
+    """autograd's ``holomorphic_grad``, for real arguments: the gradient of ``fun``
+    (real-valued, as fasttape computes in real numbers), with autograd's warning that
+    the input is not complex. Complex arguments raise: fasttape does not differentiate
+    complex numbers."""
+    gradient = grad(fun, argnum)
 
     @functools.wraps(fun)
     def holomorphic_grad_fun(*args, **kwargs):
