@@ -267,8 +267,9 @@ def checkpoint(fun):
     temporary tape when it reaches that node. Trades time (``fun`` runs twice) for
     memory (its intermediates are never kept), as ``jax.checkpoint``.
 
-    ``fun`` takes numbers, arrays or Variables as positional arguments and returns one
-    number or array.
+    ``fun`` takes numbers, arrays or Variables as positional arguments (keyword
+    arguments are passed on as constants, as autograd's checkpoint does) and returns
+    one number or array.
     """
     return Checkpointed(fun)
 
@@ -281,14 +282,17 @@ class Checkpointed:
         functools.update_wrapper(self, fun)
         self.fun = fun
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         fun = self.fun
         variables = [a for a in args if type(a) in VARIABLE_TYPES]
         if not variables:
-            return fun(*args)
+            return fun(*args, **kwargs)
+        if holds_variables(kwargs):
+            raise TypeError("checkpoint: pass the values to differentiate as positional "
+                            "arguments (keyword arguments are constants)")
         positions = [i for i, a in enumerate(args) if type(a) in VARIABLE_TYPES]
         plain = [a.value if type(a) in VARIABLE_TYPES else a for a in args]
-        value = fun(*plain)
+        value = fun(*plain, **kwargs)
         if isinstance(value, (tuple, list, dict)):
             raise TypeError("checkpoint: the function must return one number or array")
         value = float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
@@ -297,7 +301,7 @@ class Checkpointed:
             full = list(plain)
             for i, o in zip(positions, operands):
                 full[i] = o
-            return fun(*full)
+            return fun(*full, **kwargs)
 
         argnums = tuple(range(len(variables)))
 
@@ -320,7 +324,7 @@ class Checkpointed:
         call.__name__ = f"checkpoint({getattr(fun, '__name__', 'a function')})"
         slots = dict(zip(positions, range(len(positions))))
         recipe = (self, tuple(OperandSlot(slots[i]) if i in slots else a
-                              for i, a in enumerate(args)), {})
+                              for i, a in enumerate(args)), kwargs)
         return rule_node(variables, value, reverse, forward, call, recipe)
 
     def __reduce__(self):

@@ -805,3 +805,31 @@ def test_rules_written_with_vspace():
     gx, glimit = grad(lambda x, l: fnp.sum(clipped_identity(x, l)), (0, 1))(x, 1.0)
     assert_close(gx, [0.0, 1.0, 0.0])
     assert glimit == 0.0
+
+
+def test_fasttape_misc_flatten_is_the_function_and_its_module_imports():
+    import sys
+
+    import fasttape.misc
+    module = sys.modules["fasttape.misc.flatten"]
+    assert fasttape.misc.flatten is module.flatten is flatten      # as in autograd.misc
+    assert module.flatten_func is flatten_func
+
+
+def test_checkpoint_passes_keyword_arguments_as_constants(rng):
+    def layer(x, w, power=2.0):
+        return fnp.sum(fnp.abs(fnp.dot(w, x)) ** power)
+
+    remat = ft.checkpoint(layer)
+    x, w = rng.standard_normal(3), rng.standard_normal((2, 3))
+    loss = lambda x, w: remat(x, w, power=3.0)
+    for got, expected in zip(grad(loss, (0, 1))(x, w),
+                             grad(lambda x, w: layer(x, w, power=3.0), (0, 1))(x, w)):
+        assert_close(got, expected)
+    check_grads(loss, modes=("fwd", "rev"))(x, w)
+    # (no Variable among the positional arguments: a plain call, recorded as usual)
+    assert_close(grad(lambda p: remat(x, w, power=p))(3.0),
+                 float(numerical_gradient(lambda p: layer(x, w, power=p), 3.0)),
+                 rtol=1e-8)
+    with pytest.raises(TypeError, match="positional"):
+        grad(lambda x: remat(x, w, power=x[0] + 2.0))(x)
