@@ -30,6 +30,7 @@ of a value's space, for rules that need them. Unlike autograd, a rule given as
 """
 import functools
 import warnings
+import weakref
 
 import numpy as np
 
@@ -45,9 +46,10 @@ _VARIABLE_TYPES = (Variable, ArrayVariable)
 
 
 # the rules of each primitive (a _Rules per primitive), as autograd's core keeps them:
-# removing a primitive's entry removes its rules
-primitive_vjps = {}
-primitive_jvps = {}
+# removing a primitive's entry removes its rules (weak keys: a primitive that is no
+# longer used takes its rules with it)
+primitive_vjps = weakref.WeakKeyDictionary()
+primitive_jvps = weakref.WeakKeyDictionary()
 
 
 class _Rules:
