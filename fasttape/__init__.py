@@ -15,7 +15,7 @@ from fasttape._variable import Variable
 from fasttape import _elementary
 from fasttape._elementary import *  # noqa: F401,F403  the op table's functions
 from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckError,
-                             StaleVariableError, TapeMismatchError)
+                             MissingRuleError, StaleVariableError, TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
                                    jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
@@ -23,6 +23,13 @@ from fasttape._arrays import ArrayVariable
 from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
 from fasttape.branching import where
+from fasttape.composed import (deriv, grad_and_aux, grad_named, hessian_tensor_product,
+                               holomorphic_grad, make_ggnvp, make_hvp, multigrad_dict,
+                               tensor_jacobian_product, vector_jacobian_product)
+from fasttape.extend import primitive
+# autograd's differentiable containers and type tests (not in __all__: they shadow
+# Python's builtins of the same names, which `from fasttape import *` leaves alone)
+from fasttape.builtins import dict, isinstance, list, tuple, type  # noqa: A004
 from fasttape import math
 from fasttape._wiring import connect_layers
 
@@ -37,6 +44,8 @@ __all__ = [
     "jacobian", "jacfwd", "jacrev", "hessian", "hessian_vector_product", "hvp", "jvp",
     "vjp", "make_jvp", "make_vjp", "checkpoint", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
-    "BranchChangedError", "trace", "Traced", "where",
-    "math",
+    "BranchChangedError", "MissingRuleError", "trace", "Traced", "where",
+    "math", "deriv", "grad_named", "make_hvp", "hessian_tensor_product", "make_ggnvp",
+    "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
+    "grad_and_aux", "holomorphic_grad", "primitive",
 ] + _elementary.__all__     # the elementary functions and math's spellings of them

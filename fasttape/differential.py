@@ -224,18 +224,25 @@ def hessian(fun, argnum=0):
 
 
 def hessian_vector_product(fun, argnum=0):
-    """Return ``hvp(*args, vector)``: the Hessian of ``fun`` with respect to argument
-    ``argnum`` times ``vector`` (of that argument's structure), without forming the
-    Hessian.
+    """Return ``hvp(*args, vector, **kwargs)``: the Hessian of ``fun`` with respect to
+    argument ``argnum`` times ``vector`` (of that argument's structure), without
+    forming the Hessian (autograd's ``hessian_tensor_product``: for an array argument,
+    ``tensordot(H, vector, vector.ndim)``).
 
     A forward-over-reverse pass in C records nothing beyond the function itself;
     functions with Python-rule operations (linalg, einsum, custom primitives,
     checkpoint), and calls inside another differentiation, take one forward sweep over
     the recorded gradient instead.
     """
-    def hvp_fun(*args):
+    def hvp_fun(*args, **kwargs):
+        if not args:
+            raise TypeError("hessian_vector_product: call with the function's "
+                            "arguments followed by the vector")
         *primals, vector = args
         primals = tuple(primals)
+        if kwargs:
+            return hessian_vector_product(functools.partial(fun, **kwargs), argnum)(
+                *primals, vector)
         fast = hessian_vectors(fun, argnum, primals, [vector])
         if fast is not None:
             return fast[0]
@@ -260,8 +267,9 @@ def checkpoint(fun):
     temporary tape when it reaches that node. Trades time (``fun`` runs twice) for
     memory (its intermediates are never kept), as ``jax.checkpoint``.
 
-    ``fun`` takes numbers, arrays or Variables as positional arguments and returns one
-    number or array.
+    ``fun`` takes numbers, arrays or Variables as positional arguments (keyword
+    arguments are passed on as constants, as autograd's checkpoint does) and returns
+    one number or array.
     """
     return Checkpointed(fun)
 
@@ -274,17 +282,21 @@ class Checkpointed:
         functools.update_wrapper(self, fun)
         self.fun = fun
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         fun = self.fun
         variables = [a for a in args if type(a) in VARIABLE_TYPES]
         if not variables:
-            return fun(*args)
+            return fun(*args, **kwargs)
+        if holds_variables(kwargs):
+            raise TypeError("checkpoint: pass the values to differentiate as positional "
+                            "arguments (keyword arguments are constants)")
         positions = [i for i, a in enumerate(args) if type(a) in VARIABLE_TYPES]
         plain = [a.value if type(a) in VARIABLE_TYPES else a for a in args]
-        value = fun(*plain)
+        value = fun(*plain, **kwargs)
         # the sweeps call fun again: with the plain arguments as they are now
         plain = [p if type(a) in VARIABLE_TYPES else frozen(p)
                  for a, p in zip(args, plain)]
+        kwargs = frozen(kwargs)
         if isinstance(value, (tuple, list, dict)):
             raise TypeError("checkpoint: the function must return one number or array")
         value = float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
@@ -293,7 +305,7 @@ class Checkpointed:
             full = list(plain)
             for i, o in zip(positions, operands):
                 full[i] = o
-            return fun(*full)
+            return fun(*full, **kwargs)
 
         argnums = tuple(range(len(variables)))
 
@@ -316,7 +328,7 @@ class Checkpointed:
         call.__name__ = f"checkpoint({getattr(fun, '__name__', 'a function')})"
         slots = dict(zip(positions, range(len(positions))))
         recipe = (self, tuple(OperandSlot(slots[i]) if i in slots else a
-                              for i, a in enumerate(args)), {})
+                              for i, a in enumerate(args)), kwargs)
         return rule_node(variables, value, reverse, forward, call, recipe)
 
     def __reduce__(self):

@@ -26,3 +26,10 @@ class BranchChangedError(FasttapeError):
     """A traced function, replayed at new inputs, would take another branch: a
     comparison made while tracing comes out differently. Trace with ``retrace=True``
     to record the new branch instead, or write the choice with ``fasttape.where``."""
+
+
+class MissingRuleError(FasttapeError, TypeError, NotImplementedError):
+    """A primitive (fasttape.extend) was differentiated with respect to an argument it
+    has no rule for in that mode (no VJP for reverse mode, no JVP for forward mode).
+    A TypeError as fasttape raised before, and a NotImplementedError as autograd
+    raises."""
