@@ -316,3 +316,18 @@ def test_einsum_keeps_numpy_s_errors():
 def test_r_refuses_string_directives_it_does_not_know():
     with pytest.raises(TypeError, match="axis string"):
         grad(lambda x: fnp.sum(fnp.r_["r", x, x]))(np.ones(2))
+
+
+def test_std_of_groups_of_one_element_has_derivative_zero():
+    """std is the constant 0 there (central differences give 0), where sqrt's slope
+    at 0 times a zero would give nan."""
+    assert grad(lambda x: fnp.std(x))(3.5) == 0.0
+    np.testing.assert_array_equal(
+        jacobian(lambda x: fnp.std(x, axis=0))(np.array([[1.0, -2.0, 0.5]])),
+        np.zeros((3, 1, 3)))
+    x = np.array([[1.0, -2.0, 0.5], [2.0, 0.0, 0.5]])
+    g = grad(lambda x: fnp.sum(fnp.std(x, axis=0)))(x)
+    np.testing.assert_allclose(g, [[-0.5, -0.5, 0.0], [0.5, 0.5, 0.0]])
+    replayed = trace(lambda x: fnp.sum(fnp.std(x, axis=0)), x)
+    np.testing.assert_allclose(replayed.grad(x[::-1]), [[0.5, 0.5, 0.0],
+                                                        [-0.5, -0.5, 0.0]])

@@ -378,13 +378,19 @@ def stack(arrays, axis=0):
     return _arrays.concat_values(arrays, value, list(pos))
 
 
-def hstack(tup):
+def hstack(tup, *, dtype=None, casting="same_kind"):
+    if not _builtins.any(_holds_variables(a) for a in tup):
+        return _np.hstack(tup, dtype=dtype, casting=casting)
+    _check_float_dtype(dtype)
     arrays = [atleast_1d(a) for a in tup]
     return concatenate(arrays, 0 if _builtins.all(_np.ndim(_value(a)) == 1
                                                  for a in arrays) else 1)
 
 
-def vstack(tup):
+def vstack(tup, *, dtype=None, casting="same_kind"):
+    if not _builtins.any(_holds_variables(a) for a in tup):
+        return _np.vstack(tup, dtype=dtype, casting=casting)
+    _check_float_dtype(dtype)
     return concatenate([atleast_2d(a) for a in tup], 0)
 
 
@@ -501,9 +507,19 @@ def var(a, axis=None, ddof=0, keepdims=False):
 
 
 def std(a, axis=None, ddof=0, keepdims=False):
-    if not _is_variable(_operand(a)):
+    """sqrt(var); where the variance is 0 (a group of one element, or of equal ones)
+    the derivative is 0, that of the constant 0 a group of one element has, rather
+    than sqrt's infinite slope at 0 times a zero (nan)."""
+    a = _operand(a)
+    if not _is_variable(a):
         return _np.std(a, axis=axis, ddof=ddof, keepdims=keepdims)
-    return sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    v = var(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    if type(v) is Variable:
+        return sqrt(v) if v > 0.0 else v * 0.0
+    if not _traced(v) and _np.all(v.value > 0.0):
+        return sqrt(v)
+    positive = v > 0.0            # (a recorded mask when tracing)
+    return where(positive, sqrt(where(positive, v, 1.0)), 0.0)
 
 
 # -- products --------------------------------------------------------------------------------
