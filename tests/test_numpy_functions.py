@@ -187,6 +187,8 @@ SPECS = [
                (2, 3, 4), (4, 2)),
     array_spec("einsum ellipsis broadcast", lambda np, a, b: np.einsum(
         "...ij,...jk->...ik", a, b), (2, 1, 3, 4), (5, 4, 2)),
+    array_spec("einsum ellipsis of length 0", lambda np, a, b: np.einsum(
+        "...ij,...jk->...ik", a, b), (0, 2, 3), (0, 3, 4)),
     array_spec("einsum ellipsis implicit", lambda np, a: np.einsum("i...->...", a),
                (3, 2, 2)),
     array_spec("einsum ellipsis in the middle", lambda np, a: np.einsum(

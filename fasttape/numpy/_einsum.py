@@ -94,7 +94,9 @@ def _broadcast_operands(terms, operands):
     lengths = {}
     for term, x in zip(terms, operands):
         for c, n in zip(term, np.shape(_arrays_value(x))):
-            lengths[c] = max(lengths.get(c, 1), n)
+            if n != 1:                  # (a length 0 broadcasts as any other)
+                lengths[c] = n
+            lengths.setdefault(c, 1)
     out = []
     for term, x in zip(terms, operands):
         shape = np.shape(_arrays_value(x))
@@ -130,14 +132,15 @@ def einsum(subscripts, operands, **kwargs):
         return cotangents
 
     def forward(tangents, ans, *xs):
-        total = 0.0
+        total = None
         spec = f"{','.join(inputs)}->{output}"
         for i, t in enumerate(tangents):
             if t is not None:
                 args = list(xs)
                 args[i] = t
-                total = total + _einsum(spec, *args)
-        return total
+                term = _einsum(spec, *args)
+                total = term if total is None else total + term
+        return np.zeros(np.shape(ans)) if total is None else total
 
     spec = f"{','.join(inputs)}->{output}"
 
