@@ -19,6 +19,8 @@ from fasttape._containers import recorded_array
 from fasttape._masks import ArrayMask
 from fasttape._tape import MASK_OPS as _MASK_OPS, OP_TABLE as _OP_TABLE
 from fasttape._variable import Variable
+from fasttape.numpy import _gathers
+from fasttape.numpy._joiners import AxisJoiner as _AxisJoiner
 
 _OP = {name: code for name, code, _ in _OP_TABLE}
 _VARIABLES = (Variable, ArrayVariable)
@@ -673,109 +675,47 @@ def clip(a, a_min=None, a_max=None):
 
 # -- rearranging, padding, differences (gathers and joins of the nodes above) ----------------
 
-def _rearranged(a, index, value):
-    """The array `value` whose elements are a's elements at the flat positions `index`
-    (an integer array of value's shape; -1 where value holds a constant): one gather,
-    or one join when each of a's elements appears once among constants."""
-    index = _np.asarray(index, dtype=_np.int64)
-    taken = index >= 0
-    if taken.all():
-        return _arrays.gather(a, index)
-    if _np.bincount(index[taken], minlength=a.size).max(initial=0) <= 1 and \
-            taken.sum() == a.size:
-        where_placed = _np.empty(a.size, dtype=_np.int64)
-        where_placed[index[taken]] = _np.flatnonzero(taken)
-        return _arrays.concat_values([a], _np.asarray(value, dtype=_np.float64),
-                                     [where_placed])
-    picked = _arrays.gather(a, _np.where(taken, index, 0))
-    return _arrays.where(taken, picked, _np.asarray(value, dtype=_np.float64))
-
-
 def _array_operand(a):
     """A Variable or a list holding them as an ArrayVariable (a scalar as 0-d)."""
     a = _operand(a)
     return _arrays.array_from_scalars([a], ()) if type(a) is Variable else a
 
 
-def _refuse_on_replay(a, name):
-    if _traced(a):
-        raise TypeError(f"{name} of Variables cannot be replayed by trace (the order of "
-                        f"its elements depends on their values); differentiate it with "
-                        f"grad, jacobian, ... instead")
-
-
 def sort(a, axis=-1, kind=None, order=None):
     """Sorted copy; the derivative follows each element to its place (ties keep
-    their order, as a stable sort)."""
+    their order, as a stable sort). One gather."""
     a = _array_operand(a)
     if type(a) is not ArrayVariable:
         return _np.sort(a, axis=axis, kind=kind, order=order)
-    _refuse_on_replay(a, "sort")
-    positions = _arrays.positions(a)
-    if axis is None:
-        a, positions, axis = ravel(a), positions.reshape(-1), 0
-    order = _np.argsort(a.value, axis=axis, kind="stable")
-    return _arrays.gather(a, _np.take_along_axis(positions, order, axis))
+    return _gathers.sort(a, axis)
 
 
 def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.partition; the derivative follows each element to its place. One gather."""
     a = _array_operand(a)
     if type(a) is not ArrayVariable:
         return _np.partition(a, kth, axis=axis, kind=kind, order=order)
-    _refuse_on_replay(a, "partition")
-    positions = _arrays.positions(a)
-    if axis is None:
-        a, positions, axis = ravel(a), positions.reshape(-1), 0
-    order = _np.argpartition(a.value, kth, axis=axis)
-    return _arrays.gather(a, _np.take_along_axis(positions, order, axis))
+    return _gathers.partition(a, kth, axis)
 
 
 def pad(array, pad_width, mode="constant", **kwargs):
-    """np.pad of a Variable; constant values (constant_values, end_values) are
-    constants. Modes that copy elements (edge, reflect, symmetric, wrap, constant) are
-    one gather or join; the statistic and linear_ramp modes are refused."""
+    """np.pad; the padding values (constant_values, ...) are constants. The modes that
+    copy elements (constant, edge, reflect, symmetric, wrap) are one gather or join;
+    the statistic and linear_ramp modes are refused."""
     array = _array_operand(array)
     if type(array) is not ArrayVariable:
         return _np.pad(array, pad_width, mode, **kwargs)
-    if mode not in ("constant", "edge", "reflect", "symmetric", "wrap", "empty"):
-        raise TypeError(f"pad of Variables supports the modes that copy elements "
-                        f"(constant, edge, reflect, symmetric, wrap), not {mode!r}")
-    value = _np.pad(array.value, pad_width, mode, **kwargs)
-    if mode in ("constant", "empty"):
-        index = _np.pad(_arrays.positions(array), pad_width, "constant",
-                        constant_values=-1)
-        value = _np.where(index >= 0, value, 0.0) if mode == "empty" else value
-    else:
-        index = _np.pad(_arrays.positions(array), pad_width, mode, **kwargs)
-    return _rearranged(array, index, value)
+    return _gathers.pad(array, pad_width, mode, kwargs)
 
 
 def make_diagonal(D, offset=0, axis1=0, axis2=1):
     """The array whose diagonal (np.diagonal(out, offset, axis1, axis2)) is D's last
     axis, zero elsewhere (autograd's complement of np.diagonal); axis1 and axis2 name
-    axes of the output."""
+    axes of the output. One join."""
     D = _operand(D)
-    shape = _np.shape(_value(D))
-    if len(shape) == 0:
-        raise ValueError("make_diagonal needs an array of at least one dimension")
-    n = shape[-1] + _builtins.abs(offset)
-    ndim = len(shape) + 1
-    axis1, axis2 = axis1 % ndim, axis2 % ndim
-    if axis1 == axis2:
-        raise ValueError("make_diagonal: axis1 and axis2 cannot be the same")
-    out_shape = list(shape[:-1])
-    for ax in sorted((axis1, axis2)):
-        out_shape.insert(ax, n)
-    out_positions = _np.arange(int(_np.prod(out_shape)), dtype=_np.int64).reshape(
-        out_shape)
-    placed = _np.diagonal(out_positions, offset, axis1, axis2)
-    value = _np.zeros(out_shape)
-    value.reshape(-1)[placed] = _value(D)
-    if not _is_variable(D):
-        return value
-    if type(D) is Variable:
-        D = _array_operand(D)
-    return _arrays.concat_values([D], value, [placed])
+    return _gathers.make_diagonal(_array_operand(D) if _is_variable(D) else
+                                  _np.asarray(D, dtype=_np.float64),
+                                  offset, axis1, axis2)
 
 
 def select(condlist, choicelist, default=0):
@@ -1004,59 +944,9 @@ def empty_like(a, dtype=None, order="K", subok=True, shape=None):
     return _np.empty_like(_value(_operand(a)), dtype, order, subok, shape)
 
 
-# -- np.r_ and np.c_ --------------------------------------------------------------------------
-
-class _Joiner:
-    """np.r_ (axis 0) and np.c_ (columns): items are arrays, numbers, slices (ranges,
-    as NumPy's) and an optional leading axis string ('1', or NumPy's 'axis,ndmin,
-    trans1d'); with Variables among them, one concatenation."""
-
-    def __init__(self, numpy_joiner, axis, ndmin, trans1d):
-        self._numpy = numpy_joiner
-        self._defaults = (axis, ndmin, trans1d)
-
-    def __getitem__(self, key):
-        items = list(key) if isinstance(key, tuple) else [key]
-        if not _builtins.any(_holds_variables(x) for x in items):
-            return self._numpy[key]
-        axis, ndmin, trans1d = self._defaults
-        if items and isinstance(items[0], str):
-            settings = items.pop(0).split(",")
-            if not _builtins.all(_s.strip().lstrip("-").isdigit() for _s in settings) \
-                    or len(settings) > 3:
-                raise TypeError(f"fasttape's r_/c_ of Variables takes an axis string "
-                                f"of integers, not {','.join(settings)!r}")
-            numbers = [int(_s) for _s in settings]
-            axis = numbers[0]
-            ndmin = numbers[1] if len(numbers) > 1 else 1
-            trans1d = numbers[2] if len(numbers) > 2 else -1
-        arrays = []
-        for item in items:
-            if isinstance(item, slice):
-                item = _np.r_[item]
-            item = _array_operand(item)
-            if not _is_variable(item):
-                item = _np.asarray(item, dtype=_np.float64)
-            shape = _np.shape(_value(item))
-            if len(shape) < ndmin:
-                # NumPy's rule: the new axes of length 1 go first, the old ones at
-                # trans1d (counted like an axis of the result)
-                new_shape = (1,) * (ndmin - len(shape)) + shape
-                if trans1d != -1 and len(shape) > 0:
-                    k = trans1d % ndmin
-                    new_shape = [1] * ndmin
-                    new_shape[k:k + len(shape)] = shape
-                item = reshape(item, tuple(new_shape)) if _is_variable(item) else \
-                    item.reshape(new_shape)
-            arrays.append(item)
-        return concatenate(arrays, axis)
-
-    def __len__(self):
-        return 0
-
-
-r_ = _Joiner(_np.r_, 0, 1, -1)
-c_ = _Joiner(_np.c_, -1, 2, 0)
+# np.r_ and np.c_ (Variables among the items: one concatenation)
+r_ = _AxisJoiner(_np.r_, 0, 1, -1, concatenate, _array_operand)
+c_ = _AxisJoiner(_np.c_, -1, 2, 0, concatenate, _array_operand)
 
 
 # -- the dispatch tables for plain NumPy calls on Variables ----------------------------------
