@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fasttape.numpy as fnp
-from fasttape import grad, jacobian, jvp, trace
+from fasttape import grad, hessian_vector_product, jacobian, jvp, trace
 
 from support import (array_spec, args_directional_derivative,
                      check_gradient_against_autograd, check_gradient_against_differences,
@@ -271,6 +271,25 @@ def test_forward_mode_matches_central_differences(spec, rng):
         __import__("support").numpy_spelling(), *a), args, tangents)
     np.testing.assert_allclose(out, ref, rtol=1e-13, atol=0, equal_nan=True)
     np.testing.assert_allclose(t_out, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order], ids=str)
+def test_hessian_vector_product_matches_central_differences_of_the_gradient(spec, rng):
+    """Forward over reverse (the C sweep where the nodes allow it) for the first
+    argument, h = sum(u * out + out**2 / 2) as in check_second_order."""
+    args, _, u = spec.draw(rng)
+    spelling = fasttape_spelling()
+
+    def h(x, *rest):
+        out = spec.fun(spelling, x, *rest)
+        return fnp.sum(out * u) + 0.5 * fnp.sum(out * out)
+
+    v = rng.standard_normal(np.shape(args[0])) if isinstance(args[0], np.ndarray) \
+        else float(rng.standard_normal())
+    got = hessian_vector_product(h)(*args, v)
+    numeric = args_directional_derivative(lambda x: grad(h)(x, *args[1:]), args[:1],
+                                          [v])
+    np.testing.assert_allclose(got, numeric, rtol=1e-5, atol=1e-7)
 
 
 # -- conventions and refusals ------------------------------------------------------------
