@@ -98,18 +98,19 @@ def flatten(x, variables=False):
 
 
 def recorded_array(x):
-    """An object array (what plain NumPy makes of Variables: np.array([a, b]),
-    np.r_[a, b]) as one recorded array, so that its derivative is not lost; other
-    object arrays raise TypeError."""
+    """An object array holding Variables (what plain NumPy makes of them:
+    np.array([a, b]), np.r_[a, b]) as one recorded array, so that its derivative is
+    not lost (TypeError if it also holds objects other than numbers); an object array
+    without Variables as it is."""
     items = x.ravel().tolist()
+    if not any(type(v) is Variable for v in items):
+        return x                    # (NumPy's business)
     if not all(type(v) is Variable or isinstance(v, (int, float)) and type(v) is not bool
                for v in items):
         kinds = sorted({type(v).__name__ for v in items})
         raise TypeError(f"an object array of {', '.join(kinds)} cannot be "
                         f"differentiated; build arrays of Variables with "
                         f"fasttape.numpy (np.array, np.stack, ...)")
-    if not any(type(v) is Variable for v in items):
-        return np.asarray(x, dtype=np.float64)
     return array_from_scalars(items, x.shape)
 
 

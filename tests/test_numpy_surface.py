@@ -195,3 +195,11 @@ def test_scalar_variables_answer_as_zero_dimensional_arrays():
     assert grad(f)(3.0) == 6.0
     assert grad(f)(0.0) == -1.0
     assert grad(lambda x: 2.0 * x if not x else x)(0.0) == 2.0
+
+
+def test_object_arrays_without_variables_are_numpy_s_business():
+    strings = np.array(["a", 1.0], dtype=object)
+    assert fnp.concatenate([strings, strings]).tolist() == ["a", 1.0, "a", 1.0]
+    assert fnp.array(strings) is not strings
+    with pytest.raises(TypeError, match="sin"):        # as NumPy's own
+        fnp.sin(np.array([0.5, 1.0], dtype=object))

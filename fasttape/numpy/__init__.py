@@ -67,9 +67,12 @@ def _unary(name, ufunc, scalar_function):
             return _arrays.record_unary(op, x, ufunc)
         if type(x) is Variable:
             return scalar_function(x)
-        if isinstance(x, (list, tuple)) and _holds_variables(x) or \
-                type(x) is _np.ndarray and x.dtype == object:
-            return function(_operand(x))
+        if isinstance(x, (list, tuple)) and _holds_variables(x):
+            return function(array(x))
+        if type(x) is _np.ndarray and x.dtype == object:
+            recorded = recorded_array(x)
+            if recorded is not x:
+                return function(recorded)
         return ufunc(x)
     function.__name__ = getattr(ufunc, "__name__", name.lower())
     function.__doc__ = (f"{function.__name__}(x), elementwise; differentiable "
@@ -194,7 +197,9 @@ def array(obj, dtype=None, copy=True, ndmin=0):
     if type(obj) is Variable:
         return _reshape_ndmin(obj, ndmin) if ndmin else obj
     if type(obj) is _np.ndarray and obj.dtype == object:
-        return _reshape_ndmin(recorded_array(obj), ndmin)
+        recorded = recorded_array(obj)
+        if recorded is not obj:
+            return _reshape_ndmin(recorded, ndmin)
     if not _holds_variables(obj):
         return _np.array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
     _check_float_dtype(dtype)
@@ -875,8 +880,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if num and axis != 0:
         out = moveaxis(out, 0, axis)
     if retstep:
-        return out, (stop - start) / ((num - 1) if endpoint else num) if num > 1 else \
-            _np.nan
+        div = (num - 1) if endpoint else num
+        return out, (stop - start) / div if div > 0 else _np.nan
     return out
 
 
