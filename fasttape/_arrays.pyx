@@ -907,6 +907,17 @@ def array_ufunc(ufunc, method, tuple inputs, dict kwargs):
     return implementation(*inputs)
 
 
+def array_function(func, tuple args, dict kwargs):
+    """NumPy function applied to Variables and arrays (__array_function__ of both
+    kinds), dispatched to fasttape.numpy, or a TypeError naming it."""
+    implementation = ARRAY_FUNCTIONS.get(func)
+    if implementation is None:
+        raise TypeError(f"fasttape cannot differentiate numpy.{func.__name__}: it "
+                        f"has no derivative rule in fasttape (fasttape.numpy lists "
+                        f"the supported functions)")
+    return implementation(*args, **kwargs)
+
+
 @cython.freelist(256)
 @cython.final
 cdef class ArrayVariable:
@@ -1117,12 +1128,7 @@ cdef class ArrayVariable:
         return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        implementation = ARRAY_FUNCTIONS.get(func)
-        if implementation is None:
-            raise TypeError(f"fasttape cannot differentiate numpy.{func.__name__}: it "
-                            f"has no derivative rule in fasttape (fasttape.numpy lists "
-                            f"the supported functions)")
-        return implementation(*args, **kwargs)
+        return array_function(func, args, kwargs)
 
     # -- NumPy methods ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ list and one float64 vector (what the C sweeps over array inputs take and return
 """
 import numpy as np
 
-from fasttape._arrays import ArrayVariable
+from fasttape._arrays import ArrayVariable, array_from_scalars
 from fasttape._variable import Variable, is_leaf_input
 
 LEAF = "leaf"
@@ -61,6 +61,8 @@ def flatten(x, variables=False):
     With variables=True, Variables, ArrayVariables and any other non-container are
     leaves too (for outputs, and for arguments inside another differentiation).
     """
+    if isinstance(x, np.ndarray) and x.dtype == object and variables:
+        return [recorded_array(x)], LEAF_STRUCTURE
     if is_leaf_input(x) or isinstance(x, np.ndarray):
         return [x], LEAF_STRUCTURE
     if variables and not isinstance(x, (list, tuple, dict)):
@@ -93,6 +95,23 @@ def flatten(x, variables=False):
     raise TypeError(
         f"can only differentiate with respect to real numbers and arrays, or tuples, "
         f"lists and dicts of them, not {type(x).__name__}")
+
+
+def recorded_array(x):
+    """An object array holding Variables (what plain NumPy makes of them:
+    np.array([a, b]), np.r_[a, b]) as one recorded array, so that its derivative is
+    not lost (TypeError if it also holds objects other than numbers); an object array
+    without Variables as it is."""
+    items = x.ravel().tolist()
+    if not any(type(v) is Variable for v in items):
+        return x                    # (NumPy's business)
+    if not all(type(v) is Variable or isinstance(v, (int, float)) and type(v) is not bool
+               for v in items):
+        kinds = sorted({type(v).__name__ for v in items})
+        raise TypeError(f"an object array of {', '.join(kinds)} cannot be "
+                        f"differentiated; build arrays of Variables with "
+                        f"fasttape.numpy (np.array, np.stack, ...)")
+    return array_from_scalars(items, x.shape)
 
 
 def joined(values):

@@ -111,16 +111,25 @@ def register_ufunc(ufunc, handler):
 
 # What the layers above provide, handed in by fasttape._wiring:
 # ARRAY_UFUNC(ufunc, method, inputs, kwargs) records a ufunc with an array operand
-# (_arrays.array_ufunc); FINISH_OUTPUT(fun, result, tape, leaves, single) ends grad's
+# (_arrays.array_ufunc); ARRAY_FUNCTION(func, args, kwargs) runs fasttape.numpy's
+# implementation of a NumPy function (np.stack([x, y]), ...) or raises TypeError naming
+# it (_arrays.array_function); FINISH_OUTPUT(fun, result, tape, leaves, single) ends grad's
 # fast path (scalar_value_and_grad) for a result that is not a Variable of its tape,
 # as the general path would (_recording.finish_output).
 cdef object ARRAY_UFUNC = None
+cdef object ARRAY_FUNCTION = None
 cdef object FINISH_OUTPUT = None
+cdef object FLOAT64 = np.dtype(np.float64)
 
 
 def register_array_ufunc_handler(handler):
     global ARRAY_UFUNC
     ARRAY_UFUNC = handler
+
+
+def register_array_function_handler(handler):
+    global ARRAY_FUNCTION
+    ARRAY_FUNCTION = handler
 
 
 def register_output_finisher(finisher):
@@ -182,6 +191,23 @@ cdef class Variable:
         """The float value."""
         check_live(self)
         return value_of(self)
+
+    # a Variable answers as a 0-d float64 array does (as autograd's boxes of scalars)
+    @property
+    def shape(self):
+        return ()
+
+    @property
+    def ndim(self):
+        return 0
+
+    @property
+    def size(self):
+        return 1
+
+    @property
+    def dtype(self):
+        return FLOAT64
 
     @property
     def grad(self):
@@ -321,6 +347,11 @@ cdef class Variable:
         # (float * Variable) reach Variable's reflected methods instead of NumPy again
         return handler(*[x if type(x) is Variable else float(x[()] if isinstance(
             x, np.ndarray) else x) for x in inputs])
+
+    def __array_function__(self, func, types, args, kwargs):
+        # np.stack([x, y]), np.append(a, x), ...: fasttape.numpy's implementation
+        # records one node, or a TypeError names the function; never an object array
+        return ARRAY_FUNCTION(func, args, kwargs)
 
     def __repr__(self):
         if self.epoch != self.tape.epoch:

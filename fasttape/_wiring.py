@@ -20,6 +20,7 @@ def connect_layers():
     # __array_ufunc__, and ArrayVariable's methods such as .T), and ufuncs applied to
     # a Variable and an array, run fasttape.numpy's implementations
     _variable.register_array_ufunc_handler(_arrays.array_ufunc)
+    _variable.register_array_function_handler(_arrays.array_function)
     for ufunc, implementation in fnp._UFUNCS.items():
         _arrays.register_array_ufunc(ufunc, implementation)
     for table in (fnp._FUNCTIONS, fnp_linalg._FUNCTIONS):

@@ -400,10 +400,6 @@ def test_matmul_and_dot_of_scalars(rng):
 
 
 def test_einsum_refuses_what_it_cannot_differentiate():
-    with pytest.raises(NotImplementedError, match="repeated index"):
-        grad(lambda x: fnp.sum(fnp.einsum("ii->i", x)))(np.ones((3, 3)))
-    with pytest.raises(NotImplementedError, match="'...'"):
-        grad(lambda x: fnp.sum(fnp.einsum("...ij->...ji", x)))(np.ones((2, 3, 3)))
     with pytest.raises(TypeError, match="keyword"):
         grad(lambda x: fnp.sum(fnp.einsum("ij->ji", x, optimize=True)))(np.ones((2, 3)))
 
@@ -631,21 +627,21 @@ def test_a_network_written_with_either_spelling_has_identical_gradients(rng):
 
 
 UNSUPPORTED = [
-    ("sort", lambda x: np.sort(x)), ("unique", lambda x: np.unique(x)),
+    ("unique", lambda x: np.unique(x)),
     ("fft", lambda x: np.fft.fft(x)), ("spacing", lambda x: np.spacing(x)),
     ("nextafter", lambda x: np.nextafter(x, 2.0)), ("round", lambda x: np.round(x)),
     ("cumprod", lambda x: np.cumprod(x)), ("median", lambda x: np.median(x)),
     ("argsort", lambda x: np.argsort(x)), ("argmax", lambda x: np.argmax(x)),
-    ("floor_divide", lambda x: np.floor_divide(x, 2.0)), ("nan_to_num", lambda x: np.nan_to_num(x)),
+    ("floor_divide", lambda x: np.floor_divide(x, 2.0)),
     ("interp", lambda x: np.interp(x, [0.0, 1.0], [0.0, 2.0])),
-    ("diff", lambda x: np.diff(x)), ("convolve", lambda x: np.convolve(x, x)),
-    ("pad", lambda x: np.pad(x, 1)), ("eigh", lambda x: np.linalg.eigh(np.outer(x, x))),
+    ("convolve", lambda x: np.convolve(x, x)),
+    ("eigh", lambda x: np.linalg.eigh(np.outer(x, x))),
     ("svd", lambda x: np.linalg.svd(np.outer(x, x))),
     ("copysign", lambda x: np.copysign(x, 1.0)),
     ("add.reduce", lambda x: np.add.reduce(x)),
     ("add.accumulate", lambda x: np.add.accumulate(x)),
     ("multiply.outer", lambda x: np.multiply.outer(x, x)),
-    ("spacing", lambda x: fnp.spacing(x)), ("sort", lambda x: fnp.sort(x)),
+    ("spacing", lambda x: fnp.spacing(x)),
 ]
 
 

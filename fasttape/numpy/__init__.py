@@ -13,11 +13,14 @@ import operator as _operator
 import numpy as _np
 from numpy import *  # noqa: F401,F403  (constants, dtypes, array creation, ...)
 
-from fasttape import _arrays, _elementary, _optable
+from fasttape import _arrays, _elementary, _optable, _variable
 from fasttape._arrays import ArrayVariable
+from fasttape._containers import recorded_array
 from fasttape._masks import ArrayMask
 from fasttape._tape import MASK_OPS as _MASK_OPS, OP_TABLE as _OP_TABLE
 from fasttape._variable import Variable
+from fasttape.numpy import _gathers
+from fasttape.numpy._joiners import AxisJoiner as _AxisJoiner
 
 _OP = {name: code for name, code, _ in _OP_TABLE}
 _VARIABLES = (Variable, ArrayVariable)
@@ -37,9 +40,12 @@ def _holds_variables(x):
 
 
 def _operand(x):
-    """Lists and tuples holding Variables become recorded arrays; the rest stays."""
+    """Lists and tuples holding Variables, and object arrays (plain NumPy's arrays of
+    Variables), become recorded arrays; the rest stays."""
     if isinstance(x, (list, tuple)) and _holds_variables(x):
         return array(x)
+    if type(x) is _np.ndarray and x.dtype == object:
+        return recorded_array(x)
     return x
 
 
@@ -63,6 +69,10 @@ def _unary(name, ufunc, scalar_function):
             return scalar_function(x)
         if isinstance(x, (list, tuple)) and _holds_variables(x):
             return function(array(x))
+        if type(x) is _np.ndarray and x.dtype == object:
+            recorded = recorded_array(x)
+            if recorded is not x:
+                return function(recorded)
         return ufunc(x)
     function.__name__ = getattr(ufunc, "__name__", name.lower())
     function.__doc__ = (f"{function.__name__}(x), elementwise; differentiable "
@@ -186,6 +196,10 @@ def array(obj, dtype=None, copy=True, ndmin=0):
         return _reshape_ndmin(obj, ndmin)
     if type(obj) is Variable:
         return _reshape_ndmin(obj, ndmin) if ndmin else obj
+    if type(obj) is _np.ndarray and obj.dtype == object:
+        recorded = recorded_array(obj)
+        if recorded is not obj:
+            return _reshape_ndmin(recorded, ndmin)
     if not _holds_variables(obj):
         return _np.array(obj, dtype=dtype, copy=copy, ndmin=ndmin)
     _check_float_dtype(dtype)
@@ -230,6 +244,17 @@ def atleast_2d(*arrays):
         nd = _np.ndim(_value(a))
         out.append(reshape(a, (1, 1)) if nd == 0 else reshape(a, (1, -1)) if nd == 1
                    else a)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_3d(*arrays):
+    out = []
+    for a in arrays:
+        a = asarray(a)
+        shape = _np.shape(_value(a))
+        out.append(reshape(a, (1, 1, 1)) if len(shape) == 0 else
+                   reshape(a, (1, shape[0], 1)) if len(shape) == 1 else
+                   reshape(a, shape + (1,)) if len(shape) == 2 else a)
     return out[0] if len(out) == 1 else out
 
 
@@ -360,13 +385,19 @@ def stack(arrays, axis=0):
     return _arrays.concat_values(arrays, value, list(pos))
 
 
-def hstack(tup):
+def hstack(tup, *, dtype=None, casting="same_kind"):
+    if not _builtins.any(_holds_variables(a) for a in tup):
+        return _np.hstack(tup, dtype=dtype, casting=casting)
+    _check_float_dtype(dtype)
     arrays = [atleast_1d(a) for a in tup]
     return concatenate(arrays, 0 if _builtins.all(_np.ndim(_value(a)) == 1
                                                  for a in arrays) else 1)
 
 
-def vstack(tup):
+def vstack(tup, *, dtype=None, casting="same_kind"):
+    if not _builtins.any(_holds_variables(a) for a in tup):
+        return _np.vstack(tup, dtype=dtype, casting=casting)
+    _check_float_dtype(dtype)
     return concatenate([atleast_2d(a) for a in tup], 0)
 
 
@@ -374,8 +405,14 @@ row_stack = vstack
 
 
 def column_stack(tup):
-    arrays = [reshape(a, (-1, 1)) if _np.ndim(_value(a)) == 1 else a for a in tup]
+    """1-d arrays (and numbers) as columns, beside the 2-d arrays."""
+    arrays = [reshape(a, (-1, 1)) if _np.ndim(_value(a)) < 2 else a
+              for a in (_operand(a) for a in tup)]
     return concatenate(arrays, 1)
+
+
+def dstack(tup):
+    return concatenate([atleast_3d(a) for a in tup], 2)
 
 
 def split(ary, indices_or_sections, axis=0):
@@ -399,7 +436,26 @@ def hsplit(ary, indices_or_sections):
 
 
 def vsplit(ary, indices_or_sections):
+    if _np.ndim(_value(ary)) < 2:
+        raise ValueError("vsplit only works on arrays of 2 or more dimensions")
     return split(ary, indices_or_sections, 0)
+
+
+def dsplit(ary, indices_or_sections):
+    if _np.ndim(_value(ary)) < 3:
+        raise ValueError("dsplit only works on arrays of 3 or more dimensions")
+    return split(ary, indices_or_sections, 2)
+
+
+def append(arr, values, axis=None):
+    """np.append: a concatenation (of the flattened operands when axis is None)."""
+    arr = _operand(arr)
+    values = _operand(values)
+    if not (_is_variable(arr) or _is_variable(values)):
+        return _np.append(arr, values, axis)
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)], 0)
+    return concatenate([arr, values], axis)
 
 
 # -- reductions ------------------------------------------------------------------------------
@@ -458,9 +514,19 @@ def var(a, axis=None, ddof=0, keepdims=False):
 
 
 def std(a, axis=None, ddof=0, keepdims=False):
-    if not _is_variable(_operand(a)):
+    """sqrt(var); where the variance is 0 (a group of one element, or of equal ones)
+    the derivative is 0, that of the constant 0 a group of one element has, rather
+    than sqrt's infinite slope at 0 times a zero (nan)."""
+    a = _operand(a)
+    if not _is_variable(a):
         return _np.std(a, axis=axis, ddof=ddof, keepdims=keepdims)
-    return sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    v = var(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    if type(v) is Variable:
+        return sqrt(v) if v > 0.0 else v * 0.0
+    if not _traced(v) and _np.all(v.value > 0.0):
+        return sqrt(v)
+    positive = v > 0.0            # (a recorded mask when tracing)
+    return where(positive, sqrt(where(positive, v, 1.0)), 0.0)
 
 
 # -- products --------------------------------------------------------------------------------
@@ -550,13 +616,19 @@ def tensordot(a, b, axes=2):
     return reshape(matmul(a2, b2), out_shape)
 
 
-def einsum(subscripts, *operands, **kwargs):
-    """einsum of Variables and arrays (explicit or implicit output, no ellipsis); one
-    node whose reverse step is an einsum per operand."""
+def einsum(*operands, **kwargs):
+    """einsum of Variables and arrays: subscripts with explicit or implicit output,
+    '...', repeated indices within one operand (diagonals), or NumPy's interleaved
+    form einsum(x, [0, 1], y, [1, 2], [0, 2]); one node whose reverse step is an
+    einsum per operand."""
+    from fasttape.numpy._einsum import einsum as variable_einsum, from_sublists
+    if operands and isinstance(operands[0], str):
+        subscripts, operands = operands[0], operands[1:]
+    else:
+        subscripts, operands = from_sublists(operands)
     operands = [_operand(x) for x in operands]
     if not _builtins.any(_is_variable(x) for x in operands):
         return _np.einsum(subscripts, *operands, **kwargs)
-    from fasttape.numpy._einsum import einsum as variable_einsum
     return variable_einsum(subscripts, operands, **kwargs)
 
 
@@ -606,13 +678,289 @@ def clip(a, a_min=None, a_max=None):
     return a
 
 
+# -- rearranging, padding, differences (gathers and joins of the nodes above) ----------------
+
+def _array_operand(a):
+    """A Variable or a list holding them as an ArrayVariable (a scalar as 0-d)."""
+    a = _operand(a)
+    return _arrays.array_from_scalars([a], ()) if type(a) is Variable else a
+
+
+def sort(a, axis=-1, kind=None, order=None):
+    """Sorted copy; the derivative follows each element to its place (ties keep
+    their order, as a stable sort). One gather."""
+    a = _array_operand(a)
+    if type(a) is not ArrayVariable:
+        return _np.sort(a, axis=axis, kind=kind, order=order)
+    return _gathers.sort(a, axis)
+
+
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.partition; the derivative follows each element to its place. One gather."""
+    a = _array_operand(a)
+    if type(a) is not ArrayVariable:
+        return _np.partition(a, kth, axis=axis, kind=kind, order=order)
+    return _gathers.partition(a, kth, axis)
+
+
+def pad(array, pad_width, mode="constant", **kwargs):
+    """np.pad; the padding values (constant_values, ...) are constants. The modes that
+    copy elements (constant, edge, reflect, symmetric, wrap) are one gather or join;
+    the statistic and linear_ramp modes are refused."""
+    array = _array_operand(array)
+    if type(array) is not ArrayVariable:
+        return _np.pad(array, pad_width, mode, **kwargs)
+    return _gathers.pad(array, pad_width, mode, kwargs)
+
+
+def make_diagonal(D, offset=0, axis1=0, axis2=1):
+    """The array whose diagonal (np.diagonal(out, offset, axis1, axis2)) is D's last
+    axis, zero elsewhere (autograd's complement of np.diagonal); axis1 and axis2 name
+    axes of the output. One join."""
+    D = _operand(D)
+    return _gathers.make_diagonal(_array_operand(D) if _is_variable(D) else
+                                  _np.asarray(D, dtype=_np.float64),
+                                  offset, axis1, axis2)
+
+
+def select(condlist, choicelist, default=0):
+    """np.select: the first choice whose condition holds, else default (conditions
+    are not differentiated)."""
+    choicelist = [_operand(c) for c in choicelist]
+    default = _operand(default)
+    if not (_builtins.any(_is_variable(c) for c in choicelist) or _is_variable(default)):
+        return _np.select([_value(c) for c in condlist], choicelist, default)
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    # NumPy's value (and errors) first: its shape is the broadcast of all of them
+    value = _np.select([_value(c) for c in condlist], [_value(c) for c in choicelist],
+                       _value(default))
+    result = broadcast_to(default, value.shape) if _is_variable(default) else \
+        _np.broadcast_to(_np.asarray(default, dtype=_np.float64), value.shape)
+    for condition, choice in _builtins.reversed(list(zip(condlist, choicelist))):
+        condition = _np.broadcast_to(_np.asarray(_value(condition), dtype=bool),
+                                     value.shape)
+        result = _arrays.where(condition, choice, result)
+    return result
+
+
+def kron(a, b):
+    """Kronecker product: a product of broadcast axes, reshaped."""
+    a = _operand(a)
+    b = _operand(b)
+    if not (_is_variable(a) or _is_variable(b)):
+        return _np.kron(a, b)
+    nd = _builtins.max(_np.ndim(_value(a)), _np.ndim(_value(b)))
+    sa = (1,) * (nd - _np.ndim(_value(a))) + _np.shape(_value(a))
+    sb = (1,) * (nd - _np.ndim(_value(b))) + _np.shape(_value(b))
+    # a[i, None, j, None] * b[None, k, None, l] -> shape (i*k, j*l)
+    a2 = reshape(a, tuple(x for d in sa for x in (d, 1)))
+    b2 = reshape(b, tuple(x for d in sb for x in (1, d)))
+    return reshape(multiply(a2, b2), tuple(p * q for p, q in zip(sa, sb)))
+
+
+def diff(a, n=1, axis=-1, prepend=_np._NoValue, append=_np._NoValue):
+    """n-th differences along axis: differences of slices, n times."""
+    a = _operand(a)
+    if not (_is_variable(a) or _is_variable(prepend) or _is_variable(append)):
+        kwargs = {k: v for k, v in (("prepend", prepend), ("append", append))
+                  if v is not _np._NoValue}
+        return _np.diff(a, n=n, axis=axis, **kwargs)
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n}")
+    a = _array_operand(a)
+    ndim = _np.ndim(_value(a))
+    if ndim == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
+    axis = axis % ndim
+    parts = []
+    for extra in (prepend, append):
+        if extra is _np._NoValue:
+            parts.append(None)
+            continue
+        extra = _array_operand(extra)
+        if _np.ndim(_value(extra)) == 0:
+            shape = list(_np.shape(_value(a)))
+            shape[axis] = 1
+            extra = broadcast_to(extra, tuple(shape)) if _is_variable(extra) else \
+                _np.broadcast_to(extra, shape)
+        parts.append(extra)
+    if parts[0] is not None or parts[1] is not None:
+        a = concatenate([p for p in (parts[0], a, parts[1]) if p is not None], axis)
+    for _ in range(n):
+        length = _np.shape(_value(a))[axis]
+        upper = (slice(None),) * axis + (slice(1, None),)
+        lower = (slice(None),) * axis + (slice(None, length - 1),)
+        a = a[upper] - a[lower]
+    return a
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """np.gradient of a Variable: along each axis, a linear map of the values (NumPy's
+    own, found by applying np.gradient to the identity), as one tensordot per axis."""
+    f = _array_operand(f)
+    if type(f) is not ArrayVariable:
+        return _np.gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    if _builtins.any(_is_variable(v) for v in varargs):
+        raise TypeError("gradient of Variables takes constant spacings")
+    shape = f.shape
+    value = _np.gradient(f.value, *varargs, axis=axis, edge_order=edge_order)
+    axes = list(range(len(shape))) if axis is None else \
+        [ax % len(shape) for ax in _np.atleast_1d(axis)]
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and _np.ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    else:
+        spacings = list(varargs)
+    out = []
+    for ax, spacing in zip(axes, spacings):
+        # column j of `linear` is the gradient of the j-th unit vector
+        linear = _np.gradient(_np.eye(shape[ax]), spacing, axis=0, edge_order=edge_order)
+        out.append(moveaxis(tensordot(linear, f, axes=([1], [ax])), 0, ax))
+    return out[0] if not isinstance(value, (list, tuple)) else out
+
+
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross product of 3-vectors (or 2-vectors, as NumPy), with broadcasting."""
+    a = _operand(a)
+    b = _operand(b)
+    if not (_is_variable(a) or _is_variable(b)):
+        return _np.cross(a, b, axisa, axisb, axisc, axis)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    value = _np.cross(_value(a), _value(b), axisa, axisb, axisc)   # NumPy's checks
+    a = moveaxis(_array_operand(a), axisa, -1) if _is_variable(a) else \
+        _np.moveaxis(a, axisa, -1)
+    b = moveaxis(_array_operand(b), axisb, -1) if _is_variable(b) else \
+        _np.moveaxis(b, axisb, -1)
+
+    def components(x):
+        c = [x[..., i] for i in range(_np.shape(_value(x))[-1])]
+        return c + [0.0] * (3 - len(c))
+    a0, a1, a2 = components(a)
+    b0, b1, b2 = components(b)
+    z = a0 * b1 - a1 * b0
+    if _np.shape(_value(a))[-1] == 2 and _np.shape(_value(b))[-1] == 2:
+        return z if _is_variable(z) else _np.asarray(z)
+    c = stack([broadcast_to(_array_operand(c), z_shape) if _is_variable(c) else
+               _np.broadcast_to(c, z_shape)
+               for c, z_shape in ((a1 * b2 - a2 * b1, _np.shape(_value(z))),
+                                  (a2 * b0 - a0 * b2, _np.shape(_value(z))),
+                                  (z, _np.shape(_value(z))))], -1)
+    return moveaxis(c, -1, axisc) if value.ndim > 1 else c
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """x with nan and infinities replaced by numbers (constants: derivative 0 there,
+    1 elsewhere)."""
+    x = _operand(x)
+    if not _is_variable(x):
+        return _np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
+    value = _np.nan_to_num(_value(x), nan=nan, posinf=posinf, neginf=neginf)
+    if type(x) is Variable:
+        return x if _np.isfinite(x.value) else float(value)
+    return where(isfinite(x), x, value)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """np.linspace with Variable ends: start + (stop - start) * t along axis."""
+    start = _operand(start)
+    stop = _operand(stop)
+    if not (_is_variable(start) or _is_variable(stop)):
+        return _np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
+    _check_float_dtype(dtype)
+    t = _np.linspace(0.0, 1.0, num, endpoint)
+    shape = _np.broadcast_shapes(_np.shape(_value(start)), _np.shape(_value(stop)))
+    t = t.reshape((num,) + (1,) * len(shape))
+    out = (1.0 - t) * start + t * stop if num else \
+        _np.zeros((0,) + shape)
+    if num and not endpoint or num == 1:
+        out = start + (stop - start) * t
+    if num and axis != 0:
+        out = moveaxis(out, 0, axis)
+    if retstep:
+        div = (num - 1) if endpoint else num
+        return out, (stop - start) / div if div > 0 else _np.nan
+    return out
+
+
+# -- complex parts and dtype (of real Variables) ---------------------------------------------
+
+def real(val):
+    """The real part: a real Variable itself."""
+    val = _operand(val)
+    return val if _is_variable(val) else _np.real(val)
+
+
+def imag(val):
+    """The imaginary part of a real Variable: zeros (a constant)."""
+    val = _operand(val)
+    return _np.zeros_like(_value(val)) if _is_variable(val) else _np.imag(val)
+
+
+def conjugate(x):
+    x = _operand(x)
+    return x if _is_variable(x) else _np.conjugate(x)
+
+
+conj = conjugate
+_variable.register_ufunc(_np.conjugate, conjugate)     # np.conj of a scalar Variable
+
+
+def angle(z, deg=False):
+    """The angle of a real Variable: 0 or pi (180 with deg), a constant."""
+    z = _operand(z)
+    return _np.angle(_value(z), deg) if _is_variable(z) else _np.angle(z, deg)
+
+
+def real_if_close(a, tol=100):
+    a = _operand(a)
+    return a if _is_variable(a) else _np.real_if_close(a, tol)
+
+
+def full(shape, fill_value, dtype=None, order="C"):
+    """An array of shape filled with fill_value (a Variable: broadcast)."""
+    fill_value = _operand(fill_value)
+    if not _is_variable(fill_value):
+        return _np.full(shape, fill_value, dtype, order)
+    _check_float_dtype(dtype)
+    shape = (shape,) if _np.ndim(shape) == 0 else tuple(shape)
+    return broadcast_to(fill_value, shape)
+
+
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
+    value = _np.full_like(_value(_operand(a)), 0.0, dtype, order, subok, shape)
+    if _is_variable(_operand(fill_value)):
+        return full(value.shape, fill_value, dtype)
+    return _np.full_like(value, _value(fill_value), dtype)
+
+
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None):
+    """Zeros of a's shape (a constant, also of a Variable)."""
+    return _np.zeros_like(_value(_operand(a)), dtype, order, subok, shape)
+
+
+def ones_like(a, dtype=None, order="K", subok=True, shape=None):
+    return _np.ones_like(_value(_operand(a)), dtype, order, subok, shape)
+
+
+def empty_like(a, dtype=None, order="K", subok=True, shape=None):
+    return _np.empty_like(_value(_operand(a)), dtype, order, subok, shape)
+
+
+# np.r_ and np.c_ (Variables among the items: one concatenation)
+r_ = _AxisJoiner(_np.r_, 0, 1, -1, concatenate, _array_operand)
+c_ = _AxisJoiner(_np.c_, -1, 2, 0, concatenate, _array_operand)
+
+
 # -- the dispatch tables for plain NumPy calls on Variables ----------------------------------
 # (registered with fasttape._arrays, for __array_ufunc__ / __array_function__, by
 # fasttape._wiring)
 
 _UFUNCS = {
     **_TABLE_UFUNCS,             # the op table's (sin, add, maximum, ...)
-    _np.positive: positive, _np.matmul: matmul, _np.less: less,
+    _np.positive: positive, _np.matmul: matmul, _np.conjugate: conjugate, _np.less: less,
     _np.less_equal: less_equal, _np.greater: greater, _np.greater_equal: greater_equal,
     _np.equal: equal, _np.not_equal: not_equal, _np.isnan: isnan, _np.isinf: isinf,
     _np.isfinite: isfinite,
@@ -639,10 +987,13 @@ _FUNCTIONS = {
     _np.size: lambda a, axis=None: _np.size(_value(a), axis),
     _np.isnan: isnan, _np.isinf: isinf, _np.isfinite: isfinite,
     _np.asarray: asarray, _np.asanyarray: asarray, _np.array: array,
-    _np.zeros_like: lambda a, dtype=None: _np.zeros_like(_value(a), dtype=dtype),
-    _np.ones_like: lambda a, dtype=None: _np.ones_like(_value(a), dtype=dtype),
-    _np.full_like: lambda a, fill_value, dtype=None: _np.full_like(
-        _value(a), fill_value, dtype=dtype),
+    _np.zeros_like: zeros_like, _np.ones_like: ones_like, _np.empty_like: empty_like,
+    _np.full_like: full_like, _np.full: full, _np.atleast_3d: atleast_3d,
+    _np.dstack: dstack, _np.dsplit: dsplit, _np.append: append, _np.select: select,
+    _np.sort: sort, _np.partition: partition, _np.pad: pad, _np.kron: kron,
+    _np.diff: diff, _np.gradient: gradient, _np.cross: cross,
+    _np.nan_to_num: nan_to_num, _np.linspace: linspace, _np.real: real,
+    _np.imag: imag, _np.angle: angle, _np.real_if_close: real_if_close,
 }
 
 # fasttape.numpy.linalg is a layer above this module (its rules are written with these
