@@ -277,15 +277,3 @@ def test_linalg_errors_are_numpy_s_own(name, f, shape, spelling, rng):
     with pytest.raises(type(expected)) as info:
         grad(lambda a: fnp.sum(f(spelling, a)))(a)
     assert str(info.value) == str(expected)
-
-
-@pytest.mark.parametrize("f", [lambda x: fnp.linalg.norm(x, 2),
-                               lambda x: fnp.linalg.norm(x, "nuc"),
-                               lambda x: fnp.linalg.norm(x, 1),
-                               lambda x: np.linalg.norm(x, -2),
-                               lambda x: fnp.linalg.norm(x, 2, axis=(0, 1))],
-                         ids=["spectral", "nuclear", "matrix 1",
-                              "smallest singular value", "spectral over axes"])
-def test_matrix_norms_without_a_rule_are_refused(f, rng):
-    with pytest.raises((NotImplementedError, TypeError)):
-        grad(f)(rng.standard_normal((3, 3)))
