@@ -1,19 +1,23 @@
-"""fasttape.numpy.linalg: norm, inv, solve, det, slogdet, cholesky, from a table of
-specs checked four ways (value against NumPy, gradient against central differences
-along random directions, against autograd, and fasttape.numpy against np.linalg on
-ArrayVariables), then closed forms, conventions and errors."""
+"""fasttape.numpy.linalg: norms, inv, pinv, solve, det, slogdet, cholesky, svd, eigh,
+eig, qr and the functions built from them, from a table of specs checked five ways
+(value against NumPy; reverse-mode gradient against central differences along random
+directions, against autograd, and fasttape.numpy against np.linalg on ArrayVariables;
+forward and reverse mode to second order with fasttape.check_grads), then against JAX,
+closed forms, conventions at degenerate points and errors."""
 import warnings
 
 import numpy as np
 import pytest
 
+import fasttape
 import fasttape.numpy as fnp
-from fasttape import grad, value_and_grad
+from fasttape import grad, jvp, value_and_grad
 
 from support import (ArraySpec, array_spec, assert_argument_gradients_match_differences,
                     autograd_spelling, check_gradient_against_autograd,
                     check_gradient_against_differences, check_second_order,
-                    check_spellings_agree, check_value, directional_derivative)
+                    check_spellings_agree, check_value, directional_derivative,
+                    fasttape_spelling, jax_spelling)
 
 
 def nonzero(lo, hi):
@@ -42,7 +46,7 @@ def matrices(*shapes, domain=well_conditioned):
 
 def norm_specs():
     specs = []
-    for ord in [None, 2, 1, np.inf, -np.inf, 3, 1.5, 0.5]:
+    for ord in [None, 2, 1, np.inf, -np.inf, 3, 1.5, 0.5, -1, -2.5, 0]:
         specs.append(array_spec(f"norm(ord={ord})", lambda np, x, ord=ord:
                                 np.linalg.norm(x, ord), (5,), domain=nonzero(0.2, 2),
                                 autograd=ord in (None, 2, 3, 1.5)))
@@ -58,7 +62,35 @@ def norm_specs():
         array_spec("norm (3-d, flattened)", lambda np, x: np.linalg.norm(x), (2, 3, 2)),
         array_spec("norm of a scaled vector", lambda np, x, s: np.linalg.norm(s * x),
                    (4,), (), domain=[(-2, 2), (0.5, 2)]),
+        array_spec("norm(axis=None, keepdims=True)", lambda np, x:
+                   np.linalg.norm(x, keepdims=True), (3, 4), autograd=False),
+        array_spec("norm(ord=-1.5, axis=1, keepdims=True)", lambda np, x:
+                   np.linalg.norm(x, -1.5, 1, keepdims=True), (2, 3, 4),
+                   domain=nonzero(0.2, 2), autograd=False),
+        array_spec("vector_norm (all axes)", lambda np, x: np.linalg.vector_norm(x),
+                   (2, 3, 2), autograd=False),
+        array_spec("vector_norm(ord=3, axis=(0, 2), keepdims=True)", lambda np, x:
+                   np.linalg.vector_norm(x, ord=3, axis=(0, 2), keepdims=True),
+                   (2, 3, 2), domain=nonzero(0.2, 2), autograd=False),
+        array_spec("vector_norm(ord=inf, axis=1)", lambda np, x:
+                   np.linalg.vector_norm(x, ord=np.inf, axis=1), (3, 4),
+                   autograd=False),
     ]
+    # matrix norms: the singular-value ones (distinct singular values at random
+    # points) and the max/min of column or row sums (no ties at random points)
+    for ord in ["fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf]:
+        for shape, axis in [((3, 4), None), ((4, 3), (1, 0)), ((2, 3, 4), (2, 0)),
+                            ((2, 3, 4), (-2, -1))]:
+            if axis is None and len(shape) > 2:
+                continue
+            specs.append(array_spec(
+                f"norm(ord={ord}, axis={axis})", lambda np, x, ord=ord, axis=axis:
+                np.linalg.norm(x, ord, axis), shape,
+                autograd=ord in ("fro", "nuc") and axis is None))
+        specs.append(array_spec(
+            f"matrix_norm(ord={ord}, keepdims=True)", lambda np, x, ord=ord:
+            np.linalg.matrix_norm(x, ord=ord, keepdims=True), (2, 3, 3),
+            autograd=False))
     for axis in [0, 1, -1]:
         for ord in [None, 1, 2, np.inf, 3]:
             specs.append(array_spec(f"norm(ord={ord}, axis={axis})",
@@ -113,7 +145,129 @@ MATRIX_SPECS = [
               lambda rng: (rng.standard_normal((3, 5)),)),
 ]
 
-SPECS = norm_specs() + MATRIX_SPECS
+def real_spectrum(rng, shape):
+    """Random square matrices V diag(w) V^-1 with real, distinct eigenvalues w (spaced
+    at least 1 apart) and a well-conditioned V."""
+    n = shape[-1]
+    w = np.cumsum(rng.uniform(1.0, 2.0, shape[:-1]), axis=-1) - n
+    v = np.eye(n) + 0.3 * rng.standard_normal(shape)
+    return v @ (w[..., :, None] * np.linalg.inv(v))
+
+
+def flat(np, *parts):
+    """The parts of a factorization side by side in one vector (one output to weigh)."""
+    return np.concatenate([np.reshape(p, (-1,)) for p in parts])
+
+
+def signs_fixed(np, v):
+    """The columns of v with their first entry made positive: LAPACK's eigenvectors
+    and singular vectors are defined up to sign, and their sign may jump within a
+    central-difference step; these are the same vectors with a continuous sign (sign
+    is locally constant, so their derivatives are V's)."""
+    return v * np.sign(v[..., :1, :])
+
+
+def thin_svd(np, a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return flat(np, signs_fixed(np, u), s, signs_fixed(np, np.swapaxes(vh, -1, -2)))
+
+
+def eigh_both(np, a, UPLO="L"):
+    w, v = np.linalg.eigh(a, UPLO)
+    return flat(np, w, signs_fixed(np, v))
+
+
+def eig_both(np, a):
+    w, v = np.linalg.eig(a)
+    return flat(np, w, signs_fixed(np, v))
+
+
+def qr_both(np, a, mode="reduced"):
+    return flat(np, *np.linalg.qr(a, mode))
+
+
+def gram(np, m):
+    return np.swapaxes(m, -1, -2) @ m
+
+
+FACTORIZATION_SPECS = [
+    # svd: the thin factors, the full ones of a square matrix, the values alone
+    array_spec("svd thin (tall)", thin_svd, (5, 3)),
+    array_spec("svd thin (wide)", thin_svd, (3, 5)),
+    array_spec("svd thin (square)", thin_svd, (4, 4)),
+    array_spec("svd thin (batches)", thin_svd, (2, 4, 3)),
+    array_spec("svd full (square)", lambda np, a: flat(
+        np, signs_fixed(np, np.linalg.svd(a)[0]), np.linalg.svd(a)[1]), (3, 3),
+        autograd=False),
+    array_spec("svd full (tall), the defined parts", lambda np, a: flat(
+        np, signs_fixed(np, np.linalg.svd(a)[0][:, :3]), np.linalg.svd(a)[1],
+        signs_fixed(np, np.linalg.svd(a)[2].T)), (5, 3), autograd=False),
+    array_spec("svd(compute_uv=False)", lambda np, a:
+               np.linalg.svd(a, compute_uv=False), (2, 3, 5)),
+    array_spec("svdvals", lambda np, a: np.linalg.svdvals(a), (4, 3), autograd=False),
+    array_spec("svd(hermitian=True)", lambda np, a:
+               np.linalg.svd(a, hermitian=True)[1], (4, 4), autograd=False),
+    # eigh reads one triangle: any matrix is a valid input, and the derivative along
+    # the other triangle is zero
+    array_spec("eigh", eigh_both, (4, 4)),
+    array_spec("eigh (batches)", eigh_both, (2, 3, 3)),
+    array_spec("eigh(UPLO='U')", lambda np, a: eigh_both(np, a, "U"), (4, 4)),
+    array_spec("eigvalsh", lambda np, a: np.linalg.eigvalsh(a), (2, 4, 4),
+               autograd=False),
+    array_spec("eigvalsh(UPLO='U')", lambda np, a: np.linalg.eigvalsh(a, "U"), (4, 4),
+               autograd=False),
+    ArraySpec("eig (real spectrum)", eig_both, matrices((4, 4), domain=real_spectrum),
+              autograd=False),
+    ArraySpec("eig (real spectra, batches)", eig_both,
+              matrices((2, 3, 3), domain=real_spectrum), autograd=False),
+    ArraySpec("eigvals (real spectrum)", lambda np, a: np.linalg.eigvals(a),
+              matrices((2, 4, 4), domain=real_spectrum), autograd=False),
+    array_spec("qr (tall)", qr_both, (5, 3), autograd=False),
+    array_spec("qr (square, batches)", qr_both, (2, 3, 3), autograd=False),
+    array_spec("qr (wide)", qr_both, (3, 5), autograd=False, value_rtol=1e-10),
+    array_spec("qr(mode='r')", lambda np, a: np.linalg.qr(a, "r"), (4, 3),
+               autograd=False),
+    array_spec("qr(mode='complete') (wide)", lambda np, a: qr_both(np, a, "complete"),
+               (2, 4), autograd=False, value_rtol=1e-10),
+    array_spec("pinv (tall)", lambda np, a: np.linalg.pinv(a), (5, 3)),
+    array_spec("pinv (wide, batches)", lambda np, a: np.linalg.pinv(a), (2, 3, 5)),
+    array_spec("pinv of a rank-3 5x5 matrix", lambda np, m: np.linalg.pinv(gram(np, m)),
+               (3, 5)),
+    array_spec("pinv(hermitian=True)", lambda np, m: np.linalg.pinv(
+        gram(np, m) + np.eye(4), hermitian=True), (3, 4), autograd=False),
+    ArraySpec("matrix_power(a, 5)", lambda np, a: np.linalg.matrix_power(a, 5),
+              lambda rng: (0.5 * rng.standard_normal((2, 3, 3)),), autograd=False),
+    ArraySpec("matrix_power(a, -3)", lambda np, a: np.linalg.matrix_power(a, -3),
+              matrices((3, 3)), autograd=False),
+    ArraySpec("matrix_power(a, 0) @ a", lambda np, a: np.linalg.matrix_power(a, 0) @ a,
+              matrices((3, 3)), autograd=False),
+    array_spec("multi_dot (1-d ends)", lambda np, x, a, b, y:
+               np.linalg.multi_dot([x, a, b, y]), (3,), (3, 4), (4, 2), (2,),
+               autograd=False),
+    array_spec("multi_dot (matrices)", lambda np, a, b, c:
+               np.linalg.multi_dot([a, b, c]), (2, 3), (3, 4), (4, 2), autograd=False),
+    ArraySpec("cond", lambda np, a: np.linalg.cond(a), matrices((2, 3, 3)),
+              autograd=False),
+    ArraySpec("cond(p=-2)", lambda np, a: np.linalg.cond(a, -2), matrices((3, 3)),
+              autograd=False),
+    ArraySpec("cond(p='fro')", lambda np, a: np.linalg.cond(a, "fro"), matrices((3, 3)),
+              autograd=False),
+    ArraySpec("tensorinv", lambda np, a: np.linalg.tensorinv(a, 1),
+              lambda rng: (well_conditioned(rng, (6, 6)).reshape(6, 2, 3),),
+              autograd=False),
+    ArraySpec("tensorsolve", lambda np, a, b: np.linalg.tensorsolve(a, b),
+              lambda rng: (well_conditioned(rng, (6, 6)).reshape(2, 3, 6),
+                           rng.standard_normal((2, 3))), autograd=False),
+    array_spec("array API: matrix_transpose, diagonal, trace, outer, vecdot, cross",
+               lambda np, a, x, y: flat(
+                   np, np.linalg.matrix_transpose(a), np.linalg.diagonal(a, offset=1),
+                   np.linalg.trace(a[None]), np.linalg.outer(x, y),
+                   np.linalg.vecdot(a, y), np.linalg.cross(x, y),
+                   np.linalg.matmul(a, a), np.linalg.tensordot(a, a, axes=1)),
+               (3, 3), (3,), (3,), autograd=False),
+]
+
+SPECS = norm_specs() + MATRIX_SPECS + FACTORIZATION_SPECS
 assert len({s.name for s in SPECS}) == len(SPECS)
 
 
@@ -140,6 +294,18 @@ def test_numpy_spelling_gives_identical_gradients(spec, rng):
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order], ids=str)
 def test_second_order_matches_central_differences_of_the_gradient(spec, rng):
     check_second_order(spec, rng)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.argnums is None], ids=str)
+def test_forward_and_reverse_modes_to_second_order(spec, rng):
+    """jvp and vjp, and the derivatives of both, against central differences."""
+    args, _, _ = spec.draw(rng)
+    spelling = fasttape_spelling()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fasttape.check_grads(lambda *a: spec.fun(spelling, *a), modes=("fwd", "rev"),
+                             order=2 if spec.second_order else 1,
+                             rtol=1e-4, atol=1e-6)(*args)
 
 
 # -- closed forms ----------------------------------------------------------------------

@@ -848,9 +848,15 @@ def tensordot(x1, x2, /, *, axes=2):
 
 
 def cross(x1, x2, /, *, axis=-1):
+    """The cross product of 3-vectors along `axis`, from recorded products."""
     if not (_is_variable(x1) or _is_variable(x2)):
         return _np.linalg.cross(x1, x2, axis=axis)
-    return fnp.cross(x1, x2, axis=axis)
+    if _shape(x1)[axis] != 3 or _shape(x2)[axis] != 3:
+        return _np.linalg.cross(_value(x1), _value(x2), axis=axis)  # NumPy's own error
+    a, b = fnp.moveaxis(x1, axis, -1), fnp.moveaxis(x2, axis, -1)
+    parts = [a[..., (i + 1) % 3] * b[..., (i + 2) % 3]
+             - a[..., (i + 2) % 3] * b[..., (i + 1) % 3] for i in range(3)]
+    return fnp.moveaxis(fnp.stack(parts, axis=-1), -1, axis)
 
 
 # the dispatch table for plain NumPy calls on Variables (registered with
