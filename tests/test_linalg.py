@@ -443,3 +443,178 @@ def test_linalg_errors_are_numpy_s_own(name, f, shape, spelling, rng):
     with pytest.raises(type(expected)) as info:
         grad(lambda a: fnp.sum(f(spelling, a)))(a)
     assert str(info.value) == str(expected)
+
+
+# -- against JAX (forward and reverse mode) ---------------------------------------------
+
+def symmetric_part(np, a):
+    return (a + np.swapaxes(a, -1, -2)) / 2.0
+
+
+# (a few: JAX's first call of each function compiles it, seconds each)
+JAX_SPECS = [s for s in FACTORIZATION_SPECS if s.name.split(" [")[0] in {
+    "svd thin (batches)", "svd(compute_uv=False)", "qr (tall)", "qr (wide)",
+    "pinv (wide, batches)"}] + [
+    # JAX's eigh symmetrizes its input where NumPy reads a triangle: the two agree
+    # on functions of a symmetric matrix
+    array_spec("eigh of a symmetric matrix", lambda np, a: eigh_both(
+        np, symmetric_part(np, a)), (2, 4, 4)),
+] + [s for s in norm_specs() if s.name.split(" [")[0] in {
+    "norm(ord=2, axis=(2, 0))", "norm(ord=-1, axis=(1, 0))"}]
+assert len(JAX_SPECS) == 8
+
+
+@pytest.mark.parametrize("spec", JAX_SPECS, ids=str)
+def test_vjp_and_jvp_match_jax(spec, rng):
+    jax, jnp = jax_spelling()
+    args, ref, u = spec.draw(rng)
+    spelling = fasttape_spelling()
+    _, grads = fasttape_vjp_all(spec, args, u)
+    _, jax_vjp = jax.vjp(lambda *a: spec.fun(jnp, *a), *args)
+    for g, e in zip(grads, jax_vjp(u)):
+        np.testing.assert_allclose(g, np.asarray(e), rtol=1e-9, atol=1e-11)
+    tangents = tuple(rng.standard_normal(np.shape(a)) for a in args)
+    _, t_out = jvp(lambda *a: spec.fun(spelling, *a), args, tangents)
+    _, expected = jax.jvp(lambda *a: spec.fun(jnp, *a), args, tangents)
+    np.testing.assert_allclose(t_out, np.asarray(expected), rtol=1e-9, atol=1e-11)
+
+
+def fasttape_vjp_all(spec, args, u):
+    from support import fasttape_vjp
+    return fasttape_vjp(spec.fun, fasttape_spelling(), args, u)
+
+
+# -- closed forms and conventions --------------------------------------------------------
+
+def test_spectral_and_nuclear_norm_gradients_closed_forms(rng):
+    """d s_max = u_1 v_1^T, d s_min = u_k v_k^T, d sum(s) = U V^T (thin)."""
+    a = rng.standard_normal((4, 3))
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    np.testing.assert_allclose(grad(lambda a: fnp.linalg.norm(a, 2))(a),
+                               np.outer(u[:, 0], vh[0]), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad(lambda a: fnp.linalg.norm(a, -2))(a),
+                               np.outer(u[:, -1], vh[-1]), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad(lambda a: fnp.linalg.norm(a, "nuc"))(a), u @ vh,
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_matrix_one_and_inf_norm_gradients_closed_forms(rng):
+    """The 1-norm is the largest column sum of |a|: its gradient is sign(a) in that
+    column and 0 elsewhere; the inf-norm is the same for rows."""
+    a = rng.standard_normal((3, 4))
+    col = np.argmax(np.abs(a).sum(axis=0))
+    expected = np.zeros_like(a)
+    expected[:, col] = np.sign(a[:, col])
+    np.testing.assert_array_equal(grad(lambda a: fnp.linalg.norm(a, 1))(a), expected)
+    row = np.argmin(np.abs(a).sum(axis=1))
+    expected = np.zeros_like(a)
+    expected[row] = np.sign(a[row])
+    np.testing.assert_array_equal(grad(lambda a: fnp.linalg.norm(a, -np.inf))(a),
+                                  expected)
+
+
+def test_negative_and_zero_order_vector_norms(rng):
+    x = rng.uniform(0.5, 2.0, 5) * rng.choice([-1.0, 1.0], 5)
+    p = -2.0
+    n = np.sum(np.abs(x) ** p) ** (1 / p)
+    np.testing.assert_allclose(grad(lambda x: fnp.linalg.norm(x, p))(x),
+                               np.sign(x) * np.abs(x) ** (p - 1) * n ** (1 - p),
+                               rtol=1e-12)
+    x[1] = 0.0
+    value, g = value_and_grad(lambda x: fnp.linalg.norm(x, 0))(x)
+    assert value == 4.0 and np.array_equal(g, np.zeros(5))
+
+
+def test_eigh_gradient_lives_on_the_triangle_it_reads(rng):
+    """eigh reads one triangle: d w_k = v_k v_k^T of the symmetric matrix, folded onto
+    that triangle (off-diagonal entries count twice, the other triangle not at all)."""
+    a = rng.standard_normal((4, 4))
+    for uplo, fold in [("L", np.tril), ("U", np.triu)]:
+        w, v = np.linalg.eigh(a, uplo)
+        g = grad(lambda a: fnp.linalg.eigh(a, uplo)[0][2])(a)
+        outer = np.outer(v[:, 2], v[:, 2])
+        np.testing.assert_allclose(g, fold(2 * outer) - np.diag(np.diag(outer)),
+                                   rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(grad(lambda a: fnp.linalg.eigvalsh(a, uplo)[2])(a),
+                                   g, rtol=1e-10, atol=1e-14)
+
+
+def test_results_are_numpy_s_named_tuples(rng):
+    a = rng.standard_normal((3, 3))
+
+    def f(a):
+        e = fnp.linalg.eigh(a)
+        s = fnp.linalg.svd(a)
+        q = fnp.linalg.qr(a)
+        d = fnp.linalg.slogdet(a + 3 * np.eye(3))
+        return (fnp.sum(e.eigenvalues) + fnp.sum(e.eigenvectors ** 2) + fnp.sum(s.S)
+                + fnp.sum(s.U ** 2) + fnp.sum(s.Vh ** 2) + fnp.sum(q.R) + fnp.sum(q.Q)
+                + d.logabsdet)
+
+    value, g = value_and_grad(f)(a)
+    e, s, q = np.linalg.eigh(a), np.linalg.svd(a), np.linalg.qr(a)
+    assert value == pytest.approx(
+        np.sum(e.eigenvalues) + np.sum(e.eigenvectors ** 2) + np.sum(s.S)
+        + np.sum(s.U ** 2) + np.sum(s.Vh ** 2) + np.sum(q.R) + np.sum(q.Q)
+        + np.linalg.slogdet(a + 3 * np.eye(3)).logabsdet, rel=1e-12)
+    assert g.shape == a.shape and np.all(np.isfinite(g))
+    assert_argument_gradients_match_differences(lambda a: float(f(a)), (a,), (g,), rng)
+
+
+def test_svd_full_matrices_of_a_tall_matrix(rng):
+    """U's extra columns are not a function of A: a cotangent on them raises, their
+    tangent is NaN; the defined parts agree with the thin factorization."""
+    a = rng.standard_normal((5, 3))
+    w = rng.standard_normal((5, 3))
+    full = grad(lambda a: fnp.sum(fnp.linalg.svd(a)[0][:, :3] * w))(a)
+    thin = grad(lambda a: fnp.sum(fnp.linalg.svd(a, full_matrices=False)[0] * w))(a)
+    np.testing.assert_allclose(full, thin, rtol=1e-12)
+    with pytest.raises(ValueError, match="full_matrices=False"):
+        grad(lambda a: fnp.sum(fnp.linalg.svd(a)[0]))(a)
+    _, t = jvp(lambda a: fnp.linalg.svd(a)[0], (a,), (rng.standard_normal((5, 3)),))
+    assert np.all(np.isnan(t[:, 3:])) and np.all(np.isfinite(t[:, :3]))
+
+
+@pytest.mark.parametrize("name, values, vectors, a", [
+    ("eigh", lambda a: fnp.linalg.eigh(a)[0], lambda a: fnp.linalg.eigh(a)[1],
+     np.diag([1.0, 2.0, 2.0])),
+    ("svd", lambda a: fnp.linalg.svd(a)[1], lambda a: fnp.linalg.svd(a)[0],
+     np.diag([3.0, 1.0, 1.0])),
+    ("eig", lambda a: fnp.linalg.eig(a)[0], lambda a: fnp.linalg.eig(a)[1],
+     np.diag([1.0, 2.0, 2.0])),
+], ids=["eigh", "svd", "eig"])
+def test_repeated_eigen_or_singular_values(name, values, vectors, a, rng):
+    """At a repeated value the values' derivatives stay finite (trace-like sums are
+    exact) and the vectors' are not defined: inf/NaN propagate, as in autograd."""
+    u = rng.standard_normal(3)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = grad(lambda a: fnp.sum(values(a) * u))(a)
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(grad(lambda a: fnp.sum(values(a)))(a), np.eye(3),
+                                   atol=1e-12)
+        bad = grad(lambda a: fnp.sum(vectors(a) * rng.standard_normal((3, 3))))(a)
+        assert not np.all(np.isfinite(bad))
+        _, t = jvp(vectors, (a,), (rng.standard_normal((3, 3)),))
+        assert not np.all(np.isfinite(t))
+
+
+def test_linalg_nodes_replay_in_a_traced_function(rng):
+    """The factorization nodes carry an evaluate function and a recipe: a traced
+    function replays them at new points and survives pickling."""
+    import pickle
+
+    def f(a):
+        u, s, vh = fnp.linalg.svd(a, full_matrices=False)
+        w, v = fnp.linalg.eigh(a)
+        q, r = fnp.linalg.qr(a)
+        return (fnp.sum(s) + fnp.sum((u @ vh) ** 2) + fnp.sum(w * w)
+                + fnp.sum(v ** 4) + fnp.sum(r ** 2) + fnp.linalg.norm(a, 2)
+                + fnp.sum(fnp.linalg.pinv(a) ** 2))
+
+    a0 = rng.standard_normal((3, 3))
+    a1 = a0 + 0.1 * rng.standard_normal((3, 3))
+    traced = fasttape.trace(f, a0)
+    again = pickle.loads(pickle.dumps(traced))
+    for g in (traced, again):
+        np.testing.assert_allclose(g.grad(a1), grad(f)(a1), rtol=1e-10, atol=1e-13)
