@@ -426,6 +426,39 @@ LINALG_ERRORS = [
     ("cholesky of an indefinite matrix", lambda np, a: np.linalg.cholesky(-a @ a.T),
      (3, 3)),
     ("cholesky of a vector", lambda np, a: np.linalg.cholesky(a[0]), (3, 3)),
+    ("svd of a vector", lambda np, a: np.linalg.svd(a[0])[1], (3, 3)),
+    ("svdvals of a vector", lambda np, a: np.linalg.svd(a[0], compute_uv=False),
+     (3, 3)),
+    ("eigh of a non-square matrix", lambda np, a: np.linalg.eigh(a[:2])[0], (3, 3)),
+    ("eigh with a bad UPLO", lambda np, a: np.linalg.eigh(a, "X")[0], (3, 3)),
+    ("eigvalsh of a non-square matrix", lambda np, a: np.linalg.eigvalsh(a[:2]),
+     (3, 3)),
+    ("eig of a non-square matrix", lambda np, a: np.linalg.eig(a[:2])[0], (3, 3)),
+    ("eigvals of a vector", lambda np, a: np.linalg.eigvals(a[0]), (3, 3)),
+    ("qr of a vector", lambda np, a: np.linalg.qr(a[0])[1], (3, 3)),
+    ("qr with an unknown mode", lambda np, a: np.linalg.qr(a, "thin")[1], (3, 3)),
+    ("pinv of a vector", lambda np, a: np.linalg.pinv(a[0]), (3, 3)),
+    ("matrix_power of a non-square matrix", lambda np, a:
+     np.linalg.matrix_power(a[:2], 2), (3, 3)),
+    ("matrix_power with a float exponent", lambda np, a:
+     np.linalg.matrix_power(a, 2.0), (3, 3)),
+    ("matrix_power(-1) of a singular matrix", lambda np, a:
+     np.linalg.matrix_power(a * 0.0, -1), (3, 3)),
+    ("multi_dot of one array", lambda np, a: np.linalg.multi_dot([a]), (3, 3)),
+    ("multi_dot with a 3-d array", lambda np, a: np.linalg.multi_dot(
+        [a, a[None], a]), (3, 3)),
+    ("norm with an unknown matrix order", lambda np, a: np.linalg.norm(a, 3), (3, 3)),
+    ("norm with a string order of a vector", lambda np, a: np.linalg.norm(a[0], "fro"),
+     (3, 3)),
+    ("norm over a repeated axis", lambda np, a: np.linalg.norm(a, axis=(0, 0)),
+     (3, 3)),
+    ("norm over an axis out of range", lambda np, a: np.linalg.norm(a, axis=2),
+     (3, 3)),
+    ("norm of a 3-d array with an order", lambda np, a: np.linalg.norm(a[None], 2),
+     (3, 3)),
+    ("cross of 2-vectors", lambda np, a: np.linalg.cross(a[0, :2], a[1, :2]), (3, 3)),
+    ("tensorsolve with mismatched shapes", lambda np, a:
+     np.linalg.tensorsolve(a, np.ones(2)), (3, 3)),
 ]
 
 
@@ -443,6 +476,20 @@ def test_linalg_errors_are_numpy_s_own(name, f, shape, spelling, rng):
     with pytest.raises(type(expected)) as info:
         grad(lambda a: fnp.sum(f(spelling, a)))(a)
     assert str(info.value) == str(expected)
+
+
+@pytest.mark.parametrize("f, error, match", [
+    (lambda a: fnp.linalg.eig(a)[0], TypeError, "complex eigenvalues"),
+    (lambda a: fnp.linalg.eigvals(a), TypeError, "complex eigenvalues"),
+    (lambda a: fnp.linalg.qr(a[:, :2], "complete")[0], NotImplementedError,
+     "complete"),
+    (lambda a: fnp.linalg.qr(a, "raw")[0], NotImplementedError, "raw"),
+], ids=["eig", "eigvals", "qr complete of a tall matrix", "qr raw"])
+def test_results_without_a_real_derivative_are_refused(f, error, match):
+    """A rotation has eigenvalues cos t +- i sin t: complex numbers are not supported."""
+    rotation = np.array([[0.6, -0.8, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(error, match=match):
+        grad(lambda a: fnp.sum(f(a)))(rotation)
 
 
 # -- against JAX (forward and reverse mode) ---------------------------------------------

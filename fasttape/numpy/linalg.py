@@ -415,6 +415,8 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     hermitian=True reads the lower triangle, as NumPy does."""
     if not _is_variable(a):
         return _np.linalg.svd(a, full_matrices, compute_uv, hermitian)
+    if _np.ndim(_value(a)) < 2:
+        _np.linalg.svd(_value(a), full_matrices, compute_uv)    # NumPy's own error
     if hermitian:
         a = _symmetric_from(a, "L")
     if not compute_uv:
@@ -429,8 +431,6 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 
 def _svd_packed(a, full_matrices, hermitian):
     shape = _shape(a)
-    if len(shape) < 2:
-        _np.linalg.svd(_value(a))                               # NumPy's own error
     batch, (m, n) = shape[:-2], shape[-2:]
     k = min(m, n)
     mu, nv = (m, n) if full_matrices else (k, k)
@@ -528,6 +528,8 @@ def pinv(a, rcond=None, hermitian=False, **kwargs):
     hermitian=True reads the lower triangle, as NumPy does. kwargs: rtol (NumPy 2)."""
     if not _is_variable(a):
         return _np.linalg.pinv(a, rcond, hermitian, **kwargs)
+    if _np.ndim(_value(a)) < 2:
+        _np.linalg.pinv(_value(a), rcond, hermitian, **kwargs)  # NumPy's own error
     if hermitian:
         a = _symmetric_from(a, "L")
     m, n = _shape(a)[-2:]
@@ -807,7 +809,7 @@ def tensorsolve(a, b, axes=None):
     size = int(_np.prod(x_shape, dtype=_np.int64))
     if int(_np.prod(a_shape[:b_ndim], dtype=_np.int64)) != size:
         return _np.linalg.tensorsolve(_value(a), _value(b))     # NumPy's own error
-    return fnp.reshape(solve(fnp.reshape(a, (size, size)), fnp.reshape(b, (size,))),
+    return fnp.reshape(solve(fnp.reshape(a, (size, size)), fnp.reshape(b, (-1,))),
                        x_shape)
 
 
