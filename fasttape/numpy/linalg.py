@@ -1,7 +1,8 @@
 """numpy.linalg, differentiable: the factorizations (svd, eigh, eig, qr, cholesky), the
 inverses and solvers (inv, pinv, solve, tensorinv, tensorsolve), det and slogdet,
-norms of every order, and what is built from them (matrix_power, multi_dot, cond, the
-array API's svdvals, eigvals, vector_norm, matrix_norm, ...).
+norms of every order, the values alone (svdvals, eigvalsh, eigvals), and what is
+built from them (matrix_power, multi_dot, cond, vector_norm, matrix_norm and the
+array API's matrix_transpose, diagonal, trace, outer, vecdot, cross, ...).
 
 The matrix functions are one tape node each, batched over leading dimensions as NumPy
 is. Their derivative rules (the standard matrix-calculus results, noted beside each)
