@@ -216,10 +216,9 @@ FACTORIZATION_SPECS = [
                autograd=False),
     array_spec("eigvalsh(UPLO='U')", lambda np, a: np.linalg.eigvalsh(a, "U"), (4, 4),
                autograd=False),
-    ArraySpec("eig (real spectrum)", eig_both, matrices((4, 4), domain=real_spectrum),
-              autograd=False),
+    ArraySpec("eig (real spectrum)", eig_both, matrices((4, 4), domain=real_spectrum)),
     ArraySpec("eig (real spectra, batches)", eig_both,
-              matrices((2, 3, 3), domain=real_spectrum), autograd=False),
+              matrices((2, 3, 3), domain=real_spectrum)),
     ArraySpec("eigvals (real spectrum)", lambda np, a: np.linalg.eigvals(a),
               matrices((2, 4, 4), domain=real_spectrum), autograd=False),
     array_spec("qr (tall)", qr_both, (5, 3), autograd=False),
@@ -486,13 +485,14 @@ def test_linalg_errors_are_numpy_s_own(name, f, shape, spelling, rng):
     (lambda a: fnp.linalg.qr(a, "raw")[0], NotImplementedError, "raw"),
 ], ids=["eig", "eigvals", "qr complete of a tall matrix", "qr raw"])
 def test_results_without_a_real_derivative_are_refused(f, error, match):
-    """A rotation has eigenvalues cos t +- i sin t: complex numbers are not supported."""
+    """A rotation's eigenvalues are cos t +- i sin t: complex numbers are not
+    supported."""
     rotation = np.array([[0.6, -0.8, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]])
     with pytest.raises(error, match=match):
         grad(lambda a: fnp.sum(f(a)))(rotation)
 
 
-# -- against JAX (forward and reverse mode) ---------------------------------------------
+# -- against JAX (forward and reverse mode) --------------------------------------------
 
 def symmetric_part(np, a):
     return (a + np.swapaxes(a, -1, -2)) / 2.0
@@ -531,7 +531,7 @@ def fasttape_vjp_all(spec, args, u):
     return fasttape_vjp(spec.fun, fasttape_spelling(), args, u)
 
 
-# -- closed forms and conventions --------------------------------------------------------
+# -- closed forms and conventions ------------------------------------------------------
 
 def test_spectral_and_nuclear_norm_gradients_closed_forms(rng):
     """d s_max = u_1 v_1^T, d s_min = u_k v_k^T, d sum(s) = U V^T (thin)."""
@@ -622,6 +622,19 @@ def test_svd_full_matrices_of_a_tall_matrix(rng):
     assert np.all(np.isnan(t[:, 3:])) and np.all(np.isfinite(t[:, :3]))
 
 
+def test_svd_full_matrices_of_a_wide_matrix(rng):
+    """The same for Vh's extra rows."""
+    a = rng.standard_normal((2, 4))
+    w = rng.standard_normal((2, 4))
+    full = grad(lambda a: fnp.sum(fnp.linalg.svd(a)[2][:2] * w))(a)
+    thin = grad(lambda a: fnp.sum(fnp.linalg.svd(a, full_matrices=False)[2] * w))(a)
+    np.testing.assert_allclose(full, thin, rtol=1e-12)
+    with pytest.raises(ValueError, match="full_matrices=False"):
+        grad(lambda a: fnp.sum(fnp.linalg.svd(a)[2][2:] * w))(a)
+    _, t = jvp(lambda a: fnp.linalg.svd(a)[2], (a,), (rng.standard_normal((2, 4)),))
+    assert np.all(np.isnan(t[2:])) and np.all(np.isfinite(t[:2]))
+
+
 @pytest.mark.parametrize("name, values, vectors, a", [
     ("eigh", lambda a: fnp.linalg.eigh(a)[0], lambda a: fnp.linalg.eigh(a)[1],
      np.diag([1.0, 2.0, 2.0])),
@@ -655,9 +668,15 @@ def test_linalg_nodes_replay_in_a_traced_function(rng):
         u, s, vh = fnp.linalg.svd(a, full_matrices=False)
         w, v = fnp.linalg.eigh(a)
         q, r = fnp.linalg.qr(a)
+        b = a @ a.T + np.eye(3)
         return (fnp.sum(s) + fnp.sum((u @ vh) ** 2) + fnp.sum(w * w)
                 + fnp.sum(v ** 4) + fnp.sum(r ** 2) + fnp.linalg.norm(a, 2)
-                + fnp.sum(fnp.linalg.pinv(a) ** 2))
+                + fnp.sum(fnp.linalg.pinv(a) ** 2)
+                + fnp.sum(fnp.linalg.pinv(b, hermitian=True) ** 2)
+                + fnp.sum(fnp.linalg.svd(b, compute_uv=False, hermitian=True) ** 2)
+                + fnp.sum(fnp.linalg.eigvalsh(b, "U") ** 2)
+                + fnp.sum(fnp.linalg.eigvals(b) ** 2)
+                + fnp.sum(fnp.linalg.eig(b)[1] ** 4))
 
     a0 = rng.standard_normal((3, 3))
     a1 = a0 + 0.1 * rng.standard_normal((3, 3))

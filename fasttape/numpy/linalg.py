@@ -122,7 +122,7 @@ def _check_uplo(UPLO):
         raise ValueError("UPLO argument must be 'L' or 'U'")
 
 
-# -- inverse, solve, determinants, Cholesky ---------------------------------------------------
+# -- inverse, solve, determinants, Cholesky --------------------------------------------
 
 def inv(a):
     """Y = A^-1;  dA = -Y^T G Y^T;  tangent -Y tA Y."""
@@ -252,7 +252,7 @@ def cholesky(a):
                      _np.linalg.cholesky, (cholesky, operand_slots(1), {}))
 
 
-# -- symmetric eigenproblem ----------------------------------------------------------------
+# -- symmetric eigenproblem ------------------------------------------------------------
 
 def eigh(a, UPLO="L"):
     """w, V = eigh(A) reading one triangle of A (UPLO), as NumPy does: the derivatives
@@ -320,13 +320,14 @@ def eigvalsh(a, UPLO="L"):
                      (eigvalsh, operand_slots(1) + (UPLO,), {}))
 
 
-# -- general eigenproblem (real spectra) -----------------------------------------------------
+# -- general eigenproblem (real spectra) -----------------------------------------------
 
 def _real_spectrum(w, v=None):
     if _np.iscomplexobj(w) or (v is not None and _np.iscomplexobj(v)):
-        raise TypeError("fasttape.numpy.linalg.eig: this matrix has complex eigenvalues; "
-                        "fasttape differentiates real results only (complex numbers are "
-                        "not supported; for a symmetric matrix use eigh)")
+        raise TypeError("fasttape.numpy.linalg.eig: this matrix has complex "
+                        "eigenvalues; fasttape differentiates real results only "
+                        "(complex numbers are not supported; for a symmetric matrix "
+                        "use eigh)")
     return w, v
 
 
@@ -397,7 +398,7 @@ def eigvals(a):
                      (eigvals, operand_slots(1), {}))
 
 
-# -- singular value decomposition ------------------------------------------------------------
+# -- singular value decomposition ------------------------------------------------------
 
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """U, s, Vh = svd(A), A (..., m, n), k = min(m, n). Thin parts (Townsend's
@@ -457,12 +458,11 @@ def _svd_packed(a, full_matrices, hermitian):
             du = du + (ta @ v - u @ p) / _rows(s)
         if n > k:
             dv = dv + (_mT(ta) @ u - v @ _mT(p)) / _rows(s)
-        undefined = _np.full(batch + (m, mu - k), _np.nan)
-        if mu > k:
-            du = fnp.concatenate([du, undefined], axis=-1)
         dvh = _mT(dv)
-        if nv > k:
-            dvh = fnp.concatenate([dvh, _mT(_np.full(batch + (n, nv - k), _np.nan))],
+        if mu > k:                       # U's extra columns: no derivative
+            du = fnp.concatenate([du, _np.full(batch + (m, mu - k), _np.nan)], axis=-1)
+        if nv > k:                       # Vh's extra rows
+            dvh = fnp.concatenate([dvh, _np.full(batch + (nv - k, n), _np.nan)],
                                   axis=-2)
         return _pack_batch([du, _diagonal(p), dvh], batch)
 
@@ -519,7 +519,7 @@ def svdvals(x, /):
     return _singular_values(x)
 
 
-# -- pseudo-inverse and QR ---------------------------------------------------------------------
+# -- pseudo-inverse and QR -------------------------------------------------------------
 
 def pinv(a, rcond=None, hermitian=False, **kwargs):
     """X = A^+ (Golub and Pereyra, for A of constant rank): dX = -X dA X +
@@ -533,6 +533,10 @@ def pinv(a, rcond=None, hermitian=False, **kwargs):
         _np.linalg.pinv(_value(a), rcond, hermitian, **kwargs)  # NumPy's own error
     if hermitian:
         a = _symmetric_from(a, "L")
+    return _pinv_node(a, rcond, hermitian, **kwargs)
+
+
+def _pinv_node(a, rcond, hermitian, **kwargs):
     m, n = _shape(a)[-2:]
 
     def forward(t, x, a):
@@ -549,7 +553,7 @@ def pinv(a, rcond=None, hermitian=False, **kwargs):
         return _np.linalg.pinv(a, rcond, hermitian, **kwargs)
 
     return rule_node([a], evaluate(_value(a)), reverse, forward, evaluate,
-                     (pinv, operand_slots(1) + (rcond, hermitian), dict(kwargs)))
+                     (_pinv_node, operand_slots(1) + (rcond, hermitian), dict(kwargs)))
 
 
 def qr(a, mode="reduced"):
@@ -611,15 +615,16 @@ def _qr_packed(a):
                      (_qr_packed, operand_slots(1), {}))
 
 
-# -- norms ---------------------------------------------------------------------------------------
+# -- norms -----------------------------------------------------------------------------
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """NumPy's vector and matrix norms, built from recorded ops (and, for ord 2, -2 and
     'nuc' of matrices, from the singular values). Conventions where a norm has a kink:
 
     - 2-norm and Frobenius norm at 0: NaN (x / norm, as autograd);
-    - 1-norm, and p-norms with p <= 1, at a zero entry: abs's derivative there, 0;
-      negative p with a zero entry: NaN;
+    - 1-norm and p-norms with p > 1 at a zero entry: 0 in that entry (abs's
+      derivative at 0); 0 < p < 1 with a zero entry: not differentiable (reverse mode
+      gives NaN); p < 0 with a zero entry: the norm is 0 and so is its gradient;
     - inf/-inf norms of vectors, and 1/-1/inf/-inf norms of matrices: the max (min)
       splits its derivative evenly among tied entries (sums), as fasttape.numpy.max;
     - ord=0 (the count of nonzero entries): derivative 0, NaN where x is inf;
@@ -646,7 +651,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
         axes = tuple(range(ndim))
     else:
         try:
-            axes = tuple(_normalize_axis(a, ndim) for a in _np.atleast_1d(axis).tolist())
+            axes = tuple(_normalize_axis(a, ndim)
+                         for a in _np.atleast_1d(axis).tolist())
         except (TypeError, ValueError, _np.exceptions.AxisError):
             numpy_s_error()
         if len(axes) not in (1, 2) or len(set(axes)) != len(axes):
@@ -738,7 +744,7 @@ def cond(x, p=None):
     return norm(x, p, (-2, -1)) * norm(inv(x), p, (-2, -1))
 
 
-# -- built from the above --------------------------------------------------------------------
+# -- built from the above --------------------------------------------------------------
 
 def matrix_power(a, n):
     """A^n by repeated squaring of recorded products (n >= 0), of inv(A) for n < 0;
@@ -774,8 +780,9 @@ def multi_dot(arrays, *, out=None):
         raise TypeError("multi_dot: out= is not supported for Variables")
     if len(arrays) < 2:
         raise ValueError("Expecting at least two arrays.")
-    if any(_np.ndim(_value(x)) != 2 for x in arrays[1:-1]) or not (
-            1 <= _np.ndim(_value(arrays[0])) <= 2 and 1 <= _np.ndim(_value(arrays[-1])) <= 2):
+    ends = (_np.ndim(_value(arrays[0])), _np.ndim(_value(arrays[-1])))
+    if any(_np.ndim(_value(x)) != 2 for x in arrays[1:-1]) or not all(
+            1 <= d <= 2 for d in ends):
         return _np.linalg.multi_dot([_value(x) for x in arrays])  # NumPy's own error
     result = arrays[0]
     for x in arrays[1:]:
@@ -867,5 +874,6 @@ def cross(x1, x2, /, *, axis=-1):
 _FUNCTIONS = {getattr(_np.linalg, f.__name__): f
               for f in (norm, inv, solve, det, slogdet, cholesky, eigh, eigvalsh, eig,
                         eigvals, svd, svdvals, pinv, qr, vector_norm, matrix_norm, cond,
-                        matrix_power, multi_dot, tensorinv, tensorsolve, matrix_transpose,
-                        diagonal, trace, outer, vecdot, matmul, tensordot, cross)}
+                        matrix_power, multi_dot, tensorinv, tensorsolve,
+                        matrix_transpose, diagonal, trace, outer, vecdot, matmul,
+                        tensordot, cross)}
