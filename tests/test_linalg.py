@@ -17,7 +17,7 @@ from support import (ArraySpec, array_spec, assert_argument_gradients_match_diff
                     autograd_spelling, check_gradient_against_autograd,
                     check_gradient_against_differences, check_second_order,
                     check_spellings_agree, check_value, directional_derivative,
-                    fasttape_spelling, jax_spelling)
+                    fasttape_spelling, fasttape_vjp, jax_spelling)
 
 
 def nonzero(lo, hi):
@@ -516,7 +516,7 @@ def test_vjp_and_jvp_match_jax(spec, rng):
     jax, jnp = jax_spelling()
     args, ref, u = spec.draw(rng)
     spelling = fasttape_spelling()
-    _, grads = fasttape_vjp_all(spec, args, u)
+    _, grads = fasttape_vjp(spec.fun, spelling, args, u)
     _, jax_vjp = jax.vjp(lambda *a: spec.fun(jnp, *a), *args)
     for g, e in zip(grads, jax_vjp(u)):
         np.testing.assert_allclose(g, np.asarray(e), rtol=1e-9, atol=1e-11)
@@ -524,11 +524,6 @@ def test_vjp_and_jvp_match_jax(spec, rng):
     _, t_out = jvp(lambda *a: spec.fun(spelling, *a), args, tangents)
     _, expected = jax.jvp(lambda *a: spec.fun(jnp, *a), args, tangents)
     np.testing.assert_allclose(t_out, np.asarray(expected), rtol=1e-9, atol=1e-11)
-
-
-def fasttape_vjp_all(spec, args, u):
-    from support import fasttape_vjp
-    return fasttape_vjp(spec.fun, fasttape_spelling(), args, u)
 
 
 # -- closed forms and conventions ------------------------------------------------------
