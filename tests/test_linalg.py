@@ -679,3 +679,25 @@ def test_linalg_nodes_replay_in_a_traced_function(rng):
     again = pickle.loads(pickle.dumps(traced))
     for g in (traced, again):
         np.testing.assert_allclose(g.grad(a1), grad(f)(a1), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: fnp.sum(fnp.linalg.eigh(a)[0] ** 3)
+    + fnp.sum(fnp.linalg.eigh(a)[1][0] ** 3),
+    lambda a: fnp.sum(fnp.linalg.svd(a)[0][:, 0] ** 3) + fnp.linalg.norm(a, 2) ** 2,
+    lambda a: fnp.sum(fnp.linalg.qr(a)[1] ** 3),
+    lambda a: fnp.sum(fnp.linalg.pinv(a[:2]) ** 3),
+], ids=["eigh", "svd", "qr", "pinv"])
+def test_hessian_and_hvp_match_differences_of_the_gradient(f, rng):
+    a = rng.standard_normal((3, 3))
+    h = fasttape.hessian(f)(a)
+    gradient = grad(f)
+    for i, j in [(0, 0), (2, 1), (1, 2)]:
+        e = np.zeros((3, 3))
+        e[i, j] = 1.0
+        np.testing.assert_allclose(h[:, :, i, j],
+                                   directional_derivative(gradient, a, e),
+                                   rtol=1e-6, atol=1e-8)
+    v = rng.standard_normal((3, 3))
+    np.testing.assert_allclose(fasttape.hvp(f)(a, v), np.tensordot(h, v, 2),
+                               rtol=1e-10, atol=1e-12)
