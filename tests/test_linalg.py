@@ -500,15 +500,14 @@ def symmetric_part(np, a):
 
 # (a few: JAX's first call of each function compiles it, seconds each)
 JAX_SPECS = [s for s in FACTORIZATION_SPECS if s.name.split(" [")[0] in {
-    "svd thin (batches)", "svd(compute_uv=False)", "qr (tall)", "qr (wide)",
-    "pinv (wide, batches)"}] + [
+    "svd thin (batches)", "qr (tall)", "pinv (wide, batches)"}] + [
     # JAX's eigh symmetrizes its input where NumPy reads a triangle: the two agree
     # on functions of a symmetric matrix
     array_spec("eigh of a symmetric matrix", lambda np, a: eigh_both(
         np, symmetric_part(np, a)), (2, 4, 4)),
 ] + [s for s in norm_specs() if s.name.split(" [")[0] in {
-    "norm(ord=2, axis=(2, 0))", "norm(ord=-1, axis=(1, 0))"}]
-assert len(JAX_SPECS) == 8
+    "norm(ord=2, axis=(2, 0))"}]
+assert len(JAX_SPECS) == 5
 
 
 @pytest.mark.parametrize("spec", JAX_SPECS, ids=str)
