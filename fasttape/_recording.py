@@ -42,7 +42,7 @@ from fasttape._arrays import (ArrayVariable, holds_variables, input_spec,
                               leaf_gradients, make_array_leaf, output_refs,
                               sweep_gradients, tangents_of)
 from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
-                                  split_like)
+                                  recorded_array, split_like)
 from fasttape._recording_sweeps import reverse_recording, tangent_recording
 from fasttape._rule_nodes import rule_node
 from fasttape._tape import Tape, pop_active, push_active
@@ -80,17 +80,21 @@ class Recording:
 
     __slots__ = ("fun", "argnum", "tape", "nested", "pooled", "structures",
                  "arg_leaves", "leaves", "consecutive", "out", "_out_flat",
-                 "_out_structure", "_out_variables")
+                 "_out_structure", "_out_variables", "dtype")
 
     def __init__(self, fun, args, argnum, kwargs, tape):
         self.fun = fun
         self.argnum = argnum
         self._out_flat = None
+        self.dtype = None
         if type(argnum) is int and -len(args) <= argnum < len(args):
             # one argument, the common case (argnum_of and enclosing_tape written out)
             argnums = (argnum,)
             x = args[argnum]
             plain = type(x) is float or type(x) is np.ndarray
+            if plain and type(x) is np.ndarray and x.dtype.type is not np.float64 \
+                    and x.dtype.kind == "f":
+                self.dtype = x.dtype      # (float32, float16: its derivatives too)
             enclosing = None if plain or tape is REPLAYABLE or not holds_variables(x) \
                 else enclosing_tape(args, argnums)
         else:
@@ -191,7 +195,10 @@ class Recording:
         argument(s): one for an int argnum, a tuple for a tuple."""
         if type(self.argnum) is int:
             structure = self.structures[0]
-            return flat[0] if structure is LEAF_STRUCTURE else structure.rebuild(flat)
+            if structure is LEAF_STRUCTURE:
+                return flat[0] if self.dtype is None or type(flat[0]) is not np.ndarray \
+                    else flat[0].astype(self.dtype)
+            return structure.rebuild(flat)
         return tuple(rebuild_each(self.structures, flat))
 
     def zero_gradients(self):
@@ -211,6 +218,8 @@ class Recording:
         """(value, gradient) of a scalar output; with ones_seed, (output, the sum of
         the gradients of its elements) for any output (elementwise_grad)."""
         out = self.out
+        if type(out) is np.ndarray and out.dtype.kind == "O":
+            out = self.out = recorded_array(out)      # (plain NumPy of Variables)
         if self.nested:
             if not ones_seed:
                 self.require_scalar_output()
@@ -227,7 +236,8 @@ class Recording:
             value = constant_output(self.fun, out, not ones_seed)
             flat = self.zero_gradients()
         if self.structures is _LEAF_STRUCTURES and type(self.argnum) is int:
-            return value, flat[0]             # (one float or array: nothing to rebuild)
+            # (one float or array: nothing to rebuild)
+            return value, flat[0] if self.dtype is None else flat[0].astype(self.dtype)
         return value, self.rebuild(flat)
 
     def vjp(self, cotangent):

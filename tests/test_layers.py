@@ -42,6 +42,7 @@ LAYERS = (
      "fasttape._vspace", "fasttape.builtins"),
     ("fasttape._rule_nodes",),
     ("fasttape.numpy._einsum", "fasttape.numpy._gathers", "fasttape.numpy._joiners",
+     "fasttape.numpy._values_only",
      "fasttape.extend"),
     ("fasttape.numpy", "fasttape.math"),
     ("fasttape.numpy.linalg", "fasttape.scipy.special", "fasttape.branching"),

@@ -19,7 +19,7 @@ from fasttape._containers import recorded_array
 from fasttape._masks import ArrayMask
 from fasttape._tape import MASK_OPS as _MASK_OPS, OP_TABLE as _OP_TABLE
 from fasttape._variable import Variable
-from fasttape.numpy import _gathers
+from fasttape.numpy import _gathers, _values_only
 from fasttape.numpy._joiners import AxisJoiner as _AxisJoiner
 
 _OP = {name: code for name, code, _ in _OP_TABLE}
@@ -995,6 +995,11 @@ _FUNCTIONS = {
     _np.nan_to_num: nan_to_num, _np.linspace: linspace, _np.real: real,
     _np.imag: imag, _np.angle: angle, _np.real_if_close: real_if_close,
 }
+
+# argmax, allclose, nonzero, ...: plain results, computed on the values
+for _numpy_function, _function in _values_only.FUNCTIONS.items():
+    globals()[_numpy_function.__name__] = _function
+    _FUNCTIONS[_numpy_function] = _function
 
 # fasttape.numpy.linalg is a layer above this module (its rules are written with these
 # functions): importing fasttape imports it (fasttape._wiring), which makes it this

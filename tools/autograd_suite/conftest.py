@@ -192,7 +192,7 @@ def _check_vjp(f, x):
     exact = _inner(x_dir, cotangent)
     numeric = np.real(np.vdot(_to_vector(y_dir), numerical(x_dir)))
     assert scalar_close(numeric, exact), (
-        f"VJP check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
+        f"Derivative (VJP) check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
 
 
 def _check_jvp(f, x):
@@ -204,7 +204,7 @@ def _check_jvp(f, x):
     assert e.shape == n.shape, f"JVP of {_name(f)}: shape {e.shape} vs {n.shape}"
     w = np.random.randn(n.size)
     assert scalar_close(np.real(np.vdot(w, e)), np.real(np.vdot(w, n))), (
-        f"JVP check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
+        f"Derivative (JVP) check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
 
 
 def _name(f):
