@@ -32,19 +32,33 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None
     def answer(ans):
         return ans if not shape else ans.reshape(shape)
 
+    name = getattr(evaluate, "__name__", "a Python rule")
+
     def reverse(g, ans, xs):
-        return reverse_rule(g.reshape(shape) if shape else float(g[0]), answer(ans),
-                            *shaped(xs))
+        cotangents = reverse_rule(g.reshape(shape) if shape else float(g[0]),
+                                  answer(ans), *shaped(xs))
+        for j, (c, s) in enumerate(zip(cotangents, shapes)):
+            if c is not None and np.shape(c) != s:
+                raise ValueError(
+                    f"the VJP rule of {name} returned a cotangent of shape "
+                    f"{np.shape(c)} for its operand {j} of shape {s}: it must have the "
+                    f"operand's shape")
+        return cotangents
 
     def forward(tangents, ans, xs):
-        return forward_rule([None if t is None else float(t[0]) if s == () else
-                             t.reshape(s) for t, s in zip(tangents, shapes)],
-                            answer(ans), *shaped(xs))
+        tangent = forward_rule([None if t is None else float(t[0]) if s == () else
+                                t.reshape(s) for t, s in zip(tangents, shapes)],
+                               answer(ans), *shaped(xs))
+        if np.shape(tangent) != shape:
+            raise ValueError(
+                f"the JVP rule of {name} returned a tangent of shape {np.shape(tangent)} "
+                f"for an output of shape {shape}: it must have the output's shape")
+        return tangent
 
     def value_of(xs):
         return evaluate(*shaped(xs))
 
-    reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")   # (for errors)
+    reverse.__name__ = name                                   # (for errors)
     reverse.recording = reverse_rule
     forward.recording = forward_rule
     return _arrays.pyfunc(list(operands), value, reverse, forward, value_of, recipe)

@@ -116,13 +116,12 @@ class Primitive:
             recorded = type(ans) in _VARIABLE_TYPES
             given = [(i, t) for i, t in zip(argnums, tangents) if t is not None]
             if not given:
-                total = 0.0
-            else:
-                total = self._tangent(tuple(i for i, _ in given),
-                                      [t for _, t in given], ans, call, kwargs)
-            if recorded:
-                return total
-            return np.broadcast_to(np.asarray(total, dtype=float), np.shape(ans))
+                return np.zeros(np.shape(ans)) if np.ndim(ans) else 0.0
+            total = self._tangent(tuple(i for i, _ in given),
+                                  [t for _, t in given], ans, call, kwargs)
+            # (a tangent of another shape than the output's is an error of the rule,
+            # raised by rule_node, not broadcast)
+            return total if recorded else np.asarray(total, dtype=float)
 
         evaluate.__name__ = self.__name__          # (names the node in errors, dumps)
         slots = dict(zip(argnums, range(len(argnums))))

@@ -526,3 +526,30 @@ def test_wrong_rules_are_seen_by_central_differences_directly(rng):
     assert_close(jvp(wrong_sin, (x,), (v,))[1], numeric, rtol=1e-8, atol=1e-10)
     (ct,) = vjp(wrong_sin, x)[1](np.ones(3))
     assert_close(ct, 2.0 * np.cos(x))
+
+
+def test_a_vjp_of_the_wrong_shape_is_an_error_not_reshaped():
+    from fasttape.extend import defvjp, primitive
+
+    @primitive
+    def scale_rows(A):
+        return A * np.arange(1.0, 1.0 + A.shape[0])[:, None]
+
+    # transposed: the right size, the wrong shape
+    defvjp(scale_rows, lambda ans, A: lambda g: (g * np.arange(1.0, 1.0 + A.shape[0])[:, None]).T)
+    A0 = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"VJP rule of scale_rows .* shape \(3, 2\)"):
+        ft.grad(lambda A: fnp.sum(scale_rows(A) ** 2))(A0)
+
+
+def test_a_scalar_jvp_for_an_array_output_is_an_error_not_broadcast():
+    from fasttape.extend import defjvp, primitive
+
+    @primitive
+    def doubled(x):
+        return 2.0 * x
+
+    defjvp(doubled, lambda g, ans, x: 2.0 * float(np.sum(g)))
+    x0 = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="JVP rule of doubled"):
+        ft.jvp(doubled, (x0,), (np.ones(3),))
