@@ -469,7 +469,7 @@ cdef class TapeStorage:
         if not 0 <= r < self.n_anodes:
             raise IndexError(f"no array node {r} on this tape")
         n = &self.anodes[r]
-        cdef Py_ssize_t j, glen = 0
+        cdef Py_ssize_t j
         operands = []
         for j in range(n.n_operands):
             o = &self.operands[n.operand0 + j]
@@ -480,8 +480,6 @@ cdef class TapeStorage:
                          self.constants[o.ref] if o.kind == OPERAND_POOLED else None),
                 "index": self.keepalive[o.index_ref] if o.index_ref >= 0 else None})
         layout = self.geometry_of(r)
-        if layout is not None:
-            glen = geometry_width(n.aop, len(getattr(layout, "shape", ())))
         return {
             "aop": n.aop, "sop": n.sop, "size": n.size, "out_slot": n.out_slot,
             "node": n.node, "c": n.c, "operands": operands,
@@ -492,8 +490,7 @@ cdef class TapeStorage:
             "weights_node": self._node_with_value(n.weights_ref) if n.aop == AOP_WHERE
             and n.weights_ref >= 0 and self.replayable else -1,
             "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
-            "geometry": [self.geometry[n.geom + k] for k in range(glen)],
-            "layout": layout,          # the geometry decoded (decode_geometry)
+            "layout": layout,          # its geometry, decoded (decode_geometry)
             "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
             "pyfunc_jvp": self.keepalive[n.pyfunc_jvp] if n.pyfunc_jvp >= 0 else None,
         }

@@ -34,6 +34,7 @@ def in_child(fun):
     pid = os.fork()
     if pid == 0:
         os.close(read)
+        signal.alarm(120)                     # a hang fails the test too
         try:
             result = ("returned", repr(fun()))
         except BaseException as e:            # the exception is the result
