@@ -1213,7 +1213,7 @@ def leaf_gradients(Tape tape, list leaves):
     grads = []
     for leaf in leaves:
         if type(leaf) is Variable:
-            grads.append(tape.scalar_adjoint((<Variable>leaf).slot))
+            grads.append(tape.adjoints[(<Variable>leaf).slot])   # (swept: no check)
         else:
             av = <ArrayVariable>leaf
             grads.append(tape.array_adjoint(av.anode).reshape(av.value.shape))

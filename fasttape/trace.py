@@ -630,7 +630,8 @@ class Traced:
             n = _width(rec.leaves[self.argnum])
             by_function = self._python_rules_hvp(rec)
             if not by_function:
-                columns = [self._hessian_times(rec, unit) for unit in np.eye(n)]
+                slots = list(rec.leaf_slots[self.argnum])
+                columns = [self._hessian_times(rec, unit, slots) for unit in np.eye(n)]
         if by_function:
             return np.asarray(differential.hessian(self.fun, self.argnum)(*args),
                               dtype=float).reshape(n, n)
@@ -644,15 +645,17 @@ class Traced:
         return not rec.scalar_only and self.fun is not None and \
             rec.tape.has_python_rules()
 
-    def _hessian_times(self, rec, direction):
-        """H @ direction (flat, over argument argnum's values) at the replayed point."""
+    def _hessian_times(self, rec, direction, slots=None):
+        """H @ direction (flat, over argument argnum's values) at the replayed point
+        (slots: argument argnum's leaf slots as a list, for scalar code)."""
         out = rec.scalar_output()
         output = rec.outputs[0]
         if output is None:                  # a constant function
             return np.zeros(direction.shape[0])
         if rec.scalar_only:
             return np.asarray(rec.tape.hessian_vector_c(
-                out, list(rec.leaf_slots[self.argnum]), direction.tolist())[1])
+                out, slots if slots is not None else list(rec.leaf_slots[self.argnum]),
+                direction.tolist())[1])
         return rec.tape.hessian_vector_arrays(
             -1 if out is None else out, input_spec(list(rec.leaves[self.argnum])),
             direction, output.anode if out is None else -1)[1]
