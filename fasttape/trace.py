@@ -17,6 +17,9 @@ checkpoint re-run their value function (Python, once per node) on replay.
 
 Scalar code replays in per-thread buffers, in parallel; array code replays in the
 nodes' own arrays under a lock, and grad_many gives each thread a copy of the tape.
+A recording (TraceRecording: the tape, its leaves' slots, its outputs) never changes:
+a retrace builds a new one and publishes it in one assignment, and each call reads
+the current one once and uses it to its end, whatever other threads retrace.
 hvp/hessian are a forward-over-reverse sweep in C, for array code too (nodes with
 Python rules: fasttape.hvp on the function). Traces pickle as their tapes; a node with
 Python rules is recorded again on load by the function that made it (pickled by
@@ -312,9 +315,6 @@ class Traced:
         """A new recording at args, published (the current one took another branch)."""
         with self._lock:
             return self._record(args)
-
-    def _diff_argnums(self):
-        return (self.argnum,) if type(self.argnum) is int else tuple(self.argnum)
 
     # -- evaluation ----------------------------------------------------------------------
 
