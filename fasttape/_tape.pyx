@@ -170,13 +170,6 @@ cdef class Tape(TapeStorage):
         `direction`, sweep forward, then sweep in reverse carrying each adjoint and its
         tangent; returns (gradient, Hessian times direction) at the leaves. Scalar tapes
         only (returns None when the tape holds array nodes)."""
-        cdef Py_ssize_t k
-        self.check_slot(node)
-        for k in range(len(leaf_slots)):
-            self.check_slot(leaf_slots[k])
-        if len(direction) != len(leaf_slots):
-            raise ValueError(f"a direction of {len(direction)} values for "
-                             f"{len(leaf_slots)} leaves")
         return hessian_vector_scalar(self, node, leaf_slots, direction)
 
     def hessian_vector_arrays(self, Py_ssize_t output, list leaves, direction,
