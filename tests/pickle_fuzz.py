@@ -15,8 +15,9 @@ as a function whose values and gradients equal a fresh recording's; a crafted on
 raises a clean exception or loads as a function whose replay and sweeps run (it may
 compute something else: it is another valid tape). Never a crash.
 
-Run as a script (``python tests/pickle_fuzz.py [trials] [seed]``) it prints the counts
-per kind and outcome, for the fasttape on the path.
+Run as a script (``PYTHONPATH=. python tests/pickle_fuzz.py [trials] [seed]`` from the
+repository) it prints the counts per kind and outcome, for the fasttape on the path:
+that is how the counts before and after a change to the reader are compared.
 """
 import os
 import pickle
