@@ -9,7 +9,7 @@
 
 cimport cython
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT32_MAX, int64_t
 
 import numpy as np
 
@@ -629,6 +629,11 @@ def matmul(a, b):
     """a @ b with NumPy's rules for 1-d operands and broadcast batch dimensions; the
     reverse step calls BLAS dgemm."""
     cdef Tape t = recording_tape((a, b))
+    shapes = [(<ArrayVariable>x).value.shape if type(x) is ArrayVariable else np.shape(x)
+              for x in (a, b)]          # (checked before an operand is copied)
+    if max(shapes[0][-2:] + shapes[1][-2:], default=0) > INT32_MAX:
+        raise ValueError(f"matmul of shapes {shapes[0]} and {shapes[1]}: the "
+                         f"product's kernels (BLAS) take dimensions below 2**31")
     va = value_or_array(a)
     vb = value_or_array(b)
     if type(va) is float or type(vb) is float:
@@ -669,6 +674,9 @@ def matmul(a, b):
             else 0
         stride_b = k * n if int(np.prod(batch_b, dtype=np.int64)) == batch and batch > 1 \
             else 0
+    if batch > INT32_MAX:
+        raise ValueError(f"matmul of shapes {va.shape} and {vb.shape}: more than "
+                         f"2**31 - 1 products in the batch")
     value = node_value(value)
     r = t.push_anode(AOP_MATMUL, 0, 1 if type(value) is float else value.size, 2, value)
     t.anodes[r].geom = t.push_geometry([batch, m, k, n, stride_a, stride_b])
@@ -1264,7 +1272,7 @@ def leaf_gradients(Tape tape, list leaves):
     grads = []
     for leaf in leaves:
         if type(leaf) is Variable:
-            grads.append(tape.scalar_adjoint((<Variable>leaf).slot))
+            grads.append(tape.adjoints[(<Variable>leaf).slot])   # (swept: no check)
         else:
             av = <ArrayVariable>leaf
             grads.append(tape.array_adjoint(av.anode).reshape(av.value.shape))

@@ -15,7 +15,7 @@ cdef Py_ssize_t replay_array_gradients(TapeStorage t, Py_ssize_t output_node,
 # one point, a flat list of floats, in the caller's scratch buffers: (output value,
 # adjoints of leaves first .. first + count), or (None, changed guard)
 cdef object replay_gradient_of_list(TapeStorage t, Py_ssize_t output,
-                                    Py_ssize_t[::1] slots, list values,
+                                    const Py_ssize_t[::1] slots, list values,
                                     Py_ssize_t first, Py_ssize_t count,
                                     double[::1] scratch_values,
                                     double[::1] scratch_adjoints)

@@ -188,7 +188,8 @@ cdef object replay_gradients(TapeStorage t, Py_ssize_t output, leaf_slots, input
         raise ValueError(f"each input row needs {n_leaves} values, got {x.shape[1]}")
     gradients = np.empty((n_rows, n_leaves))
     outputs = np.empty(n_rows)
-    slots = np.asarray(leaf_slots, dtype=np.intp)
+    slots = np.ascontiguousarray(leaf_slots, dtype=np.intp)
+    check_slots(t, output, slots)
     n_threads = max(1, min(n_threads, n_rows))
     if n_threads == 1:
         changed = replay_chunk(t, output, slots, x, 0, n_rows, gradients, outputs)
@@ -210,7 +211,8 @@ cdef object replay_gradients(TapeStorage t, Py_ssize_t output, leaf_slots, input
     return outputs, gradients, changed
 
 
-cdef object replay_chunk(TapeStorage t, Py_ssize_t output, Py_ssize_t[::1] slots,
+cdef object replay_chunk(TapeStorage t, Py_ssize_t output,
+                         const Py_ssize_t[::1] slots,
                          const double[:, ::1] x, Py_ssize_t begin, Py_ssize_t end,
                          double[:, ::1] gradients, double[::1] outputs):
     cdef Py_ssize_t n = end - begin, done, changed = -1
@@ -238,14 +240,14 @@ cdef object replay_chunk(TapeStorage t, Py_ssize_t output, Py_ssize_t[::1] slots
 
 
 def replay_chunk_into(list results, Py_ssize_t j, TapeStorage t, Py_ssize_t output,
-                      Py_ssize_t[::1] slots, const double[:, ::1] x, Py_ssize_t begin,
+                      const Py_ssize_t[::1] slots, const double[:, ::1] x, Py_ssize_t begin,
                       Py_ssize_t end, double[:, ::1] gradients, double[::1] outputs):
     """A thread of replay_gradients: rows begin .. end, its result in results[j]."""
     results[j] = replay_chunk(t, output, slots, x, begin, end, gradients, outputs)
 
 
 cdef object replay_gradient_of_list(TapeStorage t, Py_ssize_t output,
-                                    Py_ssize_t[::1] slots, list values,
+                                    const Py_ssize_t[::1] slots, list values,
                                     Py_ssize_t first, Py_ssize_t count,
                                     double[::1] scratch_values,
                                     double[::1] scratch_adjoints):
@@ -253,21 +255,34 @@ cdef object replay_gradient_of_list(TapeStorage t, Py_ssize_t output,
     floats: write them into this caller's scratch value buffer (which keeps the
     constants from its first use), replay, sweep, and return (output value, list of
     the adjoints of leaves first .. first + count), or (None, changed guard)."""
-    cdef Py_ssize_t k, n = slots.shape[0], changed
-    cdef double* v = &scratch_values[0]
-    cdef double* adj = &scratch_adjoints[0]
+    cdef Py_ssize_t k, s, n = slots.shape[0], changed
+    cdef double* v
+    cdef double* adj
     cdef object item
     if t.n_anodes:
         raise NotImplementedError("these buffers replay scalar tapes only; array "
                                   "tapes replay in place (Tape.replay)")
     if len(values) != n:
         raise ValueError(f"expected {n} numbers, got {len(values)}")
+    # the checks of this door (the sweeps behind it index unchecked)
+    if scratch_values.shape[0] != t.n_slots or scratch_adjoints.shape[0] != t.n_slots:
+        raise ValueError(f"scratch buffers of {scratch_values.shape[0]} and "
+                         f"{scratch_adjoints.shape[0]} values for a tape of "
+                         f"{t.n_slots} slots (make them with Tape.scratch_buffers)")
+    if not (0 <= output < t.n_slots and 0 <= first and 0 <= count <= n - first):
+        raise IndexError(f"output slot {output} or leaves {first}..{first + count} "
+                         f"out of range")
+    v = &scratch_values[0]
+    adj = &scratch_adjoints[0]
     for k in range(n):
+        s = slots[k]
+        if not 0 <= s < t.n_slots:
+            raise IndexError(f"no value slot {s} on a tape of {t.n_slots}")
         item = values[k]
         if PyFloat_Check(item):        # float, np.float64
-            v[slots[k]] = PyFloat_AS_DOUBLE(item)
+            v[s] = PyFloat_AS_DOUBLE(item)
         else:
-            v[slots[k]] = number_or_error(item, k)
+            v[s] = number_or_error(item, k)
     with nogil:
         forward_replay_c(t, v)
         changed = first_changed_guard_c(t, v)
@@ -279,6 +294,16 @@ cdef object replay_gradient_of_list(TapeStorage t, Py_ssize_t output,
     if changed >= 0:
         return None, changed
     return v[output], [adj[slots[k]] for k in range(first, first + count)]
+
+
+cdef int check_slots(TapeStorage t, Py_ssize_t output,
+                     const Py_ssize_t[::1] slots) except -1:
+    """IndexError unless the output and every leaf slot are on the tape."""
+    cdef Py_ssize_t k
+    t.check_slot(output)
+    for k in range(slots.shape[0]):
+        t.check_slot(slots[k])
+    return 0
 
 
 cdef double number_or_error(object item, Py_ssize_t k) except? -1:

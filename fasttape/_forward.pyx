@@ -146,6 +146,8 @@ cdef Py_ssize_t replay_in_place(TapeStorage t, leaf_slots, inputs) except -2:
     if x.shape[0] != slots.shape[0]:
         raise ValueError(f"{slots.shape[0]} inputs expected, got {x.shape[0]}")
     for k in range(slots.shape[0]):
+        t.check_slot(slots[k])
+    for k in range(slots.shape[0]):
         t.values[slots[k]] = x[k]
     t.swept_epoch = -1
     if t.n_nodes > 2048 or t.n_array_values > 2048:

@@ -299,8 +299,8 @@ class Recording:
         n_out = sum(int(np.prod(s)) for s in out_shapes)
         n_in = sum(int(np.prod(s)) for s in x_shapes)
         shape = out_shapes[0] + x_shapes[0] if single else (n_out, n_in)
-        if not self.out_variables:
-            return np.zeros(shape)
+        if not self.out_variables or n_out == 0 or n_in == 0:
+            return np.zeros(shape)             # (no rows or no columns: empty)
         if self.nested or mode == "rev" or mode == "auto" and n_out <= n_in:
             rows = []
             for i in range(n_out):

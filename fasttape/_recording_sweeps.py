@@ -160,7 +160,7 @@ def _array_step(tape, r, g, add):
     else:
         y = array_variable_at(tape, r, info["node"], info["value"])
         out_shape = y.shape
-    geometry = info["geometry"]
+    layout = info["layout"]            # the geometry, decoded (decode_geometry)
 
     def give(j, contribution):
         if nodes[j] is not None and not is_zero(contribution):
@@ -179,19 +179,18 @@ def _array_step(tape, r, g, add):
         give(0, unbroadcast(g * d0, _shape(operands[0])))
         give(1, unbroadcast(g * d1, _shape(operands[1])))
     elif name in ("SUM", "WEIGHTED_SUM"):
-        ndim = geometry[0]
-        shape = tuple(geometry[1:1 + ndim])
-        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
+        shape = layout.shape
+        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, layout.out_strides))
         spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info["c"]
         if info["weights"] is not None:
             spread = spread * _reduce_weights(info, x, y, shape, kept)
         give(0, spread)
     elif name == "CUMSUM":
-        outer, n, inner = geometry
+        outer, n, inner = layout
         lanes = fnp.reshape(g, (outer, n, inner))
         give(0, fnp.flip(fnp.cumsum(fnp.flip(lanes, axis=1), axis=1), axis=1))
     elif name == "MATMUL":
-        batch, m, k, n, stride_a, stride_b = geometry
+        batch, m, k, n, stride_a, stride_b = layout
         a3 = fnp.reshape(operands[0], (-1, m, k))
         b3 = fnp.reshape(operands[1], (-1, k, n))
         g3 = fnp.reshape(g, (batch, m, n))
@@ -208,10 +207,7 @@ def _array_step(tape, r, g, add):
     elif name == "SCATTER":
         give(0, _gather(g, info["index"]))
     elif name == "STRIDED":
-        ndim = geometry[0]
-        shape = geometry[1:1 + ndim]
-        strides = geometry[1 + ndim:1 + 2 * ndim]
-        offset = geometry[1 + 2 * ndim]
+        shape, strides, offset = layout
         size = int(np.prod(x_shape))
         index = np.lib.stride_tricks.as_strided(
             np.arange(size, dtype=np.int64)[offset:], shape,
@@ -381,7 +377,7 @@ def _array_tangent(tape, r, tan):
     else:
         y = array_variable_at(tape, r, info["node"], info["value"])
         out_shape = y.shape
-    geometry = info["geometry"]
+    layout = info["layout"]            # the geometry, decoded (decode_geometry)
     t0 = ts[0]
 
     def shaped(t):
@@ -396,19 +392,18 @@ def _array_tangent(tape, r, tan):
         return None if t is None else fnp.broadcast_to(t, out_shape) \
             if _shape(t) != out_shape else t
     if name in ("SUM", "WEIGHTED_SUM"):
-        ndim = geometry[0]
-        shape = tuple(geometry[1:1 + ndim])
-        axes = tuple(d for d, s in enumerate(geometry[1 + ndim:]) if s == 0)
-        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
+        shape = layout.shape
+        axes = tuple(d for d, s in enumerate(layout.out_strides) if s == 0)
+        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, layout.out_strides))
         t = fnp.reshape(t0, shape) * info["c"]
         if info["weights"] is not None:
             t = t * _reduce_weights(info, operands[0], y, shape, kept)
         return shaped(fnp.sum(t, axis=axes, keepdims=True))
     if name == "CUMSUM":
-        outer, n, inner = geometry
+        outer, n, inner = layout
         return shaped(fnp.cumsum(fnp.reshape(t0, (outer, n, inner)), axis=1))
     if name == "MATMUL":
-        batch, m, k, n, stride_a, stride_b = geometry
+        batch, m, k, n, stride_a, stride_b = layout
         terms = []
         if ts[0] is not None:
             terms.append(fnp.matmul(fnp.reshape(ts[0], (-1, m, k)),
@@ -424,11 +419,10 @@ def _array_tangent(tape, r, tan):
     if name == "SCATTER":
         return shaped(_scatter(t0, info["index"], info["size"]))
     if name == "STRIDED":
-        ndim = geometry[0]
         size = int(np.prod(_shape(operands[0])))
         index = np.lib.stride_tricks.as_strided(
-            np.arange(size, dtype=np.int64)[geometry[1 + 2 * ndim]:],
-            geometry[1:1 + ndim], [8 * s for s in geometry[1 + ndim:1 + 2 * ndim]])
+            np.arange(size, dtype=np.int64)[layout.offset:], layout.shape,
+            [8 * s for s in layout.strides])
         return shaped(_gather(t0, np.ascontiguousarray(index)))
     if name == "CONCAT":
         total = info["size"]

@@ -126,6 +126,16 @@ cdef int seed_and_sweep(TapeStorage t, list slots, list anodes, list seeds) exce
     cdef Py_ssize_t j, k, last = -1, node
     cdef ArrayNode* n
     cdef const double[::1] v
+    if not len(slots) == len(anodes) == len(seeds):
+        raise ValueError("one slot, array node and seed per output")
+    for j in range(len(slots)):         # the checks of this door
+        t.check_slot(slots[j])
+        if anodes[j] >= 0:
+            t.check_anode(anodes[j])
+            if t.anodes[<Py_ssize_t>anodes[j]].adj < 0:
+                raise ValueError(f"array node {anodes[j]} has its one value in slot "
+                                 f"{t.anodes[<Py_ssize_t>anodes[j]].out_slot}: seed "
+                                 f"that slot")
     prepare_sweep(t)
     for j in range(len(slots)):
         if anodes[j] < 0:

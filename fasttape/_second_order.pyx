@@ -76,12 +76,18 @@ cdef object hessian_vector_scalar(TapeStorage t, Py_ssize_t node, list leaf_slot
     `direction`, sweep forward, then sweep in reverse carrying each adjoint and its
     tangent; returns (gradient, Hessian times direction) at the leaves. Scalar tapes
     only (returns None when the tape holds array nodes)."""
-    cdef Py_ssize_t k, n = len(leaf_slots)
+    cdef Py_ssize_t k, s, n = len(leaf_slots)
     if t.n_anodes:
         return None
+    leaf_slots = list(leaf_slots)      # (a private copy: checked once, read twice)
+    t.check_slot(node)                 # (the checks of the Python door)
+    if len(direction) != n:
+        raise ValueError(f"a direction of {len(direction)} values for {n} leaves")
     prepare_tangents(t)
     for k in range(n):
-        t.tangents[<Py_ssize_t>leaf_slots[k]] = direction[k]
+        s = leaf_slots[k]
+        t.check_slot(s)
+        t.tangents[s] = direction[k]
     run_tangent(t)
     prepare_sweep(t)
     prepare_adjoint_tangents(t)

@@ -11,6 +11,8 @@ cdef class Tape(TapeStorage):
     # reverse sweep from array node `anode` (tape node `node`), seeded with an array
     cdef int reverse_array_c(self, Py_ssize_t node, Py_ssize_t anode,
                              object seed) except -1
+    # RuntimeError unless clear_tangents sized the tangent buffers for every node
+    cdef int check_tangents_prepared(self) except -1
 
 
 # the thread's stack of active tapes (`with Tape()`, grad()); its pool and default

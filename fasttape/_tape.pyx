@@ -108,31 +108,54 @@ cdef class Tape(TapeStorage):
         prepare_tangents(self)
 
     def seed_tangent(self, Py_ssize_t slot, Py_ssize_t anode, value):
-        """Set the tangent of a scalar leaf (anode < 0) or of array leaf `anode`."""
+        """Set the tangent of a scalar leaf (anode < 0) or of array leaf `anode`
+        (after clear_tangents)."""
         cdef const double[::1] v
         cdef ArrayNode* n
         cdef Py_ssize_t k
+        self.check_tangents_prepared()
         if anode < 0:
+            self.check_slot(slot)
             self.tangents[slot] = value
             return
+        self.check_anode(anode)
         n = &self.anodes[anode]
         v = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
         if v.shape[0] != n.size:
             raise ValueError(f"tangent of {v.shape[0]} values for an input of {n.size}")
+        if n.adj < 0:                     # a one-value output in a scalar slot
+            self.tangents[n.out_slot] = v[0]
+            return
         for k in range(n.size):
             self.array_tangents[n.adj + k] = v[k]
 
     def tangent_of(self, Py_ssize_t slot, Py_ssize_t anode):
-        """The tangent of a scalar slot (anode < 0) or of array node `anode` (flat)."""
+        """The tangent of a scalar slot (anode < 0) or of array node `anode` (flat),
+        after forward_sweep."""
         cdef ArrayNode* n
+        self.check_tangents_prepared()
         if anode < 0:
+            self.check_slot(slot)
             return self.tangents[slot]
+        self.check_anode(anode)
         n = &self.anodes[anode]
+        if n.adj < 0:                     # a one-value output in a scalar slot
+            return np.array([self.tangents[n.out_slot]])
         return _copy_f64(&self.array_tangents[n.adj], n.size)
 
     def forward_sweep(self):
         """Run the tangent sweep (after clear_tangents and seed_tangent)."""
+        self.check_tangents_prepared()
         run_tangent(self)
+
+    cdef int check_tangents_prepared(self) except -1:
+        """The tangent buffers cover every slot and array value (clear_tangents was
+        called since the last node was recorded)."""
+        if self.tangent_capacity < self.n_slots or \
+                self.array_tangent_capacity < self.n_array_values:
+            raise RuntimeError("fasttape: call clear_tangents() before seeding or "
+                               "sweeping tangents (nodes were recorded since)")
+        return 0
 
     def replay(self, leaf_slots, inputs):
         """Replay the tape in place with new scalar input values (array inputs are
@@ -178,7 +201,7 @@ cdef class Tape(TapeStorage):
         return replay_array_gradients(self, output_node, output_anode, leaves, inputs,
                                       gradients)
 
-    def replay_gradient_of_list(self, Py_ssize_t output, Py_ssize_t[::1] slots,
+    def replay_gradient_of_list(self, Py_ssize_t output, const Py_ssize_t[::1] slots,
                                 list values, Py_ssize_t first, Py_ssize_t count,
                                 double[::1] scratch_values, double[::1] scratch_adjoints):
         """The fast path of a traced gradient for one point given as a flat list of

@@ -11,14 +11,18 @@ crashing a sweep), and records the nodes with Python rules again from their reci
 (OperandSlot marks where a recipe's operands go).
 """
 cimport numpy as cnp
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t
 from libc.string cimport memset
+
+import hashlib
 
 import numpy as np
 
 from fasttape._tape cimport *
 from fasttape._arrays import make_array_leaf
 from fasttape._variable import make_leaf
+from fasttape._tape_storage import decode_geometry
+from fasttape import _optable
 
 cnp.import_array()
 
@@ -42,6 +46,8 @@ STATE_FIELDS = {
     "guard_nodes": "int32 per comparison: the node count when it was made",
     "guard_outcomes": "uint8 per comparison: 1 if it was true",
     "guard_locations": "list of 'file:line' per comparison (tapes that locate them)",
+    "format": "the format of this state (FORMAT_VERSION)",
+    "digest": "digest() of every other field and max_size",
     # with array nodes:
     "array_nodes": "int64 table, a row per array node, columns ANODE_COLUMNS",
     "array_scales": "float64 per array node: its scalar parameter c",
@@ -54,6 +60,11 @@ STATE_FIELDS = {
     "pyfunc_recipes": "array node -> (builder, template, kwargs, shapes): how its "
                       "Python rules are recorded again on load",
 }
+# The format of the state (a reader refuses another), and the digest that makes a
+# damaged file (a flipped byte, a cut) fail to load instead of loading as another
+# computation; both are keys of the state beside STATE_FIELDS.
+FORMAT_VERSION = 2
+
 # the columns of the "array_nodes" table: ArrayNode's fields, by name (_tape_storage.pxd)
 ANODE_COLUMNS = ("aop", "sop", "size", "adj", "out_slot", "operand0", "n_operands",
                  "geom", "node", "value_ref", "weights_ref", "index_ref")
@@ -62,11 +73,77 @@ OPERAND_COLUMNS = ("kind", "ref", "size", "data_ref", "index_ref")
 assert len(ANODE_COLUMNS) == N_ANODE_COLUMNS and len(OPERAND_COLUMNS) == N_OPERAND_COLUMNS
 
 
+# the scalar op codes an elementwise array node may take its formula from
+UNARY_SOPS = frozenset(code for code, (_, op, _v) in enumerate(_optable.expanded())
+                       if op.kind == "unary")
+BINARY_SOPS = frozenset(code for code, (_, op, variant) in enumerate(_optable.expanded())
+                        if op.kind == "binary" or op.kind == "arithmetic"
+                        and variant == "VV")
+MASK_SOPS = frozenset((CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_EQ, CMP_NE, MASK_AND,
+                       MASK_OR, MASK_XOR, MASK_NOT))
+WEIGHTED_SOPS = frozenset((WEIGHTED_MAX, WEIGHTED_PROD, WEIGHTED_MIN))
+
+
 # -- the writer -------------------------------------------------------------------------
 
 def reduce_tape(Tape t):
     """What Tape.__reduce__ returns: (restore_tape, (state, max_size))."""
-    return restore_tape, (tape_state(t), t.max_size)
+    state = tape_state(t)
+    state["format"] = FORMAT_VERSION
+    state["digest"] = digest(state, t.max_size)
+    return restore_tape, (state, t.max_size)
+
+
+def digest(state, *extra):
+    """A digest of a pickled state's contents (every key but "digest"): arrays by
+    dtype, shape and bytes, numbers by their repr, containers recursively, code (a
+    Python-rule node's builder) by its qualified name."""
+    h = hashlib.blake2b(digest_size=16)
+    _feed(h, {k: v for k, v in state.items() if k != "digest"})
+    _feed(h, extra)
+    return h.hexdigest()
+
+
+cdef _feed(h, obj):
+    t = type(obj)
+    if t is np.ndarray:
+        h.update(f"a{obj.dtype.str}{obj.shape}".encode())
+        h.update(np.ascontiguousarray(obj).tobytes())
+    elif t is dict:
+        h.update(f"d{len(obj)}".encode())
+        for k, v in obj.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif t is list or t is tuple:
+        h.update(f"l{len(obj)}".encode())
+        for v in obj:
+            _feed(h, v)
+    elif obj is None or t is bool or t is int or t is float or t is str or \
+            isinstance(obj, np.generic):
+        h.update(f"{t.__name__}:{obj!r};".encode())
+    elif t is type:
+        h.update(f"type:{obj.__module__}.{obj.__qualname__};".encode())
+    elif hasattr(obj, "__slots__") and not callable(obj):   # Structure, OperandSlot
+        h.update(f"o:{t.__module__}.{t.__qualname__}".encode())
+        for name in obj.__slots__:
+            _feed(h, getattr(obj, name, None))
+    else:                              # code: by name
+        h.update(f"c:{getattr(obj, '__module__', '?')}."
+                 f"{getattr(obj, '__qualname__', t.__qualname__)};".encode())
+
+
+def check_digest(state, *extra):
+    """ValueError unless state carries this format and the digest of its contents."""
+    if type(state) is not dict:
+        raise ValueError("corrupt state: not a dict")
+    if state.get("format") != FORMAT_VERSION:
+        raise ValueError(f"a state of format {state.get('format')!r}; this fasttape "
+                         f"reads format {FORMAT_VERSION} (load it with the fasttape "
+                         f"that wrote it)")
+    if state.get("digest") != digest(state, *extra):
+        raise ValueError("corrupt state: its contents do not match their digest "
+                         "(a damaged file)")
+    return 0
 
 
 def tape_state(Tape t):
@@ -135,72 +212,142 @@ def tape_state(Tape t):
 
 # -- the reader -------------------------------------------------------------------------
 
-def restore_tape(dict state, Py_ssize_t max_size):
-    """Rebuild a tape from its state (tape_state's dict; STATE_FIELDS)."""
+def restore_tape(state, max_size):
+    """Rebuild a tape from its state (tape_state's dict; STATE_FIELDS). A state that
+    is not one a tape wrote raises ValueError."""
+    check_digest(state, max_size)
+    try:
+        return restore_checked(state, max_size)
+    except (KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+        raise ValueError(f"corrupt tape state: {type(e).__name__}: {e}") from None
+
+
+cdef object int_array(object values, object dtype, Py_ssize_t low, Py_ssize_t high,
+                      str what):
+    """values as a C-contiguous array of dtype, every value checked to lie in
+    [low, high] before the conversion (which would wrap)."""
+    a = np.asarray(values)
+    if a.ndim != 1 or a.dtype.kind not in "iub":
+        raise ValueError(f"corrupt tape state: {what} is not a vector of integers")
+    if a.size and (int(a.min()) < low or int(a.max()) > high):
+        raise ValueError(f"corrupt tape state: {what} out of range")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+cdef object float_vector(object values, str what):
+    a = np.asarray(values)
+    if a.ndim != 1 or a.dtype != np.float64:
+        raise ValueError(f"corrupt tape state: {what} is not a float64 vector")
+    return np.ascontiguousarray(a)
+
+
+cdef object restore_checked(dict state, Py_ssize_t max_size):
     cdef Tape t = Tape(max_size)
-    cdef Py_ssize_t k
-    ops = np.ascontiguousarray(state["ops"], dtype=np.uint8)
-    arg0s = np.ascontiguousarray(state["arg0s"], dtype=np.int32)
-    arg1s = np.ascontiguousarray(state["arg1s"], dtype=np.int32)
-    values = np.ascontiguousarray(state["values"], dtype=np.float64)
-    constants = np.ascontiguousarray(state["constants"], dtype=np.float64)
+    cdef Py_ssize_t k, n, n_guards
+    ops = int_array(state["ops"], np.uint8, 0, N_OPS - 1, "ops")
     n = ops.shape[0]
+    arg0s = int_array(state["arg0s"], np.int32, -2**31, 2**31 - 1, "arg0s")
+    arg1s = int_array(state["arg1s"], np.int32, -2**31, 2**31 - 1, "arg1s")
+    values = float_vector(state["values"], "values")
+    constants = float_vector(state["constants"], "constants")
     if values.shape[0] != n or arg0s.shape[0] != n or arg1s.shape[0] != n:
         raise ValueError("corrupt tape state: arrays of different lengths")
     array_nodes = state.get("array_nodes")
-    extras_state = np.ascontiguousarray(state.get("extras", np.zeros(0)), dtype=np.int32)
+    extras = int_array(state.get("extras", np.zeros(0, dtype=np.int32)), np.int32,
+                       0, n - 1, "extras")
+    if extras.shape[0] % 2:
+        raise ValueError("corrupt tape state: extras come in pairs")
     for k in range(n):
-        if ops[k] >= N_OPS or ops[k] == OP_ARRAY and array_nodes is None:
+        if ops[k] == OP_ARRAY and array_nodes is None:
             raise ValueError(f"corrupt tape state: op code {ops[k]}")
         check_scalar_operands(ops[k], arg0s[k], arg1s[k], k, constants.shape[0],
-                              extras_state)
+                              extras)
     for k in range(constants.shape[0]):
         append_constant(t, constants[k])       # same indices: no reuse of equal ones
-    extras = np.ascontiguousarray(state.get("extras", np.zeros(0)), dtype=np.int32)
     for k in range(0, extras.shape[0], 2):
-        if not (0 <= extras[k] < n and 0 <= extras[k + 1] < n):
-            raise ValueError("corrupt tape state: extra operand out of range")
         push_extras(t, extras[k], extras[k + 1])
     if array_nodes is not None:
-        t.keepalive = list(state["keepalive"])
-        t.replayable = state["replayable"]
-        t.push_geometry(np.ascontiguousarray(state["geometry"], dtype=np.int64))
-        operands = np.ascontiguousarray(state["operands"], dtype=np.int64)
-        array_nodes = np.ascontiguousarray(array_nodes, dtype=np.int64)
+        # arrays a replay writes into are the tape's own: a read-only array of the
+        # pickle (its memory may be a bytes object, or a read-only mapping) is copied
+        kept = list(state["keepalive"])
+        for k in range(len(kept)):
+            if type(kept[k]) is np.ndarray and not kept[k].flags.writeable:
+                kept[k] = np.array(kept[k], copy=True)
+                kept[k].setflags(write=False)
+        t.keepalive = kept
+        t.replayable = bool(state["replayable"])
+        t.push_geometry(int_array(state["geometry"], np.int64, -2**63, 2**63 - 1,
+                                  "geometry"))
+        operands = np.asarray(state["operands"])
+        array_nodes = np.asarray(array_nodes)
         if array_nodes.ndim != 2 or array_nodes.shape[1] != N_ANODE_COLUMNS or \
+                array_nodes.dtype != np.int64 or operands.dtype != np.int64 or \
                 operands.ndim != 2 or operands.shape[1] != N_OPERAND_COLUMNS or \
                 np.shape(state["array_scales"]) != (array_nodes.shape[0],):
             raise ValueError("corrupt tape state: array node tables")
+        operands = np.ascontiguousarray(operands)
+        array_nodes = np.ascontiguousarray(array_nodes)
+        scales = np.asarray(state["array_scales"], dtype=np.float64)
+        recipes = state.get("pyfunc_recipes", {})
+        if type(recipes) is not dict:
+            raise ValueError("corrupt tape state: recipes")
     for k in range(n):
         if ops[k] == OP_ARRAY:
             if arg0s[k] != t.n_anodes or arg0s[k] >= array_nodes.shape[0]:
                 raise ValueError("corrupt tape state: array nodes out of order")
-            restore_array_node(t, array_nodes[arg0s[k]], state["array_scales"][arg0s[k]],
-                               operands, state.get("pyfunc_recipes", {}))
+            restore_array_node(t, array_nodes[arg0s[k]], scales[arg0s[k]], operands,
+                               recipes)
         push_node(t, ops[k], arg0s[k], arg1s[k], values[k])
     if array_nodes is not None:
         if t.n_anodes != array_nodes.shape[0]:
             raise ValueError("corrupt tape state: array nodes without tape nodes")
         if t.n_array_values != state["n_array_values"]:
             raise ValueError("corrupt tape state: array values")
-        for r, recipe in state.get("pyfunc_recipes", {}).items():
-            if not (0 <= r < t.n_anodes and t.anodes[r].aop == AOP_PYFUNC):
+        for r, recipe in recipes.items():
+            if not (type(r) is int and 0 <= r < t.n_anodes and
+                    t.anodes[<Py_ssize_t>r].aop == AOP_PYFUNC and type(recipe) is tuple
+                    and len(recipe) == 4):
                 raise ValueError("corrupt tape state: a Python-rule node")
             rebuild_python_rules(t, r, recipe)
         guards = []
         for r, outcome, where in state["array_guards"]:
-            if not 0 <= r < t.n_anodes or t.anodes[r].aop != AOP_MASK or \
-                    np.shape(outcome) != np.shape(t.keepalive[t.anodes[r].value_ref]):
+            if not (type(r) is int and 0 <= r < t.n_anodes) or \
+                    t.anodes[<Py_ssize_t>r].aop != AOP_MASK or \
+                    t.anodes[<Py_ssize_t>r].value_ref < 0 or \
+                    np.shape(outcome) != np.shape(t.keepalive[t.anodes[<Py_ssize_t>r].value_ref]):
                 raise ValueError("corrupt tape state: a comparison of arrays")
-            guards.append((r, t.keepalive[t.anodes[r].value_ref],
+            guards.append((r, t.keepalive[t.anodes[<Py_ssize_t>r].value_ref],
                            np.asarray(outcome, dtype=bool), str(where)))
         t.array_guards = guards
-    for k in range(state["guard_ops"].shape[0]):
-        push_guard(t, state["guard_ops"][k], state["guard_arg0s"][k],
-                   state["guard_arg1s"][k], state["guard_outcomes"][k])
-        t.guard_nodes[k] = state["guard_nodes"][k]
-    t.guard_locations = list(state.get("guard_locations", []))
+    restore_guards(t, state, n)
+    locations = state.get("guard_locations", [])
+    if type(locations) is not list or len(locations) > t.n_guards or \
+            any(type(w) is not str for w in locations):
+        raise ValueError("corrupt tape state: guard locations")
+    t.guard_locations = list(locations)
     return t
+
+
+cdef int restore_guards(Tape t, dict state, Py_ssize_t n) except -1:
+    """The comparisons: each reads slots recorded before it (or a constant) and was
+    made at a node count the tape reaches."""
+    cdef Py_ssize_t k, m
+    guard_ops = int_array(state["guard_ops"], np.uint8, 0, GUARD_CONST_RHS | 7,
+                          "guard_ops")
+    m = guard_ops.shape[0]
+    arg0s = int_array(state["guard_arg0s"], np.int32, 0, n - 1, "guard_arg0s")
+    arg1s = int_array(state["guard_arg1s"], np.int32, 0, 2**31 - 1, "guard_arg1s")
+    nodes = int_array(state["guard_nodes"], np.int32, 0, n, "guard_nodes")
+    outcomes = int_array(state["guard_outcomes"], np.uint8, 0, 1, "guard_outcomes")
+    if not arg0s.shape[0] == arg1s.shape[0] == nodes.shape[0] == outcomes.shape[0] == m:
+        raise ValueError("corrupt tape state: comparison arrays of different lengths")
+    for k in range(m):
+        if guard_ops[k] & 7 > CMP_NE or \
+                not arg1s[k] < (t.n_constants if guard_ops[k] & GUARD_CONST_RHS else n):
+            raise ValueError(f"corrupt tape state: comparison {k}")
+        push_guard(t, guard_ops[k], arg0s[k], arg1s[k], outcomes[k])
+        t.guard_nodes[k] = nodes[k]
+    return 0
 
 
 cdef int check_scalar_operands(opcode_t op, index_t a, index_t b, Py_ssize_t k,
@@ -258,7 +405,8 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
             size < 0 or f[A_NODE] != t.n_nodes:
         raise bad
     if f[A_OUT_SLOT] >= 0:             # a scalar output: the node's own slot
-        if f[A_OUT_SLOT] != f[A_NODE] or size != 1 or f[A_VALUE_REF] >= 0:
+        if f[A_OUT_SLOT] != f[A_NODE] or size != 1 or f[A_VALUE_REF] >= 0 or \
+                f[A_ADJ] != -1 or f[A_AOP] == AOP_LEAF:
             raise bad
     elif f[A_ADJ] != t.n_array_values or f[A_VALUE_REF] < 0:   # array outputs, in order
         raise bad
@@ -311,10 +459,16 @@ cdef int restore_array_node(Tape t, const int64_t[::1] f, double c,
                          AOP_SCATTER: 1}.get(n.aop)
     if n.aop == AOP_MASK:
         expected_operands = 1 if n.sop == MASK_NOT else 2
+    if n.aop == AOP_UNARY and n.sop not in UNARY_SOPS or \
+            n.aop == AOP_BINARY and n.sop not in BINARY_SOPS or \
+            n.aop == AOP_MASK and n.sop not in MASK_SOPS or \
+            n.aop == AOP_WEIGHTED_SUM and n.sop not in WEIGHTED_SOPS:
+        raise bad
     if expected_operands is not None and count != expected_operands or \
             n.aop == AOP_CONCAT and count < 1:
         raise bad
-    if n.aop in (AOP_UNARY, AOP_RESHAPE, AOP_CUMSUM) and o0.size != size:
+    if (n.aop in (AOP_UNARY, AOP_RESHAPE, AOP_CUMSUM) or
+            n.aop == AOP_MASK and n.sop == MASK_NOT) and o0.size != size:
         raise bad
     check_geometry(t, n, bad)
     if n.out_slot < 0:
@@ -425,65 +579,67 @@ cdef int check_positions(object index, Py_ssize_t bound, object bad) except -1:
 
 cdef int check_geometry(Tape t, ArrayNode* n, object bad) except -1:
     """The node's geometry is in the pool, and every position it makes a sweep read or
-    write lies inside the arrays."""
-    cdef Operand* x = &t.operands[n.operand0] if n.n_operands else NULL
+    write lies inside the arrays (decoded as Python ints: no product or sum wraps)."""
+    cdef Py_ssize_t j
+    sizes = [t.operands[n.operand0 + j].size for j in range(n.n_operands)]
     needs = n.aop in (AOP_SUM, AOP_WEIGHTED_SUM, AOP_CUMSUM, AOP_MATMUL, AOP_STRIDED)
     if n.geom < 0:
         if needs:
             raise bad
         if n.aop in (AOP_BINARY, AOP_MASK, AOP_WHERE):    # flat: sizes n or 1
-            for j in range(n.n_operands):
-                if t.operands[n.operand0 + j].size not in (1, n.size):
+            for size in sizes:
+                if size not in (1, n.size):
                     raise bad
         return 0
-    if not (needs or n.aop in (AOP_BINARY, AOP_MASK)) or n.geom >= t.n_geometry:
+    if not (needs or n.aop in (AOP_BINARY, AOP_MASK)) or \
+            n.aop == AOP_MASK and n.sop == MASK_NOT:
         raise bad
-    pool = np.asarray(<int64_t[:t.n_geometry]>t.geometry)[n.geom:]
+    try:
+        g = decode_geometry(n.aop, np.asarray(<int64_t[:t.n_geometry]>t.geometry),
+                            n.geom)
+    except ValueError:
+        raise bad from None
     if n.aop == AOP_CUMSUM:
-        if len(pool) < 3 or pool[0] * pool[1] * pool[2] != n.size or min(pool[:3]) < 0:
+        if min(g) < 0 or g.outer * g.n * g.inner != n.size:
             raise bad
         return 0
     if n.aop == AOP_MATMUL:
-        if len(pool) < 6 or min(pool[:6]) < 0:
-            raise bad
-        batch, m, k, cols, sa, sb = (int(v) for v in pool[:6])
-        x1 = &t.operands[n.operand0 + 1]
-        if batch * m * cols != n.size or (batch - 1) * sa + m * k > x.size or \
-                (batch - 1) * sb + k * cols > x1.size:
+        # the recorder's layout exactly: a is batch (or one) (m, k) matrices, b
+        # (k, n) ones, batch strides m * k and k * n (or 0); the kernels pass the
+        # dimensions to BLAS as int
+        if min(g[:4]) < 0 or max(g[:4]) > INT32_MAX or \
+                g.a_stride not in (0, g.m * g.k) or g.b_stride not in (0, g.k * g.n) or \
+                g.batch * g.m * g.n != n.size or \
+                sizes[0] != (g.batch if g.a_stride else 1) * g.m * g.k or \
+                sizes[1] != (g.batch if g.b_stride else 1) * g.k * g.n or \
+                (g.a_stride or g.b_stride) and g.batch < 2:
             raise bad
         return 0
-    ndim = int(pool[0])
-    if not 0 <= ndim <= MAX_NDIM:
+    if any(d < 0 for d in g.shape):
         raise bad
-    width = {AOP_BINARY: 1 + 3 * ndim, AOP_MASK: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
-             AOP_WEIGHTED_SUM: 1 + 2 * ndim, AOP_STRIDED: 2 + 2 * ndim}[n.aop]
-    if len(pool) < width:
-        raise bad
-    shape = pool[1:1 + ndim]
-    if np.any(shape < 0):
-        raise bad
-    count = int(np.prod(shape)) if ndim else 1
+    count = 1
+    for d in g.shape:
+        count *= d
 
     def reach(strides):               # the largest position reached (-1: none)
-        return int(np.sum((shape - 1) * strides)) if count else -1
+        return sum((d - 1) * s for d, s in zip(g.shape, strides)) if count else -1
 
     if n.aop in (AOP_BINARY, AOP_MASK):
-        if n.n_operands != 2:
+        if count != n.size:
             raise bad
-        for j in range(2):
-            strides = pool[1 + (j + 1) * ndim:1 + (j + 2) * ndim]
-            if count != n.size or np.any(strides < 0) or \
-                    reach(strides) >= t.operands[n.operand0 + j].size:
+        for strides, size in zip((g.a_strides, g.b_strides), sizes):
+            if any(s < 0 for s in strides) or reach(strides) >= size:
                 raise bad
     elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
-        strides = pool[1 + ndim:1 + 2 * ndim]
-        if count != x.size or np.any(strides < 0) or reach(strides) >= n.size:
+        if count != sizes[0] or any(s < 0 for s in g.out_strides) or \
+                reach(g.out_strides) >= n.size:
             raise bad
     else:                              # AOP_STRIDED: shape, strides, offset
-        strides = pool[1 + ndim:1 + 2 * ndim]
-        offset = int(pool[1 + 2 * ndim])
-        low = offset + int(np.sum((shape - 1) * np.minimum(strides, 0))) if count else 0
-        high = offset + int(np.sum((shape - 1) * np.maximum(strides, 0))) if count else -1
-        if count != n.size or low < 0 or high >= x.size:
+        if count != n.size:
             raise bad
+        if count:
+            low = g.offset + sum((d - 1) * min(s, 0) for d, s in zip(g.shape, g.strides))
+            high = g.offset + sum((d - 1) * max(s, 0) for d, s in zip(g.shape, g.strides))
+            if low < 0 or high >= sizes[0]:
+                raise bad
     return 0

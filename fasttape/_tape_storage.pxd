@@ -220,6 +220,11 @@ cdef class TapeStorage:
     cdef object __weakref__
 
     cdef int check_not_sweeping(self) except -1
+    # the checks of the Python door: IndexError unless slot / array node r is on
+    # this tape (the C sweeps behind them index the buffers unchecked)
+    cdef int check_slot(self, Py_ssize_t slot) except -1
+    cdef int check_anode(self, Py_ssize_t r) except -1
+    cdef index_t select_node(self, Py_ssize_t i) except -1
     cdef int grow_nodes(self) except -1
     cdef int grow_slots(self, Py_ssize_t needed) except -1
     cdef int grow_constants(self) except -1

@@ -1,4 +1,4 @@
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
@@ -10,6 +10,37 @@ N_ARRAY_OP_CODES: int
 MASK_OPS: dict[str, int]
 COMPILED_OP_CODES: dict[str, int]
 
+class BinaryGeometry(NamedTuple):
+    shape: tuple[int, ...]
+    a_strides: tuple[int, ...]
+    b_strides: tuple[int, ...]
+
+class ReduceGeometry(NamedTuple):
+    shape: tuple[int, ...]
+    out_strides: tuple[int, ...]
+
+class CumsumGeometry(NamedTuple):
+    outer: int
+    n: int
+    inner: int
+
+class MatmulGeometry(NamedTuple):
+    batch: int
+    m: int
+    k: int
+    n: int
+    a_stride: int
+    b_stride: int
+
+class StridedGeometry(NamedTuple):
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    offset: int
+
+Geometry = BinaryGeometry | ReduceGeometry | CumsumGeometry | MatmulGeometry | StridedGeometry
+
+def geometry_width(aop: int, ndim: int) -> int: ...
+def decode_geometry(aop: int, pool: Any, offset: int) -> Geometry | None: ...
 def op_arity(code: int) -> int: ...
 def op_formulas(code: int, a: float, b: float = ...) -> tuple[float, tuple[float, ...], tuple[float, ...]]: ...
 
@@ -47,6 +78,7 @@ class TapeStorage:
     def select_operands(self, i: int) -> tuple[int, int, int]: ...
     def selected(self, i: int) -> int: ...
     def array_node(self, r: int) -> dict[str, Any]: ...
+    def geometry_of(self, r: int) -> Geometry | None: ...
     def array_adjoint(self, anode: int) -> np.ndarray: ...
     def scalar_adjoint(self, slot: int) -> float: ...
     def value_at(self, slot: int) -> float: ...

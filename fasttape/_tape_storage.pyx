@@ -10,6 +10,8 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
 from libc.string cimport memcpy, memset
 
+from collections import namedtuple
+
 import numpy as np
 cimport numpy as cnp
 
@@ -42,6 +44,76 @@ N_ARRAY_OP_CODES = N_AOPS
 MASK_OPS = {"lt": CMP_LT, "le": CMP_LE, "gt": CMP_GT, "ge": CMP_GE, "eq": CMP_EQ,
             "ne": CMP_NE, "and": MASK_AND, "or": MASK_OR, "xor": MASK_XOR, "not": MASK_NOT}
 N_OP_CODES = N_OPS
+
+
+# -- array-node geometry: the one reading of the geometry pool ------------------------
+#
+# An array node's geometry is a run of int64 values in the tape's geometry pool; its
+# layout depends on the node's op. decode_geometry is the Python reading of every
+# layout (for dump(), array_node(), the recording sweeps and the pickle reader's
+# checks), with Python ints, so that a check computed from them cannot wrap.
+
+# AOP_BINARY, AOP_MASK: the output's shape, and per operand its strides along it (0
+# along broadcast axes)
+BinaryGeometry = namedtuple("BinaryGeometry", "shape a_strides b_strides")
+# AOP_SUM, AOP_WEIGHTED_SUM: the input's shape, and per input axis the output's
+# stride (0 along reduced axes)
+ReduceGeometry = namedtuple("ReduceGeometry", "shape out_strides")
+# AOP_CUMSUM: the lanes are x[o, :, i], o < outer, i < inner, of n values
+CumsumGeometry = namedtuple("CumsumGeometry", "outer n inner")
+# AOP_MATMUL: batch products of (m, k) @ (k, n); an operand's batch stride is 0 when
+# it is one matrix for every product
+MatmulGeometry = namedtuple("MatmulGeometry", "batch m k n a_stride b_stride")
+# AOP_STRIDED: the view's shape, its element strides in the operand, and the offset of
+# its first element
+StridedGeometry = namedtuple("StridedGeometry", "shape strides offset")
+
+
+def geometry_width(int aop, Py_ssize_t ndim):
+    """How many pool entries the geometry of an `aop` node of ndim dimensions takes
+    (0: the op has no geometry; ndim is ignored for fixed layouts)."""
+    if aop == AOP_BINARY or aop == AOP_MASK:
+        return 1 + 3 * ndim
+    if aop == AOP_SUM or aop == AOP_WEIGHTED_SUM:
+        return 1 + 2 * ndim
+    if aop == AOP_CUMSUM:
+        return 3
+    if aop == AOP_MATMUL:
+        return 6
+    if aop == AOP_STRIDED:
+        return 2 + 2 * ndim
+    return 0
+
+
+def decode_geometry(int aop, pool, Py_ssize_t offset):
+    """The geometry of an `aop` node at `offset` in `pool` (a sequence of ints) as
+    one of the named tuples above, of Python ints; None for an op without geometry.
+    ValueError when the run does not fit in the pool or its ndim is out of range."""
+    cdef Py_ssize_t ndim = 0, width
+    if geometry_width(aop, 0) == 0:
+        return None
+    if not 0 <= offset < len(pool):
+        raise ValueError(f"geometry offset {offset} outside a pool of {len(pool)}")
+    if aop not in (AOP_CUMSUM, AOP_MATMUL):
+        if not 0 <= pool[offset] <= MAX_NDIM:
+            raise ValueError(f"{pool[offset]} dimensions (at most {MAX_NDIM})")
+        ndim = pool[offset]
+    width = geometry_width(aop, ndim)
+    if offset + width > len(pool):
+        raise ValueError("a geometry run past the end of the pool")
+    run = [int(v) for v in pool[offset:offset + width]]
+    if aop == AOP_CUMSUM:
+        return CumsumGeometry(*run)
+    if aop == AOP_MATMUL:
+        return MatmulGeometry(*run)
+    shape = tuple(run[1:1 + ndim])
+    if aop == AOP_BINARY or aop == AOP_MASK:
+        return BinaryGeometry(shape, tuple(run[1 + ndim:1 + 2 * ndim]),
+                              tuple(run[1 + 2 * ndim:1 + 3 * ndim]))
+    if aop == AOP_STRIDED:
+        return StridedGeometry(shape, tuple(run[1 + ndim:1 + 2 * ndim]),
+                               run[1 + 2 * ndim])
+    return ReduceGeometry(shape, tuple(run[1 + ndim:1 + 2 * ndim]))
 
 # The C arity table, in enum order, used by dump() and checked against OP_TABLE.
 cdef int8_t OP_ARITY[N_OPS]
@@ -172,6 +244,16 @@ cdef class TapeStorage:
             raise RuntimeError(
                 "fasttape: a derivative rule tried to record on the tape that is being "
                 "swept (a custom rule that computes with Variables it closed over?)")
+        return 0
+
+    cdef int check_slot(self, Py_ssize_t slot) except -1:
+        if not 0 <= slot < self.n_slots:
+            raise IndexError(f"no value slot {slot} on a tape of {self.n_slots}")
+        return 0
+
+    cdef int check_anode(self, Py_ssize_t r) except -1:
+        if not 0 <= r < self.n_anodes:
+            raise IndexError(f"no array node {r} on a tape of {self.n_anodes}")
         return 0
 
     cdef int grow_nodes(self) except -1:
@@ -347,6 +429,11 @@ cdef class TapeStorage:
         self.epoch += 1
 
     def scalar_adjoint(self, Py_ssize_t slot):
+        """The adjoint of slot `slot` from the last reverse sweep (0.0 for a slot the
+        sweep did not reach, or when the tape has not been swept since recording)."""
+        self.check_slot(slot)
+        if self.swept_epoch != self.epoch or slot >= self.adjoint_capacity:
+            return 0.0
         return self.adjoints[slot]
 
     def node(self, Py_ssize_t i):
@@ -356,17 +443,28 @@ cdef class TapeStorage:
         return self.ops[i], self.arg0s[i], self.arg1s[i]
 
     def constant(self, Py_ssize_t k):
+        """Entry k of the constants pool."""
+        if not 0 <= k < self.n_constants:
+            raise IndexError(f"no constant {k} in a pool of {self.n_constants}")
         return self.constants[k]
+
+    cdef index_t select_node(self, Py_ssize_t i) except -1:
+        """The extras index of OP_SELECT node i (IndexError / ValueError otherwise)."""
+        if not 0 <= i < self.n_nodes:
+            raise IndexError(f"no node {i} on a tape of {self.n_nodes}")
+        if self.ops[i] != OP_SELECT:
+            raise ValueError(f"node {i} is not a select")
+        return self.arg1s[i]
 
     def select_operands(self, Py_ssize_t i):
         """(condition slot, slot taken when it is > 0, slot taken otherwise) of an
         OP_SELECT node i."""
-        cdef index_t b = self.arg1s[i]
+        cdef index_t b = self.select_node(i)
         return self.arg0s[i], self.extras[b], self.extras[b + 1]
 
     def selected(self, Py_ssize_t i):
         """The slot an OP_SELECT node i takes its value from, at the current values."""
-        cdef index_t b = self.arg1s[i]
+        cdef index_t b = self.select_node(i)
         return self.extras[b if self.values[self.arg0s[i]] > 0.0 else b + 1]
 
     def array_node(self, Py_ssize_t r):
@@ -376,7 +474,7 @@ cdef class TapeStorage:
         if not 0 <= r < self.n_anodes:
             raise IndexError(f"no array node {r} on this tape")
         n = &self.anodes[r]
-        cdef Py_ssize_t j, glen = 0
+        cdef Py_ssize_t j
         operands = []
         for j in range(n.n_operands):
             o = &self.operands[n.operand0 + j]
@@ -386,11 +484,7 @@ cdef class TapeStorage:
                 "data": (self.keepalive[o.data_ref] if o.data_ref >= 0 else
                          self.constants[o.ref] if o.kind == OPERAND_POOLED else None),
                 "index": self.keepalive[o.index_ref] if o.index_ref >= 0 else None})
-        if n.geom >= 0:
-            ndim = self.geometry[n.geom]
-            glen = {AOP_BINARY: 1 + 3 * ndim, AOP_MASK: 1 + 3 * ndim, AOP_SUM: 1 + 2 * ndim,
-                    AOP_WEIGHTED_SUM: 1 + 2 * ndim, AOP_CUMSUM: 3, AOP_MATMUL: 6,
-                    AOP_STRIDED: 2 + 2 * ndim}.get(n.aop, 0)
+        layout = self.geometry_of(r)
         return {
             "aop": n.aop, "sop": n.sop, "size": n.size, "out_slot": n.out_slot,
             "node": n.node, "c": n.c, "operands": operands,
@@ -401,10 +495,26 @@ cdef class TapeStorage:
             "weights_node": self._node_with_value(n.weights_ref) if n.aop == AOP_WHERE
             and n.weights_ref >= 0 and self.replayable else -1,
             "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
-            "geometry": [self.geometry[n.geom + k] for k in range(glen)],
+            "layout": layout,          # its geometry, decoded (decode_geometry)
             "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
             "pyfunc_jvp": self.keepalive[n.pyfunc_jvp] if n.pyfunc_jvp >= 0 else None,
         }
+
+    def geometry_of(self, Py_ssize_t r):
+        """Array node r's geometry, decoded (decode_geometry), or None."""
+        cdef Py_ssize_t start, width
+        self.check_anode(r)
+        start = self.anodes[r].geom
+        if start < 0 or geometry_width(self.anodes[r].aop, 0) == 0:
+            return None
+        if start >= self.n_geometry:
+            raise ValueError(f"array node {r}: geometry offset out of range")
+        # (the run alone: ndim first, or the fixed widths' largest)
+        width = min(geometry_width(self.anodes[r].aop,
+                                   min(max(self.geometry[start], 0), MAX_NDIM)),
+                    self.n_geometry - start)
+        return decode_geometry(self.anodes[r].aop,
+                               [self.geometry[start + k] for k in range(width)], 0)
 
     def _node_with_value(self, Py_ssize_t ref):
         """The array node whose output is keepalive[ref], or -1."""
@@ -454,9 +564,10 @@ cdef class TapeStorage:
 
     def write_array_input(self, Py_ssize_t anode, values):
         """Overwrite array leaf `anode`'s values (for an in-place replay)."""
+        self.check_anode(anode)
         cdef ArrayNode* n = &self.anodes[anode]
         cdef const double[::1] v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-        if n.aop != AOP_LEAF:
+        if n.aop != AOP_LEAF or n.value == NULL or n.adj < 0:
             raise ValueError("not an array input")
         if v.shape[0] != n.size:
             raise ValueError(f"an input of {n.size} values got {v.shape[0]}")
@@ -464,12 +575,19 @@ cdef class TapeStorage:
             memcpy(n.value, &v[0], <size_t>n.size * sizeof(double))
 
     def value_at(self, Py_ssize_t slot):
+        """The value in slot `slot`."""
+        self.check_slot(slot)
         return self.values[slot]
 
     def array_adjoint(self, Py_ssize_t anode):
         """Copy of the adjoints of array node `anode` from the last sweep (flat)."""
+        self.check_anode(anode)
         cdef ArrayNode* n = &self.anodes[anode]
-        if self.swept_epoch != self.epoch or not self.array_adjoint_live[anode]:
+        if n.adj < 0:                         # a one-value output in a scalar slot
+            return np.array([self.scalar_adjoint(n.out_slot)])
+        if self.swept_epoch != self.epoch or anode >= self.array_adjoint_live_capacity \
+                or n.adj + n.size > self.array_adjoint_capacity \
+                or not self.array_adjoint_live[anode]:
             return np.zeros(n.size)           # not reached by the last sweep
         return _copy_f64(&self.array_adjoints[n.adj], n.size)
 
@@ -544,6 +662,9 @@ cdef class TapeStorage:
     def select(self, Py_ssize_t condition_slot, Py_ssize_t a_slot, Py_ssize_t b_slot,
                double value):
         """Record y = a if values[condition] > 0 else b; returns its node (= slot)."""
+        self.check_slot(condition_slot)
+        self.check_slot(a_slot)
+        self.check_slot(b_slot)
         cdef index_t k = push_extras(self, <index_t>a_slot, <index_t>b_slot)
         return push_node(self, OP_SELECT, <index_t>condition_slot, k, value)
 
@@ -614,6 +735,7 @@ cdef class TapeStorage:
 
     def _describe_array_node(self, Py_ssize_t r):
         """One line for array node r: its op (and formula), operands, output."""
+        self.check_anode(r)
         cdef ArrayNode* n = &self.anodes[r]
         cdef Operand* o
         cdef Py_ssize_t j
@@ -644,8 +766,8 @@ cdef class TapeStorage:
         return f"{name:<11s} {' '.join(operands):<22s} {out}"
 
     def _operand(self, opcode_t op, int position, index_t ref):
-        if CONST_OPERAND[op] == position:
-            return repr(self.constants[ref])
+        if op < N_OPS and CONST_OPERAND[op] == position:
+            return repr(self.constant(ref))
         return f"v{ref}"
 
     def __repr__(self):

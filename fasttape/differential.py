@@ -215,6 +215,8 @@ def hessian(fun, argnum=0):
                 units = None
             columns = None if units is None else \
                 hessian_vectors(fun, argnum, args, units)
+            if columns is not None and not columns:     # an empty input
+                return np.zeros(np.shape(x) + np.shape(x))
             if columns is not None:
                 return np.stack([np.asarray(c, dtype=float).reshape(-1)
                                  for c in columns], axis=-1).reshape(

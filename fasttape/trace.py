@@ -17,6 +17,9 @@ checkpoint re-run their value function (Python, once per node) on replay.
 
 Scalar code replays in per-thread buffers, in parallel; array code replays in the
 nodes' own arrays under a lock, and grad_many gives each thread a copy of the tape.
+A recording (TraceRecording: the tape, its leaves' slots, its outputs) never changes:
+a retrace builds a new one and publishes it in one assignment, and each call reads
+the current one once and uses it to its end, whatever other threads retrace.
 hvp/hessian are a forward-over-reverse sweep in C, for array code too (nodes with
 Python rules: fasttape.hvp on the function). Traces pickle as their tapes; a node with
 Python rules is recorded again on load by the function that made it (pickled by
@@ -30,10 +33,11 @@ import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               sweep_gradients, tangents_of, variable_at)
-from fasttape._containers import flatten, joined, split_like
+from fasttape._containers import Structure, flatten, joined, split_like
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
                                  zeros_of)
-from fasttape._tape import OP_TABLE
+from fasttape._tape import OP_TABLE, Tape
+from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
 from fasttape import differential
 from fasttape.errors import BranchChangedError
@@ -59,28 +63,40 @@ def trace(fun, *example_args, argnum=0, retrace=False):
     return Traced(fun, example_args, argnum, retrace)
 
 
-class Traced:
-    """A recorded function; see ``trace``. Pickles as its tape (arrays, not code)."""
+class TraceRecording:
+    """One recording of a traced function: its tape and what the calls read from it
+    (the leaves and their slots, the outputs, the arguments' structures).
 
-    def __init__(self, fun, example_args, argnum=0, retrace=False):
-        self.fun = fun
-        self.argnum = argnum
-        self.retrace = retrace
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._record(example_args)
+    Complete when built and never changed: a retrace builds a new one and swaps it in
+    with one assignment (``Traced._current``). Every call reads ``_current`` once and
+    uses that recording to its end, so a retrace in another thread cannot hand it the
+    slots of one tape and the buffers of another.
+    """
+    __slots__ = ("tape", "structures", "leaves", "scalar_only", "leaf_slots",
+                 "out_structure", "all_slots", "outputs", "example_values",
+                 "example_args", "out_slots", "out_constants")
 
-    # -- recording ----------------------------------------------------------------------
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            value = fields.pop(name)
+            if isinstance(value, np.ndarray):
+                value = value.copy()
+                value.setflags(write=False)
+            elif type(value) is list:
+                value = tuple(tuple(v) if type(v) is list else v for v in value)
+            object.__setattr__(self, name, value)
+        if fields:
+            raise TypeError(f"unknown fields {sorted(fields)}")
 
-    def _record(self, args):
-        if self.fun is None:
-            raise BranchChangedError("cannot retrace: this traced function was loaded "
-                                     "without its Python code")
-        # every argument recorded (argnum only chooses what the derivatives are taken
-        # with respect to), on a replayable tape
-        rec = record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE)
+    def __setattr__(self, name, value):
+        raise AttributeError("a traced function's recording does not change; a "
+                             "retrace makes a new one")
+
+    @classmethod
+    def of(cls, rec):
+        """The recording of record()'s result `rec` (a replayable tape)."""
         tape = rec.tape
-        out_flat, out_structure = rec.out_flat, rec.out_structure
+        out_flat = rec.out_flat
         for o in out_flat:
             if type(o) in (Variable, ArrayVariable) and o.tape is not tape or not (
                     type(o) in (Variable, ArrayVariable) or isinstance(o, (int, float))):
@@ -90,31 +106,31 @@ class Traced:
         if reason is not None:
             raise NotImplementedError(f"trace: this function cannot be replayed yet: "
                                       f"{reason}")
-        self.tape = tape
-        self.structures = structures = list(rec.structures)
-        self.leaves = leaves = rec.arg_leaves
-        self.scalar_only = tape.n_array_nodes == 0
-        self.leaf_slots = rec.leaf_slots()
-        self.out_structure = out_structure
-        self.all_slots = np.concatenate([np.asarray(arg, dtype=np.intp)
-                                         for arg in self.leaf_slots]) \
-            if self.leaf_slots else np.zeros(0, dtype=np.intp)
-        self.outputs = [o if type(o) in (Variable, ArrayVariable) else None
-                        for o in out_flat]
-        self.example_values = np.array([tape.value_at(s) for s in self.all_slots]) \
-            if self.scalar_only else None
-        # array code: the arguments as traced (from the leaves, before any replay)
-        self.example_args = None if self.scalar_only else tuple(
-            structure.rebuild([leaf.value if type(leaf) is Variable else
-                               np.array(leaf.value) for leaf in arg_leaves])
-            for structure, arg_leaves in zip(structures, leaves))
-        self.out_slots = [o.slot if type(o) is Variable else None for o in out_flat]
-        self.out_constants = [None if type(o) in (Variable, ArrayVariable) else float(o)
-                              for o in out_flat]
+        structures = list(rec.structures)
+        leaves = rec.arg_leaves
+        scalar_only = tape.n_array_nodes == 0
+        leaf_slots = [tuple(int(s) for s in arg) for arg in rec.leaf_slots()]
+        all_slots = np.array([s for arg in leaf_slots for s in arg], dtype=np.intp)
+        return cls(
+            tape=tape, structures=structures, leaves=[tuple(arg) for arg in leaves],
+            scalar_only=scalar_only, leaf_slots=leaf_slots,
+            out_structure=rec.out_structure, all_slots=all_slots,
+            outputs=[o if type(o) in (Variable, ArrayVariable) else None
+                     for o in out_flat],
+            example_values=np.array([tape.value_at(s) for s in all_slots])
+            if scalar_only else None,
+            # array code: the arguments as traced (from the leaves, before any replay)
+            example_args=None if scalar_only else tuple(
+                structure.rebuild([leaf.value if type(leaf) is Variable else
+                                   np.array(leaf.value) for leaf in arg_leaves])
+                for structure, arg_leaves in zip(structures, leaves)),
+            out_slots=[o.slot if type(o) is Variable else None for o in out_flat],
+            out_constants=[None if type(o) in (Variable, ArrayVariable) else float(o)
+                           for o in out_flat])
 
     # -- inputs ----------------------------------------------------------------------------
 
-    def _flat_inputs(self, args):
+    def flat_inputs(self, args):
         """All the numbers of args, in leaf order, as a float64 array."""
         if len(args) != len(self.structures):
             raise TypeError(f"the traced function takes {len(self.structures)} "
@@ -140,15 +156,15 @@ class Traced:
                                  f"traced with ({len(slots)} numbers, as "
                                  f"{_describe(structure)})")
             parts.append(values)
+        if not parts:
+            return np.zeros(0)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
-    def _diff_argnums(self):
-        return (self.argnum,) if type(self.argnum) is int else tuple(self.argnum)
-
-    def _replay(self, args):
-        """Write args into the tape and re-evaluate it (holding self._lock)."""
+    def write_inputs(self, args):
+        """Write args into the tape and re-evaluate it (the caller holds the lock);
+        returns the message for a comparison that comes out differently, or None."""
         if self.scalar_only:
-            values = self._flat_inputs(args)
+            values = self.flat_inputs(args)
             changed = self.tape.replay(self.all_slots, values)
         else:
             if len(args) != len(self.structures):
@@ -175,18 +191,35 @@ class Traced:
                                              f"{np.shape(v)}")
                         self.tape.write_array_input(leaf.anode, v)
             changed = self.tape.replay(slots, values)
-        message = None
         if changed >= 0:
-            message = self._describe_guard(changed)
-        else:
-            message = self._changed_array_guard()
-        if message is not None:
-            if self.retrace:
-                self._record(args)
-            else:
-                raise BranchChangedError(message)
+            return self.describe_guard(changed)
+        return self.changed_array_guard()
 
-    def _changed_array_guard(self):
+    def rebuild_args(self, flat_values):
+        """The arguments (in their structures) holding flat_values."""
+        args, start = [], 0
+        for structure, slots in zip(self.structures, self.leaf_slots):
+            args.append(structure.rebuild([float(v) for v in
+                                           flat_values[start:start + len(slots)]]))
+            start += len(slots)
+        return tuple(args)
+
+    def args_with(self, argnum, row, first, n):
+        """The example arguments with argument argnum holding row[first:first + n]."""
+        template, structure = flatten(self.example_args[argnum])
+        pieces, at = [], first
+        for v in template:
+            size = int(np.size(v))
+            pieces.append(np.reshape(row[at:at + size], np.shape(v))
+                          if isinstance(v, np.ndarray) else float(row[at]))
+            at += size
+        args = list(self.example_args)
+        args[argnum] = structure.rebuild(pieces)
+        return args
+
+    # -- comparisons -----------------------------------------------------------------------
+
+    def changed_array_guard(self):
         """The message for the first comparison of arrays whose booleans the function
         read (see fasttape._masks) and that come out differently now, or None."""
         for anode, live_values, outcome, where in self.tape.array_guards:
@@ -201,7 +234,7 @@ class Traced:
                         f"or write the choice with np.where / fasttape.where.")
         return None
 
-    def _describe_guard(self, k):
+    def describe_guard(self, k):
         left, op, right, outcome = self.tape.guards()[k]
         where = self.tape.guard_locations[k] if k < len(self.tape.guard_locations) \
             else "an unknown place"
@@ -210,93 +243,154 @@ class Traced:
                 f"another branch here. Trace with retrace=True, or write the choice with "
                 f"fasttape.where.")
 
-    # -- evaluation ----------------------------------------------------------------------
+    # -- outputs ---------------------------------------------------------------------------
 
-    def __call__(self, *args):
-        with self._lock:
-            self._replay(args)
-            return self._outputs()
-
-    def _outputs(self):
+    def output_values(self):
         flat = [c if o is None else o.value if type(o) is Variable else o.value.copy()
                 for o, c in zip(self.outputs, self.out_constants)]
         return self.out_structure.rebuild(flat)
 
-    def _scalar_output(self):
+    def scalar_output(self):
         if len(self.outputs) != 1 or type(self.outputs[0]) is ArrayVariable and \
                 self.outputs[0].size != 1:
             raise TypeError("grad needs a function with one scalar output")
         return self.out_slots[0]
 
+    def rebuild_grads(self, flat, argnum):
+        if flat is None:                        # a constant function
+            flat = [zeros_of(leaf) for arg in self.leaves for leaf in arg]
+        per_arg = rebuild_each(self.structures, flat)
+        if type(argnum) is int:
+            return per_arg[argnum]
+        argnums = [i % len(per_arg) for i in argnum]
+        # an argument named twice in argnum is differentiated at its last mention and
+        # gets zeros at the others, as grad (and autograd) give
+        return tuple(per_arg[i] if i not in argnums[k + 1:] else
+                     _zeros_with_structure(per_arg[i]) for k, i in enumerate(argnums))
+
+    def all_leaves(self):
+        return [leaf for arg in self.leaves for leaf in arg]
+
+
+class Traced:
+    """A recorded function; see ``trace``. Pickles as its tape (arrays, not code)."""
+
+    def __init__(self, fun, example_args, argnum=0, retrace=False):
+        self.fun = fun
+        self.argnum = argnum
+        self.retrace = retrace
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._record(example_args)
+
+    @property
+    def tape(self):
+        """The tape of the current recording."""
+        return self._current.tape
+
+    # -- recording ----------------------------------------------------------------------
+
+    def _record(self, args):
+        """Record at args and publish the new recording (one assignment); returns it.
+        Retraces hold self._lock."""
+        if self.fun is None:
+            raise BranchChangedError("cannot retrace: this traced function was loaded "
+                                     "without its Python code")
+        # every argument recorded (argnum only chooses what the derivatives are taken
+        # with respect to), on a replayable tape
+        recording = TraceRecording.of(
+            record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE))
+        self._current = recording
+        return recording
+
+    def _replay(self, args):
+        """Write args into the current recording's tape and re-evaluate it (the caller
+        holds self._lock); returns the recording that holds args' values (a new one
+        after a retrace)."""
+        rec = self._current
+        message = rec.write_inputs(args)
+        if message is None:
+            return rec
+        if not self.retrace:
+            raise BranchChangedError(message)
+        return self._record(args)
+
+    def _retraced(self, args):
+        """A new recording at args, published (the current one took another branch)."""
+        with self._lock:
+            return self._record(args)
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def __call__(self, *args):
+        with self._lock:
+            return self._replay(args).output_values()
+
     def value_and_grad(self, *args):
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
         its own without the GIL, so calls from several threads run in parallel."""
+        rec = self._current
+        if not rec.scalar_only:
+            return self._value_and_grad_in_place(args)
+        result = self._value_and_grad_scalar(rec, args)
+        if result is not None:
+            return result
+        # a branch change (retrace=True): the recording at args gives its branch
+        result = self._value_and_grad_scalar(self._retraced(args), args)
+        if result is None:
+            raise BranchChangedError("the function takes another branch at these "
+                                     "arguments on each recording")
+        return result
+
+    def _value_and_grad_scalar(self, rec, args):
+        """value_and_grad on scalar recording rec, in buffers of this thread; None at a
+        branch change when retrace is on."""
+        out = rec.scalar_output()
         if len(args) == 1 and type(args[0]) is list and type(self.argnum) is int \
-                and self.scalar_only and self.structures[0].kind is list \
-                and not self.structures[0].children:
+                and rec.structures[0].kind is list and not rec.structures[0].children \
+                and out is not None:
             # the fast path: one flat list of floats
-            scratch = self._scratch()
-            value, grads = scratch[0].replay_gradient_of_list(
-                self._scalar_output(), self.all_slots, args[0], 0,
-                len(self.all_slots), scratch[1], scratch[2])
+            tape, values, adjoints = self._scratch(rec)
+            value, grads = tape.replay_gradient_of_list(
+                out, rec.all_slots, args[0], 0, len(rec.all_slots), values, adjoints)
             if value is not None:
                 return value, grads
             if not self.retrace:
-                raise BranchChangedError(self._describe_guard(grads))
-            with self._lock:
-                self._record(args)
-            return self.value_and_grad(*args)
-        if not self.scalar_only:
-            return self._value_and_grad_in_place(args)
-        values = self._flat_inputs(args)
-        tape = self.tape
-        out = self._scalar_output()
+                raise BranchChangedError(rec.describe_guard(grads))
+            return None
+        values = rec.flat_inputs(args)
         if out is None:
-            return self.out_constants[0], self._rebuild_grads(None)
-        outputs, grads, changed = tape.replay_gradients(out, self.all_slots,
-                                                        values[None, :])
+            return rec.out_constants[0], rec.rebuild_grads(None, self.argnum)
+        outputs, grads, changed = rec.tape.replay_gradients(out, rec.all_slots,
+                                                            values[None, :])
         if changed is not None:
             if not self.retrace:
-                raise BranchChangedError(self._describe_guard(changed[1]))
-            with self._lock:
-                self._record(args)
-            return self.value_and_grad(*args)
-        return float(outputs[0]), self._rebuild_grads(grads[0].tolist())
+                raise BranchChangedError(rec.describe_guard(changed[1]))
+            return None
+        return float(outputs[0]), rec.rebuild_grads(grads[0].tolist(), self.argnum)
 
     def _value_and_grad_in_place(self, args):
         with self._lock:
-            self._replay(args)
-            self._scalar_output()
-            out = self.outputs[0]
+            rec = self._replay(args)
+            rec.scalar_output()
+            out = rec.outputs[0]
             if out is None:
-                return self.out_constants[0], self._rebuild_grads(None)
-            value, flat = sweep_gradients(self.tape, out,
-                                          [leaf for arg in self.leaves for leaf in arg])
-            return float(np.reshape(value, ())), self._rebuild_grads(flat)
+                return rec.out_constants[0], rec.rebuild_grads(None, self.argnum)
+            value, flat = sweep_gradients(rec.tape, out, rec.all_leaves())
+            return float(np.reshape(value, ())), rec.rebuild_grads(flat, self.argnum)
 
-    def _scratch(self):
-        """This thread's (tape, values, adjoints) buffers for the current tape."""
+    def _scratch(self, rec):
+        """This thread's (tape, values, adjoints) buffers for recording rec's tape."""
         local = self._local
         scratch = getattr(local, "scratch", None)
-        if scratch is None or scratch[0] is not self.tape:
-            values, adjoints = self.tape.scratch_buffers()
-            scratch = local.scratch = (self.tape, values, adjoints)
+        if scratch is None or scratch[0] is not rec.tape:
+            values, adjoints = rec.tape.scratch_buffers()
+            scratch = local.scratch = (rec.tape, values, adjoints)
         return scratch
 
     def grad(self, *args):
         """The gradient with respect to argument(s) argnum at args."""
         return self.value_and_grad(*args)[1]
-
-    def _rebuild_grads(self, flat):
-        if flat is None:                        # a constant function
-            flat = [zeros_of(leaf) for arg in self.leaves for leaf in arg]
-        per_arg = rebuild_each(self.structures, flat)
-        argnums = [i % len(per_arg) for i in self._diff_argnums()]
-        # an argument named twice in argnum is differentiated at its last mention and
-        # gets zeros at the others, as grad (and autograd) give
-        grads = [per_arg[i] if i not in argnums[k + 1:] else _zeros_with_structure(
-            per_arg[i]) for k, i in enumerate(argnums)]
-        return grads[0] if type(self.argnum) is int else tuple(grads)
 
     def grad_many(self, points, n_threads=None):
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
@@ -310,46 +404,50 @@ class Traced:
         """
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
-        if not self.scalar_only:
-            return self._grad_many_arrays(points, n_threads)
+        rec = self._current
+        if not rec.scalar_only:
+            return self._grad_many_arrays(rec, points, n_threads)
         points = np.ascontiguousarray(points, dtype=np.float64)
         if points.ndim != 2:
             raise ValueError("points must be a 2-d array: one row per point")
-        argnum = self.argnum % len(self.leaf_slots)
-        first = sum(len(s) for s in self.leaf_slots[:argnum])
-        n = len(self.leaf_slots[argnum])
+        argnum = self.argnum % len(rec.leaf_slots)
+        first = sum(len(s) for s in rec.leaf_slots[:argnum])
+        n = len(rec.leaf_slots[argnum])
         if points.shape[1] != n:
             raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
         n_threads = os.cpu_count() or 1 if n_threads is None else n_threads
         result = np.empty((points.shape[0], n))
         start = 0
         while start < points.shape[0]:
-            rows = np.repeat(self.example_values[None, :], points.shape[0] - start, 0)
+            rows = np.repeat(rec.example_values[None, :], points.shape[0] - start, 0)
             rows[:, first:first + n] = points[start:]
-            outputs, grads, changed = self.tape.replay_gradients(
-                self._scalar_output(), self.all_slots, rows, n_threads)
+            outputs, grads, changed = rec.tape.replay_gradients(
+                rec.scalar_output(), rec.all_slots, rows, n_threads)
             done = points.shape[0] - start if changed is None else changed[0]
             result[start:start + done] = grads[:done, first:first + n]
             if changed is None:
                 break
             if not self.retrace:
                 raise BranchChangedError(f"at point {start + done}: "
-                                         + self._describe_guard(changed[1]))
-            args = self._rebuild_args(rows[done])
-            with self._lock:
-                self._record(args)
+                                         + rec.describe_guard(changed[1]))
+            args = rec.rebuild_args(rows[done])
+            rec = self._retraced(args)
+            value_grad = self._value_and_grad_scalar(rec, args)
+            if value_grad is None:
+                raise BranchChangedError(f"at point {start + done}: the function takes "
+                                         f"another branch on each recording")
             result[start + done] = np.ravel(
-                np.asarray(flatten(self.grad(*args))[0], dtype=float))
+                np.asarray(flatten(value_grad[1])[0], dtype=float))
             start += done + 1
         return result
 
-    def _grad_many_arrays(self, points, n_threads):
+    def _grad_many_arrays(self, rec, points, n_threads):
         """grad_many for array code: each thread replays a copy of the tape of its
         own (the nodes hold their values), all its points in one C loop without the
         GIL. A tape with Python-rule nodes (which need the GIL anyway, and do not
         copy) runs on one thread."""
-        argnum = self.argnum % len(self.structures)
-        widths = [_width(arg) for arg in self.leaves]
+        argnum = self.argnum % len(rec.structures)
+        widths = [_width(arg) for arg in rec.leaves]
         n = widths[argnum]
         points = np.asarray(points, dtype=np.float64)
         if points.ndim < 1 or points.size != points.shape[0] * n:
@@ -361,7 +459,7 @@ class Traced:
         else:                           # every leaf's values: the others as traced
             rows = np.empty((m, sum(widths)))
             start = 0
-            for i, (arg, width) in enumerate(zip(self.example_args, widths)):
+            for i, (arg, width) in enumerate(zip(rec.example_args, widths)):
                 rows[:, start:start + width] = points.reshape(m, n) if i == argnum \
                     else np.concatenate([np.ravel(v) for v in flatten(arg)[0]]
                                         or [np.zeros(0)])
@@ -403,54 +501,44 @@ class Traced:
             if not failed:
                 break
             i = min(failed)
+            args = rec.args_with(argnum, rows[i], first, n)
             if not self.retrace:
                 with self._lock:                # (the message names the comparison)
                     try:
-                        self._replay(self._args_with(argnum, rows[i], first, n))
+                        self._replay(args)
                     except BranchChangedError as e:
                         raise BranchChangedError(f"at point {i}: {e}") from None
                 raise BranchChangedError(f"at point {i}: the function takes another "
                                          f"branch")
-            grad = self.grad(*self._args_with(argnum, rows[i], first, n))   # retraces
+            grad = self.grad(*args)   # retraces
             gradients[i, first:first + n] = np.concatenate(
                 [np.ravel(g) for g in flatten(grad)[0]])
             finished = np.concatenate([chunk[:d] for chunk, d in zip(chunks, done)])
             pending = np.setdiff1d(pending, np.append(finished, i))
         return gradients[:, first:first + n]
 
-    def _args_with(self, argnum, row, first, n):
-        """The example arguments with argument argnum holding row[first:first + n]."""
-        template, structure = flatten(self.example_args[argnum])
-        pieces, at = [], first
-        for v in template:
-            size = int(np.size(v))
-            pieces.append(np.reshape(row[at:at + size], np.shape(v))
-                          if isinstance(v, np.ndarray) else float(row[at]))
-            at += size
-        args = list(self.example_args)
-        args[argnum] = structure.rebuild(pieces)
-        return args
-
     def _gradient_rows(self, rows, out):
         """Gradients with respect to every leaf at each row of leaf values, into out;
         returns the rows done (fewer at a branch change)."""
         with self._lock:
-            self._scalar_output()
-            output = self.outputs[0]
+            rec = self._current
+            rec.scalar_output()
+            output = rec.outputs[0]
             if output is None:                  # a constant function
                 out[:] = 0.0
                 return rows.shape[0]
-            spec = input_spec([leaf for arg in self.leaves for leaf in arg])
+            spec = input_spec(rec.all_leaves())
             scalar = type(output) is Variable
-            return self.tape.replay_array_gradients(
+            return rec.tape.replay_array_gradients(
                 output.node, -1 if scalar else output.anode, spec, rows, out)
 
     def _replicas(self, count):
         """count Traced functions replaying copies of this one's tape (this one first);
         just this one if its tape does not copy."""
+        tape = self._current.tape
         replicas = getattr(self, "_replica_cache", None)
-        if replicas is None or replicas[0] is not self.tape:
-            replicas = self._replica_cache = (self.tape, [self])
+        if replicas is None or replicas[0] is not tape:
+            replicas = self._replica_cache = (tape, [self])
         copies = replicas[1]
         while len(copies) < count:
             try:
@@ -461,46 +549,37 @@ class Traced:
             copies.append(pickle.loads(state))
         return copies[:count]
 
-    def _rebuild_args(self, flat_values):
-        """The arguments (in their structures) holding flat_values."""
-        args, start = [], 0
-        for structure, slots in zip(self.structures, self.leaf_slots):
-            args.append(structure.rebuild([float(v) for v in
-                                           flat_values[start:start + len(slots)]]))
-            start += len(slots)
-        return tuple(args)
-
     def vjp(self, args, cotangent):
         """Gradient of <cotangent, f(*args)> with respect to argument(s) argnum."""
         with self._lock:
-            self._replay(args)
+            rec = self._replay(args)
             seeds, _ = flatten(cotangent)
-            outputs = [o for o in self.outputs if o is not None]
-            seeds = [c for c, o in zip(seeds, self.outputs) if o is not None]
+            outputs = [o for o in rec.outputs if o is not None]
+            seeds = [c for c, o in zip(seeds, rec.outputs) if o is not None]
             if outputs:
-                flat = reverse_flat(self.tape, outputs, seeds,
-                                    [leaf for arg in self.leaves for leaf in arg])
+                flat = reverse_flat(rec.tape, outputs, seeds, rec.all_leaves())
             else:
                 flat = None
-            return self._rebuild_grads(flat)
+            return rec.rebuild_grads(flat, self.argnum)
 
     def jvp(self, args, tangents):
         """(f(*args), directional derivative along tangents), tangents having the
         structure of all the arguments."""
         with self._lock:
-            self._replay(args)
+            rec = self._replay(args)
             flat_t = [t for arg in tangents for t in flatten(arg)[0]]
-            outputs = [o for o in self.outputs if o is not None]
-            result = iter(tangents_of(self.tape, [leaf for arg in self.leaves
-                                                  for leaf in arg], flat_t, outputs))
-            out_t = [next(result) if o is not None else 0.0 for o in self.outputs]
-            return self._outputs(), self.out_structure.rebuild(out_t)
+            outputs = [o for o in rec.outputs if o is not None]
+            result = iter(tangents_of(rec.tape, rec.all_leaves(), flat_t, outputs))
+            out_t = [next(result) if o is not None else 0.0 for o in rec.outputs]
+            return rec.output_values(), rec.out_structure.rebuild(out_t)
 
     def jacobian(self, *args):
         """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
         argnum: shape (number of output values, number of input values), one reverse
         sweep per output value."""
-        shapes = [() if type(o) is not ArrayVariable else o.shape for o in self.outputs]
+        outputs = self._current.outputs
+        out_structure = self._current.out_structure
+        shapes = [() if type(o) is not ArrayVariable else o.shape for o in outputs]
         sizes = [int(np.prod(s)) for s in shapes]
         rows = []
         for i in range(sum(sizes)):
@@ -511,7 +590,7 @@ class Traced:
                     block[i - start] = 1.0
                 seeds.append(block.reshape(shape) if shape else float(block[0]))
                 start += size
-            g = self.vjp(args, self.out_structure.rebuild(seeds))
+            g = self.vjp(args, out_structure.rebuild(seeds))
             rows.append(np.concatenate([np.ravel(np.asarray(v, dtype=float))
                                         for v in flatten(g)[0]]))
         return np.array(rows, dtype=float)
@@ -520,13 +599,13 @@ class Traced:
         """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
         flat_v, _ = flatten(vector)
         with self._lock:
-            self._replay(args)            # (the arguments' errors first; may retrace)
-            leaves = self.leaves[self.argnum]
+            rec = self._replay(args)      # (the arguments' errors first; may retrace)
+            leaves = rec.leaves[self.argnum]
             problem = ValueError(f"the vector does not have the structure of argument "
                                  f"{self.argnum} ({len(leaves)} leaves)")
             if len(flat_v) != len(leaves):
                 raise problem
-            if self.scalar_only:            # numbers: one conversion checks them all
+            if rec.scalar_only:             # numbers: one conversion checks them all
                 try:
                     direction = np.array(flat_v, dtype=float)
                 except (TypeError, ValueError):
@@ -538,77 +617,81 @@ class Traced:
                 raise problem
             else:
                 direction = joined(flat_v)
-            by_function = self._python_rules_hvp()
+            by_function = self._python_rules_hvp(rec)
             if not by_function:
-                product = self._hessian_times(direction)
+                product = self._hessian_times(rec, direction)
         if by_function:
             return differential.hvp(self.fun, self.argnum)(*args, vector)
-        if self.scalar_only:
-            return self.structures[self.argnum].rebuild(product.tolist())
-        return self.structures[self.argnum].rebuild(split_like(product, leaves))
+        if rec.scalar_only:
+            return rec.structures[self.argnum].rebuild(product.tolist())
+        return rec.structures[self.argnum].rebuild(split_like(product, leaves))
 
     def hessian(self, *args):
         """The Hessian with respect to argument argnum, over its flat values: (n, n).
         One replay, then one forward-over-reverse sweep per column."""
         with self._lock:
-            self._replay(args)
-            n = _width(self.leaves[self.argnum])
-            by_function = self._python_rules_hvp()
+            rec = self._replay(args)
+            n = _width(rec.leaves[self.argnum])
+            by_function = self._python_rules_hvp(rec)
             if not by_function:
-                columns = [self._hessian_times(unit) for unit in np.eye(n)]
+                slots = list(rec.leaf_slots[self.argnum])
+                columns = [self._hessian_times(rec, unit, slots) for unit in np.eye(n)]
         if by_function:
             return np.asarray(differential.hessian(self.fun, self.argnum)(*args),
                               dtype=float).reshape(n, n)
         return np.array(columns, dtype=float).T.reshape(n, n)
 
-    def _python_rules_hvp(self):
+    def _python_rules_hvp(self, rec):
         """Check argnum; True if second derivatives need fasttape.hvp on the function
         (nodes with Python rules have none in C)."""
         if type(self.argnum) is not int:
             raise TypeError("hvp and hessian need an int argnum")
-        return not self.scalar_only and self.fun is not None and \
-            self.tape.has_python_rules()
+        return not rec.scalar_only and self.fun is not None and \
+            rec.tape.has_python_rules()
 
-    def _hessian_times(self, direction):
-        """H @ direction (flat, over argument argnum's values) at the replayed point."""
-        out = self._scalar_output()
-        output = self.outputs[0]
+    def _hessian_times(self, rec, direction, slots=None):
+        """H @ direction (flat, over argument argnum's values) at the replayed point
+        (slots: argument argnum's leaf slots as a list, for scalar code)."""
+        out = rec.scalar_output()
+        output = rec.outputs[0]
         if output is None:                  # a constant function
             return np.zeros(direction.shape[0])
-        if self.scalar_only:
-            return np.asarray(self.tape.hessian_vector_c(
-                out, self.leaf_slots[self.argnum], direction.tolist())[1])
-        return self.tape.hessian_vector_arrays(
-            -1 if out is None else out, input_spec(self.leaves[self.argnum]),
+        if rec.scalar_only:
+            return np.asarray(rec.tape.hessian_vector_c(
+                out, slots if slots is not None else list(rec.leaf_slots[self.argnum]),
+                direction.tolist())[1])
+        return rec.tape.hessian_vector_arrays(
+            -1 if out is None else out, input_spec(list(rec.leaves[self.argnum])),
             direction, output.anode if out is None else -1)[1]
 
     # -- introspection ---------------------------------------------------------------------
 
     @property
     def n_nodes(self):
-        return self.tape.n_nodes
+        return self._current.tape.n_nodes
 
     @property
     def n_guards(self):
         """Number of comparisons re-checked on each replay."""
-        return self.tape.n_guards
+        return self._current.tape.n_guards
 
     @property
     def nbytes(self):
         """Bytes of the tape's buffers."""
-        return self.tape.nbytes
+        return self._current.tape.nbytes
 
     def dump(self, file=None):
         """Print one line per node."""
-        self.tape.dump(file)
+        self._current.tape.dump(file)
 
     def to_dot(self):
         """The computational graph in Graphviz's dot language."""
-        arrays = self.tape.arrays()
+        rec = self._current
+        arrays = rec.tape.arrays()
         names = {code: name for name, code, _ in OP_TABLE}
         arity = {code: a for _, code, a in OP_TABLE}
         lines = ["digraph fasttape {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
-        inputs = {s for arg in self.leaf_slots for s in arg}
+        inputs = {s for arg in rec.leaf_slots for s in arg}
         for i, (op, a, b) in enumerate(zip(arrays["ops"], arrays["arg0s"],
                                            arrays["arg1s"])):
             name = names[int(op)]
@@ -623,7 +706,7 @@ class Traced:
                 operands = [a] + ([b] if arity[int(op)] == 2 else [])
             for o in operands:
                 lines.append(f"  n{int(o)} -> n{i};")
-        for o in self.outputs:
+        for o in rec.outputs:
             if o is not None:
                 lines.append(f"  n{o.node} [style=bold];")
         lines.append("}")
@@ -632,49 +715,80 @@ class Traced:
     # -- pickling ---------------------------------------------------------------------------
 
     def __getstate__(self):
-        state = {"tape": self.tape, "argnum": self.argnum, "retrace": self.retrace,
-                 "structures": self.structures,
-                 "leaf_slots": self.leaf_slots, "all_slots": self.all_slots,
-                 "out_structure": self.out_structure,
-                 "out_slots": self.out_slots, "out_constants": self.out_constants}
-        if not self.scalar_only:
+        rec = self._current
+        state = {"tape": rec.tape, "argnum": self.argnum, "retrace": self.retrace,
+                 "structures": list(rec.structures),
+                 "leaf_slots": [list(s) for s in rec.leaf_slots],
+                 "all_slots": np.array(rec.all_slots),
+                 "out_structure": rec.out_structure,
+                 "out_slots": list(rec.out_slots),
+                 "out_constants": list(rec.out_constants)}
+        if not rec.scalar_only:
             # array leaves and outputs by their array node (-1: a scalar or constant)
             state["leaf_anodes"] = [[-1 if type(v) is Variable else v.anode for v in arg]
-                                    for arg in self.leaves]
+                                    for arg in rec.leaves]
             state["out_anodes"] = [o.anode if type(o) is ArrayVariable else -1
-                                   for o in self.outputs]
-            state["example_args"] = self.example_args
+                                   for o in rec.outputs]
+            state["example_args"] = rec.example_args
+        state["format"] = FORMAT_VERSION
+        state["digest"] = digest(state)      # (the tape carries its own)
         return state
 
     def __setstate__(self, state):
-        leaf_anodes = state.pop("leaf_anodes", None)
-        out_anodes = state.pop("out_anodes", None)
-        self.__dict__.update(state)
-        self.scalar_only = leaf_anodes is None
-        tape = self.tape
-        _check_loaded_references(tape, self.leaf_slots, leaf_anodes, self.out_slots,
-                                 out_anodes)
-        if self.scalar_only:
-            self.leaves = [[variable_at(tape, s) for s in arg] for arg in self.leaf_slots]
-            self.outputs = [None if s is None else variable_at(tape, s)
-                            for s in self.out_slots]
-            self.example_values = np.array([tape.value_at(s) for s in self.all_slots])
+        try:
+            check_digest(state)
+        except ValueError as e:
+            raise ValueError(f"corrupt traced function: {e}") from None
+        try:
+            tape = state["tape"]
+            leaf_anodes = state.get("leaf_anodes")
+            out_anodes = state.get("out_anodes")
+            leaf_slots = [[int(s) for s in arg] for arg in state["leaf_slots"]]
+            out_slots = [None if s is None else int(s) for s in state["out_slots"]]
+            out_constants = [None if c is None else float(c)
+                             for c in state["out_constants"]]
+            structures = list(state["structures"])
+            out_structure = state["out_structure"]
+            argnum, retrace = state["argnum"], bool(state["retrace"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"corrupt traced function: {e!r}") from None
+        if type(tape) is not Tape:
+            raise ValueError("corrupt traced function: its tape is not a fasttape Tape")
+        scalar_only = leaf_anodes is None
+        _check_loaded_references(tape, structures, out_structure, leaf_slots,
+                                 leaf_anodes, out_slots, out_anodes, out_constants,
+                                 scalar_only)
+        all_slots = np.array([s for arg in leaf_slots for s in arg], dtype=np.intp)
+        if scalar_only:
+            leaves = [[variable_at(tape, s) for s in arg] for arg in leaf_slots]
+            outputs = [None if s is None else variable_at(tape, s) for s in out_slots]
+            example_values = np.array([tape.value_at(s) for s in all_slots])
+            example_args = None
         else:
-            self.leaves = [[variable_at(tape, s) if r < 0 else _array_handle(tape, r)
-                            for s, r in zip(slots, anodes)]
-                           for slots, anodes in zip(self.leaf_slots, leaf_anodes)]
-            self.outputs = [_array_handle(tape, r) if r >= 0 else
-                            None if s is None else variable_at(tape, s)
-                            for s, r in zip(self.out_slots, out_anodes)]
-            self.example_values = None
+            leaves = [[variable_at(tape, s) if r < 0 else _array_handle(tape, r)
+                       for s, r in zip(slots, anodes)]
+                      for slots, anodes in zip(leaf_slots, leaf_anodes)]
+            outputs = [_array_handle(tape, r) if r >= 0 else
+                       None if s is None else variable_at(tape, s)
+                       for s, r in zip(out_slots, out_anodes)]
+            example_values = None
+            example_args = state.get("example_args")
         self.fun = None
+        self.argnum = argnum
+        self.retrace = retrace
+        self._current = TraceRecording(
+            tape=tape, structures=structures, leaves=leaves, scalar_only=scalar_only,
+            leaf_slots=leaf_slots, out_structure=out_structure, all_slots=all_slots,
+            outputs=outputs, example_values=example_values, example_args=example_args,
+            out_slots=out_slots, out_constants=out_constants)
         self._lock = threading.Lock()
         self._local = threading.local()
 
     def __repr__(self):
         name = getattr(self.fun, "__name__", "a loaded function")
-        return (f"<fasttape.Traced {name}: {self.n_nodes} nodes, "
-                f"{self.tape.n_guards} comparisons>")
+        tape = self._current.tape
+        return (f"<fasttape.Traced {name}: {tape.n_nodes} nodes, "
+                f"{tape.n_guards} comparisons>")
 
 
 def _width(leaves):
@@ -682,10 +796,26 @@ def _width(leaves):
     return sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
 
 
-def _check_loaded_references(tape, leaf_slots, leaf_anodes, out_slots, out_anodes):
-    """A loaded traced function refers to inputs and outputs its tape has (a corrupt
-    file raises ValueError here rather than crashing a sweep later)."""
+def _check_loaded_references(tape, structures, out_structure, leaf_slots,
+                             leaf_anodes, out_slots, out_anodes, out_constants,
+                             scalar_only):
+    """A loaded traced function refers to inputs and outputs its tape has, in the
+    numbers its structures say (a corrupt file raises ValueError here rather than
+    crashing a sweep later)."""
     try:
+        if scalar_only and tape.n_array_nodes:
+            raise ValueError("array nodes on the tape of a scalar trace")
+        if len(structures) != len(leaf_slots) or any(
+                type(s) is not Structure or s.n_leaves != len(slots)
+                for s, slots in zip(structures, leaf_slots)):
+            raise ValueError("the arguments' structures and their leaves disagree")
+        if type(out_structure) is not Structure or \
+                not out_structure.n_leaves == len(out_slots) == len(out_constants):
+            raise ValueError("the output's structure and its values disagree")
+        if not scalar_only and (len(leaf_anodes) != len(leaf_slots) or any(
+                len(a) != len(s) for a, s in zip(leaf_anodes, leaf_slots)) or
+                len(out_anodes) != len(out_slots)):
+            raise ValueError("the array inputs or outputs and their slots disagree")
         for k, slots in enumerate(leaf_slots):
             anodes = leaf_anodes[k] if leaf_anodes is not None else [-1] * len(slots)
             tape.check_leaves_and_output(
@@ -696,6 +826,8 @@ def _check_loaded_references(tape, leaf_slots, leaf_anodes, out_slots, out_anode
                 tape.array_node(r)
             elif s is not None and not 0 <= s < tape.n_slots:
                 raise ValueError(f"output slot {s} is not on the tape")
+            elif s is None and out_constants[k] is None:
+                raise ValueError(f"output {k} is neither on the tape nor a constant")
     except (ValueError, IndexError, TypeError) as e:
         raise ValueError(f"corrupt traced function: {e}") from None
 
