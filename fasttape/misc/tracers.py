@@ -33,7 +33,7 @@ def const_graph(fun, *args, **kwargs):
                 return partial(*call_args)
             cache.append(traced)
             # the values recorded (fun ran once, as it was traced)
-            return traced._outputs()
+            return traced._current.output_values()
         if cache[0] is None:
             return partial(*call_args)
         return cache[0](*call_args)
