@@ -12,6 +12,11 @@ from fasttape._tape cimport Tape, active_tapes, tape_thread_local
 
 cdef object _state = tape_thread_local()
 cdef Py_ssize_t POOL_SIZE = 4
+# A released tape whose buffers grew past these is freed rather than pooled: one
+# large grad() must not hold its tens of megabytes for the life of the thread
+# (about 40 bytes a node, 8 a value of an array node's adjoints)
+cdef Py_ssize_t POOL_MAX_NODES = 1 << 17
+cdef Py_ssize_t POOL_MAX_ARRAY_VALUES = 1 << 20
 
 
 cpdef Tape current_tape():
@@ -57,5 +62,11 @@ cpdef release_tape(Tape tape):
     elif tape in active:
         active.remove(tape)
     tape.reset()
-    if len(pool) < POOL_SIZE:
+    if len(pool) < POOL_SIZE and tape.node_capacity <= POOL_MAX_NODES \
+            and tape.array_adjoint_capacity <= POOL_MAX_ARRAY_VALUES:
         pool.append(tape)
+
+
+def pooled_tapes():
+    """This thread's pooled tapes (for tests of what the pool keeps)."""
+    return list(_state.pool)

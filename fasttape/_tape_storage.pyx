@@ -428,6 +428,11 @@ cdef class TapeStorage:
             self.borrowed_arrays = []
         self.epoch += 1
 
+    @property
+    def node_capacity(self):
+        """Nodes the buffers hold without growing (reset() keeps them)."""
+        return self.node_capacity
+
     def scalar_adjoint(self, Py_ssize_t slot):
         """The adjoint of slot `slot` from the last reverse sweep (0.0 for a slot the
         sweep did not reach, or when the tape has not been swept since recording)."""

@@ -415,7 +415,7 @@ class Traced:
         n = len(rec.leaf_slots[argnum])
         if points.shape[1] != n:
             raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
-        n_threads = os.cpu_count() or 1 if n_threads is None else n_threads
+        n_threads = _thread_count(n_threads)
         result = np.empty((points.shape[0], n))
         start = 0
         while start < points.shape[0]:
@@ -467,7 +467,7 @@ class Traced:
         first = sum(widths[:argnum])
         gradients = np.empty_like(rows)
         pending = np.arange(m)
-        n_threads = (os.cpu_count() or 1) if n_threads is None else max(1, n_threads)
+        n_threads = _thread_count(n_threads)
         while pending.size:
             workers = self._replicas(min(n_threads, pending.size))
             chunks = np.array_split(pending, len(workers))
@@ -855,3 +855,20 @@ def _zeros_with_structure(x):
     flat, structure = flatten(x)
     return structure.rebuild([np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0
                               for v in flat])
+
+
+# grad_many's threads replay without the GIL, each on a tape of its own (a copy, for
+# array code): more threads than cores only add copies
+THREADS_PER_CORE = 2
+
+
+def _thread_count(n_threads):
+    """The threads grad_many uses: the core count by default, and at most
+    THREADS_PER_CORE per core when more are asked for."""
+    cores = os.cpu_count() or 1
+    if n_threads is None:
+        return cores
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
+            or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
+    return min(int(n_threads), THREADS_PER_CORE * cores)

@@ -170,3 +170,20 @@ def test_value_and_grad_with_containers_long_run_memory_is_flat():
         assert g["w"] == [2.0 + i % 10, 1.0]
 
     assert_rss_flat(run, rounds=100_000, warmup=1000, limit_bytes=4_000_000)
+
+
+def test_a_large_grad_does_not_leave_its_tape_in_the_pool():
+    from fasttape._tape_pools import pooled_tapes
+
+    def long_loop(x):
+        total = x
+        for _ in range(300_000):
+            total = total * 0.999999 + x
+        return total
+
+    ft.grad(lambda x: x * x)(1.0)               # a small tape: pooled
+    assert any(t.n_nodes == 0 for t in pooled_tapes())
+    ft.grad(long_loop)(1.0)                     # ~600,000 nodes: freed, not kept
+    assert all(t.node_capacity <= 1 << 17 for t in pooled_tapes())
+    ft.grad(lambda x: x * x)(1.0)
+    assert pooled_tapes() and all(t.node_capacity <= 1 << 17 for t in pooled_tapes())

@@ -2,9 +2,11 @@
 and default tape, so results must equal the serial ones bit for bit (long tapes are
 swept without the GIL, so sweeps really do overlap)."""
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 import fasttape as ft
@@ -187,3 +189,31 @@ def test_concurrent_sweeps_of_one_shared_tape_raise_instead_of_mixing():
         t.join()
     assert outcomes["wrong"] == 0, outcomes
     assert outcomes["right"] > 0
+
+
+@pytest.mark.parametrize("asked", [0, -1, 2.5, True])
+def test_grad_many_refuses_a_thread_count_that_is_not_a_positive_int(asked):
+    import fasttape as ft
+    traced = ft.trace(lambda x: x[0] * x[1], [1.0, 2.0])
+    with pytest.raises(ValueError, match="n_threads"):
+        traced.grad_many(np.ones((4, 2)), n_threads=asked)
+
+
+def test_grad_many_caps_its_threads_and_tape_copies():
+    import fasttape as ft
+    import fasttape.numpy as fnp
+    import importlib
+    trace_module = importlib.import_module("fasttape.trace")
+    traced = ft.trace(lambda x: fnp.sum(fnp.sin(x) * x), np.ones(3))
+    copies = []
+    original = traced._replicas
+
+    def counting(n):
+        copies.append(n)
+        return original(n)
+
+    traced._replicas = counting
+    points = np.random.default_rng(0).standard_normal((500, 3))
+    got = traced.grad_many(points, n_threads=1000)
+    np.testing.assert_allclose(got, np.cos(points) * points + np.sin(points), rtol=1e-13)
+    assert max(copies) <= trace_module.THREADS_PER_CORE * (os.cpu_count() or 1)
