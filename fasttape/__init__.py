@@ -20,6 +20,8 @@ from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
                                    jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
 from fasttape._arrays import ArrayVariable
+from fasttape._complex import ComplexArray
+from fasttape._complex_recording import holomorphic_grad
 from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
 from fasttape.branching import where
@@ -38,5 +40,5 @@ __all__ = [
     "vjp", "make_jvp", "make_vjp", "checkpoint", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
     "BranchChangedError", "trace", "Traced", "where",
-    "math",
+    "math", "ComplexArray", "holomorphic_grad",
 ] + _elementary.__all__     # the elementary functions and math's spellings of them

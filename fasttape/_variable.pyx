@@ -68,6 +68,10 @@ cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
         y = value_of(b)
         return record_binary(vv, a, b, eval_binary(vv, x, y))
     if not as_double(other, &c):
+        if COMPLEX_OPERATION is not None and isinstance(other, numbers.Complex):
+            # a complex constant (x * 1j): the complex layer's operation
+            return COMPLEX_OPERATION(vv, other, a) if reflected else \
+                COMPLEX_OPERATION(vv, a, other)
         return NotImplemented
     if reflected:
         return record_cv(cv, c, a, eval_binary(vv, c, value_of(a)))
@@ -116,6 +120,14 @@ def register_ufunc(ufunc, handler):
 # as the general path would (_recording.finish_output).
 cdef object ARRAY_UFUNC = None
 cdef object FINISH_OUTPUT = None
+# COMPLEX_OPERATION(opcode, a, b): an operator of a Variable and a complex constant,
+# recorded as real operations on parts by fasttape._complex (x * 1j)
+cdef object COMPLEX_OPERATION = None
+
+
+def register_complex_operation(operation):
+    global COMPLEX_OPERATION
+    COMPLEX_OPERATION = operation
 
 
 def register_array_ufunc_handler(handler):
@@ -182,6 +194,18 @@ cdef class Variable:
         """The float value."""
         check_live(self)
         return value_of(self)
+
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        """0.0: a real number's imaginary part."""
+        return 0.0
+
+    def conjugate(self):
+        return self
 
     @property
     def grad(self):

@@ -26,3 +26,10 @@ class BranchChangedError(FasttapeError):
     """A traced function, replayed at new inputs, would take another branch: a
     comparison made while tracing comes out differently. Trace with ``retrace=True``
     to record the new branch instead, or write the choice with ``fasttape.where``."""
+
+
+class ComplexInputError(FasttapeError, TypeError):
+    """A complex number or array reached an operation that takes real values.
+
+    The differential operators catch it for complex arguments (they become pairs of
+    real parts, fasttape._complex); elsewhere it names the operation."""

@@ -645,6 +645,33 @@ _FUNCTIONS = {
         _value(a), fill_value, dtype=dtype),
 }
 
+
+# -- complex numbers' functions of real Variables: the value itself, a zero imaginary
+# part, a constant angle (0 or pi). Complex values (fasttape._complex.ComplexArray, a
+# layer above) take NumPy's own functions here, which dispatch to them.
+
+def real(val):
+    return val if _is_variable(val) else _np.real(val)
+
+
+def imag(val):
+    if _is_variable(val):
+        return _np.zeros(_np.shape(val.value)) if type(val) is ArrayVariable else 0.0
+    return _np.imag(val)
+
+
+def angle(z, deg=False):
+    return _np.angle(z.value, deg) if _is_variable(z) else _np.angle(z, deg)
+
+
+def conjugate(x):
+    return x if _is_variable(x) else _np.conjugate(x)
+
+
+conj = conjugate
+_UFUNCS[_np.conjugate] = conjugate
+_FUNCTIONS.update({_np.real: real, _np.imag: imag, _np.angle: angle})
+
 # fasttape.numpy.linalg is a layer above this module (its rules are written with these
 # functions): importing fasttape imports it (fasttape._wiring), which makes it this
 # package's `linalg` in place of NumPy's, star-imported above.
