@@ -395,7 +395,9 @@ def _reciprocal_parts(br, bi):
     """1 / (br + i bi) = (br - i bi) / (br^2 + bi^2)."""
     if bi is None:
         return 1.0 / br, None
-    denominator = _add(br * br, bi * bi)
+    if br is None:
+        return None, -1.0 / bi
+    denominator = br * br + bi * bi
     return br / denominator, -bi / denominator
 
 

@@ -332,6 +332,10 @@ cdef class Variable:
         for x in inputs:
             if not (type(x) is Variable or isinstance(x, np.ndarray) and x.ndim == 0
                     or as_double(x, &number)):
+                if COMPLEX_OPERATION is not None and isinstance(x, numbers.Complex) \
+                        and len(inputs) == 2 and method == "__call__" and not kwargs:
+                    # a complex number (np.complex128(1j) * x): the complex layer's
+                    return COMPLEX_OPERATION(ufunc, inputs[0], inputs[1])
                 # an array operand: the array layer records it
                 return ARRAY_UFUNC(ufunc, method, inputs, kwargs)
         handler = UFUNC_HANDLERS.get(ufunc)
