@@ -78,8 +78,8 @@ def split(x):
         return (c.real if c.real != 0.0 else None), (c.imag if c.imag != 0.0 else None)
     a = np.asarray(x)
     if a.dtype.kind == "c":
-        re = np.ascontiguousarray(a.real, dtype=np.float64)
-        im = np.ascontiguousarray(a.imag, dtype=np.float64)
+        re = np.array(a.real, dtype=np.float64)     # (ascontiguousarray makes 0-d 1-d)
+        im = np.array(a.imag, dtype=np.float64)
         return re, (im if np.any(im) else None)
     if a.dtype.kind not in "fiub":
         raise TypeError(f"cannot use an array of dtype {a.dtype} as a number")
@@ -102,7 +102,21 @@ def make(re, im):
         re = _zeros_like(im)
     elif im is None:
         im = _zeros_like(re)
+    re_shape, im_shape = _shape(re), _shape(im)
+    if re_shape != im_shape:
+        # (a complex scalar plus a real array: both parts of the result's shape, so
+        # that each part's derivative has the shape of the value)
+        shape = np.broadcast_shapes(re_shape, im_shape)
+        re, im = _broadcast(re, shape), _broadcast(im, shape)
     return ComplexArray(re, im)
+
+
+def _broadcast(part, shape):
+    if _shape(part) == shape:
+        return part
+    if is_variable(part):
+        return fnp.broadcast_to(part, shape)
+    return np.ascontiguousarray(np.broadcast_to(part, shape), dtype=np.float64)
 
 
 def _zeros_like(x):
@@ -572,6 +586,36 @@ def tanh(z):
     return divide(sinh(z), cosh(z))
 
 
+def arcsin(z):
+    """-i log(iz + sqrt(1 - z^2)) (principal values)."""
+    return multiply(-1j, log(add(multiply(1j, z), sqrt(subtract(1.0, square(z))))))
+
+
+def arccos(z):
+    return subtract(np.pi / 2, arcsin(z))
+
+
+def arctan(z):
+    """(i/2) (log(1 - iz) - log(1 + iz))."""
+    iz = multiply(1j, z)
+    return multiply(0.5j, subtract(log(subtract(1.0, iz)), log(add(1.0, iz))))
+
+
+def arcsinh(z):
+    """log(z + sqrt(z^2 + 1))."""
+    return log(add(z, sqrt(add(square(z), 1.0))))
+
+
+def arccosh(z):
+    """log(z + sqrt(z + 1) sqrt(z - 1))."""
+    return log(add(z, multiply(sqrt(add(z, 1.0)), sqrt(subtract(z, 1.0)))))
+
+
+def arctanh(z):
+    """(log(1 + z) - log(1 - z)) / 2."""
+    return multiply(0.5, subtract(log(add(1.0, z)), log(subtract(1.0, z))))
+
+
 def isfinite(z):
     return np.isfinite(_plain(z))
 
@@ -633,6 +677,58 @@ def mean(a, axis=None, keepdims=False, **kwargs):
     re, im = split(a)
     return make(fnp.mean(_or_zero(re, im), axis=axis, keepdims=keepdims),
                 None if im is None else fnp.mean(im, axis=axis, keepdims=keepdims))
+
+
+def prod(a, axis=None, keepdims=False, **kwargs):
+    """The product as a chain of complex products along the axis."""
+    if axis is None:
+        ndim = np.ndim(_plain(a))
+        result = prod(reshape(a, (-1,)), 0)
+        return reshape(result, (1,) * ndim) if keepdims else result
+    shape = np.shape(_plain(a))
+    result = take(a, 0, axis=axis)
+    for i in range(1, shape[axis]):
+        result = multiply(result, take(a, i, axis=axis))
+    return expand_dims(result, axis) if keepdims else result
+
+
+def _extremum(numpy_function):
+    """max / min in NumPy's order of complex numbers (lexicographic): the elements
+    equal to the extremum, averaged (autograd's split among ties)."""
+    def function(a, axis=None, keepdims=False, **kwargs):
+        value = np.asarray(_plain(a))
+        kept = numpy_function(value, axis=axis, keepdims=True)
+        hits = (value == kept)
+        weights = hits / np.sum(hits, axis=axis, keepdims=True)
+        return sum(multiply(a, weights), axis=axis, keepdims=keepdims)
+    function.__name__ = numpy_function.__name__
+    return function
+
+
+max = _extremum(np.max)
+min = _extremum(np.min)
+
+
+def var(a, axis=None, ddof=0, keepdims=False, **kwargs):
+    """mean |a - mean(a)|^2 (a real value), NumPy's variance of complex numbers."""
+    centered = subtract(a, mean(a, axis=axis, keepdims=True))
+    re, im = split(centered)
+    squares = _add(_mul(re, re), _mul(im, im))
+    shape = np.shape(_plain(a))
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis)
+    n = int(np.prod([shape[d] for d in axes]))
+    return fnp.sum(squares, axis=axis, keepdims=keepdims) / (n - ddof)
+
+
+def std(a, axis=None, ddof=0, keepdims=False, **kwargs):
+    return fnp.sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def real_if_close(a, tol=100):
+    """The real part where NumPy's real_if_close would drop the imaginary part."""
+    if np.isrealobj(np.real_if_close(_plain(a), tol)):
+        return real(a)
+    return a
 
 
 def _joined(join):
@@ -776,13 +872,17 @@ UFUNCS = {
     np.square: square, np.exp: exp, np.expm1: expm1, np.exp2: exp2, np.log: log,
     np.log10: log10, np.log2: log2, np.log1p: log1p, np.sqrt: sqrt, np.sin: sin,
     np.cos: cos, np.tan: tan, np.sinh: sinh, np.cosh: cosh, np.tanh: tanh,
+    np.arcsin: arcsin, np.arccos: arccos, np.arctan: arctan, np.arcsinh: arcsinh,
+    np.arccosh: arccosh, np.arctanh: arctanh,
     np.matmul: matmul, np.isfinite: isfinite, np.isnan: isnan, np.isinf: isinf,
     np.equal: _comparison(np.equal), np.not_equal: _comparison(np.not_equal),
 }
 
 FUNCTIONS = {
     np.real: real, np.imag: imag, np.angle: angle, np.conj: conjugate,
-    np.sum: sum, np.mean: mean, np.reshape: reshape, np.ravel: ravel,
+    np.sum: sum, np.mean: mean, np.prod: prod, np.max: max, np.min: min,
+    np.amax: max, np.amin: min,
+    np.var: var, np.std: std, np.reshape: reshape, np.ravel: ravel,
     np.transpose: transpose, np.swapaxes: swapaxes, np.moveaxis: moveaxis,
     np.expand_dims: expand_dims, np.squeeze: squeeze, np.flip: flip, np.roll: roll,
     np.broadcast_to: broadcast_to, np.diagonal: diagonal, np.diag: diag,
@@ -798,5 +898,5 @@ FUNCTIONS = {
     np.iscomplexobj: lambda x: True, np.isrealobj: lambda x: False,
     np.zeros_like: lambda a, dtype=None: np.zeros(a.shape, dtype or complex),
     np.ones_like: lambda a, dtype=None: np.ones(a.shape, dtype or complex),
-    np.real_if_close: lambda a, tol=100: a,
+    np.real_if_close: real_if_close,
 }

@@ -54,7 +54,9 @@ UNARY = [
     ("negative", np.negative), ("cube", lambda z: z ** 3),
     ("power 0.7", lambda z: z ** 0.7), ("power 1+0.5j", lambda z: z ** (1 + 0.5j)),
     ("base 2", lambda z: 2.0 ** z), ("one over", lambda z: 1.0 / z),
-    ("abs method", lambda z: abs(z)),
+    ("abs method", lambda z: abs(z)), ("arcsin", np.arcsin), ("arccos", np.arccos),
+    ("arctan", np.arctan), ("arcsinh", np.arcsinh), ("arccosh", np.arccosh),
+    ("arctanh", np.arctanh), ("real_if_close", np.real_if_close),
 ]
 
 
@@ -153,6 +155,13 @@ def test_plain_numpy_functions_dispatch_to_complex_values(rng):
 ARRAY_FUNCTIONS = [
     ("sum", lambda z: np.sum(z, axis=0), (3, 2)),
     ("mean", lambda z: np.mean(z), (3, 2)),
+    ("prod", lambda z: np.prod(z, axis=1), (3, 2)),
+    ("prod all", lambda z: np.prod(z), (3, 2)),
+    ("max", lambda z: np.max(z, axis=0), (3, 2)),
+    ("min", lambda z: np.min(z), (3, 2)),
+    ("var", lambda z: np.var(z, axis=0), (3, 2)),
+    ("std", lambda z: np.std(z, ddof=1), (3, 2)),
+    ("scalar plus array", lambda z: z[0, 0] + np.arange(3.0), (3, 2)),
     ("method sum", lambda z: z.sum(axis=1, keepdims=True), (3, 2)),
     ("reshape", lambda z: np.reshape(z, (2, 3)), (3, 2)),
     ("transpose", lambda z: z.T, (3, 2)),

@@ -2,6 +2,8 @@
 along random directions (real and imaginary parts), first and second order, forward
 and reverse; gradients against autograd and JAX; one node per transform; replay.
 """
+import pickle
+
 import numpy as np
 import pytest
 
@@ -149,6 +151,17 @@ def test_a_traced_spectral_loss_replays(rng):
     traced = trace(loss, x0)
     assert np.isclose(traced(x1), loss(x1))
     np.testing.assert_allclose(traced.grad(x1), grad(loss)(x1), rtol=1e-12)
+
+
+def test_a_traced_spectral_loss_pickles(rng):
+    x0, x1 = rng.normal(size=(3, 8)), rng.normal(size=(3, 8))
+
+    def loss(x):
+        z = ffft.fft2(x * (1.0 + 0.5j), s=(4, 8)) * np.exp(0.3j)
+        return fnp.sum(fnp.abs(ffft.ifftn(z, axes=(1,))) ** 3) + fnp.sum(
+            ffft.irfft2(ffft.rfft2(x)) ** 2)
+    loaded = pickle.loads(pickle.dumps(trace(loss, x0)))
+    np.testing.assert_allclose(loaded.grad(x1), grad(loss)(x1), rtol=1e-12)
 
 
 def test_rfft_of_a_complex_value_and_a_bad_norm_raise():

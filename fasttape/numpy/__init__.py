@@ -668,9 +668,14 @@ def conjugate(x):
     return x if _is_variable(x) else _np.conjugate(x)
 
 
+def real_if_close(a, tol=100):
+    return a if _is_variable(a) else _np.real_if_close(a, tol)
+
+
 conj = conjugate
 _UFUNCS[_np.conjugate] = conjugate
-_FUNCTIONS.update({_np.real: real, _np.imag: imag, _np.angle: angle})
+_FUNCTIONS.update({_np.real: real, _np.imag: imag, _np.angle: angle,
+                   _np.real_if_close: real_if_close})
 
 # fasttape.numpy.linalg is a layer above this module (its rules are written with these
 # functions): importing fasttape imports it (fasttape._wiring), which makes it this

@@ -28,7 +28,7 @@ from numpy.fft import *  # noqa: F401,F403  (fftfreq, rfftfreq, ...)
 import fasttape.numpy as fnp
 from fasttape import _complex
 from fasttape._complex import ComplexArray, is_variable, make, split
-from fasttape._rule_nodes import rule_node
+from fasttape._rule_nodes import operand_slots, rule_node
 
 _DUAL_NORM = {None: "forward", "backward": "forward", "ortho": "ortho",
               "forward": "backward"}
@@ -154,9 +154,20 @@ def _transform(kind, a, s, axes, norm):
     in_shape = _np.shape(_complex._plain(a))
     s, axes = _lengths(kind, in_shape, s, axes)
     operands = [p for p in (re, im) if is_variable(p)]
-    which = [p is re for p in operands]          # True: the real part
-    constant_re = None if is_variable(re) else re
-    constant_im = None if is_variable(im) else im
+    node = _transform_node(kind, s, axes, norm, in_shape,
+                           tuple(j == 0 for j, p in enumerate((re, im)) if is_variable(p)),
+                           None if is_variable(re) else re,
+                           None if is_variable(im) else im, *operands)
+    return node if kind == "irfft" else make(node[0], node[1])
+
+
+def _transform_node(kind, s, axes, norm, in_shape, which, constant_re, constant_im,
+                    *operands):
+    """The node of one transform (s and axes complete): operands are the input's real
+    parts that are Variables (which[j]: operand j is the real part, else the
+    imaginary part), the constant parts are given; its value is the result's parts
+    stacked (the real result of irfft). Also the recipe that records it again (a
+    pickled tape)."""
     numpy_transform = _NUMPY[kind]
 
     def input_of(values):
@@ -206,8 +217,9 @@ def _transform(kind, a, s, axes, norm):
                 for is_re in which]
 
     value = evaluate(*[p.value for p in operands])
-    node = rule_node(operands, value, reverse_rule, forward_rule, evaluate)
-    return node if kind == "irfft" else make(node[0], node[1])
+    recipe = (_transform_node, (kind, s, axes, norm, in_shape, which, constant_re,
+                                constant_im) + operand_slots(len(operands)), {})
+    return rule_node(list(operands), value, reverse_rule, forward_rule, evaluate, recipe)
 
 
 def _stacked(z):
