@@ -96,7 +96,10 @@ def make(re, im):
             return 1j * np.asarray(im) if np.ndim(im) else complex(0.0, float(im))
         if im is None:
             return np.asarray(re, dtype=complex) if np.ndim(re) else complex(float(re))
-        value = np.asarray(re) + 1j * np.asarray(im)
+        re, im = np.asarray(re), np.asarray(im)
+        value = np.empty(np.broadcast_shapes(re.shape, im.shape), dtype=complex)
+        value.real = re          # (one pass over each part: no temporaries)
+        value.imag = im
         return value if value.ndim else complex(value)
     if re is None:
         re = _zeros_like(im)
@@ -461,13 +464,13 @@ def power(a, b):
 # -- elementary functions ---------------------------------------------------------------------
 
 def absolute(z):
-    """|z| = hypot(x, y) (a real value); its derivative is nan at 0."""
+    """|z| = hypot(x, y) (a real value); its derivative is nan at 0 (as autograd's)."""
     re, im = split(z)
     if im is None:
         return fnp.abs(re)
     if re is None:
         return fnp.abs(im)
-    return fnp.sqrt(re * re + im * im)
+    return fnp.hypot(re, im)     # (one node; sqrt(x^2 + y^2) would be four)
 
 
 def angle(z, deg=False):

@@ -111,6 +111,10 @@ _NUMPY = {"fft": _np.fft.fftn, "ifft": _np.fft.ifftn, "rfft": _np.fft.rfftn,
           "irfft": _np.fft.irfftn}
 
 
+_ONE_AXIS = {"fft": _np.fft.fft, "ifft": _np.fft.ifft, "rfft": _np.fft.rfft,
+             "irfft": _np.fft.irfft}
+
+
 def _lengths(kind, shape, s, axes):
     """(s, axes) as NumPy's n-dimensional transforms take them, every length known."""
     ndim = len(shape)
@@ -144,8 +148,9 @@ def _transform(kind, a, s, axes, norm):
     re, im = split(a) if type(a) is ComplexArray or is_variable(a) else (None, None)
     if not is_variable(re) and not is_variable(im):
         plain = a.value if type(a) is ComplexArray else a
-        return _NUMPY[kind](plain, s=None if s is None else s, axes=axes, norm=norm) \
-            if axes is not None else _NUMPY[kind](plain, s=s, norm=norm)
+        if axes is not None and len(axes) == 1:
+            return _ONE_AXIS[kind](plain, None if s is None else s[0], axes[0], norm)
+        return _NUMPY[kind](plain, s=s, axes=axes, norm=norm)
     if norm not in _DUAL_NORM:
         raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" '
                          f'or "forward".')
@@ -180,7 +185,10 @@ def _transform_node(kind, s, axes, norm, in_shape, which, constant_re, constant_
         return _np.asarray(r if r is not None else 0.0) + 1j * _np.asarray(i)
 
     def evaluate(*values):
-        y = numpy_transform(input_of(values), s=s, axes=axes, norm=norm)
+        if len(axes) == 1:       # (NumPy's 1-d functions: fftn's loop costs more)
+            y = _ONE_AXIS[kind](input_of(values), s[0], axes[0], norm)
+        else:
+            y = numpy_transform(input_of(values), s=s, axes=axes, norm=norm)
         return _np.stack([y.real, y.imag]) if kind != "irfft" else y
 
     def forward_rule(tangents, ans, *values):
@@ -213,6 +221,8 @@ def _transform_node(kind, s, axes, norm, in_shape, which, constant_re, constant_
                 spectrum = _transform("ifft" if kind == "fft" else "fft", g_complex,
                                       None, axes, dual)
         x_bar = _fit(spectrum, in_shape, axes)
+        if type(x_bar) is _np.ndarray:          # (plain numbers: the parts as views)
+            return [x_bar.real if is_re else _np.imag(x_bar) for is_re in which]
         return [_complex.real(x_bar) if is_re else _complex.imag(x_bar)
                 for is_re in which]
 
