@@ -108,12 +108,14 @@ cdef object value_or_array(object x):
 # convert, so that real operations pay nothing for them. fasttape._wiring fills them.
 cdef object COMPLEX_OPERATION = None
 cdef object AS_COMPLEX = None
+cdef object COMPLEX_CLASS = None      # (NumPy functions given one defer to it)
 
 
-def register_complex_operations(operation, as_complex):
-    global COMPLEX_OPERATION, AS_COMPLEX
+def register_complex_operations(operation, as_complex, complex_class):
+    global COMPLEX_OPERATION, AS_COMPLEX, COMPLEX_CLASS
     COMPLEX_OPERATION = operation
     AS_COMPLEX = as_complex
+    COMPLEX_CLASS = complex_class
 
 
 cdef object binary_value(object x):
@@ -218,6 +220,11 @@ cdef object readonly_result(object value):
     cdef cnp.ndarray arr
     if type(value) is not np.ndarray or (<cnp.ndarray>value).descr.type_num != cnp.NPY_DOUBLE \
             or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>value):
+        if np.iscomplexobj(value):       # (never a silent drop of an imaginary part)
+            raise ComplexInputError(
+                "a real array operation met a complex value; make its real operands "
+                "complex first (x.astype(complex)), or call NumPy's own function "
+                "(np.concatenate, np.einsum, ...), which complex values handle")
         value = np.array(value, dtype=np.float64, order="C")    # keeps 0-d arrays 0-d
     arr = <cnp.ndarray>value
     if cnp.PyArray_NDIM(arr) > MAX_NDIM:
@@ -588,7 +595,7 @@ def concat_values(list parts, object value, list part_positions):
     for j in range(len(parts)):
         part = parts[j]
         set_operand(t, r, j, part, None if type(part) in (Variable, ArrayVariable)
-                    else np.asarray(part, dtype=np.float64))
+                    else float_array(part, "an operand of a real array operation"))
         pos = np.ascontiguousarray(part_positions[j], dtype=np.int64).reshape(-1)
         o = t.operand(r, j)
         if pos.size != o.size:
@@ -844,7 +851,7 @@ def pyfunc(list operands, object value, object reverse, object forward=None,
         t.keepalive.append(evaluate)
     for j, x in enumerate(operands):
         set_operand(t, r, j, x, None if type(x) in (Variable, ArrayVariable)
-                    else np.asarray(x, dtype=np.float64))
+                    else float_array(x, "an operand of a Python-rule node"))
     if recipe is not None:
         builder, args, kwargs = recipe
         t.pyfunc_recipes[r] = (builder, tuple(args), dict(kwargs), [
@@ -1119,6 +1126,8 @@ cdef class ArrayVariable:
         return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if COMPLEX_CLASS is not None and COMPLEX_CLASS in types:
+            return NotImplemented        # (np.concatenate([x, z]): the complex layer's)
         implementation = ARRAY_FUNCTIONS.get(func)
         if implementation is None:
             raise TypeError(f"fasttape cannot differentiate numpy.{func.__name__}: it "

@@ -31,7 +31,8 @@ def connect_layers():
     # complex numbers are pairs of real values (fasttape._complex): real operations
     # that meet a complex operand, complex arguments and outputs of the differential
     # operators, and the FFT of complex values go there
-    _arrays.register_complex_operations(_complex.operation, _complex.as_complex)
+    _arrays.register_complex_operations(_complex.operation, _complex.as_complex,
+                                        _complex.ComplexArray)
     _variable.register_complex_operation(_complex.operation)
     _variable.register_ufunc(np.conjugate, fnp.conjugate)
     _recording.register_complex_recording(_complex_recording)

@@ -364,3 +364,24 @@ def test_a_real_variable_with_a_complex_maximum_raises():
 def test_is_exported():
     assert fasttape.ComplexArray is ComplexArray
     assert fasttape.holomorphic_grad is holomorphic_grad
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: fnp.einsum("i,i", x, np.array([1j, 2.0, 1.0])),
+    lambda x: fnp.sum(fnp.concatenate([x, np.array([1j, 2.0])])),
+    lambda x: fnp.sum(fnp.linalg.solve(fnp.diag(x), np.array([1j, 2.0, 1.0]))),
+], ids=["einsum", "concatenate", "solve"])
+def test_real_nodes_refuse_complex_constants_rather_than_drop_them(f):
+    with pytest.raises(TypeError, match="complex"):
+        grad(lambda x: fnp.abs(f(x)))(np.arange(1.0, 4.0))
+
+
+def test_numpy_functions_of_real_variables_and_complex_values_are_complex(rng):
+    x = rng.normal(size=3)
+
+    def loss(x):
+        z = x * (1 + 2j)
+        joined = np.concatenate([x, z]) * np.stack([z, x]).sum(axis=0)[0]
+        return np.sum(np.abs(joined) ** 2) + np.abs(np.einsum("i,i", x, z)) + \
+            np.sum(np.abs(np.where(x > 0, x, z)))
+    check_grads(loss, modes=("fwd", "rev"), order=2)(x)
