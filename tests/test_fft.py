@@ -177,3 +177,20 @@ def test_plain_arrays_and_helpers_are_numpys():
     np.testing.assert_allclose(ffft.fftshift(x), np.fft.fftshift(x))
     assert ffft.fftfreq is np.fft.fftfreq
     assert fnp.fft is ffft
+
+
+@pytest.mark.parametrize("through", ["complex arithmetic", "fft"])
+def test_hessian_of_a_real_loss_through_complex_values(through, rng):
+    from fasttape import hessian, hvp
+    x = rng.normal(size=5)
+    if through == "fft":
+        f = lambda x: fnp.sum(fnp.abs(ffft.fft(x ** 2)) ** 3)         # noqa: E731
+    else:
+        f = lambda x: fnp.sum(fnp.abs(fnp.exp(1j * x) * (x + 2j)) ** 3)  # noqa: E731
+    g = grad(f)
+    eps = 1e-5
+    numeric = np.stack([(g(x + eps * e) - g(x - eps * e)) / (2 * eps)
+                        for e in np.eye(5)], axis=-1)
+    np.testing.assert_allclose(hessian(f)(x), numeric, rtol=1e-5, atol=1e-6)
+    v = rng.normal(size=5)
+    np.testing.assert_allclose(hvp(f)(x, v), numeric @ v, rtol=1e-5, atol=1e-6)

@@ -338,8 +338,8 @@ def triu(m, k=0):
 
 def concatenate(arrays, axis=0):
     arrays = [_operand(a) for a in arrays]
-    if not _builtins.any(_is_variable(a) for a in arrays):
-        return _np.concatenate(arrays, axis)
+    if not _builtins.any(_is_variable(a) for a in arrays) or _with_complex(arrays):
+        return _np.concatenate(_complex_operands(arrays), axis)
     if axis is None:
         arrays = [ravel(a) for a in arrays]
         axis = 0
@@ -353,8 +353,8 @@ def concatenate(arrays, axis=0):
 
 def stack(arrays, axis=0):
     arrays = [_operand(a) for a in arrays]
-    if not _builtins.any(_is_variable(a) for a in arrays):
-        return _np.stack(arrays, axis)
+    if not _builtins.any(_is_variable(a) for a in arrays) or _with_complex(arrays):
+        return _np.stack(_complex_operands(arrays), axis)
     value = _np.stack([_value(a) for a in arrays], axis)
     pos = _np.moveaxis(_np.arange(value.size).reshape(value.shape), axis, 0)
     return _arrays.concat_values(arrays, value, list(pos))
@@ -554,8 +554,8 @@ def einsum(subscripts, *operands, **kwargs):
     """einsum of Variables and arrays (explicit or implicit output, no ellipsis); one
     node whose reverse step is an einsum per operand."""
     operands = [_operand(x) for x in operands]
-    if not _builtins.any(_is_variable(x) for x in operands):
-        return _np.einsum(subscripts, *operands, **kwargs)
+    if not _builtins.any(_is_variable(x) for x in operands) or _with_complex(operands):
+        return _np.einsum(subscripts, *_complex_operands(operands), **kwargs)
     from fasttape.numpy._einsum import einsum as variable_einsum
     return variable_einsum(subscripts, operands, **kwargs)
 
@@ -567,6 +567,9 @@ def where(condition, x=None, y=None):
         return _np.where(_value(condition))
     x = _operand(x)
     y = _operand(y)
+    if _with_complex([x, y]) and (_is_variable(x) or _is_variable(y)):
+        x, y = _complex_operands([x, y])
+        return _np.where(_value(condition), x, y)
     if type(condition) is ArrayMask:       # a recorded comparison (tracing)
         return _arrays.where(condition, x, y)
     if not (_is_variable(x) or _is_variable(y)):
@@ -670,6 +673,21 @@ def conjugate(x):
 
 def real_if_close(a, tol=100):
     return a if _is_variable(a) else _np.real_if_close(a, tol)
+
+
+def _with_complex(values):
+    """True if a complex value (a constant, or a fasttape._complex.ComplexArray) is
+    among values."""
+    return _builtins.any(_np.iscomplexobj(v) for v in values if not _is_variable(v))
+
+
+def _complex_operands(values):
+    """Real Variables made complex (x + 0j: fasttape._complex.ComplexArray) when a
+    complex value is among values, so that NumPy's function dispatches to the
+    complex layer."""
+    if not _with_complex(values):
+        return values
+    return [v + 0j if _is_variable(v) else v for v in values]
 
 
 conj = conjugate
