@@ -51,6 +51,26 @@ cdef bint as_double(object o, double* out) except -1:
     return False
 
 
+# COMPLEX_OPERATION(opcode, a, b): an operator of a Variable and a complex constant,
+# recorded as real operations on parts by fasttape._complex (x * 1j)
+cdef object COMPLEX_OPERATION = None
+
+
+def register_complex_operation(operation):
+    global COMPLEX_OPERATION
+    COMPLEX_OPERATION = operation
+
+
+cdef object not_a_real_operand(opcode_t vv, Variable a, object other, bint reflected):
+    """An operator's other operand is not a real number: a complex constant (x * 1j)
+    goes to the complex layer, anything else is NotImplemented. (Not inline: the
+    operators' inlined bodies stay as small as before.)"""
+    if COMPLEX_OPERATION is not None and isinstance(other, numbers.Complex):
+        return COMPLEX_OPERATION(vv, other, a) if reflected else \
+            COMPLEX_OPERATION(vv, a, other)
+    return NotImplemented
+
+
 cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
                              object other, bint reflected):
     """Shared body of the arithmetic operators: dispatch on the operand kinds.
@@ -68,11 +88,7 @@ cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
         y = value_of(b)
         return record_binary(vv, a, b, eval_binary(vv, x, y))
     if not as_double(other, &c):
-        if COMPLEX_OPERATION is not None and isinstance(other, numbers.Complex):
-            # a complex constant (x * 1j): the complex layer's operation
-            return COMPLEX_OPERATION(vv, other, a) if reflected else \
-                COMPLEX_OPERATION(vv, a, other)
-        return NotImplemented
+        return not_a_real_operand(vv, a, other, reflected)
     if reflected:
         return record_cv(cv, c, a, eval_binary(vv, c, value_of(a)))
     return record_vc(vc, a, c, eval_binary(vv, value_of(a), c))
@@ -120,14 +136,6 @@ def register_ufunc(ufunc, handler):
 # as the general path would (_recording.finish_output).
 cdef object ARRAY_UFUNC = None
 cdef object FINISH_OUTPUT = None
-# COMPLEX_OPERATION(opcode, a, b): an operator of a Variable and a complex constant,
-# recorded as real operations on parts by fasttape._complex (x * 1j)
-cdef object COMPLEX_OPERATION = None
-
-
-def register_complex_operation(operation):
-    global COMPLEX_OPERATION
-    COMPLEX_OPERATION = operation
 
 
 def register_array_ufunc_handler(handler):
