@@ -32,8 +32,6 @@ from fasttape._tape import OP_TABLE
 from fasttape._variable import Variable
 from fasttape.errors import ComplexInputError
 
-_VARIABLES = (Variable, ArrayVariable)
-
 
 def is_variable(x):
     return type(x) is Variable or type(x) is ArrayVariable

@@ -15,8 +15,8 @@ import numpy as np
 
 from fasttape._arrays import holds_variables
 from fasttape._containers import flatten
-from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, Recording,
-                                 hessian_vectors, record, value_of)
+from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, hessian_vectors,
+                                 record, value_of)
 from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
 from fasttape._tape_pools import active_tape
