@@ -20,11 +20,13 @@ from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
                                    jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
 from fasttape._arrays import ArrayVariable
+from fasttape._complex import ComplexArray
+from fasttape._complex_recording import holomorphic_grad
 from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
 from fasttape.branching import where
 from fasttape.composed import (deriv, grad_and_aux, grad_named, hessian_tensor_product,
-                               holomorphic_grad, make_ggnvp, make_hvp, multigrad_dict,
+                               make_ggnvp, make_hvp, multigrad_dict,
                                tensor_jacobian_product, vector_jacobian_product)
 from fasttape.extend import primitive
 # autograd's differentiable containers and type tests (not in __all__: they shadow
@@ -47,5 +49,5 @@ __all__ = [
     "BranchChangedError", "MissingRuleError", "trace", "Traced", "where",
     "math", "deriv", "grad_named", "make_hvp", "hessian_tensor_product", "make_ggnvp",
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
-    "grad_and_aux", "holomorphic_grad", "primitive",
+    "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
 ] + _elementary.__all__     # the elementary functions and math's spellings of them

@@ -17,7 +17,7 @@ from fasttape._opmath cimport eval_unary
 from fasttape._tape cimport *
 from fasttape._variable cimport (Variable, as_double, check_live, new_variable,
                                  raise_mismatch, raise_stale, value_of)
-from fasttape.errors import StaleVariableError, TapeMismatchError
+from fasttape.errors import ComplexInputError, StaleVariableError, TapeMismatchError
 
 cnp.import_array()
 
@@ -43,8 +43,9 @@ cdef object float_array(object x, str what):
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind == "c":
-        raise TypeError(f"{what}: complex arrays are not supported (fasttape "
-                        f"differentiates real float64 code)")
+        # (grad and its relatives catch this one and take complex arguments apart)
+        raise ComplexInputError(f"{what}: a complex array where a real float64 array is "
+                                f"expected")
     if kind not in "fiub":
         raise TypeError(f"{what}: cannot use an array of dtype {arr.dtype}")
     # (np.ascontiguousarray would turn a 0-d array into shape (1,))
@@ -95,6 +96,44 @@ cdef object value_or_array(object x):
         return x
     if as_double(x, &c):
         return c
+    return float_array(x, "operand")
+
+
+# -- complex operands ----------------------------------------------------------------------
+#
+# A complex number is two real values (fasttape._complex.ComplexArray, a layer above).
+# A binary operation or matmul whose operand turns out to be complex (x * 1j, x @ C,
+# x + z) hands itself to COMPLEX_OPERATION(ufunc, a, b); x.astype(complex) to
+# AS_COMPLEX(x). Both are found only where a real operand would have failed to
+# convert, so that real operations pay nothing for them. fasttape._wiring fills them.
+cdef object COMPLEX_OPERATION = None
+cdef object AS_COMPLEX = None
+cdef object COMPLEX_CLASS = None      # (NumPy functions given one defer to it)
+
+
+def register_complex_operations(operation, as_complex, complex_class):
+    global COMPLEX_OPERATION, AS_COMPLEX, COMPLEX_CLASS
+    COMPLEX_OPERATION = operation
+    AS_COMPLEX = as_complex
+    COMPLEX_CLASS = complex_class
+
+
+cdef object binary_value(object x):
+    """value_or_array for an operand of a binary operation, None for a complex one."""
+    cdef double c
+    if type(x) is ArrayVariable:
+        return (<ArrayVariable>x).value
+    if type(x) is Variable:
+        return value_of(<Variable>x)
+    if type(x) is float:
+        return x
+    if as_double(x, &c):
+        return c
+    if COMPLEX_OPERATION is not None and (
+            isinstance(x, complex) or isinstance(x, np.complexfloating) or
+            getattr(x, "dtype", None) is not None and x.dtype.kind == "c" or
+            isinstance(x, (list, tuple)) and np.iscomplexobj(x)):
+        return None
     return float_array(x, "operand")
 
 
@@ -232,6 +271,11 @@ cdef object readonly_result(object value):
     cdef cnp.ndarray arr
     if type(value) is not np.ndarray or (<cnp.ndarray>value).descr.type_num != cnp.NPY_DOUBLE \
             or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>value):
+        if np.iscomplexobj(value):       # (never a silent drop of an imaginary part)
+            raise ComplexInputError(
+                "a real array operation met a complex value; make its real operands "
+                "complex first (x.astype(complex)), or call NumPy's own function "
+                "(np.concatenate, np.einsum, ...), which complex values handle")
         value = np.array(value, dtype=np.float64, order="C")    # keeps 0-d arrays 0-d
     arr = <cnp.ndarray>value
     if cnp.PyArray_NDIM(arr) > MAX_NDIM:
@@ -281,8 +325,10 @@ cpdef object record_binary(opcode_t sop, object a, object b, object ufunc):
     """y = sop(a, b) elementwise with broadcasting; one of a, b is an ArrayVariable
     (the other may be a Variable, a number or an array)."""
     cdef Tape t = pair_tape(a, b)
-    va = value_or_array(a)
-    vb = value_or_array(b)
+    va = binary_value(a)
+    vb = binary_value(b)
+    if va is None or vb is None:
+        return COMPLEX_OPERATION(ufunc, a, b)
     value = readonly_result(ufunc(va, vb))      # NumPy raises its own shape errors
     cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>value)
     cdef Py_ssize_t na = size_of(va), nb = size_of(vb)
@@ -600,7 +646,7 @@ def concat_values(list parts, object value, list part_positions):
     for j in range(len(parts)):
         part = parts[j]
         set_operand(t, r, j, part, None if type(part) in (Variable, ArrayVariable)
-                    else np.asarray(part, dtype=np.float64))
+                    else float_array(part, "an operand of a real array operation"))
         pos = np.ascontiguousarray(part_positions[j], dtype=np.int64).reshape(-1)
         o = t.operand(r, j)
         if pos.size != o.size:
@@ -634,8 +680,10 @@ def matmul(a, b):
     if max(shapes[0][-2:] + shapes[1][-2:], default=0) > INT32_MAX:
         raise ValueError(f"matmul of shapes {shapes[0]} and {shapes[1]}: the "
                          f"product's kernels (BLAS) take dimensions below 2**31")
-    va = value_or_array(a)
-    vb = value_or_array(b)
+    va = binary_value(a)
+    vb = binary_value(b)
+    if va is None or vb is None:
+        return COMPLEX_OPERATION(np.matmul, a, b)
     if type(va) is float or type(vb) is float:
         np.matmul(va, vb)            # raises NumPy's own message
         raise ValueError("matmul: Input operand does not have enough dimensions")
@@ -863,7 +911,7 @@ def pyfunc(list operands, object value, object reverse, object forward=None,
         t.keepalive.append(evaluate)
     for j, x in enumerate(operands):
         set_operand(t, r, j, x, None if type(x) in (Variable, ArrayVariable)
-                    else np.asarray(x, dtype=np.float64))
+                    else float_array(x, "an operand of a Python-rule node"))
     if recipe is not None:
         builder, args, kwargs = recipe
         t.pyfunc_recipes[r] = (builder, tuple(args), dict(kwargs), [
@@ -967,6 +1015,20 @@ cdef class ArrayVariable:
     @property
     def dtype(self):
         return self.value.dtype
+
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        """Zero: a real array's imaginary part (a constant)."""
+        return np.zeros(self.value.shape)
+
+    def conj(self):
+        return self
+
+    conjugate = conj
 
     def __len__(self):
         if self.value.ndim == 0:
@@ -1136,6 +1198,8 @@ cdef class ArrayVariable:
         return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if COMPLEX_CLASS is not None and COMPLEX_CLASS in types:
+            return NotImplemented        # (np.concatenate([x, z]): the complex layer's)
         return array_function(func, args, kwargs)
 
     # -- NumPy methods ------------------------------------------------------------------
@@ -1197,6 +1261,8 @@ cdef class ArrayVariable:
         return implementation_of(np.clip)(self, a_min, a_max)
 
     def astype(self, dtype):
+        if np.dtype(dtype).kind == "c" and AS_COMPLEX is not None:
+            return AS_COMPLEX(self)
         if np.dtype(dtype) != np.float64:
             raise TypeError(f"an ArrayVariable is float64; astype({dtype}) would drop "
                             f"its derivative")

@@ -10,6 +10,7 @@ import numpy as np
 
 from fasttape._arrays import ArrayVariable, array_from_scalars
 from fasttape._variable import Variable, is_leaf_input
+from fasttape.errors import ComplexInputError
 
 LEAF = "leaf"
 
@@ -92,6 +93,10 @@ def flatten(x, variables=False):
             "a Variable was passed where plain numbers or arrays are expected (trace "
             "and numerical_grad take plain values; grad and its relatives accept "
             "Variables)")
+    if isinstance(x, complex) or isinstance(x, np.complexfloating):
+        # (grad and its relatives catch this one: complex arguments are pairs of parts)
+        raise ComplexInputError(f"a complex number ({x!r}) where real numbers are "
+                                f"expected")
     raise TypeError(
         f"can only differentiate with respect to real numbers and arrays, or tuples, "
         f"lists and dicts of them, not {type(x).__name__}")

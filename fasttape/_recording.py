@@ -48,7 +48,7 @@ from fasttape._rule_nodes import rule_node
 from fasttape._tape import Tape, pop_active, push_active
 from fasttape._tape_pools import acquire_tape, active_tape, release_tape
 from fasttape._variable import Variable, make_leaf, make_leaves
-from fasttape.errors import TapeMismatchError
+from fasttape.errors import ComplexInputError, TapeMismatchError
 
 VARIABLE_TYPES = (Variable, ArrayVariable)
 _LEAF_STRUCTURES = (LEAF_STRUCTURE,)    # (shared, read-only)
@@ -63,8 +63,35 @@ REPLAYABLE = "replayable"
 def record(fun, args, argnum=0, kwargs=None, tape=OWN):
     """Record ``fun(*args, **kwargs)`` with leaves for argument(s) ``argnum`` (an int
     or a tuple of ints; each argument a number, an array, or nested tuples, lists and
-    dicts of them) on a ``tape`` of the given kind (see the module docstring)."""
-    return Recording(fun, args, argnum, {} if kwargs is None else kwargs, tape)
+    dicts of them) on a ``tape`` of the given kind (see the module docstring).
+    Complex arguments and outputs: a fasttape._complex_recording.ComplexRecording
+    (see the hook below)."""
+    kwargs = {} if kwargs is None else kwargs
+    try:
+        rec = Recording(fun, args, argnum, kwargs, tape)
+    except ComplexInputError:
+        if COMPLEX is None or not COMPLEX.holds_complex(args, argnum):
+            raise
+        return COMPLEX.record_complex(fun, args, argnum, kwargs, tape)
+    out = rec.out
+    if type(out) is Variable or type(out) is ArrayVariable or type(out) is float or \
+            COMPLEX is None:
+        return rec
+    return COMPLEX.complex_outputs(rec)
+
+
+# -- complex numbers: a hook ------------------------------------------------------------
+# fasttape._complex_recording (a layer above) records complex arguments as pairs of
+# real leaves and sweeps complex outputs by their real parts. ``record`` hands over to
+# it when a leaf turns out to be complex (ComplexInputError: real arguments never
+# look) or the output is not a real Variable or number. Filled by fasttape._wiring
+# with that module.
+COMPLEX = None
+
+
+def register_complex_recording(module):
+    global COMPLEX
+    COMPLEX = module
 
 
 class Recording:
@@ -612,6 +639,11 @@ def constant_output(fun, out, scalar_required):
         warnings.warn(f"Output of {name} seems independent of its input: "
                       f"the gradient is zero", stacklevel=4)
         return float(out) if isinstance(out, numbers.Real) else out
+    if isinstance(out, complex) or getattr(out, "dtype", None) is not None and \
+            np.dtype(out.dtype).kind == "c":
+        raise TypeError(f"grad requires {name} to return a real scalar; it returned a "
+                        f"complex value. Use holomorphic_grad for a holomorphic function, "
+                        f"or differentiate a real quantity (np.real(f), np.abs(f), ...).")
     if isinstance(out, (list, tuple, dict, np.ndarray)):
         size = len(out) if not isinstance(out, np.ndarray) else out.shape
         raise TypeError(

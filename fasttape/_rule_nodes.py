@@ -12,6 +12,7 @@ from fasttape import _arrays
 from fasttape._arrays import ArrayVariable
 from fasttape._tape_state import OperandSlot
 from fasttape._variable import Variable
+from fasttape.errors import ComplexInputError
 
 
 def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None):
@@ -70,5 +71,9 @@ def operand_slots(n):
 
 
 def _value(x):
-    return x.value if type(x) is Variable or type(x) is ArrayVariable else \
-        np.asarray(x, dtype=np.float64)
+    if type(x) is Variable or type(x) is ArrayVariable:
+        return x.value
+    if np.iscomplexobj(x):             # (never a silent drop of an imaginary part)
+        raise ComplexInputError("a Python-rule node (linalg, einsum, a custom "
+                                "primitive) of real values met a complex constant")
+    return np.asarray(x, dtype=np.float64)

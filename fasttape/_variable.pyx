@@ -51,6 +51,26 @@ cdef bint as_double(object o, double* out) except -1:
     return False
 
 
+# COMPLEX_OPERATION(opcode, a, b): an operator of a Variable and a complex constant,
+# recorded as real operations on parts by fasttape._complex (x * 1j)
+cdef object COMPLEX_OPERATION = None
+
+
+def register_complex_operation(operation):
+    global COMPLEX_OPERATION
+    COMPLEX_OPERATION = operation
+
+
+cdef object not_a_real_operand(opcode_t vv, Variable a, object other, bint reflected):
+    """An operator's other operand is not a real number: a complex constant (x * 1j)
+    goes to the complex layer, anything else is NotImplemented. (Not inline: the
+    operators' inlined bodies stay as small as before.)"""
+    if COMPLEX_OPERATION is not None and isinstance(other, numbers.Complex):
+        return COMPLEX_OPERATION(vv, other, a) if reflected else \
+            COMPLEX_OPERATION(vv, a, other)
+    return NotImplemented
+
+
 cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
                              object other, bint reflected):
     """Shared body of the arithmetic operators: dispatch on the operand kinds.
@@ -68,7 +88,7 @@ cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
         y = value_of(b)
         return record_binary(vv, a, b, eval_binary(vv, x, y))
     if not as_double(other, &c):
-        return NotImplemented
+        return not_a_real_operand(vv, a, other, reflected)
     if reflected:
         return record_cv(cv, c, a, eval_binary(vv, c, value_of(a)))
     return record_vc(vc, a, c, eval_binary(vv, value_of(a), c))
@@ -210,6 +230,18 @@ cdef class Variable:
         return FLOAT64
 
     @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        """0.0: a real number's imaginary part."""
+        return 0.0
+
+    def conjugate(self):
+        return self
+
+    @property
     def grad(self):
         """d(output)/d(self) from the last ``backward()`` on this tape, or None.
 
@@ -335,6 +367,10 @@ cdef class Variable:
         for x in inputs:
             if not (type(x) is Variable or isinstance(x, np.ndarray) and x.ndim == 0
                     or as_double(x, &number)):
+                if COMPLEX_OPERATION is not None and isinstance(x, numbers.Complex) \
+                        and len(inputs) == 2 and method == "__call__" and not kwargs:
+                    # a complex number (np.complex128(1j) * x): the complex layer's
+                    return COMPLEX_OPERATION(ufunc, inputs[0], inputs[1])
                 # an array operand: the array layer records it
                 return ARRAY_UFUNC(ufunc, method, inputs, kwargs)
         handler = UFUNC_HANDLERS.get(ufunc)

@@ -7,9 +7,12 @@ calls it once, after importing its modules; since Python imports a package befor
 any of its modules, every program that uses fasttape runs with them filled,
 whichever of its modules it imports.
 """
+import numpy as np
+
 import fasttape.numpy as fnp
+import fasttape.numpy.fft as fnp_fft
 import fasttape.numpy.linalg as fnp_linalg
-from fasttape import _arrays, _recording, _tape, _variable
+from fasttape import _arrays, _complex, _complex_recording, _recording, _tape, _variable
 from fasttape._masks import ArrayMask
 from fasttape._tape_state import reduce_tape
 
@@ -23,9 +26,18 @@ def connect_layers():
     _variable.register_array_function_handler(_arrays.array_function)
     for ufunc, implementation in fnp._UFUNCS.items():
         _arrays.register_array_ufunc(ufunc, implementation)
-    for table in (fnp._FUNCTIONS, fnp_linalg._FUNCTIONS):
+    for table in (fnp._FUNCTIONS, fnp_linalg._FUNCTIONS, fnp_fft._FUNCTIONS):
         for numpy_function, implementation in table.items():
             _arrays.register_array_function(numpy_function, implementation)
+    # complex numbers are pairs of real values (fasttape._complex): real operations
+    # that meet a complex operand, complex arguments and outputs of the differential
+    # operators, and the FFT of complex values go there
+    _arrays.register_complex_operations(_complex.operation, _complex.as_complex,
+                                        _complex.ComplexArray)
+    _variable.register_complex_operation(_complex.operation)
+    _variable.register_ufunc(np.conjugate, fnp.conjugate)
+    _recording.register_complex_recording(_complex_recording)
+    _complex.FUNCTIONS.update(fnp_fft._FUNCTIONS)
     # a comparison of arrays recorded while tracing returns an ArrayMask
     _arrays.register_mask_class(ArrayMask)
     # a tape pickles by _tape_state's writer (which names its reader)

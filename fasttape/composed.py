@@ -2,7 +2,7 @@
 (fasttape.differential) with autograd's names, signatures and meaning: ``deriv``,
 ``grad_named``, ``make_hvp``, ``hessian_tensor_product``, ``make_ggnvp``,
 ``tensor_jacobian_product`` (and its alias ``vector_jacobian_product``),
-``multigrad_dict``, ``grad_and_aux`` and ``holomorphic_grad``.
+``multigrad_dict`` and ``grad_and_aux`` (``holomorphic_grad`` is fasttape._complex_recording's).
 """
 import collections
 import functools
@@ -166,21 +166,3 @@ def grad_and_aux(fun, argnum=0):
         finally:
             rec.release()
     return grad_and_aux_fun
-
-
-def holomorphic_grad(fun, argnum=0):
-    """autograd's ``holomorphic_grad``, for real arguments: the gradient of ``fun``
-    (real-valued, as fasttape computes in real numbers), with autograd's warning that
-    the input is not complex. Complex arguments raise: fasttape does not differentiate
-    complex numbers."""
-    gradient = grad(fun, argnum)
-
-    @functools.wraps(fun)
-    def holomorphic_grad_fun(*args, **kwargs):
-        x = args[argnum] if type(argnum) is int else tuple(args[i] for i in argnum)
-        if vspace(x).iscomplex:
-            raise NotImplementedError("holomorphic_grad: fasttape does not "
-                                      "differentiate with respect to complex numbers")
-        warnings.warn("Input to holomorphic_grad is not complex")
-        return gradient(*args, **kwargs)
-    return holomorphic_grad_fun

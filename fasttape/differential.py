@@ -15,8 +15,8 @@ import numpy as np
 
 from fasttape._arrays import frozen, holds_variables
 from fasttape._containers import flatten
-from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, Recording,
-                                 hessian_vectors, record, value_of)
+from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, hessian_vectors,
+                                 record, value_of)
 from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
 from fasttape._tape_pools import active_tape
@@ -51,7 +51,7 @@ def value_and_grad(fun, argnum=0):
     def value_and_grad_fun(*args, **kwargs):
         result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
         if result is NotImplemented:
-            rec = Recording(fun, args, argnum, kwargs, POOLED)
+            rec = record(fun, args, argnum, kwargs, POOLED)
             try:
                 return rec.value_and_grad()
             finally:
@@ -81,7 +81,7 @@ def grad(fun, argnum=0):
     def grad_fun(*args, **kwargs):
         result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
         if result is NotImplemented:
-            rec = Recording(fun, args, argnum, kwargs, POOLED)
+            rec = record(fun, args, argnum, kwargs, POOLED)
             try:
                 return rec.value_and_grad()[1]
             finally:
@@ -106,7 +106,7 @@ def elementwise_grad(fun, argnum=0):
     elementwise this is the derivative of each output element at its input element."""
     @functools.wraps(fun)
     def elementwise_grad_fun(*args, **kwargs):
-        rec = Recording(fun, args, argnum, kwargs, POOLED)
+        rec = record(fun, args, argnum, kwargs, POOLED)
         try:
             return rec.value_and_grad(ones_seed=True)[1]
         finally:

@@ -33,3 +33,10 @@ class MissingRuleError(FasttapeError, TypeError, NotImplementedError):
     has no rule for in that mode (no VJP for reverse mode, no JVP for forward mode).
     A TypeError as fasttape raised before, and a NotImplementedError as autograd
     raises."""
+
+
+class ComplexInputError(FasttapeError, TypeError):
+    """A complex number or array reached an operation that takes real values.
+
+    The differential operators catch it for complex arguments (they become pairs of
+    real parts, fasttape._complex); elsewhere it names the operation."""

@@ -101,8 +101,7 @@ def test_non_differentiated_arguments_and_keywords_pass_through_unchanged():
     assert value_and_grad(f)(2.0, None, None, scale=-1.0) == (-2.0, -1.0)
 
 
-@pytest.mark.parametrize("bad", ["1.0", None, 1j, object(), np.ones(2, dtype=complex),
-                                 {1.0}])
+@pytest.mark.parametrize("bad", ["1.0", None, object(), {1.0}])   # (complex: test_complex)
 def test_differentiating_with_respect_to_a_non_number_raises(bad):
     with pytest.raises(TypeError):
         grad(lambda x: 1.0)(bad)

@@ -627,8 +627,7 @@ def test_a_network_written_with_either_spelling_has_identical_gradients(rng):
 
 
 UNSUPPORTED = [
-    ("unique", lambda x: np.unique(x)),
-    ("fft", lambda x: np.fft.fft(x)), ("spacing", lambda x: np.spacing(x)),
+    ("unique", lambda x: np.unique(x)), ("spacing", lambda x: np.spacing(x)),
     ("nextafter", lambda x: np.nextafter(x, 2.0)), ("round", lambda x: np.round(x)),
     ("cumprod", lambda x: np.cumprod(x)), ("median", lambda x: np.median(x)),
     ("nancumsum", lambda x: np.nancumsum(x)), ("ptp", lambda x: np.ptp(x)),

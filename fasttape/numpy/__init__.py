@@ -363,8 +363,8 @@ def triu(m, k=0):
 
 def concatenate(arrays, axis=0):
     arrays = [_operand(a) for a in arrays]
-    if not _builtins.any(_is_variable(a) for a in arrays):
-        return _np.concatenate(arrays, axis)
+    if not _builtins.any(_is_variable(a) for a in arrays) or _with_complex(arrays):
+        return _np.concatenate(_complex_operands(arrays), axis)
     if axis is None:
         arrays = [ravel(a) for a in arrays]
         axis = 0
@@ -378,8 +378,8 @@ def concatenate(arrays, axis=0):
 
 def stack(arrays, axis=0):
     arrays = [_operand(a) for a in arrays]
-    if not _builtins.any(_is_variable(a) for a in arrays):
-        return _np.stack(arrays, axis)
+    if not _builtins.any(_is_variable(a) for a in arrays) or _with_complex(arrays):
+        return _np.stack(_complex_operands(arrays), axis)
     value = _np.stack([_value(a) for a in arrays], axis)
     pos = _np.moveaxis(_np.arange(value.size).reshape(value.shape), axis, 0)
     return _arrays.concat_values(arrays, value, list(pos))
@@ -627,8 +627,8 @@ def einsum(*operands, **kwargs):
     else:
         subscripts, operands = from_sublists(operands)
     operands = [_operand(x) for x in operands]
-    if not _builtins.any(_is_variable(x) for x in operands):
-        return _np.einsum(subscripts, *operands, **kwargs)
+    if not _builtins.any(_is_variable(x) for x in operands) or _with_complex(operands):
+        return _np.einsum(subscripts, *_complex_operands(operands), **kwargs)
     return variable_einsum(subscripts, operands, **kwargs)
 
 
@@ -639,6 +639,9 @@ def where(condition, x=None, y=None):
         return _np.where(_value(condition))
     x = _operand(x)
     y = _operand(y)
+    if _with_complex([x, y]) and (_is_variable(x) or _is_variable(y)):
+        x, y = _complex_operands([x, y])
+        return _np.where(_value(condition), x, y)
     if type(condition) is ArrayMask:       # a recorded comparison (tracing)
         return _arrays.where(condition, x, y)
     if not (_is_variable(x) or _is_variable(y)):
@@ -896,7 +899,9 @@ def real(val):
 def imag(val):
     """The imaginary part of a real Variable: zeros (a constant)."""
     val = _operand(val)
-    return _np.zeros_like(_value(val)) if _is_variable(val) else _np.imag(val)
+    if _is_variable(val):
+        return _np.zeros(_np.shape(val.value)) if type(val) is ArrayVariable else 0.0
+    return _np.imag(val)
 
 
 def conjugate(x):
@@ -1000,6 +1005,21 @@ _FUNCTIONS = {
 for _numpy_function, _function in _values_only.FUNCTIONS.items():
     globals()[_numpy_function.__name__] = _function
     _FUNCTIONS[_numpy_function] = _function
+
+
+def _with_complex(values):
+    """True if a complex value (a constant, or a fasttape._complex.ComplexArray) is
+    among values."""
+    return _builtins.any(_np.iscomplexobj(v) for v in values if not _is_variable(v))
+
+
+def _complex_operands(values):
+    """Real Variables made complex (x + 0j: fasttape._complex.ComplexArray) when a
+    complex value is among values, so that NumPy's function dispatches to the
+    complex layer."""
+    if not _with_complex(values):
+        return values
+    return [v + 0j if _is_variable(v) else v for v in values]
 
 # fasttape.numpy.linalg is a layer above this module (its rules are written with these
 # functions): importing fasttape imports it (fasttape._wiring), which makes it this

@@ -160,6 +160,18 @@ def _inner(a, b):
     return np.real(np.vdot(_to_vector(a), _to_vector(b)))
 
 
+def _conjugate(x):
+    """x with every complex leaf conjugated (real leaves and Variables unchanged)."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(_conjugate(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _conjugate(v) for k, v in x.items()}
+    if isinstance(x, (complex, np.complexfloating)) or \
+            isinstance(x, np.ndarray) and np.iscomplexobj(x):
+        return np.conj(x)
+    return x
+
+
 def _numerical_jvp(f, x):
     x0 = _to_vector(x)
 
@@ -185,11 +197,13 @@ def _check_vjp(f, x):
     vjp, y = fasttape.make_vjp(f)(x)
     numerical = _numerical_jvp(f, x)
     x_dir, y_dir = _random_like(x), _random_like(y)
-    cotangent = vjp(y_dir)
+    # autograd's convention: a vjp maps covectors to covectors, the covector of a
+    # complex value being its conjugate (the identity for real values)
+    cotangent = vjp(_conjugate(y_dir))
     assert _structure_of(cotangent) == _structure_of(x), (
         f"VJP of {_name(f)}: cotangent structure {_structure_of(cotangent)} "
         f"is not the argument's {_structure_of(x)}")
-    exact = _inner(x_dir, cotangent)
+    exact = _inner(x_dir, _conjugate(cotangent))
     numeric = np.real(np.vdot(_to_vector(y_dir), numerical(x_dir)))
     assert scalar_close(numeric, exact), (
         f"Derivative (VJP) check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
