@@ -27,6 +27,7 @@ import numpy as np
 
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
+from fasttape.numpy import _values_only
 from fasttape._arrays import ArrayVariable
 from fasttape._tape import OP_TABLE
 from fasttape._variable import Variable
@@ -355,6 +356,10 @@ class ComplexArray:
 
     def __array_function__(self, func, types, args, kwargs):
         implementation = FUNCTIONS.get(func)
+        if implementation is None and func in _values_only.FUNCTIONS:
+            # no derivative (np.iscomplex, np.allclose, ...): on the values
+            return _values_only.FUNCTIONS[func](*[_parts_or_value(a) for a in args],
+                                                **kwargs)
         if implementation is None:
             raise TypeError(f"fasttape cannot differentiate numpy.{func.__name__} of "
                             f"complex values (no rule for it in fasttape._complex)")
@@ -901,3 +906,15 @@ FUNCTIONS = {
     np.ones_like: lambda a, dtype=None: np.ones(a.shape, dtype or complex),
     np.real_if_close: real_if_close,
 }
+
+
+def _parts_or_value(x):
+    """A complex value as its parts when they are Variables (so that a traced tape's
+    refusal of value-only functions applies), else its plain complex value."""
+    if type(x) is not ComplexArray:
+        return x
+    for part in (x.real, x.imag):
+        if type(part) is Variable or type(part) is ArrayVariable:
+            if part.tape.replayable:
+                return part
+    return x.value

@@ -635,6 +635,9 @@ def constant_output(fun, out, scalar_required):
         if type(out) is Variable:
             raise TypeError(f"{name} returned a 0-d array holding a Variable; return "
                             f"the Variable itself")
+    if isinstance(out, (bool, np.bool_)) or isinstance(out, np.ndarray) and out.dtype == bool:
+        raise TypeError(f"{name} returned a boolean: it has no derivative (a comparison "
+                        f"or np.allclose-like test; differentiate a number)")
     if isinstance(out, numbers.Real) or not scalar_required and isinstance(out, np.ndarray):
         warnings.warn(f"Output of {name} seems independent of its input: "
                       f"the gradient is zero", stacklevel=4)

@@ -983,3 +983,16 @@ def test_derivatives_keep_the_float_dtype_of_their_argument(dtype):
         x = x0.astype(np.float64)
         np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x),
                                    rtol=1e-6 if dtype == np.float32 else 1e-3)
+
+
+def test_a_boolean_output_has_no_gradient():
+    with pytest.raises(TypeError, match="returned a boolean"):
+        grad(lambda x: np.allclose(x, x * 3.0 / 3.0))(np.array([1.0, 2.0]))
+
+
+def test_functions_without_a_derivative_of_complex_values():
+    def f(z):
+        assert np.iscomplex(z) and not np.isreal(z)
+        return np.abs(z) ** 2
+
+    assert grad(f)(1.0 + 2.0j) == pytest.approx(2.0 - 4.0j, rel=1e-14)
