@@ -145,8 +145,10 @@ cdef Py_ssize_t replay_in_place(TapeStorage t, leaf_slots, inputs) except -2:
     cdef const double[::1] x = np.ascontiguousarray(inputs, dtype=np.float64)
     if x.shape[0] != slots.shape[0]:
         raise ValueError(f"{slots.shape[0]} inputs expected, got {x.shape[0]}")
-    for k in range(slots.shape[0]):
-        t.check_slot(slots[k])
+    cdef Py_ssize_t n_slots = t.n_slots
+    for k in range(slots.shape[0]):          # (checked in one C loop: 1 ns a slot)
+        if not 0 <= slots[k] < n_slots:
+            t.check_slot(slots[k])           # (raises, naming the slot)
     for k in range(slots.shape[0]):
         t.values[slots[k]] = x[k]
     t.swept_epoch = -1
