@@ -407,7 +407,7 @@ class Traced:
         rec = self._current
         if not rec.scalar_only:
             return self._grad_many_arrays(rec, points, n_threads)
-        points = np.ascontiguousarray(points, dtype=np.float64)
+        points = np.ascontiguousarray(_real_points(points))
         if points.ndim != 2:
             raise ValueError("points must be a 2-d array: one row per point")
         argnum = self.argnum % len(rec.leaf_slots)
@@ -449,10 +449,13 @@ class Traced:
         argnum = self.argnum % len(rec.structures)
         widths = [_width(arg) for arg in rec.leaves]
         n = widths[argnum]
-        points = np.asarray(points, dtype=np.float64)
-        if points.ndim < 1 or points.size != points.shape[0] * n:
-            raise ValueError(f"points must hold {n} values per point (one row per "
-                             f"point), got shape {points.shape}")
+        points = _real_points(points)
+        shape = rec.leaves[argnum][0].shape if len(rec.leaves[argnum]) == 1 and \
+            type(rec.leaves[argnum][0]) is ArrayVariable else None
+        if points.ndim < 1 or points.shape[1:] not in ((n,), shape):
+            raise ValueError(f"points must be one row of {n} values per point"
+                             f"{'' if shape is None else f' (or one array of shape {shape})'}"
+                             f", got shape {points.shape}")
         m = points.shape[0]
         if len(widths) == 1:
             rows = np.ascontiguousarray(points.reshape(m, n))     # (no copy)
@@ -872,3 +875,13 @@ def _thread_count(n_threads):
             or n_threads < 1:
         raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
     return min(int(n_threads), THREADS_PER_CORE * cores)
+
+
+def _real_points(points):
+    """grad_many's points as a float64 array; complex points are refused (their
+    imaginary parts would be dropped)."""
+    points = np.asarray(points)
+    if np.iscomplexobj(points):
+        raise TypeError("grad_many differentiates at real points; got complex values "
+                        "(a traced function takes real inputs)")
+    return points.astype(np.float64, copy=False)

@@ -1548,3 +1548,22 @@ def test_an_argument_named_twice_in_argnum_means_what_it_means_for_grad(argnum, 
     last = {i: k for k, i in enumerate(argnum)}
     for k, i in enumerate(argnum):
         assert (np.all(traced[k] == 0)) == (last[i] != k)
+
+
+@pytest.mark.parametrize("points, error", [
+    (np.ones((4, 3, 2)), ValueError),          # the right size in the wrong shape
+    (np.ones((4, 5)), ValueError),
+    (np.ones((4, 2, 3)) + 1j, TypeError),      # imaginary parts would be dropped
+])
+def test_grad_many_refuses_points_of_another_shape_or_complex_points(points, error):
+    traced = ft.trace(lambda x: fnp.sum(x ** 2), np.ones((2, 3)))
+    with pytest.raises(error):
+        traced.grad_many(points)
+    np.testing.assert_array_equal(traced.grad_many(np.full((4, 2, 3), 2.0)),
+                                  np.full((4, 6), 4.0))
+
+
+def test_grad_many_refuses_complex_points_of_a_scalar_trace():
+    traced = ft.trace(lambda x: x[0] * x[1], [1.0, 2.0])
+    with pytest.raises(TypeError, match="complex"):
+        traced.grad_many(np.ones((3, 2)) + 1j)
