@@ -275,6 +275,10 @@ class Recording:
         outputs = [self.out_flat[i] for i in self.out_variables]
         seeds = [seeds[i] for i in self.out_variables]
         for o, s in zip(outputs, seeds):
+            if type(s) not in VARIABLE_TYPES and np.iscomplexobj(s):
+                raise TypeError("a complex cotangent for a real output: its imaginary "
+                                "part would be lost (take its real part, or make the "
+                                "output complex)")
             if np.shape(s.value if type(s) in VARIABLE_TYPES else s) != shape_of(o):
                 raise ValueError(f"cotangent of shape {np.shape(s)} for an output of "
                                  f"shape {shape_of(o)}")

@@ -39,6 +39,10 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None
         cotangents = reverse_rule(g.reshape(shape) if shape else float(g[0]),
                                   answer(ans), *shaped(xs))
         for j, (c, s) in enumerate(zip(cotangents, shapes)):
+            if c is not None and np.iscomplexobj(c):
+                raise TypeError(
+                    f"the VJP rule of {name} returned a complex cotangent for its real "
+                    f"operand {j}: its imaginary part would be lost")
             if c is not None and np.shape(c) != s:
                 raise ValueError(
                     f"the VJP rule of {name} returned a cotangent of shape "

@@ -553,3 +553,18 @@ def test_a_scalar_jvp_for_an_array_output_is_an_error_not_broadcast():
     x0 = np.array([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="JVP rule of doubled"):
         ft.jvp(doubled, (x0,), (np.ones(3),))
+
+
+def test_complex_cotangents_for_real_values_are_errors_not_truncated():
+    from fasttape.extend import defvjp, primitive
+
+    @primitive
+    def doubled(x):
+        return 2.0 * x
+
+    defvjp(doubled, lambda ans, x: lambda g: g * (2.0 + 1.0j))
+    with pytest.raises(TypeError, match="complex cotangent"):
+        ft.grad(lambda x: fnp.sum(doubled(x)))(np.ones(3))
+    vjp, _ = ft.make_vjp(lambda x: x ** 2)(np.ones(3))
+    with pytest.raises(TypeError, match="complex cotangent"):
+        vjp(np.ones(3) * (1.0 + 1.0j))
