@@ -23,7 +23,7 @@ for name, floor in re.findall(r'"(numpy|scipy)>=(\d+\.\d+)"', deps):
     print(f"{name}=={floor}.*")
 PYEOF
 )"
-echo "floors: $FLOORS"
+echo "floors:" $FLOORS
 "$PY" -m venv "$WORK/oldest"
 OLD="$WORK/oldest/bin"
 # shellcheck disable=SC2086
