@@ -9,7 +9,6 @@ Environment switches:
   FASTTAPE_DEBUG=1     memoryview initialisation checks on, no optimisation, debug info
   FASTTAPE_COVERAGE=1  line tracing for coverage.py
 """
-
 import os
 import runpy
 import sys
@@ -29,28 +28,16 @@ DIRECTIVES = {
     "boundscheck": True,
     "wraparound": True,
     "initializedcheck": DEBUG,
-    "cdivision": True,  # IEEE semantics: x / 0.0 is inf, not ZeroDivisionError
+    "cdivision": True,          # IEEE semantics: x / 0.0 is inf, not ZeroDivisionError
     "infer_types": True,
     "embedsignature": True,
     "linetrace": COVERAGE,
 }
 
 # the tape's modules bottom to top (docs/architecture.md), then the layers on it
-MODULES = [
-    "_tape_storage",
-    "_array_reverse",
-    "_array_forward",
-    "_reverse",
-    "_forward",
-    "_second_order",
-    "_batched",
-    "_tape",
-    "_tape_pools",
-    "_tape_state",
-    "_variable",
-    "_elementary",
-    "_arrays",
-]
+MODULES = ["_tape_storage", "_array_reverse", "_array_forward", "_reverse", "_forward",
+           "_second_order", "_batched", "_tape", "_tape_pools", "_tape_state",
+           "_variable", "_elementary", "_arrays"]
 
 # -fno-trapping-math and -fno-math-errno change no result (IEEE semantics, nan and inf
 # stay as they are); they let gcc vectorise the reverse loops' selects and inline sqrt.
@@ -74,7 +61,7 @@ class BuildExt(build_ext):
 
     def finalize_options(self):
         if set(self.distribution.commands) <= METADATA_ONLY:
-            super().finalize_options()  # (the sdist lists the .pyx sources)
+            super().finalize_options()   # (the sdist lists the .pyx sources)
             return
         # The op table (fasttape/_optable.py) is the one source of each scalar op's
         # formulas: regenerate the files that repeat it (_opcodes.pxd, _opmath.pxd,
@@ -86,8 +73,7 @@ class BuildExt(build_ext):
         for ext in self.distribution.ext_modules:
             ext.include_dirs.append(numpy.get_include())
         self.distribution.ext_modules[:] = cythonize(
-            self.distribution.ext_modules, compiler_directives=DIRECTIVES
-        )
+            self.distribution.ext_modules, compiler_directives=DIRECTIVES)
         super().finalize_options()
         if self.parallel is None:
             self.parallel = os.cpu_count() or 1
@@ -112,9 +98,7 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if COVERAGE:
     macros.append(("CYTHON_TRACE_NOGIL", "1"))
 
-extensions = [
-    Extension(f"fasttape.{name}", [f"fasttape/{name}.pyx"], define_macros=macros)
-    for name in MODULES
-]
+extensions = [Extension(f"fasttape.{name}", [f"fasttape/{name}.pyx"], define_macros=macros)
+              for name in MODULES]
 
 setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})

@@ -10,34 +10,15 @@ A Wengert tape in Cython records the operations of ordinary Python code on
 >>> x.grad
 2.5838531634528574
 """
-
 from fasttape._tape import Tape
 from fasttape._variable import Variable
 from fasttape import _elementary
 from fasttape._elementary import *  # noqa: F401,F403  the op table's functions
-from fasttape.errors import (
-    BranchChangedError,
-    FasttapeError,
-    GradientCheckError,
-    StaleVariableError,
-    TapeMismatchError,
-)
-from fasttape.differential import (
-    checkpoint,
-    elementwise_grad,
-    grad,
-    hessian,
-    hessian_vector_product,
-    hvp,
-    jacfwd,
-    jacobian,
-    jacrev,
-    jvp,
-    make_jvp,
-    make_vjp,
-    value_and_grad,
-    vjp,
-)
+from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckError,
+                             StaleVariableError, TapeMismatchError)
+from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
+                                   hessian_vector_product, hvp, jacfwd, jacobian,
+                                   jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
 from fasttape._arrays import ArrayVariable
 from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
@@ -52,32 +33,10 @@ del connect_layers
 __version__ = "0.1.0"
 
 __all__ = [
-    "Variable",
-    "ArrayVariable",
-    "Tape",
-    "grad",
-    "value_and_grad",
-    "elementwise_grad",
-    "jacobian",
-    "jacfwd",
-    "jacrev",
-    "hessian",
-    "hessian_vector_product",
-    "hvp",
-    "jvp",
-    "vjp",
-    "make_jvp",
-    "make_vjp",
-    "checkpoint",
-    "numerical_grad",
-    "check_grads",
-    "FasttapeError",
-    "GradientCheckError",
-    "StaleVariableError",
-    "TapeMismatchError",
-    "BranchChangedError",
-    "trace",
-    "Traced",
-    "where",
+    "Variable", "ArrayVariable", "Tape", "grad", "value_and_grad", "elementwise_grad",
+    "jacobian", "jacfwd", "jacrev", "hessian", "hessian_vector_product", "hvp", "jvp",
+    "vjp", "make_jvp", "make_vjp", "checkpoint", "numerical_grad", "check_grads",
+    "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
+    "BranchChangedError", "trace", "Traced", "where",
     "math",
-] + _elementary.__all__  # the elementary functions and math's spellings of them
+] + _elementary.__all__     # the elementary functions and math's spellings of them

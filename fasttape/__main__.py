@@ -1,5 +1,4 @@
 """``python -m fasttape``: a short demonstration of the library."""
-
 import random
 import time
 
@@ -42,10 +41,8 @@ def main():
 
     print("\n2. The same with grad(), autograd style")
     textbook = grad(lambda x, y: x * y + sin(x), argnum=(0, 1))
-    print(
-        f"   grad(lambda x, y: x * y + sin(x), argnum=(0, 1))(2.0, 3.0) = "
-        f"{textbook(2.0, 3.0)!r}"
-    )
+    print(f"   grad(lambda x, y: x * y + sin(x), argnum=(0, 1))(2.0, 3.0) = "
+          f"{textbook(2.0, 3.0)!r}")
 
     print("\n3. Checked against central differences")
     rng = random.Random(0)
@@ -56,10 +53,8 @@ def main():
     print(f"   Rosenbrock at {[round(v, 3) for v in point]}")
     print(f"   reverse mode       {[round(v, 6) for v in ad]}")
     print(f"   central difference {[round(v, 6) for v in fd]}")
-    print(
-        f"   largest relative difference {worst:.1e}; "
-        f"check_grads passes: {check_grads(rosenbrock)(point)}"
-    )
+    print(f"   largest relative difference {worst:.1e}; "
+          f"check_grads passes: {check_grads(rosenbrock)(point)}")
 
     print("\n4. Cost of the gradient of a Python loop (Rosenbrock, n = 1000)")
     rng = random.Random(1)
@@ -74,23 +69,17 @@ def main():
     print("\n5. NumPy code, Hessians, record-once replay")
     import numpy as np
     import fasttape.numpy as fnp
-
     w = np.array([0.5, -1.0, 2.0])
-    print(
-        f"   grad(sum(tanh(w) * w)) at {w.tolist()} = "
-        f"{np.round(grad(lambda w: fnp.sum(fnp.tanh(w) * w))(w), 6).tolist()}"
-    )
+    print(f"   grad(sum(tanh(w) * w)) at {w.tolist()} = "
+          f"{np.round(grad(lambda w: fnp.sum(fnp.tanh(w) * w))(w), 6).tolist()}")
     h = fasttape.hessian(rosenbrock)(point[:3])
     print(f"   Hessian of Rosenbrock (3 variables):\n{np.round(h, 3)}")
     traced = fasttape.trace(rosenbrock, x0)
     t_replay = best_time(traced.grad, x0)
-    print(
-        f"   trace(f) once, then a replayed gradient: {t_replay * 1e6:.1f} us "
-        f"= {t_replay / t_f:.2f} x f (no Python per operation)"
-    )
-    print(
-        "\nMore: README.md; side-by-side against other libraries: python -m fasttape.bench"
-    )
+    print(f"   trace(f) once, then a replayed gradient: {t_replay * 1e6:.1f} us "
+          f"= {t_replay / t_f:.2f} x f (no Python per operation)")
+    print("\nMore: README.md; side-by-side against other libraries: "
+          "python -m fasttape.bench")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """What differs between the NumPy versions fasttape supports (1.25 and later), in one
 place: each helper gives NumPy 2's behaviour whatever NumPy is installed."""
-
 import numpy as np
 
 NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
@@ -17,5 +16,5 @@ def solve(a, b):
         if b.ndim == 1 and a.ndim > 2:
             return solve(a, b[:, np.newaxis])[..., 0]
         if b.ndim == a.ndim - 1 and b.ndim > 1:
-            b = b[np.newaxis]  # the same broadcast, read as matrices by NumPy 1
+            b = b[np.newaxis]          # the same broadcast, read as matrices by NumPy 1
     return np.linalg.solve(a, b)

@@ -6,7 +6,6 @@ rebuilds the same nesting from any flat list of the same length (Variables on th
 in, gradients on the way out). ``joined`` and ``split_like`` go between such a flat
 list and one float64 vector (what the C sweeps over array inputs take and return).
 """
-
 import numpy as np
 
 from fasttape._arrays import ArrayVariable
@@ -44,13 +43,13 @@ class Structure:
         parts = []
         start = 0
         for child in self.children:
-            parts.append(child.rebuild(flat[start : start + child.n_leaves]))
+            parts.append(child.rebuild(flat[start:start + child.n_leaves]))
             start += child.n_leaves
         if self.kind is dict:
             return dict(zip(self.keys, parts))
         if self.kind is tuple or self.kind is list:
             return self.kind(parts)
-        return self.kind(*parts)  # namedtuple
+        return self.kind(*parts)        # namedtuple
 
 
 LEAF_STRUCTURE = Structure(LEAF)
@@ -79,11 +78,8 @@ def flatten(x, variables=False):
             kind = dict
         else:
             items = x
-            kind = (
-                type(x)
-                if hasattr(x, "_fields")
-                else (tuple if isinstance(x, tuple) else list)
-            )
+            kind = type(x) if hasattr(x, "_fields") else (
+                tuple if isinstance(x, tuple) else list)
         for item in items:
             item_flat, item_structure = flatten(item, variables)
             flat.extend(item_flat)
@@ -93,21 +89,16 @@ def flatten(x, variables=False):
         raise TypeError(
             "a Variable was passed where plain numbers or arrays are expected (trace "
             "and numerical_grad take plain values; grad and its relatives accept "
-            "Variables)"
-        )
+            "Variables)")
     raise TypeError(
         f"can only differentiate with respect to real numbers and arrays, or tuples, "
-        f"lists and dicts of them, not {type(x).__name__}"
-    )
+        f"lists and dicts of them, not {type(x).__name__}")
 
 
 def joined(values):
     """Numbers and arrays as one flat float64 vector."""
-    return (
-        np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values])
-        if values
-        else np.zeros(0)
-    )
+    return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values]) \
+        if values else np.zeros(0)
 
 
 def split_like(flat, leaves):
@@ -118,6 +109,6 @@ def split_like(flat, leaves):
             pieces.append(float(flat[at]))
             at += 1
         else:
-            pieces.append(flat[at : at + leaf.size].reshape(leaf.shape))
+            pieces.append(flat[at:at + leaf.size].reshape(leaf.shape))
             at += leaf.size
     return pieces

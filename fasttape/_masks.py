@@ -13,7 +13,6 @@ depends on them in ways a replay cannot follow; so the mask becomes a guard: a r
 at inputs where any of its values differs raises ``BranchChangedError`` (or retraces),
 as a comparison of scalar Variables does.
 """
-
 import operator
 import os
 import sys
@@ -31,11 +30,8 @@ def _caller_location():
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back
-    return (
-        "an unknown place"
-        if frame is None
-        else f"{frame.f_code.co_filename}:{frame.f_lineno}"
-    )
+    return "an unknown place" if frame is None else \
+        f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 class ArrayMask:
@@ -43,14 +39,14 @@ class ArrayMask:
     boolean array; reading its values makes it a guard of the traced function."""
 
     __slots__ = ("tape", "anode", "epoch", "node_value", "location", "guarded")
-    __array_priority__ = 200  # ndarray op mask -> the mask's reflected op
+    __array_priority__ = 200            # ndarray op mask -> the mask's reflected op
     __hash__ = None
 
     def __init__(self, tape, anode, node_value):
         self.tape = tape
         self.anode = anode
         self.epoch = tape.epoch
-        self.node_value = node_value  # the node's 0.0/1.0 values (replays write them)
+        self.node_value = node_value    # the node's 0.0/1.0 values (replays write them)
         self.location = _caller_location() if tape.locate_guards else "an unknown place"
         self.guarded = False
 
@@ -60,16 +56,15 @@ class ArrayMask:
         values = self.node_value != 0.0
         if not self.guarded and self.epoch == self.tape.epoch:
             self.guarded = True
-            self.tape.array_guards.append(
-                (self.anode, self.node_value, values.copy(), self.location)
-            )
+            self.tape.array_guards.append((self.anode, self.node_value, values.copy(),
+                                           self.location))
         return values
 
     def __array__(self, dtype=None, copy=None):
         values = self._booleans()
         return values if dtype is None else values.astype(dtype)
 
-    def __getattr__(self, name):  # the ndarray's methods and attributes
+    def __getattr__(self, name):        # the ndarray's methods and attributes
         if name.startswith("__") or name in ArrayMask.__slots__:
             raise AttributeError(name)
         return getattr(self._booleans(), name)
@@ -111,17 +106,14 @@ class ArrayMask:
     def __float__(self):
         return float(self._booleans())
 
-    def __repr__(self):  # (showing the values is not using them)
+    def __repr__(self):                 # (showing the values is not using them)
         return f"ArrayMask({self.node_value != 0.0!r})"
 
     # -- recorded: logical combinations -------------------------------------------------
 
     def _combine(self, sop, other):
-        if (
-            type(other) is ArrayMask
-            or isinstance(other, (bool, np.bool_))
-            or (isinstance(other, np.ndarray) and other.dtype == bool)
-        ):
+        if type(other) is ArrayMask or isinstance(other, (bool, np.bool_)) or (
+                isinstance(other, np.ndarray) and other.dtype == bool):
             return _arrays.record_mask(sop, self, other)
         return getattr(self._booleans(), _FALLBACK[sop])(other)
 
@@ -164,55 +156,23 @@ class ArrayMask:
 def _on_booleans(name):
     def method(self, *others):
         return getattr(self._booleans(), name)(*_unmasked(others))
-
     method.__name__ = name
     return method
 
 
-for _name in (
-    "__eq__",
-    "__ne__",
-    "__lt__",
-    "__le__",
-    "__gt__",
-    "__ge__",
-    "__add__",
-    "__radd__",
-    "__sub__",
-    "__rsub__",
-    "__mul__",
-    "__rmul__",
-    "__truediv__",
-    "__rtruediv__",
-    "__floordiv__",
-    "__rfloordiv__",
-    "__mod__",
-    "__rmod__",
-    "__pow__",
-    "__rpow__",
-    "__neg__",
-    "__pos__",
-    "__abs__",
-    "__matmul__",
-    "__rmatmul__",
-):
+for _name in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__",
+              "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__",
+              "__pow__", "__rpow__", "__neg__", "__pos__", "__abs__", "__matmul__",
+              "__rmatmul__"):
     setattr(ArrayMask, _name, _on_booleans(_name))
 
-_FALLBACK = {
-    MASK_OPS["and"]: "__and__",
-    MASK_OPS["or"]: "__or__",
-    MASK_OPS["xor"]: "__xor__",
-}
-_UFUNC_MASK_OPS = {
-    np.logical_and: MASK_OPS["and"],
-    np.bitwise_and: MASK_OPS["and"],
-    np.logical_or: MASK_OPS["or"],
-    np.bitwise_or: MASK_OPS["or"],
-    np.logical_xor: MASK_OPS["xor"],
-    np.bitwise_xor: MASK_OPS["xor"],
-    np.logical_not: MASK_OPS["not"],
-    np.invert: MASK_OPS["not"],
-}
+_FALLBACK = {MASK_OPS["and"]: "__and__", MASK_OPS["or"]: "__or__",
+             MASK_OPS["xor"]: "__xor__"}
+_UFUNC_MASK_OPS = {np.logical_and: MASK_OPS["and"], np.bitwise_and: MASK_OPS["and"],
+                   np.logical_or: MASK_OPS["or"], np.bitwise_or: MASK_OPS["or"],
+                   np.logical_xor: MASK_OPS["xor"], np.bitwise_xor: MASK_OPS["xor"],
+                   np.logical_not: MASK_OPS["not"], np.invert: MASK_OPS["not"]}
 
 
 def _unmasked(x):

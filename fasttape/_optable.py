@@ -35,7 +35,6 @@ formulas hold unchanged for complex operands (the complex-number work keys on it
 Order matters only for pickles: op codes are row positions, so new rows go at the end
 of their kind (codes of existing ops never change within a release).
 """
-
 import ast
 from dataclasses import dataclass
 
@@ -44,26 +43,26 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ScalarOp:
-    name: str  # enum suffix: OP_<name>
-    kind: str  # "structural", "arithmetic", "unary" or "binary"
-    arity: int  # Variable operands (constants not counted)
-    forward: str | None = None  # y as an expression of the operands
-    partials: tuple = ()  # dy/dx, or (dy/da, dy/db)
-    seconds: tuple = ()  # d2y/dx2, or (d2y/da2, d2y/dadb, d2y/db2)
-    pair_helper: str | None = None  # binary: helper(a, b, y) giving both partials
-    variants: tuple = ()  # arithmetic: "VC" (b constant), "CV" (a constant)
-    function: str | None = None  # fasttape's name (None: an operator only)
-    operator: str | None = None  # arithmetic: the Python operator (operator module)
-    numpy: tuple = ()  # NumPy ufuncs it serves (first: its array form)
-    math: tuple = ()  # names in fasttape.math
-    aliases: tuple = ()  # more top-level names (math's spellings)
-    scipy: str | None = None  # scipy.special function for array values
+    name: str                        # enum suffix: OP_<name>
+    kind: str                        # "structural", "arithmetic", "unary" or "binary"
+    arity: int                       # Variable operands (constants not counted)
+    forward: str | None = None       # y as an expression of the operands
+    partials: tuple = ()             # dy/dx, or (dy/da, dy/db)
+    seconds: tuple = ()              # d2y/dx2, or (d2y/da2, d2y/dadb, d2y/db2)
+    pair_helper: str | None = None     # binary: helper(a, b, y) giving both partials
+    variants: tuple = ()             # arithmetic: "VC" (b constant), "CV" (a constant)
+    function: str | None = None      # fasttape's name (None: an operator only)
+    operator: str | None = None      # arithmetic: the Python operator (operator module)
+    numpy: tuple = ()                # NumPy ufuncs it serves (first: its array form)
+    math: tuple = ()                 # names in fasttape.math
+    aliases: tuple = ()              # more top-level names (math's spellings)
+    scipy: str | None = None         # scipy.special function for array values
     doc: str = ""
-    domain: tuple = ()  # test sampling: a kind of sample() and its bounds
+    domain: tuple = ()               # test sampling: a kind of sample() and its bounds
     grad_rtol: float = 1e-6
     value_rtol: float = 1e-14
-    comment: str = ""  # a note for the generated C (conventions)
-    holomorphic: bool = False  # the formulas hold unchanged for complex operands
+    comment: str = ""                # a note for the generated C (conventions)
+    holomorphic: bool = False        # the formulas hold unchanged for complex operands
 
 
 def structural(name, arity, comment):
@@ -71,46 +70,23 @@ def structural(name, arity, comment):
 
 
 def arithmetic(name, forward, partials, seconds, variants, **more):
-    return ScalarOp(
-        name, "arithmetic", 2, forward, partials, seconds, variants=variants, **more
-    )
+    return ScalarOp(name, "arithmetic", 2, forward, partials, seconds,
+                    variants=variants, **more)
 
 
 def unary(name, forward, partial, second, doc, domain, **more):
-    return ScalarOp(
-        name.upper(),
-        "unary",
-        1,
-        forward,
-        (partial,),
-        (second,),
-        function=more.pop("function", name),
-        doc=doc,
-        domain=domain,
-        numpy=more.pop("numpy", (name,)),
-        **more,
-    )
+    return ScalarOp(name.upper(), "unary", 1, forward, (partial,), (second,),
+                    function=more.pop("function", name), doc=doc, domain=domain,
+                    numpy=more.pop("numpy", (name,)), **more)
 
 
 def binary(name, forward, partials, seconds, doc, domain, **more):
-    return ScalarOp(
-        name.upper(),
-        "binary",
-        2,
-        forward,
-        partials,
-        seconds,
-        function=name,
-        doc=doc,
-        domain=domain,
-        numpy=more.pop("numpy", (name,)),
-        **more,
-    )
+    return ScalarOp(name.upper(), "binary", 2, forward, partials, seconds,
+                    function=name, doc=doc, domain=domain,
+                    numpy=more.pop("numpy", (name,)), **more)
 
 
 # Every row in code order. `x`, `y`, `a`, `b`, `c` as in the module docstring.
-# (one row per op, wrapped by hand: the formatter leaves the table alone)
-# fmt: off
 OPS = (
     structural("LEAF", 0, "an input (leaf) variable"),
     structural("CONST", 0, "a constant promoted to a slot (no derivative flows out)"),
@@ -294,7 +270,6 @@ OPS = (
                "slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)"),
     structural("ARRAY", 0, "an array operation: arg0 is the index of its ArrayNode"),
 )
-# fmt: on
 
 OPS_BY_NAME = {op.name: op for op in OPS}
 
@@ -318,7 +293,6 @@ def op_arity(op, variant):
 
 
 # -- formulas as expressions -------------------------------------------------------------
-
 
 class _Rename(ast.NodeTransformer):
     def __init__(self, mapping):
@@ -359,7 +333,7 @@ def dependence(op):
             result[name] = "nonlinear"
         else:
             result[name] = "linear"
-    if op.pair_helper:  # a helper's partials: treated as reading both operands
+    if op.pair_helper:        # a helper's partials: treated as reading both operands
         result = {name: "nonlinear" for name in operands}
     return result
 
@@ -369,11 +343,8 @@ def interactions(op):
     sparsity pattern joins their index sets): ("x", "x") for a nonlinear unary op;
     from ("a", "a"), ("a", "b"), ("b", "b") for a binary one."""
     operands = operands_of(op)
-    pairs = (
-        [(operands[0], operands[0])]
-        if op.kind == "unary"
-        else [("a", "a"), ("a", "b"), ("b", "b")]
-    )
+    pairs = [(operands[0], operands[0])] if op.kind == "unary" else \
+        [("a", "a"), ("a", "b"), ("b", "b")]
     return [pair for pair, second in zip(pairs, op.seconds) if not _is_zero(second)]
 
 
@@ -394,7 +365,6 @@ def variant_partial(op, variant):
 
 # -- test domains ---------------------------------------------------------------------------
 
-
 def sample(op, rng, shape):
     """Points of a row's test domain (where the op is smooth enough for central
     differences): one array of `shape` per operand, drawn with NumPy's Generator `rng`.
@@ -412,10 +382,8 @@ def sample(op, rng, shape):
     if kind == "uniform":
         return tuple(rng.uniform(bounds[0], bounds[1], shape) for _ in range(n))
     if kind == "nonzero":
-        return tuple(
-            rng.choice([-1.0, 1.0], shape) * rng.uniform(bounds[0], bounds[1], shape)
-            for _ in range(n)
-        )
+        return tuple(rng.choice([-1.0, 1.0], shape) * rng.uniform(bounds[0], bounds[1], shape)
+                     for _ in range(n))
     if kind == "polar":
         r = rng.uniform(bounds[0], bounds[1], shape)
         t = rng.uniform(bounds[2], bounds[3], shape)
@@ -431,3 +399,4 @@ def sample(op, rng, shape):
         b = rng.choice([-1.0, 1.0], shape) * rng.uniform(0.5, 2.0, shape)
         return b * x, b
     raise ValueError(f"unknown test domain {op.domain} of {op.name}")
+

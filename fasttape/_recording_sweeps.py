@@ -7,19 +7,14 @@ sweep itself lands on the tape and the enclosing computation can differentiate i
 again (PyTorch's create_graph=True). The sweep stops at the region's own inputs, so
 nested differentiations never mix their perturbations.
 """
-
 import numpy as np
 
 import fasttape.numpy as fnp
 from fasttape import _arrays, _optable
 from fasttape._arrays import ArrayVariable, array_variable_at, variable_at
 from fasttape._masks import ArrayMask
-from fasttape._rules import (
-    BINARY_PARTIALS,
-    UNARY_PARTIALS,
-    constant_operand_partial,
-    is_zero,
-)
+from fasttape._rules import (BINARY_PARTIALS, UNARY_PARTIALS, constant_operand_partial,
+                             is_zero)
 from fasttape._tape import ARRAY_OP_TABLE, OP_TABLE
 from fasttape._variable import Variable, make_constant
 
@@ -28,11 +23,8 @@ AOP_NAMES = {code: name for name, code in ARRAY_OP_TABLE}
 OPERAND_ARRAY, OPERAND_SCALAR = 1, 2
 # the constant-operand variants and which operand is the constant: 2 the second
 # (*_VC: arg1 indexes the constants pool), 1 the first (*_CV)
-VARIABLE_CONSTANT = {
-    name: 2 if variant == "VC" else 1
-    for name, _, variant in _optable.expanded()
-    if variant in ("VC", "CV")
-}
+VARIABLE_CONSTANT = {name: 2 if variant == "VC" else 1
+                     for name, _, variant in _optable.expanded() if variant in ("VC", "CV")}
 
 
 def reverse_recording(tape, outputs, seeds, inputs):
@@ -73,7 +65,7 @@ def _reverse_recording(tape, outputs, seeds, inputs):
         elif name in ("LEAF", "CONST"):
             continue
         elif name == "SELECT":
-            if tape.replayable:  # the choice as recorded selects, replayed
+            if tape.replayable:        # the choice as recorded selects, replayed
                 condition, first, second = tape.select_operands(i)
                 add(first, _select(tape, condition, g, 0.0))
                 add(second, _select(tape, condition, 0.0, g))
@@ -119,11 +111,8 @@ def _where_mask(tape, info, shape):
     if tape.replayable and info["weights_node"] >= 0:
         node = tape.array_node(info["weights_node"])
         mask = ArrayMask(tape, info["weights_node"], node["value"])
-        return (
-            mask
-            if np.shape(node["value"]) == tuple(shape)
-            else info["weights"].reshape(shape) != 0.0
-        )
+        return mask if np.shape(node["value"]) == tuple(shape) else \
+            info["weights"].reshape(shape) != 0.0
     return info["weights"].reshape(shape) != 0.0
 
 
@@ -155,8 +144,7 @@ def unbroadcast(contribution, shape):
         return fnp.sum(contribution)
     lead = len(c_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
-        lead + d for d, n in enumerate(shape) if n == 1 and c_shape[lead + d] != 1
-    )
+        lead + d for d, n in enumerate(shape) if n == 1 and c_shape[lead + d] != 1)
     return fnp.reshape(fnp.sum(contribution, axis=axes), shape)
 
 
@@ -164,10 +152,8 @@ def _array_step(tape, r, g, add):
     info = tape.array_node(r)
     name = AOP_NAMES[info["aop"]]
     operands = [_operand(tape, o) for o in info["operands"]]
-    nodes = [
-        o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
-        for o in info["operands"]
-    ]
+    nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
+             for o in info["operands"]]
     if info["out_slot"] >= 0:
         y = variable_at(tape, info["out_slot"])
         out_shape = ()
@@ -180,7 +166,7 @@ def _array_step(tape, r, g, add):
         if nodes[j] is not None and not is_zero(contribution):
             add(nodes[j], fnp.reshape(contribution, _shape(operands[j])))
 
-    if name == "LEAF" or name == "MASK":  # (a mask has no derivative)
+    if name == "LEAF" or name == "MASK":     # (a mask has no derivative)
         return
     x = operands[0]
     x_shape = _shape(x)
@@ -194,8 +180,8 @@ def _array_step(tape, r, g, add):
         give(1, unbroadcast(g * d1, _shape(operands[1])))
     elif name in ("SUM", "WEIGHTED_SUM"):
         ndim = geometry[0]
-        shape = tuple(geometry[1 : 1 + ndim])
-        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim :]))
+        shape = tuple(geometry[1:1 + ndim])
+        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
         spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info["c"]
         if info["weights"] is not None:
             spread = spread * _reduce_weights(info, x, y, shape, kept)
@@ -223,13 +209,13 @@ def _array_step(tape, r, g, add):
         give(0, _gather(g, info["index"]))
     elif name == "STRIDED":
         ndim = geometry[0]
-        shape = geometry[1 : 1 + ndim]
-        strides = geometry[1 + ndim : 1 + 2 * ndim]
+        shape = geometry[1:1 + ndim]
+        strides = geometry[1 + ndim:1 + 2 * ndim]
         offset = geometry[1 + 2 * ndim]
         size = int(np.prod(x_shape))
         index = np.lib.stride_tricks.as_strided(
-            np.arange(size, dtype=np.int64)[offset:], shape, [8 * s for s in strides]
-        ).reshape(-1)
+            np.arange(size, dtype=np.int64)[offset:], shape,
+            [8 * s for s in strides]).reshape(-1)
         give(0, _scatter(g, index, size))
     elif name == "CONCAT":
         flat = _as_array(g, out_shape)
@@ -246,8 +232,7 @@ def _array_step(tape, r, g, add):
             raise TypeError(
                 f"cannot differentiate the derivative of "
                 f"{getattr(info['pyfunc'], '__name__', 'a custom operation')}: it has no "
-                f"rule for higher-order differentiation"
-            )
+                f"rule for higher-order differentiation")
         for j, contribution in enumerate(rule(g, y, *operands)):
             if contribution is not None:
                 give(j, contribution)
@@ -267,7 +252,7 @@ def _reduce_weights(info, x, y, shape, kept):
             return info["weights"].reshape(shape)
         hits = fnp.where(x == fnp.reshape(y, kept), 1.0, 0.0)
         return hits / fnp.sum(hits, axis=axes, keepdims=True)
-    nonzero = x != 0.0  # (a mask read as booleans when tracing: guarded)
+    nonzero = x != 0.0                 # (a mask read as booleans when tracing: guarded)
     if np.all(nonzero):
         return fnp.prod(x, axis=axes, keepdims=True) / x
     return _exclusive_products(x, shape, axes)
@@ -280,10 +265,10 @@ def _exclusive_products(x, shape, axes):
     rest = [d for d in range(len(shape)) if d not in axes]
     order = rest + list(axes)
     n = int(np.prod([shape[d] for d in axes]))
-    lanes = fnp.reshape(fnp.transpose(x, order), (-1, n))  # (groups, n)
+    lanes = fnp.reshape(fnp.transpose(x, order), (-1, n))            # (groups, n)
     eye = np.eye(n, dtype=bool)
     spread = fnp.where(eye[None, :, :], 1.0, fnp.expand_dims(lanes, 1))  # (g, n, n)
-    others = fnp.prod(spread, axis=2)  # (g, n)
+    others = fnp.prod(spread, axis=2)                                 # (g, n)
     back = fnp.reshape(others, [shape[d] for d in order])
     return fnp.transpose(back, list(np.argsort(order)))
 
@@ -341,50 +326,30 @@ def _tangent_recording(tape, inputs, tangents, outputs):
             if tape.replayable:
                 condition, first, second = tape.select_operands(i)
                 t_first, t_second = tan.get(first), tan.get(second)
-                t = (
-                    None
-                    if t_first is None and t_second is None
-                    else _select(
-                        tape,
-                        condition,
-                        0.0 if t_first is None else t_first,
-                        0.0 if t_second is None else t_second,
-                    )
-                )
+                t = None if t_first is None and t_second is None else _select(
+                    tape, condition, 0.0 if t_first is None else t_first,
+                    0.0 if t_second is None else t_second)
             else:
                 t = tan.get(tape.selected(i))
         elif name in VARIABLE_CONSTANT:
             x_node, c_index = (a, b) if VARIABLE_CONSTANT[name] == 2 else (b, a)
             tx = tan.get(x_node)
-            t = (
-                None
-                if tx is None
-                else tx
-                * constant_operand_partial(
-                    name,
-                    variable_at(tape, x_node),
-                    tape.constant(c_index),
-                    variable_at(tape, i),
-                )
-            )
+            t = None if tx is None else tx * constant_operand_partial(
+                name, variable_at(tape, x_node), tape.constant(c_index),
+                variable_at(tape, i))
         elif name in UNARY_PARTIALS:
             tx = tan.get(a)
-            t = (
-                None
-                if tx is None
-                else tx * UNARY_PARTIALS[name](variable_at(tape, a), variable_at(tape, i))
-            )
+            t = None if tx is None else tx * UNARY_PARTIALS[name](
+                variable_at(tape, a), variable_at(tape, i))
         else:
             ta, tb = tan.get(a), tan.get(b)
             if ta is None and tb is None:
                 t = None
             else:
-                d0, d1 = BINARY_PARTIALS[name](
-                    variable_at(tape, a), variable_at(tape, b), variable_at(tape, i)
-                )
-                t = _sum_terms(
-                    None if ta is None else ta * d0, None if tb is None else tb * d1
-                )
+                d0, d1 = BINARY_PARTIALS[name](variable_at(tape, a), variable_at(tape, b),
+                                               variable_at(tape, i))
+                t = _sum_terms(None if ta is None else ta * d0,
+                               None if tb is None else tb * d1)
         if t is not None and not is_zero(t):
             tan[i] = t
     return [tan.get(out.node, _zeros_like(out)) for out in outputs]
@@ -404,9 +369,8 @@ def _array_tangent(tape, r, tan):
     if name == "LEAF" or name == "MASK":
         return None
     ops = info["operands"]
-    nodes = [
-        o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None for o in ops
-    ]
+    nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
+             for o in ops]
     ts = [tan.get(n) if n is not None else None for n in nodes]
     if all(t is None for t in ts):
         return None
@@ -427,21 +391,15 @@ def _array_tangent(tape, r, tan):
         return t0 * UNARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], y)
     if name == "BINARY":
         d0, d1 = BINARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], operands[1], y)
-        t = _sum_terms(
-            None if ts[0] is None else ts[0] * d0, None if ts[1] is None else ts[1] * d1
-        )
-        return (
-            None
-            if t is None
-            else fnp.broadcast_to(t, out_shape)
-            if _shape(t) != out_shape
-            else t
-        )
+        t = _sum_terms(None if ts[0] is None else ts[0] * d0,
+                       None if ts[1] is None else ts[1] * d1)
+        return None if t is None else fnp.broadcast_to(t, out_shape) \
+            if _shape(t) != out_shape else t
     if name in ("SUM", "WEIGHTED_SUM"):
         ndim = geometry[0]
-        shape = tuple(geometry[1 : 1 + ndim])
-        axes = tuple(d for d, s in enumerate(geometry[1 + ndim :]) if s == 0)
-        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim :]))
+        shape = tuple(geometry[1:1 + ndim])
+        axes = tuple(d for d, s in enumerate(geometry[1 + ndim:]) if s == 0)
+        kept = tuple(n if s != 0 else 1 for n, s in zip(shape, geometry[1 + ndim:]))
         t = fnp.reshape(t0, shape) * info["c"]
         if info["weights"] is not None:
             t = t * _reduce_weights(info, operands[0], y, shape, kept)
@@ -453,17 +411,11 @@ def _array_tangent(tape, r, tan):
         batch, m, k, n, stride_a, stride_b = geometry
         terms = []
         if ts[0] is not None:
-            terms.append(
-                fnp.matmul(
-                    fnp.reshape(ts[0], (-1, m, k)), fnp.reshape(operands[1], (-1, k, n))
-                )
-            )
+            terms.append(fnp.matmul(fnp.reshape(ts[0], (-1, m, k)),
+                                    fnp.reshape(operands[1], (-1, k, n))))
         if ts[1] is not None:
-            terms.append(
-                fnp.matmul(
-                    fnp.reshape(operands[0], (-1, m, k)), fnp.reshape(ts[1], (-1, k, n))
-                )
-            )
+            terms.append(fnp.matmul(fnp.reshape(operands[0], (-1, m, k)),
+                                    fnp.reshape(ts[1], (-1, k, n))))
         return shaped(_sum_terms(*terms))
     if name == "RESHAPE":
         return shaped(t0)
@@ -475,29 +427,21 @@ def _array_tangent(tape, r, tan):
         ndim = geometry[0]
         size = int(np.prod(_shape(operands[0])))
         index = np.lib.stride_tricks.as_strided(
-            np.arange(size, dtype=np.int64)[geometry[1 + 2 * ndim] :],
-            geometry[1 : 1 + ndim],
-            [8 * s for s in geometry[1 + ndim : 1 + 2 * ndim]],
-        )
+            np.arange(size, dtype=np.int64)[geometry[1 + 2 * ndim]:],
+            geometry[1:1 + ndim], [8 * s for s in geometry[1 + ndim:1 + 2 * ndim]])
         return shaped(_gather(t0, np.ascontiguousarray(index)))
     if name == "CONCAT":
         total = info["size"]
-        return shaped(
-            _sum_terms(
-                *[_scatter(t, o["index"], total) for t, o in zip(ts, ops) if t is not None]
-            )
-        )
+        return shaped(_sum_terms(*[
+            _scatter(t, o["index"], total) for t, o in zip(ts, ops) if t is not None]))
     if name == "WHERE":
         mask = _where_mask(tape, info, out_shape)
-        return fnp.where(
-            mask, 0.0 if ts[0] is None else ts[0], 0.0 if ts[1] is None else ts[1]
-        )
+        return fnp.where(mask, 0.0 if ts[0] is None else ts[0],
+                         0.0 if ts[1] is None else ts[1])
     if name == "PYFUNC":
         rule = getattr(info["pyfunc_jvp"], "recording", None)
         if rule is None:
-            raise TypeError(
-                "forward mode inside another differentiation reached an "
-                "operation without a rule for it"
-            )
+            raise TypeError("forward mode inside another differentiation reached an "
+                            "operation without a rule for it")
         return shaped(rule(ts, y, *operands))
     raise TypeError(f"no forward recording rule for array op {name}")

@@ -7,7 +7,6 @@ pickle does for functions. Unlike pickle's own lookup, the name is searched for:
 ``cube = primitive(_cube)`` or ``@checkpoint def block(...)`` bind the object under a
 name other than its function's.
 """
-
 import importlib
 import pickle
 import sys
@@ -18,8 +17,7 @@ def find_global(obj):
     module obj says it comes from is searched first."""
     preferred = getattr(obj, "__module__", None)
     names = ([preferred] if preferred in sys.modules else []) + [
-        name for name in list(sys.modules) if name != preferred
-    ]
+        name for name in list(sys.modules) if name != preferred]
     for name in names:
         namespace = getattr(sys.modules.get(name), "__dict__", None)
         if not isinstance(namespace, dict):
@@ -41,6 +39,5 @@ def reduce_by_reference(obj, what):
     if found is None:
         raise pickle.PicklingError(
             f"{what} is pickled by reference (its module and name), and no module "
-            f"binds it: define it at module level"
-        )
+            f"binds it: define it at module level")
     return load_global, found

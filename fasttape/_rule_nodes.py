@@ -6,7 +6,6 @@ A rule written with fasttape.numpy computes numbers when the C sweeps call it wi
 plain arrays, and records itself when they call it with Variables (a derivative
 differentiated again), so one rule serves every order.
 """
-
 import numpy as np
 
 from fasttape import _arrays
@@ -34,24 +33,18 @@ def rule_node(operands, value, reverse_rule, forward_rule, evaluate, recipe=None
         return ans if not shape else ans.reshape(shape)
 
     def reverse(g, ans, xs):
-        return reverse_rule(
-            g.reshape(shape) if shape else float(g[0]), answer(ans), *shaped(xs)
-        )
+        return reverse_rule(g.reshape(shape) if shape else float(g[0]), answer(ans),
+                            *shaped(xs))
 
     def forward(tangents, ans, xs):
-        return forward_rule(
-            [
-                None if t is None else float(t[0]) if s == () else t.reshape(s)
-                for t, s in zip(tangents, shapes)
-            ],
-            answer(ans),
-            *shaped(xs),
-        )
+        return forward_rule([None if t is None else float(t[0]) if s == () else
+                             t.reshape(s) for t, s in zip(tangents, shapes)],
+                            answer(ans), *shaped(xs))
 
     def value_of(xs):
         return evaluate(*shaped(xs))
 
-    reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")  # (for errors)
+    reverse.__name__ = getattr(evaluate, "__name__", "a Python rule")   # (for errors)
     reverse.recording = reverse_rule
     forward.recording = forward_rule
     return _arrays.pyfunc(list(operands), value, reverse, forward, value_of, recipe)
@@ -63,8 +56,5 @@ def operand_slots(n):
 
 
 def _value(x):
-    return (
-        x.value
-        if type(x) is Variable or type(x) is ArrayVariable
-        else np.asarray(x, dtype=np.float64)
-    )
+    return x.value if type(x) is Variable or type(x) is ArrayVariable else \
+        np.asarray(x, dtype=np.float64)

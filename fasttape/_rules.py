@@ -9,14 +9,13 @@ sweeps are generated from) evaluated with fasttape.numpy functions, which work a
 on scalar Variables, ArrayVariables and plain numbers; the few helpers the formulas
 name are defined here as twins of the C ones, with the same conventions.
 """
-
 import math
 
 import numpy as np
 
 import fasttape.numpy as fnp
 from fasttape import _optable
-from fasttape._elementary import log as c_log  # nan, not ValueError, below 0
+from fasttape._elementary import log as c_log   # nan, not ValueError, below 0
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -40,8 +39,7 @@ def where_equal(x, c, if_equal, otherwise):
     mask for arrays), so that a traced derivative follows it."""
     if replayable(x) or replayable(c):
         from fasttape.branching import where
-
-        return where(x == c, if_equal, otherwise)  # (the comparison just made)
+        return where(x == c, if_equal, otherwise)     # (the comparison just made)
     return fnp.where(np.equal(value(x), value(c)), if_equal, otherwise)
 
 
@@ -51,7 +49,6 @@ def _is_number(x):
 
 
 # -- the Python twins of the C helpers of _opmath_helpers.pxd (same conventions) ------
-
 
 def pow_dbase(x, p):
     # p x^(p-1); 0 where p == 0 (autograd's)
@@ -105,56 +102,26 @@ def sinc_derivative(x, y):
     # (cos(pi x) - sinc x) / x; 0 at 0
     if _is_number(x):
         return 0.0 if x == 0.0 else (math.cos(math.pi * x) - y) / x
-    return where_equal(
-        x, 0.0, 0.0, (fnp.cos(math.pi * x) - y) / where_equal(x, 0.0, 1.0, x)
-    )
+    return where_equal(x, 0.0, 0.0, (fnp.cos(math.pi * x) - y)
+                       / where_equal(x, 0.0, 1.0, x))
 
 
 # The names a formula of the op table may use, as recorded operations
 FORMULA_NAMESPACE = {
-    "sqrt": fnp.sqrt,
-    "cbrt": fnp.cbrt,
-    "exp": fnp.exp,
-    "exp2": fnp.exp2,
-    "expm1": fnp.expm1,
-    "log": fnp.log,
-    "log2": fnp.log2,
-    "log10": fnp.log10,
-    "log1p": fnp.log1p,
-    "sin": fnp.sin,
-    "cos": fnp.cos,
-    "tan": fnp.tan,
-    "asin": fnp.arcsin,
-    "acos": fnp.arccos,
-    "atan": fnp.arctan,
-    "sinh": fnp.sinh,
-    "cosh": fnp.cosh,
-    "tanh": fnp.tanh,
-    "asinh": fnp.arcsinh,
-    "acosh": fnp.arccosh,
-    "atanh": fnp.arctanh,
-    "fabs": fnp.abs,
-    "hypot": fnp.hypot,
-    "atan2": fnp.arctan2,
-    "pow": fnp.power,
-    "erf": fnp.erf,
-    "sign": fnp.sign,
-    "sigmoid": fnp.sigmoid,
-    "maximum": fnp.maximum,
-    "minimum": fnp.minimum,
-    "logaddexp": fnp.logaddexp,
-    "floor": fnp.floor,
-    "trunc": fnp.trunc,
-    "sinc_derivative": sinc_derivative,
+    "sqrt": fnp.sqrt, "cbrt": fnp.cbrt, "exp": fnp.exp, "exp2": fnp.exp2,
+    "expm1": fnp.expm1, "log": fnp.log, "log2": fnp.log2, "log10": fnp.log10,
+    "log1p": fnp.log1p, "sin": fnp.sin, "cos": fnp.cos, "tan": fnp.tan,
+    "asin": fnp.arcsin, "acos": fnp.arccos, "atan": fnp.arctan, "sinh": fnp.sinh,
+    "cosh": fnp.cosh, "tanh": fnp.tanh, "asinh": fnp.arcsinh, "acosh": fnp.arccosh,
+    "atanh": fnp.arctanh, "fabs": fnp.abs, "hypot": fnp.hypot, "atan2": fnp.arctan2,
+    "pow": fnp.power, "erf": fnp.erf, "sign": fnp.sign, "sigmoid": fnp.sigmoid,
+    "maximum": fnp.maximum, "minimum": fnp.minimum, "logaddexp": fnp.logaddexp,
+    "floor": fnp.floor, "trunc": fnp.trunc, "sinc_derivative": sinc_derivative,
     "logaddexp2_partials": logaddexp2_partials,
-    "pow_dbase": pow_dbase,
-    "pow_dexponent": pow_dexponent,
-    "selection_partials": selection_partials,
-    "arctan2_partials": arctan2_partials,
+    "pow_dbase": pow_dbase, "pow_dexponent": pow_dexponent,
+    "selection_partials": selection_partials, "arctan2_partials": arctan2_partials,
     "logaddexp_partials": logaddexp_partials,
-    "LN2": LN2,
-    "LN10": LN10,
-    "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI,
+    "LN2": LN2, "LN10": LN10, "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI,
 }
 
 
@@ -170,11 +137,8 @@ def _binary_rule(op):
     da, db = (_rule("a, b, y", p) for p in op.partials)
 
     def partials(a, b, y):
-        return (
-            da(a, b, y) if not _is_number(a) else 0.0,
-            db(a, b, y) if not _is_number(b) else 0.0,
-        )
-
+        return (da(a, b, y) if not _is_number(a) else 0.0,
+                db(a, b, y) if not _is_number(b) else 0.0)
     return partials
 
 
@@ -189,8 +153,7 @@ for _name, _op, _variant in _optable.expanded():
         UNARY_PARTIALS[_name] = _rule("x, y", _op.partials[0])
     elif _variant in ("VC", "CV"):
         CONSTANT_OPERAND_PARTIALS[_name] = _rule(
-            "x, c, y", _optable.variant_partial(_op, _variant)
-        )
+            "x, c, y", _optable.variant_partial(_op, _variant))
     elif _op.kind != "structural":
         BINARY_PARTIALS[_name] = _binary_rule(_op)
 

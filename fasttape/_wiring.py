@@ -7,7 +7,6 @@ calls it once, after importing its modules; since Python imports a package befor
 any of its modules, every program that uses fasttape runs with them filled,
 whichever of its modules it imports.
 """
-
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
 from fasttape import _arrays, _recording, _tape, _variable

@@ -5,7 +5,6 @@ function replayed where it comes out differently refuses (BranchChangedError).
 ``y = fasttape.where(x > 0, a, b)`` records a select node instead, whose condition is
 re-evaluated on every replay, so such code never needs a retrace.
 """
-
 import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable, variable_at
 from fasttape._tape_pools import active_tape
@@ -26,10 +25,8 @@ def where(condition, a, b):
     the compared values, so a nan there selects ``b`` for < and >, ``a`` for <=, >=
     and ==.
     """
-    if any(
-        type(v) is ArrayVariable or hasattr(v, "shape") and getattr(v, "ndim", 0)
-        for v in (condition, a, b)
-    ):
+    if any(type(v) is ArrayVariable or hasattr(v, "shape") and getattr(v, "ndim", 0)
+           for v in (condition, a, b)):
         return fnp.where(condition, a, b)
     tape = next((v.tape for v in (a, b) if type(v) is Variable), None)
     if tape is None:
@@ -54,18 +51,15 @@ def where(condition, a, b):
         d, first, second = left - right, b, a
     elif cmp == CMP_GE:
         d, first, second = right - left, b, a
-    elif cmp == CMP_EQ:  # (|l - r| rather than its square, which
-        d, first, second = abs(left - right), b, a  # underflows for tiny differences)
+    elif cmp == CMP_EQ:                # (|l - r| rather than its square, which
+        d, first, second = abs(left - right), b, a    # underflows for tiny differences)
     else:
         d, first, second = abs(left - right), a, b
     first = _on_tape(tape, first)
     second = _on_tape(tape, second)
-    value = (
-        (a.value if type(a) is Variable else float(a))
-        if condition
-        else (b.value if type(b) is Variable else float(b))
-    )
-    if type(d) is not Variable:  # both compared values were constants
+    value = (a.value if type(a) is Variable else float(a)) if condition else \
+        (b.value if type(b) is Variable else float(b))
+    if type(d) is not Variable:        # both compared values were constants
         return a if condition else b
     return variable_at(tape, tape.select(d.slot, first.slot, second.slot, value))
 

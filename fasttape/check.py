@@ -1,5 +1,4 @@
 """Numerical derivatives by central differences, and a gradient checker built on them."""
-
 import math
 
 import numpy as np
@@ -92,8 +91,7 @@ def check_grads(fun, modes=("rev",), order=1, eps=1e-6, rtol=1e-5, atol=1e-6):
             name = getattr(fun, "__name__", repr(fun))
             raise GradientCheckError(
                 f"check_grads({name}) at {args!r}: {len(problems)} disagreement(s)\n"
-                + "\n".join(problems)
-            )
+                + "\n".join(problems))
         return True
 
     return checker
@@ -122,12 +120,10 @@ def _componentwise(fun, args, eps, rtol, atol):
     if not _close(float(value), plain_value, rtol, atol):
         problems.append(f"  value: recorded {value!r}, plain {plain_value!r}")
     for i in argnums:
-
         def partial(xi, i=i):
             call = list(args)
             call[i] = xi
             return fun(*call)
-
         numeric = _numeric_grad_any(partial, args[i], eps)
         ad_flat = _flat_values(ad_grads[i])
         num_flat = _flat_values(numeric)
@@ -137,8 +133,7 @@ def _componentwise(fun, args, eps, rtol, atol):
                 problems.append(
                     f"  {where}: reverse mode {a!r}, central differences {n!r}, "
                     f"|difference| {abs(a - n):.3g} > tolerance "
-                    f"{atol + rtol * abs(n):.3g}"
-                )
+                    f"{atol + rtol * abs(n):.3g}")
     return problems
 
 
@@ -150,7 +145,6 @@ def _numeric_grad_any(fun, x, eps):
 
     def f(vec):
         return _as_float(fun(structure.rebuild(_from_vector(vec, flat))))
-
     grads = np.empty(vector.size)
     for j in range(vector.size):
         h = eps * max(1.0, abs(vector[j]))
@@ -164,11 +158,8 @@ def _numeric_grad_any(fun, x, eps):
 
 
 def _to_vector(flat):
-    return (
-        np.concatenate([np.ravel(np.asarray(_plain(v), dtype=float)) for v in flat])
-        if flat
-        else np.zeros(0)
-    )
+    return np.concatenate([np.ravel(np.asarray(_plain(v), dtype=float)) for v in flat]) \
+        if flat else np.zeros(0)
 
 
 def _from_vector(vec, like):
@@ -176,13 +167,10 @@ def _from_vector(vec, like):
     start = 0
     for v in like:
         n = int(np.size(_plain(v)))
-        piece = vec[start : start + n]
+        piece = vec[start:start + n]
         start += n
-        out.append(
-            float(piece[0])
-            if np.ndim(_plain(v)) == 0 and not isinstance(v, np.ndarray)
-            else piece.reshape(np.shape(_plain(v)))
-        )
+        out.append(float(piece[0]) if np.ndim(_plain(v)) == 0 and not isinstance(
+            v, np.ndarray) else piece.reshape(np.shape(_plain(v))))
     return out
 
 
@@ -207,7 +195,7 @@ def _directional(fun, args, modes, order, eps, rtol, atol, rng, problems, label)
         values = _from_vector(vec, all_flat)
         out, start = [], 0
         for s, n in zip(structures, lengths):
-            out.append(s.rebuild(values[start : start + n]))
+            out.append(s.rebuild(values[start:start + n]))
             start += n
         return out
 
@@ -230,50 +218,27 @@ def _directional(fun, args, modes, order, eps, rtol, atol, rng, problems, label)
             ad = float(u @ np.asarray(_flat_values(t_out)))
         else:
             _, vjp_fn = vjp(fun, *args)
-            ad = float(
-                v
-                @ _to_vector(
-                    [
-                        leaf
-                        for c in vjp_fn(cotangent)
-                        for leaf in flatten(_plain(c), variables=True)[0]
-                    ]
-                )
-            )
+            ad = float(v @ _to_vector([leaf for c in vjp_fn(cotangent)
+                                       for leaf in flatten(_plain(c), variables=True)[0]]))
         if not _close(ad, numeric, rtol, atol):
             problems.append(
                 f"  {label}<u, J v> by {'jvp' if mode == 'fwd' else 'vjp'}: {ad!r}, "
                 f"central differences {numeric!r}, |difference| {abs(ad - numeric):.3g}"
-                f" > tolerance {atol + rtol * abs(numeric):.3g}"
-            )
+                f" > tolerance {atol + rtol * abs(numeric):.3g}")
     if order > 1:
         # the derivative functions, differentiated in the point AND the direction
         # (the last argument): (x, v) -> J(x) v and (x, u) -> J(x)^T u
         for mode in modes:
             if mode == "fwd":
-
                 def derivative(*a):
                     return jvp(fun, a[:-1], a[-1])[1]
-
                 direction = tuple(tangents)
             else:
-
                 def derivative(*a):
                     return vjp(fun, *a[:-1])[1](a[-1])
-
                 direction = cotangent
-            _directional(
-                derivative,
-                (*args, direction),
-                modes,
-                order - 1,
-                eps,
-                rtol,
-                atol,
-                rng,
-                problems,
-                f"{label}d({mode}) ",
-            )
+            _directional(derivative, (*args, direction), modes, order - 1, eps, rtol,
+                         atol, rng, problems, f"{label}d({mode}) ")
 
 
 def _rebuild_like(out_struct, vector):

@@ -4,7 +4,6 @@
 differentiable. Results follow NumPy's float64 rules rather than ``math``'s
 exceptions: ``log(-1.0)`` is nan, ``log(0.0)`` is -inf.
 """
-
 import math as _math
 
 from fasttape import _elementary, _optable
@@ -72,15 +71,5 @@ def isfinite(x):
 
 
 __all__ = [name for op in _optable.OPS for name in op.math] + [
-    "log",
-    "hypot",
-    "fsum",
-    "isnan",
-    "isinf",
-    "isfinite",
-    "pi",
-    "e",
-    "tau",
-    "inf",
-    "nan",
-]
+    "log", "hypot", "fsum", "isnan", "isinf", "isfinite",
+    "pi", "e", "tau", "inf", "nan"]

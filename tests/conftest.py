@@ -7,7 +7,6 @@ stack of active tapes) ask for the ``tape_blocks`` fixture; it first runs a mini
 use of that machinery in a subprocess, and fails the test with the subprocess's
 report instead of crashing the session if the interpreter dies there.
 """
-
 import os
 
 import numpy as np
@@ -22,9 +21,8 @@ SEED = 20240611
 # database); FASTTAPE_HYPOTHESIS_PROFILE=explore draws new random examples each run.
 # The "explain" phase is left out: it only annotates failures, slowly.
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
-settings.register_profile(
-    "fasttape", derandomize=True, database=None, deadline=None, phases=PHASES
-)
+settings.register_profile("fasttape", derandomize=True, database=None, deadline=None,
+                          phases=PHASES)
 settings.register_profile("explore", deadline=None, phases=PHASES)
 settings.load_profile(os.environ.get("FASTTAPE_HYPOTHESIS_PROFILE", "fasttape"))
 
@@ -48,8 +46,6 @@ def tape_block_probe():
 def tape_blocks(tape_block_probe):
     """Fail (instead of crashing the session) when ``with Tape()`` is unusable."""
     if tape_block_probe is not None:
-        pytest.fail(
-            "`with Tape()` blocks / Variables created inside grad() fail in "
-            "a subprocess, so this test is not run in-process:\n" + tape_block_probe,
-            pytrace=False,
-        )
+        pytest.fail("`with Tape()` blocks / Variables created inside grad() fail in "
+                    "a subprocess, so this test is not run in-process:\n"
+                    + tape_block_probe, pytrace=False)

@@ -1,5 +1,4 @@
 """Helpers shared by the test modules: subprocess isolation, numerical derivatives."""
-
 import math
 import os
 import signal
@@ -8,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+
 
 
 # -- running code that may crash the interpreter ---------------------------------------
@@ -36,19 +36,13 @@ def run_isolated(code, timeout=120):
     import tempfile
 
     import fasttape
-
     env = dict(os.environ)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fasttape.__file__)))
     env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory() as neutral:
-        return subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=neutral,
-            env=env,
-        )
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                              capture_output=True, text=True, timeout=timeout,
+                              cwd=neutral, env=env)
 
 
 def describe_failure(proc, code):
@@ -61,33 +55,29 @@ def describe_failure(proc, code):
             how = f"killed by signal {-rc}"
     else:
         how = f"exit status {rc}"
-    return (
-        f"subprocess {how}\n--- code ---\n{textwrap.dedent(code).strip()}\n"
-        f"--- stdout ---\n{proc.stdout.strip()}\n"
-        f"--- stderr (last 2000 chars) ---\n{proc.stderr.strip()[-2000:]}"
-    )
+    return (f"subprocess {how}\n--- code ---\n{textwrap.dedent(code).strip()}\n"
+            f"--- stdout ---\n{proc.stdout.strip()}\n"
+            f"--- stderr (last 2000 chars) ---\n{proc.stderr.strip()[-2000:]}")
 
 
 def assert_runs_cleanly(code, expected_stdout=None):
     """Run code in a subprocess; fail with its report unless it exits 0 (and prints
     ``expected_stdout``, if given)."""
     proc = run_isolated(code)
-    ok = proc.returncode == 0 and (
-        expected_stdout is None or proc.stdout.strip() == expected_stdout.strip()
-    )
+    ok = proc.returncode == 0 and (expected_stdout is None
+                                   or proc.stdout.strip() == expected_stdout.strip())
     assert ok, describe_failure(proc, code)
     return proc.stdout
 
 
 # -- numerical derivatives -------------------------------------------------------------
 
-
 def directional_derivative(f, x, v, rel_step=1e-3):
     """d/dt f(x + t v) at t = 0 by central differences with one Richardson step
     (error O(h^4)); ``f`` maps a float64 array to a float."""
     x = np.asarray(x, dtype=float)
     v = np.asarray(v, dtype=float)
-    finite = np.abs(x[np.isfinite(x)])  # (inf entries stay inf when moved)
+    finite = np.abs(x[np.isfinite(x)])          # (inf entries stay inf when moved)
     h = rel_step * max(1.0, float(np.max(finite, initial=0.0)))
 
     def central(step):
@@ -96,15 +86,14 @@ def directional_derivative(f, x, v, rel_step=1e-3):
     return (4.0 * central(h / 2.0) - central(h)) / 3.0
 
 
-def assert_gradient_matches_differences(
-    f, x, gradient, rng, n_directions=3, rtol=1e-6, atol=1e-9, rel_step=1e-3
-):
+def assert_gradient_matches_differences(f, x, gradient, rng, n_directions=3,
+                                        rtol=1e-6, atol=1e-9, rel_step=1e-3):
     """Check <gradient, v> against central differences of f along random unit v."""
     x = np.asarray(x, dtype=float)
     gradient = np.asarray(gradient, dtype=float)
     assert gradient.shape == x.shape
-    directions = [np.eye(x.size)[i] for i in range(x.size)]  # the partials ...
-    for _ in range(n_directions):  # ... and mixtures
+    directions = [np.eye(x.size)[i] for i in range(x.size)]      # the partials ...
+    for _ in range(n_directions):                               # ... and mixtures
         v = rng.standard_normal(x.size)
         directions.append(v / np.linalg.norm(v))
     for v in directions:
@@ -113,8 +102,7 @@ def assert_gradient_matches_differences(
         scale = max(abs(numeric), float(np.abs(gradient) @ np.abs(v)))
         assert abs(ad - numeric) <= atol + rtol * scale, (
             f"at x={x.tolist()} along v={v.tolist()}: <grad, v> = {ad!r}, "
-            f"central differences {numeric!r}, gradient {gradient.tolist()}"
-        )
+            f"central differences {numeric!r}, gradient {gradient.tolist()}")
 
 
 def same_float(a, b, rtol=1e-14, atol=0.0):
@@ -129,7 +117,6 @@ def same_float(a, b, rtol=1e-14, atol=0.0):
 
 
 # -- array functions checked several ways (test_arrays, test_numpy_api, test_linalg) ---
-
 
 class Spelling:
     """The NumPy that an array test function is written against.
@@ -146,7 +133,7 @@ class Spelling:
         self.special = special_module
 
     def __getattr__(self, attr):
-        if attr in ("module", "special", "name"):  # (not set yet: no recursion)
+        if attr in ("module", "special", "name"):      # (not set yet: no recursion)
             raise AttributeError(attr)
         return getattr(self.module, attr)
 
@@ -156,14 +143,12 @@ class Spelling:
 
 def numpy_spelling():
     import scipy.special
-
     return Spelling("numpy", np, scipy.special)
 
 
 def fasttape_spelling():
     import fasttape.numpy
     import fasttape.scipy.special
-
     return Spelling("fasttape.numpy", fasttape.numpy, fasttape.scipy.special)
 
 
@@ -171,19 +156,16 @@ def numpy_on_variables_spelling():
     """Plain NumPy on Variables (scipy.special's ufuncs are not dispatched, so
     ``np.special`` is fasttape's)."""
     import fasttape.scipy.special
-
     return Spelling("numpy on ArrayVariables", np, fasttape.scipy.special)
 
 
 def autograd_spelling():
     """(autograd, Spelling of autograd.numpy); skips the test without autograd."""
     import pytest
-
     pytest.importorskip("autograd")
     import autograd
     import autograd.numpy
     import autograd.scipy.special
-
     return autograd, Spelling("autograd.numpy", autograd.numpy, autograd.scipy.special)
 
 
@@ -208,17 +190,13 @@ def fasttape_vjp(fun, spelling, args, u, argnums=None):
     tuple, one per argnum."""
     import fasttape
     import fasttape.numpy as fnp
-
     argnums = tuple(range(len(args))) if argnums is None else tuple(argnums)
     seen = []
 
     def weighted(*a):
         out = fun(spelling, *a)
-        seen.append(
-            np.array(out.value)
-            if isinstance(out, (fasttape.Variable, fasttape.ArrayVariable))
-            else out
-        )
+        seen.append(np.array(out.value) if isinstance(
+            out, (fasttape.Variable, fasttape.ArrayVariable)) else out)
         return fnp.sum(out * u)
 
     _, grads = fasttape.value_and_grad(weighted, argnum=argnums)(*args)
@@ -228,17 +206,17 @@ def fasttape_vjp(fun, spelling, args, u, argnums=None):
 def autograd_vjp(fun, args, u, argnums=None):
     """autograd's gradients of sum(u * fun(autograd.numpy, *args)), one per argnum."""
     import warnings
-
     autograd, anp = autograd_spelling()
     argnums = tuple(range(len(args))) if argnums is None else tuple(argnums)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return autograd.grad(lambda *a: anp.sum(fun(anp, *a) * u), argnum=argnums)(*args)
+        return autograd.grad(lambda *a: anp.sum(fun(anp, *a) * u),
+                             argnum=argnums)(*args)
 
 
-def assert_argument_gradients_match_differences(
-    f, args, grads, rng, argnums=None, n_directions=3, rtol=1e-6, atol=1e-9, rel_step=1e-3
-):
+def assert_argument_gradients_match_differences(f, args, grads, rng, argnums=None,
+                                       n_directions=3, rtol=1e-6, atol=1e-9,
+                                       rel_step=1e-3):
     """Check the gradients (one per argnum) of the scalar function f(*args) against
     central differences: <grads, v> along a random direction v in each argument alone
     and along n_directions random directions in all of them together."""
@@ -249,11 +227,11 @@ def assert_argument_gradients_match_differences(
     for i, g in zip(argnums, grads):
         assert np.shape(g) == np.shape(args[i]), (
             f"gradient of argument {i} has shape {np.shape(g)}, the argument "
-            f"{np.shape(args[i])}"
-        )
+            f"{np.shape(args[i])}")
     sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
     cuts = np.cumsum(sizes)[:-1]
-    x = np.concatenate([np.ravel(args[i]).astype(float) for i in argnums] + [np.zeros(0)])
+    x = np.concatenate([np.ravel(args[i]).astype(float) for i in argnums]
+                       + [np.zeros(0)])
     g = np.concatenate([np.ravel(gr).astype(float) for gr in grads] + [np.zeros(0)])
 
     def f_flat(flat):
@@ -268,7 +246,7 @@ def assert_argument_gradients_match_differences(
     for start, size in zip([0] + list(cuts), sizes):
         if size:
             v = np.zeros(x.size)
-            v[start : start + size] = rng.standard_normal(size)
+            v[start:start + size] = rng.standard_normal(size)
             directions.append(v)
     directions += [rng.standard_normal(x.size) for _ in range(n_directions)]
     for v in directions:
@@ -280,26 +258,19 @@ def assert_argument_gradients_match_differences(
         scale = max(abs(numeric), float(np.abs(g) @ np.abs(v)))
         assert abs(ad - numeric) <= atol + rtol * scale, (
             f"<grad, v> = {ad!r}, central differences {numeric!r} along v = "
-            f"{v.tolist()} at args {[np.asarray(a).tolist() for a in args]}"
-        )
+            f"{v.tolist()} at args {[np.asarray(a).tolist() for a in args]}")
 
 
 def assert_same_gradients(got, expected, rtol=1e-10, atol=1e-12, what=""):
     """Two tuples of gradients agree (shapes exactly, values to rtol, nan == nan)."""
     assert len(got) == len(expected)
     for i, (a, b) in enumerate(zip(got, expected)):
-        assert np.shape(a) == np.shape(b), (
-            f"{what} gradient {i}: shape {np.shape(a)} != {np.shape(b)}"
-        )
+        assert np.shape(a) == np.shape(b), (f"{what} gradient {i}: shape "
+                                            f"{np.shape(a)} != {np.shape(b)}")
         b = np.asarray(b, dtype=float)
         scale = float(np.max(np.abs(b[np.isfinite(b)]), initial=1.0))
-        np.testing.assert_allclose(
-            np.asarray(a, dtype=float),
-            b,
-            rtol=rtol,
-            atol=atol * scale,
-            err_msg=f"{what} gradient {i}",
-        )
+        np.testing.assert_allclose(np.asarray(a, dtype=float), b, rtol=rtol,
+                                   atol=atol * scale, err_msg=f"{what} gradient {i}")
 
 
 class ArraySpec:
@@ -313,20 +284,9 @@ class ArraySpec:
     the differentiated ones (default all); ``autograd`` is False where autograd has no
     rule for the function or another convention at the sampled points."""
 
-    def __init__(
-        self,
-        name,
-        fun,
-        make_args,
-        argnums=None,
-        autograd=True,
-        value_rtol=1e-13,
-        grad_rtol=1e-6,
-        grad_atol=1e-9,
-        rel_step=1e-3,
-        spellings=True,
-        second_order=True,
-    ):
+    def __init__(self, name, fun, make_args, argnums=None, autograd=True,
+                 value_rtol=1e-13, grad_rtol=1e-6, grad_atol=1e-9, rel_step=1e-3,
+                 spellings=True, second_order=True):
         self.name = name
         self.fun = fun
         self.make_args = make_args
@@ -336,8 +296,8 @@ class ArraySpec:
         self.grad_rtol = grad_rtol
         self.grad_atol = grad_atol
         self.rel_step = rel_step
-        self.spellings = spellings  # False: fun uses names plain NumPy lacks
-        self.second_order = second_order  # False: documented as first order only
+        self.spellings = spellings      # False: fun uses names plain NumPy lacks
+        self.second_order = second_order    # False: documented as first order only
 
     def __repr__(self):
         return self.name
@@ -355,7 +315,6 @@ def array_spec(name, fun, *shapes, domain=(-2.0, 2.0), **kw):
     for all arguments, or a list with one per argument)."""
     domains = domain if isinstance(domain, list) else [domain] * len(shapes)
     shape_text = ", ".join(str(s) for s in shapes)
-
     def make_args(rng):
         return tuple(sample(rng, s, d) for s, d in zip(shapes, domains))
 
@@ -365,10 +324,10 @@ def array_spec(name, fun, *shapes, domain=(-2.0, 2.0), **kw):
 def check_value(spec, rng):
     args, ref, u = spec.draw(rng)
     value, _ = fasttape_vjp(spec.fun, fasttape_spelling(), args, u, spec.argnums)
-    assert np.shape(value) == np.shape(ref), (
-        f"shape {np.shape(value)} != NumPy's {np.shape(ref)}"
-    )
-    np.testing.assert_allclose(value, ref, rtol=spec.value_rtol, atol=0, equal_nan=True)
+    assert np.shape(value) == np.shape(ref), f"shape {np.shape(value)} != NumPy's " \
+                                             f"{np.shape(ref)}"
+    np.testing.assert_allclose(value, ref, rtol=spec.value_rtol, atol=0,
+                               equal_nan=True)
 
 
 def check_gradient_against_differences(spec, rng):
@@ -382,15 +341,8 @@ def check_gradient_against_differences(spec, rng):
             assert type(g) is float, type(g)
     ref_ns = numpy_spelling()
     assert_argument_gradients_match_differences(
-        lambda *a: np.sum(u * spec.fun(ref_ns, *a)),
-        args,
-        grads,
-        rng,
-        argnums,
-        rtol=spec.grad_rtol,
-        atol=spec.grad_atol,
-        rel_step=spec.rel_step,
-    )
+        lambda *a: np.sum(u * spec.fun(ref_ns, *a)), args, grads, rng, argnums,
+        rtol=spec.grad_rtol, atol=spec.grad_atol, rel_step=spec.rel_step)
 
 
 def check_gradient_against_autograd(spec, rng):
@@ -405,9 +357,8 @@ def check_spellings_agree(spec, rng):
     gradients (the same implementations serve both)."""
     args, ref, u = spec.draw(rng)
     value, grads = fasttape_vjp(spec.fun, fasttape_spelling(), args, u, spec.argnums)
-    value_np, grads_np = fasttape_vjp(
-        spec.fun, numpy_on_variables_spelling(), args, u, spec.argnums
-    )
+    value_np, grads_np = fasttape_vjp(spec.fun, numpy_on_variables_spelling(), args, u,
+                                      spec.argnums)
     np.testing.assert_array_equal(value_np, value)
     for a, b in zip(grads_np, grads):
         assert type(a) is type(b)
@@ -423,16 +374,11 @@ def check_second_order(spec, rng):
 
     import fasttape
     import fasttape.numpy as fnp
-
     args, ref, u = spec.draw(rng)
     argnums = tuple(range(len(args))) if spec.argnums is None else tuple(spec.argnums)
     spelling = fasttape_spelling()
-    vs = [
-        rng.standard_normal(np.shape(args[i]))
-        if isinstance(args[i], np.ndarray)
-        else float(rng.standard_normal())
-        for i in argnums
-    ]
+    vs = [rng.standard_normal(np.shape(args[i])) if isinstance(args[i], np.ndarray)
+          else float(rng.standard_normal()) for i in argnums]
 
     def first(*a):
         out = spec.fun(spelling, *a)
@@ -446,33 +392,23 @@ def check_second_order(spec, rng):
         return total
 
     with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # (linear functions: a constant gradient)
+        warnings.simplefilter("ignore")     # (linear functions: a constant gradient)
         hv = fasttape.grad(directional, argnum=argnums)(*args)
         assert_argument_gradients_match_differences(
-            lambda *a: float(directional(*a)),
-            args,
-            hv,
-            rng,
-            argnums,
-            rtol=1e-5,
-            atol=1e-7,
-            rel_step=spec.rel_step,
-        )
+            lambda *a: float(directional(*a)), args, hv, rng, argnums, rtol=1e-5,
+            atol=1e-7, rel_step=spec.rel_step)
 
 
 # -- derivatives of functions of several arguments (test_forward_mode, test_higher_order,
 #    test_extend, test_checkpoint) ------------------------------------------------------
 
-
 def jax_spelling():
     """(jax, Spelling of jax.numpy) in double precision; skips the test without JAX."""
     import pytest
-
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     import jax.numpy
     import jax.scipy.special
-
     return jax, Spelling("jax.numpy", jax.numpy, jax.scipy.special)
 
 
@@ -486,17 +422,9 @@ def args_directional_derivative(f, args, tangents, rel_step=1e-3):
 
     def at(t):
         with np.errstate(all="ignore"):
-            return np.asarray(
-                f(
-                    *[
-                        a + t * np.asarray(v, dtype=float)
-                        if isinstance(a, np.ndarray)
-                        else a + t * float(v)
-                        for a, v in zip(args, tangents)
-                    ]
-                ),
-                dtype=float,
-            )
+            return np.asarray(f(*[a + t * np.asarray(v, dtype=float) if isinstance(
+                a, np.ndarray) else a + t * float(v) for a, v in zip(args, tangents)]),
+                dtype=float)
 
     def central(step):
         return (at(step) - at(-step)) / (2.0 * step)
@@ -514,16 +442,8 @@ def numerical_jacobian(f, x, rel_step=1e-3):
         e = np.zeros(shape)
         e.reshape(-1)[j] = 1.0
         tangent = e if shape else 1.0
-        columns.append(
-            np.asarray(
-                args_directional_derivative(
-                    f,
-                    [np.asarray(x, dtype=float) if shape else float(x)],
-                    [tangent],
-                    rel_step,
-                ),
-                dtype=float,
-            ).reshape(-1)
-        )
+        columns.append(np.asarray(args_directional_derivative(
+            f, [np.asarray(x, dtype=float) if shape else float(x)], [tangent],
+            rel_step), dtype=float).reshape(-1))
     out_shape = np.shape(f(x))
     return np.stack(columns, axis=-1).reshape(out_shape + shape)

@@ -1,7 +1,6 @@
 """The benchmark harness (fasttape.bench): --only parsing, a workload run through the
 timing loop with a tiny budget, the agreement check, the table, and that importing the
 asv suite's modules (workloads, timing) leaves the catalog's data unbuilt."""
-
 import io
 
 import numpy as np
@@ -14,7 +13,7 @@ from fasttape.bench.report import print_workload_table
 from fasttape.bench.run import check_gradient, run_workload
 from fasttape.bench.timing import interleaved_ratio, time_call
 
-BUDGET = 0.01  # time box per cell: time_call still makes its 3 repeats of ~10 ms
+BUDGET = 0.01        # time box per cell: time_call still makes its 3 repeats of ~10 ms
 
 
 def test_only_absent_runs_everything():
@@ -59,7 +58,7 @@ def test_time_call_with_a_tiny_budget():
     t = time_call(lambda: sum(range(100)), BUDGET)
     assert t.repeats >= 3 and t.number >= 1
     assert 0 < t.min <= t.median
-    assert t.result == 4950  # the warm-up call's result
+    assert t.result == 4950                   # the warm-up call's result
 
 
 def test_interleaved_ratio_of_a_call_with_itself_is_about_one():
@@ -85,8 +84,8 @@ def test_textbook_through_the_timing_path():
     # the sweep's gradient, read from the leaves, against fasttape.grad's
     assert by_name["fasttape sweep"]["check"] == "ok"
     assert by_name["fasttape sweep"]["max_abs_diff"] == 0.0
-    assert by_name["fasttape record"]["n_nodes"] == 5  # 2 leaves, *, sin, +
-    assert by_name["fasttape record"]["fasttape_speedup"] is None  # a part
+    assert by_name["fasttape record"]["n_nodes"] == 5        # 2 leaves, *, sin, +
+    assert by_name["fasttape record"]["fasttape_speedup"] is None     # a part
     for r in rows:
         assert 0 < r["min_s"] <= r["median_s"] and r["repeats"] >= 3
 
@@ -95,18 +94,8 @@ def test_textbook_through_the_timing_path():
     table = out.getvalue().splitlines()
     assert table[1] == "== textbook: " + WORKLOADS["textbook"].title
     assert table[2] == "   fasttape tape: 5 nodes"
-    assert table[3].split() == [
-        "variant",
-        "median",
-        "min",
-        "/",
-        "f",
-        "fasttape",
-        "faster",
-        "gradient",
-        "compile",
-        "calls",
-    ]
+    assert table[3].split() == ["variant", "median", "min", "/", "f", "fasttape",
+                                "faster", "gradient", "compile", "calls"]
     assert [line[3:19].strip() for line in table[5:]] == variants
 
 
@@ -118,8 +107,7 @@ def test_array_workload_records_array_nodes_and_times_per_op():
     assert by_name["fasttape record"]["note"] == "101 array nodes"
     n_ops = WORKLOADS["small-arrays"].n_ops
     assert by_name["fasttape"]["median_per_op_s"] == pytest.approx(
-        by_name["fasttape"]["median_s"] / n_ops
-    )
+        by_name["fasttape"]["median_s"] / n_ops)
 
 
 def test_check_gradient_marks_a_disagreement():

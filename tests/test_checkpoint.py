@@ -5,7 +5,6 @@ derivatives) equal those of the function itself; a long loop of checkpointed blo
 records one node per block instead of every operation inside, and its peak traced
 memory falls accordingly.
 """
-
 import math
 import threading
 import tracemalloc
@@ -16,35 +15,22 @@ import pytest
 
 import fasttape as ft
 import fasttape.numpy as fnp
-from fasttape import (
-    checkpoint,
-    grad,
-    hessian,
-    hvp,
-    jacfwd,
-    jacrev,
-    jvp,
-    make_jvp,
-    value_and_grad,
-    vjp,
-)
+from fasttape import (checkpoint, grad, hessian, hvp, jacfwd, jacrev, jvp, make_jvp,
+                      value_and_grad, vjp)
 
 from support import numerical_jacobian
 
 
 def assert_close(got, expected, rtol=1e-13, atol=1e-15, what=""):
     assert np.shape(got) == np.shape(expected), (
-        f"{what}: shape {np.shape(got)} != {np.shape(expected)}"
-    )
+        f"{what}: shape {np.shape(got)} != {np.shape(expected)}")
     expected = np.asarray(expected, dtype=float)
     scale = float(np.max(np.abs(expected), initial=1.0))
-    np.testing.assert_allclose(
-        np.asarray(got, dtype=float), expected, rtol=rtol, atol=atol * scale, err_msg=what
-    )
+    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=rtol,
+                               atol=atol * scale, err_msg=what)
 
 
 # -- the functions checkpointed ---------------------------------------------------------
-
 
 def scalar_block(x):
     """A chain of scalar operations."""
@@ -71,12 +57,10 @@ def layer_stack(block):
         for _ in range(4):
             h = block(h, w)
         return fnp.sum(h * h)
-
     return f
 
 
 # -- derivatives equal the function's own -----------------------------------------------
-
 
 @pytest.mark.parametrize("x", [-1.2, 0.3, 2.0])
 def test_gradient_of_a_checkpointed_scalar_chain(x):
@@ -127,13 +111,11 @@ def test_jvp_through_a_checkpoint(rng):
     assert t == pytest.approx(t0, rel=1e-13)
     # one tangent zero (a constant operand inside the checkpointed call)
     assert make_jvp(checkpointed, 1)(x, W)(vw)[1] == pytest.approx(
-        make_jvp(plain, 1)(x, W)(vw)[1], rel=1e-13
-    )
+        make_jvp(plain, 1)(x, W)(vw)[1], rel=1e-13)
     # a scalar chain
     ck = checkpoint(scalar_block)
     assert jvp(ck, (0.7,), (2.0,))[1] == pytest.approx(
-        jvp(scalar_block, (0.7,), (2.0,))[1], rel=1e-14
-    )
+        jvp(scalar_block, (0.7,), (2.0,))[1], rel=1e-14)
 
 
 def test_jacobians_through_a_checkpoint(rng):
@@ -157,10 +139,10 @@ def test_vjp_of_a_checkpointed_function_serves_many_cotangents(rng):
 def test_second_derivatives_through_a_checkpoint(rng):
     ck = checkpoint(scalar_block)
     for x in (-0.8, 0.5):
-        assert grad(grad(ck))(x) == pytest.approx(grad(grad(scalar_block))(x), rel=1e-12)
+        assert grad(grad(ck))(x) == pytest.approx(grad(grad(scalar_block))(x),
+                                                  rel=1e-12)
         assert grad(grad(grad(ck)))(x) == pytest.approx(
-            grad(grad(grad(scalar_block)))(x), rel=1e-11
-        )
+            grad(grad(grad(scalar_block)))(x), rel=1e-11)
     x = rng.standard_normal(4)
     v = rng.standard_normal(4)
     plain = layer_stack(array_block)
@@ -182,15 +164,11 @@ def test_hessian_of_scalar_code_with_checkpoints(rng):
         return block(p[0], p[1]) * block(p[1], p[2])
 
     p = [0.3, -0.6, 1.1]
-    assert_close(
-        hessian(lambda q: f(q, ck))(p),
-        hessian(lambda q: f(q, two_argument_block))(p),
-        rtol=1e-12,
-    )
+    assert_close(hessian(lambda q: f(q, ck))(p),
+                 hessian(lambda q: f(q, two_argument_block))(p), rtol=1e-12)
     v = [1.0, -2.0, 0.5]
     assert hvp(lambda q: f(q, ck))(p, v) == pytest.approx(
-        list(hessian(lambda q: f(q, two_argument_block))(p) @ v), rel=1e-12
-    )
+        list(hessian(lambda q: f(q, two_argument_block))(p) @ v), rel=1e-12)
 
 
 def test_nested_checkpoints(rng):
@@ -201,13 +179,11 @@ def test_nested_checkpoints(rng):
     def f(block):
         return lambda h: fnp.sum(fnp.sin(block(h, W)))
 
-    assert_close(
-        grad(f(outer))(x), grad(f(lambda h, w: array_block(array_block(h, w), w) * 0.5))(x)
-    )
+    assert_close(grad(f(outer))(x),
+                 grad(f(lambda h, w: array_block(array_block(h, w), w) * 0.5))(x))
 
 
 # -- what checkpoint does and refuses ---------------------------------------------------
-
 
 def test_the_function_runs_again_in_the_reverse_sweep():
     calls = []
@@ -219,9 +195,8 @@ def test_the_function_runs_again_in_the_reverse_sweep():
     ck = checkpoint(block)
     assert grad(lambda x: ck(x) + ck(x * 2.0))(0.3) == pytest.approx(
         math.sin(0.3) + 0.3 * math.cos(0.3) + 2 * (math.sin(0.6) + 0.6 * math.cos(0.6)),
-        rel=1e-14,
-    )
-    assert len(calls) == 4  # two forward calls on numbers, two re-runs
+        rel=1e-14)
+    assert len(calls) == 4              # two forward calls on numbers, two re-runs
     assert calls[:2] == ["float", "float"]
 
 
@@ -241,13 +216,12 @@ def test_a_checkpointed_function_returning_a_container_is_refused():
 def test_a_checkpointed_function_keeps_its_name():
     def my_block(x):
         return x
-
     assert checkpoint(my_block).__name__ == "my_block"
 
 
 # -- memory: node counts and peak traced memory -----------------------------------------
 
-OPS_PER_BLOCK = 2000  # 4 tape nodes per iteration of long_block
+OPS_PER_BLOCK = 2000          # 4 tape nodes per iteration of long_block
 N_BLOCKS = 100
 
 
@@ -295,7 +269,7 @@ def test_a_loop_of_checkpointed_blocks_records_far_fewer_nodes_and_less_memory()
     # every operation is a node without checkpoints; one (or two) per block with them
     assert plain["nodes"] >= N_BLOCKS * OPS_PER_BLOCK
     assert checkpointed["nodes"] <= 2 * N_BLOCKS + 2
-    node_ratio = plain["nodes"] / checkpointed["nodes"]  # about 2000
+    node_ratio = plain["nodes"] / checkpointed["nodes"]          # about 2000
     # without checkpoints the tape alone holds every node
     assert plain["peak"] >= 0.8 * plain["nodes"] * plain["bytes_per_node"]
     # with them, each block's node also keeps Python objects (closures, its operand
@@ -305,5 +279,4 @@ def test_a_loop_of_checkpointed_blocks_records_far_fewer_nodes_and_less_memory()
     assert memory_ratio >= node_ratio / 200, (
         f"peak traced memory {plain['peak']} B without checkpoints, "
         f"{checkpointed['peak']} B with them: ratio {memory_ratio:.1f}, node ratio "
-        f"{node_ratio:.0f}"
-    )
+        f"{node_ratio:.0f}")

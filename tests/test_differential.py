@@ -1,6 +1,5 @@
 """grad / value_and_grad (argnum forms, containers, number types, keyword arguments,
 errors), and the gradient checker and central differences shipped with fasttape."""
-
 import collections
 import math
 import warnings
@@ -9,15 +8,8 @@ import numpy as np
 import pytest
 
 import fasttape as ft
-from fasttape import (
-    FasttapeError,
-    GradientCheckError,
-    Variable,
-    check_grads,
-    grad,
-    numerical_grad,
-    value_and_grad,
-)
+from fasttape import (FasttapeError, GradientCheckError, Variable, check_grads, grad,
+                      numerical_grad, value_and_grad)
 
 
 def f_xyz(x, y, z):
@@ -30,11 +22,9 @@ def df_xyz(x, y, z):
 
 # -- argnum ----------------------------------------------------------------------------
 
-
 def test_grad_defaults_to_the_first_argument():
-    assert grad(f_xyz)(0.5, 2.0, -1.0) == pytest.approx(
-        df_xyz(0.5, 2.0, -1.0)[0], rel=1e-15
-    )
+    assert grad(f_xyz)(0.5, 2.0, -1.0) == pytest.approx(df_xyz(0.5, 2.0, -1.0)[0],
+                                                         rel=1e-15)
 
 
 @pytest.mark.parametrize("argnum", [0, 1, 2, -1, -2, -3])
@@ -49,7 +39,7 @@ def test_grad_with_an_int_argnum(argnum):
 def test_grad_with_a_tuple_argnum_returns_a_tuple(argnum):
     args = (0.5, 2.0, -1.0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # argnum=() makes the output constant
+        warnings.simplefilter("ignore")        # argnum=() makes the output constant
         got = grad(f_xyz, argnum=argnum)(*args)
     assert type(got) is tuple and len(got) == len(argnum)
     expected = df_xyz(*args)
@@ -78,19 +68,15 @@ def test_grad_keeps_the_function_name_and_doc():
     def my_function(x):
         """doc"""
         return x * x
-
     assert grad(my_function).__name__ == "my_function"
     assert value_and_grad(my_function).__doc__ == "doc"
 
 
 # -- argument types --------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "x",
-    [3, True, np.int64(3), np.float64(3.0), np.float32(3.0), 3.0],
-    ids=["int", "bool", "np.int64", "np.float64", "np.float32", "float"],
-)
+@pytest.mark.parametrize("x", [3, True, np.int64(3), np.float64(3.0), np.float32(3.0),
+                               3.0], ids=["int", "bool", "np.int64", "np.float64",
+                                          "np.float32", "float"])
 def test_inputs_of_any_real_type_are_differentiated_as_floats(x):
     got = grad(lambda v: v * v * v)(x)
     assert type(got) is float
@@ -115,16 +101,14 @@ def test_non_differentiated_arguments_and_keywords_pass_through_unchanged():
     assert value_and_grad(f)(2.0, None, None, scale=-1.0) == (-2.0, -1.0)
 
 
-@pytest.mark.parametrize(
-    "bad", ["1.0", None, 1j, object(), np.ones(2, dtype=complex), {1.0}]
-)
+@pytest.mark.parametrize("bad", ["1.0", None, 1j, object(), np.ones(2, dtype=complex),
+                                 {1.0}])
 def test_differentiating_with_respect_to_a_non_number_raises(bad):
     with pytest.raises(TypeError):
         grad(lambda x: 1.0)(bad)
 
 
 # -- containers ------------------------------------------------------------------------
-
 
 def sum_of_squares(tree):
     """sum of x^2 over a nested tuple/list/dict of numbers (works on Variables)."""
@@ -152,7 +136,7 @@ def doubled(tree):
 def assert_same_structure(got, expected):
     assert type(got) is type(expected), (got, expected)
     if isinstance(expected, dict):
-        assert list(got) == list(expected)  # same keys, same order
+        assert list(got) == list(expected)          # same keys, same order
         for k in expected:
             assert_same_structure(got[k], expected[k])
     elif isinstance(expected, (list, tuple)):
@@ -185,7 +169,7 @@ CONTAINERS = {
 def test_container_arguments_give_gradients_of_the_same_structure(name):
     tree = CONTAINERS[name]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the empty list gives a constant output
+        warnings.simplefilter("ignore")     # the empty list gives a constant output
         got = grad(sum_of_squares)(tree)
     assert_same_structure(got, doubled(tree))
 
@@ -234,12 +218,8 @@ def test_the_caller_s_containers_are_not_modified():
 
 # -- outputs ---------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "out",
-    [2.0, 3, np.float64(1.5), np.array(2.5)],
-    ids=["float", "int", "np.float64", "0-d array"],
-)
+@pytest.mark.parametrize("out", [2.0, 3, np.float64(1.5), np.array(2.5)],
+                         ids=["float", "int", "np.float64", "0-d array"])
 def test_constant_output_gives_zero_gradient_with_a_warning(out):
     with pytest.warns(UserWarning, match="independent"):
         value, g = value_and_grad(lambda x: out)(1.0)
@@ -267,30 +247,21 @@ def test_returning_an_input_gives_zero_gradient_to_the_inputs_after_it():
     assert grad(lambda x, y: x * y, argnum=(0, 1))(2.0, 3.0) == (3.0, 2.0)
     assert grad(lambda x, y: x, argnum=(0, 1))(2.0, 3.0) == (1.0, 0.0)
     assert value_and_grad(lambda d: d["a"])({"a": 1.0, "b": 2.0}) == (
-        1.0,
-        {"a": 1.0, "b": 0.0},
-    )
+        1.0, {"a": 1.0, "b": 0.0})
 
 
-@pytest.mark.parametrize(
-    "out, what",
-    [
-        (lambda x: [x, x], "list"),
-        (lambda x: (x,), "tuple"),
-        (lambda x: np.array([1.0, 2.0]), "ndarray"),
-        (lambda x: {"a": x}, "dict"),
-    ],
-)
+@pytest.mark.parametrize("out, what", [
+    (lambda x: [x, x], "list"), (lambda x: (x,), "tuple"),
+    (lambda x: np.array([1.0, 2.0]), "ndarray"), (lambda x: {"a": x}, "dict")])
 def test_non_scalar_output_raises_type_error_saying_what_was_returned(out, what):
     with pytest.raises(TypeError, match=what) as info:
         grad(out)(1.0)
     assert "scalar" in str(info.value)
 
 
-@pytest.mark.parametrize(
-    "out, what",
-    [(lambda x: None, "NoneType"), (lambda x: "1.0", "str"), (lambda x: 1j, "complex")],
-)
+@pytest.mark.parametrize("out, what", [(lambda x: None, "NoneType"),
+                                       (lambda x: "1.0", "str"),
+                                       (lambda x: 1j, "complex")])
 def test_non_number_output_raises_type_error(out, what):
     with pytest.raises(TypeError, match=what):
         grad(out)(1.0)
@@ -306,7 +277,7 @@ def test_exceptions_from_the_function_propagate_and_leave_grad_usable():
         x * x
         raise KeyError("boom")
 
-    for _ in range(10):  # more than the tape pool holds
+    for _ in range(10):                    # more than the tape pool holds
         with pytest.raises(KeyError):
             grad(boom)(1.0)
     assert grad(lambda x: x * x)(3.0) == 6.0
@@ -317,27 +288,17 @@ def test_grad_of_grad_differentiates_the_derivative():
     assert grad(grad(lambda x: x * x * x))(2.0) == pytest.approx(12.0, rel=1e-14)
 
 
-@pytest.mark.parametrize(
-    "make, take",
-    [
-        (lambda v: v, lambda g: g),
-        (lambda v: [1.0, v], lambda g: g[1]),
-        (lambda v: {"a": v}, lambda g: g["a"]),
-    ],
-    ids=["Variable", "list holding one", "dict holding one"],
-)
+@pytest.mark.parametrize("make, take", [(lambda v: v, lambda g: g),
+                                         (lambda v: [1.0, v], lambda g: g[1]),
+                                         (lambda v: {"a": v}, lambda g: g["a"])],
+                         ids=["Variable", "list holding one", "dict holding one"])
 def test_gradient_with_respect_to_variables_is_recorded(make, take):
     """grad of a function of Variables records its result on their tape, so it can be
     differentiated again: d/dv of grad(x -> x^3)(v) = 6 v."""
     tape = ft.Tape()
     v = Variable(2.0, tape=tape)
-    g = take(
-        grad(
-            lambda x: (
-                (x["a"] if isinstance(x, dict) else x[1] if isinstance(x, list) else x) ** 3
-            )
-        )(make(v))
-    )
+    g = take(grad(lambda x: (x["a"] if isinstance(x, dict) else x[1] if
+                             isinstance(x, list) else x) ** 3)(make(v)))
     assert type(g) is Variable and g.tape is tape
     assert g.value == pytest.approx(12.0, rel=1e-14)
     g.backward()
@@ -348,7 +309,6 @@ def test_grad_called_inside_a_differentiated_function_on_plain_numbers():
     # the inner grad works on its own tape and returns a float: a constant outside
     def outer(x):
         return x * grad(lambda y: y * y)(3.0)
-
     assert grad(outer)(1.0) == 6.0
 
 
@@ -358,17 +318,10 @@ def test_variables_created_inside_the_function_are_constants(tape_blocks):
 
 # -- numerical_grad --------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "f, df, x",
-    [
-        (math.exp, math.exp, 1.0),
-        (math.sin, math.cos, 2.0),
-        (lambda x: x**3, lambda x: 3 * x**2, 100.0),
-        (math.log, lambda x: 1 / x, 0.1),
-        (math.atan, lambda x: 1 / (1 + x * x), -5.0),
-    ],
-)
+@pytest.mark.parametrize("f, df, x", [
+    (math.exp, math.exp, 1.0), (math.sin, math.cos, 2.0),
+    (lambda x: x ** 3, lambda x: 3 * x ** 2, 100.0),
+    (math.log, lambda x: 1 / x, 0.1), (math.atan, lambda x: 1 / (1 + x * x), -5.0)])
 def test_numerical_grad_accuracy(f, df, x):
     assert numerical_grad(f, x) == pytest.approx(df(x), rel=1e-8)
 
@@ -382,9 +335,10 @@ def test_numerical_grad_structure_and_step(rng):
     assert type(g) is list and len(g) == 2
     exact = [2 * p[0] * p[1], p[0] ** 2 + math.cos(p[1])]
     assert g == pytest.approx(exact, rel=1e-8)
-    coarse = numerical_grad(f, p, eps=1e-1)  # O(eps^2) truncation error
+    coarse = numerical_grad(f, p, eps=1e-1)            # O(eps^2) truncation error
     assert coarse == pytest.approx(exact, rel=1e-1)
-    assert numerical_grad(lambda d: d["a"] * 3.0, {"a": 2.0}) == {"a": pytest.approx(3.0)}
+    assert numerical_grad(lambda d: d["a"] * 3.0, {"a": 2.0}) == {
+        "a": pytest.approx(3.0)}
 
 
 def test_numerical_grad_accepts_functions_returning_variables():
@@ -392,7 +346,6 @@ def test_numerical_grad_accepts_functions_returning_variables():
 
 
 # -- check_grads -----------------------------------------------------------------------
-
 
 def test_check_grads_passes_on_correct_functions(rng):
     def f(x, p):
@@ -417,8 +370,9 @@ def test_check_grads_catches_a_dropped_derivative():
     report = str(info.value)
     assert "drops_a_derivative" in report
     assert "argument 0" in report
-    assert "1.5" in report and "3.0" in report  # AD and numerical values
-    assert isinstance(info.value, AssertionError) and isinstance(info.value, FasttapeError)
+    assert "1.5" in report and "3.0" in report        # AD and numerical values
+    assert isinstance(info.value, AssertionError) and isinstance(info.value,
+                                                                 FasttapeError)
 
 
 def test_check_grads_names_the_wrong_component_of_a_container():
@@ -450,22 +404,14 @@ def test_check_grads_tolerances():
     assert check_grads(lambda x: x * x, rtol=1e-8, atol=0.0)(1.0) is True
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"modes": ("fwd",)},
-        {"modes": ("fwd", "rev")},
-        {"order": 2},
-        {"modes": ("fwd", "rev"), "order": 3},
-    ],
-)
+@pytest.mark.parametrize("kwargs", [{"modes": ("fwd",)}, {"modes": ("fwd", "rev")},
+                                    {"order": 2}, {"modes": ("fwd", "rev"), "order": 3}])
 def test_check_grads_forward_mode_and_higher_orders_pass_on_correct_functions(kwargs):
     assert check_grads(lambda x: ft.sin(x) * x * x, **kwargs)(1.3) is True
 
 
-@pytest.mark.parametrize(
-    "kwargs, error", [({"modes": ("sideways",)}, ValueError), ({"order": 0}, ValueError)]
-)
+@pytest.mark.parametrize("kwargs, error", [({"modes": ("sideways",)}, ValueError),
+                                           ({"order": 0}, ValueError)])
 def test_check_grads_bad_options(kwargs, error):
     with pytest.raises(error):
         check_grads(lambda x: x * x, **kwargs)(1.0)
@@ -478,12 +424,11 @@ def test_check_grads_second_order_catches_a_wrong_second_derivative():
 
     @primitive
     def cube(x):
-        return x**3
+        return x ** 3
 
     # right value of 3x^2, but written so that its own derivative is 3x (not 6x)
-    defvjp(
-        cube, lambda ans, x: lambda g: g * 3.0 * x * (x.value if hasattr(x, "tape") else x)
-    )
+    defvjp(cube, lambda ans, x: lambda g: g * 3.0 * x * (x.value if hasattr(x, "tape")
+                                                         else x))
     assert check_grads(cube)(1.5) is True
     with pytest.raises(GradientCheckError):
         check_grads(cube, modes=("rev",), order=2)(1.5)

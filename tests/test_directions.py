@@ -7,7 +7,6 @@ or before it (a recording whose Jacobian is a constant there: a linear node). Ea
 result is compared with central differences of the same map computed on plain
 numbers, and forward over forward with JAX where it is installed.
 """
-
 import numpy as np
 import pytest
 
@@ -22,7 +21,7 @@ def f_vector(x):
 
 
 def f_scalar(x):
-    return fnp.sum(fnp.tanh(x) * x**2) + x[0] * x[1]
+    return fnp.sum(fnp.tanh(x) * x ** 2) + x[0] * x[1]
 
 
 def f_container(p):
@@ -54,7 +53,8 @@ def central_gradient(f, x, h=1e-6):
 
 
 def assert_close(got, expected, rtol=1e-6, atol=1e-8):
-    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=rtol,
+                               atol=atol)
 
 
 @pytest.mark.parametrize("made", ["before", "inside"])
@@ -66,7 +66,7 @@ def test_the_tangent_of_make_jvp_is_differentiable(made):
         jvp_fun = jvp_at_x0 if made == "before" else ft.make_jvp(f_vector)(X0)
         return fnp.sum(jvp_fun(v)[1] ** 2)
 
-    expected = 2 * J.T @ (J @ V0)  # d/dv |J v|^2
+    expected = 2 * J.T @ (J @ V0)                    # d/dv |J v|^2
     assert_close(ft.grad(loss)(V0), expected, rtol=1e-5)
     assert_close(ft.grad(loss)(V0), central_gradient(loss, V0), rtol=1e-5)
 
@@ -80,7 +80,7 @@ def test_the_cotangent_of_make_vjp_is_differentiable(made):
         vjp_fun = vjp_at_x0 if made == "before" else ft.make_vjp(f_vector)(X0)[0]
         return fnp.sum(vjp_fun(u) ** 2)
 
-    expected = 2 * J @ (J.T @ V0)  # d/du |J^T u|^2
+    expected = 2 * J @ (J.T @ V0)                    # d/du |J^T u|^2
     assert_close(ft.grad(loss)(V0), expected, rtol=1e-5)
 
 
@@ -94,7 +94,7 @@ def test_a_linear_node_differentiates_to_third_order():
 
     A = J.T @ J
     s = V0 @ A @ V0
-    expected = 2 * np.outer(A @ V0, A @ V0) + s * A  # Hessian of (v'Av)^2 / 4
+    expected = 2 * np.outer(A @ V0, A @ V0) + s * A     # Hessian of (v'Av)^2 / 4
     assert_close(ft.hessian(quartic)(V0), expected, rtol=1e-5)
     assert_close(ft.jacobian(ft.grad(quartic))(V0), expected, rtol=1e-5)
 
@@ -105,7 +105,7 @@ def test_forward_mode_through_a_linear_node():
     _, tangent = ft.jvp(lambda u: vjp_at_x0(u), (V0,), (np.array([0.5, 0.0, 1.0]),))
     assert_close(tangent, J.T @ np.array([0.5, 0.0, 1.0]), rtol=1e-5)
     # and forward over the reverse of the node (a Hessian of the quadratic form)
-    quadratic = lambda u: fnp.sum(vjp_at_x0(u) ** 2)  # noqa: E731
+    quadratic = lambda u: fnp.sum(vjp_at_x0(u) ** 2)        # noqa: E731
     assert_close(ft.jacfwd(ft.grad(quadratic))(V0), 2 * J @ J.T, rtol=1e-5)
 
 
@@ -120,15 +120,12 @@ def test_the_map_point_and_direction_is_differentiable_in_both(f):
     u0 = np.full(np.shape(f(X0)), 0.7)
     for fun, direction in ((jv, V0), (vj, u0)):
         for argnum, at in ((0, X0), (1, direction)):
-
             def scalar(z, argnum=argnum, fun=fun):
                 args = [X0, direction]
                 args[argnum] = z
                 return fnp.sum(fun(*args) ** 2)
-
-            assert_close(
-                ft.grad(scalar)(at), central_gradient(scalar, at), rtol=1e-5, atol=1e-7
-            )
+            assert_close(ft.grad(scalar)(at), central_gradient(scalar, at), rtol=1e-5,
+                         atol=1e-7)
 
 
 def test_forward_over_forward_matches_second_directional_differences():
@@ -139,7 +136,7 @@ def test_forward_over_forward_matches_second_directional_differences():
 
     second = ft.make_jvp(first)(X0)(w)[1]
     h = 1e-4
-    plain = lambda x: np.asarray(ft.make_jvp(f_vector)(x)(v)[1])  # noqa: E731
+    plain = lambda x: np.asarray(ft.make_jvp(f_vector)(x)(v)[1])   # noqa: E731
     expected = (plain(X0 + h * w) - plain(X0 - h * w)) / (2 * h)
     assert_close(second, expected, rtol=1e-6, atol=1e-8)
 
@@ -161,16 +158,16 @@ def test_forward_over_forward_matches_jax():
 def test_hessian_vector_product_is_differentiable_in_the_vector():
     hvp = ft.hessian_vector_product(f_scalar)
     H = ft.hessian(f_scalar)(X0)
-    loss = lambda v: fnp.sum(hvp(X0, v) ** 2)  # noqa: E731
+    loss = lambda v: fnp.sum(hvp(X0, v) ** 2)                  # noqa: E731
     assert_close(ft.grad(loss)(V0), 2 * H @ H @ V0, rtol=1e-6)
 
 
 def test_jax_style_jvp_and_vjp_with_variable_directions():
     J = plain_jacobian(f_vector, X0)
-    tangent_sum = lambda v: fnp.sum(ft.jvp(f_vector, (X0,), (v,))[1])  # noqa: E731
+    tangent_sum = lambda v: fnp.sum(ft.jvp(f_vector, (X0,), (v,))[1])   # noqa: E731
     assert_close(ft.grad(tangent_sum)(V0), J.sum(axis=0), rtol=1e-5)
     _, vjp_fun = ft.vjp(f_vector, X0)
-    cotangent_sum = lambda u: fnp.sum(vjp_fun(u)[0])  # noqa: E731
+    cotangent_sum = lambda u: fnp.sum(vjp_fun(u)[0])                   # noqa: E731
     assert_close(ft.grad(cotangent_sum)(V0), J.sum(axis=1), rtol=1e-5)
 
 
@@ -184,17 +181,14 @@ def test_containers_as_directions():
 
     t0 = (np.array([0.2, 0.5]), -1.1)
     grads = ft.grad(loss)(t0)
-    assert_close(grads[0], central_gradient(lambda a: loss((a, t0[1])), t0[0]), rtol=1e-5)
-    assert_close(
-        grads[1],
-        central_gradient(lambda b: loss((t0[0], float(b))), np.array(t0[1])),
-        rtol=1e-5,
-    )
+    assert_close(grads[0], central_gradient(lambda a: loss((a, t0[1])), t0[0]),
+                 rtol=1e-5)
+    assert_close(grads[1], central_gradient(lambda b: loss((t0[0], float(b))),
+                                            np.array(t0[1])), rtol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "f", [f_vector, f_scalar, f_container], ids=["vector", "scalar", "container"]
-)
+@pytest.mark.parametrize("f", [f_vector, f_scalar, f_container],
+                         ids=["vector", "scalar", "container"])
 def test_check_grads_to_second_order_in_both_modes(f):
     arg = (np.array([0.4, -0.9]), 1.3) if f is f_container else X0
     assert check_grads(f, modes=("fwd", "rev"), order=2)(arg)

@@ -9,7 +9,6 @@ forms, central differences and the same primitive defined with autograd.extend; 
 errors for missing rules; plain calls; and check_grads on correct functions and on
 deliberately wrong rules, at first and second order, in both modes.
 """
-
 import math
 import re
 
@@ -18,21 +17,8 @@ import pytest
 
 import fasttape as ft
 import fasttape.numpy as fnp
-from fasttape import (
-    GradientCheckError,
-    check_grads,
-    elementwise_grad,
-    grad,
-    hessian,
-    hvp,
-    jacfwd,
-    jacobian,
-    jacrev,
-    jvp,
-    make_jvp,
-    value_and_grad,
-    vjp,
-)
+from fasttape import (GradientCheckError, check_grads, elementwise_grad, grad, hessian,
+                      hvp, jacfwd, jacobian, jacrev, jvp, make_jvp, value_and_grad, vjp)
 from fasttape.extend import defjvp, defvjp, primitive
 
 from support import args_directional_derivative, autograd_spelling, numerical_jacobian
@@ -40,22 +26,18 @@ from support import args_directional_derivative, autograd_spelling, numerical_ja
 
 def assert_close(got, expected, rtol=1e-12, atol=1e-14, what=""):
     assert np.shape(got) == np.shape(expected), (
-        f"{what}: shape {np.shape(got)} != {np.shape(expected)}"
-    )
+        f"{what}: shape {np.shape(got)} != {np.shape(expected)}")
     expected = np.asarray(expected, dtype=float)
     scale = float(np.max(np.abs(expected), initial=1.0))
-    np.testing.assert_allclose(
-        np.asarray(got, dtype=float), expected, rtol=rtol, atol=atol * scale, err_msg=what
-    )
+    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=rtol,
+                               atol=atol * scale, err_msg=what)
 
 
 # -- the primitives under test (each test builds fresh ones: rules are mutable state) ---
 
-
 def make_logsumexp():
     """An array -> scalar primitive computed with plain NumPy; its rules are written
     with fasttape.numpy, so they can be differentiated again."""
-
     @primitive
     def logsumexp(x):
         m = np.max(x)
@@ -68,7 +50,6 @@ def make_logsumexp():
 
 def make_softplus():
     """A scalar primitive: log(1 + e^x), derivative sigmoid(x)."""
-
     @primitive
     def softplus(x):
         return math.log1p(math.exp(x)) if np.ndim(x) == 0 else np.log1p(np.exp(x))
@@ -80,21 +61,16 @@ def make_softplus():
 
 def make_weighted_distance():
     """Two arguments: d(x, y) = sum(w * (x - y)^2), with a keyword weight."""
-
     @primitive
     def distance(x, y, w=1.0):
         return np.sum(w * (x - y) ** 2)
 
-    defvjp(
-        distance,
-        lambda ans, x, y, w=1.0: lambda g: g * 2.0 * w * (x - y),
-        lambda ans, x, y, w=1.0: lambda g: -g * 2.0 * w * (x - y),
-    )
-    defjvp(
-        distance,
-        lambda g, ans, x, y, w=1.0: fnp.sum(g * 2.0 * w * (x - y)),
-        lambda g, ans, x, y, w=1.0: -fnp.sum(g * 2.0 * w * (x - y)),
-    )
+    defvjp(distance,
+           lambda ans, x, y, w=1.0: lambda g: g * 2.0 * w * (x - y),
+           lambda ans, x, y, w=1.0: lambda g: -g * 2.0 * w * (x - y))
+    defjvp(distance,
+           lambda g, ans, x, y, w=1.0: fnp.sum(g * 2.0 * w * (x - y)),
+           lambda g, ans, x, y, w=1.0: -fnp.sum(g * 2.0 * w * (x - y)))
     return distance
 
 
@@ -110,7 +86,6 @@ def softplus_derivatives(x):
 
 # -- primitives in every operator -------------------------------------------------------
 
-
 def test_a_primitive_records_one_node_and_its_vjp_gives_the_gradient(rng):
     logsumexp = make_logsumexp()
     x = rng.standard_normal(5)
@@ -125,7 +100,7 @@ def test_a_primitive_records_one_node_and_its_vjp_gives_the_gradient(rng):
         return out
 
     grad(f)(x)
-    assert nodes[0] <= 2  # the leaf and the primitive, nothing inside it
+    assert nodes[0] <= 2         # the leaf and the primitive, nothing inside it
 
 
 def test_a_primitive_in_forward_mode(rng):
@@ -141,7 +116,7 @@ def test_a_primitive_in_jacobians(rng):
     a = rng.standard_normal((3, 4))
     x = rng.standard_normal(4)
 
-    def f(x):  # R^4 -> R^3, through the primitive three times
+    def f(x):                      # R^4 -> R^3, through the primitive three times
         return fnp.stack([logsumexp(a[i] * x) for i in range(3)])
 
     expected = np.stack([softmax(a[i] * x) * a[i] for i in range(3)])
@@ -206,7 +181,6 @@ def test_grad_of_grad_of_a_function_using_a_primitive(rng):
 
 # -- several arguments, argnums, keywords -----------------------------------------------
 
-
 def test_a_two_argument_primitive(rng):
     distance = make_weighted_distance()
     x, y, w = rng.standard_normal(3), rng.standard_normal(3), rng.uniform(0.5, 2, 3)
@@ -221,9 +195,8 @@ def test_a_two_argument_primitive(rng):
     _, t = jvp(lambda a: distance(a, y, w=w), (x,), (vx,))
     assert t == pytest.approx(float(2.0 * np.sum(w * (x - y) * vx)), rel=1e-13)
     # second order across the two arguments: d2/dx dy = -2 diag(w)
-    cross = jacobian(
-        lambda b: grad(lambda a, b: distance(a, b, w=w), argnum=(0, 1))(x, b)[0]
-    )(y)
+    cross = jacobian(lambda b: grad(lambda a, b: distance(a, b, w=w),
+                                    argnum=(0, 1))(x, b)[0])(y)
     assert_close(cross, -2.0 * np.diag(w))
 
 
@@ -267,7 +240,7 @@ def test_rules_receive_keyword_arguments(rng):
 
     defvjp(power_sum, vjp_maker)
     x = rng.uniform(0.5, 2.0, 3)
-    assert_close(grad(lambda x: power_sum(x, p=3.0))(x), 3.0 * x**2)
+    assert_close(grad(lambda x: power_sum(x, p=3.0))(x), 3.0 * x ** 2)
     assert seen == [3.0]
 
 
@@ -282,12 +255,10 @@ def test_a_primitive_with_array_output_and_scalar_input():
     assert_close(jacfwd(ramp)(0.5), expected)
     assert_close(jacrev(ramp)(0.5), expected)
     assert grad(lambda t: fnp.sum(ramp(t) ** 2))(0.5) == pytest.approx(
-        2 * 0.5 * float(expected @ expected), rel=1e-14
-    )
+        2 * 0.5 * float(expected @ expected), rel=1e-14)
 
 
 # -- against autograd.extend ------------------------------------------------------------
-
 
 def test_the_same_primitive_in_autograd_gives_the_same_derivatives(rng):
     autograd, anp = autograd_spelling()
@@ -309,22 +280,15 @@ def test_the_same_primitive_in_autograd_gives_the_same_derivatives(rng):
         return lse(np.tanh(a @ x)) * lse(x)
 
     x, v = rng.standard_normal(4), rng.standard_normal(4)
-    assert_close(
-        grad(lambda x: f(fnp, logsumexp, x))(x),
-        autograd.grad(lambda x: f(anp, ag_logsumexp, x))(x),
-    )
-    assert_close(
-        hessian(lambda x: f(fnp, logsumexp, x))(x),
-        autograd.hessian(lambda x: f(anp, ag_logsumexp, x))(x),
-        rtol=1e-11,
-    )
+    assert_close(grad(lambda x: f(fnp, logsumexp, x))(x),
+                 autograd.grad(lambda x: f(anp, ag_logsumexp, x))(x))
+    assert_close(hessian(lambda x: f(fnp, logsumexp, x))(x),
+                 autograd.hessian(lambda x: f(anp, ag_logsumexp, x))(x), rtol=1e-11)
     assert make_jvp(lambda x: f(fnp, logsumexp, x))(x)(v)[1] == pytest.approx(
-        autograd.make_jvp(lambda x: f(anp, ag_logsumexp, x))(x)(v)[1], rel=1e-12
-    )
+        autograd.make_jvp(lambda x: f(anp, ag_logsumexp, x))(x)(v)[1], rel=1e-12)
 
 
 # -- errors and plain calls -------------------------------------------------------------
-
 
 def test_a_primitive_without_a_vjp_raises_a_type_error_naming_it():
     @primitive
@@ -410,7 +374,7 @@ def test_rules_can_only_be_given_to_primitives(define):
 def test_redefining_a_rule_replaces_it():
     @primitive
     def cube(x):
-        return x**3
+        return x ** 3
 
     defvjp(cube, lambda ans, x: lambda g: g * 0.0)
     assert grad(cube)(2.0) == 0.0
@@ -419,7 +383,6 @@ def test_redefining_a_rule_replaces_it():
 
 
 # -- check_grads ------------------------------------------------------------------------
-
 
 def scalar_function(x, y):
     return ft.sin(x * y) + ft.exp(-x * x) * ft.log1p(y * y)
@@ -436,12 +399,8 @@ def test_check_grads_passes_on_correct_functions(modes, order, rng):
     a, x = rng.standard_normal((3, 4)), rng.standard_normal(4)
     assert check_grads(array_function, modes=modes, order=order)(a, x) is True
     assert check_grads(make_logsumexp(), modes=modes, order=order)(x) is True
-    assert (
-        check_grads(make_weighted_distance(), modes=modes, order=order)(
-            x, rng.standard_normal(4)
-        )
-        is True
-    )
+    assert check_grads(make_weighted_distance(), modes=modes, order=order)(
+        x, rng.standard_normal(4)) is True
 
 
 def test_check_grads_at_third_order(rng):
@@ -450,7 +409,6 @@ def test_check_grads_at_third_order(rng):
 
 def wrong_vjp_primitive():
     """sin with a VJP off by a factor 2 and a right JVP."""
-
     @primitive
     def wrong_sin(x):
         return np.sin(x)
@@ -462,7 +420,6 @@ def wrong_vjp_primitive():
 
 def wrong_jvp_primitive():
     """sin with a right VJP and a JVP of the wrong sign."""
-
     @primitive
     def wrong_sin(x):
         return np.sin(x)
@@ -475,7 +432,7 @@ def wrong_jvp_primitive():
 def test_check_grads_catches_a_wrong_vjp_in_reverse_mode(rng):
     wrong_sin = wrong_vjp_primitive()
     x = rng.uniform(-1, 1, 3)
-    assert check_grads(wrong_sin, modes=("fwd",))(x) is True  # forward is right
+    assert check_grads(wrong_sin, modes=("fwd",))(x) is True     # forward is right
     for order in (1, 2):
         with pytest.raises(GradientCheckError) as info:
             check_grads(wrong_sin, modes=("fwd", "rev"), order=order)(x)
@@ -487,13 +444,14 @@ def test_check_grads_catches_a_wrong_vjp_in_reverse_mode(rng):
 
 def test_check_grads_catches_a_wrong_jvp_in_forward_mode(rng):
     wrong_sin = wrong_jvp_primitive()
-    assert check_grads(wrong_sin)(0.3) is True  # reverse is right
+    assert check_grads(wrong_sin)(0.3) is True                   # reverse is right
     with pytest.raises(GradientCheckError) as info:
         check_grads(wrong_sin, modes=("fwd",))(0.3)
     report = str(info.value)
     assert "wrong_sin" in report and "by jvp" in report
     # the report gives both numbers: -cos(0.3) <u, v> by jvp against +cos(0.3) <u, v>
-    ad, numeric = re.search(r"by jvp: (\S+), central differences (\S+),", report).groups()
+    ad, numeric = re.search(r"by jvp: (\S+), central differences (\S+),",
+                            report).groups()
     assert float(ad) == pytest.approx(-float(numeric), rel=1e-6)
 
 
@@ -511,16 +469,15 @@ def test_check_grads_catches_a_gradient_component_of_a_scalar_primitive():
 def rule_right_to_first_order_only(mode):
     """x^3 whose rule for `mode` has the right value 3x^2 but is written so that its
     own derivative is 3x (half of 6x): only a second-order check can see it."""
-
     @primitive
     def cube(x):
-        return x**3
+        return x ** 3
 
     def plain(x):
         return x.value if hasattr(x, "tape") else x
 
-    right_vjp = lambda ans, x: lambda g: g * 3.0 * x * x  # noqa: E731
-    right_jvp = lambda g, ans, x: g * 3.0 * x * x  # noqa: E731
+    right_vjp = lambda ans, x: lambda g: g * 3.0 * x * x               # noqa: E731
+    right_jvp = lambda g, ans, x: g * 3.0 * x * x                       # noqa: E731
     if mode == "rev":
         defvjp(cube, lambda ans, x: lambda g: g * 3.0 * x * plain(x))
         defjvp(cube, right_jvp)
@@ -538,11 +495,8 @@ def test_check_grads_at_second_order_catches_a_rule_that_is_wrong_to_differentia
         check_grads(cube, modes=(mode,), order=2)(1.3)
     assert f"d({mode})" in str(info.value), "the report names the derivative checked"
     # the primitive's second derivative as computed: 3x, not 6x
-    second = (
-        grad(grad(cube))(1.3)
-        if mode == "rev"
-        else jvp(lambda y: jvp(cube, (y,), (1.0,))[1], (1.3,), (1.0,))[1]
-    )
+    second = grad(grad(cube))(1.3) if mode == "rev" else jvp(
+        lambda y: jvp(cube, (y,), (1.0,))[1], (1.3,), (1.0,))[1]
     assert second == pytest.approx(3.0 * 1.3, rel=1e-14)
 
 
@@ -551,10 +505,10 @@ def test_check_grads_catches_a_wrong_rule_in_a_function_of_several_arrays(rng):
     def dot(a, b):
         return np.dot(a, b)
 
-    defvjp(
-        dot, lambda ans, a, b: lambda g: g * b, lambda ans, a, b: lambda g: g * b
-    )  # the second should be g * a
-    defjvp(dot, lambda g, ans, a, b: fnp.sum(g * b), lambda g, ans, a, b: fnp.sum(g * a))
+    defvjp(dot, lambda ans, a, b: lambda g: g * b,
+           lambda ans, a, b: lambda g: g * b)            # the second should be g * a
+    defjvp(dot, lambda g, ans, a, b: fnp.sum(g * b),
+           lambda g, ans, a, b: fnp.sum(g * a))
     a, b = rng.standard_normal(3), rng.standard_normal(3)
     with pytest.raises(GradientCheckError, match=r"argument 1\[") as info:
         check_grads(dot, modes=("fwd", "rev"))(a, b)

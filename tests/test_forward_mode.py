@@ -8,7 +8,6 @@ Then vjp (JAX's) and make_vjp (autograd's) with repeated cotangents and containe
 ``<u, J v>`` by jvp and by vjp on random compositions of several shapes; and the
 Jacobian by jacfwd, jacrev and jacobian (including which mode jacobian picks).
 """
-
 import math
 import warnings
 from dataclasses import dataclass
@@ -23,27 +22,18 @@ from fasttape import jacfwd, jacobian, jacrev, jvp, make_jvp, make_vjp, vjp
 from fasttape.extend import defjvp, defvjp, primitive
 
 from opspecs import SPECS
-from support import (
-    args_directional_derivative,
-    autograd_spelling,
-    fasttape_spelling,
-    jax_spelling,
-    numerical_jacobian,
-    numpy_spelling,
-    sample,
-)
+from support import (args_directional_derivative, autograd_spelling, fasttape_spelling,
+                     jax_spelling, numerical_jacobian, numpy_spelling, sample)
 
 
 def assert_close(got, expected, rtol=1e-10, atol=1e-12, what=""):
     """Same shape, values to rtol (atol relative to the largest expected entry)."""
     assert np.shape(got) == np.shape(expected), (
-        f"{what}: shape {np.shape(got)} != {np.shape(expected)}"
-    )
+        f"{what}: shape {np.shape(got)} != {np.shape(expected)}")
     expected = np.asarray(expected, dtype=float)
     scale = float(np.max(np.abs(expected), initial=1.0))
-    np.testing.assert_allclose(
-        np.asarray(got, dtype=float), expected, rtol=rtol, atol=atol * scale, err_msg=what
-    )
+    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=rtol,
+                               atol=atol * scale, err_msg=what)
 
 
 def random_like(rng, x):
@@ -59,7 +49,6 @@ def inner(a, b):
 
 # -- scalar code: every op spec ---------------------------------------------------------
 
-
 def spec_call(spec, args):
     """(the spec's function of its differentiable arguments, those arguments, a
     reference of the same arguments on plain NumPy floats)."""
@@ -71,11 +60,8 @@ def spec_call(spec, args):
             call[i] = a
         return call
 
-    return (
-        lambda *d: spec.fun(*full(d)),
-        [args[i] for i in argnums],
-        lambda *d: spec.ref(*[np.float64(a) for a in full(d)]),
-    )
+    return (lambda *d: spec.fun(*full(d)), [args[i] for i in argnums],
+            lambda *d: spec.ref(*[np.float64(a) for a in full(d)]))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)
@@ -88,9 +74,8 @@ def test_jvp_of_every_scalar_op_matches_central_differences(spec, rng):
         assert type(out) is float and type(t_out) is float
         assert out == pytest.approx(float(ref(*primals)), rel=1e-13, abs=1e-300)
         numeric = args_directional_derivative(ref, primals, tangents)
-        assert t_out == pytest.approx(
-            numeric, rel=max(spec.grad_rtol, 1e-7), abs=spec.grad_atol
-        ), (spec.name, args, tangents)
+        assert t_out == pytest.approx(numeric, rel=max(spec.grad_rtol, 1e-7),
+                                      abs=spec.grad_atol), (spec.name, args, tangents)
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.ag is not None], ids=str)
@@ -104,7 +89,7 @@ def test_jvp_of_every_scalar_op_matches_autograd(spec, rng):
         _, t_out = jvp(f, tuple(primals), tuple(tangents))
         expected = 0.0
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # sign: "output seems independent"
+            warnings.simplefilter("ignore")     # sign: "output seems independent"
             for i, t in zip(spec.argnums, tangents):
                 expected += t * float(autograd.grad(ag_fun, i)(*args))
         assert t_out == pytest.approx(expected, rel=1e-12, abs=1e-12), (spec.name, args)
@@ -143,7 +128,7 @@ def test_jvp_takes_tuples_and_returns_the_output_and_its_tangent():
     out, t_out = jvp(lambda a, b: a * ft.sin(b), (x, y), (1.0, 0.0))
     assert out == pytest.approx(x * math.sin(y), rel=1e-15)
     assert t_out == pytest.approx(math.sin(y), rel=1e-15)
-    _, t_out = jvp(lambda a, b: a * ft.sin(b), [x, y], [0.0, 1.0])  # lists as well
+    _, t_out = jvp(lambda a, b: a * ft.sin(b), [x, y], [0.0, 1.0])   # lists as well
     assert t_out == pytest.approx(x * math.cos(y), rel=1e-15)
 
 
@@ -223,7 +208,8 @@ def test_jvp_of_outputs_that_do_not_depend_on_the_input():
     assert_close(t_out[1], np.zeros(2), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("primals, tangents", [((1.0, 2.0), (1.0,)), ((1.0,), (1.0, 2.0))])
+@pytest.mark.parametrize("primals, tangents", [((1.0, 2.0), (1.0,)),
+                                               ((1.0,), (1.0, 2.0))])
 def test_jvp_needs_one_tangent_per_primal(primals, tangents):
     with pytest.raises(ValueError, match="tangent"):
         jvp(lambda *a: a[0] * 2.0, primals, tangents)
@@ -235,7 +221,6 @@ def test_a_tangent_of_the_wrong_structure_is_refused():
 
 
 # -- array code: a table of functions written against a NumPy spelling ------------------
-
 
 def well_conditioned(n):
     """A random n x n matrix near 2 I (invertible, det > 0)."""
@@ -249,20 +234,17 @@ INDEX = np.array([0, 2, 2, 1])
 @dataclass
 class ArrayCase:
     name: str
-    fun: Callable  # fun(np, *args), np a Spelling
+    fun: Callable                    # fun(np, *args), np a Spelling
     shapes: tuple
-    domains: object = (-2.0, 2.0)  # one (lo, hi)/callable, or a list with one per arg
-    autograd_fwd: bool = True  # autograd has forward rules for everything used
+    domains: object = (-2.0, 2.0)    # one (lo, hi)/callable, or a list with one per arg
+    autograd_fwd: bool = True        # autograd has forward rules for everything used
 
     def __str__(self):
         return self.name
 
     def draw(self, rng):
-        domains = (
-            self.domains
-            if isinstance(self.domains, list)
-            else [self.domains] * len(self.shapes)
-        )
+        domains = self.domains if isinstance(self.domains, list) else \
+            [self.domains] * len(self.shapes)
         return tuple(sample(rng, s, d) for s, d in zip(self.shapes, domains))
 
 
@@ -271,19 +253,15 @@ def nonzero(lo, hi):
 
 
 ARRAY_CASES = [
-    ArrayCase(
-        "elementwise",
-        lambda np, x: np.sin(x) * np.exp(-x * x) + x**3 / (1.0 + x * x),
-        ((3, 4),),
-    ),
+    ArrayCase("elementwise", lambda np, x: np.sin(x) * np.exp(-x * x) + x ** 3 / (
+        1.0 + x * x), ((3, 4),)),
     ArrayCase("scalar with array", lambda np, s, x: np.cos(s * x) + s * s, ((), (5,))),
-    ArrayCase(
-        "broadcasting", lambda np, x, y: np.tanh(x * y) + x / (2.0 + y * y), ((3, 1), (4,))
-    ),
-    ArrayCase("sum over an axis", lambda np, x: np.sum(np.sin(x) * x, axis=0), ((3, 4),)),
-    ArrayCase(
-        "mean keepdims", lambda np, x: x - np.mean(x * x, axis=1, keepdims=True), ((3, 4),)
-    ),
+    ArrayCase("broadcasting", lambda np, x, y: np.tanh(x * y) + x / (2.0 + y * y),
+              ((3, 1), (4,))),
+    ArrayCase("sum over an axis", lambda np, x: np.sum(np.sin(x) * x, axis=0),
+              ((3, 4),)),
+    ArrayCase("mean keepdims", lambda np, x: x - np.mean(x * x, axis=1, keepdims=True),
+              ((3, 4),)),
     ArrayCase("full sum", lambda np, x: np.sum(x * np.log1p(x * x)), ((2, 3, 2),)),
     ArrayCase("prod", lambda np, x: np.prod(x, axis=1), ((3, 4),), (0.5, 2.0)),
     ArrayCase("max", lambda np, x: np.max(np.sin(x), axis=0), ((4, 3),)),
@@ -291,82 +269,38 @@ ARRAY_CASES = [
     ArrayCase("matrix @ vector", lambda np, a, v: a @ np.sin(v), ((3, 4), (4,))),
     ArrayCase("batched matmul", lambda np, a, b: np.matmul(a, b), ((2, 3, 4), (4, 2))),
     ArrayCase("slicing", lambda np, x: x[1:, ::2] * x[0, 1] + x[-1, :2], ((3, 4),)),
-    ArrayCase("fancy indexing", lambda np, x: np.exp(x[INDEX]) * x[INDEX[::-1]], ((4, 2),)),
+    ArrayCase("fancy indexing", lambda np, x: np.exp(x[INDEX]) * x[INDEX[::-1]],
+              ((4, 2),)),
     ArrayCase("transpose", lambda np, x: np.transpose(x) @ np.sin(x), ((3, 2),)),
-    ArrayCase(
-        "concatenate",
-        lambda np, x, y: np.concatenate([np.sin(x), x * y, y[::-1]]),
-        ((3,), (3,)),
-    ),
-    ArrayCase(
-        "concatenate axis 1",
-        lambda np, x, y: np.concatenate([x, y * y], axis=1),
-        ((2, 3), (2, 2)),
-    ),
-    ArrayCase("stack", lambda np, x, y: np.stack([x * y, np.cos(x)], axis=1), ((4,), (4,))),
-    ArrayCase(
-        "where",
-        lambda np, x, y: np.where(x > 0.0, x * y, np.sin(y)),
-        ((3, 4), (3, 4)),
-        [nonzero(0.2, 2.0), (-2.0, 2.0)],
-    ),
+    ArrayCase("concatenate", lambda np, x, y: np.concatenate(
+        [np.sin(x), x * y, y[::-1]]), ((3,), (3,))),
+    ArrayCase("concatenate axis 1", lambda np, x, y: np.concatenate(
+        [x, y * y], axis=1), ((2, 3), (2, 2))),
+    ArrayCase("stack", lambda np, x, y: np.stack([x * y, np.cos(x)], axis=1),
+              ((4,), (4,))),
+    ArrayCase("where", lambda np, x, y: np.where(x > 0.0, x * y, np.sin(y)),
+              ((3, 4), (3, 4)), [nonzero(0.2, 2.0), (-2.0, 2.0)]),
     ArrayCase("cumsum", lambda np, x: np.cumsum(x * x, axis=1), ((3, 4),)),
     ArrayCase("cumsum flat", lambda np, x: np.cumsum(np.sin(x)), ((2, 3),)),
-    ArrayCase(
-        "einsum matmul", lambda np, a, b: np.einsum("ij,jk->ik", a, b), ((3, 4), (4, 2))
-    ),
-    ArrayCase(
-        "einsum quadratic form",
-        lambda np, v, a: np.einsum("i,ij,j->", v, a, v),
-        ((3,), (3, 3)),
-    ),
-    ArrayCase(
-        "einsum rowwise",
-        lambda np, a, b: np.einsum("ij,ij->i", a, np.tanh(b)),
-        ((3, 4), (3, 4)),
-    ),
+    ArrayCase("einsum matmul", lambda np, a, b: np.einsum("ij,jk->ik", a, b),
+              ((3, 4), (4, 2))),
+    ArrayCase("einsum quadratic form", lambda np, v, a: np.einsum("i,ij,j->", v, a, v),
+              ((3,), (3, 3))),
+    ArrayCase("einsum rowwise", lambda np, a, b: np.einsum("ij,ij->i", a, np.tanh(b)),
+              ((3, 4), (3, 4))),
     # (autograd has no forward rules for numpy.linalg)
-    ArrayCase(
-        "inv",
-        lambda np, a: np.linalg.inv(a),
-        ((3, 3),),
-        well_conditioned(3),
-        autograd_fwd=False,
-    ),
-    ArrayCase(
-        "solve vector",
-        lambda np, a, b: np.linalg.solve(a, b),
-        ((3, 3), (3,)),
-        [well_conditioned(3), (-2.0, 2.0)],
-        autograd_fwd=False,
-    ),
-    ArrayCase(
-        "solve matrix",
-        lambda np, a, b: np.linalg.solve(a, b),
-        ((3, 3), (3, 2)),
-        [well_conditioned(3), (-2.0, 2.0)],
-        autograd_fwd=False,
-    ),
-    ArrayCase(
-        "det",
-        lambda np, a: np.linalg.det(a),
-        ((3, 3),),
-        well_conditioned(3),
-        autograd_fwd=False,
-    ),
-    ArrayCase(
-        "slogdet",
-        lambda np, a: np.linalg.slogdet(a)[1],
-        ((3, 3),),
-        well_conditioned(3),
-        autograd_fwd=False,
-    ),
-    ArrayCase(
-        "cholesky",
-        lambda np, a: np.linalg.cholesky(a @ np.transpose(a) + 3.0 * EYE3),
-        ((3, 3),),
-        autograd_fwd=False,
-    ),
+    ArrayCase("inv", lambda np, a: np.linalg.inv(a), ((3, 3),), well_conditioned(3),
+              autograd_fwd=False),
+    ArrayCase("solve vector", lambda np, a, b: np.linalg.solve(a, b), ((3, 3), (3,)),
+              [well_conditioned(3), (-2.0, 2.0)], autograd_fwd=False),
+    ArrayCase("solve matrix", lambda np, a, b: np.linalg.solve(a, b), ((3, 3), (3, 2)),
+              [well_conditioned(3), (-2.0, 2.0)], autograd_fwd=False),
+    ArrayCase("det", lambda np, a: np.linalg.det(a), ((3, 3),), well_conditioned(3),
+              autograd_fwd=False),
+    ArrayCase("slogdet", lambda np, a: np.linalg.slogdet(a)[1], ((3, 3),),
+              well_conditioned(3), autograd_fwd=False),
+    ArrayCase("cholesky", lambda np, a: np.linalg.cholesky(
+        a @ np.transpose(a) + 3.0 * EYE3), ((3, 3),), autograd_fwd=False),
 ]
 
 
@@ -399,10 +333,8 @@ def jax_params(cases):
     """JAX compiles every operation it meets, which takes seconds per case: in the
     default run only the cases autograd cannot check are compared with JAX (all of
     them with -m slow)."""
-    return [
-        pytest.param(c, id=str(c), marks=[pytest.mark.slow] if c.autograd_fwd else [])
-        for c in cases
-    ]
+    return [pytest.param(c, id=str(c), marks=[pytest.mark.slow] if c.autograd_fwd
+                         else []) for c in cases]
 
 
 @pytest.mark.parametrize("case", jax_params(ARRAY_CASES))
@@ -411,11 +343,9 @@ def test_array_jvp_matches_jax(case, rng):
     args = case.draw(rng)
     tangents = tuple(random_like(rng, a) for a in args)
     _, t_out = jvp(fasttape_fun(case), args, tangents)
-    _, expected = jax.jvp(
-        lambda *a: case.fun(jnp, *a),
-        tuple(np.asarray(a) for a in args),
-        tuple(np.asarray(t) for t in tangents),
-    )
+    _, expected = jax.jvp(lambda *a: case.fun(jnp, *a),
+                          tuple(np.asarray(a) for a in args),
+                          tuple(np.asarray(t) for t in tangents))
     assert_close(t_out, np.asarray(expected), rtol=1e-10, what=case.name)
 
 
@@ -428,15 +358,13 @@ def test_array_make_jvp_matches_autograd_per_argument(case, rng):
         value, d = make_jvp(fasttape_fun(case), argnum)(*args)(v)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ag_value, ag_d = autograd.make_jvp(lambda *a: case.fun(anp, *a), argnum)(*args)(
-                v
-            )
+            ag_value, ag_d = autograd.make_jvp(lambda *a: case.fun(anp, *a),
+                                               argnum)(*args)(v)
         assert_close(value, ag_value, rtol=1e-13, what=f"{case.name} value")
         assert_close(d, ag_d, rtol=1e-10, what=f"{case.name} argument {argnum}")
 
 
 # -- reverse mode in both spellings -----------------------------------------------------
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ARRAY_CASES, ids=str)
@@ -450,12 +378,8 @@ def test_array_vjp_matches_jax(case, rng):
     _, jax_vjp = jax.vjp(lambda *a: case.fun(jnp, *a), *[np.asarray(a) for a in args])
     expected = jax_vjp(np.asarray(u))
     for i, (g, e, a) in enumerate(zip(got, expected, args)):
-        assert_close(
-            g,
-            np.asarray(e).reshape(np.shape(a)),
-            rtol=1e-10,
-            what=f"{case.name} cotangent of argument {i}",
-        )
+        assert_close(g, np.asarray(e).reshape(np.shape(a)), rtol=1e-10,
+                     what=f"{case.name} cotangent of argument {i}")
         assert type(g) is (np.ndarray if isinstance(a, np.ndarray) else float)
 
 
@@ -468,13 +392,11 @@ def test_array_make_vjp_matches_autograd(case, rng):
         u = random_like(rng, value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ag_vjp, ag_value = autograd.make_vjp(lambda *a: case.fun(anp, *a), argnum)(
-                *args
-            )
+            ag_vjp, ag_value = autograd.make_vjp(lambda *a: case.fun(anp, *a),
+                                                 argnum)(*args)
         assert_close(value, ag_value, rtol=1e-13, what="value")
-        assert_close(
-            vjp_fun(u), ag_vjp(u), rtol=1e-10, what=f"{case.name} argument {argnum}"
-        )
+        assert_close(vjp_fun(u), ag_vjp(u), rtol=1e-10,
+                     what=f"{case.name} argument {argnum}")
 
 
 @pytest.mark.parametrize("case", ARRAY_CASES, ids=str)
@@ -496,7 +418,7 @@ def test_vjp_returns_the_output_and_a_function_returning_a_tuple():
     gx, gy = vjp_fun(1.0)
     assert gx == pytest.approx(math.exp(0.5), rel=1e-15)
     assert gy == pytest.approx(2.0 * math.exp(0.5), rel=1e-15)
-    out, vjp_fun = vjp(ft.sin, 0.3)  # one primal: still a tuple
+    out, vjp_fun = vjp(ft.sin, 0.3)          # one primal: still a tuple
     result = vjp_fun(2.0)
     assert type(result) is tuple and len(result) == 1
     assert result[0] == pytest.approx(2.0 * math.cos(0.3), rel=1e-15)
@@ -570,9 +492,8 @@ SHAPED_CONSTANTS = {}
 def constant_like(x, salt):
     key = (np.shape(x), salt)
     if key not in SHAPED_CONSTANTS:
-        SHAPED_CONSTANTS[key] = np.random.default_rng(hash(key) % 2**32).uniform(
-            0.5, 1.5, np.shape(x)
-        )
+        SHAPED_CONSTANTS[key] = np.random.default_rng(hash(key) % 2 ** 32).uniform(
+            0.5, 1.5, np.shape(x))
     return SHAPED_CONSTANTS[key]
 
 
@@ -583,7 +504,7 @@ ELEMENTWISE_STEPS = [
     ("exp(-x^2)", lambda np, x: np.exp(-x * x)),
     ("x/(1+x^2)", lambda np, x: x / (1.0 + x * x)),
     ("arctan", lambda np, x: np.arctan(x)),
-    ("c*x+x^3", lambda np, x: constant_like(x, 1) * x + x**3),
+    ("c*x+x^3", lambda np, x: constant_like(x, 1) * x + x ** 3),
     ("sqrt(1+x^2)", lambda np, x: np.sqrt(1.0 + x * x)),
 ]
 ARRAY_STEPS = [
@@ -609,15 +530,13 @@ def random_composition(seed, shape):
             x = step(np, x)
         return np.sum(x * x) if reduce else x
 
-    f.description = " -> ".join(name for name, _ in steps) + (
-        " -> sum sq" if reduce else ""
-    )
+    f.description = " -> ".join(name for name, _ in steps) + (" -> sum sq" if reduce
+                                                               else "")
     return f
 
 
-COMPOSITIONS = [
-    (seed, shape) for shape in [(), (5,), (3, 4), (2, 3, 2)] for seed in range(6)
-]
+COMPOSITIONS = [(seed, shape) for shape in [(), (5,), (3, 4), (2, 3, 2)]
+                for seed in range(6)]
 
 
 @pytest.mark.parametrize("seed, shape", COMPOSITIONS)
@@ -644,53 +563,29 @@ A23 = np.random.default_rng(3).standard_normal((4, 6))
 JACOBIAN_CASES = [
     # (name, fasttape function, NumPy function, input)
     ("scalar -> scalar", lambda x: ft.sin(x) * x, lambda x: np.sin(x) * x, 0.7),
-    (
-        "scalar -> vector",
-        lambda t: fnp.sin(t * np.arange(1.0, 4.0)),
-        lambda t: np.sin(t * np.arange(1.0, 4.0)),
-        -0.4,
-    ),
-    (
-        "vector -> scalar",
-        lambda x: fnp.sum(fnp.sin(x) * x),
-        lambda x: np.sum(np.sin(x) * x),
-        np.array([0.1, -0.5, 1.2]),
-    ),
-    (
-        "matrix -> vector",
-        lambda x: A23 @ fnp.reshape(fnp.tanh(x), (-1,)),
-        lambda x: A23 @ np.tanh(x).reshape(-1),
-        np.linspace(-1, 1, 6).reshape(2, 3),
-    ),
-    (
-        "vector -> matrix",
-        lambda x: fnp.reshape(fnp.exp(x[::-1]) * x, (2, 2)),
-        lambda x: (np.exp(x[::-1]) * x).reshape(2, 2),
-        np.array([0.3, -0.2, 0.5, 1.0]),
-    ),
-    (
-        "wide",
-        lambda x: fnp.cumsum(x)[:2] * x[0],
-        lambda x: np.cumsum(x)[:2] * x[0],
-        np.linspace(-1, 1, 7),
-    ),
-    (
-        "tall",
-        lambda x: fnp.concatenate([x, x * x, fnp.sin(x)]),
-        lambda x: np.concatenate([x, x * x, np.sin(x)]),
-        np.array([0.4, -0.9]),
-    ),
+    ("scalar -> vector", lambda t: fnp.sin(t * np.arange(1.0, 4.0)),
+     lambda t: np.sin(t * np.arange(1.0, 4.0)), -0.4),
+    ("vector -> scalar", lambda x: fnp.sum(fnp.sin(x) * x),
+     lambda x: np.sum(np.sin(x) * x), np.array([0.1, -0.5, 1.2])),
+    ("matrix -> vector", lambda x: A23 @ fnp.reshape(fnp.tanh(x), (-1,)),
+     lambda x: A23 @ np.tanh(x).reshape(-1), np.linspace(-1, 1, 6).reshape(2, 3)),
+    ("vector -> matrix", lambda x: fnp.reshape(fnp.exp(x[::-1]) * x, (2, 2)),
+     lambda x: (np.exp(x[::-1]) * x).reshape(2, 2), np.array([0.3, -0.2, 0.5, 1.0])),
+    ("wide", lambda x: fnp.cumsum(x)[:2] * x[0],
+     lambda x: np.cumsum(x)[:2] * x[0], np.linspace(-1, 1, 7)),
+    ("tall", lambda x: fnp.concatenate([x, x * x, fnp.sin(x)]),
+     lambda x: np.concatenate([x, x * x, np.sin(x)]), np.array([0.4, -0.9])),
 ]
 
 
-@pytest.mark.parametrize(
-    "name, f, ref, x", JACOBIAN_CASES, ids=[c[0] for c in JACOBIAN_CASES]
-)
+@pytest.mark.parametrize("name, f, ref, x", JACOBIAN_CASES, ids=[c[0] for c in
+                                                                   JACOBIAN_CASES])
 def test_jacfwd_jacrev_and_jacobian_agree_with_central_differences(name, f, ref, x):
     expected = numerical_jacobian(ref, x)
     shape = np.shape(ref(x)) + np.shape(x)
     assert expected.shape == shape
-    results = {"jacfwd": jacfwd(f)(x), "jacrev": jacrev(f)(x), "jacobian": jacobian(f)(x)}
+    results = {"jacfwd": jacfwd(f)(x), "jacrev": jacrev(f)(x),
+               "jacobian": jacobian(f)(x)}
     for how, jac in results.items():
         assert np.shape(jac) == shape, f"{how}: shape {np.shape(jac)} != {shape}"
         assert_close(jac, expected, rtol=1e-7, atol=1e-9, what=how)
@@ -698,9 +593,8 @@ def test_jacfwd_jacrev_and_jacobian_agree_with_central_differences(name, f, ref,
     assert_close(results["jacobian"], results["jacrev"], rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize(
-    "name, f, ref, x", JACOBIAN_CASES, ids=[c[0] for c in JACOBIAN_CASES]
-)
+@pytest.mark.parametrize("name, f, ref, x", JACOBIAN_CASES, ids=[c[0] for c in
+                                                                   JACOBIAN_CASES])
 def test_jacobian_matches_autograd(name, f, ref, x):
     autograd, anp = autograd_spelling()
     ag_ref = {
@@ -718,9 +612,8 @@ def test_jacobian_matches_autograd(name, f, ref, x):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name, f, ref, x", JACOBIAN_CASES, ids=[c[0] for c in JACOBIAN_CASES]
-)
+@pytest.mark.parametrize("name, f, ref, x", JACOBIAN_CASES, ids=[c[0] for c in
+                                                                   JACOBIAN_CASES])
 def test_jacobian_matches_jax(name, f, ref, x):
     jax, jnp = jax_spelling()
     jax_ref = {
@@ -742,8 +635,8 @@ def test_jacobian_with_respect_to_another_argument(rng):
 
     a, x = rng.standard_normal((3, 2)), rng.standard_normal(2)
     t = np.tanh(a @ x)
-    expected_x = 2.0 * (1 - t**2)[:, None] * a
-    expected_a = 2.0 * (1 - t**2)[:, None, None] * np.eye(3)[:, :, None] * x
+    expected_x = 2.0 * (1 - t ** 2)[:, None] * a
+    expected_a = 2.0 * (1 - t ** 2)[:, None, None] * np.eye(3)[:, :, None] * x
     for op in (jacobian, jacfwd, jacrev):
         assert_close(op(f, 1)(a, x, 2.0), expected_x)
         assert_close(op(f, 0)(a, x, 2.0), expected_a)
@@ -772,7 +665,7 @@ def test_jacobian_sweeps_in_reverse_when_there_are_fewer_outputs():
     jacobian must take reverse sweeps (jacfwd cannot) ..."""
     squares = only_reverse_rule()
     x = np.array([0.5, -1.0, 2.0])
-    f = lambda z: fnp.sum(squares(z))  # noqa: E731
+    f = lambda z: fnp.sum(squares(z))           # noqa: E731
     assert_close(jacobian(f)(x), 2.0 * x, rtol=1e-15)
     assert_close(jacrev(f)(x), 2.0 * x, rtol=1e-15)
     with pytest.raises(TypeError, match="squares"):
@@ -782,9 +675,10 @@ def test_jacobian_sweeps_in_reverse_when_there_are_fewer_outputs():
 def test_jacobian_sweeps_forward_when_there_are_fewer_inputs():
     """... and with 1 input and 3 outputs, forward sweeps (jacrev cannot)."""
     squares = only_forward_rule()
-    f = lambda t: squares(t * np.array([1.0, 2.0, 3.0]))  # noqa: E731
+    f = lambda t: squares(t * np.array([1.0, 2.0, 3.0]))     # noqa: E731
     expected = 2.0 * 0.5 * np.array([1.0, 4.0, 9.0])
     assert_close(jacobian(f)(0.5), expected, rtol=1e-15)
     assert_close(jacfwd(f)(0.5), expected, rtol=1e-15)
     with pytest.raises(TypeError, match="squares"):
         jacrev(f)(0.5)
+

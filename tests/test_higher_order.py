@@ -8,7 +8,6 @@ differences of gradients, autograd and JAX; hessian_vector_product on both of it
 (the forward-over-reverse sweep in C for scalar code, a forward sweep over the recorded
 gradient otherwise), which must agree for every op spec; and perturbation confusion.
 """
-
 import math
 import warnings
 
@@ -17,55 +16,35 @@ import pytest
 
 import fasttape as ft
 import fasttape.numpy as fnp
-from fasttape import (
-    elementwise_grad,
-    grad,
-    hessian,
-    hessian_vector_product,
-    hvp,
-    jvp,
-    make_jvp,
-    make_vjp,
-    vjp,
-)
+from fasttape import (elementwise_grad, grad, hessian, hessian_vector_product, hvp,
+                      jvp, make_jvp, make_vjp, vjp)
 from fasttape._recording import hessian_vectors
 
 from opspecs import SPECS
-from support import (
-    autograd_spelling,
-    fasttape_spelling,
-    jax_spelling,
-    numerical_jacobian,
-    numpy_spelling,
-    sample,
-)
+from support import (autograd_spelling, fasttape_spelling, jax_spelling,
+                     numerical_jacobian, numpy_spelling, sample)
 
 
 def assert_close(got, expected, rtol=1e-10, atol=1e-12, what=""):
     """Same shape, values to rtol (atol relative to the largest expected entry)."""
     assert np.shape(got) == np.shape(expected), (
-        f"{what}: shape {np.shape(got)} != {np.shape(expected)}"
-    )
+        f"{what}: shape {np.shape(got)} != {np.shape(expected)}")
     expected = np.asarray(expected, dtype=float)
     scale = float(np.max(np.abs(expected), initial=1.0))
-    np.testing.assert_allclose(
-        np.asarray(got, dtype=float), expected, rtol=rtol, atol=atol * scale, err_msg=what
-    )
+    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=rtol,
+                               atol=atol * scale, err_msg=what)
 
 
 def quiet(fun):
     """fun with autograd's warnings silenced (constant outputs of linear parts)."""
-
     def wrapped(*args):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return fun(*args)
-
     return wrapped
 
 
 # -- third and fourth derivatives against closed forms ----------------------------------
-
 
 def _tanh_derivatives(x):
     t = math.tanh(x)
@@ -76,71 +55,44 @@ def _tanh_derivatives(x):
 def _sigmoid_derivatives(x):
     s = 1.0 / (1.0 + math.exp(-x))
     d = s * (1.0 - s)
-    return [
-        d,
-        d * (1.0 - 2.0 * s),
-        d * (1.0 - 6.0 * s + 6.0 * s * s),
-        d * (1.0 - 2.0 * s) * (1.0 - 12.0 * s + 12.0 * s * s),
-    ]
+    return [d, d * (1.0 - 2.0 * s), d * (1.0 - 6.0 * s + 6.0 * s * s),
+            d * (1.0 - 2.0 * s) * (1.0 - 12.0 * s + 12.0 * s * s)]
 
 
 def _arctan_derivatives(x):
     q = 1.0 + x * x
-    return [
-        1.0 / q,
-        -2.0 * x / q**2,
-        (6.0 * x * x - 2.0) / q**3,
-        24.0 * x * (1.0 - x * x) / q**4,
-    ]
+    return [1.0 / q, -2.0 * x / q ** 2, (6.0 * x * x - 2.0) / q ** 3,
+            24.0 * x * (1.0 - x * x) / q ** 4]
 
 
 # name: (function, [f', f'', f''', f''''] at x, points)
 CLOSED_FORMS = {
-    "sin": (
-        ft.sin,
-        lambda x: [math.cos(x), -math.sin(x), -math.cos(x), math.sin(x)],
-        [-2.5, 0.3, 1.1],
-    ),
-    "cos": (
-        ft.cos,
-        lambda x: [-math.sin(x), -math.cos(x), math.sin(x), math.cos(x)],
-        [-0.7, 2.0],
-    ),
+    "sin": (ft.sin, lambda x: [math.cos(x), -math.sin(x), -math.cos(x), math.sin(x)],
+            [-2.5, 0.3, 1.1]),
+    "cos": (ft.cos, lambda x: [-math.sin(x), -math.cos(x), math.sin(x), math.cos(x)],
+            [-0.7, 2.0]),
     "tanh": (ft.tanh, _tanh_derivatives, [-1.3, 0.2, 0.8]),
     "exp": (ft.exp, lambda x: [math.exp(x)] * 4, [-1.0, 0.5, 2.0]),
-    "log": (ft.log, lambda x: [1 / x, -1 / x**2, 2 / x**3, -6 / x**4], [0.3, 1.0, 4.0]),
-    "sqrt": (
-        ft.sqrt,
-        lambda x: [0.5 * x**-0.5, -0.25 * x**-1.5, 0.375 * x**-2.5, -0.9375 * x**-3.5],
-        [0.2, 2.5],
-    ),
+    "log": (ft.log, lambda x: [1 / x, -1 / x ** 2, 2 / x ** 3, -6 / x ** 4],
+            [0.3, 1.0, 4.0]),
+    "sqrt": (ft.sqrt, lambda x: [0.5 * x ** -0.5, -0.25 * x ** -1.5,
+                                 0.375 * x ** -2.5, -0.9375 * x ** -3.5], [0.2, 2.5]),
     "arctan": (ft.arctan, _arctan_derivatives, [-2.0, 0.4, 1.5]),
     "sigmoid": (ft.sigmoid, _sigmoid_derivatives, [-3.0, 0.1, 2.2]),
-    "x**3.5": (
-        lambda x: x**3.5,
-        lambda x: [3.5 * x**2.5, 8.75 * x**1.5, 13.125 * x**0.5, 6.5625 * x**-0.5],
-        [0.4, 1.7],
-    ),
-    "power(x, 3.5)": (
-        lambda x: ft.power(x, 3.5),
-        lambda x: [3.5 * x**2.5, 8.75 * x**1.5, 13.125 * x**0.5, 6.5625 * x**-0.5],
-        [0.9],
-    ),
-    "1/x": (
-        lambda x: 1.0 / x,
-        lambda x: [-(x**-2), 2 * x**-3, -6 * x**-4, 24 * x**-5],
-        [-1.5, 0.6],
-    ),
-    "x*exp(-x*x)": (
-        lambda x: x * ft.exp(-x * x),
-        lambda x: [
-            (1 - 2 * x * x) * math.exp(-x * x),
-            (4 * x**3 - 6 * x) * math.exp(-x * x),
-            (-8 * x**4 + 24 * x * x - 6) * math.exp(-x * x),
-            (16 * x**5 - 80 * x**3 + 60 * x) * math.exp(-x * x),
-        ],
-        [-0.8, 0.35, 1.6],
-    ),
+    "x**3.5": (lambda x: x ** 3.5, lambda x: [3.5 * x ** 2.5, 8.75 * x ** 1.5,
+                                              13.125 * x ** 0.5, 6.5625 * x ** -0.5],
+               [0.4, 1.7]),
+    "power(x, 3.5)": (lambda x: ft.power(x, 3.5),
+                      lambda x: [3.5 * x ** 2.5, 8.75 * x ** 1.5, 13.125 * x ** 0.5,
+                                 6.5625 * x ** -0.5], [0.9]),
+    "1/x": (lambda x: 1.0 / x, lambda x: [-x ** -2, 2 * x ** -3, -6 * x ** -4,
+                                          24 * x ** -5], [-1.5, 0.6]),
+    "x*exp(-x*x)": (lambda x: x * ft.exp(-x * x),
+                    lambda x: [(1 - 2 * x * x) * math.exp(-x * x),
+                               (4 * x ** 3 - 6 * x) * math.exp(-x * x),
+                               (-8 * x ** 4 + 24 * x * x - 6) * math.exp(-x * x),
+                               (16 * x ** 5 - 80 * x ** 3 + 60 * x) * math.exp(-x * x)],
+                    [-0.8, 0.35, 1.6]),
 }
 CLOSED_FORM_CASES = [(name, x) for name, (_, _, xs) in CLOSED_FORMS.items() for x in xs]
 
@@ -164,8 +116,7 @@ def test_derivatives_up_to_fourth_order_by_nested_grad(name, x):
         got = nested(grad, f, order)(x)
         assert type(got) is float
         assert got == pytest.approx(expected[order - 1], rel=1e-12, abs=1e-14), (
-            f"order {order}"
-        )
+            f"order {order}")
 
 
 @pytest.mark.parametrize("name, x", CLOSED_FORM_CASES)
@@ -175,8 +126,7 @@ def test_derivatives_up_to_fourth_order_by_nested_jvp(name, x):
     for order in range(1, 5):
         got = nested(jvp_derivative, f, order)(x)
         assert got == pytest.approx(expected[order - 1], rel=1e-12, abs=1e-14), (
-            f"order {order}"
-        )
+            f"order {order}")
 
 
 @pytest.mark.parametrize("name, x", CLOSED_FORM_CASES[::3])
@@ -227,7 +177,7 @@ def test_grad_of_a_vjp_matches_autograd(rng, ag):
     spelling = fasttape_spelling()
     x, u, w = rng.standard_normal(3), rng.standard_normal(4), rng.standard_normal(3)
 
-    def h(x):  # <w, J(x)^T u>
+    def h(x):       # <w, J(x)^T u>
         (cot,) = vjp(lambda z: g_vector(spelling, z), x)[1](u)
         return fnp.sum(cot * w)
 
@@ -235,14 +185,12 @@ def test_grad_of_a_vjp_matches_autograd(rng, ag):
         vjp_fun, _ = make_vjp(lambda z: g_vector(spelling, z))(x)
         return fnp.sum(vjp_fun(u) * w)
 
-    expected = autograd.grad(
-        lambda x: anp.sum(autograd.make_vjp(lambda z: g_vector(anp, z))(x)[0](u) * w)
-    )(x)
+    expected = autograd.grad(lambda x: anp.sum(
+        autograd.make_vjp(lambda z: g_vector(anp, z))(x)[0](u) * w))(x)
     assert_close(grad(h)(x), expected)
     assert_close(grad(h_make_vjp)(x), expected)
-    assert float(h(x)) == pytest.approx(
-        float(u @ autograd.jacobian(lambda z: g_vector(anp, z))(x) @ w), rel=1e-12
-    )
+    assert float(h(x)) == pytest.approx(float(u @ autograd.jacobian(
+        lambda z: g_vector(anp, z))(x) @ w), rel=1e-12)
 
 
 def test_jvp_of_a_grad_is_a_hessian_vector_product(rng, ag):
@@ -265,9 +213,8 @@ def test_grad_of_a_jvp(rng, ag):
     got = grad(lambda z: jvp(lambda y: f_scalar(spelling, y), (z,), (v,))[1])(x)
     assert_close(got, autograd.hessian(lambda z: f_scalar(anp, z))(x) @ v)
     # vector function: d/dx <u, J(x) v>
-    got = grad(lambda z: fnp.sum(u * jvp(lambda y: g_vector(spelling, y), (z,), (v,))[1]))(
-        x
-    )
+    got = grad(lambda z: fnp.sum(u * jvp(lambda y: g_vector(spelling, y), (z,),
+                                         (v,))[1]))(x)
     hessians = autograd.jacobian(autograd.jacobian(lambda z: g_vector(anp, z)))(x)
     assert_close(got, np.einsum("i,ijk,j->k", u, hessians, v))
 
@@ -290,12 +237,10 @@ def test_jvp_of_a_jvp_is_a_second_directional_derivative(rng, ag):
 @pytest.mark.parametrize("x", [1.0, -0.5])
 def test_grad_of_a_hessian_of_scalar_code(x):
     """hessian applied to a Variable (inside grad or jvp): d/dx (x^4)'' = 24 x."""
-    assert float(grad(lambda x: hessian(lambda y: y**4)(x))(x)) == pytest.approx(
-        24.0 * x, rel=1e-14
-    )
-    assert float(jvp(hessian(lambda y: y**4), (x,), (1.0,))[1]) == pytest.approx(
-        24.0 * x, rel=1e-14
-    )
+    assert float(grad(lambda x: hessian(lambda y: y ** 4)(x))(x)) == pytest.approx(
+        24.0 * x, rel=1e-14)
+    assert float(jvp(hessian(lambda y: y ** 4), (x,), (1.0,))[1]) == pytest.approx(
+        24.0 * x, rel=1e-14)
 
 
 def test_grad_of_the_trace_of_a_hessian(rng, ag):
@@ -308,14 +253,12 @@ def test_grad_of_the_trace_of_a_hessian(rng, ag):
         h = hessian(lambda y: f_scalar(spelling, y))(z)
         return h[0, 0] + h[1, 1] + h[2, 2]
 
-    expected = autograd.grad(
-        lambda z: anp.trace(autograd.hessian(lambda y: f_scalar(anp, y))(z))
-    )(x)
+    expected = autograd.grad(lambda z: anp.trace(
+        autograd.hessian(lambda y: f_scalar(anp, y))(z)))(x)
     assert_close(grad(laplacian)(x), expected)
 
 
 # -- perturbation confusion -------------------------------------------------------------
-
 
 @pytest.mark.parametrize("x", [1.0, -2.5, 0.0, 7.0])
 def test_perturbation_confusion(x):
@@ -324,7 +267,8 @@ def test_perturbation_confusion(x):
     assert grad(lambda x: x * grad(lambda y: x + y)(x))(x) == 1.0
     assert grad(lambda x: x * jvp(lambda y: x + y, (x,), (1.0,))[1])(x) == 1.0
     assert jvp(lambda x: x * grad(lambda y: x + y)(x), (x,), (1.0,))[1] == 1.0
-    assert jvp(lambda x: x * jvp(lambda y: x + y, (x,), (1.0,))[1], (x,), (1.0,))[1] == 1.0
+    assert jvp(lambda x: x * jvp(lambda y: x + y, (x,), (1.0,))[1], (x,),
+               (1.0,))[1] == 1.0
 
 
 def test_inner_derivative_with_respect_to_a_number_closing_over_an_outer_variable():
@@ -360,7 +304,7 @@ def test_perturbation_confusion_with_arrays(rng):
     v = rng.standard_normal(4)
 
     def f_fwd(x):
-        return fnp.sum(x * jvp(lambda y: x * y, (x,), (v,))[1])  # = sum(x^2 v)
+        return fnp.sum(x * jvp(lambda y: x * y, (x,), (v,))[1])     # = sum(x^2 v)
 
     assert_close(grad(f_fwd)(x), 2.0 * x * v, rtol=1e-15)
     # and the Hessian of the first: 2 I
@@ -368,7 +312,6 @@ def test_perturbation_confusion_with_arrays(rng):
 
 
 # -- Hessians of scalar code ------------------------------------------------------------
-
 
 def rosenbrock(p):
     total = 0.0
@@ -403,7 +346,7 @@ def loopy(p):
     """A Python loop mixing most kinds of scalar operations."""
     total = 0.0
     for i in range(len(p) - 1):
-        total = total + ft.sin(p[i] * p[i + 1]) + ft.exp(-(p[i] ** 2)) * p[-1]
+        total = total + ft.sin(p[i] * p[i + 1]) + ft.exp(-p[i] ** 2) * p[-1]
         total = total + ft.log1p(p[i + 1] ** 2) / (2.0 + ft.cos(p[i]))
     return total + ft.sqrt(1.0 + p[0] ** 2) * ft.arctan(p[-1])
 
@@ -411,7 +354,7 @@ def loopy(p):
 def loopy_anp(anp, p):
     total = 0.0
     for i in range(len(p) - 1):
-        total = total + anp.sin(p[i] * p[i + 1]) + anp.exp(-(p[i] ** 2)) * p[-1]
+        total = total + anp.sin(p[i] * p[i + 1]) + anp.exp(-p[i] ** 2) * p[-1]
         total = total + anp.log1p(p[i + 1] ** 2) / (2.0 + anp.cos(p[i]))
     return total + anp.sqrt(1.0 + p[0] ** 2) * anp.arctan(p[-1])
 
@@ -422,13 +365,8 @@ def test_hessian_of_extended_rosenbrock_on_a_list(n, rng):
     h = hessian(rosenbrock)(p)
     assert h.shape == (n, n)
     assert_close(h, rosenbrock_hessian(p), rtol=1e-13)
-    assert_close(
-        numerical_jacobian(rosenbrock_gradient, np.array(p)),
-        h,
-        rtol=1e-7,
-        atol=1e-9,
-        what="central differences of the gradient",
-    )
+    assert_close(numerical_jacobian(rosenbrock_gradient, np.array(p)), h, rtol=1e-7,
+                 atol=1e-9, what="central differences of the gradient")
 
 
 def test_hessian_of_a_python_loop_matches_autograd_and_differences(rng, ag):
@@ -452,7 +390,6 @@ def test_hessian_of_a_tuple_and_of_a_number(rng):
 def test_hessian_of_a_list_input_to_code_with_array_operations():
     """A list of floats handed to code that builds an array (so the C path does not
     apply): the Hessian of sum(p^3) is diag(6 p), as hvp gives."""
-
     def f(p):
         return fnp.sum(fnp.array(p) ** 3)
 
@@ -478,7 +415,6 @@ def test_hessian_of_a_python_loop_matches_jax(rng):
 
 
 # -- Hessian-vector products: the C path and the general path ---------------------------
-
 
 def test_hvp_on_a_list_takes_the_c_path_and_matches_H_v(rng):
     p = [float(v) for v in rng.uniform(-1.5, 1.5, 8)]
@@ -510,14 +446,13 @@ def test_hvp_on_an_array_takes_the_c_path_and_matches_H_v(rng):
 
 def test_hvp_through_python_rules_takes_the_general_path(rng):
     """linalg nodes have no second derivatives in C: the gradient is recorded."""
-
     def f(a):
-        return fnp.sum(fnp.linalg.inv(a) * a) + fnp.sum(a**3)
+        return fnp.sum(fnp.linalg.inv(a) * a) + fnp.sum(a ** 3)
 
     a = rng.standard_normal((3, 3)) + 3.0 * np.eye(3)
     v = rng.standard_normal((3, 3))
     assert hessian_vectors(f, 0, (a,), [v]) is None
-    step = 1e-5  # central differences of the gradient
+    step = 1e-5                        # central differences of the gradient
     expected = (grad(f)(a + step * v) - grad(f)(a - step * v)) / (2 * step)
     assert_close(hvp(f)(a, v), expected, rtol=1e-6)
 
@@ -555,27 +490,21 @@ def test_hvp_inside_another_differentiation(rng, ag):
     def third(x):
         return fnp.sum(w * hvp(lambda z: f_scalar(spelling, z))(x, v))
 
-    expected = autograd.grad(
-        lambda x: anp.dot(w, anp.dot(autograd.hessian(lambda z: f_scalar(anp, z))(x), v))
-    )(x)
+    expected = autograd.grad(lambda x: anp.dot(w, anp.dot(autograd.hessian(
+        lambda z: f_scalar(anp, z))(x), v)))(x)
     assert_close(grad(third)(x), expected)
 
 
 # every scalar op: the second-derivative table of the C path against the recorded rules
 
-
 def second_order_cases():
-    return [
-        pytest.param(spec, wrap, id=f"{spec.name}-{wrap}")
-        for spec in SPECS
-        for wrap in ("bare", "chained")
-    ]
+    return [pytest.param(spec, wrap, id=f"{spec.name}-{wrap}")
+            for spec in SPECS for wrap in ("bare", "chained")]
 
 
 def op_function(spec, args, wrap):
     """F(p): the spec's op with its differentiable arguments taken from the list p
     (bare), or the op fed by and feeding nonlinear functions of p (chained)."""
-
     def full(p):
         call = list(args)
         for i, q in zip(spec.argnums, p):
@@ -588,12 +517,10 @@ def op_function(spec, args, wrap):
     def chained(p):
         # move each input along a nonlinear path that stays inside the op's domain at
         # the sampled point (q + 0.05 * (q - a)^2 equals q there, with derivative 1)
-        moved = [
-            q + 0.05 * (q - a) * (q - a) for q, a in zip(p, [args[i] for i in spec.argnums])
-        ]
+        moved = [q + 0.05 * (q - a) * (q - a) for q, a in
+                 zip(p, [args[i] for i in spec.argnums])]
         y = spec.fun(*full(moved))
         return 0.5 * y * y + y * moved[0]
-
     return chained
 
 
@@ -610,37 +537,18 @@ def test_hvp_c_path_and_general_path_agree_for_every_op(spec, wrap, rng):
         general = hvp(lambda x: F([x[i] for i in range(n)]))(np.array(p), np.array(v))
         # the recorded rules swept forward, on the same scalar leaves as the C path
         recorded = jvp(grad(F), (p,), (v,))[1]
-        assert_close(
-            fast,
-            general,
-            rtol=1e-11,
-            atol=1e-12,
-            what=f"{spec.name} at {args}: C path vs general path",
-        )
-        assert_close(
-            fast,
-            recorded,
-            rtol=1e-11,
-            atol=1e-12,
-            what=f"{spec.name} at {args}: C path vs jvp of grad",
-        )
+        assert_close(fast, general, rtol=1e-11, atol=1e-12,
+                     what=f"{spec.name} at {args}: C path vs general path")
+        assert_close(fast, recorded, rtol=1e-11, atol=1e-12,
+                     what=f"{spec.name} at {args}: C path vs jvp of grad")
         h = hessian(F)(p)
         assert_close(h, h.T, rtol=1e-12, atol=1e-13, what="symmetry")
-        assert_close(
-            h @ np.array(v),
-            fast,
-            rtol=1e-11,
-            atol=1e-12,
-            what=f"{spec.name} at {args}: hessian",
-        )
+        assert_close(h @ np.array(v), fast, rtol=1e-11, atol=1e-12,
+                     what=f"{spec.name} at {args}: hessian")
         numeric = numerical_jacobian(lambda q: np.array(grad(F)(list(q))), np.array(p))
-        assert_close(
-            fast,
-            numeric @ np.array(v),
-            rtol=1e-6,
-            atol=1e-8,
-            what=f"{spec.name} at {args}: central differences of the gradient",
-        )
+        assert_close(fast, numeric @ np.array(v), rtol=1e-6, atol=1e-8,
+                     what=f"{spec.name} at {args}: central differences of the "
+                          f"gradient")
 
 
 # -- Hessians through array operations --------------------------------------------------
@@ -656,61 +564,33 @@ def well_conditioned(rng):
 
 # (name, f(np, x) -> scalar, draw(rng) -> x)
 ARRAY_HESSIANS = [
-    (
-        "matmul tanh sum",
-        lambda np, x: np.sum(np.tanh(A43 @ x) ** 2),
-        lambda rng: rng.standard_normal(3),
-    ),
-    (
-        "matrix argument",
-        lambda np, x: np.sum(np.tanh(x @ np.transpose(x))),
-        lambda rng: rng.standard_normal((2, 3)),
-    ),
-    (
-        "indexing",
-        lambda np, x: np.sum(x[1:] * x[:-1] ** 2) + x[0] ** 3 * x[-1],
-        lambda rng: rng.standard_normal(5),
-    ),
-    (
-        "where",
-        lambda np, x: np.sum(np.where(x > 0.0, x**3, np.sin(x))),
-        lambda rng: rng.choice([-1.0, 1.0], 5) * rng.uniform(0.2, 2.0, 5),
-    ),
-    (
-        "logsumexp",
-        lambda np, x: np.special.logsumexp(A43 @ x),
-        lambda rng: rng.standard_normal(3),
-    ),
-    ("cumsum", lambda np, x: np.sum(np.cumsum(x) ** 3), lambda rng: rng.standard_normal(4)),
-    (
-        "prod",
-        lambda np, x: np.prod(x) + np.prod(x[:2] * x[1:3]),
-        lambda rng: rng.uniform(0.5, 1.5, 4),
-    ),
+    ("matmul tanh sum", lambda np, x: np.sum(np.tanh(A43 @ x) ** 2),
+     lambda rng: rng.standard_normal(3)),
+    ("matrix argument", lambda np, x: np.sum(np.tanh(x @ np.transpose(x))),
+     lambda rng: rng.standard_normal((2, 3))),
+    ("indexing", lambda np, x: np.sum(x[1:] * x[:-1] ** 2) + x[0] ** 3 * x[-1],
+     lambda rng: rng.standard_normal(5)),
+    ("where", lambda np, x: np.sum(np.where(x > 0.0, x ** 3, np.sin(x))),
+     lambda rng: rng.choice([-1.0, 1.0], 5) * rng.uniform(0.2, 2.0, 5)),
+    ("logsumexp", lambda np, x: np.special.logsumexp(A43 @ x),
+     lambda rng: rng.standard_normal(3)),
+    ("cumsum", lambda np, x: np.sum(np.cumsum(x) ** 3),
+     lambda rng: rng.standard_normal(4)),
+    ("prod", lambda np, x: np.prod(x) + np.prod(x[:2] * x[1:3]),
+     lambda rng: rng.uniform(0.5, 1.5, 4)),
     ("inv", lambda np, x: np.sum(np.linalg.inv(x) * C3), well_conditioned),
     ("det", lambda np, x: np.linalg.det(x), well_conditioned),
     ("slogdet", lambda np, x: np.linalg.slogdet(x)[1], well_conditioned),
     ("solve", lambda np, x: np.sum(np.linalg.solve(x, C3[0]) ** 2), well_conditioned),
-    (
-        "solve rhs",
-        lambda np, x: np.sum(np.linalg.solve(C3 + 3.0 * EYE3, x * x) ** 2),
-        lambda rng: rng.standard_normal(3),
-    ),
-    (
-        "cholesky",
-        lambda np, x: np.sum(np.linalg.cholesky(x @ np.transpose(x) + 3.0 * EYE3) * C3),
-        lambda rng: rng.standard_normal((3, 3)),
-    ),
-    (
-        "einsum",
-        lambda np, x: np.einsum("i,ij,j->", x, C3, np.sin(x)),
-        lambda rng: rng.standard_normal(3),
-    ),
-    (
-        "einsum matrix",
-        lambda np, x: np.sum(np.einsum("ij,jk->ik", x, x) ** 2),
-        lambda rng: rng.standard_normal((2, 2)),
-    ),
+    ("solve rhs", lambda np, x: np.sum(np.linalg.solve(C3 + 3.0 * EYE3, x * x) ** 2),
+     lambda rng: rng.standard_normal(3)),
+    ("cholesky", lambda np, x: np.sum(np.linalg.cholesky(
+        x @ np.transpose(x) + 3.0 * EYE3) * C3),
+     lambda rng: rng.standard_normal((3, 3))),
+    ("einsum", lambda np, x: np.einsum("i,ij,j->", x, C3, np.sin(x)),
+     lambda rng: rng.standard_normal(3)),
+    ("einsum matrix", lambda np, x: np.sum(np.einsum("ij,jk->ik", x, x) ** 2),
+     lambda rng: rng.standard_normal((2, 2))),
 ]
 ARRAY_HESSIAN_IDS = [c[0] for c in ARRAY_HESSIANS]
 
@@ -728,8 +608,7 @@ def test_hessian_through_array_operations_matches_autograd(name, f, draw, rng, a
 
 @pytest.mark.parametrize("name, f, draw", ARRAY_HESSIANS, ids=ARRAY_HESSIAN_IDS)
 def test_hessian_through_array_operations_matches_differences_of_the_gradient(
-    name, f, draw, rng
-):
+        name, f, draw, rng):
     spelling, ref = fasttape_spelling(), numpy_spelling()
     x = draw(rng)
     h = hessian(lambda z: f(spelling, z))(x)
@@ -749,9 +628,10 @@ def test_second_derivatives_of_odd_powers_at_negative_entries_do_not_warn():
     x = np.array([-1.0, 2.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert_close(grad(lambda z: fnp.sum(z**3))(x), 3.0 * x * x, rtol=1e-15)
-        assert_close(hessian(lambda z: fnp.sum(z**3))(x), np.diag(6.0 * x), rtol=1e-15)
-        assert grad(grad(lambda z: z**3))(-1.0) == -6.0
+        assert_close(grad(lambda z: fnp.sum(z ** 3))(x), 3.0 * x * x, rtol=1e-15)
+        assert_close(hessian(lambda z: fnp.sum(z ** 3))(x), np.diag(6.0 * x),
+                     rtol=1e-15)
+        assert grad(grad(lambda z: z ** 3))(-1.0) == -6.0
 
 
 @pytest.mark.slow
@@ -761,7 +641,8 @@ def test_hessian_through_array_operations_matches_jax(name, f, draw, rng):
     spelling = fasttape_spelling()
     x = draw(rng)
     expected = np.asarray(jax.hessian(lambda z: f(jnp, z))(x))
-    assert_close(hessian(lambda z: f(spelling, z))(x), expected, rtol=1e-9, atol=1e-11)
+    assert_close(hessian(lambda z: f(spelling, z))(x), expected, rtol=1e-9,
+                 atol=1e-11)
 
 
 def test_one_hessian_against_jax(rng):
@@ -790,7 +671,7 @@ def test_second_derivatives_by_sampling_shapes(rng, ag):
     a, b = sample(rng, (3, 2)), sample(rng, (2,))
     v_a = rng.standard_normal((3, 2))
 
-    def directional_grad_b(a, b):  # <grad_a f, v_a>, as a function of (a, b)
+    def directional_grad_b(a, b):      # <grad_a f, v_a>, as a function of (a, b)
         return fnp.sum(grad(lambda a_: f(spelling, a_, b))(a) * v_a)
 
     got_a, got_b = grad(directional_grad_b, argnum=(0, 1))(a, b)

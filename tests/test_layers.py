@@ -10,7 +10,6 @@ A lower layer that needs something of an upper one gets it handed in through a h
 (fasttape._wiring fills them all, called once by fasttape/__init__.py) instead of
 importing it.
 """
-
 import ast
 import re
 from pathlib import Path
@@ -52,13 +51,8 @@ LAYERS = (
     ("fasttape.check",),
     ("fasttape._wiring",),
     ("fasttape",),
-    (
-        "fasttape.__main__",
-        "fasttape.bench",
-        "fasttape.bench.timing",
-        "fasttape.bench.workloads",
-        "fasttape.bench.libraries",
-    ),
+    ("fasttape.__main__", "fasttape.bench", "fasttape.bench.timing",
+     "fasttape.bench.workloads", "fasttape.bench.libraries"),
     ("fasttape.bench.peers",),
     ("fasttape.bench.catalog", "fasttape.bench.run"),
     ("fasttape.bench.foundation", "fasttape.bench.report"),
@@ -67,11 +61,10 @@ LAYERS = (
 )
 
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
-DECLARATIONS = {name[: -len(".pxd")] for name in LAYER_OF if name.endswith(".pxd")}
+DECLARATIONS = {name[:-len(".pxd")] for name in LAYER_OF if name.endswith(".pxd")}
 
 
 # -- reading the imports ------------------------------------------------------------------
-
 
 def module_name(path, root=ROOT):
     parts = path.relative_to(root).with_suffix("").parts
@@ -80,11 +73,8 @@ def module_name(path, root=ROOT):
 
 def source_files(package=PACKAGE, root=ROOT):
     """The package's .py, .pyx and .pxd files (not the .pyi stubs, which run nothing)."""
-    return [
-        p
-        for p in sorted(package.rglob("*"))
-        if p.suffix in (".py", ".pyx", ".pxd") and "__pycache__" not in p.parts
-    ]
+    return [p for p in sorted(package.rglob("*"))
+            if p.suffix in (".py", ".pyx", ".pxd") and "__pycache__" not in p.parts]
 
 
 def resolve(base, level, package):
@@ -92,7 +82,7 @@ def resolve(base, level, package):
     if not level:
         return base
     parts = package.split(".")
-    parts = parts[: len(parts) - level + 1]
+    parts = parts[:len(parts) - level + 1]
     return ".".join(parts + ([base] if base else []))
 
 
@@ -107,29 +97,20 @@ def python_imports(path, module):
             for alias in node.names:
                 yield node.lineno, alias.name, (), "import"
         elif isinstance(node, ast.ImportFrom):
-            yield (
-                node.lineno,
-                resolve(node.module, node.level, package),
-                tuple(alias.name for alias in node.names),
-                "import",
-            )
-        elif (
-            isinstance(node, ast.Call)
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-            and getattr(node.func, "id", getattr(node.func, "attr", None))
-            in ("import_module", "__import__")
-        ):
+            yield (node.lineno, resolve(node.module, node.level, package),
+                   tuple(alias.name for alias in node.names), "import")
+        elif isinstance(node, ast.Call) and node.args and \
+                isinstance(node.args[0], ast.Constant) and \
+                isinstance(node.args[0].value, str) and \
+                getattr(node.func, "id", getattr(node.func, "attr", None)) in (
+                    "import_module", "__import__"):
             yield node.lineno, node.args[0].value, (), "import"
 
 
 CYTHON_IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+(?P<from_kind>c?import)[ \t]+"
     r"(?P<names>\([^)]*\)|[^\n#]*)"
-    r"|(?P<kind>c?import)[ \t]+(?P<modules>[^\n#]*))",
-    re.MULTILINE,
-)
+    r"|(?P<kind>c?import)[ \t]+(?P<modules>[^\n#]*))", re.MULTILINE)
 STRING_IMPORT = re.compile(r"(?:import_module|__import__)\(\s*[\"']([\w.]+)[\"']")
 
 
@@ -147,9 +128,8 @@ def cython_imports(path, module):
         if m["base"] is not None:
             level = len(m["base"]) - len(m["base"].lstrip("."))
             base = resolve(m["base"][level:], level, package)
-            names = tuple(
-                n.split()[0] for n in m["names"].strip("() \t\n").split(",") if n.strip()
-            )
+            names = tuple(n.split()[0] for n in m["names"].strip("() \t\n").split(",")
+                          if n.strip())
             yield line(m), base, names, m["from_kind"]
         else:
             for name in m["modules"].split(","):
@@ -192,9 +172,8 @@ def import_graph(package=PACKAGE, root=ROOT, declarations=DECLARATIONS):
             where = f"{path.relative_to(root)}:{lineno}"
             for target in known(name, names):
                 if target not in modules:
-                    problems.append(
-                        f"{where}: imports {target}, which is not a module of the package"
-                    )
+                    problems.append(f"{where}: imports {target}, which is not a module "
+                                    f"of the package")
                     continue
                 if kind == "cimport":
                     targets = [node_of(target, True)]
@@ -214,7 +193,7 @@ def find_cycle(graph):
         state[node] = "open"
         for _, target in graph.get(node, ()):
             if state.get(target) == "open":
-                return path[path.index(target) :] + [target]
+                return path[path.index(target):] + [target]
             if target not in state:
                 cycle = visit(target, path + [target])
                 if cycle:
@@ -235,14 +214,12 @@ GRAPH, PROBLEMS = import_graph()
 
 # -- the rules ----------------------------------------------------------------------------
 
-
 def test_every_module_is_in_exactly_one_layer():
     listed = [name for layer in LAYERS for name in layer]
     assert len(listed) == len(set(listed)), "a module is listed twice"
     assert sorted(GRAPH) == sorted(listed), (
         f"modules without a layer: {sorted(set(GRAPH) - set(listed))}; "
-        f"listed but missing: {sorted(set(listed) - set(GRAPH))}"
-    )
+        f"listed but missing: {sorted(set(listed) - set(GRAPH))}")
 
 
 def test_imports_name_modules_of_the_package():
@@ -250,13 +227,11 @@ def test_imports_name_modules_of_the_package():
 
 
 def test_every_import_points_to_a_lower_layer():
-    upward = [
-        f"{where}: {node} (layer {LAYER_OF[node] + 1}) imports {target} "
-        f"(layer {LAYER_OF[target] + 1})"
-        for node, edges in sorted(GRAPH.items())
-        for where, target in edges
-        if node in LAYER_OF and target in LAYER_OF and LAYER_OF[target] >= LAYER_OF[node]
-    ]
+    upward = [f"{where}: {node} (layer {LAYER_OF[node] + 1}) imports {target} "
+              f"(layer {LAYER_OF[target] + 1})"
+              for node, edges in sorted(GRAPH.items()) for where, target in edges
+              if node in LAYER_OF and target in LAYER_OF
+              and LAYER_OF[target] >= LAYER_OF[node]]
     assert not upward, "imports that do not point down:\n" + "\n".join(upward)
 
 
@@ -269,9 +244,8 @@ def test_no_import_cycles():
 def test_architecture_doc_lists_the_layers():
     """docs/architecture.md's table: one row per module, bottom to top, numbered as
     LAYERS is; every module it names exists."""
-    rows = re.findall(
-        r"^\|\s*(\d+)\s*\|\s*`([\w.]+)`\s*\|", ARCHITECTURE.read_text(), re.MULTILINE
-    )
+    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*`([\w.]+)`\s*\|", ARCHITECTURE.read_text(),
+                      re.MULTILINE)
     documented = [(int(layer), name) for layer, name in rows]
     expected = [(i + 1, name) for i, layer in enumerate(LAYERS) for name in layer]
     assert documented == expected
@@ -280,7 +254,6 @@ def test_architecture_doc_lists_the_layers():
 
 
 # -- the checker itself -----------------------------------------------------------------
-
 
 def test_checker_finds_every_kind_of_import(tmp_path):
     """Imports at module level and inside functions, from .py and .pyx/.pxd files,
@@ -295,10 +268,8 @@ def test_checker_finds_every_kind_of_import(tmp_path):
         "sub/__init__.py": "from . import deep\n",
         "sub/deep.py": "from ..low import f\n",
         "core.pxd": "from fasttape.low cimport x\n",
-        "core.pyx": (
-            "def g():\n    from fasttape.sub cimport (deep,\n"
-            "                               other)\nimport fasttape.missing\n"
-        ),
+        "core.pyx": ("def g():\n    from fasttape.sub cimport (deep,\n"
+                     "                               other)\nimport fasttape.missing\n"),
     }
     for name, text in files.items():
         (package / name).write_text(text)
@@ -313,26 +284,18 @@ def test_checker_finds_every_kind_of_import(tmp_path):
         "fasttape.core.pxd": ["fasttape.low"],
         "fasttape.core": ["fasttape.core.pxd", "fasttape.sub", "fasttape.sub.deep"],
     }
-    assert problems == [
-        "fasttape/core.pyx:4: imports fasttape.missing, which is not "
-        "a module of the package"
-    ]
-    assert find_cycle(graph) == [
-        "fasttape.low",
-        "fasttape.high",
-        "fasttape.sub.deep",
-        "fasttape.low",
-    ]
+    assert problems == ["fasttape/core.pyx:4: imports fasttape.missing, which is not "
+                        "a module of the package"]
+    assert find_cycle(graph) == ["fasttape.low", "fasttape.high", "fasttape.sub.deep",
+                                 "fasttape.low"]
 
 
 # -- what the hooks must keep working -----------------------------------------------------
 
-
 def test_plain_numpy_dispatch_needs_only_import_fasttape():
     """NumPy's functions and ufuncs on fasttape's Variables find fasttape's
     implementations, and tapes pickle, in a program that imports only fasttape."""
-    assert_runs_cleanly(
-        """
+    assert_runs_cleanly("""
         import pickle
         import numpy as np
         import fasttape
@@ -342,6 +305,5 @@ def test_plain_numpy_dispatch_needs_only_import_fasttape():
         t = fasttape.grad(lambda x: x.T.sum())(np.ones((2, 2)))
         f = pickle.loads(pickle.dumps(fasttape.trace(lambda x: np.sum(x * x), x)))
         print(np.round(g, 6).tolist(), round(h, 6), t.tolist(), f.grad(x).tolist())
-        """,
-        "[2.497462, 2.211325, 0.993161] 0.877583 [[1.0, 1.0], [1.0, 1.0]] [1.0, 2.0, 4.0]",
-    )
+        """, "[2.497462, 2.211325, 0.993161] 0.877583 [[1.0, 1.0], [1.0, 1.0]] "
+             "[1.0, 2.0, 4.0]")

@@ -5,7 +5,6 @@ default tape after each backward and free the old one with its last Variable.
 Measured three ways: Python-level allocations (tracemalloc, which also sees the
 tape buffers, allocated with PyMem_*), the number of live Tape objects (weak
 references), and the resident set size of the process."""
-
 import gc
 import math
 import os
@@ -42,7 +41,7 @@ def f_small(x, y):
 def f_medium(p):
     total = 0.0
     for a, b in zip(p[:-1], p[1:]):
-        total = total + 100.0 * (b - a**2) ** 2 + (1.0 - a) ** 2
+        total = total + 100.0 * (b - a ** 2) ** 2 + (1.0 - a) ** 2
     return total
 
 
@@ -59,11 +58,10 @@ def pytorch_round(i, tapes=None):
     y = Variable(1.0 + 0.0001 * (i % 100))
     f = f_small(x, y)
     f.backward()
-    assert x.grad == pytest.approx(
-        y.value + math.cos(x.value) * math.exp(-(y.value**2)), rel=1e-13
-    )
-    assert x.tape.n_nodes == 9  # each round on its own, fresh default tape
-    # (2 leaves, 7 operations)
+    assert x.grad == pytest.approx(y.value + math.cos(x.value)
+                                   * math.exp(-y.value ** 2), rel=1e-13)
+    assert x.tape.n_nodes == 9          # each round on its own, fresh default tape
+                                        # (2 leaves, 7 operations)
     if tapes is not None:
         tapes.append(weakref.ref(x.tape))
 
@@ -97,11 +95,11 @@ def assert_rss_flat(run, rounds, warmup, limit_bytes):
         run(i)
     gc.collect()
     growth = rss_bytes() - before
-    assert growth < limit_bytes, f"RSS grew by {growth / 1e6:.1f} MB over {rounds} rounds"
+    assert growth < limit_bytes, (f"RSS grew by {growth / 1e6:.1f} MB over {rounds} "
+                                  f"rounds")
 
 
 # -- short versions, in the default run ------------------------------------------------
-
 
 def test_grad_calls_do_not_accumulate_memory():
     growth = traced_growth(grad_round, rounds=2000, warmup=200)
@@ -127,8 +125,8 @@ def test_a_tape_lives_as_long_as_its_variables():
     y = x * x
     y.backward()
     tape_ref = weakref.ref(x.tape)
-    Variable(1.0)  # the default tape moves on
-    assert tape_ref() is not None  # x and y still hold the old one
+    Variable(1.0)                    # the default tape moves on
+    assert tape_ref() is not None    # x and y still hold the old one
     del x, y
     gc.collect()
     assert tape_ref() is None
@@ -147,7 +145,6 @@ def test_grad_pool_does_not_keep_growing_with_large_functions():
 
 
 # -- long versions ---------------------------------------------------------------------
-
 
 @pytest.mark.slow
 def test_grad_calls_long_run_memory_is_flat():

@@ -3,7 +3,6 @@ three ways: value against NumPy, gradient against central differences of the Num
 reference, gradient against autograd. Then the awkward inputs (zeros, edges, huge
 numbers, inf, nan), the documented conventions at non-differentiable points, the
 aliases, the math-module mirror and NumPy ufunc dispatch."""
-
 import itertools
 import math
 import warnings
@@ -17,16 +16,8 @@ import fasttape.math as ftmath
 from fasttape import Tape, Variable
 from fasttape._tape import OP_TABLE
 
-from opspecs import (
-    BINARY_FUNCTION_SPECS,
-    FUNCTION_SPECS,
-    SPECIAL_PAIR_VALUES,
-    SPECIAL_VALUES,
-    SPECS,
-    UNARY_FUNCTION_SPECS,
-    np_erf,
-    np_sigmoid,
-)
+from opspecs import (BINARY_FUNCTION_SPECS, FUNCTION_SPECS, SPECIAL_PAIR_VALUES,
+                     SPECIAL_VALUES, SPECS, UNARY_FUNCTION_SPECS, np_erf, np_sigmoid)
 from support import assert_gradient_matches_differences, same_float
 
 N_POINTS = 8
@@ -40,7 +31,8 @@ def record(spec, args):
     """spec.fun applied to args, its differentiable arguments as Variables on a new
     tape. Returns (output, tape)."""
     tape = Tape()
-    call = [Variable(a, tape=tape) if i in spec.argnums else a for i, a in enumerate(args)]
+    call = [Variable(a, tape=tape) if i in spec.argnums else a
+            for i, a in enumerate(args)]
     return spec.fun(*call), tape
 
 
@@ -52,7 +44,7 @@ def reference(spec, args):
 
 def fasttape_grad(spec, args):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant outputs (sign) warn
+        warnings.simplefilter("ignore")     # constant outputs (sign) warn
         return ft.grad(spec.fun, argnum=spec.argnums)(*args)
 
 
@@ -62,43 +54,36 @@ def points(spec, rng, n=N_POINTS):
 
 # -- the table itself ------------------------------------------------------------------
 
-
 @pytest.mark.parametrize("spec", SPECS, ids=ids(SPECS))
 def test_spec_records_its_op_codes(spec, rng):
     """Each spec records exactly the op codes it claims (so the coverage check below
     means something)."""
     out, tape = record(spec, points(spec, rng, 1)[0])
     names = [OP_TABLE[code][0] for code in tape.arrays()["ops"]]
-    assert names[: spec.arity] == ["LEAF"] * spec.arity
-    assert tuple(names[spec.arity :]) == spec.ops
+    assert names[:spec.arity] == ["LEAF"] * spec.arity
+    assert tuple(names[spec.arity:]) == spec.ops
     assert isinstance(out, Variable)
 
 
 def test_every_op_code_is_exercised_by_a_spec():
     covered = set().union(*(spec.ops for spec in SPECS))
-    missing = [
-        name
-        for name, code, arity in OP_TABLE
-        if name not in covered and name not in ("LEAF", "CONST", "ARRAY")
-    ]
+    missing = [name for name, code, arity in OP_TABLE
+               if name not in covered and name not in ("LEAF", "CONST", "ARRAY")]
     # (ARRAY is the tape node of every array operation: tests/test_arrays.py covers it)
     assert not missing, f"op codes without a spec in tests/opspecs.py: {missing}"
     assert covered <= {name for name, _, _ in OP_TABLE}
 
 
 def test_every_public_elementary_function_has_a_spec():
-    documented = (
-        "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh "
-        "arctanh exp exp2 expm1 log log2 log10 log1p sqrt cbrt square "
-        "reciprocal sign abs power arctan2 hypot maximum minimum logaddexp "
-        "erf sigmoid"
-    ).split()
+    documented = ("sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh "
+                  "arctanh exp exp2 expm1 log log2 log10 log1p sqrt cbrt square "
+                  "reciprocal sign abs power arctan2 hypot maximum minimum logaddexp "
+                  "erf sigmoid").split()
     with_spec = {spec.fun for spec in SPECS}
     assert [name for name in documented if getattr(ft, name) not in with_spec] == []
 
 
 # -- 1. values against NumPy -----------------------------------------------------------
-
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids(SPECS))
 def test_value_matches_numpy(spec, rng):
@@ -106,7 +91,8 @@ def test_value_matches_numpy(spec, rng):
         expected = reference(spec, args)
         out, _ = record(spec, args)
         assert type(out) is Variable
-        assert same_float(out.value, expected, spec.value_rtol), (args, out.value, expected)
+        assert same_float(out.value, expected, spec.value_rtol), (args, out.value,
+                                                                  expected)
         if spec.plain:
             plain = spec.fun(*args)
             assert type(plain) is float
@@ -114,7 +100,6 @@ def test_value_matches_numpy(spec, rng):
 
 
 # -- 2. gradients against central differences of the NumPy reference -------------------
-
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids(SPECS))
 def test_gradient_matches_central_differences(spec, rng):
@@ -130,9 +115,8 @@ def test_gradient_matches_central_differences(spec, rng):
             return reference(spec, call)
 
         x = [args[i] for i in spec.argnums]
-        assert_gradient_matches_differences(
-            f, x, gradient, rng, rtol=spec.grad_rtol, atol=spec.grad_atol
-        )
+        assert_gradient_matches_differences(f, x, gradient, rng, rtol=spec.grad_rtol,
+                                            atol=spec.grad_atol)
 
 
 def test_gradient_matches_numerical_grad_of_fasttape(rng):
@@ -141,18 +125,17 @@ def test_gradient_matches_numerical_grad_of_fasttape(rng):
         args = points(spec, rng, 1)[0]
         ad = fasttape_grad(spec, args)
         numeric = ft.numerical_grad(lambda a: spec.fun(*a), list(args))
-        np.testing.assert_allclose(ad, numeric, rtol=1e-6, atol=1e-8, err_msg=spec.name)
+        np.testing.assert_allclose(ad, numeric, rtol=1e-6, atol=1e-8,
+                                   err_msg=spec.name)
 
 
 # -- 3. gradients against autograd -----------------------------------------------------
-
 
 @pytest.fixture(scope="module")
 def autograd_modules():
     autograd = pytest.importorskip("autograd")
     import autograd.numpy as anp
     import autograd.scipy.special as special
-
     return autograd, anp, special
 
 
@@ -174,13 +157,11 @@ def test_gradient_matches_autograd(spec, rng, autograd_modules):
     for args in points(spec, rng):
         ours = fasttape_grad(spec, args)
         theirs = autograd_grad(autograd_modules, spec, args)
-        np.testing.assert_allclose(
-            ours, theirs, rtol=1e-10, atol=1e-14, err_msg=f"{spec.name} at {args}"
-        )
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-14,
+                                   err_msg=f"{spec.name} at {args}")
 
 
 # -- awkward inputs --------------------------------------------------------------------
-
 
 def special_arguments(spec):
     if spec.n_args == 1:
@@ -214,129 +195,69 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 # arctan'(inf) = lim 1/(1 + x^2) = 0); nan where the function itself is undefined
 # around x (sin at inf) or the input is nan.
 UNARY_AWKWARD_GRADIENTS = [
-    ("sin", 0.0, 1.0),
-    ("sin", INF, NAN),
-    ("sin", -INF, NAN),
-    ("cos", 0.0, 0.0),
-    ("cos", INF, NAN),
-    ("tan", 0.0, 1.0),
-    ("tan", INF, NAN),
-    ("arcsin", 0.0, 1.0),
-    ("arcsin", 1.0, INF),
-    ("arcsin", -1.0, INF),
+    ("sin", 0.0, 1.0), ("sin", INF, NAN), ("sin", -INF, NAN),
+    ("cos", 0.0, 0.0), ("cos", INF, NAN),
+    ("tan", 0.0, 1.0), ("tan", INF, NAN),
+    ("arcsin", 0.0, 1.0), ("arcsin", 1.0, INF), ("arcsin", -1.0, INF),
     ("arcsin", 0.5, 1.0 / math.sqrt(0.75)),
-    ("arccos", 0.0, -1.0),
-    ("arccos", 1.0, -INF),
-    ("arccos", -1.0, -INF),
-    ("arctan", 0.0, 1.0),
-    ("arctan", INF, 0.0),
-    ("arctan", -INF, 0.0),
+    ("arccos", 0.0, -1.0), ("arccos", 1.0, -INF), ("arccos", -1.0, -INF),
+    ("arctan", 0.0, 1.0), ("arctan", INF, 0.0), ("arctan", -INF, 0.0),
     ("arctan", 1e300, 0.0),
-    ("sinh", 0.0, 1.0),
-    ("sinh", INF, INF),
-    ("sinh", -INF, INF),
-    ("sinh", 711.0, INF),
-    ("cosh", 0.0, 0.0),
-    ("cosh", INF, INF),
-    ("cosh", -INF, -INF),
-    ("tanh", 0.0, 1.0),
-    ("tanh", INF, 0.0),
-    ("tanh", -INF, 0.0),
-    ("tanh", 1e300, 0.0),
-    ("arcsinh", 0.0, 1.0),
-    ("arcsinh", INF, 0.0),
-    ("arcsinh", -INF, 0.0),
-    ("arccosh", 1.0, INF),
-    ("arccosh", 2.0, 1.0 / math.sqrt(3.0)),
+    ("sinh", 0.0, 1.0), ("sinh", INF, INF), ("sinh", -INF, INF), ("sinh", 711.0, INF),
+    ("cosh", 0.0, 0.0), ("cosh", INF, INF), ("cosh", -INF, -INF),
+    ("tanh", 0.0, 1.0), ("tanh", INF, 0.0), ("tanh", -INF, 0.0), ("tanh", 1e300, 0.0),
+    ("arcsinh", 0.0, 1.0), ("arcsinh", INF, 0.0), ("arcsinh", -INF, 0.0),
+    ("arccosh", 1.0, INF), ("arccosh", 2.0, 1.0 / math.sqrt(3.0)),
     ("arccosh", INF, 0.0),
-    ("arctanh", 0.0, 1.0),
-    ("arctanh", 1.0, INF),
-    ("arctanh", -1.0, INF),
-    ("exp", 0.0, 1.0),
-    ("exp", -INF, 0.0),
-    ("exp", INF, INF),
-    ("exp", 710.0, INF),
+    ("arctanh", 0.0, 1.0), ("arctanh", 1.0, INF), ("arctanh", -1.0, INF),
+    ("exp", 0.0, 1.0), ("exp", -INF, 0.0), ("exp", INF, INF), ("exp", 710.0, INF),
     ("exp", -746.0, 0.0),
-    ("exp2", 0.0, LN2),
-    ("exp2", -INF, 0.0),
-    ("exp2", INF, INF),
-    ("expm1", 0.0, 1.0),
-    ("expm1", -INF, 0.0),
-    ("expm1", INF, INF),
-    ("log", 1.0, 1.0),
-    ("log", 0.0, INF),
-    ("log", INF, 0.0),
-    ("log2", 1.0, 1.0 / LN2),
-    ("log2", 0.0, INF),
-    ("log2", INF, 0.0),
-    ("log10", 1.0, 1.0 / LN10),
-    ("log10", 0.0, INF),
-    ("log10", INF, 0.0),
-    ("log1p", 0.0, 1.0),
-    ("log1p", -1.0, INF),
-    ("log1p", INF, 0.0),
-    ("sqrt", 4.0, 0.25),
-    ("sqrt", 0.0, INF),
-    ("sqrt", INF, 0.0),
-    ("cbrt", 8.0, 1.0 / 12.0),
-    ("cbrt", -8.0, 1.0 / 12.0),
-    ("cbrt", 0.0, INF),
-    ("cbrt", INF, 0.0),
-    ("cbrt", -INF, 0.0),
-    ("square", 0.0, 0.0),
-    ("square", INF, INF),
-    ("square", -INF, -INF),
-    ("reciprocal", 0.0, -INF),
-    ("reciprocal", -0.0, -INF),
-    ("reciprocal", INF, 0.0),
+    ("exp2", 0.0, LN2), ("exp2", -INF, 0.0), ("exp2", INF, INF),
+    ("expm1", 0.0, 1.0), ("expm1", -INF, 0.0), ("expm1", INF, INF),
+    ("log", 1.0, 1.0), ("log", 0.0, INF), ("log", INF, 0.0),
+    ("log2", 1.0, 1.0 / LN2), ("log2", 0.0, INF), ("log2", INF, 0.0),
+    ("log10", 1.0, 1.0 / LN10), ("log10", 0.0, INF), ("log10", INF, 0.0),
+    ("log1p", 0.0, 1.0), ("log1p", -1.0, INF), ("log1p", INF, 0.0),
+    ("sqrt", 4.0, 0.25), ("sqrt", 0.0, INF), ("sqrt", INF, 0.0),
+    ("cbrt", 8.0, 1.0 / 12.0), ("cbrt", -8.0, 1.0 / 12.0), ("cbrt", 0.0, INF),
+    ("cbrt", INF, 0.0), ("cbrt", -INF, 0.0),
+    ("square", 0.0, 0.0), ("square", INF, INF), ("square", -INF, -INF),
+    ("reciprocal", 0.0, -INF), ("reciprocal", -0.0, -INF), ("reciprocal", INF, 0.0),
     ("reciprocal", 2.0, -0.25),
-    ("sign", 0.0, 0.0),
-    ("sign", INF, 0.0),
-    ("sign", -2.0, 0.0),
-    ("abs", 0.0, 0.0),
-    ("abs", INF, 1.0),
-    ("abs", -INF, -1.0),
-    ("abs", -1e-300, -1.0),
-    ("erf", 0.0, 2.0 / math.sqrt(math.pi)),
-    ("erf", INF, 0.0),
-    ("erf", -INF, 0.0),
+    ("sign", 0.0, 0.0), ("sign", INF, 0.0), ("sign", -2.0, 0.0),
+    ("abs", 0.0, 0.0), ("abs", INF, 1.0), ("abs", -INF, -1.0), ("abs", -1e-300, -1.0),
+    ("erf", 0.0, 2.0 / math.sqrt(math.pi)), ("erf", INF, 0.0), ("erf", -INF, 0.0),
     ("erf", 30.0, 0.0),
-    ("sigmoid", 0.0, 0.25),
-    ("sigmoid", INF, 0.0),
-    ("sigmoid", -INF, 0.0),
+    ("sigmoid", 0.0, 0.25), ("sigmoid", INF, 0.0), ("sigmoid", -INF, 0.0),
     ("sigmoid", -800.0, 0.0),
 ]
 
 
-@pytest.mark.parametrize(
-    "name, x, expected",
-    UNARY_AWKWARD_GRADIENTS,
-    ids=[f"{n}({x})" for n, x, _ in UNARY_AWKWARD_GRADIENTS],
-)
+@pytest.mark.parametrize("name, x, expected", UNARY_AWKWARD_GRADIENTS,
+                         ids=[f"{n}({x})" for n, x, _ in UNARY_AWKWARD_GRADIENTS])
 def test_unary_gradient_at_awkward_points(name, x, expected):
     got = g1(getattr(ft, name), x)
     assert type(got) is float
-    assert same_float(got, expected, 1e-15), (
-        f"d/dx {name}({x}) = {got!r}, expected {expected!r}"
-    )
+    assert same_float(got, expected, 1e-15), (f"d/dx {name}({x}) = {got!r}, "
+                                              f"expected {expected!r}")
 
 
 # (function, (x, y), (d/dx, d/dy)) for the binary functions, as above
 BINARY_AWKWARD_GRADIENTS = [
     ("power", (2.0, 3.0), (12.0, 8.0 * LN2)),
-    ("power", (0.0, 2.0), (0.0, 0.0)),  # convention: d/dy at x = 0 is 0
+    ("power", (0.0, 2.0), (0.0, 0.0)),            # convention: d/dy at x = 0 is 0
     ("power", (0.0, 0.5), (INF, 0.0)),
     ("power", (0.0, -1.0), (-INF, 0.0)),
-    ("power", (0.0, 0.0), (0.0, 0.0)),  # convention: d/dx x**0 = 0
-    ("power", (-2.0, 3.0), (12.0, NAN)),  # log of a negative base
+    ("power", (0.0, 0.0), (0.0, 0.0)),            # convention: d/dx x**0 = 0
+    ("power", (-2.0, 3.0), (12.0, NAN)),          # log of a negative base
     ("power", (1.0, 5.0), (5.0, 0.0)),
     ("arctan2", (0.0, 1.0), (1.0, 0.0)),
     ("arctan2", (1.0, 0.0), (0.0, -1.0)),
     ("arctan2", (0.0, -1.0), (-1.0, 0.0)),
-    ("arctan2", (0.0, 0.0), (NAN, NAN)),  # documented: nan at the origin
+    ("arctan2", (0.0, 0.0), (NAN, NAN)),          # documented: nan at the origin
     ("hypot", (3.0, 4.0), (0.6, 0.8)),
     ("hypot", (-3.0, 0.0), (-1.0, 0.0)),
-    ("hypot", (0.0, 0.0), (NAN, NAN)),  # documented: nan at the origin
+    ("hypot", (0.0, 0.0), (NAN, NAN)),            # documented: nan at the origin
     ("hypot", (1e300, 1e300), (math.sqrt(0.5), math.sqrt(0.5))),
     ("maximum", (1.0, 1.0), (0.5, 0.5)),
     ("maximum", (-INF, 1.0), (0.0, 1.0)),
@@ -347,21 +268,17 @@ BINARY_AWKWARD_GRADIENTS = [
     ("logaddexp", (-INF, 0.0), (0.0, 1.0)),
     ("logaddexp", (1000.0, 0.0), (1.0, 0.0)),
     ("logaddexp", (-1000.0, 1000.0), (0.0, 1.0)),
-    ("logaddexp", (1e15, 1e15), (0.5, 0.5)),  # shift invariance: the partials
-    ("logaddexp", (1e300, 1e300), (0.5, 0.5)),  # depend only on x - y
+    ("logaddexp", (1e15, 1e15), (0.5, 0.5)),      # shift invariance: the partials
+    ("logaddexp", (1e300, 1e300), (0.5, 0.5)),    # depend only on x - y
 ]
 
 
-@pytest.mark.parametrize(
-    "name, args, expected",
-    BINARY_AWKWARD_GRADIENTS,
-    ids=[f"{n}{a}" for n, a, _ in BINARY_AWKWARD_GRADIENTS],
-)
+@pytest.mark.parametrize("name, args, expected", BINARY_AWKWARD_GRADIENTS,
+                         ids=[f"{n}{a}" for n, a, _ in BINARY_AWKWARD_GRADIENTS])
 def test_binary_gradient_at_awkward_points(name, args, expected):
     got = g2(getattr(ft, name), *args)
     assert all(same_float(a, b, 1e-15) for a, b in zip(got, expected)), (
-        f"gradient of {name}{args} = {got}, expected {expected}"
-    )
+        f"gradient of {name}{args} = {got}, expected {expected}")
 
 
 @pytest.mark.parametrize("spec", UNARY_FUNCTION_SPECS, ids=ids(UNARY_FUNCTION_SPECS))
@@ -425,16 +342,14 @@ def test_plain_inputs_of_other_types(spec, rng):
     assert same_float(as_f64, expected, spec.value_rtol)
     ints = tuple(float(round(a)) or 1.0 for a in args)
     with np.errstate(all="ignore"):
-        assert same_float(
-            spec.fun(*[int(a) for a in ints]), reference(spec, ints), spec.value_rtol
-        )
+        assert same_float(spec.fun(*[int(a) for a in ints]), reference(spec, ints),
+                          spec.value_rtol)
     got32 = spec.fun(*[np.float32(a) for a in args])
     assert not isinstance(got32, Variable)
     assert same_float(float(got32), expected, 1e-5)
 
 
 # -- documented conventions at non-differentiable points (as autograd) -----------------
-
 
 def g1(f, x):
     with warnings.catch_warnings():
@@ -456,15 +371,15 @@ def test_abs_derivative_is_zero_at_zero(x):
 @pytest.mark.parametrize("x", [0.0, -0.0, 3.0, -3.0, 1e-300])
 def test_sign_derivative_is_zero(x):
     assert g1(ft.sign, x) == 0.0
-    assert g1(lambda v: ft.sign(v) * v, x) == ft.sign(x)  # only the v factor counts
+    assert g1(lambda v: ft.sign(v) * v, x) == ft.sign(x)   # only the v factor counts
 
 
 @pytest.mark.parametrize("f", [ft.maximum, ft.minimum], ids=["maximum", "minimum"])
 def test_maximum_minimum_split_a_tie_evenly(f):
     assert g2(f, 1.5, 1.5) == (0.5, 0.5)
     assert g2(f, -0.0, 0.0) == (0.5, 0.5)
-    assert g1(lambda x: f(x, x), 2.0) == 1.0  # same Variable twice
-    assert g1(lambda x: f(x, 1.5), 1.5) == 0.5  # tie with a constant
+    assert g1(lambda x: f(x, x), 2.0) == 1.0          # same Variable twice
+    assert g1(lambda x: f(x, 1.5), 1.5) == 0.5          # tie with a constant
 
 
 def test_maximum_minimum_send_the_gradient_to_the_selected_operand():
@@ -481,16 +396,16 @@ def test_sqrt_and_cbrt_derivatives_are_inf_at_zero():
 
 
 def test_power_derivative_in_the_exponent_is_zero_at_base_zero():
-    assert g2(ft.power, 0.0, 2.0) == (0.0, 0.0)  # d/dx 2 x = 0 at 0
-    assert g1(lambda y: 0.0**y, 2.0) == 0.0  # POW_CV
+    assert g2(ft.power, 0.0, 2.0) == (0.0, 0.0)                 # d/dx 2 x = 0 at 0
+    assert g1(lambda y: 0.0 ** y, 2.0) == 0.0                   # POW_CV
     assert g1(lambda y: ft.power(0.0, y), 3.0) == 0.0
-    assert g2(lambda x, y: x**y, 0.0, 3.0) == (0.0, 0.0)  # POW_VV
+    assert g2(lambda x, y: x ** y, 0.0, 3.0) == (0.0, 0.0)      # POW_VV
 
 
 def test_power_derivative_of_x_to_the_zero_is_zero():
     for x in (0.0, -0.0, 2.0, -3.0, math.inf):
-        assert g1(lambda v: v**0, x) == 0.0
-        assert g1(lambda v: v**0.0, x) == 0.0
+        assert g1(lambda v: v ** 0, x) == 0.0
+        assert g1(lambda v: v ** 0.0, x) == 0.0
         assert g1(lambda v: ft.power(v, 0.0), x) == 0.0
     assert g2(ft.power, 0.0, 0.0) == (0.0, 0.0)
 
@@ -502,11 +417,11 @@ def test_hypot_gradient_is_nan_at_the_origin():
 
 
 def test_power_derivative_in_the_base_where_the_exponent_makes_it_singular():
-    assert g1(lambda x: x**0.5, 0.0) == math.inf
-    assert g1(lambda x: x**-1.0, 0.0) == -math.inf
-    assert g1(lambda x: x**1, 0.0) == 1.0
-    assert g1(lambda x: x**3, 0.0) == 0.0
-    assert math.isnan(g1(lambda x: x**0.5, -1.0))
+    assert g1(lambda x: x ** 0.5, 0.0) == math.inf
+    assert g1(lambda x: x ** -1.0, 0.0) == -math.inf
+    assert g1(lambda x: x ** 1, 0.0) == 1.0
+    assert g1(lambda x: x ** 3, 0.0) == 0.0
+    assert math.isnan(g1(lambda x: x ** 0.5, -1.0))
 
 
 def test_division_by_zero_is_ieee_without_exception():
@@ -524,52 +439,21 @@ def test_division_by_zero_is_ieee_without_exception():
 
 # -- aliases, the math-module mirror, NumPy ufuncs -------------------------------------
 
-
-@pytest.mark.parametrize(
-    "alias, name",
-    [
-        ("asin", "arcsin"),
-        ("acos", "arccos"),
-        ("atan", "arctan"),
-        ("atan2", "arctan2"),
-        ("asinh", "arcsinh"),
-        ("acosh", "arccosh"),
-        ("atanh", "arctanh"),
-        ("fabs", "abs"),
-        ("pow", "power"),
-    ],
-)
+@pytest.mark.parametrize("alias, name", [
+    ("asin", "arcsin"), ("acos", "arccos"), ("atan", "arctan"), ("atan2", "arctan2"),
+    ("asinh", "arcsinh"), ("acosh", "arccosh"), ("atanh", "arctanh"),
+    ("fabs", "abs"), ("pow", "power")])
 def test_top_level_aliases(alias, name):
     assert getattr(ft, alias) is getattr(ft, name)
 
 
-MATH_UNARY = [
-    ("sin", -3, 3),
-    ("cos", -3, 3),
-    ("tan", -1.4, 1.4),
-    ("asin", -0.9, 0.9),
-    ("acos", -0.9, 0.9),
-    ("atan", -5, 5),
-    ("sinh", -3, 3),
-    ("cosh", -3, 3),
-    ("tanh", -3, 3),
-    ("asinh", -5, 5),
-    ("acosh", 1.1, 5),
-    ("atanh", -0.9, 0.9),
-    ("exp", -3, 3),
-    ("exp2", -3, 3),
-    ("expm1", -3, 3),
-    ("log", 0.1, 5),
-    ("log2", 0.1, 5),
-    ("log10", 0.1, 5),
-    ("log1p", -0.9, 5),
-    ("sqrt", 0.1, 5),
-    ("cbrt", 0.1, 5),
-    ("fabs", 0.1, 5),
-    ("erf", -2, 2),
-    ("degrees", -5, 5),
-    ("radians", -5, 5),
-]
+MATH_UNARY = [("sin", -3, 3), ("cos", -3, 3), ("tan", -1.4, 1.4), ("asin", -0.9, 0.9),
+              ("acos", -0.9, 0.9), ("atan", -5, 5), ("sinh", -3, 3), ("cosh", -3, 3),
+              ("tanh", -3, 3), ("asinh", -5, 5), ("acosh", 1.1, 5),
+              ("atanh", -0.9, 0.9), ("exp", -3, 3), ("exp2", -3, 3),
+              ("expm1", -3, 3), ("log", 0.1, 5), ("log2", 0.1, 5), ("log10", 0.1, 5),
+              ("log1p", -0.9, 5), ("sqrt", 0.1, 5), ("cbrt", 0.1, 5), ("fabs", 0.1, 5),
+              ("erf", -2, 2), ("degrees", -5, 5), ("radians", -5, 5)]
 
 
 @pytest.mark.parametrize("name, lo, hi", MATH_UNARY, ids=[m[0] for m in MATH_UNARY])
@@ -606,9 +490,8 @@ def test_math_mirror_hypot_of_any_number_of_coordinates(rng):
         assert same_float(ftmath.hypot(*coords), math.hypot(*coords), 1e-14)
         if n:
             g = ft.grad(lambda c: ftmath.hypot(*c))(coords)
-            np.testing.assert_allclose(
-                g, np.array(coords) / math.hypot(*coords), rtol=1e-12
-            )
+            np.testing.assert_allclose(g, np.array(coords) / math.hypot(*coords),
+                                       rtol=1e-12)
 
 
 def test_math_mirror_fsum_isnan_isinf_isfinite(rng):
@@ -623,7 +506,7 @@ def test_math_mirror_fsum_isnan_isinf_isfinite(rng):
             assert ftmath.isfinite(arg) is math.isfinite(x)
     n = tape.n_nodes
     ftmath.isnan(Variable(1.0, tape=tape))
-    assert tape.n_nodes == n + 1 and tape.n_guards == 0  # records nothing
+    assert tape.n_nodes == n + 1 and tape.n_guards == 0   # records nothing
 
 
 def test_math_mirror_follows_numpy_not_math_exceptions():
@@ -646,24 +529,18 @@ def test_numpy_ufunc_on_variables_records_the_same_op(spec, rng):
     assert type(out) is Variable
     assert same_float(out.value, reference(spec, args), spec.value_rtol)
     names = [OP_TABLE[c][0] for c in tape.arrays()["ops"]]
-    assert tuple(names[spec.arity :]) == spec.ops
-    assert ft.grad(lambda *a: spec.ref(*a), argnum=spec.argnums)(*args) == ft.grad(
-        spec.fun, argnum=spec.argnums
-    )(*args)
+    assert tuple(names[spec.arity:]) == spec.ops
+    assert ft.grad(lambda *a: spec.ref(*a), argnum=spec.argnums)(*args) == \
+        ft.grad(spec.fun, argnum=spec.argnums)(*args)
 
 
 def test_numpy_ufunc_with_a_constant_operand(rng):
     x = Variable(0.7, tape=Tape())
-    for expr, expected in [
-        (np.add(x, 2.0), 2.7),
-        (np.multiply(3.0, x), 2.1),
-        (np.power(x, 3.0), 0.7**3),
-        (np.power(x, x), 0.7**0.7),
-        (np.power(2.0, x), 2.0**0.7),
-        (np.maximum(x, 1.0), 1.0),
-        (np.arctan2(1.0, x), math.atan2(1.0, 0.7)),
-        (np.subtract(1.0, x), 0.3),
-    ]:
+    for expr, expected in [(np.add(x, 2.0), 2.7), (np.multiply(3.0, x), 2.1),
+                           (np.power(x, 3.0), 0.7 ** 3), (np.power(x, x), 0.7 ** 0.7),
+                           (np.power(2.0, x), 2.0 ** 0.7), (np.maximum(x, 1.0), 1.0),
+                           (np.arctan2(1.0, x), math.atan2(1.0, 0.7)),
+                           (np.subtract(1.0, x), 0.3)]:
         assert type(expr) is Variable
         assert expr.value == pytest.approx(expected, rel=1e-15)
 
@@ -681,18 +558,9 @@ def test_numpy_sign_and_comparison_ufuncs_on_variables():
     assert tape.n_guards == n + 4
 
 
-@pytest.mark.parametrize(
-    "ufunc",
-    [
-        np.spacing,
-        np.nextafter,
-        np.copysign,
-        np.floor_divide,
-        np.isnan,
-        np.heaviside,
-        np.logical_and,
-    ],
-)
+@pytest.mark.parametrize("ufunc", [np.spacing, np.nextafter, np.copysign,
+                                   np.floor_divide, np.isnan, np.heaviside,
+                                   np.logical_and])
 def test_unsupported_numpy_ufunc_raises_type_error_naming_it(ufunc):
     x = Variable(0.7, tape=Tape())
     args = (x,) * ufunc.nin

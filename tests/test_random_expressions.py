@@ -6,7 +6,6 @@ Each building block is composed so that it is finite and smooth for any real inp
 (log(2 + sin u), arcsin(0.9 tanh u), u / (2 + cos v), ...). The two kinks (abs,
 maximum/minimum) are allowed, but examples whose finite-difference stencil straddles
 one are rejected."""
-
 import math
 import warnings
 from types import SimpleNamespace
@@ -54,11 +53,12 @@ UNARY = {
     "sqrt": lambda m, b, u: m.sqrt(1.0 + m.square(u)),
     "cbrt": lambda m, b, u: m.cbrt(2.0 + m.sin(u)),
     "square": lambda m, b, u: m.square(u),
-    "u**2": lambda m, b, u: u**2,
-    "u**3": lambda m, b, u: u**3,
+    "u**2": lambda m, b, u: u ** 2,
+    "u**3": lambda m, b, u: u ** 3,
     "reciprocal": lambda m, b, u: m.reciprocal(2.0 + m.cos(u)),
     "sign": lambda m, b, u: m.sign(2.0 + m.sin(u)) * u,
-    "abs": lambda m, b, u: (b.record(float(m.value(u)) > 0, abs(m.value(u))), m.abs(u))[1],
+    "abs": lambda m, b, u: (b.record(float(m.value(u)) > 0, abs(m.value(u))),
+                            m.abs(u))[1],
     "erf": lambda m, b, u: m.erf(u),
     "sigmoid": lambda m, b, u: m.sigmoid(u),
     "neg": lambda m, b, u: -u,
@@ -76,21 +76,17 @@ BINARY = {
     "hypot": lambda m, b, u, v: m.hypot(u, 1.0 + m.square(v)),
     "arctan2": lambda m, b, u, v: m.arctan2(u, 2.0 + m.cos(v)),
     "logaddexp": lambda m, b, u, v: m.logaddexp(u, v),
-    "maximum": lambda m, b, u, v: (
-        b.record(m.value(u) > m.value(v), abs(m.value(u) - m.value(v))),
-        m.maximum(u, v),
-    )[1],
-    "minimum": lambda m, b, u, v: (
-        b.record(m.value(u) < m.value(v), abs(m.value(u) - m.value(v))),
-        m.minimum(u, v),
-    )[1],
+    "maximum": lambda m, b, u, v: (b.record(m.value(u) > m.value(v),
+                                            abs(m.value(u) - m.value(v))),
+                                   m.maximum(u, v))[1],
+    "minimum": lambda m, b, u, v: (b.record(m.value(u) < m.value(v),
+                                            abs(m.value(u) - m.value(v))),
+                                   m.minimum(u, v))[1],
 }
 
-NAMES = (
-    "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp "
-    "exp2 expm1 log log2 log10 log1p sqrt cbrt square reciprocal sign abs power "
-    "arctan2 hypot maximum minimum logaddexp"
-).split()
+NAMES = ("sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp "
+         "exp2 expm1 log log2 log10 log1p sqrt cbrt square reciprocal sign abs power "
+         "arctan2 hypot maximum minimum logaddexp").split()
 
 
 def fasttape_namespace():
@@ -128,12 +124,8 @@ def evaluate(tree, inputs, m, branches):
         return tree[1]
     if kind == "u":
         return UNARY[tree[1]](m, branches, evaluate(tree[2], inputs, m, branches))
-    return BINARY[tree[1]](
-        m,
-        branches,
-        evaluate(tree[2], inputs, m, branches),
-        evaluate(tree[3], inputs, m, branches),
-    )
+    return BINARY[tree[1]](m, branches, evaluate(tree[2], inputs, m, branches),
+                           evaluate(tree[3], inputs, m, branches))
 
 
 def show(tree):
@@ -156,17 +148,15 @@ finite = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False)
 def problems(draw):
     """(expression tree, input values) over 1 to 3 inputs."""
     n_inputs = draw(st.integers(1, 3))
-    leaves = st.one_of(
-        st.integers(0, n_inputs - 1).map(lambda i: ("x", i)),
-        st.integers(0, n_inputs - 1).map(lambda i: ("x", i)),
-        finite.map(lambda c: ("c", c)),
-    )
+    leaves = st.one_of(st.integers(0, n_inputs - 1).map(lambda i: ("x", i)),
+                       st.integers(0, n_inputs - 1).map(lambda i: ("x", i)),
+                       finite.map(lambda c: ("c", c)))
 
     def extend(children):
         return st.one_of(
             st.tuples(st.just("u"), st.sampled_from(sorted(UNARY)), children),
-            st.tuples(st.just("b"), st.sampled_from(sorted(BINARY)), children, children),
-        )
+            st.tuples(st.just("b"), st.sampled_from(sorted(BINARY)), children,
+                      children))
 
     tree = draw(st.recursive(leaves, extend, max_leaves=10))
     inputs = draw(st.lists(finite, min_size=n_inputs, max_size=n_inputs))
@@ -176,10 +166,10 @@ def problems(draw):
 def fasttape_value_and_grad(tree, inputs):
     m = fasttape_namespace()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an expression free of inputs warns
+        warnings.simplefilter("ignore")        # an expression free of inputs warns
         return ft.value_and_grad(
-            lambda *xs: evaluate(tree, xs, m, Branches()), argnum=tuple(range(len(inputs)))
-        )(*inputs)
+            lambda *xs: evaluate(tree, xs, m, Branches()),
+            argnum=tuple(range(len(inputs))))(*inputs)
 
 
 def numpy_function(tree, signatures):
@@ -191,7 +181,6 @@ def numpy_function(tree, signatures):
             value = float(evaluate(tree, [float(v) for v in z], m, branches))
         signatures.add(tuple(side for side, _ in branches))
         return value
-
     return f
 
 
@@ -201,11 +190,9 @@ def kinks_are_far(tree, inputs, m):
     return all(margin > 1e-6 for _, margin in branches)
 
 
-SETTINGS = settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+SETTINGS = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.filter_too_much])
 
 
 @SETTINGS
@@ -235,9 +222,8 @@ def check_against_central_differences(problem):
 
     rng = np.random.default_rng(len(show(tree)))
     try:
-        assert_gradient_matches_differences(
-            f, inputs, gradient, rng, n_directions=2, rtol=1e-5, atol=1e-7
-        )
+        assert_gradient_matches_differences(f, inputs, gradient, rng, n_directions=2,
+                                            rtol=1e-5, atol=1e-7)
     except AssertionError as e:
         # a stencil that straddles a kink of abs/maximum/minimum proves nothing
         assume(len(signatures) == 1)
@@ -291,6 +277,7 @@ def test_random_expression_recorded_once_and_swept_twice(problem):
         out.backward()
         # .grad is None for Variables recorded after the output (they cannot
         # influence it): only an input returned unchanged is such an output
-        got = tuple(0.0 if x.grad is None and x.slot > out.slot else x.grad for x in xs)
+        got = tuple(0.0 if x.grad is None and x.slot > out.slot else x.grad
+                    for x in xs)
         assert got == expected, show(tree)
     assert tape.n_nodes == len(tape.arrays()["ops"])

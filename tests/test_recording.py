@@ -1,6 +1,5 @@
 """The one recording under every operator (fasttape._recording): the kinds of tape it
 records on, when it nests, and its sweeps against each other."""
-
 import math
 
 import numpy as np
@@ -9,7 +8,8 @@ import pytest
 import fasttape as ft
 import fasttape.numpy as fnp
 from fasttape import StaleVariableError, Variable
-from fasttape._recording import OWN, POOLED, REPLAYABLE, SCRATCH, hessian_vectors, record
+from fasttape._recording import (OWN, POOLED, REPLAYABLE, SCRATCH, hessian_vectors,
+                                 record)
 from fasttape._tape_pools import active_tape
 
 
@@ -23,7 +23,7 @@ def test_a_pooled_recording_gives_its_tape_back_and_its_variables_go_stale():
     assert rec.value_and_grad() == (6.0 + math.sin(2.0), (3.0 + math.cos(2.0), 2.0))
     leaf = rec.leaves[0]
     rec.release()
-    rec.release()  # (twice is harmless)
+    rec.release()                       # (twice is harmless)
     with pytest.raises(StaleVariableError):
         leaf + 1.0
 
@@ -48,7 +48,7 @@ def test_a_recording_inside_another_differentiation_nests_on_its_tape():
     def outer(x):
         rec = record(lambda y: x * y * y, (3.0,), 0, None, POOLED)
         inner.append(rec.nested and rec.tape is x.tape)
-        return rec.value_and_grad()[1]  # 2 x y, recorded: d/dx = 2 y
+        return rec.value_and_grad()[1]          # 2 x y, recorded: d/dx = 2 y
 
     assert ft.grad(outer)(2.0) == pytest.approx(6.0)
     assert inner == [True]
@@ -68,7 +68,7 @@ def test_a_replayable_recording_copies_its_arrays_and_never_nests():
     assert not rec.nested and rec.tape.replayable
     assert not np.shares_memory(rec.leaves[0].value, x)
     own = record(lambda a: fnp.sum(a * a), (x,), 0, None, POOLED)
-    assert np.shares_memory(own.leaves[0].value, x)  # (grad's path: no copy)
+    assert np.shares_memory(own.leaves[0].value, x)      # (grad's path: no copy)
     own.release()
 
 
@@ -95,7 +95,8 @@ def test_vjp_jvp_jacobian_and_hvp_of_one_recording_agree():
 
 
 def test_leaf_slots_per_argument():
-    rec = record(lambda a, b, c: a[0] * b + c[1], ([1.0, 2.0], 3.0, (4.0, 5.0)), (0, 1, 2))
+    rec = record(lambda a, b, c: a[0] * b + c[1], ([1.0, 2.0], 3.0, (4.0, 5.0)),
+                 (0, 1, 2))
     slots = rec.leaf_slots()
     assert [len(s) for s in slots] == [2, 1, 2]
     assert sum(slots, []) == [leaf.slot for leaf in rec.leaves]

@@ -1,7 +1,6 @@
 """The tape: growth past capacity, reset and reuse, repeated and nested sweeps, index
 overflow, use-after-reset and mixed-tape errors, the zero-adjoint rule, nan
 propagation, the op table, and the inspection helpers (arrays, dump)."""
-
 import io
 import math
 
@@ -24,7 +23,6 @@ def op_names(tape):
 
 # -- the op table ----------------------------------------------------------------------
 
-
 def test_op_codes_are_contiguous_and_in_table_order():
     codes = [code for _, code, _ in OP_TABLE]
     assert codes == list(range(len(OP_TABLE)))
@@ -44,23 +42,22 @@ def test_python_and_c_arity_tables_agree(name, code, arity):
     # node keeps its operands in its ArrayNode instead
     if name in ("LEAF", "CONST", "ARRAY"):
         expected = 0
-    elif name == "SELECT":  # condition, and the two choices
+    elif name == "SELECT":                  # condition, and the two choices
         expected = 3
     elif name.endswith("_VV") or name in BINARY_FUNCTIONS:
         expected = 2
-    else:  # *_VC, *_CV and the unary functions
+    else:                                   # *_VC, *_CV and the unary functions
         expected = 1
     assert arity == expected
 
 
-@pytest.mark.parametrize("code", [-1, N_OP_CODES, 255, 10**6])
+@pytest.mark.parametrize("code", [-1, N_OP_CODES, 255, 10 ** 6])
 def test_op_arity_rejects_unknown_codes(code):
     with pytest.raises((ValueError, OverflowError)):
         op_arity(code)
 
 
 # -- growth ----------------------------------------------------------------------------
-
 
 def damped_chain(y, steps, rate):
     """y_{k+1} = y_k + rate * sin(y_k): three nodes per step."""
@@ -84,22 +81,10 @@ def test_the_tape_modules_keep_their_public_names():
     import fasttape._tape as tape_module
     import fasttape._tape_pools as pools
     from fasttape._tape_storage import TapeStorage
-
-    for name in (
-        "Tape",
-        "OP_TABLE",
-        "ARRAY_OP_TABLE",
-        "MASK_OPS",
-        "N_OP_CODES",
-        "N_ARRAY_OP_CODES",
-        "COMPARISON_NAMES",
-        "COMPILED_OP_CODES",
-        "op_arity",
-        "op_formulas",
-        "push_active",
-        "pop_active",
-        "register_tape_pickler",
-    ):
+    for name in ("Tape", "OP_TABLE", "ARRAY_OP_TABLE", "MASK_OPS", "N_OP_CODES",
+                 "N_ARRAY_OP_CODES", "COMPARISON_NAMES", "COMPILED_OP_CODES",
+                 "op_arity", "op_formulas", "push_active", "pop_active",
+                 "register_tape_pickler"):
         assert hasattr(tape_module, name), name
     for name in ("current_tape", "active_tape", "acquire_tape", "release_tape"):
         assert hasattr(pools, name), name
@@ -111,7 +96,7 @@ def test_the_tape_modules_keep_their_public_names():
 
 
 def test_growth_past_the_initial_capacity_gives_correct_gradients():
-    steps = 40_000  # 120 001 nodes
+    steps = 40_000                                     # 120 001 nodes
     value, g = ft.value_and_grad(damped_chain)(0.3, steps, 1e-4)
     expected_value, expected_grad = damped_chain_derivative(0.3, steps, 1e-4)
     assert value == pytest.approx(expected_value, rel=1e-13)
@@ -127,7 +112,8 @@ def test_growth_on_an_explicit_tape():
     assert tape.n_constants < 10
     assert tape.nbytes >= tape.n_nodes * (1 + 2 * 4 + 8)
     y.backward()
-    assert x.grad == pytest.approx(damped_chain_derivative(0.3, 40_000, 1e-4)[1], rel=1e-11)
+    assert x.grad == pytest.approx(damped_chain_derivative(0.3, 40_000, 1e-4)[1],
+                                   rel=1e-11)
 
 
 def test_many_leaves_and_a_wide_sum(rng):
@@ -141,12 +127,12 @@ def test_many_leaves_and_a_wide_sum(rng):
     total.backward()
     grads = np.array([x.grad for x in xs])
     np.testing.assert_array_equal(grads, 2.0 * values)
-    assert total.value == pytest.approx(float(np.sum(values**2)), rel=1e-12)
+    assert total.value == pytest.approx(float(np.sum(values ** 2)), rel=1e-12)
 
 
 @pytest.mark.slow
 def test_growth_to_millions_of_nodes():
-    steps = 1_000_000  # 3 000 001 nodes
+    steps = 1_000_000                                  # 3 000 001 nodes
     g = grad(damped_chain)(0.3, steps, 1e-6)
     assert g == pytest.approx(damped_chain_derivative(0.3, steps, 1e-6)[1], rel=1e-9)
 
@@ -166,7 +152,6 @@ def test_buffer_sizes():
 
 
 # -- reset and reuse -------------------------------------------------------------------
-
 
 def test_reset_forgets_nodes_and_keeps_memory():
     tape = Tape()
@@ -193,10 +178,8 @@ def test_reuse_after_reset_gives_correct_gradients():
         f = ft.exp(x) * y + ft.cos(y) if round_ % 2 else x * x * y
         f.backward()
         if round_ % 2:
-            expected = (
-                math.exp(0.1 * round_) * (1.0 + round_),
-                math.exp(0.1 * round_) - math.sin(1.0 + round_),
-            )
+            expected = (math.exp(0.1 * round_) * (1.0 + round_),
+                        math.exp(0.1 * round_) - math.sin(1.0 + round_))
         else:
             expected = (2 * 0.1 * round_ * (1.0 + round_), (0.1 * round_) ** 2)
         assert (x.grad, y.grad) == pytest.approx(expected, rel=1e-14)
@@ -229,14 +212,10 @@ def test_repeated_gradients_on_one_tape():
 
 
 def test_repeated_grad_calls_reuse_pooled_tapes_correctly(rng):
-    functions = [
-        (lambda x: x * x, lambda x: 2 * x),
-        (lambda x: ft.sin(x) * x, lambda x: math.cos(x) * x + math.sin(x)),
-        (
-            lambda x: damped_chain(x, 300, 0.01),
-            lambda x: damped_chain_derivative(x, 300, 0.01)[1],
-        ),
-    ]
+    functions = [(lambda x: x * x, lambda x: 2 * x),
+                 (lambda x: ft.sin(x) * x, lambda x: math.cos(x) * x + math.sin(x)),
+                 (lambda x: damped_chain(x, 300, 0.01),
+                  lambda x: damped_chain_derivative(x, 300, 0.01)[1])]
     for _ in range(200):
         f, df = functions[int(rng.integers(len(functions)))]
         x = float(rng.uniform(-2, 2))
@@ -245,17 +224,16 @@ def test_repeated_grad_calls_reuse_pooled_tapes_correctly(rng):
 
 # -- nested sweeps ---------------------------------------------------------------------
 
-
 def test_backward_inside_a_differentiated_function():
     inner = []
 
     def f(x):
         u = x * x
-        u.backward()  # a sweep on grad's own tape, mid-recording
+        u.backward()                       # a sweep on grad's own tape, mid-recording
         inner.append(x.grad)
         return u * 3.0 + x
 
-    assert grad(f)(2.0) == 13.0  # d/dx (3 x^2 + x)
+    assert grad(f)(2.0) == 13.0            # d/dx (3 x^2 + x)
     assert inner == [4.0]
 
 
@@ -266,7 +244,7 @@ def test_interleaved_recording_and_sweeps_on_two_tapes():
     fa = a * a
     fb = ft.exp(b)
     fa.backward()
-    ga = ft.sin(fa)  # keeps recording on t1 after its sweep
+    ga = ft.sin(fa)                        # keeps recording on t1 after its sweep
     fb.backward()
     ga.backward()
     assert a.grad == pytest.approx(math.cos(2.25) * 3.0, rel=1e-15)
@@ -291,7 +269,7 @@ def test_with_blocks_nest_and_record_on_the_innermost_tape(tape_blocks):
     z.backward()
     w.backward()
     assert (x.grad, y.grad) == (4.0, 6.0)
-    assert Variable(1.0).tape not in (inner, outer)  # back to the default tape
+    assert Variable(1.0).tape not in (inner, outer)     # back to the default tape
 
 
 def test_grad_inside_a_with_block_records_on_the_block_tape(tape_blocks):
@@ -331,7 +309,6 @@ def test_tape_blocks_exited_out_of_order_raise(tape_blocks):
 
 # -- stale and mismatched Variables ----------------------------------------------------
 
-
 def test_variables_escaping_grad_become_stale():
     leaked = []
 
@@ -354,7 +331,7 @@ def test_variables_become_stale_after_reset():
     tape = Tape()
     x = Variable(1.0, tape=tape)
     tape.reset()
-    y = Variable(2.0, tape=tape)  # a new Variable on the same slot
+    y = Variable(2.0, tape=tape)           # a new Variable on the same slot
     assert y.slot == x.slot
     with pytest.raises(StaleVariableError):
         x + y
@@ -383,17 +360,9 @@ def test_mixing_tapes_raises_tape_mismatch_error():
     t1, t2 = Tape(), Tape()
     a = Variable(1.0, tape=t1)
     b = Variable(2.0, tape=t2)
-    for combine in (
-        lambda: a + b,
-        lambda: a - b,
-        lambda: a * b,
-        lambda: a / b,
-        lambda: a**b,
-        lambda: ft.maximum(a, b),
-        lambda: ft.arctan2(a, b),
-        lambda: a < b,
-        lambda: a == b,
-    ):
+    for combine in (lambda: a + b, lambda: a - b, lambda: a * b, lambda: a / b,
+                    lambda: a ** b, lambda: ft.maximum(a, b), lambda: ft.arctan2(a, b),
+                    lambda: a < b, lambda: a == b):
         with pytest.raises(TapeMismatchError, match="different tapes"):
             combine()
     assert t1.n_nodes == 1 and t2.n_nodes == 1 and t1.n_guards == 0
@@ -403,7 +372,7 @@ def test_a_variable_from_outside_used_inside_grad_raises_tape_mismatch_error():
     outside = Variable(2.0, tape=Tape())
     with pytest.raises(TapeMismatchError, match="different tapes"):
         grad(lambda x: x * outside)(1.0)
-    assert grad(lambda x: x * outside.value)(1.0) == 2.0  # .value: a constant
+    assert grad(lambda x: x * outside.value)(1.0) == 2.0     # .value: a constant
 
 
 def test_returning_a_variable_from_another_tape_raises_tape_mismatch_error():
@@ -415,8 +384,7 @@ def test_returning_a_variable_from_another_tape_raises_tape_mismatch_error():
 
 # -- overflow of the index range -------------------------------------------------------
 
-
-@pytest.mark.parametrize("max_size", [0, -1, 2**31])
+@pytest.mark.parametrize("max_size", [0, -1, 2 ** 31])
 def test_max_size_is_validated(max_size):
     with pytest.raises((ValueError, OverflowError)):
         Tape(max_size=max_size)
@@ -427,7 +395,7 @@ def test_recording_past_max_size_raises_overflow_error_and_keeps_the_tape():
     x = Variable(1.5, tape=tape)
     y = x
     for _ in range(9):
-        y = y * x  # nodes 1..9: y = x^10
+        y = y * x                          # nodes 1..9: y = x^10
     assert tape.n_nodes == 10
     with pytest.raises(OverflowError, match="at most 10"):
         y * x
@@ -439,10 +407,10 @@ def test_recording_past_max_size_raises_overflow_error_and_keeps_the_tape():
         Variable(2.0, tape=tape)
     assert tape.n_nodes == tape.n_slots == 10
     assert len(tape.arrays()["ops"]) == 10
-    y.backward()  # what was recorded is intact
-    assert y.value == pytest.approx(1.5**10, rel=1e-15)
-    assert x.grad == pytest.approx(10 * 1.5**9, rel=1e-14)
-    tape.reset()  # and the tape is reusable
+    y.backward()                           # what was recorded is intact
+    assert y.value == pytest.approx(1.5 ** 10, rel=1e-15)
+    assert x.grad == pytest.approx(10 * 1.5 ** 9, rel=1e-14)
+    tape.reset()                           # and the tape is reusable
     z = Variable(4.0, tape=tape)
     w = ft.sqrt(z)
     w.backward()
@@ -454,12 +422,11 @@ def test_overflow_while_promoting_a_constant():
     x = Variable(1.0, tape=tape)
     x * 2.0
     with pytest.raises(OverflowError):
-        ft.maximum(x, 3.0)  # needs a CONST node and a MAXIMUM node
+        ft.maximum(x, 3.0)                 # needs a CONST node and a MAXIMUM node
     assert tape.n_nodes == tape.n_slots == 2
 
 
 # -- the zero-adjoint rule and nan propagation -----------------------------------------
-
 
 def test_zero_adjoint_rule_skips_nodes_that_receive_exactly_zero():
     # d/dx 0 * log(x) at 0: log'(0) = inf would give 0 * inf = nan without the rule
@@ -478,7 +445,7 @@ def test_nan_adjoints_still_propagate():
     assert math.isnan(grad(lambda x: ft.sin(x * nan))(1.0))
     assert math.isnan(grad(lambda x: ft.log(x) * nan)(0.0))
     dx, dy = grad(lambda x, y: x * 2.0 + y * nan, argnum=(0, 1))(1.0, 1.0)
-    assert dx == 2.0 and math.isnan(dy)  # nan stays on its own path
+    assert dx == 2.0 and math.isnan(dy)    # nan stays on its own path
     tape = Tape()
     x = Variable(1.0, tape=tape)
     y = x * 3.0
@@ -488,15 +455,14 @@ def test_nan_adjoints_still_propagate():
 
 # -- inspection ------------------------------------------------------------------------
 
-
 def recorded_example():
     tape = Tape()
     x = Variable(2.0, tape=tape)
     y = Variable(-1.0, tape=tape)
-    u = x * y  # node 2: MUL_VV v0 v1
-    v = u + 0.5  # node 3: ADD_VC v2 const[0]
-    w = 3.0 - v  # node 4: SUB_CV const[1] v3
-    m = ft.maximum(w, 1.25)  # nodes 5, 6: CONST 1.25, MAXIMUM v4 v5
+    u = x * y                     # node 2: MUL_VV v0 v1
+    v = u + 0.5                   # node 3: ADD_VC v2 const[0]
+    w = 3.0 - v                   # node 4: SUB_CV const[1] v3
+    m = ft.maximum(w, 1.25)       # nodes 5, 6: CONST 1.25, MAXIMUM v4 v5
     x > y
     m <= 7.0
     return tape, (x, y, u, v, w, m)
@@ -505,42 +471,26 @@ def recorded_example():
 def test_arrays_contents():
     tape, (x, y, u, v, w, m) = recorded_example()
     arrays = tape.arrays()
-    assert set(arrays) == {
-        "ops",
-        "arg0s",
-        "arg1s",
-        "values",
-        "constants",
-        "guard_ops",
-        "guard_arg0s",
-        "guard_arg1s",
-        "guard_nodes",
-        "guard_outcomes",
-        "extras",
-    }
-    assert op_names(tape) == [
-        "LEAF",
-        "LEAF",
-        "MUL_VV",
-        "ADD_VC",
-        "SUB_CV",
-        "CONST",
-        "MAXIMUM",
-    ]
+    assert set(arrays) == {"ops", "arg0s", "arg1s", "values", "constants", "guard_ops",
+                           "guard_arg0s", "guard_arg1s", "guard_nodes",
+                           "guard_outcomes", "extras"}
+    assert op_names(tape) == ["LEAF", "LEAF", "MUL_VV", "ADD_VC", "SUB_CV", "CONST",
+                              "MAXIMUM"]
     assert arrays["ops"].dtype == np.uint8
     assert arrays["arg0s"].dtype == arrays["arg1s"].dtype == np.int32
     assert arrays["values"].dtype == arrays["constants"].dtype == np.float64
-    assert arrays["arg0s"][2:].tolist() == [0, 2, 1, 0, 4]  # SUB_CV: const index 1
+    assert arrays["arg0s"][2:].tolist() == [0, 2, 1, 0, 4]   # SUB_CV: const index 1
     assert arrays["arg1s"][2:5].tolist() == [1, 0, 3]
     assert arrays["arg1s"][6] == 5
     assert arrays["values"].tolist() == [2.0, -1.0, -2.0, -1.5, 4.5, 1.25, 4.5]
-    assert arrays["values"].tolist() == [t.value for t in (x, y, u, v, w)] + [1.25, m.value]
+    assert arrays["values"].tolist() == [t.value for t in (x, y, u, v, w)] + [1.25,
+                                                                             m.value]
     assert arrays["constants"][:2].tolist() == [0.5, 3.0]
-    assert 7.0 in arrays["constants"].tolist()  # the guard's constant
+    assert 7.0 in arrays["constants"].tolist()               # the guard's constant
     assert len(arrays["guard_ops"]) == tape.n_guards == 2
     assert arrays["guard_outcomes"].tolist() == [1, 1]
     assert arrays["guard_arg0s"].tolist() == [x.slot, m.slot]
-    assert arrays["guard_nodes"].tolist() == [7, 7]  # recorded after 7 nodes
+    assert arrays["guard_nodes"].tolist() == [7, 7]           # recorded after 7 nodes
     assert len(arrays["values"]) == tape.n_slots and len(arrays["ops"]) == tape.n_nodes
     assert len(arrays["constants"]) == tape.n_constants
 
@@ -554,10 +504,8 @@ def test_arrays_are_copies():
 
 def test_guards_listing():
     tape, (x, y, *_, m) = recorded_example()
-    assert tape.guards() == [
-        (f"v{x.slot}", ">", f"v{y.slot}", True),
-        (f"v{m.slot}", "<=", 7.0, True),
-    ]
+    assert tape.guards() == [(f"v{x.slot}", ">", f"v{y.slot}", True),
+                             (f"v{m.slot}", "<=", 7.0, True)]
 
 
 def test_dump_prints_one_line_per_node():
@@ -568,7 +516,7 @@ def test_dump_prints_one_line_per_node():
     assert len(lines) == tape.n_nodes
     for line, name in zip(lines, op_names(tape)):
         assert name in line
-    assert "0.5" in lines[3] and "3.0" in lines[4]  # constants shown by value
+    assert "0.5" in lines[3] and "3.0" in lines[4]           # constants shown by value
     assert "1.25" in lines[5]
     assert not any("adjoint" in line for line in lines)
     m.backward()

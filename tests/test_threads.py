@@ -1,7 +1,6 @@
 """Concurrent use from several threads: every thread has its own tape stack, tape pool
 and default tape, so results must equal the serial ones bit for bit (long tapes are
 swept without the GIL, so sweeps really do overlap)."""
-
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ def chain(x, n):
 def rosenbrock(p):
     total = 0.0
     for a, b in zip(p[:-1], p[1:]):
-        total = total + 100.0 * (b - a**2) ** 2 + (1.0 - a) ** 2
+        total = total + 100.0 * (b - a ** 2) ** 2 + (1.0 - a) ** 2
     return total
 
 
@@ -34,14 +33,10 @@ def mixed(x, y):
 
 JOBS = [
     ("chain", lambda k: grad(chain)(0.1 + 0.01 * k, 1000 + 10 * (k % 7))),
-    (
-        "rosenbrock",
-        lambda k: tuple(grad(rosenbrock)([0.1 * ((k + i) % 13) - 0.6 for i in range(30)])),
-    ),
-    (
-        "mixed",
-        lambda k: value_and_grad(mixed, argnum=(0, 1))(0.3 + 0.001 * k, -0.2 - 0.002 * k),
-    ),
+    ("rosenbrock", lambda k: tuple(grad(rosenbrock)([0.1 * ((k + i) % 13) - 0.6
+                                                     for i in range(30)]))),
+    ("mixed", lambda k: value_and_grad(mixed, argnum=(0, 1))(0.3 + 0.001 * k,
+                                                             -0.2 - 0.002 * k)),
     ("square", lambda k: grad(lambda x: x * x)(float(k))),
 ]
 
@@ -91,12 +86,10 @@ def test_pytorch_style_rounds_in_threads():
             f = x * y + ft.sin(x) * ft.exp(y)
             tapes.add(id(x.tape))
             if i % 50 == 0:
-                chain(x, 1000).backward()  # a long sweep without the GIL
+                chain(x, 1000).backward()      # a long sweep without the GIL
             f.backward()
-            expected = (
-                y.value + math.cos(x.value) * math.exp(y.value),
-                x.value + math.sin(x.value) * math.exp(y.value),
-            )
+            expected = (y.value + math.cos(x.value) * math.exp(y.value),
+                        x.value + math.sin(x.value) * math.exp(y.value))
             if (x.grad, y.grad) != pytest.approx(expected, rel=1e-14):
                 errors.append((w, i, (x.grad, y.grad), expected))
         return tapes
@@ -104,7 +97,7 @@ def test_pytorch_style_rounds_in_threads():
     with ThreadPoolExecutor(N_THREADS) as pool:
         tape_ids = list(pool.map(worker, range(N_THREADS)))
     assert errors == []
-    assert all(len(t) > 1 for t in tape_ids)  # fresh tapes after backward
+    assert all(len(t) > 1 for t in tape_ids)           # fresh tapes after backward
 
 
 def explicit_tape_rounds(w):
@@ -137,7 +130,7 @@ def test_tape_blocks_in_threads_are_thread_local(tape_blocks):
 
     def worker(w):
         with Tape() as mine:
-            barrier.wait()  # every thread is inside its block now
+            barrier.wait()                 # every thread is inside its block now
             xs = [Variable(float(w + i)) for i in range(200)]
             barrier.wait()
         return all(x.tape is mine for x in xs), mine.n_nodes

@@ -1,7 +1,6 @@
 """Variable: the PyTorch-style interface (backward, .grad), the number protocol with
 every kind of real number on either side, comparisons remembered as guards, the
 conversions that must refuse to drop a derivative, and the default tape."""
-
 import contextlib
 import fractions
 import math
@@ -35,7 +34,6 @@ def shallow_recursion(limit=300):
 
 # -- the textbook example --------------------------------------------------------------
 
-
 def test_textbook_example_exactly():
     x, y = Variable(2.0), Variable(3.0)
     f = x * y + ft.sin(x)
@@ -59,22 +57,10 @@ def test_textbook_example_on_an_explicit_tape():
 
 # -- construction ----------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [
-        (2.5, 2.5),
-        (3, 3.0),
-        (True, 1.0),
-        (np.float64(0.25), 0.25),
-        (np.float32(0.5), 0.5),
-        (np.int64(-7), -7.0),
-        (np.bool_(True), 1.0),
-        (fractions.Fraction(3, 4), 0.75),
-        (math.inf, math.inf),
-        (2**60, 2.0**60),
-    ],
-)
+@pytest.mark.parametrize("value, expected", [
+    (2.5, 2.5), (3, 3.0), (True, 1.0), (np.float64(0.25), 0.25),
+    (np.float32(0.5), 0.5), (np.int64(-7), -7.0), (np.bool_(True), 1.0),
+    (fractions.Fraction(3, 4), 0.75), (math.inf, math.inf), (2 ** 60, 2.0 ** 60)])
 def test_variable_from_real_numbers(value, expected):
     v = Variable(value, tape=Tape())
     assert type(v.value) is float
@@ -85,7 +71,8 @@ def test_variable_of_nan():
     assert math.isnan(Variable(math.nan, tape=Tape()).value)
 
 
-@pytest.mark.parametrize("value", ["1.0", None, 1j, [1.0], np.array([1.0, 2.0]), object()])
+@pytest.mark.parametrize("value", ["1.0", None, 1j, [1.0], np.array([1.0, 2.0]),
+                                  object()])
 def test_variable_refuses_non_real_values(value):
     with pytest.raises(TypeError):
         Variable(value, tape=Tape())
@@ -124,13 +111,10 @@ OPERATORS = [
     pytest.param(operator.add, lambda v, c: 1.0, lambda c, v: 1.0, id="+"),
     pytest.param(operator.sub, lambda v, c: 1.0, lambda c, v: -1.0, id="-"),
     pytest.param(operator.mul, lambda v, c: c, lambda c, v: c, id="*"),
-    pytest.param(operator.truediv, lambda v, c: 1.0 / c, lambda c, v: -c / v**2, id="/"),
-    pytest.param(
-        operator.pow,
-        lambda v, c: c * v ** (c - 1),
-        lambda c, v: math.log(c) * c**v,
-        id="**",
-    ),
+    pytest.param(operator.truediv, lambda v, c: 1.0 / c, lambda c, v: -c / v ** 2,
+                 id="/"),
+    pytest.param(operator.pow, lambda v, c: c * v ** (c - 1),
+                 lambda c, v: math.log(c) * c ** v, id="**"),
 ]
 
 
@@ -179,13 +163,13 @@ def test_integer_and_float_powers():
     for p in (2, 2.0, np.float64(2.0), np.int64(2)):
         n = tape.n_nodes
         with shallow_recursion():
-            sq = v**p
+            sq = v ** p
         assert sq.value == 9.0
-        assert op_names(tape)[n:] == ["SQUARE"]  # x ** 2 is specialised
-    cube = v**3
+        assert op_names(tape)[n:] == ["SQUARE"]      # x ** 2 is specialised
+    cube = v ** 3
     assert cube.value == 27.0 and op_names(tape)[-1] == "POW_VC"
-    assert ft.grad(lambda x: x**3)(2.0) == 12.0
-    assert ft.grad(lambda x: x**-2)(2.0) == -0.25
+    assert ft.grad(lambda x: x ** 3)(2.0) == 12.0
+    assert ft.grad(lambda x: x ** -2)(2.0) == -0.25
 
 
 def test_pow_with_a_modulus_is_refused():
@@ -195,9 +179,8 @@ def test_pow_with_a_modulus_is_refused():
 
 
 @pytest.mark.parametrize("other", ["a", [1.0], (1.0,), None, 1j, {}])
-@pytest.mark.parametrize(
-    "op", [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow]
-)
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul,
+                                operator.truediv, operator.pow])
 def test_arithmetic_with_non_numbers_raises_type_error(op, other):
     v = Variable(3.0, tape=Tape())
     with pytest.raises(TypeError):
@@ -209,9 +192,9 @@ def test_arithmetic_with_non_numbers_raises_type_error(op, other):
 def test_int_too_large_for_a_float_raises_like_float_arithmetic():
     v = Variable(3.0, tape=Tape())
     with pytest.raises(OverflowError):
-        1.0 + 10**400
+        1.0 + 10 ** 400
     with pytest.raises(OverflowError):
-        v + 10**400
+        v + 10 ** 400
 
 
 def test_numpy_ufuncs_on_a_variable():
@@ -220,9 +203,8 @@ def test_numpy_ufuncs_on_a_variable():
     out = np.sin(v) * np.exp(v)
     assert type(out) is Variable
     out.backward()
-    assert v.grad == pytest.approx(
-        math.exp(0.5) * (math.sin(0.5) + math.cos(0.5)), rel=1e-15
-    )
+    assert v.grad == pytest.approx(math.exp(0.5) * (math.sin(0.5) + math.cos(0.5)),
+                                   rel=1e-15)
 
 
 def test_numpy_scalar_times_variable_inside_grad():
@@ -233,20 +215,13 @@ def test_numpy_scalar_times_variable_inside_grad():
 
 # -- comparisons -----------------------------------------------------------------------
 
-COMPARISONS = [
-    ("<", operator.lt),
-    ("<=", operator.le),
-    (">", operator.gt),
-    (">=", operator.ge),
-    ("==", operator.eq),
-    ("!=", operator.ne),
-]
+COMPARISONS = [("<", operator.lt), ("<=", operator.le), (">", operator.gt),
+               (">=", operator.ge), ("==", operator.eq), ("!=", operator.ne)]
 
 
 @pytest.mark.parametrize("symbol, op", COMPARISONS, ids=[c[0] for c in COMPARISONS])
-@pytest.mark.parametrize(
-    "a, b", [(1.0, 2.0), (2.0, 2.0), (3.0, 2.0), (math.nan, 2.0), (-math.inf, math.inf)]
-)
+@pytest.mark.parametrize("a, b", [(1.0, 2.0), (2.0, 2.0), (3.0, 2.0),
+                                  (math.nan, 2.0), (-math.inf, math.inf)])
 def test_comparisons_return_bools_and_are_remembered(symbol, op, a, b):
     tape = Tape()
     x = Variable(a, tape=tape)
@@ -260,25 +235,14 @@ def test_comparisons_return_bools_and_are_remembered(symbol, op, a, b):
     left, sym, right, outcome = guards[1]
     assert (left, sym, outcome) == (f"v{x.slot}", symbol, expected)
     assert right == b or (math.isnan(right) and math.isnan(b))
-    assert tape.n_nodes == 2  # comparisons record no node
+    assert tape.n_nodes == 2          # comparisons record no node
 
 
-@pytest.mark.parametrize(
-    "symbol, op, mirrored",
-    [
-        ("<", operator.lt, ">"),
-        ("<=", operator.le, ">="),
-        (">", operator.gt, "<"),
-        (">=", operator.ge, "<="),
-        ("==", operator.eq, "=="),
-        ("!=", operator.ne, "!="),
-    ],
-)
-@pytest.mark.parametrize(
-    "c",
-    [1.0, 1.5, 2, np.float64(2.0), np.float32(1.0)],
-    ids=["1.0", "1.5", "int 2", "np.float64", "np.float32"],
-)
+@pytest.mark.parametrize("symbol, op, mirrored", [
+    ("<", operator.lt, ">"), ("<=", operator.le, ">="), (">", operator.gt, "<"),
+    (">=", operator.ge, "<="), ("==", operator.eq, "=="), ("!=", operator.ne, "!=")])
+@pytest.mark.parametrize("c", [1.0, 1.5, 2, np.float64(2.0), np.float32(1.0)],
+                         ids=["1.0", "1.5", "int 2", "np.float64", "np.float32"])
 def test_comparison_with_the_number_on_the_left(symbol, op, mirrored, c):
     tape = Tape()
     x = Variable(1.5, tape=tape)
@@ -292,12 +256,9 @@ def test_truth_value_is_a_remembered_comparison_with_zero():
     tape = Tape()
     assert bool(Variable(2.0, tape=tape)) is True
     assert bool(Variable(0.0, tape=tape)) is False
-    assert bool(Variable(math.nan, tape=tape)) is True  # as bool(float("nan"))
-    assert [g[1:] for g in tape.guards()] == [
-        ("!=", 0.0, True),
-        ("!=", 0.0, False),
-        ("!=", 0.0, True),
-    ]
+    assert bool(Variable(math.nan, tape=tape)) is True     # as bool(float("nan"))
+    assert [g[1:] for g in tape.guards()] == [("!=", 0.0, True), ("!=", 0.0, False),
+                                              ("!=", 0.0, True)]
 
 
 def test_branching_code_differentiates_along_the_taken_branch():
@@ -322,41 +283,18 @@ def test_comparison_with_non_numbers():
 def test_variables_hash_by_identity():
     tape = Tape()
     a, b = Variable(1.0, tape=tape), Variable(1.0, tape=tape)
-    assert a == b  # value comparison (remembered) ...
-    assert len({a, b}) == 2  # ... but identity hashing
+    assert a == b                     # value comparison (remembered) ...
+    assert len({a, b}) == 2           # ... but identity hashing
     assert {a: 1}[a] == 1
 
 
 # -- conversions that would drop the derivative ----------------------------------------
 
-
-@pytest.mark.parametrize(
-    "convert",
-    [
-        float,
-        int,
-        complex,
-        math.sin,
-        math.exp,
-        math.sqrt,
-        math.floor,
-        operator.index,
-        lambda v: [1, 2, 3][v],
-        lambda v: range(v),
-    ],
-    ids=[
-        "float",
-        "int",
-        "complex",
-        "math.sin",
-        "math.exp",
-        "math.sqrt",
-        "math.floor",
-        "index",
-        "subscript",
-        "range",
-    ],
-)
+@pytest.mark.parametrize("convert", [float, int, complex, math.sin, math.exp,
+                                     math.sqrt, math.floor, operator.index,
+                                     lambda v: [1, 2, 3][v], lambda v: range(v)],
+                         ids=["float", "int", "complex", "math.sin", "math.exp",
+                              "math.sqrt", "math.floor", "index", "subscript", "range"])
 def test_lossy_conversions_raise_type_error_naming_fasttape(convert):
     v = Variable(1.0, tape=Tape())
     with pytest.raises(TypeError, match="fasttape"):
@@ -369,7 +307,6 @@ def test_variables_cannot_be_pickled():
 
 
 # -- backward and .grad ----------------------------------------------------------------
-
 
 def test_grad_is_none_before_backward():
     tape = Tape()
@@ -399,10 +336,10 @@ def test_backward_from_different_outputs_of_one_tape():
     v = ft.sin(x) + y
     u.backward()
     assert (x.grad, y.grad) == (5.0, 2.0)
-    assert v.grad is None  # recorded after u: not reached by the sweep
+    assert v.grad is None              # recorded after u: not reached by the sweep
     v.backward()
     assert (x.grad, y.grad) == (math.cos(2.0), 1.0)
-    assert u.grad == 0.0  # before v, but v does not depend on u
+    assert u.grad == 0.0               # before v, but v does not depend on u
 
 
 def test_gradients_of_intermediate_variables():
@@ -446,16 +383,15 @@ def test_unused_inputs_get_zero_gradient():
 
 # -- the default tape ------------------------------------------------------------------
 
-
 def test_variables_share_the_default_tape_until_backward():
     a = Variable(1.0)
     b = Variable(2.0)
     assert a.tape is b.tape
     (a * b).backward()
     c = Variable(3.0)
-    assert c.tape is not a.tape  # a fresh default tape
+    assert c.tape is not a.tape                        # a fresh default tape
     assert c.tape.n_nodes == 1
-    assert a.grad == 2.0 and b.grad == 1.0  # the old one still answers
+    assert a.grad == 2.0 and b.grad == 1.0             # the old one still answers
     d = Variable(4.0)
     assert d.tape is c.tape
 
@@ -474,14 +410,13 @@ def test_old_default_tapes_keep_recording_for_their_variables():
     a = Variable(3.0)
     y = a * a
     y.backward()
-    z = a * 10.0  # a's tape is no longer the default, but z joins a
+    z = a * 10.0                    # a's tape is no longer the default, but z joins a
     assert z.tape is a.tape
     z.backward()
     assert a.grad == 10.0
 
 
 # -- repr ------------------------------------------------------------------------------
-
 
 def test_repr():
     tape = Tape()
@@ -498,18 +433,8 @@ def test_stale_variable_refuses_everything_but_repr():
     tape = Tape()
     v = Variable(2.0, tape=tape)
     tape.reset()
-    for use in (
-        lambda: v.value,
-        lambda: v.grad,
-        lambda: v.backward(),
-        lambda: v + 1.0,
-        lambda: 1.0 - v,
-        lambda: v * v,
-        lambda: ft.sin(v),
-        lambda: -v,
-        lambda: v < 1.0,
-        lambda: +v,
-        lambda: ft.maximum(v, 1.0),
-    ):
+    for use in (lambda: v.value, lambda: v.grad, lambda: v.backward(), lambda: v + 1.0,
+                lambda: 1.0 - v, lambda: v * v, lambda: ft.sin(v), lambda: -v,
+                lambda: v < 1.0, lambda: +v, lambda: ft.maximum(v, 1.0)):
         with pytest.raises(StaleVariableError):
             use()

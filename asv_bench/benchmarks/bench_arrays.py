@@ -10,7 +10,6 @@ their ratio; `ArraysSweep` the reverse sweep of a recorded tape;
 `SmallArrayOverhead` the time per op of the 100-op chain; `ArrayPeers` the speedup
 of fasttape's grad over each peer's (peer time / fasttape time, interleaved).
 """
-
 from .common import bench_case, bench_workloads, interleaved_ratio, median_time
 
 WORKLOADS = bench_workloads("arrays")
@@ -43,13 +42,11 @@ class Arrays:
 
     def track_grad_over_f(self, workload):
         return interleaved_ratio(self.grad, self.f)
-
     track_grad_over_f.unit = "ratio"
 
 
 class ArraysSweep:
     """The reverse sweep alone (y.backward() on a tape recorded in setup)."""
-
     params = WORKLOADS
     param_names = ["workload"]
     timeout = 300
@@ -64,31 +61,26 @@ class ArraysSweep:
 class SmallArrayOverhead:
     """Microseconds per array op of the 100-op chain on arrays of 10: what recording
     an op costs over NumPy's own call."""
-
     timeout = 120
 
     def setup(self):
         self.f = bench_case("small-arrays", "numpy f").call
         self.grad = bench_case("small-arrays", "fasttape").call
         from fasttape import bench
-
         self.n_ops = bench.WORKLOADS["small-arrays"].n_ops
 
     def track_f_us_per_op(self):
         return median_time(self.f) * 1e6 / self.n_ops
-
     track_f_us_per_op.unit = "us"
 
     def track_grad_us_per_op(self):
         return median_time(self.grad) * 1e6 / self.n_ops
-
     track_grad_us_per_op.unit = "us"
 
 
 class ArrayPeers:
     """time(peer's gradient) / time(fasttape's), timed alternately in one process.
     (No peakmem_ for peers: a process's peak is dominated by importing torch/jax.)"""
-
     params = [WORKLOADS, PEERS]
     param_names = ["workload", "peer"]
     timeout = 300
@@ -99,5 +91,4 @@ class ArrayPeers:
 
     def track_peer_over_fasttape(self, workload, peer):
         return interleaved_ratio(self.peer, self.grad)
-
     track_peer_over_fasttape.unit = "ratio"

@@ -5,7 +5,6 @@ a = 1.0001 is the workload as first specified; its adjoint underflows to 0.0 aft
 ~430 steps, so for large n its sweep times the zero-adjoint skip, not the
 derivative rules. a = 0.5 keeps every adjoint nonzero (the sweep does all the work).
 """
-
 from .common import FLOAT_OPS, TAPE_OPS, _Calls, _Sweep, require, workloads
 
 

@@ -1,12 +1,11 @@
 """Fan-out / fan-in: m products of pairs of 4 inputs, summed. Each input is used
 m / 2 times, so the sweep piles its adjoint updates onto 4 slots."""
-
 from .common import FLOAT_OPS, _Calls, _Sweep, require, workloads
 
 
 def make(m):
     require()
-    fan = workloads.make_fan(FLOAT_OPS, m)  # no elementary functions
+    fan = workloads.make_fan(FLOAT_OPS, m)              # no elementary functions
     return fan, fan, workloads.uniform_point(4)
 
 

@@ -6,21 +6,12 @@
 (d) tape bytes per scalar node: the declared layout, the allocated buffers, and the
     growth tracemalloc sees while recording and sweeping
 """
-
 import tracemalloc
 
 import fasttape as ft
 
-from .common import (
-    FLOAT_OPS,
-    TAPE_OPS,
-    interleaved_ratio,
-    median_time,
-    record,
-    require,
-    textbook,
-    workloads,
-)
+from .common import (FLOAT_OPS, TAPE_OPS, interleaved_ratio, median_time, record,
+                     require, textbook, workloads)
 
 
 def setup(*params):
@@ -34,8 +25,6 @@ def track_a_rosenbrock_grad_over_f():
     x = workloads.uniform_point(1000)
     g = ft.grad(rosenbrock)
     return interleaved_ratio(lambda: g(x), lambda: rosenbrock(x), budget=1.0)
-
-
 track_a_rosenbrock_grad_over_f.unit = "ratio"
 track_a_rosenbrock_grad_over_f.timeout = 120
 
@@ -43,8 +32,6 @@ track_a_rosenbrock_grad_over_f.timeout = 120
 def track_b_textbook_grad_us():
     g = ft.grad(textbook, argnum=(0, 1))
     return median_time(lambda: g(2.0, 3.0), budget=0.5) * 1e6
-
-
 track_b_textbook_grad_us.unit = "us"
 
 
@@ -66,8 +53,6 @@ def track_c_sweep_ns_per_node(tape_name):
     tape = ft.Tape()
     y, _ = record(tape, f, x0)
     return median_time(y.backward, budget=0.5) * 1e9 / tape.n_nodes
-
-
 track_c_sweep_ns_per_node.params = LARGE_TAPES
 track_c_sweep_ns_per_node.param_names = ["tape"]
 track_c_sweep_ns_per_node.unit = "ns"
@@ -76,8 +61,6 @@ track_c_sweep_ns_per_node.timeout = 120
 
 def track_d_bytes_per_node():
     return ft.Tape().bytes_per_node
-
-
 track_d_bytes_per_node.unit = "bytes"
 
 
@@ -89,8 +72,6 @@ def track_d_nbytes_per_node():
     y, _ = record(tape, f, x0)
     y.backward()
     return tape.nbytes / tape.n_nodes
-
-
 track_d_nbytes_per_node.unit = "bytes"
 
 
@@ -107,6 +88,4 @@ def track_d_tracemalloc_bytes_per_node():
     finally:
         tracemalloc.stop()
     return grown / tape.n_nodes
-
-
 track_d_tracemalloc_bytes_per_node.unit = "bytes"

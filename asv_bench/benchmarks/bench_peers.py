@@ -5,7 +5,6 @@ PyTorch, micrograd), at the sizes fasttape.bench uses. JAX is left to
 jax.jit tens of seconds to compile them. Variants whose library is not installed,
 and commits without fasttape.bench, are skipped.
 """
-
 from .common import bench_case, bench_catalog
 
 _catalog = bench_catalog()
@@ -13,14 +12,10 @@ if _catalog is not None:
     # not "chain": its gradient is exactly 0 (the adjoint underflows); chain-live has
     # the same ops. The array, second-order and replay workloads have their own
     # modules (bench_arrays, bench_second_order, bench_replay).
-    _WORKLOADS = [
-        name
-        for name, w in _catalog.WORKLOADS.items()
-        if name != "chain" and w.group == "scalar"
-    ]
-    _VARIANTS = [
-        name for name, v in _catalog.VARIANTS.items() if not v.slow and v.kind != "part"
-    ]
+    _WORKLOADS = [name for name, w in _catalog.WORKLOADS.items() if name != "chain"
+                  and w.group == "scalar"]
+    _VARIANTS = [name for name, v in _catalog.VARIANTS.items()
+                 if not v.slow and v.kind != "part"]
 else:
     _WORKLOADS, _VARIANTS = ["none"], ["none"]
 

@@ -8,7 +8,6 @@ track_ ratios are per point. CasADi (when installed) builds the same function on
 symbols and calls the casadi.Function of its gradient. jax.jit is left to
 ``python -m fasttape.bench``: compiling the unrolled loop takes 13 to 22 s.
 """
-
 from .common import bench_case, interleaved_ratio
 
 
@@ -49,19 +48,16 @@ class Replay:
     def track_trace_over_f(self):
         """One trace, in units of one call of f (per point)."""
         return interleaved_ratio(self.trace, self.f) * self.n_points
-
     track_trace_over_f.unit = "ratio"
 
     def track_grad_over_f(self):
         """Replayed gradient per point over f per point."""
         return interleaved_ratio(self.grad, self.f)
-
     track_grad_over_f.unit = "ratio"
 
     def track_grad_many_2_threads_speedup(self):
         """time(grad_many, 1 thread) / time(grad_many, 2 threads)."""
         return interleaved_ratio(self.grad_many_1, self.grad_many_2)
-
     track_grad_many_2_threads_speedup.unit = "ratio"
 
 
@@ -79,13 +75,11 @@ class ReplayCasadi:
     def track_casadi_over_traced_grad(self):
         """CasADi's gradient Function per point over fasttape's replayed grad."""
         return interleaved_ratio(self.casadi, self.grad)
-
     track_casadi_over_traced_grad.unit = "ratio"
 
 
 class ReplayArrays:
     """Array code replayed: the tape's nodes re-evaluate in their own arrays."""
-
     timeout = 300
 
     def setup(self):
@@ -114,17 +108,14 @@ class ReplayArrays:
     def track_grad_over_f(self):
         """Replayed gradient per point over NumPy f per point."""
         return interleaved_ratio(self.grad, self.f)
-
     track_grad_over_f.unit = "ratio"
 
     def track_grad_over_fresh_grad(self):
         """Replayed gradient over fasttape.grad recording each time."""
         return interleaved_ratio(self.grad, self.fresh)
-
     track_grad_over_fresh_grad.unit = "ratio"
 
     def track_grad_many_2_threads_speedup(self):
         """time(grad_many, 1 thread) / time(grad_many, 2 threads)."""
         return interleaved_ratio(self.grad_many_1, self.grad_many_2)
-
     track_grad_many_2_threads_speedup.unit = "ratio"

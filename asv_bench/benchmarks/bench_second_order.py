@@ -7,7 +7,6 @@ forward-over-reverse sweeps in C: one per Hessian column); an ndarray takes the
 general path (the gradient recorded, then swept forward). `time_hvp_record` and
 `time_hvp_sweep` split the fast HVP into recording and the C sweep.
 """
-
 from .common import bench_case, interleaved_ratio
 
 # autograd (~0.45 s a Hessian, like torch) and jax eager are left to fasttape.bench
@@ -52,18 +51,15 @@ class SecondOrder:
 
     def track_hessian_over_f(self):
         return interleaved_ratio(self.hessian, self.f)
-
     track_hessian_over_f.unit = "ratio"
 
     def track_hvp_over_f(self):
         return interleaved_ratio(self.hvp, self.f)
-
     track_hvp_over_f.unit = "ratio"
 
 
 class SecondOrderPeers:
     """time(peer) / time(fasttape) for the Hessian and the HVP, interleaved."""
-
     params = [["hessian", "hvp"], PEERS]
     param_names = ["quantity", "peer"]
     timeout = 300
@@ -75,5 +71,4 @@ class SecondOrderPeers:
     def track_peer_over_fasttape(self, quantity, peer):
         # torch's Hessian takes ~0.45 s: few rounds
         return interleaved_ratio(self.peer, self.mine, min_rounds=3)
-
     track_peer_over_fasttape.unit = "ratio"

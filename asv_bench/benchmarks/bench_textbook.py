@@ -1,6 +1,5 @@
 """The textbook example, grad(lambda x, y: x * y + sin(x), argnum=(0, 1))(2.0, 3.0):
 the fixed cost of one gradient call."""
-
 import fasttape as ft
 
 from .common import median_time, textbook, textbook_float
@@ -43,17 +42,13 @@ class Textbook:
 
     def track_grad_us(self):
         return median_time(lambda: self.grad(2.0, 3.0)) * 1e6
-
     track_grad_us.unit = "us"
 
     def track_grad_over_f(self):
-        return median_time(lambda: self.grad(2.0, 3.0)) / median_time(
-            lambda: textbook_float(2.0, 3.0)
-        )
-
+        return (median_time(lambda: self.grad(2.0, 3.0))
+                / median_time(lambda: textbook_float(2.0, 3.0)))
     track_grad_over_f.unit = "ratio"
 
     def track_bytes_per_node(self):
         return self.tape.bytes_per_node
-
     track_bytes_per_node.unit = "bytes"

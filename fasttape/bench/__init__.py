@@ -51,25 +51,19 @@ Adding a workload: its factory in ``workloads``, a ``Workload`` row in
 ``ARRAY_SETUPS``, ``HESSIAN_SETUPS``/``HVP_SETUPS``, ``REPLAY_SETUPS``). asv times the
 same setups through ``asv_bench/benchmarks/common.py``'s ``bench_case``.
 """
-
 import importlib
 
 # The public names, each from its module, imported when first asked for: importing
 # ``fasttape.bench.workloads`` or ``.timing`` (as asv's scalar benchmarks do) must not
 # build the catalog, whose workloads' data (~20 MB) would count in their peakmem_.
 _PUBLIC = {
-    "main": "cli",
-    "parse_only": "cli",
-    "WORKLOADS": "catalog",
-    "VARIANTS": "catalog",
-    "Workload": "catalog",
+    "main": "cli", "parse_only": "cli",
+    "WORKLOADS": "catalog", "VARIANTS": "catalog", "Workload": "catalog",
     "Variant": "catalog",
-    "Case": "peers",
-    "NotApplicable": "peers",
+    "Case": "peers", "NotApplicable": "peers",
     "load": "libraries",
     "run_workload": "run",
-    "time_call": "timing",
-    "interleaved_ratio": "timing",
+    "time_call": "timing", "interleaved_ratio": "timing",
     "memory_probe": "foundation",
 }
 __all__ = list(_PUBLIC)

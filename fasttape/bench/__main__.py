@@ -4,7 +4,6 @@ Every library runs on one thread: the BLAS libraries read their thread settings 
 they load, so when these are missing the process re-executes itself with them set
 (``timing.SINGLE_THREAD_ENV``; an explicit setting is kept) before anything else runs.
 """
-
 import os
 import sys
 
@@ -16,5 +15,4 @@ if __name__ == "__main__":
         _env["FASTTAPE_BENCH_REEXEC"] = "1"
         os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], _env)
     from fasttape.bench.cli import main
-
     sys.exit(main())

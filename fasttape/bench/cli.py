@@ -1,7 +1,6 @@
 """The command line of ``python -m fasttape.bench``: the options, ``--only``, and
 the order of a run (header, workloads, summaries, Foundation figures, memory).
 """
-
 import argparse
 import sys
 import time
@@ -36,32 +35,24 @@ def parse_only(only):
             workloads.append(token)
         elif token in SECTIONS:
             sections.append(token)
-        elif token in LIBRARIES:  # a library: all its variants
-            variants.extend(
-                n
-                for w in WORKLOADS.values()
-                for n, v in w.setups.items()
-                if v.library == token
-            )
+        elif token in LIBRARIES:          # a library: all its variants
+            variants.extend(n for w in WORKLOADS.values() for n, v in w.setups.items()
+                            if v.library == token)
         elif token in names:
             variants.append(token)
         else:
             raise SystemExit(
                 f"--only: unknown name {token!r}; choose from workloads "
                 f"{', '.join(WORKLOADS)}; sections {', '.join(SECTIONS)}; libraries "
-                f"{', '.join(LIBRARIES)}; variants {', '.join(names)}"
-            )
+                f"{', '.join(LIBRARIES)}; variants {', '.join(names)}")
     if variants and not workloads and not sections:
         workloads = list(WORKLOADS)
         sections = ["memory"]
     if workloads and not variants:
         variants = list(names)
     if variants:
-        always = (
-            [n for n, v in names.items() if v.kind == "baseline"]
-            + ["fasttape"]
-            + [w.reference for w in WORKLOADS.values()]
-        )
+        always = ([n for n, v in names.items() if v.kind == "baseline"] + ["fasttape"]
+                  + [w.reference for w in WORKLOADS.values()])
         variants = list(dict.fromkeys(always + variants))
     return workloads, variants, sections
 
@@ -70,32 +61,21 @@ def make_parser():
     parser = argparse.ArgumentParser(
         prog="python -m fasttape.bench",
         description="Time fasttape against the installed peers (autograd, PyTorch, "
-        "JAX, micrograd, mygrad, CasADi) on scalar, array, second-order "
-        "and replay workloads; print a table and the Foundation figures.",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="short time boxes; skip the slow peers (jax eager and "
-        "jax.jit on scalar loops, whose compile takes tens of "
-        "seconds) and shrink the memory probes",
-    )
-    parser.add_argument(
-        "--only",
-        metavar="NAME[,NAME]",
-        help=f"run only these workloads ({', '.join(WORKLOADS)}), "
-        f"sections ({', '.join(SECTIONS)}), or libraries/variants "
-        f"({', '.join(LIBRARIES)})",
-    )
+                    "JAX, micrograd, mygrad, CasADi) on scalar, array, second-order "
+                    "and replay workloads; print a table and the Foundation figures.")
+    parser.add_argument("--quick", action="store_true",
+                        help="short time boxes; skip the slow peers (jax eager and "
+                             "jax.jit on scalar loops, whose compile takes tens of "
+                             "seconds) and shrink the memory probes")
+    parser.add_argument("--only", metavar="NAME[,NAME]",
+                        help=f"run only these workloads ({', '.join(WORKLOADS)}), "
+                             f"sections ({', '.join(SECTIONS)}), or libraries/variants "
+                             f"({', '.join(LIBRARIES)})")
     parser.add_argument("--json", metavar="PATH", help="save all results as JSON")
-    parser.add_argument("--png", metavar="PATH", help="save a bar chart (needs matplotlib)")
-    parser.add_argument(
-        "--budget",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="time box per cell (default 1.5, or 0.3 with --quick)",
-    )
+    parser.add_argument("--png", metavar="PATH",
+                        help="save a bar chart (needs matplotlib)")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="time box per cell (default 1.5, or 0.3 with --quick)")
     return parser
 
 
@@ -106,12 +86,9 @@ def main(argv=None):
 
     started = time.perf_counter()
     info = report.machine_info()
-    progress(
-        f"fasttape.bench: fasttape {ft.__version__} from {info['fasttape_path']}; "
-        f"peers: "
-        + ", ".join(f"{k} {v}" for k, v in info["peers"].items() if v)
-        + f"; budget {budget} s per cell"
-    )
+    progress(f"fasttape.bench: fasttape {ft.__version__} from {info['fasttape_path']}; "
+             f"peers: " + ", ".join(f"{k} {v}" for k, v in info["peers"].items()
+                                    if v) + f"; budget {budget} s per cell")
     report.print_header(info, workloads, variants)
 
     all_rows = []
@@ -128,33 +105,19 @@ def main(argv=None):
         progress("foundation figures")
         found = foundation(budget)
     if "memory" in sections:
-        libs = list(
-            dict.fromkeys(
-                ["fasttape"]
-                + [
-                    VARIANTS[v].library
-                    for v in variants
-                    if v in VARIANTS and VARIANTS[v].kind == "grad"
-                ]
-            )
-        )
+        libs = list(dict.fromkeys(["fasttape"] + [VARIANTS[v].library for v in variants
+                                                  if v in VARIANTS
+                                                  and VARIANTS[v].kind == "grad"]))
         mem = run_memory(libs, args.quick)
     report.print_foundation(found, mem)
     elapsed = time.perf_counter() - started
     print(f"\n(total {elapsed:.0f} s)")
 
     if args.json:
-        report.write_json(
-            args.json,
-            dict(
-                machine=info,
-                settings=dict(quick=args.quick, budget_s=budget, only=args.only),
-                results=all_rows,
-                foundation=found,
-                memory=mem,
-                elapsed_s=elapsed,
-            ),
-        )
+        report.write_json(args.json, dict(
+            machine=info, settings=dict(quick=args.quick, budget_s=budget,
+                                        only=args.only),
+            results=all_rows, foundation=found, memory=mem, elapsed_s=elapsed))
     if args.png:
         report.save_png(args.png, all_rows)
     return 0

@@ -6,7 +6,6 @@ The four Foundation targets: (a) time(grad f) / time(f) for the Rosenbrock loop,
 (b) the latency of the textbook grad call, (c) reverse-sweep time per node on large
 tapes, (d) tape bytes per node. The report prints them (``report``).
 """
-
 import gc
 import json
 import os
@@ -28,33 +27,23 @@ def foundation(budget):
     x = w.uniform_point(1000)
     f_plain = w.make_rosenbrock(FLOAT_OPS)
     g = ft.grad(w.make_rosenbrock(FASTTAPE_OPS))
-    med, lo, t_g, t_f, rounds = interleaved_ratio(
-        lambda: g(x), lambda: f_plain(x), 2 * budget
-    )
+    med, lo, t_g, t_f, rounds = interleaved_ratio(lambda: g(x), lambda: f_plain(x),
+                                                  2 * budget)
     res["a_rosenbrock1000_grad_over_f"] = dict(
-        ratio_median=med, ratio_min=lo, grad_s=t_g, f_s=t_f, rounds=rounds
-    )
+        ratio_median=med, ratio_min=lo, grad_s=t_g, f_s=t_f, rounds=rounds)
     # (b) one textbook grad call
     progress("  foundation (b): textbook grad call")
     tb = ft.grad(w.make_textbook(FASTTAPE_OPS), argnum=(0, 1))
     t = time_call(lambda: tb(2.0, 3.0), budget)
-    res["b_textbook_grad_us"] = dict(
-        median_us=t.median * 1e6,
-        min_us=t.min * 1e6,
-        calls=t.repeats * t.number,
-        value=t.result,
-    )
+    res["b_textbook_grad_us"] = dict(median_us=t.median * 1e6, min_us=t.min * 1e6,
+                                     calls=t.repeats * t.number, value=t.result)
     # (c) reverse sweep per node, on large tapes
     res["c_sweep_ns_per_node"] = {}
-    sweeps = [
-        ("rosenbrock n=10000", w.make_rosenbrock, (w.uniform_point(10_000),)),
-        ("chain-live n=100000", lambda ops: w.make_chain(ops, 100_000, 0.5), (0.3,)),
-        (
-            "chain n=100000, adjoint underflowed: mostly skipped",
-            lambda ops: w.make_chain(ops, 100_000),
-            (0.3,),
-        ),
-    ]
+    sweeps = [("rosenbrock n=10000", w.make_rosenbrock, (w.uniform_point(10_000),)),
+              ("chain-live n=100000", lambda ops: w.make_chain(ops, 100_000, 0.5),
+               (0.3,)),
+              ("chain n=100000, adjoint underflowed: mostly skipped",
+               lambda ops: w.make_chain(ops, 100_000), (0.3,))]
     for label, make, args in sweeps:
         progress(f"  foundation (c): sweep of {label}")
         tape = ft.Tape()
@@ -65,34 +54,23 @@ def foundation(budget):
         n = tape.n_nodes
         t_sw = time_call(y.backward, budget)
         res["c_sweep_ns_per_node"][label] = dict(
-            n_nodes=n,
-            sweep_ns_per_node=t_sw.median * 1e9 / n,
+            n_nodes=n, sweep_ns_per_node=t_sw.median * 1e9 / n,
             sweep_ns_per_node_min=t_sw.min * 1e9 / n,
             record_ns_per_node=t_rec.median * 1e9 / n,
-            sweep_s=t_sw.median,
-            record_s=t_rec.median,
-        )
+            sweep_s=t_sw.median, record_s=t_rec.median)
         if label.startswith("chain-live"):
             # (d) measured tape size on this big tape (capacity, after a sweep)
-            res["d_memory"] = dict(
-                bytes_per_node=tape.bytes_per_node,
-                nbytes=tape.nbytes,
-                n_nodes=n,
-                nbytes_per_node=tape.nbytes / n,
-            )
+            res["d_memory"] = dict(bytes_per_node=tape.bytes_per_node,
+                                   nbytes=tape.nbytes, n_nodes=n,
+                                   nbytes_per_node=tape.nbytes / n)
         del y, leaves, tape
     return res
 
 
 # chain iterations per library (4 ops each): large enough to dwarf the noise, small
 # enough to build in about a second
-MEMORY_ITERATIONS = {
-    "fasttape": 250_000,
-    "autograd": 25_000,
-    "torch": 25_000,
-    "micrograd": 25_000,
-    "jax": 1_000,
-}
+MEMORY_ITERATIONS = {"fasttape": 250_000, "autograd": 25_000, "torch": 25_000,
+                     "micrograd": 25_000, "jax": 1_000}
 MEMORY_SLOW = {"jax"}
 
 
@@ -145,28 +123,23 @@ def memory_probe(library, n):
     """Print (JSON) memory growth per recorded op of the chain workload: RSS growth
     and tracemalloc growth while the graph is alive, and peak RSS growth."""
     import tracemalloc
-
-    _build_graph(library, 10)  # imports, caches, first-op setup
+    _build_graph(library, 10)                    # imports, caches, first-op setup
     gc.collect()
     ops = 4 * n
     rss0 = _status_bytes("VmRSS")
     peak_ok = _reset_peak_rss()
     graph = _build_graph(library, n)
     rss1, peak1 = _status_bytes("VmRSS"), _status_bytes("VmHWM")
-    out = dict(
-        library=library,
-        ops=ops,
-        rss_per_op=None if rss0 is None else (rss1 - rss0) / ops,
-        peak_rss_per_op=(peak1 - rss0) / ops if peak_ok and peak1 else None,
-    )
+    out = dict(library=library, ops=ops,
+               rss_per_op=None if rss0 is None else (rss1 - rss0) / ops,
+               peak_rss_per_op=(peak1 - rss0) / ops if peak_ok and peak1 else None)
     if library == "fasttape":
         tape, y = graph
         out["n_nodes"] = tape.n_nodes
-        y.backward()  # allocates the adjoints
+        y.backward()                             # allocates the adjoints
         rss2 = _status_bytes("VmRSS")
-        out["rss_per_node_after_sweep"] = (
-            None if rss0 is None else ((rss2 - rss0) / tape.n_nodes)
-        )
+        out["rss_per_node_after_sweep"] = None if rss0 is None else (
+            (rss2 - rss0) / tape.n_nodes)
         out["nbytes_per_node"] = tape.nbytes / tape.n_nodes
     del graph
     gc.collect()
@@ -178,8 +151,7 @@ def memory_probe(library, n):
     if library == "fasttape":
         graph[1].backward()
         out["tracemalloc_per_node_after_sweep"] = (
-            tracemalloc.get_traced_memory()[0] - base
-        ) / graph[0].n_nodes
+            (tracemalloc.get_traced_memory()[0] - base) / graph[0].n_nodes)
     tracemalloc.stop()
     print(json.dumps(out))
 
@@ -198,18 +170,11 @@ def run_memory(libraries, quick):
             continue
         n = MEMORY_ITERATIONS[lib] // (5 if quick else 1)
         progress(f"  memory: {lib} (chain of {n} iterations, fresh process)")
-        code = (
-            f"from fasttape.bench.foundation import memory_probe; "
-            f"memory_probe({lib!r}, {n})"
-        )
+        code = (f"from fasttape.bench.foundation import memory_probe; "
+                f"memory_probe({lib!r}, {n})")
         try:
-            p = subprocess.run(
-                [sys.executable, "-c", code],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=600,
-            )
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                               text=True, env=env, timeout=600)
         except subprocess.TimeoutExpired:
             results[lib] = dict(library=lib, error="timed out")
             continue

@@ -18,7 +18,6 @@ Most setups come from one of four shapes, each written once:
 Only what is particular to a library is written per library: its leaves, its way of
 spelling a Hessian or a Hessian-vector product, its input conversion.
 """
-
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -36,10 +35,10 @@ class NotApplicable(Exception):
 class Case:
     call: Callable[[], object]
     gradient: Callable[[object], np.ndarray] | None = None
-    compile_s: float | None = None  # one-off compilation, timed separately
-    n_nodes: int | None = None  # fasttape nodes recorded by one call
+    compile_s: float | None = None         # one-off compilation, timed separately
+    n_nodes: int | None = None             # fasttape nodes recorded by one call
     note: str = ""
-    per: int = 1  # items (points) per call: times are per item
+    per: int = 1                           # items (points) per call: times are per item
 
 
 def flat_floats(tree):
@@ -55,7 +54,6 @@ def flat_floats(tree):
             out.append(float(t))
         else:
             out.extend(np.asarray(t, dtype=np.float64).ravel().tolist())
-
     walk(tree)
     return np.asarray(out, dtype=np.float64)
 
@@ -71,7 +69,6 @@ def map_leaves(args, leaf):
         v = leaf(a)
         leaves.append(v)
         return v
-
     return tuple(convert(a) for a in args), leaves
 
 
@@ -80,11 +77,9 @@ def _argnum(args):
 
 
 def _has_arrays(args):
-    return any(
-        isinstance(a, np.ndarray)
-        or (isinstance(a, list) and a and isinstance(a[0], np.ndarray))
-        for a in args
-    )
+    return any(isinstance(a, np.ndarray) or (isinstance(a, list) and a
+                                             and isinstance(a[0], np.ndarray))
+               for a in args)
 
 
 def ndarrays(args):
@@ -99,16 +94,13 @@ def x_only(args):
 
 # -- the shapes ------------------------------------------------------------------------
 
-
 def transformed(derivative, inputs=tuple):
     """A setup timing ``fun(*inputs(args))`` with ``fun = derivative(ops.module, f,
     args)``, built once, and the arguments converted once, outside the timed call."""
-
     def setup(ops, f, args):
         fun = derivative(ops.module, f, args)
         xs = inputs(args)
         return Case(call=lambda: fun(*xs), gradient=flat_floats)
-
     return setup
 
 
@@ -123,7 +115,6 @@ def jax_transformed(derivative, inputs, jit=False, note=""):
     """The JAX twin of ``transformed``: ``derivative(jax, f, args)`` run eagerly, or
     compiled by ``jax.jit`` for the converted arguments (compile time apart); every
     call waits for its result (``jax.block_until_ready``)."""
-
     def setup(ops, f, args):
         jax = ops.module
         fun = derivative(jax, f, args)
@@ -132,13 +123,8 @@ def jax_transformed(derivative, inputs, jit=False, note=""):
         if jit:
             fun, compile_s = _jax_compile(jax.jit(fun), xs)
         ready = jax.block_until_ready
-        return Case(
-            call=lambda: ready(fun(*xs)),
-            gradient=flat_floats,
-            compile_s=compile_s,
-            note=note,
-        )
-
+        return Case(call=lambda: ready(fun(*xs)), gradient=flat_floats,
+                    compile_s=compile_s, note=note)
     return setup
 
 
@@ -146,7 +132,6 @@ def backward(make_leaf):
     """A setup for a define-by-run library, timing what its users write: a leaf per
     input (``make_leaf(ops.module)(value)`` for every number of a list, or every
     array), f, ``backward()``, and the leaves' ``.grad``."""
-
     def setup(ops, f, args):
         leaf = make_leaf(ops.module)
 
@@ -154,21 +139,17 @@ def backward(make_leaf):
             vargs, leaves = map_leaves(args, leaf)
             f(*vargs).backward()
             return [v.grad for v in leaves]
-
         return Case(call=call, gradient=flat_floats)
-
     return setup
 
 
 def per_point(fun, points, gradient=None, **case):
     """A Case calling fun at every point, timed per point."""
-    return Case(
-        call=lambda: [fun(p) for p in points], gradient=gradient, per=len(points), **case
-    )
+    return Case(call=lambda: [fun(p) for p in points], gradient=gradient,
+                per=len(points), **case)
 
 
 # -- the baseline: f itself (no derivative) --------------------------------------------
-
 
 def setup_python(ops, f, args):
     return Case(call=lambda: f(*args))
@@ -184,7 +165,6 @@ def setup_python_points(ops, f, args):
 
 
 # -- fasttape --------------------------------------------------------------------------
-
 
 def recorder(tape, f, args):
     """A function of no arguments that records f(*args) on ``tape`` from a clean
@@ -234,13 +214,11 @@ def recorder(tape, f, args):
                 y = Variable(b)
                 return f(x, y), [x, y]
     else:
-
         def record():
             reset()
             with tape:
                 vargs, leaves = map_leaves(args, Variable)
                 return f(*vargs), leaves
-
     return record
 
 
@@ -252,22 +230,17 @@ def setup_fasttape_record(ops, f, args):
     record = recorder(tape, f, args)
     record()
     n_arrays = tape.n_array_nodes
-    return Case(
-        call=record,
-        n_nodes=tape.n_nodes,
-        note=f"{n_arrays} array nodes" if n_arrays else "",
-    )
+    return Case(call=record, n_nodes=tape.n_nodes,
+                note=f"{n_arrays} array nodes" if n_arrays else "")
 
 
 def setup_fasttape_sweep(ops, f, args):
     tape = ft.Tape()
     y, leaves = recorder(tape, f, args)()
     y.backward()
-    return Case(
-        call=y.backward,
-        gradient=lambda _: flat_floats([v.grad for v in leaves]),
-        n_nodes=tape.n_nodes,
-    )
+    return Case(call=y.backward,
+                gradient=lambda _: flat_floats([v.grad for v in leaves]),
+                n_nodes=tape.n_nodes)
 
 
 def setup_fasttape_x_record(ops, f, args):
@@ -276,9 +249,8 @@ def setup_fasttape_x_record(ops, f, args):
 
 
 setup_fasttape_hessian = transformed(lambda ft, f, args: ft.hessian(f), x_only)
-setup_fasttape_hessian_ndarray = transformed(
-    lambda ft, f, args: ft.hessian(f), lambda args: ndarrays(x_only(args))
-)
+setup_fasttape_hessian_ndarray = transformed(lambda ft, f, args: ft.hessian(f),
+                                             lambda args: ndarrays(x_only(args)))
 setup_fasttape_hvp = transformed(lambda ft, f, args: ft.hvp(f))
 setup_fasttape_hvp_ndarray = transformed(lambda ft, f, args: ft.hvp(f), ndarrays)
 
@@ -303,13 +275,11 @@ def setup_fasttape_hvp_sweep(ops, f, args):
     slots = [leaf.slot for leaf in leaves]
     node = y.node
     sweep = tape.hessian_vector_c
-    return Case(
-        call=lambda: sweep(node, slots, v)[1], gradient=flat_floats, n_nodes=tape.n_nodes
-    )
+    return Case(call=lambda: sweep(node, slots, v)[1], gradient=flat_floats,
+                n_nodes=tape.n_nodes)
 
 
 # replay: args = (points,), a tuple of lists of floats or of arrays
-
 
 def setup_fasttape_points(ops, f, args):
     return per_point(ft.grad(f), args[0], flat_floats)
@@ -336,23 +306,17 @@ def setup_grad_many(n_threads):
         points = args[0]
         g = ft.trace(f, points[0])
         matrix = np.array(points)
-        return Case(
-            call=lambda: g.grad_many(matrix, n_threads=n_threads),
-            gradient=flat_floats,
-            per=len(points),
-        )
-
+        return Case(call=lambda: g.grad_many(matrix, n_threads=n_threads),
+                    gradient=flat_floats, per=len(points))
     return setup
 
 
 # -- autograd --------------------------------------------------------------------------
 
-
 def _autograd_setup(to_input):
     """autograd.grad(f) called on ``to_input`` of each argument, converted in the
     timed call (as a user holding Python lists would); several arguments go in as one
     tuple (autograd.grad takes one argnum)."""
-
     def setup(ops, f, args):
         autograd = ops.module
         if len(args) == 1:
@@ -360,14 +324,13 @@ def _autograd_setup(to_input):
             x = args[0]
             return Case(call=lambda: g(to_input(x)), gradient=flat_floats)
         g = autograd.grad(lambda t: f(*t))
-        return Case(call=lambda: g(tuple(to_input(a) for a in args)), gradient=flat_floats)
-
+        return Case(call=lambda: g(tuple(to_input(a) for a in args)),
+                    gradient=flat_floats)
     return setup
 
 
 setup_autograd_ndarray = _autograd_setup(
-    lambda a: np.array(a) if isinstance(a, list) else a
-)
+    lambda a: np.array(a) if isinstance(a, list) else a)
 _setup_autograd_list = _autograd_setup(lambda a: list(a) if isinstance(a, list) else a)
 
 
@@ -379,35 +342,30 @@ def setup_autograd_list(ops, f, args):
 
 def _autograd_hvp(autograd, f, args):
     import autograd.numpy as anp
-
     grad_f = autograd.grad(f)
     return autograd.grad(lambda x, v: anp.dot(grad_f(x), v))
 
 
 setup_autograd_arrays = transformed(lambda autograd, f, args: autograd.grad(f))
-setup_autograd_hessian = transformed(
-    lambda autograd, f, args: autograd.hessian(f), lambda args: ndarrays(x_only(args))
-)
+setup_autograd_hessian = transformed(lambda autograd, f, args: autograd.hessian(f),
+                                     lambda args: ndarrays(x_only(args)))
 setup_autograd_hvp = transformed(_autograd_hvp, ndarrays)
 
 
 # -- PyTorch, mygrad, micrograd: define-by-run -----------------------------------------
 
-
 def _torch_leaf(torch):
     f64 = torch.float64
 
     def leaf(v):
-        if isinstance(v, np.ndarray):  # shares the array's memory
+        if isinstance(v, np.ndarray):           # shares the array's memory
             return torch.from_numpy(v).requires_grad_(True)
-        return torch.tensor(v, dtype=f64, requires_grad=True)  # a 0-d tensor
-
+        return torch.tensor(v, dtype=f64, requires_grad=True)     # a 0-d tensor
     return leaf
 
 
 def _tensors(args):
     import torch
-
     return tuple(torch.tensor(a, dtype=torch.float64) for a in args)
 
 
@@ -417,7 +375,7 @@ def _torch_hessian(torch, f, args):
 
 
 def _torch_hvp(torch, f, args):
-    hvp = torch.autograd.functional.hvp  # reverse over reverse
+    hvp = torch.autograd.functional.hvp           # reverse over reverse
     return lambda x, v: hvp(f, x, v)[1].numpy()
 
 
@@ -430,18 +388,15 @@ setup_micrograd = backward(lambda Value: Value)
 
 # -- JAX -------------------------------------------------------------------------------
 
-
 def _jax_lists(args):
     """args with every list of floats a jnp array (numbers stay Python floats)."""
     import jax.numpy as jnp
-
     return tuple(jnp.asarray(a) if isinstance(a, list) else a for a in args)
 
 
 def _jax_arrays(args):
     """args with every array, every number and every list of floats a jnp array."""
     import jax.numpy as jnp
-
     if isinstance(args, list) and args and not isinstance(args[0], (list, np.ndarray)):
         return jnp.asarray(args)
     if isinstance(args, (list, tuple)):
@@ -458,7 +413,6 @@ def _jax_unstacked(f):
 
     def f_unstacked(x):
         return f(list(jnp.unstack(x)))
-
     return f_unstacked
 
 
@@ -473,9 +427,8 @@ def _jax_hessian(jax, f, args):
 def _jax_hvp(jax, f, args):
     grad_f = jax.grad(_jax_unstacked(f))
 
-    def hvp(x, v):  # forward over reverse
+    def hvp(x, v):                      # forward over reverse
         return jax.jvp(grad_f, (x,), (v,))[1]
-
     return hvp
 
 
@@ -483,17 +436,13 @@ def _jax_hvp(jax, f, args):
 # Python loop is ~9x slower still (Rosenbrock n=1000: 44 s vs 5 s a call).
 setup_jax = jax_transformed(_jax_grad, tuple, note="jax.grad, no jit; list inputs")
 setup_jax_jit = jax_transformed(
-    _jax_grad,
-    _jax_lists,
-    jit=True,
-    note="jax.jit(jax.grad(f)) on jnp arrays; loop unrolled by tracing",
-)
+    _jax_grad, _jax_lists, jit=True,
+    note="jax.jit(jax.grad(f)) on jnp arrays; loop unrolled by tracing")
 setup_jax_arrays = jax_transformed(_jax_grad, _jax_arrays)
 setup_jax_jit_arrays = jax_transformed(_jax_grad, _jax_arrays, jit=True)
 setup_jax_hessian = jax_transformed(_jax_hessian, lambda a: _jax_arrays(x_only(a)))
-setup_jax_jit_hessian = jax_transformed(
-    _jax_hessian, lambda a: _jax_arrays(x_only(a)), jit=True
-)
+setup_jax_jit_hessian = jax_transformed(_jax_hessian, lambda a: _jax_arrays(x_only(a)),
+                                        jit=True)
 setup_jax_hvp = jax_transformed(_jax_hvp, _jax_arrays)
 setup_jax_jit_hvp = jax_transformed(_jax_hvp, _jax_arrays, jit=True)
 
@@ -501,22 +450,18 @@ setup_jax_jit_hvp = jax_transformed(_jax_hvp, _jax_arrays, jit=True)
 def setup_jax_jit_points(unstack):
     """Replay: the compiled jax.jit(jax.grad(f)) called per point, x a jnp array
     (unpacked by jnp.unstack before the loop if ``unstack``)."""
-
     def setup(ops, f, args):
         jax = ops.module
         points = [_jax_arrays(p) for p in args[0]]
         fun = _jax_unstacked(f) if unstack else f
         compiled, compile_s = _jax_compile(jax.jit(jax.grad(fun)), (points[0],))
         ready = jax.block_until_ready
-        return per_point(
-            lambda p: ready(compiled(p)), points, flat_floats, compile_s=compile_s
-        )
-
+        return per_point(lambda p: ready(compiled(p)), points, flat_floats,
+                         compile_s=compile_s)
     return setup
 
 
 # -- CasADi (replay only: a symbolic graph built once, then called) --------------------
-
 
 def casadi_gradient_function(ops, f, n):
     """f on n casadi SX symbols, and the casadi.Function of its gradient."""
@@ -539,13 +484,10 @@ def setup_casadi_points(ops, f, args):
 
 def setup_casadi_map(n_threads):
     def setup(ops, f, args):
-        matrix = np.array(args[0]).T  # one column per point
+        matrix = np.array(args[0]).T                    # one column per point
         grad_f = casadi_gradient_function(ops, f, matrix.shape[0])
-        mapped = grad_f.map(
-            matrix.shape[1], *(("thread", n_threads) if n_threads > 1 else ("serial",))
-        )
-        return Case(
-            call=lambda: mapped(matrix).full().T, gradient=flat_floats, per=matrix.shape[1]
-        )
-
+        mapped = grad_f.map(matrix.shape[1], *(("thread", n_threads) if n_threads > 1
+                                               else ("serial",)))
+        return Case(call=lambda: mapped(matrix).full().T, gradient=flat_floats,
+                    per=matrix.shape[1])
     return setup

@@ -2,7 +2,6 @@
 figures and the memory table (on stdout), the machine's description, and the JSON
 and PNG outputs.
 """
-
 import datetime
 import json
 import math
@@ -23,29 +22,16 @@ from fasttape.bench.timing import SINGLE_THREAD_ENV, fmt_ratio, fmt_time
 def print_header(info, workloads, variants, out=sys.stdout):
     """The machine, the peers, the threads, what the columns mean and, when scalar
     workloads run, what each of their variants times."""
-    print(
-        f"fasttape {info['fasttape']} ({info['fasttape_git_commit'] or 'no git'}) | "
-        f"Python {info['python']} | NumPy {info['numpy']} | {info['cpu_model']} x "
-        f"{info['cpu_count']} | {info['platform']} | {info['date']}",
-        file=out,
-    )
-    print(
-        "peers: "
-        + ", ".join(f"{k} {v or 'not installed'}" for k, v in info["peers"].items()),
-        file=out,
-    )
-    print(
-        "threads: "
-        + ", ".join(f"{k}={v}" for k, v in info["threads"].items())
-        + " (torch.set_num_threads(1))",
-        file=out,
-    )
-    print(
-        "times: median (and min) seconds per call over time-boxed repeats; "
-        "'/ f' = time / time of f (no derivative); 'fasttape faster' = time / "
-        "fasttape's.",
-        file=out,
-    )
+    print(f"fasttape {info['fasttape']} ({info['fasttape_git_commit'] or 'no git'}) | "
+          f"Python {info['python']} | NumPy {info['numpy']} | {info['cpu_model']} x "
+          f"{info['cpu_count']} | {info['platform']} | {info['date']}", file=out)
+    print("peers: " + ", ".join(f"{k} {v or 'not installed'}"
+                                for k, v in info["peers"].items()), file=out)
+    print("threads: " + ", ".join(f"{k}={v}" for k, v in info["threads"].items()) +
+          " (torch.set_num_threads(1))", file=out)
+    print("times: median (and min) seconds per call over time-boxed repeats; "
+          "'/ f' = time / time of f (no derivative); 'fasttape faster' = time / "
+          "fasttape's.", file=out)
     if any(WORKLOADS[w].setups is SCALAR_SETUPS for w in workloads):
         print("scalar workloads:", file=out)
         for v in variants:
@@ -62,14 +48,11 @@ def print_workload_table(workload, rows, out=sys.stdout):
     if workload.unit != "per call":
         print(f"   times {workload.unit}", file=out)
     per_op = workload.n_ops is not None
-    faster = (
-        "fasttape faster" if workload.reference == "fasttape" else f"/ {workload.reference}"
-    )
-    header = (
-        f"   {'variant':<16} {'median':>10} {'min':>10} "
-        + (f"{'per op':>10} " if per_op else "")
-        + f"{'/ f':>9} {faster:>15}  {'gradient':<9} {'compile':>8}  calls"
-    )
+    faster = "fasttape faster" if workload.reference == "fasttape" else \
+        f"/ {workload.reference}"
+    header = (f"   {'variant':<16} {'median':>10} {'min':>10} "
+              + (f"{'per op':>10} " if per_op else "")
+              + f"{'/ f':>9} {faster:>15}  {'gradient':<9} {'compile':>8}  calls")
     print(header, file=out)
     print("   " + "-" * (len(header) - 3), file=out)
     for r in rows:
@@ -77,23 +60,17 @@ def print_workload_table(workload, rows, out=sys.stdout):
             print(f"   {r['variant']:<16} failed: {r['error']}", file=out)
             continue
         speed = r["fasttape_speedup"]
-        speed_s = (
-            "-"
-            if speed is None
-            else ("1 (this)" if r["variant"] == workload.reference else fmt_ratio(speed))
-        )
+        speed_s = "-" if speed is None else (
+            "1 (this)" if r["variant"] == workload.reference else fmt_ratio(speed))
         check = r["check"] or "-"
         if check == "reference":
             check = "ref"
         op_s = f"{fmt_time(r['median_per_op_s']):>10} " if per_op else ""
-        print(
-            f"   {r['variant']:<16} {fmt_time(r['median_s']):>10} "
-            f"{fmt_time(r['min_s']):>10} {op_s}{fmt_ratio(r['ratio_to_f']):>9} "
-            f"{speed_s:>15}  {check:<9} {fmt_time(r['compile_s']):>8}  "
-            f"{r['repeats']}x{r['number']}",
-            file=out,
-        )
-    if workload.setups is not SCALAR_SETUPS:  # those notes are in the header
+        print(f"   {r['variant']:<16} {fmt_time(r['median_s']):>10} "
+              f"{fmt_time(r['min_s']):>10} {op_s}{fmt_ratio(r['ratio_to_f']):>9} "
+              f"{speed_s:>15}  {check:<9} {fmt_time(r['compile_s']):>8}  "
+              f"{r['repeats']}x{r['number']}", file=out)
+    if workload.setups is not SCALAR_SETUPS:     # those notes are in the header
         for r in rows:
             note = workload.setups[r["variant"]].note
             if note:
@@ -114,46 +91,32 @@ def print_summary(all_rows, out=sys.stdout):
 
 def _print_summary_group(group, all_rows, out):
     workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
-    variants = list(dict.fromkeys(r["variant"] for r in all_rows if "median_s" in r))
+    variants = list(dict.fromkeys(r["variant"] for r in all_rows
+                                  if "median_s" in r))
     if not workloads or not variants:
         return
     width = max(10, max(len(v) for v in variants) + 1)
     first = max(11, max(len(w) for w in workloads) + 1)
-    print(
-        f"\n== summary ({group} workloads): median time per call (x = fasttape's "
-        f"speedup over it)",
-        file=out,
-    )
-    print(
-        "   " + f"{'workload':<{first}}" + "".join(f"{v:>{width}}" for v in variants),
-        file=out,
-    )
+    print(f"\n== summary ({group} workloads): median time per call (x = fasttape's "
+          f"speedup over it)", file=out)
+    print("   " + f"{'workload':<{first}}" + "".join(f"{v:>{width}}" for v in variants),
+          file=out)
     for w in workloads:
         cells = []
         for v in variants:
-            r = next(
-                (
-                    r
-                    for r in all_rows
-                    if r["workload"] == w and r["variant"] == v and "median_s" in r
-                ),
-                None,
-            )
+            r = next((r for r in all_rows if r["workload"] == w and r["variant"] == v
+                      and "median_s" in r), None)
             cells.append("-" if r is None else fmt_time(r["median_s"]))
-        print("   " + f"{w:<{first}}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+        print("   " + f"{w:<{first}}" + "".join(f"{c:>{width}}" for c in cells),
+              file=out)
         cells = []
         for v in variants:
-            r = next(
-                (
-                    r
-                    for r in all_rows
-                    if r["workload"] == w and r["variant"] == v and "median_s" in r
-                ),
-                None,
-            )
+            r = next((r for r in all_rows if r["workload"] == w and r["variant"] == v
+                      and "median_s" in r), None)
             s = None if r is None else r.get("fasttape_speedup")
             cells.append("" if s is None or v == "fasttape" else fmt_ratio(s))
-        print("   " + f"{'':<{first}}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+        print("   " + f"{'':<{first}}" + "".join(f"{c:>{width}}" for c in cells),
+              file=out)
 
 
 def print_foundation(res, mem, out=sys.stdout):
@@ -166,75 +129,49 @@ def print_foundation(res, mem, out=sys.stdout):
 def print_foundation_figures(res, mem, out=sys.stdout):
     print("\n== Foundation figures (fasttape, this machine, this run)", file=out)
     a = res["a_rosenbrock1000_grad_over_f"]
-    print(
-        f"   (a) Rosenbrock loop n=1000, time(grad(f)(x)) / time(f(x) on floats): "
-        f"{a['ratio_median']:.2f}  (min {a['ratio_min']:.2f}; grad "
-        f"{fmt_time(a['grad_s'])}, f {fmt_time(a['f_s'])}; median of "
-        f"{a['rounds']} interleaved rounds)",
-        file=out,
-    )
+    print(f"   (a) Rosenbrock loop n=1000, time(grad(f)(x)) / time(f(x) on floats): "
+          f"{a['ratio_median']:.2f}  (min {a['ratio_min']:.2f}; grad "
+          f"{fmt_time(a['grad_s'])}, f {fmt_time(a['f_s'])}; median of "
+          f"{a['rounds']} interleaved rounds)", file=out)
     b = res["b_textbook_grad_us"]
-    print(
-        f"   (b) textbook grad(lambda x, y: x*y + sin(x), argnum=(0, 1))(2.0, 3.0): "
-        f"{b['median_us']:.2f} µs per call (min {b['min_us']:.2f} µs; "
-        f"{b['calls']} calls)",
-        file=out,
-    )
+    print(f"   (b) textbook grad(lambda x, y: x*y + sin(x), argnum=(0, 1))(2.0, 3.0): "
+          f"{b['median_us']:.2f} µs per call (min {b['min_us']:.2f} µs; "
+          f"{b['calls']} calls)", file=out)
     for label, c in res["c_sweep_ns_per_node"].items():
-        print(
-            f"   (c) reverse sweep, {label} ({c['n_nodes']} nodes): "
-            f"{c['sweep_ns_per_node']:.2f} ns/node (min "
-            f"{c['sweep_ns_per_node_min']:.2f}); recording "
-            f"{c['record_ns_per_node']:.0f} ns/node",
-            file=out,
-        )
+        print(f"   (c) reverse sweep, {label} ({c['n_nodes']} nodes): "
+              f"{c['sweep_ns_per_node']:.2f} ns/node (min "
+              f"{c['sweep_ns_per_node_min']:.2f}); recording "
+              f"{c['record_ns_per_node']:.0f} ns/node", file=out)
     d = res["d_memory"]
-    print(
-        f"   (d) tape bytes per scalar node: bytes_per_node = {d['bytes_per_node']} "
-        f"(op + 2 int32 operands + value + adjoint); nbytes/n_nodes = "
-        f"{d['nbytes_per_node']:.1f} on a {d['n_nodes']}-node chain tape "
-        f"(allocated capacity after a sweep, incl. doubling slack and constants)",
-        file=out,
-    )
+    print(f"   (d) tape bytes per scalar node: bytes_per_node = {d['bytes_per_node']} "
+          f"(op + 2 int32 operands + value + adjoint); nbytes/n_nodes = "
+          f"{d['nbytes_per_node']:.1f} on a {d['n_nodes']}-node chain tape "
+          f"(allocated capacity after a sweep, incl. doubling slack and constants)",
+          file=out)
     m = mem.get("fasttape")
     if m and "error" not in m:
-        print(
-            f"       fresh process, chain of {m['n_nodes']} nodes: tracemalloc "
-            f"{m['tracemalloc_per_op']:.1f} B/node after recording, "
-            f"{m['tracemalloc_per_node_after_sweep']:.1f} after the sweep; RSS "
-            f"growth {_fmt_b(m['rss_per_op'])}/node, "
-            f"{_fmt_b(m['rss_per_node_after_sweep'])} after the sweep; peak RSS "
-            f"growth {_fmt_b(m['peak_rss_per_op'])}/node",
-            file=out,
-        )
+        print(f"       fresh process, chain of {m['n_nodes']} nodes: tracemalloc "
+              f"{m['tracemalloc_per_op']:.1f} B/node after recording, "
+              f"{m['tracemalloc_per_node_after_sweep']:.1f} after the sweep; RSS "
+              f"growth {_fmt_b(m['rss_per_op'])}/node, "
+              f"{_fmt_b(m['rss_per_node_after_sweep'])} after the sweep; peak RSS "
+              f"growth {_fmt_b(m['peak_rss_per_op'])}/node", file=out)
 
 
 def print_memory(mem, out=sys.stdout):
-    print(
-        "\n== memory per recorded scalar op (chain workload, 4 ops per "
-        "iteration, graph held alive, fresh process)",
-        file=out,
-    )
-    print(
-        f"   {'library':<10} {'ops':>9} {'RSS growth':>11} {'peak RSS':>10} "
-        f"{'tracemalloc':>12}   (bytes per op)",
-        file=out,
-    )
+    print("\n== memory per recorded scalar op (chain workload, 4 ops per "
+          "iteration, graph held alive, fresh process)", file=out)
+    print(f"   {'library':<10} {'ops':>9} {'RSS growth':>11} {'peak RSS':>10} "
+          f"{'tracemalloc':>12}   (bytes per op)", file=out)
     for lib, m in mem.items():
         if "error" in m:
             print(f"   {lib:<10} failed: {m['error']}", file=out)
             continue
-        print(
-            f"   {lib:<10} {m['ops']:>9} {_fmt_b(m['rss_per_op']):>11} "
-            f"{_fmt_b(m['peak_rss_per_op']):>10} "
-            f"{_fmt_b(m['tracemalloc_per_op']):>12}",
-            file=out,
-        )
-    print(
-        "   (tracemalloc sees Python-allocator memory only: it misses torch's "
-        "and XLA's C++ buffers; RSS sees everything but is coarse)",
-        file=out,
-    )
+        print(f"   {lib:<10} {m['ops']:>9} {_fmt_b(m['rss_per_op']):>11} "
+              f"{_fmt_b(m['peak_rss_per_op']):>10} "
+              f"{_fmt_b(m['tracemalloc_per_op']):>12}", file=out)
+    print("   (tracemalloc sees Python-allocator memory only: it misses torch's "
+          "and XLA's C++ buffers; RSS sees everything but is coarse)", file=out)
 
 
 def _fmt_b(x):
@@ -253,21 +190,15 @@ def machine_info():
         pass
     info = dict(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        platform=platform.platform(),
-        machine=platform.machine(),
-        cpu_model=cpu or platform.processor() or None,
-        cpu_count=os.cpu_count(),
+        platform=platform.platform(), machine=platform.machine(),
+        cpu_model=cpu or platform.processor() or None, cpu_count=os.cpu_count(),
         python=platform.python_version(),
         python_implementation=platform.python_implementation(),
-        numpy=np.__version__,
-        fasttape=ft.__version__,
+        numpy=np.__version__, fasttape=ft.__version__,
         fasttape_path=os.path.dirname(os.path.abspath(ft.__file__)),
         fasttape_git_commit=_git_commit(),
-        peers={
-            lib: library_version(lib)
-            for lib in LIBRARIES
-            if lib not in ("python", "fasttape")
-        },
+        peers={lib: library_version(lib) for lib in LIBRARIES
+               if lib not in ("python", "fasttape")},
         threads={k: os.environ.get(k) for k in list(SINGLE_THREAD_ENV) + ["XLA_FLAGS"]},
     )
     return info
@@ -276,19 +207,12 @@ def machine_info():
 def _git_commit():
     root = os.path.dirname(os.path.dirname(os.path.abspath(ft.__file__)))
     try:
-        p = subprocess.run(
-            ["git", "-C", root, "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        p = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"],
+                           capture_output=True, text=True, timeout=10)
         if p.returncode == 0:
-            dirty = subprocess.run(
-                ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
+            dirty = subprocess.run(["git", "-C", root, "status", "--porcelain",
+                                    "--untracked-files=no"], capture_output=True,
+                                   text=True, timeout=10).stdout.strip()
             return p.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -298,7 +222,6 @@ def _git_commit():
 def save_png(path, all_rows):
     try:
         import matplotlib
-
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -307,27 +230,21 @@ def save_png(path, all_rows):
     workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
     n_cols = 2 if len(workloads) > 3 else 1
     n_rows = math.ceil(len(workloads) / n_cols)
-    fig, axes = plt.subplots(
-        n_rows, n_cols, squeeze=False, figsize=(8 * n_cols, 0.6 + 3.4 * n_rows)
-    )
-    for ax in axes.ravel()[len(workloads) :]:
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+                             figsize=(8 * n_cols, 0.6 + 3.4 * n_rows))
+    for ax in axes.ravel()[len(workloads):]:
         ax.set_visible(False)
     for ax, w in zip(axes.ravel(), workloads):
         rows = [r for r in all_rows if r["workload"] == w and "median_s" in r]
         names = [r["variant"] for r in rows]
         times = [r["median_s"] for r in rows]
-        colors = [
-            "tab:gray"
-            if r["kind"] == "baseline"
-            else "tab:blue"
-            if r["library"] == "fasttape"
-            else "tab:orange"
-            for r in rows
-        ]
+        colors = ["tab:gray" if r["kind"] == "baseline" else
+                  "tab:blue" if r["library"] == "fasttape" else "tab:orange"
+                  for r in rows]
         ax.barh(names, times, color=colors)
         ax.set_xscale("log")
         if times:
-            ax.set_xlim(right=max(times) * 30)  # room for the labels
+            ax.set_xlim(right=max(times) * 30)        # room for the labels
         ax.invert_yaxis()
         workload = WORKLOADS[w]
         ax.set_title(textwrap.fill(f"{w}: {workload.title}", 90), fontsize=8)

@@ -5,7 +5,6 @@ Used by the side-by-side table, by the Foundation figures and by the asv suite's
 ``track_`` benchmarks (``asv_bench/benchmarks/common.py``, with shorter time boxes).
 It imports no library.
 """
-
 import gc
 import statistics
 import sys
@@ -17,12 +16,8 @@ from typing import NamedTuple
 # process on a 2-core machine disturbs them less. The BLAS libraries read these when
 # they load, before the benchmark starts: ``python -m fasttape.bench`` re-executes
 # itself with them set when they are missing (an explicit setting is kept).
-SINGLE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "JAX_PLATFORMS": "cpu",
-}
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "MKL_NUM_THREADS": "1", "JAX_PLATFORMS": "cpu"}
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
@@ -40,13 +35,14 @@ def single_thread_environ(environ):
 class Timing:
     median: float
     min: float
-    number: int  # calls per repeat
+    number: int               # calls per repeat
     repeats: int
-    first: float  # the untimed first call (warm-up)
+    first: float              # the untimed first call (warm-up)
     result: object = None
 
 
-def time_call(call, budget, min_repeats=3, max_repeats=51, repeat_target=0.01, first=None):
+def time_call(call, budget, min_repeats=3, max_repeats=51, repeat_target=0.01,
+              first=None):
     """Median and min seconds per call of ``call()``, time-boxed by ``budget``.
 
     Repeats of ``number`` calls, ``number`` chosen so that a repeat lasts about
@@ -79,14 +75,15 @@ def time_call(call, budget, min_repeats=3, max_repeats=51, repeat_target=0.01, f
         times.append(dt / number)
         if len(times) >= min_repeats and time.perf_counter() - start >= budget:
             break
-    return Timing(statistics.median(times), min(times), number, len(times), first, result)
+    return Timing(statistics.median(times), min(times), number, len(times), first,
+                  result)
 
 
 class Ratio(NamedTuple):
-    median: float  # of time(num_call) / time(den_call) over the rounds
+    median: float             # of time(num_call) / time(den_call) over the rounds
     min: float
-    num_s: float  # median seconds per call of num_call
-    den_s: float  # and of den_call
+    num_s: float              # median seconds per call of num_call
+    den_s: float              # and of den_call
     rounds: int
 
 
@@ -105,7 +102,6 @@ def interleaved_ratio(num_call, den_call, budget, min_rounds=5, repeat_target=0.
         t0 = time.perf_counter()
         call()
         return max(1, int(repeat_target / max(time.perf_counter() - t0, 1e-9)))
-
     n_num, n_den = calls_for(num_call), calls_for(den_call)
     ratios, t_num, t_den = [], [], []
     start = time.perf_counter()
@@ -123,13 +119,8 @@ def interleaved_ratio(num_call, den_call, budget, min_rounds=5, repeat_target=0.
         t_den.append(b)
         if len(ratios) >= 200:
             break
-    return Ratio(
-        statistics.median(ratios),
-        min(ratios),
-        statistics.median(t_num),
-        statistics.median(t_den),
-        len(ratios),
-    )
+    return Ratio(statistics.median(ratios), min(ratios), statistics.median(t_num),
+                 statistics.median(t_den), len(ratios))
 
 
 def fmt_time(s):

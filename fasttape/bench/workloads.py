@@ -9,7 +9,6 @@ large ones are cached, so every variant of a workload sees the same objects.
 It uses no library but NumPy: the rest of fasttape.bench and the asv suite
 (``asv_bench/benchmarks/common.py``) build on it.
 """
-
 import functools
 import math
 import random
@@ -21,26 +20,22 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 # -- scalar Python code ----------------------------------------------------------------
 
-
 def make_textbook(ops):
     """f(x, y) = x * y + sin(x), the example of the README."""
     sin = ops.sin
 
     def textbook(x, y):
         return x * y + sin(x)
-
     return textbook
 
 
 def make_rosenbrock(ops):
     """The Rosenbrock function as a Python loop over a sequence of n numbers."""
-
     def rosenbrock(x):
         s = 0.0
         for i in range(len(x) - 1):
             s += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
         return s
-
     return rosenbrock
 
 
@@ -59,21 +54,18 @@ def make_chain(ops, n, a=1.0001):
         for _ in range(n):
             x = sin(x) * a + x * 0.5
         return x
-
     return chain
 
 
 def make_fan(ops, m):
     """Fan-out/fan-in: m products of pairs of the few inputs, summed. Every input is
     used ~2 m / len(xs) times, so the sweep accumulates into few adjoints."""
-
     def fan(xs):
         k = len(xs)
         s = 0.0
         for i in range(m):
             s = s + xs[i % k] * xs[(i + 1) % k]
         return s
-
     return fan
 
 
@@ -87,9 +79,9 @@ def make_gmm(ops, data):
 
     def gmm(p):
         mu1, mu2, log_s1, log_s2, a = p[0], p[1], p[2], p[3], p[4]
-        c1 = -log1p(exp(-a)) - log_s1 - HALF_LOG_2PI  # log w1 - log sigma1 - ...
+        c1 = -log1p(exp(-a)) - log_s1 - HALF_LOG_2PI      # log w1 - log sigma1 - ...
         c2 = -log1p(exp(a)) - log_s2 - HALF_LOG_2PI
-        h1 = 0.5 * exp(-2.0 * log_s1)  # 1 / (2 sigma1^2)
+        h1 = 0.5 * exp(-2.0 * log_s1)                       # 1 / (2 sigma1^2)
         h2 = 0.5 * exp(-2.0 * log_s2)
         total = 0.0
         for xi in data:
@@ -97,7 +89,6 @@ def make_gmm(ops, data):
             d2 = xi - mu2
             total = total + logaddexp(c1 - h1 * d1 * d1, c2 - h2 * d2 * d2)
         return total
-
     return gmm
 
 
@@ -110,10 +101,8 @@ def uniform_point(n):
 def gmm_data(n):
     """n points drawn from the mixture 0.4 N(-1, 0.7^2) + 0.6 N(1.5, 1.2^2)."""
     rng = random.Random(12345)
-    return [
-        rng.gauss(-1.0, 0.7) if rng.random() < 0.4 else rng.gauss(1.5, 1.2)
-        for _ in range(n)
-    ]
+    return [rng.gauss(-1.0, 0.7) if rng.random() < 0.4 else rng.gauss(1.5, 1.2)
+            for _ in range(n)]
 
 
 # the parameters p of make_gmm at which its gradient is taken
@@ -126,14 +115,12 @@ GMM_POINT = (-1.0, 1.5, math.log(0.7), math.log(1.2), 0.3)
 # turning fixed data into the library's array type (done once, when the function is
 # made, not per call).
 
-
 def make_rosenbrock_vec(ops):
     """Rosenbrock written with array slices: 9 array ops for any n."""
     A = ops.arrays
 
     def rosenbrock_vec(x):
         return A.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-
     return rosenbrock_vec
 
 
@@ -146,7 +133,6 @@ def make_logreg(ops):
     def logreg(w):
         z = X @ w
         return A.sum(A.logaddexp(0.0, z) - y * z)
-
     return logreg
 
 
@@ -166,11 +152,10 @@ def make_mlp(ops):
         h = A.tanh(X @ W1 + b1)
         logits = h @ W2 + b2
         return A.sum(A.logsumexp(logits, 1) - A.sum(Y * logits, 1)) * (1.0 / MLP_BATCH)
-
     return mlp
 
 
-SMALL_CHAIN_STEPS = 33  # 3 array ops per step, plus the final sum: 100 ops
+SMALL_CHAIN_STEPS = 33          # 3 array ops per step, plus the final sum: 100 ops
 SMALL_CHAIN_OPS = 3 * SMALL_CHAIN_STEPS + 1
 
 
@@ -183,7 +168,6 @@ def make_small_chain(ops):
         for _ in range(SMALL_CHAIN_STEPS):
             x = A.sin(x) * 1.01 + x
         return A.sum(x)
-
     return small_chain
 
 
@@ -201,22 +185,17 @@ def make_gmm_arrays(ops):
     """
     A = ops.arrays
     data = gmm_arrays_data()[0]
-    x = A.const(data[:, None, :])  # (n, 1, d)
+    x = A.const(data[:, None, :])                    # (n, 1, d)
     n, d = data.shape
     constant = -n * d * HALF_LOG_2PI
 
     def gmm_objective(params):
         alphas, means, icf = params
-        q = A.exp(icf)  # (K, d)
-        xc = x - means  # (n, K, d)
-        main = alphas + A.sum(icf, 1) - 0.5 * A.sum((q * xc) ** 2, 2)  # (n, K)
-        return (
-            constant
-            + A.sum(A.logsumexp(main, 1))
-            - n * A.logsumexp(alphas, 0)
-            + 0.5 * A.sum(q * q)
-        )
-
+        q = A.exp(icf)                                                   # (K, d)
+        xc = x - means                                                   # (n, K, d)
+        main = alphas + A.sum(icf, 1) - 0.5 * A.sum((q * xc) ** 2, 2)    # (n, K)
+        return (constant + A.sum(A.logsumexp(main, 1))
+                - n * A.logsumexp(alphas, 0) + 0.5 * A.sum(q * q))
     return gmm_objective
 
 
@@ -243,12 +222,10 @@ def mlp_data():
     n_in, n_hidden, n_out = MLP_SIZES
     X = rng.standard_normal((MLP_BATCH, n_in))
     onehot = np.eye(n_out)[rng.integers(0, n_out, MLP_BATCH)]
-    params = [
-        rng.standard_normal((n_in, n_hidden)) / math.sqrt(n_in),
-        0.1 * rng.standard_normal(n_hidden),
-        rng.standard_normal((n_hidden, n_out)) / math.sqrt(n_hidden),
-        0.1 * rng.standard_normal(n_out),
-    ]
+    params = [rng.standard_normal((n_in, n_hidden)) / math.sqrt(n_in),
+              0.1 * rng.standard_normal(n_hidden),
+              rng.standard_normal((n_hidden, n_out)) / math.sqrt(n_hidden),
+              0.1 * rng.standard_normal(n_out)]
     return X, onehot, params
 
 
@@ -259,28 +236,22 @@ def gmm_arrays_data():
     centres = rng.standard_normal((GMM_K, GMM_D)) * 3.0
     labels = rng.integers(0, GMM_K, GMM_N)
     points = centres[labels] + rng.standard_normal((GMM_N, GMM_D))
-    params = [
-        rng.standard_normal(GMM_K),
-        rng.standard_normal((GMM_K, GMM_D)),
-        0.1 * rng.standard_normal((GMM_K, GMM_D)),
-    ]
+    params = [rng.standard_normal(GMM_K), rng.standard_normal((GMM_K, GMM_D)),
+              0.1 * rng.standard_normal((GMM_K, GMM_D))]
     return points, params
 
 
 # -- second order ----------------------------------------------------------------------
 
-
 def make_rosenbrock_pairs(ops):
     """Extended Rosenbrock as a Python loop: sum over the pairs (x[2i], x[2i+1]) of
     100 (x[2i+1] - x[2i]^2)^2 + (1 - x[2i])^2; its Hessian is block-diagonal."""
-
     def rosenbrock_pairs(x):
         s = 0.0
         for i in range(len(x) // 2):
             a, b = x[2 * i], x[2 * i + 1]
-            s = s + 100 * (b - a**2) ** 2 + (1 - a) ** 2
+            s = s + 100 * (b - a ** 2) ** 2 + (1 - a) ** 2
         return s
-
     return rosenbrock_pairs
 
 
@@ -288,10 +259,8 @@ def make_rosenbrock_pairs(ops):
 def second_order_point(n=100):
     """(x, v): the point and the direction of the Hessian-vector product."""
     rng = random.Random(7)
-    return (
-        [rng.uniform(-1.5, 1.5) for _ in range(n)],
-        [rng.uniform(-1.0, 1.0) for _ in range(n)],
-    )
+    return ([rng.uniform(-1.5, 1.5) for _ in range(n)],
+            [rng.uniform(-1.0, 1.0) for _ in range(n)])
 
 
 # -- replay: one function traced once, its gradient at many points ---------------------

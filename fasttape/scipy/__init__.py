@@ -1,3 +1,2 @@
 """SciPy functions, differentiable (``fasttape.scipy.special``)."""
-
 from fasttape.scipy import special  # noqa: F401

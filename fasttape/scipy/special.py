@@ -1,5 +1,4 @@
 """scipy.special, differentiable: logsumexp, expit, erf, gammaln."""
-
 import numpy as _np
 import scipy.special as _special
 
@@ -27,11 +26,8 @@ def logsumexp(a, axis=None, keepdims=False, b=None):
     out = fnp.log(fnp.sum(terms, axis=axis, keepdims=True)) + shift
     if keepdims:
         return out
-    return (
-        fnp.reshape(out, _np.squeeze(shift, axis=axis).shape)
-        if axis is not None
+    return fnp.reshape(out, _np.squeeze(shift, axis=axis).shape) if axis is not None \
         else fnp.reshape(out, ())
-    )
 
 
 def expit(x):
@@ -50,14 +46,10 @@ def gammaln(x):
     if not _is_variable(x):
         return _special.gammaln(x)
     value = _special.gammaln(x.value)
-    return rule_node(
-        [x],
-        float(value) if _np.ndim(value) == 0 else value,
-        lambda g, y, x: [g * digamma(x)],
-        lambda t, y, x: t[0] * digamma(x),
-        _special.gammaln,
-        (gammaln, operand_slots(1), {}),
-    )
+    return rule_node([x], float(value) if _np.ndim(value) == 0 else value,
+                     lambda g, y, x: [g * digamma(x)],
+                     lambda t, y, x: t[0] * digamma(x), _special.gammaln,
+                     (gammaln, operand_slots(1), {}))
 
 
 def digamma(x):

@@ -6,7 +6,6 @@ computed here, without fasttape.
 Loaded by pytest as the root conftest of the work folder that ``run.py`` prepares;
 not part of fasttape's own test suite.
 """
-
 import importlib
 import importlib.abc
 import importlib.util
@@ -114,9 +113,8 @@ def _to_vector(x):
     parts = [np.ravel(np.asarray(_plain(leaf))) for leaf in _leaves(x)]
     if not parts:
         return np.zeros(0)
-    return np.concatenate(
-        [p.astype(complex if np.iscomplexobj(p) else float) for p in parts]
-    )
+    return np.concatenate([p.astype(complex if np.iscomplexobj(p) else float)
+                           for p in parts])
 
 
 def _like(x, vector):
@@ -131,14 +129,13 @@ def _like(x, vector):
             return {k: build(v[k]) for k in v}
         a = np.asarray(_plain(v))
         n = a.size
-        chunk = vector[position : position + n]
+        chunk = vector[position:position + n]
         position += n
         if not np.iscomplexobj(a):
             chunk = chunk.real
         if a.ndim == 0 and not isinstance(v, np.ndarray):
             return complex(chunk[0]) if np.iscomplexobj(a) else float(chunk[0])
         return chunk.reshape(a.shape).astype(a.dtype if a.dtype.kind in "fc" else float)
-
     # dicts rebuilt in sorted order to match _leaves
     def build_sorted(v):
         nonlocal position
@@ -147,7 +144,6 @@ def _like(x, vector):
         if isinstance(v, dict):
             return {k: build_sorted(v[k]) for k in sorted(v)}
         return build(v)
-
     return build_sorted(x)
 
 
@@ -171,7 +167,6 @@ def _numerical_jvp(f, x):
         up = _to_vector(f(_like(x, x0 + dv * EPS / 2)))
         down = _to_vector(f(_like(x, x0 - dv * EPS / 2)))
         return (up - down) / EPS
-
     return jvp
 
 
@@ -192,13 +187,11 @@ def _check_vjp(f, x):
     cotangent = vjp(y_dir)
     assert _structure_of(cotangent) == _structure_of(x), (
         f"VJP of {_name(f)}: cotangent structure {_structure_of(cotangent)} "
-        f"is not the argument's {_structure_of(x)}"
-    )
+        f"is not the argument's {_structure_of(x)}")
     exact = _inner(x_dir, cotangent)
     numeric = np.real(np.vdot(_to_vector(y_dir), numerical(x_dir)))
     assert scalar_close(numeric, exact), (
-        f"VJP check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}"
-    )
+        f"VJP check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
 
 
 def _check_jvp(f, x):
@@ -210,8 +203,7 @@ def _check_jvp(f, x):
     assert e.shape == n.shape, f"JVP of {_name(f)}: shape {e.shape} vs {n.shape}"
     w = np.random.randn(n.size)
     assert scalar_close(np.real(np.vdot(w, e)), np.real(np.vdot(w, n))), (
-        f"JVP check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}"
-    )
+        f"JVP check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
 
 
 def _name(f):
@@ -223,19 +215,15 @@ def _check(f, x, modes, order):
     if "fwd" in modes:
         _check_jvp(f, x)
         if order > 1:
-
             def jvp_f(x, v):
                 return fasttape.make_jvp(f)(x)(v)[1]
-
             jvp_f.__name__ = f"jvp_{_name(f)}"
             check_grads(jvp_f, (0, 1), modes, order - 1)(x, _random_like(x))
     if "rev" in modes:
         _check_vjp(f, x)
         if order > 1:
-
             def vjp_f(x, v):
                 return fasttape.make_vjp(f)(x)[0](v)
-
             vjp_f.__name__ = f"vjp_{_name(f)}"
             check_grads(vjp_f, (0, 1), modes, order - 1)(x, _random_like(_plain(f(x))))
 
@@ -260,11 +248,9 @@ def check_grads(f, argnum=None, modes=("fwd", "rev"), order=2):
                 for i, value in zip(numbers, x):
                     full[i] = value
             return f(*full, **kwargs)
-
         unary.__name__ = _name(f)
         x = args[numbers] if isinstance(numbers, int) else tuple(args[i] for i in numbers)
         _check(unary, x, modes, order)
-
     return checker
 
 
@@ -274,18 +260,11 @@ def combo_check(fun, *args, **kwargs):
         for chosen_args in itertools.product(*arg_choices):
             for chosen_kwargs in itertools.product(*keyed):
                 check_grads(fun, *args, **kwargs)(*chosen_args, **dict(chosen_kwargs))
-
     return run
 
 
-TEST_UTIL = {
-    "check_grads": check_grads,
-    "combo_check": combo_check,
-    "check_equivalent": check_equivalent,
-    "scalar_close": scalar_close,
-    "TOL": TOL,
-    "RTOL": RTOL,
-    "EPS": EPS,
-}
+TEST_UTIL = {"check_grads": check_grads, "combo_check": combo_check,
+             "check_equivalent": check_equivalent, "scalar_close": scalar_close,
+             "TOL": TOL, "RTOL": RTOL, "EPS": EPS}
 
 sys.meta_path.insert(0, _AliasFinder())

@@ -10,7 +10,6 @@ FASTTAPE_SUITE_MAX_ORDER=1 in the environment checks first derivatives only.
 
 The counts that issue #11 names exclude test_fft.py, test_complex.py and test_scipy.py.
 """
-
 import argparse
 import os
 import pathlib
@@ -29,22 +28,9 @@ EXCLUDED = {"test_fft.py", "test_complex.py", "test_scipy.py"}
 def fetch(work):
     archive = next(work.glob(f"autograd-{VERSION}.tar.gz"), None)
     if archive is None:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                f"autograd=={VERSION}",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-q",
-                "-d",
-                str(work),
-            ],
-            check=True,
-        )
+        subprocess.run([sys.executable, "-m", "pip", "download", f"autograd=={VERSION}",
+                        "--no-deps", "--no-binary", ":all:", "-q", "-d", str(work)],
+                       check=True)
         archive = next(work.glob(f"autograd-{VERSION}.tar.gz"))
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if "/tests/" in m.name]
@@ -61,10 +47,8 @@ def fetch(work):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--work",
-        default=str(pathlib.Path(tempfile.gettempdir()) / "fasttape-autograd-suite"),
-    )
+    parser.add_argument("--work", default=str(pathlib.Path(tempfile.gettempdir())
+                                              / "fasttape-autograd-suite"))
     parser.add_argument("pytest_args", nargs="*")
     options = parser.parse_args()
     work = pathlib.Path(options.work)
@@ -72,28 +56,12 @@ def main():
     suite = fetch(work)
     # the fasttape of this checkout (built in place) comes before any installed one
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(HERE.parent.parent), env.get("PYTHONPATH")])
-    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent.parent),
+                                                      env.get("PYTHONPATH")]))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-rA",
-            "-p",
-            "no:cacheprovider",
-            "--tb=line",
-            "--continue-on-collection-errors",
-            "tests",
-            *options.pytest_args,
-        ],
-        cwd=suite,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
+         "--tb=line", "--continue-on-collection-errors", "tests", *options.pytest_args],
+        cwd=suite, capture_output=True, text=True, env=env)
     (work / "report.txt").write_text(result.stdout + result.stderr)
     tally = {}
     for line in result.stdout.splitlines():
@@ -105,19 +73,15 @@ def main():
     for file in sorted(tally):
         row = tally[file]
         mark = " (not counted)" if file in EXCLUDED else ""
-        print(
-            f"{file:28s} {row['PASSED']:4d} passed {row['FAILED']:4d} failed "
-            f"{row['ERROR']:4d} errors{mark}"
-        )
+        print(f"{file:28s} {row['PASSED']:4d} passed {row['FAILED']:4d} failed "
+              f"{row['ERROR']:4d} errors{mark}")
         if not mark:
             for key in counted:
                 counted[key] += row[key]
     total = sum(counted.values())
-    print(
-        f"counted: {counted['PASSED']} of {total} pass "
-        f"({counted['FAILED']} failed, {counted['ERROR']} errors); "
-        f"full report: {work / 'report.txt'}"
-    )
+    print(f"counted: {counted['PASSED']} of {total} pass "
+          f"({counted['FAILED']} failed, {counted['ERROR']} errors); "
+          f"full report: {work / 'report.txt'}")
 
 
 if __name__ == "__main__":
