@@ -48,8 +48,9 @@ cdef object float_array(object x, str what):
                                 f"expected")
     if kind not in "fiub":
         raise TypeError(f"{what}: cannot use an array of dtype {arr.dtype}")
-    # (np.ascontiguousarray would turn a 0-d array into shape (1,))
-    return np.array(arr, dtype=np.float64, order="C", copy=None)
+    # (np.ascontiguousarray would turn a 0-d array into shape (1,)); asarray copies only
+    # when it must, in NumPy 1 and 2 alike (np.array's copy=None is NumPy 2's spelling)
+    return np.asarray(arr, dtype=np.float64, order="C")
 
 
 cdef Tape tape_of(tuple args):

@@ -37,7 +37,6 @@ of their kind (codes of existing ops never change within a release).
 """
 import ast
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -47,17 +46,17 @@ class ScalarOp:
     name: str                        # enum suffix: OP_<name>
     kind: str                        # "structural", "arithmetic", "unary" or "binary"
     arity: int                       # Variable operands (constants not counted)
-    forward: Optional[str] = None    # y as an expression of the operands
+    forward: str | None = None       # y as an expression of the operands
     partials: tuple = ()             # dy/dx, or (dy/da, dy/db)
     seconds: tuple = ()              # d2y/dx2, or (d2y/da2, d2y/dadb, d2y/db2)
-    pair_helper: Optional[str] = None  # binary: helper(a, b, y) giving both partials
+    pair_helper: str | None = None     # binary: helper(a, b, y) giving both partials
     variants: tuple = ()             # arithmetic: "VC" (b constant), "CV" (a constant)
-    function: Optional[str] = None   # fasttape's name (None: an operator only)
-    operator: Optional[str] = None   # arithmetic: the Python operator (operator module)
+    function: str | None = None      # fasttape's name (None: an operator only)
+    operator: str | None = None      # arithmetic: the Python operator (operator module)
     numpy: tuple = ()                # NumPy ufuncs it serves (first: its array form)
     math: tuple = ()                 # names in fasttape.math
     aliases: tuple = ()              # more top-level names (math's spellings)
-    scipy: Optional[str] = None      # scipy.special function for array values
+    scipy: str | None = None         # scipy.special function for array values
     doc: str = ""
     domain: tuple = ()               # test sampling: a kind of sample() and its bounds
     grad_rtol: float = 1e-6

@@ -1,9 +1,10 @@
 """Derivative rules as recorded expressions, made from the op table's formulas.
 
-The C sweeps (_reverse.pyx, _forward.pyx, ...) compute derivatives with numbers. When the derivatives must
-themselves be differentiated (grad of grad, hessian, jvp of grad), a sweep instead
-applies these rules to Variables, so that every operation it performs is recorded on
-the tape too. Each rule is the table's partial (fasttape/_optable.py, the formula the C
+The C sweeps (_reverse.pyx, _forward.pyx, ...) compute derivatives with numbers. When
+the derivatives must themselves be differentiated (grad of grad, hessian, jvp of grad),
+a sweep instead applies these rules to Variables, so that every operation it performs
+is recorded on the
+tape too. Each rule is the table's partial (fasttape/_optable.py, the formula the C
 sweeps are generated from) evaluated with fasttape.numpy functions, which work alike
 on scalar Variables, ArrayVariables and plain numbers; the few helpers the formulas
 name are defined here as twins of the C ones, with the same conventions.

@@ -1,4 +1,5 @@
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,9 @@ ARRAY_OP_TABLE: tuple[tuple[str, int], ...]
 N_ARRAY_OP_CODES: int
 
 def op_arity(code: int) -> int: ...
-def op_formulas(code: int, a: float, b: float = ...) -> tuple[float, tuple[float, ...], tuple[float, ...]]: ...
+def op_formulas(
+    code: int, a: float, b: float = ...
+) -> tuple[float, tuple[float, ...], tuple[float, ...]]: ...
 COMPILED_OP_CODES: dict[str, int]
 def register_tape_pickler(pickler: Callable[[Tape], tuple[Any, tuple[Any, ...]]]) -> None: ...
 

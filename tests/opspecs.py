@@ -9,7 +9,7 @@ gradient against autograd) and checks that every op code of the tape has a spec.
 """
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -87,7 +87,7 @@ class OpSpec:
     ref: Callable            # NumPy reference on float64
     sample: Callable         # sample(rng, n) -> array of shape (n_args, n)
     ops: tuple               # op codes recorded (LEAF excluded), in order
-    diff: Optional[tuple] = None   # differentiable argument positions; default all
+    diff: tuple | None = None      # differentiable argument positions; default all
     ag: object = None        # name in autograd.numpy, or callable(anp, special) -> fun
     plain: bool = True       # fun also takes plain floats and returns a float
     value_rtol: float = 1e-14

@@ -162,7 +162,8 @@ def numpy_on_variables_spelling():
 def autograd_spelling():
     """(autograd, Spelling of autograd.numpy); skips the test without autograd."""
     import pytest
-    autograd = pytest.importorskip("autograd")
+    pytest.importorskip("autograd")
+    import autograd
     import autograd.numpy
     import autograd.scipy.special
     return autograd, Spelling("autograd.numpy", autograd.numpy, autograd.scipy.special)

@@ -11,7 +11,7 @@ Jacobian by jacfwd, jacrev and jacobian (including which mode jacobian picks).
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -25,7 +25,7 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # is listed now (the op codes and typedefs are _opcodes.pxd's, a module of declarations
 # only). Any other .pxd is part of its module.
 LAYERS = (
-    ("fasttape.errors", "fasttape._references", "fasttape._optable"),
+    ("fasttape.errors", "fasttape._references", "fasttape._optable", "fasttape._compat"),
     ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers"),
     ("fasttape._opmath",),
     ("fasttape._tape_storage",),

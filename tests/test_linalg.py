@@ -268,6 +268,10 @@ FACTORIZATION_SPECS = [
 
 SPECS = norm_specs() + MATRIX_SPECS + FACTORIZATION_SPECS
 assert len({s.name for s in SPECS}) == len(SPECS)
+if int(np.__version__.split(".")[0]) < 2:
+    # NumPy 1's own solve refuses a 1-d right-hand side for a batch of matrices, so
+    # there is no reference to compare with: the tests of solve's rule below cover it
+    SPECS = [s for s in SPECS if s.name != "solve (batch of matrices, one vector)"]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)
@@ -400,16 +404,39 @@ def test_cholesky_gradient_matches_autograd_on_a_symmetric_matrix(rng):
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-13)
 
 
-def test_solve_with_a_batch_of_matrices_and_one_vector(rng):
-    """NumPy 2 solves a (2, 3, 3) batch against a 1-d right-hand side (3,) giving
-    (2, 3); the gradient must have the operands' shapes."""
-    a = well_conditioned(rng, (2, 3, 3))
-    b = rng.standard_normal(3)
-    w = rng.standard_normal(np.linalg.solve(a, b).shape)
-    ga, gb = grad(lambda a, b: fnp.sum(fnp.linalg.solve(a, b) * w), argnum=(0, 1))(a, b)
+def solve_matrix_by_matrix(a, b):
+    """NumPy 2's rule for solve written out with 2-d solves only: a 1-d b is one vector
+    for every matrix of the batch a, any other b a stack of matrices broadcast against
+    it (the same on NumPy 1 and 2)."""
+    if b.ndim == 1:
+        return np.stack([np.linalg.solve(m, b) for m in a.reshape(-1, *a.shape[-2:])]
+                        ).reshape(a.shape[:-1])
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    return np.stack([np.linalg.solve(m, r) for m, r in zip(
+        a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))]
+        ).reshape(batch + b.shape[-2:])
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((2, 3, 3), (3,)), ((3, 3, 3), (3, 3)), ((2, 3, 3), (3, 2)), ((2, 4, 3, 3), (4, 3, 2))])
+def test_solve_follows_numpy_2s_rule_for_the_right_hand_side(a_shape, b_shape, rng):
+    """A 1-d b is one vector for every matrix of the batch (NumPy 1 refused it); a b with
+    one axis fewer than a is a matrix broadcast over the batch (NumPy 1 read it as a
+    stack of vectors). The value and both gradients have NumPy 2's meaning and shapes
+    on any NumPy."""
+    a = well_conditioned(rng, a_shape)
+    b = rng.standard_normal(b_shape)
+    expected = solve_matrix_by_matrix(a, b)
+    np.testing.assert_allclose(fnp.linalg.solve(a, b), expected, rtol=1e-12)
+    w = rng.standard_normal(expected.shape)
+    value, (ga, gb) = value_and_grad(lambda a, b: fnp.sum(fnp.linalg.solve(a, b) * w),
+                                     argnum=(0, 1))(a, b)
+    np.testing.assert_allclose(value, np.sum(expected * w), rtol=1e-12)
     assert ga.shape == a.shape and gb.shape == b.shape
     assert_argument_gradients_match_differences(
-        lambda a, b: np.sum(np.linalg.solve(a, b) * w), (a, b), (ga, gb), rng)
+        lambda a, b: np.sum(solve_matrix_by_matrix(a, b) * w), (a, b), (ga, gb), rng)
 
 
 # -- errors ----------------------------------------------------------------------------

@@ -173,8 +173,8 @@ def bench_case(workload, variant):
     try:
         ops = libraries.load(v.library)
     except ImportError:
-        raise SKIP(f"{v.library} is not installed")
+        raise SKIP(f"{v.library} is not installed") from None
     try:
         return v.setup(ops, w.make(ops), w.args)
     except peers.NotApplicable:
-        raise SKIP(f"{variant} does not apply to {workload}")
+        raise SKIP(f"{variant} does not apply to {workload}") from None

@@ -12,7 +12,7 @@ with the variants of its group; adding a library: its ``ops`` in ``libraries``, 
 setups in ``peers``, and a ``Variant`` in the groups it can run.
 """
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -186,7 +186,7 @@ class Workload:
     setups: Mapping[str, Variant] = field(default_factory=lambda: SCALAR_SETUPS)
     group: str = "scalar"     # workloads of a group share a summary table
     rtol: float = 1e-6        # of the agreement check with fasttape's derivative
-    n_ops: Optional[int] = None    # ops per call: the table adds a time per op
+    n_ops: int | None = None       # ops per call: the table adds a time per op
     reference: str = "fasttape"    # the row the 'fasttape faster' ratios divide by
     unit: str = "per call"
 

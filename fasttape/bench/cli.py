@@ -68,10 +68,9 @@ def make_parser():
                              "jax.jit on scalar loops, whose compile takes tens of "
                              "seconds) and shrink the memory probes")
     parser.add_argument("--only", metavar="NAME[,NAME]",
-                        help="run only these workloads (%s), sections (%s), or "
-                             "libraries/variants (%s)" % (", ".join(WORKLOADS),
-                                                          ", ".join(SECTIONS),
-                                                          ", ".join(LIBRARIES)))
+                        help=f"run only these workloads ({', '.join(WORKLOADS)}), "
+                             f"sections ({', '.join(SECTIONS)}), or libraries/variants "
+                             f"({', '.join(LIBRARIES)})")
     parser.add_argument("--json", metavar="PATH", help="save all results as JSON")
     parser.add_argument("--png", metavar="PATH",
                         help="save a bar chart (needs matplotlib)")

@@ -20,7 +20,7 @@ spelling a Hessian or a Hessian-vector product, its input conversion.
 """
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,9 +34,9 @@ class NotApplicable(Exception):
 @dataclass
 class Case:
     call: Callable[[], object]
-    gradient: Optional[Callable[[object], np.ndarray]] = None
-    compile_s: Optional[float] = None      # one-off compilation, timed separately
-    n_nodes: Optional[int] = None          # fasttape nodes recorded by one call
+    gradient: Callable[[object], np.ndarray] | None = None
+    compile_s: float | None = None         # one-off compilation, timed separately
+    n_nodes: int | None = None             # fasttape nodes recorded by one call
     note: str = ""
     per: int = 1                           # items (points) per call: times are per item
 

@@ -199,12 +199,12 @@ def make_gmm_arrays(ops):
     return gmm_objective
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rosenbrock_vec_point(n):
     return np.random.default_rng(n).uniform(-1.5, 1.5, n)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def logreg_data(n=10_000, d=100):
     """(X, y, w0): features, labels in {0, 1} drawn from a logistic model, and the
     point at which the gradient is taken."""
@@ -215,7 +215,7 @@ def logreg_data(n=10_000, d=100):
     return X, y, 0.1 * rng.standard_normal(d)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mlp_data():
     """(X, one-hot labels, [W1, b1, W2, b2]) for the MLP workload."""
     rng = np.random.default_rng(2)
@@ -229,7 +229,7 @@ def mlp_data():
     return X, onehot, params
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gmm_arrays_data():
     """(points (n, d), [alphas, means, icf]) for the vectorised GMM workload."""
     rng = np.random.default_rng(3)
@@ -255,7 +255,7 @@ def make_rosenbrock_pairs(ops):
     return rosenbrock_pairs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def second_order_point(n=100):
     """(x, v): the point and the direction of the Hessian-vector product."""
     rng = random.Random(7)
@@ -268,7 +268,7 @@ def second_order_point(n=100):
 REPLAY_N, REPLAY_POINTS = 1000, 100
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def replay_points(n=REPLAY_N, m=REPLAY_POINTS):
     """m points of n floats (lists) at which the traced gradient is evaluated."""
     rng = random.Random(11)
@@ -278,7 +278,7 @@ def replay_points(n=REPLAY_N, m=REPLAY_POINTS):
 REPLAY_VEC_N, REPLAY_VEC_POINTS = 10_000, 32
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def replay_vec_points(n=REPLAY_VEC_N, m=REPLAY_VEC_POINTS):
     """m points (arrays of n) for the replay of array code."""
     rng = np.random.default_rng(12)

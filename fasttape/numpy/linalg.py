@@ -21,6 +21,7 @@ import numpy as _np
 from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, matrix_rank, ...)
 
 import fasttape.numpy as fnp
+from fasttape._compat import solve as _numpy2_solve
 from fasttape._arrays import ArrayVariable
 from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
@@ -139,7 +140,7 @@ def solve(a, b):
     one vector for every matrix of a batch A (NumPy's rule); its cotangent sums over
     the batch."""
     if not (_is_variable(a) or _is_variable(b)):
-        return _np.linalg.solve(a, b)
+        return _numpy2_solve(a, b)
     a_shape, b_shape = _np.shape(_value(a)), _np.shape(_value(b))
     vector = len(b_shape) == 1
 
@@ -162,8 +163,8 @@ def solve(a, b):
         dx = solve(a, rhs + fnp.zeros_like(_value(as_columns(x))))
         return fnp.reshape(dx, _np.shape(_value(x)))
 
-    return rule_node([a, b], _np.linalg.solve(_value(a), _value(b)), reverse, forward,
-                     _np.linalg.solve, (solve, operand_slots(2), {}))
+    return rule_node([a, b], _numpy2_solve(_value(a), _value(b)), reverse, forward,
+                     _numpy2_solve, (solve, operand_slots(2), {}))
 
 
 def _sum_to(x, shape):

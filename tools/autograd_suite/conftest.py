@@ -12,7 +12,6 @@ import importlib.util
 import itertools
 import os
 import sys
-import types
 
 import numpy as np
 
