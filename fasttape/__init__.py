@@ -31,7 +31,7 @@ from fasttape.composed import (deriv, grad_and_aux, grad_named, hessian_tensor_p
 from fasttape.extend import primitive
 # autograd's differentiable containers and type tests (not in __all__: they shadow
 # Python's builtins of the same names, which `from fasttape import *` leaves alone)
-from fasttape.builtins import dict, isinstance, list, tuple, type  # noqa: A004
+from fasttape.builtins import dict, isinstance, list, tuple, type  # noqa: A004, F401
 from fasttape import math
 from fasttape._wiring import connect_layers
 

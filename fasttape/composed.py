@@ -7,7 +7,6 @@
 import collections
 import functools
 import inspect
-import warnings
 
 import numpy as np
 

@@ -222,7 +222,7 @@ class TraceRecording:
     def changed_array_guard(self):
         """The message for the first comparison of arrays whose booleans the function
         read (see fasttape._masks) and that come out differently now, or None."""
-        for anode, live_values, outcome, where in self.tape.array_guards:
+        for _anode, live_values, outcome, where in self.tape.array_guards:
             now = live_values != 0.0
             if not np.array_equal(now, outcome):
                 k = int(np.flatnonzero(now != outcome)[0])

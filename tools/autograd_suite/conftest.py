@@ -205,7 +205,8 @@ def _check_vjp(f, x):
     exact = _inner(x_dir, _conjugate(cotangent))
     numeric = np.real(np.vdot(_to_vector(y_dir), numerical(x_dir)))
     assert scalar_close(numeric, exact), (
-        f"Derivative (VJP) check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
+        f"Derivative (VJP) check of {_name(f)} failed at {x}:\n"
+        f"analytic: {exact}\nnumeric:  {numeric}")
 
 
 def _check_jvp(f, x):
@@ -217,7 +218,8 @@ def _check_jvp(f, x):
     assert e.shape == n.shape, f"JVP of {_name(f)}: shape {e.shape} vs {n.shape}"
     w = np.random.randn(n.size)
     assert scalar_close(np.real(np.vdot(w, e)), np.real(np.vdot(w, n))), (
-        f"Derivative (JVP) check of {_name(f)} failed at {x}:\nanalytic: {exact}\nnumeric:  {numeric}")
+        f"Derivative (JVP) check of {_name(f)} failed at {x}:\n"
+        f"analytic: {exact}\nnumeric:  {numeric}")
 
 
 def _name(f):
