@@ -40,6 +40,14 @@ UNDIFFERENTIABLE_POINTS = {("arccosh", "vector"), ("arccosh", "matrix"),
                            # too), not booleans
                            ("logical_and", "list of scalars"),
                            ("logical_or", "list of scalars")}
+if int(np.__version__.split(".")[0]) < 2:
+    # NumPy 1's any/all of an object array return an operand too (as `or`/`and`); its
+    # functions removed in NumPy 2 (matrices, scalar types, string parsing) take no
+    # arrays of numbers to differentiate
+    UNDIFFERENTIABLE_POINTS |= {(name, "list of scalars") for name in
+                                ("any", "all", "alltrue", "sometrue")}
+    NOT_ARRAY_FUNCTIONS |= {"byte_bounds", "fromstring", "mat", "maximum_sctype",
+                            "obj2sctype"}
 
 
 def public_functions():

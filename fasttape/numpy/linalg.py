@@ -529,12 +529,19 @@ def pinv(a, rcond=None, hermitian=False, **kwargs):
     crossing the cutoff) pinv is discontinuous and this is the derivative at fixed rank.
     hermitian=True reads the lower triangle, as NumPy does. kwargs: rtol (NumPy 2)."""
     if not _is_variable(a):
-        return _np.linalg.pinv(a, rcond, hermitian, **kwargs)
+        return _numpy_pinv(a, rcond, hermitian, **kwargs)
     if _np.ndim(_value(a)) < 2:
-        _np.linalg.pinv(_value(a), rcond, hermitian, **kwargs)  # NumPy's own error
+        _numpy_pinv(_value(a), rcond, hermitian, **kwargs)  # NumPy's own error
     if hermitian:
         a = _symmetric_from(a, "L")
     return _pinv_node(a, rcond, hermitian, **kwargs)
+
+
+def _numpy_pinv(a, rcond, hermitian, **kwargs):
+    """NumPy's pinv; rcond None means its default (NumPy 1 takes no None)."""
+    if rcond is None:
+        return _np.linalg.pinv(a, hermitian=hermitian, **kwargs)
+    return _np.linalg.pinv(a, rcond, hermitian, **kwargs)
 
 
 def _pinv_node(a, rcond, hermitian, **kwargs):
@@ -551,7 +558,7 @@ def _pinv_node(a, rcond, hermitian, **kwargs):
                 + (_mT(x) @ x) @ gt @ (_np.eye(n) - x @ a)]
 
     def evaluate(a):
-        return _np.linalg.pinv(a, rcond, hermitian, **kwargs)
+        return _numpy_pinv(a, rcond, hermitian, **kwargs)
 
     return rule_node([a], evaluate(_value(a)), reverse, forward, evaluate,
                      (_pinv_node, operand_slots(1) + (rcond, hermitian), dict(kwargs)))
@@ -872,9 +879,11 @@ def cross(x1, x2, /, *, axis=-1):
 
 # the dispatch table for plain NumPy calls on Variables (registered with
 # fasttape._arrays by fasttape._wiring)
+# (NumPy 1 lacks the array-API names: svdvals, matrix_norm, vecdot, ...)
 _FUNCTIONS = {getattr(_np.linalg, f.__name__): f
               for f in (norm, inv, solve, det, slogdet, cholesky, eigh, eigvalsh, eig,
                         eigvals, svd, svdvals, pinv, qr, vector_norm, matrix_norm, cond,
                         matrix_power, multi_dot, tensorinv, tensorsolve,
                         matrix_transpose, diagonal, trace, outer, vecdot, matmul,
-                        tensordot, cross)}
+                        tensordot, cross)
+              if hasattr(_np.linalg, f.__name__)}
