@@ -447,3 +447,36 @@ def numerical_jacobian(f, x, rel_step=1e-3):
             rel_step), dtype=float).reshape(-1))
     out_shape = np.shape(f(x))
     return np.stack(columns, axis=-1).reshape(out_shape + shape)
+
+
+def spec_tests(specs):
+    """The checks every ArraySpec of a test module gets, as test functions for the
+    module's namespace (``globals().update(spec_tests(SPECS))``): the value against
+    NumPy, the gradient against central differences and against autograd, the plain
+    NumPy spelling against fasttape.numpy's, and second order."""
+    import pytest
+
+    @pytest.mark.parametrize("spec", specs, ids=str)
+    def test_value_matches_numpy(spec, rng):
+        check_value(spec, rng)
+
+    @pytest.mark.parametrize("spec", specs, ids=str)
+    def test_gradient_matches_central_differences(spec, rng):
+        check_gradient_against_differences(spec, rng)
+
+    @pytest.mark.parametrize("spec", [s for s in specs if s.autograd], ids=str)
+    def test_gradient_matches_autograd(spec, rng):
+        check_gradient_against_autograd(spec, rng)
+
+    @pytest.mark.parametrize("spec", [s for s in specs if s.spellings], ids=str)
+    def test_numpy_spelling_gives_identical_gradients(spec, rng):
+        check_spellings_agree(spec, rng)
+
+    @pytest.mark.parametrize("spec", [s for s in specs if s.second_order], ids=str)
+    def test_second_order_matches_central_differences_of_the_gradient(spec, rng):
+        check_second_order(spec, rng)
+
+    return {f.__name__: f for f in (
+        test_value_matches_numpy, test_gradient_matches_central_differences,
+        test_gradient_matches_autograd, test_numpy_spelling_gives_identical_gradients,
+        test_second_order_matches_central_differences_of_the_gradient)}

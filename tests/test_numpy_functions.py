@@ -10,10 +10,8 @@ import pytest
 import fasttape.numpy as fnp
 from fasttape import grad, hessian_vector_product, jacobian, jvp, trace
 
-from support import (array_spec, args_directional_derivative,
-                     check_gradient_against_autograd, check_gradient_against_differences,
-                     check_second_order, check_spellings_agree, check_value,
-                     fasttape_spelling)
+from support import (args_directional_derivative, array_spec, fasttape_spelling,
+                     spec_tests)
 
 
 def positive(rng, shape):
@@ -235,29 +233,8 @@ SPECS = [
 assert len({s.name for s in SPECS}) == len(SPECS), "spec names must be unique"
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_value_matches_numpy(spec, rng):
-    check_value(spec, rng)
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_gradient_matches_central_differences(spec, rng):
-    check_gradient_against_differences(spec, rng)
-
-
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.autograd], ids=str)
-def test_gradient_matches_autograd(spec, rng):
-    check_gradient_against_autograd(spec, rng)
-
-
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.spellings], ids=str)
-def test_numpy_spelling_gives_identical_gradients(spec, rng):
-    check_spellings_agree(spec, rng)
-
-
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order], ids=str)
-def test_second_order_matches_central_differences_of_the_gradient(spec, rng):
-    check_second_order(spec, rng)
+# the checks every spec gets (support.spec_tests)
+globals().update(spec_tests(SPECS))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)
