@@ -86,8 +86,10 @@ cdef Tape recording_tape(tuple args):
     return t
 
 
-cdef object value_or_array(object x):
-    """The NumPy-level value of an operand: an ndarray, a float, or x's float array."""
+cdef object value_or_array(object x, bint complex_to_none=False):
+    """The NumPy-level value of an operand: an ndarray, a float, or x's float array.
+    complex_to_none (binary operations, matmul): None for a complex operand, which
+    the complex layer takes (see below), instead of ComplexInputError."""
     cdef double c
     if type(x) is ArrayVariable:
         return (<ArrayVariable>x).value
@@ -97,6 +99,11 @@ cdef object value_or_array(object x):
         return x
     if as_double(x, &c):
         return c
+    if complex_to_none and COMPLEX_OPERATION is not None and (
+            isinstance(x, complex) or isinstance(x, np.complexfloating) or
+            getattr(x, "dtype", None) is not None and x.dtype.kind == "c" or
+            isinstance(x, (list, tuple)) and np.iscomplexobj(x)):
+        return None
     return float_array(x, "operand")
 
 
@@ -117,25 +124,6 @@ def register_complex_operations(operation, as_complex, complex_class):
     COMPLEX_OPERATION = operation
     AS_COMPLEX = as_complex
     COMPLEX_CLASS = complex_class
-
-
-cdef object binary_value(object x):
-    """value_or_array for an operand of a binary operation, None for a complex one."""
-    cdef double c
-    if type(x) is ArrayVariable:
-        return (<ArrayVariable>x).value
-    if type(x) is Variable:
-        return value_of(<Variable>x)
-    if type(x) is float:
-        return x
-    if as_double(x, &c):
-        return c
-    if COMPLEX_OPERATION is not None and (
-            isinstance(x, complex) or isinstance(x, np.complexfloating) or
-            getattr(x, "dtype", None) is not None and x.dtype.kind == "c" or
-            isinstance(x, (list, tuple)) and np.iscomplexobj(x)):
-        return None
-    return float_array(x, "operand")
 
 
 cdef inline Tape pair_tape(object a, object b):
@@ -326,8 +314,8 @@ cpdef object record_binary(opcode_t sop, object a, object b, object ufunc):
     """y = sop(a, b) elementwise with broadcasting; one of a, b is an ArrayVariable
     (the other may be a Variable, a number or an array)."""
     cdef Tape t = pair_tape(a, b)
-    va = binary_value(a)
-    vb = binary_value(b)
+    va = value_or_array(a, True)
+    vb = value_or_array(b, True)
     if va is None or vb is None:
         return COMPLEX_OPERATION(ufunc, a, b)
     value = readonly_result(ufunc(va, vb))      # NumPy raises its own shape errors
@@ -681,8 +669,8 @@ def matmul(a, b):
     if max(shapes[0][-2:] + shapes[1][-2:], default=0) > INT32_MAX:
         raise ValueError(f"matmul of shapes {shapes[0]} and {shapes[1]}: the "
                          f"product's kernels (BLAS) take dimensions below 2**31")
-    va = binary_value(a)
-    vb = binary_value(b)
+    va = value_or_array(a, True)
+    vb = value_or_array(b, True)
     if va is None or vb is None:
         return COMPLEX_OPERATION(np.matmul, a, b)
     if type(va) is float or type(vb) is float:

@@ -19,9 +19,7 @@ from fasttape import (ArrayVariable, StaleVariableError, TapeMismatchError, Vari
                       grad, value_and_grad)
 
 from support import (ArraySpec, array_spec, assert_argument_gradients_match_differences,
-                    autograd_spelling, check_gradient_against_autograd,
-                    check_gradient_against_differences, check_second_order,
-                    check_spellings_agree, check_value)
+                     autograd_spelling, spec_tests)
 
 
 def nonzero(lo, hi):
@@ -373,32 +371,8 @@ SPECS = UNARY_SPECS + BINARY_SPECS + OPERATOR_SPECS + REDUCTION_SPECS + SHAPE_SP
 assert len({s.name for s in SPECS}) == len(SPECS), "spec names must be unique"
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_value_matches_numpy(spec, rng):
-    check_value(spec, rng)
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_gradient_matches_central_differences(spec, rng):
-    check_gradient_against_differences(spec, rng)
-
-
-AUTOGRAD_SPECS = [s for s in SPECS if s.autograd]
-
-
-@pytest.mark.parametrize("spec", AUTOGRAD_SPECS, ids=str)
-def test_gradient_matches_autograd(spec, rng):
-    check_gradient_against_autograd(spec, rng)
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_numpy_spelling_gives_identical_gradients(spec, rng):
-    check_spellings_agree(spec, rng)
-
-
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order], ids=str)
-def test_second_order_matches_central_differences_of_the_gradient(spec, rng):
-    check_second_order(spec, rng)
+# the checks every spec gets (support.spec_tests)
+globals().update(spec_tests(SPECS))
 
 
 # -- closed forms and conventions ------------------------------------------------------
