@@ -28,10 +28,11 @@ cdef int array_forward_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     cdef Operand* x1
     cdef const double* xv
     cdef const double* bv
-    cdef const int64_t* geom
+    cdef BinaryLayout broadcast
+    cdef MatmulLayout mm
+    cdef StridedLayout view
     cdef Py_ssize_t k, size = n.size, ka, kb
-    cdef int batch, m, kk, nn, i
-    cdef Py_ssize_t sa, sb
+    cdef int i
     cdef double one = 1.0, zero = 0.0
     cdef char notrans = b'N'
     if n.aop == AOP_LEAF or n.aop == AOP_RESHAPE:   # inputs; reshapes are views
@@ -70,29 +71,25 @@ cdef int array_forward_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
                     kb = k if x1.size == size else 0
                     n.weights[k] = 0.5 if xv[ka] == bv[kb] else sigmoid(bv[kb] - xv[ka])
         else:
-            binary_forward_walk(n.sop, size, xv, bv, y, &t.geometry[n.geom])
+            broadcast = binary_layout(t, n)
+            binary_forward_walk(n.sop, size, xv, bv, y, &broadcast)
     elif n.aop == AOP_SUM:
         memset(y, 0, <size_t>size * sizeof(double))
-        reduce_tangent(x.size, xv, y, n.c, NULL, &t.geometry[n.geom])
+        reduce_tangent(x.size, xv, y, n.c, NULL, reduce_layout(t, n))
     elif n.aop == AOP_CUMSUM:
-        geom = &t.geometry[n.geom]
-        cumsum_forward(xv, y, geom[0], geom[1], geom[2])
+        cumsum_forward(xv, y, cumsum_layout(t, n))
     elif n.aop == AOP_MATMUL:          # y^T (n x m) = b^T (n x k) a^T (k x m)
         x1 = &t.operands[n.operand0 + 1]
         bv = operand_values(t, x1)
-        geom = &t.geometry[n.geom]
-        batch = <int>geom[0]
-        m = <int>geom[1]
-        kk = <int>geom[2]
-        nn = <int>geom[3]
-        sa = geom[4]
-        sb = geom[5]
-        if kk == 0:
+        mm = matmul_layout(t, n)
+        if mm.k == 0:
             memset(y, 0, <size_t>size * sizeof(double))
-        elif m and nn:
-            for i in range(batch):
-                dgemm(&notrans, &notrans, &nn, &m, &kk, &one, <double*>bv + i * sb, &nn,
-                      <double*>xv + i * sa, &kk, &zero, y + i * m * nn, &nn)
+        elif mm.m and mm.n:
+            for i in range(mm.batch):
+                dgemm(&notrans, &notrans, &mm.n, &mm.m, &mm.k, &one,
+                      <double*>bv + i * mm.b_stride, &mm.n,
+                      <double*>xv + i * mm.a_stride, &mm.k, &zero,
+                      y + i * mm.m * mm.n, &mm.n)
     elif n.aop == AOP_GATHER:
         for k in range(size):
             y[k] = xv[n.index[k]]
@@ -101,9 +98,7 @@ cdef int array_forward_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
         for k in range(x.size):
             y[n.index[k]] += xv[k]
     elif n.aop == AOP_STRIDED:
-        geom = &t.geometry[n.geom]
-        strided_gather(y, xv, <int>geom[0], geom + 1, geom + 1 + geom[0],
-                       geom[1 + 2 * geom[0]])
+        strided_gather(y, xv, strided_layout(t, n))
     elif n.aop == AOP_CONCAT:
         for k in range(n.n_operands):
             x = &t.operands[n.operand0 + k]
@@ -120,14 +115,16 @@ cdef int array_forward_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
                 y[k] = 1.0 if xv[k] == 0.0 else 0.0
         else:
             x1 = &t.operands[n.operand0 + 1]
+            if n.geom >= 0:
+                broadcast = binary_layout(t, n)
             mask_forward(n.sop, size, xv, x.size, operand_values(t, x1), x1.size, y,
-                         &t.geometry[n.geom] if n.geom >= 0 else NULL)
+                         &broadcast if n.geom >= 0 else NULL)
     elif n.aop == AOP_WEIGHTED_SUM:
         if n.sop == WEIGHTED_PROD:
-            prod_forward(x.size, xv, size, y, n.weights, n.index, &t.geometry[n.geom])
+            prod_forward(x.size, xv, size, y, n.weights, n.index, reduce_layout(t, n))
         else:
             extremum_forward(n.sop == WEIGHTED_MAX, x.size, xv, size, y, n.weights,
-                             n.index, &t.geometry[n.geom])
+                             n.index, reduce_layout(t, n))
     return 0
 
 
@@ -143,32 +140,32 @@ cdef inline double mask_of(int sop, double a, double b) noexcept nogil:
 
 cdef void mask_forward(int sop, Py_ssize_t size, const double* a, Py_ssize_t na,
                        const double* b, Py_ssize_t nb, double* y,
-                       const int64_t* geom) noexcept nogil:
-    """y = mask_of(sop, a, b), broadcast flat (sizes size or 1) or by geom (as the
-    binary nodes')."""
+                       const BinaryLayout* g) noexcept nogil:
+    """y = mask_of(sop, a, b), broadcast flat (sizes size or 1; g NULL) or by g (as
+    the binary nodes')."""
     cdef Py_ssize_t k, ka = 0, kb = 0
     cdef int ndim, d
     cdef int64_t counter[MAX_NDIM]
-    if geom == NULL:
+    if g == NULL:
         for k in range(size):
             y[k] = mask_of(sop, a[k if na == size else 0], b[k if nb == size else 0])
         return
-    ndim = <int>geom[0]
+    ndim = g.ndim
     for d in range(ndim):
         counter[d] = 0
     for k in range(size):
         y[k] = mask_of(sop, a[ka], b[kb])
-        next_index2(ndim, geom + 1, counter, &ka, geom + 1 + ndim, &kb, geom + 1 + 2 * ndim)
+        next_index2(ndim, g.shape, counter, &ka, g.a_strides, &kb, g.b_strides)
 
 
 cdef void extremum_forward(bint is_max, Py_ssize_t n, const double* x, Py_ssize_t n_out,
                            double* y, double* weights, int64_t* hits,
-                           const int64_t* geom) noexcept nogil:
+                           ReduceLayout g) noexcept nogil:
     """max or min of x over the reduced axes (nan wins, as in NumPy), and the weights
     of its derivative: 1/(number of ties) at the elements equal to it, else 0."""
-    cdef int ndim = <int>geom[0], d
-    cdef const int64_t* shape = geom + 1
-    cdef const int64_t* so = shape + ndim
+    cdef int ndim = g.ndim, d
+    cdef const int64_t* shape = g.shape
+    cdef const int64_t* so = g.out_strides
     cdef Py_ssize_t k, ko
     cdef int64_t counter[MAX_NDIM]
     for k in range(n_out):
@@ -203,12 +200,12 @@ cdef void extremum_forward(bint is_max, Py_ssize_t n, const double* x, Py_ssize_
 
 
 cdef void prod_forward(Py_ssize_t n, const double* x, Py_ssize_t n_out, double* y,
-                       double* weights, int64_t* zeros, const int64_t* geom) noexcept nogil:
+                       double* weights, int64_t* zeros, ReduceLayout g) noexcept nogil:
     """Product of x over the reduced axes, and its partials: the product of the other
     elements, exact with zeros (the product of the nonzero ones at a single zero)."""
-    cdef int ndim = <int>geom[0], d
-    cdef const int64_t* shape = geom + 1
-    cdef const int64_t* so = shape + ndim
+    cdef int ndim = g.ndim, d
+    cdef const int64_t* shape = g.shape
+    cdef const int64_t* so = g.out_strides
     cdef Py_ssize_t k, ko
     cdef int64_t counter[MAX_NDIM]
     for k in range(n_out):
@@ -265,12 +262,12 @@ cdef inline void binary_kernel(opcode_t sop, Py_ssize_t n, const double* a,
 
 cdef void binary_forward_walk(opcode_t sop, Py_ssize_t n, const double* a,
                               const double* b, double* y,
-                              const int64_t* geom) noexcept nogil:
-    """y = sop(a, b) over y's shape with broadcast strides (geom as binary_reverse)."""
-    cdef int ndim = <int>geom[0], d
-    cdef const int64_t* shape = geom + 1
-    cdef const int64_t* sa = shape + ndim
-    cdef const int64_t* sb = sa + ndim
+                              const BinaryLayout* g) noexcept nogil:
+    """y = sop(a, b) over y's shape with broadcast strides."""
+    cdef int ndim = g.ndim, d
+    cdef const int64_t* shape = g.shape
+    cdef const int64_t* sa = g.a_strides
+    cdef const int64_t* sb = g.b_strides
     cdef Py_ssize_t k, ka = 0, kb = 0
     cdef int64_t counter[MAX_NDIM]
     for d in range(ndim):
@@ -290,7 +287,7 @@ cdef int array_tangent_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     cdef Operand* x1
     cdef double* tx
     cdef double* tx1
-    cdef const int64_t* geom
+    cdef BinaryLayout broadcast
     cdef double da, db
     if n.aop == AOP_LEAF:
         return 0
@@ -315,14 +312,16 @@ cdef int array_tangent_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     if n.aop == AOP_BINARY:            # y = sop(a, b): da ta + db tb, broadcast
         x1 = &t.operands[n.operand0 + 1]
         tx1 = operand_tangents(t, x1)
+        if n.geom >= 0:
+            broadcast = binary_layout(t, n)
         binary_tangent(n.sop, size, operand_values(t, x), x.size, tx,
                        operand_values(t, x1), x1.size, tx1, y, ty,
-                       &t.geometry[n.geom] if n.geom >= 0 else NULL)
+                       &broadcast if n.geom >= 0 else NULL)
         return 0
     if n.aop == AOP_MATMUL:            # y = a @ b: ta @ b + a @ tb
         x1 = &t.operands[n.operand0 + 1]
         matmul_tangent(operand_values(t, x), tx, operand_values(t, x1),
-                       operand_tangents(t, x1), ty, &t.geometry[n.geom])
+                       operand_tangents(t, x1), ty, matmul_layout(t, n))
         return 0
     if n.aop == AOP_WHERE:             # y[k] = a[k] if mask[k] else b[k]
         x1 = &t.operands[n.operand0 + 1]
@@ -340,10 +339,9 @@ cdef int array_tangent_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
         for k in range(size):
             ty[k] = times(unary_partial(n.sop, xv[k], y[k]), tx[k])
     elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
-        reduce_tangent(x.size, tx, ty, n.c, n.weights, &t.geometry[n.geom])
+        reduce_tangent(x.size, tx, ty, n.c, n.weights, reduce_layout(t, n))
     elif n.aop == AOP_CUMSUM:          # cumulative sum of the tangent along the axis
-        geom = &t.geometry[n.geom]
-        cumsum_forward(tx, ty, geom[0], geom[1], geom[2])
+        cumsum_forward(tx, ty, cumsum_layout(t, n))
     elif n.aop == AOP_RESHAPE:
         memcpy(ty, tx, <size_t>size * sizeof(double))
     elif n.aop == AOP_GATHER:          # y[k] = x[index[k]]
@@ -353,9 +351,7 @@ cdef int array_tangent_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
         for k in range(x.size):
             ty[n.index[k]] += tx[k]
     elif n.aop == AOP_STRIDED:         # y = view of x
-        geom = &t.geometry[n.geom]
-        strided_gather(ty, tx, <int>geom[0], geom + 1, geom + 1 + geom[0],
-                       geom[1 + 2 * geom[0]])
+        strided_gather(ty, tx, strided_layout(t, n))
     return 0
 
 
@@ -369,9 +365,9 @@ cdef inline void scatter_set(double* ty, const double* tx, const int64_t* index,
 cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
                          const double* a, Py_ssize_t na, const double* ta,
                          const double* b, Py_ssize_t nb, const double* tb,
-                         const double* y, double* ty, const int64_t* geom) noexcept nogil:
-    """ty = da ta + db tb for y = sop(a, b) broadcast to n values (geom as in
-    binary_reverse)."""
+                         const double* y, double* ty, const BinaryLayout* g) noexcept nogil:
+    """ty = da ta + db tb for y = sop(a, b) broadcast to n values (flat when the
+    operands have n values or one; else by g)."""
     cdef Py_ssize_t k, ka = 0, kb = 0
     cdef double da, db
     cdef int ndim, d
@@ -387,10 +383,10 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
             ty[k] = (times(da, ta[ka]) if ta != NULL else 0.0) + (
                 times(db, tb[kb]) if tb != NULL else 0.0)
         return
-    ndim = <int>geom[0]
-    shape = geom + 1
-    sa = shape + ndim
-    sb = sa + ndim
+    ndim = g.ndim
+    shape = g.shape
+    sa = g.a_strides
+    sb = g.b_strides
     for d in range(ndim):
         counter[d] = 0
     for k in range(n):
@@ -401,11 +397,11 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
 
 
 cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scale,
-                         const double* weights, const int64_t* geom) noexcept nogil:
+                         const double* weights, ReduceLayout g) noexcept nogil:
     """ty[out(k)] += scale * tx[k] (* weights[k]): the mirror of reduce_reverse."""
-    cdef int ndim = <int>geom[0], d
-    cdef const int64_t* shape = geom + 1
-    cdef const int64_t* so = shape + ndim
+    cdef int ndim = g.ndim, d
+    cdef const int64_t* shape = g.shape
+    cdef const int64_t* so = g.out_strides
     cdef Py_ssize_t k, ko = 0
     cdef int64_t counter[MAX_NDIM]
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
@@ -434,9 +430,8 @@ cdef void reduce_tangent(Py_ssize_t n, const double* tx, double* ty, double scal
         next_index1(ndim, shape, counter, &ko, so)
 
 
-cdef void cumsum_forward(const double* tx, double* ty, Py_ssize_t outer, Py_ssize_t n,
-                         Py_ssize_t inner) noexcept nogil:
-    cdef Py_ssize_t o, j, i, base
+cdef void cumsum_forward(const double* tx, double* ty, CumsumLayout g) noexcept nogil:
+    cdef Py_ssize_t o, j, i, base, outer = g.outer, n = g.n, inner = g.inner
     cdef double acc
     for o in range(outer):
         for i in range(inner):
@@ -447,11 +442,12 @@ cdef void cumsum_forward(const double* tx, double* ty, Py_ssize_t outer, Py_ssiz
                 ty[base + j * inner] = acc
 
 
-cdef void strided_gather(double* ty, const double* tx, int ndim, const int64_t* shape,
-                         const int64_t* strides, Py_ssize_t offset) noexcept nogil:
+cdef void strided_gather(double* ty, const double* tx, StridedLayout g) noexcept nogil:
     """ty[k] = tx[offset + sum_d i_d strides[d]] over the multi-indices of shape."""
-    cdef Py_ssize_t k = 0, j, total = 1, base = offset, inner, step
-    cdef int d
+    cdef Py_ssize_t k = 0, j, total = 1, base = g.offset, inner, step
+    cdef int d, ndim = g.ndim
+    cdef const int64_t* shape = g.shape
+    cdef const int64_t* strides = g.strides
     cdef int64_t counter[MAX_NDIM]
     for d in range(ndim):
         counter[d] = 0
@@ -475,11 +471,11 @@ cdef void strided_gather(double* ty, const double* tx, int ndim, const int64_t* 
 
 
 cdef void matmul_tangent(const double* a, const double* ta, const double* b,
-                         const double* tb, double* ty, const int64_t* geom) noexcept nogil:
-    """ty = ta @ b + a @ tb per batch item (geom as in matmul_reverse); column-major
-    view: ty^T = b^T ta^T + tb^T a^T."""
-    cdef int batch = <int>geom[0], m = <int>geom[1], k = <int>geom[2], n = <int>geom[3]
-    cdef Py_ssize_t sa = geom[4], sb = geom[5], sy = <Py_ssize_t>m * n
+                         const double* tb, double* ty, MatmulLayout g) noexcept nogil:
+    """ty = ta @ b + a @ tb per batch item; column-major view: ty^T = b^T ta^T +
+    tb^T a^T."""
+    cdef int batch = g.batch, m = g.m, k = g.k, n = g.n
+    cdef Py_ssize_t sa = g.a_stride, sb = g.b_stride, sy = <Py_ssize_t>m * n
     cdef double one = 1.0
     cdef int i
     cdef char notrans = b'N'

@@ -41,7 +41,8 @@ cdef int array_reverse_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     cdef Operand* x1
     cdef double* gx
     cdef double* gx1
-    cdef const int64_t* geom
+    cdef BinaryLayout broadcast
+    cdef StridedLayout view
     cdef double beta_a, beta_b
     if n.out_slot >= 0:
         g = &t.adjoints[n.out_slot]
@@ -94,24 +95,25 @@ cdef int array_reverse_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
                                     gx1, beta_b == 0.0, y, g)
         else:
             gx = operand_adjoints(t, x)
+            broadcast = binary_layout(t, n)
             binary_reverse(n.sop, size, operand_values(t, x), x.size, gx,
                            operand_values(t, x1), x1.size, operand_adjoints(t, x1), y,
-                           g, &t.geometry[n.geom])
+                           g, &broadcast)
     elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
         # y = reduce(x) over axes; x's adjoint gets g broadcast back (times weights)
         if gx != NULL:
-            reduce_reverse(x.size, gx, g, n.c, n.weights, &t.geometry[n.geom],
+            reduce_reverse(x.size, gx, g, n.c, n.weights, reduce_layout(t, n),
                            beta_a == 0.0)
     elif n.aop == AOP_CUMSUM:          # y = cumsum(x) along an axis: reversed cumsum
         if gx != NULL:
-            cumsum_reverse(gx, g, &t.geometry[n.geom])
+            cumsum_reverse(gx, g, cumsum_layout(t, n))
     elif n.aop == AOP_MATMUL:          # y = a @ b
         x1 = &t.operands[n.operand0 + 1]
         # a fresh adjoint block is written by BLAS directly (beta 0: no zeroing pass)
         gx = fresh_adjoints(t, x, &beta_a)
         gx1 = fresh_adjoints(t, x1, &beta_b)
         matmul_reverse(operand_values(t, x), gx, beta_a, operand_values(t, x1), gx1,
-                       beta_b, g, &t.geometry[n.geom])
+                       beta_b, g, matmul_layout(t, n))
     elif n.aop == AOP_RESHAPE:         # y = x, reshaped
         if gx != NULL:
             for k in range(size):
@@ -124,21 +126,21 @@ cdef int array_reverse_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
         if gx != NULL:
             gather_add(gx, g, n.index, x.size)
     elif n.aop == AOP_STRIDED:         # y = view of x: scatter-add through the strides
-        geom = &t.geometry[n.geom]
+        view = strided_layout(t, n)
         if x.kind == OPERAND_ARRAY and not t.array_adjoint_live[x.ref] and \
-                is_one_run(<int>geom[0], geom + 1, geom + 1 + geom[0]):
+                is_one_run(view.ndim, view.shape, view.strides):
             # a fresh block that the view covers in one run (x[1:], x[:-1], x[2:5]
             # of a matrix): g is copied into the run and only the rest is zeroed
             gx = fresh_adjoints(t, x, &beta_a)
-            k = geom[1 + 2 * geom[0]]
+            k = view.offset
             memset(gx, 0, <size_t>k * sizeof(double))
             memcpy(gx + k, g, <size_t>size * sizeof(double))
             memset(gx + k + size, 0, <size_t>(x.size - k - size) * sizeof(double))
         else:
             gx = operand_adjoints(t, x)
             if gx != NULL:
-                strided_scatter_add(gx, g, 1.0, <int>geom[0], geom + 1,
-                                    geom + 1 + geom[0], geom[1 + 2 * geom[0]])
+                strided_scatter_add(gx, g, 1.0, view.ndim, view.shape, view.strides,
+                                    view.offset)
     elif n.aop == AOP_CONCAT:          # y[x_j.index[k]] = x_j[k]
         for k in range(n.n_operands):
             x = &t.operands[n.operand0 + k]
@@ -285,29 +287,28 @@ cdef void binary_reverse(opcode_t sop, Py_ssize_t n,
                          const double* a, Py_ssize_t na, double* ga,
                          const double* b, Py_ssize_t nb, double* gb,
                          const double* y, const double* g,
-                         const int64_t* geom) noexcept nogil:
+                         const BinaryLayout* geom) noexcept nogil:
     """Adjoints of y = sop(a, b) where a and b broadcast to y's n values.
 
     Operands of n values or of one value take flat loops; any other broadcast walks
-    the output's shape with per-operand strides (0 along broadcast axes), from geom:
-    [ndim, shape[ndim], a_strides[ndim], b_strides[ndim]].
+    the output's shape with per-operand strides (0 along broadcast axes), from geom.
     """
     cdef Py_ssize_t sa = 1 if na == n else 0, sb = 1 if nb == n else 0
     cdef int ndim
     if (na == n or na == 1) and (nb == n or nb == 1):
         binary_flat_reverse(sop, n, a, sa, ga, False, b, sb, gb, False, y, g)
         return
-    ndim = <int>geom[0]
+    ndim = geom.ndim
     if sop == OP_ADD_VV or sop == OP_SUB_VV:
         # the partials are constants: each operand's adjoint is a strided sum of g
         if ga != NULL:
-            strided_scatter_add(ga, g, 1.0, ndim, geom + 1, geom + 1 + ndim, 0)
+            strided_scatter_add(ga, g, 1.0, ndim, geom.shape, geom.a_strides, 0)
         if gb != NULL:
             strided_scatter_add(gb, g, 1.0 if sop == OP_ADD_VV else -1.0, ndim,
-                                geom + 1, geom + 1 + 2 * ndim, 0)
+                                geom.shape, geom.b_strides, 0)
         return
-    binary_walk(sop, n, a, ga, b, gb, y, g, ndim, geom + 1, geom + 1 + ndim,
-                geom + 1 + 2 * ndim)
+    binary_walk(sop, n, a, ga, b, gb, y, g, ndim, geom.shape, geom.a_strides,
+                geom.b_strides)
 
 
 cdef void binary_walk(opcode_t sop, Py_ssize_t n, const double* a, double* ga,
@@ -368,14 +369,14 @@ cdef void strided_scatter_add(double* gx, const double* g, double scale, int ndi
 
 
 cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale,
-                         const double* weights, const int64_t* geom,
+                         const double* weights, ReduceLayout geom,
                          bint assign) noexcept nogil:
     """gx[k] += scale * g[out(k)] (* weights[k]) over x's n values, where out(k) is the
-    output position x[k] was reduced into; geom: [ndim, x_shape[ndim],
-    out_strides[ndim]] with out_strides 0 along the reduced axes."""
-    cdef int ndim = <int>geom[0], d
-    cdef const int64_t* shape = geom + 1
-    cdef const int64_t* so = shape + ndim
+    output position x[k] was reduced into (geom: x's shape, the output strides 0
+    along the reduced axes)."""
+    cdef int ndim = geom.ndim, d
+    cdef const int64_t* shape = geom.shape
+    cdef const int64_t* so = geom.out_strides
     cdef Py_ssize_t k = 0, j, inner, s_inner, ko = 0
     cdef double gk
     cdef int64_t counter[MAX_NDIM]
@@ -409,10 +410,9 @@ cdef void reduce_reverse(Py_ssize_t n, double* gx, const double* g, double scale
             return
 
 
-cdef void cumsum_reverse(double* gx, const double* g, const int64_t* geom) noexcept nogil:
-    """x's adjoint along each lane is the reversed cumulative sum of g;
-    geom: [outer, n, inner] (the lanes are x[o, :, i])."""
-    cdef Py_ssize_t outer = geom[0], n = geom[1], inner = geom[2]
+cdef void cumsum_reverse(double* gx, const double* g, CumsumLayout geom) noexcept nogil:
+    """x's adjoint along each lane x[o, :, i] is the reversed cumulative sum of g."""
+    cdef Py_ssize_t outer = geom.outer, n = geom.n, inner = geom.inner
     cdef Py_ssize_t o, j, i, base
     cdef double acc
     for o in range(outer):
@@ -426,13 +426,13 @@ cdef void cumsum_reverse(double* gx, const double* g, const int64_t* geom) noexc
 
 cdef void matmul_reverse(const double* a, double* ga, double beta_a, const double* b,
                          double* gb, double beta_b, const double* g,
-                         const int64_t* geom) noexcept nogil:
-    """y[i] = a[i] @ b[i] for each of `batch` (m, k) @ (k, n) products, row-major;
-    geom: [batch, m, k, n, a_batch_stride, b_batch_stride] (stride 0: broadcast).
+                         MatmulLayout geom) noexcept nogil:
+    """y[i] = a[i] @ b[i] for each of `batch` (m, k) @ (k, n) products, row-major
+    (an operand's batch stride 0: broadcast).
     ga = beta_a ga + g b^T and gb = beta_b gb + a^T g, by BLAS (column-major: row-major
     X is X^T); a broadcast operand's block accumulates over the batch."""
-    cdef int batch = <int>geom[0], m = <int>geom[1], k = <int>geom[2], n = <int>geom[3]
-    cdef Py_ssize_t sa = geom[4], sb = geom[5], sy = <Py_ssize_t>m * n
+    cdef int batch = geom.batch, m = geom.m, k = geom.k, n = geom.n
+    cdef Py_ssize_t sa = geom.a_stride, sb = geom.b_stride, sy = <Py_ssize_t>m * n
     cdef double one = 1.0, beta
     cdef int i, inc = 1
     cdef char trans = b'T', notrans = b'N'
@@ -538,6 +538,7 @@ cdef int array_second_order_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     cdef double* gtx
     cdef Py_ssize_t k
     cdef double q
+    cdef BinaryLayout broadcast
     cdef int status
     if n.aop == AOP_LEAF or n.aop == AOP_MASK:
         return 0
@@ -569,10 +570,12 @@ cdef int array_second_order_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
         x1 = &t.operands[n.operand0 + 1]
         tx1 = operand_tangents(t, x1)
         if tx != NULL or tx1 != NULL:
+            if n.geom >= 0:
+                broadcast = binary_layout(t, n)
             binary_second_term(n.sop, n.size, operand_values(t, x), x.size, tx,
                                operand_adjoint_tangents(t, x), operand_values(t, x1),
                                x1.size, tx1, operand_adjoint_tangents(t, x1), y, g,
-                               &t.geometry[n.geom] if n.geom >= 0 else NULL)
+                               &broadcast if n.geom >= 0 else NULL)
     elif n.aop == AOP_MATMUL:          # d(a @ b): ga += g tb^T, gb += ta^T g
         x1 = &t.operands[n.operand0 + 1]
         tx1 = operand_tangents(t, x1)
@@ -580,12 +583,12 @@ cdef int array_second_order_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
                        operand_adjoint_tangents(t, x) if tx1 != NULL else NULL, 1.0,
                        tx1 if tx1 != NULL else operand_values(t, x1),
                        operand_adjoint_tangents(t, x1) if tx != NULL else NULL, 1.0,
-                       g, &t.geometry[n.geom])
+                       g, matmul_layout(t, n))
     elif n.aop == AOP_WEIGHTED_SUM and n.sop == WEIGHTED_PROD:
         gtx = operand_adjoint_tangents(t, x)
         if tx != NULL and gtx != NULL:
             if prod_second_term(x.size, operand_values(t, x), tx, gtx, n.size, g,
-                                &t.geometry[n.geom]) < 0:
+                                reduce_layout(t, n)) < 0:
                 with gil:
                     t.sweep_error = MemoryError("no memory for a Hessian-vector product")
                 return -1
@@ -596,15 +599,15 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
                              Py_ssize_t na, const double* ta, double* gta,
                              const double* b, Py_ssize_t nb, const double* tb,
                              double* gtb, const double* y, const double* g,
-                             const int64_t* geom) noexcept nogil:
+                             const BinaryLayout* geom) noexcept nogil:
     """gta += g (d2y/da2 ta + d2y/dadb tb), gtb += g (d2y/dadb ta + d2y/db2 tb),
-    broadcast flat (sizes n or 1) or by geom (as binary_reverse)."""
+    broadcast flat (sizes n or 1; geom NULL) or by geom (as binary_reverse)."""
     cdef Py_ssize_t k, ka = 0, kb = 0
     cdef int ndim = 0, d
     cdef int64_t counter[MAX_NDIM]
     cdef double daa, dab, dbb, sa, sb
     if geom != NULL:
-        ndim = <int>geom[0]
+        ndim = geom.ndim
         for d in range(ndim):
             counter[d] = 0
     for k in range(n):
@@ -620,21 +623,21 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
             if gtb != NULL:
                 gtb[kb] += g[k] * (curvature(dab, sa) + curvature(dbb, sb))
         if geom != NULL:
-            next_index2(ndim, geom + 1, counter, &ka, geom + 1 + ndim, &kb,
-                        geom + 1 + 2 * ndim)
+            next_index2(ndim, geom.shape, counter, &ka, geom.a_strides, &kb,
+                        geom.b_strides)
 
 
 cdef int prod_second_term(Py_ssize_t n, const double* x, const double* tx, double* gtx,
                           Py_ssize_t n_out, const double* g,
-                          const int64_t* geom) noexcept nogil:
+                          ReduceLayout geom) noexcept nogil:
     """gtx_i += g sum_{j != i} d2P/dx_i dx_j tx_j for P the product over the reduced
     axes, exact with zeros: with P' the product of the nonzero elements, S the sum of
     tx_j / x_j over them and T the sum of tx_j over the zeros, the sum is
     P'/x_i (S - tx_i/x_i) without zeros; with one zero P'/x_i T at a nonzero x_i and
     P' S at the zero; with two, P' (T - tx_i) at each zero; with more, 0."""
-    cdef int ndim = <int>geom[0], d
-    cdef const int64_t* shape = geom + 1
-    cdef const int64_t* so = shape + ndim
+    cdef int ndim = geom.ndim, d
+    cdef const int64_t* shape = geom.shape
+    cdef const int64_t* so = geom.out_strides
     cdef Py_ssize_t k, ko = 0
     cdef int64_t counter[MAX_NDIM]
     cdef double term

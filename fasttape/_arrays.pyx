@@ -324,8 +324,8 @@ cpdef object record_binary(opcode_t sop, object a, object b, object ufunc):
     geom = None
     if not (na == n or na == 1) or not (nb == n or nb == 1):
         shape = value.shape
-        geom = [len(shape)] + list(shape) + broadcast_strides(np.shape(va), shape) \
-            + broadcast_strides(np.shape(vb), shape)
+        geom = binary_run(shape, broadcast_strides(np.shape(va), shape),
+                          broadcast_strides(np.shape(vb), shape))
     r = t.push_anode(AOP_BINARY, sop, n, 2, value)
     if geom is not None:
         t.anodes[r].geom = t.push_geometry(geom)
@@ -416,7 +416,7 @@ cdef object record_reduce(object x, object axis, bint keepdims, object value,
         n.index = <int64_t*>t.keep(np.zeros(n.size, dtype=np.int64))
         n.index_ref = len(t.keepalive) - 1
     n = &t.anodes[r]
-    n.geom = t.push_geometry([len(shape)] + list(shape) + out_strides)
+    n.geom = t.push_geometry(reduce_run(shape, out_strides))
     set_operand(t, r, 0, av, None)
     return wrap_output(t, r, value)
 
@@ -436,7 +436,8 @@ cdef object record_full_sum(ArrayVariable av, double scale):
     value = float(ADD_REDUCE(av.value, None)) * scale
     r = t.push_anode(AOP_SUM, 0, 1, 1, value)
     t.anodes[r].c = scale
-    t.anodes[r].geom = t.push_geometry((1, cnp.PyArray_SIZE(<cnp.ndarray>av.value), 0))
+    t.anodes[r].geom = t.push_geometry(
+        reduce_run((cnp.PyArray_SIZE(<cnp.ndarray>av.value),), (0,)))
     set_operand(t, r, 0, av, None)
     return wrap_output(t, r, value)
 
@@ -501,7 +502,7 @@ def cumsum(x, axis=None):
     inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
     cdef Tape t = av.tape
     r = t.push_anode(AOP_CUMSUM, 0, value.size, 1, value)
-    t.anodes[r].geom = t.push_geometry([outer, shape[ax], inner])
+    t.anodes[r].geom = t.push_geometry(cumsum_run(outer, shape[ax], inner))
     set_operand(t, r, 0, av, None)
     return wrap_output(t, r, value)
 
@@ -553,7 +554,7 @@ def view_of(x, view):
     cdef Tape t = av.tape
     r = t.push_anode(AOP_STRIDED, 0, 1 if type(value) is float else value.size, 1,
                      value)
-    t.anodes[r].geom = t.push_geometry([len(shape)] + shape + strides + [offset])
+    t.anodes[r].geom = t.push_geometry(strided_run(shape, strides, offset))
     set_operand(t, r, 0, av, None)
     return wrap_output(t, r, value)
 
@@ -716,7 +717,7 @@ def matmul(a, b):
                          f"2**31 - 1 products in the batch")
     value = node_value(value)
     r = t.push_anode(AOP_MATMUL, 0, 1 if type(value) is float else value.size, 2, value)
-    t.anodes[r].geom = t.push_geometry([batch, m, k, n, stride_a, stride_b])
+    t.anodes[r].geom = t.push_geometry(matmul_run(batch, m, k, n, stride_a, stride_b))
     set_operand(t, r, 0, a, va)
     set_operand(t, r, 1, b, vb)
     return wrap_output(t, r, value)
@@ -856,8 +857,8 @@ def record_mask(int sop, a, b=None):
     geom = None
     if any(np.size(v) not in (n, 1) for v in values):
         shape = value.shape
-        geom = [len(shape)] + list(shape) + broadcast_strides(np.shape(values[0]), shape) \
-            + broadcast_strides(np.shape(values[-1]), shape)
+        geom = binary_run(shape, broadcast_strides(np.shape(values[0]), shape),
+                          broadcast_strides(np.shape(values[-1]), shape))
     r = t.push_anode(AOP_MASK, sop, n, len(operands), value)
     if geom is not None:
         t.anodes[r].geom = t.push_geometry(geom)

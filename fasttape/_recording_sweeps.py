@@ -108,12 +108,12 @@ def _on_tape(tape, x):
 def _where_mask(tape, info, shape):
     """The condition of a WHERE node: its recorded mask when the tape replays and
     the mask is a node (a comparison of arrays), else the constant booleans."""
-    if tape.replayable and info["weights_node"] >= 0:
-        node = tape.array_node(info["weights_node"])
-        mask = ArrayMask(tape, info["weights_node"], node["value"])
-        return mask if np.shape(node["value"]) == tuple(shape) else \
-            info["weights"].reshape(shape) != 0.0
-    return info["weights"].reshape(shape) != 0.0
+    if tape.replayable and info.weights_node >= 0:
+        node = tape.array_node(info.weights_node)
+        mask = ArrayMask(tape, info.weights_node, node.value)
+        return mask if np.shape(node.value) == tuple(shape) else \
+            info.weights.reshape(shape) != 0.0
+    return info.weights.reshape(shape) != 0.0
 
 
 def _zeros_like(x):
@@ -122,13 +122,13 @@ def _zeros_like(x):
 
 def _operand(tape, info):
     """A recorded handle (or the constant) for an array node's operand."""
-    kind = info["kind"]
+    kind = info.kind
     if kind == OPERAND_ARRAY:
-        node_info = tape.array_node(info["ref"])
-        return array_variable_at(tape, info["ref"], node_info["node"], node_info["value"])
+        node_info = tape.array_node(info.ref)
+        return array_variable_at(tape, info.ref, node_info.node, node_info.value)
     if kind == OPERAND_SCALAR:
-        return variable_at(tape, info["ref"])
-    return info["data"]
+        return variable_at(tape, info.ref)
+    return info.data
 
 
 def _shape(x):
@@ -150,17 +150,17 @@ def unbroadcast(contribution, shape):
 
 def _array_step(tape, r, g, add):
     info = tape.array_node(r)
-    name = AOP_NAMES[info["aop"]]
-    operands = [_operand(tape, o) for o in info["operands"]]
-    nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
-             for o in info["operands"]]
-    if info["out_slot"] >= 0:
-        y = variable_at(tape, info["out_slot"])
+    name = AOP_NAMES[info.aop]
+    operands = [_operand(tape, o) for o in info.operands]
+    nodes = [o.node if o.kind in (OPERAND_ARRAY, OPERAND_SCALAR) else None
+             for o in info.operands]
+    if info.out_slot >= 0:
+        y = variable_at(tape, info.out_slot)
         out_shape = ()
     else:
-        y = array_variable_at(tape, r, info["node"], info["value"])
+        y = array_variable_at(tape, r, info.node, info.value)
         out_shape = y.shape
-    layout = info["layout"]            # the geometry, decoded (decode_geometry)
+    layout = info.layout            # the geometry, decoded (decode_geometry)
 
     def give(j, contribution):
         if nodes[j] is not None and not is_zero(contribution):
@@ -171,18 +171,18 @@ def _array_step(tape, r, g, add):
     x = operands[0]
     x_shape = _shape(x)
     if name == "UNARY":
-        partial = UNARY_PARTIALS[OP_NAMES[info["sop"]]](x, y)
+        partial = UNARY_PARTIALS[OP_NAMES[info.sop]](x, y)
         if not is_zero(partial):
             give(0, g * partial)
     elif name == "BINARY":
-        d0, d1 = BINARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], operands[1], y)
+        d0, d1 = BINARY_PARTIALS[OP_NAMES[info.sop]](operands[0], operands[1], y)
         give(0, unbroadcast(g * d0, _shape(operands[0])))
         give(1, unbroadcast(g * d1, _shape(operands[1])))
     elif name in ("SUM", "WEIGHTED_SUM"):
         shape = layout.shape
         kept = tuple(n if s != 0 else 1 for n, s in zip(shape, layout.out_strides))
-        spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info["c"]
-        if info["weights"] is not None:
+        spread = fnp.broadcast_to(fnp.reshape(g, kept), shape) * info.c
+        if info.weights is not None:
             spread = spread * _reduce_weights(info, x, y, shape, kept)
         give(0, spread)
     elif name == "CUMSUM":
@@ -203,9 +203,9 @@ def _array_step(tape, r, g, add):
     elif name == "RESHAPE":
         give(0, g)
     elif name == "GATHER":
-        give(0, _scatter(g, info["index"], int(np.prod(x_shape))))
+        give(0, _scatter(g, info.index, int(np.prod(x_shape))))
     elif name == "SCATTER":
-        give(0, _gather(g, info["index"]))
+        give(0, _gather(g, info.index))
     elif name == "STRIDED":
         shape, strides, offset = layout
         size = int(np.prod(x_shape))
@@ -215,19 +215,19 @@ def _array_step(tape, r, g, add):
         give(0, _scatter(g, index, size))
     elif name == "CONCAT":
         flat = _as_array(g, out_shape)
-        for j, o in enumerate(info["operands"]):
+        for j, o in enumerate(info.operands):
             if nodes[j] is not None:
-                give(j, _gather(flat, o["index"]))
+                give(j, _gather(flat, o.index))
     elif name == "WHERE":
         mask = _where_mask(tape, info, out_shape)
         give(0, unbroadcast(fnp.where(mask, g, 0.0), _shape(operands[0])))
         give(1, unbroadcast(fnp.where(mask, 0.0, g), _shape(operands[1])))
     elif name == "PYFUNC":
-        rule = getattr(info["pyfunc"], "recording", None)
+        rule = getattr(info.pyfunc, "recording", None)
         if rule is None:
             raise TypeError(
                 f"cannot differentiate the derivative of "
-                f"{getattr(info['pyfunc'], '__name__', 'a custom operation')}: it has no "
+                f"{getattr(info.pyfunc, '__name__', 'a custom operation')}: it has no "
                 f"rule for higher-order differentiation")
         for j, contribution in enumerate(rule(g, y, *operands)):
             if contribution is not None:
@@ -243,9 +243,9 @@ def _reduce_weights(info, x, y, shape, kept):
     selection weights: constants, or, on a tape recorded for replay, recorded from a
     mask of the elements equal to the result (split evenly among ties)."""
     axes = tuple(d for d, (n, k) in enumerate(zip(shape, kept)) if k == 1 and n != 1)
-    if info["sop"] != 1:
+    if info.sop != 1:
         if not x.tape.replayable:
-            return info["weights"].reshape(shape)
+            return info.weights.reshape(shape)
         hits = fnp.where(x == fnp.reshape(y, kept), 1.0, 0.0)
         return hits / fnp.sum(hits, axis=axes, keepdims=True)
     nonzero = x != 0.0                 # (a mask read as booleans when tracing: guarded)
@@ -361,32 +361,32 @@ def _sum_terms(*terms):
 
 def _array_tangent(tape, r, tan):
     info = tape.array_node(r)
-    name = AOP_NAMES[info["aop"]]
+    name = AOP_NAMES[info.aop]
     if name == "LEAF" or name == "MASK":
         return None
-    ops = info["operands"]
-    nodes = [o["node"] if o["kind"] in (OPERAND_ARRAY, OPERAND_SCALAR) else None
+    ops = info.operands
+    nodes = [o.node if o.kind in (OPERAND_ARRAY, OPERAND_SCALAR) else None
              for o in ops]
     ts = [tan.get(n) if n is not None else None for n in nodes]
     if all(t is None for t in ts):
         return None
     operands = [_operand(tape, o) for o in ops]
-    if info["out_slot"] >= 0:
-        y = variable_at(tape, info["out_slot"])
+    if info.out_slot >= 0:
+        y = variable_at(tape, info.out_slot)
         out_shape = ()
     else:
-        y = array_variable_at(tape, r, info["node"], info["value"])
+        y = array_variable_at(tape, r, info.node, info.value)
         out_shape = y.shape
-    layout = info["layout"]            # the geometry, decoded (decode_geometry)
+    layout = info.layout            # the geometry, decoded (decode_geometry)
     t0 = ts[0]
 
     def shaped(t):
         return fnp.reshape(t, out_shape)
 
     if name == "UNARY":
-        return t0 * UNARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], y)
+        return t0 * UNARY_PARTIALS[OP_NAMES[info.sop]](operands[0], y)
     if name == "BINARY":
-        d0, d1 = BINARY_PARTIALS[OP_NAMES[info["sop"]]](operands[0], operands[1], y)
+        d0, d1 = BINARY_PARTIALS[OP_NAMES[info.sop]](operands[0], operands[1], y)
         t = _sum_terms(None if ts[0] is None else ts[0] * d0,
                        None if ts[1] is None else ts[1] * d1)
         return None if t is None else fnp.broadcast_to(t, out_shape) \
@@ -395,8 +395,8 @@ def _array_tangent(tape, r, tan):
         shape = layout.shape
         axes = tuple(d for d, s in enumerate(layout.out_strides) if s == 0)
         kept = tuple(n if s != 0 else 1 for n, s in zip(shape, layout.out_strides))
-        t = fnp.reshape(t0, shape) * info["c"]
-        if info["weights"] is not None:
+        t = fnp.reshape(t0, shape) * info.c
+        if info.weights is not None:
             t = t * _reduce_weights(info, operands[0], y, shape, kept)
         return shaped(fnp.sum(t, axis=axes, keepdims=True))
     if name == "CUMSUM":
@@ -415,9 +415,9 @@ def _array_tangent(tape, r, tan):
     if name == "RESHAPE":
         return shaped(t0)
     if name == "GATHER":
-        return shaped(_gather(t0, info["index"]))
+        return shaped(_gather(t0, info.index))
     if name == "SCATTER":
-        return shaped(_scatter(t0, info["index"], info["size"]))
+        return shaped(_scatter(t0, info.index, info.size))
     if name == "STRIDED":
         size = int(np.prod(_shape(operands[0])))
         index = np.lib.stride_tricks.as_strided(
@@ -425,15 +425,15 @@ def _array_tangent(tape, r, tan):
             [8 * s for s in layout.strides])
         return shaped(_gather(t0, np.ascontiguousarray(index)))
     if name == "CONCAT":
-        total = info["size"]
+        total = info.size
         return shaped(_sum_terms(*[
-            _scatter(t, o["index"], total) for t, o in zip(ts, ops) if t is not None]))
+            _scatter(t, o.index, total) for t, o in zip(ts, ops) if t is not None]))
     if name == "WHERE":
         mask = _where_mask(tape, info, out_shape)
         return fnp.where(mask, 0.0 if ts[0] is None else ts[0],
                          0.0 if ts[1] is None else ts[1])
     if name == "PYFUNC":
-        rule = getattr(info["pyfunc_jvp"], "recording", None)
+        rule = getattr(info.pyfunc_jvp, "recording", None)
         if rule is None:
             raise TypeError("forward mode inside another differentiation reached an "
                             "operation without a rule for it")

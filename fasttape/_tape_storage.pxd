@@ -334,3 +334,103 @@ cdef object _copy_f64(double* p, Py_ssize_t n)
 # the op table's arity and constant-operand position of an op code
 cdef int op_arity_c(opcode_t op) noexcept
 cdef int const_operand_c(opcode_t op) noexcept
+
+
+# -- array-node geometry, written (the runs the layouts below read) --------------------
+
+cdef list binary_run(shape, a_strides, b_strides)
+cdef list reduce_run(shape, out_strides)
+cdef list cumsum_run(outer, n, inner)
+cdef list matmul_run(batch, m, k, n, a_stride, b_stride)
+cdef list strided_run(shape, strides, offset)
+
+
+# -- array-node geometry, typed -------------------------------------------------------
+#
+# The C reading of an array node's geometry run (the Python reading is decode_geometry
+# in _tape_storage.pyx; the writers are the *_geometry functions there). The kernels
+# take these structs, so that the layout of a run is spelled out here alone.
+
+ctypedef struct BinaryLayout:      # AOP_BINARY, AOP_MASK: [ndim, shape, a_strides, b_strides]
+    int ndim
+    const int64_t* shape           # the output's shape
+    const int64_t* a_strides       # first operand's element strides along it (0: broadcast)
+    const int64_t* b_strides       # second operand's
+
+ctypedef struct ReduceLayout:      # AOP_SUM, AOP_WEIGHTED_SUM: [ndim, shape, out_strides]
+    int ndim
+    const int64_t* shape           # the input's shape
+    const int64_t* out_strides     # the output's stride per input axis (0: reduced)
+
+ctypedef struct CumsumLayout:      # AOP_CUMSUM: [outer, n, inner]: lanes x[o, :, i]
+    Py_ssize_t outer
+    Py_ssize_t n
+    Py_ssize_t inner
+
+ctypedef struct MatmulLayout:      # AOP_MATMUL: [batch, m, k, n, a_stride, b_stride]
+    int batch                      # products of (m, k) @ (k, n)
+    int m
+    int k
+    int n
+    Py_ssize_t a_stride            # an operand's batch stride, 0 when it is one matrix
+    Py_ssize_t b_stride
+
+ctypedef struct StridedLayout:     # AOP_STRIDED: [ndim, shape, strides, offset]
+    int ndim
+    const int64_t* shape           # the view's shape
+    const int64_t* strides         # its element strides in the operand
+    Py_ssize_t offset              # the operand position of its first element
+
+
+cdef inline const int64_t* geometry_run(TapeStorage t, const ArrayNode* n) noexcept nogil:
+    return &t.geometry[n.geom]
+
+
+cdef inline BinaryLayout binary_layout(TapeStorage t, const ArrayNode* n) noexcept nogil:
+    cdef const int64_t* g = geometry_run(t, n)
+    cdef BinaryLayout out
+    out.ndim = <int>g[0]
+    out.shape = g + 1
+    out.a_strides = g + 1 + out.ndim
+    out.b_strides = g + 1 + 2 * out.ndim
+    return out
+
+
+cdef inline ReduceLayout reduce_layout(TapeStorage t, const ArrayNode* n) noexcept nogil:
+    cdef const int64_t* g = geometry_run(t, n)
+    cdef ReduceLayout out
+    out.ndim = <int>g[0]
+    out.shape = g + 1
+    out.out_strides = g + 1 + out.ndim
+    return out
+
+
+cdef inline CumsumLayout cumsum_layout(TapeStorage t, const ArrayNode* n) noexcept nogil:
+    cdef const int64_t* g = geometry_run(t, n)
+    cdef CumsumLayout out
+    out.outer = g[0]
+    out.n = g[1]
+    out.inner = g[2]
+    return out
+
+
+cdef inline MatmulLayout matmul_layout(TapeStorage t, const ArrayNode* n) noexcept nogil:
+    cdef const int64_t* g = geometry_run(t, n)
+    cdef MatmulLayout out
+    out.batch = <int>g[0]
+    out.m = <int>g[1]
+    out.k = <int>g[2]
+    out.n = <int>g[3]
+    out.a_stride = g[4]
+    out.b_stride = g[5]
+    return out
+
+
+cdef inline StridedLayout strided_layout(TapeStorage t, const ArrayNode* n) noexcept nogil:
+    cdef const int64_t* g = geometry_run(t, n)
+    cdef StridedLayout out
+    out.ndim = <int>g[0]
+    out.shape = g + 1
+    out.strides = g + 1 + out.ndim
+    out.offset = g[1 + 2 * out.ndim]
+    return out

@@ -115,6 +115,46 @@ def decode_geometry(int aop, pool, Py_ssize_t offset):
                                run[1 + 2 * ndim])
     return ReduceGeometry(shape, tuple(run[1 + ndim:1 + 2 * ndim]))
 
+
+# The writers of the runs decode_geometry reads (the recorders in _arrays.pyx push
+# what these return; encode_geometry is their Python door, the inverse of
+# decode_geometry). The C reading is the *_layout functions of _tape_storage.pxd.
+
+cdef list binary_run(shape, a_strides, b_strides):
+    return [len(shape), *shape, *a_strides, *b_strides]
+
+
+cdef list reduce_run(shape, out_strides):
+    return [len(shape), *shape, *out_strides]
+
+
+cdef list cumsum_run(outer, n, inner):
+    return [outer, n, inner]
+
+
+cdef list matmul_run(batch, m, k, n, a_stride, b_stride):
+    return [batch, m, k, n, a_stride, b_stride]
+
+
+cdef list strided_run(shape, strides, offset):
+    return [len(shape), *shape, *strides, offset]
+
+
+def encode_geometry(int aop, layout):
+    """The pool run of a geometry (one of the named tuples above) of an `aop` node."""
+    if aop == AOP_BINARY or aop == AOP_MASK:
+        return binary_run(layout.shape, layout.a_strides, layout.b_strides)
+    if aop == AOP_SUM or aop == AOP_WEIGHTED_SUM:
+        return reduce_run(layout.shape, layout.out_strides)
+    if aop == AOP_CUMSUM:
+        return cumsum_run(layout.outer, layout.n, layout.inner)
+    if aop == AOP_MATMUL:
+        return matmul_run(layout.batch, layout.m, layout.k, layout.n, layout.a_stride,
+                          layout.b_stride)
+    if aop == AOP_STRIDED:
+        return strided_run(layout.shape, layout.strides, layout.offset)
+    raise ValueError(f"array op {aop} has no geometry")
+
 # The C arity table, in enum order, used by dump() and checked against OP_TABLE.
 cdef int8_t OP_ARITY[N_OPS]
 cdef list OP_NAMES = [None] * N_OPS
@@ -473,37 +513,10 @@ cdef class TapeStorage:
         return self.extras[b if self.values[self.arg0s[i]] > 0.0 else b + 1]
 
     def array_node(self, Py_ssize_t r):
-        """Everything about array node r, as a dict (for the recording sweeps)."""
-        cdef ArrayNode* n
-        cdef Operand* o
-        if not 0 <= r < self.n_anodes:
-            raise IndexError(f"no array node {r} on this tape")
-        n = &self.anodes[r]
-        cdef Py_ssize_t j
-        operands = []
-        for j in range(n.n_operands):
-            o = &self.operands[n.operand0 + j]
-            operands.append({
-                "kind": o.kind, "ref": o.ref, "size": o.size,
-                "node": self.anodes[o.ref].node if o.kind == OPERAND_ARRAY else o.ref,
-                "data": (self.keepalive[o.data_ref] if o.data_ref >= 0 else
-                         self.constants[o.ref] if o.kind == OPERAND_POOLED else None),
-                "index": self.keepalive[o.index_ref] if o.index_ref >= 0 else None})
-        layout = self.geometry_of(r)
-        return {
-            "aop": n.aop, "sop": n.sop, "size": n.size, "out_slot": n.out_slot,
-            "node": n.node, "c": n.c, "operands": operands,
-            "value": self.keepalive[n.value_ref] if n.value_ref >= 0 else None,
-            "weights": self.keepalive[n.weights_ref] if n.weights_ref >= 0 else None,
-            # the array node whose values are the weights (a WHERE's recorded mask;
-            # looked for on tapes recorded for replay, the only ones with such masks)
-            "weights_node": self._node_with_value(n.weights_ref) if n.aop == AOP_WHERE
-            and n.weights_ref >= 0 and self.replayable else -1,
-            "index": self.keepalive[n.index_ref] if n.index_ref >= 0 else None,
-            "layout": layout,          # its geometry, decoded (decode_geometry)
-            "pyfunc": self.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None,
-            "pyfunc_jvp": self.keepalive[n.pyfunc_jvp] if n.pyfunc_jvp >= 0 else None,
-        }
+        """Array node r, read (an ArrayNodeInfo: typed fields, the geometry decoded
+        when asked; for the recording sweeps, dump() and the pickle checks)."""
+        self.check_anode(r)
+        return ArrayNodeInfo.read(self, r)
 
     def geometry_of(self, Py_ssize_t r):
         """Array node r's geometry, decoded (decode_geometry), or None."""
@@ -798,3 +811,67 @@ cdef object _copy(void* p, Py_ssize_t n, object dtype):
 
 cdef object _copy_f64(double* p, Py_ssize_t n):
     return _copy(p, n, np.float64)
+
+
+cdef class OperandInfo:
+    """One operand of an array node, read from the tape (see Operand)."""
+    cdef readonly int kind             # OPERAND_*
+    cdef readonly Py_ssize_t ref       # array node or slot
+    cdef readonly Py_ssize_t size
+    cdef readonly Py_ssize_t node      # the tape node of an array or scalar operand
+    cdef readonly object data          # a constant's values (array or pooled number)
+    cdef readonly object index         # AOP_CONCAT: the output positions of its values
+
+
+cdef class ArrayNodeInfo:
+    """Array node r of a tape, read once into typed fields: what the recording sweeps
+    (higher order) use in place of the C structs. `layout` (the geometry, decoded)
+    and `weights_node` are computed when asked."""
+    cdef readonly int aop, sop
+    cdef readonly Py_ssize_t size, out_slot, node, r
+    cdef readonly double c
+    cdef readonly tuple operands       # OperandInfo each
+    cdef readonly object value, weights, index, pyfunc, pyfunc_jvp
+    cdef TapeStorage tape
+
+    @staticmethod
+    cdef ArrayNodeInfo read(TapeStorage t, Py_ssize_t r):
+        cdef ArrayNode* n = &t.anodes[r]
+        cdef Operand* o
+        cdef OperandInfo oi
+        cdef Py_ssize_t j
+        cdef ArrayNodeInfo info = ArrayNodeInfo.__new__(ArrayNodeInfo)
+        info.tape, info.r = t, r
+        info.aop, info.sop, info.size = n.aop, n.sop, n.size
+        info.out_slot, info.node, info.c = n.out_slot, n.node, n.c
+        operands = []
+        for j in range(n.n_operands):
+            o = &t.operands[n.operand0 + j]
+            oi = OperandInfo.__new__(OperandInfo)
+            oi.kind, oi.ref, oi.size = o.kind, o.ref, o.size
+            oi.node = t.anodes[o.ref].node if o.kind == OPERAND_ARRAY else o.ref
+            oi.data = (t.keepalive[o.data_ref] if o.data_ref >= 0 else
+                       t.constants[o.ref] if o.kind == OPERAND_POOLED else None)
+            oi.index = t.keepalive[o.index_ref] if o.index_ref >= 0 else None
+            operands.append(oi)
+        info.operands = tuple(operands)
+        info.value = t.keepalive[n.value_ref] if n.value_ref >= 0 else None
+        info.weights = t.keepalive[n.weights_ref] if n.weights_ref >= 0 else None
+        info.index = t.keepalive[n.index_ref] if n.index_ref >= 0 else None
+        info.pyfunc = t.keepalive[n.pyfunc] if n.aop == AOP_PYFUNC else None
+        info.pyfunc_jvp = t.keepalive[n.pyfunc_jvp] if n.pyfunc_jvp >= 0 else None
+        return info
+
+    @property
+    def layout(self):
+        """The node's geometry, decoded (decode_geometry), or None."""
+        return self.tape.geometry_of(self.r)
+
+    @property
+    def weights_node(self):
+        """The array node whose values are the weights (a WHERE's recorded mask, on
+        tapes recorded for replay, the only ones with such masks), or -1."""
+        cdef ArrayNode* n = &self.tape.anodes[self.r]
+        if n.aop != AOP_WHERE or n.weights_ref < 0 or not self.tape.replayable:
+            return -1
+        return self.tape._node_with_value(n.weights_ref)

@@ -838,7 +838,7 @@ def _check_loaded_references(tape, structures, out_structure, leaf_slots,
 def _array_handle(tape, r):
     """An ArrayVariable for array node r of a loaded tape."""
     info = tape.array_node(r)
-    return array_variable_at(tape, r, info["node"], info["value"])
+    return array_variable_at(tape, r, info.node, info.value)
 
 
 def _describe(structure):

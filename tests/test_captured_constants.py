@@ -102,7 +102,7 @@ def test_only_arrays_that_can_change_are_copied(writeable):
 
     def f(x):
         y = x * data
-        kept.append(y.tape.array_node(y.anode)["operands"][1]["data"])
+        kept.append(y.tape.array_node(y.anode).operands[1].data)
         return fnp.sum(y)
 
     ft.grad(f)(np.ones(5))

@@ -537,3 +537,64 @@ def test_tape_repr():
     tape, _ = recorded_example()
     text = repr(tape)
     assert "7 nodes" in text and "2 comparisons" in text and "epoch 0" in text
+
+
+# -- array-node geometry: the writers, the Python reader and the recorded nodes agree --
+
+def _recorded_array_node(fun, *shapes):
+    """The tape and array node of fun applied to array arguments of these shapes
+    (recorded inside a gradient, whose tape lives while the caught node is read)."""
+    caught = []
+
+    def f(*xs):
+        y = fun(*xs)
+        caught.append((y.tape, y.anode, y.tape.geometry_of(y.anode), y.tape.array_node(y.anode)))
+        return ft.numpy.sum(y)
+
+    ft.grad(f, argnum=tuple(range(len(shapes))))(
+        *[np.arange(1.0, 1.0 + np.prod(s)).reshape(s) for s in shapes])
+    return caught[0]
+
+
+@pytest.mark.parametrize("fun, shapes, expected", [
+    # broadcast (3, 1) with (4,): each operand's element strides along (3, 4)
+    (lambda a, b: a * b, [(3, 1), (4,)],
+     ("BinaryGeometry", {"shape": (3, 4), "a_strides": (1, 0), "b_strides": (0, 1)})),
+    # the sum over axis 1 of a (2, 3, 4) array: output strides 4, 0, 1
+    (lambda a: ft.numpy.sum(a, axis=1), [(2, 3, 4)],
+     ("ReduceGeometry", {"shape": (2, 3, 4), "out_strides": (4, 0, 1)})),
+    (lambda a: ft.numpy.cumsum(a, axis=1), [(2, 3, 4)],
+     ("CumsumGeometry", {"outer": 2, "n": 3, "inner": 4})),
+    (lambda a, b: a @ b, [(5, 2, 3), (3, 4)],
+     ("MatmulGeometry", {"batch": 5, "m": 2, "k": 3, "n": 4, "a_stride": 6,
+                         "b_stride": 0})),
+    # every other column from the second of the transposed (3, 4) array, a view of
+    # the transpose's own (4, 3) node: shape (4, 1), strides 3 and 2, offset 1
+    (lambda a: a.T[:, 1::2], [(3, 4)],
+     ("StridedGeometry", {"shape": (4, 1), "strides": (3, 2), "offset": 1})),
+])
+def test_recorded_geometry_reads_back_as_numpy_describes_it(fun, shapes, expected):
+    from fasttape._tape_storage import decode_geometry, encode_geometry
+    _, _, layout, info = _recorded_array_node(fun, *shapes)
+    kind, fields = expected
+    assert type(layout).__name__ == kind
+    assert layout._asdict() == fields
+    aop = info.aop
+    assert decode_geometry(aop, encode_geometry(aop, layout), 0) == layout
+
+
+def test_array_node_info_reads_operands_and_values():
+    seen = []
+
+    def f(a, b):
+        y = a * b + 1.0
+        info = y.tape.array_node(y.anode)
+        first = y.tape.array_node(info.operands[0].ref)
+        seen.append((info.value.shape, [o.size for o in info.operands],
+                     info.operands[1].data, first.layout.shape, first.value.shape))
+        with pytest.raises(IndexError):
+            y.tape.array_node(y.tape.n_array_nodes)
+        return ft.numpy.sum(y)
+
+    ft.grad(f, argnum=(0, 1))(np.ones((3, 1)), np.ones(4))
+    assert seen == [((3, 4), [12, 1], 1.0, (3, 4), (3, 4))]
