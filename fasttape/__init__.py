@@ -10,12 +10,14 @@ A Wengert tape in Cython records the operations of ordinary Python code on
 >>> x.grad
 2.5838531634528574
 """
+from fasttape._version import __version__  # noqa: F401  (public)
 from fasttape._tape import Tape
 from fasttape._variable import Variable
 from fasttape import _elementary
 from fasttape._elementary import *  # noqa: F401,F403  the op table's functions
 from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckError,
-                             MissingRuleError, StaleVariableError, TapeMismatchError)
+                             MissingRuleError, PointErrors, StaleVariableError,
+                             TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
                                    jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
@@ -39,14 +41,13 @@ from fasttape._wiring import connect_layers
 connect_layers()
 del connect_layers
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Variable", "ArrayVariable", "Tape", "grad", "value_and_grad", "elementwise_grad",
     "jacobian", "jacfwd", "jacrev", "hessian", "hessian_vector_product", "hvp", "jvp",
     "vjp", "make_jvp", "make_vjp", "checkpoint", "numerical_grad", "check_grads",
     "FasttapeError", "GradientCheckError", "StaleVariableError", "TapeMismatchError",
-    "BranchChangedError", "MissingRuleError", "trace", "Traced", "where",
+    "BranchChangedError", "MissingRuleError", "PointErrors", "trace", "Traced", "where",
     "math", "deriv", "grad_named", "make_hvp", "hessian_tensor_product", "make_ggnvp",
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",

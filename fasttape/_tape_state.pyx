@@ -22,6 +22,7 @@ from fasttape._tape cimport *
 from fasttape._arrays import make_array_leaf
 from fasttape._variable import make_leaf
 from fasttape._tape_storage import decode_geometry
+from fasttape._version import __version__
 from fasttape import _optable
 
 cnp.import_array()
@@ -47,6 +48,7 @@ STATE_FIELDS = {
     "guard_outcomes": "uint8 per comparison: 1 if it was true",
     "guard_locations": "list of 'file:line' per comparison (tapes that locate them)",
     "format": "the format of this state (FORMAT_VERSION)",
+    "writer": "the fasttape version that wrote it (for the reader's messages)",
     "digest": "digest() of every other field and max_size",
     # with array nodes:
     "array_nodes": "int64 table, a row per array node, columns ANODE_COLUMNS",
@@ -90,6 +92,7 @@ def reduce_tape(Tape t):
     """What Tape.__reduce__ returns: (restore_tape, (state, max_size))."""
     state = tape_state(t)
     state["format"] = FORMAT_VERSION
+    state["writer"] = __version__
     state["digest"] = digest(state, t.max_size)
     return restore_tape, (state, t.max_size)
 
@@ -137,9 +140,10 @@ def check_digest(state, *extra):
     if type(state) is not dict:
         raise ValueError("corrupt state: not a dict")
     if state.get("format") != FORMAT_VERSION:
-        raise ValueError(f"a state of format {state.get('format')!r}; this fasttape "
-                         f"reads format {FORMAT_VERSION} (load it with the fasttape "
-                         f"that wrote it)")
+        raise ValueError(f"a state of format {state.get('format')!r} (written by "
+                         f"fasttape {state.get('writer', 'before 0.1.0')}); this "
+                         f"fasttape ({__version__}) reads format {FORMAT_VERSION} "
+                         f"(load it with the fasttape that wrote it)")
     if state.get("digest") != digest(state, *extra):
         raise ValueError("corrupt state: its contents do not match their digest "
                          "(a damaged file)")

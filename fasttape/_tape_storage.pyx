@@ -276,6 +276,12 @@ cdef class TapeStorage:
         PyMem_Free(self.adjoint_tangents)
         PyMem_Free(self.array_adjoint_tangents)
 
+    def forget_sweep_after_fork(self):
+        """In a child process just forked: a sweep that another thread of the parent
+        was running never ends here (only the forking thread lives on), so the tape
+        is idle; its next replay writes every value again."""
+        self.sweeping = False
+
     # -- growth (called from the inline push_* helpers in _tape_storage.pxd) -----
 
     cdef int check_not_sweeping(self) except -1:

@@ -28,6 +28,25 @@ class BranchChangedError(FasttapeError):
     to record the new branch instead, or write the choice with ``fasttape.where``."""
 
 
+class PointErrors(FasttapeError, RuntimeError):
+    """Some points of a map on an executor (``Traced.grad_many(points,
+    executor=...)``) raised. ``errors`` maps each failed point's index to its
+    exception; ``results`` holds every other point's result (nan rows at the failed
+    ones), in the shape the map returns (None when every point failed)."""
+
+    def __init__(self, errors, results):
+        self.errors = dict(sorted(errors.items()))
+        self.results = results
+        first, error = next(iter(self.errors.items()))
+        super().__init__(f"{len(self.errors)} of the points raised; the first, point "
+                         f"{first}: {type(error).__name__}: {error} (the exception's "
+                         f".errors has each one by index, .results the other points' "
+                         f"results)")
+
+    def __reduce__(self):
+        return PointErrors, (self.errors, self.results)
+
+
 class MissingRuleError(FasttapeError, TypeError, NotImplementedError):
     """A primitive (fasttape.extend) was differentiated with respect to an argument it
     has no rule for in that mode (no VJP for reverse mode, no JVP for forward mode).

@@ -28,17 +28,20 @@ reference: fasttape's own, or the user's primitive or checkpointed function).
 import os
 import pickle
 import threading
+import weakref
 
 import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               sweep_gradients, tangents_of, variable_at)
 from fasttape._containers import Structure, flatten, joined, split_like
+from fasttape._executors import map_points
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
                                  zeros_of)
 from fasttape._tape import OP_TABLE, Tape
 from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
+from fasttape._version import __version__
 from fasttape import differential
 from fasttape.errors import BranchChangedError
 
@@ -281,6 +284,7 @@ class Traced:
         self.retrace = retrace
         self._lock = threading.Lock()
         self._local = threading.local()
+        _live.add(self)
         self._record(example_args)
 
     @property
@@ -392,7 +396,8 @@ class Traced:
         """The gradient with respect to argument(s) argnum at args."""
         return self.value_and_grad(*args)[1]
 
-    def grad_many(self, points, n_threads=None):
+    def grad_many(self, points, n_threads=None, *, executor=None, chunk_size=None,
+                  progress=False):
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
         arguments as in the latest recording: the trace, or the last retrace), split
         across threads that replay without the GIL.
@@ -401,9 +406,22 @@ class Traced:
         (m, *shape) for one array); returns the (m, n) gradients. With
         ``retrace=True`` a point that takes another branch is recorded again, and the
         points after it use the new recording.
+
+        ``executor`` (a ``concurrent.futures.Executor``, such as a process pool, or a
+        ``dask.distributed.Client``) runs the points in chunks of ``chunk_size``
+        (by default, about 50 ms of work each, timed on the first points), each
+        chunk with ``n_threads`` threads in its worker; the function travels as its
+        pickled tape, loaded once per worker process. There a point that raises does
+        not stop the others: the call ends with ``fasttape.PointErrors``, which has
+        each failed point's exception by index and every other point's gradient.
+        Workers hold no Python function, so they do not retrace. ``progress=True``
+        shows a progress bar (tqdm).
         """
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
+        if executor is not None:
+            return map_points(self, "grad_many", points, (), executor, chunk_size,
+                              progress, n_threads=n_threads)
         rec = self._current
         if not rec.scalar_only:
             return self._grad_many_arrays(rec, points, n_threads)
@@ -440,6 +458,54 @@ class Traced:
                 np.asarray(flatten(value_grad[1])[0], dtype=float))
             start += done + 1
         return result
+
+    def map(self, points, *, executor=None, chunk_size=None, progress=False):
+        """The function's values at many values of argument ``argnum`` (points as in
+        grad_many: one row per point), stacked into one array; ``executor``,
+        ``chunk_size`` and ``progress`` as in grad_many."""
+        if executor is not None:
+            return map_points(self, "map", points, (), executor, chunk_size, progress)
+        return np.array([self(*args) for args in self._point_args(points)])
+
+    def value_and_grad_many(self, points, *, executor=None, chunk_size=None,
+                            progress=False):
+        """(values, gradients) at many values of argument ``argnum``: the values as
+        ``map`` gives them, the gradients as ``grad_many``; ``executor``,
+        ``chunk_size`` and ``progress`` as in grad_many."""
+        if executor is not None:
+            return map_points(self, "value_and_grad_many", points, (), executor,
+                              chunk_size, progress)
+        pairs = [self.value_and_grad(*args) for args in self._point_args(points)]
+        return (np.array([value for value, _ in pairs]),
+                np.array([np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
+                          for _, grad in pairs]))
+
+    def _point_args(self, points):
+        """The arguments at each point: argument argnum (an int) holding its row, the
+        others as in the latest recording."""
+        if type(self.argnum) is not int:
+            raise TypeError("map and value_and_grad_many need an int argnum")
+        rec = self._current
+        argnum = self.argnum % len(rec.leaf_slots)
+        leaves = rec.leaves[argnum]
+        n = _width(leaves)
+        shape = leaves[0].shape if len(leaves) == 1 and \
+            type(leaves[0]) is ArrayVariable else None
+        points = _real_points(points)
+        if points.ndim < 1 or points.shape[1:] not in ((n,), shape):
+            raise ValueError(f"points must be one row of {n} values per point"
+                             f"{'' if shape is None else f' (or one array of shape {shape})'}"
+                             f", got shape {points.shape}")
+        rows = points.reshape(len(points), n)
+        if rec.scalar_only:
+            first = sum(len(s) for s in rec.leaf_slots[:argnum])
+            for row in rows:
+                values = rec.example_values.copy()
+                values[first:first + n] = row
+                yield rec.rebuild_args(values)
+        else:
+            for row in rows:
+                yield rec.args_with(argnum, row, 0, n)
 
     def _grad_many_arrays(self, rec, points, n_threads):
         """grad_many for array code: each thread replays a copy of the tape of its
@@ -734,6 +800,7 @@ class Traced:
                                    for o in rec.outputs]
             state["example_args"] = rec.example_args
         state["format"] = FORMAT_VERSION
+        state["writer"] = __version__
         state["digest"] = digest(state)      # (the tape carries its own)
         return state
 
@@ -786,6 +853,7 @@ class Traced:
             out_slots=out_slots, out_constants=out_constants)
         self._lock = threading.Lock()
         self._local = threading.local()
+        _live.add(self)
 
     def __repr__(self):
         name = getattr(self.fun, "__name__", "a loaded function")
@@ -858,6 +926,26 @@ def _zeros_with_structure(x):
     flat, structure = flatten(x)
     return structure.rebuild([np.zeros_like(v) if isinstance(v, np.ndarray) else 0.0
                               for v in flat])
+
+
+# -- fork safety -----------------------------------------------------------------------
+
+# every Traced alive in this process (weakly), for the child of a fork
+_live = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    """A forked child has only the thread that forked. A Traced's lock that another
+    thread held at the fork would never be released there, and a tape that thread was
+    sweeping would stay busy: each Traced gets a new lock and per-thread state, and
+    its tapes are idle (a replay writes every value again)."""
+    for traced in list(_live):
+        traced._lock = threading.Lock()
+        traced._local = threading.local()
+        traced._current.tape.forget_sweep_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # grad_many's threads replay without the GIL, each on a tape of its own (a copy, for

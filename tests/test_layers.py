@@ -25,7 +25,8 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # is listed now (the op codes and typedefs are _opcodes.pxd's, a module of declarations
 # only). Any other .pxd is part of its module.
 LAYERS = (
-    ("fasttape.errors", "fasttape._references", "fasttape._optable", "fasttape._compat"),
+    ("fasttape.errors", "fasttape._references", "fasttape._optable", "fasttape._compat",
+     "fasttape._version"),
     ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers"),
     ("fasttape._opmath",),
     ("fasttape._tape_storage",),
@@ -38,7 +39,7 @@ LAYERS = (
     ("fasttape._variable",),
     ("fasttape._elementary",),
     ("fasttape._arrays",),
-    ("fasttape._containers", "fasttape._tape_state", "fasttape._masks",
+    ("fasttape._containers", "fasttape._tape_state", "fasttape._executors", "fasttape._masks",
      "fasttape._vspace", "fasttape.builtins"),
     ("fasttape._rule_nodes",),
     ("fasttape.numpy._einsum", "fasttape.numpy._gathers", "fasttape.numpy._joiners",

@@ -1,0 +1,215 @@
+"""Derivatives at many points on an executor: any ``concurrent.futures.Executor``
+(process pools, loky, mpi4py's ``MPIPoolExecutor``, Ray's) or a
+``dask.distributed.Client``.
+
+The traced function travels as its pickle (a compact tape). On Dask it is scattered
+to every worker once (``broadcast=True``) and the tasks refer to it; other executors
+get it with each task, and each worker process keeps the loaded function in a cache
+keyed by the pickle's digest, so that it is loaded once per process. A task is a
+chunk of consecutive points, run by the Traced method itself (fasttape's own threads
+inside the worker); chunks are sized from a timed run at a few points so that each
+holds about TARGET_SECONDS of work, enough to hide a task's overhead (Dask's is
+0.2-1 ms), and so that every worker gets some.
+
+A point that raises (a branch other than the traced one, say) does not lose the
+others: its chunk is run again point by point, and the map ends with PointErrors,
+which names the failed points and carries every other result.
+"""
+import concurrent.futures
+import hashlib
+import math
+import os
+import pickle
+import time
+
+import numpy as np
+
+from fasttape.errors import PointErrors
+
+TARGET_SECONDS = 0.05      # the work a task should hold
+FIRST_CHUNK = 8            # points timed in the caller's process (their results kept)
+_CACHE_SIZE = 8            # loaded functions each process keeps
+
+_loaded = {}               # digest -> loaded Traced, in each process
+
+
+def map_points(traced, method, points, extra, executor, chunk_size=None,
+               progress=False, **options):
+    """``getattr(traced, method)(points, *extra, **options)`` computed in chunks on
+    `executor`; the results of every point, in order, as the method returns them
+    (an array, or a tuple of arrays, with one row per point)."""
+    points = np.asarray(points)
+    extra = tuple(np.asarray(e) for e in extra)
+    m = len(points)
+    if any(len(e) != m for e in extra):
+        raise ValueError("every per-point argument needs one row per point")
+    payload = pickle.dumps(traced, protocol=pickle.HIGHEST_PROTOCOL)
+    key = hashlib.blake2b(payload, digest_size=16).hexdigest()
+    _remember(key, traced)
+    first = min(m, FIRST_CHUNK if chunk_size is None else 0)
+    started = time.perf_counter()
+    pieces = [run_chunk(key, None, method, 0, points[:first],
+                        tuple(e[:first] for e in extra), options)] if first else []
+    if chunk_size is None:
+        per_point = (time.perf_counter() - started) / max(first, 1)
+        chunk_size = _chunk_size(per_point, m - first, _worker_count(executor))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    starts = range(first, m, int(chunk_size))
+    bar = _progress_bar(progress, m)
+    if bar is not None:
+        bar.update(first)
+    pieces += _run_on(executor, key, payload, method, points, extra, options, starts,
+                      int(chunk_size), bar)
+    if bar is not None:
+        bar.close()
+    return _assemble(pieces, m)
+
+
+def run_chunk(key, payload, method, start, points, extra, options):
+    """A task: the method at a chunk of points. Returns (start, result, errors): the
+    chunk's result, or, when some point raised, the per-point results (None at the
+    failed ones) and {index: exception}."""
+    traced = _loaded.get(key)
+    if traced is None:
+        traced = pickle.loads(payload)
+        _remember(key, traced)
+    run = getattr(traced, method)
+    try:
+        return start, run(points, *extra, **options), {}
+    except Exception:                  # find the points that raise; keep the others
+        pass
+    results, errors = [], {}
+    for i in range(len(points)):
+        try:
+            results.append(run(points[i:i + 1], *(e[i:i + 1] for e in extra),
+                               **options))
+        except Exception as e:
+            results.append(None)
+            errors[start + i] = e
+    return start, results, errors
+
+
+def _remember(key, traced):
+    if key not in _loaded and len(_loaded) >= _CACHE_SIZE:
+        _loaded.pop(next(iter(_loaded)))
+    _loaded[key] = traced
+
+
+def _chunk_size(per_point, remaining, workers):
+    """Points per task: TARGET_SECONDS of work, but no fewer tasks than workers."""
+    by_time = max(1, math.ceil(TARGET_SECONDS / max(per_point, 1e-9)))
+    by_workers = max(1, math.ceil(remaining / max(workers, 1)))
+    return min(by_time, by_workers)
+
+
+def is_dask_client(executor):
+    return type(executor).__module__.split(".")[0] == "distributed" and \
+        hasattr(executor, "scatter") and hasattr(executor, "submit")
+
+
+def _worker_count(executor):
+    if is_dask_client(executor):
+        return max(1, len(executor.scheduler_info().get("workers", ())))
+    count = getattr(executor, "_max_workers", None)
+    return count if isinstance(count, int) and count > 0 else os.cpu_count() or 1
+
+
+def _run_on(executor, key, payload, method, points, extra, options, starts, size, bar):
+    """Submit one task per chunk and collect them as they finish."""
+    if is_dask_client(executor):
+        return _run_on_dask(executor, key, payload, method, points, extra, options,
+                            starts, size, bar)
+    if not hasattr(executor, "submit"):
+        raise TypeError(f"executor must be a concurrent.futures.Executor or a "
+                        f"dask.distributed.Client, got {type(executor).__name__}")
+    futures = [executor.submit(run_chunk, key, payload, method, s, points[s:s + size],
+                               tuple(e[s:s + size] for e in extra), options)
+               for s in starts]
+    return [_collected(future.result(), bar)
+            for future in concurrent.futures.as_completed(futures)]
+
+
+DASK_ATTEMPTS = 4      # submissions of a chunk whose task Dask lost (a worker died)
+
+
+def _run_on_dask(client, key, payload, method, points, extra, options, starts, size,
+                 bar):
+    """The chunks as Dask tasks, the pickled function scattered to every worker once.
+    Dask itself reruns a task whose worker dies; a task that fails all the same (its
+    scattered input lost with the worker, say) is submitted again, with the function
+    scattered anew."""
+    import distributed                 # (present: the client is one of its objects)
+
+    shared = client.scatter(payload, broadcast=True, hash=False)
+
+    def submit(s):
+        return client.submit(run_chunk, key, shared, method, s, points[s:s + size],
+                             tuple(e[s:s + size] for e in extra), options, pure=False)
+
+    chunk_of = {submit(s): s for s in starts}
+    attempts = dict.fromkeys(starts, 1)
+    finished = distributed.as_completed(list(chunk_of))
+    pieces = []
+    for future in finished:
+        s = chunk_of.pop(future)
+        try:
+            piece = future.result()
+        except Exception:               # (run_chunk itself catches the points' errors)
+            if attempts[s] >= DASK_ATTEMPTS:
+                raise
+            attempts[s] += 1
+            shared = client.scatter(payload, broadcast=True, hash=False)
+            retry = submit(s)
+            chunk_of[retry] = s
+            finished.add(retry)
+            continue
+        pieces.append(_collected(piece, bar))
+    return pieces
+
+
+def _collected(piece, bar):
+    if bar is not None:
+        bar.update(len(piece[1]) if piece[2] else _rows(piece[1]))
+    return piece
+
+
+def _rows(result):
+    return len(result[0]) if isinstance(result, tuple) else len(result)
+
+
+def _assemble(pieces, m):
+    """The chunks' results in point order, one array (or tuple of arrays); raises
+    PointErrors, with the rest, when points failed."""
+    pieces.sort(key=lambda piece: piece[0])
+    rows, errors = [], {}
+    for _, result, failed in pieces:
+        if failed:
+            errors.update(failed)
+            rows.extend(result)
+        else:
+            rows.append(result)
+    template = next((r for r in rows if r is not None), None)
+    if template is None:
+        raise PointErrors(errors, None)
+    parts = template if isinstance(template, tuple) else (template,)
+    filled = [r if r is not None else tuple(
+        np.full((1,) + np.shape(p)[1:], np.nan) for p in parts) for r in rows]
+    columns = [np.concatenate([(r if isinstance(r, tuple) else (r,))[j] for r in filled])
+               for j in range(len(parts))]
+    results = tuple(columns) if isinstance(template, tuple) else columns[0]
+    if errors:
+        raise PointErrors(errors, results)
+    assert _rows(results) == m
+    return results
+
+
+def _progress_bar(progress, total):
+    if not progress:
+        return None
+    try:
+        import tqdm
+    except ImportError:
+        raise ImportError("progress=True needs tqdm (pip install tqdm)") from None
+    return tqdm.tqdm(total=total, unit="point")

@@ -1,0 +1,205 @@
+"""Traced functions at many points on executors (fasttape._executors): thread and
+process pools and a Dask LocalCluster give what the serial call gives, bit for bit;
+failed points are reported by index without losing the others; a forked child
+process is not stuck on a lock or a sweep of its parent's other threads."""
+import os
+import pickle
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fasttape as ft
+import fasttape.numpy as fnp
+from fasttape import _executors
+
+
+def rosenbrock(x):
+    total = 0.0
+    for i in range(len(x) - 1):
+        total = total + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
+    return total
+
+
+def log_likelihood(w):
+    return fnp.sum(fnp.logaddexp(0.0, fnp.sin(w) * 3.0) - w ** 2)
+
+
+def sign_dependent(x):
+    return fnp.sum(x ** 2) if x[0] > 0 else fnp.sum(x ** 3)
+
+
+@pytest.fixture(scope="module")
+def points():
+    return np.random.default_rng(3).uniform(-1.0, 1.0, (203, 20))
+
+
+@pytest.fixture(scope="module")
+def process_pool():
+    with ProcessPoolExecutor(2) as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("fun", [rosenbrock, log_likelihood])
+@pytest.mark.parametrize("chunk_size", [None, 1, 17, 1000])
+def test_grad_many_on_a_thread_pool_is_the_serial_result(fun, chunk_size, points):
+    example = [0.5] * 20 if fun is rosenbrock else np.full(20, 0.5)
+    traced = ft.trace(fun, example)
+    serial = traced.grad_many(points)
+    with ThreadPoolExecutor(3) as pool:
+        parallel = traced.grad_many(points, executor=pool, chunk_size=chunk_size)
+    assert parallel.shape == serial.shape
+    assert np.array_equal(parallel, serial)
+    np.testing.assert_allclose(serial[5], ft.grad(fun)(list(points[5]) if fun is
+                                                        rosenbrock else points[5]))
+
+
+@pytest.mark.parametrize("fun", [rosenbrock, log_likelihood])
+def test_process_pool_results_are_the_serial_ones(fun, points, process_pool):
+    example = [0.5] * 20 if fun is rosenbrock else np.full(20, 0.5)
+    traced = ft.trace(fun, example)
+    assert np.array_equal(traced.grad_many(points, executor=process_pool),
+                          traced.grad_many(points))
+    values, grads = traced.value_and_grad_many(points[:30], executor=process_pool)
+    assert np.array_equal(values, traced.map(points[:30]))
+    assert np.array_equal(grads, traced.grad_many(points[:30]))
+
+
+def test_map_and_value_and_grad_many_match_single_calls(points):
+    traced = ft.trace(log_likelihood, np.zeros(20))
+    values, grads = traced.value_and_grad_many(points[:7])
+    for k in range(7):
+        value, grad = ft.value_and_grad(log_likelihood)(points[k])
+        assert values[k] == pytest.approx(value, rel=1e-14)
+        np.testing.assert_allclose(grads[k], grad, rtol=1e-14)
+    scalar = ft.trace(rosenbrock, [0.0] * 20)
+    np.testing.assert_allclose(scalar.map(points[:5]),
+                               [rosenbrock(list(p)) for p in points[:5]], rtol=1e-14)
+
+
+def test_failed_points_are_named_and_the_others_kept(process_pool):
+    traced = ft.trace(sign_dependent, np.ones(3))
+    grid = np.ones((10, 3))
+    grid[[3, 7], 0] = -1.0              # another branch at points 3 and 7
+    with pytest.raises(ft.PointErrors) as caught:
+        traced.grad_many(grid, executor=process_pool, chunk_size=4)
+    errors, results = caught.value.errors, caught.value.results
+    assert sorted(errors) == [3, 7]
+    assert all(isinstance(e, ft.BranchChangedError) for e in errors.values())
+    assert "point 3" in str(caught.value)
+    assert np.isnan(results[[3, 7]]).all()
+    kept = np.delete(np.arange(10), [3, 7])
+    np.testing.assert_array_equal(results[kept], 2.0 * grid[kept])
+    again = pickle.loads(pickle.dumps(caught.value))      # (crosses processes)
+    assert sorted(again.errors) == [3, 7]
+
+
+def test_bad_executor_and_chunk_size_are_refused(points):
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    with pytest.raises(TypeError, match="concurrent.futures.Executor"):
+        traced.grad_many(points, executor=object(), chunk_size=5)
+    with ThreadPoolExecutor(1) as pool:
+        for bad in (0, -3, 2.5, True):
+            with pytest.raises(ValueError, match="chunk_size"):
+                traced.grad_many(points, executor=pool, chunk_size=bad)
+
+
+def test_chunks_hold_enough_work_and_feed_every_worker():
+    # 1 ms a point: 50 points a task; but 200 points on 8 workers: 25 a task
+    assert _executors._chunk_size(1e-3, 10_000, 2) == 50
+    assert _executors._chunk_size(1e-3, 200, 8) == 25
+    assert _executors._chunk_size(1.0, 10, 2) == 1
+
+
+def test_a_loaded_function_is_cached_per_process(points):
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    payload = pickle.dumps(traced)
+    key = "test-key"
+    _executors._loaded.pop(key, None)
+    first = _executors.run_chunk(key, payload, "grad_many", 0, points[:3], (), {})
+    loaded = _executors._loaded[key]
+    second = _executors.run_chunk(key, None, "grad_many", 3, points[3:6], (), {})
+    assert _executors._loaded[key] is loaded          # (no payload needed the 2nd time)
+    np.testing.assert_array_equal(np.vstack([first[1], second[1]]),
+                                  traced.grad_many(points[:6]))
+
+
+# -- Dask ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def test_dask_results_are_the_serial_ones(dask_client, points):
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    assert np.array_equal(traced.grad_many(points, executor=dask_client),
+                          traced.grad_many(points))
+    arrays = ft.trace(log_likelihood, np.zeros(20))
+    assert np.array_equal(arrays.grad_many(points, executor=dask_client, chunk_size=9),
+                          arrays.grad_many(points))
+
+
+def test_a_worker_killed_mid_map_still_gives_every_result_once(dask_client):
+    traced = ft.trace(rosenbrock, [0.5] * 300)
+    many = np.random.default_rng(5).uniform(-1.0, 1.0, (3000, 300))
+    serial = traced.grad_many(many)
+    out = {}
+    dask_client.run(os.getpid)
+    runner = threading.Thread(target=lambda: out.setdefault(
+        "result", traced.grad_many(many, executor=dask_client, chunk_size=10)))
+    runner.start()
+    time.sleep(0.2)
+    assert runner.is_alive()            # (the kill comes while the map runs)
+    pids = dask_client.run(os.getpid)           # {worker address: process id}
+    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+    runner.join(timeout=120)
+    assert np.array_equal(out["result"], serial)
+
+
+# -- fork safety ----------------------------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_a_forked_child_is_not_stuck_on_the_parents_threads():
+    scalar = ft.trace(rosenbrock, [0.5] * 30)
+    arrays = ft.trace(log_likelihood, np.ones(30))
+    stop = threading.Event()
+
+    def busy():                          # holds the array trace's lock and its tape
+        while not stop.is_set():
+            arrays.grad(np.ones(30))
+            scalar.grad([0.3] * 30)
+
+    threads = [threading.Thread(target=busy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    failures = 0
+    try:
+        for _ in range(40):
+            time.sleep(0.002)
+            pid = os.fork()
+            if pid == 0:                # the child: at most 20 s, then killed
+                code = 1
+                try:
+                    signal.alarm(20)
+                    arrays.grad(np.ones(30))
+                    scalar.grad_many(np.ones((4, 30)))
+                    arrays.grad_many(np.ones((4, 30)))
+                    ft.grad(rosenbrock)([0.1] * 30)
+                    code = 0
+                finally:
+                    os._exit(code)      # (never back into pytest)
+            _, status = os.waitpid(pid, 0)
+            failures += status != 0
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == 0
