@@ -101,10 +101,22 @@ def test_sqrtm(rng):
     check(fla.sqrtm, a)
 
 
-def test_sqrtm_of_a_matrix_with_a_complex_root_raises():
-    a = np.diag([-1.0, 2.0])
-    with pytest.raises(ValueError, match="complex"):
-        fasttape.grad(lambda a: fnp.sum(fla.sqrtm(a)))(a)
+def parts(z):
+    """A complex result as a real array: its real and imaginary parts stacked."""
+    return fnp.stack([z.real, z.imag])
+
+
+@pytest.mark.parametrize("eigenvalues", [(-1.0, 2.0, 3.0), (-1.0, -2.5, 0.5)])
+def test_sqrtm_with_a_complex_root(rng, eigenvalues):
+    # negative eigenvalues: the principal root is complex (imaginary eigenvalues)
+    q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    a = q @ np.diag(eigenvalues) @ q.T + 0.3 * rng.standard_normal((3, 3))
+    expected = scipy.linalg.sqrtm(a)
+    assert np.abs(expected.imag).max() > 0.1
+    got = fasttape.make_vjp(lambda a: parts(fla.sqrtm(a)))(a)[1]
+    np.testing.assert_allclose(got[0] + 1j * got[1], expected, rtol=1e-12, atol=1e-12)
+    check(lambda a: parts(fla.sqrtm(a)), a)
+    check(lambda a: parts(fla.sqrtm(0.5 * (a + a.T))), a)
 
 
 @pytest.mark.parametrize("lower", [False, True])

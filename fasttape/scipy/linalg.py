@@ -13,6 +13,7 @@ import scipy.linalg as _sla
 
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as _fla
+from fasttape import _complex
 from fasttape._arrays import ArrayVariable
 from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
@@ -240,27 +241,23 @@ def solve_sylvester(a, b, q):
 
 
 def sqrtm(A, disp=True, blocksize=64):
-    """The principal square root X of A (X X = A), real matrices with a real root
-    (a complex root raises: fasttape's Python-rule nodes are real). Tangent: the X'
-    with X X' + X' X = tA; reverse: dA = M with X^T M + M X^T = G."""
+    """The principal square root X of a real matrix A (X X = A). Tangent: the X' with
+    X X' + X' X = tA; reverse: dA = M with X^T M + M X^T = G. Where A has negative
+    eigenvalues the root is complex: it is returned as a ComplexArray of one node
+    holding its real and imaginary parts, whose rules solve the same Sylvester
+    equations as a real linear system of size 2 n^2 (fine for small matrices; it
+    costs O(n^6))."""
     # (disp and blocksize passed on only when set: SciPy 1.16 deprecates them)
     options = {} if (disp is True and blocksize == 64) else {"disp": disp,
                                                              "blocksize": blocksize}
     if not _is_variable(A):
         return _sla.sqrtm(A, **options)
-    _square(A, "sqrtm")
+    n = _square(A, "sqrtm")
     if not disp:
         raise ValueError("sqrtm: disp=False (the error estimate) is for plain arrays")
-
-    def evaluate(a):
-        root = _sla.sqrtm(a)
-        if _np.iscomplexobj(root):
-            if _np.any(root.imag != 0):
-                raise ValueError("fasttape.scipy.linalg.sqrtm: the principal square "
-                                 "root of this matrix is complex (it has negative "
-                                 "eigenvalues); only real roots are differentiated")
-            root = root.real
-        return root
+    root = _sla.sqrtm(A.value)
+    if _np.iscomplexobj(root) and _np.any(root.imag != 0):
+        return _complex_sqrtm(A, root, n)
 
     def reverse(g, x, a):
         return [solve_sylvester(_mT(x), _mT(x), g)]
@@ -268,9 +265,63 @@ def sqrtm(A, disp=True, blocksize=64):
     def forward(t, x, a):
         return solve_sylvester(x, x, t[0])
 
+    def evaluate(a):
+        return _np.real(_sla.sqrtm(a))
+
     evaluate.__name__ = "sqrtm"
-    return rule_node([A], evaluate(A.value), reverse, forward, evaluate,
+    return rule_node([A], _np.real(root), reverse, forward, evaluate,
                      (sqrtm, operand_slots(1), {}))
+
+
+def _complex_sqrtm(A, root, n):
+    """sqrtm's complex root: one node whose value is (Re X, Im X) stacked."""
+    def parts(packed):
+        return packed[0], packed[1]
+
+    def reverse(g, packed, a):
+        xr, xi = parts(packed)
+        top, _ = _complex_sylvester(xr, xi, g[0], g[1], n, adjoint=True)
+        return [top]
+
+    def forward(t, packed, a):
+        xr, xi = parts(packed)
+        return fnp.stack(_complex_sylvester(xr, xi, t[0], _np.zeros((n, n)), n))
+
+    def evaluate(a):
+        root = _sla.sqrtm(a).astype(complex)
+        return _np.stack([root.real, root.imag])
+
+    evaluate.__name__ = "sqrtm"
+    packed = rule_node([A], _np.stack([root.real, root.imag]), reverse, forward,
+                       evaluate, (_complex_sqrtm_parts, operand_slots(1), {}))
+    return _complex.make(packed[0], packed[1])
+
+
+def _complex_sqrtm_parts(A):
+    root = sqrtm(A)
+    return fnp.stack([root.real, root.imag])
+
+
+def _complex_sylvester(xr, xi, cr, ci, n, adjoint=False):
+    """(Yr, Yi) with X Y + Y X = C for X = xr + i xi and C = cr + i ci, as one real
+    linear system in W = [Yr; Yi] (2n x n): big(X) W + W xr + J W xi = [cr; ci], with
+    big(X) = [[xr, -xi], [xi, xr]] and J = [[0, -I], [I, 0]]. (The 2n x 2n real
+    Sylvester equation of big(X) is singular where X has imaginary eigenvalues, the
+    very case of a complex root.) adjoint: the transposed system, whose solution's
+    top block is the cotangent of a real right-hand side [cr; 0] given the cotangent
+    (cr, ci) of (Yr, Yi)."""
+    eye = _np.eye(n)
+    big = fnp.concatenate([fnp.concatenate([xr, -xi], axis=1),
+                           fnp.concatenate([xi, xr], axis=1)], axis=0)
+    turn = _np.block([[_np.zeros((n, n)), -eye], [eye, _np.zeros((n, n))]])
+    # vec(P W Q) = (Q^T kron P) vec(W), vec stacking columns
+    system = (fnp.kron(eye, big) + fnp.kron(_mT(xr), _np.eye(2 * n))
+              + fnp.kron(_mT(xi), turn))
+    if adjoint:
+        system = _mT(system)
+    rhs = fnp.reshape(_mT(fnp.concatenate([cr, ci], axis=0)), (-1,))
+    w = _mT(fnp.reshape(_fla.solve(system, rhs), (n, 2 * n)))
+    return w[:n], w[n:]
 
 
 # -- the rest of scipy.linalg: SciPy's functions, for plain arrays ------------------------
