@@ -145,20 +145,25 @@ class _Problem:
         def f_at(i):
             return fnp.reshape(self.rhs(yt[i], t[i], varying), (n_states,))
 
+        # the time points where the adjoint jumps (by g_i) end the backward solves;
+        # a run of points whose cotangent is exactly zero (a plain zero: a Variable
+        # is a term of a derivative differentiated again) is crossed in one solve
+        stops = [i for i in range(1, n_times - 1)
+                 if _is_variable(g) or _np.any(g[i] != 0.0)]
+        stops = sorted({0, n_times - 1, *stops})
         adjoint = g[n_times - 1]
         adjoint_args = _np.zeros(n_args)
-        dt = [None] * n_times
-        dt[0] = 0.0
-        for i in range(n_times - 1, 0, -1):
-            dt[i] = fnp.sum(g[i] * f_at(i))
-            state = fnp.concatenate([yt[i], adjoint, adjoint_args])
-            end = odeint(augmented, state, fnp.stack([t[i], t[i - 1]]),
+        dt = [0.0] * n_times
+        for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
+            dt[hi] = fnp.sum(g[hi] * f_at(hi))
+            state = fnp.concatenate([yt[hi], adjoint, adjoint_args])
+            end = odeint(augmented, state, fnp.stack([t[hi], t[lo]]),
                          args=tuple(varying), **self.kwargs)[1]
             adjoint = end[n_states:2 * n_states]
             adjoint_args = end[2 * n_states:]
-            if i == 1:
+            if lo == 0:
                 dt[0] = -fnp.sum(adjoint * f_at(0))
-            adjoint = adjoint + g[i - 1]
+            adjoint = adjoint + g[lo]
         d_args, start = [], 0
         for shape, size in zip(shapes, sizes):
             d_args.append(fnp.reshape(adjoint_args[start:start + size], shape))
