@@ -131,8 +131,11 @@ def test_a_variable_closed_over_is_an_error_not_a_lost_derivative(rng):
 
     def loss(k):
         return fnp.sum(odeint(lambda y, t: -k * y, y0, t))
-    with pytest.raises(TypeError, match="through args"):
+    with pytest.raises(TypeError, match="element of args"):
         fasttape.grad(loss)(1.5)
+    inside = lambda k: fnp.sum(odeint(lambda y, t, ks: -ks[0] * y, y0, t, args=((k,),)))
+    with pytest.raises(TypeError, match="element of args"):
+        fasttape.grad(inside)(1.5)
 
 
 def test_full_output_and_bad_shapes_raise(rng):

@@ -77,9 +77,10 @@ def _numbers_only(func):
         dy = func(y, t, *args)
         if _is_variable(dy):
             raise TypeError(
-                "odeint: func returned a fasttape Variable for plain y, t and args: it "
-                "uses a Variable it closes over, whose derivative would be lost; pass "
-                "that Variable to odeint through args=(...)")
+                "odeint: func returned a fasttape Variable for plain y and t: it uses "
+                "a Variable that odeint does not differentiate (one it closes over, or "
+                "one inside a container in args), whose derivative would be lost; pass "
+                "each such Variable to odeint as an element of args=(...)")
         return dy
     return rhs
 
