@@ -1,0 +1,214 @@
+"""scipy.integrate, differentiable: ``odeint``, in the initial state, the time points
+and the extra arguments, by the adjoint method (as autograd's).
+
+The solve is one tape node holding only its inputs and the solution at the requested
+time points: the solver's internal steps are never recorded, so memory does not grow
+with their number. Its rules solve other ODEs with SciPy's odeint:
+
+- reverse (adjoint): going back from the last time point, the state [y, a, a_args]
+  follows y' = f(y, t, *args), a' = -a^T df/dy, a_args' = -a^T df/dargs between
+  consecutive time points; at each time point the output cotangent g_i is added to
+  a (and y restarts from the stored solution). Then dy0 = a(t_0), dargs = a_args(t_0),
+  dt_i = g_i . f(y_i, t_i) for i > 0 and dt_0 = -a(t_0+) . f(y_0, t_0), a(t_0+)
+  being the adjoint before g_0 is added (moving t_0 shifts the whole trajectory).
+- forward (sensitivities): [y, u] with u' = df/dy u + df/dargs t_args from
+  u(t_0) = t_y0 - f(y_0, t_0) t_t0; the tangent at t_i is u(t_i) + f(y_i, t_i) t_ti.
+
+The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fasttape
+recordings of ``func``. The rules call ``odeint`` again, so a derivative
+differentiated again is one more adjoint solve (second order, at the price of
+nested recordings inside the right-hand side).
+"""
+import numpy as _np
+import scipy.integrate as _integrate
+
+import fasttape.numpy as fnp
+from fasttape._arrays import ArrayVariable
+from fasttape._rule_nodes import rule_node
+from fasttape._variable import Variable
+from fasttape.differential import jvp as _jvp
+from fasttape.differential import vjp as _vjp
+
+__all__ = ["odeint"]
+
+
+def _is_variable(x):
+    return type(x) is Variable or type(x) is ArrayVariable
+
+
+def _value(x):
+    return x.value if _is_variable(x) else x
+
+
+def odeint(func, y0, t, args=(), **kwargs):
+    """scipy.integrate.odeint(func, y0, t, args, **kwargs): the solution y(t_i) of
+    dy/dt = func(y, t, *args), one row per time point. Differentiable (reverse and
+    forward mode) in y0, t and every argument in ``args`` that is a Variable (a
+    number or an array); other arguments are passed through unchanged. SciPy's
+    options (rtol, atol, mxstep, ...) apply to the solve and to the ODEs of its
+    derivatives; full_output is for plain inputs only."""
+    args = args if isinstance(args, tuple) else (args,)
+    if not (_is_variable(y0) or _is_variable(t) or any(_is_variable(a) for a in args)):
+        return _integrate.odeint(_numbers_only(func), y0, t, args=args, **kwargs)
+    if kwargs.get("full_output"):
+        raise ValueError("odeint: full_output=True is not differentiable; call it on "
+                         "plain arrays for the solver's diagnostics")
+    if _np.ndim(_value(y0)) > 1 or _np.ndim(_value(t)) != 1:
+        raise ValueError(f"odeint: y0 must be a number or a 1-d array and t a 1-d array "
+                         f"(shapes {_np.shape(_value(y0))}, {_np.shape(_value(t))})")
+    problem = _Problem(func, args, kwargs)
+    operands = [y0, t] + [args[k] for k in problem.varying]
+    y0_values = _np.atleast_1d(_np.asarray(_value(y0), dtype=_np.float64))
+    values = problem.solve(y0_values, _np.asarray(_value(t), dtype=_np.float64),
+                           [_value(args[k]) for k in problem.varying])
+
+    def evaluate(y0, t, *varying):
+        return problem.solve(_np.atleast_1d(y0), t, varying)
+
+    reverse = problem.adjoint_rule(_np.ndim(_value(y0)) == 0)
+    evaluate.__name__ = "odeint"
+    return rule_node(operands, values, reverse, problem.sensitivity_rule, evaluate)
+
+
+def _numbers_only(func):
+    """func for SciPy's solver, which needs numbers: a Variable in its result means
+    that func closes over a Variable, whose derivative would be lost."""
+    def rhs(y, t, *args):
+        dy = func(y, t, *args)
+        if _is_variable(dy):
+            raise TypeError(
+                "odeint: func returned a fasttape Variable for plain y and t: it uses "
+                "a Variable that odeint does not differentiate (one it closes over, or "
+                "one inside a container in args), whose derivative would be lost; pass "
+                "each such Variable to odeint as an element of args=(...)")
+        return dy
+    return rhs
+
+
+def _plain(x):
+    """x's numbers. Used where every input of a nested recording is a number: its
+    result is then a Variable of the enclosing tape only by the nesting, and depends
+    on nothing that tape differentiates."""
+    return x.value if _is_variable(x) else x
+
+
+def _all_numbers(state, time, arguments):
+    return not any(_is_variable(x) for x in (state, time, *arguments))
+
+
+class _Problem:
+    """func with its constant arguments fixed; ``varying`` lists the positions in args
+    of the differentiated ones, whose values the rules pass in."""
+
+    def __init__(self, func, args, kwargs):
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.varying = [k for k, a in enumerate(args) if _is_variable(a)]
+
+    def full_args(self, varying):
+        full = list(self.args)
+        for k, a in zip(self.varying, varying):
+            full[k] = a
+        return tuple(full)
+
+    def solve(self, y0, t, varying):
+        """The solution at t: SciPy's odeint on plain values, this module's (a tape
+        node) when differentiated again."""
+        return odeint(self.func, y0, t, args=self.full_args(varying), **self.kwargs)
+
+    def rhs(self, y, time, varying):
+        return self.func(y, time, *self.full_args(varying))
+
+    # -- reverse mode: the adjoint ODE ----------------------------------------------------
+
+    def adjoint_rule(self, scalar_y0):
+        def reverse(g, yt, y0, t, *varying):
+            return self.adjoint(g, yt, t, list(varying), scalar_y0)
+        return reverse
+
+    def adjoint(self, g, yt, t, varying, scalar_y0):
+        n_times, n_states = _np.shape(_value(yt))
+        g = fnp.reshape(g, (n_times, n_states))
+        shapes = [_np.shape(_value(v)) for v in varying]
+        sizes = [int(_np.prod(s, dtype=_np.int64)) for s in shapes]
+        n_args = sum(sizes)
+
+        def augmented(state, time, *varying):
+            y, a = state[:n_states], state[n_states:2 * n_states]
+            # (a^T df/dy, a^T df/dargs) from one recording of func
+            value, pullback = _vjp(lambda y, *v: self.rhs(y, time, v), y, *varying)
+            cotangents = pullback(-a)
+            parts = [value] + [fnp.reshape(c, (-1,)) for c in cotangents]
+            result = fnp.concatenate(parts)
+            return _plain(result) if _all_numbers(state, time, varying) else result
+
+        def f_at(i):
+            return fnp.reshape(self.rhs(yt[i], t[i], varying), (n_states,))
+
+        # the time points where the adjoint jumps (by g_i) end the backward solves;
+        # a run of points whose cotangent is exactly zero (a plain zero: a Variable
+        # is a term of a derivative differentiated again) is crossed in one solve
+        stops = [i for i in range(1, n_times - 1)
+                 if _is_variable(g) or _np.any(g[i] != 0.0)]
+        stops = sorted({0, n_times - 1, *stops})
+        adjoint = g[n_times - 1]
+        adjoint_args = _np.zeros(n_args)
+        dt = [0.0] * n_times
+        for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
+            dt[hi] = fnp.sum(g[hi] * f_at(hi))
+            state = fnp.concatenate([yt[hi], adjoint, adjoint_args])
+            end = odeint(augmented, state, fnp.stack([t[hi], t[lo]]),
+                         args=tuple(varying), **self.kwargs)[1]
+            adjoint = end[n_states:2 * n_states]
+            adjoint_args = end[2 * n_states:]
+            if lo == 0:
+                dt[0] = -fnp.sum(adjoint * f_at(0))
+            adjoint = adjoint + g[lo]
+        d_args, start = [], 0
+        for shape, size in zip(shapes, sizes):
+            d_args.append(fnp.reshape(adjoint_args[start:start + size], shape))
+            start += size
+        dy0 = fnp.reshape(adjoint, ()) if scalar_y0 else adjoint
+        return [dy0, fnp.stack(dt)] + d_args
+
+    # -- forward mode: the sensitivity ODE ------------------------------------------------
+
+    def sensitivity_rule(self, tangents, yt, y0, t, *varying):
+        n_times, n_states = _np.shape(_value(yt))
+        t_y0, t_t = tangents[0], tangents[1]
+        t_args = tangents[2:]
+        moving = [k for k, tv in enumerate(t_args) if tv is not None]
+        varying = list(varying)
+
+        def augmented(state, time, *arguments):
+            y, u = state[:n_states], state[n_states:]
+            values, directions = list(arguments[:len(varying)]), arguments[len(varying):]
+
+            def f(y, *moved):
+                full = list(values)
+                for k, m in zip(moving, moved):
+                    full[k] = m
+                return self.rhs(y, time, full)
+            value, tangent = _jvp(f, (y, *[values[k] for k in moving]),
+                                  (u, *directions))
+            result = fnp.concatenate([fnp.reshape(value, (-1,)),
+                                      fnp.reshape(tangent, (-1,))])
+            return _plain(result) if _all_numbers(state, time, arguments) else result
+
+        def f_at(i):
+            return fnp.reshape(self.rhs(yt[i], t[i], varying), (n_states,))
+
+        start = _np.zeros(n_states)
+        if t_y0 is not None:
+            start = start + fnp.reshape(t_y0, (n_states,))
+        if t_t is not None:
+            start = start - f_at(0) * t_t[0]
+        state = fnp.concatenate([fnp.reshape(y0, (n_states,)), start])
+        solution = odeint(augmented, state, t,
+                          args=tuple(varying) + tuple(t_args[k] for k in moving),
+                          **self.kwargs)
+        tangent = solution[:, n_states:]
+        if t_t is not None:
+            tangent = tangent + fnp.stack([f_at(i) * t_t[i] for i in range(n_times)])
+        return tangent
