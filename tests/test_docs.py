@@ -141,6 +141,11 @@ def test_site_builds_strictly(tmp_path):
     API reference entry resolves, and the reference shows the docstrings."""
     for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"):
         pytest.importorskip(module)
+    # the reference imports the checkout's fasttape (mkdocs runs from the root): it
+    # needs the in-place build, which an installed package's test run lacks
+    if not any((ROOT / "fasttape").glob("_tape.*.so")) and \
+            not any((ROOT / "fasttape").glob("_tape.*.pyd")):
+        pytest.skip("the checkout has no in-place build for the API reference to import")
     site = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                            "--config-file", str(ROOT / "mkdocs.yml"),
