@@ -261,7 +261,8 @@ def chart(all_rows, info=None, settings=None):
     workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
     n_cols = 2 if len(workloads) > 3 else 1
     n_rows = math.ceil(len(workloads) / n_cols)
-    caption = chart_caption(info, settings) if info else ""
+    # (the caption's monospaced 7-point characters: about 16 to the inch)
+    caption = chart_caption(info, settings, width=16 * 8 * n_cols - 4) if info else ""
     caption_in = 0.05 + 0.16 * len(caption.splitlines()) if caption else 0.0
     legend_in = 0.5
     height = 0.6 + 3.4 * n_rows + caption_in + legend_in
@@ -334,9 +335,10 @@ def _bar_style(row):
     return (_FASTTAPE if fasttape else _PEER), ""
 
 
-def chart_caption(info, settings=None):
+def chart_caption(info, settings=None, width=150):
     """The chart's caption: what ran, where and when (from ``machine_info()``), and
-    how (``settings``: --quick, the time box per cell)."""
+    how (``settings``: --quick, the time box per cell), in lines of at most ``width``
+    characters."""
     peers = ", ".join(f"{k} {v}" for k, v in info["peers"].items() if v)
     commit = info.get("fasttape_git_commit") or ""
     commit = commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
@@ -350,7 +352,7 @@ def chart_caption(info, settings=None):
         + f" | Python {info['python']} | NumPy {info['numpy']} | {info['date']}",
         f"{info['cpu_model'] or info['machine']} x {info['cpu_count']} | "
         f"{info['platform']}" + (f" | {threads}" if threads else ""),
-        textwrap.fill(f"peers: {peers or 'none installed'}", 150),
+        f"peers installed: {peers or 'none'}",
         "bars: median time (log scale); labels: the time and its ratio to f; compare "
         "ratios, not times, across machines",
     ]
@@ -359,7 +361,8 @@ def chart_caption(info, settings=None):
                    + (f" --only {settings['only']}" if settings.get("only") else ""))
         lines[-1] = (f"python -m fasttape.bench{options}, {settings.get('budget_s')} s "
                      f"per cell | " + lines[-1])
-    return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  ")
+                     for line in lines)
 
 
 def json_payload(info, settings, results, foundation, memory, elapsed_s):
