@@ -1,14 +1,5 @@
 """User-defined primitives with their own derivative rules (autograd.extend's API).
 
->>> import numpy as np
->>> from fasttape.extend import primitive, defvjp, defjvp
->>> @primitive
-... def logsumexp(x):
-...     m = np.max(x)
-...     return m + np.log(np.sum(np.exp(x - m)))
->>> defvjp(logsumexp, lambda ans, x: lambda g: g * np.exp(x - ans))
->>> defjvp(logsumexp, lambda g, ans, x: np.sum(g * np.exp(x - ans)))
-
 A primitive called with Variables runs on their plain values and records ONE tape
 node (fasttape._rule_nodes.rule_node, as linalg, einsum and checkpoint); its rules run
 in the sweeps. A VJP maker ``vjp_maker(ans, *args, **kwargs)``
@@ -27,6 +18,17 @@ primitive, as autograd keeps them). ``vspace(value)`` gives the zeros, ones, sha
 of a value's space, for rules that need them. Unlike autograd, a rule given as
 ``None`` is not a zero: differentiating that argument raises ``MissingRuleError``
 (a TypeError and a NotImplementedError).
+
+Examples
+--------
+>>> import numpy as np
+>>> from fasttape.extend import primitive, defvjp, defjvp
+>>> @primitive
+... def logsumexp(x):
+...     m = np.max(x)
+...     return m + np.log(np.sum(np.exp(x - m)))
+>>> defvjp(logsumexp, lambda ans, x: lambda g: g * np.exp(x - ans))
+>>> defjvp(logsumexp, lambda g, ans, x: np.sum(g * np.exp(x - ans)))
 """
 import functools
 import warnings

@@ -1,14 +1,17 @@
 """The benchmark harness (fasttape.bench): --only parsing, a workload run through the
-timing loop with a tiny budget, the agreement check, the table, and that importing the
-asv suite's modules (workloads, timing) leaves the catalog's data unbuilt."""
+timing loop with a tiny budget, the agreement check, the table, the JSON's schema and
+the chart's layout, and that importing the asv suite's modules (workloads, timing)
+leaves the catalog's data unbuilt."""
 import io
+import json
 
 import numpy as np
 import pytest
 from support import assert_runs_cleanly
 
+from fasttape.bench import report
 from fasttape.bench.catalog import SCALAR_SETUPS, WORKLOADS, all_variants
-from fasttape.bench.cli import SECTIONS, parse_only
+from fasttape.bench.cli import SECTIONS, main, parse_only
 from fasttape.bench.report import print_workload_table
 from fasttape.bench.run import check_gradient, run_workload
 from fasttape.bench.timing import interleaved_ratio, time_call
@@ -140,3 +143,82 @@ def test_workloads_and_timing_import_without_the_catalog():
         import fasttape.bench as b
         assert "textbook" in b.WORKLOADS and callable(b.main)
         """)
+
+
+# The JSON of schema version 1: its top-level fields, and the fields of a timed row. A
+# change to them without a new report.SCHEMA_VERSION fails here.
+SCHEMA_1_FIELDS = ("schema_version", "machine", "settings", "results", "foundation",
+                   "memory", "elapsed_s")
+SCHEMA_1_ROW_FIELDS = {"workload", "variant", "kind", "library", "compile_s", "n_nodes",
+                       "note", "check", "max_abs_diff", "per", "median_s", "min_s",
+                       "number", "repeats", "first_call_s", "ratio_to_f",
+                       "fasttape_speedup"}
+SCHEMA_1_MACHINE_FIELDS = {"date", "platform", "machine", "cpu_model", "cpu_count",
+                           "python", "python_implementation", "numpy", "fasttape",
+                           "fasttape_path", "fasttape_git_commit", "peers", "threads"}
+
+
+def test_json_carries_its_schema_version(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    assert main(["--only", "textbook,fasttape", "--budget", str(BUDGET),
+                 "--json", str(path)]) == 0
+    payload = json.loads(path.read_text())
+    assert report.SCHEMA_VERSION == 1, "a new schema version: update SCHEMA_*_FIELDS"
+    assert payload["schema_version"] == report.SCHEMA_VERSION
+    assert tuple(payload) == SCHEMA_1_FIELDS == report.JSON_FIELDS
+    assert set(payload["machine"]) == SCHEMA_1_MACHINE_FIELDS
+    assert payload["settings"] == dict(quick=False, budget_s=BUDGET,
+                                       only="textbook,fasttape")
+    rows = payload["results"]
+    assert [r["variant"] for r in rows] == ["python f", "fasttape", "fasttape record",
+                                           "fasttape sweep"]
+    assert all(set(r) == SCHEMA_1_ROW_FIELDS for r in rows)
+    assert "results written to" in capsys.readouterr().out
+
+
+def _row(workload, variant, kind, library, median_s):
+    return dict(workload=workload, variant=variant, kind=kind, library=library,
+                median_s=median_s, ratio_to_f=1.0, check=None)
+
+
+def test_chart_separates_whole_calls_from_parts_with_legend_and_caption():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [_row("textbook", "python f", "baseline", "python", 1e-7),
+            _row("textbook", "fasttape record", "part", "fasttape", 5e-7),
+            _row("textbook", "fasttape", "grad", "fasttape", 1e-6),
+            _row("textbook", "fasttape sweep", "part", "fasttape", 1e-7),
+            _row("textbook", "torch", "grad", "torch", 5e-5)]
+    info = report.machine_info()
+    settings = dict(quick=True, budget_s=0.3, only=None)
+    fig = report.chart(rows, info, settings)
+    try:
+        (ax,) = [a for a in fig.axes if a.get_visible()]
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        # the whole calls first, in the run's order, then the parts
+        assert labels == ["python f", "fasttape", "torch", "fasttape record",
+                          "fasttape sweep"]
+        ys = list(ax.get_yticks())
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == 1
+        line_y = dashed[0].get_ydata()[0]
+        assert ys[2] < line_y < ys[3]           # between the last call and the first part
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert "fasttape, whole call" in legend and "peer, whole call" in legend
+        assert any(text.startswith("fasttape, part") for text in legend)
+        caption = "\n".join(t.get_text() for t in fig.texts)
+        for fact in (info["fasttape"], info["python"], info["numpy"], info["date"],
+                     str(info["cpu_count"]), "--quick", "0.3 s per cell"):
+            assert fact in caption
+    finally:
+        plt.close(fig)
+
+
+def test_chart_caption_names_the_peers_and_a_dirty_checkout():
+    info = dict(report.machine_info(), fasttape_git_commit="0123456789abcdef+dirty",
+                peers={"autograd": "1.9.1", "torch": None})
+    caption = report.chart_caption(info)
+    assert "(0123456789ab+dirty)" in caption
+    assert "autograd 1.9.1" in caption and "torch" not in caption

@@ -113,11 +113,10 @@ def main(argv=None):
     elapsed = time.perf_counter() - started
     print(f"\n(total {elapsed:.0f} s)")
 
+    settings = dict(quick=args.quick, budget_s=budget, only=args.only)
     if args.json:
-        report.write_json(args.json, dict(
-            machine=info, settings=dict(quick=args.quick, budget_s=budget,
-                                        only=args.only),
-            results=all_rows, foundation=found, memory=mem, elapsed_s=elapsed))
+        report.write_json(args.json, report.json_payload(info, settings, all_rows, found,
+                                                         mem, elapsed))
     if args.png:
-        report.save_png(args.png, all_rows)
+        report.save_png(args.png, all_rows, info, settings)
     return 0

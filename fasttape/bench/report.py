@@ -219,7 +219,22 @@ def _git_commit():
     return None
 
 
-def save_png(path, all_rows):
+# The version of the JSON's layout (``JSON_FIELDS`` at the top, the rows' keys): a
+# reader checks it before trusting the fields. Raise it when a field is renamed,
+# removed or changes its meaning; added fields keep it.
+SCHEMA_VERSION = 1
+JSON_FIELDS = ("schema_version", "machine", "settings", "results", "foundation",
+               "memory", "elapsed_s")
+
+# The chart's colours: bars of a whole derivative call by library, and the lighter,
+# hatched bars of the parts (record only, sweep only, one-off costs), drawn apart.
+_BASELINE, _FASTTAPE, _PEER = "tab:gray", "tab:blue", "tab:orange"
+_FASTTAPE_PART, _PEER_PART = "#9ecae9", "#fdc58c"
+
+
+def save_png(path, all_rows, info=None, settings=None):
+    """Write ``chart(all_rows, info, settings)`` to ``path`` (a PNG); a note instead when
+    matplotlib is not installed."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -227,41 +242,135 @@ def save_png(path, all_rows):
     except ImportError:
         print(f"\n(--png: matplotlib is not installed; no chart written to {path})")
         return
-    workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
-    n_cols = 2 if len(workloads) > 3 else 1
-    n_rows = math.ceil(len(workloads) / n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(8 * n_cols, 0.6 + 3.4 * n_rows))
-    for ax in axes.ravel()[len(workloads):]:
-        ax.set_visible(False)
-    for ax, w in zip(axes.ravel(), workloads):
-        rows = [r for r in all_rows if r["workload"] == w and "median_s" in r]
-        names = [r["variant"] for r in rows]
-        times = [r["median_s"] for r in rows]
-        colors = ["tab:gray" if r["kind"] == "baseline" else
-                  "tab:blue" if r["library"] == "fasttape" else "tab:orange"
-                  for r in rows]
-        ax.barh(names, times, color=colors)
-        ax.set_xscale("log")
-        if times:
-            ax.set_xlim(right=max(times) * 30)        # room for the labels
-        ax.invert_yaxis()
-        workload = WORKLOADS[w]
-        ax.set_title(textwrap.fill(f"{w}: {workload.title}", 90), fontsize=8)
-        unit = "per call" if workload.unit == "per call" else workload.unit
-        ax.set_xlabel(f"median seconds {unit} (log scale)", fontsize=8)
-        ax.tick_params(labelsize=8)
-        for y, (t, r) in enumerate(zip(times, rows)):
-            label = " " + fmt_time(t)
-            if r.get("ratio_to_f"):
-                label += f" ({fmt_ratio(r['ratio_to_f'])} f)"
-            if r.get("check") and r["check"].startswith("MISMATCH"):
-                label += " MISMATCH"
-            ax.text(t, y, label, va="center", fontsize=7)
-    fig.tight_layout()
+    fig = chart(all_rows, info, settings)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"\nchart written to {path}")
+
+
+def chart(all_rows, info=None, settings=None):
+    """A bar chart of the median times (a matplotlib Figure), one panel per workload:
+    the whole calls (the plain function first, then fasttape's and the peers'
+    derivatives) above a dashed line, the parts (record only, sweep only, a trace or
+    a build, each timed alone) below it; a legend on top and, when ``info``
+    (``machine_info()``) is given, a caption with the versions, the machine, the
+    date and the run's ``settings``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    workloads = list(dict.fromkeys(r["workload"] for r in all_rows))
+    n_cols = 2 if len(workloads) > 3 else 1
+    n_rows = math.ceil(len(workloads) / n_cols)
+    # (the caption's monospaced 7-point characters: about 16 to the inch)
+    caption = chart_caption(info, settings, width=16 * 8 * n_cols - 4) if info else ""
+    caption_in = 0.05 + 0.16 * len(caption.splitlines()) if caption else 0.0
+    legend_in = 0.5
+    height = 0.6 + 3.4 * n_rows + caption_in + legend_in
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+                             figsize=(8 * n_cols, height))
+    for ax in axes.ravel()[len(workloads):]:
+        ax.set_visible(False)
+    for ax, w in zip(axes.ravel(), workloads):
+        _workload_panel(ax, w, [r for r in all_rows
+                                if r["workload"] == w and "median_s" in r])
+    fig.legend(handles=[
+        Patch(color=_BASELINE, label="f, no derivative (the baseline)"),
+        Patch(color=_FASTTAPE, label="fasttape, whole call"),
+        Patch(color=_PEER, label="peer, whole call"),
+        Patch(facecolor=_FASTTAPE_PART, hatch="//", edgecolor="white",
+              label="fasttape, part (record only, sweep only, trace, replayed value)"),
+        Patch(facecolor=_PEER_PART, hatch="//", edgecolor="white",
+              label="peer, part (build)"),
+    ], loc="upper center", ncol=3, fontsize=8, frameon=False)
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=7, va="bottom", ha="left",
+                 family="monospace")
+    fig.tight_layout(rect=(0, caption_in / height, 1, 1 - legend_in / height))
+    return fig
+
+
+def _workload_panel(ax, name, rows):
+    """One workload's bars: whole calls on top, then a dashed line, then parts."""
+    whole = [r for r in rows if r["kind"] != "part"]
+    parts = [r for r in rows if r["kind"] == "part"]
+    ordered = whole + parts
+    # the parts sit one bar's height below the whole calls, past a dashed line
+    ys = list(range(len(whole))) + [len(whole) + 1 + i for i in range(len(parts))]
+    times = [r["median_s"] for r in ordered]
+    colors, hatches = zip(*[_bar_style(r) for r in ordered]) if ordered else ((), ())
+    bars = ax.barh(ys, times, color=colors, edgecolor="white", linewidth=0)
+    for bar, hatch in zip(bars, hatches):
+        bar.set_hatch(hatch)
+    ax.set_yticks(ys, [r["variant"] for r in ordered])
+    ax.set_xscale("log")
+    if times:
+        ax.set_xlim(right=max(times) * 30)        # room for the labels
+    if whole and parts:
+        ax.axhline(len(whole), color="0.5", linestyle="--", linewidth=0.8)
+        ax.text(0.995, len(whole), "parts, timed alone ",
+                transform=ax.get_yaxis_transform(), ha="right", va="center",
+                fontsize=7, color="0.35",
+                bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    ax.set_ylim(max(ys, default=0) + 0.7, -0.7)
+    workload = WORKLOADS[name]
+    ax.set_title(textwrap.fill(f"{name}: {workload.title}", 90), fontsize=8)
+    ax.set_xlabel(f"median seconds {workload.unit} (log scale)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    for y, t, r in zip(ys, times, ordered):
+        label = " " + fmt_time(t)
+        if r.get("ratio_to_f"):
+            label += f" ({fmt_ratio(r['ratio_to_f'])} f)"
+        if r.get("check") and r["check"].startswith("MISMATCH"):
+            label += " MISMATCH"
+        ax.text(t, y, label, va="center", fontsize=7)
+
+
+def _bar_style(row):
+    """(colour, hatch) of a row's bar."""
+    if row["kind"] == "baseline":
+        return _BASELINE, ""
+    fasttape = row["library"] == "fasttape"
+    if row["kind"] == "part":
+        return (_FASTTAPE_PART if fasttape else _PEER_PART), "//"
+    return (_FASTTAPE if fasttape else _PEER), ""
+
+
+def chart_caption(info, settings=None, width=150):
+    """The chart's caption: what ran, where and when (from ``machine_info()``), and
+    how (``settings``: --quick, the time box per cell), in lines of at most ``width``
+    characters."""
+    peers = ", ".join(f"{k} {v}" for k, v in info["peers"].items() if v)
+    commit = info.get("fasttape_git_commit") or ""
+    commit = commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
+    threads = {k: v for k, v in info.get("threads", {}).items()
+               if k.endswith("_NUM_THREADS") and v}
+    threads = (", ".join(f"{k}={v}" for k, v in threads.items())
+               if len(set(threads.values())) > 1 else
+               f"BLAS/OpenMP threads {next(iter(threads.values()))}" if threads else "")
+    lines = [
+        f"fasttape {info['fasttape']}" + (f" ({commit})" if commit else "")
+        + f" | Python {info['python']} | NumPy {info['numpy']} | {info['date']}",
+        f"{info['cpu_model'] or info['machine']} x {info['cpu_count']} | "
+        f"{info['platform']}" + (f" | {threads}" if threads else ""),
+        f"peers installed: {peers or 'none'}",
+        "bars: median time (log scale); labels: the time and its ratio to f; compare "
+        "ratios, not times, across machines",
+    ]
+    if settings:
+        options = ((" --quick" if settings.get("quick") else "")
+                   + (f" --only {settings['only']}" if settings.get("only") else ""))
+        lines[-1] = (f"python -m fasttape.bench{options}, {settings.get('budget_s')} s "
+                     f"per cell | " + lines[-1])
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  ")
+                     for line in lines)
+
+
+def json_payload(info, settings, results, foundation, memory, elapsed_s):
+    """What ``--json`` writes: ``JSON_FIELDS``, ``schema_version`` first."""
+    payload = dict(schema_version=SCHEMA_VERSION, machine=info, settings=settings,
+                   results=results, foundation=foundation, memory=memory,
+                   elapsed_s=elapsed_s)
+    return payload
 
 
 def write_json(path, payload):
