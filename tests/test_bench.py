@@ -64,10 +64,22 @@ def test_time_call_with_a_tiny_budget():
     assert t.result == 4950                   # the warm-up call's result
 
 
-def test_interleaved_ratio_of_a_call_with_itself_is_about_one():
-    r = interleaved_ratio(lambda: sum(range(200)), lambda: sum(range(200)), BUDGET)
+def test_interleaved_ratio_divides_the_two_calls_times(monkeypatch):
+    # a clock that only the calls move (no timing of this machine): the numerator
+    # takes 3 ticks a call, the denominator 2, so every round's ratio is 1.5
+    from fasttape.bench import timing
+    clock = [0.0]
+
+    def ticking(ticks):
+        def call():
+            clock[0] += ticks * 1e-4
+        return call
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    r = interleaved_ratio(ticking(3), ticking(2), budget=0.05)
     assert r.rounds >= 5
-    assert 0.3 < r.median < 3.0
+    assert r.median == pytest.approx(1.5) and r.min == pytest.approx(1.5)
+    assert r.num_s == pytest.approx(3e-4) and r.den_s == pytest.approx(2e-4)
 
 
 def _run(name, variants):
