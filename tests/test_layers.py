@@ -47,7 +47,7 @@ LAYERS = (
     ("fasttape.numpy", "fasttape.math"),
     ("fasttape.numpy.linalg", "fasttape.scipy.special", "fasttape.branching"),
     ("fasttape.scipy", "fasttape._rules", "fasttape._complex"),
-    ("fasttape._recording_sweeps", "fasttape.numpy.fft"),
+    ("fasttape._recording_sweeps", "fasttape.numpy.fft", "fasttape._complex_linalg"),
     ("fasttape._recording",),
     ("fasttape.differential", "fasttape._complex_recording"),
     ("fasttape.trace", "fasttape.composed", "fasttape.misc.flatten"),

@@ -141,6 +141,8 @@ def solve(a, b):
     the batch."""
     if not (_is_variable(a) or _is_variable(b)):
         return _numpy2_solve(a, b)
+    if _is_complex_constant(a) or _is_complex_constant(b):
+        return _COMPLEX["solve"](a, b)
     a_shape, b_shape = _np.shape(_value(a)), _np.shape(_value(b))
     vector = len(b_shape) == 1
 
@@ -323,13 +325,28 @@ def eigvalsh(a, UPLO="L"):
 
 # -- general eigenproblem (real spectra) -----------------------------------------------
 
+# The complex versions of eig, eigvals and solve (fasttape._complex_linalg, a layer
+# above; filled by fasttape._wiring): a real matrix with complex eigenvalues, or a
+# complex constant operand, is handed over to them.
+_COMPLEX = {}
+
+
+def register_complex_functions(functions):
+    _COMPLEX.update(functions)
+
+
+class _ComplexSpectrum(Exception):
+    """Raised by the real eig's evaluation when the eigenvalues are complex."""
+
+
 def _real_spectrum(w, v=None):
     if _np.iscomplexobj(w) or (v is not None and _np.iscomplexobj(v)):
-        raise TypeError("fasttape.numpy.linalg.eig: this matrix has complex "
-                        "eigenvalues; fasttape differentiates real results only "
-                        "(complex numbers are not supported; for a symmetric matrix "
-                        "use eigh)")
+        raise _ComplexSpectrum
     return w, v
+
+
+def _is_complex_constant(x):
+    return not _is_variable(x) and _np.iscomplexobj(x)
 
 
 def eig(a):
@@ -342,7 +359,10 @@ def eig(a):
     if not _is_variable(a):
         return _np.linalg.eig(a)
     n = _shape(a)[-1]
-    w, v = _unpack(_eig_packed(a), [(n,), (n, n)])
+    try:
+        w, v = _unpack(_eig_packed(a), [(n,), (n, n)])
+    except _ComplexSpectrum:
+        return _COMPLEX["eig"](a)
     return _EigResult(w, v)
 
 
@@ -395,7 +415,11 @@ def eigvals(a):
     def evaluate(a):
         return _real_spectrum(_np.linalg.eigvals(a))[0]
 
-    return rule_node([a], evaluate(_value(a)), reverse, forward, evaluate,
+    try:
+        value = evaluate(_value(a))
+    except _ComplexSpectrum:
+        return _COMPLEX["eigvals"](a)
+    return rule_node([a], value, reverse, forward, evaluate,
                      (eigvals, operand_slots(1), {}))
 
 
