@@ -727,7 +727,8 @@ def var(a, axis=None, ddof=0, keepdims=False, **kwargs):
 
 
 def std(a, axis=None, ddof=0, keepdims=False, **kwargs):
-    return fnp.sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    # (derivative 0 where the variance is 0, as for real values: fasttape.numpy.std)
+    return fnp._sqrt_of_variance(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
 def real_if_close(a, tol=100):
@@ -843,8 +844,8 @@ def solve(a, b):
     br, bi = _or_zero(br, bi), _or_zero(bi, br)
     rhs = fnp.concatenate([br, bi], axis=0 if vector else -2)
     x = fnp_linalg.solve(_real_block(a), rhs)
-    if vector:
-        return make(x[:n], x[n:])
+    if vector:          # (x: (..., 2n) for a batch of matrices and one vector)
+        return make(x[..., :n], x[..., n:])
     return make(x[..., :n, :], x[..., n:, :])
 
 

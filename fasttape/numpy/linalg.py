@@ -170,9 +170,15 @@ def solve(a, b):
 
 
 def _sum_to(x, shape):
-    """Sum the leading (batch) axes of x away to reach `shape`."""
-    extra = len(_np.shape(_value(x))) - len(shape)
-    return fnp.sum(x, axis=tuple(range(extra))) if extra > 0 else x
+    """The adjoint of broadcasting an operand of `shape` to x's shape: sum the leading
+    (batch) axes x has beyond it away, and the axes where the operand has length 1."""
+    x_shape = _np.shape(_value(x))
+    extra = len(x_shape) - len(shape)
+    if extra > 0:
+        x = fnp.sum(x, axis=tuple(range(extra)))
+        x_shape = x_shape[extra:]
+    stretched = tuple(i for i, (d, e) in enumerate(zip(shape, x_shape)) if d == 1 != e)
+    return fnp.sum(x, axis=stretched, keepdims=True) if stretched else x
 
 
 def det(a):
