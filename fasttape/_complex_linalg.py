@@ -98,18 +98,27 @@ def _apply(kind, options, operands):
     """The results (a list) of RULES[kind] on operands (complex or real values) as one
     node of their Variable parts; plain values: NumPy's results."""
     parts = [split(x) for x in operands]
+    results = RULES[kind][0](*[_plain(x) for x in operands], **dict(options))
     if not any(is_variable(p) for pair in parts for p in pair):
-        return RULES[kind][0](*[_plain(x) for x in operands], **dict(options))
+        return results
     layout = tuple((j, p) for j, pair in enumerate(parts) for p in (0, 1)
                    if is_variable(pair[p]))
     constants = tuple(tuple(None if is_variable(v) else v for v in pair)
                       for pair in parts)
     variables = [parts[j][p] for j, p in layout]
-    return _node(kind, options, layout, constants, *variables)
+    node = _node(kind, options, layout, constants, *variables, results=results)
+    return _unpack(node, _cores(results))
 
 
-def _node(kind, options, layout, constants, *variables):
-    """The node (and the recipe that records it again, for a pickled tape)."""
+def _cores(results):
+    """(shape, complex) of each result."""
+    return [(np.shape(r), np.iscomplexobj(r)) for r in results]
+
+
+def _node(kind, options, layout, constants, *variables, results=None):
+    """The node, its value the results packed (see _pack; results: the plain results
+    when the caller has them); also the recipe that records it again, for a pickled
+    tape."""
     evaluate_values, reverse_rule, forward_rule = RULES[kind]
     kwargs = dict(options)
 
@@ -120,9 +129,9 @@ def _node(kind, options, layout, constants, *variables):
         # (a real operand stays real: its imaginary part is None)
         return [re if im is None else make(re, im) for re, im in pairs]
 
-    plain_results = evaluate_values(*operands_of([v.value for v in variables]),
-                                    **kwargs)
-    cores = [(np.shape(r), np.iscomplexobj(r)) for r in plain_results]
+    if results is None:             # (the values at the variables' values)
+        results = evaluate_values(*operands_of([v.value for v in variables]), **kwargs)
+    cores = _cores(results)
 
     def evaluate(*values):
         return _pack(evaluate_values(*operands_of(values), **kwargs), cores)
@@ -158,11 +167,10 @@ def _node(kind, options, layout, constants, *variables):
                            *operands_of(values), **kwargs)
         return _pack(out, cores)
 
-    packed = _pack(plain_results, cores)
+    packed = _pack(results, cores)
     recipe = (_node, (kind, options, layout, constants) +
               operand_slots(len(variables)), {})
-    node = rule_node(list(variables), packed, reverse, forward, evaluate, recipe)
-    return _unpack(node, cores)
+    return rule_node(list(variables), packed, reverse, forward, evaluate, recipe)
 
 
 def _pack(results, cores):

@@ -402,7 +402,10 @@ def solve_matrix_by_matrix(a, b):
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [
-    ((2, 3, 3), (3,)), ((3, 3, 3), (3, 3)), ((2, 3, 3), (3, 2)), ((2, 4, 3, 3), (4, 3, 2))])
+    ((2, 3, 3), (3,)), ((3, 3, 3), (3, 3)), ((2, 3, 3), (3, 2)), ((2, 4, 3, 3), (4, 3, 2)),
+    ((1, 3, 3), (4, 3, 3)), ((4, 3, 3), (1, 3, 2)), ((4, 1, 3, 3), (1, 2, 3, 2))],
+    ids=["vector", "matrix", "matrix of a batch", "stack", "a broadcast along b",
+         "b broadcast along a", "both broadcast"])
 def test_solve_follows_numpy_2s_rule_for_the_right_hand_side(a_shape, b_shape, rng):
     """A 1-d b is one vector for every matrix of the batch (NumPy 1 refused it); a b with
     one axis fewer than a is a matrix broadcast over the batch (NumPy 1 read it as a
@@ -419,6 +422,7 @@ def test_solve_follows_numpy_2s_rule_for_the_right_hand_side(a_shape, b_shape, r
     assert ga.shape == a.shape and gb.shape == b.shape
     assert_argument_gradients_match_differences(
         lambda a, b: np.sum(solve_matrix_by_matrix(a, b) * w), (a, b), (ga, gb), rng)
+    fasttape.check_grads(fnp.linalg.solve, modes=("fwd", "rev"), order=2)(a, b)
 
 
 # -- errors ----------------------------------------------------------------------------
