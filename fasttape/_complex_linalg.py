@@ -572,6 +572,15 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     return norm(x, ord, (-2, -1), keepdims)
 
 
+def cond(x, p=None):
+    """s_max / s_min of the complex singular values for p None or 2 (the inverse for
+    -2), else norm(x, p) * norm(inv(x), p)."""
+    if p is None or p in (2, -2):
+        s = svd(x, compute_uv=False)
+        return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    return norm(x, p, (-2, -1)) * norm(inv(x), p, (-2, -1))
+
+
 def matrix_power(a, n):
     """A^n by repeated squaring of complex products (of inv(A) for n < 0)."""
     shape = _shape(a)
@@ -619,7 +628,7 @@ _kron = _complex._bilinear(fnp.kron)
 # matrix with a complex result, or a complex constant operand, to
 FUNCTIONS = {getattr(np.linalg, f.__name__): f
              for f in (det, slogdet, cholesky, eigh, eigvalsh, eig, eigvals, svd,
-                       svdvals, pinv, inv, solve, norm, vector_norm, matrix_norm,
+                       svdvals, pinv, inv, solve, norm, vector_norm, matrix_norm, cond,
                        matrix_power, trace, multi_dot)
              if hasattr(np.linalg, f.__name__)}
 FUNCTIONS[np.kron] = kron

@@ -108,6 +108,8 @@ CASES = [
     ("matrix_power 3", lambda np_: lambda a: np_.linalg.matrix_power(a, 3), (3, 3)),
     ("matrix_power -2", lambda np_: lambda a: np_.linalg.matrix_power(a, -2), (3, 3)),
     ("trace", lambda np_: np_.trace, (3, 3)),
+    ("cond", lambda np_: np_.linalg.cond, (3, 3)),
+    ("cond fro batched", lambda np_: lambda a: np_.linalg.cond(a, "fro"), (2, 3, 3)),
     ("kron complex", lambda np_: lambda a: np_.kron(a, a[:2, 1:]), (3, 3)),
     ("kron real", lambda np_: lambda a: np_.kron(np.arange(4.0).reshape(2, 2), a),
      (2, 3)),
@@ -236,6 +238,14 @@ def test_eig_of_a_real_matrix_with_complex_eigenvalues(rng):
     theirs = autograd.grad(lambda a: anp.sum(anp.abs(anp.linalg.eig(a)[0]) ** 2) + anp.sum(
         anp.abs(anp.linalg.eig(a)[1]) * np.arange(16.0).reshape(4, 4)))(a)
     np.testing.assert_allclose(gradient, theirs, rtol=1e-8, atol=1e-10)
+
+
+def test_a_replay_of_a_real_spectrum_that_turns_complex_says_so(rng):
+    a = np.diag([1.0, 2.0, 3.0])
+    rotation = np.array([[0.6, -0.8, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]])
+    traced = trace(lambda a: fnp.sum(fnp.linalg.eigvals(a)), a)
+    with pytest.raises(TypeError, match="trace it again"):
+        traced.grad(rotation)
 
 
 def test_complex_constants_with_real_variables(rng):

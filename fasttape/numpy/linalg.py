@@ -341,13 +341,16 @@ def register_complex_functions(functions):
     _COMPLEX.update(functions)
 
 
-class _ComplexSpectrum(Exception):
-    """Raised by the real eig's evaluation when the eigenvalues are complex."""
+class _ComplexSpectrum(TypeError):
+    """Raised by the real eig's evaluation when the eigenvalues are complex (eig and
+    eigvals then record the complex node; a replay of the real one says so)."""
 
 
 def _real_spectrum(w, v=None):
     if _np.iscomplexobj(w) or (v is not None and _np.iscomplexobj(v)):
-        raise _ComplexSpectrum
+        raise _ComplexSpectrum(
+            "fasttape.numpy.linalg.eig: the eigenvalues are complex where the recorded "
+            "ones were real (a replay of a traced function); trace it again")
     return w, v
 
 
