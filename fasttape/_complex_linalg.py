@@ -364,8 +364,8 @@ def eigvals(a):
 
 # -- singular value decomposition ----------------------------------------------------------
 
-def _svd_values(a, full_matrices):
-    u, s, vh = np.linalg.svd(a, full_matrices)
+def _svd_values(a, full_matrices, hermitian):
+    u, s, vh = np.linalg.svd(a, full_matrices, True, hermitian)
     return [u.astype(complex), s, vh.astype(complex)]
 
 
@@ -375,7 +375,7 @@ def _svd_thin(ans):
     return u[..., :, :k], s, _mH(vh[..., :k, :])
 
 
-def _svd_forward(t, ans, a, full_matrices):
+def _svd_forward(t, ans, a, full_matrices, hermitian):
     """P = U^H dA V, F_ij = 1/(s_j^2 - s_i^2), D = diag(i Im(P_ii) / (2 s_i)):
     ds = Re diag(P), dU = U (F o (P S + S P^H) + D) + (I - U U^H) dA V S^-1,
     dV = V (F o (S P + P^H S) - D) + (I - V V^H) dA^H U S^-1 (the last terms for
@@ -403,7 +403,7 @@ def _svd_forward(t, ans, a, full_matrices):
     return [du, np.real(_diagonal(p)), dvh]
 
 
-def _svd_reverse(g, ans, a, full_matrices):
+def _svd_reverse(g, ans, a, full_matrices, hermitian):
     """The adjoint of the tangents above: with J = U^H g_U, K = V^H g_V,
     M = diag(g_s) + (F o (J - J^H)) S + S (F o (K - K^H)) + diag(i Im(J_ii - K_ii)
     / (2 s_i)):  A_bar = U M V^H + (I - U U^H) g_U S^-1 V^H + U S^-1 g_V^H (I - V V^H)."""
@@ -435,31 +435,35 @@ def _svd_reverse(g, ans, a, full_matrices):
     return [ga]
 
 
-def _singular_values_values(a):
-    return [np.linalg.svd(a, compute_uv=False)]
+def _singular_values_values(a, hermitian):
+    return [np.linalg.svd(a, compute_uv=False, hermitian=hermitian)]
 
 
-def _singular_values_forward(t, ans, a):
+def _singular_values_forward(t, ans, a, hermitian):
     """ds = Re diag(U^H dA V) (U, V recomputed: a recorded svd when differentiated
     again)."""
-    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
     return [np.real(np.sum(np.conj(u) * (t[0] @ _mH(vh)), axis=-2))]
 
 
-def _singular_values_reverse(g, ans, a):
+def _singular_values_reverse(g, ans, a, hermitian):
     """A_bar = U diag(g_s) V^H."""
-    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
     return [(u * _rows(g[0])) @ vh]
 
 
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    if _shape(a)[-2:] == () or len(_shape(a)) < 2:
+    """hermitian=True: the Hermitian matrix read from the lower triangle (as NumPy's
+    eigh-based path reads it), decomposed by NumPy's Hermitian path."""
+    if len(_shape(a)) < 2:
         np.linalg.svd(_plain(a))                                # NumPy's own error
+    hermitian = bool(hermitian)
     if hermitian:
         a = _hermitian_from(a, "L")
     if not compute_uv:
-        return _apply("singular_values", (), [a])[0]
-    return _SVDResult(*_apply("svd", (("full_matrices", bool(full_matrices)),), [a]))
+        return _apply("singular_values", (("hermitian", hermitian),), [a])[0]
+    return _SVDResult(*_apply("svd", (("full_matrices", bool(full_matrices)),
+                                      ("hermitian", hermitian)), [a]))
 
 
 def svdvals(x, /):
