@@ -7,8 +7,9 @@ is its results' real and imaginary parts, flattened and set end to end (split ag
 into ComplexArrays by views). The rules are written with NumPy's operators and
 functions, which dispatch to fasttape for ComplexArrays and Variables and stay plain
 NumPy for numbers: the same rule computes numbers in the sweeps and records itself
-when a derivative is differentiated again. The rest (norm, kron, matrix_power, trace,
-inv and solve) are compositions of complex operations (fasttape._complex).
+when a derivative is differentiated again. The rest (norm, cond, kron, matrix_power,
+trace, multi_dot, and inv and solve by the real block form) are compositions of
+complex operations (fasttape._complex).
 
 Conventions. The cotangent of a complex value is its natural real adjoint g_re +
 i g_im, for <X, Y> = Re tr(X^H Y), so the rules are the real ones with transposes
@@ -234,7 +235,7 @@ def _slogdet_forward(t, ans, a):
 def _slogdet_reverse(g, ans, a):
     """The adjoint of the tangents above: A_bar = conj(w) A^-H, w = g_log - i c with
     c = Re(conj(g_sign) i sign)."""
-    weight = g[1] + 0.0 * np.real(ans[1])
+    weight = g[1]
     if _nonzero(g[0]):
         weight = weight - 1j * np.real(np.conj(g[0]) * 1j * ans[0])
     return [_columns(_columns(np.conj(weight))) * _mH(np.linalg.inv(a))]
