@@ -17,7 +17,11 @@ Conventions (autograd's, which JAX's grad shares for real outputs):
   the real part (real inputs get real gradients);
 - a Jacobian-vector product is the plain complex tangent of the output;
 - ``holomorphic_grad(f)(z) = f'(z)`` (= grad of Re f); grad of a complex output is an
-  error naming holomorphic_grad.
+  error naming holomorphic_grad;
+- Jacobians follow JAX's jacfwd/jacrev (whichever the sweep, from the Jacobian of the
+  real parts): a complex input's columns of a real output are gradients, a complex
+  output's rows for a real input are tangents, and complex to complex needs
+  holomorphic=True (then df/dz).
 """
 import functools
 import warnings

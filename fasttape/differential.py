@@ -261,7 +261,9 @@ def hessian_vector_product(fun, argnum=0):
     A forward-over-reverse pass in C records nothing beyond the function itself;
     functions with Python-rule operations (linalg, einsum, custom primitives,
     checkpoint), and calls inside another differentiation, take one forward sweep over
-    the recorded gradient instead.
+    the recorded gradient instead. A complex argument takes that path too: the result
+    is the derivative of ``grad(fun)`` along the complex ``vector`` (JAX's
+    ``jvp(grad(fun), (z,), (vector,))``).
     """
     def hvp_fun(*args, **kwargs):
         if not args:
