@@ -8,8 +8,7 @@ into ComplexArrays by views). The rules are written with NumPy's operators and
 functions, which dispatch to fasttape for ComplexArrays and Variables and stay plain
 NumPy for numbers: the same rule computes numbers in the sweeps and records itself
 when a derivative is differentiated again. The rest (norm, cond, kron, matrix_power,
-trace, multi_dot, and inv and solve by the real block form) are compositions of
-complex operations (fasttape._complex).
+trace, multi_dot) are compositions of complex operations (fasttape._complex).
 
 Conventions. The cotangent of a complex value is its natural real adjoint g_re +
 i g_im, for <X, Y> = Re tr(X^H Y), so the rules are the real ones with transposes
@@ -32,6 +31,7 @@ import numpy as np
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as fnp_linalg
 from fasttape import _complex
+from fasttape._compat import solve as _numpy2_solve
 from fasttape._complex import ComplexArray, is_variable, make, split
 from fasttape._rule_nodes import operand_slots, rule_node
 
@@ -505,6 +505,81 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     return _apply("pinv", (("rcond", rcond), ("rtol", rtol)), [a])[0]
 
 
+
+# -- inverse and solve ----------------------------------------------------------------
+
+def _inv_values(a):
+    return [np.asarray(np.linalg.inv(a), dtype=complex)]
+
+
+def _inv_forward(t, ans, a):
+    """Y = A^-1:  dY = -Y dA Y."""
+    return [-(ans[0] @ t[0] @ ans[0])]
+
+
+def _inv_reverse(g, ans, a):
+    """A_bar = -Y^H G Y^H."""
+    y_h = _mH(ans[0])
+    return [-(y_h @ g[0] @ y_h)]
+
+
+def inv(a):
+    if len(_shape(a)) < 2:
+        np.linalg.inv(_plain(a))                                # NumPy's own error
+    return _apply("inv", (), [a])[0]
+
+
+def _solve_values(a, b):
+    return [np.asarray(_numpy2_solve(a, b), dtype=complex)]
+
+
+def _as_columns(v, vector):
+    return np.expand_dims(v, -1) if vector else v
+
+
+def _sum_to(x, shape):
+    """The adjoint of broadcasting an operand of `shape` to x's shape."""
+    x_shape = _shape(x)
+    extra = len(x_shape) - len(shape)
+    if extra > 0:
+        x = np.sum(x, axis=tuple(range(extra)))
+        x_shape = x_shape[extra:]
+    stretched = tuple(i for i, (d, e) in enumerate(zip(shape, x_shape)) if d == 1 != e)
+    return np.sum(x, axis=stretched, keepdims=True) if stretched else x
+
+
+def _solve_forward(t, ans, a, b):
+    """X = A^-1 B:  dX = A^-1 (dB - dA X) (a 1-d B: one vector for a batch of A)."""
+    vector = len(_shape(b)) == 1
+    x = _as_columns(ans[0], vector)
+    rhs = np.zeros(_shape(x))
+    if t[1] is not None:
+        rhs = rhs + _as_columns(t[1], vector)
+    if t[0] is not None:
+        rhs = rhs - t[0] @ x
+    return [np.reshape(np.linalg.solve(a, rhs), _shape(ans[0]))]
+
+
+def _solve_reverse(g, ans, a, b):
+    """B_bar = A^-H G, A_bar = -B_bar X^H, each summed over the batch axes its operand
+    was broadcast along."""
+    vector = len(_shape(b)) == 1
+    gb = np.linalg.solve(_mH(a), _as_columns(g[0], vector))
+    ga = -(gb @ _mH(_as_columns(ans[0], vector)))
+    if vector:
+        gb = gb[..., 0]
+    return [_sum_to(ga, _shape(a)), _sum_to(gb, _shape(b))]
+
+
+def solve(a, b):
+    """solve with a complex matrix or right-hand side (NumPy 2's rule for a 1-d b)."""
+    if len(_shape(a)) < 2:
+        _numpy2_solve(_plain(a), _plain(b))                     # NumPy's own error
+    return _apply("solve", (), [a, b])[0]
+
+
+
+# kind: (values, reverse rule, forward rule), see _apply
 RULES = {
     "det": (_det_values, _det_reverse, _det_forward),
     "slogdet": (_slogdet_values, _slogdet_reverse, _slogdet_forward),
@@ -515,19 +590,12 @@ RULES = {
     "singular_values": (_singular_values_values, _singular_values_reverse,
                         _singular_values_forward),
     "pinv": (_pinv_values, _pinv_reverse, _pinv_forward),
+    "inv": (_inv_values, _inv_reverse, _inv_forward),
+    "solve": (_solve_values, _solve_reverse, _solve_forward),
 }
 
 
-# -- built from complex operations -----------------------------------------------------
-
-def inv(a):
-    return _complex.inv(a)
-
-
-def solve(a, b):
-    """solve with a complex matrix or right-hand side (NumPy 2's rule for a 1-d b)."""
-    return _complex.solve(a, b)
-
+# -- built from complex operations ------------------------------------------------------
 
 def _abs_parts(x):
     """|x| elementwise, a real value (hypot of the parts)."""

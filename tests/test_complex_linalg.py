@@ -223,6 +223,35 @@ def test_gradient_of_a_real_loss_matches_jax(name, function, shape, rng):
     np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((3, 3), (3,)), ((2, 3, 3), (3,)), ((2, 3, 3), (3, 2)), ((1, 3, 3), (4, 3, 3)),
+    ((4, 1, 3, 3), (1, 2, 3, 2))])
+@pytest.mark.parametrize("which", ["both complex", "a real", "b real"])
+def test_solve_batches_and_broadcasts(a_shape, b_shape, which, rng):
+    """NumPy 2's rule for b, the batch axes broadcast (size-1 ones too); values,
+    derivatives to second order in both modes."""
+    a = sample(rng, *a_shape) + 3 * np.eye(3)
+    b = sample(rng, *b_shape)
+    if which == "a real":
+        a = a.real
+    elif which == "b real":
+        b = b.real
+    _, value = make_vjp(lambda a: fnp.linalg.solve(a, b))(a)
+    np.testing.assert_allclose(value, np.linalg.solve(a, b[..., None])[..., 0]
+                               if b.ndim == 1 else np.linalg.solve(a, b), rtol=1e-12)
+
+    def parts_of(z):
+        return (z.real, z.imag) if np.iscomplexobj(z) else (z,)
+
+    def f(*parts):
+        pa = parts[:len(parts_of(a))]
+        pb = parts[len(parts_of(a)):]
+        za = pa[0] + 1j * pa[1] if len(pa) == 2 else pa[0]
+        zb = pb[0] + 1j * pb[1] if len(pb) == 2 else pb[0]
+        return outputs_as_real(fnp.linalg.solve(za, zb))
+    check_grads(f, modes=("fwd", "rev"), order=2)(*parts_of(a), *parts_of(b))
+
+
 def test_eig_of_a_real_matrix_with_complex_eigenvalues(rng):
     """A real matrix, complex results: real gradients of real losses."""
     a = rng.normal(size=(4, 4))
