@@ -689,11 +689,7 @@ def multi_dot(arrays, *, out=None):
     return result
 
 
-def kron(a, b):
-    return _kron(a, b)
-
-
-_kron = _complex._bilinear(fnp.kron)
+kron = _complex._bilinear(fnp.kron)       # (four real products of the parts at most)
 
 
 # the dispatch table for NumPy calls on ComplexArrays (merged into fasttape._complex's

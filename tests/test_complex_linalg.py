@@ -285,6 +285,8 @@ def test_complex_constants_with_real_variables(rng):
     c = sample(rng, 3, 3)
     check_grads(lambda a: outputs_as_real(fnp.linalg.solve(a, b)), modes=("fwd", "rev"),
                 order=2)(a)
+    check_grads(lambda b: outputs_as_real(fnp.linalg.solve(c + 3 * np.eye(3), b)),
+                modes=("fwd", "rev"), order=2)(b.real)
     check_grads(lambda a: outputs_as_real(fnp.linalg.det(a + c)), modes=("fwd", "rev"),
                 order=2)(a)
     check_grads(lambda a: outputs_as_real(fnp.linalg.svd(a * c, compute_uv=False)),
