@@ -26,7 +26,6 @@ import numbers
 import numpy as np
 
 import fasttape.numpy as fnp
-import fasttape.numpy.linalg as fnp_linalg
 from fasttape.numpy import _values_only
 from fasttape._arrays import ArrayVariable
 from fasttape._tape import OP_TABLE
@@ -727,7 +726,8 @@ def var(a, axis=None, ddof=0, keepdims=False, **kwargs):
 
 
 def std(a, axis=None, ddof=0, keepdims=False, **kwargs):
-    return fnp.sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    # (derivative 0 where the variance is 0, as for real values: fasttape.numpy.std)
+    return fnp._sqrt_of_variance(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
 def real_if_close(a, tol=100):
@@ -816,36 +816,8 @@ def einsum(subscripts, *operands, **kwargs):
     return make(real_part, imag_part)
 
 
-# -- linear algebra: the real 2n x 2n form ----------------------------------------------------
-
-def _real_block(a):
-    """[[A_r, -A_i], [A_i, A_r]]: the real matrix acting on (x_r, x_i) as A on x."""
-    re, im = split(a)
-    re, im = _or_zero(re, im), _or_zero(im, re)
-    top = fnp.concatenate([re, -im], axis=-1)
-    bottom = fnp.concatenate([im, re], axis=-1)
-    return fnp.concatenate([top, bottom], axis=-2)
-
-
-def inv(a):
-    """inv of a complex matrix from the real block form's inverse (whose first block
-    column is (X, Y) for inv(A) = X + iY)."""
-    n = np.shape(_plain(a))[-1]
-    block = fnp_linalg.inv(_real_block(a))
-    return make(block[..., :n, :n], block[..., n:, :n])
-
-
-def solve(a, b):
-    """solve with a complex matrix or right-hand side, by the real block form."""
-    n = np.shape(_plain(a))[-1]
-    br, bi = split(b)
-    vector = np.ndim(_plain(b)) == 1
-    br, bi = _or_zero(br, bi), _or_zero(bi, br)
-    rhs = fnp.concatenate([br, bi], axis=0 if vector else -2)
-    x = fnp_linalg.solve(_real_block(a), rhs)
-    if vector:
-        return make(x[:n], x[n:])
-    return make(x[..., :n, :], x[..., n:, :])
+# (numpy.linalg of complex values: fasttape._complex_linalg, which fasttape._wiring
+# adds to FUNCTIONS below)
 
 
 # -- the hook for real operations that meet a complex operand ---------------------------------
@@ -897,7 +869,6 @@ FUNCTIONS = {
     np.concatenate: concatenate, np.stack: stack, np.hstack: hstack,
     np.vstack: vstack, np.where: where, np.dot: dot, np.vdot: vdot, np.inner: inner,
     np.outer: outer, np.tensordot: tensordot, np.einsum: einsum,
-    np.linalg.inv: inv, np.linalg.solve: solve,
     np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim,
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
     np.isfinite: isfinite, np.isnan: isnan, np.isinf: isinf,

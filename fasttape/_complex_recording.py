@@ -17,15 +17,20 @@ Conventions (autograd's, which JAX's grad shares for real outputs):
   the real part (real inputs get real gradients);
 - a Jacobian-vector product is the plain complex tangent of the output;
 - ``holomorphic_grad(f)(z) = f'(z)`` (= grad of Re f); grad of a complex output is an
-  error naming holomorphic_grad.
+  error naming holomorphic_grad;
+- Jacobians follow JAX's jacfwd/jacrev (whichever the sweep, from the Jacobian of the
+  real parts): a complex input's columns of a real output are gradients, a complex
+  output's rows for a real input are tangents, and complex to complex needs
+  holomorphic=True (then df/dz).
 """
 import functools
 import warnings
 
 import numpy as np
 
+from fasttape import _complex
 from fasttape._complex import ComplexArray, is_complex_value, is_variable, make, split
-from fasttape._containers import flatten
+from fasttape._containers import LEAF_STRUCTURE, flatten
 from fasttape._recording import POOLED, Recording, argnums_of, record
 
 
@@ -105,12 +110,56 @@ class ComplexRecording:
                                 for t, info in zip(tangent, self.inputs))
         return self._merged_output(self.rec.jvp(tangent))
 
-    def jacobian(self, mode):
+    def jacobian(self, mode, holomorphic=False):
+        """The Jacobian with JAX's conventions (jacfwd, jacrev): a real output's row
+        for a complex input is the gradient, df/dx - i df/dy; a complex output's
+        column for a real input is d Re f/dx + i d Im f/dx; a complex output of a
+        complex input needs holomorphic=True and is then df/dz (= d f/dx). Assembled
+        from the Jacobian of the real parts (by `mode`, as for real functions)."""
         if self.inputs is None and self.outputs is None:
-            return self.rec.jacobian(mode)
-        raise NotImplementedError("jacobian of a function with complex arguments or "
-                                  "outputs: use make_vjp or make_jvp (fasttape "
-                                  "differentiates complex code through them and grad)")
+            return self.rec.jacobian(mode, holomorphic)
+        if type(self.argnum) is not int:
+            raise TypeError("a Jacobian is taken with respect to one argument (an int "
+                            "argnum)")
+        in_flags = self.inputs[0][1] if self.inputs is not None else \
+            [False] * len(self.rec.leaves)
+        out_flags = self.outputs[1] if self.outputs is not None else \
+            [False] * len(self.rec.out_flat)
+        name = getattr(self.fun, "__name__", repr(self.fun))
+        if holomorphic and not all(in_flags):
+            raise TypeError(f"jacobian of {name} with holomorphic=True requires complex "
+                            f"inputs")
+        if any(out_flags) and any(in_flags) and not holomorphic:
+            raise TypeError(
+                f"jacobian of {name}: a complex output of a complex input has no "
+                f"complex Jacobian unless the function is holomorphic (then pass "
+                f"holomorphic=True); for a non-holomorphic function use make_jvp or "
+                f"make_vjp, or differentiate the real and imaginary parts as real "
+                f"arguments")
+        real = self.rec.jacobian(mode)              # (real output parts, input parts)
+        rows = _part_ranges([_shape(v) for v in self.rec.out_flat], out_flags)
+        columns = _part_ranges([_shape(v) for v in self.rec.leaves], in_flags)
+        blocks = []
+        for (r0, r1, ri), out_complex in zip(rows, out_flags):
+            row = []
+            for (c0, c1, ci), in_complex in zip(columns, in_flags):
+                block = real[r0:r1, c0:c1]
+                if out_complex:       # d Re f/dx + i d Im f/dx (holomorphic: df/dz)
+                    block = make(block, real[ri:ri + r1 - r0, c0:c1])
+                elif in_complex:      # the gradient: df/dx - i df/dy
+                    block = make(block, -real[r0:r1, ci:ci + c1 - c0])
+                row.append(block)
+            blocks.append(_complex.concatenate(row, axis=1) if len(row) > 1 else row[0])
+        full = _complex.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
+        out_structure = self.outputs[0] if self.outputs is not None else \
+            self.rec.out_structure
+        in_structure = self.inputs[0][0] if self.inputs is not None else \
+            self.rec.structures[0]
+        if len(rows) == 1 and len(columns) == 1 and out_structure is LEAF_STRUCTURE \
+                and in_structure is LEAF_STRUCTURE:
+            shape = _shape(self.rec.out_flat[0]) + _shape(self.rec.leaves[0])
+            return _complex.reshape(full, shape)
+        return full
 
     def hvp(self, directions):
         return None
@@ -131,6 +180,22 @@ class ComplexRecording:
             return structure.rebuild(_merged(list(gradient), flags, conjugate))
         return tuple(structure.rebuild(_merged(list(g), flags, conjugate))
                      for g, (structure, flags) in zip(gradient, self.inputs))
+
+
+def _shape(x):
+    return np.shape(x.value if is_variable(x) else x)
+
+
+def _part_ranges(shapes, flags):
+    """Per value of a flat list (flags: complex), the rows (or columns) of its parts
+    in the real Jacobian: (start, end, start of the imaginary part)."""
+    ranges, k, start = [], 0, 0
+    for is_complex in flags:
+        size = int(np.prod(shapes[k], dtype=np.int64))
+        ranges.append((start, start + size, start + size))
+        start += 2 * size if is_complex else size
+        k += 2 if is_complex else 1
+    return ranges
 
 
 def _or_zero(re, im):

@@ -318,11 +318,15 @@ class Recording:
             out[i] = t
         return self.out_structure.rebuild(out)
 
-    def jacobian(self, mode):
+    def jacobian(self, mode, holomorphic=False):
         """Jacobian of the output(s) with respect to the input(s) argnum: by rows
         (reverse sweeps, mode "rev"), by columns (tangent sweeps, "fwd") or whichever
         is fewer ("auto"). For one array (or number) out and in: shape out.shape +
-        x.shape; when either side is a container, its numbers are laid out flat."""
+        x.shape; when either side is a container, its numbers are laid out flat.
+        (holomorphic=True is for complex inputs: an error here, as JAX's.)"""
+        if holomorphic:
+            raise TypeError(f"jacobian of {getattr(self.fun, '__name__', self.fun)} "
+                            f"with holomorphic=True requires complex inputs")
         out_shapes = [shape_of(o) for o in self.out_flat]
         x_shapes = [shape_of(x) for x in self.leaves]
         single = len(self.out_flat) == 1 and len(self.leaves) == 1 and \
@@ -393,7 +397,10 @@ def hessian_vectors(fun, argnum, args, directions):
             -len(args) <= argnum < len(args) and holds_variables(args[argnum]):
         argnums_of(fun, argnum, args)           # (argnum's errors first)
         return None
-    rec = Recording(fun, args, argnum, {}, POOLED)
+    try:
+        rec = Recording(fun, args, argnum, {}, POOLED)
+    except ComplexInputError:          # (complex arguments: the general path)
+        return None
     try:
         return rec.hvp(directions)
     finally:

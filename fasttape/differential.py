@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 
+from fasttape import _recording
 from fasttape._arrays import frozen, holds_variables
 from fasttape._containers import flatten
 from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, hessian_vectors,
@@ -159,39 +160,55 @@ def jvp(fun, primals, tangents):
 
 # -- Jacobians and Hessians ---------------------------------------------------------------
 
-def jacrev(fun, argnum=0):
+def jacrev(fun, argnum=0, holomorphic=False):
     """Jacobian by reverse mode: one reverse sweep per output element. Shape
-    ``out.shape + x.shape`` (``J[i..., j...] = d out[i...] / d x[j...]``)."""
+    ``out.shape + x.shape`` (``J[i..., j...] = d out[i...] / d x[j...]``). Complex
+    arguments or outputs: as ``jacobian``."""
     @functools.wraps(fun)
     def jacrev_fun(*args, **kwargs):
-        return record(fun, args, _single(argnum), kwargs).jacobian("rev")
+        return record(fun, args, _single(argnum), kwargs).jacobian("rev", holomorphic)
     return jacrev_fun
 
 
-def jacfwd(fun, argnum=0):
-    """Jacobian by forward mode: one tangent sweep per input element."""
+def jacfwd(fun, argnum=0, holomorphic=False):
+    """Jacobian by forward mode: one tangent sweep per input element. Complex
+    arguments or outputs: as ``jacobian``."""
     @functools.wraps(fun)
     def jacfwd_fun(*args, **kwargs):
-        return record(fun, args, _single(argnum), kwargs).jacobian("fwd")
+        return record(fun, args, _single(argnum), kwargs).jacobian("fwd", holomorphic)
     return jacfwd_fun
 
 
-def jacobian(fun, argnum=0):
+def jacobian(fun, argnum=0, holomorphic=False):
     """Return a function computing the Jacobian of ``fun`` with respect to argument
     ``argnum`` (a number or an array): shape ``out.shape + x.shape``.
 
     The function is recorded once, then swept forward once per input element or in
     reverse once per output element, whichever is fewer.
+
+    Complex values (JAX's jacfwd/jacrev conventions, whichever the mode): for a
+    complex input and a real output, each row is the gradient (df/dx - i df/dy, as
+    ``grad``); for a real input and a complex output, each column is the complex
+    tangent d Re f/dx + i d Im f/dx; a complex output of a complex input requires
+    ``holomorphic=True`` (a TypeError otherwise) and gives df/dz. ``holomorphic=True``
+    with a real input is a TypeError.
     """
     @functools.wraps(fun)
     def jacobian_fun(*args, **kwargs):
-        return record(fun, args, _single(argnum), kwargs).jacobian("auto")
+        return record(fun, args, _single(argnum), kwargs).jacobian("auto", holomorphic)
     return jacobian_fun
 
 
-def hessian(fun, argnum=0):
+def hessian(fun, argnum=0, holomorphic=False):
     """Return a function computing the Hessian of a scalar ``fun``: shape
     ``x.shape + x.shape``.
+
+    Complex arguments (JAX's conventions): with ``holomorphic=True``, a holomorphic
+    ``fun`` of complex ``x`` with a complex output has the Hessian d^2 f/dz^2 (the
+    Jacobian of ``holomorphic_grad``); otherwise a complex argument is a TypeError
+    (the Hessian of a real function of complex z is not complex-linear:
+    ``hessian_vector_product`` takes complex directions, or differentiate the real and
+    imaginary parts as real arguments).
 
     The Hessian is assembled from forward-over-reverse sweeps in C, one per input
     element, over a tape recorded once (scalar and array operations). Otherwise
@@ -200,11 +217,21 @@ def hessian(fun, argnum=0):
     recorded (its own reverse sweep lands on the tape) and swept forward once per input
     element.
     """
+    if holomorphic:
+        return jacobian(_recording.COMPLEX.holomorphic_grad(fun, argnum), argnum,
+                        holomorphic=True)
     general = jacfwd(grad(fun, argnum), argnum)
 
     @functools.wraps(fun)
     def hessian_fun(*args, **kwargs):
         x = args[_single(argnum)]
+        if _recording.COMPLEX is not None and \
+                _recording.COMPLEX.holds_complex(args, argnum):
+            raise TypeError(
+                f"hessian of {getattr(fun, '__name__', fun)} with respect to a complex "
+                f"argument: pass holomorphic=True for a holomorphic function; for a "
+                f"real function of complex values use hessian_vector_product (complex "
+                f"directions) or take the real and imaginary parts as real arguments")
         if not kwargs and not holds_variables(x) and active_tape() is None:
             flat, structure = flatten(x)
             if isinstance(x, np.ndarray):              # one array
@@ -234,7 +261,9 @@ def hessian_vector_product(fun, argnum=0):
     A forward-over-reverse pass in C records nothing beyond the function itself;
     functions with Python-rule operations (linalg, einsum, custom primitives,
     checkpoint), and calls inside another differentiation, take one forward sweep over
-    the recorded gradient instead.
+    the recorded gradient instead. A complex argument takes that path too: the result
+    is the derivative of ``grad(fun)`` along the complex ``vector`` (JAX's
+    ``jvp(grad(fun), (z,), (vector,))``).
     """
     def hvp_fun(*args, **kwargs):
         if not args:

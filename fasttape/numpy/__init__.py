@@ -520,7 +520,11 @@ def std(a, axis=None, ddof=0, keepdims=False):
     a = _operand(a)
     if not _is_variable(a):
         return _np.std(a, axis=axis, ddof=ddof, keepdims=keepdims)
-    v = var(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    return _sqrt_of_variance(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def _sqrt_of_variance(v):
+    """sqrt(v) of a variance v, with derivative 0 where v is 0 (see std)."""
     if type(v) is Variable:
         return sqrt(v) if v > 0.0 else v * 0.0
     if not _traced(v) and _np.all(v.value > 0.0):

@@ -141,6 +141,8 @@ def solve(a, b):
     the batch."""
     if not (_is_variable(a) or _is_variable(b)):
         return _numpy2_solve(a, b)
+    if _is_complex_constant(a) or _is_complex_constant(b):
+        return _COMPLEX["solve"](a, b)
     a_shape, b_shape = _np.shape(_value(a)), _np.shape(_value(b))
     vector = len(b_shape) == 1
 
@@ -168,9 +170,15 @@ def solve(a, b):
 
 
 def _sum_to(x, shape):
-    """Sum the leading (batch) axes of x away to reach `shape`."""
-    extra = len(_np.shape(_value(x))) - len(shape)
-    return fnp.sum(x, axis=tuple(range(extra))) if extra > 0 else x
+    """The adjoint of broadcasting an operand of `shape` to x's shape: sum the leading
+    (batch) axes x has beyond it away, and the axes where the operand has length 1."""
+    x_shape = _np.shape(_value(x))
+    extra = len(x_shape) - len(shape)
+    if extra > 0:
+        x = fnp.sum(x, axis=tuple(range(extra)))
+        x_shape = x_shape[extra:]
+    stretched = tuple(i for i, (d, e) in enumerate(zip(shape, x_shape)) if d == 1 != e)
+    return fnp.sum(x, axis=stretched, keepdims=True) if stretched else x
 
 
 def det(a):
@@ -323,13 +331,31 @@ def eigvalsh(a, UPLO="L"):
 
 # -- general eigenproblem (real spectra) -----------------------------------------------
 
+# The complex versions of eig, eigvals and solve (fasttape._complex_linalg, a layer
+# above; filled by fasttape._wiring): a real matrix with complex eigenvalues, or a
+# complex constant operand, is handed over to them.
+_COMPLEX = {}
+
+
+def register_complex_functions(functions):
+    _COMPLEX.update(functions)
+
+
+class _ComplexSpectrum(TypeError):
+    """Raised by the real eig's evaluation when the eigenvalues are complex (eig and
+    eigvals then record the complex node; a replay of the real one says so)."""
+
+
 def _real_spectrum(w, v=None):
     if _np.iscomplexobj(w) or (v is not None and _np.iscomplexobj(v)):
-        raise TypeError("fasttape.numpy.linalg.eig: this matrix has complex "
-                        "eigenvalues; fasttape differentiates real results only "
-                        "(complex numbers are not supported; for a symmetric matrix "
-                        "use eigh)")
+        raise _ComplexSpectrum(
+            "fasttape.numpy.linalg.eig: the eigenvalues are complex where the recorded "
+            "ones were real (a replay of a traced function); trace it again")
     return w, v
+
+
+def _is_complex_constant(x):
+    return not _is_variable(x) and _np.iscomplexobj(x)
 
 
 def eig(a):
@@ -342,7 +368,10 @@ def eig(a):
     if not _is_variable(a):
         return _np.linalg.eig(a)
     n = _shape(a)[-1]
-    w, v = _unpack(_eig_packed(a), [(n,), (n, n)])
+    try:
+        w, v = _unpack(_eig_packed(a), [(n,), (n, n)])
+    except _ComplexSpectrum:
+        return _COMPLEX["eig"](a)
     return _EigResult(w, v)
 
 
@@ -395,7 +424,11 @@ def eigvals(a):
     def evaluate(a):
         return _real_spectrum(_np.linalg.eigvals(a))[0]
 
-    return rule_node([a], evaluate(_value(a)), reverse, forward, evaluate,
+    try:
+        value = evaluate(_value(a))
+    except _ComplexSpectrum:
+        return _COMPLEX["eigvals"](a)
+    return rule_node([a], value, reverse, forward, evaluate,
                      (eigvals, operand_slots(1), {}))
 
 
