@@ -229,3 +229,147 @@ cdef inline double logaddexp_second(double a, double b) noexcept nogil:
     cdef double s = 0.5 if a == b else sigmoid(a - b)
     return s * (1.0 - s)
 
+
+
+# -- SciPy's special functions (scipy.special.cython_special: nogil C, the same code as
+# the scipy.special ufuncs, so that scalars and arrays agree to the last bit) ----------
+
+from scipy.special cimport cython_special as sc
+
+
+cdef inline double gamma(double x) noexcept nogil:
+    return sc.gamma(x)
+
+
+cdef inline double gammaln(double x) noexcept nogil:
+    # log|Gamma(x)|; inf at the poles 0, -1, -2, ...
+    return sc.gammaln(x)
+
+
+cdef inline double rgamma(double x) noexcept nogil:
+    # 1 / Gamma(x); 0 at the poles
+    return sc.rgamma(x)
+
+
+cdef inline double gammasgn(double x) noexcept nogil:
+    return sc.gammasgn(x)
+
+
+cdef inline double digamma(double x) noexcept nogil:
+    # psi(x) = d/dx log Gamma(x); nan at the poles (SciPy's convention; -inf at 0)
+    return sc.psi(x)
+
+
+cdef inline double trigamma(double x) noexcept nogil:
+    # psi'(x) = sum_k 1/(x + k)^2 (SciPy's polygamma(1, x)). Below 0 by the reflection
+    # psi'(x) + psi'(1 - x) = pi^2 / sin^2(pi x) (inf at the poles); up to x >= 10 by
+    # psi'(x) = psi'(x + 1) + 1/x^2; there the asymptotic series
+    # 1/x + 1/(2x^2) + sum_k B_2k / x^(2k+1) (Bernoulli numbers), its first omitted
+    # term below 1e-17.
+    cdef double s, acc = 0.0, r
+    if x != x:
+        return x
+    if x <= 0.0:
+        if x == cm.floor(x):
+            return cm.INFINITY
+        s = cm.sin(cm.M_PI * x)
+        return cm.M_PI * cm.M_PI / (s * s) - trigamma(1.0 - x)
+    while x < 10.0:
+        acc += 1.0 / (x * x)
+        x += 1.0
+    r = 1.0 / (x * x)
+    return acc + 1.0 / x + r / 2.0 + (r / x) * (1.0 / 6.0 + r * (-1.0 / 30.0 + r * (
+        1.0 / 42.0 + r * (-1.0 / 30.0 + r * (5.0 / 66.0 + r * (-691.0 / 2730.0))))))
+
+
+cdef inline double tetragamma(double x) noexcept nogil:
+    # psi''(x) = -2 sum_k 1/(x + k)^3 (SciPy's polygamma(2, x)). Below 0 by the
+    # reflection psi''(x) = psi''(1 - x) - 2 pi^3 cos(pi x) / sin^3(pi x) (nan at the
+    # poles, where the two sides' limits are -inf and +inf); up to x >= 10 by
+    # psi''(x) = psi''(x + 1) - 2/x^3; there the asymptotic series
+    # -1/x^2 - 1/x^3 - sum_k (2k + 1) B_2k / x^(2k+2).
+    cdef double s, acc = 0.0, r
+    if x != x:
+        return x
+    if x <= 0.0:
+        if x == cm.floor(x):
+            return cm.NAN
+        s = cm.sin(cm.M_PI * x)
+        return tetragamma(1.0 - x) - 2.0 * cm.M_PI * cm.M_PI * cm.M_PI * \
+            cm.cos(cm.M_PI * x) / (s * s * s)
+    while x < 10.0:
+        acc -= 2.0 / (x * x * x)
+        x += 1.0
+    r = 1.0 / (x * x)
+    return acc - r - r / x - r * r * (0.5 + r * (-1.0 / 6.0 + r * (1.0 / 6.0 + r * (
+        -3.0 / 10.0 + r * (5.0 / 6.0 + r * (-691.0 / 210.0))))))
+
+
+cdef inline double erfc(double x) noexcept nogil:
+    return sc.erfc(x)
+
+
+cdef inline double erfinv(double x) noexcept nogil:
+    return sc.erfinv(x)
+
+
+cdef inline double erfcinv(double x) noexcept nogil:
+    return sc.erfcinv(x)
+
+
+cdef inline double logit(double x) noexcept nogil:
+    return sc.logit(x)
+
+
+cdef inline double i0(double x) noexcept nogil:
+    return sc.i0(x)
+
+
+cdef inline double i1(double x) noexcept nogil:
+    return sc.i1(x)
+
+
+cdef inline double j0(double x) noexcept nogil:
+    return sc.j0(x)
+
+
+cdef inline double j1(double x) noexcept nogil:
+    return sc.j1(x)
+
+
+cdef inline double y0(double x) noexcept nogil:
+    return sc.y0(x)
+
+
+cdef inline double y1(double x) noexcept nogil:
+    return sc.y1(x)
+
+
+cdef inline double i1_derivative(double x) noexcept nogil:
+    # I1'(x) = I0(x) - I1(x)/x; 1/2 at 0
+    if x == 0.0:
+        return 0.5
+    return sc.i0(x) - sc.i1(x) / x
+
+
+cdef inline double i1_second(double x) noexcept nogil:
+    # I1''(x) = I1(x) - I0(x)/x + 2 I1(x)/x^2; 0 at 0 (I1 is odd). Near 0 the terms
+    # cancel, so there the series x (3/8 + 5 x^2/96) (error below 1e-10 relative at
+    # |x| < 1e-2).
+    if cm.fabs(x) < 1e-2:
+        return x * (0.375 + x * x * 5.0 / 96.0)
+    return sc.i1(x) - sc.i0(x) / x + 2.0 * sc.i1(x) / (x * x)
+
+
+cdef inline double j1_derivative(double x) noexcept nogil:
+    # J1'(x) = J0(x) - J1(x)/x; 1/2 at 0
+    if x == 0.0:
+        return 0.5
+    return sc.j0(x) - sc.j1(x) / x
+
+
+cdef inline double j1_second(double x) noexcept nogil:
+    # J1''(x) = -J1(x) - J0(x)/x + 2 J1(x)/x^2; near 0 the series -x (3/8 - 5 x^2/96)
+    if cm.fabs(x) < 1e-2:
+        return -x * (0.375 - x * x * 5.0 / 96.0)
+    return -sc.j1(x) - sc.j0(x) / x + 2.0 * sc.j1(x) / (x * x)
