@@ -8,11 +8,13 @@ pseudo-determinant and the pseudo-inverse over the eigenvalues above SciPy's cut
 (..., d) (or a scalar, or (n,) when d = 1), mean of shape (d,) (None: 0), cov a
 (d, d) matrix, a vector (its diagonal) or a number (times the identity)."""
 import numpy as np
+import scipy.linalg as _sla
 import scipy.stats as _stats
 
 import fasttape.numpy as fnp
 import fasttape.numpy.linalg as flinalg
-from fasttape.scipy.stats._common import any_variable, value
+from fasttape._rule_nodes import operand_slots, rule_node
+from fasttape.scipy.stats._common import any_variable, is_variable, value
 
 __all__ = ["pdf", "logpdf", "entropy"]
 
@@ -71,9 +73,9 @@ def logpdf(x, mean=None, cov=1, allow_singular=False):
     d = _dimension(mean, cov)
     cov = _matrix(cov, d)
     x, batch = _points(x, d)
-    dev = x if mean is None else x - mean
-    rows = fnp.reshape(dev, (-1, d))               # (n, d)
     if allow_singular:
+        dev = x if mean is None else x - mean
+        rows = fnp.reshape(dev, (-1, d))               # (n, d)
         w, v = flinalg.eigh(cov) if any_variable(cov) else np.linalg.eigh(cov)
         keep = np.asarray(value(w)) > _cutoff(value(w))
         rank = int(keep.sum())
@@ -83,17 +85,81 @@ def logpdf(x, mean=None, cov=1, allow_singular=False):
         log_det = fnp.sum(fnp.log(w_kept))
         out = -0.5 * (rank * _LOG_2PI + log_det + maha)
     else:
-        try:
-            chol = flinalg.cholesky(cov) if any_variable(cov) else np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError:
-            raise np.linalg.LinAlgError(
-                "multivariate_normal: cov is not positive definite (pass "
-                "allow_singular=True for a singular covariance)") from None
-        z = flinalg.solve(chol, fnp.transpose(rows))      # (d, n): L^-1 (x - mean)
-        maha = fnp.sum(z * z, axis=0)
-        log_det = 2.0 * fnp.sum(fnp.log(fnp.diagonal(chol)))
-        out = -0.5 * (d * _LOG_2PI + log_det) - 0.5 * maha
+        if mean is None:
+            mean = np.zeros(d)
+        elif np.shape(value(mean)) != (d,):
+            mean = fnp.broadcast_to(mean, (d,))
+        out = gaussian_rows(fnp.reshape(x, (-1, d)), mean, cov)
     return _squeezed(fnp.reshape(out, batch), batch)
+
+
+def gaussian_rows(rows, mean, cov):
+    """The log densities of the n rows of `rows` (n, d) under N(mean, cov) as one node
+    with Python rules, its operands rows, mean (d,) and cov (d, d) (Variables or
+    constants). With cov = L L^T and Z = L^-1 (rows - mean)^T (one triangular solve for
+    all rows), y_i = -(d log 2 pi + 2 sum log diag L + |Z_i|^2)/2. The rules, with
+    A = cov^-1 (rows - mean)^T = L^-T Z and g the output cotangent:
+    rows: -(A g)^T row by row; mean: A g summed over rows; cov: (A diag(g) A^T
+    - sum(g) cov^-1)/2 (the symmetric gradient). On numbers they are triangular solves
+    and one matrix product (SciPy's BLAS and LAPACK); on Variables (derivatives of
+    derivatives) the same formulas written with fasttape.numpy, which record."""
+    rows_value, mean_value, cov_value = (np.asarray(value(v), dtype=float)
+                                         for v in (rows, mean, cov))
+    d = cov_value.shape[0]
+    chol = _cholesky(cov_value)
+    z = _sla.solve_triangular(chol, (rows_value - mean_value).T, lower=True,
+                              check_finite=False)
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol)))
+    out = -0.5 * (d * _LOG_2PI + log_det) - 0.5 * np.einsum("ij,ij->j", z, z)
+
+    def whitened(rows, mean, cov):
+        # A = cov^-1 (rows - mean)^T, and cov^-1 (from the Cholesky factor on numbers)
+        if any_variable(rows, mean, cov):
+            return (flinalg.solve(cov, fnp.transpose(rows - mean)), flinalg.inv(cov))
+        chol = _cholesky(cov)
+        a = _sla.cho_solve((chol, True), (rows - mean).T, check_finite=False)
+        return a, _sla.cho_solve((chol, True), np.eye(d), check_finite=False)
+
+    def reverse(g, y, rows, mean, cov):
+        a, inverse = whitened(rows, mean, cov)
+        ag = a * g                                        # (d, n): column j times g_j
+        return [-fnp.transpose(ag) if is_variable(rows_operand) else None,
+                fnp.sum(ag, axis=1) if is_variable(mean_operand) else None,
+                0.5 * (fnp.dot(ag, fnp.transpose(a)) - fnp.sum(g) * inverse)
+                if is_variable(cov_operand) else None]
+
+    def forward(tangents, y, rows, mean, cov):
+        t_rows, t_mean, t_cov = tangents
+        a, inverse = whitened(rows, mean, cov)
+        out = 0.0
+        if t_rows is not None:
+            out = out - fnp.sum(a * fnp.transpose(t_rows), axis=0)
+        if t_mean is not None:
+            out = out + fnp.dot(t_mean, a)
+        if t_cov is not None:
+            out = out + 0.5 * fnp.sum(a * fnp.dot(t_cov, a), axis=0) \
+                - 0.5 * fnp.sum(inverse * fnp.transpose(t_cov))
+        return out
+
+    rows_operand, mean_operand, cov_operand = rows, mean, cov
+    return rule_node([rows, mean, cov], out, reverse, forward, _gaussian_rows_value,
+                     (gaussian_rows, operand_slots(3), {}))
+
+
+def _cholesky(cov):
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            "multivariate_normal: cov is not positive definite (pass "
+            "allow_singular=True for a singular covariance)") from None
+
+
+def _gaussian_rows_value(rows, mean, cov):
+    chol = _cholesky(cov)
+    z = _sla.solve_triangular(chol, (rows - mean).T, lower=True, check_finite=False)
+    return -0.5 * (cov.shape[0] * _LOG_2PI + 2.0 * np.sum(np.log(np.diagonal(chol)))) \
+        - 0.5 * np.einsum("ij,ij->j", z, z)
 
 
 def pdf(x, mean=None, cov=1, allow_singular=False):
