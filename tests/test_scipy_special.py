@@ -320,3 +320,22 @@ def test_traced_special_functions_replay_at_new_points():
     x1 = np.array([0.7, 2.5, 4.0])
     np.testing.assert_allclose(traced(x1), f(x1), rtol=1e-14)
     np.testing.assert_allclose(traced.grad(x1), ft.grad(f)(x1), rtol=1e-13)
+
+
+@pytest.mark.parametrize("name, sign", [("erf", 1.0), ("erfc", -1.0)])
+def test_erf_and_erfc_of_complex_values_are_holomorphic(name, sign):
+    f = getattr(special, name)
+    for z in (0.4 + 0.3j, -1.2 + 0.05j, 2.0 - 1.5j):
+        derivative = sign * 2 / math.sqrt(math.pi) * np.exp(-z * z)
+        assert ft.holomorphic_grad(f)(z) == pytest.approx(derivative, rel=1e-13)
+        assert ft.holomorphic_grad(ft.holomorphic_grad(f))(z) == pytest.approx(
+            -2 * z * derivative, rel=1e-12)
+    # values of arrays from SciPy's complex functions; a real-valued function of
+    # complex arguments against central differences in the real and imaginary parts
+    zs = np.array([0.4 + 0.3j, -1.2 + 0.05j, 2.0 - 1.5j])
+    seen = []
+    ft.grad(lambda x, y: seen.append(f(x + 1j * y).value) or
+            fnp.sum(fnp.abs(f(x + 1j * y)) ** 2), argnum=(0, 1))(zs.real, zs.imag)
+    np.testing.assert_allclose(seen[0], getattr(sc, name)(zs), rtol=1e-14)
+    check_grads(lambda x, y: fnp.real(f(x + 1j * y)) * fnp.imag(f(x + 1j * y)),
+                modes=("fwd", "rev"), order=2, rtol=1e-4)(zs.real, zs.imag)
