@@ -4,6 +4,7 @@ to second order in both modes, at points that include the edges of each domain
 (gamma next to its poles, erfinv next to +-1, betainc next to 0 and 1), broadcasting,
 and the errors for arguments that are not differentiated."""
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -118,6 +119,7 @@ def test_trigamma_and_tetragamma_helpers_match_scipy_across_the_line():
 ORDER_CASES = [
     ("polygamma", np.array([0, 1, 2, 3]), np.array([0.3, 1.7, 4.0, 11.0])),
     ("polygamma", np.array([[1], [2]]), np.array([-1.5, 0.4, 2.2])),
+    ("polygamma", np.array([0, 0, 0]), np.array([2.5])),
     ("iv", np.array([0.0, 0.5, 1.0, 2.5]), np.array([-2.0, 0.7, 3.0, 12.0])),
     ("ive", np.array([0.0, 0.5, 1.0, 2.5]), np.array([-2.0, 0.7, 3.0, 12.0])),
     ("jn", np.array([0, 1, 2, 5]), np.array([-3.0, 0.7, 4.0, 12.0])),
@@ -311,15 +313,18 @@ def test_gradients_match_autograd():
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
-def test_traced_special_functions_replay_at_new_points():
+def test_traced_special_functions_replay_at_new_points_and_pickle():
     def f(x):
         return fnp.sum(special.gammaln(x) * special.polygamma(1, x)
-                       + special.gammainc(2.0, x))
+                       + special.gammainc(2.0, x) + special.betainc(2.0, 3.0, x / 10)
+                       + special.iv(1.0, x) + special.ive(0.5, x) + special.jn(2, x)
+                       + special.yn(1, x) + special.erfinv(x / 5))
     x0 = np.array([0.5, 1.5, 3.0])
     traced = ft.trace(f, x0)
     x1 = np.array([0.7, 2.5, 4.0])
-    np.testing.assert_allclose(traced(x1), f(x1), rtol=1e-14)
-    np.testing.assert_allclose(traced.grad(x1), ft.grad(f)(x1), rtol=1e-13)
+    for g in (traced, pickle.loads(pickle.dumps(traced))):
+        np.testing.assert_allclose(g(x1), f(x1), rtol=1e-14)
+        np.testing.assert_allclose(g.grad(x1), ft.grad(f)(x1), rtol=1e-13)
 
 
 @pytest.mark.parametrize("name, sign", [("erf", 1.0), ("erfc", -1.0)])

@@ -3,6 +3,8 @@ differences in every continuous argument (x, loc, scale, shape parameters, mean,
 cov) to second order in both modes, SciPy's argument conventions (broadcasting,
 multivariate_normal's shapes and allow_singular), and the errors for the arguments
 that are not differentiated."""
+import pickle
+
 import numpy as np
 import pytest
 import scipy.stats as st
@@ -265,3 +267,20 @@ def test_module_layout_matches_autograd():
                  "poisson"):
         module = importlib.import_module(f"fasttape.scipy.stats.{name}")
         assert getattr(stats, name) is module
+
+
+def test_traced_densities_replay_at_new_points_and_pickle():
+    cov0 = _spd(3)
+
+    def f(x):
+        cov = cov0 + 0.1 * x[0] * np.eye(3)
+        return (fnp.sum(stats.norm.logcdf(x, 0.2, 1.5)) + fnp.sum(stats.t.cdf(x, 3.0))
+                + fnp.sum(stats.multivariate_normal.logpdf(fnp.reshape(x, (1, 3)),
+                                                           np.zeros(3), cov))
+                + fnp.sum(stats.gamma.logpdf(x, 2.5)) + fnp.sum(stats.poisson.cdf(3, x)))
+    x0 = np.array([0.5, 1.5, 3.0])
+    traced = ft.trace(f, x0)
+    x1 = np.array([0.7, 2.5, 4.0])
+    for g in (traced, pickle.loads(pickle.dumps(traced))):
+        assert g(x1) == pytest.approx(f(x1), rel=1e-14)
+        np.testing.assert_allclose(g.grad(x1), ft.grad(f)(x1), rtol=1e-13)

@@ -108,9 +108,10 @@ def polygamma(n, x):
     _refuse_variable("polygamma", "n", 0, n)
     if not _is_variable(x):
         return _special.polygamma(n, x)
-    if _np.all(_np.asarray(n) == 0):
-        return fnp.broadcast_to(digamma(x), _np.broadcast(n, _value(x)).shape) \
-            if _np.ndim(n) > _np.ndim(_value(x)) else digamma(x)
+    if _np.all(_np.asarray(n) == 0):          # digamma: the op table's row
+        shape = _np.broadcast(_np.asarray(n), _np.asarray(_value(x))).shape
+        out = digamma(x)
+        return out if _np.shape(_value(x)) == shape else fnp.broadcast_to(out, shape)
     return _with_parameters(polygamma, _special.polygamma, (n,), x,
                             lambda p, x: polygamma(p[0] + 1.0, x))
 
