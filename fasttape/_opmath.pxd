@@ -231,11 +231,11 @@ cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil
     elif op == OP_SINC:      # y = sinc(x)
         return sinc_derivative(x, y)
     elif op == OP_GAMMA:      # y = gamma(x)
-        return y * digamma(x)
+        return y * digamma_series(x)
     elif op == OP_GAMMALN:      # y = gammaln(x)
-        return digamma(x)
+        return digamma_series(x)
     elif op == OP_RGAMMA:      # y = rgamma(x)
-        return -(y * digamma(x))
+        return -(y * digamma_series(x))
     elif op == OP_GAMMASGN:      # y = gammasgn(x)
         return 0.0
     elif op == OP_DIGAMMA:      # y = digamma(x)
@@ -336,11 +336,11 @@ cdef inline double unary_second(opcode_t op, double x, double y) noexcept nogil:
     elif op == OP_SINC:
         return sinc_second(x, y)
     elif op == OP_GAMMA:
-        return y * (digamma(x) * digamma(x) + trigamma(x))
+        return y * (digamma_series(x) * digamma_series(x) + trigamma(x))
     elif op == OP_GAMMALN:
         return trigamma(x)
     elif op == OP_RGAMMA:
-        return y * (digamma(x) * digamma(x) - trigamma(x))
+        return y * (digamma_series(x) * digamma_series(x) - trigamma(x))
     elif op == OP_GAMMASGN:
         return 0.0
     elif op == OP_DIGAMMA:
@@ -627,13 +627,13 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         adjoints[a] += g * (sinc_derivative(va, y))
     elif op == OP_GAMMA:      # y = gamma(x)
         va = values[a]
-        adjoints[a] += g * (y * digamma(va))
+        adjoints[a] += g * (y * digamma_series(va))
     elif op == OP_GAMMALN:      # y = gammaln(x)
         va = values[a]
-        adjoints[a] += g * (digamma(va))
+        adjoints[a] += g * (digamma_series(va))
     elif op == OP_RGAMMA:      # y = rgamma(x)
         va = values[a]
-        adjoints[a] += g * (-(y * digamma(va)))
+        adjoints[a] += g * (-(y * digamma_series(va)))
     elif op == OP_GAMMASGN:      # y = gammasgn(x)
         adjoints[a] += g * (0.0)
     elif op == OP_DIGAMMA:      # y = digamma(x)
@@ -1116,13 +1116,13 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
         return times(sinc_derivative(va, y), tangents[a])
     elif op == OP_GAMMA:      # y = gamma(x)
         va = values[a]
-        return times(y * digamma(va), tangents[a])
+        return times(y * digamma_series(va), tangents[a])
     elif op == OP_GAMMALN:      # y = gammaln(x)
         va = values[a]
-        return times(digamma(va), tangents[a])
+        return times(digamma_series(va), tangents[a])
     elif op == OP_RGAMMA:      # y = rgamma(x)
         va = values[a]
-        return times(-(y * digamma(va)), tangents[a])
+        return times(-(y * digamma_series(va)), tangents[a])
     elif op == OP_GAMMASGN:      # y = gammasgn(x)
         return times(0.0, tangents[a])
     elif op == OP_DIGAMMA:      # y = digamma(x)
@@ -1486,20 +1486,20 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_GAMMA:      # y = gamma(x)
         va = values[a]
-        p = y * digamma(va)
-        q = y * (digamma(va) * digamma(va) + trigamma(va))
+        p = y * digamma_series(va)
+        q = y * (digamma_series(va) * digamma_series(va) + trigamma(va))
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_GAMMALN:      # y = gammaln(x)
         va = values[a]
-        p = digamma(va)
+        p = digamma_series(va)
         q = trigamma(va)
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_RGAMMA:      # y = rgamma(x)
         va = values[a]
-        p = -(y * digamma(va))
-        q = y * (digamma(va) * digamma(va) - trigamma(va))
+        p = -(y * digamma_series(va))
+        q = y * (digamma_series(va) * digamma_series(va) - trigamma(va))
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_GAMMASGN:      # y = gammasgn(x)
@@ -1831,22 +1831,22 @@ cdef inline void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x,
             yk = y[k]
             d = g[k] * (sinc_derivative(xk, yk))
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_GAMMA:      # dy/dx = y * digamma(x)
+    elif sop == OP_GAMMA:      # dy/dx = y * digamma_series(x)
         for k in range(n):
             xk = x[k]
             yk = y[k]
-            d = g[k] * (yk * digamma(xk))
+            d = g[k] * (yk * digamma_series(xk))
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_GAMMALN:      # dy/dx = digamma(x)
+    elif sop == OP_GAMMALN:      # dy/dx = digamma_series(x)
         for k in range(n):
             xk = x[k]
-            d = g[k] * (digamma(xk))
+            d = g[k] * (digamma_series(xk))
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
-    elif sop == OP_RGAMMA:      # dy/dx = -(y * digamma(x))
+    elif sop == OP_RGAMMA:      # dy/dx = -(y * digamma_series(x))
         for k in range(n):
             xk = x[k]
             yk = y[k]
-            d = g[k] * (-(yk * digamma(xk)))
+            d = g[k] * (-(yk * digamma_series(xk)))
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
     elif sop == OP_GAMMASGN:      # dy/dx = 0.0
         for k in range(n):

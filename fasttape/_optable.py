@@ -223,15 +223,15 @@ OPS = (
 
     # scipy.special's functions of one argument (fasttape.scipy.special); values from
     # SciPy's cython_special, so that scalars and arrays agree with scipy.special
-    unary("gamma", "gamma(x)", "y * digamma(x)",
-          "y * (digamma(x) * digamma(x) + trigamma(x))",
+    unary("gamma", "gamma(x)", "y * digamma_series(x)",
+          "y * (digamma_series(x) * digamma_series(x) + trigamma(x))",
           "Gamma function. d/dx = Gamma(x) psi(x); inf (or nan) at the poles 0, -1, ...",
           ("offgrid", -4, 5), numpy=(), scipy="gamma"),
-    unary("gammaln", "gammaln(x)", "digamma(x)", "trigamma(x)",
+    unary("gammaln", "gammaln(x)", "digamma_series(x)", "trigamma(x)",
           "log|Gamma(x)|. d/dx = psi(x) (digamma); inf at the poles 0, -1, ...",
           ("offgrid", -4, 8), numpy=(), scipy="gammaln"),
-    unary("rgamma", "rgamma(x)", "-(y * digamma(x))",
-          "y * (digamma(x) * digamma(x) - trigamma(x))",
+    unary("rgamma", "rgamma(x)", "-(y * digamma_series(x))",
+          "y * (digamma_series(x) * digamma_series(x) - trigamma(x))",
           "1 / Gamma(x) (0 at the poles). d/dx = -psi(x) / Gamma(x).",
           ("offgrid", -4, 5), numpy=(), scipy="rgamma"),
     unary("gammasgn", "gammasgn(x)", "0.0", "0.0",

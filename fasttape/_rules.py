@@ -142,9 +142,9 @@ FORMULA_NAMESPACE = {
     "pow_dbase": pow_dbase, "pow_dexponent": pow_dexponent,
     "selection_partials": selection_partials, "arctan2_partials": arctan2_partials,
     "logaddexp_partials": logaddexp_partials,
-    "digamma": fnp.digamma, "trigamma": trigamma, "i1": fnp.i1, "j1": fnp.j1,
-    "y0": fnp.y0, "y1": fnp.y1, "i1_derivative": i1_derivative,
-    "j1_derivative": j1_derivative,
+    "digamma": fnp.digamma, "digamma_series": fnp.digamma, "trigamma": trigamma,
+    "i1": fnp.i1, "j1": fnp.j1, "y0": fnp.y0, "y1": fnp.y1,
+    "i1_derivative": i1_derivative, "j1_derivative": j1_derivative,
     "LN2": LN2, "LN10": LN10, "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI,
 }
 
