@@ -292,6 +292,8 @@ def test_plain_scipy_python_functions_on_a_variable_raise_too():
     # fails rather than returning a float without a derivative
     with pytest.raises(TypeError):
         ft.grad(lambda x: sc.polygamma(1, x))(0.4)
+    with pytest.raises(TypeError):
+        ft.grad(lambda x: sc.logsumexp(x))(np.array([0.4, 1.0]))
 
 
 def test_plain_scipy_ufunc_without_a_fasttape_version_says_so():

@@ -284,3 +284,12 @@ def test_traced_densities_replay_at_new_points_and_pickle():
     for g in (traced, pickle.loads(pickle.dumps(traced))):
         assert g(x1) == pytest.approx(f(x1), rel=1e-14)
         np.testing.assert_allclose(g.grad(x1), ft.grad(f)(x1), rtol=1e-13)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: st.norm.logpdf(x), lambda x: st.t.logpdf(x, 3.0),
+    lambda x: st.multivariate_normal.logpdf(x, np.zeros(3), np.eye(3)),
+])
+def test_plain_scipy_stats_on_a_variable_raise_rather_than_return_a_float(call):
+    with pytest.raises(TypeError):
+        ft.grad(lambda x: fnp.sum(call(x)))(np.array([0.1, 0.2, 0.3]))
