@@ -17,6 +17,7 @@ from fasttape._opmath cimport eval_unary
 from fasttape._tape cimport *
 from fasttape._variable cimport (Variable, as_double, check_live, new_variable,
                                  raise_mismatch, raise_stale, value_of)
+from fasttape._variable import unsupported_ufunc
 from fasttape.errors import ComplexInputError, StaleVariableError, TapeMismatchError
 
 cnp.import_array()
@@ -946,10 +947,7 @@ def array_ufunc(ufunc, method, tuple inputs, dict kwargs):
     """NumPy ufunc applied to Variables and arrays, dispatched to fasttape.numpy."""
     implementation = ARRAY_UFUNCS.get(ufunc) if method == "__call__" else None
     if implementation is None or kwargs:
-        raise TypeError(
-            f"fasttape cannot differentiate numpy.{ufunc.__name__}"
-            f"{'' if method == '__call__' else '.' + method}"
-            f"{' with keyword arguments ' + str(sorted(kwargs)) if kwargs else ''}")
+        raise unsupported_ufunc(ufunc, method, kwargs)
     return implementation(*inputs)
 
 

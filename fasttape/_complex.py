@@ -841,6 +841,63 @@ def operation(op, a, b):
     return implementation(a, b)
 
 
+# -- scipy.special's erf and erfc of complex values ---------------------------------------
+
+def erf(z):
+    """erf(x + iy) from SciPy's complex erf (Faddeeva), each part one node of (x, y)
+    differentiated by the Cauchy-Riemann equations: erf'(z) = 2/sqrt(pi) exp(-z^2)."""
+    return _holomorphic_special(z, "erf")
+
+
+def erfc(z):
+    """erfc(z) = 1 - erf(z), its values from SciPy's complex erfc (no cancellation)."""
+    return _holomorphic_special(z, "erfc")
+
+
+def _holomorphic_special(z, name):
+    import fasttape.scipy.special as special
+    re, im = split(z)
+    if im is None:
+        return make(getattr(special, name)(re), None)
+    x = _or_zero(re, im)
+    shape = np.broadcast(np.asarray(_value(x)), np.asarray(_value(im))).shape
+    x, y = (fnp.broadcast_to(p, shape) if np.shape(_value(p)) != shape else p
+            for p in (x, im))
+    return make(_special_part(name, "real", x, y), _special_part(name, "imag", x, y))
+
+
+def _special_part(name, part, x, y):
+    """The real or imaginary part of scipy.special.<name>(x + iy) as one node. With
+    f'(z) = p + iq (here 2/sqrt(pi) exp(-z^2) = c e^(y^2 - x^2) (cos 2xy - i sin 2xy),
+    negated for erfc): d Re f = p dx - q dy, d Im f = q dx + p dy."""
+    import scipy.special
+
+    from fasttape._rule_nodes import rule_node
+    from fasttape._tape_state import OperandSlot
+
+    def evaluate(x, y):
+        return getattr(getattr(scipy.special, name)(np.add(x, np.multiply(1j, y))), part)
+
+    def derivative(x, y):
+        scale = (2.0 if name == "erf" else -2.0) / np.sqrt(np.pi) * fnp.exp(y * y - x * x)
+        return scale * fnp.cos(2.0 * x * y), -scale * fnp.sin(2.0 * x * y)
+
+    def reverse(g, ans, x, y):
+        p, q = derivative(x, y)
+        return [g * p, -g * q] if part == "real" else [g * q, g * p]
+
+    def forward(t, ans, x, y):
+        p, q = derivative(x, y)
+        a, b = (p, -q) if part == "real" else (q, p)
+        terms = [c * tj for c, tj in zip((a, b), t) if tj is not None]
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+    value = evaluate(_value(x), _value(y))
+    return rule_node([x, y], float(value) if np.ndim(value) == 0 else value, reverse,
+                     forward, evaluate,
+                     (_special_part, (name, part, OperandSlot(0), OperandSlot(1)), {}))
+
+
 _BINARY = {np.add, np.subtract, np.multiply, np.divide, np.power, np.matmul}
 
 UFUNCS = {
@@ -855,6 +912,11 @@ UFUNCS = {
     np.matmul: matmul, np.isfinite: isfinite, np.isnan: isnan, np.isinf: isinf,
     np.equal: _comparison(np.equal), np.not_equal: _comparison(np.not_equal),
 }
+try:
+    import scipy.special as _scipy_special
+    UFUNCS.update({_scipy_special.erf: erf, _scipy_special.erfc: erfc})
+except ImportError:        # (SciPy is a requirement; kept optional here)
+    pass
 
 FUNCTIONS = {
     np.real: real, np.imag: imag, np.angle: angle, np.conj: conjugate,

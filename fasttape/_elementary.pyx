@@ -69,9 +69,10 @@ cdef object binary(opcode_t op, object a, object b, object numpy_ufunc):
     return record_binary(op, va, vb, eval_binary(op, value_of(va), value_of(vb)))
 
 
-def _array_function(name):
-    """The NumPy (or scipy.special) function a row names, for array arguments."""
-    if hasattr(np, name):
+def _array_function(name, from_scipy=False):
+    """The NumPy (or, from_scipy, scipy.special) function a row names, for array
+    arguments."""
+    if not from_scipy:
         return getattr(np, name)
 
     def function(x):
@@ -86,209 +87,299 @@ def _array_function(name):
 
 # -- the functions of the op table ------------------------------------------------------
 
-_square_array = _array_function("square")
+_square_array = _array_function("square", False)
 
 def square(x):
     """x * x. d/dx = 2x."""
     return unary(OP_SQUARE, x, _square_array)
 
-_reciprocal_array = _array_function("reciprocal")
+_reciprocal_array = _array_function("reciprocal", False)
 
 def reciprocal(x):
     """1 / x. d/dx = -1/x^2."""
     return unary(OP_RECIPROCAL, x, _reciprocal_array)
 
-_sqrt_array = _array_function("sqrt")
+_sqrt_array = _array_function("sqrt", False)
 
 def sqrt(x):
     """Square root. d/dx = 1/(2 sqrt x): inf at 0 (autograd's convention); nan below 0."""
     return unary(OP_SQRT, x, _sqrt_array)
 
-_cbrt_array = _array_function("cbrt")
+_cbrt_array = _array_function("cbrt", False)
 
 def cbrt(x):
     """Cube root (real, also of negative numbers). d/dx = 1/(3 cbrt(x)^2): inf at 0."""
     return unary(OP_CBRT, x, _cbrt_array)
 
-_exp_array = _array_function("exp")
+_exp_array = _array_function("exp", False)
 
 def exp(x):
     """Exponential. d/dx = exp x (the stored result is reused)."""
     return unary(OP_EXP, x, _exp_array)
 
-_exp2_array = _array_function("exp2")
+_exp2_array = _array_function("exp2", False)
 
 def exp2(x):
     """2 ** x. d/dx = 2^x log 2."""
     return unary(OP_EXP2, x, _exp2_array)
 
-_expm1_array = _array_function("expm1")
+_expm1_array = _array_function("expm1", False)
 
 def expm1(x):
     """exp(x) - 1, accurate near 0. d/dx = exp x."""
     return unary(OP_EXPM1, x, _expm1_array)
 
-_log_array = _array_function("log")
+_log_array = _array_function("log", False)
 
 def log(x):
     """Natural logarithm. d/dx = 1/x: inf at 0; log of a negative number is nan."""
     return unary(OP_LOG, x, _log_array)
 
-_log2_array = _array_function("log2")
+_log2_array = _array_function("log2", False)
 
 def log2(x):
     """Base-2 logarithm. d/dx = 1/(x log 2)."""
     return unary(OP_LOG2, x, _log2_array)
 
-_log10_array = _array_function("log10")
+_log10_array = _array_function("log10", False)
 
 def log10(x):
     """Base-10 logarithm. d/dx = 1/(x log 10)."""
     return unary(OP_LOG10, x, _log10_array)
 
-_log1p_array = _array_function("log1p")
+_log1p_array = _array_function("log1p", False)
 
 def log1p(x):
     """log(1 + x), accurate near 0. d/dx = 1/(1 + x)."""
     return unary(OP_LOG1P, x, _log1p_array)
 
-_sin_array = _array_function("sin")
+_sin_array = _array_function("sin", False)
 
 def sin(x):
     """Sine. d/dx sin x = cos x."""
     return unary(OP_SIN, x, _sin_array)
 
-_cos_array = _array_function("cos")
+_cos_array = _array_function("cos", False)
 
 def cos(x):
     """Cosine. d/dx cos x = -sin x."""
     return unary(OP_COS, x, _cos_array)
 
-_tan_array = _array_function("tan")
+_tan_array = _array_function("tan", False)
 
 def tan(x):
     """Tangent. d/dx = 1 + tan^2 x."""
     return unary(OP_TAN, x, _tan_array)
 
-_arcsin_array = _array_function("arcsin")
+_arcsin_array = _array_function("arcsin", False)
 
 def arcsin(x):
     """Inverse sine. d/dx = 1/sqrt(1 - x^2): inf at +-1, nan outside [-1, 1]."""
     return unary(OP_ARCSIN, x, _arcsin_array)
 
-_arccos_array = _array_function("arccos")
+_arccos_array = _array_function("arccos", False)
 
 def arccos(x):
     """Inverse cosine. d/dx = -1/sqrt(1 - x^2): -inf at +-1, nan outside [-1, 1]."""
     return unary(OP_ARCCOS, x, _arccos_array)
 
-_arctan_array = _array_function("arctan")
+_arctan_array = _array_function("arctan", False)
 
 def arctan(x):
     """Inverse tangent. d/dx = 1/(1 + x^2)."""
     return unary(OP_ARCTAN, x, _arctan_array)
 
-_sinh_array = _array_function("sinh")
+_sinh_array = _array_function("sinh", False)
 
 def sinh(x):
     """Hyperbolic sine. d/dx = cosh x."""
     return unary(OP_SINH, x, _sinh_array)
 
-_cosh_array = _array_function("cosh")
+_cosh_array = _array_function("cosh", False)
 
 def cosh(x):
     """Hyperbolic cosine. d/dx = sinh x."""
     return unary(OP_COSH, x, _cosh_array)
 
-_tanh_array = _array_function("tanh")
+_tanh_array = _array_function("tanh", False)
 
 def tanh(x):
     """Hyperbolic tangent. d/dx = 1 - tanh^2 x."""
     return unary(OP_TANH, x, _tanh_array)
 
-_arcsinh_array = _array_function("arcsinh")
+_arcsinh_array = _array_function("arcsinh", False)
 
 def arcsinh(x):
     """Inverse hyperbolic sine. d/dx = 1/sqrt(x^2 + 1)."""
     return unary(OP_ARCSINH, x, _arcsinh_array)
 
-_arccosh_array = _array_function("arccosh")
+_arccosh_array = _array_function("arccosh", False)
 
 def arccosh(x):
     """Inverse hyperbolic cosine. d/dx = 1/sqrt(x^2 - 1): inf at 1, nan below 1."""
     return unary(OP_ARCCOSH, x, _arccosh_array)
 
-_arctanh_array = _array_function("arctanh")
+_arctanh_array = _array_function("arctanh", False)
 
 def arctanh(x):
     """Inverse hyperbolic tangent. d/dx = 1/(1 - x^2): inf at +-1."""
     return unary(OP_ARCTANH, x, _arctanh_array)
 
-_abs_array = _array_function("absolute")
+_abs_array = _array_function("absolute", False)
 
 def abs(x):
     """Absolute value. d/dx = sign x, and 0 at x = 0 (autograd's convention)."""
     return unary(OP_ABS, x, _abs_array)
 
-_sign_array = _array_function("sign")
+_sign_array = _array_function("sign", False)
 
 def sign(x):
     """-1, 0 or 1 (nan for nan). Its derivative is 0 everywhere, 0 included."""
     return unary(OP_SIGN, x, _sign_array)
 
-_erf_array = _array_function("erf")
+_erf_array = _array_function("erf", True)
 
 def erf(x):
     """Error function. d/dx = 2/sqrt(pi) exp(-x^2)."""
     return unary(OP_ERF, x, _erf_array)
 
-_sigmoid_array = _array_function("expit")
+_sigmoid_array = _array_function("expit", True)
 
 def sigmoid(x):
     """Logistic function 1/(1 + exp(-x)), stable for large |x|. d/dx = s (1 - s)."""
     return unary(OP_SIGMOID, x, _sigmoid_array)
 
-_rad2deg_array = _array_function("rad2deg")
+_rad2deg_array = _array_function("rad2deg", False)
 
 def rad2deg(x):
     """Radians to degrees, x * 180/pi."""
     return unary(OP_RAD2DEG, x, _rad2deg_array)
 
-_deg2rad_array = _array_function("deg2rad")
+_deg2rad_array = _array_function("deg2rad", False)
 
 def deg2rad(x):
     """Degrees to radians, x * pi/180."""
     return unary(OP_DEG2RAD, x, _deg2rad_array)
 
-_floor_array = _array_function("floor")
+_floor_array = _array_function("floor", False)
 
 def floor(x):
     """Largest integer <= x. Derivative 0."""
     return unary(OP_FLOOR, x, _floor_array)
 
-_ceil_array = _array_function("ceil")
+_ceil_array = _array_function("ceil", False)
 
 def ceil(x):
     """Smallest integer >= x. Derivative 0."""
     return unary(OP_CEIL, x, _ceil_array)
 
-_trunc_array = _array_function("trunc")
+_trunc_array = _array_function("trunc", False)
 
 def trunc(x):
     """x rounded toward 0. Derivative 0."""
     return unary(OP_TRUNC, x, _trunc_array)
 
-_rint_array = _array_function("rint")
+_rint_array = _array_function("rint", False)
 
 def rint(x):
     """x rounded to the nearest integer, ties to even. Derivative 0."""
     return unary(OP_RINT, x, _rint_array)
 
-_sinc_array = _array_function("sinc")
+_sinc_array = _array_function("sinc", False)
 
 def sinc(x):
     """sin(pi x) / (pi x), 1 at 0. d/dx = (cos(pi x) - sinc x) / x, 0 at 0."""
     return unary(OP_SINC, x, _sinc_array)
+
+_gamma_array = _array_function("gamma", True)
+
+def gamma(x):
+    """Gamma function. d/dx = Gamma(x) psi(x); inf (or nan) at the poles 0, -1, ..."""
+    return unary(OP_GAMMA, x, _gamma_array)
+
+_gammaln_array = _array_function("gammaln", True)
+
+def gammaln(x):
+    """log|Gamma(x)|. d/dx = psi(x) (digamma); inf at the poles 0, -1, ..."""
+    return unary(OP_GAMMALN, x, _gammaln_array)
+
+_rgamma_array = _array_function("rgamma", True)
+
+def rgamma(x):
+    """1 / Gamma(x) (0 at the poles). d/dx = -psi(x) / Gamma(x)."""
+    return unary(OP_RGAMMA, x, _rgamma_array)
+
+_gammasgn_array = _array_function("gammasgn", True)
+
+def gammasgn(x):
+    """The sign of Gamma(x). Derivative 0."""
+    return unary(OP_GAMMASGN, x, _gammasgn_array)
+
+_digamma_array = _array_function("digamma", True)
+
+def digamma(x):
+    """psi(x) = d/dx log Gamma(x). d/dx = psi'(x) (trigamma, polygamma(1, x))."""
+    return unary(OP_DIGAMMA, x, _digamma_array)
+
+_erfc_array = _array_function("erfc", True)
+
+def erfc(x):
+    """Complementary error function 1 - erf(x). d/dx = -2/sqrt(pi) exp(-x^2)."""
+    return unary(OP_ERFC, x, _erfc_array)
+
+_erfinv_array = _array_function("erfinv", True)
+
+def erfinv(x):
+    """Inverse of erf on (-1, 1). d/dx = sqrt(pi)/2 exp(erfinv(x)^2): inf at +-1."""
+    return unary(OP_ERFINV, x, _erfinv_array)
+
+_erfcinv_array = _array_function("erfcinv", True)
+
+def erfcinv(x):
+    """Inverse of erfc on (0, 2). d/dx = -sqrt(pi)/2 exp(erfcinv(x)^2): -inf at 0 and 2."""
+    return unary(OP_ERFCINV, x, _erfcinv_array)
+
+_logit_array = _array_function("logit", True)
+
+def logit(x):
+    """log(x / (1 - x)), the inverse of expit. d/dx = 1/(x (1 - x)): inf at 0 and 1."""
+    return unary(OP_LOGIT, x, _logit_array)
+
+_i0_array = _array_function("i0", True)
+
+def i0(x):
+    """Modified Bessel function of the first kind, order 0. d/dx = I1(x)."""
+    return unary(OP_I0, x, _i0_array)
+
+_i1_array = _array_function("i1", True)
+
+def i1(x):
+    """Modified Bessel function of the first kind, order 1. d/dx = I0(x) - I1(x)/x (1/2 at 0)."""
+    return unary(OP_I1, x, _i1_array)
+
+_j0_array = _array_function("j0", True)
+
+def j0(x):
+    """Bessel function of the first kind, order 0. d/dx = -J1(x)."""
+    return unary(OP_J0, x, _j0_array)
+
+_j1_array = _array_function("j1", True)
+
+def j1(x):
+    """Bessel function of the first kind, order 1. d/dx = J0(x) - J1(x)/x (1/2 at 0)."""
+    return unary(OP_J1, x, _j1_array)
+
+_y0_array = _array_function("y0", True)
+
+def y0(x):
+    """Bessel function of the second kind, order 0 (x > 0; -inf at 0, nan below). d/dx = -Y1(x)."""
+    return unary(OP_Y0, x, _y0_array)
+
+_y1_array = _array_function("y1", True)
+
+def y1(x):
+    """Bessel function of the second kind, order 1 (x > 0). d/dx = Y0(x) - Y1(x)/x."""
+    return unary(OP_Y1, x, _y1_array)
 
 def arctan2(a, b):
     """Angle of the point (x, y). d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2); nan at the origin."""
@@ -418,4 +509,4 @@ fabs = abs
 atan2 = arctan2
 
 # the public names, in table order (fasttape/__init__.py exports them)
-__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'rad2deg', 'deg2rad', 'floor', 'ceil', 'trunc', 'rint', 'sinc', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'fmax', 'fmin', 'remainder', 'fmod', 'logaddexp2', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']
+__all__ = ['power', 'square', 'reciprocal', 'sqrt', 'cbrt', 'exp', 'exp2', 'expm1', 'log', 'log2', 'log10', 'log1p', 'sin', 'cos', 'tan', 'arcsin', 'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'arcsinh', 'arccosh', 'arctanh', 'abs', 'sign', 'erf', 'sigmoid', 'rad2deg', 'deg2rad', 'floor', 'ceil', 'trunc', 'rint', 'sinc', 'gamma', 'gammaln', 'rgamma', 'gammasgn', 'digamma', 'erfc', 'erfinv', 'erfcinv', 'logit', 'i0', 'i1', 'j0', 'j1', 'y0', 'y1', 'arctan2', 'hypot', 'maximum', 'minimum', 'logaddexp', 'fmax', 'fmin', 'remainder', 'fmod', 'logaddexp2', 'pow', 'asin', 'acos', 'atan', 'asinh', 'acosh', 'atanh', 'fabs', 'atan2']

@@ -59,25 +59,40 @@ cdef enum:
     OP_TRUNC = 47
     OP_RINT = 48
     OP_SINC = 49
-    OP_ARCTAN2 = 50
-    OP_HYPOT = 51
-    OP_MAXIMUM = 52
-    OP_MINIMUM = 53
-    OP_LOGADDEXP = 54
-    OP_FMAX = 55
-    OP_FMIN = 56
-    OP_REMAINDER = 57
-    OP_FMOD = 58
-    OP_LOGADDEXP2 = 59
-    OP_SELECT = 60    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)
-    OP_ARRAY = 61    # an array operation: arg0 is the index of its ArrayNode
-    N_OPS = 62
+    OP_GAMMA = 50
+    OP_GAMMALN = 51
+    OP_RGAMMA = 52
+    OP_GAMMASGN = 53
+    OP_DIGAMMA = 54
+    OP_ERFC = 55
+    OP_ERFINV = 56
+    OP_ERFCINV = 57
+    OP_LOGIT = 58
+    OP_I0 = 59
+    OP_I1 = 60
+    OP_J0 = 61
+    OP_J1 = 62
+    OP_Y0 = 63
+    OP_Y1 = 64
+    OP_ARCTAN2 = 65
+    OP_HYPOT = 66
+    OP_MAXIMUM = 67
+    OP_MINIMUM = 68
+    OP_LOGADDEXP = 69
+    OP_FMAX = 70
+    OP_FMIN = 71
+    OP_REMAINDER = 72
+    OP_FMOD = 73
+    OP_LOGADDEXP2 = 74
+    OP_SELECT = 75    # y = a if values[c] > 0 else b: arg0 is the condition slot c, arg1 the index of (a, b) in the extras pool (fasttape.where)
+    OP_ARRAY = 76    # an array operation: arg0 is the index of its ArrayNode
+    N_OPS = 77
 
 # The kinds' ranges (a sweep may test `OP_FIRST_UNARY <= op <= OP_LAST_UNARY`)
 cdef enum:
     OP_FIRST_ARITHMETIC = 2     # OP_ADD_VV
     OP_LAST_ARITHMETIC = 14     # OP_POW_CV
     OP_FIRST_UNARY = 15     # OP_NEG
-    OP_LAST_UNARY = 49     # OP_SINC
-    OP_FIRST_BINARY = 50     # OP_ARCTAN2
-    OP_LAST_BINARY = 59     # OP_LOGADDEXP2
+    OP_LAST_UNARY = 64     # OP_Y1
+    OP_FIRST_BINARY = 65     # OP_ARCTAN2
+    OP_LAST_BINARY = 74     # OP_LOGADDEXP2

@@ -90,6 +90,36 @@ cdef inline double eval_unary(opcode_t op, double x) noexcept nogil:
         return rint(x)
     elif op == OP_SINC:
         return sinc(x)
+    elif op == OP_GAMMA:
+        return gamma(x)
+    elif op == OP_GAMMALN:
+        return gammaln(x)
+    elif op == OP_RGAMMA:
+        return rgamma(x)
+    elif op == OP_GAMMASGN:
+        return gammasgn(x)
+    elif op == OP_DIGAMMA:
+        return digamma(x)
+    elif op == OP_ERFC:
+        return erfc(x)
+    elif op == OP_ERFINV:
+        return erfinv(x)
+    elif op == OP_ERFCINV:
+        return erfcinv(x)
+    elif op == OP_LOGIT:
+        return logit(x)
+    elif op == OP_I0:
+        return i0(x)
+    elif op == OP_I1:
+        return i1(x)
+    elif op == OP_J0:
+        return j0(x)
+    elif op == OP_J1:
+        return j1(x)
+    elif op == OP_Y0:
+        return y0(x)
+    elif op == OP_Y1:
+        return y1(x)
     return NAN
 
 
@@ -200,6 +230,36 @@ cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil
         return 0.0
     elif op == OP_SINC:      # y = sinc(x)
         return sinc_derivative(x, y)
+    elif op == OP_GAMMA:      # y = gamma(x)
+        return y * digamma_series(x)
+    elif op == OP_GAMMALN:      # y = gammaln(x)
+        return digamma_series(x)
+    elif op == OP_RGAMMA:      # y = rgamma(x)
+        return -(y * digamma_series(x))
+    elif op == OP_GAMMASGN:      # y = gammasgn(x)
+        return 0.0
+    elif op == OP_DIGAMMA:      # y = digamma(x)
+        return trigamma(x)
+    elif op == OP_ERFC:      # y = erfc(x)
+        return -TWO_OVER_SQRT_PI * exp(-(x * x))
+    elif op == OP_ERFINV:      # y = erfinv(x)
+        return exp(y * y) / TWO_OVER_SQRT_PI
+    elif op == OP_ERFCINV:      # y = erfcinv(x)
+        return -(exp(y * y) / TWO_OVER_SQRT_PI)
+    elif op == OP_LOGIT:      # y = logit(x)
+        return 1.0 / (x * (1.0 - x))
+    elif op == OP_I0:      # y = i0(x)
+        return i1(x)
+    elif op == OP_I1:      # y = i1(x)
+        return i1_derivative(x)
+    elif op == OP_J0:      # y = j0(x)
+        return -j1(x)
+    elif op == OP_J1:      # y = j1(x)
+        return j1_derivative(x)
+    elif op == OP_Y0:      # y = y0(x)
+        return -y1(x)
+    elif op == OP_Y1:      # y = y1(x)
+        return y0(x) - y1(x) / x
     return NAN
 
 
@@ -275,6 +335,36 @@ cdef inline double unary_second(opcode_t op, double x, double y) noexcept nogil:
         return 0.0
     elif op == OP_SINC:
         return sinc_second(x, y)
+    elif op == OP_GAMMA:
+        return y * (digamma_series(x) * digamma_series(x) + trigamma(x))
+    elif op == OP_GAMMALN:
+        return trigamma(x)
+    elif op == OP_RGAMMA:
+        return y * (digamma_series(x) * digamma_series(x) - trigamma(x))
+    elif op == OP_GAMMASGN:
+        return 0.0
+    elif op == OP_DIGAMMA:
+        return tetragamma(x)
+    elif op == OP_ERFC:
+        return 2.0 * x * TWO_OVER_SQRT_PI * exp(-(x * x))
+    elif op == OP_ERFINV:
+        return 2.0 * y * exp(2.0 * (y * y)) / (TWO_OVER_SQRT_PI * TWO_OVER_SQRT_PI)
+    elif op == OP_ERFCINV:
+        return 2.0 * y * exp(2.0 * (y * y)) / (TWO_OVER_SQRT_PI * TWO_OVER_SQRT_PI)
+    elif op == OP_LOGIT:
+        return (2.0 * x - 1.0) / ((x * (1.0 - x)) * (x * (1.0 - x)))
+    elif op == OP_I0:
+        return i1_derivative(x)
+    elif op == OP_I1:
+        return i1_second(x)
+    elif op == OP_J0:
+        return -j1_derivative(x)
+    elif op == OP_J1:
+        return j1_second(x)
+    elif op == OP_Y0:
+        return y1(x) / x - y0(x)
+    elif op == OP_Y1:
+        return 2.0 * y1(x) / (x * x) - y1(x) - y0(x) / x
     return NAN
 
 
@@ -535,6 +625,48 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
     elif op == OP_SINC:      # y = sinc(x)
         va = values[a]
         adjoints[a] += g * (sinc_derivative(va, y))
+    elif op == OP_GAMMA:      # y = gamma(x)
+        va = values[a]
+        adjoints[a] += g * (y * digamma_series(va))
+    elif op == OP_GAMMALN:      # y = gammaln(x)
+        va = values[a]
+        adjoints[a] += g * (digamma_series(va))
+    elif op == OP_RGAMMA:      # y = rgamma(x)
+        va = values[a]
+        adjoints[a] += g * (-(y * digamma_series(va)))
+    elif op == OP_GAMMASGN:      # y = gammasgn(x)
+        adjoints[a] += g * (0.0)
+    elif op == OP_DIGAMMA:      # y = digamma(x)
+        va = values[a]
+        adjoints[a] += g * (trigamma(va))
+    elif op == OP_ERFC:      # y = erfc(x)
+        va = values[a]
+        adjoints[a] += g * (-TWO_OVER_SQRT_PI * exp(-(va * va)))
+    elif op == OP_ERFINV:      # y = erfinv(x)
+        adjoints[a] += g * (exp(y * y) / TWO_OVER_SQRT_PI)
+    elif op == OP_ERFCINV:      # y = erfcinv(x)
+        adjoints[a] += g * (-(exp(y * y) / TWO_OVER_SQRT_PI))
+    elif op == OP_LOGIT:      # y = logit(x)
+        va = values[a]
+        adjoints[a] += g * (1.0 / (va * (1.0 - va)))
+    elif op == OP_I0:      # y = i0(x)
+        va = values[a]
+        adjoints[a] += g * (i1(va))
+    elif op == OP_I1:      # y = i1(x)
+        va = values[a]
+        adjoints[a] += g * (i1_derivative(va))
+    elif op == OP_J0:      # y = j0(x)
+        va = values[a]
+        adjoints[a] += g * (-j1(va))
+    elif op == OP_J1:      # y = j1(x)
+        va = values[a]
+        adjoints[a] += g * (j1_derivative(va))
+    elif op == OP_Y0:      # y = y0(x)
+        va = values[a]
+        adjoints[a] += g * (-y1(va))
+    elif op == OP_Y1:      # y = y1(x)
+        va = values[a]
+        adjoints[a] += g * (y0(va) - y1(va) / va)
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -758,6 +890,51 @@ cdef inline double replay_step(opcode_t op, index_t a, index_t b,
     elif op == OP_SINC:
         va = values[a]
         return sinc(va)
+    elif op == OP_GAMMA:
+        va = values[a]
+        return gamma(va)
+    elif op == OP_GAMMALN:
+        va = values[a]
+        return gammaln(va)
+    elif op == OP_RGAMMA:
+        va = values[a]
+        return rgamma(va)
+    elif op == OP_GAMMASGN:
+        va = values[a]
+        return gammasgn(va)
+    elif op == OP_DIGAMMA:
+        va = values[a]
+        return digamma(va)
+    elif op == OP_ERFC:
+        va = values[a]
+        return erfc(va)
+    elif op == OP_ERFINV:
+        va = values[a]
+        return erfinv(va)
+    elif op == OP_ERFCINV:
+        va = values[a]
+        return erfcinv(va)
+    elif op == OP_LOGIT:
+        va = values[a]
+        return logit(va)
+    elif op == OP_I0:
+        va = values[a]
+        return i0(va)
+    elif op == OP_I1:
+        va = values[a]
+        return i1(va)
+    elif op == OP_J0:
+        va = values[a]
+        return j0(va)
+    elif op == OP_J1:
+        va = values[a]
+        return j1(va)
+    elif op == OP_Y0:
+        va = values[a]
+        return y0(va)
+    elif op == OP_Y1:
+        va = values[a]
+        return y1(va)
     elif op == OP_ARCTAN2:
         va = values[a]
         vb = values[b]
@@ -937,6 +1114,48 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
     elif op == OP_SINC:      # y = sinc(x)
         va = values[a]
         return times(sinc_derivative(va, y), tangents[a])
+    elif op == OP_GAMMA:      # y = gamma(x)
+        va = values[a]
+        return times(y * digamma_series(va), tangents[a])
+    elif op == OP_GAMMALN:      # y = gammaln(x)
+        va = values[a]
+        return times(digamma_series(va), tangents[a])
+    elif op == OP_RGAMMA:      # y = rgamma(x)
+        va = values[a]
+        return times(-(y * digamma_series(va)), tangents[a])
+    elif op == OP_GAMMASGN:      # y = gammasgn(x)
+        return times(0.0, tangents[a])
+    elif op == OP_DIGAMMA:      # y = digamma(x)
+        va = values[a]
+        return times(trigamma(va), tangents[a])
+    elif op == OP_ERFC:      # y = erfc(x)
+        va = values[a]
+        return times(-TWO_OVER_SQRT_PI * exp(-(va * va)), tangents[a])
+    elif op == OP_ERFINV:      # y = erfinv(x)
+        return times(exp(y * y) / TWO_OVER_SQRT_PI, tangents[a])
+    elif op == OP_ERFCINV:      # y = erfcinv(x)
+        return times(-(exp(y * y) / TWO_OVER_SQRT_PI), tangents[a])
+    elif op == OP_LOGIT:      # y = logit(x)
+        va = values[a]
+        return times(1.0 / (va * (1.0 - va)), tangents[a])
+    elif op == OP_I0:      # y = i0(x)
+        va = values[a]
+        return times(i1(va), tangents[a])
+    elif op == OP_I1:      # y = i1(x)
+        va = values[a]
+        return times(i1_derivative(va), tangents[a])
+    elif op == OP_J0:      # y = j0(x)
+        va = values[a]
+        return times(-j1(va), tangents[a])
+    elif op == OP_J1:      # y = j1(x)
+        va = values[a]
+        return times(j1_derivative(va), tangents[a])
+    elif op == OP_Y0:      # y = y0(x)
+        va = values[a]
+        return times(-y1(va), tangents[a])
+    elif op == OP_Y1:      # y = y1(x)
+        va = values[a]
+        return times(y0(va) - y1(va) / va, tangents[a])
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -1265,6 +1484,92 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         q = sinc_second(va, y)
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_GAMMA:      # y = gamma(x)
+        va = values[a]
+        p = y * digamma_series(va)
+        q = y * (digamma_series(va) * digamma_series(va) + trigamma(va))
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_GAMMALN:      # y = gammaln(x)
+        va = values[a]
+        p = digamma_series(va)
+        q = trigamma(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_RGAMMA:      # y = rgamma(x)
+        va = values[a]
+        p = -(y * digamma_series(va))
+        q = y * (digamma_series(va) * digamma_series(va) - trigamma(va))
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_GAMMASGN:      # y = gammasgn(x)
+        p = 0.0
+        adj[a] += g * (p)
+        adj_t[a] += gt * p
+    elif op == OP_DIGAMMA:      # y = digamma(x)
+        va = values[a]
+        p = trigamma(va)
+        q = tetragamma(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_ERFC:      # y = erfc(x)
+        va = values[a]
+        p = -TWO_OVER_SQRT_PI * exp(-(va * va))
+        q = 2.0 * va * TWO_OVER_SQRT_PI * exp(-(va * va))
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_ERFINV:      # y = erfinv(x)
+        p = exp(y * y) / TWO_OVER_SQRT_PI
+        q = 2.0 * y * exp(2.0 * (y * y)) / (TWO_OVER_SQRT_PI * TWO_OVER_SQRT_PI)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_ERFCINV:      # y = erfcinv(x)
+        p = -(exp(y * y) / TWO_OVER_SQRT_PI)
+        q = 2.0 * y * exp(2.0 * (y * y)) / (TWO_OVER_SQRT_PI * TWO_OVER_SQRT_PI)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_LOGIT:      # y = logit(x)
+        va = values[a]
+        p = 1.0 / (va * (1.0 - va))
+        q = (2.0 * va - 1.0) / (va * (1.0 - va) * (va * (1.0 - va)))
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_I0:      # y = i0(x)
+        va = values[a]
+        p = i1(va)
+        q = i1_derivative(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_I1:      # y = i1(x)
+        va = values[a]
+        p = i1_derivative(va)
+        q = i1_second(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_J0:      # y = j0(x)
+        va = values[a]
+        p = -j1(va)
+        q = -j1_derivative(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_J1:      # y = j1(x)
+        va = values[a]
+        p = j1_derivative(va)
+        q = j1_second(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_Y0:      # y = y0(x)
+        va = values[a]
+        p = -y1(va)
+        q = y1(va) / va - y0(va)
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
+    elif op == OP_Y1:      # y = y1(x)
+        va = values[a]
+        p = y0(va) - y1(va) / va
+        q = 2.0 * y1(va) / (va * va) - y1(va) - y0(va) / va
+        adj[a] += g * (p)
+        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -1526,6 +1831,82 @@ cdef inline void unary_reverse(opcode_t sop, Py_ssize_t n, const double* x,
             yk = y[k]
             d = g[k] * (sinc_derivative(xk, yk))
             put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_GAMMA:      # dy/dx = y * digamma_series(x)
+        for k in range(n):
+            xk = x[k]
+            yk = y[k]
+            d = g[k] * (yk * digamma_series(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_GAMMALN:      # dy/dx = digamma_series(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (digamma_series(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_RGAMMA:      # dy/dx = -(y * digamma_series(x))
+        for k in range(n):
+            xk = x[k]
+            yk = y[k]
+            d = g[k] * (-(yk * digamma_series(xk)))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_GAMMASGN:      # dy/dx = 0.0
+        for k in range(n):
+            d = g[k] * (0.0)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_DIGAMMA:      # dy/dx = trigamma(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (trigamma(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_ERFC:      # dy/dx = -TWO_OVER_SQRT_PI * exp(-(x * x))
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (-TWO_OVER_SQRT_PI * exp(-(xk * xk)))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_ERFINV:      # dy/dx = exp(y * y) / TWO_OVER_SQRT_PI
+        for k in range(n):
+            yk = y[k]
+            d = g[k] * (exp(yk * yk) / TWO_OVER_SQRT_PI)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_ERFCINV:      # dy/dx = -(exp(y * y) / TWO_OVER_SQRT_PI)
+        for k in range(n):
+            yk = y[k]
+            d = g[k] * (-(exp(yk * yk) / TWO_OVER_SQRT_PI))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_LOGIT:      # dy/dx = 1.0 / (x * (1.0 - x))
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (1.0 / (xk * (1.0 - xk)))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_I0:      # dy/dx = i1(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (i1(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_I1:      # dy/dx = i1_derivative(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (i1_derivative(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_J0:      # dy/dx = -j1(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (-j1(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_J1:      # dy/dx = j1_derivative(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (j1_derivative(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_Y0:      # dy/dx = -y1(x)
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (-y1(xk))
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
+    elif sop == OP_Y1:      # dy/dx = y0(x) - y1(x) / x
+        for k in range(n):
+            xk = x[k]
+            d = g[k] * (y0(xk) - y1(xk) / xk)
+            put(gx, k, d if g[k] != 0.0 else 0.0, assign)
 
 
 # -- the C enum as Python sees it (tests compare it with the table) ----------------------
@@ -1582,6 +1963,21 @@ cdef inline dict compiled_op_codes():
         "TRUNC": OP_TRUNC,
         "RINT": OP_RINT,
         "SINC": OP_SINC,
+        "GAMMA": OP_GAMMA,
+        "GAMMALN": OP_GAMMALN,
+        "RGAMMA": OP_RGAMMA,
+        "GAMMASGN": OP_GAMMASGN,
+        "DIGAMMA": OP_DIGAMMA,
+        "ERFC": OP_ERFC,
+        "ERFINV": OP_ERFINV,
+        "ERFCINV": OP_ERFCINV,
+        "LOGIT": OP_LOGIT,
+        "I0": OP_I0,
+        "I1": OP_I1,
+        "J0": OP_J0,
+        "J1": OP_J1,
+        "Y0": OP_Y0,
+        "Y1": OP_Y1,
         "ARCTAN2": OP_ARCTAN2,
         "HYPOT": OP_HYPOT,
         "MAXIMUM": OP_MAXIMUM,

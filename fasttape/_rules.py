@@ -106,6 +106,27 @@ def sinc_derivative(x, y):
                        / where_equal(x, 0.0, 1.0, x))
 
 
+def trigamma(x):
+    # psi'(x) = polygamma(1, x): a node with Python rules (its derivatives are
+    # polygamma(n + 1, x)), the C helper's twin
+    from fasttape.scipy.special import polygamma
+    return polygamma(1, x)
+
+
+def i1_derivative(x):
+    # I1'(x) = I0(x) - I1(x)/x; 1/2 at 0
+    if _is_number(x):
+        return 0.5 if x == 0.0 else float(fnp.i0(x) - fnp.i1(x) / x)
+    return where_equal(x, 0.0, 0.5, fnp.i0(x) - fnp.i1(x) / where_equal(x, 0.0, 1.0, x))
+
+
+def j1_derivative(x):
+    # J1'(x) = J0(x) - J1(x)/x; 1/2 at 0
+    if _is_number(x):
+        return 0.5 if x == 0.0 else float(fnp.j0(x) - fnp.j1(x) / x)
+    return where_equal(x, 0.0, 0.5, fnp.j0(x) - fnp.j1(x) / where_equal(x, 0.0, 1.0, x))
+
+
 # The names a formula of the op table may use, as recorded operations
 FORMULA_NAMESPACE = {
     "sqrt": fnp.sqrt, "cbrt": fnp.cbrt, "exp": fnp.exp, "exp2": fnp.exp2,
@@ -121,6 +142,9 @@ FORMULA_NAMESPACE = {
     "pow_dbase": pow_dbase, "pow_dexponent": pow_dexponent,
     "selection_partials": selection_partials, "arctan2_partials": arctan2_partials,
     "logaddexp_partials": logaddexp_partials,
+    "digamma": fnp.digamma, "digamma_series": fnp.digamma, "trigamma": trigamma,
+    "i1": fnp.i1, "j1": fnp.j1, "y0": fnp.y0, "y1": fnp.y1,
+    "i1_derivative": i1_derivative, "j1_derivative": j1_derivative,
     "LN2": LN2, "LN10": LN10, "TWO_OVER_SQRT_PI": TWO_OVER_SQRT_PI,
 }
 

@@ -375,10 +375,7 @@ cdef class Variable:
                 return ARRAY_UFUNC(ufunc, method, inputs, kwargs)
         handler = UFUNC_HANDLERS.get(ufunc)
         if method != "__call__" or kwargs or handler is None:
-            raise TypeError(
-                f"fasttape cannot differentiate numpy.{ufunc.__name__}"
-                f"{'' if method == '__call__' else '.' + method}"
-                f"{' with keyword arguments' if kwargs else ''} applied to a Variable")
+            raise unsupported_ufunc(ufunc, method, kwargs, " applied to a Variable")
         # NumPy scalars become Python floats, so that the handler's own operators
         # (float * Variable) reach Variable's reflected methods instead of NumPy again
         return handler(*[x if type(x) is Variable else float(x[()] if isinstance(
@@ -397,6 +394,27 @@ cdef class Variable:
     def __reduce__(self):
         raise TypeError("a Variable cannot be pickled (it is a handle into a live "
                         "tape); pickle .value instead")
+
+
+def unsupported_ufunc(ufunc, method, kwargs, where=""):
+    """The TypeError for a ufunc that fasttape does not differentiate. A ufunc of
+    scipy.special reaches Variables too, but SciPy's functions (ufuncs or not) are not
+    intercepted: the message names the differentiable fasttape.scipy.special function
+    instead (never a silent float)."""
+    name = ufunc.__name__
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, name, None) is ufunc:
+        ours = sys.modules.get("fasttape.scipy.special")
+        if ours is None or name in getattr(ours, "__all__", ()):
+            hint = f"use fasttape.scipy.special.{name}, its differentiable version"
+        else:
+            hint = "fasttape.scipy.special has no differentiable version of it"
+        return TypeError(f"scipy.special.{name} was called on a fasttape Variable: "
+                         f"SciPy's functions cannot be intercepted; {hint}")
+    return TypeError(
+        f"fasttape cannot differentiate numpy.{name}"
+        f"{'' if method == '__call__' else '.' + method}"
+        f"{' with keyword arguments ' + str(sorted(kwargs)) if kwargs else ''}{where}")
 
 
 cpdef Variable make_leaf(Tape tape, double value):

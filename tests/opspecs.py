@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 
 import numpy as np
+import scipy.special
 
 import fasttape as ft
 from fasttape import _optable
@@ -154,6 +155,18 @@ REFERENCES = {
     "sigmoid": dict(ref=np_sigmoid, ag=lambda anp, sp: sp.expit),
     "fmod": dict(ag=None),       # autograd has no rule for fmod
 }
+# scipy.special's functions of the table: SciPy's values, autograd.scipy.special's
+# derivatives. (The reference is a plain function, not SciPy's ufunc: a scipy.special
+# ufunc applied to a Variable raises, pointing to fasttape.scipy.special.)
+def _scipy_reference(name):
+    function = getattr(scipy.special, name)
+    return lambda *args: function(*args)
+
+
+for _name in ("gamma gammaln rgamma gammasgn digamma erfc erfinv erfcinv logit i0 i1 "
+              "j0 j1 y0 y1").split():
+    REFERENCES[_name] = dict(ref=_scipy_reference(_name),
+                             ag=lambda anp, sp, _name=_name: getattr(sp, _name))
 
 
 def table_spec(op):

@@ -453,7 +453,8 @@ MATH_UNARY = [("sin", -3, 3), ("cos", -3, 3), ("tan", -1.4, 1.4), ("asin", -0.9,
               ("atanh", -0.9, 0.9), ("exp", -3, 3), ("exp2", -3, 3),
               ("expm1", -3, 3), ("log", 0.1, 5), ("log2", 0.1, 5), ("log10", 0.1, 5),
               ("log1p", -0.9, 5), ("sqrt", 0.1, 5), ("cbrt", 0.1, 5), ("fabs", 0.1, 5),
-              ("erf", -2, 2), ("degrees", -5, 5), ("radians", -5, 5)]
+              ("erf", -2, 2), ("degrees", -5, 5), ("radians", -5, 5),
+              ("erfc", -2, 2), ("gamma", 0.2, 6), ("lgamma", 0.2, 30)]
 
 
 @pytest.mark.parametrize("name, lo, hi", MATH_UNARY, ids=[m[0] for m in MATH_UNARY])

@@ -1,2 +1,3 @@
-"""SciPy functions, differentiable (``fasttape.scipy.special``)."""
-from fasttape.scipy import special  # noqa: F401
+"""SciPy functions, differentiable: ``fasttape.scipy.special`` and
+``fasttape.scipy.stats`` (autograd.scipy's modules and names)."""
+from fasttape.scipy import special, stats  # noqa: F401

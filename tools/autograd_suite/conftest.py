@@ -30,6 +30,9 @@ ALIASES = {
     "autograd.scipy": "fasttape.scipy",
     "autograd.scipy.special": "fasttape.scipy.special",
     "autograd.scipy.stats": "fasttape.scipy.stats",
+    **{f"autograd.scipy.stats.{name}": f"fasttape.scipy.stats.{name}"
+       for name in ("norm", "t", "multivariate_normal", "dirichlet", "gamma", "beta",
+                    "chi2", "poisson")},
     "autograd.scipy.signal": "fasttape.scipy.signal",
     "autograd.scipy.linalg": "fasttape.scipy.linalg",
     "autograd.scipy.integrate": "fasttape.scipy.integrate",

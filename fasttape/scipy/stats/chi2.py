@@ -1,0 +1,44 @@
+"""The chi-squared distribution with df degrees of freedom (the gamma distribution
+with shape df/2 and scale 2), differentiable in x, df, loc and scale (the cdf not in
+df: the derivative of gammainc in its shape parameter is not given, as in autograd)."""
+import numpy as np
+import scipy.stats as _stats
+
+import fasttape.numpy as fnp
+from fasttape.scipy.special import gammainc, gammaln
+from fasttape.scipy.stats._common import (any_variable, inside_support, outside,
+                                          refuse_variable, value, xlogy)
+
+__all__ = ["pdf", "cdf", "logpdf"]
+
+_LN2 = np.log(2.0)
+
+
+def logpdf(x, df, loc=0.0, scale=1.0):
+    """(df/2 - 1) log z - z/2 - gammaln(df/2) - (df/2) log 2 - log(scale),
+    z = (x - loc)/scale; -inf below 0."""
+    if not any_variable(x, df, loc, scale):
+        return _stats.chi2.logpdf(x, df, loc, scale)
+    z = (x - loc) / scale
+    below = np.asarray(value(z)) < 0
+    z = inside_support(z, below, 1.0)
+    half = 0.5 * df
+    out = xlogy(half - 1.0, z) - 0.5 * z - gammaln(half) - half * _LN2 - fnp.log(scale)
+    return outside(below, out, -np.inf)
+
+
+def pdf(x, df, loc=0.0, scale=1.0):
+    if not any_variable(x, df, loc, scale):
+        return _stats.chi2.pdf(x, df, loc, scale)
+    return fnp.exp(logpdf(x, df, loc, scale))
+
+
+def cdf(x, df, loc=0.0, scale=1.0):
+    """gammainc(df/2, z/2); differentiable in x, loc and scale, not in df."""
+    refuse_variable("chi2.cdf", "df", df)
+    if not any_variable(x, loc, scale):
+        return _stats.chi2.cdf(x, df, loc, scale)
+    z = (x - loc) / scale
+    if np.any(np.asarray(value(z)) < 0):
+        z = fnp.maximum(z, 0.0)
+    return gammainc(0.5 * np.asarray(df, dtype=float), 0.5 * z)
