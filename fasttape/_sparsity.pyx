@@ -244,37 +244,50 @@ cdef class ScalarSets:
             self.refs[s] += 1
 
     cdef int extend_in_place(self, Py_ssize_t s, Py_ssize_t b) except -1:
-        """Set s gets set b's values (s is owned by one node that is done with it)."""
+        """Set s gets set b's values (s is owned by one node that is done with it).
+        b's values that s lacks are found by binary search and merged in from the
+        back: a running sum that gains a column or two pays for those, not for the
+        whole set."""
         cdef int32_t* x = self.data[s]
-        cdef int32_t* y = self.data[b]
-        cdef Py_ssize_t nx = self.length[s], ny = self.length[b], i, j, k
+        cdef const int32_t* y = self.data[b]
+        cdef Py_ssize_t nx = self.length[s], ny = self.length[b], i, j, k, lo, hi, mid
+        cdef Py_ssize_t n_missing = 0
         cdef int32_t* grown
+        cdef int32_t* missing
         if ny == 0:
             return 0
-        if nx == 0 or y[0] > x[nx - 1]:      # all after: append (a running sum)
-            if nx + ny > self.capacity[s]:
-                grown = <int32_t*>realloc(x, max(nx + ny, 2 * self.capacity[s])
-                                          * sizeof(int32_t))
-                if grown == NULL:
-                    raise MemoryError()
-                self.data[s] = x = grown
-                self.capacity[s] = <int32_t>max(nx + ny, 2 * self.capacity[s])
-            memcpy(&x[nx], y, ny * sizeof(int32_t))
-            self.length[s] = <int32_t>(nx + ny)
+        self.ensure_scratch(ny)
+        missing = self.scratch
+        for j in range(ny):
+            lo, hi = 0, nx
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if x[mid] < y[j]:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == nx or x[lo] != y[j]:
+                missing[n_missing] = y[j]
+                n_missing += 1
+        if n_missing == 0:
             return 0
-        # merge from both ends into scratch, then back
-        self.ensure_scratch(nx + ny)
-        k = merge(x, nx, y, ny, self.scratch)
-        if k == nx:                          # nothing new
-            return 0
-        if k > self.capacity[s]:
-            grown = <int32_t*>realloc(x, max(k, 2 * self.capacity[s]) * sizeof(int32_t))
+        if nx + n_missing > self.capacity[s]:
+            k = max(nx + n_missing, 2 * self.capacity[s])
+            grown = <int32_t*>realloc(x, k * sizeof(int32_t))
             if grown == NULL:
                 raise MemoryError()
             self.data[s] = x = grown
-            self.capacity[s] = <int32_t>max(k, 2 * self.capacity[s])
-        memcpy(x, self.scratch, k * sizeof(int32_t))
-        self.length[s] = <int32_t>k
+            self.capacity[s] = <int32_t>k
+        i, j, k = nx - 1, n_missing - 1, nx + n_missing - 1
+        while j >= 0:
+            if i >= 0 and x[i] > missing[j]:
+                x[k] = x[i]
+                i -= 1
+            else:
+                x[k] = missing[j]
+                j -= 1
+            k -= 1
+        self.length[s] = <int32_t>(nx + n_missing)
         return 0
 
     cdef int union_into(self, Py_ssize_t node, Py_ssize_t p, Py_ssize_t q) except -1:
@@ -385,6 +398,16 @@ cdef class ScalarSets:
         self.release(node)
         if values.shape[0]:
             self.new_set(node, &values[0], values.shape[0])
+
+    def assign_leaves(self, const int64_t[::1] nodes):
+        """Leaf nodes[k] depends on column k alone."""
+        cdef Py_ssize_t k
+        cdef int32_t column
+        for k in range(nodes.shape[0]):
+            self.t.check_slot(nodes[k])
+            self.release(nodes[k])
+            column = <int32_t>k
+            self.new_set(nodes[k], &column, 1)
 
     def rows(self, const int64_t[::1] nodes):
         """The sets of `nodes` as CSR arrays (indptr, indices)."""

@@ -43,6 +43,13 @@ def color_star(pattern):
                          largest_first(np.diff(m.indptr)))
 
 
+def _with_values(pattern, values):
+    """A CSR matrix of pattern's structure (canonical: its coo order is the CSR
+    order) holding values."""
+    return sp.csr_matrix((values, pattern.indices.copy(), pattern.indptr.copy()),
+                         shape=pattern.shape)
+
+
 class JacobianPlan:
     """A Jacobian pattern and how to compress it: by columns (forward) or rows
     (reverse)."""
@@ -61,7 +68,7 @@ class JacobianPlan:
 
     def seeds(self):
         """One 0/1 vector per colour (over columns forward, rows in reverse)."""
-        return [(self.colors == c).astype(float) for c in range(self.n_colors)]
+        return _indicators(self.colors, self.n_colors)
 
     def recover(self, compressed):
         """The CSR Jacobian from the compressed sweeps: (rows x colours) forward,
@@ -70,7 +77,7 @@ class JacobianPlan:
             values = compressed[self.rows, self.colors[self.cols]]
         else:
             values = compressed[self.cols, self.colors[self.rows]]
-        return sp.csr_matrix((values, (self.rows, self.cols)), shape=self.pattern.shape)
+        return _with_values(self.pattern, values)
 
 
 class HessianPlan:
@@ -92,11 +99,15 @@ class HessianPlan:
         self.read_color = np.where(alone, self.colors[j], self.colors[i])
 
     def seeds(self):
-        return [(self.colors == c).astype(float) for c in range(self.n_colors)]
+        return _indicators(self.colors, self.n_colors)
 
     def recover(self, compressed):
         values = compressed[self.read_row, self.read_color]
-        return sp.csr_matrix((values, (self.rows, self.cols)), shape=self.pattern.shape)
+        return _with_values(self.pattern, values)
+
+
+def _indicators(colors, n_colors):
+    return [(colors == c).astype(float) for c in range(n_colors)]
 
 
 # -- on traced functions ---------------------------------------------------------------------

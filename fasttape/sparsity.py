@@ -117,12 +117,18 @@ class _Walk:
         self.tape = tape = rec.tape
         self.hessian = hessian
         leaves = rec.leaves[argnum]
-        self.n = sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
+        if rec.scalar_only:
+            self.n = len(leaves)
+        else:
+            self.n = sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
         form, dep, sec = _tables()
         self.dep, self.sec = dep, sec
         self.sets = ScalarSets(tape, form, dep, sec, hessian)
         self.patterns = {}                 # array node -> its pattern
         self.hessian_parts = []            # (n x n) patterns from array nodes
+        if rec.scalar_only:             # (the leaves' slots, as recorded)
+            self.sets.assign_leaves(np.asarray(rec.leaf_slots[argnum], dtype=np.int64))
+            leaves = ()
         column = 0
         for leaf in leaves:
             if type(leaf) is Variable:
