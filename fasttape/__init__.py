@@ -53,3 +53,11 @@ __all__ = [
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
     "sparse_jacobian", "sparse_hessian",
 ] + _elementary.__all__     # the elementary functions and math's spellings of them
+
+
+def __getattr__(name):
+    # fasttape.optimize on first use (it loads scipy.optimize)
+    if name == "optimize":
+        import fasttape.optimize as optimize
+        return optimize
+    raise AttributeError(f"module 'fasttape' has no attribute {name!r}")

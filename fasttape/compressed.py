@@ -92,8 +92,12 @@ class HessianPlan:
         i, j = coo.row.astype(np.int64), coo.col.astype(np.int64)
         # H[i, j] is B[i, colour j] when j's colour is alone in row i; else B[j, colour i]
         key = i * max(self.n_colors, 1) + self.colors[j]
-        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-        alone = counts[inverse] == 1
+        if n * max(self.n_colors, 1) <= 1 << 24:
+            alone = np.bincount(key, minlength=1)[key] == 1
+        else:
+            _, inverse, counts = np.unique(key, return_inverse=True,
+                                           return_counts=True)
+            alone = counts[inverse] == 1
         self.rows, self.cols = i, j
         self.read_row = np.where(alone, i, j)
         self.read_color = np.where(alone, self.colors[j], self.colors[i])

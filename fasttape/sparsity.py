@@ -96,8 +96,31 @@ def _ones(m):
 
 
 def _pick(p, index):
-    """Rows index of pattern p."""
-    return _ones(p[np.asarray(index, dtype=np.int64)])
+    """Rows index of pattern p (a gather of CSR rows, in NumPy)."""
+    index = np.asarray(index, dtype=np.int64)
+    indptr = p.indptr.astype(np.int64, copy=False)
+    starts = indptr[index]
+    lengths = indptr[index + 1] - starts
+    out_ptr = np.zeros(len(index) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    positions = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1])
+    return sp.csr_matrix((np.ones(len(positions)), p.indices[positions], out_ptr),
+                         shape=(len(index), p.shape[1]))
+
+
+def _identity(size, first, n):
+    """Values 0 .. size - 1 depending on columns first .. first + size - 1."""
+    return sp.csr_matrix((np.ones(size), np.arange(first, first + size),
+                          np.arange(size + 1)), shape=(size, n))
+
+
+def _union(a, b):
+    """The rowwise union of two patterns of one shape."""
+    if not b.nnz:
+        return a
+    if not a.nnz:
+        return b
+    return _ones(a + b)
 
 
 def _strided_index(shape, strides, offset=0):
@@ -135,9 +158,7 @@ class _Walk:
                 self.sets.assign(leaf.slot, [column])
                 column += 1
             else:
-                self.patterns[leaf.anode] = _pattern(
-                    np.arange(leaf.size), np.arange(column, column + leaf.size),
-                    (leaf.size, self.n))
+                self.patterns[leaf.anode] = _identity(leaf.size, column, self.n)
                 column += leaf.size
         for o in rec.outputs:
             if type(o) is Variable:
@@ -208,7 +229,7 @@ class _Walk:
             a = _pick(self.operand(ops[0]), picks[0])
             b = _pick(self.operand(ops[1]), picks[1])
             if aop == AOP_WHERE:
-                return _ones(a + b)
+                return _union(a, b)
             d, s = self.dep[info.sop], self.sec[info.sop]
             if live:
                 if s & SEC_PP:
@@ -217,12 +238,8 @@ class _Walk:
                     self.interact(a, b)
                 if s & SEC_QQ:
                     self.interact(b, b)
-            out = self.empty(size)
-            if d & DEP_P:
-                out = out + a
-            if d & DEP_Q:
-                out = out + b
-            return _ones(out)
+            return _union(a if d & DEP_P else self.empty(size),
+                          b if d & DEP_Q else self.empty(size))
         if aop in (AOP_SUM, AOP_WEIGHTED_SUM):
             g = info.layout
             x = self.operand(ops[0])
@@ -336,8 +353,8 @@ class _Walk:
         i, j = self.sets.pairs()
         total = sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(self.n, self.n))
         for part in self.hessian_parts:
-            total = total + part
-        return _as_bool(total + total.T)
+            total = _union(total, sp.csr_matrix(part))
+        return _as_bool(_union(total, total.T.tocsr()))
 
 
 def _as_bool(m):
