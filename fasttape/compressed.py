@@ -163,6 +163,8 @@ def sparse_jacobian(traced, args):
         leaves = rec.leaves[argnum % len(rec.leaves)]
         outputs = [o for o in rec.outputs if o is not None]
         all_leaves = rec.all_leaves()
+        mine = [any(leaf is other for other in leaves) for leaf in all_leaves] \
+            if len(leaves) < 64 else _members(all_leaves, leaves)
         m, n = plan.pattern.shape
         compressed = np.zeros((m if plan.forward else n, max(plan.n_colors, 1)))
         if not outputs or plan.pattern.nnz == 0:
@@ -170,8 +172,8 @@ def sparse_jacobian(traced, args):
         if plan.forward:
             for c, seed in enumerate(plan.seeds()):
                 pieces = iter(_leaf_pieces(leaves, seed))
-                tangents = [next(pieces) if any(leaf is other for other in leaves)
-                            else _zero_like(leaf) for leaf in all_leaves]
+                tangents = [next(pieces) if ours else _zero_like(leaf)
+                            for leaf, ours in zip(all_leaves, mine)]
                 result = tangents_of(rec.tape, all_leaves, tangents, outputs)
                 compressed[:, c] = _flat_outputs(rec, result)
         else:
@@ -185,11 +187,16 @@ def sparse_jacobian(traced, args):
                                      else part.reshape(o.shape))
                     at += size
                 grads = reverse_flat(rec.tape, outputs, seeds, all_leaves)
-                mine = [g for g, leaf in zip(grads, all_leaves)
-                        if any(leaf is other for other in leaves)]
+                ours = [g for g, is_ours in zip(grads, mine) if is_ours]
                 compressed[:, c] = np.concatenate([np.ravel(np.asarray(g, dtype=float))
-                                                   for g in mine])
+                                                   for g in ours])
         return plan.recover(compressed)
+
+
+def _members(all_leaves, leaves):
+    """Whether each of all_leaves is one of leaves (by identity)."""
+    ids = {id(leaf) for leaf in leaves}
+    return [id(leaf) in ids for leaf in all_leaves]
 
 
 def _zero_like(leaf):

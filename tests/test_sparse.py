@@ -301,3 +301,54 @@ def test_array_program_patterns_are_exact(name):
         return fnp.sum(fnp.sin(f(v))) + fnp.sum(f(v) ** 2)
     hess = np.array(fasttape.hessian(scalar)(x))
     assert (fasttape.trace(scalar, x).hessian_sparsity().toarray() == (hess != 0)).all()
+
+
+def test_sparse_hessian_matches_central_differences_of_the_gradient():
+    def f(x):
+        return fnp.sum(fnp.exp(x[1:] * x[:-1])) + fnp.sum(fnp.sin(x) ** 3)
+    x = np.linspace(-0.5, 0.7, 9)
+    H = fasttape.trace(f, x).sparse_hessian(x).toarray()
+    grad = fasttape.grad(f)
+    eps = 1e-5
+    numeric = np.array([(grad(x + eps * e) - grad(x - eps * e)) / (2 * eps)
+                        for e in np.eye(9)])
+    np.testing.assert_allclose(H, numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_sparse_jacobian_with_respect_to_a_second_argument():
+    def f(a, x):
+        return fnp.concatenate([a * x[:3] ** 2, fnp.sum(x, keepdims=True)])
+    a, x = 1.5, np.arange(1.0, 6.0)
+    g = fasttape.trace(f, a, x, argnum=1)
+    J = g.sparse_jacobian(a, x).toarray()
+    np.testing.assert_allclose(J, fasttape.jacobian(f, 1)(a, x))
+    assert g.jacobian_sparsity().shape == (4, 5)
+
+
+def test_scalar_argument_and_constant_output():
+    g = fasttape.trace(lambda t: fasttape.sin(t) * t, 0.3)
+    np.testing.assert_allclose(g.sparse_hessian(0.3).toarray(),
+                               [[fasttape.hessian(lambda t: fasttape.sin(t) * t)(0.3)]])
+    c = fasttape.trace(lambda x: 2.0, [1.0, 2.0])
+    assert c.sparse_hessian([1.0, 2.0]).nnz == 0
+    assert c.hessian_sparsity().shape == (2, 2)
+
+
+def test_hessian_of_a_vector_output_is_refused():
+    g = fasttape.trace(lambda x: x * 2.0, np.ones(3))
+    with pytest.raises(TypeError, match="one scalar output"):
+        g.sparse_hessian(np.ones(3))
+
+
+def test_a_retrace_gets_the_pattern_of_its_branch():
+    def f(x):
+        if x[0] > 0:
+            return x[0] * x[1] + x[2]
+        return x[0] + x[1] * x[2]
+    g = fasttape.trace(f, [1.0, 2.0, 3.0], retrace=True)
+    assert g.hessian_sparsity().toarray()[0, 1]
+    H = g.sparse_hessian([-1.0, 2.0, 3.0]).toarray()
+    np.testing.assert_allclose(H, [[0, 0, 0], [0, 0, 1], [0, 1, 0]])
+    assert g.hessian_sparsity().toarray()[1, 2] and not g.hessian_sparsity().toarray()[0, 1]
+    with pytest.raises(fasttape.BranchChangedError):
+        fasttape.trace(f, [1.0, 2.0, 3.0]).sparse_hessian([-1.0, 2.0, 3.0])
