@@ -53,7 +53,8 @@ cdef class ScalarSets:
     cdef int32_t* refs
     cdef Py_ssize_t* set_of      # node -> set id, or -1 (empty)
     cdef Py_ssize_t* last_use    # node -> the last node reading it, or FOREVER
-    cdef uint8_t* live           # node -> the Hessian's output depends on it
+    cdef uint8_t* live           # node -> the Hessian's output depends on it (set by
+                                 # set_live and live_run, backwards)
     cdef uint8_t form[256]
     cdef uint8_t dep[256]
     cdef uint8_t sec[256]
@@ -164,35 +165,28 @@ cdef class ScalarSets:
         self.t.check_slot(node)
         self.last_use[node] = FOREVER
 
-    def mark_live(self, const int64_t[::1] outputs):
-        """The Hessian's liveness: the nodes whose values the outputs depend on
-        (through nonzero partials; array nodes through all their operands but
-        comparisons' masks)."""
-        cdef Py_ssize_t i, j, p, q, k
-        cdef ArrayNode* a
-        cdef Operand* o
-        for k in range(outputs.shape[0]):
-            self.t.check_slot(outputs[k])
-            self.live[outputs[k]] = 1
-        for i in range(self.n - 1, -1, -1):
-            if not self.live[i]:
-                continue
+    def live_run(self, Py_ssize_t start):
+        """Liveness backwards through scalar nodes start, start - 1, ... down to the
+        next array node (returned; fasttape.sparsity marks its operands, value by
+        value) or past the first node (-1 returned)."""
+        cdef Py_ssize_t i, p, q
+        if not -1 <= start < self.n:
+            raise IndexError(f"node {start} is not on the tape")
+        for i in range(start, -1, -1):
             if self.t.ops[i] == OP_ARRAY:
-                a = &self.t.anodes[self.t.arg0s[i]]
-                if a.aop == AOP_MASK:
-                    continue
-                for j in range(a.n_operands):
-                    o = &self.t.operands[a.operand0 + j]
-                    if o.kind == OPERAND_SCALAR:
-                        self.live[o.ref] = 1
-                    elif o.kind == OPERAND_ARRAY:
-                        self.live[self.t.anodes[o.ref].node] = 1
+                return i
+            if not self.live[i]:
                 continue
             self.operands(i, &p, &q)
             if p >= 0:
                 self.live[p] = 1
             if q >= 0:
                 self.live[q] = 1
+        return -1
+
+    def set_live(self, Py_ssize_t node):
+        self.t.check_slot(node)
+        self.live[node] = 1
 
     def is_live(self, Py_ssize_t node):
         self.t.check_slot(node)

@@ -133,7 +133,11 @@ def _strided_index(shape, strides, offset=0):
 
 
 class _Walk:
-    """One propagation of index sets through a recording's tape."""
+    """One propagation of index sets through a recording's tape.
+
+    For a Hessian, a backward pass first finds which values the output depends on
+    (scalar nodes in C, array nodes value by value: ``live``), so that a node's
+    unused values add no pairs (``y = x**2; y[0]`` has one, not n)."""
 
     def __init__(self, rec, argnum, hessian):
         self.rec = rec
@@ -149,6 +153,8 @@ class _Walk:
         self.sets = ScalarSets(tape, form, dep, sec, hessian)
         self.patterns = {}                 # array node -> its pattern
         self.hessian_parts = []            # (n x n) patterns from array nodes
+        self.infos = {}                    # array node -> its ArrayNodeInfo
+        self.live = {}                     # array node -> live values (bool), Hessian
         if rec.scalar_only:             # (the leaves' slots, as recorded)
             self.sets.assign_leaves(np.asarray(rec.leaf_slots[argnum], dtype=np.int64))
             leaves = ()
@@ -163,11 +169,20 @@ class _Walk:
         for o in rec.outputs:
             if type(o) is Variable:
                 self.sets.pin(o.slot)
+        self.arg0s = tape.arrays()["arg0s"]
         if hessian:
             out = rec.outputs[0] if len(rec.outputs) == 1 else None
-            if out is not None:
-                self.sets.mark_live(np.array([out.node], dtype=np.int64))
-        self.arg0s = tape.arrays()["arg0s"]
+            if type(out) is Variable:
+                self.sets.set_live(out.slot)
+            elif out is not None:
+                self.live[out.anode] = np.ones(out.size, dtype=bool)
+            self.mark_live()
+
+    def info(self, r):
+        info = self.infos.get(r)
+        if info is None:
+            info = self.infos[r] = self.tape.array_node(r)
+        return info
 
     def run(self):
         i, end = 0, self.tape.n_nodes
@@ -176,13 +191,96 @@ class _Walk:
             if i >= end:
                 return self
             r = int(self.arg0s[i])
-            info = self.tape.array_node(r)
-            live = self.hessian and self.sets.is_live(info.node)
-            p = self.array_rule(info, r, live)
+            info = self.info(r)
+            p = self.array_rule(info, r, self.live_values(info, r))
             self.patterns[r] = p
             if info.out_slot >= 0:
                 self.sets.assign(info.out_slot, p.indices)
             i += 1
+
+    # -- liveness (Hessians) ----------------------------------------------------------------
+
+    def live_values(self, info, r):
+        """The live values of array node r (bool array), or None: none is live, or
+        not a Hessian."""
+        if not self.hessian:
+            return None
+        if info.out_slot >= 0:
+            return np.ones(1, dtype=bool) if self.sets.is_live(info.out_slot) else None
+        mask = self.live.get(r)
+        return mask if mask is not None and mask.any() else None
+
+    def mark_live(self):
+        i = self.tape.n_nodes - 1
+        while True:
+            i = self.sets.live_run(i)
+            if i < 0:
+                return
+            r = int(self.arg0s[i])
+            info = self.info(r)
+            mask = self.live_values(info, r)
+            if mask is not None:
+                self.live_back(info, mask)
+            i -= 1
+
+    def mark(self, o, positions):
+        """Operand o's values at positions are live."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not positions.size:
+            return
+        if o.kind == OPERAND_SCALAR:
+            self.sets.set_live(o.ref)
+        elif o.kind == OPERAND_ARRAY:
+            info = self.info(o.ref)
+            if info.out_slot >= 0:
+                self.sets.set_live(info.out_slot)
+                return
+            live = self.live.get(o.ref)
+            if live is None:
+                live = self.live[o.ref] = np.zeros(info.size, dtype=bool)
+            live[positions] = True
+
+    def live_back(self, info, mask):
+        """Mark the operand values that array node `info`'s live values read."""
+        aop, ops = info.aop, info.operands
+        live = np.flatnonzero(mask)
+        if aop in (AOP_LEAF, AOP_MASK):
+            return
+        if aop == AOP_UNARY:
+            if self.dep[info.sop] & DEP_P:
+                self.mark(ops[0], live)
+        elif aop == AOP_RESHAPE:
+            self.mark(ops[0], live)
+        elif aop in (AOP_BINARY, AOP_WHERE):
+            d = DEP_P | DEP_Q if aop == AOP_WHERE else self.dep[info.sop]
+            for j, pick in enumerate(self.binary_picks(info)):
+                if d & (DEP_P if j == 0 else DEP_Q):
+                    self.mark(ops[j], pick[live])
+        elif aop in (AOP_SUM, AOP_WEIGHTED_SUM):
+            self.mark(ops[0], np.flatnonzero(mask[self.reduce_targets(info)]))
+        elif aop == AOP_CUMSUM:
+            rows, cols = self.cumsum_pairs(info)
+            self.mark(ops[0], cols[mask[rows]])
+        elif aop == AOP_MATMUL:
+            out, ia, ib = self.matmul_triples(info)
+            used = mask[out]
+            self.mark(ops[0], ia[used])
+            self.mark(ops[1], ib[used])
+        elif aop == AOP_GATHER:
+            self.mark(ops[0], np.asarray(info.index)[:info.size][live])
+        elif aop == AOP_STRIDED:
+            g = info.layout
+            self.mark(ops[0], _strided_index(g.shape, g.strides, g.offset)[live])
+        elif aop == AOP_SCATTER:
+            index = np.asarray(info.index)[:ops[0].size]
+            self.mark(ops[0], np.flatnonzero(mask[index]))
+        elif aop == AOP_CONCAT:
+            for o in ops:
+                index = np.asarray(o.index, dtype=np.int64).reshape(-1)
+                self.mark(o, np.flatnonzero(mask[index]))
+        else:                              # Python rules: every operand value
+            for o in ops:
+                self.mark(o, np.arange(o.size))
 
     # -- operands --------------------------------------------------------------------------
 
@@ -199,17 +297,75 @@ class _Walk:
     def empty(self, size):
         return sp.csr_matrix((size, self.n))
 
-    def interact(self, a, b):
-        """The Hessian pairs joining each row of a with the same row of b."""
-        if a.nnz and b.nnz:
-            part = a.T @ b
-            self.hessian_parts.append(part)
-            if a is not b:
-                self.hessian_parts.append(part.T)
+    def interact(self, a, b, live):
+        """The Hessian pairs joining each live row of a with the same row of b."""
+        if live is None or not (a.nnz and b.nnz):
+            return
+        if not live.all():
+            rows = np.flatnonzero(live)
+            a, b = (_pick(a, rows),) * 2 if a is b else (_pick(a, rows), _pick(b, rows))
+        part = a.T @ b
+        self.hessian_parts.append(part)
+        if a is not b:
+            self.hessian_parts.append(part.T)
+
+    # -- geometry --------------------------------------------------------------------------
+
+    def binary_picks(self, info):
+        """For an elementwise node of two operands: the operand position behind
+        each output value, per operand."""
+        size = info.size
+        g = info.layout if info.aop == AOP_BINARY else None
+        picks = []
+        for j, o in enumerate(info.operands[:2]):
+            if g is not None:
+                picks.append(_strided_index(g.shape, g.a_strides if j == 0
+                                            else g.b_strides))
+            elif o.size == size:
+                picks.append(np.arange(size))
+            else:
+                picks.append(np.zeros(size, dtype=np.int64))
+        return picks
+
+    def reduce_targets(self, info):
+        """The output position each input value of a reduction adds into."""
+        g = info.layout
+        return _strided_index(g.shape, g.out_strides)
+
+    def cumsum_pairs(self, info):
+        """(output, input) positions of a cumulative sum: out[.., j, ..] reads
+        in[.., i, ..] for i <= j along each lane."""
+        g = info.layout
+        later, earlier = np.tril_indices(g.n)
+        lane = (np.arange(g.outer)[:, None] * g.n * g.inner +
+                np.arange(g.inner)[None, :]).reshape(-1, 1)
+        return (lane + later * g.inner).reshape(-1), (lane + earlier * g.inner).reshape(-1)
+
+    def matmul_triples(self, info):
+        """(output, a, b) positions of each product a[t, i, k] b[t, k, j] adding into
+        y[t, i, j], leaving out those whose constant factor is zero."""
+        g = info.layout
+        oa, ob = info.operands
+        t = np.arange(g.batch)[:, None, None, None]
+        i = np.arange(g.m)[None, :, None, None]
+        j = np.arange(g.n)[None, None, :, None]
+        k = np.arange(g.k)[None, None, None, :]
+        shape = (g.batch, g.m, g.n, g.k)
+        out = np.broadcast_to(t * g.m * g.n + i * g.n + j, shape).reshape(-1)
+        ia = np.broadcast_to(t * g.a_stride + i * g.k + k, shape).reshape(-1)
+        ib = np.broadcast_to(t * g.b_stride + k * g.n + j, shape).reshape(-1)
+        keep = np.ones(out.shape, dtype=bool)
+        for o, index in ((oa, ia), (ob, ib)):
+            if o.kind in (OPERAND_CONST, OPERAND_POOLED) and o.data is not None:
+                values = np.ravel(np.asarray(o.data, dtype=float))
+                keep &= values[index] != 0.0 if values.size > 1 else bool(values[0] != 0.0)
+        return out[keep], ia[keep], ib[keep]
 
     # -- the array ops ---------------------------------------------------------------------
 
     def array_rule(self, info, r, live):
+        """Array node r's pattern from its operands' (adding its Hessian pairs at
+        its live values)."""
         aop, size = info.aop, info.size
         ops = info.operands
         if aop == AOP_LEAF:
@@ -221,8 +377,8 @@ class _Walk:
             if aop == AOP_UNARY:
                 if not self.dep[info.sop] & DEP_P:
                     return self.empty(size)
-                if live and self.sec[info.sop] & SEC_PP:
-                    self.interact(x, x)
+                if self.sec[info.sop] & SEC_PP:
+                    self.interact(x, x, live)
             return x
         if aop in (AOP_BINARY, AOP_WHERE):
             picks = self.binary_picks(info)
@@ -231,31 +387,24 @@ class _Walk:
             if aop == AOP_WHERE:
                 return _union(a, b)
             d, s = self.dep[info.sop], self.sec[info.sop]
-            if live:
-                if s & SEC_PP:
-                    self.interact(a, a)
-                if s & SEC_PQ:
-                    self.interact(a, b)
-                if s & SEC_QQ:
-                    self.interact(b, b)
+            if s & SEC_PP:
+                self.interact(a, a, live)
+            if s & SEC_PQ:
+                self.interact(a, b, live)
+            if s & SEC_QQ:
+                self.interact(b, b, live)
             return _union(a if d & DEP_P else self.empty(size),
                           b if d & DEP_Q else self.empty(size))
         if aop in (AOP_SUM, AOP_WEIGHTED_SUM):
-            g = info.layout
             x = self.operand(ops[0])
-            targets = _strided_index(g.shape, g.out_strides)
+            targets = self.reduce_targets(info)
             out = _ones(_pattern(targets, np.arange(len(targets)), (size, x.shape[0])) @ x)
-            if live and aop == AOP_WEIGHTED_SUM and info.sop == WEIGHTED_PROD:
-                self.interact(out, out)
+            if aop == AOP_WEIGHTED_SUM and info.sop == WEIGHTED_PROD:
+                self.interact(out, out, live)
             return out
         if aop == AOP_CUMSUM:
-            g = info.layout
             x = self.operand(ops[0])
-            later, earlier = np.tril_indices(g.n)
-            lane = (np.arange(g.outer)[:, None] * g.n * g.inner +
-                    np.arange(g.inner)[None, :]).reshape(-1, 1)
-            rows = (lane + later * g.inner).reshape(-1)
-            cols = (lane + earlier * g.inner).reshape(-1)
+            rows, cols = self.cumsum_pairs(info)
             return _ones(_pattern(rows, cols, (size, x.shape[0])) @ x)
         if aop == AOP_MATMUL:
             return self.matmul(info, live)
@@ -283,51 +432,22 @@ class _Walk:
                 x = self.operand(o)
                 union = union + sp.csr_matrix(x.sum(axis=0))
             union = _ones(union)
-            if live:
-                self.interact(union, union)
+            if live is not None:
+                self.interact(union, union, np.ones(1, dtype=bool))
             return _ones(sp.csr_matrix(np.ones((size, 1))) @ union)
         raise NotImplementedError(f"sparsity: array op {aop} is not supported")
-
-    def binary_picks(self, info):
-        """For an elementwise node of two operands: the operand position behind
-        each output value, per operand."""
-        size = info.size
-        g = info.layout if info.aop == AOP_BINARY else None
-        picks = []
-        for j, o in enumerate(info.operands[:2]):
-            if g is not None:
-                picks.append(_strided_index(g.shape, g.a_strides if j == 0
-                                            else g.b_strides))
-            elif o.size == size:
-                picks.append(np.arange(size))
-            else:
-                picks.append(np.zeros(size, dtype=np.int64))
-        return picks
 
     def matmul(self, info, live):
         """y[t, i, j] = sum over k of a[t, i, k] b[t, k, j]: each output joins row i
         of a and column j of b (the nonzeros alone of a constant factor)."""
-        g = info.layout
         oa, ob = info.operands
-        t = np.arange(g.batch)[:, None, None, None]
-        i = np.arange(g.m)[None, :, None, None]
-        j = np.arange(g.n)[None, None, :, None]
-        k = np.arange(g.k)[None, None, None, :]
-        shape = (g.batch, g.m, g.n, g.k)
-        out = np.broadcast_to(t * g.m * g.n + i * g.n + j, shape).reshape(-1)
-        ia = np.broadcast_to(t * g.a_stride + i * g.k + k, shape).reshape(-1)
-        ib = np.broadcast_to(t * g.b_stride + k * g.n + j, shape).reshape(-1)
-        keep = np.ones(out.shape, dtype=bool)
-        for o, index in ((oa, ia), (ob, ib)):
-            if o.kind in (OPERAND_CONST, OPERAND_POOLED) and o.data is not None:
-                keep &= np.ravel(np.asarray(o.data, dtype=float))[index] != 0.0 \
-                    if np.size(o.data) > 1 else bool(np.ravel(o.data)[0] != 0.0)
-        out, ia, ib = out[keep], ia[keep], ib[keep]
+        out, ia, ib = self.matmul_triples(info)
         pa, pb = self.operand(oa), self.operand(ob)
         result = (_pattern(out, ia, (info.size, pa.shape[0])) @ pa +
                   _pattern(out, ib, (info.size, pb.shape[0])) @ pb)
-        if live and pa.nnz and pb.nnz:
-            joined = _pattern(ia, ib, (pa.shape[0], pb.shape[0]))
+        if live is not None and pa.nnz and pb.nnz:
+            used = live[out]
+            joined = _pattern(ia[used], ib[used], (pa.shape[0], pb.shape[0]))
             part = pa.T @ joined @ pb
             self.hessian_parts.extend([part, part.T])
         return _ones(result)

@@ -352,3 +352,21 @@ def test_a_retrace_gets_the_pattern_of_its_branch():
     assert g.hessian_sparsity().toarray()[1, 2] and not g.hessian_sparsity().toarray()[0, 1]
     with pytest.raises(fasttape.BranchChangedError):
         fasttape.trace(f, [1.0, 2.0, 3.0]).sparse_hessian([-1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("f, expected", [
+    (lambda x: (x ** 3)[0] + x[1], [(0, 0)]),
+    (lambda x: fnp.sum(fnp.sin(x)[1:3]), [(1, 1), (2, 2)]),
+    (lambda x: fnp.sum((x[:2, None] * x[None, 2:])[0]), [(0, 2), (0, 3)]),
+    (lambda x: (x.reshape(2, 2) @ x.reshape(2, 2))[0, 1],
+     [(0, 1), (1, 3)]),
+    (lambda x: fnp.cumsum(x ** 2)[1], [(0, 0), (1, 1)]),
+])
+def test_values_the_output_does_not_read_add_no_hessian_pairs(f, expected):
+    x = np.array([0.5, 1.5, -0.7, 2.0])
+    pattern = np.zeros((4, 4), dtype=bool)
+    for i, j in expected:
+        pattern[i, j] = pattern[j, i] = True
+    got = fasttape.trace(f, x).hessian_sparsity().toarray()
+    hess = np.array(fasttape.hessian(f)(x))
+    assert (got == pattern).all() and (got == (hess != 0)).all()
