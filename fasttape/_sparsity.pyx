@@ -387,7 +387,10 @@ cdef class ScalarSets:
     def assign(self, Py_ssize_t node, indices):
         """Node's set = the sorted unique int32 `indices` (a leaf, or an array node's
         one-value output)."""
-        cdef const int32_t[::1] values = np.unique(np.asarray(indices, dtype=np.int32))
+        values_array = np.ascontiguousarray(indices, dtype=np.int32)
+        if values_array.shape[0] > 1 and not (values_array[1:] > values_array[:-1]).all():
+            values_array = np.unique(values_array)      # (not already sorted, unique)
+        cdef const int32_t[::1] values = values_array
         self.t.check_slot(node)
         self.release(node)
         if values.shape[0]:

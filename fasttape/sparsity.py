@@ -195,6 +195,7 @@ class _Walk:
             p = self.array_rule(info, r, self.live_values(info, r))
             self.patterns[r] = p
             if info.out_slot >= 0:
+                p.sort_indices()
                 self.sets.assign(info.out_slot, p.indices)
             i += 1
 
