@@ -26,6 +26,7 @@ from fasttape._complex import ComplexArray
 from fasttape._complex_recording import holomorphic_grad
 from fasttape.check import check_grads, numerical_grad
 from fasttape.trace import Traced, trace
+from fasttape.sparse import sparse_hessian, sparse_jacobian
 from fasttape.branching import where
 from fasttape.composed import (deriv, grad_and_aux, grad_named, hessian_tensor_product,
                                make_ggnvp, make_hvp, multigrad_dict,
@@ -51,4 +52,13 @@ __all__ = [
     "math", "deriv", "grad_named", "make_hvp", "hessian_tensor_product", "make_ggnvp",
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
+    "sparse_jacobian", "sparse_hessian",
 ] + _elementary.__all__     # the elementary functions and math's spellings of them
+
+
+def __getattr__(name):
+    # fasttape.optimize on first use (it loads scipy.optimize)
+    if name == "optimize":
+        import fasttape.optimize as optimize
+        return optimize
+    raise AttributeError(f"module 'fasttape' has no attribute {name!r}")

@@ -733,6 +733,57 @@ class Traced:
             -1 if out is None else out, input_spec(list(rec.leaves[self.argnum])),
             direction, output.anode if out is None else -1)[1]
 
+    # -- sparse derivatives (fasttape.sparsity, fasttape.compressed) -------------------
+    # (imported on first use: `import fasttape` does not load scipy.sparse)
+
+    def jacobian_sparsity(self):
+        """The pattern of ``jacobian``: which output values depend on which values of
+        argument argnum, from the tape (valid where the traced branches hold), as a
+        boolean scipy.sparse CSR matrix."""
+        from fasttape import compressed
+        return compressed.jacobian_plan(self).pattern
+
+    def hessian_sparsity(self):
+        """The pattern of ``hessian`` (a scalar output), from the tape: a symmetric
+        boolean scipy.sparse CSR matrix."""
+        from fasttape import compressed
+        return compressed.hessian_plan(self).pattern
+
+    def jacobian_colors(self):
+        """(colours, forward): the colouring the sparse Jacobian compresses with, over
+        columns (forward, one tangent sweep per colour) or rows (reverse)."""
+        from fasttape import compressed
+        plan = compressed.jacobian_plan(self)
+        return plan.colors, plan.forward
+
+    def hessian_colors(self):
+        """The star colouring of the Hessian's columns (one Hessian-vector product per
+        colour)."""
+        from fasttape import compressed
+        return compressed.hessian_plan(self).colors
+
+    def sparse_jacobian(self, *args):
+        """``jacobian`` at args as scipy.sparse CSR, by one sweep per colour of its
+        pattern (pattern and colouring computed on first use and kept)."""
+        from fasttape import compressed
+        return compressed.sparse_jacobian(self, args)
+
+    def sparse_hessian(self, *args):
+        """``hessian`` at args as scipy.sparse CSR, by one Hessian-vector product per
+        colour of a star colouring of its pattern (both kept)."""
+        from fasttape import compressed
+        return compressed.sparse_hessian(self, args, self._flat_hvp_by_function)
+
+    def _flat_hvp_by_function(self, args, direction):
+        rec = self._current
+        leaves = rec.leaves[self.argnum]
+        pieces = [float(v) for v in direction] if all(
+            type(leaf) is Variable for leaf in leaves) else split_like(direction, leaves)
+        product = differential.hvp(self.fun, self.argnum)(
+            *args, rec.structures[self.argnum].rebuild(pieces))
+        return np.concatenate([np.ravel(np.asarray(v, dtype=float))
+                               for v in flatten(product)[0]])
+
     # -- introspection ---------------------------------------------------------------------
 
     @property

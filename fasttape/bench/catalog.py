@@ -97,6 +97,13 @@ HESSIAN_SETUPS = _variants(
                  "(the ndarray input is one array leaf)"),
     Variant("fasttape trace", "fasttape", p.setup_fasttape_hessian_traced,
             note="g = fasttape.trace(f, x) once (not timed), g.hessian(x)"),
+    Variant("fasttape sparse", "fasttape", p.setup_fasttape_sparse_hessian,
+            note="g.sparse_hessian(x): one forward-over-reverse sweep per colour of a "
+                 "star colouring of the pattern read from the tape (both made once, "
+                 "not timed), recovered into scipy.sparse CSR"),
+    Variant("fasttape sparsity", "fasttape", p.setup_fasttape_sparsity, kind="part",
+            note="the Hessian pattern from g's tape and its star colouring (the "
+                 "one-off cost of g.sparse_hessian)"),
     Variant("autograd", "autograd", p.setup_autograd_hessian,
             note="autograd.hessian(f)(np.array(x))"),
     Variant("torch", "torch", p.setup_torch_hessian,

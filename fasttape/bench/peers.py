@@ -261,6 +261,29 @@ def setup_fasttape_hessian_traced(ops, f, args):
     return Case(call=lambda: g.hessian(x), gradient=flat_floats, n_nodes=g.n_nodes)
 
 
+def setup_fasttape_sparse_hessian(ops, f, args):
+    """g.sparse_hessian(x) on a trace whose pattern and colouring are made once."""
+    x = args[0]
+    g = ft.trace(f, x)
+    g.sparse_hessian(x)
+    return Case(call=lambda: g.sparse_hessian(x),
+                gradient=lambda h: h.toarray().ravel(), n_nodes=g.n_nodes,
+                note=f"{int(g.hessian_colors().max()) + 1} colours")
+
+
+def setup_fasttape_sparsity(ops, f, args):
+    """The Hessian's pattern from the tape and its star colouring, on a trace made
+    once (the one-off cost of g.sparse_hessian)."""
+    from fasttape import compressed
+    x = args[0]
+    g = ft.trace(f, x)
+
+    def call():
+        g.__dict__.pop("_sparse_plans", None)
+        return compressed.hessian_plan(g)
+    return Case(call=call, n_nodes=g.n_nodes)
+
+
 def setup_fasttape_hvp_traced(ops, f, args):
     x, v = args
     g = ft.trace(f, x)

@@ -1,0 +1,236 @@
+"""Sparse Jacobians and Hessians of traced functions by compressed sweeps.
+
+The pattern (fasttape.sparsity) is coloured once (fasttape._coloring) and cached on
+the traced function with its recording (a retrace makes a new one):
+
+- a Jacobian: columns sharing a row get different colours, and one tangent sweep
+  per colour gives J @ S (S: the colours' indicator columns); or rows are coloured
+  and one reverse sweep per colour gives S^T @ J, whichever needs fewer sweeps.
+  Each nonzero is read straight out of the compressed matrix.
+- a Hessian: a star colouring of its symmetric pattern, one forward-over-reverse
+  sweep (Hessian-vector product) per colour, and direct recovery: H[i, j] is
+  B[i, colour j] when j's colour is alone among row i's, else B[j, colour i].
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from fasttape._arrays import ArrayVariable, tangents_of
+from fasttape._coloring import column_coloring, star_coloring
+from fasttape._containers import split_like
+from fasttape._recording import reverse_flat
+from fasttape._variable import Variable
+from fasttape.sparsity import hessian_sparsity, jacobian_sparsity
+
+
+def largest_first(degrees):
+    """Vertices by decreasing degree (ties in index order)."""
+    return np.argsort(-np.asarray(degrees, dtype=np.int64), kind="stable").astype(np.int64)
+
+
+def color_columns(pattern):
+    """Colours of a pattern's columns (columns that share a row differ)."""
+    rows = sp.csr_matrix(pattern)
+    cols = rows.tocsc()
+    return column_coloring(rows.indptr.astype(np.int64), rows.indices.astype(np.int32),
+                           cols.indptr.astype(np.int64), cols.indices.astype(np.int32),
+                           largest_first(np.diff(cols.indptr)))
+
+
+def color_star(pattern):
+    """A star colouring of a symmetric pattern's adjacency graph (largest first)."""
+    m = sp.csr_matrix(pattern)
+    return star_coloring(m.indptr.astype(np.int64), m.indices.astype(np.int32),
+                         largest_first(np.diff(m.indptr)))
+
+
+def _with_values(pattern, values):
+    """A CSR matrix of pattern's structure (canonical: its coo order is the CSR
+    order) holding values."""
+    return sp.csr_matrix((values, pattern.indices.copy(), pattern.indptr.copy()),
+                         shape=pattern.shape)
+
+
+class JacobianPlan:
+    """A Jacobian pattern and how to compress it: by columns (forward) or rows
+    (reverse)."""
+
+    def __init__(self, pattern):
+        self.pattern = sp.csr_matrix(pattern)
+        column_colors = color_columns(self.pattern)
+        row_colors = color_columns(self.pattern.T.tocsr())
+        n_cols = int(column_colors.max()) + 1 if column_colors.size else 0
+        n_rows = int(row_colors.max()) + 1 if row_colors.size else 0
+        self.forward = n_cols <= n_rows
+        self.colors = column_colors if self.forward else row_colors
+        self.n_colors = n_cols if self.forward else n_rows
+        coo = self.pattern.tocoo()
+        self.rows, self.cols = coo.row, coo.col
+
+    def seeds(self):
+        """One 0/1 vector per colour (over columns forward, rows in reverse)."""
+        return _indicators(self.colors, self.n_colors)
+
+    def recover(self, compressed):
+        """The CSR Jacobian from the compressed sweeps: (rows x colours) forward,
+        (columns x colours) in reverse."""
+        if self.forward:
+            values = compressed[self.rows, self.colors[self.cols]]
+        else:
+            values = compressed[self.cols, self.colors[self.rows]]
+        return _with_values(self.pattern, values)
+
+
+class HessianPlan:
+    """A symmetric Hessian pattern, its star colouring and the recovery indices."""
+
+    def __init__(self, pattern):
+        self.pattern = sp.csr_matrix(pattern)
+        n = self.pattern.shape[0]
+        self.colors = color_star(self.pattern)
+        self.n_colors = int(self.colors.max()) + 1 if n else 0
+        coo = self.pattern.tocoo()
+        i, j = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        # H[i, j] is B[i, colour j] when j's colour is alone in row i; else B[j, colour i]
+        key = i * max(self.n_colors, 1) + self.colors[j]
+        if n * max(self.n_colors, 1) <= 1 << 24:
+            alone = np.bincount(key, minlength=1)[key] == 1
+        else:
+            _, inverse, counts = np.unique(key, return_inverse=True,
+                                           return_counts=True)
+            alone = counts[inverse] == 1
+        self.rows, self.cols = i, j
+        self.read_row = np.where(alone, i, j)
+        self.read_color = np.where(alone, self.colors[j], self.colors[i])
+
+    def seeds(self):
+        return _indicators(self.colors, self.n_colors)
+
+    def recover(self, compressed):
+        values = compressed[self.read_row, self.read_color]
+        return _with_values(self.pattern, values)
+
+
+def _indicators(colors, n_colors):
+    return [(colors == c).astype(float) for c in range(n_colors)]
+
+
+# -- on traced functions ---------------------------------------------------------------------
+
+def _plan(traced, rec, kind, argnum):
+    """The cached plan of `kind` for recording rec (made on first use)."""
+    cache = traced.__dict__.setdefault("_sparse_plans", {})
+    key = (kind, argnum)
+    entry = cache.get(key)
+    if entry is None or entry[0] is not rec:
+        if kind == "jacobian":
+            plan = JacobianPlan(jacobian_sparsity(rec, argnum))
+        else:
+            plan = HessianPlan(hessian_sparsity(rec, argnum))
+        entry = cache[key] = (rec, plan)
+    return entry[1]
+
+
+def _argnum(traced):
+    if type(traced.argnum) is not int:
+        raise TypeError("sparse Jacobians and Hessians need an int argnum")
+    return traced.argnum
+
+
+def jacobian_plan(traced):
+    return _plan(traced, traced._current, "jacobian", _argnum(traced))
+
+
+def hessian_plan(traced):
+    rec = traced._current
+    rec.scalar_output()
+    return _plan(traced, rec, "hessian", _argnum(traced))
+
+
+def _leaf_pieces(leaves, vector):
+    """vector (flat over leaves' values) cut into one float or array per leaf."""
+    if all(type(leaf) is Variable for leaf in leaves):
+        return [float(v) for v in vector]
+    return split_like(vector, leaves)
+
+
+def sparse_jacobian(traced, args):
+    """The Jacobian of traced's flat outputs with respect to argument argnum's flat
+    values at args, as scipy.sparse CSR."""
+    argnum = _argnum(traced)
+    with traced._lock:
+        rec = traced._replay(args)
+        plan = _plan(traced, rec, "jacobian", argnum)
+        leaves = rec.leaves[argnum % len(rec.leaves)]
+        outputs = [o for o in rec.outputs if o is not None]
+        all_leaves = rec.all_leaves()
+        mine = [any(leaf is other for other in leaves) for leaf in all_leaves] \
+            if len(leaves) < 64 else _members(all_leaves, leaves)
+        m, n = plan.pattern.shape
+        compressed = np.zeros((m if plan.forward else n, max(plan.n_colors, 1)))
+        if not outputs or plan.pattern.nnz == 0:
+            return plan.recover(compressed)
+        if plan.forward:
+            for c, seed in enumerate(plan.seeds()):
+                pieces = iter(_leaf_pieces(leaves, seed))
+                tangents = [next(pieces) if ours else _zero_like(leaf)
+                            for leaf, ours in zip(all_leaves, mine)]
+                result = tangents_of(rec.tape, all_leaves, tangents, outputs)
+                compressed[:, c] = _flat_outputs(rec, result)
+        else:
+            for c, seed in enumerate(plan.seeds()):
+                seeds, at = [], 0
+                for o in rec.outputs:
+                    size = 1 if type(o) is not ArrayVariable else o.size
+                    if o is not None:
+                        part = seed[at:at + size]
+                        seeds.append(float(part[0]) if type(o) is Variable
+                                     else part.reshape(o.shape))
+                    at += size
+                grads = reverse_flat(rec.tape, outputs, seeds, all_leaves)
+                ours = [g for g, is_ours in zip(grads, mine) if is_ours]
+                compressed[:, c] = np.concatenate([np.ravel(np.asarray(g, dtype=float))
+                                                   for g in ours])
+        return plan.recover(compressed)
+
+
+def _members(all_leaves, leaves):
+    """Whether each of all_leaves is one of leaves (by identity)."""
+    ids = {id(leaf) for leaf in leaves}
+    return [id(leaf) in ids for leaf in all_leaves]
+
+
+def _zero_like(leaf):
+    return 0.0 if type(leaf) is Variable else np.zeros(leaf.shape)
+
+
+def _flat_outputs(rec, result):
+    values = iter(result)
+    flat = []
+    for o in rec.outputs:
+        if o is None:
+            flat.append(np.zeros(1))
+        else:
+            flat.append(np.ravel(np.asarray(next(values), dtype=float)))
+    return np.concatenate(flat)
+
+
+def sparse_hessian(traced, args, hvp_by_function):
+    """The Hessian of traced's scalar output with respect to argument argnum at args,
+    as scipy.sparse CSR: one Hessian-vector product per colour.
+    hvp_by_function(args, direction) is the product for tapes whose nodes have Python
+    rules (no second derivatives in C)."""
+    argnum = _argnum(traced)
+    with traced._lock:
+        rec = traced._replay(args)
+        plan = _plan(traced, rec, "hessian", argnum)
+        n = plan.pattern.shape[0]
+        compressed = np.zeros((n, max(plan.n_colors, 1)))
+        by_function = traced._python_rules_hvp(rec)
+        if not by_function:
+            slots = list(rec.leaf_slots[argnum]) if rec.scalar_only else None
+            for c, seed in enumerate(plan.seeds()):
+                compressed[:, c] = traced._hessian_times(rec, seed, slots)
+    if by_function:
+        for c, seed in enumerate(plan.seeds()):
+            compressed[:, c] = hvp_by_function(args, seed)
+    return plan.recover(compressed)

@@ -1,0 +1,501 @@
+"""Sparsity patterns of a traced function's Jacobian and Hessian, read from its tape.
+
+Each value on the tape gets the set of input columns it depends on (its row of the
+Jacobian pattern): scalar nodes in C (fasttape._sparsity.ScalarSets), array nodes
+here, through their structure, as scipy.sparse patterns of (values x columns): an
+elementwise op keeps its operand's rows (picked by the broadcast), a reduction or a
+scatter adds rows together, a gather or a strided view picks rows, a matrix product
+joins the rows of each inner product (only where a constant factor is nonzero), a
+node with Python rules (linalg, einsum, custom primitives) makes every output depend
+on every operand.
+
+The Hessian of a scalar output follows Walther's nonlinear interaction domains: each
+node the output depends on and whose second partials (from the op table) are not
+identically zero joins its operands' sets, X_p x X_q for each such pair. A pattern is
+valid wherever the traced branches hold (the guards a replay checks); a where() joins
+both sides, as its condition is re-evaluated on replay.
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from fasttape._arrays import ArrayVariable
+from fasttape._optable import dependence, expanded, interactions
+from fasttape._sparsity import (DEP_P, DEP_Q, FORM_ARRAY, FORM_BINARY, FORM_CV,
+                                FORM_NONE, FORM_SELECT, FORM_UNARY, FORM_VC, SEC_PP,
+                                SEC_PQ, SEC_QQ, ScalarSets)
+from fasttape._variable import Variable
+
+# array ops (the AOP_* codes of _tape_storage.pxd, in their order)
+(AOP_LEAF, AOP_UNARY, AOP_BINARY, AOP_SUM, AOP_WEIGHTED_SUM, AOP_CUMSUM, AOP_MATMUL,
+ AOP_RESHAPE, AOP_GATHER, AOP_STRIDED, AOP_CONCAT, AOP_WHERE, AOP_PYFUNC, AOP_SCATTER,
+ AOP_MASK) = range(15)
+OPERAND_CONST, OPERAND_ARRAY, OPERAND_SCALAR, OPERAND_POOLED = range(4)
+WEIGHTED_PROD = 1
+
+
+def op_tables():
+    """Per scalar op code: its operand form, dependence bits and second-partial bits
+    (uint8 arrays of 256), from the op table."""
+    form = np.zeros(256, dtype=np.uint8)
+    dep = np.zeros(256, dtype=np.uint8)
+    sec = np.zeros(256, dtype=np.uint8)
+    for code, (name, op, variant) in enumerate(expanded()):
+        if op.kind == "structural":
+            form[code] = {"SELECT": FORM_SELECT, "ARRAY": FORM_ARRAY}.get(name, FORM_NONE)
+            dep[code] = DEP_P | DEP_Q if name == "SELECT" else 0
+            continue
+        d = dependence(op)
+        pairs = set(interactions(op))
+        if op.kind == "unary":
+            form[code] = FORM_UNARY
+            dep[code] = DEP_P if d["x"] != "none" else 0
+            sec[code] = SEC_PP if ("x", "x") in pairs else 0
+            continue
+        on_a, on_b = d["a"] != "none", d["b"] != "none"
+        if variant == "VC":                 # the Variable is a
+            form[code], dep[code] = FORM_VC, DEP_P if on_a else 0
+            sec[code] = SEC_PP if ("a", "a") in pairs else 0
+        elif variant == "CV":               # the Variable is b
+            form[code], dep[code] = FORM_CV, DEP_Q if on_b else 0
+            sec[code] = SEC_QQ if ("b", "b") in pairs else 0
+        else:
+            form[code] = FORM_BINARY
+            dep[code] = (DEP_P if on_a else 0) | (DEP_Q if on_b else 0)
+            sec[code] = ((SEC_PP if ("a", "a") in pairs else 0) |
+                         (SEC_PQ if ("a", "b") in pairs else 0) |
+                         (SEC_QQ if ("b", "b") in pairs else 0))
+    return form, dep, sec
+
+
+_TABLES = None
+
+
+def _tables():
+    global _TABLES
+    if _TABLES is None:
+        _TABLES = op_tables()
+    return _TABLES
+
+
+# -- patterns as matrices ----------------------------------------------------------------
+
+def _pattern(rows, cols, shape):
+    """A 0/1 CSR pattern with ones at (rows, cols)."""
+    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+def _ones(m):
+    """m with its stored values set to 1 (a pattern again after a product)."""
+    m = sp.csr_matrix(m)
+    m.eliminate_zeros()
+    m.data[:] = 1.0
+    return m
+
+
+def _pick(p, index):
+    """Rows index of pattern p (a gather of CSR rows, in NumPy)."""
+    index = np.asarray(index, dtype=np.int64)
+    indptr = p.indptr.astype(np.int64, copy=False)
+    starts = indptr[index]
+    lengths = indptr[index + 1] - starts
+    out_ptr = np.zeros(len(index) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    positions = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1])
+    return sp.csr_matrix((np.ones(len(positions)), p.indices[positions], out_ptr),
+                         shape=(len(index), p.shape[1]))
+
+
+def _identity(size, first, n):
+    """Values 0 .. size - 1 depending on columns first .. first + size - 1."""
+    return sp.csr_matrix((np.ones(size), np.arange(first, first + size),
+                          np.arange(size + 1)), shape=(size, n))
+
+
+def _union(a, b):
+    """The rowwise union of two patterns of one shape."""
+    if not b.nnz:
+        return a
+    if not a.nnz:
+        return b
+    return _ones(a + b)
+
+
+def _strided_index(shape, strides, offset=0):
+    """Flat operand positions of a view with these shape and element strides."""
+    index = np.full((), offset, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(shape, strides)):
+        axis = np.arange(n, dtype=np.int64) * s
+        index = index[..., None] + axis
+    return index.reshape(-1)
+
+
+class _Walk:
+    """One propagation of index sets through a recording's tape.
+
+    For a Hessian, a backward pass first finds which values the output depends on
+    (scalar nodes in C, array nodes value by value: ``live``), so that a node's
+    unused values add no pairs (``y = x**2; y[0]`` has one, not n)."""
+
+    def __init__(self, rec, argnum, hessian):
+        self.rec = rec
+        self.tape = tape = rec.tape
+        self.hessian = hessian
+        leaves = rec.leaves[argnum]
+        if rec.scalar_only:
+            self.n = len(leaves)
+        else:
+            self.n = sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
+        form, dep, sec = _tables()
+        self.dep, self.sec = dep, sec
+        self.sets = ScalarSets(tape, form, dep, sec, hessian)
+        self.patterns = {}                 # array node -> its pattern
+        self.hessian_parts = []            # (n x n) patterns from array nodes
+        self.infos = {}                    # array node -> its ArrayNodeInfo
+        self.live = {}                     # array node -> live values (bool), Hessian
+        if rec.scalar_only:             # (the leaves' slots, as recorded)
+            self.sets.assign_leaves(np.asarray(rec.leaf_slots[argnum], dtype=np.int64))
+            leaves = ()
+        column = 0
+        for leaf in leaves:
+            if type(leaf) is Variable:
+                self.sets.assign(leaf.slot, [column])
+                column += 1
+            else:
+                self.patterns[leaf.anode] = _identity(leaf.size, column, self.n)
+                column += leaf.size
+        for o in rec.outputs:
+            if type(o) is Variable:
+                self.sets.pin(o.slot)
+        self.arg0s = tape.arrays()["arg0s"]
+        if hessian:
+            out = rec.outputs[0] if len(rec.outputs) == 1 else None
+            if type(out) is Variable:
+                self.sets.set_live(out.slot)
+            elif out is not None:
+                self.live[out.anode] = np.ones(out.size, dtype=bool)
+            self.mark_live()
+
+    def info(self, r):
+        info = self.infos.get(r)
+        if info is None:
+            info = self.infos[r] = self.tape.array_node(r)
+        return info
+
+    def run(self):
+        i, end = 0, self.tape.n_nodes
+        while True:
+            i = self.sets.run(i)
+            if i >= end:
+                return self
+            r = int(self.arg0s[i])
+            info = self.info(r)
+            p = self.array_rule(info, r, self.live_values(info, r))
+            self.patterns[r] = p
+            if info.out_slot >= 0:
+                p.sort_indices()
+                self.sets.assign(info.out_slot, p.indices)
+            i += 1
+
+    # -- liveness (Hessians) ----------------------------------------------------------------
+
+    def live_values(self, info, r):
+        """The live values of array node r (bool array), or None: none is live, or
+        not a Hessian."""
+        if not self.hessian:
+            return None
+        if info.out_slot >= 0:
+            return np.ones(1, dtype=bool) if self.sets.is_live(info.out_slot) else None
+        mask = self.live.get(r)
+        return mask if mask is not None and mask.any() else None
+
+    def mark_live(self):
+        i = self.tape.n_nodes - 1
+        while True:
+            i = self.sets.live_run(i)
+            if i < 0:
+                return
+            r = int(self.arg0s[i])
+            info = self.info(r)
+            mask = self.live_values(info, r)
+            if mask is not None:
+                self.live_back(info, mask)
+            i -= 1
+
+    def mark(self, o, positions):
+        """Operand o's values at positions are live."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not positions.size:
+            return
+        if o.kind == OPERAND_SCALAR:
+            self.sets.set_live(o.ref)
+        elif o.kind == OPERAND_ARRAY:
+            info = self.info(o.ref)
+            if info.out_slot >= 0:
+                self.sets.set_live(info.out_slot)
+                return
+            live = self.live.get(o.ref)
+            if live is None:
+                live = self.live[o.ref] = np.zeros(info.size, dtype=bool)
+            live[positions] = True
+
+    def live_back(self, info, mask):
+        """Mark the operand values that array node `info`'s live values read."""
+        aop, ops = info.aop, info.operands
+        live = np.flatnonzero(mask)
+        if aop in (AOP_LEAF, AOP_MASK):
+            return
+        if aop == AOP_UNARY:
+            if self.dep[info.sop] & DEP_P:
+                self.mark(ops[0], live)
+        elif aop == AOP_RESHAPE:
+            self.mark(ops[0], live)
+        elif aop in (AOP_BINARY, AOP_WHERE):
+            d = DEP_P | DEP_Q if aop == AOP_WHERE else self.dep[info.sop]
+            for j, pick in enumerate(self.binary_picks(info)):
+                if d & (DEP_P if j == 0 else DEP_Q):
+                    self.mark(ops[j], pick[live])
+        elif aop in (AOP_SUM, AOP_WEIGHTED_SUM):
+            self.mark(ops[0], np.flatnonzero(mask[self.reduce_targets(info)]))
+        elif aop == AOP_CUMSUM:
+            rows, cols = self.cumsum_pairs(info)
+            self.mark(ops[0], cols[mask[rows]])
+        elif aop == AOP_MATMUL:
+            out, ia, ib = self.matmul_triples(info)
+            used = mask[out]
+            self.mark(ops[0], ia[used])
+            self.mark(ops[1], ib[used])
+        elif aop == AOP_GATHER:
+            self.mark(ops[0], np.asarray(info.index)[:info.size][live])
+        elif aop == AOP_STRIDED:
+            g = info.layout
+            self.mark(ops[0], _strided_index(g.shape, g.strides, g.offset)[live])
+        elif aop == AOP_SCATTER:
+            index = np.asarray(info.index)[:ops[0].size]
+            self.mark(ops[0], np.flatnonzero(mask[index]))
+        elif aop == AOP_CONCAT:
+            for o in ops:
+                index = np.asarray(o.index, dtype=np.int64).reshape(-1)
+                self.mark(o, np.flatnonzero(mask[index]))
+        else:                              # Python rules: every operand value
+            for o in ops:
+                self.mark(o, np.arange(o.size))
+
+    # -- operands --------------------------------------------------------------------------
+
+    def operand(self, o):
+        """An operand's pattern: (its size x n)."""
+        if o.kind == OPERAND_ARRAY:
+            return self.patterns[o.ref]
+        if o.kind == OPERAND_SCALAR:
+            indptr, indices = self.sets.rows(np.array([o.ref], dtype=np.int64))
+            return sp.csr_matrix((np.ones(len(indices)), indices, indptr),
+                                 shape=(1, self.n))
+        return sp.csr_matrix((o.size, self.n))
+
+    def empty(self, size):
+        return sp.csr_matrix((size, self.n))
+
+    def interact(self, a, b, live):
+        """The Hessian pairs joining each live row of a with the same row of b."""
+        if live is None or not (a.nnz and b.nnz):
+            return
+        if not live.all():
+            rows = np.flatnonzero(live)
+            a, b = (_pick(a, rows),) * 2 if a is b else (_pick(a, rows), _pick(b, rows))
+        part = a.T @ b
+        self.hessian_parts.append(part)
+        if a is not b:
+            self.hessian_parts.append(part.T)
+
+    # -- geometry --------------------------------------------------------------------------
+
+    def binary_picks(self, info):
+        """For an elementwise node of two operands: the operand position behind
+        each output value, per operand."""
+        size = info.size
+        g = info.layout if info.aop == AOP_BINARY else None
+        picks = []
+        for j, o in enumerate(info.operands[:2]):
+            if g is not None:
+                picks.append(_strided_index(g.shape, g.a_strides if j == 0
+                                            else g.b_strides))
+            elif o.size == size:
+                picks.append(np.arange(size))
+            else:
+                picks.append(np.zeros(size, dtype=np.int64))
+        return picks
+
+    def reduce_targets(self, info):
+        """The output position each input value of a reduction adds into."""
+        g = info.layout
+        return _strided_index(g.shape, g.out_strides)
+
+    def cumsum_pairs(self, info):
+        """(output, input) positions of a cumulative sum: out[.., j, ..] reads
+        in[.., i, ..] for i <= j along each lane."""
+        g = info.layout
+        later, earlier = np.tril_indices(g.n)
+        lane = (np.arange(g.outer)[:, None] * g.n * g.inner +
+                np.arange(g.inner)[None, :]).reshape(-1, 1)
+        return (lane + later * g.inner).reshape(-1), (lane + earlier * g.inner).reshape(-1)
+
+    def matmul_triples(self, info):
+        """(output, a, b) positions of each product a[t, i, k] b[t, k, j] adding into
+        y[t, i, j], leaving out those whose constant factor is zero."""
+        g = info.layout
+        oa, ob = info.operands
+        t = np.arange(g.batch)[:, None, None, None]
+        i = np.arange(g.m)[None, :, None, None]
+        j = np.arange(g.n)[None, None, :, None]
+        k = np.arange(g.k)[None, None, None, :]
+        shape = (g.batch, g.m, g.n, g.k)
+        out = np.broadcast_to(t * g.m * g.n + i * g.n + j, shape).reshape(-1)
+        ia = np.broadcast_to(t * g.a_stride + i * g.k + k, shape).reshape(-1)
+        ib = np.broadcast_to(t * g.b_stride + k * g.n + j, shape).reshape(-1)
+        keep = np.ones(out.shape, dtype=bool)
+        for o, index in ((oa, ia), (ob, ib)):
+            if o.kind in (OPERAND_CONST, OPERAND_POOLED) and o.data is not None:
+                values = np.ravel(np.asarray(o.data, dtype=float))
+                keep &= values[index] != 0.0 if values.size > 1 else bool(values[0] != 0.0)
+        return out[keep], ia[keep], ib[keep]
+
+    # -- the array ops ---------------------------------------------------------------------
+
+    def array_rule(self, info, r, live):
+        """Array node r's pattern from its operands' (adding its Hessian pairs at
+        its live values)."""
+        aop, size = info.aop, info.size
+        ops = info.operands
+        if aop == AOP_LEAF:
+            return self.patterns.get(r, self.empty(size))
+        if aop == AOP_MASK:
+            return self.empty(size)
+        if aop in (AOP_UNARY, AOP_RESHAPE):
+            x = self.operand(ops[0])
+            if aop == AOP_UNARY:
+                if not self.dep[info.sop] & DEP_P:
+                    return self.empty(size)
+                if self.sec[info.sop] & SEC_PP:
+                    self.interact(x, x, live)
+            return x
+        if aop in (AOP_BINARY, AOP_WHERE):
+            picks = self.binary_picks(info)
+            a = _pick(self.operand(ops[0]), picks[0])
+            b = _pick(self.operand(ops[1]), picks[1])
+            if aop == AOP_WHERE:
+                return _union(a, b)
+            d, s = self.dep[info.sop], self.sec[info.sop]
+            if s & SEC_PP:
+                self.interact(a, a, live)
+            if s & SEC_PQ:
+                self.interact(a, b, live)
+            if s & SEC_QQ:
+                self.interact(b, b, live)
+            return _union(a if d & DEP_P else self.empty(size),
+                          b if d & DEP_Q else self.empty(size))
+        if aop in (AOP_SUM, AOP_WEIGHTED_SUM):
+            x = self.operand(ops[0])
+            targets = self.reduce_targets(info)
+            out = _ones(_pattern(targets, np.arange(len(targets)), (size, x.shape[0])) @ x)
+            if aop == AOP_WEIGHTED_SUM and info.sop == WEIGHTED_PROD:
+                self.interact(out, out, live)
+            return out
+        if aop == AOP_CUMSUM:
+            x = self.operand(ops[0])
+            rows, cols = self.cumsum_pairs(info)
+            return _ones(_pattern(rows, cols, (size, x.shape[0])) @ x)
+        if aop == AOP_MATMUL:
+            return self.matmul(info, live)
+        if aop == AOP_GATHER:
+            return _pick(self.operand(ops[0]), np.asarray(info.index)[:size])
+        if aop == AOP_STRIDED:
+            g = info.layout
+            return _pick(self.operand(ops[0]), _strided_index(g.shape, g.strides,
+                                                               g.offset))
+        if aop == AOP_SCATTER:
+            x = self.operand(ops[0])
+            index = np.asarray(info.index)[:x.shape[0]]
+            return _ones(_pattern(index, np.arange(len(index)), (size, x.shape[0])) @ x)
+        if aop == AOP_CONCAT:
+            parts = [self.operand(o) for o in ops]
+            positions = np.concatenate([np.asarray(o.index, dtype=np.int64).reshape(-1)
+                                        for o in ops])
+            stacked = sp.vstack(parts, format="csr")
+            return _ones(_pattern(positions, np.arange(len(positions)),
+                                  (size, len(positions))) @ stacked)
+        if aop == AOP_PYFUNC:
+            # Python rules: every output value depends on every operand value
+            union = self.empty(1)
+            for o in ops:
+                x = self.operand(o)
+                union = union + sp.csr_matrix(x.sum(axis=0))
+            union = _ones(union)
+            if live is not None:
+                self.interact(union, union, np.ones(1, dtype=bool))
+            return _ones(sp.csr_matrix(np.ones((size, 1))) @ union)
+        raise NotImplementedError(f"sparsity: array op {aop} is not supported")
+
+    def matmul(self, info, live):
+        """y[t, i, j] = sum over k of a[t, i, k] b[t, k, j]: each output joins row i
+        of a and column j of b (the nonzeros alone of a constant factor)."""
+        oa, ob = info.operands
+        out, ia, ib = self.matmul_triples(info)
+        pa, pb = self.operand(oa), self.operand(ob)
+        result = (_pattern(out, ia, (info.size, pa.shape[0])) @ pa +
+                  _pattern(out, ib, (info.size, pb.shape[0])) @ pb)
+        if live is not None and pa.nnz and pb.nnz:
+            used = live[out]
+            joined = _pattern(ia[used], ib[used], (pa.shape[0], pb.shape[0]))
+            part = pa.T @ joined @ pb
+            self.hessian_parts.extend([part, part.T])
+        return _ones(result)
+
+    # -- results -------------------------------------------------------------------------
+
+    def jacobian(self):
+        rows = []
+        for o in self.rec.outputs:
+            if o is None:
+                rows.append(self.empty(1))
+            elif type(o) is Variable:
+                indptr, indices = self.sets.rows(np.array([o.slot], dtype=np.int64))
+                rows.append(sp.csr_matrix((np.ones(len(indices)), indices, indptr),
+                                          shape=(1, self.n)))
+            else:
+                rows.append(self.patterns[o.anode])
+        if not rows:
+            return sp.csr_matrix((0, self.n), dtype=bool)
+        return _as_bool(sp.vstack(rows, format="csr"))
+
+    def hessian_pattern(self):
+        i, j = self.sets.pairs()
+        total = sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(self.n, self.n))
+        for part in self.hessian_parts:
+            total = _union(total, sp.csr_matrix(part))
+        return _as_bool(_union(total, total.T.tocsr()))
+
+
+def _as_bool(m):
+    m = sp.csr_matrix(m)
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    out = sp.csr_matrix((np.ones(m.nnz, dtype=bool), m.indices.astype(np.int32),
+                         m.indptr.astype(np.int64)), shape=m.shape)
+    out.sort_indices()
+    return out
+
+
+def jacobian_sparsity(rec, argnum):
+    """The Jacobian pattern of recording rec's (flat) outputs with respect to argument
+    argnum's (flat) values: a boolean scipy.sparse CSR matrix."""
+    return _Walk(rec, argnum, False).run().jacobian()
+
+
+def hessian_sparsity(rec, argnum):
+    """The Hessian pattern of recording rec's scalar output with respect to argument
+    argnum's values: a symmetric boolean scipy.sparse CSR matrix."""
+    rec.scalar_output()
+    return _Walk(rec, argnum, True).run().hessian_pattern()
