@@ -833,3 +833,26 @@ def test_checkpoint_passes_keyword_arguments_as_constants(rng):
                  rtol=1e-8)
     with pytest.raises(TypeError, match="positional"):
         grad(lambda x: remat(x, w, power=x[0] + 2.0))(x)
+
+
+# -- autograd.core / wrap_util names (fasttape.core) ---------------------------------
+
+def test_core_make_vjp_and_unary_to_nary_build_an_operator():
+    import fasttape.core as core
+
+    @core.unary_to_nary
+    def my_grad(fun, x):
+        vjp, _ = core.make_vjp(fun, x)
+        return vjp(1.0)
+
+    def f(x, y):
+        return x ** 2 * ft.sin(y)
+
+    x, y = 0.7, 1.8
+    assert my_grad(f)(x, y) == pytest.approx(2 * x * np.sin(y), rel=1e-14)
+    assert my_grad(f, 1)(x, y) == pytest.approx(x ** 2 * np.cos(y), rel=1e-14)
+    both = my_grad(f, (0, 1))(x, y)
+    np.testing.assert_allclose(both, ft.grad(f, argnum=(0, 1))(x, y), rtol=1e-14)
+    assert my_grad(f).__name__ == "f"
+    value, tangent = core.make_jvp(lambda v: v ** 3, 2.0)(1.0)
+    assert (value, tangent) == (8.0, 12.0)

@@ -56,7 +56,7 @@ LAYERS = (
      "fasttape.scipy.linalg", "fasttape._complex_linalg"),
     ("fasttape._recording", "fasttape.scipy", "fasttape.sparsity"),
     ("fasttape.differential", "fasttape._complex_recording", "fasttape.compressed"),
-    ("fasttape.trace", "fasttape.composed", "fasttape.misc.flatten",
+    ("fasttape.trace", "fasttape.composed", "fasttape.core", "fasttape.misc.flatten",
      "fasttape.scipy.integrate"),
     ("fasttape.check", "fasttape.sparse", "fasttape.optimize",
      "fasttape.misc.tracers", "fasttape.misc.fixed_points", "fasttape.misc.optimizers"),

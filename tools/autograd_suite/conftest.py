@@ -43,9 +43,9 @@ ALIASES = {
     "autograd.misc.optimizers": "fasttape.misc.optimizers",
     "autograd.misc.flatten": "fasttape.misc.flatten",
     "autograd.misc.fixed_points": "fasttape.misc.fixed_points",
-    "autograd.core": "fasttape.extend",
+    "autograd.core": "fasttape.core",
     "autograd.tracer": "fasttape.extend",
-    "autograd.wrap_util": "fasttape.extend",
+    "autograd.wrap_util": "fasttape.core",
 }
 
 
