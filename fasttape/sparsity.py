@@ -18,7 +18,6 @@ both sides, as its condition is re-evaluated on replay.
 import numpy as np
 import scipy.sparse as sp
 
-from fasttape._arrays import ArrayVariable
 from fasttape._optable import dependence, expanded, interactions
 from fasttape._sparsity import (DEP_P, DEP_Q, FORM_ARRAY, FORM_BINARY, FORM_CV,
                                 FORM_NONE, FORM_SELECT, FORM_UNARY, FORM_VC, SEC_PP,
