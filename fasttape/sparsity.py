@@ -125,7 +125,7 @@ def _union(a, b):
 def _strided_index(shape, strides, offset=0):
     """Flat operand positions of a view with these shape and element strides."""
     index = np.full((), offset, dtype=np.int64)
-    for d, (n, s) in enumerate(zip(shape, strides)):
+    for n, s in zip(shape, strides):
         axis = np.arange(n, dtype=np.int64) * s
         index = index[..., None] + axis
     return index.reshape(-1)
