@@ -33,9 +33,10 @@ import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               sweep_gradients, tangents_of, variable_at)
-from fasttape._containers import Structure, flatten, joined, split_like
+from fasttape._containers import LEAF, Structure, flatten, joined, split_like
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
                                  zeros_of)
+from fasttape._scalar_calls import ScalarCalls, check_out
 from fasttape._tape import OP_TABLE, Tape
 from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
@@ -74,10 +75,10 @@ class TraceRecording:
     """
     __slots__ = ("tape", "structures", "leaves", "scalar_only", "leaf_slots",
                  "out_structure", "all_slots", "outputs", "example_values",
-                 "example_args", "out_slots", "out_constants")
+                 "example_args", "out_slots", "out_constants", "argnum", "calls")
 
     def __init__(self, **fields):
-        for name in self.__slots__:
+        for name in self.__slots__[:-1]:
             value = fields.pop(name)
             if isinstance(value, np.ndarray):
                 value = value.copy()
@@ -87,14 +88,28 @@ class TraceRecording:
             object.__setattr__(self, name, value)
         if fields:
             raise TypeError(f"unknown fields {sorted(fields)}")
+        object.__setattr__(self, "calls", self._compiled_calls())
+
+    def _compiled_calls(self):
+        """The calls in one C call each (fasttape._scalar_calls) for scalar code whose
+        arguments are numbers or flat lists or tuples of them; else None."""
+        if not self.scalar_only or any(
+                s.kind not in (LEAF, list, tuple) or any(c.kind != LEAF for c in s.children)
+                for s in self.structures):
+            return None
+        argnum = self.argnum
+        return ScalarCalls(self.tape, self.structures, self.leaf_slots,
+                           self.out_structure, self.out_slots, self.out_constants,
+                           argnum if type(argnum) is int else None, LEAF)
 
     def __setattr__(self, name, value):
         raise AttributeError("a traced function's recording does not change; a "
                              "retrace makes a new one")
 
     @classmethod
-    def of(cls, rec):
-        """The recording of record()'s result `rec` (a replayable tape)."""
+    def of(cls, rec, argnum):
+        """The recording of record()'s result `rec` (a replayable tape); argnum: the
+        traced function's."""
         tape = rec.tape
         out_flat = rec.out_flat
         for o in out_flat:
@@ -126,7 +141,7 @@ class TraceRecording:
                 for structure, arg_leaves in zip(structures, leaves)),
             out_slots=[o.slot if type(o) is Variable else None for o in out_flat],
             out_constants=[None if type(o) in (Variable, ArrayVariable) else float(o)
-                           for o in out_flat])
+                           for o in out_flat], argnum=argnum)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -138,10 +153,14 @@ class TraceRecording:
         parts = []
         for i, (a, structure, slots) in enumerate(zip(args, self.structures,
                                                       self.leaf_slots)):
+            if type(a) is np.ndarray and np.iscomplexobj(a):
+                raise TypeError(f"argument {i} holds complex numbers; a traced "
+                                f"function takes real inputs")
             try:
-                if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
-                        and not structure.children:
-                    # a flat list of numbers: converted in C
+                # a flat list (tuple) of numbers, or a 1-d array for one: converted in C
+                if ((type(a) is list or type(a) is tuple) and type(a) is structure.kind
+                        or type(a) is np.ndarray and a.ndim == 1
+                        and structure.kind in (list, tuple)) and not structure.children:
                     values = np.asarray(a, dtype=np.float64)
                     ok = values.shape == (len(slots),)
                 else:
@@ -299,7 +318,8 @@ class Traced:
         # every argument recorded (argnum only chooses what the derivatives are taken
         # with respect to), on a replayable tape
         recording = TraceRecording.of(
-            record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE))
+            record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE),
+            self.argnum)
         self._current = recording
         return recording
 
@@ -323,13 +343,30 @@ class Traced:
     # -- evaluation ----------------------------------------------------------------------
 
     def __call__(self, *args):
+        calls = self._current.calls
+        if calls is not None:
+            result = calls.call(args)
+            if result is not None:
+                return result
+        # the general path: other arguments, errors, a changed branch (retrace)
         with self._lock:
             return self._replay(args).output_values()
 
-    def value_and_grad(self, *args):
+    def value_and_grad(self, *args, out=None):
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
-        its own without the GIL, so calls from several threads run in parallel."""
+        its own, so calls from several threads run in parallel (without the GIL on long
+        tapes). out: a float64 array that receives the gradient (flat, or of the
+        array argument's shape) and is returned in its place."""
         rec = self._current
+        calls = rec.calls
+        if calls is not None and rec.argnum is self.argnum:
+            result = calls.value_and_grad(args, out)
+            if result is not None:
+                return result
+        value, grads = self._value_and_grad(rec, args)
+        return value, (grads if out is None else _write_out(out, grads))
+
+    def _value_and_grad(self, rec, args):
         if not rec.scalar_only:
             return self._value_and_grad_in_place(args)
         result = self._value_and_grad_scalar(rec, args)
@@ -388,9 +425,10 @@ class Traced:
             scratch = local.scratch = (rec.tape, values, adjoints)
         return scratch
 
-    def grad(self, *args):
-        """The gradient with respect to argument(s) argnum at args."""
-        return self.value_and_grad(*args)[1]
+    def grad(self, *args, out=None):
+        """The gradient with respect to argument(s) argnum at args (into out, a float64
+        array, when given: see value_and_grad)."""
+        return self.value_and_grad(*args, out=out)[1]
 
     def grad_many(self, points, n_threads=None):
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
@@ -576,10 +614,73 @@ class Traced:
             out_t = [next(result) if o is not None else 0.0 for o in rec.outputs]
             return rec.output_values(), rec.out_structure.rebuild(out_t)
 
-    def jacobian(self, *args):
+    def jacobian(self, *args, out=None):
         """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
-        argnum: shape (number of output values, number of input values), one reverse
-        sweep per output value."""
+        argnum: shape (number of output values, number of input values), into out (a
+        float64 array of that shape) when given. Scalar code: one replay, then one
+        reverse sweep per output or one tangent sweep per input, whichever are fewer,
+        in one C call."""
+        rec = self._current
+        calls = rec.calls
+        if calls is not None and rec.argnum is self.argnum:
+            result = calls.jacobian(args, out)
+            if result is not None:
+                return result
+        jac = self._jacobian(args)
+        if out is None:
+            return jac
+        check_out(out, jac.shape)
+        out[...] = jac
+        return out
+
+    def jacobian_many(self, points, out=None):
+        """Jacobians at many values of argument ``argnum`` (an int argnum; the other
+        arguments as in the latest recording, as for grad_many): ``points`` of shape
+        (N, n) for an argument of n numbers; returns (N, m, n) for m output values
+        (into out when given). Scalar code runs all points in one C loop. With
+        ``retrace=True`` a point that takes another branch is recorded again, and the
+        points after it use the new recording."""
+        if type(self.argnum) is not int:
+            raise TypeError("jacobian_many needs an int argnum")
+        rec = self._current
+        argnum = self.argnum % len(rec.structures)
+        n = _width(rec.leaves[argnum])
+        m = sum(1 if type(o) is not ArrayVariable else o.size for o in rec.outputs)
+        points = np.ascontiguousarray(_real_points(points))
+        if points.ndim != 2 or points.shape[1] != n:
+            raise ValueError(f"points must be a 2-d array of one row of {n} values "
+                             f"per point, got shape {points.shape}")
+        shape = (points.shape[0], m, n)
+        if out is None:
+            out = np.empty(shape)
+        else:
+            check_out(out, shape)
+        start = 0
+        while start < shape[0]:
+            rec = self._current
+            calls = rec.calls
+            reached = -1
+            if calls is not None and rec.argnum is self.argnum:
+                reached = calls.jacobian_many(rec.rebuild_args(rec.example_values),
+                                              points, out, start)
+                if reached < 0:
+                    pass
+                elif reached == shape[0]:
+                    break
+                elif not self.retrace:
+                    raise BranchChangedError(f"at point {reached}: "
+                                             + rec.describe_guard(calls.changed))
+            # the general path (array code), or the point that took another branch
+            # (the call retraces, and the points after it use the new recording)
+            at = start if reached < 0 else reached
+            try:
+                self.jacobian(*_args_at(rec, argnum, points[at]), out=out[at])
+            except BranchChangedError as e:
+                raise BranchChangedError(f"at point {at}: {e}") from None
+            start = at + 1
+        return out
+
+    def _jacobian(self, args):
         outputs = self._current.outputs
         out_structure = self._current.out_structure
         shapes = [() if type(o) is not ArrayVariable else o.shape for o in outputs]
@@ -783,7 +884,7 @@ class Traced:
             tape=tape, structures=structures, leaves=leaves, scalar_only=scalar_only,
             leaf_slots=leaf_slots, out_structure=out_structure, all_slots=all_slots,
             outputs=outputs, example_values=example_values, example_args=example_args,
-            out_slots=out_slots, out_constants=out_constants)
+            out_slots=out_slots, out_constants=out_constants, argnum=argnum)
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -797,6 +898,31 @@ class Traced:
 def _width(leaves):
     """How many numbers the leaves hold."""
     return sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
+
+
+def _write_out(out, grads):
+    """out= of grad: the gradient (in its argument's structure) written into out."""
+    if isinstance(grads, np.ndarray):
+        check_out(out, grads.shape if getattr(out, "ndim", 1) == grads.ndim
+                  else (grads.size,))
+        out.reshape(grads.shape)[...] = grads
+        return out
+    flat = [np.ravel(v) for v in flatten(grads)[0]]
+    flat = np.concatenate(flat) if flat else np.zeros(0)
+    check_out(out, flat.shape)
+    out[...] = flat
+    return out
+
+
+def _args_at(rec, argnum, point):
+    """The arguments of recording rec with argument argnum holding point's values
+    (the others as in the recording)."""
+    if rec.scalar_only:
+        values = np.array(rec.example_values)
+        first = sum(len(s) for s in rec.leaf_slots[:argnum])
+        values[first:first + point.shape[0]] = point
+        return rec.rebuild_args(values)
+    return rec.args_with(argnum, point, 0, point.shape[0])
 
 
 def _check_loaded_references(tape, structures, out_structure, leaf_slots,

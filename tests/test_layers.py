@@ -32,7 +32,7 @@ LAYERS = (
     ("fasttape._array_helpers",),
     ("fasttape._array_reverse", "fasttape._array_forward"),
     ("fasttape._reverse", "fasttape._forward"),
-    ("fasttape._second_order", "fasttape._batched"),
+    ("fasttape._second_order", "fasttape._batched", "fasttape._scalar_calls"),
     ("fasttape._tape",),
     ("fasttape._tape_pools",),
     ("fasttape._variable",),
