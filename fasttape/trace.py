@@ -428,6 +428,12 @@ class Traced:
     def grad(self, *args, out=None):
         """The gradient with respect to argument(s) argnum at args (into out, a float64
         array, when given: see value_and_grad)."""
+        rec = self._current
+        calls = rec.calls
+        if calls is not None and rec.argnum is self.argnum:
+            result = calls.value_and_grad(args, out, False)
+            if result is not None:
+                return result
         return self.value_and_grad(*args, out=out)[1]
 
     def grad_many(self, points, n_threads=None):
