@@ -460,6 +460,10 @@ class Traced:
         if points.shape[1] != n:
             raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
         n_threads = _thread_count(n_threads)
+        if n_threads == 1 and rec.calls is not None:
+            # one thread: the compiled calls' loop (a gradient is a one-row Jacobian)
+            rec.scalar_output()
+            return self._jacobians(points, np.empty((points.shape[0], 1, n)))[:, 0, :]
         result = np.empty((points.shape[0], n))
         start = 0
         while start < points.shape[0]:
@@ -661,6 +665,12 @@ class Traced:
             out = np.empty(shape)
         else:
             check_out(out, shape)
+        return self._jacobians(points, out)
+
+    def _jacobians(self, points, out):
+        """jacobian_many's loop: the Jacobians at the rows of points into out."""
+        argnum = self.argnum % len(self._current.structures)
+        shape = out.shape
         start = 0
         while start < shape[0]:
             rec = self._current

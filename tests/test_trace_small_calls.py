@@ -343,3 +343,24 @@ def test_residual_is_the_size_the_benchmark_says():
     g = ft.trace(residual, POINTS[0])
     assert 80 <= g.n_nodes <= 110 and g.n_guards == 0
     assert math.isfinite(g(POINTS[1])[0])
+
+
+def test_grad_many_on_one_thread_runs_the_compiled_loop():
+    def cost(z):
+        return 0.5 * sum(r * r for r in residual(z))
+    g = ft.trace(cost, POINTS[0])
+    Z = np.array(POINTS)
+    expected = np.array([ft.grad(cost)(z) for z in POINTS])
+    one = g.grad_many(Z, n_threads=1)
+    assert one.shape == Z.shape
+    np.testing.assert_allclose(one, expected, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(g.grad_many(Z, n_threads=2), one, rtol=1e-14)
+
+    def first(x):
+        return branchy(x)[0]
+    B = np.array([[1.0, 2.0], [2.0, 1.0], [-1.0, 2.0], [-3.0, 1.0]])
+    with pytest.raises(BranchChangedError, match="at point 2"):
+        ft.trace(first, [1.0, 2.0]).grad_many(B, n_threads=1)
+    r = ft.trace(first, [1.0, 2.0], retrace=True)
+    np.testing.assert_array_equal(r.grad_many(B, n_threads=1),
+                                  [ft.grad(first)(list(z)) for z in B])
