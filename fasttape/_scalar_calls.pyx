@@ -109,20 +109,22 @@ cdef class ScalarCalls:
         PyMem_Free(self.out_slots)
         PyMem_Free(self.out_constants)
 
-    def __init__(self, TapeStorage tape, structures, leaf_slots, out_structure,
-                 out_slots, out_constants, argnum, leaf_kind):
+    def __init__(self, TapeStorage tape, structures, leaf_slots, all_slots,
+                 out_structure, out_slots, out_constants, argnum, leaf_kind):
         """tape: the recording's (scalar) tape; structures and leaf_slots: per
-        argument; out_slots / out_constants: per output value (None for the other);
-        argnum: an int (the argument grad and jacobian differentiate), else None;
-        leaf_kind: the Structure kind of one number."""
-        cdef Py_ssize_t k, j, at = 0
+        argument, all_slots: the leaf slots in one array (np.intp); out_slots /
+        out_constants: per output value (None for the other); argnum: an int (the
+        argument grad and jacobian differentiate), else None; leaf_kind: the
+        Structure kind of one number."""
+        cdef Py_ssize_t k, at = 0
+        cdef const Py_ssize_t[::1] every_slot = all_slots
         if tape.n_anodes:
             raise ValueError("ScalarCalls replays tapes without array nodes")
         self.tape = tape
         self.n_nodes = tape.n_nodes
         self.n_slots = tape.n_slots
         self.n_args = len(structures)
-        self.n_leaves = sum(len(s) for s in leaf_slots)
+        self.n_leaves = every_slot.shape[0]
         self.n_out = len(out_slots)
         self.values = <double*>PyMem_Malloc((self.n_slots + 1) * sizeof(double))
         self.adjoints = <double*>PyMem_Malloc((self.n_slots + 1) * sizeof(double))
@@ -148,10 +150,13 @@ cdef class ScalarCalls:
                 raise ValueError("ScalarCalls takes numbers and flat lists or tuples")
             self.arg_firsts[k] = at
             self.arg_counts[k] = len(leaf_slots[k])
-            for j in range(self.arg_counts[k]):
-                self.slots[at] = leaf_slots[k][j]
-                tape.check_slot(self.slots[at])
-                at += 1
+            at += self.arg_counts[k]
+        if at != self.n_leaves:
+            raise ValueError("the arguments' leaves and the slots disagree")
+        for k in range(self.n_leaves):
+            self.slots[k] = every_slot[k]
+            if not 0 <= self.slots[k] < self.n_slots:
+                tape.check_slot(self.slots[k])      # (raises, naming the slot)
         for k in range(self.n_out):
             if out_slots[k] is None:
                 self.out_slots[k] = -1

@@ -98,7 +98,7 @@ class TraceRecording:
                 for s in self.structures):
             return None
         argnum = self.argnum
-        return ScalarCalls(self.tape, self.structures, self.leaf_slots,
+        return ScalarCalls(self.tape, self.structures, self.leaf_slots, self.all_slots,
                            self.out_structure, self.out_slots, self.out_constants,
                            argnum if type(argnum) is int else None, LEAF)
 
