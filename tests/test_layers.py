@@ -49,7 +49,7 @@ LAYERS = (
     ("fasttape.scipy", "fasttape._rules", "fasttape._complex"),
     ("fasttape._recording_sweeps", "fasttape.numpy.fft"),
     ("fasttape._recording",),
-    ("fasttape.differential", "fasttape._complex_recording"),
+    ("fasttape.differential", "fasttape._complex_recording", "fasttape._trace_many"),
     ("fasttape.trace", "fasttape.composed", "fasttape.misc.flatten"),
     ("fasttape.check", "fasttape.misc.tracers", "fasttape.misc.fixed_points",
      "fasttape.misc.optimizers"),
