@@ -34,10 +34,16 @@ import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               sweep_gradients, tangents_of, variable_at)
-from fasttape._containers import Structure, flatten, joined, split_like
+from fasttape._containers import LEAF, Structure, flatten, joined, split_like
 from fasttape._executors import map_points
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
                                  zeros_of)
+from fasttape._scalar_calls import ScalarCalls, check_out
+from fasttape._trace_many import THREADS_PER_CORE  # noqa: F401  (the tests read it here)
+from fasttape._trace_many import (grad_many_arrays, jacobians,
+                                  real_points as _real_points,
+                                  thread_count as _thread_count, n_numbers as _width,
+                                  write_out as _write_out)
 from fasttape._tape import OP_TABLE, Tape
 from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
@@ -77,10 +83,10 @@ class TraceRecording:
     """
     __slots__ = ("tape", "structures", "leaves", "scalar_only", "leaf_slots",
                  "out_structure", "all_slots", "outputs", "example_values",
-                 "example_args", "out_slots", "out_constants")
+                 "example_args", "out_slots", "out_constants", "argnum", "calls")
 
     def __init__(self, **fields):
-        for name in self.__slots__:
+        for name in self.__slots__[:-1]:
             value = fields.pop(name)
             if isinstance(value, np.ndarray):
                 value = value.copy()
@@ -90,14 +96,28 @@ class TraceRecording:
             object.__setattr__(self, name, value)
         if fields:
             raise TypeError(f"unknown fields {sorted(fields)}")
+        object.__setattr__(self, "calls", self._compiled_calls())
+
+    def _compiled_calls(self):
+        """The calls in one C call each (fasttape._scalar_calls) for scalar code whose
+        arguments are numbers or flat lists or tuples of them; else None."""
+        if not self.scalar_only or any(
+                s.kind not in (LEAF, list, tuple) or any(c.kind != LEAF for c in s.children)
+                for s in self.structures):
+            return None
+        argnum = self.argnum
+        return ScalarCalls(self.tape, self.structures, self.leaf_slots, self.all_slots,
+                           self.out_structure, self.out_slots, self.out_constants,
+                           argnum if type(argnum) is int else None, LEAF)
 
     def __setattr__(self, name, value):
         raise AttributeError("a traced function's recording does not change; a "
                              "retrace makes a new one")
 
     @classmethod
-    def of(cls, rec):
-        """The recording of record()'s result `rec` (a replayable tape)."""
+    def of(cls, rec, argnum):
+        """The recording of record()'s result `rec` (a replayable tape); argnum: the
+        traced function's."""
         tape = rec.tape
         out_flat = rec.out_flat
         for o in out_flat:
@@ -129,7 +149,7 @@ class TraceRecording:
                 for structure, arg_leaves in zip(structures, leaves)),
             out_slots=[o.slot if type(o) is Variable else None for o in out_flat],
             out_constants=[None if type(o) in (Variable, ArrayVariable) else float(o)
-                           for o in out_flat])
+                           for o in out_flat], argnum=argnum)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -141,10 +161,14 @@ class TraceRecording:
         parts = []
         for i, (a, structure, slots) in enumerate(zip(args, self.structures,
                                                       self.leaf_slots)):
+            if type(a) is np.ndarray and np.iscomplexobj(a):
+                raise TypeError(f"argument {i} holds complex numbers; a traced "
+                                f"function takes real inputs")
             try:
-                if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
-                        and not structure.children:
-                    # a flat list of numbers: converted in C
+                # a flat list (tuple) of numbers, or a 1-d array for one: converted in C
+                if ((type(a) is list or type(a) is tuple) and type(a) is structure.kind
+                        or type(a) is np.ndarray and a.ndim == 1
+                        and structure.kind in (list, tuple)) and not structure.children:
                     values = np.asarray(a, dtype=np.float64)
                     ok = values.shape == (len(slots),)
                 else:
@@ -303,7 +327,8 @@ class Traced:
         # every argument recorded (argnum only chooses what the derivatives are taken
         # with respect to), on a replayable tape
         recording = TraceRecording.of(
-            record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE))
+            record(self.fun, args, tuple(range(len(args))), None, REPLAYABLE),
+            self.argnum)
         self._current = recording
         return recording
 
@@ -327,13 +352,30 @@ class Traced:
     # -- evaluation ----------------------------------------------------------------------
 
     def __call__(self, *args):
+        calls = self._current.calls
+        if calls is not None:
+            result = calls.call(args)
+            if result is not None:
+                return result
+        # the general path: other arguments, errors, a changed branch (retrace)
         with self._lock:
             return self._replay(args).output_values()
 
-    def value_and_grad(self, *args):
+    def value_and_grad(self, *args, out=None):
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
-        its own without the GIL, so calls from several threads run in parallel."""
+        its own, so calls from several threads run in parallel (without the GIL on long
+        tapes). out: a float64 array that receives the gradient (flat, or of the
+        array argument's shape) and is returned in its place."""
         rec = self._current
+        calls = rec.calls
+        if calls is not None and rec.argnum is self.argnum:
+            result = calls.value_and_grad(args, out)
+            if result is not None:
+                return result
+        value, grads = self._value_and_grad(rec, args)
+        return value, (grads if out is None else _write_out(out, grads))
+
+    def _value_and_grad(self, rec, args):
         if not rec.scalar_only:
             return self._value_and_grad_in_place(args)
         result = self._value_and_grad_scalar(rec, args)
@@ -392,9 +434,16 @@ class Traced:
             scratch = local.scratch = (rec.tape, values, adjoints)
         return scratch
 
-    def grad(self, *args):
-        """The gradient with respect to argument(s) argnum at args."""
-        return self.value_and_grad(*args)[1]
+    def grad(self, *args, out=None):
+        """The gradient with respect to argument(s) argnum at args (into out, a float64
+        array, when given: see value_and_grad)."""
+        rec = self._current
+        calls = rec.calls
+        if calls is not None and rec.argnum is self.argnum:
+            result = calls.value_and_grad(args, out, False)
+            if result is not None:
+                return result
+        return self.value_and_grad(*args, out=out)[1]
 
     def grad_many(self, points, n_threads=None, *, executor=None, chunk_size=None,
                   progress=False):
@@ -434,6 +483,10 @@ class Traced:
         if points.shape[1] != n:
             raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
         n_threads = _thread_count(n_threads)
+        if n_threads == 1 and rec.calls is not None:
+            # one thread: the compiled calls' loop (a gradient is a one-row Jacobian)
+            rec.scalar_output()
+            return self._jacobians(points, np.empty((points.shape[0], 1, n)))[:, 0, :]
         result = np.empty((points.shape[0], n))
         start = 0
         while start < points.shape[0]:
@@ -508,83 +561,7 @@ class Traced:
                 yield rec.args_with(argnum, row, 0, n)
 
     def _grad_many_arrays(self, rec, points, n_threads):
-        """grad_many for array code: each thread replays a copy of the tape of its
-        own (the nodes hold their values), all its points in one C loop without the
-        GIL. A tape with Python-rule nodes (which need the GIL anyway, and do not
-        copy) runs on one thread."""
-        argnum = self.argnum % len(rec.structures)
-        widths = [_width(arg) for arg in rec.leaves]
-        n = widths[argnum]
-        points = _real_points(points)
-        shape = rec.leaves[argnum][0].shape if len(rec.leaves[argnum]) == 1 and \
-            type(rec.leaves[argnum][0]) is ArrayVariable else None
-        if points.ndim < 1 or points.shape[1:] not in ((n,), shape):
-            raise ValueError(f"points must be one row of {n} values per point"
-                             f"{'' if shape is None else f' (or one array of shape {shape})'}"
-                             f", got shape {points.shape}")
-        m = points.shape[0]
-        if len(widths) == 1:
-            rows = np.ascontiguousarray(points.reshape(m, n))     # (no copy)
-        else:                           # every leaf's values: the others as traced
-            rows = np.empty((m, sum(widths)))
-            start = 0
-            for i, (arg, width) in enumerate(zip(rec.example_args, widths)):
-                rows[:, start:start + width] = points.reshape(m, n) if i == argnum \
-                    else np.concatenate([np.ravel(v) for v in flatten(arg)[0]]
-                                        or [np.zeros(0)])
-                start += width
-        first = sum(widths[:argnum])
-        gradients = np.empty_like(rows)
-        pending = np.arange(m)
-        n_threads = _thread_count(n_threads)
-        while pending.size:
-            workers = self._replicas(min(n_threads, pending.size))
-            chunks = np.array_split(pending, len(workers))
-            done = [0] * len(workers)
-            errors = [None] * len(workers)
-
-            def work(k):
-                chunk = chunks[k]
-                try:
-                    if len(chunk) and chunk[-1] - chunk[0] + 1 == len(chunk):
-                        part = slice(chunk[0], chunk[-1] + 1)   # (views: no copies)
-                        done[k] = workers[k]._gradient_rows(rows[part], gradients[part])
-                    else:
-                        out = np.empty((len(chunk), rows.shape[1]))
-                        done[k] = workers[k]._gradient_rows(rows[chunk], out)
-                        gradients[chunk[:done[k]]] = out[:done[k]]
-                except BaseException as e:      # re-raised once all threads end
-                    errors[k] = e
-
-            threads = [threading.Thread(target=work, args=(k,))
-                       for k in range(1, len(workers))]
-            for thread in threads:
-                thread.start()
-            work(0)
-            for thread in threads:
-                thread.join()
-            for error in errors:
-                if error is not None:
-                    raise error
-            failed = [chunk[d] for chunk, d in zip(chunks, done) if d < len(chunk)]
-            if not failed:
-                break
-            i = min(failed)
-            args = rec.args_with(argnum, rows[i], first, n)
-            if not self.retrace:
-                with self._lock:                # (the message names the comparison)
-                    try:
-                        self._replay(args)
-                    except BranchChangedError as e:
-                        raise BranchChangedError(f"at point {i}: {e}") from None
-                raise BranchChangedError(f"at point {i}: the function takes another "
-                                         f"branch")
-            grad = self.grad(*args)   # retraces
-            gradients[i, first:first + n] = np.concatenate(
-                [np.ravel(g) for g in flatten(grad)[0]])
-            finished = np.concatenate([chunk[:d] for chunk, d in zip(chunks, done)])
-            pending = np.setdiff1d(pending, np.append(finished, i))
-        return gradients[:, first:first + n]
+        return grad_many_arrays(self, rec, points, n_threads)
 
     def _gradient_rows(self, rows, out):
         """Gradients with respect to every leaf at each row of leaf values, into out;
@@ -642,10 +619,53 @@ class Traced:
             out_t = [next(result) if o is not None else 0.0 for o in rec.outputs]
             return rec.output_values(), rec.out_structure.rebuild(out_t)
 
-    def jacobian(self, *args):
+    def jacobian(self, *args, out=None):
         """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
-        argnum: shape (number of output values, number of input values), one reverse
-        sweep per output value."""
+        argnum: shape (number of output values, number of input values), into out (a
+        float64 array of that shape) when given. Scalar code: one replay, then one
+        reverse sweep per output or one tangent sweep per input, whichever are fewer,
+        in one C call."""
+        rec = self._current
+        calls = rec.calls
+        if calls is not None and rec.argnum is self.argnum:
+            result = calls.jacobian(args, out)
+            if result is not None:
+                return result
+        jac = self._jacobian(args)
+        if out is None:
+            return jac
+        check_out(out, jac.shape)
+        out[...] = jac
+        return out
+
+    def jacobian_many(self, points, out=None):
+        """Jacobians at many values of argument ``argnum`` (an int argnum; the other
+        arguments as in the latest recording, as for grad_many): ``points`` of shape
+        (N, n) for an argument of n numbers; returns (N, m, n) for m output values
+        (into out when given). Scalar code runs all points in one C loop. With
+        ``retrace=True`` a point that takes another branch is recorded again, and the
+        points after it use the new recording."""
+        if type(self.argnum) is not int:
+            raise TypeError("jacobian_many needs an int argnum")
+        rec = self._current
+        argnum = self.argnum % len(rec.structures)
+        n = _width(rec.leaves[argnum])
+        m = sum(1 if type(o) is not ArrayVariable else o.size for o in rec.outputs)
+        points = np.ascontiguousarray(_real_points(points))
+        if points.ndim != 2 or points.shape[1] != n:
+            raise ValueError(f"points must be a 2-d array of one row of {n} values "
+                             f"per point, got shape {points.shape}")
+        shape = (points.shape[0], m, n)
+        if out is None:
+            out = np.empty(shape)
+        else:
+            check_out(out, shape)
+        return self._jacobians(points, out)
+
+    def _jacobians(self, points, out):
+        return jacobians(self, points, out)
+
+    def _jacobian(self, args):
         outputs = self._current.outputs
         out_structure = self._current.out_structure
         shapes = [() if type(o) is not ArrayVariable else o.shape for o in outputs]
@@ -901,7 +921,7 @@ class Traced:
             tape=tape, structures=structures, leaves=leaves, scalar_only=scalar_only,
             leaf_slots=leaf_slots, out_structure=out_structure, all_slots=all_slots,
             outputs=outputs, example_values=example_values, example_args=example_args,
-            out_slots=out_slots, out_constants=out_constants)
+            out_slots=out_slots, out_constants=out_constants, argnum=argnum)
         self._lock = threading.Lock()
         self._local = threading.local()
         _live.add(self)
@@ -911,11 +931,6 @@ class Traced:
         tape = self._current.tape
         return (f"<fasttape.Traced {name}: {tape.n_nodes} nodes, "
                 f"{tape.n_guards} comparisons>")
-
-
-def _width(leaves):
-    """How many numbers the leaves hold."""
-    return sum(1 if type(leaf) is Variable else leaf.size for leaf in leaves)
 
 
 def _check_loaded_references(tape, structures, out_structure, leaf_slots,
@@ -997,30 +1012,3 @@ def _after_fork_in_child():
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-# grad_many's threads replay without the GIL, each on a tape of its own (a copy, for
-# array code): more threads than cores only add copies
-THREADS_PER_CORE = 2
-
-
-def _thread_count(n_threads):
-    """The threads grad_many uses: the core count by default, and at most
-    THREADS_PER_CORE per core when more are asked for."""
-    cores = os.cpu_count() or 1
-    if n_threads is None:
-        return cores
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
-            or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
-    return min(int(n_threads), THREADS_PER_CORE * cores)
-
-
-def _real_points(points):
-    """grad_many's points as a float64 array; complex points are refused (their
-    imaginary parts would be dropped)."""
-    points = np.asarray(points)
-    if np.iscomplexobj(points):
-        raise TypeError("grad_many differentiates at real points; got complex values "
-                        "(a traced function takes real inputs)")
-    return points.astype(np.float64, copy=False)

@@ -184,6 +184,34 @@ REPLAY_ARRAY_SETUPS = _variants(
 )
 
 
+SMALL_CALL_SETUPS = _variants(
+    Variant("python f", "python", p.setup_python_points, kind="baseline",
+            note="f on a list of Python floats, per point (no derivative): the baseline"),
+    Variant("fasttape", "fasttape", p.setup_fasttape_jacobian_points,
+            note="fasttape.jacobian(f)(z) per point: records every time"),
+    Variant("traced g(z)", "fasttape", p.setup_traced_call, kind="part",
+            note="g = fasttape.trace(f, z0) once; g(z): replay in C, the value"),
+    Variant("traced g.grad", "fasttape", p.setup_traced_half_squares_grad, kind="part",
+            note="g.grad(z) of 0.5 * sum(f(z)**2) traced (one output): replay and "
+                 "reverse sweep in one C call"),
+    Variant("traced g.jacobian", "fasttape", p.setup_traced_jacobian,
+            note="g.jacobian(z): one replay, then one sweep per output (reverse) or "
+                 "per input (tangent), whichever are fewer, in one C call"),
+    Variant("traced jacobian out=", "fasttape", p.setup_traced_jacobian_out,
+            kind="part", note="g.jacobian(z, out=J), J preallocated"),
+    Variant("jacobian_many", "fasttape", p.setup_jacobian_many,
+            note="g.jacobian_many(Z) on the matrix of points, per point (one C loop)"),
+    Variant("jax.jit", "jax", p.setup_jax_jit_jacobian_points,
+            note="compiled jax.jit(jax.jacrev(f))(z) per point, z a jnp array "
+                 "unstacked; compile time apart"),
+    Variant("casadi", "casadi", p.setup_casadi_jacobian_points,
+            note="casadi.Function of casadi.jacobian on SX symbols, called per point "
+                 "(ndarray in, .full() out)"),
+    Variant("casadi map", "casadi", p.setup_casadi_jacobian_map,
+            note="that Function's map over the matrix of points (serial), per point"),
+)
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
@@ -245,6 +273,15 @@ WORKLOADS = {wl.name: wl for wl in [
              w.make_rosenbrock_vec, (w.replay_vec_points(),), REPLAY_ARRAY_SETUPS,
              group="replay", reference="traced g.grad",
              unit="per point (trace: per call)"),
+    Workload("ba-residual", "bundle adjustment, one observation's residual: 17 numbers "
+             "(angle-axis rotation, translation, focal length, 2 distortion terms, "
+             "principal point, 3-D point, observed 2-D point and depth) to 3, at 1000 "
+             "points", w.make_ba_residual, (w.ba_points(),), SMALL_CALL_SETUPS,
+             group="small calls", reference="traced g.jacobian", unit="per point"),
+    Workload("ode-jacobian", f"the Jacobian of an ODE right-hand side: Lorenz-96 with "
+             f"{w.LORENZ96_N} states, at 1000 points", w.make_lorenz96,
+             (w.lorenz96_points(),), SMALL_CALL_SETUPS, group="small calls",
+             reference="traced g.jacobian", unit="per point"),
 ]}
 
 

@@ -27,9 +27,11 @@ def python_logaddexp(a, b):
 # array namespaces, whose imports (SciPy, fasttape.numpy) the asv suite's scalar
 # benchmarks leave out: peakmem_ counts what the process imported.
 FLOAT_OPS = types.SimpleNamespace(sin=math.sin, exp=math.exp, log1p=math.log1p,
-                                  logaddexp=python_logaddexp, module=math)
+                                  logaddexp=python_logaddexp, cos=math.cos,
+                                  sqrt=math.sqrt, module=math)
 FASTTAPE_OPS = types.SimpleNamespace(sin=ft.sin, exp=ft.exp, log1p=ft.log1p,
-                                     logaddexp=ft.logaddexp, module=ft)
+                                     logaddexp=ft.logaddexp, cos=ft.cos, sqrt=ft.sqrt,
+                                     module=ft)
 
 
 def _arrays_namespace(module, **overrides):
@@ -91,7 +93,8 @@ def load_jax():
     import jax.numpy as jnp
     import jax.scipy.special
     return types.SimpleNamespace(sin=jnp.sin, exp=jnp.exp, log1p=jnp.log1p,
-                                 logaddexp=jnp.logaddexp, module=jax,
+                                 logaddexp=jnp.logaddexp, cos=jnp.cos, sqrt=jnp.sqrt,
+                                 module=jax,
                                  arrays=_arrays_namespace(
                                      jnp, logsumexp=jax.scipy.special.logsumexp,
                                      const=jnp.asarray))
@@ -111,7 +114,7 @@ def load_mygrad():
 def load_casadi():
     import casadi
     return types.SimpleNamespace(sin=casadi.sin, exp=casadi.exp, log1p=casadi.log1p,
-                                 module=casadi)
+                                 cos=casadi.cos, sqrt=casadi.sqrt, module=casadi)
 
 
 def load_micrograd():

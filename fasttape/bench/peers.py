@@ -514,3 +514,77 @@ def setup_casadi_map(n_threads):
         return Case(call=lambda: mapped(matrix).full().T, gradient=flat_floats,
                     per=matrix.shape[1])
     return setup
+
+
+# -- small calls: a vector function of a few numbers, per point ------------------------
+#
+# The workloads' f maps a list of n floats to a list of m; the derivative checked is
+# its (m, n) Jacobian, the reference fasttape.jacobian(f) recording at every point.
+
+def setup_fasttape_jacobian_points(ops, f, args):
+    return per_point(ft.jacobian(f), args[0], flat_floats)
+
+
+def setup_traced_jacobian(ops, f, args):
+    points = args[0]
+    return per_point(ft.trace(f, points[0]).jacobian, points, flat_floats)
+
+
+def setup_traced_jacobian_out(ops, f, args):
+    """g.jacobian(z, out=J) into one preallocated J (no check: J is overwritten)."""
+    points = args[0]
+    g = ft.trace(f, points[0])
+    out = np.empty(np.shape(g.jacobian(points[0])))
+    return per_point(lambda z: g.jacobian(z, out=out), points)
+
+
+def setup_traced_half_squares_grad(ops, f, args):
+    """g.grad of half the squared norm of f (one output): a gradient per point."""
+    points = args[0]
+
+    def half_squares(z):
+        return 0.5 * sum(r * r for r in f(z))
+    return per_point(ft.trace(half_squares, points[0]).grad, points)
+
+
+def setup_jacobian_many(ops, f, args):
+    points = args[0]
+    g = ft.trace(f, points[0])
+    matrix = np.array(points)
+    return Case(call=lambda: g.jacobian_many(matrix), gradient=flat_floats,
+                per=len(points))
+
+
+def setup_jax_jit_jacobian_points(ops, f, args):
+    """The compiled jax.jit(jax.jacrev(f)) per point, f on the unstacked jnp array,
+    its outputs stacked."""
+    jax = ops.module
+    import jax.numpy as jnp
+    points = [jnp.asarray(p) for p in args[0]]
+
+    def stacked(x):
+        return jnp.stack(f(list(jnp.unstack(x))))
+    compiled, compile_s = _jax_compile(jax.jit(jax.jacrev(stacked)), (points[0],))
+    ready = jax.block_until_ready
+    return per_point(lambda p: ready(compiled(p)), points, flat_floats,
+                     compile_s=compile_s)
+
+
+def casadi_jacobian_function(ops, f, n):
+    casadi = ops.module
+    x = casadi.SX.sym("x", n)
+    y = casadi.vertcat(*f([x[i] for i in range(n)]))
+    return casadi.Function("jac_f", [x], [casadi.jacobian(y, x)])
+
+
+def setup_casadi_jacobian_points(ops, f, args):
+    points = [np.array(p) for p in args[0]]
+    jac_f = casadi_jacobian_function(ops, f, len(points[0]))
+    return per_point(lambda p: jac_f(p).full(), points, flat_floats)
+
+
+def setup_casadi_jacobian_map(ops, f, args):
+    matrix = np.array(args[0]).T                        # one column per point
+    jac_f = casadi_jacobian_function(ops, f, matrix.shape[0])
+    mapped = jac_f.map(matrix.shape[1], "serial")
+    return Case(call=lambda: mapped(matrix).full(), per=matrix.shape[1])

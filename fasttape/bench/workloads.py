@@ -283,3 +283,65 @@ def replay_vec_points(n=REPLAY_VEC_N, m=REPLAY_VEC_POINTS):
     """m points (arrays of n) for the replay of array code."""
     rng = np.random.default_rng(12)
     return tuple(rng.uniform(-1.5, 1.5, n) for _ in range(m))
+
+
+# -- small calls: functions of a few numbers, called many times ------------------------
+
+def make_ba_residual(ops):
+    """One observation's residual in bundle adjustment, 17 numbers to 3: rotate a
+    3-D point by an angle-axis rotation (Rodrigues), translate, project with a focal
+    length, a principal point and two radial distortion terms; the residuals are the
+    projection minus the observed 2-D point, and the depth minus an observed depth."""
+    sin, cos, sqrt = ops.sin, ops.cos, ops.sqrt
+
+    def ba_residual(z):
+        r0, r1, r2, t0, t1, t2, f, k1, k2, cx, cy, x0, x1, x2, u, v, d = z
+        theta = sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+        c, s = cos(theta), sin(theta)
+        w0, w1, w2 = r0 / theta, r1 / theta, r2 / theta
+        k = (1.0 - c) * (w0 * x0 + w1 * x1 + w2 * x2)
+        p0 = x0 * c + (w1 * x2 - w2 * x1) * s + w0 * k + t0
+        p1 = x1 * c + (w2 * x0 - w0 * x2) * s + w1 * k + t1
+        p2 = x2 * c + (w0 * x1 - w1 * x0) * s + w2 * k + t2
+        xn, yn = p0 / p2, p1 / p2
+        rr = xn * xn + yn * yn
+        distortion = 1.0 + rr * (k1 + k2 * rr)
+        return [f * distortion * xn + cx - u, f * distortion * yn + cy - v, p2 - d]
+    return ba_residual
+
+
+def make_ba_cost(ops):
+    """Half the squared norm of the bundle-adjustment residual (one number)."""
+    residual = make_ba_residual(ops)
+
+    def ba_cost(z):
+        a, b, c = residual(z)
+        return 0.5 * (a * a + b * b + c * c)
+    return ba_cost
+
+
+def ba_points(m=1000, seed=11):
+    """m observations' 17 numbers (camera, point, observation), near a plausible
+    configuration (the point in front of the camera)."""
+    rng = np.random.default_rng(seed)
+    base = np.array([0.1, -0.2, 0.05, 0.3, -0.1, 4.0, 500.0, 0.01, -0.002, 320.0,
+                     240.0, 0.5, -0.4, 1.0, 360.0, 200.0, 5.0])
+    scale = np.array([0.05] * 3 + [0.1] * 3 + [10.0, 0.001, 0.0005, 1.0, 1.0]
+                     + [0.2] * 3 + [5.0, 5.0, 0.1])
+    return [list(map(float, base + scale * rng.standard_normal(17))) for _ in range(m)]
+
+
+LORENZ96_N = 12
+
+
+def make_lorenz96(ops, n=LORENZ96_N):
+    """The right-hand side of the Lorenz-96 system with n states (forcing 8), a list
+    of n numbers to n: dx_i/dt = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + 8."""
+    def lorenz96(x):
+        return [(x[(i + 1) % n] - x[i - 2]) * x[i - 1] - x[i] + 8.0 for i in range(n)]
+    return lorenz96
+
+
+def lorenz96_points(m=1000, n=LORENZ96_N, seed=12):
+    rng = np.random.default_rng(seed)
+    return [list(map(float, 8.0 + rng.standard_normal(n))) for _ in range(m)]
