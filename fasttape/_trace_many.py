@@ -45,6 +45,21 @@ def args_at(rec, argnum, point):
     return rec.args_with(argnum, point, 0, point.shape[0])
 
 
+def point_rows(rec, argnum, points):
+    """Points of argument argnum (one row of its numbers per point, or one array of
+    its shape per point) as a 2-D float64 array, checked."""
+    leaves = rec.leaves[argnum]
+    n = n_numbers(leaves)
+    shape = leaves[0].shape if len(leaves) == 1 and type(leaves[0]) is ArrayVariable \
+        else None
+    points = real_points(points)
+    if points.ndim < 1 or points.shape[1:] not in ((n,), shape):
+        raise ValueError(f"points must be one row of {n} values per point"
+                         f"{'' if shape is None else f' (or one array of shape {shape})'}"
+                         f", got shape {points.shape}")
+    return points.reshape(len(points), n)
+
+
 # grad_many's threads replay without the GIL, each on a tape of its own (a copy, for
 # array code): more threads than cores only add copies
 THREADS_PER_CORE = 2

@@ -40,7 +40,7 @@ from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
                                  zeros_of)
 from fasttape._scalar_calls import ScalarCalls, check_out
 from fasttape._trace_many import THREADS_PER_CORE  # noqa: F401  (the tests read it here)
-from fasttape._trace_many import (grad_many_arrays, jacobians,
+from fasttape._trace_many import (args_at, grad_many_arrays, jacobians, point_rows,
                                   real_points as _real_points,
                                   thread_count as _thread_count, n_numbers as _width,
                                   write_out as _write_out)
@@ -540,25 +540,7 @@ class Traced:
             raise TypeError("map and value_and_grad_many need an int argnum")
         rec = self._current
         argnum = self.argnum % len(rec.leaf_slots)
-        leaves = rec.leaves[argnum]
-        n = _width(leaves)
-        shape = leaves[0].shape if len(leaves) == 1 and \
-            type(leaves[0]) is ArrayVariable else None
-        points = _real_points(points)
-        if points.ndim < 1 or points.shape[1:] not in ((n,), shape):
-            raise ValueError(f"points must be one row of {n} values per point"
-                             f"{'' if shape is None else f' (or one array of shape {shape})'}"
-                             f", got shape {points.shape}")
-        rows = points.reshape(len(points), n)
-        if rec.scalar_only:
-            first = sum(len(s) for s in rec.leaf_slots[:argnum])
-            for row in rows:
-                values = rec.example_values.copy()
-                values[first:first + n] = row
-                yield rec.rebuild_args(values)
-        else:
-            for row in rows:
-                yield rec.args_with(argnum, row, 0, n)
+        return [args_at(rec, argnum, row) for row in point_rows(rec, argnum, points)]
 
     def _grad_many_arrays(self, rec, points, n_threads):
         return grad_many_arrays(self, rec, points, n_threads)
