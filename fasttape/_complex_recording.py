@@ -26,7 +26,7 @@ import numpy as np
 
 from fasttape._complex import ComplexArray, is_complex_value, is_variable, make, split
 from fasttape._containers import flatten
-from fasttape._recording import POOLED, Recording, argnums_of, record
+from fasttape._recording import POOLED, Recording, argnums_of, record, resolve_argnum
 
 
 class ComplexRecording:
@@ -265,10 +265,12 @@ def _split_output(out):
 
 # -- holomorphic_grad ------------------------------------------------------------------------
 
-def holomorphic_grad(fun, argnum=0):
+def holomorphic_grad(fun, argnum=0, *, argnums=None):
     """Return a function computing f'(z) of a holomorphic ``fun`` with a complex scalar
     output (autograd's holomorphic_grad): the vector-Jacobian product with 1, which
     under fasttape's (autograd's) convention is d Re f/dx - i d Re f/dy = f'(z)."""
+    argnum = resolve_argnum(argnum, argnums, "holomorphic_grad")
+
     @functools.wraps(fun)
     def holomorphic_grad_fun(*args, **kwargs):
         differentiated = args[argnum] if type(argnum) is int else \

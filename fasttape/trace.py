@@ -34,8 +34,8 @@ import numpy as np
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               sweep_gradients, tangents_of, variable_at)
 from fasttape._containers import Structure, flatten, joined, split_like
-from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
-                                 zeros_of)
+from fasttape._recording import (REPLAYABLE, rebuild_each, record, resolve_argnum,
+                                 reverse_flat, zeros_of)
 from fasttape._tape import OP_TABLE, Tape
 from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
@@ -43,7 +43,7 @@ from fasttape import differential
 from fasttape.errors import BranchChangedError
 
 
-def trace(fun, *example_args, argnum=0, retrace=False):
+def trace(fun, *example_args, argnum=0, argnums=None, retrace=False):
     """Record ``fun`` at ``example_args`` and return a ``Traced`` function that
     re-evaluates the recording at new arguments of the same structure.
 
@@ -54,13 +54,14 @@ def trace(fun, *example_args, argnum=0, retrace=False):
         or a container of numbers.
     *example_args
         The arguments to record at.
-    argnum : int or tuple of int
-        The arguments ``grad``, ``jacobian``, ``hvp`` ... differentiate.
+    argnum, argnums : int or tuple of int
+        The arguments ``grad``, ``jacobian``, ``hvp`` ... differentiate (``argnums``
+        is JAX's name for ``argnum``).
     retrace : bool
         On a branch change, record again at the new arguments instead of raising
         ``BranchChangedError``.
     """
-    return Traced(fun, example_args, argnum, retrace)
+    return Traced(fun, example_args, resolve_argnum(argnum, argnums, "trace"), retrace)
 
 
 class TraceRecording:
@@ -139,8 +140,7 @@ class TraceRecording:
         for i, (a, structure, slots) in enumerate(zip(args, self.structures,
                                                       self.leaf_slots)):
             try:
-                if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
-                        and not structure.children:
+                if (type(a) is list or type(a) is tuple) and type(a) is structure.kind:
                     # a flat list of numbers: converted in C
                     values = np.asarray(a, dtype=np.float64)
                     ok = values.shape == (len(slots),)
@@ -347,7 +347,7 @@ class Traced:
         branch change when retrace is on."""
         out = rec.scalar_output()
         if len(args) == 1 and type(args[0]) is list and type(self.argnum) is int \
-                and rec.structures[0].kind is list and not rec.structures[0].children \
+                and rec.structures[0].kind is list \
                 and out is not None:
             # the fast path: one flat list of floats
             tape, values, adjoints = self._scratch(rec)
@@ -842,16 +842,11 @@ def _array_handle(tape, r):
 
 
 def _describe(structure):
-    if structure.kind == "leaf":
-        return "a number"
-    kind = getattr(structure.kind, "__name__", str(structure.kind))
-    return f"a {kind} of {structure.n_leaves} numbers"
+    return structure.describe()
 
 
 def _same_structure(a, b):
-    if a.kind != b.kind or a.n_leaves != b.n_leaves or a.keys != b.keys:
-        return False
-    return all(_same_structure(x, y) for x, y in zip(a.children, b.children))
+    return a == b
 
 
 def _zeros_with_structure(x):
