@@ -18,7 +18,9 @@ from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckErr
                              MissingRuleError, StaleVariableError, TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
-                                   jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
+                                   jacrev, jvp, make_jvp, make_vjp, stop_gradient,
+                                   value_and_grad, vjp)
+from fasttape._containers import register_dataclass, register_pytree_node
 from fasttape._arrays import ArrayVariable
 from fasttape._complex import ComplexArray
 from fasttape._complex_recording import holomorphic_grad
@@ -32,7 +34,7 @@ from fasttape.extend import primitive
 # autograd's differentiable containers and type tests (not in __all__: they shadow
 # Python's builtins of the same names, which `from fasttape import *` leaves alone)
 from fasttape.builtins import dict, isinstance, list, tuple, type  # noqa: A004, F401
-from fasttape import math
+from fasttape import math, tree_util
 from fasttape._wiring import connect_layers
 
 # the lower layers' hooks (NumPy dispatch, ...), filled once: see fasttape._wiring
@@ -50,4 +52,5 @@ __all__ = [
     "math", "deriv", "grad_named", "make_hvp", "hessian_tensor_product", "make_ggnvp",
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
+    "stop_gradient", "register_pytree_node", "register_dataclass",
 ] + _elementary.__all__     # the elementary functions and math's spellings of them
