@@ -50,7 +50,7 @@ LAYERS = (
     ("fasttape._recording_sweeps", "fasttape.numpy.fft"),
     ("fasttape._recording",),
     ("fasttape.differential", "fasttape._complex_recording"),
-    ("fasttape.trace", "fasttape.composed", "fasttape.misc.flatten"),
+    ("fasttape.trace", "fasttape.composed", "fasttape.misc.flatten", "fasttape.tree_util"),
     ("fasttape.check", "fasttape.misc.tracers", "fasttape.misc.fixed_points",
      "fasttape.misc.optimizers"),
     ("fasttape._wiring", "fasttape.misc"),
