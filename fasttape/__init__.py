@@ -53,4 +53,5 @@ __all__ = [
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
     "stop_gradient", "register_pytree_node", "register_dataclass",
-] + _elementary.__all__     # the elementary functions and math's spellings of them
+]
+__all__ += _elementary.__all__      # the elementary functions and math's spellings of them

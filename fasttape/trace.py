@@ -28,6 +28,8 @@ reference: fasttape's own, or the user's primitive or checkpointed function).
 import os
 import pickle
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,10 +42,12 @@ from fasttape._tape import OP_TABLE, Tape
 from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
 from fasttape import differential
+from fasttape.differential import ArgNums
 from fasttape.errors import BranchChangedError
 
 
-def trace(fun, *example_args, argnum=0, argnums=None, retrace=False):
+def trace(fun: Callable[..., Any], *example_args: Any, argnum: ArgNums = 0,
+          argnums: ArgNums | None = None, retrace: bool = False) -> "Traced":
     """Record ``fun`` at ``example_args`` and return a ``Traced`` function that
     re-evaluates the recording at new arguments of the same structure.
 
@@ -275,7 +279,8 @@ class TraceRecording:
 class Traced:
     """A recorded function; see ``trace``. Pickles as its tape (arrays, not code)."""
 
-    def __init__(self, fun, example_args, argnum=0, retrace=False):
+    def __init__(self, fun: Callable[..., Any], example_args: Sequence[Any],
+                 argnum: ArgNums = 0, retrace: bool = False) -> None:
         self.fun = fun
         self.argnum = argnum
         self.retrace = retrace
@@ -322,11 +327,11 @@ class Traced:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
         with self._lock:
             return self._replay(args).output_values()
 
-    def value_and_grad(self, *args):
+    def value_and_grad(self, *args: Any) -> tuple[Any, Any]:
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
         its own without the GIL, so calls from several threads run in parallel."""
         rec = self._current
@@ -388,11 +393,11 @@ class Traced:
             scratch = local.scratch = (rec.tape, values, adjoints)
         return scratch
 
-    def grad(self, *args):
+    def grad(self, *args: Any) -> Any:
         """The gradient with respect to argument(s) argnum at args."""
         return self.value_and_grad(*args)[1]
 
-    def grad_many(self, points, n_threads=None):
+    def grad_many(self, points: Any, n_threads: int | None = None) -> Any:
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
         arguments as in the latest recording: the trace, or the last retrace), split
         across threads that replay without the GIL.
@@ -552,7 +557,7 @@ class Traced:
             copies.append(pickle.loads(state))
         return copies[:count]
 
-    def vjp(self, args, cotangent):
+    def vjp(self, args: Sequence[Any], cotangent: Any) -> Any:
         """Gradient of <cotangent, f(*args)> with respect to argument(s) argnum."""
         with self._lock:
             rec = self._replay(args)
@@ -565,7 +570,7 @@ class Traced:
                 flat = None
             return rec.rebuild_grads(flat, self.argnum)
 
-    def jvp(self, args, tangents):
+    def jvp(self, args: Sequence[Any], tangents: Any) -> Any:
         """(f(*args), directional derivative along tangents), tangents having the
         structure of all the arguments."""
         with self._lock:
@@ -576,7 +581,7 @@ class Traced:
             out_t = [next(result) if o is not None else 0.0 for o in rec.outputs]
             return rec.output_values(), rec.out_structure.rebuild(out_t)
 
-    def jacobian(self, *args):
+    def jacobian(self, *args: Any) -> np.ndarray:
         """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
         argnum: shape (number of output values, number of input values), one reverse
         sweep per output value."""
@@ -598,7 +603,7 @@ class Traced:
                                         for v in flatten(g)[0]]))
         return np.array(rows, dtype=float)
 
-    def hvp(self, args, vector):
+    def hvp(self, args: Sequence[Any], vector: Any) -> Any:
         """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
         flat_v, _ = flatten(vector)
         with self._lock:
@@ -629,7 +634,7 @@ class Traced:
             return rec.structures[self.argnum].rebuild(product.tolist())
         return rec.structures[self.argnum].rebuild(split_like(product, leaves))
 
-    def hessian(self, *args):
+    def hessian(self, *args: Any) -> np.ndarray:
         """The Hessian with respect to argument argnum, over its flat values: (n, n).
         One replay, then one forward-over-reverse sweep per column."""
         with self._lock:

@@ -57,5 +57,7 @@ tv, tgrad = traced.value_and_grad(x)
 a = Variable(2.0)
 b = a * 3.0 + fasttape.sin(a)
 b.backward()
-da: float = a.grad
+da = a.grad                     # float | None: None before a backward()
+assert da is not None
+slope: float = da
 plain: float = b.value
