@@ -18,7 +18,7 @@ from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckErr
                              MissingRuleError, StaleVariableError, TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
-                                   jacrev, jvp, make_jvp, make_vjp, stop_gradient,
+                                   jacrev, jvp, make_jvp, make_vjp, no_grad, stop_gradient,
                                    value_and_grad, vjp)
 from fasttape._containers import register_dataclass, register_pytree_node
 from fasttape._arrays import ArrayVariable
@@ -52,6 +52,6 @@ __all__ = [
     "math", "deriv", "grad_named", "make_hvp", "hessian_tensor_product", "make_ggnvp",
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
-    "stop_gradient", "register_pytree_node", "register_dataclass",
+    "stop_gradient", "no_grad", "register_pytree_node", "register_dataclass",
 ]
 __all__ += _elementary.__all__      # the elementary functions and math's spellings of them

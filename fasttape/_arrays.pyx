@@ -13,6 +13,7 @@ from libc.stdint cimport INT32_MAX, int64_t
 
 import numpy as np
 
+from fasttape._tape_pools cimport recording_paused
 from fasttape._opmath cimport eval_unary
 from fasttape._tape cimport *
 from fasttape._variable cimport (Variable, as_double, check_live, new_variable,
@@ -242,8 +243,11 @@ def frozen(x):
 
 
 cdef object wrap_output(Tape t, Py_ssize_t r, object value):
-    """The Variable (scalar output) or ArrayVariable for array node r."""
+    """The Variable (scalar output) or ArrayVariable for array node r; inside a
+    no_grad() block, the plain value (the node stays on the tape, unreferenced)."""
     cdef ArrayVariable out
+    if recording_paused():
+        return value
     if type(value) is float:
         return new_variable(t, t.n_nodes - 1)
     out = ArrayVariable.__new__(ArrayVariable)

@@ -46,7 +46,8 @@ from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
 from fasttape._recording_sweeps import reverse_recording, tangent_recording
 from fasttape._rule_nodes import rule_node
 from fasttape._tape import Tape, pop_active, push_active
-from fasttape._tape_pools import acquire_tape, active_tape, release_tape
+from fasttape._tape_pools import (acquire_tape, active_tape, release_tape, restore_pause,
+                                  suspend_pause)
 from fasttape._variable import Variable, make_leaf, make_leaves
 from fasttape.errors import ComplexInputError, TapeMismatchError
 
@@ -146,6 +147,7 @@ class Recording:
                 t.replayable = True
             push_active(t)
         done = False
+        paused = suspend_pause()      # (a no_grad block around: leaves and fun record)
         try:
             if plain and not nested:
                 # (_record_inputs for one float or array, written out: the hot path)
@@ -164,6 +166,7 @@ class Recording:
             self.out = fun(*call_args, **kwargs)
             done = True
         finally:
+            restore_pause(paused)
             pop_active(t)             # (the tape is active only while fun runs)
             if pooled and not done:
                 self.release()        # (fun raised)

@@ -9,7 +9,9 @@ its own (make_vjp, make_jvp, jacobian: kept alive by the returned function), or,
 the arguments are Variables of an enclosing computation (grad of grad, hessian, jvp of
 grad), on the enclosing tape itself, where its sweeps record their own operations.
 """
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any, Callable, Sequence, TypeVar, Union
 
 import numpy as np
@@ -21,7 +23,7 @@ from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, hessian_vector
                                  record, resolve_argnum, value_of)
 from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
-from fasttape._tape_pools import active_tape
+from fasttape._tape_pools import active_tape, pause_recording, resume_recording
 from fasttape._tape_state import OperandSlot
 from fasttape._variable import Variable, is_leaf_input, scalar_value_and_grad
 
@@ -402,6 +404,32 @@ def _stopped(v):
     value = v.value
     return rule_node([v], value if type(value) is float else np.array(value),
                      _no_cotangent, _zero_tangent, _identity)
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """A block in which operations on Variables record nothing and return plain
+    values (floats and arrays), as PyTorch's ``torch.no_grad()``; in this thread
+    only. For updates of parameters held as Variables, and for evaluating without
+    derivatives. The differential operators (``grad`` & co.) called inside still
+    record what they differentiate (as ``torch.func.grad``). An array operation
+    still appends its node to the tape (nothing refers to it; the tape's next reset
+    frees it).
+
+    Examples
+    --------
+    >>> from fasttape import Variable, no_grad
+    >>> x = Variable(2.0)
+    >>> with no_grad():
+    ...     y = x * 3.0
+    >>> y
+    6.0
+    """
+    pause_recording()
+    try:
+        yield
+    finally:
+        resume_recording()
 
 
 def _no_cotangent(g, ans, x):

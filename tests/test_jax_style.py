@@ -347,3 +347,71 @@ def test_a_jax_snippet_runs_with_its_imports_changed():
     assert_same_tree((ours["value"], ours["aux"], ours["grads"]),
                      (theirs["value"], theirs["aux"], theirs["grads"]))
     assert math.isclose(ours["new_value"], float(theirs["new_value"]), rel_tol=1e-12)
+
+
+# -- no_grad ----------------------------------------------------------------------------------
+
+def test_no_grad_returns_plain_values_and_records_nothing():
+    x = ft.Variable(2.0)
+    n_nodes = x.tape.n_nodes
+    with ft.no_grad():
+        y = x * 3.0 + ft.sin(x) - 1.0 / x + x * x + abs(-x) + 2.0 ** x
+    assert type(y) is float
+    assert y == pytest.approx(6.0 + math.sin(2.0) - 0.5 + 4.0 + 2.0 + 4.0, rel=1e-15)
+    assert x.tape.n_nodes == n_nodes          # (scalar operations: nothing recorded)
+    z = x * 3.0                               # recording again after the block
+    assert type(z) is ft.Variable
+    z.backward()
+    assert x.grad == 3.0
+    with ft.Tape():
+        a = fnp.array([1.0, 2.0]) * ft.Variable(1.0)
+        with ft.no_grad():
+            b = fnp.sum(fnp.exp(a) * 2.0)
+            c = a[0] * a
+        assert isinstance(b, float) and b == pytest.approx(2 * (math.e + math.e ** 2))
+        assert type(c) is np.ndarray
+        np.testing.assert_array_equal(c, [1.0, 2.0])
+
+
+def test_no_grad_nests_restores_after_errors_and_is_per_thread():
+    import threading
+    x = ft.Variable(1.5)
+    with ft.no_grad():
+        with ft.no_grad():
+            assert type(x * 2.0) is float
+        assert type(x * 2.0) is float
+    assert type(x * 2.0) is ft.Variable
+    with pytest.raises(ZeroDivisionError):
+        with ft.no_grad():
+            raise ZeroDivisionError
+    assert type(x * 2.0) is ft.Variable
+    inside, results = threading.Event(), []
+
+    def other_thread():
+        inside.wait()
+        v = ft.Variable(2.0)
+        results.append(type(v * v))
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    with ft.no_grad():
+        inside.set()
+        worker.join()
+    assert results == [ft.Variable]
+
+
+def test_operators_inside_no_grad_still_differentiate():
+    with ft.no_grad():
+        assert ft.grad(lambda x: x ** 3)(2.0) == 12.0
+        np.testing.assert_allclose(ft.grad(lambda x: fnp.sum(fnp.sin(x)))(X), np.cos(X))
+        assert float(ft.hessian(lambda x: x ** 3)(2.0)) == pytest.approx(12.0)
+        value, g = ft.value_and_grad(lambda p: p["a"] * p["b"])({"a": 2.0, "b": 5.0})
+        assert (value, g) == (10.0, {"a": 5.0, "b": 2.0})
+
+
+def test_no_grad_for_a_pytorch_style_update():
+    w = ft.Variable(1.0)
+    loss = (w * 3.0 - 1.0) ** 2
+    loss.backward()
+    with ft.no_grad():
+        new_w = w - 0.1 * w.grad
+    assert type(new_w) is float and new_w == pytest.approx(1.0 - 0.1 * 12.0)
