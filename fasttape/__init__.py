@@ -34,7 +34,7 @@ from fasttape.extend import primitive
 # autograd's differentiable containers and type tests (not in __all__: they shadow
 # Python's builtins of the same names, which `from fasttape import *` leaves alone)
 from fasttape.builtins import dict, isinstance, list, tuple, type  # noqa: A004, F401
-from fasttape import math, tree_util
+from fasttape import math, tree_util  # noqa: F401  (fasttape.tree_util, as jax's)
 from fasttape._wiring import connect_layers
 
 # the lower layers' hooks (NumPy dispatch, ...), filled once: see fasttape._wiring

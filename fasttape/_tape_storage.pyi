@@ -1,6 +1,7 @@
 from typing import IO, Any, NamedTuple
 
-from typing_extensions import Self, TypeAlias, disjoint_base
+from typing_extensions import Self, disjoint_base
+from typing import TypeAlias
 
 import numpy as np
 
@@ -39,7 +40,8 @@ class StridedGeometry(NamedTuple):
     strides: tuple[int, ...]
     offset: int
 
-_Geometry: TypeAlias = BinaryGeometry | ReduceGeometry | CumsumGeometry | MatmulGeometry | StridedGeometry
+_Geometry: TypeAlias = (BinaryGeometry | ReduceGeometry | CumsumGeometry | MatmulGeometry
+                        | StridedGeometry)
 
 def geometry_width(aop: int, ndim: int) -> int: ...
 def decode_geometry(aop: int, pool: Any, offset: int) -> _Geometry | None: ...

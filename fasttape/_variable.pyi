@@ -1,7 +1,7 @@
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-from typing_extensions import TypeAlias
+from typing import TypeAlias
 
 from fasttape._tape import Tape
 

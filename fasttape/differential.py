@@ -11,8 +11,8 @@ grad), on the enclosing tape itself, where its sweeps record their own operation
 """
 import contextlib
 import functools
-from collections.abc import Iterator
-from typing import Any, Callable, Sequence, TypeVar, Union
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +28,7 @@ from fasttape._tape_state import OperandSlot
 from fasttape._variable import Variable, is_leaf_input, scalar_value_and_grad
 
 #: which positional argument(s) to differentiate: an int, or a tuple of ints
-ArgNums = Union[int, Sequence[int]]
-F = TypeVar("F", bound=Callable[..., Any])
+ArgNums = int | Sequence[int]
 
 
 # -- gradients ------------------------------------------------------------------------

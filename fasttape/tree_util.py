@@ -2,7 +2,8 @@
 in fasttape's namespace: see fasttape._containers): ``tree_map``, ``tree_leaves``,
 ``tree_flatten``, ``tree_unflatten``, ``tree_structure`` and the registration hooks.
 ``None`` is an empty container, as in JAX."""
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import optree
 

@@ -175,3 +175,19 @@ def test_numerical_grad_takes_arrays_and_containers():
     assert type(g) is Params
     np.testing.assert_allclose(g.w, ft.grad(lambda p: fnp.sum(fnp.tanh(p.w)) * p.b)(P0).w,
                                rtol=1e-8)
+
+
+def test_misc_flatten_takes_the_same_containers():
+    from fasttape.misc import flatten
+    value = {"b": [1.0, np.array([2.0, 3.0])], "a": (4.0, None), "p": P0}
+    vector, unflatten = flatten(value)
+    # dicts in the order of their sorted keys (autograd's), then each container's order
+    np.testing.assert_array_equal(vector, [4.0, 1.0, 2.0, 3.0, *P0.w, P0.b])
+    back = unflatten(vector * 2.0)
+    assert back["a"] == (8.0, None) and type(back["p"]) is Params
+    np.testing.assert_array_equal(back["b"][1], [4.0, 6.0])
+
+    def f(vector):
+        tree = unflatten(vector)
+        return fnp.sum(tree["b"][1] ** 2) * tree["p"].b + tree["a"][0]
+    ft.check_grads(f, modes=("fwd", "rev"), order=2)(vector)

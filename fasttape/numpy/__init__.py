@@ -9,7 +9,8 @@ spellings give identical gradients.
 """
 import builtins as _builtins
 import operator as _operator
-from typing import Any as _Any, Callable as _Callable
+from collections.abc import Callable as _Callable
+from typing import Any as _Any
 
 import numpy as _np
 from numpy import *  # noqa: F401,F403  (constants, dtypes, array creation, ...)

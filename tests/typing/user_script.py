@@ -22,7 +22,8 @@ hv: ndarray = hvp(f)(x, np.ones(3))
 jac: ndarray = jacobian(fnp.sin)(x)
 
 
-def loss(params: dict[str, ndarray], batch: tuple[ndarray, ndarray]) -> tuple[ndarray, dict[str, ndarray]]:
+def loss(params: dict[str, ndarray],
+         batch: tuple[ndarray, ndarray]) -> tuple[ndarray, dict[str, ndarray]]:
     inputs, targets = batch
     pred = fnp.dot(inputs, params["w"]) + params["b"]
     return fnp.mean((pred - targets) ** 2), {"pred": pred}
