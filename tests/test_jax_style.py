@@ -415,3 +415,17 @@ def test_no_grad_for_a_pytorch_style_update():
     with ft.no_grad():
         new_w = w - 0.1 * w.grad
     assert type(new_w) is float and new_w == pytest.approx(1.0 - 0.1 * 12.0)
+
+
+def test_structured_jacobians_inside_another_differentiation():
+    # the Jacobian's blocks are recorded, and differentiated by the outer grad
+    def f(s):
+        j = ft.jacobian(lambda p: {"u": p["a"] * s * s, "v": fnp.sum(p["a"]) * s})(
+            {"a": np.ones(2)})
+        return fnp.sum(j["u"]["a"]) + fnp.sum(j["v"]["a"])      # 2 s^2 + 2 s
+    assert ft.grad(f)(2.0) == pytest.approx(4 * 2.0 + 2.0)
+
+    def g(s):
+        jx, jy = ft.jacobian(lambda x, y: x * y * s, argnums=(0, 1))(np.ones(2), 3.0)
+        return fnp.sum(jx) * fnp.sum(jy)                      # (6 s) (2 s)
+    assert ft.grad(g)(2.0) == pytest.approx(24 * 2.0)
