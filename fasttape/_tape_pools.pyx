@@ -109,6 +109,8 @@ def suspend_pause():
     """This thread's no_grad depth, set to 0 (a differential operator records even
     inside a no_grad block, as torch.func.grad); give it back to restore_pause."""
     global n_paused
+    if n_paused == 0:               # (no block open in any thread: the common case)
+        return 0
     depth = getattr(_state, "no_grad_depth", 0)
     if depth:
         _state.no_grad_depth = 0
