@@ -57,7 +57,7 @@ with zipfile.ZipFile(wheel) as z:
 print(f"sdist: {len(tarfile.open(sdist).getnames())} files, no C; wheel: "
       f"{len(names)} files, {len(modules)} stripped modules, no build leftovers")
 PYEOF
-"$OLD/pip" install -q "$WHEEL" pytest hypothesis autograd "Cython>=3.0.8,<4"
+"$OLD/pip" install -q "$WHEEL" pytest hypothesis autograd "Cython>=3.0.8,<4" optree
 "$OLD/python" -P -c "import numpy, scipy, fasttape; print('numpy', numpy.__version__, \
 'scipy', scipy.__version__, 'fasttape from', fasttape.__file__)"
 

@@ -20,7 +20,9 @@ from fasttape.errors import (BranchChangedError, FasttapeError, GradientCheckErr
                              TapeMismatchError)
 from fasttape.differential import (checkpoint, elementwise_grad, grad, hessian,
                                    hessian_vector_product, hvp, jacfwd, jacobian,
-                                   jacrev, jvp, make_jvp, make_vjp, value_and_grad, vjp)
+                                   jacrev, jvp, make_jvp, make_vjp, no_grad, stop_gradient,
+                                   value_and_grad, vjp)
+from fasttape._containers import register_dataclass, register_pytree_node
 from fasttape._arrays import ArrayVariable
 from fasttape._complex import ComplexArray
 from fasttape._complex_recording import holomorphic_grad
@@ -35,7 +37,7 @@ from fasttape.extend import primitive
 # autograd's differentiable containers and type tests (not in __all__: they shadow
 # Python's builtins of the same names, which `from fasttape import *` leaves alone)
 from fasttape.builtins import dict, isinstance, list, tuple, type  # noqa: A004, F401
-from fasttape import math
+from fasttape import math, tree_util  # noqa: F401  (fasttape.tree_util, as jax's)
 from fasttape._wiring import connect_layers
 
 # the lower layers' hooks (NumPy dispatch, ...), filled once: see fasttape._wiring
@@ -53,7 +55,9 @@ __all__ = [
     "tensor_jacobian_product", "vector_jacobian_product", "multigrad_dict",
     "grad_and_aux", "holomorphic_grad", "primitive", "ComplexArray",
     "sparse_jacobian", "sparse_hessian",
-] + _elementary.__all__     # the elementary functions and math's spellings of them
+    "stop_gradient", "no_grad", "register_pytree_node", "register_dataclass",
+]
+__all__ += _elementary.__all__      # the elementary functions and math's spellings of them
 
 
 def __getattr__(name):

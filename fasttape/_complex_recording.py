@@ -31,7 +31,7 @@ import numpy as np
 from fasttape import _complex
 from fasttape._complex import ComplexArray, is_complex_value, is_variable, make, split
 from fasttape._containers import LEAF_STRUCTURE, flatten
-from fasttape._recording import POOLED, Recording, argnums_of, record
+from fasttape._recording import POOLED, Recording, argnums_of, record, resolve_argnum
 
 
 class ComplexRecording:
@@ -136,7 +136,7 @@ class ComplexRecording:
                 f"holomorphic=True); for a non-holomorphic function use make_jvp or "
                 f"make_vjp, or differentiate the real and imaginary parts as real "
                 f"arguments")
-        real = self.rec.jacobian(mode)              # (real output parts, input parts)
+        real = self.rec.jacobian_matrix(mode)   # (real output parts, input parts)
         rows = _part_ranges([_shape(v) for v in self.rec.out_flat], out_flags)
         columns = _part_ranges([_shape(v) for v in self.rec.leaves], in_flags)
         blocks = []
@@ -330,10 +330,12 @@ def _split_output(out):
 
 # -- holomorphic_grad ------------------------------------------------------------------------
 
-def holomorphic_grad(fun, argnum=0):
+def holomorphic_grad(fun, argnum=0, *, argnums=None):
     """Return a function computing f'(z) of a holomorphic ``fun`` with a complex scalar
     output (autograd's holomorphic_grad): the vector-Jacobian product with 1, which
     under fasttape's (autograd's) convention is d Re f/dx - i d Re f/dy = f'(z)."""
+    argnum = resolve_argnum(argnum, argnums, "holomorphic_grad")
+
     @functools.wraps(fun)
     def holomorphic_grad_fun(*args, **kwargs):
         differentiated = args[argnum] if type(argnum) is int else \

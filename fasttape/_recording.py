@@ -46,7 +46,8 @@ from fasttape._containers import (LEAF_STRUCTURE, Structure, flatten, joined,
 from fasttape._recording_sweeps import reverse_recording, tangent_recording
 from fasttape._rule_nodes import rule_node
 from fasttape._tape import Tape, pop_active, push_active
-from fasttape._tape_pools import acquire_tape, active_tape, release_tape
+from fasttape._tape_pools import (acquire_tape, active_tape, release_tape, restore_pause,
+                                  suspend_pause)
 from fasttape._variable import Variable, make_leaf, make_leaves
 from fasttape.errors import ComplexInputError, TapeMismatchError
 
@@ -146,6 +147,7 @@ class Recording:
                 t.replayable = True
             push_active(t)
         done = False
+        paused = suspend_pause()      # (a no_grad block around: leaves and fun record)
         try:
             if plain and not nested:
                 # (_record_inputs for one float or array, written out: the hot path)
@@ -164,6 +166,7 @@ class Recording:
             self.out = fun(*call_args, **kwargs)
             done = True
         finally:
+            restore_pause(paused)
             pop_active(t)             # (the tape is active only while fun runs)
             if pooled and not done:
                 self.release()        # (fun raised)
@@ -319,10 +322,11 @@ class Recording:
         return self.out_structure.rebuild(out)
 
     def jacobian(self, mode, holomorphic=False):
-        """Jacobian of the output(s) with respect to the input(s) argnum: by rows
-        (reverse sweeps, mode "rev"), by columns (tangent sweeps, "fwd") or whichever
-        is fewer ("auto"). For one array (or number) out and in: shape out.shape +
-        x.shape; when either side is a container, its numbers are laid out flat.
+        """Jacobian of the output(s) with respect to the input(s) argnum (see
+        jacobian_matrix for the modes). For one array (or number) out and in: shape
+        out.shape + x.shape. Otherwise structured as JAX's: the output's structure
+        holding, for each of its arrays, the input's structure (a tuple of the
+        arguments' for a tuple argnum) of blocks of shape out.shape + x.shape.
         (holomorphic=True is for complex inputs: an error here, as JAX's.)"""
         if holomorphic:
             raise TypeError(f"jacobian of {getattr(self.fun, '__name__', self.fun)} "
@@ -330,36 +334,60 @@ class Recording:
         out_shapes = [shape_of(o) for o in self.out_flat]
         x_shapes = [shape_of(x) for x in self.leaves]
         single = len(self.out_flat) == 1 and len(self.leaves) == 1 and \
-            self.out_structure is LEAF_STRUCTURE and self.structures[0] is LEAF_STRUCTURE
+            self.out_structure is LEAF_STRUCTURE and self.structures[0] is LEAF_STRUCTURE \
+            and type(self.argnum) is int
+        matrix = self.jacobian_matrix(mode)
+        reshape = fnp.reshape if type(matrix) is ArrayVariable else np.reshape
+        if single:
+            return reshape(matrix, out_shapes[0] + x_shapes[0])
+        per_output = []
+        row = 0
+        for o_shape in out_shapes:
+            n_o = int(np.prod(o_shape))
+            blocks, column = [], 0
+            for x_shape in x_shapes:
+                n_x = int(np.prod(x_shape))
+                blocks.append(reshape(matrix[row:row + n_o, column:column + n_x],
+                                      o_shape + x_shape))
+                column += n_x
+            per_output.append(self.rebuild(blocks))
+            row += n_o
+        return self.out_structure.rebuild(per_output)
+
+    def jacobian_matrix(self, mode):
+        """The Jacobian of the outputs' numbers (flat, in order) with respect to the
+        inputs' numbers: shape (n_out, n_in). By rows (reverse sweeps, mode "rev"), by
+        columns (tangent sweeps, "fwd") or whichever is fewer ("auto")."""
+        out_shapes = [shape_of(o) for o in self.out_flat]
+        x_shapes = [shape_of(x) for x in self.leaves]
         n_out = sum(int(np.prod(s)) for s in out_shapes)
         n_in = sum(int(np.prod(s)) for s in x_shapes)
-        shape = out_shapes[0] + x_shapes[0] if single else (n_out, n_in)
         if not self.out_variables or n_out == 0 or n_in == 0:
-            return np.zeros(shape)             # (no rows or no columns: empty)
-        if self.nested or mode == "rev" or mode == "auto" and n_out <= n_in:
-            if not self.nested and all(s == () for s in out_shapes) and \
-                    all(s == () for s in x_shapes):
-                # numbers to numbers: one sweep per output variable, seeded 1.0 (no
-                # unit cotangents to build and check); constant outputs: zero rows
-                jac = np.zeros((n_out, n_in))
-                for i in self.out_variables:
-                    jac[i] = reverse_flat(self.tape, [self.out_flat[i]], [1.0],
-                                          self.leaves)
-                return jac.reshape(shape)
+            matrix = np.zeros((n_out, n_in))    # (no rows or no columns: empty)
+        elif not self.nested and (mode == "rev" or mode == "auto" and n_out <= n_in) \
+                and all(s == () for s in out_shapes) and all(s == () for s in x_shapes):
+            # numbers to numbers: one sweep per output variable, seeded 1.0 (no unit
+            # cotangents to build and check); constant outputs: zero rows
+            matrix = np.zeros((n_out, n_in))
+            for i in self.out_variables:
+                matrix[i] = reverse_flat(self.tape, [self.out_flat[i]], [1.0],
+                                         self.leaves)
+        elif self.nested or mode == "rev" or mode == "auto" and n_out <= n_in:
             rows = []
             for i in range(n_out):
                 row = self.vjp(self.out_structure.rebuild(_unit(i, out_shapes)))
                 rows.append(_flat_row(row, self.nested))
-            if self.nested:
-                return fnp.reshape(fnp.stack(rows), shape)
-            return np.asarray(rows, dtype=float).reshape(shape)
-        columns = []
-        for j in range(n_in):
-            unit = _unit(j, x_shapes)
-            tangent = self.structures[0].rebuild(unit) if type(self.argnum) is int \
-                else unit
-            columns.append(np.asarray(_flat_row(self.jvp(tangent), False), dtype=float))
-        return np.stack(columns, axis=-1).reshape(shape)
+            matrix = fnp.stack(rows) if self.nested else np.asarray(rows, dtype=float)
+        else:
+            columns = []
+            for j in range(n_in):
+                unit = _unit(j, x_shapes)
+                tangent = self.structures[0].rebuild(unit) if type(self.argnum) is int \
+                    else rebuild_each(self.structures, unit)
+                columns.append(np.asarray(_flat_row(self.jvp(tangent), False),
+                                          dtype=float))
+            matrix = np.stack(columns, axis=-1)
+        return matrix
 
     def hvp(self, directions):
         """The Hessian (argnum an int) times each direction (of the argument's
@@ -523,6 +551,20 @@ def rebuild_each(structures, flat):
 
 
 # -- inputs ---------------------------------------------------------------------------------
+
+def resolve_argnum(argnum, argnums, operator):
+    """The argument(s) to differentiate, given as autograd's ``argnum`` or JAX's
+    ``argnums`` (an int or a tuple of ints; a list is taken as a tuple). Naming
+    different arguments both ways is a TypeError."""
+    if argnums is None:
+        return tuple(argnum) if type(argnum) is list else argnum
+    if type(argnums) is list:
+        argnums = tuple(argnums)
+    if argnum != 0 and argnum != argnums:
+        raise TypeError(f"{operator}: argnum={argnum!r} and argnums={argnums!r} name "
+                        f"different arguments (argnums is argnum's other name: give one)")
+    return argnums
+
 
 def argnums_of(fun, argnum, args):
     """argnum as a tuple, checked against the arguments."""

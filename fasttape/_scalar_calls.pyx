@@ -37,9 +37,7 @@ cdef enum:
 cdef inline int kind_of(structure, leaf_kind) except -2:
     if structure.kind == leaf_kind:
         return KIND_NUMBER
-    # (a flat list of outputs has one leaf child per number)
-    if any(child.kind != leaf_kind for child in structure.children):
-        return KIND_OTHER
+    # (a list or tuple structure holds numbers only: others are TREE structures)
     if structure.kind is list:
         return KIND_LIST
     if structure.kind is tuple:

@@ -7,3 +7,6 @@ cpdef Tape current_tape()        # where new Variables record in this thread
 cpdef object active_tape()       # the innermost active tape, or None (also mid-sweep)
 cpdef Tape acquire_tape()        # a clean pooled tape, pushed as the active one
 cpdef release_tape(Tape tape)    # pop it, reset it, return it to the pool
+
+# no_grad(): True inside a no_grad() block of this thread (one C int read otherwise)
+cdef bint recording_paused() noexcept

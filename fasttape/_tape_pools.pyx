@@ -70,3 +70,60 @@ cpdef release_tape(Tape tape):
 def pooled_tapes():
     """This thread's pooled tapes (for tests of what the pool keeps)."""
     return list(_state.pool)
+
+
+# -- no_grad(): recording paused in this thread --------------------------------------------
+# A per-thread depth (the thread-local's .no_grad_depth) and, for the fast check, the
+# number of open blocks over all threads (n_paused, changed with the GIL held).
+
+cdef int n_paused = 0
+
+
+cdef bint recording_paused() noexcept:
+    if n_paused == 0:
+        return False
+    try:
+        return getattr(_state, "no_grad_depth", 0) > 0
+    except BaseException:
+        return False
+
+
+def pause_recording():
+    """Enter a no_grad block in this thread."""
+    global n_paused
+    _state.no_grad_depth = getattr(_state, "no_grad_depth", 0) + 1
+    n_paused += 1
+
+
+def resume_recording():
+    """Leave a no_grad block in this thread."""
+    global n_paused
+    depth = getattr(_state, "no_grad_depth", 0)
+    if depth <= 0:
+        raise RuntimeError("resume_recording without pause_recording")
+    _state.no_grad_depth = depth - 1
+    n_paused -= 1
+
+
+def suspend_pause():
+    """This thread's no_grad depth, set to 0 (a differential operator records even
+    inside a no_grad block, as torch.func.grad); give it back to restore_pause."""
+    global n_paused
+    if n_paused == 0:               # (no block open in any thread: the common case)
+        return 0
+    depth = getattr(_state, "no_grad_depth", 0)
+    if depth:
+        _state.no_grad_depth = 0
+        n_paused -= depth
+    return depth
+
+
+def restore_pause(depth):
+    global n_paused
+    if depth:
+        _state.no_grad_depth = depth
+        n_paused += depth
+
+
+def recording_is_paused():
+    return bool(recording_paused())

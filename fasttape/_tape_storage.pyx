@@ -7,6 +7,7 @@
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.pyport cimport PY_SSIZE_T_MAX
+cimport cython
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, int8_t, uint8_t
 from libc.string cimport memcpy, memset
 
@@ -819,6 +820,7 @@ cdef object _copy_f64(double* p, Py_ssize_t n):
     return _copy(p, n, np.float64)
 
 
+@cython.auto_pickle(False)
 cdef class OperandInfo:
     """One operand of an array node, read from the tape (see Operand)."""
     cdef readonly int kind             # OPERAND_*
@@ -829,6 +831,7 @@ cdef class OperandInfo:
     cdef readonly object index         # AOP_CONCAT: the output positions of its values
 
 
+@cython.auto_pickle(False)
 cdef class ArrayNodeInfo:
     """Array node r of a tape, read once into typed fields: what the recording sweeps
     (higher order) use in place of the C structs. `layout` (the geometry, decoded)

@@ -465,7 +465,7 @@ def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
     for i in argnums:
         if not -n <= i < n or type(args[i]) is not float:
             return NotImplemented
-    if active_tape() is not None:
+    if active_tape() is not None or recording_paused():
         return NotImplemented
     tape = acquire_tape()
     try:

@@ -12,8 +12,8 @@ import numpy as np
 import fasttape.numpy as fnp
 import fasttape.numpy.fft as fnp_fft
 import fasttape.numpy.linalg as fnp_linalg
-from fasttape import (_arrays, _complex, _complex_linalg, _complex_recording, _recording,
-                      _tape, _variable)
+from fasttape import (_arrays, _complex, _complex_linalg, _complex_recording, _containers,
+                      _recording, _tape, _variable)
 from fasttape._masks import ArrayMask
 from fasttape._tape_state import reduce_tape
 
@@ -41,6 +41,8 @@ def connect_layers():
     _complex.FUNCTIONS.update(fnp_fft._FUNCTIONS)
     _complex.FUNCTIONS.update(_complex_linalg.FUNCTIONS)
     fnp_linalg.register_complex_functions(_complex_linalg.FOR_REAL_LINALG)
+    # containers of other kinds than tuples, lists and dicts (fasttape._containers)
+    _arrays.register_tree_search(_containers.holds_variables_in_tree)
     # a comparison of arrays recorded while tracing returns an ArrayMask
     _arrays.register_mask_class(ArrayMask)
     # a tape pickles by _tape_state's writer (which names its reader)

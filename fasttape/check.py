@@ -19,27 +19,16 @@ def numerical_grad(fun, x, eps=1e-6):
     ----------
     fun : callable
         Takes ``x`` and returns a real scalar.
-    x : number, or (nested) tuple, list or dict of numbers
+    x : number, array, or a container of them (tuples, lists, dicts, dataclasses...)
     eps : float
         Relative step.
 
     Returns
     -------
-    The gradient, with the structure of ``x`` and float entries.
+    The gradient, with the structure of ``x``: floats for numbers, float64 arrays of
+    their shapes for arrays.
     """
-    flat, structure = flatten(x)
-    flat = [float(v) for v in flat]
-    grads = []
-    for i, xi in enumerate(flat):
-        h = eps * max(1.0, abs(xi))
-        up = list(flat)
-        down = list(flat)
-        up[i] = xi + h
-        down[i] = xi - h
-        f_up = _as_float(fun(structure.rebuild(up)))
-        f_down = _as_float(fun(structure.rebuild(down)))
-        grads.append((f_up - f_down) / (up[i] - down[i]))
-    return structure.rebuild(grads)
+    return _numeric_grad_any(fun, x, eps)
 
 
 def _as_float(value):
@@ -140,7 +129,6 @@ def _componentwise(fun, args, eps, rtol, atol):
 def _numeric_grad_any(fun, x, eps):
     """numerical_grad for numbers, arrays and containers of them."""
     flat, structure = flatten(x)
-    sizes = [np.size(v) for v in flat]
     vector = _to_vector(flat)
 
     def f(vec):
@@ -153,7 +141,6 @@ def _numeric_grad_any(fun, x, eps):
         up[j] += h
         down[j] -= h
         grads[j] = (f(up) - f(down)) / (up[j] - down[j])
-    del sizes
     return structure.rebuild(_from_vector(grads, flat))
 
 

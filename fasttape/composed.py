@@ -11,18 +11,20 @@ import inspect
 import numpy as np
 
 import fasttape.numpy as fnp
-from fasttape._recording import (POOLED, VARIABLE_TYPES, Recording, record, shape_of,
-                                 value_of, zeros_of)
+from fasttape._recording import (POOLED, VARIABLE_TYPES, Recording, record,
+                                 resolve_argnum, shape_of, value_of, zeros_of)
 from fasttape._vspace import vspace
 from fasttape.differential import (grad, hessian_vector_product, jacobian,
                                    make_vjp)
 
 
-def deriv(fun, argnum=0):
+def deriv(fun, argnum=0, *, argnums=None):
     """Return a function computing the derivative of ``fun`` by forward mode: the
     directional derivative along a vector of ones in argument ``argnum``
     (``d fun / dx`` for a number x; for an array, the Jacobian times ones), as
     autograd's ``deriv``."""
+    argnum = resolve_argnum(argnum, argnums, "deriv")
+
     @functools.wraps(fun)
     def deriv_fun(*args, **kwargs):
         rec = record(fun, args, argnum, kwargs)
@@ -55,10 +57,12 @@ def grad_named(fun, argname):
     return grad_named_fun
 
 
-def make_hvp(fun, argnum=0):
+def make_hvp(fun, argnum=0, *, argnums=None):
     """autograd's ``make_hvp(fun, argnum)(*args) -> (hvp, gradient)``: ``hvp(v)`` is the
     Hessian of ``fun`` at args times v (the gradient recorded once, each hvp one
     reverse sweep of it); the second value is the gradient at args."""
+    argnum = resolve_argnum(argnum, argnums, "make_hvp")
+
     def hvp_maker(*args, **kwargs):
         return make_vjp(grad(fun, argnum), argnum)(*args, **kwargs)
     return hvp_maker
@@ -82,11 +86,13 @@ def make_ggnvp(f, g=lambda x: 1.0 / 2 * fnp.sum(x ** 2, axis=-1), f_argnum=0):
     return ggnvp_maker
 
 
-def tensor_jacobian_product(fun, argnum=0):
+def tensor_jacobian_product(fun, argnum=0, *, argnums=None):
     """Return ``product(*args, tensor, **kwargs)``: the Jacobian of ``fun`` with
     respect to argument ``argnum``, contracted on the left with ``tensor`` over the
     output's leading ``tensor.ndim`` axes (``tensordot(tensor, J, tensor.ndim)``). A
     tensor of the output's shape is one vector-Jacobian product (one reverse sweep)."""
+    argnum = resolve_argnum(argnum, argnums, "tensor_jacobian_product")
+
     def product(*args, **kwargs):
         if not args:
             raise TypeError("tensor_jacobian_product: call with the function's "
@@ -138,10 +144,12 @@ def multigrad_dict(fun):
     return multigrad_fun
 
 
-def grad_and_aux(fun, argnum=0):
+def grad_and_aux(fun, argnum=0, *, argnums=None):
     """For ``fun`` returning ``(value, aux)``: a function returning ``(gradient of
     value, aux)``, aux unchanged (its numbers as plain values, as the value of
     ``value_and_grad``)."""
+    argnum = resolve_argnum(argnum, argnums, "grad_and_aux")
+
     @functools.wraps(fun)
     def grad_and_aux_fun(*args, **kwargs):
         rec = Recording(fun, args, argnum, kwargs, POOLED)

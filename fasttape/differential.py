@@ -9,66 +9,92 @@ its own (make_vjp, make_jvp, jacobian: kept alive by the returned function), or,
 the arguments are Variables of an enclosing computation (grad of grad, hessian, jvp of
 grad), on the enclosing tape itself, where its sweeps record their own operations.
 """
+import contextlib
 import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
+import fasttape.numpy as fnp
 from fasttape import _recording
 from fasttape._arrays import frozen, holds_variables
-from fasttape._containers import flatten
+from fasttape._containers import flatten, tree_map
 from fasttape._recording import (POOLED, SCRATCH, VARIABLE_TYPES, hessian_vectors,
-                                 record, value_of)
+                                 record, resolve_argnum, value_of)
 from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
-from fasttape._tape_pools import active_tape
+from fasttape._tape_pools import active_tape, pause_recording, resume_recording
 from fasttape._tape_state import OperandSlot
-from fasttape._variable import scalar_value_and_grad
+from fasttape._variable import Variable, is_leaf_input, scalar_value_and_grad
+
+#: which positional argument(s) to differentiate: an int, or a tuple of ints
+ArgNums = int | Sequence[int]
 
 
 # -- gradients ------------------------------------------------------------------------
 
-def value_and_grad(fun, argnum=0):
+def value_and_grad(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+                   argnums: ArgNums | None = None,
+                   has_aux: bool = False) -> Callable[..., tuple[Any, Any]]:
     """Return a function computing ``(fun(*args), gradient)`` in one pass.
 
     Parameters
     ----------
     fun : callable
         Returns a scalar: a float, a Variable computed from its arguments, or a
-        one-element array.
-    argnum : int or tuple of int
-        Which positional argument to differentiate; a tuple gives a tuple of
-        gradients. An argument may be a number, an array, or a (nested) tuple, list or
-        dict of them; its gradient has the same structure, with float entries and
-        float64 arrays of the same shapes.
+        one-element array (with ``has_aux``, a pair ``(scalar, aux)``).
+    argnum, argnums : int or tuple of int
+        Which positional argument to differentiate (``argnums`` is JAX's name for
+        it); a tuple gives a tuple of gradients. An argument may be a number, an
+        array, or any container of them (tuples, lists, dicts, named tuples,
+        dataclasses, ``None`` leaves, types registered with
+        ``fasttape.register_pytree_node``); its gradient has the same structure,
+        with float entries and float64 arrays of the same shapes.
+    has_aux : bool
+        ``fun`` returns ``(value, aux)``; the result is ``((value, aux), gradient)``
+        as JAX's, aux with plain values in place of the Variables it held.
 
     Returns
     -------
     callable
         ``value_and_grad(fun)(*args, **kwargs) -> (value, gradient)``
+
+    Examples
+    --------
+    >>> from fasttape import value_and_grad
+    >>> value_and_grad(lambda p: (p["w"] ** 2, "aux"), has_aux=True)({"w": 3.0})
+    ((9.0, 'aux'), {'w': 6.0})
     """
-    argnums, single = _normalized(argnum)
+    argnum = resolve_argnum(argnum, argnums, "value_and_grad")
+    argnums_fast, single = _normalized(argnum)
 
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
-        result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
+        f, aux = _split_aux(fun, args, "value_and_grad") if has_aux else (fun, None)
+        result = scalar_value_and_grad(f, argnums_fast, single, args, kwargs)
         if result is NotImplemented:
-            rec = record(fun, args, argnum, kwargs, POOLED)
+            rec = record(f, args, argnum, kwargs, POOLED)
             try:
-                return rec.value_and_grad()
+                result = rec.value_and_grad()
             finally:
                 rec.release()
+        if has_aux:
+            return (result[0], aux[-1]), result[1]
         return result
     return value_and_grad_fun
 
 
-def grad(fun, argnum=0):
+def grad(fun: Callable[..., Any], argnum: ArgNums = 0, *, argnums: ArgNums | None = None,
+         has_aux: bool = False) -> Callable[..., Any]:
     """Return a function computing the gradient of ``fun`` by reverse mode.
 
-    ``grad(f)(x)`` is df/dx at x; see ``value_and_grad`` for the parameters. Integer
-    inputs are differentiated as floats. A function whose result does not depend on
-    its inputs has a zero gradient (with a warning, as autograd). Applied to
-    Variables (inside another differentiation), the gradient is itself recorded and
-    can be differentiated again: ``grad(grad(f))``.
+    ``grad(f)(x)`` is df/dx at x; see ``value_and_grad`` for the parameters (with
+    ``has_aux``, the result is ``(gradient, aux)``). Integer inputs are
+    differentiated as floats. A function whose result does not depend on its inputs
+    has a zero gradient (with a warning, as autograd). Applied to Variables (inside
+    another differentiation), the gradient is itself recorded and can be
+    differentiated again: ``grad(grad(f))``.
 
     Examples
     --------
@@ -76,11 +102,20 @@ def grad(fun, argnum=0):
     >>> grad(lambda x, y: x * y + sin(x), argnum=(0, 1))(2.0, 3.0)
     (2.5838531634528574, 2.0)
     """
-    argnums, single = _normalized(argnum)
+    argnum = resolve_argnum(argnum, argnums, "grad")
+    argnums_fast, single = _normalized(argnum)
+    if has_aux:
+        with_aux = value_and_grad(fun, argnum, has_aux=True)
+
+        @functools.wraps(fun)
+        def grad_and_aux_fun(*args, **kwargs):
+            (_, aux), gradient = with_aux(*args, **kwargs)
+            return gradient, aux
+        return grad_and_aux_fun
 
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
-        result = scalar_value_and_grad(fun, argnums, single, args, kwargs)
+        result = scalar_value_and_grad(fun, argnums_fast, single, args, kwargs)
         if result is NotImplemented:
             rec = record(fun, args, argnum, kwargs, POOLED)
             try:
@@ -101,10 +136,42 @@ def _normalized(argnum):
     return None, False
 
 
-def elementwise_grad(fun, argnum=0):
+def _split_aux(fun, args, operator):
+    """For ``has_aux``: (a function returning the first of ``fun``'s pair, a list that
+    receives the second at each call). Variables of the tape being recorded are
+    replaced in aux by their values (that tape is reset when the operator returns);
+    those of an enclosing differentiation stay, to be differentiated there."""
+    enclosing = active_tape()
+    if enclosing is None and holds_variables(args):
+        tapes = [v.tape for v in flatten(args, variables=True)[0]
+                 if type(v) in VARIABLE_TYPES]
+        enclosing = tapes[0] if tapes else None
+    box = []
+
+    @functools.wraps(fun)
+    def value_only(*args, **kwargs):
+        out = fun(*args, **kwargs)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError(f"{operator}(..., has_aux=True): "
+                            f"{getattr(fun, '__name__', 'the function')} must return a "
+                            f"pair (output, aux), not {type(out).__name__}")
+        aux = out[1]
+        tape = active_tape()
+        if tape is not None and tape is not enclosing:
+            aux = tree_map(lambda v: v.value if type(v) in VARIABLE_TYPES and
+                           v.tape is tape else v, aux)
+        box.append(aux)
+        return out[0]
+    return value_only, box
+
+
+def elementwise_grad(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+                     argnums: ArgNums | None = None) -> Callable[..., Any]:
     """Return a function computing the sum over the outputs of their gradients: the
     vector-Jacobian product with a vector of ones. For a function that acts
     elementwise this is the derivative of each output element at its input element."""
+    argnum = resolve_argnum(argnum, argnums, "elementwise_grad")
+
     @functools.wraps(fun)
     def elementwise_grad_fun(*args, **kwargs):
         rec = record(fun, args, argnum, kwargs, POOLED)
@@ -117,27 +184,40 @@ def elementwise_grad(fun, argnum=0):
 
 # -- vector-Jacobian and Jacobian-vector products --------------------------------------
 
-def make_vjp(fun, argnum=0):
+def make_vjp(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+             argnums: ArgNums | None = None) -> Callable[..., tuple[Callable[[Any], Any],
+                                                                  Any]]:
     """autograd's ``make_vjp(fun, argnum)(*args) -> (vjp, value)``: the function is
     recorded once; ``vjp(cotangent)`` sweeps it in reverse and returns the gradient
     with respect to argument ``argnum`` of ``<cotangent, fun>``."""
+    argnum = resolve_argnum(argnum, argnums, "make_vjp")
+
     def vjp_maker(*args, **kwargs):
         rec = record(fun, args, argnum, kwargs)
         return rec.vjp, rec.value()
     return vjp_maker
 
 
-def vjp(fun, *primals):
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """JAX's ``vjp(fun, *primals) -> (value, vjp_fun)``: ``vjp_fun(cotangent)`` returns
-    a tuple with the cotangent of each primal."""
-    rec = record(fun, primals, tuple(range(len(primals))))
+    a tuple with the cotangent of each primal (the cotangent has the output's
+    structure). With ``has_aux`` (``fun`` returns ``(output, aux)``): ``(value,
+    vjp_fun, aux)``."""
+    f, aux = _split_aux(fun, primals, "vjp") if has_aux else (fun, None)
+    rec = record(f, primals, tuple(range(len(primals))))
+    if has_aux:
+        return rec.value(), rec.vjp, aux[-1]
     return rec.value(), rec.vjp
 
 
-def make_jvp(fun, argnum=0):
+def make_jvp(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+             argnums: ArgNums | None = None) -> Callable[..., Callable[[Any], tuple[Any,
+                                                                                  Any]]]:
     """autograd's ``make_jvp(fun, argnum)(*args)(tangent) -> (value, jvp)``: the
     function is recorded once; each call with a tangent (of argument ``argnum``'s
     structure) runs one forward (tangent) sweep."""
+    argnum = resolve_argnum(argnum, argnums, "make_jvp")
+
     def jvp_maker(*args, **kwargs):
         rec = record(fun, args, argnum, kwargs)
 
@@ -147,41 +227,63 @@ def make_jvp(fun, argnum=0):
     return jvp_maker
 
 
-def jvp(fun, primals, tangents):
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], *,
+        has_aux: bool = False) -> tuple[Any, ...]:
     """JAX's ``jvp(fun, primals, tangents) -> (value, tangent_out)``: forward mode, one
-    tangent sweep. ``primals`` and ``tangents`` are tuples of the same structure."""
+    tangent sweep. ``primals`` and ``tangents`` are tuples of the same structure.
+    With ``has_aux``: ``(value, tangent_out, aux)``."""
     primals = tuple(primals)
     tangents = tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    rec = record(fun, primals, tuple(range(len(primals))))
+    f, aux = _split_aux(fun, primals, "jvp") if has_aux else (fun, None)
+    rec = record(f, primals, tuple(range(len(primals))))
+    if has_aux:
+        return rec.value(), rec.jvp(tangents), aux[-1]
     return rec.value(), rec.jvp(tangents)
 
 
 # -- Jacobians and Hessians ---------------------------------------------------------------
 
-def jacrev(fun, argnum=0, holomorphic=False):
-    """Jacobian by reverse mode: one reverse sweep per output element. Shape
-    ``out.shape + x.shape`` (``J[i..., j...] = d out[i...] / d x[j...]``). Complex
-    arguments or outputs: as ``jacobian``."""
+def _jacobian_operator(fun, argnum, argnums, has_aux, holomorphic, mode, name):
+    argnum = resolve_argnum(argnum, argnums, name)
+
     @functools.wraps(fun)
-    def jacrev_fun(*args, **kwargs):
-        return record(fun, args, _single(argnum), kwargs).jacobian("rev", holomorphic)
-    return jacrev_fun
+    def jacobian_fun(*args, **kwargs):
+        f, aux = _split_aux(fun, args, name) if has_aux else (fun, None)
+        jac = record(f, args, argnum, kwargs).jacobian(mode, holomorphic)
+        return (jac, aux[-1]) if has_aux else jac
+    return jacobian_fun
 
 
-def jacfwd(fun, argnum=0, holomorphic=False):
-    """Jacobian by forward mode: one tangent sweep per input element. Complex
-    arguments or outputs: as ``jacobian``."""
-    @functools.wraps(fun)
-    def jacfwd_fun(*args, **kwargs):
-        return record(fun, args, _single(argnum), kwargs).jacobian("fwd", holomorphic)
-    return jacfwd_fun
+def jacrev(fun: Callable[..., Any], argnum: ArgNums = 0, *, argnums: ArgNums | None = None,
+           has_aux: bool = False, holomorphic: bool = False) -> Callable[..., Any]:
+    """Jacobian by reverse mode: one reverse sweep per output element. See
+    ``jacobian`` for the parameters and the result."""
+    return _jacobian_operator(fun, argnum, argnums, has_aux, holomorphic, "rev",
+                              "jacrev")
 
 
-def jacobian(fun, argnum=0, holomorphic=False):
-    """Return a function computing the Jacobian of ``fun`` with respect to argument
-    ``argnum`` (a number or an array): shape ``out.shape + x.shape``.
+def jacfwd(fun: Callable[..., Any], argnum: ArgNums = 0, *, argnums: ArgNums | None = None,
+           has_aux: bool = False, holomorphic: bool = False) -> Callable[..., Any]:
+    """Jacobian by forward mode: one tangent sweep per input element. See
+    ``jacobian`` for the parameters and the result."""
+    return _jacobian_operator(fun, argnum, argnums, has_aux, holomorphic, "fwd",
+                              "jacfwd")
+
+
+def jacobian(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+             argnums: ArgNums | None = None, has_aux: bool = False,
+             holomorphic: bool = False) -> Callable[..., Any]:
+    """Return a function computing the Jacobian of ``fun`` with respect to argument(s)
+    ``argnum`` (or ``argnums``).
+
+    For one array (or number) in and one out: an array of shape ``out.shape +
+    x.shape`` (``J[i..., j...] = d out[i...] / d x[j...]``). For containers, or a
+    tuple argnum, the structure of JAX's ``jacrev``: the output's structure, holding
+    for each output array the input's structure (a tuple of the arguments' for a
+    tuple argnum) of arrays of shape ``out.shape + x.shape``. With ``has_aux``
+    (``fun`` returns ``(output, aux)``): ``(jacobian, aux)``.
 
     The function is recorded once, then swept forward once per input element or in
     reverse once per output element, whichever is fewer.
@@ -193,15 +295,18 @@ def jacobian(fun, argnum=0, holomorphic=False):
     ``holomorphic=True`` (a TypeError otherwise) and gives df/dz. ``holomorphic=True``
     with a real input is a TypeError.
     """
-    @functools.wraps(fun)
-    def jacobian_fun(*args, **kwargs):
-        return record(fun, args, _single(argnum), kwargs).jacobian("auto", holomorphic)
-    return jacobian_fun
+    return _jacobian_operator(fun, argnum, argnums, has_aux, holomorphic, "auto",
+                              "jacobian")
 
 
-def hessian(fun, argnum=0, holomorphic=False):
+def hessian(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+            argnums: ArgNums | None = None, has_aux: bool = False,
+            holomorphic: bool = False) -> Callable[..., Any]:
     """Return a function computing the Hessian of a scalar ``fun``: shape
-    ``x.shape + x.shape``.
+    ``x.shape + x.shape`` for a number, an array or a flat list or tuple of numbers
+    (as an array); for other containers, or a tuple argnum, the input's structure of
+    the input's structure of blocks (JAX's ``hessian``). With ``has_aux``: ``(hessian,
+    aux)``, aux from one more call of ``fun`` at the arguments.
 
     Complex arguments (JAX's conventions): with ``holomorphic=True``, a holomorphic
     ``fun`` of complex ``x`` with a complex output has the Hessian d^2 f/dz^2 (the
@@ -217,6 +322,9 @@ def hessian(fun, argnum=0, holomorphic=False):
     recorded (its own reverse sweep lands on the tape) and swept forward once per input
     element.
     """
+    argnum = resolve_argnum(argnum, argnums, "hessian")
+    if has_aux:
+        return _hessian_with_aux(fun, argnum, holomorphic)
     if holomorphic:
         return jacobian(_recording.COMPLEX.holomorphic_grad(fun, argnum), argnum,
                         holomorphic=True)
@@ -224,7 +332,9 @@ def hessian(fun, argnum=0, holomorphic=False):
 
     @functools.wraps(fun)
     def hessian_fun(*args, **kwargs):
-        x = args[_single(argnum)]
+        if type(argnum) is not int:
+            return general(*args, **kwargs)
+        x = args[argnum]
         if _recording.COMPLEX is not None and \
                 _recording.COMPLEX.holds_complex(args, argnum):
             raise TypeError(
@@ -232,27 +342,55 @@ def hessian(fun, argnum=0, holomorphic=False):
                 f"argument: pass holomorphic=True for a holomorphic function; for a "
                 f"real function of complex values use hessian_vector_product (complex "
                 f"directions) or take the real and imaginary parts as real arguments")
-        if not kwargs and not holds_variables(x) and active_tape() is None:
-            flat, structure = flatten(x)
-            if isinstance(x, np.ndarray):              # one array
-                units = list(np.eye(x.size).reshape((x.size,) + x.shape))
-            elif not any(isinstance(v, np.ndarray) for v in flat):   # numbers
-                units = [structure.rebuild(list(row)) for row in np.eye(len(flat))]
-            else:                                      # several arrays: general path
-                units = None
-            columns = None if units is None else \
-                hessian_vectors(fun, argnum, args, units)
-            if columns is not None and not columns:     # an empty input
-                return np.zeros(np.shape(x) + np.shape(x))
-            if columns is not None:
-                return np.stack([np.asarray(c, dtype=float).reshape(-1)
-                                 for c in columns], axis=-1).reshape(
-                                     np.shape(x) + np.shape(x))
-        return general(*args, **kwargs)
+        if kwargs or holds_variables(x) or active_tape() is not None:
+            return _as_matrix(general(*args, **kwargs), x)
+        flat, structure = flatten(x)
+        if isinstance(x, np.ndarray):              # one array
+            units = list(np.eye(x.size).reshape((x.size,) + x.shape))
+        elif structure.kind != "tree":             # a number, a flat list of numbers
+            units = [structure.rebuild(list(row)) for row in np.eye(len(flat))]
+        else:                                      # containers: the general path
+            return general(*args, **kwargs)
+        columns = hessian_vectors(fun, argnum, args, units)
+        if columns is None:
+            return _as_matrix(general(*args, **kwargs), x)
+        if not columns:                            # an empty input
+            return np.zeros(np.shape(x) + np.shape(x))
+        return np.stack([np.asarray(c, dtype=float).reshape(-1)
+                         for c in columns], axis=-1).reshape(np.shape(x) + np.shape(x))
     return hessian_fun
 
 
-def hessian_vector_product(fun, argnum=0):
+def _hessian_with_aux(fun, argnum, holomorphic):
+    """hessian(..., has_aux=True): (the Hessian of fun's first output, its aux), the
+    aux from one more call of fun at the arguments."""
+    plain = hessian(lambda *a, **k: fun(*a, **k)[0], argnum, holomorphic=holomorphic)
+
+    @functools.wraps(fun)
+    def hessian_and_aux_fun(*args, **kwargs):
+        f, aux = _split_aux(fun, args, "hessian")
+        f(*args, **kwargs)
+        return plain(*args, **kwargs), aux[-1]
+    return hessian_and_aux_fun
+
+
+def _as_matrix(h, x):
+    """The Hessian from the general path for a flat list or tuple of numbers x (a list
+    of lists of blocks) as one array of shape (n, n), as the fast path gives it; other
+    arguments' as they are."""
+    if not (type(x) is list or type(x) is tuple) or not all(
+            type(v) is Variable or is_leaf_input(v) for v in x):
+        return h
+    rows = [flatten(row, variables=True)[0] for row in h]
+    if any(type(v) in VARIABLE_TYPES for row in rows for v in row):
+        return fnp.reshape(fnp.stack([fnp.reshape(v, ()) for row in rows for v in row]),
+                           (len(x), len(x)))
+    return np.array([[float(np.reshape(v, ())) for v in row] for row in rows],
+                    dtype=float).reshape(len(x), len(x))
+
+
+def hessian_vector_product(fun: Callable[..., Any], argnum: ArgNums = 0, *,
+                           argnums: ArgNums | None = None) -> Callable[..., Any]:
     """Return ``hvp(*args, vector, **kwargs)``: the Hessian of ``fun`` with respect to
     argument ``argnum`` times ``vector`` (of that argument's structure), without
     forming the Hessian (autograd's ``hessian_tensor_product``: for an array argument,
@@ -265,6 +403,8 @@ def hessian_vector_product(fun, argnum=0):
     is the derivative of ``grad(fun)`` along the complex ``vector`` (JAX's
     ``jvp(grad(fun), (z,), (vector,))``).
     """
+    argnum = resolve_argnum(argnum, argnums, "hessian_vector_product")
+
     def hvp_fun(*args, **kwargs):
         if not args:
             raise TypeError("hessian_vector_product: call with the function's "
@@ -284,10 +424,61 @@ def hessian_vector_product(fun, argnum=0):
 hvp = hessian_vector_product
 
 
-def _single(argnum):
-    if type(argnum) is not int:
-        raise TypeError("a Jacobian is taken with respect to one argument (an int argnum)")
-    return argnum
+# -- values that are not differentiated ----------------------------------------------------
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` with a zero derivative: the same value (numbers, arrays, or containers of
+    them), through which no derivative flows, as JAX's ``stop_gradient`` (PyTorch's
+    ``detach``). Variables become nodes with a zero derivative, so that a traced
+    function replays with their new values; plain values are returned as they are.
+    (``x.value`` is the plain value of one Variable, outside any recording.)"""
+    return tree_map(_stopped, x)
+
+
+def _stopped(v):
+    if type(v) not in VARIABLE_TYPES:
+        return v
+    value = v.value
+    return rule_node([v], value if type(value) is float else np.array(value),
+                     _no_cotangent, _zero_tangent, _identity)
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """A block in which operations on Variables record nothing and return plain
+    values (floats and arrays), as PyTorch's ``torch.no_grad()``; in this thread
+    only. For updates of parameters held as Variables, and for evaluating without
+    derivatives. The differential operators (``grad`` & co.) called inside still
+    record what they differentiate (as ``torch.func.grad``). An array operation
+    still appends its node to the tape (nothing refers to it; the tape's next reset
+    frees it).
+
+    Examples
+    --------
+    >>> from fasttape import Variable, no_grad
+    >>> x = Variable(2.0)
+    >>> with no_grad():
+    ...     y = x * 3.0
+    >>> y
+    6.0
+    """
+    pause_recording()
+    try:
+        yield
+    finally:
+        resume_recording()
+
+
+def _no_cotangent(g, ans, x):
+    return [None]
+
+
+def _zero_tangent(tangents, ans, x):
+    return 0.0 if np.ndim(ans) == 0 else np.zeros(np.shape(ans))
+
+
+def _identity(x):
+    return x
 
 
 # -- checkpointing -------------------------------------------------------------------------

@@ -29,6 +29,8 @@ import os
 import pickle
 import threading
 import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +38,8 @@ from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               sweep_gradients, tangents_of, variable_at)
 from fasttape._containers import LEAF, Structure, flatten, joined, split_like
 from fasttape._executors import map_points
-from fasttape._recording import (REPLAYABLE, rebuild_each, record, reverse_flat,
-                                 zeros_of)
+from fasttape._recording import (REPLAYABLE, rebuild_each, record, resolve_argnum,
+                                 reverse_flat, zeros_of)
 from fasttape._scalar_calls import ScalarCalls, check_out
 from fasttape._trace_many import THREADS_PER_CORE  # noqa: F401  (the tests read it here)
 from fasttape._trace_many import (args_at, grad_many_arrays, jacobians, point_rows,
@@ -49,10 +51,12 @@ from fasttape._tape_state import FORMAT_VERSION, check_digest, digest
 from fasttape._variable import Variable
 from fasttape._version import __version__
 from fasttape import differential
+from fasttape.differential import ArgNums
 from fasttape.errors import BranchChangedError
 
 
-def trace(fun, *example_args, argnum=0, retrace=False):
+def trace(fun: Callable[..., Any], *example_args: Any, argnum: ArgNums = 0,
+          argnums: ArgNums | None = None, retrace: bool = False) -> "Traced":
     """Record ``fun`` at ``example_args`` and return a ``Traced`` function that
     re-evaluates the recording at new arguments of the same structure.
 
@@ -63,13 +67,14 @@ def trace(fun, *example_args, argnum=0, retrace=False):
         or a container of numbers.
     *example_args
         The arguments to record at.
-    argnum : int or tuple of int
-        The arguments ``grad``, ``jacobian``, ``hvp`` ... differentiate.
+    argnum, argnums : int or tuple of int
+        The arguments ``grad``, ``jacobian``, ``hvp`` ... differentiate (``argnums``
+        is JAX's name for ``argnum``).
     retrace : bool
         On a branch change, record again at the new arguments instead of raising
         ``BranchChangedError``.
     """
-    return Traced(fun, example_args, argnum, retrace)
+    return Traced(fun, example_args, resolve_argnum(argnum, argnums, "trace"), retrace)
 
 
 class TraceRecording:
@@ -102,8 +107,7 @@ class TraceRecording:
         """The calls in one C call each (fasttape._scalar_calls) for scalar code whose
         arguments are numbers or flat lists or tuples of them; else None."""
         if not self.scalar_only or any(
-                s.kind not in (LEAF, list, tuple) or any(c.kind != LEAF for c in s.children)
-                for s in self.structures):
+                s.kind not in (LEAF, list, tuple) for s in self.structures):
             return None
         argnum = self.argnum
         return ScalarCalls(self.tape, self.structures, self.leaf_slots, self.all_slots,
@@ -166,9 +170,9 @@ class TraceRecording:
                                 f"function takes real inputs")
             try:
                 # a flat list (tuple) of numbers, or a 1-d array for one: converted in C
-                if ((type(a) is list or type(a) is tuple) and type(a) is structure.kind
-                        or type(a) is np.ndarray and a.ndim == 1
-                        and structure.kind in (list, tuple)) and not structure.children:
+                if (type(a) is list or type(a) is tuple) and type(a) is structure.kind \
+                        or type(a) is np.ndarray and a.ndim == 1 \
+                        and structure.kind in (list, tuple):
                     values = np.asarray(a, dtype=np.float64)
                     ok = values.shape == (len(slots),)
                 else:
@@ -302,7 +306,8 @@ class TraceRecording:
 class Traced:
     """A recorded function; see ``trace``. Pickles as its tape (arrays, not code)."""
 
-    def __init__(self, fun, example_args, argnum=0, retrace=False):
+    def __init__(self, fun: Callable[..., Any], example_args: Sequence[Any],
+                 argnum: ArgNums = 0, retrace: bool = False) -> None:
         self.fun = fun
         self.argnum = argnum
         self.retrace = retrace
@@ -351,7 +356,7 @@ class Traced:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
         calls = self._current.calls
         if calls is not None:
             result = calls.call(args)
@@ -361,7 +366,7 @@ class Traced:
         with self._lock:
             return self._replay(args).output_values()
 
-    def value_and_grad(self, *args, out=None):
+    def value_and_grad(self, *args: Any, out: np.ndarray | None = None) -> tuple[Any, Any]:
         """(value, gradient with respect to argument(s) argnum). Replays in buffers of
         its own, so calls from several threads run in parallel (without the GIL on long
         tapes). out: a float64 array that receives the gradient (flat, or of the
@@ -393,7 +398,7 @@ class Traced:
         branch change when retrace is on."""
         out = rec.scalar_output()
         if len(args) == 1 and type(args[0]) is list and type(self.argnum) is int \
-                and rec.structures[0].kind is list and not rec.structures[0].children \
+                and rec.structures[0].kind is list \
                 and out is not None:
             # the fast path: one flat list of floats
             tape, values, adjoints = self._scratch(rec)
@@ -434,7 +439,7 @@ class Traced:
             scratch = local.scratch = (rec.tape, values, adjoints)
         return scratch
 
-    def grad(self, *args, out=None):
+    def grad(self, *args: Any, out: np.ndarray | None = None) -> Any:
         """The gradient with respect to argument(s) argnum at args (into out, a float64
         array, when given: see value_and_grad)."""
         rec = self._current
@@ -445,8 +450,9 @@ class Traced:
                 return result
         return self.value_and_grad(*args, out=out)[1]
 
-    def grad_many(self, points, n_threads=None, *, executor=None, chunk_size=None,
-                  progress=False):
+    def grad_many(self, points: Any, n_threads: int | None = None, *,
+                  executor: Any = None, chunk_size: int | None = None,
+                  progress: bool = False) -> Any:
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
         arguments as in the latest recording: the trace, or the last retrace), split
         across threads that replay without the GIL.
@@ -577,7 +583,7 @@ class Traced:
             copies.append(pickle.loads(state))
         return copies[:count]
 
-    def vjp(self, args, cotangent):
+    def vjp(self, args: Sequence[Any], cotangent: Any) -> Any:
         """Gradient of <cotangent, f(*args)> with respect to argument(s) argnum."""
         with self._lock:
             rec = self._replay(args)
@@ -590,7 +596,7 @@ class Traced:
                 flat = None
             return rec.rebuild_grads(flat, self.argnum)
 
-    def jvp(self, args, tangents):
+    def jvp(self, args: Sequence[Any], tangents: Any) -> Any:
         """(f(*args), directional derivative along tangents), tangents having the
         structure of all the arguments."""
         with self._lock:
@@ -601,7 +607,7 @@ class Traced:
             out_t = [next(result) if o is not None else 0.0 for o in rec.outputs]
             return rec.output_values(), rec.out_structure.rebuild(out_t)
 
-    def jacobian(self, *args, out=None):
+    def jacobian(self, *args: Any, out: np.ndarray | None = None) -> np.ndarray:
         """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
         argnum: shape (number of output values, number of input values), into out (a
         float64 array of that shape) when given. Scalar code: one replay, then one
@@ -666,7 +672,7 @@ class Traced:
                                         for v in flatten(g)[0]]))
         return np.array(rows, dtype=float)
 
-    def hvp(self, args, vector):
+    def hvp(self, args: Sequence[Any], vector: Any) -> Any:
         """Hessian (w.r.t. argument argnum) times vector, by forward over reverse in C."""
         flat_v, _ = flatten(vector)
         with self._lock:
@@ -697,7 +703,7 @@ class Traced:
             return rec.structures[self.argnum].rebuild(product.tolist())
         return rec.structures[self.argnum].rebuild(split_like(product, leaves))
 
-    def hessian(self, *args):
+    def hessian(self, *args: Any) -> np.ndarray:
         """The Hessian with respect to argument argnum, over its flat values: (n, n).
         One replay, then one forward-over-reverse sweep per column."""
         with self._lock:
@@ -958,16 +964,11 @@ def _array_handle(tape, r):
 
 
 def _describe(structure):
-    if structure.kind == "leaf":
-        return "a number"
-    kind = getattr(structure.kind, "__name__", str(structure.kind))
-    return f"a {kind} of {structure.n_leaves} numbers"
+    return structure.describe()
 
 
 def _same_structure(a, b):
-    if a.kind != b.kind or a.n_leaves != b.n_leaves or a.keys != b.keys:
-        return False
-    return all(_same_structure(x, y) for x, y in zip(a.children, b.children))
+    return a == b
 
 
 def _zeros_with_structure(x):

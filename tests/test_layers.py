@@ -58,7 +58,7 @@ LAYERS = (
     ("fasttape.differential", "fasttape._complex_recording", "fasttape.compressed",
      "fasttape._trace_many"),
     ("fasttape.trace", "fasttape.composed", "fasttape.core", "fasttape.misc.flatten",
-     "fasttape.scipy.integrate"),
+     "fasttape.scipy.integrate", "fasttape.tree_util"),
     ("fasttape.check", "fasttape.sparse", "fasttape.optimize",
      "fasttape.misc.tracers", "fasttape.misc.fixed_points", "fasttape.misc.optimizers"),
     ("fasttape._wiring", "fasttape.misc"),

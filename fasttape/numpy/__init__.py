@@ -9,6 +9,8 @@ spellings give identical gradients.
 """
 import builtins as _builtins
 import operator as _operator
+from collections.abc import Callable as _Callable
+from typing import Any as _Any
 
 import numpy as _np
 from numpy import *  # noqa: F401,F403  (constants, dtypes, array creation, ...)
@@ -59,7 +61,7 @@ def _scipy_special(name):
     return forward
 
 
-def _unary(name, ufunc, scalar_function):
+def _unary(name, ufunc, scalar_function) -> _Callable[..., _Any]:
     op = _OP[name]
 
     def function(x):
@@ -80,7 +82,7 @@ def _unary(name, ufunc, scalar_function):
     return function
 
 
-def _binary(name, ufunc, scalar_function):
+def _binary(name, ufunc, scalar_function) -> _Callable[..., _Any]:
     op = _OP[name]
 
     def function(a, b):
@@ -190,7 +192,7 @@ def isfinite(x):
 
 # -- building arrays from Variables ----------------------------------------------------------
 
-def array(obj, dtype=None, copy=True, ndmin=0):
+def array(obj, dtype=None, copy=True, ndmin=0) -> _Any:
     """np.array, also of (nested) lists of Variables and ArrayVariables: one node."""
     if type(obj) is ArrayVariable:
         return _reshape_ndmin(obj, ndmin)
@@ -222,7 +224,7 @@ def _reshape_ndmin(x, ndmin):
     return reshape(x, (1,) * (ndmin - len(shape)) + shape)
 
 
-def asarray(a, dtype=None, order=None):
+def asarray(a, dtype=None, order=None) -> _Any:
     if _is_variable(a) or _holds_variables(a):
         _check_float_dtype(dtype)
         return array(a)
@@ -260,7 +262,7 @@ def atleast_3d(*arrays):
 
 # -- shape and selection ----------------------------------------------------------------------
 
-def reshape(a, newshape=None, order="C", *, shape=None):
+def reshape(a, newshape=None, order="C", *, shape=None) -> _Any:
     if shape is not None:
         newshape = shape
     a = _operand(a)
@@ -269,11 +271,11 @@ def reshape(a, newshape=None, order="C", *, shape=None):
     return _np.reshape(a, newshape, order=order)
 
 
-def ravel(a, order="C"):
+def ravel(a, order="C") -> _Any:
     return reshape(a, (-1,), order)
 
 
-def _selection(numpy_function):
+def _selection(numpy_function) -> _Callable[..., _Any]:
     """A NumPy function that selects or rearranges elements (transpose, flip, take,
     ...): one node. When NumPy returns a view, the node records its strides; otherwise
     a gather, its indices found by applying the function to the element positions."""
@@ -310,14 +312,14 @@ tile = _selection(_np.tile)
 rot90 = _selection(_np.rot90)
 
 
-def broadcast_to(array, shape):
+def broadcast_to(array, shape) -> _Any:
     array = _operand(array)
     if _is_variable(array):
         return _arrays.broadcast_to(array, shape)
     return _np.broadcast_to(array, shape)
 
 
-def expand_dims(a, axis):
+def expand_dims(a, axis) -> _Any:
     a = _operand(a)
     if _is_variable(a):
         return reshape(a, _np.expand_dims(_np.empty(_np.shape(_value(a)), bool),
@@ -325,14 +327,14 @@ def expand_dims(a, axis):
     return _np.expand_dims(a, axis)
 
 
-def squeeze(a, axis=None):
+def squeeze(a, axis=None) -> _Any:
     a = _operand(a)
     if _is_variable(a):
         return reshape(a, _np.squeeze(_np.empty(_np.shape(_value(a)), bool), axis).shape)
     return _np.squeeze(a, axis)
 
 
-def diag(v, k=0):
+def diag(v, k=0) -> _Any:
     v = _operand(v)
     if type(v) is ArrayVariable:
         if v.ndim == 2:
@@ -343,7 +345,7 @@ def diag(v, k=0):
     return _np.diag(v, k)
 
 
-def trace(a, offset=0, axis1=0, axis2=1):
+def trace(a, offset=0, axis1=0, axis2=1) -> _Any:
     return sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
@@ -361,7 +363,7 @@ def triu(m, k=0):
     return _np.triu(m, k)
 
 
-def concatenate(arrays, axis=0):
+def concatenate(arrays, axis=0) -> _Any:
     arrays = [_operand(a) for a in arrays]
     if not _builtins.any(_is_variable(a) for a in arrays) or _with_complex(arrays):
         return _np.concatenate(_complex_operands(arrays), axis)
@@ -376,7 +378,7 @@ def concatenate(arrays, axis=0):
     return _arrays.concat_values(arrays, value, pos)
 
 
-def stack(arrays, axis=0):
+def stack(arrays, axis=0) -> _Any:
     arrays = [_operand(a) for a in arrays]
     if not _builtins.any(_is_variable(a) for a in arrays) or _with_complex(arrays):
         return _np.stack(_complex_operands(arrays), axis)
@@ -385,7 +387,7 @@ def stack(arrays, axis=0):
     return _arrays.concat_values(arrays, value, list(pos))
 
 
-def hstack(tup, *, dtype=None, casting="same_kind"):
+def hstack(tup, *, dtype=None, casting="same_kind") -> _Any:
     if not _builtins.any(_holds_variables(a) for a in tup):
         return _np.hstack(tup, dtype=dtype, casting=casting)
     _check_float_dtype(dtype)
@@ -394,7 +396,7 @@ def hstack(tup, *, dtype=None, casting="same_kind"):
                                                  for a in arrays) else 1)
 
 
-def vstack(tup, *, dtype=None, casting="same_kind"):
+def vstack(tup, *, dtype=None, casting="same_kind") -> _Any:
     if not _builtins.any(_holds_variables(a) for a in tup):
         return _np.vstack(tup, dtype=dtype, casting=casting)
     _check_float_dtype(dtype)
@@ -415,7 +417,7 @@ def dstack(tup):
     return concatenate([atleast_3d(a) for a in tup], 2)
 
 
-def split(ary, indices_or_sections, axis=0):
+def split(ary, indices_or_sections, axis=0) -> _Any:
     ary = _operand(ary)
     if type(ary) is ArrayVariable:
         return [_arrays.gather(ary, p) for p in
@@ -447,7 +449,7 @@ def dsplit(ary, indices_or_sections):
     return split(ary, indices_or_sections, 2)
 
 
-def append(arr, values, axis=None):
+def append(arr, values, axis=None) -> _Any:
     """np.append: a concatenation (of the flattened operands when axis is None)."""
     arr = _operand(arr)
     values = _operand(values)
@@ -468,7 +470,7 @@ def any_set(kwargs):
         _builtins.any(k in ("where", "initial", "out") for k in kwargs)
 
 
-def _reduction(numpy_function, method):
+def _reduction(numpy_function, method) -> _Callable[..., _Any]:
     def function(a, axis=None, keepdims=False, **kwargs):
         a = _operand(a)
         if kwargs and _is_variable(a) and any_set(kwargs):
@@ -493,7 +495,7 @@ min = amin = _reduction(_np.min, lambda a, axis, keepdims:
                         _arrays.extremum(a, axis, keepdims, False))
 
 
-def cumsum(a, axis=None):
+def cumsum(a, axis=None) -> _Any:
     a = _operand(a)
     if type(a) is Variable:
         a = reshape(a, (1,))
@@ -502,7 +504,7 @@ def cumsum(a, axis=None):
     return _np.cumsum(a, axis)
 
 
-def var(a, axis=None, ddof=0, keepdims=False):
+def var(a, axis=None, ddof=0, keepdims=False) -> _Any:
     a = _operand(a)
     if not _is_variable(a):
         return _np.var(a, axis=axis, ddof=ddof, keepdims=keepdims)
@@ -513,7 +515,7 @@ def var(a, axis=None, ddof=0, keepdims=False):
     return sum(centered * centered, axis=axis, keepdims=keepdims) / (n - ddof)
 
 
-def std(a, axis=None, ddof=0, keepdims=False):
+def std(a, axis=None, ddof=0, keepdims=False) -> _Any:
     """sqrt(var); where the variance is 0 (a group of one element, or of equal ones)
     the derivative is 0, that of the constant 0 a group of one element has, rather
     than sqrt's infinite slope at 0 times a zero (nan)."""
@@ -535,7 +537,7 @@ def _sqrt_of_variance(v):
 
 # -- products --------------------------------------------------------------------------------
 
-def matmul(a, b):
+def matmul(a, b) -> _Any:
     a = _operand(a)
     b = _operand(b)
     if type(a) is ArrayVariable or type(b) is ArrayVariable:
@@ -545,7 +547,7 @@ def matmul(a, b):
     return _np.matmul(a, b)
 
 
-def dot(a, b):
+def dot(a, b) -> _Any:
     a = _operand(a)
     b = _operand(b)
     if not (_is_variable(a) or _is_variable(b)):
@@ -569,11 +571,11 @@ def _with_numpy_errors(numpy_function, a, b, compute):
         raise
 
 
-def vdot(a, b):
+def vdot(a, b) -> _Any:
     return _with_numpy_errors(_np.vdot, a, b, lambda: dot(ravel(a), ravel(b)))
 
 
-def inner(a, b):
+def inner(a, b) -> _Any:
     a = _operand(a)
     b = _operand(b)
     if not (_is_variable(a) or _is_variable(b)):
@@ -584,7 +586,7 @@ def inner(a, b):
                               lambda: tensordot(a, b, axes=([-1], [-1])))
 
 
-def outer(a, b):
+def outer(a, b) -> _Any:
     a = _operand(a)
     b = _operand(b)
     if not (_is_variable(a) or _is_variable(b)):
@@ -592,7 +594,7 @@ def outer(a, b):
     return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a, b, axes=2) -> _Any:
     """Contraction over the given axes, as transposes, reshapes and one matmul."""
     a = _operand(a)
     b = _operand(b)
@@ -620,7 +622,7 @@ def tensordot(a, b, axes=2):
     return reshape(matmul(a2, b2), out_shape)
 
 
-def einsum(*operands, **kwargs):
+def einsum(*operands, **kwargs) -> _Any:
     """einsum of Variables and arrays: subscripts with explicit or implicit output,
     '...', repeated indices within one operand (diagonals), or NumPy's interleaved
     form einsum(x, [0, 1], y, [1, 2], [0, 2]); one node whose reverse step is an
@@ -638,7 +640,7 @@ def einsum(*operands, **kwargs):
 
 # -- selection by condition ------------------------------------------------------------------
 
-def where(condition, x=None, y=None):
+def where(condition, x=None, y=None) -> _Any:
     if x is None and y is None:
         return _np.where(_value(condition))
     x = _operand(x)
@@ -656,7 +658,7 @@ def where(condition, x=None, y=None):
     return _arrays.where(condition, x, y)
 
 
-def clip(a, a_min=None, a_max=None):
+def clip(a, a_min=None, a_max=None) -> _Any:
     """Values limited to [a_min, a_max]; the gradient is 1 strictly inside the interval
     and 0 at and beyond its ends (autograd's convention)."""
     a = _operand(a)
@@ -693,7 +695,7 @@ def _array_operand(a):
     return _arrays.array_from_scalars([a], ()) if type(a) is Variable else a
 
 
-def sort(a, axis=-1, kind=None, order=None):
+def sort(a, axis=-1, kind=None, order=None) -> _Any:
     """Sorted copy; the derivative follows each element to its place (ties keep
     their order, as a stable sort). One gather."""
     a = _array_operand(a)
@@ -751,7 +753,7 @@ def select(condlist, choicelist, default=0):
     return result
 
 
-def kron(a, b):
+def kron(a, b) -> _Any:
     """Kronecker product: a product of broadcast axes, reshaped."""
     a = _operand(a)
     b = _operand(b)
@@ -870,7 +872,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return where(isfinite(x), x, value)
 
 
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0) -> _Any:
     """np.linspace with Variable ends: start + (stop - start) * t along axis."""
     start = _operand(start)
     stop = _operand(stop)
@@ -928,7 +930,7 @@ def real_if_close(a, tol=100):
     return a if _is_variable(a) else _np.real_if_close(a, tol)
 
 
-def full(shape, fill_value, dtype=None, order="C"):
+def full(shape, fill_value, dtype=None, order="C") -> _Any:
     """An array of shape filled with fill_value (a Variable: broadcast)."""
     fill_value = _operand(fill_value)
     if not _is_variable(fill_value):
@@ -945,12 +947,12 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
     return _np.full_like(value, _value(fill_value), dtype)
 
 
-def zeros_like(a, dtype=None, order="K", subok=True, shape=None):
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None) -> _Any:
     """Zeros of a's shape (a constant, also of a Variable)."""
     return _np.zeros_like(_value(_operand(a)), dtype, order, subok, shape)
 
 
-def ones_like(a, dtype=None, order="K", subok=True, shape=None):
+def ones_like(a, dtype=None, order="K", subok=True, shape=None) -> _Any:
     return _np.ones_like(_value(_operand(a)), dtype, order, subok, shape)
 
 
