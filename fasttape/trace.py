@@ -626,15 +626,23 @@ class Traced:
         out[...] = jac
         return out
 
-    def jacobian_many(self, points, out=None):
+    def jacobian_many(self, points, out=None, *, executor=None, chunk_size=None,
+                      progress=False):
         """Jacobians at many values of argument ``argnum`` (an int argnum; the other
         arguments as in the latest recording, as for grad_many): ``points`` of shape
         (N, n) for an argument of n numbers; returns (N, m, n) for m output values
         (into out when given). Scalar code runs all points in one C loop. With
         ``retrace=True`` a point that takes another branch is recorded again, and the
-        points after it use the new recording."""
+        points after it use the new recording. ``executor``, ``chunk_size`` and
+        ``progress`` as in grad_many (out is then not taken)."""
         if type(self.argnum) is not int:
             raise TypeError("jacobian_many needs an int argnum")
+        if executor is not None:
+            if out is not None:
+                raise TypeError("jacobian_many on an executor returns a new array: "
+                                "out= is not taken there")
+            return map_points(self, "jacobian_many", points, (), executor, chunk_size,
+                              progress)
         rec = self._current
         argnum = self.argnum % len(rec.structures)
         n = _width(rec.leaves[argnum])

@@ -203,3 +203,18 @@ def test_a_forked_child_is_not_stuck_on_the_parents_threads():
         for thread in threads:
             thread.join()
     assert failures == 0
+
+
+def test_jacobian_many_on_an_executor_is_the_serial_result(points, process_pool):
+    def residual(x):
+        return [x[0] * x[1] - x[2], ft.sin(x[3]) + x[4] ** 2, x[5]]
+
+    traced = ft.trace(residual, [0.5] * 20)
+    serial = traced.jacobian_many(points)
+    assert serial.shape == (len(points), 3, 20)
+    assert np.array_equal(traced.jacobian_many(points, executor=process_pool), serial)
+    with ThreadPoolExecutor(2) as pool:
+        assert np.array_equal(
+            traced.jacobian_many(points, executor=pool, chunk_size=7), serial)
+        with pytest.raises(TypeError, match="out="):
+            traced.jacobian_many(points, np.empty_like(serial), executor=pool)
