@@ -1189,6 +1189,13 @@ cdef class ArrayVariable:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return array_ufunc(ufunc, method, inputs, kwargs)
 
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray(x) would otherwise make an object array of element Variables
+        # (what a plain-NumPy or plain-SciPy function does first with its argument)
+        raise TypeError("converting a fasttape ArrayVariable to a NumPy array would drop "
+                        "its derivative: call the fasttape.numpy (or fasttape.scipy) "
+                        "version of the function, or use .value for the plain value")
+
     def __array_function__(self, func, types, args, kwargs):
         if COMPLEX_CLASS is not None and COMPLEX_CLASS in types:
             return NotImplemented        # (np.concatenate([x, z]): the complex layer's)

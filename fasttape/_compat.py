@@ -12,9 +12,19 @@ def solve(a, b):
     vectors when b.ndim == a.ndim - 1, and refused a 1-d b for a batch a; elsewhere (and
     on NumPy 2) this is np.linalg.solve itself, errors included."""
     if not NUMPY_2:
-        a, b = np.asarray(a), np.asarray(b)
-        if b.ndim == 1 and a.ndim > 2:
+        # np.ndim, not np.asarray: a and b may be fasttape arrays (complex ones reach
+        # here and go on to np.linalg.solve's __array_function__ door)
+        a_ndim, b_ndim = np.ndim(a), np.ndim(b)
+        if b_ndim == 1 and a_ndim > 2:
             return solve(a, b[:, np.newaxis])[..., 0]
-        if b.ndim == a.ndim - 1 and b.ndim > 1:
+        if b_ndim == a_ndim - 1 and b_ndim > 1:
             b = b[np.newaxis]          # the same broadcast, read as matrices by NumPy 1
     return np.linalg.solve(a, b)
+
+
+def cond(x, p=None):
+    """np.linalg.cond with NumPy 2's result type: real. NumPy 1 gave the condition
+    number of a stack of complex matrices in the "fro"/"nuc"/inf norms a complex dtype
+    (with zero imaginary parts)."""
+    result = np.linalg.cond(x, p)
+    return np.real(result) if np.iscomplexobj(result) else result

@@ -2,19 +2,22 @@
 
 ``minimize(fun, x0, method=...)`` traces ``fun`` (and the constraint functions) once
 at ``x0`` and hands SciPy the gradient (with the value, one replay and one reverse
-sweep), the Hessian as scipy.sparse (compressed sweeps: fasttape.compressed) or
+sweep), the Hessian as scipy.sparse (compressed sweeps: fasttape.compressed; wrapped as a
+LinearOperator for Newton-CG) or
 Hessian-vector products, as the method takes them; for ``trust-constr`` also the
 constraints' sparse Jacobians and the sparse Hessian of ``v . c(x)``. A point at
 which the function takes another branch records it again (``retrace=True``).
 """
 import numpy as np
 import scipy.optimize as so
+from scipy.sparse.linalg import aslinearoperator
 
 import fasttape.numpy as fnp
 from fasttape.trace import trace
 
 # how each method takes second derivatives
-SPARSE_HESSIAN = {"newton-cg", "trust-constr"}
+SPARSE_HESSIAN = {"trust-constr"}
+OPERATOR_HESSIAN = {"newton-cg"}     # SciPy < 1.12's Newton-CG takes no sparse matrix
 DENSE_HESSIAN = {"dogleg", "trust-exact"}
 HESSIAN_PRODUCT = {"trust-ncg", "trust-krylov"}
 
@@ -44,6 +47,8 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
     extra = {}
     if kind in SPARSE_HESSIAN:
         extra["hess"] = lambda x, *more: objective.sparse_hessian(x, *more)
+    elif kind in OPERATOR_HESSIAN:
+        extra["hess"] = lambda x, *more: aslinearoperator(objective.sparse_hessian(x, *more))
     elif kind in DENSE_HESSIAN:
         extra["hess"] = lambda x, *more: objective.sparse_hessian(x, *more).toarray()
     elif kind in HESSIAN_PRODUCT:

@@ -49,33 +49,3 @@ def tape_blocks(tape_block_probe):
         pytest.fail("`with Tape()` blocks / Variables created inside grad() fail in "
                     "a subprocess, so this test is not run in-process:\n"
                     + tape_block_probe, pytrace=False)
-
-
-# Known gaps on the oldest supported NumPy/SciPy (NumPy 1.25, SciPy 1.11), found by
-# .ci/sdist_oldest_numpy.sh after this session's merges and not yet fixed (the issue
-# tracker has them): complex solve's broadcasting follows NumPy 2's rule, and two
-# SciPy-1.11 behaviours (optimize's bounds check, scipy.special on object arrays).
-_OLD_NUMPY_GAPS = {
-    "test_complex_linalg.py::test_values_match_numpy": "numpy",
-    "test_complex_linalg.py::test_derivatives_to_second_order_in_both_modes": "numpy",
-    "test_complex_linalg.py::test_gradient_of_a_real_loss_matches_autograd": "numpy",
-    "test_complex_linalg.py::test_solve_batches_and_broadcasts": "numpy",
-    "test_optimize.py::test_rosenbrock_chained": "scipy",
-    "test_optimize.py::test_broyden_tridiagonal": "scipy",
-    "test_scipy_special.py::test_plain_scipy_python_functions_on_a_variable_raise_too":
-        "scipy",
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    import numpy
-    import scipy
-    old = {"numpy": int(numpy.__version__.split(".")[0]) < 2,
-           "scipy": tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 12)}
-    for item in items:
-        key = item.nodeid.split("/")[-1].split("[")[0]
-        library = _OLD_NUMPY_GAPS.get(key)
-        if library and old[library]:
-            item.add_marker(pytest.mark.skip(
-                reason=f"known gap on {library} {'< 2' if library == 'numpy' else '< 1.12'}"
-                       f" (not yet fixed)"))

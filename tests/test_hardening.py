@@ -391,3 +391,14 @@ def test_pickle_fuzzing_short():
 @pytest.mark.slow
 def test_pickle_fuzzing_long():
     check_fuzz(1000, seed=11)
+
+
+@pytest.mark.parametrize("convert", [np.asarray, np.array, lambda x: np.asarray(x, float)])
+def test_an_array_variable_refuses_to_become_a_plain_numpy_array(convert):
+    # (it would become an object array of element Variables, the first step of a
+    # plain-NumPy or plain-SciPy function that fasttape cannot see)
+    def f(x):
+        convert(x)
+        return fnp.sum(x)
+    with pytest.raises(TypeError, match="ArrayVariable to a NumPy array"):
+        ft.grad(f)(np.array([0.4, 1.0]))

@@ -21,7 +21,7 @@ import numpy as _np
 from numpy.linalg import *  # noqa: F401,F403  (LinAlgError, matrix_rank, ...)
 
 import fasttape.numpy as fnp
-from fasttape._compat import solve as _numpy2_solve
+from fasttape._compat import cond as _numpy2_cond, solve as _numpy2_solve
 from fasttape._arrays import ArrayVariable
 from fasttape._rule_nodes import operand_slots, rule_node
 from fasttape._variable import Variable
@@ -778,7 +778,7 @@ def cond(x, p=None):
     """The condition number: s_max / s_min for p None, 2 (and the inverse for -2),
     else norm(x, p) * norm(inv(x), p); derivatives through those (see norm)."""
     if not _is_variable(x):
-        return _np.linalg.cond(x, p)
+        return _numpy2_cond(x, p)
     if p is None or p in (2, -2):
         s = _singular_values(x)
         return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
