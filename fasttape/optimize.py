@@ -23,6 +23,8 @@ from fasttape.trace import trace
 SPARSE_HESSIAN = {"newton-cg", "trust-constr"}
 DENSE_HESSIAN = {"dogleg", "trust-exact"}
 HESSIAN_PRODUCT = {"trust-ncg", "trust-krylov"}
+# no derivatives: the objective's value by replay alone (SciPy warns about a jac)
+DERIVATIVE_FREE = {"nelder-mead", "powell", "cobyla", "cobyqa"}
 
 
 def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=None,
@@ -50,6 +52,15 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
         value, gradient = objective.value_and_grad(np.asarray(x, dtype=float), *more)
         return float(value), np.asarray(gradient, dtype=float)
 
+    if constraints is not None and not isinstance(constraints, (list, tuple)):
+        constraints = [constraints]
+    constraints = [_with_derivatives(c, x0, kind) for c in constraints or ()]
+    if kind in DERIVATIVE_FREE:
+        return so.minimize(lambda x, *more: float(objective(np.asarray(x, dtype=float),
+                                                            *more)),
+                           x0, args=args, method=method, bounds=bounds,
+                           constraints=constraints, tol=tol, callback=callback,
+                           options=options)
     extra = {}
     if kind in SPARSE_HESSIAN:
         extra["hess"] = lambda x, *more: objective.sparse_hessian(x, *more)
@@ -58,9 +69,6 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
     elif kind in HESSIAN_PRODUCT:
         extra["hessp"] = lambda x, p, *more: np.asarray(
             objective.hvp((x, *more), np.asarray(p, dtype=float)), dtype=float)
-    if constraints is not None and not isinstance(constraints, (list, tuple)):
-        constraints = [constraints]
-    constraints = [_with_derivatives(c, x0, kind) for c in constraints or ()]
     return so.minimize(value_and_grad, x0, args=args, method=method, jac=True,
                        bounds=bounds, constraints=constraints, tol=tol,
                        callback=callback, options=options, **extra)
@@ -89,9 +97,11 @@ def _with_derivatives(constraint, x0, kind):
     if kind != "trust-constr":
         if isinstance(constraint, so.NonlinearConstraint):
             raise TypeError(f"method {kind!r} takes constraints as dicts")
-        return {"type": constraint["type"], "args": more,
-                "fun": lambda x, *a: np.asarray(traced(x, *a), dtype=float),
-                "jac": lambda x, *a: traced.sparse_jacobian(x, *a).toarray()}
+        values = {"type": constraint["type"], "args": more,
+                  "fun": lambda x, *a: np.asarray(traced(x, *a), dtype=float)}
+        if kind not in DERIVATIVE_FREE:
+            values["jac"] = lambda x, *a: traced.sparse_jacobian(x, *a).toarray()
+        return values
     m = np.size(traced(x0, *more))
 
     def weighted(x, v):

@@ -198,3 +198,27 @@ def test_ipopt_pattern_outside_the_structure_is_refused():
     diagonal = _Triplets(sp.csr_matrix(np.eye(2)), lower=True)
     with pytest.raises(RuntimeError, match="sparsity pattern changed"):
         diagonal.values(sp.csr_matrix(np.array([[1.0, 4.0], [4.0, 1.0]])))
+
+
+@pytest.mark.parametrize("method", ["Nelder-Mead", "Powell"])
+def test_derivative_free_methods_get_values_only(method):
+    import warnings
+    x0 = np.array([-0.5, 0.7])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # SciPy warns when given an unused jac
+        ours = minimize(rosenbrock, x0, method=method, tol=1e-10,
+                        options={"maxiter": 20000})
+    theirs = so.minimize(lambda x: float(rosenbrock(x)), x0, method=method, tol=1e-10,
+                         options={"maxiter": 20000})
+    np.testing.assert_allclose(ours.x, theirs.x, atol=1e-6)
+
+
+def test_cobyla_with_a_constraint_gets_values_only():
+    import warnings
+    x0 = np.array([1.0, 5.0, 5.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = minimize(hs071, x0, method="COBYLA",
+                        constraints=[{"type": "ineq", "fun": hs071_product}],
+                        options={"maxiter": 200})
+    assert hs071_product(ours.x) > -1e-6
