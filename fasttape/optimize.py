@@ -7,6 +7,12 @@ LinearOperator for Newton-CG) or
 Hessian-vector products, as the method takes them; for ``trust-constr`` also the
 constraints' sparse Jacobians and the sparse Hessian of ``v . c(x)``. A point at
 which the function takes another branch records it again (``retrace=True``).
+
+``minimize_ipopt`` (or ``minimize(..., method="ipopt")``) solves the same problems
+with IPOPT through cyipopt (the optional extra ``fasttape[ipopt]``): the gradient,
+the constraints' Jacobian and the Hessian of the Lagrangian in IPOPT's triplet
+format, the structure computed once and the values of each call one contiguous
+array (cyipopt copies them into IPOPT's buffers in C; it passes no output arrays).
 """
 import numpy as np
 import scipy.optimize as so
@@ -20,6 +26,8 @@ SPARSE_HESSIAN = {"trust-constr"}
 OPERATOR_HESSIAN = {"newton-cg"}     # SciPy < 1.12's Newton-CG takes no sparse matrix
 DENSE_HESSIAN = {"dogleg", "trust-exact"}
 HESSIAN_PRODUCT = {"trust-ncg", "trust-krylov"}
+# no derivatives: the objective's value by replay alone (SciPy warns about a jac)
+DERIVATIVE_FREE = {"nelder-mead", "powell", "cobyla", "cobyqa"}
 
 
 def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=None,
@@ -33,9 +41,12 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
     "type" and "fun", or NonlinearConstraint / LinearConstraint objects); their
     derivative entries are filled in. Returns SciPy's OptimizeResult.
     """
+    kind = None if method is None else str(method).lower()
+    if kind == "ipopt":
+        return minimize_ipopt(fun, x0, args=args, bounds=bounds,
+                              constraints=constraints, tol=tol, options=options)
     x0 = np.asarray(x0, dtype=float).reshape(-1)
     args = tuple(args)
-    kind = None if method is None else str(method).lower()
     if kind is None:      # SciPy's default choice, made here to know what it needs
         kind = "slsqp" if constraints else "l-bfgs-b" if bounds is not None else "bfgs"
     objective = trace(fun, x0, *args, argnum=0, retrace=True)
@@ -44,6 +55,15 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
         value, gradient = objective.value_and_grad(np.asarray(x, dtype=float), *more)
         return float(value), np.asarray(gradient, dtype=float)
 
+    if constraints is not None and not isinstance(constraints, (list, tuple)):
+        constraints = [constraints]
+    constraints = [_with_derivatives(c, x0, kind) for c in constraints or ()]
+    if kind in DERIVATIVE_FREE:
+        return so.minimize(lambda x, *more: float(objective(np.asarray(x, dtype=float),
+                                                            *more)),
+                           x0, args=args, method=method, bounds=bounds,
+                           constraints=constraints, tol=tol, callback=callback,
+                           options=options)
     extra = {}
     if kind in SPARSE_HESSIAN:
         extra["hess"] = lambda x, *more: objective.sparse_hessian(x, *more)
@@ -54,9 +74,6 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
     elif kind in HESSIAN_PRODUCT:
         extra["hessp"] = lambda x, p, *more: np.asarray(
             objective.hvp((x, *more), np.asarray(p, dtype=float)), dtype=float)
-    if constraints is not None and not isinstance(constraints, (list, tuple)):
-        constraints = [constraints]
-    constraints = [_with_derivatives(c, x0, kind) for c in constraints or ()]
     return so.minimize(value_and_grad, x0, args=args, method=method, jac=True,
                        bounds=bounds, constraints=constraints, tol=tol,
                        callback=callback, options=options, **extra)
@@ -85,9 +102,11 @@ def _with_derivatives(constraint, x0, kind):
     if kind != "trust-constr":
         if isinstance(constraint, so.NonlinearConstraint):
             raise TypeError(f"method {kind!r} takes constraints as dicts")
-        return {"type": constraint["type"], "args": more,
-                "fun": lambda x, *a: np.asarray(traced(x, *a), dtype=float),
-                "jac": lambda x, *a: traced.sparse_jacobian(x, *a).toarray()}
+        values = {"type": constraint["type"], "args": more,
+                  "fun": lambda x, *a: np.asarray(traced(x, *a), dtype=float)}
+        if kind not in DERIVATIVE_FREE:
+            values["jac"] = lambda x, *a: traced.sparse_jacobian(x, *a).toarray()
+        return values
     m = np.size(traced(x0, *more))
 
     def weighted(x, v):
@@ -98,3 +117,235 @@ def _with_derivatives(constraint, x0, kind):
         lambda x: np.asarray(traced(x, *more), dtype=float), lb, ub,
         jac=lambda x: traced.sparse_jacobian(x, *more),
         hess=lambda x, v: lagrangian.sparse_hessian(x, np.asarray(v, dtype=float)))
+
+
+# -- IPOPT through cyipopt --------------------------------------------------------------------
+
+def _import_cyipopt():
+    try:
+        import cyipopt
+    except ImportError as error:
+        raise ImportError("minimize_ipopt needs cyipopt: pip install 'fasttape[ipopt]' "
+                          "(or cyipopt built against an installed IPOPT)") from error
+    return cyipopt
+
+
+def _bounds_arrays(bounds, n):
+    """(lower, upper) arrays of n values from SciPy's Bounds or (low, high) pairs
+    (None meaning unbounded)."""
+    if bounds is None:
+        return np.full(n, -np.inf), np.full(n, np.inf)
+    if isinstance(bounds, so.Bounds):
+        return (np.broadcast_to(np.asarray(bounds.lb, dtype=float), (n,)).copy(),
+                np.broadcast_to(np.asarray(bounds.ub, dtype=float), (n,)).copy())
+    pairs = list(bounds)
+    if len(pairs) != n:
+        raise ValueError(f"bounds has {len(pairs)} (low, high) pairs for {n} variables")
+    lower = np.array([-np.inf if lo is None else lo for lo, _ in pairs], dtype=float)
+    upper = np.array([np.inf if hi is None else hi for _, hi in pairs], dtype=float)
+    return lower, upper
+
+
+def _constraint_pieces(constraints, x0):
+    """[(function of x returning a flat vector, lower, upper)] for SciPy-style
+    constraints (dicts, NonlinearConstraint, LinearConstraint)."""
+    if constraints is None:
+        return []
+    if not isinstance(constraints, (list, tuple)):
+        constraints = [constraints]
+    pieces = []
+    for c in constraints:
+        if isinstance(c, so.LinearConstraint):
+            a = c.A.toarray() if hasattr(c.A, "toarray") else np.asarray(c.A, dtype=float)
+            a = np.atleast_2d(np.asarray(a, dtype=float))
+            fn = (lambda a: lambda x: fnp.dot(a, x))(a)
+            lb, ub = c.lb, c.ub
+        elif isinstance(c, so.NonlinearConstraint):
+            fn, lb, ub = c.fun, c.lb, c.ub
+        elif isinstance(c, dict):
+            if c.get("type") not in ("eq", "ineq"):
+                raise ValueError(f"a constraint's type is 'eq' or 'ineq', got "
+                                 f"{c.get('type')!r}")
+            more = tuple(c.get("args", ()))
+            fn = (lambda f, more: lambda x: f(x, *more))(c["fun"], more)
+            lb, ub = 0.0, 0.0 if c["type"] == "eq" else np.inf
+        else:
+            raise TypeError(f"constraints are dicts or NonlinearConstraint / "
+                            f"LinearConstraint objects, got {type(c).__name__}")
+        size = int(np.size(np.asarray(_plain(fn(x0)))))
+        pieces.append((fn, np.broadcast_to(np.asarray(lb, dtype=float), (size,)),
+                       np.broadcast_to(np.asarray(ub, dtype=float), (size,))))
+    return pieces
+
+
+def _plain(v):
+    """v as a float array (a fasttape value outside a recording is plain already)."""
+    return np.asarray(getattr(v, "value", v), dtype=float)
+
+
+class _Triplets:
+    """A fixed (row, col) structure in the order of a CSR pattern, and the values of
+    a CSR matrix laid out on it: the matrix's own data array when its structure is
+    the same (the common case: one recording), else scattered by key. Entries
+    outside the structure (another branch, more nonzeros) raise: IPOPT keeps the
+    structure it was given at the start."""
+
+    def __init__(self, pattern, lower=False):
+        coo = pattern.tocoo()
+        self.keep = None
+        if lower:                         # IPOPT takes the Hessian's lower triangle
+            self.keep = coo.row >= coo.col
+        self.indptr = pattern.indptr.copy()
+        self.indices = pattern.indices.copy()
+        rows, cols = coo.row, coo.col
+        if self.keep is not None:
+            rows, cols = rows[self.keep], cols[self.keep]
+        self.rows = np.ascontiguousarray(rows, dtype=np.int32)
+        self.cols = np.ascontiguousarray(cols, dtype=np.int32)
+        self.n_cols = pattern.shape[1]
+        keys = self.rows.astype(np.int64) * self.n_cols + self.cols
+        self._order = np.argsort(keys, kind="stable")
+        self._sorted = keys[self._order]
+
+    def values(self, matrix):
+        if (matrix.indices.shape == self.indices.shape
+                and np.array_equal(matrix.indptr, self.indptr)
+                and np.array_equal(matrix.indices, self.indices)):
+            data = matrix.data
+            return np.ascontiguousarray(data if self.keep is None else data[self.keep])
+        coo = matrix.tocoo()
+        take = coo.row >= coo.col if self.keep is not None else slice(None)
+        keys = coo.row[take].astype(np.int64) * self.n_cols + coo.col[take]
+        data = coo.data[take]
+        at = np.minimum(np.searchsorted(self._sorted, keys), max(self._sorted.size - 1, 0))
+        found = (self._sorted[at] == keys) if self._sorted.size else np.zeros(keys.shape, bool)
+        if not np.all(found | (data == 0.0)):
+            raise RuntimeError(
+                "the sparsity pattern changed: at this point the functions take a "
+                "branch with nonzeros outside the structure IPOPT was given at x0; "
+                "start from a point on that branch")
+        out = np.zeros(self.rows.size)
+        out[self._order[at[found]]] = data[found]
+        return out
+
+
+class _IpoptProblem:
+    """cyipopt's problem object: every callback a replay of a trace made once."""
+
+    def __init__(self, fun, args, pieces, x0):
+        self.objective_trace = trace(fun, x0, *args, argnum=0, retrace=True)
+        self.args = args
+        self.m = sum(lb.size for _, lb, _ in pieces)
+        functions = [fn for fn, _, _ in pieces]
+
+        def constraint_vector(x):
+            parts = [fnp.reshape(fn(x), (-1,)) for fn in functions]
+            return parts[0] if len(parts) == 1 else fnp.concatenate(parts)
+
+        def lagrangian(x, sigma, multipliers, *more):
+            value = sigma * fun(x, *more)
+            if functions:
+                value = value + fnp.sum(constraint_vector(x) * multipliers)
+            return value
+
+        self.lagrangian_trace = trace(lagrangian, x0, 1.0, np.ones(self.m), *args,
+                                      argnum=0, retrace=True)
+        self.hessian_layout = _Triplets(self.lagrangian_trace.hessian_sparsity(),
+                                        lower=True)
+        self.constraint_trace = None
+        if functions:
+            self.constraint_trace = trace(constraint_vector, x0, argnum=0, retrace=True)
+            self.jacobian_layout = _Triplets(self.constraint_trace.jacobian_sparsity())
+        self._last_x = None
+        self._last = None
+        self.nfev = self.njev = self.nhev = self.nit = 0
+
+    def _value_and_grad(self, x):
+        if self._last_x is None or not np.array_equal(x, self._last_x):
+            self.nfev += 1
+            value, gradient = self.objective_trace.value_and_grad(x, *self.args)
+            self._last = (float(value), np.ascontiguousarray(gradient, dtype=float))
+            self._last_x = np.array(x, dtype=float)
+        return self._last
+
+    def objective(self, x):
+        return self._value_and_grad(x)[0]
+
+    def gradient(self, x):
+        return self._value_and_grad(x)[1]
+
+    def constraints(self, x):
+        if self.constraint_trace is None:
+            return np.zeros(0)
+        return np.ascontiguousarray(self.constraint_trace(x), dtype=float)
+
+    def jacobianstructure(self):
+        if self.constraint_trace is None:
+            return np.zeros(0, np.int32), np.zeros(0, np.int32)
+        return self.jacobian_layout.rows, self.jacobian_layout.cols
+
+    def jacobian(self, x):
+        if self.constraint_trace is None:
+            return np.zeros(0)
+        self.njev += 1
+        return self.jacobian_layout.values(self.constraint_trace.sparse_jacobian(x))
+
+    def intermediate(self, algorithm_mode, iteration, *state):
+        self.nit = int(iteration)
+        return True
+
+    def hessianstructure(self):
+        return self.hessian_layout.rows, self.hessian_layout.cols
+
+    def hessian(self, x, multipliers, obj_factor):
+        self.nhev += 1
+        return self.hessian_layout.values(self.lagrangian_trace.sparse_hessian(
+            x, float(obj_factor), np.asarray(multipliers, dtype=float), *self.args))
+
+
+def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
+                   options=None):
+    """Minimize ``fun(x, *args)`` with IPOPT (through cyipopt), with exact first and
+    second derivatives from traces.
+
+    The arguments are those of ``minimize``: bounds as ``scipy.optimize.Bounds`` or
+    (low, high) pairs, constraints as SciPy's dicts ("eq": c(x) = 0, "ineq":
+    c(x) >= 0) or NonlinearConstraint / LinearConstraint objects; ``options`` are
+    IPOPT options (``{"max_iter": 200, "print_level": 0, ...}``) and ``tol`` sets
+    IPOPT's ``tol``. The objective, the constraints (concatenated) and the
+    Lagrangian ``sigma f(x) + lambda . c(x)`` are traced once at x0; IPOPT gets their
+    sparse Jacobian and the lower triangle of the Lagrangian's sparse Hessian.
+    Returns scipy.optimize.OptimizeResult with x, fun, success, status, message,
+    the multipliers (``mult_g``, ``mult_x_L``, ``mult_x_U``), the constraint values
+    ``constr`` and the counts nit, nfev, njev, nhev.
+    """
+    cyipopt = _import_cyipopt()
+    x0 = np.asarray(x0, dtype=float).reshape(-1)
+    args = tuple(args)
+    pieces = _constraint_pieces(constraints, x0)
+    problem = _IpoptProblem(fun, args, pieces, x0)
+    lower, upper = _bounds_arrays(bounds, x0.size)
+    if pieces:
+        cl = np.concatenate([lb for _, lb, _ in pieces])
+        cu = np.concatenate([ub for _, _, ub in pieces])
+    else:
+        cl = cu = np.zeros(0)
+    # IPOPT reads bounds beyond +-1e19 as absent
+    clip = lambda v: np.clip(v, -1e20, 1e20)    # noqa: E731
+    nlp = cyipopt.Problem(n=x0.size, m=problem.m, problem_obj=problem,
+                          lb=clip(lower), ub=clip(upper), cl=clip(cl), cu=clip(cu))
+    settings = {"print_level": 0, "sb": "yes"}
+    settings.update(options or {})
+    if tol is not None:
+        settings["tol"] = float(tol)
+    for key, value in settings.items():
+        nlp.add_option(key, value)
+    x, info = nlp.solve(x0)
+    status = int(info["status"])
+    message = info["status_msg"]
+    return so.OptimizeResult(
+        x=x, fun=float(info["obj_val"]), success=status in (0, 1), status=status,
+        message=message.decode() if isinstance(message, bytes) else str(message),
+        constr=info["g"], mult_g=info["mult_g"], mult_x_L=info["mult_x_L"],
+        mult_x_U=info["mult_x_U"], nit=problem.nit, nfev=problem.nfev,
+        njev=problem.njev, nhev=problem.nhev)

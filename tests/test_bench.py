@@ -234,3 +234,19 @@ def test_chart_caption_names_the_peers_and_a_dirty_checkout():
     caption = report.chart_caption(info)
     assert "(0123456789ab+dirty)" in caption
     assert "autograd 1.9.1" in caption and "torch" not in caption
+
+
+def test_sparse_opt_section_runs_only_when_named():
+    from fasttape.bench.cli import OPTIONAL_SECTIONS
+    assert "sparse-opt" in OPTIONAL_SECTIONS
+    assert "sparse-opt" not in parse_only(None)[2]
+    assert parse_only("sparse-opt") == ([], [], ["sparse-opt"])
+
+
+def test_sparse_opt_small_problem_agrees_with_casadi():
+    pytest.importorskip("cyipopt")
+    pytest.importorskip("casadi")
+    from fasttape.bench import sparse_opt
+    ours = sparse_opt.run_fasttape(40)
+    theirs = sparse_opt.run_casadi(40)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-8)

@@ -14,6 +14,8 @@ from fasttape.bench.run import run_workload
 from fasttape.bench.timing import progress
 
 SECTIONS = ("foundation", "memory")
+# sections run only when named in --only (seconds each, and peers beyond the default)
+OPTIONAL_SECTIONS = ("sparse-opt",)
 
 
 def parse_only(only):
@@ -33,7 +35,7 @@ def parse_only(only):
         token = token.strip()
         if token in WORKLOADS:
             workloads.append(token)
-        elif token in SECTIONS:
+        elif token in SECTIONS or token in OPTIONAL_SECTIONS:
             sections.append(token)
         elif token in LIBRARIES:          # a library: all its variants
             variants.extend(n for w in WORKLOADS.values() for n, v in w.setups.items()
@@ -43,7 +45,8 @@ def parse_only(only):
         else:
             raise SystemExit(
                 f"--only: unknown name {token!r}; choose from workloads "
-                f"{', '.join(WORKLOADS)}; sections {', '.join(SECTIONS)}; libraries "
+                f"{', '.join(WORKLOADS)}; sections "
+                f"{', '.join(SECTIONS + OPTIONAL_SECTIONS)}; libraries "
                 f"{', '.join(LIBRARIES)}; variants {', '.join(names)}")
     if variants and not workloads and not sections:
         workloads = list(WORKLOADS)
@@ -69,7 +72,8 @@ def make_parser():
                              "seconds) and shrink the memory probes")
     parser.add_argument("--only", metavar="NAME[,NAME]",
                         help=f"run only these workloads ({', '.join(WORKLOADS)}), "
-                             f"sections ({', '.join(SECTIONS)}), or libraries/variants "
+                             f"sections ({', '.join(SECTIONS)}; and, only when named, "
+                             f"{', '.join(OPTIONAL_SECTIONS)}), or libraries/variants "
                              f"({', '.join(LIBRARIES)})")
     parser.add_argument("--json", metavar="PATH", help="save all results as JSON")
     parser.add_argument("--png", metavar="PATH",
@@ -110,6 +114,10 @@ def main(argv=None):
                                                   and VARIANTS[v].kind == "grad"]))
         mem = run_memory(libs, args.quick)
     report.print_foundation(found, mem)
+    if "sparse-opt" in sections:          # printed only (not in --json's schema)
+        from fasttape.bench.sparse_opt import sparse_opt
+        progress("sparse optimization (IPOPT): fasttape and CasADi")
+        sparse_opt()
     elapsed = time.perf_counter() - started
     print(f"\n(total {elapsed:.0f} s)")
 
