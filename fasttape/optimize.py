@@ -14,6 +14,8 @@ the constraints' Jacobian and the Hessian of the Lagrangian in IPOPT's triplet
 format, the structure computed once and the values of each call one contiguous
 array (cyipopt copies them into IPOPT's buffers in C; it passes no output arrays).
 """
+import functools
+
 import numpy as np
 import scipy.optimize as so
 from scipy.sparse.linalg import aslinearoperator
@@ -158,7 +160,7 @@ def _constraint_pieces(constraints, x0):
         if isinstance(c, so.LinearConstraint):
             a = c.A.toarray() if hasattr(c.A, "toarray") else np.asarray(c.A, dtype=float)
             a = np.atleast_2d(np.asarray(a, dtype=float))
-            fn = (lambda a: lambda x: fnp.dot(a, x))(a)
+            fn = functools.partial(_linear_map, a)
             lb, ub = c.lb, c.ub
         elif isinstance(c, so.NonlinearConstraint):
             fn, lb, ub = c.fun, c.lb, c.ub
@@ -167,7 +169,7 @@ def _constraint_pieces(constraints, x0):
                 raise ValueError(f"a constraint's type is 'eq' or 'ineq', got "
                                  f"{c.get('type')!r}")
             more = tuple(c.get("args", ()))
-            fn = (lambda f, more: lambda x: f(x, *more))(c["fun"], more)
+            fn = functools.partial(_with_extra_args, c["fun"], more)
             lb, ub = 0.0, 0.0 if c["type"] == "eq" else np.inf
         else:
             raise TypeError(f"constraints are dicts or NonlinearConstraint / "
@@ -176,6 +178,14 @@ def _constraint_pieces(constraints, x0):
         pieces.append((fn, np.broadcast_to(np.asarray(lb, dtype=float), (size,)),
                        np.broadcast_to(np.asarray(ub, dtype=float), (size,))))
     return pieces
+
+
+def _linear_map(a, x):
+    return fnp.dot(a, x)
+
+
+def _with_extra_args(fun, more, x):
+    return fun(x, *more)
 
 
 def _plain(v):
