@@ -14,6 +14,7 @@ from fasttape.bench.run import run_workload
 from fasttape.bench.timing import progress
 
 SECTIONS = ("foundation", "memory")
+OPTIONAL_SECTIONS = ("sparse",)     # run only when named in --only
 
 
 def parse_only(only):
@@ -33,7 +34,7 @@ def parse_only(only):
         token = token.strip()
         if token in WORKLOADS:
             workloads.append(token)
-        elif token in SECTIONS:
+        elif token in SECTIONS or token in OPTIONAL_SECTIONS:
             sections.append(token)
         elif token in LIBRARIES:          # a library: all its variants
             variants.extend(n for w in WORKLOADS.values() for n, v in w.setups.items()
@@ -43,7 +44,8 @@ def parse_only(only):
         else:
             raise SystemExit(
                 f"--only: unknown name {token!r}; choose from workloads "
-                f"{', '.join(WORKLOADS)}; sections {', '.join(SECTIONS)}; libraries "
+                f"{', '.join(WORKLOADS)}; sections "
+                f"{', '.join(SECTIONS + OPTIONAL_SECTIONS)}; libraries "
                 f"{', '.join(LIBRARIES)}; variants {', '.join(names)}")
     if variants and not workloads and not sections:
         workloads = list(WORKLOADS)
@@ -69,7 +71,9 @@ def make_parser():
                              "seconds) and shrink the memory probes")
     parser.add_argument("--only", metavar="NAME[,NAME]",
                         help=f"run only these workloads ({', '.join(WORKLOADS)}), "
-                             f"sections ({', '.join(SECTIONS)}), or libraries/variants "
+                             f"sections ({', '.join(SECTIONS)}; and "
+                             f"{', '.join(OPTIONAL_SECTIONS)}, not in the default "
+                             f"run), or libraries/variants "
                              f"({', '.join(LIBRARIES)})")
     parser.add_argument("--json", metavar="PATH", help="save all results as JSON")
     parser.add_argument("--png", metavar="PATH",
@@ -110,13 +114,21 @@ def main(argv=None):
                                                   and VARIANTS[v].kind == "grad"]))
         mem = run_memory(libs, args.quick)
     report.print_foundation(found, mem)
+    sparse = None
+    if "sparse" in sections:
+        from fasttape.bench.sparse import print_sparse, sparse_section
+        progress("sparse Hessians")
+        sparse = sparse_section(budget)
+        print_sparse(sparse, sys.stdout)
     elapsed = time.perf_counter() - started
     print(f"\n(total {elapsed:.0f} s)")
 
     settings = dict(quick=args.quick, budget_s=budget, only=args.only)
     if args.json:
-        report.write_json(args.json, report.json_payload(info, settings, all_rows, found,
-                                                         mem, elapsed))
+        payload = report.json_payload(info, settings, all_rows, found, mem, elapsed)
+        if sparse is not None:
+            payload["sparse"] = sparse
+        report.write_json(args.json, payload)
     if args.png:
         report.save_png(args.png, all_rows, info, settings)
     return 0
