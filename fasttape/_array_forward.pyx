@@ -12,7 +12,8 @@ from libc.string cimport memcpy, memset
 import numpy as np
 
 from fasttape._array_helpers cimport (next_index1, next_index2, operand_tangents,
-                                      operand_values, pyfunc_inputs, pyfunc_output)
+                                      operand_values, pyfunc_inputs, pyfunc_output,
+                                      step_partials)
 from fasttape._opmath cimport binary_partials, eval_binary, eval_unary, unary_partial
 from fasttape._opmath_helpers cimport sigmoid, times
 from fasttape._tape_storage cimport *
@@ -379,7 +380,7 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
         for k in range(n):
             ka = k if na == n else 0
             kb = k if nb == n else 0
-            binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
+            step_partials(sop, a[ka], b[kb], y[k], &da, &db, tb != NULL)
             ty[k] = (times(da, ta[ka]) if ta != NULL else 0.0) + (
                 times(db, tb[kb]) if tb != NULL else 0.0)
         return
@@ -390,7 +391,7 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
     for d in range(ndim):
         counter[d] = 0
     for k in range(n):
-        binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
+        step_partials(sop, a[ka], b[kb], y[k], &da, &db, tb != NULL)
         ty[k] = (times(da, ta[ka]) if ta != NULL else 0.0) + (
             times(db, tb[kb]) if tb != NULL else 0.0)
         next_index2(ndim, shape, counter, &ka, sa, &kb, sb)

@@ -5,8 +5,25 @@
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
+from fasttape._opcodes cimport OP_POW_VV, opcode_t
+from fasttape._opmath cimport binary_partials
+from fasttape._opmath_helpers cimport pow_dbase
 from fasttape._tape_storage cimport (OPERAND_ARRAY, OPERAND_POOLED, OPERAND_SCALAR,
                                      ArrayNode, Operand, TapeStorage, _copy_f64)
+
+
+# -- partials of an elementwise step whose second operand may be constant ---------------
+
+cdef inline void step_partials(opcode_t sop, double a, double b, double y, double* da,
+                               double* db, bint need_b) noexcept nogil:
+    """binary_partials, but without d/db when b is a constant (need_b false) for pow:
+    x**4 on arrays is a binary pow node whose exponent is a constant array, and
+    d/dexponent (a log per value) was most of its derivatives' cost."""
+    if sop == OP_POW_VV and not need_b:
+        da[0] = pow_dbase(a, b)
+        db[0] = 0.0
+    else:
+        binary_partials(sop, a, b, y, da, db)
 
 
 # -- walking a shape in C order --------------------------------------------------------

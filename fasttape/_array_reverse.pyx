@@ -12,9 +12,10 @@ import numpy as np
 
 from fasttape._array_helpers cimport (live_adjoints, next_index1, next_index2,
                                       operand_adjoints, operand_block, operand_tangents,
-                                      operand_values, pyfunc_inputs, pyfunc_output)
+                                      operand_values, pyfunc_inputs, pyfunc_output,
+                                      step_partials)
 from fasttape._opmath cimport binary_partials, binary_second, unary_reverse, unary_second
-from fasttape._opmath_helpers cimport curvature, put, sigmoid
+from fasttape._opmath_helpers cimport curvature, pow_dbase_dbase, put, sigmoid
 from fasttape._tape_storage cimport *
 from scipy.linalg.cython_blas cimport dgemm, dgemv
 
@@ -208,7 +209,7 @@ cdef void binary_flat_reverse(opcode_t sop, Py_ssize_t n,
     else:
         for k in range(n):
             gk = g[k]
-            binary_partials(sop, a[k * sa], b[k * sb], y[k], &da, &db)
+            step_partials(sop, a[k * sa], b[k * sb], y[k], &da, &db, gb != NULL)
             if ga != NULL:
                 put(ga, k * sa, gk * da if gk != 0.0 else 0.0, assign_a)
             if gb != NULL:
@@ -324,7 +325,7 @@ cdef void binary_walk(opcode_t sop, Py_ssize_t n, const double* a, double* ga,
         counter[d] = 0
     for k in range(n):
         if g[k] != 0.0:
-            binary_partials(sop, a[ka], b[kb], y[k], &da, &db)
+            step_partials(sop, a[ka], b[kb], y[k], &da, &db, gb != NULL)
             if ga != NULL:
                 ga[ka] += g[k] * da
             if gb != NULL:
@@ -606,6 +607,7 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
     cdef int ndim = 0, d
     cdef int64_t counter[MAX_NDIM]
     cdef double daa, dab, dbb, sa, sb
+    cdef bint constant_b = tb == NULL and gtb == NULL
     if geom != NULL:
         ndim = geom.ndim
         for d in range(ndim):
@@ -615,7 +617,11 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
             ka = k if na == n else 0
             kb = k if nb == n else 0
         if g[k] != 0.0:
-            binary_second(sop, a[ka], b[kb], y[k], &daa, &dab, &dbb)
+            if constant_b and sop == OP_POW_VV:     # only d2/da2 is read (pow_dbase_dbase)
+                daa = pow_dbase_dbase(a[ka], b[kb])
+                dab = dbb = 0.0
+            else:
+                binary_second(sop, a[ka], b[kb], y[k], &daa, &dab, &dbb)
             sa = ta[ka] if ta != NULL else 0.0
             sb = tb[kb] if tb != NULL else 0.0
             if gta != NULL:

@@ -21,7 +21,7 @@
 # Each vertex keeps the colours around it as (colour, count, a witness) entries, so
 # a hub of degree n is not rescanned for each of its n leaves.
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 
 import numpy as np
@@ -137,3 +137,202 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
         free(near_witness)
         free(n_near)
     return colors
+
+
+# acyclic_coloring: a distance-1 colouring in which every cycle uses at least three
+# colours, so each two-coloured subgraph is a forest (Coleman and Cai 1986; the
+# two-coloured trees kept as disjoint sets of edges, as in Gebremedhin, Tarafdar,
+# Manne and Pothen, "New acyclic and star coloring algorithms", SIAM J. Sci. Comput.
+# 2007). It needs fewer colours than a star colouring (b + 1 against 2b + 1 on a band
+# of half-width b) at the price of recovery by substitution (acyclic_recover).
+#
+# Giving v colour c adds, for each colour d, the edges from v to its d-coloured
+# neighbours to the (c, d) forest; that closes a cycle exactly when two of those
+# neighbours already lie in one (c, d) tree. The tree of a coloured vertex w in the
+# (c, d) forest is found through any edge (w, x) with colour(x) == c (w's entry for
+# colour c, kept as in star_coloring); w with no such edge is alone in its tree.
+
+cdef inline Py_ssize_t find_root(int64_t* parent, Py_ssize_t e) noexcept:
+    cdef Py_ssize_t r = e, nxt
+    while parent[r] != r:
+        r = parent[r]
+    while parent[e] != r:            # path compression
+        nxt = parent[e]
+        parent[e] = r
+        e = nxt
+    return r
+
+
+cdef inline void join(int64_t* parent, Py_ssize_t a, Py_ssize_t b) noexcept:
+    a = find_root(parent, a)
+    b = find_root(parent, b)
+    if a != b:
+        parent[a] = b
+
+
+def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
+                     const int64_t[::1] edge_of, const int64_t[::1] order):
+    """Acyclic colouring (colours 0, 1, ...) of the adjacency graph of a symmetric
+    pattern (CSR with sorted rows; diagonal entries are ignored), vertices coloured in
+    `order`. edge_of[a] names the undirected edge of entry a (the same for (i, j) and
+    (j, i))."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, c, root, n_tree
+    cdef int32_t cw
+    cdef int64_t stamp = 0
+    if order.shape[0] != n:
+        raise ValueError("order must list every vertex once")
+    if edge_of.shape[0] != indices.shape[0]:
+        raise ValueError("edge_of must name the edge of every entry")
+    colors = np.full(n, -1, dtype=np.int32)
+    forbidden = np.full(n + 1, -1, dtype=np.int64)
+    cdef int32_t[::1] color = colors
+    cdef int64_t[::1] mark = forbidden
+    cdef Py_ssize_t nnz = indptr[n]
+    # near_colour/near_edge at indptr[w] ...: colour k next to w and one edge to it
+    cdef int32_t* near_colour = <int32_t*>malloc(max(nnz, 1) * sizeof(int32_t))
+    cdef int64_t* near_edge = <int64_t*>malloc(max(nnz, 1) * sizeof(int64_t))
+    cdef int32_t* n_near = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
+    cdef int64_t* parent = <int64_t*>malloc(max(nnz, 1) * sizeof(int64_t))
+    cdef int64_t* seen = <int64_t*>malloc(max(nnz, 1) * sizeof(int64_t))
+    if not (near_colour and near_edge and n_near and parent and seen):
+        free(near_colour)
+        free(near_edge)
+        free(n_near)
+        free(parent)
+        free(seen)
+        raise MemoryError()
+    try:
+        for v in range(n):
+            n_near[v] = 0
+        for a in range(nnz):
+            e = edge_of[a]
+            if not 0 <= e < nnz:
+                raise ValueError("edge_of out of range")
+            parent[a] = a
+            seen[a] = -1
+        for k in range(n):
+            v = order[k]
+            if not 0 <= v < n or color[v] >= 0:
+                raise ValueError("order must list every vertex once")
+            for a in range(indptr[v], indptr[v + 1]):
+                w = indices[a]
+                if w != v and color[w] >= 0:
+                    mark[color[w]] = v
+            c = 0
+            while True:
+                while mark[c] == v:
+                    c += 1
+                # would colour c close a two-coloured cycle?
+                stamp += 1
+                n_tree = 0
+                for a in range(indptr[v], indptr[v + 1]):
+                    w = indices[a]
+                    if w == v or color[w] < 0:
+                        continue
+                    e = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
+                    if e < 0:
+                        continue
+                    root = find_root(parent, near_edge[indptr[w] + e])
+                    if seen[root] == stamp:
+                        n_tree = -1
+                        break
+                    seen[root] = stamp
+                if n_tree == 0:
+                    break
+                mark[c] = v
+            color[v] = <int32_t>c
+            # v's edges to coloured neighbours join their two-coloured trees
+            for a in range(indptr[v], indptr[v + 1]):
+                w = indices[a]
+                if w == v or color[w] < 0:
+                    continue
+                cw = color[w]
+                e = edge_of[a]
+                b = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
+                if b >= 0:
+                    join(parent, e, near_edge[indptr[w] + b])
+                else:
+                    b = indptr[w] + n_near[w]
+                    near_colour[b] = <int32_t>c
+                    near_edge[b] = e
+                    n_near[w] += 1
+                b = find_entry(&near_colour[indptr[v]], n_near[v], cw)
+                if b >= 0:
+                    join(parent, e, near_edge[indptr[v] + b])
+                else:
+                    b = indptr[v] + n_near[v]
+                    near_colour[b] = cw
+                    near_edge[b] = e
+                    n_near[v] += 1
+    finally:
+        free(near_colour)
+        free(near_edge)
+        free(n_near)
+        free(parent)
+        free(seen)
+    return colors
+
+
+def acyclic_recover(const int64_t[::1] indptr, const int32_t[::1] indices,
+                    const int64_t[::1] mirror, const int32_t[::1] colors,
+                    const double[:, ::1] compressed):
+    """The values (in CSR entry order) of a symmetric matrix H with the pattern
+    (indptr, indices) from compressed = H @ S, S the indicator columns of an acyclic
+    colouring: each two-coloured forest is peeled from its leaves. mirror[a] is the
+    entry of (j, i) for entry a = (i, j)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nc = compressed.shape[1]
+    cdef Py_ssize_t nnz = indptr[n], i, j, a, k, ci, head = 0, tail = 0
+    if compressed.shape[0] != n or colors.shape[0] != n or mirror.shape[0] != nnz:
+        raise ValueError("shapes of the pattern, colours and compressed matrix differ")
+    for i in range(n):
+        if not 0 <= colors[i] < nc:
+            raise ValueError("a colour has no column in the compressed matrix")
+    values = np.zeros(nnz)
+    residual_array = np.array(compressed, dtype=float)     # B minus the recovered
+    count_array = np.zeros((n, nc), dtype=np.int64)        # unrecovered per colour
+    done_array = np.zeros(nnz, dtype=np.uint8)
+    queue_array = np.empty(n * nc + 1, dtype=np.int64)
+    cdef double[::1] value = values
+    cdef double[:, ::1] residual = residual_array
+    cdef int64_t[:, ::1] count = count_array
+    cdef uint8_t[::1] done = done_array
+    cdef int64_t[::1] queue = queue_array
+    with nogil:
+        for i in range(n):
+            for a in range(indptr[i], indptr[i + 1]):
+                j = indices[a]
+                if j == i:
+                    value[a] = compressed[i, colors[i]]   # no neighbour shares i's colour
+                    done[a] = 1
+                else:
+                    count[i, colors[j]] += 1
+        for i in range(n):
+            for k in range(nc):
+                if count[i, k] == 1:
+                    queue[tail] = i * nc + k
+                    tail += 1
+        while head < tail:
+            i = queue[head] // nc
+            k = queue[head] % nc
+            head += 1
+            if count[i, k] != 1:
+                continue
+            for a in range(indptr[i], indptr[i + 1]):
+                j = indices[a]
+                if not done[a] and colors[j] == k:
+                    break
+            # i is a leaf of its (colour i, k) tree: its one remaining edge is (i, j)
+            value[a] = residual[i, k]
+            value[mirror[a]] = residual[i, k]
+            done[a] = 1
+            done[mirror[a]] = 1
+            count[i, k] = 0
+            ci = colors[i]
+            residual[j, ci] -= value[a]
+            count[j, ci] -= 1
+            if count[j, ci] == 1:
+                queue[tail] = j * nc + ci
+                tail += 1
+    if not done_array.all():
+        raise ValueError("the colouring is not acyclic on this pattern")
+    return values

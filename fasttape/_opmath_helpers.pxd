@@ -127,12 +127,27 @@ cdef inline double sinc_second(double x, double y) noexcept nogil:
 
 # -- pow: autograd's conventions at a base or an exponent of 0 -------------------------
 
+cdef inline double small_pow(double x, double p) noexcept nogil:
+    # x^p for the derivatives of pow: by multiplication at the exponents 0 ... 3 that
+    # x**2, x**3, x**4 need (libm's pow, ~20 ns a call, was most of a Hessian-vector
+    # product of such code); within a rounding or two of pow elsewhere alike
+    if p == 0.0:
+        return 1.0
+    if p == 1.0:
+        return x
+    if p == 2.0:
+        return x * x
+    if p == 3.0:
+        return x * x * x
+    return cm.pow(x, p)
+
+
 cdef inline double pow_dbase(double x, double p) noexcept nogil:
     # d(x^p)/dx = p x^(p-1). At p == 0 it is 0 for every x (autograd writes
     # x^where(p, p-1, 1) so that 0^-1 never appears).
     if p == 0.0:
         return 0.0
-    return p * cm.pow(x, p - 1.0)
+    return p * small_pow(x, p - 1.0)
 
 
 cdef inline double pow_dexponent(double x, double y) noexcept nogil:
@@ -147,7 +162,7 @@ cdef inline double pow_dbase_dbase(double x, double p) noexcept nogil:
     # p (p - 1) x^(p-2); 0 where p is 0 or 1 (the first partial is constant there)
     if p == 0.0 or p == 1.0:
         return 0.0
-    return p * (p - 1.0) * cm.pow(x, p - 2.0)
+    return p * (p - 1.0) * small_pow(x, p - 2.0)
 
 
 cdef inline double pow_dbase_dexponent(double x, double p) noexcept nogil:

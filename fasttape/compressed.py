@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from fasttape._arrays import ArrayVariable, tangents_of
-from fasttape._coloring import column_coloring, star_coloring
+from fasttape._coloring import (acyclic_coloring, acyclic_recover, column_coloring,
+                                star_coloring)
 from fasttape._containers import split_like
 from fasttape._recording import reverse_flat
 from fasttape._variable import Variable
@@ -41,6 +42,25 @@ def color_star(pattern):
     m = sp.csr_matrix(pattern)
     return star_coloring(m.indptr.astype(np.int64), m.indices.astype(np.int32),
                          largest_first(np.diff(m.indptr)))
+
+
+def _mirror(m):
+    """For each entry (i, j) of a symmetric canonical CSR matrix, the entry (j, i)."""
+    n = m.shape[0]
+    coo = m.tocoo()
+    keys = coo.row.astype(np.int64) * n + coo.col
+    return np.searchsorted(keys, coo.col.astype(np.int64) * n + coo.row).astype(np.int64)
+
+
+def color_acyclic(pattern):
+    """An acyclic colouring of a symmetric pattern's adjacency graph (largest first)."""
+    m = sp.csr_matrix(pattern)
+    m.sum_duplicates()
+    m.sort_indices()
+    mirror = _mirror(m)
+    edge_of = np.minimum(np.arange(m.nnz, dtype=np.int64), mirror)
+    return acyclic_coloring(m.indptr.astype(np.int64), m.indices.astype(np.int32),
+                            edge_of, largest_first(np.diff(m.indptr)))
 
 
 def _with_values(pattern, values):
@@ -80,16 +100,32 @@ class JacobianPlan:
         return _with_values(self.pattern, values)
 
 
-class HessianPlan:
-    """A symmetric Hessian pattern, its star colouring and the recovery indices."""
+COLORINGS = ("star", "acyclic")
 
-    def __init__(self, pattern):
+
+class HessianPlan:
+    """A symmetric Hessian pattern, its colouring and how to recover the values:
+    directly (star) or by substitution (acyclic)."""
+
+    def __init__(self, pattern, coloring="star"):
+        if coloring not in COLORINGS:
+            raise ValueError(f"coloring must be one of {COLORINGS}, not {coloring!r}")
+        self.coloring = coloring
         self.pattern = sp.csr_matrix(pattern)
+        self.pattern.sum_duplicates()
+        self.pattern.sort_indices()
         n = self.pattern.shape[0]
-        self.colors = color_star(self.pattern)
+        if coloring == "acyclic":
+            self.colors = color_acyclic(self.pattern)
+        else:
+            self.colors = color_star(self.pattern)
         self.n_colors = int(self.colors.max()) + 1 if n else 0
         coo = self.pattern.tocoo()
         i, j = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        self.rows, self.cols = i, j
+        if coloring == "acyclic":
+            self.mirror = _mirror(self.pattern)
+            return
         # H[i, j] is B[i, colour j] when j's colour is alone in row i; else B[j, colour i]
         key = i * max(self.n_colors, 1) + self.colors[j]
         if n * max(self.n_colors, 1) <= 1 << 24:
@@ -98,7 +134,6 @@ class HessianPlan:
             _, inverse, counts = np.unique(key, return_inverse=True,
                                            return_counts=True)
             alone = counts[inverse] == 1
-        self.rows, self.cols = i, j
         self.read_row = np.where(alone, i, j)
         self.read_color = np.where(alone, self.colors[j], self.colors[i])
 
@@ -106,7 +141,13 @@ class HessianPlan:
         return _indicators(self.colors, self.n_colors)
 
     def recover(self, compressed):
-        values = compressed[self.read_row, self.read_color]
+        if self.coloring == "acyclic":
+            values = acyclic_recover(
+                self.pattern.indptr.astype(np.int64), self.pattern.indices.astype(np.int32),
+                self.mirror, self.colors,
+                np.ascontiguousarray(compressed, dtype=float))
+        else:
+            values = compressed[self.read_row, self.read_color]
         return _with_values(self.pattern, values)
 
 
@@ -116,16 +157,16 @@ def _indicators(colors, n_colors):
 
 # -- on traced functions ---------------------------------------------------------------------
 
-def _plan(traced, rec, kind, argnum):
+def _plan(traced, rec, kind, argnum, coloring="star"):
     """The cached plan of `kind` for recording rec (made on first use)."""
     cache = traced.__dict__.setdefault("_sparse_plans", {})
-    key = (kind, argnum)
+    key = (kind, argnum, coloring)
     entry = cache.get(key)
     if entry is None or entry[0] is not rec:
         if kind == "jacobian":
             plan = JacobianPlan(jacobian_sparsity(rec, argnum))
         else:
-            plan = HessianPlan(hessian_sparsity(rec, argnum))
+            plan = HessianPlan(hessian_sparsity(rec, argnum), coloring)
         entry = cache[key] = (rec, plan)
     return entry[1]
 
@@ -140,10 +181,10 @@ def jacobian_plan(traced):
     return _plan(traced, traced._current, "jacobian", _argnum(traced))
 
 
-def hessian_plan(traced):
+def hessian_plan(traced, coloring="star"):
     rec = traced._current
     rec.scalar_output()
-    return _plan(traced, rec, "hessian", _argnum(traced))
+    return _plan(traced, rec, "hessian", _argnum(traced), coloring)
 
 
 def _leaf_pieces(leaves, vector):
@@ -214,7 +255,7 @@ def _flat_outputs(rec, result):
     return np.concatenate(flat)
 
 
-def sparse_hessian(traced, args, hvp_by_function):
+def sparse_hessian(traced, args, hvp_by_function, coloring="star"):
     """The Hessian of traced's scalar output with respect to argument argnum at args,
     as scipy.sparse CSR: one Hessian-vector product per colour.
     hvp_by_function(args, direction) is the product for tapes whose nodes have Python
@@ -222,7 +263,7 @@ def sparse_hessian(traced, args, hvp_by_function):
     argnum = _argnum(traced)
     with traced._lock:
         rec = traced._replay(args)
-        plan = _plan(traced, rec, "hessian", argnum)
+        plan = _plan(traced, rec, "hessian", argnum, coloring)
         n = plan.pattern.shape[0]
         compressed = np.zeros((n, max(plan.n_colors, 1)))
         by_function = traced._python_rules_hvp(rec)

@@ -10,7 +10,7 @@ import threading
 from fasttape.trace import trace
 
 
-def _traced_operator(fun, argnum, method):
+def _traced_operator(fun, argnum, method, **options):
     lock = threading.Lock()
     cache = {}
 
@@ -20,7 +20,7 @@ def _traced_operator(fun, argnum, method):
             if traced is None:
                 traced = cache["traced"] = trace(fun, *args, argnum=argnum,
                                                  retrace=True)
-        return getattr(traced, method)(*args)
+        return getattr(traced, method)(*args, **options)
 
     operator.__name__ = f"{method}_of_{getattr(fun, '__name__', 'function')}"
     operator.__doc__ = f"The {method.replace('_', ' ')} of {operator.__name__[len(method) + 4:]}."
@@ -33,7 +33,8 @@ def sparse_jacobian(fun, argnum=0):
     return _traced_operator(fun, argnum, "sparse_jacobian")
 
 
-def sparse_hessian(fun, argnum=0):
+def sparse_hessian(fun, argnum=0, coloring="star"):
     """A function returning the Hessian of scalar ``fun`` with respect to argument
-    ``argnum``'s flat values as scipy.sparse CSR (see Traced.sparse_hessian)."""
-    return _traced_operator(fun, argnum, "sparse_hessian")
+    ``argnum``'s flat values as scipy.sparse CSR (see Traced.sparse_hessian; coloring
+    "star" or "acyclic")."""
+    return _traced_operator(fun, argnum, "sparse_hessian", coloring=coloring)

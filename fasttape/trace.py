@@ -772,11 +772,12 @@ class Traced:
         plan = compressed.jacobian_plan(self)
         return plan.colors, plan.forward
 
-    def hessian_colors(self):
-        """The star colouring of the Hessian's columns (one Hessian-vector product per
-        colour)."""
+    def hessian_colors(self, coloring="star"):
+        """The colouring of the Hessian's columns (one Hessian-vector product per
+        colour; their number is ``colors.max() + 1``): "star" (direct recovery) or
+        "acyclic" (fewer colours, recovery by substitution)."""
         from fasttape import compressed
-        return compressed.hessian_plan(self).colors
+        return compressed.hessian_plan(self, coloring).colors
 
     def sparse_jacobian(self, *args):
         """``jacobian`` at args as scipy.sparse CSR, by one sweep per colour of its
@@ -784,11 +785,13 @@ class Traced:
         from fasttape import compressed
         return compressed.sparse_jacobian(self, args)
 
-    def sparse_hessian(self, *args):
+    def sparse_hessian(self, *args, coloring="star"):
         """``hessian`` at args as scipy.sparse CSR, by one Hessian-vector product per
-        colour of a star colouring of its pattern (both kept)."""
+        colour of a colouring of its pattern (both kept): coloring="star" recovers each
+        value directly, "acyclic" uses fewer colours and recovers by substitution."""
         from fasttape import compressed
-        return compressed.sparse_hessian(self, args, self._flat_hvp_by_function)
+        return compressed.sparse_hessian(self, args, self._flat_hvp_by_function,
+                                         coloring)
 
     def _flat_hvp_by_function(self, args, direction):
         rec = self._current

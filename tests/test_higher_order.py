@@ -681,3 +681,38 @@ def test_second_derivatives_by_sampling_shapes(rng, ag):
 
     assert_close(got_a, autograd.grad(directional_ag, 0)(a, b))
     assert_close(got_b, autograd.grad(directional_ag, 1)(a, b))
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.5])
+def test_small_integer_powers_first_and_second_derivatives(p):
+    # the derivatives of x**p at small integer p are computed by multiplication; they
+    # equal p x^(p-1) and p (p-1) x^(p-2) (0 where p is 0 or 1), on scalars, on arrays
+    # (traced Hessian-vector products) and at a negative or zero base
+    xs = [-1.7, 0.0, 0.6, 2.3] if p != 2.5 else [0.6, 2.3]
+    for x in xs:
+        d1 = p * x ** (p - 1.0) if p else 0.0
+        d2 = p * (p - 1.0) * x ** (p - 2.0) if p not in (0.0, 1.0) else 0.0
+        assert grad(lambda v: v ** p)(x) == pytest.approx(d1, rel=1e-14, abs=1e-14)
+        assert hessian(lambda v: v ** p)(x) == pytest.approx(d2, rel=1e-14, abs=1e-14)
+    a = np.array(xs)
+    g = ft.trace(lambda v: fnp.sum(v ** p), a)
+    direction = np.linspace(0.5, 1.5, a.size)
+    expected = (p * (p - 1.0) * a ** (p - 2.0) if p not in (0.0, 1.0)
+                else np.zeros(a.size)) * direction
+    np.testing.assert_allclose(g.hvp((a,), direction), expected, rtol=1e-13, atol=1e-14)
+
+
+def test_powers_of_arrays_with_constant_and_varying_exponents():
+    # a constant exponent array broadcast over rows (its partials are skipped) and an
+    # exponent that is itself differentiated (every partial is needed)
+    X = np.array([[0.7, -1.2, 1.5], [1.1, 0.4, -0.8]])
+    p = np.array([2.0, 3.0, 4.0])
+    g = ft.trace(lambda v: fnp.sum(v ** p), X)
+    direction = np.linspace(-1.0, 1.0, X.size).reshape(X.shape)
+    expected = p * (p - 1.0) * X ** (p - 2.0) * direction
+    np.testing.assert_allclose(g.hvp((X,), direction), expected, rtol=1e-13)
+    np.testing.assert_allclose(g.grad(X), p * X ** (p - 1.0), rtol=1e-13)
+    z = np.array([0.7, 1.3, 0.9, 1.6])
+    ft.check_grads(lambda v: fnp.sum(v[:2] ** v[2:]), modes=("fwd", "rev"), order=2)(z)
+    ft.check_grads(lambda v: fnp.sum(v ** p[:1]) * fnp.sum(v), modes=("fwd", "rev"),
+                   order=2)(z)

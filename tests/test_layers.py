@@ -67,7 +67,8 @@ LAYERS = (
      "fasttape.bench.workloads", "fasttape.bench.libraries"),
     ("fasttape.bench.peers",),
     ("fasttape.bench.catalog", "fasttape.bench.run"),
-    ("fasttape.bench.foundation", "fasttape.bench.report", "fasttape.bench.sparse_opt"),
+    ("fasttape.bench.foundation", "fasttape.bench.report", "fasttape.bench.sparse",
+     "fasttape.bench.sparse_opt"),
     ("fasttape.bench.cli",),
     ("fasttape.bench.__main__",),
 )

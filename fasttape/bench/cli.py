@@ -15,7 +15,7 @@ from fasttape.bench.timing import progress
 
 SECTIONS = ("foundation", "memory")
 # sections run only when named in --only (seconds each, and peers beyond the default)
-OPTIONAL_SECTIONS = ("sparse-opt",)
+OPTIONAL_SECTIONS = ("sparse", "sparse-opt")
 
 
 def parse_only(only):
@@ -114,6 +114,12 @@ def main(argv=None):
                                                   and VARIANTS[v].kind == "grad"]))
         mem = run_memory(libs, args.quick)
     report.print_foundation(found, mem)
+    sparse = None
+    if "sparse" in sections:
+        from fasttape.bench.sparse import print_sparse, sparse_section
+        progress("sparse Hessians")
+        sparse = sparse_section(budget)
+        print_sparse(sparse, sys.stdout)
     if "sparse-opt" in sections:          # printed only (not in --json's schema)
         from fasttape.bench.sparse_opt import sparse_opt
         progress("sparse optimization (IPOPT): fasttape and CasADi")
@@ -123,8 +129,10 @@ def main(argv=None):
 
     settings = dict(quick=args.quick, budget_s=budget, only=args.only)
     if args.json:
-        report.write_json(args.json, report.json_payload(info, settings, all_rows, found,
-                                                         mem, elapsed))
+        payload = report.json_payload(info, settings, all_rows, found, mem, elapsed)
+        if sparse is not None:
+            payload["sparse"] = sparse
+        report.write_json(args.json, payload)
     if args.png:
         report.save_png(args.png, all_rows, info, settings)
     return 0
