@@ -539,6 +539,29 @@ class Traced:
                 np.array([np.concatenate([np.ravel(g) for g in flatten(grad)[0]])
                           for _, grad in pairs]))
 
+    def hvp_many(self, points, vectors, *, executor=None, chunk_size=None,
+                 progress=False):
+        """Hessian-vector products at many points: row k of the result is the
+        Hessian (w.r.t. argument ``argnum``, an int) at ``points[k]`` times
+        ``vectors[k]``, both given as in grad_many (one row of the argument's numbers
+        per point, or one array of its shape); returns (N, n). ``executor``,
+        ``chunk_size`` and ``progress`` as in grad_many."""
+        if executor is not None:
+            return map_points(self, "hvp_many", points, (vectors,), executor,
+                              chunk_size, progress)
+        rec = self._current
+        argnum = self.argnum % len(rec.leaf_slots) if type(self.argnum) is int else 0
+        point_args = self._point_args(points)
+        directions = point_rows(rec, argnum, vectors)
+        if len(directions) != len(point_args):
+            raise ValueError(f"one vector per point: {len(point_args)} points, "
+                             f"{len(directions)} vectors")
+        return np.array([
+            np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in flatten(
+                self.hvp(args, args_at(rec, argnum, direction)[argnum]))[0]])
+            for args, direction in zip(point_args, directions)]).reshape(
+                len(directions), -1)
+
     def _point_args(self, points):
         """The arguments at each point: argument argnum (an int) holding its row, the
         others as in the latest recording."""

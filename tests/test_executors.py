@@ -218,3 +218,34 @@ def test_jacobian_many_on_an_executor_is_the_serial_result(points, process_pool)
             traced.jacobian_many(points, executor=pool, chunk_size=7), serial)
         with pytest.raises(TypeError, match="out="):
             traced.jacobian_many(points, np.empty_like(serial), executor=pool)
+
+
+@pytest.mark.parametrize("fun", [rosenbrock, log_likelihood])
+def test_hvp_many_is_hvp_at_each_point_and_the_same_on_executors(fun, points,
+                                                                 process_pool):
+    example = [0.5] * 20 if fun is rosenbrock else np.full(20, 0.5)
+    traced = ft.trace(fun, example)
+    vectors = np.random.default_rng(4).normal(size=points.shape)
+    serial = traced.hvp_many(points[:40], vectors[:40])
+    assert serial.shape == (40, 20)
+    for k in (0, 17, 39):
+        at = list(points[k]) if fun is rosenbrock else points[k]
+        along = list(vectors[k]) if fun is rosenbrock else vectors[k]
+        np.testing.assert_allclose(serial[k], np.ravel(traced.hvp((at,), along)),
+                                   rtol=1e-14)
+        np.testing.assert_allclose(serial[k], ft.hessian(fun)(points[k]) @ vectors[k],
+                                   rtol=1e-10, atol=1e-10)
+    assert np.array_equal(traced.hvp_many(points[:40], vectors[:40],
+                                          executor=process_pool, chunk_size=9), serial)
+    with ThreadPoolExecutor(2) as pool:
+        assert np.array_equal(traced.hvp_many(points[:40], vectors[:40],
+                                              executor=pool), serial)
+    with pytest.raises(ValueError, match="one vector per point"):
+        traced.hvp_many(points[:40], vectors[:39])
+
+
+def test_hvp_many_on_dask_is_the_serial_result(dask_client, points):
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    vectors = points[::-1].copy()
+    assert np.array_equal(traced.hvp_many(points, vectors, executor=dask_client),
+                          traced.hvp_many(points, vectors))
