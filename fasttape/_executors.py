@@ -98,10 +98,13 @@ def _remember(key, traced):
 
 
 def _chunk_size(per_point, remaining, workers):
-    """Points per task: TARGET_SECONDS of work, but no fewer tasks than workers."""
-    by_time = max(1, math.ceil(TARGET_SECONDS / max(per_point, 1e-9)))
-    by_workers = max(1, math.ceil(remaining / max(workers, 1)))
-    return min(by_time, by_workers)
+    """Points per task: about TARGET_SECONDS of work each, in a number of tasks that
+    is a multiple of the workers (and at least one each), so that the last round of
+    tasks does not leave workers idle while one finishes a lone chunk."""
+    workers = max(workers, 1)
+    tasks = max(1, math.ceil(remaining * per_point / TARGET_SECONDS))
+    tasks = workers * math.ceil(tasks / workers)
+    return max(1, math.ceil(remaining / tasks))
 
 
 def is_dask_client(executor):
