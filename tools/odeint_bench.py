@@ -65,7 +65,8 @@ def rotating(y, t, W, c):
     return W @ y + 0.01 * fnp.tanh(y) + c
 
 
-def memory(span, frequency=10.0, n_states=10, **kw):
+def memory(span, frequency=10.0, n_states=10, mxstep=10 ** 6, **kw):
+    kw = dict(kw, mxstep=mxstep)
     W, c = oscillator(n_states, frequency)
     y0 = np.ones(n_states)
     t = np.linspace(0.0, span, 100)

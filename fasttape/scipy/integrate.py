@@ -130,7 +130,15 @@ class _Problem:
 
     def adjoint(self, g, yt, t, varying, scalar_y0):
         if _all_numbers(g, t, (yt, *varying)):
-            return self.numeric_adjoint(_np.asarray(g), yt, t, varying, scalar_y0)
+            try:
+                rhs = self.traced_rhs(yt[-1], float(t[-1]), varying, _np.shape(yt)[1])
+            except Exception:
+                # func does something a trace cannot replay: the recordings below
+                # (one per evaluation) differentiate whatever fasttape records
+                rhs = None
+            if rhs is not None:
+                return self.numeric_adjoint(rhs, _np.asarray(g), yt, t, varying,
+                                            scalar_y0)
         n_times, n_states = _np.shape(_value(yt))
         g = fnp.reshape(g, (n_times, n_states))
         shapes = [_np.shape(_value(v)) for v in varying]
@@ -175,7 +183,7 @@ class _Problem:
         dy0 = fnp.reshape(adjoint, ()) if scalar_y0 else adjoint
         return [dy0, fnp.stack(dt)] + d_args
 
-    def numeric_adjoint(self, g, yt, t, varying, scalar_y0):
+    def numeric_adjoint(self, rhs, g, yt, t, varying, scalar_y0):
         """The adjoint on plain numbers (a first derivative): the same backward solves
         as ``adjoint``, whose right-hand side replays one trace of func (recorded
         once, in C at each call: fasttape.trace) for f and the pullback of -a."""
@@ -185,7 +193,6 @@ class _Problem:
                    for v in varying]
         sizes = [int(_np.size(v)) for v in varying]
         n_args = sum(sizes)
-        rhs = self.traced_rhs(yt[-1], float(t[-1]), varying, n_states)
         arg_slices, start = [], 2 * n_states
         for size in sizes:
             arg_slices.append(slice(start, start + size))
