@@ -15,7 +15,10 @@ with their number. Its rules solve other ODEs with SciPy's odeint:
   u(t_0) = t_y0 - f(y_0, t_0) t_t0; the tangent at t_i is u(t_i) + f(y_i, t_i) t_ti.
 
 The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fasttape
-recordings of ``func``. The rules call ``odeint`` again, so a derivative
+recordings of ``func``; for a first derivative (plain numbers) the adjoint traces
+func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays). The
+backward solve restarts SciPy's solver at each time point whose cotangent is nonzero:
+that restart, not the right-hand side, is most of its cost with many time points. The rules call ``odeint`` again, so a derivative
 differentiated again is one more adjoint solve (second order, at the price of
 nested recordings inside the right-hand side).
 """
