@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
-                              sweep_gradients, tangents_of, variable_at)
+                              leaf_gradients, output_refs, sweep_gradients, tangents_of,
+                              variable_at)
 from fasttape._containers import LEAF, Structure, flatten, joined, split_like
 from fasttape._executors import map_points
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, resolve_argnum,
@@ -88,10 +89,10 @@ class TraceRecording:
     """
     __slots__ = ("tape", "structures", "leaves", "scalar_only", "leaf_slots",
                  "out_structure", "all_slots", "outputs", "example_values",
-                 "example_args", "out_slots", "out_constants", "argnum", "calls")
+                 "example_args", "out_slots", "out_constants", "argnum", "calls", "lean")
 
     def __init__(self, **fields):
-        for name in self.__slots__[:-1]:
+        for name in self.__slots__[:-2]:
             value = fields.pop(name)
             if isinstance(value, np.ndarray):
                 value = value.copy()
@@ -102,6 +103,7 @@ class TraceRecording:
         if fields:
             raise TypeError(f"unknown fields {sorted(fields)}")
         object.__setattr__(self, "calls", self._compiled_calls())
+        object.__setattr__(self, "lean", self._lean_vjp())
 
     def _compiled_calls(self):
         """The calls in one C call each (fasttape._scalar_calls) for scalar code whose
@@ -301,6 +303,21 @@ class TraceRecording:
 
     def all_leaves(self):
         return [leaf for arg in self.leaves for leaf in arg]
+
+    def _lean_vjp(self):
+        """For Traced.value_and_vjp_arrays: (the leaves, one per argument; the output's
+        references; the leaves of argnum), or None where it does not apply (scalar
+        code, containers, not one array output, an argument named twice)."""
+        argnums = [self.argnum] if type(self.argnum) is int else list(self.argnum)
+        argnums = [i % len(self.leaves) for i in argnums]
+        if not self.scalar_only and all(len(a) == 1 for a in self.leaves) \
+                and all(s.kind is LEAF for s in self.structures) \
+                and len(self.outputs) == 1 and type(self.outputs[0]) is ArrayVariable \
+                and len(set(argnums)) == len(argnums):
+            out_slots, out_anodes = output_refs(list(self.outputs))
+            return ([a[0] for a in self.leaves], out_slots, out_anodes,
+                    [self.leaves[i][0] for i in argnums])
+        return None
 
 
 class Traced:
@@ -608,6 +625,11 @@ class Traced:
 
     def vjp(self, args: Sequence[Any], cotangent: Any) -> Any:
         """Gradient of <cotangent, f(*args)> with respect to argument(s) argnum."""
+        return self.value_and_vjp(args, cotangent)[1]
+
+    def value_and_vjp(self, args: Sequence[Any], cotangent: Any) -> tuple[Any, Any]:
+        """(f(*args), gradient of <cotangent, f(*args)> with respect to argument(s)
+        argnum): one replay and one reverse sweep."""
         with self._lock:
             rec = self._replay(args)
             seeds, _ = flatten(cotangent)
@@ -617,7 +639,36 @@ class Traced:
                 flat = reverse_flat(rec.tape, outputs, seeds, rec.all_leaves())
             else:
                 flat = None
-            return rec.rebuild_grads(flat, self.argnum)
+            return rec.output_values(), rec.rebuild_grads(flat, self.argnum)
+
+    def value_and_vjp_arrays(self, args: Sequence[Any], cotangent: Any) -> tuple[Any, list]:
+        """value_and_vjp for many calls in a loop (an ODE solver's right-hand side):
+        args plain numbers and arrays, one per argument, and the output one array;
+        returns (the output's value, [the gradient of each argument in argnum]). The
+        leaves are written straight into the tape (their shapes checked, none of the
+        general path's container handling); anything else (containers, scalar
+        recordings, a changed branch) takes value_and_vjp."""
+        with self._lock:
+            rec = self._current
+            lean = rec.lean
+            if lean is not None and len(args) == len(lean[0]):
+                leaves, out_slots, out_anodes, wanted = lean
+                slots, values = [], []
+                for a, leaf in zip(args, leaves):
+                    if type(leaf) is Variable:
+                        slots.append(leaf.slot)
+                        values.append(float(a))
+                    elif np.shape(a) != leaf.shape:
+                        raise ValueError(f"an array of shape {leaf.shape} was traced, "
+                                         f"got shape {np.shape(a)}")
+                    else:
+                        rec.tape.write_array_input(leaf.anode, a)
+                if rec.tape.replay(slots, values) < 0 and rec.changed_array_guard() is None:
+                    value = rec.outputs[0].value.copy()
+                    rec.tape.seed_and_sweep(out_slots, out_anodes, [cotangent])
+                    return value, leaf_gradients(rec.tape, wanted)
+        value, grads = self.value_and_vjp(args, cotangent)
+        return value, list(grads) if type(self.argnum) is not int else [grads]
 
     def jvp(self, args: Sequence[Any], tangents: Any) -> Any:
         """(f(*args), directional derivative along tangents), tangents having the

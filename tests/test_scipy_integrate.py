@@ -162,3 +162,30 @@ def test_cotangents_zero_at_some_time_points(rng):
         u[rows] = rng.standard_normal((len(rows), 3))
         loss = lambda y0, t, a, b: fnp.sum(u * odeint(forced, y0, t, args=(a, b), **TIGHT))
         check_grads(loss, modes=("rev",))(y0, t, a, b)
+
+
+def test_a_right_hand_side_that_reads_floats_is_still_differentiated(rng):
+    # float(t) cannot be traced (the adjoint's fast path): the reverse rule records
+    # func at each evaluation instead
+    import math
+    y0, t = rng.standard_normal(3), np.linspace(0.0, 1.0, 4)
+
+    def wobble(y, t, k):
+        return -k * y * (1.0 + 0.1 * math.sin(float(t)))
+    check_grads(lambda y0, k: odeint(wobble, y0, t, args=(k,), **TIGHT),
+                modes=("rev",), order=1)(y0, 1.3)
+
+
+def test_gradient_with_cotangents_at_some_time_points_only(rng):
+    # the backward solves cross the time points whose cotangent is zero
+    W, c = 0.8 * rng.standard_normal((3, 3)), rng.standard_normal(3)
+    y0, t = rng.standard_normal(3), np.linspace(0.0, 1.5, 6)
+    u = np.zeros((6, 3))
+    u[2], u[5] = rng.standard_normal(3), rng.standard_normal(3)
+    loss = lambda solve: lambda y0, t, W, c: fnp.sum(u * solve(y0, t, W, c))
+    adjoint = fasttape.grad(loss(lambda y0, t, W, c: odeint(
+        network, y0, t, args=(W, c), **TIGHT)), (0, 1, 2, 3))(y0, t, W, c)
+    direct = fasttape.grad(loss(lambda y0, t, W, c: rk4(
+        network, y0, t, (W, c), 200)), (0, 1, 2, 3))(y0, t, W, c)
+    for name, x, y in zip(("y0", "t", "W", "c"), adjoint, direct):
+        np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-9, err_msg=name)

@@ -1567,3 +1567,27 @@ def test_grad_many_refuses_complex_points_of_a_scalar_trace():
     traced = ft.trace(lambda x: x[0] * x[1], [1.0, 2.0])
     with pytest.raises(TypeError, match="complex"):
         traced.grad_many(np.ones((3, 2)) + 1j)
+
+
+def test_value_and_vjp_arrays_matches_value_and_vjp_and_falls_back(rng):
+    # the lean door for ODE right-hand sides: arrays and numbers, one array output
+    W, y = rng.standard_normal((4, 4)), rng.standard_normal(4)
+
+    def f(y, s, W):
+        z = fnp.tanh(W @ y) * s
+        return z if s > 0 else -z
+    traced = ft.trace(f, y, 0.5, W, argnum=(0, 2), retrace=True)
+    u = rng.standard_normal(4)
+    for s in (0.7, -0.3):         # the second takes the other branch: a retrace
+        value, grads = traced.value_and_vjp_arrays((y, s, W), u)
+        expected_value, expected = traced.value_and_vjp((y, s, W), u)
+        np.testing.assert_allclose(value, f(y, s, W))
+        np.testing.assert_allclose(value, expected_value)
+        assert len(grads) == 2
+        for got, want in zip(grads, expected):
+            np.testing.assert_allclose(got, want)
+        direct = ft.grad(lambda y, W: fnp.sum(u * f(y, s, W)), (0, 1))(y, W)
+        for got, want in zip(grads, direct):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        traced.value_and_vjp_arrays((np.ones(3), 0.7, W), u)

@@ -15,7 +15,10 @@ with their number. Its rules solve other ODEs with SciPy's odeint:
   u(t_0) = t_y0 - f(y_0, t_0) t_t0; the tangent at t_i is u(t_i) + f(y_i, t_i) t_ti.
 
 The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fasttape
-recordings of ``func``. The rules call ``odeint`` again, so a derivative
+recordings of ``func``; for a first derivative (plain numbers) the adjoint traces
+func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays). The
+backward solve restarts SciPy's solver at each time point whose cotangent is nonzero:
+that restart, not the right-hand side, is most of its cost with many time points. The rules call ``odeint`` again, so a derivative
 differentiated again is one more adjoint solve (second order, at the price of
 nested recordings inside the right-hand side).
 """
@@ -28,6 +31,7 @@ from fasttape._rule_nodes import rule_node
 from fasttape._variable import Variable
 from fasttape.differential import jvp as _jvp
 from fasttape.differential import vjp as _vjp
+from fasttape.trace import trace
 
 __all__ = ["odeint"]
 
@@ -128,6 +132,16 @@ class _Problem:
         return reverse
 
     def adjoint(self, g, yt, t, varying, scalar_y0):
+        if _all_numbers(g, t, (yt, *varying)):
+            try:
+                rhs = self.traced_rhs(yt[-1], float(t[-1]), varying, _np.shape(yt)[1])
+            except Exception:
+                # func does something a trace cannot replay: the recordings below
+                # (one per evaluation) differentiate whatever fasttape records
+                rhs = None
+            if rhs is not None:
+                return self.numeric_adjoint(rhs, _np.asarray(g), yt, t, varying,
+                                            scalar_y0)
         n_times, n_states = _np.shape(_value(yt))
         g = fnp.reshape(g, (n_times, n_states))
         shapes = [_np.shape(_value(v)) for v in varying]
@@ -171,6 +185,60 @@ class _Problem:
             start += size
         dy0 = fnp.reshape(adjoint, ()) if scalar_y0 else adjoint
         return [dy0, fnp.stack(dt)] + d_args
+
+    def numeric_adjoint(self, rhs, g, yt, t, varying, scalar_y0):
+        """The adjoint on plain numbers (a first derivative): the same backward solves
+        as ``adjoint``, whose right-hand side replays one trace of func (recorded
+        once, in C at each call: fasttape.trace) for f and the pullback of -a."""
+        n_times, n_states = yt.shape
+        g = g.reshape(n_times, n_states)
+        varying = [_np.asarray(v, dtype=_np.float64) if _np.ndim(v) else float(v)
+                   for v in varying]
+        sizes = [int(_np.size(v)) for v in varying]
+        n_args = sum(sizes)
+        arg_slices, start = [], 2 * n_states
+        for size in sizes:
+            arg_slices.append(slice(start, start + size))
+            start += size
+        derivative = _np.empty(2 * n_states + n_args)
+
+        def augmented(state, time):
+            value, (dy, *dargs) = rhs.value_and_vjp_arrays(
+                (state[:n_states], time, *varying), -state[n_states:2 * n_states])
+            derivative[:n_states] = value
+            derivative[n_states:2 * n_states] = dy
+            for where, d in zip(arg_slices, dargs):
+                derivative[where] = _np.ravel(d)
+            return derivative
+
+        def f_at(i):
+            return rhs(yt[i], float(t[i]), *varying)
+
+        stops = [i for i in range(1, n_times - 1) if _np.any(g[i] != 0.0)]
+        stops = sorted({0, n_times - 1, *stops})
+        state = _np.concatenate([yt[-1], g[-1], _np.zeros(n_args)])
+        dt = _np.zeros(n_times)
+        for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
+            dt[hi] = g[hi] @ f_at(hi)
+            state[:n_states] = yt[hi]
+            state = _integrate.odeint(augmented, state, [t[hi], t[lo]],
+                                      **self.kwargs)[1]
+            if lo == 0:
+                dt[0] = -(state[n_states:2 * n_states] @ f_at(0))
+            state[n_states:2 * n_states] += g[lo]
+        adjoint = state[n_states:2 * n_states]
+        d_args = [state[where].reshape(_np.shape(v)) if _np.ndim(v) else
+                  float(state[where][0]) for where, v in zip(arg_slices, varying)]
+        return [float(adjoint[0]) if scalar_y0 else adjoint.copy(), dt] + d_args
+
+    def traced_rhs(self, y, time, varying, n_states):
+        """func traced once at (y, time, *varying) as a function of all three, its
+        derivatives taken in y and the varying arguments; recorded again where a
+        comparison made in func comes out otherwise."""
+        def flat_rhs(y, time, *varying):
+            return fnp.reshape(self.rhs(y, time, varying), (n_states,))
+        return trace(flat_rhs, _np.array(y, dtype=_np.float64), time, *varying,
+                     argnum=(0, *range(2, 2 + len(varying))), retrace=True)
 
     # -- forward mode: the sensitivity ODE ------------------------------------------------
 
