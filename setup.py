@@ -35,8 +35,8 @@ DIRECTIVES = {
 }
 
 # the tape's modules bottom to top (docs/architecture.md), then the layers on it
-MODULES = ["_tape_storage", "_array_reverse", "_array_forward", "_reverse", "_forward",
-           "_second_order", "_batched", "_scalar_calls", "_tape", "_tape_pools",
+MODULES = ["_opmath_rare", "_tape_storage", "_array_reverse", "_array_forward", "_reverse",
+           "_forward", "_second_order", "_batched", "_scalar_calls", "_tape", "_tape_pools",
            "_tape_state", "_variable", "_elementary", "_arrays", "_sparsity", "_coloring"]
 
 # -fno-trapping-math and -fno-math-errno change no result (IEEE semantics, nan and inf

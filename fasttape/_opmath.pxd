@@ -2,7 +2,8 @@
 # The op table's formulas in C (fasttape/_optable.py is their one source): values,
 # partials and second partials of every scalar op, and the per-op step of each scalar
 # sweep. The sweeps (_reverse, _forward, _second_order) own the loops; each calls one
-# step per node, whose switch gcc inlines into the loop. Formulas follow NumPy's
+# step per node, whose switch gcc inlines into the loop; the ops of
+# _optable.OUT_OF_LINE go on to a call into fasttape._opmath_rare. Formulas follow NumPy's
 # float64 semantics: IEEE results, no exceptions (log(-1) is nan, 1/0 is inf), NaN
 # propagates.
 
@@ -14,6 +15,8 @@ from libc.math cimport M_2_SQRTPI as TWO_OVER_SQRT_PI, M_LN10 as LN10, M_LN2 as 
 
 from fasttape._opcodes cimport *
 from fasttape._opmath_helpers cimport *
+from fasttape._opmath_rare cimport (replay_step_rare, reverse_step_rare,
+                                    second_order_step_rare, tangent_step_rare)
 
 
 # -- values and partials of one op at one point ---------------------------------------
@@ -625,48 +628,9 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
     elif op == OP_SINC:      # y = sinc(x)
         va = values[a]
         adjoints[a] += g * (sinc_derivative(va, y))
-    elif op == OP_GAMMA:      # y = gamma(x)
-        va = values[a]
-        adjoints[a] += g * (y * digamma_series(va))
-    elif op == OP_GAMMALN:      # y = gammaln(x)
-        va = values[a]
-        adjoints[a] += g * (digamma_series(va))
-    elif op == OP_RGAMMA:      # y = rgamma(x)
-        va = values[a]
-        adjoints[a] += g * (-(y * digamma_series(va)))
-    elif op == OP_GAMMASGN:      # y = gammasgn(x)
-        adjoints[a] += g * (0.0)
-    elif op == OP_DIGAMMA:      # y = digamma(x)
-        va = values[a]
-        adjoints[a] += g * (trigamma(va))
-    elif op == OP_ERFC:      # y = erfc(x)
-        va = values[a]
-        adjoints[a] += g * (-TWO_OVER_SQRT_PI * exp(-(va * va)))
-    elif op == OP_ERFINV:      # y = erfinv(x)
-        adjoints[a] += g * (exp(y * y) / TWO_OVER_SQRT_PI)
-    elif op == OP_ERFCINV:      # y = erfcinv(x)
-        adjoints[a] += g * (-(exp(y * y) / TWO_OVER_SQRT_PI))
     elif op == OP_LOGIT:      # y = logit(x)
         va = values[a]
         adjoints[a] += g * (1.0 / (va * (1.0 - va)))
-    elif op == OP_I0:      # y = i0(x)
-        va = values[a]
-        adjoints[a] += g * (i1(va))
-    elif op == OP_I1:      # y = i1(x)
-        va = values[a]
-        adjoints[a] += g * (i1_derivative(va))
-    elif op == OP_J0:      # y = j0(x)
-        va = values[a]
-        adjoints[a] += g * (-j1(va))
-    elif op == OP_J1:      # y = j1(x)
-        va = values[a]
-        adjoints[a] += g * (j1_derivative(va))
-    elif op == OP_Y0:      # y = y0(x)
-        va = values[a]
-        adjoints[a] += g * (-y1(va))
-    elif op == OP_Y1:      # y = y1(x)
-        va = values[a]
-        adjoints[a] += g * (y0(va) - y1(va) / va)
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -724,6 +688,8 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         logaddexp2_partials(va, vb, y, &da, &db)
         adjoints[a] += g * (da)
         adjoints[b] += g * (db)
+    else:
+        reverse_step_rare(op, a, b, g, y, values, constants, extras, adjoints)
 
 
 cdef inline double replay_step(opcode_t op, index_t a, index_t b,
@@ -890,51 +856,9 @@ cdef inline double replay_step(opcode_t op, index_t a, index_t b,
     elif op == OP_SINC:
         va = values[a]
         return sinc(va)
-    elif op == OP_GAMMA:
-        va = values[a]
-        return gamma(va)
-    elif op == OP_GAMMALN:
-        va = values[a]
-        return gammaln(va)
-    elif op == OP_RGAMMA:
-        va = values[a]
-        return rgamma(va)
-    elif op == OP_GAMMASGN:
-        va = values[a]
-        return gammasgn(va)
-    elif op == OP_DIGAMMA:
-        va = values[a]
-        return digamma(va)
-    elif op == OP_ERFC:
-        va = values[a]
-        return erfc(va)
-    elif op == OP_ERFINV:
-        va = values[a]
-        return erfinv(va)
-    elif op == OP_ERFCINV:
-        va = values[a]
-        return erfcinv(va)
     elif op == OP_LOGIT:
         va = values[a]
         return logit(va)
-    elif op == OP_I0:
-        va = values[a]
-        return i0(va)
-    elif op == OP_I1:
-        va = values[a]
-        return i1(va)
-    elif op == OP_J0:
-        va = values[a]
-        return j0(va)
-    elif op == OP_J1:
-        va = values[a]
-        return j1(va)
-    elif op == OP_Y0:
-        va = values[a]
-        return y0(va)
-    elif op == OP_Y1:
-        va = values[a]
-        return y1(va)
     elif op == OP_ARCTAN2:
         va = values[a]
         vb = values[b]
@@ -975,7 +899,7 @@ cdef inline double replay_step(opcode_t op, index_t a, index_t b,
         va = values[a]
         vb = values[b]
         return logaddexp2(va, vb)
-    return NAN
+    return replay_step_rare(op, a, b, values, constants, extras)
 
 
 cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
@@ -1114,48 +1038,9 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
     elif op == OP_SINC:      # y = sinc(x)
         va = values[a]
         return times(sinc_derivative(va, y), tangents[a])
-    elif op == OP_GAMMA:      # y = gamma(x)
-        va = values[a]
-        return times(y * digamma_series(va), tangents[a])
-    elif op == OP_GAMMALN:      # y = gammaln(x)
-        va = values[a]
-        return times(digamma_series(va), tangents[a])
-    elif op == OP_RGAMMA:      # y = rgamma(x)
-        va = values[a]
-        return times(-(y * digamma_series(va)), tangents[a])
-    elif op == OP_GAMMASGN:      # y = gammasgn(x)
-        return times(0.0, tangents[a])
-    elif op == OP_DIGAMMA:      # y = digamma(x)
-        va = values[a]
-        return times(trigamma(va), tangents[a])
-    elif op == OP_ERFC:      # y = erfc(x)
-        va = values[a]
-        return times(-TWO_OVER_SQRT_PI * exp(-(va * va)), tangents[a])
-    elif op == OP_ERFINV:      # y = erfinv(x)
-        return times(exp(y * y) / TWO_OVER_SQRT_PI, tangents[a])
-    elif op == OP_ERFCINV:      # y = erfcinv(x)
-        return times(-(exp(y * y) / TWO_OVER_SQRT_PI), tangents[a])
     elif op == OP_LOGIT:      # y = logit(x)
         va = values[a]
         return times(1.0 / (va * (1.0 - va)), tangents[a])
-    elif op == OP_I0:      # y = i0(x)
-        va = values[a]
-        return times(i1(va), tangents[a])
-    elif op == OP_I1:      # y = i1(x)
-        va = values[a]
-        return times(i1_derivative(va), tangents[a])
-    elif op == OP_J0:      # y = j0(x)
-        va = values[a]
-        return times(-j1(va), tangents[a])
-    elif op == OP_J1:      # y = j1(x)
-        va = values[a]
-        return times(j1_derivative(va), tangents[a])
-    elif op == OP_Y0:      # y = y0(x)
-        va = values[a]
-        return times(-y1(va), tangents[a])
-    elif op == OP_Y1:      # y = y1(x)
-        va = values[a]
-        return times(y0(va) - y1(va) / va, tangents[a])
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
         va = values[a]
         vb = values[b]
@@ -1203,7 +1088,7 @@ cdef inline double tangent_step(opcode_t op, index_t a, index_t b, double y,
         vb = values[b]
         logaddexp2_partials(va, vb, y, &da, &db)
         return times(da, tangents[a]) + times(db, tangents[b])
-    return NAN
+    return tangent_step_rare(op, a, b, y, values, constants, extras, tangents)
 
 
 cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
@@ -1484,90 +1369,10 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         q = sinc_second(va, y)
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_GAMMA:      # y = gamma(x)
-        va = values[a]
-        p = y * digamma_series(va)
-        q = y * (digamma_series(va) * digamma_series(va) + trigamma(va))
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_GAMMALN:      # y = gammaln(x)
-        va = values[a]
-        p = digamma_series(va)
-        q = trigamma(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_RGAMMA:      # y = rgamma(x)
-        va = values[a]
-        p = -(y * digamma_series(va))
-        q = y * (digamma_series(va) * digamma_series(va) - trigamma(va))
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_GAMMASGN:      # y = gammasgn(x)
-        p = 0.0
-        adj[a] += g * (p)
-        adj_t[a] += gt * p
-    elif op == OP_DIGAMMA:      # y = digamma(x)
-        va = values[a]
-        p = trigamma(va)
-        q = tetragamma(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_ERFC:      # y = erfc(x)
-        va = values[a]
-        p = -TWO_OVER_SQRT_PI * exp(-(va * va))
-        q = 2.0 * va * TWO_OVER_SQRT_PI * exp(-(va * va))
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_ERFINV:      # y = erfinv(x)
-        p = exp(y * y) / TWO_OVER_SQRT_PI
-        q = 2.0 * y * exp(2.0 * (y * y)) / (TWO_OVER_SQRT_PI * TWO_OVER_SQRT_PI)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_ERFCINV:      # y = erfcinv(x)
-        p = -(exp(y * y) / TWO_OVER_SQRT_PI)
-        q = 2.0 * y * exp(2.0 * (y * y)) / (TWO_OVER_SQRT_PI * TWO_OVER_SQRT_PI)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_LOGIT:      # y = logit(x)
         va = values[a]
         p = 1.0 / (va * (1.0 - va))
         q = (2.0 * va - 1.0) / (va * (1.0 - va) * (va * (1.0 - va)))
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_I0:      # y = i0(x)
-        va = values[a]
-        p = i1(va)
-        q = i1_derivative(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_I1:      # y = i1(x)
-        va = values[a]
-        p = i1_derivative(va)
-        q = i1_second(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_J0:      # y = j0(x)
-        va = values[a]
-        p = -j1(va)
-        q = -j1_derivative(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_J1:      # y = j1(x)
-        va = values[a]
-        p = j1_derivative(va)
-        q = j1_second(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_Y0:      # y = y0(x)
-        va = values[a]
-        p = -y1(va)
-        q = y1(va) / va - y0(va)
-        adj[a] += g * (p)
-        adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
-    elif op == OP_Y1:      # y = y1(x)
-        va = values[a]
-        p = y0(va) - y1(va) / va
-        q = 2.0 * y1(va) / (va * va) - y1(va) - y0(va) / va
         adj[a] += g * (p)
         adj_t[a] += gt * p + (g * q * tangents[a] if g != 0.0 and q != 0.0 and tangents[a] != 0.0 else 0.0)
     elif op == OP_ARCTAN2:      # y = atan2(a, b)
@@ -1653,6 +1458,9 @@ cdef inline void second_order_step(opcode_t op, index_t a, index_t b, double g,
         adj[b] += g * db
         adj_t[a] += gt * da + g * (curvature(LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[a]) + curvature(-LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[b]))
         adj_t[b] += gt * db + g * (curvature(-LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[a]) + curvature(LN2 * logaddexp_second(LN2 * va, LN2 * vb), tangents[b]))
+    else:
+        second_order_step_rare(op, a, b, g, gt, y, values, constants, extras, tangents,
+                               adj, adj_t)
 
 
 # -- elementwise loops of unary array nodes ----------------------------------------------

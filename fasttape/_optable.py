@@ -41,6 +41,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+# Ops whose formulas call SciPy's special functions (cython_special; tens of ns each):
+# the scalar sweeps take them through non-inlined functions of fasttape._opmath_rare.
+# Inlined into the sweep loops with the common ops, their cases made the replayed
+# Rosenbrock gradient 1.3x slower (register pressure and code size in the loop) though
+# that code never runs them.
+OUT_OF_LINE = ("GAMMA", "GAMMALN", "RGAMMA", "GAMMASGN", "DIGAMMA", "ERFC", "ERFINV",
+               "ERFCINV", "I0", "I1", "J0", "J1", "Y0", "Y1")
+
+
 @dataclass(frozen=True)
 class ScalarOp:
     name: str                        # enum suffix: OP_<name>
@@ -63,6 +72,12 @@ class ScalarOp:
     value_rtol: float = 1e-14
     comment: str = ""                # a note for the generated C (conventions)
     holomorphic: bool = False        # the formulas hold unchanged for complex operands
+
+    @property
+    def out_of_line(self):
+        """Whether the scalar sweeps reach this op through a call out of their loop
+        (fasttape._opmath_rare) instead of an inlined case: see OUT_OF_LINE."""
+        return self.name in OUT_OF_LINE
 
 
 def structural(name, arity, comment):

@@ -28,6 +28,7 @@ LAYERS = (
     ("fasttape.errors", "fasttape._references", "fasttape._optable", "fasttape._compat",
      "fasttape._version"),
     ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers"),
+    ("fasttape._opmath_rare",),
     ("fasttape._opmath",),
     ("fasttape._tape_storage",),
     ("fasttape._array_helpers", "fasttape._sparsity", "fasttape._coloring"),
