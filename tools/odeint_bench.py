@@ -45,9 +45,15 @@ def timers(y0, t, W, c, **kw):
 def interleaved(num, den, rounds=7):
     ratios, times_num, times_den = [], [], []
     for _ in range(rounds):
-        s = time.perf_counter(); num(); a = time.perf_counter() - s
-        s = time.perf_counter(); den(); b = time.perf_counter() - s
-        ratios.append(a / b); times_num.append(a); times_den.append(b)
+        started = time.perf_counter()
+        num()
+        a = time.perf_counter() - started
+        started = time.perf_counter()
+        den()
+        b = time.perf_counter() - started
+        ratios.append(a / b)
+        times_num.append(a)
+        times_den.append(b)
     return np.median(times_den), np.median(times_num), np.median(ratios)
 
 

@@ -18,9 +18,10 @@ The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fastta
 recordings of ``func``; for a first derivative (plain numbers) the adjoint traces
 func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays). The
 backward solve restarts SciPy's solver at each time point whose cotangent is nonzero:
-that restart, not the right-hand side, is most of its cost with many time points. The rules call ``odeint`` again, so a derivative
-differentiated again is one more adjoint solve (second order, at the price of
-nested recordings inside the right-hand side).
+that restart, not the right-hand side, is most of its cost with many time points.
+The rules call ``odeint`` again, so a derivative differentiated again is one more
+adjoint solve (second order, at the price of nested recordings inside the
+right-hand side).
 """
 import numpy as _np
 import scipy.integrate as _integrate
