@@ -81,21 +81,26 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
                        callback=callback, options=options, **extra)
 
 
+def _nonlinear_parts(constraint):
+    """(fun, its extra args, lower, upper) of a dict or NonlinearConstraint; a clear
+    error for anything else (LinearConstraints are the callers' own case)."""
+    if isinstance(constraint, so.NonlinearConstraint):
+        return constraint.fun, (), constraint.lb, constraint.ub
+    if isinstance(constraint, dict):
+        if constraint.get("type") not in ("eq", "ineq"):
+            raise ValueError(f"a constraint's type is 'eq' or 'ineq', got "
+                             f"{constraint.get('type')!r}")
+        upper = 0.0 if constraint["type"] == "eq" else np.inf
+        return constraint["fun"], tuple(constraint.get("args", ())), 0.0, upper
+    raise TypeError(f"constraints are dicts or NonlinearConstraint / "
+                    f"LinearConstraint objects, got {type(constraint).__name__}")
+
+
 def _with_derivatives(constraint, x0, kind):
     """A constraint with its derivatives from a trace, in the form `kind` takes."""
     if isinstance(constraint, so.LinearConstraint):
         return constraint
-    if isinstance(constraint, so.NonlinearConstraint):
-        fun, lb, ub, more = constraint.fun, constraint.lb, constraint.ub, ()
-    elif isinstance(constraint, dict):
-        fun, more = constraint["fun"], tuple(constraint.get("args", ()))
-        if constraint.get("type") not in ("eq", "ineq"):
-            raise ValueError(f"a constraint's type is 'eq' or 'ineq', got "
-                             f"{constraint.get('type')!r}")
-        lb, ub = 0.0, 0.0 if constraint["type"] == "eq" else np.inf
-    else:
-        raise TypeError(f"constraints are dicts or NonlinearConstraint / "
-                        f"LinearConstraint objects, got {type(constraint).__name__}")
+    fun, more, lb, ub = _nonlinear_parts(constraint)
 
     def vector(x, *a):
         return fnp.reshape(fun(x, *a), (-1,))
@@ -162,18 +167,9 @@ def _constraint_pieces(constraints, x0):
             a = np.atleast_2d(np.asarray(a, dtype=float))
             fn = functools.partial(_linear_map, a)
             lb, ub = c.lb, c.ub
-        elif isinstance(c, so.NonlinearConstraint):
-            fn, lb, ub = c.fun, c.lb, c.ub
-        elif isinstance(c, dict):
-            if c.get("type") not in ("eq", "ineq"):
-                raise ValueError(f"a constraint's type is 'eq' or 'ineq', got "
-                                 f"{c.get('type')!r}")
-            more = tuple(c.get("args", ()))
-            fn = functools.partial(_with_extra_args, c["fun"], more)
-            lb, ub = 0.0, 0.0 if c["type"] == "eq" else np.inf
         else:
-            raise TypeError(f"constraints are dicts or NonlinearConstraint / "
-                            f"LinearConstraint objects, got {type(c).__name__}")
+            fun, more, lb, ub = _nonlinear_parts(c)
+            fn = functools.partial(_with_extra_args, fun, more)
         size = int(np.size(np.asarray(_plain(fn(x0)))))
         pieces.append((fn, np.broadcast_to(np.asarray(lb, dtype=float), (size,)),
                        np.broadcast_to(np.asarray(ub, dtype=float), (size,))))

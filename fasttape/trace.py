@@ -566,9 +566,9 @@ class Traced:
         if executor is not None:
             return map_points(self, "hvp_many", points, (vectors,), executor,
                               chunk_size, progress)
+        point_args = self._point_args(points)        # (refuses a non-int argnum)
         rec = self._current
-        argnum = self.argnum % len(rec.leaf_slots) if type(self.argnum) is int else 0
-        point_args = self._point_args(points)
+        argnum = self.argnum % len(rec.leaf_slots)
         directions = point_rows(rec, argnum, vectors)
         if len(directions) != len(point_args):
             raise ValueError(f"one vector per point: {len(point_args)} points, "
