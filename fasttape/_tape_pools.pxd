@@ -8,5 +8,8 @@ cpdef object active_tape()       # the innermost active tape, or None (also mid-
 cpdef Tape acquire_tape()        # a clean pooled tape, pushed as the active one
 cpdef release_tape(Tape tape)    # pop it, reset it, return it to the pool
 
-# no_grad(): True inside a no_grad() block of this thread (one C int read otherwise)
+# no_grad(): the number of open no_grad() blocks over all threads (changed with the GIL
+# held), read inline by the recording paths before they ask recording_paused().
+cdef int n_paused
+# True inside a no_grad() block of this thread
 cdef bint recording_paused() noexcept

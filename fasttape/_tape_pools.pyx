@@ -76,7 +76,7 @@ def pooled_tapes():
 # A per-thread depth (the thread-local's .no_grad_depth) and, for the fast check, the
 # number of open blocks over all threads (n_paused, changed with the GIL held).
 
-cdef int n_paused = 0
+n_paused = 0
 
 
 cdef bint recording_paused() noexcept:

@@ -8,7 +8,7 @@ from cpython.long cimport PyLong_AsDouble, PyLong_Check
 
 from fasttape._tape cimport (Tape, index_t, opcode_t, push_constant, push_node,
                              OP_CONST)
-from fasttape._tape_pools cimport recording_paused
+from fasttape._tape_pools cimport n_paused, recording_paused
 
 
 @cython.final
@@ -59,13 +59,13 @@ cdef inline double value_of(Variable v) noexcept:
 
 cdef inline object record_unary(opcode_t op, Variable x, double value):
     check_live(x)
-    if recording_paused():
+    if n_paused and recording_paused():
         return value
     return new_variable(x.tape, push_node(x.tape, op, <index_t>x.slot, 0, value))
 
 
 cdef inline object record_binary(opcode_t op, Variable a, Variable b, double value):
-    if recording_paused():
+    if n_paused and recording_paused():
         return value
     return new_variable(a.tape, push_node(a.tape, op, <index_t>a.slot,
                                           <index_t>b.slot, value))
@@ -75,7 +75,7 @@ cdef inline object record_vc(opcode_t op, Variable a, double c, double value):
     """a op c, c a constant: the constant goes to the pool, not to a slot."""
     cdef Tape t = a.tape
     check_live(a)
-    if recording_paused():
+    if n_paused and recording_paused():
         return value
     return new_variable(t, push_node(t, op, <index_t>a.slot, push_constant(t, c), value))
 
@@ -83,7 +83,7 @@ cdef inline object record_vc(opcode_t op, Variable a, double c, double value):
 cdef inline object record_cv(opcode_t op, double c, Variable b, double value):
     cdef Tape t = b.tape
     check_live(b)
-    if recording_paused():
+    if n_paused and recording_paused():
         return value
     return new_variable(t, push_node(t, op, push_constant(t, c), <index_t>b.slot, value))
 
