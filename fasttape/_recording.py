@@ -32,6 +32,7 @@ One fast path stays outside the class: grad of a function of Python floats
 more than the whole call: the textbook gradient takes about 1.5 microseconds); it ends
 as this module does, by ``finish_output``, for an output that is not a Variable.
 """
+import math
 import numbers
 import warnings
 
@@ -340,13 +341,18 @@ class Recording:
         reshape = fnp.reshape if type(matrix) is ArrayVariable else np.reshape
         if single:
             return reshape(matrix, out_shapes[0] + x_shapes[0])
+        if type(matrix) is np.ndarray and all(s == () for s in out_shapes) and \
+                all(s == () for s in x_shapes):
+            # numbers in and out: float entries, as grad gives for numbers
+            return self.out_structure.rebuild([self.rebuild(row)
+                                               for row in matrix.tolist()])
         per_output = []
         row = 0
         for o_shape in out_shapes:
-            n_o = int(np.prod(o_shape))
+            n_o = math.prod(o_shape)
             blocks, column = [], 0
             for x_shape in x_shapes:
-                n_x = int(np.prod(x_shape))
+                n_x = math.prod(x_shape)
                 blocks.append(reshape(matrix[row:row + n_o, column:column + n_x],
                                       o_shape + x_shape))
                 column += n_x
@@ -360,8 +366,8 @@ class Recording:
         columns (tangent sweeps, "fwd") or whichever is fewer ("auto")."""
         out_shapes = [shape_of(o) for o in self.out_flat]
         x_shapes = [shape_of(x) for x in self.leaves]
-        n_out = sum(int(np.prod(s)) for s in out_shapes)
-        n_in = sum(int(np.prod(s)) for s in x_shapes)
+        n_out = sum(math.prod(s) for s in out_shapes)
+        n_in = sum(math.prod(s) for s in x_shapes)
         if not self.out_variables or n_out == 0 or n_in == 0:
             matrix = np.zeros((n_out, n_in))    # (no rows or no columns: empty)
         elif not self.nested and (mode == "rev" or mode == "auto" and n_out <= n_in) \
@@ -679,6 +685,29 @@ def finish_output(fun, out, tape, leaves, single):
         value = constant_output(fun, out, True)
         flat = [0.0] * len(leaves)
     return value, (flat[0] if single else tuple(flat))
+
+
+def finish_jacobian(fun, argnum, argnums, args, tape, leaves, out, by_rows,
+                    by_columns):
+    """The ending of jacobian's fast path for floats (_variable.scalar_jacobian) for an
+    output that is not a Variable or a flat list or tuple of them: the general path's
+    Jacobian of what was recorded (the caller releases the pooled tape)."""
+    rec = Recording.__new__(Recording)
+    rec.fun, rec.argnum, rec.tape, rec.out = fun, argnum, tape, out
+    rec.nested = rec.pooled = False
+    rec.dtype = rec._out_flat = None
+    rec.structures, rec.arg_leaves, rec.consecutive = [], [], []
+    start = 0
+    for i in argnums:
+        x = args[i]
+        number = type(x) is float
+        count = 1 if number else len(x)
+        rec.structures.append(LEAF_STRUCTURE if number else Structure.flat(type(x), count))
+        rec.arg_leaves.append(leaves[start:start + count])
+        rec.consecutive.append(not number)
+        start += count
+    rec.leaves = leaves
+    return rec.jacobian("auto" if by_rows and by_columns else "rev" if by_rows else "fwd")
 
 
 def raise_not_scalar(fun, out):

@@ -135,10 +135,13 @@ def register_ufunc(ufunc, handler):
 # implementation of a NumPy function (np.stack([x, y]), ...) or raises TypeError naming
 # it (_arrays.array_function); FINISH_OUTPUT(fun, result, tape, leaves, single) ends grad's
 # fast path (scalar_value_and_grad) for a result that is not a Variable of its tape,
-# as the general path would (_recording.finish_output).
+# as the general path would (_recording.finish_output); FINISH_JACOBIAN(fun, argnum,
+# argnums, args, tape, leaves, result, by_rows, by_columns) ends jacobian's fast path
+# (scalar_jacobian) for another result (_recording.finish_jacobian).
 cdef object ARRAY_UFUNC = None
 cdef object ARRAY_FUNCTION = None
 cdef object FINISH_OUTPUT = None
+cdef object FINISH_JACOBIAN = None
 cdef object FLOAT64 = np.dtype(np.float64)
 
 
@@ -155,6 +158,11 @@ def register_array_function_handler(handler):
 def register_output_finisher(finisher):
     global FINISH_OUTPUT
     FINISH_OUTPUT = finisher
+
+
+def register_jacobian_finisher(finisher):
+    global FINISH_JACOBIAN
+    FINISH_JACOBIAN = finisher
 
 
 FLOAT_ERROR = (
@@ -452,39 +460,167 @@ def is_leaf_input(x):
 
 
 
+cdef bint is_float_or_floats(object x):
+    """A Python float, or a nonempty flat list or tuple of Python floats."""
+    if type(x) is float:
+        return True
+    if (type(x) is not list and type(x) is not tuple) or len(x) == 0:
+        return False
+    for v in x:
+        if type(v) is not float:
+            return False
+    return True
+
+
+cdef object leaves_like(Tape tape, object x, list leaves):
+    """x (a float, or a list or tuple of floats) as leaves on tape, in its own
+    container; each leaf is appended to leaves."""
+    cdef list items
+    cdef Variable leaf
+    cdef Py_ssize_t j
+    if type(x) is float:
+        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(x)))
+        leaves.append(leaf)
+        return leaf
+    items = [None] * len(x)
+    for j in range(len(x)):
+        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0,
+                                            PyFloat_AS_DOUBLE(x[j])))
+        items[j] = leaf
+        leaves.append(leaf)
+    return items if type(x) is list else tuple(items)
+
+
+cdef object row_like(list row, tuple args, argnums, bint single):
+    """One output's derivatives (a float per leaf, in order) in the structure of the
+    differentiated arguments: a float or a list or tuple of floats per argument, a
+    tuple of those for a tuple argnum."""
+    cdef Py_ssize_t start = 0, k
+    per_argument = []
+    for i in argnums:
+        x = args[i]
+        if type(x) is float:
+            per_argument.append(row[start])
+            start += 1
+        else:
+            k = len(x)
+            per_argument.append(row[start:start + k] if type(x) is list
+                                else tuple(row[start:start + k]))
+            start += k
+    return per_argument[0] if single else tuple(per_argument)
+
+
 def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
     """The fast path of grad and value_and_grad: every differentiated argument a
-    Python float, outside any other differentiation. Returns (value, gradient), or
-    NotImplemented (having run nothing) when the path does not apply."""
-    cdef Py_ssize_t n = len(args), i, k
+    Python float or a flat list or tuple of them, outside any other differentiation.
+    Returns (value, gradient), the gradient of each argument a float or a list or
+    tuple of floats as the argument, or NotImplemented (having run nothing) when the
+    path does not apply."""
+    cdef Py_ssize_t n = len(args), i
     cdef Tape tape
     cdef Variable out
-    cdef list call_args, leaves
+    cdef list call_args, leaves, flat
     if argnums is None:
         return NotImplemented
     for i in argnums:
-        if not -n <= i < n or type(args[i]) is not float:
+        if not -n <= i < n or not is_float_or_floats(args[i]):
             return NotImplemented
-    if active_tape() is not None or recording_paused():
+    if active_tape() is not None or (n_paused and recording_paused()):
         return NotImplemented
     tape = acquire_tape()
     try:
         call_args = list(args)
         leaves = []
         for i in argnums:
-            leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0,
-                                                PyFloat_AS_DOUBLE(args[i])))
-            call_args[i] = leaf
-            leaves.append(leaf)
+            call_args[i] = leaves_like(tape, args[i], leaves)
         result = fun(*call_args, **kwargs)
         if type(result) is not Variable or (<Variable>result).tape is not tape:
-            return FINISH_OUTPUT(fun, result, tape, leaves, single)
-        out = <Variable>result
-        check_live(out)
-        tape.reverse_c(out.node, out.slot, 1.0)
-        if single:
-            return value_of(out), tape.adjoints[(<Variable>leaves[0]).slot]
-        return value_of(out), tuple([tape.adjoints[(<Variable>leaf).slot]
-                                     for leaf in leaves])
+            value, gradients = FINISH_OUTPUT(fun, result, tape, leaves, False)
+            flat = list(gradients)
+        else:
+            out = <Variable>result
+            check_live(out)
+            tape.reverse_c(out.node, out.slot, 1.0)
+            value = value_of(out)
+            flat = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
     finally:
         release_tape(tape)
+    if single and type(args[argnums[0]]) is float:
+        return value, flat[0]
+    return value, row_like(flat, args, argnums, single)
+
+
+def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
+                    bint by_rows, bint by_columns):
+    """The fast path of jacobian, jacrev and jacfwd: the arguments as grad's fast path
+    takes them, the output a Variable or a flat list or tuple of Variables (and
+    constants). by_rows: reverse sweeps, one per output; by_columns: tangent sweeps, one
+    per input; both: whichever are fewer. The Jacobian is structured as the general
+    path's (Recording.jacobian), or NotImplemented (having run nothing) when the path
+    does not apply; another output is handed to FINISH_JACOBIAN."""
+    cdef Py_ssize_t n = len(args), i, j, k, n_out, n_in
+    cdef Tape tape
+    cdef Variable out, leaf
+    cdef list call_args, leaves, outputs, rows, row
+    cdef bint reverse
+    if argnums is None:
+        return NotImplemented
+    for i in argnums:
+        if not -n <= i < n or not is_float_or_floats(args[i]):
+            return NotImplemented
+    if active_tape() is not None or (n_paused and recording_paused()):
+        return NotImplemented
+    tape = acquire_tape()
+    try:
+        call_args = list(args)
+        leaves = []
+        for i in argnums:
+            call_args[i] = leaves_like(tape, args[i], leaves)
+        result = fun(*call_args, **kwargs)
+        if type(result) is Variable and (<Variable>result).tape is tape:
+            outputs = [result]
+        elif (type(result) is list or type(result) is tuple) and len(result) > 0 and \
+                all((type(o) is Variable and (<Variable>o).tape is tape) or
+                    type(o) is float for o in result):
+            outputs = list(result)
+        else:
+            return FINISH_JACOBIAN(fun, argnum, argnums, args, tape, leaves, result,
+                                   by_rows, by_columns)
+        n_out = len(outputs)
+        n_in = len(leaves)
+        reverse = by_rows and (not by_columns or n_out <= n_in)
+        rows = [None] * n_out
+        if reverse:
+            for k in range(n_out):
+                if type(outputs[k]) is float:
+                    rows[k] = [0.0] * n_in
+                    continue
+                out = <Variable>outputs[k]
+                check_live(out)
+                tape.reverse_c(out.node, out.slot, 1.0)
+                rows[k] = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
+        else:
+            for k in range(n_out):
+                rows[k] = [0.0] * n_in
+                if type(outputs[k]) is Variable:
+                    check_live(<Variable>outputs[k])
+            tape.clear_tangents()
+            for j in range(n_in):
+                leaf = <Variable>leaves[j]
+                if j:
+                    tape.seed_tangent((<Variable>leaves[j - 1]).slot, -1, 0.0)
+                tape.seed_tangent(leaf.slot, -1, 1.0)
+                tape.forward_sweep()
+                for k in range(n_out):
+                    if type(outputs[k]) is Variable:
+                        (<list>rows[k])[j] = tape.tangent_of(
+                            (<Variable>outputs[k]).slot, -1)
+    finally:
+        release_tape(tape)
+    if single and type(result) is Variable and type(args[argnums[0]]) is float:
+        return np.array(rows[0][0])
+    for k in range(n_out):
+        rows[k] = row_like(<list>rows[k], args, argnums, single)
+    if type(result) is Variable:
+        return rows[0]
+    return rows if type(result) is list else tuple(rows)

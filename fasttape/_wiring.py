@@ -49,3 +49,4 @@ def connect_layers():
     _tape.register_tape_pickler(reduce_tape)
     # grad's fast path (in _variable) ends as the recording's general path
     _variable.register_output_finisher(_recording.finish_output)
+    _variable.register_jacobian_finisher(_recording.finish_jacobian)

@@ -26,7 +26,8 @@ from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
 from fasttape._tape_pools import active_tape, pause_recording, resume_recording
 from fasttape._tape_state import OperandSlot
-from fasttape._variable import Variable, is_leaf_input, scalar_value_and_grad
+from fasttape._variable import (Variable, is_leaf_input, scalar_jacobian,
+                                scalar_value_and_grad)
 
 #: which positional argument(s) to differentiate: an int, or a tuple of ints
 ArgNums = int | Sequence[int]
@@ -247,11 +248,23 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
 
 def _jacobian_operator(fun, argnum, argnums, has_aux, holomorphic, mode, name):
     argnum = resolve_argnum(argnum, argnums, name)
+    argnums_fast, single = _normalized(argnum)
+    if holomorphic:
+        argnums_fast = None       # (the general path checks for complex inputs)
+    by_rows, by_columns = mode != "fwd", mode != "rev"
 
     @functools.wraps(fun)
     def jacobian_fun(*args, **kwargs):
         f, aux = _split_aux(fun, args, name) if has_aux else (fun, None)
-        jac = record(f, args, argnum, kwargs).jacobian(mode, holomorphic)
+        jac = scalar_jacobian(f, argnum, argnums_fast, single, args, kwargs, by_rows,
+                              by_columns)
+        if jac is not NotImplemented:
+            return (jac, aux[-1]) if has_aux else jac
+        rec = record(f, args, argnum, kwargs, POOLED)
+        try:
+            jac = rec.jacobian(mode, holomorphic)
+        finally:
+            rec.release()
         return (jac, aux[-1]) if has_aux else jac
     return jacobian_fun
 

@@ -212,6 +212,21 @@ SMALL_CALL_SETUPS = _variants(
 )
 
 
+NESTED_SETUPS = _variants(
+    Variant("python f", "python", p.setup_python, kind="baseline",
+            note="f on Python floats, the force written out by hand: the baseline"),
+    Variant("fasttape", "fasttape", p.setup_fasttape,
+            note="fasttape.grad(f)(x), the force fasttape.grad of the potential (each "
+                 "inner grad records on the outer tape)"),
+    Variant("fasttape by hand", "fasttape", p.setup_fasttape_by_hand,
+            note="fasttape.grad(f)(x), the force written out by hand: the cost a "
+                 "nested grad is measured against"),
+    Variant("jax.jit", "jax", p.setup_jax_jit,
+            note="jax.jit(jax.grad(f)), the force jax.grad of the potential; compile "
+                 "time apart"),
+)
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
@@ -278,6 +293,10 @@ WORKLOADS = {wl.name: wl for wl in [
              "principal point, 3-D point, observed 2-D point and depth) to 3, at 1000 "
              "points", w.make_ba_residual, (w.ba_points(),), SMALL_CALL_SETUPS,
              group="small calls", reference="traced g.jacobian", unit="per point"),
+    Workload("nested-grad", f"a grad inside a grad: the gradient of the sum of the "
+             f"squared forces between {w.NESTED_PARTICLES} particles on a line, each "
+             f"force the grad of a Lennard-Jones potential", w.make_nested_forces,
+             (w.nested_point(),), NESTED_SETUPS, group="nested"),
     Workload("ode-jacobian", f"the Jacobian of an ODE right-hand side: Lorenz-96 with "
              f"{w.LORENZ96_N} states, at 1000 points", w.make_lorenz96,
              (w.lorenz96_points(),), SMALL_CALL_SETUPS, group="small calls",

@@ -225,6 +225,13 @@ def recorder(tape, f, args):
 setup_fasttape = transformed(lambda ft, f, args: ft.grad(f, argnum=_argnum(args)))
 
 
+def setup_fasttape_by_hand(ops, f, args):
+    """fasttape.grad of the nested-derivative workload with its inner derivative
+    written out by hand (the reference of the nested grad)."""
+    from fasttape.bench.workloads import make_nested_forces
+    return setup_fasttape(ops, make_nested_forces(ops, by_hand=True), args)
+
+
 def setup_fasttape_record(ops, f, args):
     tape = ft.Tape()
     record = recorder(tape, f, args)

@@ -345,3 +345,34 @@ def make_lorenz96(ops, n=LORENZ96_N):
 def lorenz96_points(m=1000, n=LORENZ96_N, seed=12):
     rng = np.random.default_rng(seed)
     return [list(map(float, 8.0 + rng.standard_normal(n))) for _ in range(m)]
+
+
+# -- a derivative inside a derivative ----------------------------------------------------
+
+NESTED_PARTICLES = 50
+
+
+def make_nested_forces(ops, by_hand=False):
+    """The sum over neighbouring particles (on a line) of the squared force between
+    them, the force the derivative of a Lennard-Jones pair potential: taken by the
+    library's own ``grad`` (a derivative inside the derivative), or, by_hand (and for
+    libraries without ``grad``: plain floats), written out as one expression."""
+    def potential(r):
+        return 4.0 * (r ** -12 - r ** -6)
+
+    def force_by_hand(r):
+        return 4.0 * (6.0 * r ** -7 - 12.0 * r ** -13)
+    grad = getattr(ops.module, "grad", None)
+    force = force_by_hand if by_hand or grad is None else grad(potential)
+
+    def squared_forces(xs):
+        s = 0.0
+        for i in range(len(xs) - 1):
+            f = force(xs[i + 1] - xs[i])
+            s = s + f * f
+        return s
+    return squared_forces
+
+
+def nested_point(n=NESTED_PARTICLES):
+    return [1.1 * i + 0.01 * math.sin(i) for i in range(n)]
