@@ -11,6 +11,10 @@ inside the worker); chunks are sized from a timed run at a few points so that ea
 holds about TARGET_SECONDS of work, enough to hide a task's overhead (Dask's is
 0.2-1 ms), and so that every worker gets some.
 
+Points already on a Dask cluster (a ``dask.array``) are not gathered: each block of
+rows becomes one task where it lives, and the result is a dask array of the same
+rows, to be reduced or stored there (``map_dask_array``).
+
 A point that raises (a branch other than the traced one, say) does not lose the
 others: its chunk is run again point by point, and the map ends with PointErrors,
 which names the failed points and carries every other result.
@@ -38,6 +42,12 @@ def map_points(traced, method, points, extra, executor, chunk_size=None,
     """``getattr(traced, method)(points, *extra, **options)`` computed in chunks on
     `executor`; the results of every point, in order, as the method returns them
     (an array, or a tuple of arrays, with one row per point)."""
+    if is_dask_array(points):
+        if executor is not None and not is_dask_client(executor):
+            raise TypeError(f"points in a dask array are mapped by Dask (lazily, where "
+                            f"they live), not on a {type(executor).__name__}: pass "
+                            f"executor=None or a dask.distributed.Client")
+        return map_dask_array(traced, method, points, extra, chunk_size, options)
     points = np.asarray(points)
     extra = tuple(np.asarray(e) for e in extra)
     m = len(points)
@@ -216,3 +226,73 @@ def _progress_bar(progress, total):
     except ImportError:
         raise ImportError("progress=True needs tqdm (pip install tqdm)") from None
     return tqdm.tqdm(total=total, unit="point")
+
+
+# -- points that live on the workers: a dask array in, a dask array out -----------------
+
+def is_dask_array(x):
+    return type(x).__module__.split(".")[:2] == ["dask", "array"] and \
+        hasattr(x, "to_delayed")
+
+
+def map_dask_array(traced, method, points, extra, chunk_size, options):
+    """The method at the rows of a dask array of points, lazily: one task per block of
+    rows (``chunk_size`` rows when given, else the array's own row chunks), the
+    pickled function one shared key of the graph (sent once to each worker that
+    needs it). Returns a dask array (a tuple of them for value_and_grad_many) with one
+    row per point, for the caller to reduce, store or compute where the points are.
+    A block in which points raise fails with PointErrors (its indices global)."""
+    import dask
+    import dask.array as da
+
+    if points.ndim < 1:
+        raise ValueError("points must have one row per point")
+    m = points.shape[0]
+    extra = tuple(e if is_dask_array(e) else da.from_array(np.asarray(e))
+                  for e in extra)
+    if any(e.shape[0] != m for e in extra):
+        raise ValueError("every per-point argument needs one row per point")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+                or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        rows = int(chunk_size)
+    else:
+        rows = points.chunks[0]
+    whole_rows = {axis: -1 for axis in range(1, points.ndim)}
+    points = points.rechunk({0: rows, **whole_rows})
+    extra = tuple(e.rechunk({0: points.chunks[0],
+                             **{axis: -1 for axis in range(1, e.ndim)}}) for e in extra)
+    # the shapes of a result row, from the method at the first point (here)
+    probe = getattr(traced, method)(np.asarray(points[:1].compute()),
+                                    *(np.asarray(e[:1].compute()) for e in extra),
+                                    **options)
+    probes = probe if isinstance(probe, tuple) else (probe,)
+    payload = pickle.dumps(traced, protocol=pickle.HIGHEST_PROTOCOL)
+    key = hashlib.blake2b(payload, digest_size=16).hexdigest()
+    shared = dask.delayed(payload, pure=True, name=f"fasttape-traced-{key}")
+    point_blocks = points.to_delayed().reshape(-1)
+    extra_blocks = [e.to_delayed().reshape(-1) for e in extra]
+    parts = [[] for _ in probes]
+    start = 0
+    for b, size in enumerate(points.chunks[0]):
+        call = dask.delayed(run_block, pure=True, nout=len(probes)) \
+            if len(probes) > 1 else dask.delayed(run_block, pure=True)
+        task = call(key, shared, method, start, point_blocks[b],
+                    tuple(blocks[b] for blocks in extra_blocks), options)
+        outputs = tuple(task) if len(probes) > 1 else (task,)
+        for j, p in enumerate(probes):
+            parts[j].append(da.from_delayed(outputs[j], shape=(size,) + p.shape[1:],
+                                            dtype=p.dtype))
+        start += size
+    results = tuple(da.concatenate(part, axis=0) for part in parts)
+    return results if isinstance(probe, tuple) else results[0]
+
+
+def run_block(key, payload, method, start, points, extra, options):
+    """A task of map_dask_array: the method at one block of points; PointErrors (with
+    global indices, and no partial results) when some of them raise."""
+    _, result, errors = run_chunk(key, payload, method, start, points, extra, options)
+    if errors:
+        raise PointErrors(errors, None)
+    return result

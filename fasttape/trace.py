@@ -38,7 +38,7 @@ from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               leaf_gradients, output_refs, sweep_gradients, tangents_of,
                               variable_at)
 from fasttape._containers import LEAF, Structure, flatten, joined, split_like
-from fasttape._executors import map_points
+from fasttape._executors import is_dask_array, map_points
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, resolve_argnum,
                                  reverse_flat, zeros_of)
 from fasttape._scalar_calls import ScalarCalls, check_out
@@ -491,7 +491,7 @@ class Traced:
         """
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
-        if executor is not None:
+        if executor is not None or is_dask_array(points):
             return map_points(self, "grad_many", points, (), executor, chunk_size,
                               progress, n_threads=n_threads)
         rec = self._current
@@ -539,7 +539,7 @@ class Traced:
         """The function's values at many values of argument ``argnum`` (points as in
         grad_many: one row per point), stacked into one array; ``executor``,
         ``chunk_size`` and ``progress`` as in grad_many."""
-        if executor is not None:
+        if executor is not None or is_dask_array(points):
             return map_points(self, "map", points, (), executor, chunk_size, progress)
         return np.array([self(*args) for args in self._point_args(points)])
 
@@ -548,7 +548,7 @@ class Traced:
         """(values, gradients) at many values of argument ``argnum``: the values as
         ``map`` gives them, the gradients as ``grad_many``; ``executor``,
         ``chunk_size`` and ``progress`` as in grad_many."""
-        if executor is not None:
+        if executor is not None or is_dask_array(points):
             return map_points(self, "value_and_grad_many", points, (), executor,
                               chunk_size, progress)
         pairs = [self.value_and_grad(*args) for args in self._point_args(points)]
@@ -563,7 +563,7 @@ class Traced:
         ``vectors[k]``, both given as in grad_many (one row of the argument's numbers
         per point, or one array of its shape); returns (N, n). ``executor``,
         ``chunk_size`` and ``progress`` as in grad_many."""
-        if executor is not None:
+        if executor is not None or is_dask_array(points):
             return map_points(self, "hvp_many", points, (vectors,), executor,
                               chunk_size, progress)
         point_args = self._point_args(points)        # (refuses a non-int argnum)
@@ -711,7 +711,7 @@ class Traced:
         ``progress`` as in grad_many (out is then not taken)."""
         if type(self.argnum) is not int:
             raise TypeError("jacobian_many needs an int argnum")
-        if executor is not None:
+        if executor is not None or is_dask_array(points):
             if out is not None:
                 raise TypeError("jacobian_many on an executor returns a new array: "
                                 "out= is not taken there")

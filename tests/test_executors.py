@@ -249,3 +249,55 @@ def test_hvp_many_on_dask_is_the_serial_result(dask_client, points):
     vectors = points[::-1].copy()
     assert np.array_equal(traced.hvp_many(points, vectors, executor=dask_client),
                           traced.hvp_many(points, vectors))
+
+
+# -- points that live on the cluster: dask arrays ------------------------------------------
+
+def test_a_dask_array_of_points_gives_a_dask_array_of_the_serial_results(dask_client,
+                                                                          points):
+    da = pytest.importorskip("dask.array")
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    on_cluster = da.from_array(points, chunks=(50, 7)).persist()
+    gradients = traced.grad_many(on_cluster)
+    assert isinstance(gradients, da.Array) and gradients.shape == points.shape
+    assert np.array_equal(gradients.compute(), traced.grad_many(points))
+    # reduced where the points are, in blocks of chunk_size rows
+    summed = traced.grad_many(on_cluster, chunk_size=17).sum(axis=0).compute()
+    np.testing.assert_allclose(summed, traced.grad_many(points).sum(axis=0), rtol=1e-12)
+    values, grads = traced.value_and_grad_many(on_cluster)
+    expected = traced.value_and_grad_many(points)
+    assert np.array_equal(values.compute(), expected[0])
+    assert np.array_equal(grads.compute(), expected[1])
+    assert np.array_equal(traced.map(on_cluster).compute(), traced.map(points))
+    assert np.array_equal(traced.jacobian_many(on_cluster).compute(),
+                          traced.jacobian_many(points))
+    vectors = points[::-1].copy()
+    assert np.array_equal(traced.hvp_many(on_cluster, vectors).compute(),
+                          traced.hvp_many(points, vectors))
+
+
+def test_a_dask_array_of_array_points(points):
+    da = pytest.importorskip("dask.array")
+    arrays = ft.trace(log_likelihood, np.zeros(20))
+    lazy = arrays.grad_many(da.from_array(points, chunks=(64, 20)))
+    assert np.array_equal(lazy.compute(scheduler="synchronous"), arrays.grad_many(points))
+
+
+def test_failed_points_of_a_dask_array_are_named_by_global_index():
+    da = pytest.importorskip("dask.array")
+    traced = ft.trace(sign_dependent, np.ones(3))
+    many = np.ones((30, 3))
+    many[23, 0] = -1.0
+    lazy = traced.grad_many(da.from_array(many, chunks=(10, 3)))
+    with pytest.raises(ft.PointErrors) as raised:
+        lazy.compute(scheduler="synchronous")
+    assert list(raised.value.errors) == [23]
+
+
+def test_a_dask_array_is_refused_by_another_executor(points):
+    da = pytest.importorskip("dask.array")
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    with ThreadPoolExecutor(1) as pool, pytest.raises(TypeError, match="dask array"):
+        traced.grad_many(da.from_array(points), executor=pool)
+    with pytest.raises(ValueError, match="chunk_size"):
+        traced.grad_many(da.from_array(points), chunk_size=0)

@@ -1,7 +1,8 @@
 """Parallel efficiency of Traced.grad_many on executors (issue: gradients at many
 points beyond one machine): the Rosenbrock loop at n = 1000 (about 70-100 us per
 gradient), 2,000 points, serial on one thread against 2 Dask worker processes and a
-ProcessPoolExecutor(2); plus the figures a many-worker estimate needs: Dask's
+ProcessPoolExecutor(2), and with the points on the Dask workers (a dask array,
+gradients summed there); plus the figures a many-worker estimate needs: Dask's
 per-task overhead, the chunk size chosen, the pickled tape's size.
 
     python tools/distributed_efficiency.py        (needs the `distributed` extra)
@@ -69,6 +70,16 @@ def main(n=1000, n_points=2000, workers=2):
         report(f"Dask, {workers} workers",
                best_of(lambda: traced.grad_many(points, executor=client, n_threads=1)),
                serial, workers, n_points)
+        # the points on the workers (a persisted dask array in blocks of the chunk
+        # size), their gradients summed there: no point or gradient crosses to the
+        # client
+        import dask.array as da
+        chunk = _executors._chunk_size(per_point, n_points, workers)
+        on_workers = da.from_array(points, chunks=(chunk, n)).persist()
+        serial_sum = best_of(lambda: traced.grad_many(points, n_threads=1).sum(axis=0))
+        report(f"Dask, points on {workers}",
+               best_of(lambda: traced.grad_many(on_workers, n_threads=1).sum(
+                   axis=0).compute()), serial_sum, workers, n_points)
         tasks = best_of(lambda: client.gather(
             [client.submit(int, i, pure=False) for i in range(400)]))
         print(f"Dask: 400 empty tasks {tasks * 1e3:.1f} ms "
