@@ -295,7 +295,8 @@ def jacobian(fun: Callable[..., Any], argnum: ArgNums = 0, *,
     x.shape`` (``J[i..., j...] = d out[i...] / d x[j...]``). For containers, or a
     tuple argnum, the structure of JAX's ``jacrev``: the output's structure, holding
     for each output array the input's structure (a tuple of the arguments' for a
-    tuple argnum) of arrays of shape ``out.shape + x.shape``. With ``has_aux``
+    tuple argnum) of arrays of shape ``out.shape + x.shape`` (floats where both are
+    numbers, as ``grad`` gives). With ``has_aux``
     (``fun`` returns ``(output, aux)``): ``(jacobian, aux)``.
 
     The function is recorded once, then swept forward once per input element or in
