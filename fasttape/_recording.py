@@ -687,27 +687,42 @@ def finish_output(fun, out, tape, leaves, single):
     return value, (flat[0] if single else tuple(flat))
 
 
-def finish_jacobian(fun, argnum, argnums, args, tape, leaves, out, by_rows,
-                    by_columns):
-    """The ending of jacobian's fast path for floats (_variable.scalar_jacobian) for an
-    output that is not a Variable or a flat list or tuple of them: the general path's
-    Jacobian of what was recorded (the caller releases the pooled tape)."""
+def _adopted(fun, argnum, argnums, args, tape, leaves, out, nested):
+    """A Recording of what a fast path (in _variable, _scalar_recording_sweep) recorded:
+    its leaves for the arguments argnums (floats, or Variables copied on an enclosing
+    tape when nested; or flat lists or tuples of those) and the output."""
     rec = Recording.__new__(Recording)
     rec.fun, rec.argnum, rec.tape, rec.out = fun, argnum, tape, out
-    rec.nested = rec.pooled = False
+    rec.nested, rec.pooled = nested, False
     rec.dtype = rec._out_flat = None
     rec.structures, rec.arg_leaves, rec.consecutive = [], [], []
     start = 0
     for i in argnums:
         x = args[i]
-        number = type(x) is float
+        number = type(x) is not list and type(x) is not tuple
         count = 1 if number else len(x)
         rec.structures.append(LEAF_STRUCTURE if number else Structure.flat(type(x), count))
         rec.arg_leaves.append(leaves[start:start + count])
-        rec.consecutive.append(not number)
+        rec.consecutive.append(not number and not nested)
         start += count
     rec.leaves = leaves
+    return rec
+
+
+def finish_jacobian(fun, argnum, argnums, args, tape, leaves, out, by_rows,
+                    by_columns):
+    """The ending of jacobian's fast path for floats (_variable.scalar_jacobian) for an
+    output that is not a Variable or a flat list or tuple of them: the general path's
+    Jacobian of what was recorded (the caller releases the pooled tape)."""
+    rec = _adopted(fun, argnum, argnums, args, tape, leaves, out, False)
     return rec.jacobian("auto" if by_rows and by_columns else "rev" if by_rows else "fwd")
+
+
+def finish_nested(fun, argnum, argnums, args, tape, leaves, out):
+    """The ending of grad's nested fast path (_scalar_recording_sweep) for an output
+    that is not a Variable of the enclosing tape: the general path's (output,
+    gradient)."""
+    return _adopted(fun, argnum, argnums, args, tape, leaves, out, True).value_and_grad()
 
 
 def raise_not_scalar(fun, out):

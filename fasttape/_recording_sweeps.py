@@ -13,8 +13,9 @@ import fasttape.numpy as fnp
 from fasttape import _arrays, _optable
 from fasttape._arrays import ArrayVariable, array_variable_at, variable_at
 from fasttape._masks import ArrayMask
-from fasttape._rules import (BINARY_PARTIALS, UNARY_PARTIALS, constant_operand_partial,
-                             is_zero)
+from fasttape._rules import (BINARY_PARTIALS, CONSTANT_OPERAND_PARTIALS, UNARY_PARTIALS,
+                             constant_operand_partial, is_zero)
+from fasttape._scalar_recording_sweep import scalar_region_adjoints
 from fasttape._tape import ARRAY_OP_TABLE, OP_TABLE
 from fasttape._variable import Variable, make_constant
 
@@ -27,9 +28,29 @@ VARIABLE_CONSTANT = {name: 2 if variant == "VC" else 1
                      for name, _, variant in _optable.expanded() if variant in ("VC", "CV")}
 
 
+def rules_by_code():
+    """The op table's rules keyed by op code, for the C sweep of scalar regions
+    (fasttape._scalar_recording_sweep): unary, binary, and constant-operand ones with
+    whether the Variable is the first operand."""
+    codes = {name: code for name, code, _ in OP_TABLE}
+    return ({codes[name]: rule for name, rule in UNARY_PARTIALS.items()},
+            {codes[name]: rule for name, rule in BINARY_PARTIALS.items()},
+            {codes[name]: (VARIABLE_CONSTANT[name] == 2, rule)
+             for name, rule in CONSTANT_OPERAND_PARTIALS.items()})
+
+
 def reverse_recording(tape, outputs, seeds, inputs):
     # derivative rules evaluate at the recorded values, nan and inf included, as the
     # C sweeps do: without NumPy's warnings
+    with np.errstate(all="ignore"):
+        adjoints = scalar_region_adjoints(tape, outputs, seeds, inputs)
+        if adjoints is not None:
+            return adjoints
+        return _reverse_recording(tape, outputs, seeds, inputs)
+
+
+def python_reverse_recording(tape, outputs, seeds, inputs):
+    """The Python sweep alone (for regions the C one does not take, and for tests)."""
     with np.errstate(all="ignore"):
         return _reverse_recording(tape, outputs, seeds, inputs)
 

@@ -88,6 +88,11 @@ cdef inline object record_cv(opcode_t op, double c, Variable b, double value):
     return new_variable(t, push_node(t, op, push_constant(t, c), <index_t>b.slot, value))
 
 
+# one output's derivatives (one entry per leaf) in the structure of the differentiated
+# arguments (floats, flat lists or tuples of them): grad's and jacobian's fast paths
+cdef object row_like(list row, tuple args, argnums, bint single)
+
+
 cdef inline Variable promote_constant(Tape t, double c):
     """A constant as a slot of its own, for ops that have no constant variant."""
     return new_variable(t, push_node(t, OP_CONST, 0, 0, c))

@@ -492,14 +492,14 @@ cdef object leaves_like(Tape tape, object x, list leaves):
 
 
 cdef object row_like(list row, tuple args, argnums, bint single):
-    """One output's derivatives (a float per leaf, in order) in the structure of the
-    differentiated arguments: a float or a list or tuple of floats per argument, a
-    tuple of those for a tuple argnum."""
+    """One output's derivatives (one per leaf, in order) in the structure of the
+    differentiated arguments: one per number argument, a list or tuple of them per
+    list or tuple argument, a tuple of those for a tuple argnum."""
     cdef Py_ssize_t start = 0, k
     per_argument = []
     for i in argnums:
         x = args[i]
-        if type(x) is float:
+        if type(x) is not list and type(x) is not tuple:
             per_argument.append(row[start])
             start += 1
         else:

@@ -13,7 +13,8 @@ import fasttape.numpy as fnp
 import fasttape.numpy.fft as fnp_fft
 import fasttape.numpy.linalg as fnp_linalg
 from fasttape import (_arrays, _complex, _complex_linalg, _complex_recording, _containers,
-                      _recording, _tape, _variable)
+                      _recording, _recording_sweeps, _scalar_recording_sweep, _tape,
+                      _variable)
 from fasttape._masks import ArrayMask
 from fasttape._tape_state import reduce_tape
 
@@ -50,3 +51,7 @@ def connect_layers():
     # grad's fast path (in _variable) ends as the recording's general path
     _variable.register_output_finisher(_recording.finish_output)
     _variable.register_jacobian_finisher(_recording.finish_jacobian)
+    # grad inside another differentiation: the C recording sweep's rules and endings
+    _scalar_recording_sweep.register_recording_rules(
+        *_recording_sweeps.rules_by_code(), _recording_sweeps.python_reverse_recording)
+    _scalar_recording_sweep.register_nested_finisher(_recording.finish_nested)

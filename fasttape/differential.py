@@ -26,6 +26,7 @@ from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
 from fasttape._tape_pools import active_tape, pause_recording, resume_recording
 from fasttape._tape_state import OperandSlot
+from fasttape._scalar_recording_sweep import nested_value_and_grad
 from fasttape._variable import (Variable, is_leaf_input, scalar_jacobian,
                                 scalar_value_and_grad)
 
@@ -75,6 +76,8 @@ def value_and_grad(fun: Callable[..., Any], argnum: ArgNums = 0, *,
         f, aux = _split_aux(fun, args, "value_and_grad") if has_aux else (fun, None)
         result = scalar_value_and_grad(f, argnums_fast, single, args, kwargs)
         if result is NotImplemented:
+            result = nested_value_and_grad(f, argnum, argnums_fast, single, args, kwargs)
+        if result is NotImplemented:
             rec = record(f, args, argnum, kwargs, POOLED)
             try:
                 result = rec.value_and_grad()
@@ -117,6 +120,9 @@ def grad(fun: Callable[..., Any], argnum: ArgNums = 0, *, argnums: ArgNums | Non
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
         result = scalar_value_and_grad(fun, argnums_fast, single, args, kwargs)
+        if result is NotImplemented:
+            result = nested_value_and_grad(fun, argnum, argnums_fast, single, args,
+                                           kwargs)
         if result is NotImplemented:
             rec = record(fun, args, argnum, kwargs, POOLED)
             try:

@@ -38,7 +38,7 @@ LAYERS = (
     ("fasttape._tape",),
     ("fasttape._tape_pools",),
     ("fasttape._variable",),
-    ("fasttape._elementary",),
+    ("fasttape._elementary", "fasttape._scalar_recording_sweep"),
     ("fasttape._arrays",),
     ("fasttape._containers", "fasttape._tape_state", "fasttape._executors", "fasttape._masks",
      "fasttape._vspace", "fasttape.builtins"),

@@ -1,0 +1,256 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The reverse sweep that records its own operations (a derivative inside a derivative,
+fasttape._recording_sweeps), in C for a region of scalar nodes; and grad's fast path
+inside another differentiation (nested_value_and_grad), which records the function and
+that sweep on the enclosing tape without building a Recording.
+
+The adjoints are Variables (or plain floats, while they are constants) on the tape
+being swept, and each step records its contributions there, so that the enclosing
+computation can differentiate them again. The steps of the arithmetic ops and of the
+common elementary functions are written out here; any other op takes its partials
+from the op table's rules (fasttape._rules, handed in by the caller), called on
+Variables as the Python sweep calls them. A contribution is the product of the
+adjoint and the same partial expression as the Python sweep's, except that a constant
+adjoint folds into a constant factor of the partial (one node fewer, a last-bit
+difference at most).
+"""
+from libc cimport math as cm
+
+from fasttape._tape cimport *
+from fasttape._tape_pools cimport active_tape, n_paused, recording_paused
+from fasttape._variable cimport (Variable, check_live, new_variable, record_unary,
+                                 record_vc, row_like, value_of)
+
+# What the layers above provide (fasttape._wiring): the op table's rules keyed by op
+# code (unary, binary, constant-operand) and the Python recording sweep, for regions
+# this one does not take (fasttape._recording_sweeps); FINISH_NESTED(fun, argnum,
+# argnums, args, tape, leaves, result), the general ending of the nested fast path for
+# an output that is not a Variable of the tape (fasttape._recording.finish_nested).
+cdef dict UNARY_RULES = {}
+cdef dict BINARY_RULES = {}
+cdef dict CONSTANT_RULES = {}
+cdef object PYTHON_SWEEP = None
+cdef object FINISH_NESTED = None
+
+
+def register_recording_rules(dict unary, dict binary, dict constant, python_sweep):
+    global UNARY_RULES, BINARY_RULES, CONSTANT_RULES, PYTHON_SWEEP
+    UNARY_RULES, BINARY_RULES, CONSTANT_RULES = unary, binary, constant
+    PYTHON_SWEEP = python_sweep
+
+
+def register_nested_finisher(finisher):
+    global FINISH_NESTED
+    FINISH_NESTED = finisher
+
+
+cdef inline Variable at(Tape tape, Py_ssize_t slot):
+    """A handle to scalar slot `slot` (= its node)."""
+    cdef Variable v = Variable.__new__(Variable)
+    v.tape = tape
+    v.node = slot
+    v.slot = slot
+    v.epoch = tape.epoch
+    return v
+
+
+cdef class Adjoints:
+    """The adjoint of each node of the region (None: no contribution yet) and of the
+    region's inputs (recorded before it)."""
+    cdef list region          # node stop + 1 + k -> adjoint
+    cdef dict inputs          # input node -> adjoint
+    cdef Py_ssize_t stop
+
+    cdef inline void add(self, Py_ssize_t node, object contribution):
+        cdef object previous
+        if type(contribution) is float and <double>contribution == 0.0:
+            return
+        if node > self.stop:
+            previous = self.region[node - self.stop - 1]
+            self.region[node - self.stop - 1] = contribution if previous is None \
+                else previous + contribution
+        elif node in self.inputs:
+            previous = self.inputs[node]
+            self.inputs[node] = contribution if previous is None \
+                else previous + contribution
+
+
+cdef inline object times(object g, object partial):
+    """g * partial, dropping an exactly zero constant partial (no node)."""
+    if type(partial) is float and <double>partial == 0.0:
+        return 0.0
+    return g * partial
+
+
+def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
+    """The adjoints of `inputs` (scalar Variables recorded before every node that
+    depends on them) for the scalar Variables `outputs` seeded with `seeds`, recorded
+    on `tape`. Returns None,
+    having recorded nothing, when the region between the inputs and the outputs holds
+    a node this sweep does not take (array nodes, selects)."""
+    cdef Py_ssize_t i, stop = -1, last = -1, a, b
+    cdef opcode_t op
+    cdef Variable v, x, y
+    cdef Adjoints adj
+    cdef double c
+    for o in inputs + outputs:
+        if type(o) is not Variable or (<Variable>o).tape is not tape or \
+                (<Variable>o).node != (<Variable>o).slot:
+            return None
+    for seed in seeds:
+        if type(seed) is not float and type(seed) is not Variable:
+            return None
+    for v in inputs:
+        stop = max(stop, v.node)
+    for v in outputs:
+        last = max(last, v.node)
+    for i in range(stop + 1, last + 1):
+        op = tape.ops[i]
+        if op == OP_SELECT or op == OP_ARRAY:
+            return None
+    adj = Adjoints.__new__(Adjoints)
+    adj.stop = stop
+    adj.region = [None] * max(last - stop, 0)
+    adj.inputs = {v.node: None for v in inputs}
+    for v, seed in zip(outputs, seeds):
+        adj.add(v.node, seed)
+    for i in range(last, stop, -1):
+        g = adj.region[i - stop - 1]
+        if g is None:
+            continue
+        adj.region[i - stop - 1] = None
+        op = tape.ops[i]
+        a = tape.arg0s[i]
+        b = tape.arg1s[i]
+        if op == OP_LEAF or op == OP_CONST:
+            continue
+        elif op == OP_ADD_VV:
+            adj.add(a, g)
+            adj.add(b, g)
+        elif op == OP_ADD_VC or op == OP_SUB_VC:
+            adj.add(a, g)
+        elif op == OP_SUB_VV:
+            adj.add(a, g)
+            adj.add(b, -g)
+        elif op == OP_SUB_CV:
+            adj.add(b, -g)
+        elif op == OP_NEG:
+            adj.add(a, -g)
+        elif op == OP_MUL_VV:
+            adj.add(a, g * at(tape, b))
+            adj.add(b, g * at(tape, a))
+        elif op == OP_MUL_VC:
+            adj.add(a, times(g, tape.constants[b]))
+        elif op == OP_DIV_VV:
+            x = at(tape, b)
+            adj.add(a, g * (1.0 / x))
+            adj.add(b, g * -(at(tape, i) / x))
+        elif op == OP_DIV_VC:
+            adj.add(a, g * (1.0 / tape.constants[b]))
+        elif op == OP_DIV_CV:
+            adj.add(b, g * -(at(tape, i) / at(tape, b)))
+        elif op == OP_POW_VC:
+            c = tape.constants[b]
+            if c != 0.0:            # (a constant adjoint folds into the constant factor)
+                adj.add(a, (g * c) * at(tape, a) ** (c - 1.0) if type(g) is float
+                        else g * (c * at(tape, a) ** (c - 1.0)))
+        elif op == OP_SQUARE:
+            adj.add(a, (g * 2.0) * at(tape, a) if type(g) is float
+                    else g * (2.0 * at(tape, a)))
+        elif op == OP_EXP:
+            adj.add(a, g * at(tape, i))
+        elif op == OP_LOG:
+            adj.add(a, g * (1.0 / at(tape, a)))
+        elif op == OP_SQRT:
+            adj.add(a, g * (0.5 / at(tape, i)))
+        elif op == OP_SIN:
+            x = at(tape, a)
+            adj.add(a, g * record_unary(OP_COS, x, cm.cos(value_of(x))))
+        elif op == OP_COS:
+            x = at(tape, a)
+            adj.add(a, g * -record_unary(OP_SIN, x, cm.sin(value_of(x))))
+        elif op == OP_TANH:
+            y = at(tape, i)
+            adj.add(a, g * (1.0 - y * y))
+        elif op in UNARY_RULES:
+            partial = UNARY_RULES[op](at(tape, a), at(tape, i))
+            if not (type(partial) is float and <double>partial == 0.0):
+                adj.add(a, g * partial)
+        elif op in CONSTANT_RULES:
+            variable_first, rule = CONSTANT_RULES[op]
+            if variable_first:
+                x, c = at(tape, a), tape.constants[b]
+                adj.add(a, g * rule(x, c, at(tape, i)))
+            else:
+                x, c = at(tape, b), tape.constants[a]
+                adj.add(b, g * rule(x, c, at(tape, i)))
+        elif op in BINARY_RULES:
+            d0, d1 = BINARY_RULES[op](at(tape, a), at(tape, b), at(tape, i))
+            adj.add(a, times(g, d0))
+            adj.add(b, times(g, d1))
+        else:
+            raise RuntimeError(f"fasttape: no recorded reverse step for op {op}")
+    return [adj.inputs[v.node] if adj.inputs[v.node] is not None else 0.0
+            for v in inputs]
+
+
+cdef object copies_like(Tape tape, object x, list leaves):
+    """The inner differentiation's own inputs for argument x (a Variable of tape, a
+    float, or a flat list or tuple of them), in x's container: a Variable's copy x +
+    0.0 (a node the inner sweep stops at), a float's leaf; each appended to leaves."""
+    cdef list items
+    if type(x) is list or type(x) is tuple:
+        items = [copies_like(tape, v, leaves) for v in x]
+        return items if type(x) is list else tuple(items)
+    if type(x) is Variable:
+        check_live(<Variable>x)
+        copy = record_vc(OP_ADD_VC, <Variable>x, 0.0, value_of(<Variable>x))
+    else:
+        copy = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, <double>x))
+    leaves.append(copy)
+    return copy
+
+
+cdef bint is_number_of(object x, Tape tape):
+    return type(x) is float or (type(x) is Variable and (<Variable>x).tape is tape)
+
+
+def nested_value_and_grad(fun, argnum, argnums, bint single, tuple args, dict kwargs):
+    """grad's fast path inside another differentiation: every differentiated argument a
+    Variable of the active tape or a float (or a flat list or tuple of them). The
+    function and its recording reverse sweep land on that tape, so that the result can
+    be differentiated again. Returns (output, gradient) as the general path's
+    Recording.value_and_grad does, or NotImplemented (having run nothing)."""
+    cdef Py_ssize_t n = len(args), i
+    cdef Tape tape
+    cdef list call_args, leaves, flat
+    if argnums is None:
+        return NotImplemented
+    enclosing = active_tape()
+    if enclosing is None or (n_paused and recording_paused()):
+        return NotImplemented
+    tape = <Tape>enclosing
+    for i in argnums:
+        if not -n <= i < n:
+            return NotImplemented
+        x = args[i]
+        if type(x) is list or type(x) is tuple:
+            if len(x) == 0 or not all(is_number_of(v, tape) for v in x):
+                return NotImplemented
+        elif not is_number_of(x, tape):
+            return NotImplemented
+    call_args = list(args)
+    leaves = []
+    for i in argnums:
+        call_args[i] = copies_like(tape, args[i], leaves)
+    result = fun(*call_args, **kwargs)
+    if type(result) is not Variable or (<Variable>result).tape is not tape:
+        return FINISH_NESTED(fun, argnum, argnums, args, tape, leaves, result)
+    check_live(<Variable>result)
+    flat = scalar_region_adjoints(tape, [result], [1.0], leaves)
+    if flat is None:
+        flat = PYTHON_SWEEP(tape, [result], [1.0], leaves)
+    if single and type(args[argnums[0]]) is not list and \
+            type(args[argnums[0]]) is not tuple:
+        return result, flat[0]
+    return result, row_like(flat, args, argnums, single)
