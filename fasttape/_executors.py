@@ -11,6 +11,10 @@ inside the worker); chunks are sized from a timed run at a few points so that ea
 holds about TARGET_SECONDS of work, enough to hide a task's overhead (Dask's is
 0.2-1 ms), and so that every worker gets some.
 
+On a local ``ProcessPoolExecutor`` the points and the results do not travel through
+the pool's pipes: they are memory-mapped files in shared memory, each task naming its
+rows (``run_mapped_chunk``).
+
 Points already on a Dask cluster (a ``dask.array``) are not gathered: each block of
 rows becomes one task where it lives, and the result is a dask array of the same
 rows, to be reduced or stored there (``map_dask_array``).
@@ -70,8 +74,9 @@ def map_points(traced, method, points, extra, executor, chunk_size=None,
     bar = _progress_bar(progress, m)
     if bar is not None:
         bar.update(first)
+    template = pieces[0][1] if pieces and not pieces[0][2] else None
     pieces += _run_on(executor, key, payload, method, points, extra, options, starts,
-                      int(chunk_size), bar)
+                      int(chunk_size), bar, template)
     if bar is not None:
         bar.close()
     return _assemble(pieces, m)
@@ -129,7 +134,8 @@ def _worker_count(executor):
     return count if isinstance(count, int) and count > 0 else os.cpu_count() or 1
 
 
-def _run_on(executor, key, payload, method, points, extra, options, starts, size, bar):
+def _run_on(executor, key, payload, method, points, extra, options, starts, size, bar,
+            template):
     """Submit one task per chunk and collect them as they finish."""
     if is_dask_client(executor):
         return _run_on_dask(executor, key, payload, method, points, extra, options,
@@ -137,11 +143,81 @@ def _run_on(executor, key, payload, method, points, extra, options, starts, size
     if not hasattr(executor, "submit"):
         raise TypeError(f"executor must be a concurrent.futures.Executor or a "
                         f"dask.distributed.Client, got {type(executor).__name__}")
+    if isinstance(executor, concurrent.futures.ProcessPoolExecutor) and \
+            template is not None:
+        return _run_on_local_processes(executor, key, payload, method, points, extra,
+                                       options, starts, size, bar, template)
     futures = [executor.submit(run_chunk, key, payload, method, s, points[s:s + size],
                                tuple(e[s:s + size] for e in extra), options)
                for s in starts]
     return [_collected(future.result(), bar)
             for future in concurrent.futures.as_completed(futures)]
+
+
+# -- local process pools: points and results in memory-mapped files ---------------------
+# On one machine the points need not travel through the pool's pipes (pickled in the
+# caller, unpickled in the worker, and the results back): the caller writes them once
+# to a file in shared memory (/dev/shm where there is one), each task names its rows,
+# and the workers write their results into a file of the results' shape, which the
+# caller reads at the end.
+
+def _mapped_directory():
+    import tempfile
+    return tempfile.TemporaryDirectory(
+        prefix="fasttape-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+
+
+def _run_on_local_processes(executor, key, payload, method, points, extra, options,
+                            starts, size, bar, template):
+    parts = template if isinstance(template, tuple) else (template,)
+    m = len(points)
+    with _mapped_directory() as directory:
+        inputs = []
+        for k, array in enumerate((points,) + extra):
+            path = os.path.join(directory, f"in{k}.npy")
+            np.save(path, np.ascontiguousarray(array))
+            inputs.append(path)
+        outputs = []
+        for j, part in enumerate(parts):
+            path = os.path.join(directory, f"out{j}.npy")
+            np.lib.format.open_memmap(path, mode="w+", dtype=part.dtype,
+                                      shape=(m,) + part.shape[1:])
+            outputs.append(path)
+        futures = [executor.submit(run_mapped_chunk, key, payload, method, s,
+                                   min(s + size, m), inputs, outputs, options)
+                   for s in starts]
+        pieces = [_collected(future.result(), bar)
+                  for future in concurrent.futures.as_completed(futures)]
+        results = [np.array(np.load(path, mmap_mode="r")) for path in outputs]
+    # the chunks the workers wrote are already in place: hand them on as such
+    written = []
+    for start, result, errors in pieces:
+        if errors:
+            written.append((start, result, errors))
+        else:
+            stop = start + result
+            rows = tuple(r[start:stop] for r in results)
+            written.append((start, rows if isinstance(template, tuple) else rows[0], {}))
+    return written
+
+
+def run_mapped_chunk(key, payload, method, start, stop, inputs, outputs, options):
+    """A task of a local process pool: the method at rows start:stop of the points'
+    file(s); the results written into the results' file(s). Returns (start, number of
+    rows written, {}), or run_chunk's (start, per-point results, errors) when points
+    raised."""
+    arrays = [np.load(path, mmap_mode="r")[start:stop] for path in inputs]
+    piece = run_chunk(key, payload, method, start, np.array(arrays[0]),
+                      tuple(np.array(a) for a in arrays[1:]), options)
+    if piece[2]:
+        return piece
+    result = piece[1]
+    for path, part in zip(outputs, result if isinstance(result, tuple) else (result,)):
+        target = np.load(path, mmap_mode="r+")
+        target[start:stop] = part
+        target.flush()
+        del target
+    return start, stop - start, {}
 
 
 DASK_ATTEMPTS = 4      # submissions of a chunk whose task Dask lost (a worker died)
@@ -184,7 +260,8 @@ def _run_on_dask(client, key, payload, method, points, extra, options, starts, s
 
 def _collected(piece, bar):
     if bar is not None:
-        bar.update(len(piece[1]) if piece[2] else _rows(piece[1]))
+        bar.update(len(piece[1]) if piece[2] else piece[1] if type(piece[1]) is int
+                   else _rows(piece[1]))
     return piece
 
 
