@@ -12,12 +12,16 @@ parallel time per point times the workers, less the serial time per point. Run i
 a quiet machine: every worker needs a core of its own.
 """
 import pickle
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's fasttape
 
-import fasttape as ft
-from fasttape import _executors
+import numpy as np  # noqa: E402
+
+import fasttape as ft  # noqa: E402
+from fasttape import _executors  # noqa: E402
 
 
 def rosenbrock(x):
