@@ -16,8 +16,8 @@ import numpy as np
 from fasttape._tape_pools cimport recording_paused
 from fasttape._opmath cimport eval_unary
 from fasttape._tape cimport *
-from fasttape._variable cimport (Variable, as_double, check_live, new_variable,
-                                 raise_mismatch, raise_stale, value_of)
+from fasttape._variable cimport (Variable, as_double, check_live, handle_at,
+                                 new_variable, raise_mismatch, raise_stale, value_of)
 from fasttape._variable import unsupported_ufunc
 from fasttape.errors import ComplexInputError, StaleVariableError, TapeMismatchError
 
@@ -605,12 +605,7 @@ def variable_at(Tape tape, Py_ssize_t slot):
     """A handle to scalar slot `slot` (= its node) of `tape`."""
     if not 0 <= slot < tape.n_slots:
         raise IndexError(f"no slot {slot} on this tape")
-    cdef Variable v = Variable.__new__(Variable)
-    v.tape = tape
-    v.node = slot
-    v.slot = slot
-    v.epoch = tape.epoch
-    return v
+    return handle_at(tape, slot)
 
 
 def array_variable_at(Tape tape, Py_ssize_t r, Py_ssize_t node, value):

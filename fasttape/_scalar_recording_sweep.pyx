@@ -18,8 +18,8 @@ from libc cimport math as cm
 
 from fasttape._tape cimport *
 from fasttape._tape_pools cimport active_tape, n_paused, recording_paused
-from fasttape._variable cimport (Variable, check_live, new_variable, record_unary,
-                                 record_vc, row_like, value_of)
+from fasttape._variable cimport (Variable, check_live, handle_at, new_variable,
+                                 record_unary, record_vc, row_like, value_of)
 
 # What the layers above provide (fasttape._wiring): the op table's rules keyed by op
 # code (unary, binary, constant-operand) and the Python recording sweep, for regions
@@ -45,13 +45,8 @@ def register_nested_finisher(finisher):
 
 
 cdef inline Variable at(Tape tape, Py_ssize_t slot):
-    """A handle to scalar slot `slot` (= its node)."""
-    cdef Variable v = Variable.__new__(Variable)
-    v.tape = tape
-    v.node = slot
-    v.slot = slot
-    v.epoch = tape.epoch
-    return v
+    """A handle to scalar slot `slot` of the region (or an operand recorded before)."""
+    return handle_at(tape, slot)
 
 
 cdef class Adjoints:

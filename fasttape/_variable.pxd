@@ -34,6 +34,16 @@ cdef inline Variable new_variable(Tape t, Py_ssize_t node):
     return v
 
 
+cdef inline Variable handle_at(Tape t, Py_ssize_t slot):
+    """A handle to the existing scalar slot `slot` (= its node); the caller checks it."""
+    cdef Variable v = Variable.__new__(Variable)
+    v.tape = t
+    v.node = slot
+    v.slot = slot
+    v.epoch = t.epoch
+    return v
+
+
 cdef inline int check_live(Variable v) except -1:
     if v.epoch != v.tape.epoch:
         raise_stale(v)

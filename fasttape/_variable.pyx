@@ -510,30 +510,43 @@ cdef object row_like(list row, tuple args, argnums, bint single):
     return per_argument[0] if single else tuple(per_argument)
 
 
+cdef bint takes_float_path(argnums, tuple args) except -1:
+    """The fast paths of grad and jacobian apply: every differentiated argument a
+    float or a flat list or tuple of floats, outside any other differentiation."""
+    cdef Py_ssize_t n = len(args)
+    if argnums is None:
+        return False
+    for i in argnums:
+        if not -n <= i < n or not is_float_or_floats(args[i]):
+            return False
+    return active_tape() is None and not (n_paused and recording_paused())
+
+
+cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
+                           list leaves):
+    """fun called with leaves on tape for the differentiated arguments (appended to
+    leaves, in order)."""
+    cdef list call_args = list(args)
+    for i in argnums:
+        call_args[i] = leaves_like(tape, args[i], leaves)
+    return fun(*call_args, **kwargs)
+
+
 def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
     """The fast path of grad and value_and_grad: every differentiated argument a
     Python float or a flat list or tuple of them, outside any other differentiation.
     Returns (value, gradient), the gradient of each argument a float or a list or
     tuple of floats as the argument, or NotImplemented (having run nothing) when the
     path does not apply."""
-    cdef Py_ssize_t n = len(args), i
     cdef Tape tape
     cdef Variable out
-    cdef list call_args, leaves, flat
-    if argnums is None:
-        return NotImplemented
-    for i in argnums:
-        if not -n <= i < n or not is_float_or_floats(args[i]):
-            return NotImplemented
-    if active_tape() is not None or (n_paused and recording_paused()):
+    cdef list leaves, flat
+    if not takes_float_path(argnums, args):
         return NotImplemented
     tape = acquire_tape()
     try:
-        call_args = list(args)
         leaves = []
-        for i in argnums:
-            call_args[i] = leaves_like(tape, args[i], leaves)
-        result = fun(*call_args, **kwargs)
+        result = call_on_leaves(tape, fun, argnums, args, kwargs, leaves)
         if type(result) is not Variable or (<Variable>result).tape is not tape:
             value, gradients = FINISH_OUTPUT(fun, result, tape, leaves, False)
             flat = list(gradients)
@@ -558,25 +571,17 @@ def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
     per input; both: whichever are fewer. The Jacobian is structured as the general
     path's (Recording.jacobian), or NotImplemented (having run nothing) when the path
     does not apply; another output is handed to FINISH_JACOBIAN."""
-    cdef Py_ssize_t n = len(args), i, j, k, n_out, n_in
+    cdef Py_ssize_t j, k, n_out, n_in
     cdef Tape tape
     cdef Variable out, leaf
-    cdef list call_args, leaves, outputs, rows, row
+    cdef list leaves, outputs, rows
     cdef bint reverse
-    if argnums is None:
-        return NotImplemented
-    for i in argnums:
-        if not -n <= i < n or not is_float_or_floats(args[i]):
-            return NotImplemented
-    if active_tape() is not None or (n_paused and recording_paused()):
+    if not takes_float_path(argnums, args):
         return NotImplemented
     tape = acquire_tape()
     try:
-        call_args = list(args)
         leaves = []
-        for i in argnums:
-            call_args[i] = leaves_like(tape, args[i], leaves)
-        result = fun(*call_args, **kwargs)
+        result = call_on_leaves(tape, fun, argnums, args, kwargs, leaves)
         if type(result) is Variable and (<Variable>result).tape is tape:
             outputs = [result]
         elif (type(result) is list or type(result) is tuple) and len(result) > 0 and \
