@@ -1,15 +1,19 @@
 # Index sets of array nodes, for fasttape.sparsity: an array node's pattern (one
 # sorted set of input columns per value) as a Rows, and the Hessian's pairs gathered
-# in a PairBuffer, each operation a C loop costing O(values + set sizes).
+# in a PairBuffer, each operation a C loop (or one NumPy call) costing O(values + set
+# sizes).
 #
-# A Rows is either shared (every value has the same set, stored once: a scalar
-# broadcast over an array, or a reduction's result read back elementwise) or CSR
-# (indptr, indices; each row sorted, no repeats). Picking rows of a shared Rows keeps
-# it shared, so `x - x[0]` costs O(n) and not n copies of x[0]'s set; the pairs of a
-# shared Rows against any other are one block (X x union of the other's rows), not
-# one product per value.
+# A Rows holds value i's set as base | extras[i]: `base` the columns every value
+# depends on, stored once (a scalar broadcast over an array, a reduction read back
+# elementwise), and `extras` a CSR of each value's further columns (indptr, indices;
+# each row sorted, no repeats; None when there are none), flagged `single` when
+# every value has exactly one (an input array, its slices and elementwise images:
+# picked by one NumPy take). So `x[1:] - x[0]` is base {0} and extras i + 1, in O(n)
+# and not n copies of x[0]'s set, and the Hessian pairs of a Rows against another
+# are the blocks base x base, base x (union of extras), plus one product per value of
+# the extras alone.
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy
 
@@ -80,98 +84,67 @@ cdef void sort_unique_row(int32_t* row, Py_ssize_t count, int64_t* stamp, int64_
 
 cdef class Rows:
     """One sorted set of input columns (of n) per value of an array node (size
-    values): shared (one set for all) or CSR."""
+    values): base | extras[i] (see above)."""
     cdef readonly Py_ssize_t size, n
-    cdef readonly bint shared
-    cdef readonly object indptr      # int64: size + 1 offsets (shared: [0, length])
-    cdef readonly object indices     # int32
+    cdef readonly object base        # int32, sorted
+    cdef readonly object indptr      # int64 (size + 1), or None: no extras
+    cdef readonly object indices     # int32, or None
+    cdef readonly bint single        # indptr is 0, 1, ..., size
 
-    def __init__(self, Py_ssize_t size, Py_ssize_t n, bint shared, indptr, indices):
-        self.size, self.n, self.shared = size, n, shared
-        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-        self.indices = np.ascontiguousarray(indices, dtype=np.int32)
-        if self.indptr.shape[0] != (2 if shared else size + 1):
-            raise ValueError("Rows: indptr does not match the size")
+    def __init__(self, Py_ssize_t size, Py_ssize_t n, base, indptr=None, indices=None,
+                 bint single=False):
+        self.size, self.n = size, n
+        self.base = np.ascontiguousarray(base, dtype=np.int32)
+        if indptr is not None:
+            self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+            self.indices = np.ascontiguousarray(indices, dtype=np.int32)
+            if self.indptr.shape[0] != size + 1:
+                raise ValueError("Rows: indptr does not match the size")
+        self.single = single and indptr is not None
 
     @property
     def is_empty(self):
         """No value depends on any column."""
-        return self.size == 0 or self.indptr[-1] == 0
+        return self.size == 0 or (self.base.shape[0] == 0 and (
+            self.indptr is None or self.indptr[-1] == 0))
 
     def row(self, Py_ssize_t i):
-        """Value i's set (int32)."""
+        """Value i's set (sorted int32)."""
         if not 0 <= i < self.size:
             raise IndexError(f"value {i} of {self.size}")
-        if self.shared:
-            return self.indices
-        return self.indices[self.indptr[i]:self.indptr[i + 1]]
+        if self.indptr is None:
+            return self.base
+        return merge_sets(self.base, self.indices[self.indptr[i]:self.indptr[i + 1]])
 
     def csr(self):
-        """(indptr, indices) with one row per value (a shared set repeated)."""
-        if not self.shared:
+        """(indptr, indices): each value's whole set as a CSR row."""
+        if self.indptr is not None and self.base.shape[0] == 0:
             return self.indptr, self.indices
-        k = self.indices.shape[0]
-        return (np.arange(self.size + 1, dtype=np.int64) * k,
-                np.tile(self.indices, self.size))
+        return materialize(self)
 
 
-def shared_rows(indices, Py_ssize_t size, Py_ssize_t n):
-    """size values all depending on the sorted, unique columns `indices`."""
-    indices = np.ascontiguousarray(indices, dtype=np.int32)
-    return Rows(size, n, True, np.array([0, indices.shape[0]], dtype=np.int64), indices)
+def shared_rows(base, Py_ssize_t size, Py_ssize_t n):
+    """size values all depending on the sorted, unique columns `base`."""
+    return Rows(size, n, base)
 
 
 def empty_rows(Py_ssize_t size, Py_ssize_t n):
-    return shared_rows(np.zeros(0, dtype=np.int32), size, n)
+    return Rows(size, n, np.zeros(0, dtype=np.int32))
 
 
 def identity_rows(Py_ssize_t size, Py_ssize_t first, Py_ssize_t n):
     """Values 0 .. size - 1 depending on columns first .. first + size - 1."""
-    return Rows(size, n, False, np.arange(size + 1, dtype=np.int64),
-                np.arange(first, first + size, dtype=np.int32))
+    return Rows(size, n, np.zeros(0, dtype=np.int32), np.arange(size + 1, dtype=np.int64),
+                np.arange(first, first + size, dtype=np.int32), True)
 
 
-cdef inline void span(Rows r, const int64_t[::1] ptr, Py_ssize_t i, Py_ssize_t* start,
-                      Py_ssize_t* end) noexcept:
-    if r.shared:
-        start[0], end[0] = 0, ptr[1]
-    else:
-        start[0], end[0] = ptr[i], ptr[i + 1]
-
-
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def check_index(const int64_t[::1] index, Py_ssize_t bound, str what):
     cdef Py_ssize_t k
     for k in range(index.shape[0]):
         if not 0 <= index[k] < bound:
             raise IndexError(f"{what}: position {index[k]} of {bound}")
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def pick(Rows p, const int64_t[::1] index):
-    """The rows index[0], index[1], ... of p (a gather, a strided view, a broadcast)."""
-    cdef Py_ssize_t m = index.shape[0], k, s, e, total = 0, at = 0
-    check_index(index, p.size, "pick")
-    if p.shared:
-        return Rows(m, p.n, True, p.indptr, p.indices)
-    if p.size == 1:
-        return Rows(m, p.n, True, p.indptr, p.indices)
-    cdef const int64_t[::1] ptr = p.indptr
-    cdef const int32_t[::1] ix = p.indices
-    for k in range(m):
-        total += ptr[index[k] + 1] - ptr[index[k]]
-    indptr = np.empty(m + 1, dtype=np.int64)
-    indices = np.empty(total, dtype=np.int32)
-    cdef int64_t[::1] op = indptr
-    cdef int32_t[::1] oi = indices
-    op[0] = 0
-    for k in range(m):
-        s, e = ptr[index[k]], ptr[index[k] + 1]
-        if e > s:
-            memcpy(&oi[at], &ix[s], (e - s) * sizeof(int32_t))
-        at += e - s
-        op[k + 1] = at
-    return Rows(m, p.n, False, indptr, indices)
 
 
 @cython.boundscheck(False)
@@ -203,6 +176,79 @@ cdef Py_ssize_t merge(const int32_t* x, Py_ssize_t nx, const int32_t* y, Py_ssiz
     return k
 
 
+def merge_sets(x, y):
+    """The union of two sorted int32 sets."""
+    cdef const int32_t[::1] a = x
+    cdef const int32_t[::1] b = y
+    if b.shape[0] == 0:
+        return x
+    if a.shape[0] == 0:
+        return y
+    out = np.empty(a.shape[0] + b.shape[0], dtype=np.int32)
+    cdef int32_t[::1] o = out
+    return out[:merge(&a[0], a.shape[0], &b[0], b.shape[0], &o[0])]
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def materialize(Rows p):
+    """(indptr, indices): each of p's values' whole set (base | extras) as a row."""
+    cdef Py_ssize_t i, m = p.size, nb, at = 0, s = 0, e = 0, total
+    cdef const int32_t[::1] base = p.base
+    cdef const int64_t[::1] ptr
+    cdef const int32_t[::1] ix
+    cdef bint extras = p.indptr is not None
+    nb = base.shape[0]
+    if extras:
+        ptr, ix = p.indptr, p.indices
+        total = nb * m + ptr[m]
+    else:
+        total = nb * m
+    indptr = np.empty(m + 1, dtype=np.int64)
+    indices = np.empty(total, dtype=np.int32)
+    cdef int64_t[::1] op = indptr
+    cdef int32_t[::1] oi = indices
+    op[0] = 0
+    for i in range(m):
+        if extras:
+            s, e = ptr[i], ptr[i + 1]
+        if total:
+            at += merge(&base[0] if nb else NULL, nb, &ix[0] + s if e > s else NULL,
+                        e - s, &oi[0] + at)
+        op[i + 1] = at
+    return indptr, indices[:at]
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def pick(Rows p, const int64_t[::1] index):
+    """The rows index[0], index[1], ... of p (a gather, a strided view, a broadcast)."""
+    cdef Py_ssize_t m = index.shape[0], k, s, at = 0, total = 0
+    check_index(index, p.size, "pick")
+    if p.indptr is None:
+        return Rows(m, p.n, p.base)
+    if p.size == 1:
+        return Rows(m, p.n, p.row(0))
+    if p.single:
+        return Rows(m, p.n, p.base, np.arange(m + 1, dtype=np.int64),
+                    p.indices.take(index), True)
+    cdef const int64_t[::1] ptr = p.indptr
+    cdef const int32_t[::1] ix = p.indices
+    for k in range(m):
+        total += ptr[index[k] + 1] - ptr[index[k]]
+    indptr = np.empty(m + 1, dtype=np.int64)
+    indices = np.empty(total, dtype=np.int32)
+    cdef int64_t[::1] op = indptr
+    cdef int32_t[::1] oi = indices
+    op[0] = 0
+    for k in range(m):
+        for s in range(ptr[index[k]], ptr[index[k] + 1]):
+            oi[at] = ix[s]
+            at += 1
+        op[k + 1] = at
+    return Rows(m, p.n, p.base, indptr, indices)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def union(Rows a, Rows b):
@@ -213,43 +259,44 @@ def union(Rows a, Rows b):
         return a
     if a.is_empty:
         return b
+    base = merge_sets(a.base, b.base)
+    if b.indptr is None:
+        return Rows(a.size, a.n, base, a.indptr, a.indices, a.single)
+    if a.indptr is None:
+        return Rows(a.size, a.n, base, b.indptr, b.indices, b.single)
     cdef const int64_t[::1] pa = a.indptr
     cdef const int64_t[::1] pb = b.indptr
     cdef const int32_t[::1] xa = a.indices
     cdef const int32_t[::1] xb = b.indices
-    cdef Py_ssize_t i, sa, ea, sb, eb, at = 0
-    cdef Py_ssize_t m = 1 if a.shared and b.shared else a.size
-    cdef Py_ssize_t bound = (pa[1] * m if a.shared else pa[m]) + \
-        (pb[1] * m if b.shared else pb[m])
+    cdef Py_ssize_t i, sa, ea, sb, eb, at = 0, m = a.size
     indptr = np.empty(m + 1, dtype=np.int64)
-    indices = np.empty(bound, dtype=np.int32)
+    indices = np.empty(pa[m] + pb[m], dtype=np.int32)
     cdef int64_t[::1] op = indptr
     cdef int32_t[::1] oi = indices
+    cdef int32_t* out = &oi[0] if oi.shape[0] else NULL
+    cdef const int32_t* ya = &xa[0] if xa.shape[0] else NULL
+    cdef const int32_t* yb = &xb[0] if xb.shape[0] else NULL
     op[0] = 0
     for i in range(m):
-        span(a, pa, i, &sa, &ea)
-        span(b, pb, i, &sb, &eb)
-        at += merge(&xa[0] + sa, ea - sa, &xb[0] + sb, eb - sb, &oi[0] + at)
+        sa, ea, sb, eb = pa[i], pa[i + 1], pb[i], pb[i + 1]
+        at += merge(ya + sa, ea - sa, yb + sb, eb - sb, out + at)
         op[i + 1] = at
-    indices = indices[:at]
-    if a.shared and b.shared:
-        return Rows(a.size, a.n, True, indptr, indices)
-    return Rows(a.size, a.n, False, indptr, indices)
+    return Rows(m, a.n, base, indptr, indices[:at])
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def combine(Rows p, const int64_t[::1] out, const int64_t[::1] src, Py_ssize_t size):
-    """The pattern of M @ p for the 0/1 matrix M with ones at (out[k], src[k]): value
-    t's set is the union of p's rows src[k] over the k with out[k] == t (a reduction,
-    a scatter, a cumulative sum, a concatenation, a matrix product's terms)."""
-    cdef Py_ssize_t K = out.shape[0], k, t, s = 0, e = 0, c, j, start, n = p.n
+def combine_csr(const int64_t[::1] ptr, const int32_t[::1] ix, Py_ssize_t n,
+                const int64_t[::1] out, const int64_t[::1] src, Py_ssize_t size):
+    """For the CSR rows (ptr, ix) over n columns: row t of the result is the union of
+    rows src[k] over the k with out[k] == t. Returns (indptr, indices, every output
+    has a term)."""
+    cdef Py_ssize_t K = out.shape[0], k, t, s, c, start, rows = ptr.shape[0] - 1
+    cdef bint covered = True
     if src.shape[0] != K:
         raise ValueError("combine: out and src differ in length")
     check_index(out, size, "combine")
-    check_index(src, p.size, "combine")
-    cdef const int64_t[::1] ptr = p.indptr
-    cdef const int32_t[::1] ix = p.indices
+    check_index(src, rows, "combine")
     first = np.zeros(size + 1, dtype=np.int64)      # the terms of value t, by t
     order = np.empty(K, dtype=np.int64)
     stamps = np.full(max(n, 1), -1, dtype=np.int64)
@@ -263,22 +310,24 @@ def combine(Rows p, const int64_t[::1] out, const int64_t[::1] src, Py_ssize_t s
     for k in range(K):
         f[out[k] + 1] += 1
     for t in range(size):
+        if f[t + 1] == 0:
+            covered = False
         f[t + 1] += f[t]
     for k in range(K):
         o[f[out[k]]] = src[k]
         f[out[k]] += 1
     for t in range(size - 1, 0, -1):               # (back to the starts)
         f[t] = f[t - 1]
-    f[0] = 0
+    if size:
+        f[0] = 0
     try:
         op[0] = 0
         for t in range(size):
             start = b.count
             for k in range(f[t], f[t + 1]):
-                span(p, ptr, o[k], &s, &e)
-                reserve(&b, e - s)
-                for j in range(s, e):
-                    c = ix[j]
+                reserve(&b, ptr[o[k] + 1] - ptr[o[k]])
+                for s in range(ptr[o[k]], ptr[o[k] + 1]):
+                    c = ix[s]
                     if stamp[c] != t:
                         stamp[c] = t
                         b.data[b.count] = <int32_t>c
@@ -286,19 +335,82 @@ def combine(Rows p, const int64_t[::1] out, const int64_t[::1] src, Py_ssize_t s
             if f[t + 1] - f[t] > 1:                 # (one row alone is sorted)
                 sort_unique_row(b.data + start, b.count - start, &stamp[0], t, n)
             op[t + 1] = b.count
-        return Rows(size, n, False, indptr, to_array(b.data, b.count))
+        return indptr, to_array(b.data, b.count), covered
     finally:
         free(b.data)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def union_rows(const int64_t[::1] ptr, const int32_t[::1] ix, Py_ssize_t n, positions):
+    """The union of CSR rows (ptr, ix) over n columns, of those at positions (all when
+    None): sorted int32."""
+    cdef const int64_t[::1] at_rows
+    cdef bint all_rows = positions is None
+    cdef Py_ssize_t m = ptr.shape[0] - 1, k, i, s, c, count = 0
+    if not all_rows:
+        at_rows = positions
+        check_index(at_rows, m, "union_rows")
+        m = at_rows.shape[0]
+    marks = np.zeros(max(n, 1), dtype=np.uint8)
+    cdef uint8_t[::1] mark = marks
+    for k in range(m):
+        i = k if all_rows else at_rows[k]
+        for s in range(ptr[i], ptr[i + 1]):
+            c = ix[s]
+            if not 0 <= c < n:
+                raise IndexError(f"union_rows: column {c} of {n}")
+            if not mark[c]:
+                mark[c] = 1
+                count += 1
+    out = np.empty(count, dtype=np.int32)
+    cdef int32_t[::1] o = out
+    k = 0
+    for c in range(n):
+        if mark[c]:
+            o[k] = <int32_t>c
+            k += 1
+    return out
+
+
+def combine(Rows p, out, src, Py_ssize_t size):
+    """The pattern of M @ p for the 0/1 matrix M with ones at (out[k], src[k]): value
+    t's set is the union of p's rows src[k] over the k with out[k] == t (a reduction,
+    a scatter, a cumulative sum, a concatenation, a matrix product's terms)."""
+    out = np.ascontiguousarray(out, dtype=np.int64)
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    if size == 1 and out.shape[0]:                # a full reduction: one union
+        check_index(out, 1, "combine")
+        return Rows(1, p.n, union_of(p, src))
+    if p.indptr is None:
+        if p.base.shape[0] == 0:
+            return Rows(size, p.n, p.base)
+        ptr = np.zeros(p.size + 1, dtype=np.int64)    # (rows of no extras)
+        indptr, indices, covered = combine_csr(ptr, p.base[:0], p.n, out, src, size)
+        if covered:
+            return Rows(size, p.n, p.base)
+    elif p.base.shape[0] == 0:
+        indptr, indices, covered = combine_csr(p.indptr, p.indices, p.n, out, src, size)
+        return Rows(size, p.n, p.base, indptr, indices)
+    else:
+        indptr, indices, covered = combine_csr(p.indptr, p.indices, p.n, out, src, size)
+        if covered:
+            return Rows(size, p.n, p.base, indptr, indices)
+    # some value has no term: the base is not every value's; spell the rows out
+    ptr, ix = materialize(p)
+    indptr, indices, _ = combine_csr(ptr, ix, p.n, out, src, size)
+    return Rows(size, p.n, np.zeros(0, dtype=np.int32), indptr, indices)
 
 
 def union_of(Rows p, live=None):
     """The union of p's sets (of its values at positions live, when given): sorted
     int32."""
-    if p.shared:
-        return p.indices if p.size and (live is None or len(live)) else p.indices[:0]
-    src = np.arange(p.size, dtype=np.int64) if live is None else \
-        np.ascontiguousarray(live, dtype=np.int64)
-    return combine(p, np.zeros(src.shape[0], dtype=np.int64), src, 1).indices
+    if p.size == 0 or live is not None and len(live) == 0:
+        return p.base[:0]
+    if p.indptr is None:
+        return p.base
+    return merge_sets(p.base, union_rows(p.indptr, p.indices, p.n, None if live is None
+                                         else np.ascontiguousarray(live, dtype=np.int64)))
 
 
 cdef class PairBuffer:
@@ -320,6 +432,8 @@ cdef class PairBuffer:
     def count(self):
         return self.rows.count
 
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
     cdef int check(self, const int32_t[::1] x) except -1:
         cdef Py_ssize_t k
         for k in range(x.shape[0]):
@@ -332,18 +446,22 @@ cdef class PairBuffer:
     def add_block(self, const int32_t[::1] x, const int32_t[::1] y):
         """Every pair of x x y."""
         cdef Py_ssize_t i, j, nx = x.shape[0], ny = y.shape[0], k
+        cdef int32_t* R
+        cdef int32_t* C
         self.check(x)
         self.check(y)
         reserve(&self.rows, nx * ny)
         reserve(&self.cols, nx * ny)
-        k = self.rows.count
+        R, C, k = self.rows.data, self.cols.data, self.rows.count
         for i in range(nx):
             for j in range(ny):
-                self.rows.data[k] = x[i]
-                self.cols.data[k] = y[j]
+                R[k] = x[i]
+                C[k] = y[j]
                 k += 1
         self.rows.count = self.cols.count = k
 
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
     def add_pairs(self, rows, cols):
         """The pairs (rows[k], cols[k])."""
         cdef const int32_t[::1] r = np.ascontiguousarray(rows, dtype=np.int32)
@@ -362,46 +480,65 @@ cdef class PairBuffer:
         self.rows.count += m
         self.cols.count += m
 
-    @cython.boundscheck(False)
-    @cython.wraparound(False)
     def add_rows(self, Rows a, Rows b, live=None):
         """Value by value, a's set x b's set, over the values at positions live (all
-        when None): one block when either is shared."""
-        cdef const int64_t[::1] positions
-        cdef const int64_t[::1] pa
-        cdef const int64_t[::1] pb
-        cdef const int32_t[::1] xa
-        cdef const int32_t[::1] xb
-        cdef Py_ssize_t k, i, sa, ea, sb, eb, u, v, need = 0, at
-        if a.size != b.size:
-            raise ValueError("add_rows: patterns of different sizes")
-        if a.is_empty or b.is_empty:
+        when None): the blocks of the bases and the extras' unions, then the extras
+        value by value. (Mirrors are left to build.)"""
+        if a.size != b.size or a.n != self.n or b.n != self.n:
+            raise ValueError("add_rows: patterns of different shapes")
+        if a.is_empty or b.is_empty or live is not None and len(live) == 0:
             return
-        if a.shared:
-            self.add_block(a.indices, union_of(b, live))
+        positions = None
+        if live is not None:
+            positions = np.ascontiguousarray(live, dtype=np.int64)
+            check_index(positions, a.size, "add_rows")
+        self.add_block(a.base, b.base)
+        if a.base.shape[0] and b.indptr is not None:
+            self.add_block(a.base, union_rows(b.indptr, b.indices, b.n, positions))
+        if a is not b and b.base.shape[0] and a.indptr is not None:
+            self.add_block(union_rows(a.indptr, a.indices, a.n, positions), b.base)
+        if a.indptr is None or b.indptr is None:
             return
-        if b.shared:
-            self.add_block(union_of(a, live), b.indices)
+        if a is b and a.single:               # one column per value: the diagonal
+            diagonal = a.indices if positions is None else a.indices.take(positions)
+            self.add_pairs(diagonal, diagonal)
             return
-        positions = np.arange(a.size, dtype=np.int64) if live is None else \
-            np.ascontiguousarray(live, dtype=np.int64)
-        check_index(positions, a.size, "add_rows")
-        pa, pb, xa, xb = a.indptr, b.indptr, a.indices, b.indices
-        for k in range(positions.shape[0]):
-            i = positions[k]
+        self.add_extras(a, b, positions)
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef int add_extras(self, Rows a, Rows b, positions) except -1:
+        """Value by value, a's extras x b's extras (positions validated, or None)."""
+        cdef const int64_t[::1] pa = a.indptr
+        cdef const int64_t[::1] pb = b.indptr
+        cdef const int32_t[::1] xa = a.indices
+        cdef const int32_t[::1] xb = b.indices
+        cdef const int64_t[::1] at_values
+        cdef bint all_values = positions is None, same = a is b
+        cdef Py_ssize_t m = a.size, k, i, u, v, need = 0, at
+        cdef int32_t* R
+        cdef int32_t* C
+        cdef int32_t value
+        if not all_values:
+            at_values = positions
+            m = at_values.shape[0]
+        for k in range(m):
+            i = k if all_values else at_values[k]
             need += (pa[i + 1] - pa[i]) * (pb[i + 1] - pb[i])
         reserve(&self.rows, need)
         reserve(&self.cols, need)
-        at = self.rows.count
-        for k in range(positions.shape[0]):
-            i = positions[k]
-            sa, ea, sb, eb = pa[i], pa[i + 1], pb[i], pb[i + 1]
-            for u in range(sa, ea):
-                for v in range(sb, eb):
-                    self.rows.data[at] = xa[u]
-                    self.cols.data[at] = xb[v]
+        R, C, at = self.rows.data, self.cols.data, self.rows.count
+        for k in range(m):
+            i = k if all_values else at_values[k]
+            for u in range(pa[i], pa[i + 1]):
+                value = xa[u]
+                # a set against itself: each pair once (build adds the mirrors)
+                for v in range(u if same else pb[i], pb[i + 1]):
+                    R[at] = value
+                    C[at] = xb[v]
                     at += 1
         self.rows.count = self.cols.count = at
+        return 0
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -423,15 +560,17 @@ cdef class PairBuffer:
         try:
             for k in range(K):
                 f[R[k] + 1] += 1
-                f[C[k] + 1] += 1
+                if C[k] != R[k]:
+                    f[C[k] + 1] += 1
             for i in range(n):
                 f[i + 1] += f[i]
             for k in range(K):
                 r, c = R[k], C[k]
                 bucket[f[r]] = <int32_t>c
                 f[r] += 1
-                bucket[f[c]] = <int32_t>r
-                f[c] += 1
+                if c != r:
+                    bucket[f[c]] = <int32_t>r
+                    f[c] += 1
             # (f[i] is now row i's end; row i starts at f[i - 1])
             for i in range(n):
                 start = w

@@ -396,8 +396,11 @@ class _Walk:
                          b if d & DEP_Q else self.empty(size))
         if aop in (AOP_SUM, AOP_WEIGHTED_SUM):
             x = self.operand(ops[0])
-            targets = self.reduce_targets(info, r)
-            out = combine(x, targets, np.arange(len(targets), dtype=np.int64), size)
+            if size == 1:                          # a full reduction: one union
+                out = shared_rows(union_of(x), 1, self.n)
+            else:
+                targets = self.reduce_targets(info, r)
+                out = combine(x, targets, np.arange(len(targets), dtype=np.int64), size)
             if aop == AOP_WEIGHTED_SUM and info.sop == WEIGHTED_PROD:
                 self.interact(out, out, live)
             return out
