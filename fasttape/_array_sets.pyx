@@ -82,43 +82,84 @@ cdef void sort_unique_row(int32_t* row, Py_ssize_t count, int64_t* stamp, int64_
             k += 1
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef void sort_unique_row32(int32_t* row, Py_ssize_t count, int32_t* stamp,
+                            int32_t mark, Py_ssize_t n) noexcept:
+    """sort_unique_row with int32 stamps."""
+    cdef Py_ssize_t c, k = 0, i, j
+    cdef int32_t v
+    if count < 2:
+        return
+    if count <= 16:
+        for i in range(1, count):
+            v = row[i]
+            j = i - 1
+            while j >= 0 and row[j] > v:
+                row[j + 1] = row[j]
+                j -= 1
+            row[j + 1] = v
+        return
+    if count * 8 < n:
+        qsort(row, count, sizeof(int32_t), compare_int32)
+        return
+    for c in range(n):
+        if stamp[c] == mark:
+            row[k] = <int32_t>c
+            k += 1
+
+
 cdef class Rows:
     """One sorted set of input columns (of n) per value of an array node (size
     values): base | extras[i] (see above)."""
     cdef readonly Py_ssize_t size, n
     cdef readonly object base        # int32, sorted
-    cdef readonly object indptr      # int64 (size + 1), or None: no extras
+    cdef readonly bint extras        # False: every value's set is the base
+    cdef readonly bint single        # one extra column per value (indices[i])
+    cdef object _indptr              # int64 (size + 1); made when asked, if single
     cdef readonly object indices     # int32, or None
-    cdef readonly bint single        # indptr is 0, 1, ..., size
 
     def __init__(self, Py_ssize_t size, Py_ssize_t n, base, indptr=None, indices=None,
                  bint single=False):
+        """indptr None with indices given and single: one extra column per value."""
         self.size, self.n = size, n
         self.base = np.ascontiguousarray(base, dtype=np.int32)
-        if indptr is not None:
-            self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self.extras = indices is not None
+        self.single = single and self.extras
+        if self.extras:
             self.indices = np.ascontiguousarray(indices, dtype=np.int32)
-            if self.indptr.shape[0] != size + 1:
-                raise ValueError("Rows: indptr does not match the size")
-        self.single = single and indptr is not None
+            if indptr is not None:
+                self._indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+                if self._indptr.shape[0] != size + 1:
+                    raise ValueError("Rows: indptr does not match the size")
+            elif not self.single or self.indices.shape[0] != size:
+                raise ValueError("Rows: extras need indptr, or one column per value")
+
+    @property
+    def indptr(self):
+        """The extras' row offsets (int64), or None without extras."""
+        if self.extras and self._indptr is None:
+            self._indptr = np.arange(self.size + 1, dtype=np.int64)
+        return self._indptr
 
     @property
     def is_empty(self):
         """No value depends on any column."""
         return self.size == 0 or (self.base.shape[0] == 0 and (
-            self.indptr is None or self.indptr[-1] == 0))
+            not self.extras or (self.indices.shape[0] if self._indptr is None
+                                else self._indptr[-1]) == 0))
 
     def row(self, Py_ssize_t i):
         """Value i's set (sorted int32)."""
         if not 0 <= i < self.size:
             raise IndexError(f"value {i} of {self.size}")
-        if self.indptr is None:
+        if not self.extras:
             return self.base
         return merge_sets(self.base, self.indices[self.indptr[i]:self.indptr[i + 1]])
 
     def csr(self):
         """(indptr, indices): each value's whole set as a CSR row."""
-        if self.indptr is not None and self.base.shape[0] == 0:
+        if self.extras and self.base.shape[0] == 0:
             return self.indptr, self.indices
         return materialize(self)
 
@@ -134,7 +175,7 @@ def empty_rows(Py_ssize_t size, Py_ssize_t n):
 
 def identity_rows(Py_ssize_t size, Py_ssize_t first, Py_ssize_t n):
     """Values 0 .. size - 1 depending on columns first .. first + size - 1."""
-    return Rows(size, n, np.zeros(0, dtype=np.int32), np.arange(size + 1, dtype=np.int64),
+    return Rows(size, n, np.zeros(0, dtype=np.int32), None,
                 np.arange(first, first + size, dtype=np.int32), True)
 
 
@@ -197,7 +238,7 @@ def materialize(Rows p):
     cdef const int32_t[::1] base = p.base
     cdef const int64_t[::1] ptr
     cdef const int32_t[::1] ix
-    cdef bint extras = p.indptr is not None
+    cdef bint extras = p.extras
     nb = base.shape[0]
     if extras:
         ptr, ix = p.indptr, p.indices
@@ -225,13 +266,12 @@ def pick(Rows p, const int64_t[::1] index):
     """The rows index[0], index[1], ... of p (a gather, a strided view, a broadcast)."""
     cdef Py_ssize_t m = index.shape[0], k, s, at = 0, total = 0
     check_index(index, p.size, "pick")
-    if p.indptr is None:
+    if not p.extras:
         return Rows(m, p.n, p.base)
     if p.size == 1:
         return Rows(m, p.n, p.row(0))
     if p.single:
-        return Rows(m, p.n, p.base, np.arange(m + 1, dtype=np.int64),
-                    p.indices.take(index), True)
+        return Rows(m, p.n, p.base, None, p.indices.take(index), True)
     cdef const int64_t[::1] ptr = p.indptr
     cdef const int32_t[::1] ix = p.indices
     for k in range(m):
@@ -260,10 +300,10 @@ def union(Rows a, Rows b):
     if a.is_empty:
         return b
     base = merge_sets(a.base, b.base)
-    if b.indptr is None:
-        return Rows(a.size, a.n, base, a.indptr, a.indices, a.single)
-    if a.indptr is None:
-        return Rows(a.size, a.n, base, b.indptr, b.indices, b.single)
+    if not b.extras:
+        return Rows(a.size, a.n, base, a._indptr, a.indices, a.single)
+    if not a.extras:
+        return Rows(a.size, a.n, base, b._indptr, b.indices, b.single)
     cdef const int64_t[::1] pa = a.indptr
     cdef const int64_t[::1] pb = b.indptr
     cdef const int32_t[::1] xa = a.indices
@@ -342,12 +382,15 @@ def combine_csr(const int64_t[::1] ptr, const int32_t[::1] ix, Py_ssize_t n,
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def union_rows(const int64_t[::1] ptr, const int32_t[::1] ix, Py_ssize_t n, positions):
-    """The union of CSR rows (ptr, ix) over n columns, of those at positions (all when
-    None): sorted int32."""
+def union_rows(ptr, const int32_t[::1] ix, Py_ssize_t n, positions):
+    """The union of CSR rows (ptr, ix) over n columns (ptr None: row i is ix[i]
+    alone), of those at positions (all when None): sorted int32."""
     cdef const int64_t[::1] at_rows
-    cdef bint all_rows = positions is None
-    cdef Py_ssize_t m = ptr.shape[0] - 1, k, i, s, c, count = 0
+    cdef const int64_t[::1] offsets
+    cdef bint all_rows = positions is None, single = ptr is None
+    cdef Py_ssize_t m = ix.shape[0] if single else len(ptr) - 1, k, i, s, c, count = 0
+    if not single:
+        offsets = ptr
     if not all_rows:
         at_rows = positions
         check_index(at_rows, m, "union_rows")
@@ -356,7 +399,7 @@ def union_rows(const int64_t[::1] ptr, const int32_t[::1] ix, Py_ssize_t n, posi
     cdef uint8_t[::1] mark = marks
     for k in range(m):
         i = k if all_rows else at_rows[k]
-        for s in range(ptr[i], ptr[i + 1]):
+        for s in range(i if single else offsets[i], i + 1 if single else offsets[i + 1]):
             c = ix[s]
             if not 0 <= c < n:
                 raise IndexError(f"union_rows: column {c} of {n}")
@@ -382,7 +425,7 @@ def combine(Rows p, out, src, Py_ssize_t size):
     if size == 1 and out.shape[0]:                # a full reduction: one union
         check_index(out, 1, "combine")
         return Rows(1, p.n, union_of(p, src))
-    if p.indptr is None:
+    if not p.extras:
         if p.base.shape[0] == 0:
             return Rows(size, p.n, p.base)
         ptr = np.zeros(p.size + 1, dtype=np.int64)    # (rows of no extras)
@@ -407,9 +450,9 @@ def union_of(Rows p, live=None):
     int32."""
     if p.size == 0 or live is not None and len(live) == 0:
         return p.base[:0]
-    if p.indptr is None:
+    if not p.extras:
         return p.base
-    return merge_sets(p.base, union_rows(p.indptr, p.indices, p.n, None if live is None
+    return merge_sets(p.base, union_rows(p._indptr, p.indices, p.n, None if live is None
                                          else np.ascontiguousarray(live, dtype=np.int64)))
 
 
@@ -493,11 +536,11 @@ cdef class PairBuffer:
             positions = np.ascontiguousarray(live, dtype=np.int64)
             check_index(positions, a.size, "add_rows")
         self.add_block(a.base, b.base)
-        if a.base.shape[0] and b.indptr is not None:
-            self.add_block(a.base, union_rows(b.indptr, b.indices, b.n, positions))
-        if a is not b and b.base.shape[0] and a.indptr is not None:
-            self.add_block(union_rows(a.indptr, a.indices, a.n, positions), b.base)
-        if a.indptr is None or b.indptr is None:
+        if a.base.shape[0] and b.extras:
+            self.add_block(a.base, union_rows(b._indptr, b.indices, b.n, positions))
+        if a is not b and b.base.shape[0] and a.extras:
+            self.add_block(union_rows(a._indptr, a.indices, a.n, positions), b.base)
+        if not a.extras or not b.extras:
             return
         if a is b and a.single:               # one column per value: the diagonal
             diagonal = a.indices if positions is None else a.indices.take(positions)
@@ -545,43 +588,41 @@ cdef class PairBuffer:
     def build(self):
         """The symmetric pattern of the pairs and their mirrors: CSR (indptr int64,
         indices int32), each row sorted, no repeats."""
-        cdef Py_ssize_t n = self.n, K = self.rows.count, k, i, r, c, w = 0, start
+        cdef Py_ssize_t n = self.n, K = self.rows.count, k, i, r, c, w = 0, start, end
+        cdef Py_ssize_t row_start = 0
         cdef int32_t* R = self.rows.data
         cdef int32_t* C = self.cols.data
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        cdef int64_t[::1] op = indptr
-        firsts = np.zeros(n + 1, dtype=np.int64)
-        cdef int64_t[::1] f = firsts
-        stamps = np.full(max(n, 1), -1, dtype=np.int64)
-        cdef int64_t[::1] stamp = stamps
-        cdef int32_t* bucket = <int32_t*>malloc(max(2 * K, 1) * sizeof(int32_t))
-        if bucket == NULL:
-            raise MemoryError()
-        try:
-            for k in range(K):
-                f[R[k] + 1] += 1
-                if C[k] != R[k]:
-                    f[C[k] + 1] += 1
-            for i in range(n):
-                f[i + 1] += f[i]
-            for k in range(K):
-                r, c = R[k], C[k]
-                bucket[f[r]] = <int32_t>c
-                f[r] += 1
-                if c != r:
-                    bucket[f[c]] = <int32_t>r
-                    f[c] += 1
-            # (f[i] is now row i's end; row i starts at f[i - 1])
-            for i in range(n):
-                start = w
-                for k in range(f[i - 1] if i else 0, f[i]):
-                    c = bucket[k]
-                    if stamp[c] != i:
-                        stamp[c] = i
-                        bucket[w] = <int32_t>c
-                        w += 1
-                sort_unique_row(bucket + start, w - start, &stamp[0], i, n)
-                op[i + 1] = w
-            return indptr, to_array(bucket, w)
-        finally:
-            free(bucket)
+        # f: counts at f[r + 2], then write cursors at f[r + 1]; after the fill f[i] is
+        # row i's start in the bucket, then (rewritten row by row) in the output
+        offsets = np.zeros(n + 2, dtype=np.int64)
+        cdef int64_t[::1] f = offsets
+        stamps = np.full(max(n, 1), -1, dtype=np.int32)
+        cdef int32_t[::1] stamp = stamps
+        buckets = np.empty(max(2 * K, 1), dtype=np.int32)
+        cdef int32_t[::1] bucket = buckets
+        for k in range(K):
+            f[R[k] + 2] += 1
+            if C[k] != R[k]:
+                f[C[k] + 2] += 1
+        for i in range(n):
+            f[i + 2] += f[i + 1]
+        for k in range(K):
+            r, c = R[k], C[k]
+            bucket[f[r + 1]] = <int32_t>c
+            f[r + 1] += 1
+            if c != r:
+                bucket[f[c + 1]] = <int32_t>r
+                f[c + 1] += 1
+        # (f[i + 1] is now row i's end in the bucket; rows compacted in place)
+        for i in range(n):
+            start, end = w, f[i + 1]
+            for k in range(row_start, end):
+                c = bucket[k]
+                if stamp[c] != i:
+                    stamp[c] = <int32_t>i
+                    bucket[w] = <int32_t>c
+                    w += 1
+            row_start = end
+            sort_unique_row32(&bucket[0] + start, w - start, &stamp[0], <int32_t>i, n)
+            f[i + 1] = w
+        return offsets[:n + 1], buckets[:w]
