@@ -112,7 +112,9 @@ class HessianPlan:
         if coloring not in COLORINGS:
             raise ValueError(f"coloring must be one of {COLORINGS}, not {coloring!r}")
         self.coloring = coloring
-        self.pattern = sp.csr_matrix(pattern)
+        # (a pattern from fasttape.sparsity is kept as it is: canonical, flagged so)
+        self.pattern = pattern if type(pattern) is sp.csr_matrix else \
+            sp.csr_matrix(pattern)
         self.pattern.sum_duplicates()
         self.pattern.sort_indices()
         n = self.pattern.shape[0]

@@ -138,7 +138,7 @@ class _Walk:
             if type(out) is Variable:
                 self.sets.set_live(out.slot)
             elif out is not None:
-                self.live[out.anode] = np.ones(out.size, dtype=bool)
+                self.live[out.anode] = True
             self.mark_live()
 
     def info(self, r):
@@ -164,14 +164,16 @@ class _Walk:
     # -- liveness (Hessians) ----------------------------------------------------------------
 
     def live_values(self, info, r):
-        """The live values of array node r (bool array), or None: none is live, or
-        not a Hessian."""
+        """The live values of array node r: True (all), a bool array, or None (none
+        is live, or not a Hessian)."""
         if not self.hessian:
             return None
         if info.out_slot >= 0:
-            return np.ones(1, dtype=bool) if self.sets.is_live(info.out_slot) else None
+            return True if self.sets.is_live(info.out_slot) else None
         mask = self.live.get(r)
-        return mask if mask is not None and mask.any() else None
+        if mask is None or mask is True:
+            return mask
+        return mask if mask.any() else None
 
     def mark_live(self):
         i = self.tape.n_nodes - 1
@@ -200,17 +202,18 @@ class _Walk:
                 self.sets.set_live(info.out_slot)
                 return
             live = self.live.get(o.ref)
-            if live is None:
-                live = self.live[o.ref] = np.zeros(info.size, dtype=bool)
             if positions is None:
-                live[:] = True
-            else:
+                self.live[o.ref] = True            # (all, without an array)
+            elif live is not True:
+                if live is None:
+                    live = self.live[o.ref] = np.zeros(info.size, dtype=bool)
                 live[positions] = True
 
     def live_back(self, info, r, mask):
-        """Mark the operand values that array node `info`'s live values read."""
+        """Mark the operand values that array node `info`'s live values (True: all,
+        or a bool array) read."""
         aop, ops = info.aop, info.operands
-        every = mask.all()
+        every = mask is True or mask.all()
         live = None if every else np.flatnonzero(mask)
         if aop in (AOP_LEAF, AOP_MASK):
             return
@@ -232,10 +235,10 @@ class _Walk:
                       np.flatnonzero(mask[self.reduce_targets(info, r)]))
         elif aop == AOP_CUMSUM:
             rows, cols = self.cumsum_pairs(info, r)
-            self.mark(ops[0], cols[mask[rows]])
+            self.mark(ops[0], None if every else cols[mask[rows]])
         elif aop == AOP_MATMUL:
             out, ia, ib = self.matmul_triples(info, r)
-            used = mask[out]
+            used = slice(None) if every else mask[out]
             self.mark(ops[0], ia[used])
             self.mark(ops[1], ib[used])
         elif aop == AOP_GATHER:
@@ -246,11 +249,11 @@ class _Walk:
             self.mark(ops[0], index if every else index[live])
         elif aop == AOP_SCATTER:
             index = np.asarray(info.index)[:ops[0].size]
-            self.mark(ops[0], np.flatnonzero(mask[index]))
+            self.mark(ops[0], None if every else np.flatnonzero(mask[index]))
         elif aop == AOP_CONCAT:
             for o in ops:
                 index = np.asarray(o.index, dtype=np.int64).reshape(-1)
-                self.mark(o, np.flatnonzero(mask[index]))
+                self.mark(o, None if every else np.flatnonzero(mask[index]))
         else:                              # Python rules: every operand value
             for o in ops:
                 self.mark(o, None)
@@ -273,7 +276,8 @@ class _Walk:
         """The Hessian pairs joining each live value's set in a with its set in b."""
         if live is None:
             return
-        self.pairs.add_rows(a, b, None if live.all() else np.flatnonzero(live))
+        self.pairs.add_rows(a, b, None if live is True or live.all()
+                            else np.flatnonzero(live))
 
     # -- geometry (index maps, each computed once per node) --------------------------------
 
@@ -441,7 +445,7 @@ class _Walk:
         out, ia, ib = self.matmul_triples(info, r)
         pa, pb = self.operand(oa), self.operand(ob)
         if live is not None and not (pa.is_empty or pb.is_empty):
-            used = live[out]
+            used = slice(None) if live is True else live[out]
             a, b = pick(pa, ia[used]), pick(pb, ib[used])
             self.pairs.add_rows(a, b)            # (the pattern adds the mirrors)
         return union(combine(pa, out, ia, info.size), combine(pb, out, ib, info.size))
