@@ -118,6 +118,7 @@ cdef class Rows:
     cdef readonly bint single        # one extra column per value (indices[i])
     cdef object _indptr              # int64 (size + 1); made when asked, if single
     cdef readonly object indices     # int32, or None
+    cdef object _extras_union        # the union of all values' extras, once asked
 
     def __init__(self, Py_ssize_t size, Py_ssize_t n, base, indptr=None, indices=None,
                  bint single=False):
@@ -445,6 +446,16 @@ def combine(Rows p, out, src, Py_ssize_t size):
     return Rows(size, p.n, np.zeros(0, dtype=np.int32), indptr, indices)
 
 
+cdef object extras_union(Rows p, positions):
+    """The union of p's extras at positions (all when None: computed once per Rows,
+    a Rows being immutable)."""
+    if positions is not None:
+        return union_rows(p._indptr, p.indices, p.n, positions)
+    if p._extras_union is None:
+        p._extras_union = union_rows(p._indptr, p.indices, p.n, None)
+    return p._extras_union
+
+
 def union_of(Rows p, live=None):
     """The union of p's sets (of its values at positions live, when given): sorted
     int32."""
@@ -452,8 +463,8 @@ def union_of(Rows p, live=None):
         return p.base[:0]
     if not p.extras:
         return p.base
-    return merge_sets(p.base, union_rows(p._indptr, p.indices, p.n, None if live is None
-                                         else np.ascontiguousarray(live, dtype=np.int64)))
+    return merge_sets(p.base, extras_union(p, None if live is None
+                                           else np.ascontiguousarray(live, dtype=np.int64)))
 
 
 cdef class PairBuffer:
@@ -537,9 +548,9 @@ cdef class PairBuffer:
             check_index(positions, a.size, "add_rows")
         self.add_block(a.base, b.base)
         if a.base.shape[0] and b.extras:
-            self.add_block(a.base, union_rows(b._indptr, b.indices, b.n, positions))
+            self.add_block(a.base, extras_union(b, positions))
         if a is not b and b.base.shape[0] and a.extras:
-            self.add_block(union_rows(a._indptr, a.indices, a.n, positions), b.base)
+            self.add_block(extras_union(a, positions), b.base)
         if not a.extras or not b.extras:
             return
         if a is b and a.single:               # one column per value: the diagonal
