@@ -193,3 +193,23 @@ def test_a_where_of_broadcasts_covers_both_branches():
         assert not ((hess != 0) & ~pattern).any()
         np.testing.assert_allclose(g.sparse_hessian(point).toarray(), hess,
                                    rtol=1e-9, atol=1e-10)
+
+
+VECTOR_PROGRAMS = {
+    "shifted": lambda x: x[1:] - x[0],
+    "grid_by_scalar": lambda x: (x[:6].reshape(2, 3) * x[6]).ravel(),
+    "concat_parts": lambda x: fnp.concatenate([x[:3] + x[3], x[4:6] * x[7]]),
+    "cumsum_broadcast": lambda x: fnp.cumsum(x[:4] * x[5]),
+    "column_sums": lambda x: fnp.sum(x[:6].reshape(2, 3) + x[8], axis=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_PROGRAMS))
+def test_shared_set_jacobians_are_exact(name):
+    f = VECTOR_PROGRAMS[name]
+    x = np.random.default_rng(5).uniform(0.3, 1.7, 10)
+    g = fasttape.trace(f, x)
+    jac = np.array(fasttape.jacobian(f)(x)).reshape(-1, 10)
+    assert (g.jacobian_sparsity().toarray() == (jac != 0)).all(), name
+    np.testing.assert_allclose(g.sparse_jacobian(x).toarray(), jac, rtol=1e-12,
+                               atol=1e-12)
