@@ -38,7 +38,7 @@ DIRECTIVES = {
 MODULES = ["_opmath_rare", "_tape_storage", "_array_reverse", "_array_forward", "_reverse",
            "_forward", "_second_order", "_batched", "_scalar_calls", "_tape", "_tape_pools",
            "_tape_state", "_variable", "_elementary", "_scalar_recording_sweep", "_arrays",
-           "_sparsity", "_coloring"]
+           "_sparsity", "_array_sets", "_coloring"]
 
 # -fno-trapping-math and -fno-math-errno change no result (IEEE semantics, nan and inf
 # stay as they are); they let gcc vectorise the reverse loops' selects and inline sqrt.

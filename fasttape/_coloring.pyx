@@ -26,6 +26,8 @@ from libc.stdlib cimport free, malloc
 
 import numpy as np
 
+cimport cython
+
 
 def column_coloring(const int64_t[::1] row_ptr, const int32_t[::1] row_cols,
                     const int64_t[::1] col_ptr, const int32_t[::1] col_rows,
@@ -65,12 +67,31 @@ cdef inline Py_ssize_t find_entry(const int32_t* colors_near, Py_ssize_t count,
     return -1
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, Py_ssize_t n_cols):
+    """Raise ValueError unless (indptr, indices) is a CSR pattern over n_cols columns
+    (the colourings index their arrays by it unchecked)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a
+    if n < 0 or indptr[0] != 0 or indptr[n] != indices.shape[0]:
+        raise ValueError("not a CSR pattern: indptr does not match indices")
+    for i in range(n):
+        if indptr[i + 1] < indptr[i]:
+            raise ValueError("not a CSR pattern: indptr decreases")
+    for a in range(indices.shape[0]):
+        if not 0 <= indices[a] < n_cols:
+            raise ValueError(f"not a CSR pattern: column {indices[a]} of {n_cols}")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
                   const int64_t[::1] order):
     """Star colouring (colours 0, 1, ...) of the adjacency graph of a symmetric
     pattern (CSR; diagonal entries are ignored), vertices coloured in `order`."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, x, c
     cdef int32_t cw
+    check_csr(indptr, indices, n)
     if order.shape[0] != n:
         raise ValueError("order must list every vertex once")
     colors = np.full(n, -1, dtype=np.int32)
@@ -336,3 +357,41 @@ def acyclic_recover(const int64_t[::1] indptr, const int32_t[::1] indices,
     if not done_array.all():
         raise ValueError("the colouring is not acyclic on this pattern")
     return values
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def star_reads(const int64_t[::1] indptr, const int32_t[::1] indices,
+               const int32_t[::1] colors, Py_ssize_t n_colors):
+    """Where a star colouring's compressed Hessian B (n x n_colors, C order) holds
+    each entry (i, j) of the symmetric pattern, in CSR order: at B[i, colour j] when
+    j's colour is alone among row i's columns, else at B[j, colour i] (the star
+    property makes one of the two unmixed)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j
+    check_csr(indptr, indices, n)
+    if colors.shape[0] != n:
+        raise ValueError("a colour per vertex is needed")
+    for i in range(n):
+        if not 0 <= colors[i] < n_colors:
+            raise ValueError(f"colour {colors[i]} of {n_colors}")
+    reads = np.empty(indices.shape[0], dtype=np.int64)
+    counts = np.zeros(max(n_colors, 1), dtype=np.int64)
+    stamps = np.full(max(n_colors, 1), -1, dtype=np.int64)   # (count[c] is row i's
+    cdef int64_t[::1] out = reads                            # when stamp[c] == i)
+    cdef int64_t[::1] count = counts
+    cdef int64_t[::1] stamp = stamps
+    cdef int32_t c
+    for i in range(n):
+        for a in range(indptr[i], indptr[i + 1]):
+            c = colors[indices[a]]
+            if stamp[c] != i:
+                stamp[c] = i
+                count[c] = 0
+            count[c] += 1
+        for a in range(indptr[i], indptr[i + 1]):
+            j = indices[a]
+            if count[colors[j]] == 1:
+                out[a] = i * n_colors + colors[j]
+            else:
+                out[a] = j * n_colors + colors[i]
+    return reads

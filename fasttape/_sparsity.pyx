@@ -250,6 +250,19 @@ cdef class ScalarSets:
         cdef int32_t* missing
         if ny == 0:
             return 0
+        if ny * 8 > nx:
+            # comparable sizes: one merge beats a binary search per value of y
+            self.ensure_scratch(nx + ny)
+            k = merge(x, nx, y, ny, self.scratch)
+            if k > self.capacity[s]:
+                grown = <int32_t*>realloc(x, k * sizeof(int32_t))
+                if grown == NULL:
+                    raise MemoryError()
+                self.data[s] = x = grown
+                self.capacity[s] = <int32_t>k
+            memcpy(x, self.scratch, k * sizeof(int32_t))
+            self.length[s] = <int32_t>k
+            return 0
         self.ensure_scratch(ny)
         missing = self.scratch
         for j in range(ny):

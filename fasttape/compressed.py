@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from fasttape._arrays import ArrayVariable, tangents_of
 from fasttape._coloring import (acyclic_coloring, acyclic_recover, column_coloring,
-                                star_coloring)
+                                star_coloring, star_reads)
 from fasttape._containers import split_like
 from fasttape._recording import reverse_flat
 from fasttape._variable import Variable
@@ -40,7 +40,8 @@ def color_columns(pattern):
 def color_star(pattern):
     """A star colouring of a symmetric pattern's adjacency graph (largest first)."""
     m = sp.csr_matrix(pattern)
-    return star_coloring(m.indptr.astype(np.int64), m.indices.astype(np.int32),
+    return star_coloring(m.indptr.astype(np.int64, copy=False),
+                         m.indices.astype(np.int32, copy=False),
                          largest_first(np.diff(m.indptr)))
 
 
@@ -111,7 +112,9 @@ class HessianPlan:
         if coloring not in COLORINGS:
             raise ValueError(f"coloring must be one of {COLORINGS}, not {coloring!r}")
         self.coloring = coloring
-        self.pattern = sp.csr_matrix(pattern)
+        # (a pattern from fasttape.sparsity is kept as it is: canonical, flagged so)
+        self.pattern = pattern if type(pattern) is sp.csr_matrix else \
+            sp.csr_matrix(pattern)
         self.pattern.sum_duplicates()
         self.pattern.sort_indices()
         n = self.pattern.shape[0]
@@ -120,22 +123,13 @@ class HessianPlan:
         else:
             self.colors = color_star(self.pattern)
         self.n_colors = int(self.colors.max()) + 1 if n else 0
-        coo = self.pattern.tocoo()
-        i, j = coo.row.astype(np.int64), coo.col.astype(np.int64)
-        self.rows, self.cols = i, j
         if coloring == "acyclic":
             self.mirror = _mirror(self.pattern)
             return
         # H[i, j] is B[i, colour j] when j's colour is alone in row i; else B[j, colour i]
-        key = i * max(self.n_colors, 1) + self.colors[j]
-        if n * max(self.n_colors, 1) <= 1 << 24:
-            alone = np.bincount(key, minlength=1)[key] == 1
-        else:
-            _, inverse, counts = np.unique(key, return_inverse=True,
-                                           return_counts=True)
-            alone = counts[inverse] == 1
-        self.read_row = np.where(alone, i, j)
-        self.read_color = np.where(alone, self.colors[j], self.colors[i])
+        self.reads = star_reads(self.pattern.indptr.astype(np.int64, copy=False),
+                                self.pattern.indices.astype(np.int32, copy=False),
+                                self.colors, max(self.n_colors, 1))
 
     def seeds(self):
         return _indicators(self.colors, self.n_colors)
@@ -147,7 +141,8 @@ class HessianPlan:
                 self.mirror, self.colors,
                 np.ascontiguousarray(compressed, dtype=float))
         else:
-            values = compressed[self.read_row, self.read_color]
+            values = np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(
+                self.reads)
         return _with_values(self.pattern, values)
 
 

@@ -18,6 +18,8 @@ both sides, as its condition is re-evaluated on replay.
 import numpy as np
 import scipy.sparse as sp
 
+from fasttape._array_sets import (PairBuffer, combine, empty_rows, identity_rows,
+                                  pick, shared_rows, union, union_of)
 from fasttape._optable import dependence, expanded, interactions
 from fasttape._sparsity import (DEP_P, DEP_Q, FORM_ARRAY, FORM_BINARY, FORM_CV,
                                 FORM_NONE, FORM_SELECT, FORM_UNARY, FORM_VC, SEC_PP,
@@ -76,54 +78,15 @@ def _tables():
     return _TABLES
 
 
-# -- patterns as matrices ----------------------------------------------------------------
-
-def _pattern(rows, cols, shape):
-    """A 0/1 CSR pattern with ones at (rows, cols)."""
-    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m
-
-
-def _ones(m):
-    """m with its stored values set to 1 (a pattern again after a product)."""
-    m = sp.csr_matrix(m)
-    m.eliminate_zeros()
-    m.data[:] = 1.0
-    return m
-
-
-def _pick(p, index):
-    """Rows index of pattern p (a gather of CSR rows, in NumPy)."""
-    index = np.asarray(index, dtype=np.int64)
-    indptr = p.indptr.astype(np.int64, copy=False)
-    starts = indptr[index]
-    lengths = indptr[index + 1] - starts
-    out_ptr = np.zeros(len(index) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=out_ptr[1:])
-    positions = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1])
-    return sp.csr_matrix((np.ones(len(positions)), p.indices[positions], out_ptr),
-                         shape=(len(index), p.shape[1]))
-
-
-def _identity(size, first, n):
-    """Values 0 .. size - 1 depending on columns first .. first + size - 1."""
-    return sp.csr_matrix((np.ones(size), np.arange(first, first + size),
-                          np.arange(size + 1)), shape=(size, n))
-
-
-def _union(a, b):
-    """The rowwise union of two patterns of one shape."""
-    if not b.nnz:
-        return a
-    if not a.nnz:
-        return b
-    return _ones(a + b)
-
+# -- geometry -------------------------------------------------------------------------------
 
 def _strided_index(shape, strides, offset=0):
     """Flat operand positions of a view with these shape and element strides."""
+    if len(shape) == 1:
+        index = np.arange(shape[0], dtype=np.int64)
+        if strides[0] != 1:
+            index *= strides[0]
+        return index + offset if offset else index
     index = np.full((), offset, dtype=np.int64)
     for n, s in zip(shape, strides):
         axis = np.arange(n, dtype=np.int64) * s
@@ -150,9 +113,10 @@ class _Walk:
         form, dep, sec = _tables()
         self.dep, self.sec = dep, sec
         self.sets = ScalarSets(tape, form, dep, sec, hessian)
-        self.patterns = {}                 # array node -> its pattern
-        self.hessian_parts = []            # (n x n) patterns from array nodes
+        self.patterns = {}                 # array node -> its pattern (a Rows)
+        self.pairs = PairBuffer(self.n)    # the Hessian pairs of array nodes
         self.infos = {}                    # array node -> its ArrayNodeInfo
+        self.maps = {}                     # (what, array node) -> its index map
         self.live = {}                     # array node -> live values (bool), Hessian
         if rec.scalar_only:             # (the leaves' slots, as recorded)
             self.sets.assign_leaves(np.asarray(rec.leaf_slots[argnum], dtype=np.int64))
@@ -163,7 +127,7 @@ class _Walk:
                 self.sets.assign(leaf.slot, [column])
                 column += 1
             else:
-                self.patterns[leaf.anode] = _identity(leaf.size, column, self.n)
+                self.patterns[leaf.anode] = identity_rows(leaf.size, column, self.n)
                 column += leaf.size
         for o in rec.outputs:
             if type(o) is Variable:
@@ -174,7 +138,7 @@ class _Walk:
             if type(out) is Variable:
                 self.sets.set_live(out.slot)
             elif out is not None:
-                self.live[out.anode] = np.ones(out.size, dtype=bool)
+                self.live[out.anode] = True
             self.mark_live()
 
     def info(self, r):
@@ -194,21 +158,22 @@ class _Walk:
             p = self.array_rule(info, r, self.live_values(info, r))
             self.patterns[r] = p
             if info.out_slot >= 0:
-                p.sort_indices()
-                self.sets.assign(info.out_slot, p.indices)
+                self.sets.assign(info.out_slot, p.row(0))
             i += 1
 
     # -- liveness (Hessians) ----------------------------------------------------------------
 
     def live_values(self, info, r):
-        """The live values of array node r (bool array), or None: none is live, or
-        not a Hessian."""
+        """The live values of array node r: True (all), a bool array, or None (none
+        is live, or not a Hessian)."""
         if not self.hessian:
             return None
         if info.out_slot >= 0:
-            return np.ones(1, dtype=bool) if self.sets.is_live(info.out_slot) else None
+            return True if self.sets.is_live(info.out_slot) else None
         mask = self.live.get(r)
-        return mask if mask is not None and mask.any() else None
+        if mask is None or mask is True:
+            return mask
+        return mask if mask.any() else None
 
     def mark_live(self):
         i = self.tape.n_nodes - 1
@@ -220,14 +185,15 @@ class _Walk:
             info = self.info(r)
             mask = self.live_values(info, r)
             if mask is not None:
-                self.live_back(info, mask)
+                self.live_back(info, r, mask)
             i -= 1
 
     def mark(self, o, positions):
-        """Operand o's values at positions are live."""
-        positions = np.asarray(positions, dtype=np.int64)
-        if not positions.size:
-            return
+        """Operand o's values at positions (None: all) are live."""
+        if positions is not None:
+            positions = np.asarray(positions, dtype=np.int64)
+            if not positions.size:
+                return
         if o.kind == OPERAND_SCALAR:
             self.sets.set_live(o.ref)
         elif o.kind == OPERAND_ARRAY:
@@ -236,14 +202,19 @@ class _Walk:
                 self.sets.set_live(info.out_slot)
                 return
             live = self.live.get(o.ref)
-            if live is None:
-                live = self.live[o.ref] = np.zeros(info.size, dtype=bool)
-            live[positions] = True
+            if positions is None:
+                self.live[o.ref] = True            # (all, without an array)
+            elif live is not True:
+                if live is None:
+                    live = self.live[o.ref] = np.zeros(info.size, dtype=bool)
+                live[positions] = True
 
-    def live_back(self, info, mask):
-        """Mark the operand values that array node `info`'s live values read."""
+    def live_back(self, info, r, mask):
+        """Mark the operand values that array node `info`'s live values (True: all,
+        or a bool array) read."""
         aop, ops = info.aop, info.operands
-        live = np.flatnonzero(mask)
+        every = mask is True or mask.all()
+        live = None if every else np.flatnonzero(mask)
         if aop in (AOP_LEAF, AOP_MASK):
             return
         if aop == AOP_UNARY:
@@ -253,113 +224,143 @@ class _Walk:
             self.mark(ops[0], live)
         elif aop in (AOP_BINARY, AOP_WHERE):
             d = DEP_P | DEP_Q if aop == AOP_WHERE else self.dep[info.sop]
-            for j, pick in enumerate(self.binary_picks(info)):
+            for j, pick_j in enumerate(self.binary_picks(info, r)):
                 if d & (DEP_P if j == 0 else DEP_Q):
-                    self.mark(ops[j], pick[live])
+                    if pick_j is None:
+                        self.mark(ops[j], live)
+                    else:
+                        self.mark(ops[j], pick_j if every else pick_j[live])
         elif aop in (AOP_SUM, AOP_WEIGHTED_SUM):
-            self.mark(ops[0], np.flatnonzero(mask[self.reduce_targets(info)]))
+            self.mark(ops[0], None if every else
+                      np.flatnonzero(mask[self.reduce_targets(info, r)]))
         elif aop == AOP_CUMSUM:
-            rows, cols = self.cumsum_pairs(info)
-            self.mark(ops[0], cols[mask[rows]])
+            rows, cols = self.cumsum_pairs(info, r)
+            self.mark(ops[0], None if every else cols[mask[rows]])
         elif aop == AOP_MATMUL:
-            out, ia, ib = self.matmul_triples(info)
-            used = mask[out]
+            out, ia, ib = self.matmul_triples(info, r)
+            used = slice(None) if every else mask[out]
             self.mark(ops[0], ia[used])
             self.mark(ops[1], ib[used])
         elif aop == AOP_GATHER:
-            self.mark(ops[0], np.asarray(info.index)[:info.size][live])
+            index = self.gather_index(info, r)
+            self.mark(ops[0], index if every else index[live])
         elif aop == AOP_STRIDED:
-            g = info.layout
-            self.mark(ops[0], _strided_index(g.shape, g.strides, g.offset)[live])
+            index = self.strided_index(info, r)
+            self.mark(ops[0], index if every else index[live])
         elif aop == AOP_SCATTER:
             index = np.asarray(info.index)[:ops[0].size]
-            self.mark(ops[0], np.flatnonzero(mask[index]))
+            self.mark(ops[0], None if every else np.flatnonzero(mask[index]))
         elif aop == AOP_CONCAT:
             for o in ops:
                 index = np.asarray(o.index, dtype=np.int64).reshape(-1)
-                self.mark(o, np.flatnonzero(mask[index]))
+                self.mark(o, None if every else np.flatnonzero(mask[index]))
         else:                              # Python rules: every operand value
             for o in ops:
-                self.mark(o, np.arange(o.size))
+                self.mark(o, None)
 
     # -- operands --------------------------------------------------------------------------
 
     def operand(self, o):
-        """An operand's pattern: (its size x n)."""
+        """An operand's pattern: a Rows of its size."""
         if o.kind == OPERAND_ARRAY:
             return self.patterns[o.ref]
         if o.kind == OPERAND_SCALAR:
-            indptr, indices = self.sets.rows(np.array([o.ref], dtype=np.int64))
-            return sp.csr_matrix((np.ones(len(indices)), indices, indptr),
-                                 shape=(1, self.n))
-        return sp.csr_matrix((o.size, self.n))
+            _, indices = self.sets.rows(np.array([o.ref], dtype=np.int64))
+            return shared_rows(indices, 1, self.n)
+        return empty_rows(o.size, self.n)
 
     def empty(self, size):
-        return sp.csr_matrix((size, self.n))
+        return empty_rows(size, self.n)
 
     def interact(self, a, b, live):
-        """The Hessian pairs joining each live row of a with the same row of b."""
-        if live is None or not (a.nnz and b.nnz):
+        """The Hessian pairs joining each live value's set in a with its set in b."""
+        if live is None:
             return
-        if not live.all():
-            rows = np.flatnonzero(live)
-            a, b = (_pick(a, rows),) * 2 if a is b else (_pick(a, rows), _pick(b, rows))
-        part = a.T @ b
-        self.hessian_parts.append(part)
-        if a is not b:
-            self.hessian_parts.append(part.T)
+        self.pairs.add_rows(a, b, None if live is True or live.all()
+                            else np.flatnonzero(live))
 
-    # -- geometry --------------------------------------------------------------------------
+    # -- geometry (index maps, each computed once per node) --------------------------------
 
-    def binary_picks(self, info):
+    def cached(self, what, r, compute):
+        key = (what, r)
+        value = self.maps.get(key)
+        if value is None:
+            value = self.maps[key] = compute()
+        return value
+
+    def binary_picks(self, info, r):
         """For an elementwise node of two operands: the operand position behind
-        each output value, per operand."""
-        size = info.size
-        g = info.layout if info.aop == AOP_BINARY else None
-        picks = []
-        for j, o in enumerate(info.operands[:2]):
-            if g is not None:
-                picks.append(_strided_index(g.shape, g.a_strides if j == 0
-                                            else g.b_strides))
-            elif o.size == size:
-                picks.append(np.arange(size))
-            else:
-                picks.append(np.zeros(size, dtype=np.int64))
-        return picks
+        each output value, per operand (None: the same position)."""
+        def compute():
+            size = info.size
+            g = info.layout if info.aop == AOP_BINARY else None
+            picks = []
+            for j, o in enumerate(info.operands[:2]):
+                if g is not None:
+                    strides = g.a_strides if j == 0 else g.b_strides
+                    if o.size == size and tuple(g.shape) == (size,) \
+                            and tuple(strides) == (1,):
+                        picks.append(None)
+                    else:
+                        picks.append(_strided_index(g.shape, strides))
+                elif o.size == size:
+                    picks.append(None)
+                else:
+                    picks.append(np.zeros(size, dtype=np.int64))
+            return picks
+        return self.cached("binary", r, compute)
 
-    def reduce_targets(self, info):
+    def reduce_targets(self, info, r):
         """The output position each input value of a reduction adds into."""
-        g = info.layout
-        return _strided_index(g.shape, g.out_strides)
+        def compute():
+            g = info.layout
+            return _strided_index(g.shape, g.out_strides)
+        return self.cached("reduce", r, compute)
 
-    def cumsum_pairs(self, info):
+    def gather_index(self, info, r):
+        return self.cached("gather", r, lambda: np.ascontiguousarray(
+            np.asarray(info.index)[:info.size], dtype=np.int64))
+
+    def strided_index(self, info, r):
+        def compute():
+            g = info.layout
+            return _strided_index(g.shape, g.strides, g.offset)
+        return self.cached("strided", r, compute)
+
+    def cumsum_pairs(self, info, r):
         """(output, input) positions of a cumulative sum: out[.., j, ..] reads
         in[.., i, ..] for i <= j along each lane."""
-        g = info.layout
-        later, earlier = np.tril_indices(g.n)
-        lane = (np.arange(g.outer)[:, None] * g.n * g.inner +
-                np.arange(g.inner)[None, :]).reshape(-1, 1)
-        return (lane + later * g.inner).reshape(-1), (lane + earlier * g.inner).reshape(-1)
+        def compute():
+            g = info.layout
+            later, earlier = np.tril_indices(g.n)
+            lane = (np.arange(g.outer)[:, None] * g.n * g.inner +
+                    np.arange(g.inner)[None, :]).reshape(-1, 1)
+            return ((lane + later * g.inner).reshape(-1),
+                    (lane + earlier * g.inner).reshape(-1))
+        return self.cached("cumsum", r, compute)
 
-    def matmul_triples(self, info):
+    def matmul_triples(self, info, r):
         """(output, a, b) positions of each product a[t, i, k] b[t, k, j] adding into
         y[t, i, j], leaving out those whose constant factor is zero."""
-        g = info.layout
-        oa, ob = info.operands
-        t = np.arange(g.batch)[:, None, None, None]
-        i = np.arange(g.m)[None, :, None, None]
-        j = np.arange(g.n)[None, None, :, None]
-        k = np.arange(g.k)[None, None, None, :]
-        shape = (g.batch, g.m, g.n, g.k)
-        out = np.broadcast_to(t * g.m * g.n + i * g.n + j, shape).reshape(-1)
-        ia = np.broadcast_to(t * g.a_stride + i * g.k + k, shape).reshape(-1)
-        ib = np.broadcast_to(t * g.b_stride + k * g.n + j, shape).reshape(-1)
-        keep = np.ones(out.shape, dtype=bool)
-        for o, index in ((oa, ia), (ob, ib)):
-            if o.kind in (OPERAND_CONST, OPERAND_POOLED) and o.data is not None:
-                values = np.ravel(np.asarray(o.data, dtype=float))
-                keep &= values[index] != 0.0 if values.size > 1 else bool(values[0] != 0.0)
-        return out[keep], ia[keep], ib[keep]
+        def compute():
+            g = info.layout
+            oa, ob = info.operands
+            t = np.arange(g.batch)[:, None, None, None]
+            i = np.arange(g.m)[None, :, None, None]
+            j = np.arange(g.n)[None, None, :, None]
+            k = np.arange(g.k)[None, None, None, :]
+            shape = (g.batch, g.m, g.n, g.k)
+            out = np.broadcast_to(t * g.m * g.n + i * g.n + j, shape).reshape(-1)
+            ia = np.broadcast_to(t * g.a_stride + i * g.k + k, shape).reshape(-1)
+            ib = np.broadcast_to(t * g.b_stride + k * g.n + j, shape).reshape(-1)
+            keep = np.ones(out.shape, dtype=bool)
+            for o, index in ((oa, ia), (ob, ib)):
+                if o.kind in (OPERAND_CONST, OPERAND_POOLED) and o.data is not None:
+                    values = np.ravel(np.asarray(o.data, dtype=float))
+                    keep &= values[index] != 0.0 if values.size > 1 \
+                        else bool(values[0] != 0.0)
+            return out[keep], ia[keep], ib[keep]
+        return self.cached("matmul", r, compute)
 
     # -- the array ops ---------------------------------------------------------------------
 
@@ -381,110 +382,108 @@ class _Walk:
                     self.interact(x, x, live)
             return x
         if aop in (AOP_BINARY, AOP_WHERE):
-            picks = self.binary_picks(info)
-            a = _pick(self.operand(ops[0]), picks[0])
-            b = _pick(self.operand(ops[1]), picks[1])
+            sides = []
+            for o, index in zip(ops[:2], self.binary_picks(info, r)):
+                x = self.operand(o)
+                sides.append(x if index is None else pick(x, index))
+            a, b = sides
             if aop == AOP_WHERE:
-                return _union(a, b)
+                return union(a, b)
             d, s = self.dep[info.sop], self.sec[info.sop]
             if s & SEC_PP:
                 self.interact(a, a, live)
             if s & SEC_PQ:
-                self.interact(a, b, live)
+                self.interact(a, b, live)        # (the pattern adds the mirrors)
             if s & SEC_QQ:
                 self.interact(b, b, live)
-            return _union(a if d & DEP_P else self.empty(size),
-                          b if d & DEP_Q else self.empty(size))
+            return union(a if d & DEP_P else self.empty(size),
+                         b if d & DEP_Q else self.empty(size))
         if aop in (AOP_SUM, AOP_WEIGHTED_SUM):
             x = self.operand(ops[0])
-            targets = self.reduce_targets(info)
-            out = _ones(_pattern(targets, np.arange(len(targets)), (size, x.shape[0])) @ x)
+            if size == 1:                          # a full reduction: one union
+                out = shared_rows(union_of(x), 1, self.n)
+            else:
+                targets = self.reduce_targets(info, r)
+                out = combine(x, targets, np.arange(len(targets), dtype=np.int64), size)
             if aop == AOP_WEIGHTED_SUM and info.sop == WEIGHTED_PROD:
                 self.interact(out, out, live)
             return out
         if aop == AOP_CUMSUM:
-            x = self.operand(ops[0])
-            rows, cols = self.cumsum_pairs(info)
-            return _ones(_pattern(rows, cols, (size, x.shape[0])) @ x)
+            rows, cols = self.cumsum_pairs(info, r)
+            return combine(self.operand(ops[0]), rows, cols, size)
         if aop == AOP_MATMUL:
-            return self.matmul(info, live)
+            return self.matmul(info, r, live)
         if aop == AOP_GATHER:
-            return _pick(self.operand(ops[0]), np.asarray(info.index)[:size])
+            return pick(self.operand(ops[0]), self.gather_index(info, r))
         if aop == AOP_STRIDED:
-            g = info.layout
-            return _pick(self.operand(ops[0]), _strided_index(g.shape, g.strides,
-                                                               g.offset))
+            return pick(self.operand(ops[0]), self.strided_index(info, r))
         if aop == AOP_SCATTER:
             x = self.operand(ops[0])
-            index = np.asarray(info.index)[:x.shape[0]]
-            return _ones(_pattern(index, np.arange(len(index)), (size, x.shape[0])) @ x)
+            index = np.ascontiguousarray(np.asarray(info.index)[:x.size], dtype=np.int64)
+            return combine(x, index, np.arange(x.size, dtype=np.int64), size)
         if aop == AOP_CONCAT:
-            parts = [self.operand(o) for o in ops]
-            positions = np.concatenate([np.asarray(o.index, dtype=np.int64).reshape(-1)
-                                        for o in ops])
-            stacked = sp.vstack(parts, format="csr")
-            return _ones(_pattern(positions, np.arange(len(positions)),
-                                  (size, len(positions))) @ stacked)
+            out = self.empty(size)
+            for o in ops:
+                positions = np.asarray(o.index, dtype=np.int64).reshape(-1)
+                out = union(out, combine(self.operand(o), positions,
+                                         np.arange(len(positions), dtype=np.int64), size))
+            return out
         if aop == AOP_PYFUNC:
             # Python rules: every output value depends on every operand value
-            union = self.empty(1)
+            every = np.zeros(0, dtype=np.int32)
             for o in ops:
-                x = self.operand(o)
-                union = union + sp.csr_matrix(x.sum(axis=0))
-            union = _ones(union)
+                every = np.union1d(every, union_of(self.operand(o))).astype(np.int32)
             if live is not None:
-                self.interact(union, union, np.ones(1, dtype=bool))
-            return _ones(sp.csr_matrix(np.ones((size, 1))) @ union)
+                self.pairs.add_block(every, every)
+            return shared_rows(every, size, self.n)
         raise NotImplementedError(f"sparsity: array op {aop} is not supported")
 
-    def matmul(self, info, live):
+    def matmul(self, info, r, live):
         """y[t, i, j] = sum over k of a[t, i, k] b[t, k, j]: each output joins row i
         of a and column j of b (the nonzeros alone of a constant factor)."""
         oa, ob = info.operands
-        out, ia, ib = self.matmul_triples(info)
+        out, ia, ib = self.matmul_triples(info, r)
         pa, pb = self.operand(oa), self.operand(ob)
-        result = (_pattern(out, ia, (info.size, pa.shape[0])) @ pa +
-                  _pattern(out, ib, (info.size, pb.shape[0])) @ pb)
-        if live is not None and pa.nnz and pb.nnz:
-            used = live[out]
-            joined = _pattern(ia[used], ib[used], (pa.shape[0], pb.shape[0]))
-            part = pa.T @ joined @ pb
-            self.hessian_parts.extend([part, part.T])
-        return _ones(result)
+        if live is not None and not (pa.is_empty or pb.is_empty):
+            used = slice(None) if live is True else live[out]
+            a, b = pick(pa, ia[used]), pick(pb, ib[used])
+            self.pairs.add_rows(a, b)            # (the pattern adds the mirrors)
+        return union(combine(pa, out, ia, info.size), combine(pb, out, ib, info.size))
 
     # -- results -------------------------------------------------------------------------
 
     def jacobian(self):
-        rows = []
+        indptrs, indices = [np.zeros(1, dtype=np.int64)], []
+        at = 0
         for o in self.rec.outputs:
             if o is None:
-                rows.append(self.empty(1))
+                p = self.empty(1)
             elif type(o) is Variable:
-                indptr, indices = self.sets.rows(np.array([o.slot], dtype=np.int64))
-                rows.append(sp.csr_matrix((np.ones(len(indices)), indices, indptr),
-                                          shape=(1, self.n)))
+                _, row = self.sets.rows(np.array([o.slot], dtype=np.int64))
+                p = shared_rows(row, 1, self.n)
             else:
-                rows.append(self.patterns[o.anode])
-        if not rows:
-            return sp.csr_matrix((0, self.n), dtype=bool)
-        return _as_bool(sp.vstack(rows, format="csr"))
+                p = self.patterns[o.anode]
+            ptr, ix = p.csr()
+            indptrs.append(ptr[1:] + at)
+            indices.append(ix)
+            at += len(ix)
+        indptr = np.concatenate(indptrs)
+        indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32)
+        return _bool_csr(indptr, indices, (len(indptr) - 1, self.n))
 
     def hessian_pattern(self):
-        i, j = self.sets.pairs()
-        total = sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(self.n, self.n))
-        for part in self.hessian_parts:
-            total = _union(total, sp.csr_matrix(part))
-        return _as_bool(_union(total, total.T.tocsr()))
+        self.pairs.add_pairs(*self.sets.pairs())
+        indptr, indices = self.pairs.build()
+        return _bool_csr(indptr, indices, (self.n, self.n))
 
 
-def _as_bool(m):
-    m = sp.csr_matrix(m)
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    out = sp.csr_matrix((np.ones(m.nnz, dtype=bool), m.indices.astype(np.int32),
-                         m.indptr.astype(np.int64)), shape=m.shape)
-    out.sort_indices()
-    return out
+def _bool_csr(indptr, indices, shape):
+    """A boolean CSR pattern of rows each sorted without repeats."""
+    m = sp.csr_matrix((np.ones(len(indices), dtype=bool), indices.astype(np.int32),
+                       indptr.astype(np.int64)), shape=shape)
+    m.has_sorted_indices = True
+    m.has_canonical_format = True
+    return m
 
 
 def jacobian_sparsity(rec, argnum):
