@@ -60,7 +60,10 @@ def map_points(traced, method, points, extra, executor, chunk_size=None,
     payload = pickle.dumps(traced, protocol=pickle.HIGHEST_PROTOCOL)
     key = hashlib.blake2b(payload, digest_size=16).hexdigest()
     _remember(key, traced)
-    first = min(m, FIRST_CHUNK if chunk_size is None else 0)
+    local = isinstance(executor, concurrent.futures.ProcessPoolExecutor)
+    # (points run here first: to time them, or, for a local pool, for the results'
+    # shapes)
+    first = min(m, FIRST_CHUNK if chunk_size is None else 1 if local else 0)
     started = time.perf_counter()
     pieces = [run_chunk(key, None, method, 0, points[:first],
                         tuple(e[:first] for e in extra), options)] if first else []
@@ -74,9 +77,13 @@ def map_points(traced, method, points, extra, executor, chunk_size=None,
     bar = _progress_bar(progress, m)
     if bar is not None:
         bar.update(first)
-    template = pieces[0][1] if pieces and not pieces[0][2] else None
-    pieces += _run_on(executor, key, payload, method, points, extra, options, starts,
-                      int(chunk_size), bar, template)
+    if local and pieces and not pieces[0][2]:
+        pieces = _run_on_local_processes(executor, key, payload, method, points, extra,
+                                         options, starts, int(chunk_size), bar,
+                                         pieces[0])
+    else:
+        pieces += _run_on(executor, key, payload, method, points, extra, options, starts,
+                          int(chunk_size), bar)
     if bar is not None:
         bar.close()
     return _assemble(pieces, m)
@@ -134,8 +141,7 @@ def _worker_count(executor):
     return count if isinstance(count, int) and count > 0 else os.cpu_count() or 1
 
 
-def _run_on(executor, key, payload, method, points, extra, options, starts, size, bar,
-            template):
+def _run_on(executor, key, payload, method, points, extra, options, starts, size, bar):
     """Submit one task per chunk and collect them as they finish."""
     if is_dask_client(executor):
         return _run_on_dask(executor, key, payload, method, points, extra, options,
@@ -143,10 +149,6 @@ def _run_on(executor, key, payload, method, points, extra, options, starts, size
     if not hasattr(executor, "submit"):
         raise TypeError(f"executor must be a concurrent.futures.Executor or a "
                         f"dask.distributed.Client, got {type(executor).__name__}")
-    if isinstance(executor, concurrent.futures.ProcessPoolExecutor) and \
-            template is not None:
-        return _run_on_local_processes(executor, key, payload, method, points, extra,
-                                       options, starts, size, bar, template)
     futures = [executor.submit(run_chunk, key, payload, method, s, points[s:s + size],
                                tuple(e[s:s + size] for e in extra), options)
                for s in starts]
@@ -168,7 +170,11 @@ def _mapped_directory():
 
 
 def _run_on_local_processes(executor, key, payload, method, points, extra, options,
-                            starts, size, bar, template):
+                            starts, size, bar, first_piece):
+    """The chunks on a local process pool, through memory-mapped files; first_piece,
+    the first points' results computed here, gives the results' shapes. Returns the
+    pieces for _assemble: one holding every row when no point raised."""
+    template = first_piece[1]
     parts = template if isinstance(template, tuple) else (template,)
     m = len(points)
     with _mapped_directory() as directory:
@@ -189,15 +195,21 @@ def _run_on_local_processes(executor, key, payload, method, points, extra, optio
         pieces = [_collected(future.result(), bar)
                   for future in concurrent.futures.as_completed(futures)]
         results = [np.array(np.load(path, mmap_mode="r")) for path in outputs]
-    # the chunks the workers wrote are already in place: hand them on as such
-    written = []
+    rows = len(parts[0])
+    for result, part in zip(results, parts):
+        result[:rows] = part
+    whole = tuple(results) if isinstance(template, tuple) else results[0]
+    failed = [piece for piece in pieces if piece[2]]
+    if not failed:
+        return [(0, whole, {})]
+    # the chunks the workers wrote are in place: cut them out around the failed ones
+    written = [(0, template, {})]
     for start, result, errors in pieces:
         if errors:
             written.append((start, result, errors))
         else:
-            stop = start + result
-            rows = tuple(r[start:stop] for r in results)
-            written.append((start, rows if isinstance(template, tuple) else rows[0], {}))
+            cut = tuple(r[start:start + result] for r in results)
+            written.append((start, cut if isinstance(template, tuple) else cut[0], {}))
     return written
 
 
@@ -206,9 +218,8 @@ def run_mapped_chunk(key, payload, method, start, stop, inputs, outputs, options
     file(s); the results written into the results' file(s). Returns (start, number of
     rows written, {}), or run_chunk's (start, per-point results, errors) when points
     raised."""
-    arrays = [np.load(path, mmap_mode="r")[start:stop] for path in inputs]
-    piece = run_chunk(key, payload, method, start, np.array(arrays[0]),
-                      tuple(np.array(a) for a in arrays[1:]), options)
+    arrays = [np.asarray(np.load(path, mmap_mode="r")[start:stop]) for path in inputs]
+    piece = run_chunk(key, payload, method, start, arrays[0], tuple(arrays[1:]), options)
     if piece[2]:
         return piece
     result = piece[1]
@@ -272,6 +283,8 @@ def _rows(result):
 def _assemble(pieces, m):
     """The chunks' results in point order, one array (or tuple of arrays); raises
     PointErrors, with the rest, when points failed."""
+    if len(pieces) == 1 and not pieces[0][2]:
+        return pieces[0][1]              # (every row in one piece: nothing to join)
     pieces.sort(key=lambda piece: piece[0])
     rows, errors = [], {}
     for _, result, failed in pieces:
