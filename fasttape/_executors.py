@@ -12,8 +12,8 @@ holds about TARGET_SECONDS of work, enough to hide a task's overhead (Dask's is
 0.2-1 ms), and so that every worker gets some.
 
 On a local ``ProcessPoolExecutor`` the points and the results do not travel through
-the pool's pipes: they are memory-mapped files in shared memory, each task naming its
-rows (``run_mapped_chunk``).
+the pool's pipes: they are files in shared memory, each task naming its rows
+(``run_mapped_chunk``).
 
 Points already on a Dask cluster (a ``dask.array``) are not gathered: each block of
 rows becomes one task where it lives, and the result is a dask array of the same
@@ -35,6 +35,7 @@ import numpy as np
 from fasttape.errors import PointErrors
 
 TARGET_SECONDS = 0.05      # the work a task should hold
+LOCAL_TARGET_SECONDS = 0.01   # ... on a local process pool (a task costs well under 1 ms)
 FIRST_CHUNK = 8            # points timed in the caller's process (their results kept)
 _CACHE_SIZE = 8            # loaded functions each process keeps
 
@@ -69,7 +70,8 @@ def map_points(traced, method, points, extra, executor, chunk_size=None,
                         tuple(e[:first] for e in extra), options)] if first else []
     if chunk_size is None:
         per_point = (time.perf_counter() - started) / max(first, 1)
-        chunk_size = _chunk_size(per_point, m - first, _worker_count(executor))
+        chunk_size = _chunk_size(per_point, m - first, _worker_count(executor),
+                                 LOCAL_TARGET_SECONDS if local else TARGET_SECONDS)
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
@@ -119,12 +121,12 @@ def _remember(key, traced):
     _loaded[key] = traced
 
 
-def _chunk_size(per_point, remaining, workers):
-    """Points per task: about TARGET_SECONDS of work each, in a number of tasks that
+def _chunk_size(per_point, remaining, workers, target=TARGET_SECONDS):
+    """Points per task: about `target` seconds of work each, in a number of tasks that
     is a multiple of the workers (and at least one each), so that the last round of
     tasks does not leave workers idle while one finishes a lone chunk."""
     workers = max(workers, 1)
-    tasks = max(1, math.ceil(remaining * per_point / TARGET_SECONDS))
+    tasks = max(1, math.ceil(remaining * per_point / target))
     tasks = workers * math.ceil(tasks / workers)
     return max(1, math.ceil(remaining / tasks))
 
@@ -156,12 +158,15 @@ def _run_on(executor, key, payload, method, points, extra, options, starts, size
             for future in concurrent.futures.as_completed(futures)]
 
 
-# -- local process pools: points and results in memory-mapped files ---------------------
+# -- local process pools: points and results in files in shared memory -----------------
 # On one machine the points need not travel through the pool's pipes (pickled in the
-# caller, unpickled in the worker, and the results back): the caller writes them once
-# to a file in shared memory (/dev/shm where there is one), each task names its rows,
-# and the workers write their results into a file of the results' shape, which the
-# caller reads at the end.
+# caller, unpickled in the worker, and the results back): the caller writes them to a
+# .npy file in shared memory (/dev/shm where there is one) chunk by chunk, sending each
+# chunk's task as soon as its rows are there; a task names its rows, reads them, and
+# writes its results into a file of the results' shape, which the caller reads at the
+# end. Reading and writing (rather than mapping the files) keeps the page faults of
+# fresh shared pages out of the workers: on a virtual machine they cost more than the
+# copies.
 
 def _mapped_directory():
     import tempfile
@@ -178,23 +183,41 @@ def _run_on_local_processes(executor, key, payload, method, points, extra, optio
     parts = template if isinstance(template, tuple) else (template,)
     m = len(points)
     with _mapped_directory() as directory:
-        inputs = []
-        for k, array in enumerate((points,) + extra):
+        arrays = [np.ascontiguousarray(a) for a in (points,) + extra]
+        inputs, offsets = [], []
+        for k, array in enumerate(arrays):
             path = os.path.join(directory, f"in{k}.npy")
-            np.save(path, np.ascontiguousarray(array))
+            offsets.append(np.lib.format.open_memmap(
+                path, mode="w+", dtype=array.dtype, shape=array.shape).offset)
             inputs.append(path)
+        files = [open(path, "r+b") for path in inputs]
+        function = os.path.join(directory, "function.pickle")
+        with open(function, "wb") as file:
+            file.write(payload)
         outputs = []
         for j, part in enumerate(parts):
             path = os.path.join(directory, f"out{j}.npy")
             np.lib.format.open_memmap(path, mode="w+", dtype=part.dtype,
                                       shape=(m,) + part.shape[1:])
             outputs.append(path)
-        futures = [executor.submit(run_mapped_chunk, key, payload, method, s,
-                                   min(s + size, m), inputs, outputs, options)
-                   for s in starts]
+        futures = []
+        try:
+            # each chunk's rows written (by write(), cheaper than faulting the pages
+            # of a mapping in), then its task sent
+            for s in starts:
+                stop = min(s + size, m)
+                for file, offset, array in zip(files, offsets, arrays):
+                    file.seek(offset + s * array[:1].nbytes)
+                    file.write(memoryview(array[s:stop]).cast("B"))
+                    file.flush()
+                futures.append(executor.submit(run_mapped_chunk, key, function, method,
+                                               s, stop, inputs, outputs, options))
+        finally:
+            for file in files:
+                file.close()
         pieces = [_collected(future.result(), bar)
                   for future in concurrent.futures.as_completed(futures)]
-        results = [np.array(np.load(path, mmap_mode="r")) for path in outputs]
+        results = [_read_rows(path, 0, m) for path in outputs]
     rows = len(parts[0])
     for result, part in zip(results, parts):
         result[:rows] = part
@@ -213,21 +236,40 @@ def _run_on_local_processes(executor, key, payload, method, points, extra, optio
     return written
 
 
-def run_mapped_chunk(key, payload, method, start, stop, inputs, outputs, options):
+def _read_rows(path, start, stop):
+    """Rows start:stop of a .npy file, read into an array of this process (read(),
+    which costs less than faulting in the pages of a mapping)."""
+    header = np.load(path, mmap_mode="r")            # (the header only: no data read)
+    row = header[:1].nbytes if len(header) else 0
+    rows = np.fromfile(path, dtype=header.dtype, count=(stop - start) * (
+        header[:1].size if len(header) else 0), offset=header.offset + start * row)
+    return rows.reshape((stop - start,) + header.shape[1:])
+
+
+def _write_rows(path, start, rows):
+    header = np.load(path, mmap_mode="r")
+    rows = np.ascontiguousarray(rows, dtype=header.dtype)
+    with open(path, "r+b") as file:
+        file.seek(header.offset + start * header[:1].nbytes)
+        file.write(memoryview(rows).cast("B"))
+
+
+def run_mapped_chunk(key, function, method, start, stop, inputs, outputs, options):
     """A task of a local process pool: the method at rows start:stop of the points'
-    file(s); the results written into the results' file(s). Returns (start, number of
-    rows written, {}), or run_chunk's (start, per-point results, errors) when points
-    raised."""
-    arrays = [np.asarray(np.load(path, mmap_mode="r")[start:stop]) for path in inputs]
+    file(s), the results written into the results' file(s); the pickled function read
+    from its file once per process. Returns (start, number of rows written, {}), or
+    run_chunk's (start, per-point results, errors) when points raised."""
+    payload = None
+    if key not in _loaded:
+        with open(function, "rb") as file:
+            payload = file.read()
+    arrays = [_read_rows(path, start, stop) for path in inputs]
     piece = run_chunk(key, payload, method, start, arrays[0], tuple(arrays[1:]), options)
     if piece[2]:
         return piece
     result = piece[1]
     for path, part in zip(outputs, result if isinstance(result, tuple) else (result,)):
-        target = np.load(path, mmap_mode="r+")
-        target[start:stop] = part
-        target.flush()
-        del target
+        _write_rows(path, start, part)
     return start, stop - start, {}
 
 

@@ -468,14 +468,15 @@ class Traced:
         return self.value_and_grad(*args, out=out)[1]
 
     def grad_many(self, points: Any, n_threads: int | None = None, *,
-                  executor: Any = None, chunk_size: int | None = None,
+                  out: Any = None, executor: Any = None, chunk_size: int | None = None,
                   progress: bool = False) -> Any:
         """Gradients at many values of argument ``argnum`` (an int argnum; the other
         arguments as in the latest recording: the trace, or the last retrace), split
         across threads that replay without the GIL.
 
         ``points`` is an array of shape (m, n) for an argument of n numbers (or
-        (m, *shape) for one array); returns the (m, n) gradients. With
+        (m, *shape) for one array); returns the (m, n) gradients (into ``out``, a
+        C-contiguous float64 array of that shape, when given). With
         ``retrace=True`` a point that takes another branch is recorded again, and the
         points after it use the new recording.
 
@@ -492,11 +493,19 @@ class Traced:
         if type(self.argnum) is not int:
             raise TypeError("grad_many needs an int argnum")
         if executor is not None or is_dask_array(points):
+            if out is not None:
+                raise TypeError("grad_many on an executor returns a new array: out= is "
+                                "not taken there")
             return map_points(self, "grad_many", points, (), executor, chunk_size,
                               progress, n_threads=n_threads)
         rec = self._current
         if not rec.scalar_only:
-            return self._grad_many_arrays(rec, points, n_threads)
+            result = self._grad_many_arrays(rec, points, n_threads)
+            if out is None:
+                return result
+            check_out(out, result.shape)
+            out[...] = result
+            return out
         points = np.ascontiguousarray(_real_points(points))
         if points.ndim != 2:
             raise ValueError("points must be a 2-d array: one row per point")
@@ -506,11 +515,16 @@ class Traced:
         if points.shape[1] != n:
             raise ValueError(f"each point needs {n} values, got {points.shape[1]}")
         n_threads = _thread_count(n_threads)
+        if out is None:
+            out = np.empty((points.shape[0], n))
+        else:
+            check_out(out, (points.shape[0], n))
         if n_threads == 1 and rec.calls is not None:
             # one thread: the compiled calls' loop (a gradient is a one-row Jacobian)
             rec.scalar_output()
-            return self._jacobians(points, np.empty((points.shape[0], 1, n)))[:, 0, :]
-        result = np.empty((points.shape[0], n))
+            self._jacobians(points, out.reshape(points.shape[0], 1, n))
+            return out
+        result = out
         start = 0
         while start < points.shape[0]:
             rows = np.repeat(rec.example_values[None, :], points.shape[0] - start, 0)
