@@ -301,3 +301,18 @@ def test_a_dask_array_is_refused_by_another_executor(points):
         traced.grad_many(da.from_array(points), executor=pool)
     with pytest.raises(ValueError, match="chunk_size"):
         traced.grad_many(da.from_array(points), chunk_size=0)
+
+
+def test_grad_many_writes_into_out(points):
+    for traced in (ft.trace(rosenbrock, [0.5] * 20), ft.trace(log_likelihood, np.zeros(20))):
+        expected = traced.grad_many(points)
+        out = np.full_like(expected, np.nan)
+        assert traced.grad_many(points, out=out) is out
+        assert np.array_equal(out, expected)
+        out2 = np.full_like(expected, np.nan)
+        traced.grad_many(points, 2, out=out2)
+        assert np.array_equal(out2, expected)
+        with pytest.raises(ValueError, match="shape"):
+            traced.grad_many(points, out=np.empty((3, 20)))
+        with ThreadPoolExecutor(1) as pool, pytest.raises(TypeError, match="out="):
+            traced.grad_many(points, out=out, executor=pool)
