@@ -395,10 +395,16 @@ def map_dask_array(traced, method, points, extra, chunk_size, options):
     points = points.rechunk({0: rows, **whole_rows})
     extra = tuple(e.rechunk({0: points.chunks[0],
                              **{axis: -1 for axis in range(1, e.ndim)}}) for e in extra)
-    # the shapes of a result row, from the method at the first point (here)
-    probe = getattr(traced, method)(np.asarray(points[:1].compute()),
-                                    *(np.asarray(e[:1].compute()) for e in extra),
-                                    **options)
+    # the shapes of a result row, from the method here at the traced argument's own
+    # example (the first point if that is not a row of points: one round trip)
+    row = traced.example_row()
+    if row is not None and row.shape[1:] == points.shape[1:]:
+        probe = getattr(traced, method)(row, *(np.zeros((1,) + e.shape[1:], e.dtype)
+                                               for e in extra), **options)
+    else:
+        probe = getattr(traced, method)(np.asarray(points[:1].compute()),
+                                        *(np.asarray(e[:1].compute()) for e in extra),
+                                        **options)
     probes = probe if isinstance(probe, tuple) else (probe,)
     payload = pickle.dumps(traced, protocol=pickle.HIGHEST_PROTOCOL)
     key = hashlib.blake2b(payload, digest_size=16).hexdigest()

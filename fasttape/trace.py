@@ -549,6 +549,22 @@ class Traced:
             start += done + 1
         return result
 
+    def example_row(self) -> Any:
+        """The recorded value of argument ``argnum`` as one row of points (shape (1,
+        n) for n numbers, (1, *shape) for an array), as grad_many and its relatives
+        take them; None when it is not such a row (a container of arrays)."""
+        rec = self._current
+        argnum = self.argnum % len(rec.structures)
+        args = rec.rebuild_args(rec.example_values) if rec.scalar_only \
+            else rec.example_args
+        try:
+            leaves, _ = flatten(args[argnum])
+            if len(leaves) == 1 and isinstance(leaves[0], np.ndarray):
+                return np.asarray(leaves[0], dtype=np.float64)[None]
+            return np.array([[float(v) for v in leaves]])
+        except (TypeError, ValueError):
+            return None
+
     def map(self, points, *, executor=None, chunk_size=None, progress=False):
         """The function's values at many values of argument ``argnum`` (points as in
         grad_many: one row per point), stacked into one array; ``executor``,

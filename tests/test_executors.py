@@ -316,3 +316,12 @@ def test_grad_many_writes_into_out(points):
             traced.grad_many(points, out=np.empty((3, 20)))
         with ThreadPoolExecutor(1) as pool, pytest.raises(TypeError, match="out="):
             traced.grad_many(points, out=out, executor=pool)
+
+
+def test_example_row_is_the_traced_argument_as_one_row_of_points():
+    traced = ft.trace(rosenbrock, [0.5, -1.0, 2.0])
+    assert np.array_equal(traced.example_row(), [[0.5, -1.0, 2.0]])
+    assert np.array_equal(traced.grad_many(traced.example_row()),
+                          [traced.grad([0.5, -1.0, 2.0])])
+    arrays = ft.trace(log_likelihood, np.arange(6.0))
+    assert np.array_equal(arrays.example_row(), np.arange(6.0)[None])
