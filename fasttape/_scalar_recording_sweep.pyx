@@ -50,24 +50,20 @@ cdef inline Variable at(Tape tape, Py_ssize_t slot):
 
 
 cdef class Adjoints:
-    """The adjoint of each node of the region (None: no contribution yet) and of the
-    region's inputs (recorded before it)."""
-    cdef list region          # node stop + 1 + k -> adjoint
-    cdef dict inputs          # input node -> adjoint
-    cdef Py_ssize_t stop
+    """The adjoint of each node from the first input to the last output (None: no
+    contribution yet). Nodes between the inputs that are not inputs may receive
+    contributions, which are never read: the sweep stops after the last input."""
+    cdef list at_node         # node lo + k -> adjoint
+    cdef Py_ssize_t lo
 
     cdef inline void add(self, Py_ssize_t node, object contribution):
         cdef object previous
-        if type(contribution) is float and <double>contribution == 0.0:
+        if node < self.lo or (type(contribution) is float and
+                              <double>contribution == 0.0):
             return
-        if node > self.stop:
-            previous = self.region[node - self.stop - 1]
-            self.region[node - self.stop - 1] = contribution if previous is None \
-                else previous + contribution
-        elif node in self.inputs:
-            previous = self.inputs[node]
-            self.inputs[node] = contribution if previous is None \
-                else previous + contribution
+        previous = self.at_node[node - self.lo]
+        self.at_node[node - self.lo] = contribution if previous is None \
+            else previous + contribution
 
 
 cdef inline object times(object g, object partial):
@@ -83,20 +79,24 @@ def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
     on `tape`. Returns None,
     having recorded nothing, when the region between the inputs and the outputs holds
     a node this sweep does not take (array nodes, selects)."""
-    cdef Py_ssize_t i, stop = -1, last = -1, a, b
+    cdef Py_ssize_t i, stop = -1, last = -1, lo = -1, a, b
     cdef opcode_t op
     cdef Variable v, x, y
     cdef Adjoints adj
     cdef double c
-    for o in inputs + outputs:
-        if type(o) is not Variable or (<Variable>o).tape is not tape or \
-                (<Variable>o).node != (<Variable>o).slot:
-            return None
+    if not inputs:
+        return None
+    for group in (inputs, outputs):
+        for o in <list>group:
+            if type(o) is not Variable or (<Variable>o).tape is not tape or \
+                    (<Variable>o).node != (<Variable>o).slot:
+                return None
     for seed in seeds:
         if type(seed) is not float and type(seed) is not Variable:
             return None
     for v in inputs:
         stop = max(stop, v.node)
+        lo = v.node if lo < 0 else min(lo, v.node)
     for v in outputs:
         last = max(last, v.node)
     for i in range(stop + 1, last + 1):
@@ -104,16 +104,15 @@ def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
         if op == OP_SELECT or op == OP_ARRAY:
             return None
     adj = Adjoints.__new__(Adjoints)
-    adj.stop = stop
-    adj.region = [None] * max(last - stop, 0)
-    adj.inputs = {v.node: None for v in inputs}
+    adj.lo = lo
+    adj.at_node = [None] * (max(last, stop) - lo + 1)
     for v, seed in zip(outputs, seeds):
         adj.add(v.node, seed)
     for i in range(last, stop, -1):
-        g = adj.region[i - stop - 1]
+        g = adj.at_node[i - lo]
         if g is None:
             continue
-        adj.region[i - stop - 1] = None
+        adj.at_node[i - lo] = None
         op = tape.ops[i]
         a = tape.arg0s[i]
         b = tape.arg1s[i]
@@ -185,7 +184,7 @@ def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
             adj.add(b, times(g, d1))
         else:
             raise RuntimeError(f"fasttape: no recorded reverse step for op {op}")
-    return [adj.inputs[v.node] if adj.inputs[v.node] is not None else 0.0
+    return [0.0 if adj.at_node[v.node - lo] is None else adj.at_node[v.node - lo]
             for v in inputs]
 
 
