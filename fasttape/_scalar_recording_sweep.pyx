@@ -49,21 +49,75 @@ cdef inline Variable at(Tape tape, Py_ssize_t slot):
     return handle_at(tape, slot)
 
 
+# The products and sums of the sweep recorded straight from slots (no handles for the
+# operands, no trip through the number protocol), with the values the operators give.
+
+cdef inline Variable emit_vc(Tape tape, opcode_t op, Py_ssize_t slot, double c,
+                             double value):
+    """A node op(slot, c), c a pooled constant."""
+    return new_variable(tape, push_node(tape, op, <index_t>slot, push_constant(tape, c),
+                                        value))
+
+
+cdef inline Variable emit_vv(Tape tape, opcode_t op, Py_ssize_t a, Py_ssize_t b,
+                             double value):
+    return new_variable(tape, push_node(tape, op, <index_t>a, <index_t>b, value))
+
+
+cdef inline object scaled(Tape tape, object g, Py_ssize_t slot):
+    """g * (the value at slot), g a float or a Variable of tape."""
+    cdef double x = tape.values[slot]
+    if type(g) is float:
+        return emit_vc(tape, OP_MUL_VC, slot, <double>g, x * <double>g)
+    return emit_vv(tape, OP_MUL_VV, (<Variable>g).slot, slot,
+                   tape.values[(<Variable>g).slot] * x)
+
+
+cdef inline object power_partial(Tape tape, Py_ssize_t slot, double c):
+    """x ** (c - 1) for x at slot, recorded as x ** p is (a square for p = 2)."""
+    cdef double x = tape.values[slot], p = c - 1.0
+    if p == 2.0:
+        return new_variable(tape, push_node(tape, OP_SQUARE, <index_t>slot, 0, x * x))
+    return emit_vc(tape, OP_POW_VC, slot, p, cm.pow(x, p))
+
+
 cdef class Adjoints:
     """The adjoint of each node from the first input to the last output (None: no
     contribution yet). Nodes between the inputs that are not inputs may receive
     contributions, which are never read: the sweep stops after the last input."""
     cdef list at_node         # node lo + k -> adjoint
     cdef Py_ssize_t lo
+    cdef Tape tape
 
-    cdef inline void add(self, Py_ssize_t node, object contribution):
+    cdef inline int add(self, Py_ssize_t node, object contribution) except -1:
         cdef object previous
         if node < self.lo or (type(contribution) is float and
                               <double>contribution == 0.0):
-            return
+            return 0
         previous = self.at_node[node - self.lo]
-        self.at_node[node - self.lo] = contribution if previous is None \
-            else previous + contribution
+        if previous is None:
+            self.at_node[node - self.lo] = contribution
+        else:
+            self.at_node[node - self.lo] = summed(self.tape, previous, contribution)
+        return 0
+
+
+cdef inline object summed(Tape tape, object p, object q):
+    """p + q (floats or Variables of tape), recorded as the operators record it."""
+    cdef Variable u, v
+    if type(p) is float and type(q) is float:
+        return <double>p + <double>q
+    if type(p) is float:                     # q.__radd__(p)
+        v = <Variable>q
+        return emit_vc(tape, OP_ADD_VC, v.slot, <double>p,
+                       tape.values[v.slot] + <double>p)
+    u = <Variable>p
+    if type(q) is float:
+        return emit_vc(tape, OP_ADD_VC, u.slot, <double>q,
+                       tape.values[u.slot] + <double>q)
+    v = <Variable>q
+    return emit_vv(tape, OP_ADD_VV, u.slot, v.slot,
+                   tape.values[u.slot] + tape.values[v.slot])
 
 
 cdef inline object times(object g, object partial):
@@ -105,6 +159,7 @@ def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
             return None
     adj = Adjoints.__new__(Adjoints)
     adj.lo = lo
+    adj.tape = tape
     adj.at_node = [None] * (max(last, stop) - lo + 1)
     for v, seed in zip(outputs, seeds):
         adj.add(v.node, seed)
@@ -131,8 +186,8 @@ def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
         elif op == OP_NEG:
             adj.add(a, -g)
         elif op == OP_MUL_VV:
-            adj.add(a, g * at(tape, b))
-            adj.add(b, g * at(tape, a))
+            adj.add(a, scaled(tape, g, b))
+            adj.add(b, scaled(tape, g, a))
         elif op == OP_MUL_VC:
             adj.add(a, times(g, tape.constants[b]))
         elif op == OP_DIV_VV:
@@ -146,13 +201,15 @@ def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
         elif op == OP_POW_VC:
             c = tape.constants[b]
             if c != 0.0:            # (a constant adjoint folds into the constant factor)
-                adj.add(a, (g * c) * at(tape, a) ** (c - 1.0) if type(g) is float
-                        else g * (c * at(tape, a) ** (c - 1.0)))
+                y = power_partial(tape, a, c)
+                adj.add(a, scaled(tape, <double>g * c, y.slot) if type(g) is float
+                        else scaled(tape, g, emit_vc(tape, OP_MUL_VC, y.slot, c,
+                                                     value_of(y) * c).slot))
         elif op == OP_SQUARE:
             adj.add(a, (g * 2.0) * at(tape, a) if type(g) is float
                     else g * (2.0 * at(tape, a)))
         elif op == OP_EXP:
-            adj.add(a, g * at(tape, i))
+            adj.add(a, scaled(tape, g, i))
         elif op == OP_LOG:
             adj.add(a, g * (1.0 / at(tape, a)))
         elif op == OP_SQRT:
