@@ -32,9 +32,18 @@ from fasttape._rule_nodes import rule_node
 from fasttape._variable import Variable
 from fasttape.differential import jvp as _jvp
 from fasttape.differential import vjp as _vjp
+from fasttape.scipy._adjoint_steps import Stepper, StepLimit
 from fasttape.trace import trace
 
 __all__ = ["odeint"]
+
+# SciPy odeint's default rtol and atol
+_ODEINT_TOLERANCE = 1.49012e-8
+# below it the adjoint steps with DOP853 (order 8) instead of RK45 (order 5)
+_TIGHT_TOLERANCE = 1e-9
+# the options of odeint the Runge-Kutta adjoint follows; others (Dfun, tcrit, hmax,
+# ...) are LSODA's, and its backward solves are then SciPy's odeint
+_STEPPER_OPTIONS = {"rtol", "atol", "mxstep", "mxhnil", "printmessg"}
 
 
 def _is_variable(x):
@@ -188,9 +197,13 @@ class _Problem:
         return [dy0, fnp.stack(dt)] + d_args
 
     def numeric_adjoint(self, rhs, g, yt, t, varying, scalar_y0):
-        """The adjoint on plain numbers (a first derivative): the same backward solves
-        as ``adjoint``, whose right-hand side replays one trace of func (recorded
-        once, in C at each call: fasttape.trace) for f and the pullback of -a."""
+        """The adjoint on plain numbers (a first derivative): the backward ODE of
+        ``adjoint``, whose right-hand side replays one trace of func (recorded once,
+        in C at each call: fasttape.trace) for f and the pullback of -a at once. An
+        explicit Runge-Kutta pair (_adjoint_steps.Stepper) steps across the time
+        points, adding g_i to the state at each; SciPy's odeint takes over from an
+        interval where that pair needs too many steps (a stiff problem), and does it
+        all for options other than the tolerances."""
         n_times, n_states = yt.shape
         g = g.reshape(n_times, n_states)
         varying = [_np.asarray(v, dtype=_np.float64) if _np.ndim(v) else float(v)
@@ -201,36 +214,55 @@ class _Problem:
         for size in sizes:
             arg_slices.append(slice(start, start + size))
             start += size
-        derivative = _np.empty(2 * n_states + n_args)
+        adjoint_part = slice(n_states, 2 * n_states)
 
         def augmented(state, time):
             value, (dy, *dargs) = rhs.value_and_vjp_arrays(
-                (state[:n_states], time, *varying), -state[n_states:2 * n_states])
-            derivative[:n_states] = value
-            derivative[n_states:2 * n_states] = dy
-            for where, d in zip(arg_slices, dargs):
-                derivative[where] = _np.ravel(d)
-            return derivative
+                (state[:n_states], time, *varying), -state[adjoint_part])
+            return _np.concatenate([value, dy, *[_np.ravel(d) for d in dargs]])
 
-        def f_at(i):
-            return rhs(yt[i], float(t[i]), *varying)
+        def scipy_augmented(state, time):
+            return augmented(state, float(time))
 
+        stepper = self.adjoint_stepper(augmented)
         stops = [i for i in range(1, n_times - 1) if _np.any(g[i] != 0.0)]
         stops = sorted({0, n_times - 1, *stops})
-        state = _np.concatenate([yt[-1], g[-1], _np.zeros(n_args)])
+        state = _np.concatenate([yt[-1], _np.zeros(n_states + n_args)])
         dt = _np.zeros(n_times)
         for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
-            dt[hi] = g[hi] @ f_at(hi)
             state[:n_states] = yt[hi]
-            state = _integrate.odeint(augmented, state, [t[hi], t[lo]],
-                                      **self.kwargs)[1]
-            if lo == 0:
-                dt[0] = -(state[n_states:2 * n_states] @ f_at(0))
-            state[n_states:2 * n_states] += g[lo]
-        adjoint = state[n_states:2 * n_states]
+            state[adjoint_part] += g[hi]
+            f = augmented(state, float(t[hi]))
+            dt[hi] = g[hi] @ f[:n_states]
+            if stepper is not None:
+                try:
+                    state = stepper.advance(state, float(t[hi]), float(t[lo]), f)[0]
+                except StepLimit:
+                    stepper = None
+            if stepper is None:
+                state = _integrate.odeint(scipy_augmented, state, [t[hi], t[lo]],
+                                          **self.kwargs)[1]
+        if n_times > 1:
+            state[:n_states] = yt[0]
+            dt[0] = -(state[adjoint_part] @ augmented(state, float(t[0]))[:n_states])
+        adjoint = state[adjoint_part] + g[0]
         d_args = [state[where].reshape(_np.shape(v)) if _np.ndim(v) else
                   float(state[where][0]) for where, v in zip(arg_slices, varying)]
-        return [float(adjoint[0]) if scalar_y0 else adjoint.copy(), dt] + d_args
+        return [float(adjoint[0]) if scalar_y0 else adjoint, dt] + d_args
+
+    def adjoint_stepper(self, augmented):
+        """The Runge-Kutta stepper of the numeric adjoint for SciPy's tolerances
+        (scalars; DOP853 for tight ones), or None where other options are given."""
+        if not set(self.kwargs) <= _STEPPER_OPTIONS:
+            return None
+        rtol = self.kwargs.get("rtol", _ODEINT_TOLERANCE)
+        atol = self.kwargs.get("atol", _ODEINT_TOLERANCE)
+        if _np.ndim(rtol) or _np.ndim(atol):
+            return None
+        rtol, atol = float(rtol), float(atol)
+        method = "DOP853" if min(rtol, atol) < _TIGHT_TOLERANCE else "RK45"
+        return Stepper(augmented, rtol, atol, method,
+                       max_steps=int(self.kwargs.get("mxstep", 0) or 500))
 
     def traced_rhs(self, y, time, varying, n_states):
         """func traced once at (y, time, *varying) as a function of all three, its

@@ -1,0 +1,127 @@
+"""The explicit Runge-Kutta integrator of odeint's adjoint (fasttape.scipy.integrate).
+
+The backward ODE of odeint's reverse rule jumps at every time point (its cotangent is
+added to the adjoint there). A solver such as LSODA restarts at each jump from a tiny
+first step and a first-order method, which is most of the cost with many time points.
+An explicit embedded Runge-Kutta pair restarts for free: ``Stepper`` steps across the
+intervals, ends a step exactly on each time point, lets the caller change the state
+there and goes on with the step size it had reached. Only the current step's stages are
+held, so memory does not depend on the number of steps.
+
+The pairs are Dormand and Prince's 5(4) and 8(5,3) (Hairer, Norsett and Wanner,
+Solving Ordinary Differential Equations I, II.4-II.5, II.10), their coefficients read
+from SciPy's solve_ivp classes RK45 and DOP853; the error control is solve_ivp's
+(a root-mean-square norm of the error estimate scaled by atol + rtol |y|).
+"""
+import numpy as np
+import scipy.integrate as _integrate
+
+# step-size factor bounds and safety factor, as in solve_ivp's explicit RK methods
+_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+class StepLimit(Exception):
+    """More steps than allowed on one interval (a stiff problem for an explicit
+    method): the caller continues with an implicit solver."""
+
+
+class Stepper:
+    """Integrates y' = fun(y, t) with an embedded explicit Runge-Kutta pair, ``method``
+    "RK45" (Dormand-Prince 5(4), for moderate tolerances) or "DOP853" (8(5,3), for
+    tight ones), keeping its step size from one ``advance`` to the next."""
+
+    def __init__(self, fun, rtol, atol, method="RK45", max_steps=500):
+        solver = getattr(_integrate, method)
+        self.fun = fun
+        self.rtol, self.atol = float(rtol), float(atol)
+        self.A, self.B, self.C = solver.A, solver.B, solver.C
+        self.n_stages = solver.n_stages
+        if method == "DOP853":
+            self.E, self.E3 = solver.E5, solver.E3
+        else:
+            self.E, self.E3 = solver.E, None
+        self.exponent = -1.0 / (solver.error_estimator_order + 1)
+        self.max_steps = max_steps
+        self.h = None                   # the step size to try next (its magnitude)
+        self.steps = self.evaluations = 0
+
+    def derivative(self, y, t):
+        self.evaluations += 1
+        return self.fun(y, t)
+
+    def advance(self, y, t0, t1, f=None):
+        """The solution at t1 from y at t0 (t1 < t0 allowed); f is fun(y, t0) when the
+        caller has it. Returns (y(t1), fun(y(t1), t1))."""
+        span = t1 - t0
+        if span == 0.0:
+            return y, f if f is not None else self.derivative(y, t0)
+        direction = 1.0 if span > 0 else -1.0
+        if f is None:
+            f = self.derivative(y, t0)
+        if self.h is None:
+            self.h = self.initial_step(y, t0, f, direction)
+        t, steps = t0, 0
+        K = np.empty((self.n_stages + 1, y.size))
+        while direction * (t1 - t) > 0:
+            h = min(self.h, abs(t1 - t))
+            last = h == abs(t1 - t)
+            while True:
+                steps += 1
+                if steps > self.max_steps:
+                    raise StepLimit(f"more than {self.max_steps} steps from t={t0:g} "
+                                    f"to t={t1:g}")
+                step = direction * h
+                t_new = t1 if last else t + step
+                y_new, f_new = self.rk_step(y, f, t, step, t_new, K)
+                scale = self.atol + self.rtol * np.maximum(np.abs(y), np.abs(y_new))
+                error = self.error_norm(K, h, scale)
+                if error <= 1.0:
+                    factor = (_MAX_FACTOR if error == 0.0 else
+                              min(_MAX_FACTOR, _SAFETY * error ** self.exponent))
+                    # a step shortened to land on t1 does not shrink the next one
+                    self.h = max(self.h, h * factor) if last else h * factor
+                    break
+                h *= max(_MIN_FACTOR, _SAFETY * error ** self.exponent)
+                self.h = h
+                last = False
+                if h < 10 * np.spacing(abs(t)) + 1e-300:
+                    raise StepLimit(f"the step size fell below the time's precision "
+                                    f"at t={t:g}")
+            t, y, f = t_new, y_new, f_new
+        self.steps += steps
+        return y, f
+
+    def rk_step(self, y, f, t, step, t_new, K):
+        K[0] = f
+        A, C = self.A, self.C
+        for s in range(1, self.n_stages):
+            K[s] = self.derivative(y + step * (A[s, :s] @ K[:s]), t + C[s] * step)
+        y_new = y + step * (self.B @ K[:-1])
+        f_new = K[-1] = self.derivative(y_new, t_new)
+        return y_new, f_new
+
+    def error_norm(self, K, h, scale):
+        error = (self.E @ K) / scale
+        if self.E3 is None:
+            return h * np.sqrt(np.mean(error * error))
+        # DOP853's blend of its fifth- and third-order estimates
+        err5 = error @ error
+        if err5 == 0.0:
+            return 0.0
+        err3 = (self.E3 @ K) / scale
+        return h * err5 / np.sqrt((err5 + 0.01 * (err3 @ err3)) * scale.size)
+
+    def initial_step(self, y, t, f, direction):
+        """A first step size from the size of y, f and an estimate of y'' (Hairer,
+        Norsett and Wanner, II.4), as solve_ivp chooses it."""
+        scale = self.atol + self.rtol * np.abs(y)
+        d0 = np.sqrt(np.mean((y / scale) ** 2))
+        d1 = np.sqrt(np.mean((f / scale) ** 2))
+        h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        f1 = self.derivative(y + direction * h0 * f, t + direction * h0)
+        d2 = np.sqrt(np.mean(((f1 - f) / scale) ** 2)) / h0
+        if d1 <= 1e-15 and d2 <= 1e-15:
+            h1 = max(1e-6, h0 * 1e-3)
+        else:
+            h1 = (0.01 / max(d1, d2)) ** (-self.exponent)
+        return min(100 * h0, h1)
