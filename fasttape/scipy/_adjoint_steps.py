@@ -46,18 +46,19 @@ class Stepper:
         self.steps = self.evaluations = 0
 
     def derivative(self, y, t):
+        # (fun may return the same array each time: it is copied before the next call)
         self.evaluations += 1
         return self.fun(y, t)
 
     def advance(self, y, t0, t1, f=None):
         """The solution at t1 from y at t0 (t1 < t0 allowed); f is fun(y, t0) when the
         caller has it. Returns (y(t1), fun(y(t1), t1))."""
+        if f is None:
+            f = self.derivative(y, t0).copy()
         span = t1 - t0
         if span == 0.0:
-            return y, f if f is not None else self.derivative(y, t0)
+            return y, f
         direction = 1.0 if span > 0 else -1.0
-        if f is None:
-            f = self.derivative(y, t0)
         if self.h is None:
             self.h = self.initial_step(y, t0, f, direction)
         t, steps = t0, 0
@@ -97,8 +98,8 @@ class Stepper:
         for s in range(1, self.n_stages):
             K[s] = self.derivative(y + step * (A[s, :s] @ K[:s]), t + C[s] * step)
         y_new = y + step * (self.B @ K[:-1])
-        f_new = K[-1] = self.derivative(y_new, t_new)
-        return y_new, f_new
+        K[-1] = self.derivative(y_new, t_new)
+        return y_new, K[-1].copy()
 
     def error_norm(self, K, h, scale):
         error = (self.E @ K) / scale
@@ -118,8 +119,8 @@ class Stepper:
         d0 = np.sqrt(np.mean((y / scale) ** 2))
         d1 = np.sqrt(np.mean((f / scale) ** 2))
         h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
-        f1 = self.derivative(y + direction * h0 * f, t + direction * h0)
-        d2 = np.sqrt(np.mean(((f1 - f) / scale) ** 2)) / h0
+        f1 = self.derivative(y + direction * h0 * f, t + direction * h0) - f
+        d2 = np.sqrt(np.mean((f1 / scale) ** 2)) / h0
         if d1 <= 1e-15 and d2 <= 1e-15:
             h1 = max(1e-6, h0 * 1e-3)
         else:

@@ -216,13 +216,21 @@ class _Problem:
             start += size
         adjoint_part = slice(n_states, 2 * n_states)
 
+        # the derivative is written into one array (the stepper copies it)
+        derivative = _np.empty(2 * n_states + n_args)
+        parts = [derivative[:n_states], derivative[adjoint_part]] + [
+            derivative[where].reshape(_np.shape(v)) for where, v in zip(arg_slices, varying)]
+
         def augmented(state, time):
-            value, (dy, *dargs) = rhs.value_and_vjp_arrays(
+            value, gradients = rhs.value_and_vjp_arrays(
                 (state[:n_states], time, *varying), -state[adjoint_part])
-            return _np.concatenate([value, dy, *[_np.ravel(d) for d in dargs]])
+            parts[0][...] = value
+            for part, gradient in zip(parts[1:], gradients):
+                part[...] = gradient
+            return derivative
 
         def scipy_augmented(state, time):
-            return augmented(state, float(time))
+            return augmented(state, float(time)).copy()
 
         stepper = self.adjoint_stepper(augmented)
         stops = [i for i in range(1, n_times - 1) if _np.any(g[i] != 0.0)]
@@ -232,7 +240,7 @@ class _Problem:
         for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
             state[:n_states] = yt[hi]
             state[adjoint_part] += g[hi]
-            f = augmented(state, float(t[hi]))
+            f = augmented(state, float(t[hi])).copy()
             dt[hi] = g[hi] @ f[:n_states]
             if stepper is not None:
                 try:
