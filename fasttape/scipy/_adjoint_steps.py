@@ -13,6 +13,8 @@ Solving Ordinary Differential Equations I, II.4-II.5, II.10), their coefficients
 from SciPy's solve_ivp classes RK45 and DOP853; the error control is solve_ivp's
 (a root-mean-square norm of the error estimate scaled by atol + rtol |y|).
 """
+import math
+
 import numpy as np
 import scipy.integrate as _integrate
 
@@ -36,6 +38,9 @@ class Stepper:
         self.rtol, self.atol = float(rtol), float(atol)
         self.A, self.B, self.C = solver.A, solver.B, solver.C
         self.n_stages = solver.n_stages
+        # each stage's row of A (its nonzero part) and its time fraction
+        self.stages = [(self.A[s, :s].copy(), float(self.C[s]))
+                       for s in range(1, self.n_stages)]
         if method == "DOP853":
             self.E, self.E3 = solver.E5, solver.E3
         else:
@@ -94,23 +99,22 @@ class Stepper:
 
     def rk_step(self, y, f, t, step, t_new, K):
         K[0] = f
-        A, C = self.A, self.C
-        for s in range(1, self.n_stages):
-            K[s] = self.derivative(y + step * (A[s, :s] @ K[:s]), t + C[s] * step)
-        y_new = y + step * (self.B @ K[:-1])
+        for s, (row, c) in enumerate(self.stages, start=1):
+            K[s] = self.derivative(y + (step * row) @ K[:s], t + c * step)
+        y_new = y + (step * self.B) @ K[:-1]
         K[-1] = self.derivative(y_new, t_new)
         return y_new, K[-1].copy()
 
     def error_norm(self, K, h, scale):
         error = (self.E @ K) / scale
-        if self.E3 is None:
-            return h * np.sqrt(np.mean(error * error))
-        # DOP853's blend of its fifth- and third-order estimates
         err5 = error @ error
+        if self.E3 is None:
+            return h * math.sqrt(err5 / scale.size)
+        # DOP853's blend of its fifth- and third-order estimates
         if err5 == 0.0:
             return 0.0
         err3 = (self.E3 @ K) / scale
-        return h * err5 / np.sqrt((err5 + 0.01 * (err3 @ err3)) * scale.size)
+        return h * err5 / math.sqrt((err5 + 0.01 * (err3 @ err3)) * scale.size)
 
     def initial_step(self, y, t, f, direction):
         """A first step size from the size of y, f and an estimate of y'' (Hairer,

@@ -3,7 +3,7 @@ and the extra arguments, by the adjoint method (as autograd's).
 
 The solve is one tape node holding only its inputs and the solution at the requested
 time points: the solver's internal steps are never recorded, so memory does not grow
-with their number. Its rules solve other ODEs with SciPy's odeint:
+with their number. Its rules solve other ODEs:
 
 - reverse (adjoint): going back from the last time point, the state [y, a, a_args]
   follows y' = f(y, t, *args), a' = -a^T df/dy, a_args' = -a^T df/dargs between
@@ -16,11 +16,16 @@ with their number. Its rules solve other ODEs with SciPy's odeint:
 
 The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fasttape
 recordings of ``func``; for a first derivative (plain numbers) the adjoint traces
-func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays). The
-backward solve restarts SciPy's solver at each time point whose cotangent is nonzero:
-that restart, not the right-hand side, is most of its cost with many time points.
-The rules call ``odeint`` again, so a derivative differentiated again is one more
-adjoint solve (second order, at the price of nested recordings inside the
+func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays), one
+call giving f and both pullbacks. That first-order adjoint is integrated by an
+explicit Dormand-Prince pair (fasttape.scipy._adjoint_steps: RK45, DOP853 below
+rtol or atol 1e-9) with odeint's rtol and atol: it ends a step on each time point,
+adds g_i there and goes on with the step size it had, where SciPy's odeint (LSODA)
+would restart from a tiny first-order step at every time point. SciPy's odeint takes
+over for options other than the tolerances, and from an interval where the explicit
+pair needs more than mxstep (500) steps (a stiff adjoint). The other derivatives
+solve their ODEs with ``odeint`` itself, so a derivative differentiated again is one
+more adjoint solve (second order, at the price of nested recordings inside the
 right-hand side).
 """
 import numpy as _np
