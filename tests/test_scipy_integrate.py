@@ -254,3 +254,11 @@ def test_the_stepper_solves_a_linear_ode_with_jumps():
         assert f[0] == -y[0]
         y = stepper.advance(y + 1.0, 1.0, 0.0)[0]
         np.testing.assert_allclose(y, [np.exp(2.0) + np.exp(1.0)], rtol=1e-8)
+
+
+def test_decreasing_time_points(rng):
+    # the adjoint then integrates forwards in time
+    W, c = 0.8 * rng.standard_normal((3, 3)), rng.standard_normal(3)
+    y0, t = rng.standard_normal(3), np.linspace(2.0, 0.0, 6)
+    check_grads(lambda y0, t, W, c: odeint(network, y0, t, args=(W, c)),
+                modes=("rev",))(y0, t, W, c)
