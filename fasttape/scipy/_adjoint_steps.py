@@ -8,10 +8,11 @@ intervals, ends a step exactly on each time point, lets the caller change the st
 there and goes on with the step size it had reached. Only the current step's stages are
 held, so memory does not depend on the number of steps.
 
-The pairs are Dormand and Prince's 5(4) and 8(5,3) (Hairer, Norsett and Wanner,
-Solving Ordinary Differential Equations I, II.4-II.5, II.10), their coefficients read
-from SciPy's solve_ivp classes RK45 and DOP853; the error control is solve_ivp's
-(a root-mean-square norm of the error estimate scaled by atol + rtol |y|).
+The pairs are Cash and Karp's 5(4) (below), and Dormand and Prince's 5(4) and 8(5,3)
+(Hairer, Norsett and Wanner, Solving Ordinary Differential Equations I, II.4-II.5,
+II.10), their coefficients read from SciPy's solve_ivp classes RK45 and DOP853; the
+error control is solve_ivp's (a root-mean-square norm of the error estimate scaled by
+atol + rtol |y|).
 """
 import math
 
@@ -22,6 +23,19 @@ import scipy.integrate as _integrate
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
 
+# Cash and Karp's 5(4) pair (ACM TOMS 16, 1990): (A, B, E, None, order of the error
+# estimate), B the fifth-order weights and E their difference from the fourth-order
+# ones. Six stages and none at the new point: where every step ends on a time point
+# that changes the state, one evaluation fewer per step than Dormand-Prince's FSAL.
+_CK_B5 = np.array([37 / 378, 0.0, 250 / 621, 125 / 594, 0.0, 512 / 1771])
+_CK_B4 = np.array([2825 / 27648, 0.0, 18575 / 48384, 13525 / 55296, 277 / 14336, 1 / 4])
+_CASH_KARP = (
+    [[], [1 / 5], [3 / 40, 9 / 40], [3 / 10, -9 / 10, 6 / 5],
+     [-11 / 54, 5 / 2, -70 / 27, 35 / 27],
+     [1631 / 55296, 175 / 512, 575 / 13824, 44275 / 110592, 253 / 4096]],
+    _CK_B5, [0.0, 1 / 5, 3 / 10, 3 / 5, 1.0, 7 / 8], _CK_B5 - _CK_B4, None, 4)
+
+
 class StepLimit(Exception):
     """More steps than allowed on one interval (a stiff problem for an explicit
     method): the caller continues with an implicit solver."""
@@ -29,23 +43,25 @@ class StepLimit(Exception):
 
 class Stepper:
     """Integrates y' = fun(y, t) with an embedded explicit Runge-Kutta pair, ``method``
-    "RK45" (Dormand-Prince 5(4), for moderate tolerances) or "DOP853" (8(5,3), for
+    "CashKarp" or "RK45" (5(4), for moderate tolerances) or "DOP853" (8(5,3), for
     tight ones), keeping its step size from one ``advance`` to the next."""
 
     def __init__(self, fun, rtol, atol, method="RK45", max_steps=500):
-        solver = getattr(_integrate, method)
         self.fun = fun
         self.rtol, self.atol = float(rtol), float(atol)
-        self.A, self.B, self.C = solver.A, solver.B, solver.C
-        self.n_stages = solver.n_stages
-        # each stage's row of A (its nonzero part) and its time fraction
-        self.stages = [(self.A[s, :s].copy(), float(self.C[s]))
-                       for s in range(1, self.n_stages)]
-        if method == "DOP853":
-            self.E, self.E3 = solver.E5, solver.E3
+        if method == "CashKarp":
+            A, self.B, C, self.E, self.E3, order = _CASH_KARP
+            self.fsal = False
         else:
-            self.E, self.E3 = solver.E, None
-        self.exponent = -1.0 / (solver.error_estimator_order + 1)
+            solver = getattr(_integrate, method)
+            A, self.B, C, order = solver.A, solver.B, solver.C, solver.error_estimator_order
+            self.E, self.E3 = (solver.E5, solver.E3) if method == "DOP853" else (solver.E, None)
+            self.fsal = True
+        self.n_stages = len(self.B)
+        # each stage's row of A (its nonzero part) and its time fraction
+        self.stages = [(np.array(A[s][:s], dtype=float), float(C[s]))
+                       for s in range(1, self.n_stages)]
+        self.exponent = -1.0 / (order + 1)
         self.max_steps = max_steps
         self.h = None                   # the step size to try next (its magnitude)
         self.steps = self.evaluations = 0
@@ -57,7 +73,8 @@ class Stepper:
 
     def advance(self, y, t0, t1, f=None):
         """The solution at t1 from y at t0 (t1 < t0 allowed); f is fun(y, t0) when the
-        caller has it. Returns (y(t1), fun(y(t1), t1))."""
+        caller has it. Returns (y(t1), fun(y(t1), t1)), the latter None for a pair
+        that does not evaluate it (CashKarp)."""
         if f is None:
             f = self.derivative(y, t0).copy()
         span = t1 - t0
@@ -67,7 +84,7 @@ class Stepper:
         if self.h is None:
             self.h = self.initial_step(y, t0, f, direction)
         t, steps = t0, 0
-        K = np.empty((self.n_stages + 1, y.size))
+        K = np.empty((self.n_stages + self.fsal, y.size))
         while direction * (t1 - t) > 0:
             h = min(self.h, abs(t1 - t))
             last = h == abs(t1 - t)
@@ -93,7 +110,11 @@ class Stepper:
                 if h < 10 * np.spacing(abs(t)) + 1e-300:
                     raise StepLimit(f"the step size fell below the time's precision "
                                     f"at t={t:g}")
-            t, y, f = t_new, y_new, f_new
+            t, y = t_new, y_new
+            # (a pair without its last stage at the new point computes f there when
+            # it is needed: not after the last step, where the caller changes y)
+            f = f_new if f_new is not None or t == t1 else \
+                self.derivative(y, t).copy()
         self.steps += steps
         return y, f
 
@@ -101,6 +122,8 @@ class Stepper:
         K[0] = f
         for s, (row, c) in enumerate(self.stages, start=1):
             K[s] = self.derivative(y + (step * row) @ K[:s], t + c * step)
+        if not self.fsal:
+            return y + (step * self.B) @ K, None
         y_new = y + (step * self.B) @ K[:-1]
         K[-1] = self.derivative(y_new, t_new)
         return y_new, K[-1].copy()

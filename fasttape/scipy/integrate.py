@@ -18,8 +18,9 @@ The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fastta
 recordings of ``func``; for a first derivative (plain numbers) the adjoint traces
 func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays), one
 call giving f and both pullbacks. That first-order adjoint is integrated by an
-explicit Dormand-Prince pair (fasttape.scipy._adjoint_steps: RK45, DOP853 below
-rtol or atol 1e-9) with odeint's rtol and atol: it ends a step on each time point,
+explicit Runge-Kutta pair (fasttape.scipy._adjoint_steps: Cash-Karp 5(4), Dormand and
+Prince's DOP853 below rtol or atol 1e-9) with odeint's rtol and atol: it ends a step
+on each time point,
 adds g_i there and goes on with the step size it had, where SciPy's odeint (LSODA)
 would restart from a tiny first-order step at every time point. SciPy's odeint takes
 over for options other than the tolerances, and from an interval where the explicit
@@ -44,7 +45,7 @@ __all__ = ["odeint"]
 
 # SciPy odeint's default rtol and atol
 _ODEINT_TOLERANCE = 1.49012e-8
-# below it the adjoint steps with DOP853 (order 8) instead of RK45 (order 5)
+# below it the adjoint steps with DOP853 (order 8) instead of Cash-Karp (order 5)
 _TIGHT_TOLERANCE = 1e-9
 # the options of odeint the Runge-Kutta adjoint follows; others (Dfun, tcrit, hmax,
 # ...) are LSODA's, and its backward solves are then SciPy's odeint
@@ -265,7 +266,8 @@ class _Problem:
 
     def adjoint_stepper(self, augmented):
         """The Runge-Kutta stepper of the numeric adjoint for SciPy's tolerances
-        (scalars; DOP853 for tight ones), or None where other options are given."""
+        (scalars; Cash-Karp, DOP853 for tight ones), or None where other options are
+        given."""
         if not set(self.kwargs) <= _STEPPER_OPTIONS:
             return None
         rtol = self.kwargs.get("rtol", _ODEINT_TOLERANCE)
@@ -273,7 +275,7 @@ class _Problem:
         if _np.ndim(rtol) or _np.ndim(atol):
             return None
         rtol, atol = float(rtol), float(atol)
-        method = "DOP853" if min(rtol, atol) < _TIGHT_TOLERANCE else "RK45"
+        method = "DOP853" if min(rtol, atol) < _TIGHT_TOLERANCE else "CashKarp"
         return Stepper(augmented, rtol, atol, method,
                        max_steps=int(self.kwargs.get("mxstep", 0) or 500))
 
