@@ -62,6 +62,8 @@ class Stepper:
         self.stages = [(np.array(A[s][:s], dtype=float), float(C[s]))
                        for s in range(1, self.n_stages)]
         self.exponent = -1.0 / (order + 1)
+        # the stages' rows and B times the step last taken, with their time offsets
+        self.scaled_step, self.scaled = None, None
         self.max_steps = max_steps
         self.h = None                   # the step size to try next (its magnitude)
         self.steps = self.evaluations = 0
@@ -119,12 +121,16 @@ class Stepper:
         return y, f
 
     def rk_step(self, y, f, t, step, t_new, K):
+        if step != self.scaled_step:          # (equal steps between time points)
+            self.scaled_step = step
+            self.scaled = [(s, step * row, t_offset * step) for s, (row, t_offset) in
+                           enumerate(self.stages, start=1)] + [step * self.B]
         K[0] = f
-        for s, (row, c) in enumerate(self.stages, start=1):
-            K[s] = self.derivative(y + (step * row) @ K[:s], t + c * step)
+        for s, row, dt in self.scaled[:-1]:
+            K[s] = self.derivative(y + row @ K[:s], t + dt)
         if not self.fsal:
-            return y + (step * self.B) @ K, None
-        y_new = y + (step * self.B) @ K[:-1]
+            return y + self.scaled[-1] @ K, None
+        y_new = y + self.scaled[-1] @ K[:-1]
         K[-1] = self.derivative(y_new, t_new)
         return y_new, K[-1].copy()
 

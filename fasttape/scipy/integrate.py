@@ -239,8 +239,8 @@ class _Problem:
             return augmented(state, float(time)).copy()
 
         stepper = self.adjoint_stepper(augmented)
-        stops = [i for i in range(1, n_times - 1) if _np.any(g[i] != 0.0)]
-        stops = sorted({0, n_times - 1, *stops})
+        nonzero = _np.flatnonzero(_np.any(g[1:-1] != 0.0, axis=1)) + 1
+        stops = sorted({0, n_times - 1, *nonzero.tolist()})
         state = _np.concatenate([yt[-1], _np.zeros(n_states + n_args)])
         dt = _np.zeros(n_times)
         for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
