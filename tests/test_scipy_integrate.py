@@ -189,3 +189,76 @@ def test_gradient_with_cotangents_at_some_time_points_only(rng):
         network, y0, t, (W, c), 200)), (0, 1, 2, 3))(y0, t, W, c)
     for name, x, y in zip(("y0", "t", "W", "c"), adjoint, direct):
         np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-9, err_msg=name)
+
+
+def network_gradients(rng, **options):
+    W, c = 0.8 * rng.standard_normal((4, 4)), rng.standard_normal(4)
+    y0, t = rng.standard_normal(4), np.linspace(0.0, 3.0, 13)
+    u = rng.standard_normal((13, 4))
+
+    def loss(solve):
+        return lambda y0, t, W, c: fnp.sum(u * solve(y0, t, W, c))
+    adjoint = fasttape.grad(loss(lambda y0, t, W, c: odeint(
+        network, y0, t, args=(W, c), **options)), (0, 1, 2, 3))(y0, t, W, c)
+    direct = fasttape.grad(loss(lambda y0, t, W, c: rk4(
+        network, y0, t, (W, c), 100)), (0, 1, 2, 3))(y0, t, W, c)
+    return adjoint, direct
+
+
+@pytest.mark.parametrize("options", [
+    {},                                   # SciPy's default tolerances: Cash-Karp steps
+    dict(rtol=1e-6, atol=1e-6),
+    dict(rtol=1e-10, atol=1e-10),         # DOP853 steps
+    dict(hmax=0.5),                       # an LSODA option: SciPy's odeint backwards
+])
+def test_gradient_follows_the_tolerances(rng, options):
+    # the adjoint's error stays of the order of the tolerance asked for
+    tolerance = max(options.get("rtol", 1.49012e-8), 1e-9)
+    adjoint, direct = network_gradients(rng, **options)
+    for name, x, y in zip(("y0", "t", "W", "c"), adjoint, direct):
+        np.testing.assert_allclose(x, y, rtol=0, atol=200 * tolerance * np.abs(y).max(),
+                                   err_msg=name)
+
+
+def test_an_interval_with_too_many_steps_is_handed_to_scipys_odeint(rng, monkeypatch):
+    # (a stiff problem for the explicit pair) here forced by a limit of 2 steps: the
+    # backward solve goes on with SciPy's odeint from that interval
+    import fasttape.scipy.integrate as integrate
+    from fasttape.scipy._adjoint_steps import StepLimit, Stepper
+    limits = []
+
+    class Limited(Stepper):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **dict(kwargs, max_steps=2))
+
+        def advance(self, *args):
+            try:
+                return super().advance(*args)
+            except StepLimit:
+                limits.append(args[1])
+                raise
+    monkeypatch.setattr(integrate, "Stepper", Limited)
+    adjoint, direct = network_gradients(rng)
+    assert len(limits) == 1
+    for name, x, y in zip(("y0", "t", "W", "c"), adjoint, direct):
+        np.testing.assert_allclose(x, y, rtol=0, atol=3e-6 * np.abs(y).max(),
+                                   err_msg=name)
+
+
+def test_the_stepper_solves_a_linear_ode_with_jumps():
+    # y' = -y from 2 to 0 backwards with 1 added at t = 1: y(0) = e^2 y(2) + e
+    from fasttape.scipy._adjoint_steps import Stepper
+    for method in ("RK45", "DOP853", "CashKarp"):
+        stepper = Stepper(lambda y, t: -y, 1e-10, 1e-10, method)
+        y, f = stepper.advance(np.array([1.0]), 2.0, 1.0)
+        assert f is None if method == "CashKarp" else f[0] == -y[0]
+        y = stepper.advance(y + 1.0, 1.0, 0.0)[0]
+        np.testing.assert_allclose(y, [np.exp(2.0) + np.exp(1.0)], rtol=1e-8)
+
+
+def test_decreasing_time_points(rng):
+    # the adjoint then integrates forwards in time
+    W, c = 0.8 * rng.standard_normal((3, 3)), rng.standard_normal(3)
+    y0, t = rng.standard_normal(3), np.linspace(2.0, 0.0, 6)
+    check_grads(lambda y0, t, W, c: odeint(network, y0, t, args=(W, c)),
+                modes=("rev",))(y0, t, W, c)

@@ -3,7 +3,7 @@ and the extra arguments, by the adjoint method (as autograd's).
 
 The solve is one tape node holding only its inputs and the solution at the requested
 time points: the solver's internal steps are never recorded, so memory does not grow
-with their number. Its rules solve other ODEs with SciPy's odeint:
+with their number. Its rules solve other ODEs:
 
 - reverse (adjoint): going back from the last time point, the state [y, a, a_args]
   follows y' = f(y, t, *args), a' = -a^T df/dy, a_args' = -a^T df/dargs between
@@ -16,11 +16,17 @@ with their number. Its rules solve other ODEs with SciPy's odeint:
 
 The vector-Jacobian (Jacobian-vector) products of f inside those ODEs are fasttape
 recordings of ``func``; for a first derivative (plain numbers) the adjoint traces
-func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays). The
-backward solve restarts SciPy's solver at each time point whose cotangent is nonzero:
-that restart, not the right-hand side, is most of its cost with many time points.
-The rules call ``odeint`` again, so a derivative differentiated again is one more
-adjoint solve (second order, at the price of nested recordings inside the
+func once and replays it in C at each evaluation (Traced.value_and_vjp_arrays), one
+call giving f and both pullbacks. That first-order adjoint is integrated by an
+explicit Runge-Kutta pair (fasttape.scipy._adjoint_steps: Cash-Karp 5(4), Dormand and
+Prince's DOP853 below rtol or atol 1e-9) with odeint's rtol and atol: it ends a step
+on each time point,
+adds g_i there and goes on with the step size it had, where SciPy's odeint (LSODA)
+would restart from a tiny first-order step at every time point. SciPy's odeint takes
+over for options other than the tolerances, and from an interval where the explicit
+pair needs more than mxstep (500) steps (a stiff adjoint). The other derivatives
+solve their ODEs with ``odeint`` itself, so a derivative differentiated again is one
+more adjoint solve (second order, at the price of nested recordings inside the
 right-hand side).
 """
 import numpy as _np
@@ -32,9 +38,18 @@ from fasttape._rule_nodes import rule_node
 from fasttape._variable import Variable
 from fasttape.differential import jvp as _jvp
 from fasttape.differential import vjp as _vjp
+from fasttape.scipy._adjoint_steps import Stepper, StepLimit
 from fasttape.trace import trace
 
 __all__ = ["odeint"]
+
+# SciPy odeint's default rtol and atol
+_ODEINT_TOLERANCE = 1.49012e-8
+# below it the adjoint steps with DOP853 (order 8) instead of Cash-Karp (order 5)
+_TIGHT_TOLERANCE = 1e-9
+# the options of odeint the Runge-Kutta adjoint follows; others (Dfun, tcrit, hmax,
+# ...) are LSODA's, and its backward solves are then SciPy's odeint
+_STEPPER_OPTIONS = {"rtol", "atol", "mxstep", "mxhnil", "printmessg"}
 
 
 def _is_variable(x):
@@ -188,9 +203,13 @@ class _Problem:
         return [dy0, fnp.stack(dt)] + d_args
 
     def numeric_adjoint(self, rhs, g, yt, t, varying, scalar_y0):
-        """The adjoint on plain numbers (a first derivative): the same backward solves
-        as ``adjoint``, whose right-hand side replays one trace of func (recorded
-        once, in C at each call: fasttape.trace) for f and the pullback of -a."""
+        """The adjoint on plain numbers (a first derivative): the backward ODE of
+        ``adjoint``, whose right-hand side replays one trace of func (recorded once,
+        in C at each call: fasttape.trace) for f and the pullback of -a at once. An
+        explicit Runge-Kutta pair (_adjoint_steps.Stepper) steps across the time
+        points, adding g_i to the state at each; SciPy's odeint takes over from an
+        interval where that pair needs too many steps (a stiff problem), and does it
+        all for options other than the tolerances."""
         n_times, n_states = yt.shape
         g = g.reshape(n_times, n_states)
         varying = [_np.asarray(v, dtype=_np.float64) if _np.ndim(v) else float(v)
@@ -201,36 +220,64 @@ class _Problem:
         for size in sizes:
             arg_slices.append(slice(start, start + size))
             start += size
+        adjoint_part = slice(n_states, 2 * n_states)
+
+        # the derivative is written into one array (the stepper copies it)
         derivative = _np.empty(2 * n_states + n_args)
+        parts = [derivative[:n_states], derivative[adjoint_part]] + [
+            derivative[where].reshape(_np.shape(v)) for where, v in zip(arg_slices, varying)]
 
         def augmented(state, time):
-            value, (dy, *dargs) = rhs.value_and_vjp_arrays(
-                (state[:n_states], time, *varying), -state[n_states:2 * n_states])
-            derivative[:n_states] = value
-            derivative[n_states:2 * n_states] = dy
-            for where, d in zip(arg_slices, dargs):
-                derivative[where] = _np.ravel(d)
+            value, gradients = rhs.value_and_vjp_arrays(
+                (state[:n_states], time, *varying), -state[adjoint_part])
+            parts[0][...] = value
+            for part, gradient in zip(parts[1:], gradients):
+                part[...] = gradient
             return derivative
 
-        def f_at(i):
-            return rhs(yt[i], float(t[i]), *varying)
+        def scipy_augmented(state, time):
+            return augmented(state, float(time)).copy()
 
-        stops = [i for i in range(1, n_times - 1) if _np.any(g[i] != 0.0)]
-        stops = sorted({0, n_times - 1, *stops})
-        state = _np.concatenate([yt[-1], g[-1], _np.zeros(n_args)])
+        stepper = self.adjoint_stepper(augmented)
+        nonzero = _np.flatnonzero(_np.any(g[1:-1] != 0.0, axis=1)) + 1
+        stops = sorted({0, n_times - 1, *nonzero.tolist()})
+        state = _np.concatenate([yt[-1], _np.zeros(n_states + n_args)])
         dt = _np.zeros(n_times)
         for lo, hi in reversed(list(zip(stops[:-1], stops[1:]))):
-            dt[hi] = g[hi] @ f_at(hi)
             state[:n_states] = yt[hi]
-            state = _integrate.odeint(augmented, state, [t[hi], t[lo]],
-                                      **self.kwargs)[1]
-            if lo == 0:
-                dt[0] = -(state[n_states:2 * n_states] @ f_at(0))
-            state[n_states:2 * n_states] += g[lo]
-        adjoint = state[n_states:2 * n_states]
+            state[adjoint_part] += g[hi]
+            f = augmented(state, float(t[hi])).copy()
+            dt[hi] = g[hi] @ f[:n_states]
+            if stepper is not None:
+                try:
+                    state = stepper.advance(state, float(t[hi]), float(t[lo]), f)[0]
+                except StepLimit:
+                    stepper = None
+            if stepper is None:
+                state = _integrate.odeint(scipy_augmented, state, [t[hi], t[lo]],
+                                          **self.kwargs)[1]
+        if n_times > 1:
+            state[:n_states] = yt[0]
+            dt[0] = -(state[adjoint_part] @ augmented(state, float(t[0]))[:n_states])
+        adjoint = state[adjoint_part] + g[0]
         d_args = [state[where].reshape(_np.shape(v)) if _np.ndim(v) else
                   float(state[where][0]) for where, v in zip(arg_slices, varying)]
-        return [float(adjoint[0]) if scalar_y0 else adjoint.copy(), dt] + d_args
+        return [float(adjoint[0]) if scalar_y0 else adjoint, dt] + d_args
+
+    def adjoint_stepper(self, augmented):
+        """The Runge-Kutta stepper of the numeric adjoint for SciPy's tolerances
+        (scalars; Cash-Karp, DOP853 for tight ones), or None where other options are
+        given."""
+        if not set(self.kwargs) <= _STEPPER_OPTIONS:
+            return None
+        rtol = self.kwargs.get("rtol", _ODEINT_TOLERANCE)
+        atol = self.kwargs.get("atol", _ODEINT_TOLERANCE)
+        if _np.ndim(rtol) or _np.ndim(atol):
+            return None
+        rtol, atol = float(rtol), float(atol)
+        method = "DOP853" if min(rtol, atol) < _TIGHT_TOLERANCE else "CashKarp"
+        return Stepper(augmented, rtol, atol, method,
+                       max_steps=int(self.kwargs.get("mxstep", 0) or 500))
 
     def traced_rhs(self, y, time, varying, n_states):
         """func traced once at (y, time, *varying) as a function of all three, its
