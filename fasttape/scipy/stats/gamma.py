@@ -4,9 +4,8 @@ import numpy as np
 import scipy.stats as _stats
 
 import fasttape.numpy as fnp
-from fasttape.scipy.special import gammainc, gammaln
-from fasttape.scipy.stats._common import (any_variable, inside_support, outside,
-                                          refuse_variable, value, xlogy)
+from fasttape.scipy.special import gammainc
+from fasttape.scipy.stats._common import any_variable, gamma_logpdf, refuse_variable, value
 
 __all__ = ["pdf", "cdf", "logpdf"]
 
@@ -15,11 +14,7 @@ def logpdf(x, a, loc=0.0, scale=1.0):
     """(a - 1) log z - z - gammaln(a) - log(scale), z = (x - loc)/scale; -inf below 0."""
     if not any_variable(x, a, loc, scale):
         return _stats.gamma.logpdf(x, a, loc, scale)
-    z = (x - loc) / scale
-    below = np.asarray(value(z)) < 0
-    z = inside_support(z, below, 1.0)
-    out = xlogy(a - 1.0, z) - z - gammaln(a) - fnp.log(scale)
-    return outside(below, out, -np.inf)
+    return gamma_logpdf(x, a, loc, scale)
 
 
 def pdf(x, a, loc=0.0, scale=1.0):
