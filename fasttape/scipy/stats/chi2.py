@@ -5,8 +5,7 @@ import numpy as np
 import scipy.stats as _stats
 
 import fasttape.numpy as fnp
-from fasttape.scipy.special import gammainc
-from fasttape.scipy.stats._common import any_variable, gamma_logpdf, refuse_variable, value
+from fasttape.scipy.stats._common import any_variable, gamma_cdf, gamma_logpdf, refuse_variable
 
 __all__ = ["pdf", "cdf", "logpdf"]
 
@@ -30,7 +29,4 @@ def cdf(x, df, loc=0.0, scale=1.0):
     refuse_variable("chi2.cdf", "df", df)
     if not any_variable(x, loc, scale):
         return _stats.chi2.cdf(x, df, loc, scale)
-    z = (x - loc) / scale
-    if np.any(np.asarray(value(z)) < 0):
-        z = fnp.maximum(z, 0.0)
-    return gammainc(0.5 * np.asarray(df, dtype=float), 0.5 * z)
+    return gamma_cdf(x, 0.5 * np.asarray(df, dtype=float), loc, 2.0 * scale)

@@ -1,11 +1,9 @@
 """The gamma distribution with shape a, differentiable in x, a, loc and scale (the cdf
 not in a: the derivative of gammainc in a is not given, as in autograd)."""
-import numpy as np
 import scipy.stats as _stats
 
 import fasttape.numpy as fnp
-from fasttape.scipy.special import gammainc
-from fasttape.scipy.stats._common import any_variable, gamma_logpdf, refuse_variable, value
+from fasttape.scipy.stats._common import any_variable, gamma_cdf, gamma_logpdf, refuse_variable
 
 __all__ = ["pdf", "cdf", "logpdf"]
 
@@ -28,5 +26,4 @@ def cdf(x, a, loc=0.0, scale=1.0):
     refuse_variable("gamma.cdf", "a", a)
     if not any_variable(x, loc, scale):
         return _stats.gamma.cdf(x, a, loc, scale)
-    z = (x - loc) / scale
-    return gammainc(a, fnp.maximum(z, 0.0) if np.any(np.asarray(value(z)) < 0) else z)
+    return gamma_cdf(x, a, loc, scale)
