@@ -40,6 +40,15 @@ cdef tuple start_coloring(Py_ssize_t n, const int64_t[::1] order, str vertex):
     return np.full(n, -1, dtype=np.int32), np.full(n + 1, -1, dtype=np.int64)
 
 
+cdef inline Py_ssize_t next_in_order(const int64_t[::1] order, Py_ssize_t k,
+                                     const int32_t[::1] color, str vertex) except -1:
+    """order[k], the next vertex to colour, checked: one of the n, not coloured yet."""
+    cdef Py_ssize_t v = order[k]
+    if not 0 <= v < color.shape[0] or color[v] >= 0:
+        raise ValueError(f"order must list every {vertex} once")
+    return v
+
+
 cdef inline Py_ssize_t first_free(const int64_t[::1] mark, Py_ssize_t v) noexcept:
     """The smallest colour not forbidden for vertex v."""
     cdef Py_ssize_t c = 0
@@ -65,9 +74,7 @@ def column_coloring(const int64_t[::1] row_ptr, const int32_t[::1] row_cols,
     cdef int32_t[::1] color = colors
     cdef int64_t[::1] mark = forbidden
     for k in range(n):
-        j = order[k]
-        if not 0 <= j < n or color[j] >= 0:
-            raise ValueError("order must list every column once")
+        j = next_in_order(order, k, color, "column")
         for a in range(col_ptr[j], col_ptr[j + 1]):
             r = col_rows[a]
             for c in range(row_ptr[r], row_ptr[r + 1]):
@@ -125,9 +132,7 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int32_t* near_witness = &near_witnesses[0]
     cdef int32_t* n_near = &n_nears[0]
     for k in range(n):
-        v = order[k]
-        if not 0 <= v < n or color[v] >= 0:
-            raise ValueError("order must list every vertex once")
+        v = next_in_order(order, k, color, "vertex")
         for a in range(indptr[v], indptr[v + 1]):
             w = indices[a]
             if w == v:
@@ -228,9 +233,7 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
         parent[a] = a
         seen[a] = -1
     for k in range(n):
-        v = order[k]
-        if not 0 <= v < n or color[v] >= 0:
-            raise ValueError("order must list every vertex once")
+        v = next_in_order(order, k, color, "vertex")
         for a in range(indptr[v], indptr[v + 1]):
             w = indices[a]
             if w != v and color[w] >= 0:
