@@ -22,11 +22,45 @@
 # a hub of degree n is not rescanned for each of its n leaves.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.stdlib cimport free, malloc
 
 import numpy as np
 
 cimport cython
+
+
+# -- what the greedy colourings share ---------------------------------------------------
+
+cdef tuple start_coloring(Py_ssize_t n, const int64_t[::1] order, str vertex):
+    """The arrays a greedy colouring of n vertices (columns for column_coloring) in
+    `order` starts from: the colours, -1 until coloured, and the marks (mark[c] == v:
+    colour c is forbidden for vertex v; n + 1 of them, so one is always free). Checks
+    that order has n entries (the loops check each as they colour it)."""
+    if order.shape[0] != n:
+        raise ValueError(f"order must list every {vertex} once")
+    return np.full(n, -1, dtype=np.int32), np.full(n + 1, -1, dtype=np.int64)
+
+
+cdef inline Py_ssize_t next_in_order(const int64_t[::1] order, Py_ssize_t k,
+                                     const int32_t[::1] color, str vertex) except -1:
+    """order[k], the next vertex to colour, checked: one of the n, not coloured yet."""
+    cdef Py_ssize_t v = order[k]
+    if not 0 <= v < color.shape[0] or color[v] >= 0:
+        raise ValueError(f"order must list every {vertex} once")
+    return v
+
+
+cdef inline Py_ssize_t first_free(const int64_t[::1] mark, Py_ssize_t v) noexcept:
+    """The smallest colour not forbidden for vertex v."""
+    cdef Py_ssize_t c = 0
+    while mark[c] == v:
+        c += 1
+    return c
+
+
+cdef per_entry(Py_ssize_t nnz, dtype):
+    """An uninitialised buffer with one element per entry of a pattern of nnz entries
+    (at least one, so that its first element can be addressed)."""
+    return np.empty(max(nnz, 1), dtype=dtype)
 
 
 def column_coloring(const int64_t[::1] row_ptr, const int32_t[::1] row_cols,
@@ -36,25 +70,17 @@ def column_coloring(const int64_t[::1] row_ptr, const int32_t[::1] row_cols,
     row_cols) and by columns (col_ptr, col_rows), coloured in `order`: columns that
     share a row differ."""
     cdef Py_ssize_t n = col_ptr.shape[0] - 1, k, j, r, a, c
-    if order.shape[0] != n:
-        raise ValueError("order must list every column once")
-    colors = np.full(n, -1, dtype=np.int32)
-    forbidden = np.full(n + 1, -1, dtype=np.int64)
+    colors, forbidden = start_coloring(n, order, "column")
     cdef int32_t[::1] color = colors
     cdef int64_t[::1] mark = forbidden
     for k in range(n):
-        j = order[k]
-        if not 0 <= j < n or color[j] >= 0:
-            raise ValueError("order must list every column once")
+        j = next_in_order(order, k, color, "column")
         for a in range(col_ptr[j], col_ptr[j + 1]):
             r = col_rows[a]
             for c in range(row_ptr[r], row_ptr[r + 1]):
                 if color[row_cols[c]] >= 0:
                     mark[color[row_cols[c]]] = j
-        c = 0
-        while mark[c] == j:
-            c += 1
-        color[j] = <int32_t>c
+        color[j] = <int32_t>first_free(mark, j)
     return colors
 
 
@@ -92,71 +118,54 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, x, c
     cdef int32_t cw
     check_csr(indptr, indices, n)
-    if order.shape[0] != n:
-        raise ValueError("order must list every vertex once")
-    colors = np.full(n, -1, dtype=np.int32)
-    forbidden = np.full(n + 1, -1, dtype=np.int64)
+    colors, forbidden = start_coloring(n, order, "vertex")
     cdef int32_t[::1] color = colors
     cdef int64_t[::1] mark = forbidden
     # the colours around each vertex: entries at indptr[v] ... indptr[v] + n_near[v]
     cdef Py_ssize_t nnz = indptr[n]
-    cdef int32_t* near_colour = <int32_t*>malloc(max(nnz, 1) * sizeof(int32_t))
-    cdef int32_t* near_count = <int32_t*>malloc(max(nnz, 1) * sizeof(int32_t))
-    cdef int32_t* near_witness = <int32_t*>malloc(max(nnz, 1) * sizeof(int32_t))
-    cdef int32_t* n_near = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
-    if not (near_colour and near_count and near_witness and n_near):
-        free(near_colour)
-        free(near_count)
-        free(near_witness)
-        free(n_near)
-        raise MemoryError()
-    try:
-        for v in range(n):
-            n_near[v] = 0
-        for k in range(n):
-            v = order[k]
-            if not 0 <= v < n or color[v] >= 0:
-                raise ValueError("order must list every vertex once")
-            for a in range(indptr[v], indptr[v + 1]):
-                w = indices[a]
-                if w == v:
-                    continue
-                cw = color[w]
-                if cw >= 0:
-                    mark[cw] = v
-                    for e in range(indptr[w], indptr[w] + n_near[w]):
-                        if near_count[e] == 1:
-                            x = near_witness[e]
-                            # does x have another neighbour of w's colour?
-                            b = find_entry(&near_colour[indptr[x]], n_near[x], cw)
-                            if b >= 0 and near_count[indptr[x] + b] >= 2:
-                                mark[near_colour[e]] = v
-                else:
-                    for e in range(indptr[w], indptr[w] + n_near[w]):
-                        mark[near_colour[e]] = v
-            c = 0
-            while mark[c] == v:
-                c += 1
-            color[v] = <int32_t>c
-            # v's colour joins the entries of its neighbours
-            for a in range(indptr[v], indptr[v + 1]):
-                w = indices[a]
-                if w == v:
-                    continue
-                e = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
-                if e >= 0:
-                    near_count[indptr[w] + e] += 1
-                else:
-                    e = indptr[w] + n_near[w]
-                    near_colour[e] = <int32_t>c
-                    near_count[e] = 1
-                    near_witness[e] = <int32_t>v
-                    n_near[w] += 1
-    finally:
-        free(near_colour)
-        free(near_count)
-        free(near_witness)
-        free(n_near)
+    cdef int32_t[::1] near_colours = per_entry(nnz, np.int32)
+    cdef int32_t[::1] near_counts = per_entry(nnz, np.int32)
+    cdef int32_t[::1] near_witnesses = per_entry(nnz, np.int32)
+    cdef int32_t[::1] n_nears = np.zeros(max(n, 1), dtype=np.int32)
+    cdef int32_t* near_colour = &near_colours[0]
+    cdef int32_t* near_count = &near_counts[0]
+    cdef int32_t* near_witness = &near_witnesses[0]
+    cdef int32_t* n_near = &n_nears[0]
+    for k in range(n):
+        v = next_in_order(order, k, color, "vertex")
+        for a in range(indptr[v], indptr[v + 1]):
+            w = indices[a]
+            if w == v:
+                continue
+            cw = color[w]
+            if cw >= 0:
+                mark[cw] = v
+                for e in range(indptr[w], indptr[w] + n_near[w]):
+                    if near_count[e] == 1:
+                        x = near_witness[e]
+                        # does x have another neighbour of w's colour?
+                        b = find_entry(&near_colour[indptr[x]], n_near[x], cw)
+                        if b >= 0 and near_count[indptr[x] + b] >= 2:
+                            mark[near_colour[e]] = v
+            else:
+                for e in range(indptr[w], indptr[w] + n_near[w]):
+                    mark[near_colour[e]] = v
+        c = first_free(mark, v)
+        color[v] = <int32_t>c
+        # v's colour joins the entries of its neighbours
+        for a in range(indptr[v], indptr[v + 1]):
+            w = indices[a]
+            if w == v:
+                continue
+            e = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
+            if e >= 0:
+                near_count[indptr[w] + e] += 1
+            else:
+                e = indptr[w] + n_near[w]
+                near_colour[e] = <int32_t>c
+                near_count[e] = 1
+                near_witness[e] = <int32_t>v
+                n_near[w] += 1
     return colors
 
 
@@ -200,97 +209,81 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, c, root, n_tree
     cdef int32_t cw
     cdef int64_t stamp = 0
-    if order.shape[0] != n:
-        raise ValueError("order must list every vertex once")
+    colors, forbidden = start_coloring(n, order, "vertex")
     if edge_of.shape[0] != indices.shape[0]:
         raise ValueError("edge_of must name the edge of every entry")
-    colors = np.full(n, -1, dtype=np.int32)
-    forbidden = np.full(n + 1, -1, dtype=np.int64)
     cdef int32_t[::1] color = colors
     cdef int64_t[::1] mark = forbidden
     cdef Py_ssize_t nnz = indptr[n]
     # near_colour/near_edge at indptr[w] ...: colour k next to w and one edge to it
-    cdef int32_t* near_colour = <int32_t*>malloc(max(nnz, 1) * sizeof(int32_t))
-    cdef int64_t* near_edge = <int64_t*>malloc(max(nnz, 1) * sizeof(int64_t))
-    cdef int32_t* n_near = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
-    cdef int64_t* parent = <int64_t*>malloc(max(nnz, 1) * sizeof(int64_t))
-    cdef int64_t* seen = <int64_t*>malloc(max(nnz, 1) * sizeof(int64_t))
-    if not (near_colour and near_edge and n_near and parent and seen):
-        free(near_colour)
-        free(near_edge)
-        free(n_near)
-        free(parent)
-        free(seen)
-        raise MemoryError()
-    try:
-        for v in range(n):
-            n_near[v] = 0
-        for a in range(nnz):
-            e = edge_of[a]
-            if not 0 <= e < nnz:
-                raise ValueError("edge_of out of range")
-            parent[a] = a
-            seen[a] = -1
-        for k in range(n):
-            v = order[k]
-            if not 0 <= v < n or color[v] >= 0:
-                raise ValueError("order must list every vertex once")
-            for a in range(indptr[v], indptr[v + 1]):
-                w = indices[a]
-                if w != v and color[w] >= 0:
-                    mark[color[w]] = v
-            c = 0
-            while True:
-                while mark[c] == v:
-                    c += 1
-                # would colour c close a two-coloured cycle?
-                stamp += 1
-                n_tree = 0
-                for a in range(indptr[v], indptr[v + 1]):
-                    w = indices[a]
-                    if w == v or color[w] < 0:
-                        continue
-                    e = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
-                    if e < 0:
-                        continue
-                    root = find_root(parent, near_edge[indptr[w] + e])
-                    if seen[root] == stamp:
-                        n_tree = -1
-                        break
-                    seen[root] = stamp
-                if n_tree == 0:
-                    break
-                mark[c] = v
-            color[v] = <int32_t>c
-            # v's edges to coloured neighbours join their two-coloured trees
+    cdef int32_t[::1] near_colours = per_entry(nnz, np.int32)
+    cdef int64_t[::1] near_edges = per_entry(nnz, np.int64)
+    cdef int32_t[::1] n_nears = np.zeros(max(n, 1), dtype=np.int32)
+    cdef int64_t[::1] parents = per_entry(nnz, np.int64)
+    cdef int64_t[::1] seens = per_entry(nnz, np.int64)
+    cdef int32_t* near_colour = &near_colours[0]
+    cdef int64_t* near_edge = &near_edges[0]
+    cdef int32_t* n_near = &n_nears[0]
+    cdef int64_t* parent = &parents[0]
+    cdef int64_t* seen = &seens[0]
+    for a in range(nnz):
+        e = edge_of[a]
+        if not 0 <= e < nnz:
+            raise ValueError("edge_of out of range")
+        parent[a] = a
+        seen[a] = -1
+    for k in range(n):
+        v = next_in_order(order, k, color, "vertex")
+        for a in range(indptr[v], indptr[v + 1]):
+            w = indices[a]
+            if w != v and color[w] >= 0:
+                mark[color[w]] = v
+        c = 0
+        while True:
+            while mark[c] == v:
+                c += 1
+            # would colour c close a two-coloured cycle?
+            stamp += 1
+            n_tree = 0
             for a in range(indptr[v], indptr[v + 1]):
                 w = indices[a]
                 if w == v or color[w] < 0:
                     continue
-                cw = color[w]
-                e = edge_of[a]
-                b = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
-                if b >= 0:
-                    join(parent, e, near_edge[indptr[w] + b])
-                else:
-                    b = indptr[w] + n_near[w]
-                    near_colour[b] = <int32_t>c
-                    near_edge[b] = e
-                    n_near[w] += 1
-                b = find_entry(&near_colour[indptr[v]], n_near[v], cw)
-                if b >= 0:
-                    join(parent, e, near_edge[indptr[v] + b])
-                else:
-                    b = indptr[v] + n_near[v]
-                    near_colour[b] = cw
-                    near_edge[b] = e
-                    n_near[v] += 1
-    finally:
-        free(near_colour)
-        free(near_edge)
-        free(n_near)
-        free(parent)
-        free(seen)
+                e = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
+                if e < 0:
+                    continue
+                root = find_root(parent, near_edge[indptr[w] + e])
+                if seen[root] == stamp:
+                    n_tree = -1
+                    break
+                seen[root] = stamp
+            if n_tree == 0:
+                break
+            mark[c] = v
+        color[v] = <int32_t>c
+        # v's edges to coloured neighbours join their two-coloured trees
+        for a in range(indptr[v], indptr[v + 1]):
+            w = indices[a]
+            if w == v or color[w] < 0:
+                continue
+            cw = color[w]
+            e = edge_of[a]
+            b = find_entry(&near_colour[indptr[w]], n_near[w], <int32_t>c)
+            if b >= 0:
+                join(parent, e, near_edge[indptr[w] + b])
+            else:
+                b = indptr[w] + n_near[w]
+                near_colour[b] = <int32_t>c
+                near_edge[b] = e
+                n_near[w] += 1
+            b = find_entry(&near_colour[indptr[v]], n_near[v], cw)
+            if b >= 0:
+                join(parent, e, near_edge[indptr[v] + b])
+            else:
+                b = indptr[v] + n_near[v]
+                near_colour[b] = cw
+                near_edge[b] = e
+                n_near[v] += 1
     return colors
 
 

@@ -248,6 +248,27 @@ cdef class ScalarCalls:
                 return self.replay()
         return self.replay()
 
+    cdef bint take(self, tuple args, bint replay) except -1:
+        """The start of every call: take the buffers (enter), load the arguments and,
+        with replay, replay them. True when the call goes on with the buffers taken
+        (the caller releases them: busy = False in a finally); False when the general
+        path takes it, the buffers released (after a replay, `changed` names the
+        comparison that came out differently)."""
+        cdef bint ready = False
+        if not self.enter():
+            return False
+        try:
+            if self.load(args):
+                if replay:
+                    self.changed = self.run_replay()
+                    ready = self.changed < 0
+                else:
+                    ready = True
+        finally:
+            if not ready:
+                self.busy = False
+        return ready
+
     cdef Py_ssize_t replay_and_jacobian(self, double* jac) noexcept nogil:
         cdef Py_ssize_t changed = self.replay()
         if changed < 0 and self.n_out and self.count:
@@ -339,14 +360,9 @@ cdef class ScalarCalls:
 
     def call(self, tuple args):
         """f(*args): the outputs in their structure, or None (see the class)."""
-        if not self.enter():
+        if not self.take(args, True):
             return None
         try:
-            if not self.load(args):
-                return None
-            self.changed = self.run_replay()
-            if self.changed >= 0:
-                return None
             return self.output_object()
         finally:
             self.busy = False
@@ -368,14 +384,9 @@ cdef class ScalarCalls:
                     cnp.PyArray_ISCARRAY(<cnp.ndarray>out)):
                 check_out(out, (self.count,))       # (raises, naming the problem)
             gradient = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
-        if not self.enter():
+        if not self.take(args, True):
             return None
         try:
-            if not self.load(args):
-                return None
-            self.changed = self.run_replay()
-            if self.changed >= 0:
-                return None
             o = self.out_slots[0]
             if o < 0:
                 memset(gradient, 0, <size_t>self.count * sizeof(double))
@@ -411,11 +422,9 @@ cdef class ScalarCalls:
                   cnp.PyArray_ISCARRAY(<cnp.ndarray>out)):
             check_out(out, (self.n_out, self.count))    # (raises, naming the problem)
         jac = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
-        if not self.enter():
+        if not self.take(args, False):
             return None
         try:
-            if not self.load(args):
-                return None
             if self.n_nodes * (1 + min(self.n_out, self.count)) > NOGIL_NODES:
                 with nogil:
                     self.changed = self.replay_and_jacobian(jac)
@@ -439,11 +448,9 @@ cdef class ScalarCalls:
         if self.argnum < 0 or x.shape[1] != self.count or into.shape[0] != n_rows or \
                 into.shape[1] != self.n_out or into.shape[2] != self.count:
             raise ValueError("jacobian_many: points or out of the wrong shape")
-        if not self.enter():
+        if not self.take(args, False):
             return -1
         try:
-            if not self.load(args):
-                return -1
             with nogil:
                 for row in range(begin, n_rows):
                     for k in range(self.count):

@@ -1,12 +1,14 @@
 """What the distributions share: telling Variables from constants, standardizing by
-loc and scale, x log y with SciPy's 0 log 0 = 0, and the refusal of parameters whose
-derivative fasttape does not give."""
+loc and scale, x log y with SciPy's 0 log 0 = 0, the refusal of parameters whose
+derivative fasttape does not give, and the gamma distribution's log density and cdf
+(chi2's too: chi2(df) is gamma(df/2) with twice the scale)."""
 import numpy as np
 
 import fasttape.numpy as fnp
 from fasttape._arrays import ArrayVariable
 from fasttape._variable import Variable
 from fasttape.errors import MissingRuleError
+from fasttape.scipy.special import gammainc, gammaln
 
 
 def is_variable(x):
@@ -69,3 +71,20 @@ def outside(mask_source, out, fill):
     if not mask.any():
         return out
     return fnp.where(mask, fill, out)
+
+
+def gamma_logpdf(x, a, loc, scale):
+    """The gamma distribution's log density, recorded: (a - 1) log z - z - gammaln(a)
+    - log(scale), z = (x - loc)/scale; -inf below 0."""
+    z = (x - loc) / scale
+    below = np.asarray(value(z)) < 0
+    z = inside_support(z, below, 1.0)
+    out = xlogy(a - 1.0, z) - z - gammaln(a) - fnp.log(scale)
+    return outside(below, out, -np.inf)
+
+
+def gamma_cdf(x, a, loc, scale):
+    """The gamma distribution's cdf, recorded: gammainc(a, z), z = (x - loc)/scale
+    (0 below 0); a a constant (gammainc's derivative in a is not given)."""
+    z = (x - loc) / scale
+    return gammainc(a, fnp.maximum(z, 0.0) if np.any(np.asarray(value(z)) < 0) else z)

@@ -5,26 +5,17 @@ import numpy as np
 import scipy.stats as _stats
 
 import fasttape.numpy as fnp
-from fasttape.scipy.special import gammainc, gammaln
-from fasttape.scipy.stats._common import (any_variable, inside_support, outside,
-                                          refuse_variable, value, xlogy)
+from fasttape.scipy.stats._common import any_variable, gamma_cdf, gamma_logpdf, refuse_variable
 
 __all__ = ["pdf", "cdf", "logpdf"]
 
-_LN2 = np.log(2.0)
-
 
 def logpdf(x, df, loc=0.0, scale=1.0):
-    """(df/2 - 1) log z - z/2 - gammaln(df/2) - (df/2) log 2 - log(scale),
-    z = (x - loc)/scale; -inf below 0."""
+    """The gamma log density with shape df/2 and scale 2 * scale: (df/2 - 1) log z - z/2
+    - gammaln(df/2) - (df/2) log 2 - log(scale), z = (x - loc)/scale; -inf below 0."""
     if not any_variable(x, df, loc, scale):
         return _stats.chi2.logpdf(x, df, loc, scale)
-    z = (x - loc) / scale
-    below = np.asarray(value(z)) < 0
-    z = inside_support(z, below, 1.0)
-    half = 0.5 * df
-    out = xlogy(half - 1.0, z) - 0.5 * z - gammaln(half) - half * _LN2 - fnp.log(scale)
-    return outside(below, out, -np.inf)
+    return gamma_logpdf(x, 0.5 * df, loc, 2.0 * scale)
 
 
 def pdf(x, df, loc=0.0, scale=1.0):
@@ -38,7 +29,4 @@ def cdf(x, df, loc=0.0, scale=1.0):
     refuse_variable("chi2.cdf", "df", df)
     if not any_variable(x, loc, scale):
         return _stats.chi2.cdf(x, df, loc, scale)
-    z = (x - loc) / scale
-    if np.any(np.asarray(value(z)) < 0):
-        z = fnp.maximum(z, 0.0)
-    return gammainc(0.5 * np.asarray(df, dtype=float), 0.5 * z)
+    return gamma_cdf(x, 0.5 * np.asarray(df, dtype=float), loc, 2.0 * scale)

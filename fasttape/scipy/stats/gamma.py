@@ -1,12 +1,9 @@
 """The gamma distribution with shape a, differentiable in x, a, loc and scale (the cdf
 not in a: the derivative of gammainc in a is not given, as in autograd)."""
-import numpy as np
 import scipy.stats as _stats
 
 import fasttape.numpy as fnp
-from fasttape.scipy.special import gammainc, gammaln
-from fasttape.scipy.stats._common import (any_variable, inside_support, outside,
-                                          refuse_variable, value, xlogy)
+from fasttape.scipy.stats._common import any_variable, gamma_cdf, gamma_logpdf, refuse_variable
 
 __all__ = ["pdf", "cdf", "logpdf"]
 
@@ -15,11 +12,7 @@ def logpdf(x, a, loc=0.0, scale=1.0):
     """(a - 1) log z - z - gammaln(a) - log(scale), z = (x - loc)/scale; -inf below 0."""
     if not any_variable(x, a, loc, scale):
         return _stats.gamma.logpdf(x, a, loc, scale)
-    z = (x - loc) / scale
-    below = np.asarray(value(z)) < 0
-    z = inside_support(z, below, 1.0)
-    out = xlogy(a - 1.0, z) - z - gammaln(a) - fnp.log(scale)
-    return outside(below, out, -np.inf)
+    return gamma_logpdf(x, a, loc, scale)
 
 
 def pdf(x, a, loc=0.0, scale=1.0):
@@ -33,5 +26,4 @@ def cdf(x, a, loc=0.0, scale=1.0):
     refuse_variable("gamma.cdf", "a", a)
     if not any_variable(x, loc, scale):
         return _stats.gamma.cdf(x, a, loc, scale)
-    z = (x - loc) / scale
-    return gammainc(a, fnp.maximum(z, 0.0) if np.any(np.asarray(value(z)) < 0) else z)
+    return gamma_cdf(x, a, loc, scale)
