@@ -495,7 +495,7 @@ cdef object row_like(list row, tuple args, argnums, bint single):
     """One output's derivatives (one per leaf, in order) in the structure of the
     differentiated arguments: one per number argument, a list or tuple of them per
     list or tuple argument, a tuple of those for a tuple argnum."""
-    cdef Py_ssize_t start = 0, k
+    cdef Py_ssize_t start = 0, k, i
     per_argument = []
     for i in argnums:
         x = args[i]
@@ -513,7 +513,7 @@ cdef object row_like(list row, tuple args, argnums, bint single):
 cdef bint takes_float_path(argnums, tuple args) except -1:
     """The fast paths of grad and jacobian apply: every differentiated argument a
     float or a flat list or tuple of floats, outside any other differentiation."""
-    cdef Py_ssize_t n = len(args)
+    cdef Py_ssize_t n = len(args), i
     if argnums is None:
         return False
     for i in argnums:
@@ -527,6 +527,7 @@ cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
     """fun called with leaves on tape for the differentiated arguments (appended to
     leaves, in order)."""
     cdef list call_args = list(args)
+    cdef Py_ssize_t i
     for i in argnums:
         call_args[i] = leaves_like(tape, args[i], leaves)
     return fun(*call_args, **kwargs)
@@ -541,6 +542,7 @@ def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
     cdef Tape tape
     cdef Variable out
     cdef list leaves, flat
+    cdef Py_ssize_t i
     if not takes_float_path(argnums, args):
         return NotImplemented
     tape = acquire_tape()
@@ -558,9 +560,10 @@ def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
             flat = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
     finally:
         release_tape(tape)
-    if single and type(args[argnums[0]]) is float:
-        return value, flat[0]
-    return value, row_like(flat, args, argnums, single)
+    for i in argnums:
+        if type(args[i]) is not float:
+            return value, row_like(flat, args, argnums, single)
+    return value, flat[0] if single else tuple(flat)
 
 
 def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,

@@ -74,9 +74,8 @@ def value_and_grad(fun: Callable[..., Any], argnum: ArgNums = 0, *,
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
         f, aux = _split_aux(fun, args, "value_and_grad") if has_aux else (fun, None)
-        if active_tape() is None:
-            result = scalar_value_and_grad(f, argnums_fast, single, args, kwargs)
-        else:
+        result = scalar_value_and_grad(f, argnums_fast, single, args, kwargs)
+        if result is NotImplemented and active_tape() is not None:
             result = nested_value_and_grad(f, argnum, argnums_fast, single, args, kwargs)
         if result is NotImplemented:
             rec = record(f, args, argnum, kwargs, POOLED)
@@ -120,9 +119,8 @@ def grad(fun: Callable[..., Any], argnum: ArgNums = 0, *, argnums: ArgNums | Non
 
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
-        if active_tape() is None:
-            result = scalar_value_and_grad(fun, argnums_fast, single, args, kwargs)
-        else:
+        result = scalar_value_and_grad(fun, argnums_fast, single, args, kwargs)
+        if result is NotImplemented and active_tape() is not None:
             result = nested_value_and_grad(fun, argnum, argnums_fast, single, args,
                                            kwargs)
         if result is NotImplemented:

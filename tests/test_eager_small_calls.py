@@ -276,3 +276,10 @@ def test_nested_fast_path_is_not_taken_inside_no_grad_or_without_a_tape():
         with ft.no_grad():
             assert nested_value_and_grad(square, 0, (0,), True, (x,), {}) is \
                 NotImplemented
+
+
+def test_one_element_containers_keep_their_type():
+    assert ft.grad(lambda z: z[0] * z[0])([3.0]) == [6.0]
+    assert ft.grad(lambda z: z[0] * z[0])((3.0,)) == (6.0,)
+    assert ft.grad(lambda x, z: x * z[0], argnums=(0, 1))(2.0, [3.0]) == (3.0, [2.0])
+    assert ft.jacobian(lambda z: [z[0] * z[0]])([3.0]) == [[6.0]]
