@@ -3,7 +3,8 @@
 ``dask.distributed.Client``.
 
 The traced function travels as its pickle (a compact tape). On Dask it is scattered
-to every worker once (``broadcast=True``) and the tasks refer to it; other executors
+to every worker (``broadcast=True``) once per client, kept there across maps, and the
+tasks refer to it; other executors
 get it with each task, and each worker process keeps the loaded function in a cache
 keyed by the pickle's digest, so that it is loaded once per process. A task is a
 chunk of consecutive points, run by the Traced method itself (fasttape's own threads
@@ -168,7 +169,7 @@ def _run_on(executor, key, payload, method, points, extra, options, starts, size
 # fresh shared pages out of the workers: on a virtual machine they cost more than the
 # copies.
 
-def _mapped_directory():
+def _shared_directory():
     import tempfile
     return tempfile.TemporaryDirectory(
         prefix="fasttape-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -176,13 +177,13 @@ def _mapped_directory():
 
 def _run_on_local_processes(executor, key, payload, method, points, extra, options,
                             starts, size, bar, first_piece):
-    """The chunks on a local process pool, through memory-mapped files; first_piece,
+    """The chunks on a local process pool, through files in shared memory; first_piece,
     the first points' results computed here, gives the results' shapes. Returns the
     pieces for _assemble: one holding every row when no point raised."""
     template = first_piece[1]
     parts = template if isinstance(template, tuple) else (template,)
     m = len(points)
-    with _mapped_directory() as directory:
+    with _shared_directory() as directory:
         arrays = [np.ascontiguousarray(a) for a in (points,) + extra]
         inputs, offsets = [], []
         for k, array in enumerate(arrays):
@@ -278,13 +279,13 @@ DASK_ATTEMPTS = 4      # submissions of a chunk whose task Dask lost (a worker d
 
 def _run_on_dask(client, key, payload, method, points, extra, options, starts, size,
                  bar):
-    """The chunks as Dask tasks, the pickled function scattered to every worker once.
-    Dask itself reruns a task whose worker dies; a task that fails all the same (its
-    scattered input lost with the worker, say) is submitted again, with the function
-    scattered anew."""
+    """The chunks as Dask tasks, the pickled function scattered to every worker (once
+    per client: see _scattered_function). Dask itself reruns a task whose worker dies;
+    a task that fails all the same (its scattered input lost with the worker, say) is
+    submitted again, with the function scattered anew."""
     import distributed                 # (present: the client is one of its objects)
 
-    shared = client.scatter(payload, broadcast=True, hash=False)
+    shared = _scattered_function(client, key, payload)
 
     def submit(s):
         return client.submit(run_chunk, key, shared, method, s, points[s:s + size],
@@ -302,13 +303,34 @@ def _run_on_dask(client, key, payload, method, points, extra, options, starts, s
             if attempts[s] >= DASK_ATTEMPTS:
                 raise
             attempts[s] += 1
-            shared = client.scatter(payload, broadcast=True, hash=False)
+            shared = _scattered_function(client, key, payload, again=True)
             retry = submit(s)
             chunk_of[retry] = s
             finished.add(retry)
             continue
         pieces.append(_collected(piece, bar))
     return pieces
+
+
+_scattered = {}            # (client id, digest) -> future of the function on the workers
+
+
+def _scattered_function(client, key, payload, again=False):
+    """The future of the pickled function broadcast to every worker of `client`, kept
+    across maps (the _CACHE_SIZE most recent functions), so that a function mapped
+    again, as in an optimizer's or a sampler's loop, does not travel again; scattered
+    anew when `again` or when the cluster has lost it. Workers that join later fetch
+    it from a peer when a task needs it."""
+    ident = (client.id, key)
+    future = _scattered.pop(ident, None)
+    if again or future is None or future.status != "finished":
+        if future is not None:
+            future.release()
+        future = client.scatter(payload, broadcast=True, hash=False)
+    while len(_scattered) >= _CACHE_SIZE:
+        _scattered.pop(next(iter(_scattered))).release()
+    _scattered[ident] = future         # (the most recent last)
+    return future
 
 
 def _collected(piece, bar):

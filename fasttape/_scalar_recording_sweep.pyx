@@ -14,12 +14,15 @@ adjoint and the same partial expression as the Python sweep's, except that a con
 adjoint folds into a constant factor of the partial (one node fewer, a last-bit
 difference at most).
 """
+from types import MethodType
+
 from libc cimport math as cm
 
 from fasttape._tape cimport *
 from fasttape._tape_pools cimport active_tape, n_paused, recording_paused
 from fasttape._variable cimport (Variable, check_live, handle_at, new_variable,
-                                 record_unary, record_vc, row_like, value_of)
+                                 record_unary, record_vc, row_like,
+                                 scalar_value_and_grad, value_of)
 
 # What the layers above provide (fasttape._wiring): the op table's rules keyed by op
 # code (unary, binary, constant-operand) and the Python recording sweep, for regions
@@ -127,7 +130,7 @@ cdef inline object times(object g, object partial):
     return g * partial
 
 
-def scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
+cpdef object scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
     """The adjoints of `inputs` (scalar Variables recorded before every node that
     depends on them) for the scalar Variables `outputs` seeded with `seeds`, recorded
     on `tape`. Returns None,
@@ -266,7 +269,15 @@ cdef bint is_number_of(object x, Tape tape):
     return type(x) is float or (type(x) is Variable and (<Variable>x).tape is tape)
 
 
-def nested_value_and_grad(fun, argnum, argnums, bint single, tuple args, dict kwargs):
+cdef bint all_numbers_of(object items, Tape tape):
+    for v in items:
+        if not is_number_of(v, tape):
+            return False
+    return True
+
+
+cpdef object nested_value_and_grad(fun, argnum, argnums, bint single, tuple args,
+                                  dict kwargs):
     """grad's fast path inside another differentiation: every differentiated argument a
     Variable of the active tape or a float (or a flat list or tuple of them). The
     function and its recording reverse sweep land on that tape, so that the result can
@@ -286,15 +297,18 @@ def nested_value_and_grad(fun, argnum, argnums, bint single, tuple args, dict kw
             return NotImplemented
         x = args[i]
         if type(x) is list or type(x) is tuple:
-            if len(x) == 0 or not all(is_number_of(v, tape) for v in x):
+            if len(x) == 0 or not all_numbers_of(x, tape):
                 return NotImplemented
         elif not is_number_of(x, tape):
             return NotImplemented
-    call_args = list(args)
     leaves = []
-    for i in argnums:
-        call_args[i] = copies_like(tape, args[i], leaves)
-    result = fun(*call_args, **kwargs)
+    if n == 1 and single:          # (the common case, without the list)
+        result = fun(copies_like(tape, args[0], leaves), **kwargs)
+    else:
+        call_args = list(args)
+        for i in argnums:
+            call_args[i] = copies_like(tape, args[i], leaves)
+        result = fun(*call_args, **kwargs)
     if type(result) is not Variable or (<Variable>result).tape is not tape:
         return FINISH_NESTED(fun, argnum, argnums, args, tape, leaves, result)
     check_live(<Variable>result)
@@ -305,3 +319,36 @@ def nested_value_and_grad(fun, argnum, argnums, bint single, tuple args, dict kw
             type(args[argnums[0]]) is not tuple:
         return result, flat[0]
     return result, row_like(flat, args, argnums, single)
+
+
+cdef class GradientFunction:
+    """What ``grad(fun)`` (and ``value_and_grad(fun)``, with_value) returns: its fast
+    paths (floats; Variables of an enclosing differentiation) tried from C, without a
+    Python frame per call, which is most of the cost of a small gradient called inside
+    a loop; other arguments go to `general(args, kwargs)`, which returns what the call
+    does. Carries fun's name and docstring (functools.update_wrapper) and binds as a
+    method does."""
+    cdef object fun, argnum, argnums, general
+    cdef bint single, with_value
+    cdef dict __dict__
+
+    def __init__(self, fun, argnum, argnums, bint single, general, bint with_value):
+        self.fun, self.argnum, self.argnums = fun, argnum, argnums
+        self.single, self.with_value = single, with_value
+        self.general = general
+
+    def __call__(self, *args, **kwargs):
+        result = scalar_value_and_grad(self.fun, self.argnums, self.single, args, kwargs)
+        if result is NotImplemented:
+            result = nested_value_and_grad(self.fun, self.argnum, self.argnums,
+                                           self.single, args, kwargs)
+            if result is NotImplemented:
+                return self.general(args, kwargs)
+        return result if self.with_value else result[1]
+
+    def __get__(self, instance, owner):
+        return self if instance is None else MethodType(self, instance)
+
+    def __repr__(self):
+        what = "value and gradient" if self.with_value else "gradient"
+        return f"<{what} of {getattr(self.fun, '__qualname__', self.fun)!r}>"

@@ -101,6 +101,8 @@ cdef inline object record_cv(opcode_t op, double c, Variable b, double value):
 # one output's derivatives (one entry per leaf) in the structure of the differentiated
 # arguments (floats, flat lists or tuples of them): grad's and jacobian's fast paths
 cdef object row_like(list row, tuple args, argnums, bint single)
+# grad's fast path for floats (cimported by the C-level gradient function)
+cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs)
 
 
 cdef inline Variable promote_constant(Tape t, double c):

@@ -533,7 +533,7 @@ cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
     return fun(*call_args, **kwargs)
 
 
-def scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
+cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
     """The fast path of grad and value_and_grad: every differentiated argument a
     Python float or a flat list or tuple of them, outside any other differentiation.
     Returns (value, gradient), the gradient of each argument a float or a list or

@@ -26,7 +26,7 @@ from fasttape._references import find_global, load_global, reduce_by_reference
 from fasttape._rule_nodes import rule_node
 from fasttape._tape_pools import active_tape, pause_recording, resume_recording
 from fasttape._tape_state import OperandSlot
-from fasttape._scalar_recording_sweep import nested_value_and_grad
+from fasttape._scalar_recording_sweep import GradientFunction, nested_value_and_grad
 from fasttape._variable import (Variable, is_leaf_input, scalar_jacobian,
                                 scalar_value_and_grad)
 
@@ -71,9 +71,19 @@ def value_and_grad(fun: Callable[..., Any], argnum: ArgNums = 0, *,
     argnum = resolve_argnum(argnum, argnums, "value_and_grad")
     argnums_fast, single = _normalized(argnum)
 
+    if not has_aux:
+        def recorded(args, kwargs):
+            rec = record(fun, args, argnum, kwargs, POOLED)
+            try:
+                return rec.value_and_grad()
+            finally:
+                rec.release()
+        return functools.update_wrapper(
+            GradientFunction(fun, argnum, argnums_fast, single, recorded, True), fun)
+
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
-        f, aux = _split_aux(fun, args, "value_and_grad") if has_aux else (fun, None)
+        f, aux = _split_aux(fun, args, "value_and_grad")
         result = scalar_value_and_grad(f, argnums_fast, single, args, kwargs)
         if result is NotImplemented and active_tape() is not None:
             result = nested_value_and_grad(f, argnum, argnums_fast, single, args, kwargs)
@@ -83,9 +93,7 @@ def value_and_grad(fun: Callable[..., Any], argnum: ArgNums = 0, *,
                 result = rec.value_and_grad()
             finally:
                 rec.release()
-        if has_aux:
-            return (result[0], aux[-1]), result[1]
-        return result
+        return (result[0], aux[-1]), result[1]
     return value_and_grad_fun
 
 
@@ -117,20 +125,14 @@ def grad(fun: Callable[..., Any], argnum: ArgNums = 0, *, argnums: ArgNums | Non
             return gradient, aux
         return grad_and_aux_fun
 
-    @functools.wraps(fun)
-    def grad_fun(*args, **kwargs):
-        result = scalar_value_and_grad(fun, argnums_fast, single, args, kwargs)
-        if result is NotImplemented and active_tape() is not None:
-            result = nested_value_and_grad(fun, argnum, argnums_fast, single, args,
-                                           kwargs)
-        if result is NotImplemented:
-            rec = record(fun, args, argnum, kwargs, POOLED)
-            try:
-                return rec.value_and_grad()[1]
-            finally:
-                rec.release()
-        return result[1]
-    return grad_fun
+    def recorded(args, kwargs):
+        rec = record(fun, args, argnum, kwargs, POOLED)
+        try:
+            return rec.value_and_grad()[1]
+        finally:
+            rec.release()
+    return functools.update_wrapper(
+        GradientFunction(fun, argnum, argnums_fast, single, recorded, False), fun)
 
 
 def _normalized(argnum):

@@ -147,6 +147,34 @@ def test_dask_results_are_the_serial_ones(dask_client, points):
                           arrays.grad_many(points))
 
 
+def test_a_function_mapped_again_on_dask_travels_once(dask_client, points,
+                                                     monkeypatch):
+    from fasttape import _executors
+    while _executors._scattered:          # (what the tests before scattered)
+        _executors._scattered.popitem()[1].release()
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    scattered = []
+    scatter = dask_client.scatter
+    monkeypatch.setattr(dask_client, "scatter",
+                        lambda *args, **kwargs: scattered.append(args[0]) or
+                        scatter(*args, **kwargs))
+    serial = traced.grad_many(points)
+    for _ in range(3):
+        assert np.array_equal(traced.grad_many(points, executor=dask_client,
+                                               chunk_size=40), serial)
+    assert len(scattered) == 1
+    # another function travels too; one the cluster has lost travels again
+    other = ft.trace(log_likelihood, np.zeros(20))
+    assert np.array_equal(other.grad_many(points, executor=dask_client, chunk_size=40),
+                          other.grad_many(points))
+    assert len(scattered) == 2
+    for future in list(_executors._scattered.values()):
+        dask_client.cancel(future)
+    assert np.array_equal(traced.grad_many(points, executor=dask_client,
+                                           chunk_size=40), serial)
+    assert len(scattered) == 3
+
+
 def test_a_worker_killed_mid_map_still_gives_every_result_once(dask_client):
     traced = ft.trace(rosenbrock, [0.5] * 300)
     many = np.random.default_rng(5).uniform(-1.0, 1.0, (3000, 300))
