@@ -132,6 +132,35 @@ def test_a_tape_lives_as_long_as_its_variables():
     assert tape_ref() is None
 
 
+def test_dropped_tapes_with_python_rules_and_array_nodes_are_freed():
+    """Variables are not tracked by the cycle collector: no cycle may run through
+    them. A tape holds user objects only in its Python rules and the arrays its nodes
+    read; with custom primitives, linalg rules and captured arrays on user-held tapes,
+    every dropped tape is freed."""
+    import numpy as onp
+
+    import fasttape.numpy as fnp
+    from fasttape.extend import defvjp, primitive
+
+    @primitive
+    def scale(x, w):
+        return x * w
+    defvjp(scale, lambda ans, x, w: lambda g: g * w,
+           lambda ans, x, w: lambda g: fnp.sum(g * x))
+    refs = []
+    for i in range(20):
+        with ft.Tape() as tape:
+            w = Variable(2.0 + i)
+            a = fnp.array([[2.0, 0.5], [0.5, 3.0]]) * w
+            y = fnp.sum(scale(fnp.linalg.solve(a, onp.ones(2)), w)) + w * w
+            y.backward()
+            assert w.grad != 0.0
+        refs.append(weakref.ref(tape))
+        del tape, w, a, y
+    gc.collect()
+    assert sum(ref() is not None for ref in refs) == 0
+
+
 def test_grad_pool_does_not_keep_growing_with_large_functions():
     def big(x):
         for _ in range(20_000):
