@@ -115,6 +115,18 @@ def test_scalar_state_and_scalar_arguments(rng, sweeps):
     assert sweeps
 
 
+@pytest.mark.parametrize("func", [
+    lambda y, t, k: y,                          # f is y's leaf itself
+    lambda y, t, k: k * fnp.ones(3),            # f does not read y
+    lambda y, t, k: t * fnp.ones(3) + 0.0 * y,  # f reads the time only
+], ids=["identity", "arguments only", "time only"])
+def test_right_hand_sides_that_skip_an_input(rng, sweeps, func):
+    y0, t = rng.standard_normal(3), np.linspace(0.0, 1.0, 4)
+    check_grads(lambda y0, t, k: odeint(func, y0, t, args=(k,), **TIGHT),
+                modes=("rev",), order=1)(y0, t, 0.7)
+    assert sweeps
+
+
 def test_a_stiff_interval_goes_on_with_scipys_odeint(rng, sweeps, monkeypatch):
     # a limit of 2 steps per interval: the C sweep stops on the last interval (the
     # first it solves) and SciPy's odeint does it and the rest
@@ -282,3 +294,32 @@ def test_a_changed_branch_raises(rng):
         sweep.derivative(np.ones(4), 0.7)
     # the tape is free again after the error
     np.testing.assert_allclose(rhs(np.ones(2), 0.1), [-1.0, -1.0])
+
+
+def test_a_signal_interrupts_a_long_sweep(rng):
+    # Ctrl-C (here SIGALRM's handler) is seen within a sweep of ~10^6 steps, and the
+    # tape is free afterwards
+    import signal
+
+    class Alarm(Exception):
+        pass
+
+    def ring(signum, frame):
+        raise Alarm()
+    W = np.array([[0.0, 10.0], [-10.0, 0.0]])
+    rhs = trace(lambda y, t, W: W @ y, np.ones(2), 0.0, W, argnum=(0, 2))
+    tape, leaves, (out_node, out_anode) = rhs.lean_refs()
+    sweep = AdjointSweep(tape, leaves[0][1], leaves[1][1], leaves[2:], out_node,
+                         out_anode, pair("CashKarp"), 1e-8, 1e-8, 10 ** 8)
+    t = np.array([0.0, 1e4])
+    previous = signal.signal(signal.SIGALRM, ring)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(Alarm):
+            sweep.sweep(np.zeros(8), np.ones((2, 2)), np.ones((2, 2)), t, [0, 1],
+                        np.zeros(2))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert 0 < sweep.steps < 10 ** 6
+    np.testing.assert_allclose(rhs(np.ones(2), 0.0, W), [10.0, -10.0])
