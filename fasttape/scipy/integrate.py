@@ -25,7 +25,7 @@ trace is one array function of arrays and numbers (the common case), that whole
 backward sweep is one C call (fasttape._ode_adjoint.AdjointSweep): each derivative
 of the state is a replay of the trace's tape, its guards checked, and a reverse sweep
 seeded with -a, and the stages, error control and jumps are C loops, with no Python
-per stage (10 states, 100 time points: the gradient costs ~2.4 forward solves, of
+per stage (10 states, 100 time points: the gradient costs 2.4-2.5 forward solves, of
 which one is the forward solve itself, against ~16 with the stages in Python).
 Otherwise, and where func takes another branch than when traced (the C sweep stops;
 the Python path retraces), the same pair steps in Python (_adjoint_steps.Stepper)
@@ -234,32 +234,25 @@ class _Problem:
         state = _np.concatenate([yt[-1], _np.zeros(n_states + sum(sizes))])
         dt = _np.zeros(n_times)
 
-        derivative = None
+        done = False
         compiled = self.compiled_adjoint(rhs)
         if compiled is not None:
             try:
                 stopped = compiled.sweep(state, yt, g, t, stops, dt)
-                derivative = compiled.derivative
                 # (a stiff interval: SciPy's odeint from its start, its jump made)
-                state = self.backward(derivative, None, state, yt, g, t, stops, dt,
-                                      stopped, jumped=True)
-                if n_times > 1:
-                    state[:n_states] = yt[0]
-                    dt[0] = -(state[n_states:2 * n_states] @
-                              derivative(state, float(t[0]))[:n_states])
+                state = self.backward(compiled.derivative, None, state, yt, g, t, stops,
+                                      dt, stopped, jumped=True)
+                self.first_time_point(compiled.derivative, state, yt, t, dt)
+                done = True
             except BranchChangedError:
                 # func takes another branch somewhere: the Python path retraces
-                derivative = None
                 state = _np.concatenate([yt[-1], _np.zeros(n_states + sum(sizes))])
                 dt = _np.zeros(n_times)
-        if derivative is None:
+        if not done:
             derivative = self.traced_derivative(rhs, n_states, varying)
             state = self.backward(derivative, self.adjoint_stepper(derivative), state, yt,
                                   g, t, stops, dt, len(stops) - 1)
-            if n_times > 1:
-                state[:n_states] = yt[0]
-                dt[0] = -(state[n_states:2 * n_states] @
-                          derivative(state, float(t[0]))[:n_states])
+            self.first_time_point(derivative, state, yt, t, dt)
 
         adjoint = state[n_states:2 * n_states] + g[0]
         d_args, start = [], 2 * n_states
@@ -295,6 +288,16 @@ class _Problem:
             state = _integrate.odeint(lambda state, time: derivative(
                 state, float(time)).copy(), state, [t[hi], t[lo]], **self.kwargs)[1]
         return state
+
+    @staticmethod
+    def first_time_point(derivative, state, yt, t, dt):
+        """dt[0] = -a(t_0+) . f(y_0, t_0), from the state at t_0 (without g_0); y set
+        to y_0 in state."""
+        n_states = yt.shape[1]
+        if len(t) > 1:
+            state[:n_states] = yt[0]
+            dt[0] = -(state[n_states:2 * n_states] @
+                      derivative(state, float(t[0]))[:n_states])
 
     def traced_derivative(self, rhs, n_states, varying):
         """The derivative of the adjoint's state [y, a, a_args] at (state, time) by
