@@ -344,6 +344,7 @@ cdef class AdjointSweep:
     max_steps per interval. Everything is checked here: the loops index unchecked."""
 
     cdef TapeStorage tape
+    cdef Py_ssize_t epoch       # the tape's when checked (a reset bumps it)
     cdef Rhs rhs
     cdef Pair pair
     cdef Control control
@@ -357,6 +358,7 @@ cdef class AdjointSweep:
         cdef ArrayNode* node
         cdef Py_ssize_t k, width
         self.tape = tape
+        self.epoch = tape.epoch
         check_array_leaf(tape, y_anode, "y")
         if not (0 <= time_slot < tape.n_slots and tape.ops[time_slot] == OP_LEAF):
             raise ValueError(f"slot {time_slot} is not a scalar input of this tape")
@@ -526,6 +528,9 @@ cdef class AdjointSweep:
     cdef int begin(self) except -1:
         """The tape's adjoint buffers sized, and the tape marked as being swept (its
         buffers must not move, nor serve another sweep, until end())."""
+        if self.tape.epoch != self.epoch:
+            raise RuntimeError("odeint's adjoint: the tape was reset since its nodes "
+                               "were checked")
         prepare_sweep(self.tape)
         begin_sweep(self.tape)
         return 0

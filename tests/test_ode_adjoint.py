@@ -279,6 +279,11 @@ def test_bad_input_raises(rng):
         sweep.sweep(np.zeros(18), yt, g, t, [0, 2, 1], dt)
     with pytest.raises(ValueError, match="increase"):
         sweep.sweep(np.zeros(18), yt, g, t, [0, 3], dt)
+    tape.reset()
+    with pytest.raises(RuntimeError, match="reset"):
+        sweep.derivative(np.zeros(18), 0.0)
+    with pytest.raises(RuntimeError, match="reset"):
+        sweep.sweep(np.zeros(18), yt, g, t, [0, 2], dt)
 
 
 def test_a_changed_branch_raises(rng):
