@@ -700,6 +700,19 @@ class Traced:
         value, grads = self.value_and_vjp(args, cotangent)
         return value, list(grads) if type(self.argnum) is not int else [grads]
 
+    def lean_refs(self):
+        """Where a C loop that replays and sweeps the current recording reads and
+        writes (fasttape._ode_adjoint): (tape, [(is_array, array node or slot) of each
+        argument's one leaf], (output node, output array node)), or None where
+        value_and_vjp_arrays' lean path does not apply (see TraceRecording._lean_vjp)."""
+        rec = self._current
+        if rec.lean is None:
+            return None
+        leaves, out_slots, out_anodes, _wanted = rec.lean
+        refs = [(False, leaf.slot) if type(leaf) is Variable else (True, leaf.anode)
+                for leaf in leaves]
+        return rec.tape, refs, (out_slots[0], out_anodes[0])
+
     def jvp(self, args: Sequence[Any], tangents: Any) -> Any:
         """(f(*args), directional derivative along tangents), tangents having the
         structure of all the arguments."""

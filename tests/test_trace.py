@@ -1591,3 +1591,18 @@ def test_value_and_vjp_arrays_matches_value_and_vjp_and_falls_back(rng):
             np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError, match="shape"):
         traced.value_and_vjp_arrays((np.ones(3), 0.7, W), u)
+
+
+def test_lean_refs_name_the_leaves_and_the_output(rng):
+    # what a C loop over the lean door reads (fasttape._ode_adjoint): one leaf per
+    # argument, the output's node; None where the lean door does not apply
+    W, y = rng.standard_normal((3, 3)), rng.standard_normal(3)
+    traced = ft.trace(lambda y, s, W: fnp.tanh(W @ y) * s, y, 0.5, W, argnum=(0, 2))
+    tape, leaves, (out_node, out_anode) = traced.lean_refs()
+    assert tape is traced.tape
+    assert [is_array for is_array, _ in leaves] == [True, False, True]
+    assert tape.value_at(leaves[1][1]) == 0.5
+    assert out_anode not in (-1, leaves[0][1], leaves[2][1]) and out_node >= 0
+    assert ft.trace(lambda x: x[0] * x[1], [1.0, 2.0]).lean_refs() is None
+    assert ft.trace(lambda y: fnp.sum(y), y).lean_refs() is None      # not one array
+    assert ft.trace(lambda ys: ys[0] * ys[1], (y, y)).lean_refs() is None  # a container

@@ -1,13 +1,15 @@
 """The cost of odeint's gradient against its forward solve, and its memory.
 
-    python tools/odeint_bench.py [span ...]
+    python tools/odeint_bench.py [--python-stepper] [span ...]
 
 Times scipy's odeint (the forward solve) and the gradient of a sum of odeint's
 output with respect to y0, the time points and the arguments (W, c), for a 10-state
 recurrent network over 100 time points, interleaved (median of the per-round
 ratios); then the peak memory (tracemalloc) of the gradient over time spans that take
 about 10^3 and 10^5 solver steps (an oscillating system, the step count from SciPy's
-full_output).
+full_output). --python-stepper: also the gradient with the adjoint's stages in Python
+(the C sweep of fasttape._ode_adjoint turned off), in the same rounds, and the memory
+runs on that path.
 """
 import sys
 import time
@@ -21,6 +23,7 @@ import scipy.integrate
 
 import fasttape
 import fasttape.numpy as fnp
+import fasttape.scipy.integrate as integrate
 from fasttape.scipy.integrate import odeint
 
 
@@ -89,16 +92,52 @@ def memory(span, frequency=10.0, n_states=10, mxstep=10 ** 6, **kw):
     return steps, peak, seconds
 
 
+def python_stepper(gradient):
+    """gradient with the adjoint's C sweep turned off (the Python stepper's path)."""
+    def run():
+        compiled = integrate._Problem.compiled_adjoint
+        integrate._Problem.compiled_adjoint = lambda self, rhs: None
+        try:
+            return gradient()
+        finally:
+            integrate._Problem.compiled_adjoint = compiled
+    return run
+
+
 def main():
+    args = sys.argv[1:]
+    compare = "--python-stepper" in args
+    spans = [float(a) for a in args if a != "--python-stepper"] or [15.0, 1500.0]
     forward, gradient = timers(*problem())
     gradient()
-    f, g, ratio = interleaved(gradient, forward)
-    print(f"odeint, 10 states, 100 time points: forward {f * 1e3:.2f} ms, "
-          f"gradient (y0, t, W, c) {g * 1e3:.2f} ms, ratio {ratio:.2f}")
-    for span in (float(a) for a in (sys.argv[1:] or ["15", "1500"])):
-        steps, peak, seconds = memory(span)
+    if compare:
+        stepped = python_stepper(gradient)
+        rounds = [[], [], []]
+        for _ in range(7):
+            f, g, ratio = interleaved(gradient, forward, rounds=1)
+            _, g_python, ratio_python = interleaved(stepped, forward, rounds=1)
+            for kept, x in zip(rounds, (ratio, ratio_python, g_python / g)):
+                kept.append(x)
+        print(f"odeint, 10 states, 100 time points, 7 interleaved rounds (medians): "
+              f"gradient / forward {np.median(rounds[0]):.2f} (C sweep), "
+              f"{np.median(rounds[1]):.2f} (Python stepper); Python stepper / C sweep "
+              f"{np.median(rounds[2]):.2f}")
+    else:
+        f, g, ratio = interleaved(gradient, forward)
+        print(f"odeint, 10 states, 100 time points: forward {f * 1e3:.2f} ms, "
+              f"gradient (y0, t, W, c) {g * 1e3:.2f} ms, ratio {ratio:.2f}")
+    for span in spans:
+        if compare:
+            compiled = integrate._Problem.compiled_adjoint
+            integrate._Problem.compiled_adjoint = lambda self, rhs: None
+        try:
+            steps, peak, seconds = memory(span)
+        finally:
+            if compare:
+                integrate._Problem.compiled_adjoint = compiled
         print(f"span {span:g}: {steps} forward solver steps, gradient peak memory "
-              f"{peak / 1e6:.2f} MB (tracemalloc), {seconds:.2f} s")
+              f"{peak / 1e6:.2f} MB (tracemalloc), {seconds:.2f} s"
+              + (" (Python stepper)" if compare else ""))
 
 
 if __name__ == "__main__":

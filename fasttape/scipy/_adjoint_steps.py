@@ -6,7 +6,9 @@ first step and a first-order method, which is most of the cost with many time po
 An explicit embedded Runge-Kutta pair restarts for free: ``Stepper`` steps across the
 intervals, ends a step exactly on each time point, lets the caller change the state
 there and goes on with the step size it had reached. Only the current step's stages are
-held, so memory does not depend on the number of steps.
+held, so memory does not depend on the number of steps. (fasttape._ode_adjoint runs
+the same steps and error control in C, from ``pair``'s coefficients, where the
+right-hand side is a trace it can replay; this stepper serves the other cases.)
 
 The pairs are Cash and Karp's 5(4) (below), and Dormand and Prince's 5(4) and 8(5,3)
 (Hairer, Norsett and Wanner, Solving Ordinary Differential Equations I, II.4-II.5,
@@ -36,6 +38,21 @@ _CASH_KARP = (
     _CK_B5, [0.0, 1 / 5, 3 / 10, 3 / 5, 1.0, 7 / 8], _CK_B5 - _CK_B4, None, 4)
 
 
+def pair(method):
+    """The coefficients of ``method`` ("CashKarp", "RK45" or "DOP853"): (A, B, C, E,
+    E3, fsal, order of the error estimate). A: one row per stage (its first entries
+    nonzero); E (and DOP853's third-order E3, else None) weigh the stages, with the
+    stage at the new point last when fsal (first same as last) is true."""
+    if method == "CashKarp":
+        A, B, C, E, E3, order = _CASH_KARP
+        return A, B, C, E, E3, False, order
+    if method not in ("RK45", "DOP853"):
+        raise ValueError(f"unknown Runge-Kutta pair {method!r}: CashKarp, RK45 or DOP853")
+    solver = getattr(_integrate, method)
+    E, E3 = (solver.E5, solver.E3) if method == "DOP853" else (solver.E, None)
+    return solver.A, solver.B, solver.C, E, E3, True, solver.error_estimator_order
+
+
 class StepLimit(Exception):
     """More steps than allowed on one interval (a stiff problem for an explicit
     method): the caller continues with an implicit solver."""
@@ -49,14 +66,7 @@ class Stepper:
     def __init__(self, fun, rtol, atol, method="RK45", max_steps=500):
         self.fun = fun
         self.rtol, self.atol = float(rtol), float(atol)
-        if method == "CashKarp":
-            A, self.B, C, self.E, self.E3, order = _CASH_KARP
-            self.fsal = False
-        else:
-            solver = getattr(_integrate, method)
-            A, self.B, C, order = solver.A, solver.B, solver.C, solver.error_estimator_order
-            self.E, self.E3 = (solver.E5, solver.E3) if method == "DOP853" else (solver.E, None)
-            self.fsal = True
+        A, self.B, C, self.E, self.E3, self.fsal, order = pair(method)
         self.n_stages = len(self.B)
         # each stage's row of A (its nonzero part) and its time fraction
         self.stages = [(np.array(A[s][:s], dtype=float), float(C[s]))
