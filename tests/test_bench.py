@@ -250,5 +250,5 @@ def test_sparse_opt_small_problem_agrees_with_casadi():
     ours = sparse_opt.run_fasttape(40)
     theirs = sparse_opt.run_casadi(40)
     np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-8)
-    for build, solve, _, _, _, evaluations in (ours, theirs):
+    for _, solve, _, _, _, evaluations in (ours, theirs):
         assert 0.0 < evaluations < solve        # (the callbacks' part of the solve)
