@@ -16,6 +16,8 @@ difference at most).
 """
 from types import MethodType
 
+cimport cython
+
 from libc cimport math as cm
 
 from fasttape._tape cimport *
@@ -84,6 +86,8 @@ cdef inline object power_partial(Tape tape, Py_ssize_t slot, double c):
     return emit_vc(tape, OP_POW_VC, slot, p, cm.pow(x, p))
 
 
+@cython.no_gc             # (it refers to its list and tape only: never in a cycle)
+@cython.freelist(8)
 cdef class Adjoints:
     """The adjoint of each node from the first input to the last output (None: no
     contribution yet). Nodes between the inputs that are not inputs may receive
@@ -130,6 +134,15 @@ cdef inline object times(object g, object partial):
     return g * partial
 
 
+cdef bint scalar_handles_of(list items, Tape tape):
+    """Every item a Variable of tape holding a scalar node's value."""
+    for o in items:
+        if type(o) is not Variable or (<Variable>o).tape is not tape or \
+                (<Variable>o).node != (<Variable>o).slot:
+            return False
+    return True
+
+
 cpdef object scalar_region_adjoints(Tape tape, list outputs, list seeds, list inputs):
     """The adjoints of `inputs` (scalar Variables recorded before every node that
     depends on them) for the scalar Variables `outputs` seeded with `seeds`, recorded
@@ -141,15 +154,12 @@ cpdef object scalar_region_adjoints(Tape tape, list outputs, list seeds, list in
     cdef Variable v, x, y
     cdef Adjoints adj
     cdef double c
-    if not inputs:
+    cdef Py_ssize_t k, n_seeded = min(len(outputs), len(seeds))
+    if not inputs or not scalar_handles_of(inputs, tape) or \
+            not scalar_handles_of(outputs, tape):
         return None
-    for group in (inputs, outputs):
-        for o in <list>group:
-            if type(o) is not Variable or (<Variable>o).tape is not tape or \
-                    (<Variable>o).node != (<Variable>o).slot:
-                return None
-    for seed in seeds:
-        if type(seed) is not float and type(seed) is not Variable:
+    for k in range(n_seeded):
+        if type(seeds[k]) is not float and type(seeds[k]) is not Variable:
             return None
     for v in inputs:
         stop = max(stop, v.node)
@@ -164,8 +174,8 @@ cpdef object scalar_region_adjoints(Tape tape, list outputs, list seeds, list in
     adj.lo = lo
     adj.tape = tape
     adj.at_node = [None] * (max(last, stop) - lo + 1)
-    for v, seed in zip(outputs, seeds):
-        adj.add(v.node, seed)
+    for k in range(n_seeded):
+        adj.add((<Variable>outputs[k]).node, seeds[k])
     for i in range(last, stop, -1):
         g = adj.at_node[i - lo]
         if g is None:
@@ -303,7 +313,10 @@ cpdef object nested_value_and_grad(fun, argnum, argnums, bint single, tuple args
             return NotImplemented
     leaves = []
     if n == 1 and single:          # (the common case, without the list)
-        result = fun(copies_like(tape, args[0], leaves), **kwargs)
+        if kwargs:
+            result = fun(copies_like(tape, args[0], leaves), **kwargs)
+        else:
+            result = fun(copies_like(tape, args[0], leaves))
     else:
         call_args = list(args)
         for i in argnums:
