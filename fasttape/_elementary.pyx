@@ -31,7 +31,7 @@ cdef inline bint plain_number(object x, double* out) except -1:
     return False
 
 
-cdef object unary(opcode_t op, object x, object numpy_ufunc):
+cdef inline object unary(opcode_t op, object x, object numpy_ufunc):
     cdef double v
     cdef Variable var
     if type(x) is Variable:
@@ -43,7 +43,7 @@ cdef object unary(opcode_t op, object x, object numpy_ufunc):
     return numpy_ufunc(x)
 
 
-cdef object binary(opcode_t op, object a, object b, object numpy_ufunc):
+cdef inline object binary(opcode_t op, object a, object b, object numpy_ufunc):
     cdef double x, y
     cdef Variable va, vb
     if type(a) is Variable:
