@@ -19,6 +19,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from fasttape._set_helpers cimport merge
 from fasttape._tape_storage cimport *
 
 # operand forms of a scalar op code (FORM_*), set by fasttape.sparsity from the op
@@ -448,30 +449,3 @@ cdef class ScalarSets:
             memcpy(<void*><Py_ssize_t>cols.ctypes.data, self.pair_cols,
                    self.n_pairs * sizeof(int32_t))
         return rows, cols
-
-
-cdef Py_ssize_t merge(const int32_t* x, Py_ssize_t nx, const int32_t* y, Py_ssize_t ny,
-                      int32_t* out) noexcept:
-    """The sorted union of sorted x and y into out; returns its length."""
-    cdef Py_ssize_t i = 0, j = 0, k = 0
-    while i < nx and j < ny:
-        if x[i] < y[j]:
-            out[k] = x[i]
-            i += 1
-        elif y[j] < x[i]:
-            out[k] = y[j]
-            j += 1
-        else:
-            out[k] = x[i]
-            i += 1
-            j += 1
-        k += 1
-    while i < nx:
-        out[k] = x[i]
-        i += 1
-        k += 1
-    while j < ny:
-        out[k] = y[j]
-        j += 1
-        k += 1
-    return k
