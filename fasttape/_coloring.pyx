@@ -360,13 +360,31 @@ def star_reads(const int64_t[::1] indptr, const int32_t[::1] indices,
     each entry (i, j) of the symmetric pattern, in CSR order: at B[i, colour j] when
     j's colour is alone among row i's columns, else at B[j, colour i] (the star
     property makes one of the two unmixed)."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i
     check_csr(indptr, indices, n)
     if colors.shape[0] != n:
         raise ValueError("a colour per vertex is needed")
     for i in range(n):
         if not 0 <= colors[i] < n_colors:
             raise ValueError(f"colour {colors[i]} of {n_colors}")
+    return reads_of_star(indptr, indices, colors, n_colors)
+
+
+def star_plan(const int64_t[::1] indptr, const int32_t[::1] indices,
+              const int64_t[::1] order):
+    """star_coloring then star_reads on one pattern, checked once: (colours, number
+    of colours, reads)."""
+    colors = star_coloring(indptr, indices, order)
+    cdef Py_ssize_t n_colors = int(colors.max()) + 1 if colors.shape[0] else 0
+    return colors, n_colors, reads_of_star(indptr, indices, colors, max(n_colors, 1))
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef reads_of_star(const int64_t[::1] indptr, const int32_t[::1] indices,
+                   const int32_t[::1] colors, Py_ssize_t n_colors):
+    """star_reads on a checked pattern and colouring."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j
     reads = np.empty(indices.shape[0], dtype=np.int64)
     counts = np.zeros(max(n_colors, 1), dtype=np.int64)
     stamps = np.full(max(n_colors, 1), -1, dtype=np.int64)   # (count[c] is row i's

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from fasttape._arrays import ArrayVariable, tangents_of
 from fasttape._coloring import (acyclic_coloring, acyclic_recover, column_coloring,
-                                star_coloring, star_reads)
+                                star_coloring, star_plan)
 from fasttape._containers import split_like
 from fasttape._recording import reverse_flat
 from fasttape._variable import Variable
@@ -120,16 +120,14 @@ class HessianPlan:
         n = self.pattern.shape[0]
         if coloring == "acyclic":
             self.colors = color_acyclic(self.pattern)
-        else:
-            self.colors = color_star(self.pattern)
-        self.n_colors = int(self.colors.max()) + 1 if n else 0
-        if coloring == "acyclic":
+            self.n_colors = int(self.colors.max()) + 1 if n else 0
             self.mirror = _mirror(self.pattern)
             return
         # H[i, j] is B[i, colour j] when j's colour is alone in row i; else B[j, colour i]
-        self.reads = star_reads(self.pattern.indptr.astype(np.int64, copy=False),
-                                self.pattern.indices.astype(np.int32, copy=False),
-                                self.colors, max(self.n_colors, 1))
+        indptr = self.pattern.indptr.astype(np.int64, copy=False)
+        self.colors, self.n_colors, self.reads = star_plan(
+            indptr, self.pattern.indices.astype(np.int32, copy=False),
+            largest_first(np.diff(indptr)))
 
     def seeds(self):
         return _indicators(self.colors, self.n_colors)

@@ -479,8 +479,9 @@ class _Walk:
 
 def _bool_csr(indptr, indices, shape):
     """A boolean CSR pattern of rows each sorted without repeats."""
-    m = sp.csr_matrix((np.ones(len(indices), dtype=bool), indices.astype(np.int32),
-                       indptr.astype(np.int64)), shape=shape)
+    m = sp.csr_matrix((np.ones(len(indices), dtype=bool),
+                       indices.astype(np.int32, copy=False),
+                       indptr.astype(np.int64, copy=False)), shape=shape)
     m.has_sorted_indices = True
     m.has_canonical_format = True
     return m

@@ -370,3 +370,25 @@ def test_values_the_output_does_not_read_add_no_hessian_pairs(f, expected):
     got = fasttape.trace(f, x).hessian_sparsity().toarray()
     hess = np.array(fasttape.hessian(f)(x))
     assert (got == pattern).all() and (got == (hess != 0)).all()
+
+
+def test_star_plan_is_star_coloring_then_star_reads():
+    """star_plan (the star path's one checked call) gives the colours and reads of
+    star_coloring and star_reads on random symmetric patterns."""
+
+    from fasttape._coloring import star_coloring, star_plan, star_reads
+    from fasttape.compressed import largest_first
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 30):
+        m = sp.random(n, n, density=0.2, random_state=rng) != 0
+        m = sp.csr_matrix(m + m.T + sp.eye(n, dtype=bool))
+        m.sort_indices()
+        indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
+        order = largest_first(np.diff(indptr))
+        colors, n_colors, reads = star_plan(indptr, indices, order)
+        expected = star_coloring(indptr, indices, order)
+        assert (colors == expected).all() and n_colors == expected.max() + 1
+        assert (reads == star_reads(indptr, indices, expected, n_colors)).all()
+    with pytest.raises(ValueError, match="CSR"):
+        star_plan(np.array([0, 2], dtype=np.int64), np.array([0], dtype=np.int32),
+                  np.zeros(1, dtype=np.int64))
