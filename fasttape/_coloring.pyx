@@ -40,16 +40,21 @@ cdef tuple start_coloring(Py_ssize_t n, const int64_t[::1] order, str vertex):
     return np.full(n, -1, dtype=np.int32), np.full(n + 1, -1, dtype=np.int64)
 
 
-cdef inline Py_ssize_t next_in_order(const int64_t[::1] order, Py_ssize_t k,
-                                     const int32_t[::1] color, str vertex) except -1:
+# (the helpers called per vertex take pointers: a memoryview argument costs two atomic
+# reference counts a call, most of a colouring of an arrowhead's leaves)
+
+cdef inline Py_ssize_t next_in_order(const int64_t* order, Py_ssize_t k,
+                                     const int32_t* color, Py_ssize_t n,
+                                     bint columns) except -1:
     """order[k], the next vertex to colour, checked: one of the n, not coloured yet."""
     cdef Py_ssize_t v = order[k]
-    if not 0 <= v < color.shape[0] or color[v] >= 0:
-        raise ValueError(f"order must list every {vertex} once")
+    if not 0 <= v < n or color[v] >= 0:
+        raise ValueError(f"order must list every {'column' if columns else 'vertex'} "
+                         f"once")
     return v
 
 
-cdef inline Py_ssize_t first_free(const int64_t[::1] mark, Py_ssize_t v) noexcept:
+cdef inline Py_ssize_t first_free(const int64_t* mark, Py_ssize_t v) noexcept:
     """The smallest colour not forbidden for vertex v."""
     cdef Py_ssize_t c = 0
     while mark[c] == v:
@@ -70,11 +75,15 @@ def column_coloring(const int64_t[::1] row_ptr, const int32_t[::1] row_cols,
     row_cols) and by columns (col_ptr, col_rows), coloured in `order`: columns that
     share a row differ."""
     cdef Py_ssize_t n = col_ptr.shape[0] - 1, k, j, r, a, c
+    check_csr(row_ptr, row_cols, n)
+    check_csr(col_ptr, col_rows, row_ptr.shape[0] - 1)
     colors, forbidden = start_coloring(n, order, "column")
-    cdef int32_t[::1] color = colors
-    cdef int64_t[::1] mark = forbidden
+    cdef int32_t[::1] color_view = colors
+    cdef int64_t[::1] mark_view = forbidden
+    cdef int32_t* color = &color_view[0] if n else NULL
+    cdef int64_t* mark = &mark_view[0]
     for k in range(n):
-        j = next_in_order(order, k, color, "column")
+        j = next_in_order(&order[0], k, color, n, True)
         for a in range(col_ptr[j], col_ptr[j + 1]):
             r = col_rows[a]
             for c in range(row_ptr[r], row_ptr[r + 1]):
@@ -119,8 +128,10 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int32_t cw
     check_csr(indptr, indices, n)
     colors, forbidden = start_coloring(n, order, "vertex")
-    cdef int32_t[::1] color = colors
-    cdef int64_t[::1] mark = forbidden
+    cdef int32_t[::1] color_view = colors
+    cdef int64_t[::1] mark_view = forbidden
+    cdef int32_t* color = &color_view[0] if n else NULL
+    cdef int64_t* mark = &mark_view[0]
     # the colours around each vertex: entries at indptr[v] ... indptr[v] + n_near[v]
     cdef Py_ssize_t nnz = indptr[n]
     cdef int32_t[::1] near_colours = per_entry(nnz, np.int32)
@@ -132,7 +143,7 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int32_t* near_witness = &near_witnesses[0]
     cdef int32_t* n_near = &n_nears[0]
     for k in range(n):
-        v = next_in_order(order, k, color, "vertex")
+        v = next_in_order(&order[0], k, color, n, False)
         for a in range(indptr[v], indptr[v + 1]):
             w = indices[a]
             if w == v:
@@ -209,11 +220,14 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, c, root, n_tree
     cdef int32_t cw
     cdef int64_t stamp = 0
+    check_csr(indptr, indices, n)
     colors, forbidden = start_coloring(n, order, "vertex")
     if edge_of.shape[0] != indices.shape[0]:
         raise ValueError("edge_of must name the edge of every entry")
-    cdef int32_t[::1] color = colors
-    cdef int64_t[::1] mark = forbidden
+    cdef int32_t[::1] color_view = colors
+    cdef int64_t[::1] mark_view = forbidden
+    cdef int32_t* color = &color_view[0] if n else NULL
+    cdef int64_t* mark = &mark_view[0]
     cdef Py_ssize_t nnz = indptr[n]
     # near_colour/near_edge at indptr[w] ...: colour k next to w and one edge to it
     cdef int32_t[::1] near_colours = per_entry(nnz, np.int32)
@@ -233,7 +247,7 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
         parent[a] = a
         seen[a] = -1
     for k in range(n):
-        v = next_in_order(order, k, color, "vertex")
+        v = next_in_order(&order[0], k, color, n, False)
         for a in range(indptr[v], indptr[v + 1]):
             w = indices[a]
             if w != v and color[w] >= 0:
@@ -392,7 +406,19 @@ cdef reads_of_star(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int64_t[::1] count = counts
     cdef int64_t[::1] stamp = stamps
     cdef int32_t c
+    cdef Py_ssize_t b, same
     for i in range(n):
+        if indptr[i + 1] - indptr[i] <= 8:
+            # a short row: count by scanning it (no stores that the next reads wait
+            # for, which cost more than the scan)
+            for a in range(indptr[i], indptr[i + 1]):
+                j = indices[a]
+                c = colors[j]
+                same = 0
+                for b in range(indptr[i], indptr[i + 1]):
+                    same += colors[indices[b]] == c
+                out[a] = i * n_colors + c if same == 1 else j * n_colors + colors[i]
+            continue
         for a in range(indptr[i], indptr[i + 1]):
             c = colors[indices[a]]
             if stamp[c] != i:

@@ -112,6 +112,8 @@ class HessianPlan:
         if coloring not in COLORINGS:
             raise ValueError(f"coloring must be one of {COLORINGS}, not {coloring!r}")
         self.coloring = coloring
+        self._seed_matrix = None
+        self.leaf_spec = None             # (the batched sweeps' leaves, once asked)
         # (a pattern from fasttape.sparsity is kept as it is: canonical, flagged so)
         self.pattern = pattern if type(pattern) is sp.csr_matrix else \
             sp.csr_matrix(pattern)
@@ -131,6 +133,13 @@ class HessianPlan:
 
     def seeds(self):
         return _indicators(self.colors, self.n_colors)
+
+    def seed_matrix(self):
+        """The seeds as the rows of one (colours x n) array (made once)."""
+        if self._seed_matrix is None:
+            self._seed_matrix = (self.colors[None, :] == np.arange(
+                max(self.n_colors, 1))[:, None]).astype(float)
+        return self._seed_matrix
 
     def recover(self, compressed):
         if self.coloring == "acyclic":
@@ -248,9 +257,10 @@ def _flat_outputs(rec, result):
     return np.concatenate(flat)
 
 
-def sparse_hessian(traced, args, hvp_by_function, coloring="star"):
+def sparse_hessian(traced, args, hvp_by_function, coloring="star", batched=True):
     """The Hessian of traced's scalar output with respect to argument argnum at args,
-    as scipy.sparse CSR: one Hessian-vector product per colour.
+    as scipy.sparse CSR: one Hessian-vector product per colour, all colours in one
+    pass over the tape (batched; else one pass each).
     hvp_by_function(args, direction) is the product for tapes whose nodes have Python
     rules (no second derivatives in C)."""
     argnum = _argnum(traced)
@@ -258,8 +268,13 @@ def sparse_hessian(traced, args, hvp_by_function, coloring="star"):
         rec = traced._replay(args)
         plan = _plan(traced, rec, "hessian", argnum, coloring)
         n = plan.pattern.shape[0]
-        compressed = np.zeros((n, max(plan.n_colors, 1)))
         by_function = traced._python_rules_hvp(rec)
+        if not by_function and batched:
+            if plan.leaf_spec is None:
+                plan.leaf_spec = traced._leaf_spec(rec)
+            return plan.recover(traced._hessian_times_many(rec, plan.seed_matrix(),
+                                                           plan.leaf_spec))
+        compressed = np.zeros((n, max(plan.n_colors, 1)))
         if not by_function:
             slots = list(rec.leaf_slots[argnum]) if rec.scalar_only else None
             for c, seed in enumerate(plan.seeds()):
