@@ -124,9 +124,20 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
                   const int64_t[::1] order):
     """Star colouring (colours 0, 1, ...) of the adjacency graph of a symmetric
     pattern (CSR; diagonal entries are ignored), vertices coloured in `order`."""
+    check_csr(indptr, indices, indptr.shape[0] - 1)
+    return star_coloring_of_checked(indptr, indices, order)[0]
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef tuple star_coloring_of_checked(const int64_t[::1] indptr,
+                                    const int32_t[::1] indices,
+                                    const int64_t[::1] order):
+    """star_coloring of a checked pattern: (colours, the colours around each vertex
+    as (near_colours, near_counts, n_nears): vertex v's at indptr[v] ...
+    indptr[v] + n_nears[v], each colour of v's neighbours and how many have it)."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, x, c
     cdef int32_t cw
-    check_csr(indptr, indices, n)
     colors, forbidden = start_coloring(n, order, "vertex")
     cdef int32_t[::1] color_view = colors
     cdef int64_t[::1] mark_view = forbidden
@@ -177,7 +188,7 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
                 near_count[e] = 1
                 near_witness[e] = <int32_t>v
                 n_near[w] += 1
-    return colors
+    return colors, near_colours.base, near_counts.base, n_nears.base
 
 
 # acyclic_coloring: a distance-1 colouring in which every cycle uses at least three
@@ -386,19 +397,25 @@ def star_reads(const int64_t[::1] indptr, const int32_t[::1] indices,
 
 def star_plan(const int64_t[::1] indptr, const int32_t[::1] indices,
               const int64_t[::1] order):
-    """star_coloring then star_reads on one pattern, checked once: (colours, number
-    of colours, reads)."""
-    colors = star_coloring(indptr, indices, order)
+    """star_coloring then star_reads on one symmetric pattern, checked once:
+    (colours, number of colours, reads)."""
+    check_csr(indptr, indices, indptr.shape[0] - 1)
+    colors, near_colours, near_counts, n_nears = star_coloring_of_checked(
+        indptr, indices, order)
     cdef Py_ssize_t n_colors = int(colors.max()) + 1 if colors.shape[0] else 0
-    return colors, n_colors, reads_of_star(indptr, indices, colors, max(n_colors, 1))
+    return colors, n_colors, reads_of_star(indptr, indices, colors, max(n_colors, 1),
+                                           near_colours, near_counts, n_nears)
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef reads_of_star(const int64_t[::1] indptr, const int32_t[::1] indices,
-                   const int32_t[::1] colors, Py_ssize_t n_colors):
-    """star_reads on a checked pattern and colouring."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j
+                   const int32_t[::1] colors, Py_ssize_t n_colors,
+                   near_colours=None, near_counts=None, n_nears=None):
+    """star_reads on a checked pattern and colouring; with the colours around each
+    vertex that star_coloring_of_checked left, a row of few of them reads its counts
+    there (in one pass) rather than counting its columns' colours."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j, e, m, found
     reads = np.empty(indices.shape[0], dtype=np.int64)
     counts = np.zeros(max(n_colors, 1), dtype=np.int64)
     stamps = np.full(max(n_colors, 1), -1, dtype=np.int64)   # (count[c] is row i's
@@ -406,19 +423,34 @@ cdef reads_of_star(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int64_t[::1] count = counts
     cdef int64_t[::1] stamp = stamps
     cdef int32_t c
-    cdef Py_ssize_t b, same
+    cdef bint near = near_colours is not None
+    cdef const int32_t[::1] near_colour
+    cdef const int32_t[::1] near_count
+    cdef const int32_t[::1] n_near
+    if near:
+        near_colour, near_count, n_near = near_colours, near_counts, n_nears
     for i in range(n):
-        if indptr[i + 1] - indptr[i] <= 8:
-            # a short row: count by scanning it (no stores that the next reads wait
-            # for, which cost more than the scan)
+        if near and n_near[i] <= 8:
+            # (the diagonal's colour is alone in its row, a distance-1 colouring; any
+            # other column's colour is among the neighbours', with its count)
+            m = n_near[i]
             for a in range(indptr[i], indptr[i + 1]):
                 j = indices[a]
                 c = colors[j]
-                same = 0
-                for b in range(indptr[i], indptr[i + 1]):
-                    same += colors[indices[b]] == c
-                out[a] = i * n_colors + c if same == 1 else j * n_colors + colors[i]
-            continue
+                if j == i:
+                    out[a] = i * n_colors + c
+                    continue
+                found = -1
+                for e in range(indptr[i], indptr[i] + m):
+                    if near_colour[e] == c:
+                        found = e
+                        break
+                if found < 0:          # (not symmetric: count the row's colours)
+                    break
+                out[a] = i * n_colors + c if near_count[found] == 1 else \
+                    j * n_colors + colors[i]
+            else:
+                continue
         for a in range(indptr[i], indptr[i + 1]):
             c = colors[indices[a]]
             if stamp[c] != i:

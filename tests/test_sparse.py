@@ -374,14 +374,20 @@ def test_values_the_output_does_not_read_add_no_hessian_pairs(f, expected):
 
 def test_star_plan_is_star_coloring_then_star_reads():
     """star_plan (the star path's one checked call) gives the colours and reads of
-    star_coloring and star_reads on random symmetric patterns."""
+    star_coloring and star_reads: random symmetric patterns, a band (rows of many
+    colours)."""
 
     from fasttape._coloring import star_coloring, star_plan, star_reads
     from fasttape.compressed import largest_first
     rng = np.random.default_rng(3)
+    band = sp.diags([np.ones(40 - abs(k)) for k in range(-6, 7)], list(range(-6, 7)))
+    patterns = []
     for n in (1, 5, 30):
         m = sp.random(n, n, density=0.2, random_state=rng) != 0
-        m = sp.csr_matrix(m + m.T + sp.eye(n, dtype=bool))
+        patterns.append(m + m.T + sp.eye(n, dtype=bool))
+    patterns.append(band != 0)                     # 13 colours: rows of many
+    for m in patterns:
+        m = sp.csr_matrix(m)
         m.sort_indices()
         indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
         order = largest_first(np.diff(indptr))
@@ -389,6 +395,13 @@ def test_star_plan_is_star_coloring_then_star_reads():
         expected = star_coloring(indptr, indices, order)
         assert (colors == expected).all() and n_colors == expected.max() + 1
         assert (reads == star_reads(indptr, indices, expected, n_colors)).all()
+    # a pattern that is not symmetric (outside the contract): refused by no check,
+    # and read without leaving the arrays
+    m = sp.csr_matrix(sp.random(30, 30, density=0.1, random_state=rng) != 0)
+    m.sort_indices()
+    indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
+    colors, n_colors, reads = star_plan(indptr, indices, largest_first(np.diff(indptr)))
+    assert reads.shape == (m.nnz,) and ((0 <= reads) & (reads < 30 * n_colors)).all()
     with pytest.raises(ValueError, match="CSR"):
         star_plan(np.array([0, 2], dtype=np.int64), np.array([0], dtype=np.int32),
                   np.zeros(1, dtype=np.int64))
