@@ -56,6 +56,8 @@ cdef class ScalarSets:
     cdef Py_ssize_t* last_use    # node -> the last node reading it, or FOREVER
     cdef uint8_t* live           # node -> the Hessian's output depends on it (set by
                                  # set_live and live_run, backwards)
+    cdef uint8_t* needed         # node -> its set is read (by a second-order node's
+                                 # pairs, or to make such a set); NULL: every set
     cdef uint8_t form[256]
     cdef uint8_t dep[256]
     cdef uint8_t sec[256]
@@ -97,6 +99,7 @@ cdef class ScalarSets:
             self.set_of[i] = -1
             self.last_use[i] = -1
         memset(self.live, 0, n + 1)
+        self.needed = NULL
         self.find_last_uses()
 
     def __dealloc__(self):
@@ -111,6 +114,7 @@ cdef class ScalarSets:
         free(self.set_of)
         free(self.last_use)
         free(self.live)
+        free(self.needed)
         free(self.pair_rows)
         free(self.pair_cols)
         free(self.scratch)
@@ -184,6 +188,43 @@ cdef class ScalarSets:
             if q >= 0:
                 self.live[q] = 1
         return -1
+
+    def find_needed(self):
+        """For a Hessian, once liveness is known: which nodes' sets are read, backwards
+        from the second-order nodes that are live (their operands' sets make pairs)
+        through the nodes that make those sets. The operands of array nodes count as
+        read. run() then makes no set that nothing reads (a sum of sums at the
+        output, dead code)."""
+        cdef Py_ssize_t i, j, p, q
+        cdef opcode_t op
+        cdef ArrayNode* a
+        cdef Operand* o
+        if self.needed == NULL:
+            self.needed = <uint8_t*>malloc(self.n + 1)
+            if self.needed == NULL:
+                raise MemoryError()
+        memset(self.needed, 0, self.n + 1)
+        for i in range(self.n - 1, -1, -1):
+            op = self.t.ops[i]
+            if op == OP_ARRAY:
+                a = &self.t.anodes[self.t.arg0s[i]]
+                for j in range(a.n_operands):
+                    o = &self.t.operands[a.operand0 + j]
+                    if o.kind == OPERAND_SCALAR:
+                        self.needed[o.ref] = 1
+                continue
+            if not self.live[i] or not (self.sec[op] or self.needed[i]):
+                continue
+            self.operands(i, &p, &q)
+            if p >= 0:
+                self.needed[p] = 1
+            if q >= 0:
+                self.needed[q] = 1
+
+    def is_needed(self, Py_ssize_t node):
+        """Whether node's set is read (always, before find_needed)."""
+        self.t.check_slot(node)
+        return self.needed == NULL or bool(self.needed[node])
 
     def set_live(self, Py_ssize_t node):
         self.t.check_slot(node)
@@ -389,7 +430,8 @@ cdef class ScalarSets:
                         self.add_pairs(p, q, True)
                     if s & SEC_QQ and q >= 0:
                         self.add_pairs(q, q, False)
-            self.union_into(i, p, q)      # (after the pairs: it may extend p's set)
+            if self.needed == NULL or self.needed[i]:
+                self.union_into(i, p, q)  # (after the pairs: it may extend p's set)
             if p >= 0 and self.last_use[p] == i:
                 self.release(p)
             if q >= 0 and q != p and self.last_use[q] == i:

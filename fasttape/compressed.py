@@ -25,7 +25,8 @@ from fasttape.sparsity import hessian_sparsity, jacobian_sparsity
 
 def largest_first(degrees):
     """Vertices by decreasing degree (ties in index order)."""
-    return np.argsort(-np.asarray(degrees, dtype=np.int64), kind="stable").astype(np.int64)
+    return np.argsort(-np.asarray(degrees, dtype=np.int64), kind="stable").astype(
+        np.int64, copy=False)
 
 
 def color_columns(pattern):

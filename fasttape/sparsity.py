@@ -31,6 +31,7 @@ from fasttape._variable import Variable
  AOP_RESHAPE, AOP_GATHER, AOP_STRIDED, AOP_CONCAT, AOP_WHERE, AOP_PYFUNC, AOP_SCATTER,
  AOP_MASK) = range(15)
 OPERAND_CONST, OPERAND_ARRAY, OPERAND_SCALAR, OPERAND_POOLED = range(4)
+ONE = "one"                # binary_picks: an operand of one value, broadcast
 WEIGHTED_PROD = 1
 
 
@@ -140,6 +141,7 @@ class _Walk:
             elif out is not None:
                 self.live[out.anode] = True
             self.mark_live()
+            self.sets.find_needed()
 
     def info(self, r):
         info = self.infos.get(r)
@@ -157,7 +159,7 @@ class _Walk:
             info = self.info(r)
             p = self.array_rule(info, r, self.live_values(info, r))
             self.patterns[r] = p
-            if info.out_slot >= 0:
+            if info.out_slot >= 0 and self.sets.is_needed(info.out_slot):
                 self.sets.assign(info.out_slot, p.row(0))
             i += 1
 
@@ -228,6 +230,8 @@ class _Walk:
                 if d & (DEP_P if j == 0 else DEP_Q):
                     if pick_j is None:
                         self.mark(ops[j], live)
+                    elif pick_j is ONE:
+                        self.mark(ops[j], None)     # (its one value, read by all)
                     else:
                         self.mark(ops[j], pick_j if every else pick_j[live])
         elif aop in (AOP_SUM, AOP_WEIGHTED_SUM):
@@ -290,13 +294,16 @@ class _Walk:
 
     def binary_picks(self, info, r):
         """For an elementwise node of two operands: the operand position behind
-        each output value, per operand (None: the same position)."""
+        each output value, per operand (None: the same position; ONE: an operand of
+        one value, read by every output value)."""
         def compute():
             size = info.size
             g = info.layout if info.aop == AOP_BINARY else None
             picks = []
             for j, o in enumerate(info.operands[:2]):
-                if g is not None:
+                if o.size == 1 and size != 1:
+                    picks.append(ONE)
+                elif g is not None:
                     strides = g.a_strides if j == 0 else g.b_strides
                     if o.size == size and tuple(g.shape) == (size,) \
                             and tuple(strides) == (1,):
@@ -385,7 +392,10 @@ class _Walk:
             sides = []
             for o, index in zip(ops[:2], self.binary_picks(info, r)):
                 x = self.operand(o)
-                sides.append(x if index is None else pick(x, index))
+                if index is ONE:                   # (its one set, shared by all)
+                    sides.append(shared_rows(union_of(x), size, self.n))
+                else:
+                    sides.append(x if index is None else pick(x, index))
             a, b = sides
             if aop == AOP_WHERE:
                 return union(a, b)

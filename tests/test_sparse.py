@@ -405,3 +405,19 @@ def test_star_plan_is_star_coloring_then_star_reads():
     with pytest.raises(ValueError, match="CSR"):
         star_plan(np.array([0, 2], dtype=np.int64), np.array([0], dtype=np.int32),
                   np.zeros(1, dtype=np.int64))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: (fnp.sum(x[:3]) + x[3]) * x[4] + fnp.sum(x ** 3),   # a sum read by a product
+    lambda x: fnp.sum(x[:3] ** 2) + fnp.sum(x[2:]) + x[0] * x[1],  # sums only at the end
+    lambda x: fnp.sin(fnp.sum(x[1:] * 2.0) + 1.0) + x[0] ** 2,      # a chain into a sin
+])
+def test_hessian_patterns_with_sets_that_nothing_reads(f):
+    """Sets that no second-order node reads are not made (ScalarSets.find_needed);
+    the patterns stay exactly the dense Hessian's nonzeros at a generic point."""
+    x = np.random.default_rng(11).uniform(0.5, 1.5, 6)
+    h = fasttape.trace(f, x)
+    dense = np.array(fasttape.hessian(f)(x)) != 0
+    assert (h.hessian_sparsity().toarray() == dense).all()
+    np.testing.assert_allclose(h.sparse_hessian(x).toarray(),
+                               np.array(fasttape.hessian(f)(x)), rtol=1e-12, atol=1e-12)
