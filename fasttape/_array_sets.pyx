@@ -203,6 +203,21 @@ def pick(Rows p, const int64_t[::1] index):
     return Rows(m, p.n, p.base, indptr, indices)
 
 
+def pick_range(Rows p, Py_ssize_t start, Py_ssize_t stop):
+    """The rows start .. stop - 1 of p (a contiguous view): pick without an index,
+    the extras shared with p (views of its arrays)."""
+    if not 0 <= start <= stop <= p.size:
+        raise IndexError(f"pick_range: rows {start} .. {stop} of {p.size}")
+    cdef Py_ssize_t m = stop - start
+    if not p.extras:
+        return Rows(m, p.n, p.base)
+    if p.single:
+        return Rows(m, p.n, p.base, None, p.indices[start:stop], True)
+    ptr = p.indptr
+    return Rows(m, p.n, p.base, ptr[start:stop + 1] - ptr[start],
+                p.indices[ptr[start]:ptr[stop]])
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def union(Rows a, Rows b):

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fasttape._array_sets import (PairBuffer, combine, empty_rows, identity_rows,
-                                  pick, shared_rows, union, union_of)
+                                  pick, pick_range, shared_rows, union, union_of)
 from fasttape._optable import dependence, expanded, interactions
 from fasttape._sparsity import (DEP_P, DEP_Q, FORM_ARRAY, FORM_BINARY, FORM_CV,
                                 FORM_NONE, FORM_SELECT, FORM_UNARY, FORM_VC, SEC_PP,
@@ -192,7 +192,9 @@ class _Walk:
 
     def mark(self, o, positions):
         """Operand o's values at positions (None: all) are live."""
-        if positions is not None:
+        if type(positions) is slice:               # (a contiguous range, not empty)
+            pass
+        elif positions is not None:
             positions = np.asarray(positions, dtype=np.int64)
             if not positions.size:
                 return
@@ -250,6 +252,8 @@ class _Walk:
             self.mark(ops[0], index if every else index[live])
         elif aop == AOP_STRIDED:
             index = self.strided_index(info, r)
+            if type(index) is slice and not every:
+                index = np.arange(index.start, index.stop, dtype=np.int64)
             self.mark(ops[0], index if every else index[live])
         elif aop == AOP_SCATTER:
             index = np.asarray(info.index)[:ops[0].size]
@@ -329,8 +333,12 @@ class _Walk:
             np.asarray(info.index)[:info.size], dtype=np.int64))
 
     def strided_index(self, info, r):
+        """The operand position behind each value of a strided view; a slice when
+        they are a contiguous range (x[1:] of a vector: picked as a view)."""
         def compute():
             g = info.layout
+            if len(g.shape) == 1 and tuple(g.strides) == (1,) and g.shape[0]:
+                return slice(g.offset, g.offset + g.shape[0])
             return _strided_index(g.shape, g.strides, g.offset)
         return self.cached("strided", r, compute)
 
@@ -426,7 +434,10 @@ class _Walk:
         if aop == AOP_GATHER:
             return pick(self.operand(ops[0]), self.gather_index(info, r))
         if aop == AOP_STRIDED:
-            return pick(self.operand(ops[0]), self.strided_index(info, r))
+            index = self.strided_index(info, r)
+            if type(index) is slice:
+                return pick_range(self.operand(ops[0]), index.start, index.stop)
+            return pick(self.operand(ops[0]), index)
         if aop == AOP_SCATTER:
             x = self.operand(ops[0])
             index = np.ascontiguousarray(np.asarray(info.index)[:x.size], dtype=np.int64)

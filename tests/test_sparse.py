@@ -411,6 +411,7 @@ def test_star_plan_is_star_coloring_then_star_reads():
     lambda x: (fnp.sum(x[:3]) + x[3]) * x[4] + fnp.sum(x ** 3),   # a sum read by a product
     lambda x: fnp.sum(x[:3] ** 2) + fnp.sum(x[2:]) + x[0] * x[1],  # sums only at the end
     lambda x: fnp.sin(fnp.sum(x[1:] * 2.0) + 1.0) + x[0] ** 2,      # a chain into a sin
+    lambda x: fnp.sum((x[1:4] ** 3)[1:]) + x[0],     # a range of a range, part live
 ])
 def test_hessian_patterns_with_sets_that_nothing_reads(f):
     """Sets that no second-order node reads are not made (ScalarSets.find_needed);

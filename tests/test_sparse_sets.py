@@ -11,7 +11,7 @@ import pytest
 import fasttape
 import fasttape.numpy as fnp
 from fasttape._array_sets import (PairBuffer, Rows, combine, empty_rows, identity_rows,
-                                  pick, shared_rows, union, union_of)
+                                  pick, pick_range, shared_rows, union, union_of)
 
 N = 9          # columns of the random patterns
 
@@ -105,6 +105,23 @@ def test_pairs_of_two_patterns_match_dense(kind_a, kind_b):
             assert (np.diff(row) > 0).all()
             got[i, row] = True
         assert (got == expected).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pick_range_is_pick_of_the_range(kind):
+    rng = np.random.default_rng(30 + KINDS.index(kind))
+    for _ in range(10):
+        p = random_rows(rng, 7, kind)
+        start = int(rng.integers(0, 8))
+        stop = int(rng.integers(start, 8))
+        got = pick_range(p, start, stop)
+        assert got.size == stop - start
+        assert (dense(got) == dense(p)[start:stop]).all()
+        assert (dense(got) == dense(pick(p, np.arange(start, stop)))).all()
+    with pytest.raises(IndexError, match="pick_range"):
+        pick_range(identity_rows(4, 0, 4), 2, 5)
+    with pytest.raises(IndexError, match="pick_range"):
+        pick_range(identity_rows(4, 0, 4), 3, 2)
 
 
 def test_pair_forms_build_one_pattern():
