@@ -183,6 +183,10 @@ cdef tuple star_coloring_of_checked(const int64_t[::1] indptr,
             if e >= 0:
                 near_count[indptr[w] + e] += 1
             else:
+                if n_near[w] >= indptr[w + 1] - indptr[w]:
+                    # (w's colours outnumber its row: only a pattern that is not
+                    # symmetric gets here, and would write past w's entries)
+                    raise ValueError("the pattern is not symmetric")
                 e = indptr[w] + n_near[w]
                 near_colour[e] = <int32_t>c
                 near_count[e] = 1
@@ -297,6 +301,8 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
             if b >= 0:
                 join(parent, e, near_edge[indptr[w] + b])
             else:
+                if n_near[w] >= indptr[w + 1] - indptr[w]:
+                    raise ValueError("the pattern is not symmetric")   # (as above)
                 b = indptr[w] + n_near[w]
                 near_colour[b] = <int32_t>c
                 near_edge[b] = e
