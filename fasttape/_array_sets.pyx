@@ -61,6 +61,8 @@ cdef class Rows:
     cdef object _indptr              # int64 (size + 1); made when asked, if single
     cdef readonly object indices     # int32, or None
     cdef object _extras_union        # the union of all values' extras, once asked
+    cdef bint _checked               # every extra column known within 0 .. n - 1 (by
+                                     # extras_union)
 
     def __init__(self, Py_ssize_t size, Py_ssize_t n, base, indptr=None, indices=None,
                  bint single=False):
@@ -384,6 +386,7 @@ cdef object extras_union(Rows p, positions):
             p._extras_union = p.indices
         else:
             p._extras_union = union_rows(p._indptr, p.indices, p.n, None)
+        p._checked = True                 # (both ways check every column)
     return p._extras_union
 
 
@@ -465,21 +468,31 @@ cdef class PairBuffer:
         if x.shape[0] and y.shape[0]:
             self.blocks.append((x, y))
 
-    @cython.boundscheck(False)
-    @cython.wraparound(False)
+    cdef void append_block(self, x, y):
+        """add_block of checked int32 arrays."""
+        if len(x) and len(y):
+            self.blocks.append((x, y))
+
     def add_diagonal(self, columns):
         """The pairs (c, c) for c in columns."""
-        cdef const int32_t[::1] c = np.ascontiguousarray(columns, dtype=np.int32)
+        c = np.ascontiguousarray(columns, dtype=np.int32)
+        self.check(c)
+        self.set_diagonal(c)
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef int set_diagonal(self, const int32_t[::1] c) except -1:
+        """add_diagonal of checked columns."""
         cdef Py_ssize_t k
         cdef uint8_t[::1] flag
-        self.check(c)
         if not c.shape[0]:
-            return
+            return 0
         if self.diagonal is None:
             self.diagonal = np.zeros(self.n, dtype=np.uint8)
         flag = self.diagonal
         for k in range(c.shape[0]):
             flag[c[k]] = 1
+        return 0
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -513,15 +526,16 @@ cdef class PairBuffer:
         if live is not None:
             positions = np.ascontiguousarray(live, dtype=np.int64)
             check_index(positions, a.size, "add_rows")
-        self.add_block(a.base, b.base)
-        if a.base.shape[0] and b.extras:
-            self.add_block(a.base, extras_union(b, positions))
+        self.add_block(a.base, b.base)        # (checks both bases; the extras' unions
+        if a.base.shape[0] and b.extras:      # are checked by extras_union)
+            self.append_block(a.base, extras_union(b, positions))
         if a is not b and b.base.shape[0] and a.extras:
-            self.add_block(extras_union(a, positions), b.base)
+            self.append_block(extras_union(a, positions), b.base)
         if not a.extras or not b.extras:
             return
         if a is b and a.single:               # one column per value: the diagonal
-            self.add_diagonal(a.indices if positions is None
+            extras_union(a, None)             # (checks a's columns once, and is kept)
+            self.set_diagonal(a.indices if positions is None
                               else a.indices.take(positions))
             return
         self.add_extras(a, b, positions)

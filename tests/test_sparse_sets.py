@@ -198,6 +198,15 @@ def test_bad_positions_and_shapes_are_refused():
         pairs.add_block(np.array([4], dtype=np.int32), np.array([0], dtype=np.int32))
     with pytest.raises(IndexError, match="add_rows"):
         pairs.add_rows(x, x, np.array([7]))
+    # columns out of range in the extras (the diagonal, a block with a base) or in
+    # a base: refused before C writes with them
+    bad = Rows(2, 4, np.zeros(0, dtype=np.int32), None, np.array([1, 5], dtype=np.int32),
+               True)
+    shared = shared_rows(np.array([0], dtype=np.int32), 2, 4)
+    for a, b in ((bad, bad), (shared, bad), (bad, shared),
+                 (shared_rows(np.array([6], dtype=np.int32), 2, 4), shared)):
+        with pytest.raises(IndexError, match="column"):
+            PairBuffer(4).add_rows(a, b)
 
 
 # -- programs whose values share a broadcast set ---------------------------------------
