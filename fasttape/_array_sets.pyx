@@ -128,9 +128,14 @@ def identity_rows(Py_ssize_t size, Py_ssize_t first, Py_ssize_t n):
 @cython.wraparound(False)
 def check_index(const int64_t[::1] index, Py_ssize_t bound, str what):
     cdef Py_ssize_t k
-    for k in range(index.shape[0]):
-        if not 0 <= index[k] < bound:
-            raise IndexError(f"{what}: position {index[k]} of {bound}")
+    cdef int64_t low = 0, high = 0
+    if index.shape[0]:
+        low = high = index[0]
+    for k in range(index.shape[0]):          # (a loop that vectorises; then the culprit)
+        low = min(low, index[k])
+        high = max(high, index[k])
+    if low < 0 or high >= bound:
+        raise IndexError(f"{what}: position {low if low < 0 else high} of {bound}")
 
 
 def merge_sets(x, y):
@@ -452,9 +457,14 @@ cdef class PairBuffer:
     @cython.wraparound(False)
     cdef int check(self, const int32_t[::1] x) except -1:
         cdef Py_ssize_t k
-        for k in range(x.shape[0]):
-            if not 0 <= x[k] < self.n:
-                raise IndexError(f"pair column {x[k]} of {self.n}")
+        cdef int32_t low = 0, high = 0
+        if x.shape[0]:
+            low = high = x[0]
+        for k in range(x.shape[0]):          # (as check_index)
+            low = min(low, x[k])
+            high = max(high, x[k])
+        if low < 0 or high >= self.n:
+            raise IndexError(f"pair column {low if low < 0 else high} of {self.n}")
         return 0
 
     def add_block(self, x, y):

@@ -108,14 +108,23 @@ def check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, Py_ssize_t 
     """Raise ValueError unless (indptr, indices) is a CSR pattern over n_cols columns
     (the colourings index their arrays by it unchecked)."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, a
+    cdef bint decreases = False
+    cdef int32_t low = 0, high = 0
     if n < 0 or indptr[0] != 0 or indptr[n] != indices.shape[0]:
         raise ValueError("not a CSR pattern: indptr does not match indices")
+    # (loops without an exit, which the compiler vectorises; the culprit found after)
     for i in range(n):
-        if indptr[i + 1] < indptr[i]:
-            raise ValueError("not a CSR pattern: indptr decreases")
+        decreases |= indptr[i + 1] < indptr[i]
+    if decreases:
+        raise ValueError("not a CSR pattern: indptr decreases")
+    if indices.shape[0]:
+        low = high = indices[0]
     for a in range(indices.shape[0]):
-        if not 0 <= indices[a] < n_cols:
-            raise ValueError(f"not a CSR pattern: column {indices[a]} of {n_cols}")
+        low = min(low, indices[a])
+        high = max(high, indices[a])
+    if low < 0 or high >= n_cols:
+        raise ValueError(f"not a CSR pattern: column {low if low < 0 else high} of "
+                         f"{n_cols}")
 
 
 @cython.boundscheck(False)
