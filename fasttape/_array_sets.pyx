@@ -401,12 +401,12 @@ cdef bint increasing(const int32_t[::1] x, Py_ssize_t n) noexcept:
     """Whether x is strictly increasing within 0 .. n - 1 (so a sorted set of those
     columns, without repeats)."""
     cdef Py_ssize_t k, m = x.shape[0]
+    cdef bint falls = False
     if m and not (x[0] >= 0 and x[m - 1] < n):
         return False
-    for k in range(1, m):
-        if x[k] <= x[k - 1]:
-            return False
-    return True
+    for k in range(1, m):                 # (no exit: a loop that vectorises)
+        falls |= x[k] <= x[k - 1]
+    return not falls
 
 
 def union_of(Rows p, live=None):
