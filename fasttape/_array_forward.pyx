@@ -15,7 +15,7 @@ from fasttape._array_helpers cimport (next_index1, next_index2, operand_tangents
                                       operand_values, pyfunc_inputs, pyfunc_output,
                                       step_partials)
 from fasttape._opmath cimport binary_partials, eval_binary, eval_unary, unary_partial
-from fasttape._opmath_helpers cimport sigmoid, times
+from fasttape._opmath_helpers cimport pow_dbase, sigmoid, times
 from fasttape._tape_storage cimport *
 from scipy.linalg.cython_blas cimport dgemm
 
@@ -256,6 +256,14 @@ cdef inline void binary_kernel(opcode_t sop, Py_ssize_t n, const double* a,
     elif sop == OP_POW_VV and sb == 0 and b[0] == 2.0:
         for k in range(n):
             y[k] = a[k * sa] * a[k * sa]
+    elif sop == OP_POW_VV and sb == 0 and b[0] == 3.0:
+        # (x**3 and x**4 by multiplication, as their derivatives' small_pow: within
+        # a rounding or two of libm's pow, at a twentieth of its cost)
+        for k in range(n):
+            y[k] = a[k * sa] * a[k * sa] * a[k * sa]
+    elif sop == OP_POW_VV and sb == 0 and b[0] == 4.0:
+        for k in range(n):
+            y[k] = (a[k * sa] * a[k * sa]) * (a[k * sa] * a[k * sa])
     else:
         for k in range(n):
             y[k] = eval_binary(sop, a[k * sa], b[k * sb])
@@ -377,6 +385,23 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
     cdef const int64_t* sb
     cdef int64_t counter[MAX_NDIM]
     if (na == n or na == 1) and (nb == n or nb == 1):
+        # (the common cases without the op's dispatch per value: sums and
+        # differences, a ** c elementwise)
+        if (sop == OP_ADD_VV or sop == OP_SUB_VV) and ta != NULL and tb != NULL:
+            if na == n and nb == n:
+                for k in range(n):
+                    ty[k] = ta[k] + tb[k] if sop == OP_ADD_VV else ta[k] - tb[k]
+                return
+            if na == n:
+                db = tb[0] if sop == OP_ADD_VV else -tb[0]
+                for k in range(n):
+                    ty[k] = ta[k] + db
+                return
+        if sop == OP_POW_VV and tb == NULL and na == n and nb == 1 and ta != NULL:
+            db = b[0]
+            for k in range(n):
+                ty[k] = times(pow_dbase(a[k], db), ta[k])
+            return
         for k in range(n):
             ka = k if na == n else 0
             kb = k if nb == n else 0

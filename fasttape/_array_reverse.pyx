@@ -530,6 +530,15 @@ cdef inline double* operand_adjoint_tangents(TapeStorage t, Operand* o) noexcept
 
 cdef int array_second_order_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     cdef ArrayNode* n = &t.anodes[r]
+    if n.aop == AOP_LEAF or n.aop == AOP_MASK:
+        return 0
+    if array_reverse_c(t, r) < 0:
+        return -1
+    return array_second_order_tangent_c(t, r)
+
+
+cdef int array_second_order_tangent_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
+    cdef ArrayNode* n = &t.anodes[r]
     cdef const double* g
     cdef const double* y
     cdef Operand* x
@@ -543,8 +552,6 @@ cdef int array_second_order_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
     cdef int status
     if n.aop == AOP_LEAF or n.aop == AOP_MASK:
         return 0
-    if array_reverse_c(t, r) < 0:
-        return -1
     swap_adjoint_buffers(t)
     status = array_reverse_c(t, r)
     swap_adjoint_buffers(t)
@@ -608,6 +615,18 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
     cdef int64_t counter[MAX_NDIM]
     cdef double daa, dab, dbb, sa, sb
     cdef bint constant_b = tb == NULL and gtb == NULL
+    cdef double p
+    if sop == OP_ADD_VV or sop == OP_SUB_VV:        # (no second partials)
+        return
+    if constant_b and sop == OP_POW_VV and geom == NULL and nb == 1 and na == n \
+            and ta != NULL and gta != NULL:
+        # a ** c elementwise (x**4): the exponent read once, the loop without the
+        # op's dispatch
+        p = b[0]
+        for k in range(n):
+            if g[k] != 0.0:
+                gta[k] += g[k] * curvature(pow_dbase_dbase(a[k], p), ta[k])
+        return
     if geom != NULL:
         ndim = geom.ndim
         for d in range(ndim):

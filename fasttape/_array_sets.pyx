@@ -14,17 +14,14 @@
 # the extras alone.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
+
+from fasttape._set_helpers cimport merge, sort_unique_row
 
 import numpy as np
 
 cimport cython
-
-
-cdef int compare_int32(const void* a, const void* b) noexcept nogil:
-    cdef int32_t x = (<const int32_t*>a)[0], y = (<const int32_t*>b)[0]
-    return (x > y) - (x < y)
 
 
 cdef struct Buffer:
@@ -54,61 +51,6 @@ cdef object to_array(const int32_t* data, Py_ssize_t count):
     return out
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef void sort_unique_row(int32_t* row, Py_ssize_t count, int64_t* stamp, int64_t mark,
-                          Py_ssize_t n) noexcept:
-    """Sort row (count distinct columns, each stamped `mark`): by qsort when short,
-    by a scan of the stamps when the row is a good part of all n columns."""
-    cdef Py_ssize_t c, k = 0, i, j
-    cdef int32_t v
-    if count < 2:
-        return
-    if count <= 16:                                # (insertion sort)
-        for i in range(1, count):
-            v = row[i]
-            j = i - 1
-            while j >= 0 and row[j] > v:
-                row[j + 1] = row[j]
-                j -= 1
-            row[j + 1] = v
-        return
-    if count * 8 < n:
-        qsort(row, count, sizeof(int32_t), compare_int32)
-        return
-    for c in range(n):
-        if stamp[c] == mark:
-            row[k] = <int32_t>c
-            k += 1
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef void sort_unique_row32(int32_t* row, Py_ssize_t count, int32_t* stamp,
-                            int32_t mark, Py_ssize_t n) noexcept:
-    """sort_unique_row with int32 stamps."""
-    cdef Py_ssize_t c, k = 0, i, j
-    cdef int32_t v
-    if count < 2:
-        return
-    if count <= 16:
-        for i in range(1, count):
-            v = row[i]
-            j = i - 1
-            while j >= 0 and row[j] > v:
-                row[j + 1] = row[j]
-                j -= 1
-            row[j + 1] = v
-        return
-    if count * 8 < n:
-        qsort(row, count, sizeof(int32_t), compare_int32)
-        return
-    for c in range(n):
-        if stamp[c] == mark:
-            row[k] = <int32_t>c
-            k += 1
-
-
 cdef class Rows:
     """One sorted set of input columns (of n) per value of an array node (size
     values): base | extras[i] (see above)."""
@@ -119,6 +61,8 @@ cdef class Rows:
     cdef object _indptr              # int64 (size + 1); made when asked, if single
     cdef readonly object indices     # int32, or None
     cdef object _extras_union        # the union of all values' extras, once asked
+    cdef bint _checked               # every extra column known within 0 .. n - 1 (by
+                                     # extras_union)
 
     def __init__(self, Py_ssize_t size, Py_ssize_t n, base, indptr=None, indices=None,
                  bint single=False):
@@ -184,38 +128,14 @@ def identity_rows(Py_ssize_t size, Py_ssize_t first, Py_ssize_t n):
 @cython.wraparound(False)
 def check_index(const int64_t[::1] index, Py_ssize_t bound, str what):
     cdef Py_ssize_t k
-    for k in range(index.shape[0]):
-        if not 0 <= index[k] < bound:
-            raise IndexError(f"{what}: position {index[k]} of {bound}")
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef Py_ssize_t merge(const int32_t* x, Py_ssize_t nx, const int32_t* y, Py_ssize_t ny,
-                      int32_t* out) noexcept:
-    """The sorted union of sorted x and y into out; returns its length."""
-    cdef Py_ssize_t i = 0, j = 0, k = 0
-    while i < nx and j < ny:
-        if x[i] < y[j]:
-            out[k] = x[i]
-            i += 1
-        elif y[j] < x[i]:
-            out[k] = y[j]
-            j += 1
-        else:
-            out[k] = x[i]
-            i += 1
-            j += 1
-        k += 1
-    while i < nx:
-        out[k] = x[i]
-        i += 1
-        k += 1
-    while j < ny:
-        out[k] = y[j]
-        j += 1
-        k += 1
-    return k
+    cdef int64_t low = 0, high = 0
+    if index.shape[0]:
+        low = high = index[0]
+    for k in range(index.shape[0]):          # (a loop that vectorises; then the culprit)
+        low = min(low, index[k])
+        high = max(high, index[k])
+    if low < 0 or high >= bound:
+        raise IndexError(f"{what}: position {low if low < 0 else high} of {bound}")
 
 
 def merge_sets(x, y):
@@ -288,6 +208,21 @@ def pick(Rows p, const int64_t[::1] index):
             at += 1
         op[k + 1] = at
     return Rows(m, p.n, p.base, indptr, indices)
+
+
+def pick_range(Rows p, Py_ssize_t start, Py_ssize_t stop):
+    """The rows start .. stop - 1 of p (a contiguous view): pick without an index,
+    the extras shared with p (views of its arrays)."""
+    if not 0 <= start <= stop <= p.size:
+        raise IndexError(f"pick_range: rows {start} .. {stop} of {p.size}")
+    cdef Py_ssize_t m = stop - start
+    if not p.extras:
+        return Rows(m, p.n, p.base)
+    if p.single:
+        return Rows(m, p.n, p.base, None, p.indices[start:stop], True)
+    ptr = p.indptr
+    return Rows(m, p.n, p.base, ptr[start:stop + 1] - ptr[start],
+                p.indices[ptr[start]:ptr[stop]])
 
 
 @cython.boundscheck(False)
@@ -374,7 +309,7 @@ def combine_csr(const int64_t[::1] ptr, const int32_t[::1] ix, Py_ssize_t n,
                         b.data[b.count] = <int32_t>c
                         b.count += 1
             if f[t + 1] - f[t] > 1:                 # (one row alone is sorted)
-                sort_unique_row(b.data + start, b.count - start, &stamp[0], t, n)
+                sort_unique_row(b.data + start, b.count - start, &stamp[0], <int64_t>t, n)
             op[t + 1] = b.count
         return indptr, to_array(b.data, b.count), covered
     finally:
@@ -452,8 +387,26 @@ cdef object extras_union(Rows p, positions):
     if positions is not None:
         return union_rows(p._indptr, p.indices, p.n, positions)
     if p._extras_union is None:
-        p._extras_union = union_rows(p._indptr, p.indices, p.n, None)
+        if p.single and increasing(p.indices, p.n):     # (an input array, a slice of it)
+            p._extras_union = p.indices
+        else:
+            p._extras_union = union_rows(p._indptr, p.indices, p.n, None)
+        p._checked = True                 # (both ways check every column)
     return p._extras_union
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef bint increasing(const int32_t[::1] x, Py_ssize_t n) noexcept:
+    """Whether x is strictly increasing within 0 .. n - 1 (so a sorted set of those
+    columns, without repeats)."""
+    cdef Py_ssize_t k, m = x.shape[0]
+    cdef bint falls = False
+    if m and not (x[0] >= 0 and x[m - 1] < n):
+        return False
+    for k in range(1, m):                 # (no exit: a loop that vectorises)
+        falls |= x[k] <= x[k - 1]
+    return not falls
 
 
 def union_of(Rows p, live=None):
@@ -469,14 +422,21 @@ def union_of(Rows p, live=None):
 
 cdef class PairBuffer:
     """The Hessian pattern's (row, column) pairs, gathered and then built into a
-    symmetric CSR pattern (each pair with its mirror, repeats dropped)."""
+    symmetric CSR pattern (each pair with its mirror, repeats dropped). Pairs are
+    kept in the form they come in, so that none is written twice before the build:
+    single pairs, blocks x x y (the sets kept, not their products) and diagonal
+    entries (one flag per column)."""
     cdef Buffer rows, cols
+    cdef list blocks                 # (x, y) int32 arrays, each checked
+    cdef object diagonal             # uint8 flags (n), or None
     cdef readonly Py_ssize_t n
 
     def __cinit__(self, Py_ssize_t n):
         self.n = n
         self.rows.data, self.rows.count, self.rows.capacity = NULL, 0, 0
         self.cols.data, self.cols.count, self.cols.capacity = NULL, 0, 0
+        self.blocks = []
+        self.diagonal = None
 
     def __dealloc__(self):
         free(self.rows.data)
@@ -484,35 +444,65 @@ cdef class PairBuffer:
 
     @property
     def count(self):
-        return self.rows.count
+        """The number of pairs gathered (a block counting its products, a diagonal
+        flag one)."""
+        cdef Py_ssize_t total = self.rows.count
+        for x, y in self.blocks:
+            total += len(x) * len(y)
+        if self.diagonal is not None:
+            total += int(np.count_nonzero(self.diagonal))
+        return total
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
     cdef int check(self, const int32_t[::1] x) except -1:
         cdef Py_ssize_t k
-        for k in range(x.shape[0]):
-            if not 0 <= x[k] < self.n:
-                raise IndexError(f"pair column {x[k]} of {self.n}")
+        cdef int32_t low = 0, high = 0
+        if x.shape[0]:
+            low = high = x[0]
+        for k in range(x.shape[0]):          # (as check_index)
+            low = min(low, x[k])
+            high = max(high, x[k])
+        if low < 0 or high >= self.n:
+            raise IndexError(f"pair column {low if low < 0 else high} of {self.n}")
         return 0
+
+    def add_block(self, x, y):
+        """Every pair of x x y (int32 arrays, kept as they are: not to be changed
+        after)."""
+        x = np.ascontiguousarray(x, dtype=np.int32)
+        y = x if y is x else np.ascontiguousarray(y, dtype=np.int32)
+        self.check(x)
+        if y is not x:
+            self.check(y)
+        if x.shape[0] and y.shape[0]:
+            self.blocks.append((x, y))
+
+    cdef void append_block(self, x, y):
+        """add_block of checked int32 arrays."""
+        if len(x) and len(y):
+            self.blocks.append((x, y))
+
+    def add_diagonal(self, columns):
+        """The pairs (c, c) for c in columns."""
+        c = np.ascontiguousarray(columns, dtype=np.int32)
+        self.check(c)
+        self.set_diagonal(c)
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
-    def add_block(self, const int32_t[::1] x, const int32_t[::1] y):
-        """Every pair of x x y."""
-        cdef Py_ssize_t i, j, nx = x.shape[0], ny = y.shape[0], k
-        cdef int32_t* R
-        cdef int32_t* C
-        self.check(x)
-        self.check(y)
-        reserve(&self.rows, nx * ny)
-        reserve(&self.cols, nx * ny)
-        R, C, k = self.rows.data, self.cols.data, self.rows.count
-        for i in range(nx):
-            for j in range(ny):
-                R[k] = x[i]
-                C[k] = y[j]
-                k += 1
-        self.rows.count = self.cols.count = k
+    cdef int set_diagonal(self, const int32_t[::1] c) except -1:
+        """add_diagonal of checked columns."""
+        cdef Py_ssize_t k
+        cdef uint8_t[::1] flag
+        if not c.shape[0]:
+            return 0
+        if self.diagonal is None:
+            self.diagonal = np.zeros(self.n, dtype=np.uint8)
+        flag = self.diagonal
+        for k in range(c.shape[0]):
+            flag[c[k]] = 1
+        return 0
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -546,16 +536,17 @@ cdef class PairBuffer:
         if live is not None:
             positions = np.ascontiguousarray(live, dtype=np.int64)
             check_index(positions, a.size, "add_rows")
-        self.add_block(a.base, b.base)
-        if a.base.shape[0] and b.extras:
-            self.add_block(a.base, extras_union(b, positions))
+        self.add_block(a.base, b.base)        # (checks both bases; the extras' unions
+        if a.base.shape[0] and b.extras:      # are checked by extras_union)
+            self.append_block(a.base, extras_union(b, positions))
         if a is not b and b.base.shape[0] and a.extras:
-            self.add_block(extras_union(a, positions), b.base)
+            self.append_block(extras_union(a, positions), b.base)
         if not a.extras or not b.extras:
             return
         if a is b and a.single:               # one column per value: the diagonal
-            diagonal = a.indices if positions is None else a.indices.take(positions)
-            self.add_pairs(diagonal, diagonal)
+            extras_union(a, None)             # (checks a's columns once, and is kept)
+            self.set_diagonal(a.indices if positions is None
+                              else a.indices.take(positions))
             return
         self.add_extras(a, b, positions)
 
@@ -600,23 +591,44 @@ cdef class PairBuffer:
         """The symmetric pattern of the pairs and their mirrors: CSR (indptr int64,
         indices int32), each row sorted, no repeats."""
         cdef Py_ssize_t n = self.n, K = self.rows.count, k, i, r, c, w = 0, start, end
-        cdef Py_ssize_t row_start = 0
+        cdef Py_ssize_t row_start = 0, total = 0, nx, ny
         cdef int32_t* R = self.rows.data
         cdef int32_t* C = self.cols.data
+        cdef const int32_t[::1] bx
+        cdef const int32_t[::1] by
+        cdef const uint8_t[::1] flag
+        cdef bint has_diagonal = self.diagonal is not None, mirrored
+        if has_diagonal:
+            flag = self.diagonal
         # f: counts at f[r + 2], then write cursors at f[r + 1]; after the fill f[i] is
         # row i's start in the bucket, then (rewritten row by row) in the output
         offsets = np.zeros(n + 2, dtype=np.int64)
         cdef int64_t[::1] f = offsets
-        stamps = np.full(max(n, 1), -1, dtype=np.int32)
-        cdef int32_t[::1] stamp = stamps
-        buckets = np.empty(max(2 * K, 1), dtype=np.int32)
-        cdef int32_t[::1] bucket = buckets
         for k in range(K):
             f[R[k] + 2] += 1
             if C[k] != R[k]:
                 f[C[k] + 2] += 1
+        # a block x x y: row x[i] gets y, row y[j] gets x (a block of one set against
+        # itself, once)
+        for x, y in self.blocks:
+            bx, by = x, y
+            nx, ny = bx.shape[0], by.shape[0]
+            mirrored = x is not y
+            for k in range(nx):
+                f[bx[k] + 2] += ny
+            if mirrored:
+                for k in range(ny):
+                    f[by[k] + 2] += nx
+        if has_diagonal:
+            for i in range(n):
+                f[i + 2] += flag[i]
         for i in range(n):
             f[i + 2] += f[i + 1]
+        total = f[n + 1]
+        stamps = np.full(max(n, 1), -1, dtype=np.int32)
+        cdef int32_t[::1] stamp = stamps
+        buckets = np.empty(max(total, 1), dtype=np.int32)
+        cdef int32_t[::1] bucket = buckets
         for k in range(K):
             r, c = R[k], C[k]
             bucket[f[r + 1]] = <int32_t>c
@@ -624,6 +636,26 @@ cdef class PairBuffer:
             if c != r:
                 bucket[f[c + 1]] = <int32_t>r
                 f[c + 1] += 1
+        for x, y in self.blocks:
+            bx, by = x, y
+            nx, ny = bx.shape[0], by.shape[0]
+            mirrored = x is not y
+            for k in range(nx):
+                r = bx[k]
+                for i in range(ny):
+                    bucket[f[r + 1] + i] = by[i]
+                f[r + 1] += ny
+            if mirrored:
+                for k in range(ny):
+                    r = by[k]
+                    for i in range(nx):
+                        bucket[f[r + 1] + i] = bx[i]
+                    f[r + 1] += nx
+        if has_diagonal:
+            for i in range(n):
+                if flag[i]:
+                    bucket[f[i + 1]] = <int32_t>i
+                    f[i + 1] += 1
         # (f[i + 1] is now row i's end in the bucket; rows compacted in place)
         for i in range(n):
             start, end = w, f[i + 1]
@@ -634,6 +666,6 @@ cdef class PairBuffer:
                     bucket[w] = <int32_t>c
                     w += 1
             row_start = end
-            sort_unique_row32(&bucket[0] + start, w - start, &stamp[0], <int32_t>i, n)
+            sort_unique_row(&bucket[0] + start, w - start, &stamp[0], <int32_t>i, n)
             f[i + 1] = w
         return offsets[:n + 1], buckets[:w]

@@ -40,16 +40,21 @@ cdef tuple start_coloring(Py_ssize_t n, const int64_t[::1] order, str vertex):
     return np.full(n, -1, dtype=np.int32), np.full(n + 1, -1, dtype=np.int64)
 
 
-cdef inline Py_ssize_t next_in_order(const int64_t[::1] order, Py_ssize_t k,
-                                     const int32_t[::1] color, str vertex) except -1:
+# (the helpers called per vertex take pointers: a memoryview argument costs two atomic
+# reference counts a call, most of a colouring of an arrowhead's leaves)
+
+cdef inline Py_ssize_t next_in_order(const int64_t* order, Py_ssize_t k,
+                                     const int32_t* color, Py_ssize_t n,
+                                     bint columns) except -1:
     """order[k], the next vertex to colour, checked: one of the n, not coloured yet."""
     cdef Py_ssize_t v = order[k]
-    if not 0 <= v < color.shape[0] or color[v] >= 0:
-        raise ValueError(f"order must list every {vertex} once")
+    if not 0 <= v < n or color[v] >= 0:
+        raise ValueError(f"order must list every {'column' if columns else 'vertex'} "
+                         f"once")
     return v
 
 
-cdef inline Py_ssize_t first_free(const int64_t[::1] mark, Py_ssize_t v) noexcept:
+cdef inline Py_ssize_t first_free(const int64_t* mark, Py_ssize_t v) noexcept:
     """The smallest colour not forbidden for vertex v."""
     cdef Py_ssize_t c = 0
     while mark[c] == v:
@@ -70,11 +75,15 @@ def column_coloring(const int64_t[::1] row_ptr, const int32_t[::1] row_cols,
     row_cols) and by columns (col_ptr, col_rows), coloured in `order`: columns that
     share a row differ."""
     cdef Py_ssize_t n = col_ptr.shape[0] - 1, k, j, r, a, c
+    check_csr(row_ptr, row_cols, n)
+    check_csr(col_ptr, col_rows, row_ptr.shape[0] - 1)
     colors, forbidden = start_coloring(n, order, "column")
-    cdef int32_t[::1] color = colors
-    cdef int64_t[::1] mark = forbidden
+    cdef int32_t[::1] color_view = colors
+    cdef int64_t[::1] mark_view = forbidden
+    cdef int32_t* color = &color_view[0] if n else NULL
+    cdef int64_t* mark = &mark_view[0]
     for k in range(n):
-        j = next_in_order(order, k, color, "column")
+        j = next_in_order(&order[0], k, color, n, True)
         for a in range(col_ptr[j], col_ptr[j + 1]):
             r = col_rows[a]
             for c in range(row_ptr[r], row_ptr[r + 1]):
@@ -99,14 +108,23 @@ def check_csr(const int64_t[::1] indptr, const int32_t[::1] indices, Py_ssize_t 
     """Raise ValueError unless (indptr, indices) is a CSR pattern over n_cols columns
     (the colourings index their arrays by it unchecked)."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, a
+    cdef bint decreases = False
+    cdef int32_t low = 0, high = 0
     if n < 0 or indptr[0] != 0 or indptr[n] != indices.shape[0]:
         raise ValueError("not a CSR pattern: indptr does not match indices")
+    # (loops without an exit, which the compiler vectorises; the culprit found after)
     for i in range(n):
-        if indptr[i + 1] < indptr[i]:
-            raise ValueError("not a CSR pattern: indptr decreases")
+        decreases |= indptr[i + 1] < indptr[i]
+    if decreases:
+        raise ValueError("not a CSR pattern: indptr decreases")
+    if indices.shape[0]:
+        low = high = indices[0]
     for a in range(indices.shape[0]):
-        if not 0 <= indices[a] < n_cols:
-            raise ValueError(f"not a CSR pattern: column {indices[a]} of {n_cols}")
+        low = min(low, indices[a])
+        high = max(high, indices[a])
+    if low < 0 or high >= n_cols:
+        raise ValueError(f"not a CSR pattern: column {low if low < 0 else high} of "
+                         f"{n_cols}")
 
 
 @cython.boundscheck(False)
@@ -115,12 +133,25 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
                   const int64_t[::1] order):
     """Star colouring (colours 0, 1, ...) of the adjacency graph of a symmetric
     pattern (CSR; diagonal entries are ignored), vertices coloured in `order`."""
+    check_csr(indptr, indices, indptr.shape[0] - 1)
+    return star_coloring_of_checked(indptr, indices, order)[0]
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef tuple star_coloring_of_checked(const int64_t[::1] indptr,
+                                    const int32_t[::1] indices,
+                                    const int64_t[::1] order):
+    """star_coloring of a checked pattern: (colours, the colours around each vertex
+    as (near_colours, near_counts, n_nears): vertex v's at indptr[v] ...
+    indptr[v] + n_nears[v], each colour of v's neighbours and how many have it)."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, x, c
     cdef int32_t cw
-    check_csr(indptr, indices, n)
     colors, forbidden = start_coloring(n, order, "vertex")
-    cdef int32_t[::1] color = colors
-    cdef int64_t[::1] mark = forbidden
+    cdef int32_t[::1] color_view = colors
+    cdef int64_t[::1] mark_view = forbidden
+    cdef int32_t* color = &color_view[0] if n else NULL
+    cdef int64_t* mark = &mark_view[0]
     # the colours around each vertex: entries at indptr[v] ... indptr[v] + n_near[v]
     cdef Py_ssize_t nnz = indptr[n]
     cdef int32_t[::1] near_colours = per_entry(nnz, np.int32)
@@ -132,7 +163,7 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int32_t* near_witness = &near_witnesses[0]
     cdef int32_t* n_near = &n_nears[0]
     for k in range(n):
-        v = next_in_order(order, k, color, "vertex")
+        v = next_in_order(&order[0], k, color, n, False)
         for a in range(indptr[v], indptr[v + 1]):
             w = indices[a]
             if w == v:
@@ -161,12 +192,16 @@ def star_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
             if e >= 0:
                 near_count[indptr[w] + e] += 1
             else:
+                if n_near[w] >= indptr[w + 1] - indptr[w]:
+                    # (w's colours outnumber its row: only a pattern that is not
+                    # symmetric gets here, and would write past w's entries)
+                    raise ValueError("the pattern is not symmetric")
                 e = indptr[w] + n_near[w]
                 near_colour[e] = <int32_t>c
                 near_count[e] = 1
                 near_witness[e] = <int32_t>v
                 n_near[w] += 1
-    return colors
+    return colors, near_colours.base, near_counts.base, n_nears.base
 
 
 # acyclic_coloring: a distance-1 colouring in which every cycle uses at least three
@@ -209,11 +244,14 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef Py_ssize_t n = indptr.shape[0] - 1, k, v, a, b, w, e, c, root, n_tree
     cdef int32_t cw
     cdef int64_t stamp = 0
+    check_csr(indptr, indices, n)
     colors, forbidden = start_coloring(n, order, "vertex")
     if edge_of.shape[0] != indices.shape[0]:
         raise ValueError("edge_of must name the edge of every entry")
-    cdef int32_t[::1] color = colors
-    cdef int64_t[::1] mark = forbidden
+    cdef int32_t[::1] color_view = colors
+    cdef int64_t[::1] mark_view = forbidden
+    cdef int32_t* color = &color_view[0] if n else NULL
+    cdef int64_t* mark = &mark_view[0]
     cdef Py_ssize_t nnz = indptr[n]
     # near_colour/near_edge at indptr[w] ...: colour k next to w and one edge to it
     cdef int32_t[::1] near_colours = per_entry(nnz, np.int32)
@@ -233,7 +271,7 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
         parent[a] = a
         seen[a] = -1
     for k in range(n):
-        v = next_in_order(order, k, color, "vertex")
+        v = next_in_order(&order[0], k, color, n, False)
         for a in range(indptr[v], indptr[v + 1]):
             w = indices[a]
             if w != v and color[w] >= 0:
@@ -272,6 +310,8 @@ def acyclic_coloring(const int64_t[::1] indptr, const int32_t[::1] indices,
             if b >= 0:
                 join(parent, e, near_edge[indptr[w] + b])
             else:
+                if n_near[w] >= indptr[w + 1] - indptr[w]:
+                    raise ValueError("the pattern is not symmetric")   # (as above)
                 b = indptr[w] + n_near[w]
                 near_colour[b] = <int32_t>c
                 near_edge[b] = e
@@ -360,13 +400,37 @@ def star_reads(const int64_t[::1] indptr, const int32_t[::1] indices,
     each entry (i, j) of the symmetric pattern, in CSR order: at B[i, colour j] when
     j's colour is alone among row i's columns, else at B[j, colour i] (the star
     property makes one of the two unmixed)."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i
     check_csr(indptr, indices, n)
     if colors.shape[0] != n:
         raise ValueError("a colour per vertex is needed")
     for i in range(n):
         if not 0 <= colors[i] < n_colors:
             raise ValueError(f"colour {colors[i]} of {n_colors}")
+    return reads_of_star(indptr, indices, colors, n_colors)
+
+
+def star_plan(const int64_t[::1] indptr, const int32_t[::1] indices,
+              const int64_t[::1] order):
+    """star_coloring then star_reads on one symmetric pattern, checked once:
+    (colours, number of colours, reads)."""
+    check_csr(indptr, indices, indptr.shape[0] - 1)
+    colors, near_colours, near_counts, n_nears = star_coloring_of_checked(
+        indptr, indices, order)
+    cdef Py_ssize_t n_colors = int(colors.max()) + 1 if colors.shape[0] else 0
+    return colors, n_colors, reads_of_star(indptr, indices, colors, max(n_colors, 1),
+                                           near_colours, near_counts, n_nears)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef reads_of_star(const int64_t[::1] indptr, const int32_t[::1] indices,
+                   const int32_t[::1] colors, Py_ssize_t n_colors,
+                   near_colours=None, near_counts=None, n_nears=None):
+    """star_reads on a checked pattern and colouring; with the colours around each
+    vertex that star_coloring_of_checked left, a row of few of them reads its counts
+    there (in one pass) rather than counting its columns' colours."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, a, j, e, m, found
     reads = np.empty(indices.shape[0], dtype=np.int64)
     counts = np.zeros(max(n_colors, 1), dtype=np.int64)
     stamps = np.full(max(n_colors, 1), -1, dtype=np.int64)   # (count[c] is row i's
@@ -374,7 +438,34 @@ def star_reads(const int64_t[::1] indptr, const int32_t[::1] indices,
     cdef int64_t[::1] count = counts
     cdef int64_t[::1] stamp = stamps
     cdef int32_t c
+    cdef bint near = near_colours is not None
+    cdef const int32_t[::1] near_colour
+    cdef const int32_t[::1] near_count
+    cdef const int32_t[::1] n_near
+    if near:
+        near_colour, near_count, n_near = near_colours, near_counts, n_nears
     for i in range(n):
+        if near and n_near[i] <= 8:
+            # (the diagonal's colour is alone in its row, a distance-1 colouring; any
+            # other column's colour is among the neighbours', with its count)
+            m = n_near[i]
+            for a in range(indptr[i], indptr[i + 1]):
+                j = indices[a]
+                c = colors[j]
+                if j == i:
+                    out[a] = i * n_colors + c
+                    continue
+                found = -1
+                for e in range(indptr[i], indptr[i] + m):
+                    if near_colour[e] == c:
+                        found = e
+                        break
+                if found < 0:          # (not symmetric: count the row's colours)
+                    break
+                out[a] = i * n_colors + c if near_count[found] == 1 else \
+                    j * n_colors + colors[i]
+            else:
+                continue
         for a in range(indptr[i], indptr[i + 1]):
             c = colors[indices[a]]
             if stamp[c] != i:

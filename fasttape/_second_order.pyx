@@ -3,12 +3,14 @@
 # and its tangent (second_order_sweep_c: one case per op, each the op table's first
 # and second partials from _opmath), array nodes by their steps (_array_reverse).
 
+from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from fasttape._array_reverse cimport array_second_order_c
-from fasttape._forward cimport prepare_tangents, run_tangent
+from fasttape._array_reverse cimport (array_reverse_c, array_second_order_c,
+                                      array_second_order_tangent_c)
+from fasttape._forward cimport prepare_tangents, run_tangent, tangent_sweep_c
 from fasttape._opmath cimport second_order_step
 from fasttape._reverse cimport prepare_sweep
 from fasttape._tape_storage cimport *
@@ -171,3 +173,195 @@ cdef object hessian_vector_arrays(TapeStorage t, Py_ssize_t output, list leaves,
             gradient.append(np.array([t.adjoints[<Py_ssize_t>index]]))
             product.append(np.array([t.adjoint_tangents[<Py_ssize_t>index]]))
     return np.concatenate(gradient), np.concatenate(product)
+
+
+# -- many directions in one pass: the columns of a compressed Hessian ------------------
+#
+# k directions share one replay, one gradient and one walk over the tape: the tangents
+# and the adjoints' tangents are k blocks each (of the slots, and of the array values),
+# in the tape's own buffers grown k-fold (kept, so later calls touch no new memory).
+# Each node is visited once: its adjoint step once, then its adjoint-tangent step for
+# each direction, the buffer pointers moved to that direction's blocks.
+
+cdef int second_order_sweep_many_c(TapeStorage t, Py_ssize_t node, Py_ssize_t k,
+                                   double* tangents, double* array_tangents,
+                                   double* adj_t, double* array_adj_t,
+                                   double* scratch) noexcept nogil:
+    """Forward over reverse from `node` along k directions at once (tangents swept,
+    adjoints and their tangents zeroed and the output seeded before): direction c's
+    tangents at tangents + c * n_slots and array_tangents + c * n_array_values, its
+    adjoint tangents likewise in adj_t and array_adj_t. The adjoints (the gradient)
+    are t.adjoints'. scratch (n_slots doubles) takes the adjoint contributions of the
+    scalar steps of directions after the first (the same again). Leaves t's tangent
+    and adjoint-tangent pointers at some direction's blocks: the caller puts them
+    back. Returns 0, or -1 with the error in t.sweep_error."""
+    cdef const opcode_t* ops = t.ops
+    cdef const index_t* arg0s = t.arg0s
+    cdef const index_t* arg1s = t.arg1s
+    cdef const double* values = t.values
+    cdef const double* constants = t.constants
+    cdef double* adj = t.adjoints
+    cdef Py_ssize_t i, c, S = t.n_slots, A = t.n_array_values
+    cdef double g, gt
+    cdef opcode_t op
+    for i in range(node, -1, -1):
+        op = ops[i]
+        if op == OP_ARRAY:
+            if t.anodes[arg0s[i]].aop == AOP_LEAF or t.anodes[arg0s[i]].aop == AOP_MASK:
+                continue
+            if array_reverse_c(t, arg0s[i]) < 0:
+                return -1
+            for c in range(k):
+                t.tangents = tangents + c * S
+                t.array_tangents = array_tangents + c * A
+                t.adjoint_tangents = adj_t + c * S
+                t.array_adjoint_tangents = array_adj_t + c * A
+                if array_second_order_tangent_c(t, arg0s[i]) < 0:
+                    return -1
+            continue
+        if op <= OP_CONST:
+            continue
+        g = adj[i]
+        for c in range(k):
+            gt = adj_t[c * S + i]
+            if g == 0.0 and gt == 0.0:
+                continue
+            # (the first direction adds the adjoints' terms; the others, the same
+            # again, go to scratch)
+            second_order_step(op, arg0s[i], arg1s[i], g, gt, values[i], values,
+                              constants, t.extras, tangents + c * S,
+                              adj if c == 0 else scratch, adj_t + c * S)
+    return 0
+
+
+cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
+                               const int64_t[::1] leaf_index,
+                               const uint8_t[::1] leaf_is_array, directions,
+                               Py_ssize_t output_anode):
+    """The Hessian of scalar slot `output` (or of array node output_anode, of one
+    value) times each row of directions ((k, N): flat over the leaves' values, in
+    order; leaf j is array node leaf_index[j] when leaf_is_array[j], else that
+    slot): an (N, k) array, column c the product with direction c. Every
+    hessian_vector_arrays product at once: one tangent sweep per direction, then
+    one reverse walk for all. NotImplementedError for Python-rule nodes."""
+    cdef const double[:, ::1] d = np.ascontiguousarray(directions, dtype=np.float64)
+    cdef Py_ssize_t k = d.shape[0], N = d.shape[1], n_leaves = leaf_index.shape[0]
+    cdef Py_ssize_t j, c, r, at = 0, size, index, S, A
+    cdef int status = 0
+    cdef double* tangents
+    cdef double* array_tangents
+    cdef double* adj_t
+    cdef double* array_adj_t
+    cdef ArrayNode* n
+    if leaf_is_array.shape[0] != n_leaves:
+        raise ValueError("one is_array flag per leaf")
+    for j in range(n_leaves):
+        index = leaf_index[j]
+        if leaf_is_array[j]:
+            if not (0 <= index < t.n_anodes and t.anodes[index].aop == AOP_LEAF):
+                raise ValueError(f"array node {index} is not an input of this tape")
+            at += t.anodes[index].size
+        else:
+            if not (0 <= index < t.n_slots and t.ops[index] == OP_LEAF):
+                raise ValueError(f"slot {index} is not an input of this tape")
+            at += 1
+    if at != N:
+        raise ValueError(f"directions of {N} values for leaves of {at}")
+    t.check_leaves_and_output([], output, output_anode)
+    for r in range(t.n_anodes):
+        if t.anodes[r].aop == AOP_PYFUNC:
+            raise NotImplementedError(
+                f"Hessian-vector products of traced code with an operation whose "
+                f"rules are Python ("
+                f"{getattr(t.keepalive[t.anodes[r].pyfunc], '__name__', '?')})"
+                f" are not computed in C; use fasttape.hvp")
+    out = np.zeros((N, k))
+    if k == 0:
+        return out
+    check_idle(t)
+    S, A = t.n_slots, t.n_array_values
+    # the tangents: k blocks, zeroed, then seeded
+    ensure_doubles(&t.tangents, &t.tangent_capacity, max(t.slot_capacity, k * S))
+    ensure_doubles(&t.array_tangents, &t.array_tangent_capacity, k * A)
+    tangents, array_tangents = t.tangents, t.array_tangents
+    memset(tangents, 0, <size_t>(k * S) * sizeof(double))
+    if A:
+        memset(array_tangents, 0, <size_t>(k * A) * sizeof(double))
+    at = 0
+    for j in range(n_leaves):
+        index = leaf_index[j]
+        if leaf_is_array[j]:
+            n = &t.anodes[index]
+            for c in range(k):
+                if n.size:
+                    memcpy(&array_tangents[c * A + n.adj], &d[c, at],
+                           <size_t>n.size * sizeof(double))
+            at += n.size
+        else:
+            for c in range(k):
+                tangents[c * S + index] = d[c, at]
+            at += 1
+    begin_sweep(t)
+    try:
+        with nogil:
+            for c in range(k):
+                t.tangents = tangents + c * S
+                t.array_tangents = array_tangents + c * A
+                status = tangent_sweep_c(t, 0, t.n_nodes)
+                if status < 0:
+                    break
+    finally:
+        t.tangents, t.array_tangents = tangents, array_tangents
+        t.sweeping = False
+    if status < 0:
+        error, t.sweep_error = t.sweep_error, None
+        raise error
+    # the adjoints (every block live and zeroed) and k + 1 blocks of their tangents
+    # (the last one the scratch of second_order_sweep_many_c)
+    prepare_sweep(t)
+    if A:
+        memset(t.array_adjoints, 0, <size_t>A * sizeof(double))
+    if t.n_anodes:
+        memset(t.array_adjoint_live, 1, <size_t>t.n_anodes)
+    ensure_doubles(&t.adjoint_tangents, &t.adjoint_tangent_capacity,
+                   max(t.adjoint_capacity, (k + 1) * S))
+    ensure_doubles(&t.array_adjoint_tangents, &t.array_adjoint_tangent_capacity,
+                   max(t.array_adjoint_capacity, k * A))
+    adj_t, array_adj_t = t.adjoint_tangents, t.array_adjoint_tangents
+    memset(adj_t, 0, <size_t>((k + 1) * S) * sizeof(double))
+    if A:
+        memset(array_adj_t, 0, <size_t>(k * A) * sizeof(double))
+    if output_anode >= 0:          # (checked by check_leaves_and_output)
+        t.array_adjoints[t.anodes[output_anode].adj] = 1.0
+        output = t.anodes[output_anode].node
+    else:
+        t.adjoints[output] = 1.0
+    begin_sweep(t)
+    try:
+        with nogil:
+            status = second_order_sweep_many_c(t, output, k, tangents, array_tangents,
+                                               adj_t, array_adj_t, adj_t + k * S)
+    finally:
+        t.tangents, t.array_tangents = tangents, array_tangents
+        t.adjoint_tangents, t.array_adjoint_tangents = adj_t, array_adj_t
+        t.sweeping = False
+    t.swept_epoch = t.epoch
+    t.swept_slot_end = output + 1
+    if status < 0:
+        error, t.sweep_error = t.sweep_error, None
+        raise error
+    cdef double[:, ::1] o = out
+    at = 0
+    for j in range(n_leaves):
+        index = leaf_index[j]
+        if leaf_is_array[j]:
+            n = &t.anodes[index]
+            for c in range(k):
+                for r in range(n.size):
+                    o[at + r, c] = array_adj_t[c * A + n.adj + r]
+            at += n.size
+        else:
+            for c in range(k):
+                o[at, c] = adj_t[c * S + index]
+            at += 1
+    return out

@@ -19,6 +19,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from fasttape._set_helpers cimport merge
 from fasttape._tape_storage cimport *
 
 # operand forms of a scalar op code (FORM_*), set by fasttape.sparsity from the op
@@ -55,6 +56,8 @@ cdef class ScalarSets:
     cdef Py_ssize_t* last_use    # node -> the last node reading it, or FOREVER
     cdef uint8_t* live           # node -> the Hessian's output depends on it (set by
                                  # set_live and live_run, backwards)
+    cdef uint8_t* needed         # node -> its set is read (by a second-order node's
+                                 # pairs, or to make such a set); NULL: every set
     cdef uint8_t form[256]
     cdef uint8_t dep[256]
     cdef uint8_t sec[256]
@@ -96,6 +99,7 @@ cdef class ScalarSets:
             self.set_of[i] = -1
             self.last_use[i] = -1
         memset(self.live, 0, n + 1)
+        self.needed = NULL
         self.find_last_uses()
 
     def __dealloc__(self):
@@ -110,6 +114,7 @@ cdef class ScalarSets:
         free(self.set_of)
         free(self.last_use)
         free(self.live)
+        free(self.needed)
         free(self.pair_rows)
         free(self.pair_cols)
         free(self.scratch)
@@ -183,6 +188,43 @@ cdef class ScalarSets:
             if q >= 0:
                 self.live[q] = 1
         return -1
+
+    def find_needed(self):
+        """For a Hessian, once liveness is known: which nodes' sets are read, backwards
+        from the second-order nodes that are live (their operands' sets make pairs)
+        through the nodes that make those sets. The operands of array nodes count as
+        read. run() then makes no set that nothing reads (a sum of sums at the
+        output, dead code)."""
+        cdef Py_ssize_t i, j, p, q
+        cdef opcode_t op
+        cdef ArrayNode* a
+        cdef Operand* o
+        if self.needed == NULL:
+            self.needed = <uint8_t*>malloc(self.n + 1)
+            if self.needed == NULL:
+                raise MemoryError()
+        memset(self.needed, 0, self.n + 1)
+        for i in range(self.n - 1, -1, -1):
+            op = self.t.ops[i]
+            if op == OP_ARRAY:
+                a = &self.t.anodes[self.t.arg0s[i]]
+                for j in range(a.n_operands):
+                    o = &self.t.operands[a.operand0 + j]
+                    if o.kind == OPERAND_SCALAR:
+                        self.needed[o.ref] = 1
+                continue
+            if not self.live[i] or not (self.sec[op] or self.needed[i]):
+                continue
+            self.operands(i, &p, &q)
+            if p >= 0:
+                self.needed[p] = 1
+            if q >= 0:
+                self.needed[q] = 1
+
+    def is_needed(self, Py_ssize_t node):
+        """Whether node's set is read (always, before find_needed)."""
+        self.t.check_slot(node)
+        return self.needed == NULL or bool(self.needed[node])
 
     def set_live(self, Py_ssize_t node):
         self.t.check_slot(node)
@@ -388,7 +430,8 @@ cdef class ScalarSets:
                         self.add_pairs(p, q, True)
                     if s & SEC_QQ and q >= 0:
                         self.add_pairs(q, q, False)
-            self.union_into(i, p, q)      # (after the pairs: it may extend p's set)
+            if self.needed == NULL or self.needed[i]:
+                self.union_into(i, p, q)  # (after the pairs: it may extend p's set)
             if p >= 0 and self.last_use[p] == i:
                 self.release(p)
             if q >= 0 and q != p and self.last_use[q] == i:
@@ -448,30 +491,3 @@ cdef class ScalarSets:
             memcpy(<void*><Py_ssize_t>cols.ctypes.data, self.pair_cols,
                    self.n_pairs * sizeof(int32_t))
         return rows, cols
-
-
-cdef Py_ssize_t merge(const int32_t* x, Py_ssize_t nx, const int32_t* y, Py_ssize_t ny,
-                      int32_t* out) noexcept:
-    """The sorted union of sorted x and y into out; returns its length."""
-    cdef Py_ssize_t i = 0, j = 0, k = 0
-    while i < nx and j < ny:
-        if x[i] < y[j]:
-            out[k] = x[i]
-            i += 1
-        elif y[j] < x[i]:
-            out[k] = y[j]
-            j += 1
-        else:
-            out[k] = x[i]
-            i += 1
-            j += 1
-        k += 1
-    while i < nx:
-        out[k] = x[i]
-        i += 1
-        k += 1
-    while j < ny:
-        out[k] = y[j]
-        j += 1
-        k += 1
-    return k

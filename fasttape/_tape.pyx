@@ -22,7 +22,8 @@ from fasttape._batched cimport (replay_array_gradients, replay_gradient_of_list,
                                 replay_gradients)
 from fasttape._forward cimport prepare_tangents, replay_in_place, run_tangent
 from fasttape._reverse cimport prepare_sweep, run_reverse, seed_and_sweep
-from fasttape._second_order cimport hessian_vector_arrays, hessian_vector_scalar
+from fasttape._second_order cimport (hessian_times_many, hessian_vector_arrays,
+                                     hessian_vector_scalar)
 
 # the op table's Python names, where fasttape has always imported them from
 from fasttape._tape_storage import (ARRAY_OP_TABLE, COMPARISON_NAMES, COMPILED_OP_CODES,
@@ -180,6 +181,19 @@ cdef class Tape(TapeStorage):
         in order. Returns (gradient, Hessian times direction), flat, in the same order.
         NotImplementedError for Python-rule nodes (no second derivatives in C)."""
         return hessian_vector_arrays(self, output, leaves, direction, output_anode)
+
+    def hessian_times_many(self, Py_ssize_t output, leaf_index, leaf_is_array,
+                           directions, Py_ssize_t output_anode=-1):
+        """The Hessian (of scalar slot `output`, or of array node output_anode of one
+        value) times each row of directions ((k, N), flat over the leaves' values):
+        (N, k). Leaf j is array node leaf_index[j] (int64) when leaf_is_array[j]
+        (uint8), else that slot; any tape (scalar or with array nodes). One tangent
+        sweep per direction and one reverse walk for all: the columns of
+        hessian_vector_arrays at once. NotImplementedError for Python-rule nodes."""
+        return hessian_times_many(self, output,
+                                  np.ascontiguousarray(leaf_index, dtype=np.int64),
+                                  np.ascontiguousarray(leaf_is_array, dtype=np.uint8),
+                                  directions, output_anode)
 
     # -- replay then sweep, many points (fasttape._batched) -----------------------
 

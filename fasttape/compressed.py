@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from fasttape._arrays import ArrayVariable, tangents_of
 from fasttape._coloring import (acyclic_coloring, acyclic_recover, column_coloring,
-                                star_coloring, star_reads)
+                                star_coloring, star_plan)
 from fasttape._containers import split_like
 from fasttape._recording import reverse_flat
 from fasttape._variable import Variable
@@ -25,7 +25,8 @@ from fasttape.sparsity import hessian_sparsity, jacobian_sparsity
 
 def largest_first(degrees):
     """Vertices by decreasing degree (ties in index order)."""
-    return np.argsort(-np.asarray(degrees, dtype=np.int64), kind="stable").astype(np.int64)
+    return np.argsort(-np.asarray(degrees, dtype=np.int64), kind="stable").astype(
+        np.int64, copy=False)
 
 
 def color_columns(pattern):
@@ -112,6 +113,8 @@ class HessianPlan:
         if coloring not in COLORINGS:
             raise ValueError(f"coloring must be one of {COLORINGS}, not {coloring!r}")
         self.coloring = coloring
+        self._seed_matrix = None
+        self.leaf_spec = None             # (the batched sweeps' leaves, once asked)
         # (a pattern from fasttape.sparsity is kept as it is: canonical, flagged so)
         self.pattern = pattern if type(pattern) is sp.csr_matrix else \
             sp.csr_matrix(pattern)
@@ -120,19 +123,24 @@ class HessianPlan:
         n = self.pattern.shape[0]
         if coloring == "acyclic":
             self.colors = color_acyclic(self.pattern)
-        else:
-            self.colors = color_star(self.pattern)
-        self.n_colors = int(self.colors.max()) + 1 if n else 0
-        if coloring == "acyclic":
+            self.n_colors = int(self.colors.max()) + 1 if n else 0
             self.mirror = _mirror(self.pattern)
             return
         # H[i, j] is B[i, colour j] when j's colour is alone in row i; else B[j, colour i]
-        self.reads = star_reads(self.pattern.indptr.astype(np.int64, copy=False),
-                                self.pattern.indices.astype(np.int32, copy=False),
-                                self.colors, max(self.n_colors, 1))
+        indptr = self.pattern.indptr.astype(np.int64, copy=False)
+        self.colors, self.n_colors, self.reads = star_plan(
+            indptr, self.pattern.indices.astype(np.int32, copy=False),
+            largest_first(np.diff(indptr)))
 
     def seeds(self):
         return _indicators(self.colors, self.n_colors)
+
+    def seed_matrix(self):
+        """The seeds as the rows of one (colours x n) array (made once)."""
+        if self._seed_matrix is None:
+            self._seed_matrix = (self.colors[None, :] == np.arange(
+                max(self.n_colors, 1))[:, None]).astype(float)
+        return self._seed_matrix
 
     def recover(self, compressed):
         if self.coloring == "acyclic":
@@ -250,9 +258,10 @@ def _flat_outputs(rec, result):
     return np.concatenate(flat)
 
 
-def sparse_hessian(traced, args, hvp_by_function, coloring="star"):
+def sparse_hessian(traced, args, hvp_by_function, coloring="star", batched=True):
     """The Hessian of traced's scalar output with respect to argument argnum at args,
-    as scipy.sparse CSR: one Hessian-vector product per colour.
+    as scipy.sparse CSR: one Hessian-vector product per colour, all colours in one
+    pass over the tape (batched; else one pass each).
     hvp_by_function(args, direction) is the product for tapes whose nodes have Python
     rules (no second derivatives in C)."""
     argnum = _argnum(traced)
@@ -260,8 +269,13 @@ def sparse_hessian(traced, args, hvp_by_function, coloring="star"):
         rec = traced._replay(args)
         plan = _plan(traced, rec, "hessian", argnum, coloring)
         n = plan.pattern.shape[0]
-        compressed = np.zeros((n, max(plan.n_colors, 1)))
         by_function = traced._python_rules_hvp(rec)
+        if not by_function and batched:
+            if plan.leaf_spec is None:
+                plan.leaf_spec = traced._leaf_spec(rec)
+            return plan.recover(traced._hessian_times_many(rec, plan.seed_matrix(),
+                                                           plan.leaf_spec))
+        compressed = np.zeros((n, max(plan.n_colors, 1)))
         if not by_function:
             slots = list(rec.leaf_slots[argnum]) if rec.scalar_only else None
             for c, seed in enumerate(plan.seeds()):

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fasttape._array_sets import (PairBuffer, combine, empty_rows, identity_rows,
-                                  pick, shared_rows, union, union_of)
+                                  pick, pick_range, shared_rows, union, union_of)
 from fasttape._optable import dependence, expanded, interactions
 from fasttape._sparsity import (DEP_P, DEP_Q, FORM_ARRAY, FORM_BINARY, FORM_CV,
                                 FORM_NONE, FORM_SELECT, FORM_UNARY, FORM_VC, SEC_PP,
@@ -31,6 +31,7 @@ from fasttape._variable import Variable
  AOP_RESHAPE, AOP_GATHER, AOP_STRIDED, AOP_CONCAT, AOP_WHERE, AOP_PYFUNC, AOP_SCATTER,
  AOP_MASK) = range(15)
 OPERAND_CONST, OPERAND_ARRAY, OPERAND_SCALAR, OPERAND_POOLED = range(4)
+ONE = "one"                # binary_picks: an operand of one value, broadcast
 WEIGHTED_PROD = 1
 
 
@@ -140,6 +141,7 @@ class _Walk:
             elif out is not None:
                 self.live[out.anode] = True
             self.mark_live()
+            self.sets.find_needed()
 
     def info(self, r):
         info = self.infos.get(r)
@@ -157,7 +159,7 @@ class _Walk:
             info = self.info(r)
             p = self.array_rule(info, r, self.live_values(info, r))
             self.patterns[r] = p
-            if info.out_slot >= 0:
+            if info.out_slot >= 0 and self.sets.is_needed(info.out_slot):
                 self.sets.assign(info.out_slot, p.row(0))
             i += 1
 
@@ -190,7 +192,9 @@ class _Walk:
 
     def mark(self, o, positions):
         """Operand o's values at positions (None: all) are live."""
-        if positions is not None:
+        if type(positions) is slice:               # (a contiguous range, not empty)
+            pass
+        elif positions is not None:
             positions = np.asarray(positions, dtype=np.int64)
             if not positions.size:
                 return
@@ -228,6 +232,8 @@ class _Walk:
                 if d & (DEP_P if j == 0 else DEP_Q):
                     if pick_j is None:
                         self.mark(ops[j], live)
+                    elif pick_j is ONE:
+                        self.mark(ops[j], None)     # (its one value, read by all)
                     else:
                         self.mark(ops[j], pick_j if every else pick_j[live])
         elif aop in (AOP_SUM, AOP_WEIGHTED_SUM):
@@ -246,6 +252,8 @@ class _Walk:
             self.mark(ops[0], index if every else index[live])
         elif aop == AOP_STRIDED:
             index = self.strided_index(info, r)
+            if type(index) is slice and not every:
+                index = np.arange(index.start, index.stop, dtype=np.int64)
             self.mark(ops[0], index if every else index[live])
         elif aop == AOP_SCATTER:
             index = np.asarray(info.index)[:ops[0].size]
@@ -290,13 +298,16 @@ class _Walk:
 
     def binary_picks(self, info, r):
         """For an elementwise node of two operands: the operand position behind
-        each output value, per operand (None: the same position)."""
+        each output value, per operand (None: the same position; ONE: an operand of
+        one value, read by every output value)."""
         def compute():
             size = info.size
             g = info.layout if info.aop == AOP_BINARY else None
             picks = []
             for j, o in enumerate(info.operands[:2]):
-                if g is not None:
+                if o.size == 1 and size != 1:
+                    picks.append(ONE)
+                elif g is not None:
                     strides = g.a_strides if j == 0 else g.b_strides
                     if o.size == size and tuple(g.shape) == (size,) \
                             and tuple(strides) == (1,):
@@ -322,8 +333,12 @@ class _Walk:
             np.asarray(info.index)[:info.size], dtype=np.int64))
 
     def strided_index(self, info, r):
+        """The operand position behind each value of a strided view; a slice when
+        they are a contiguous range (x[1:] of a vector: picked as a view)."""
         def compute():
             g = info.layout
+            if len(g.shape) == 1 and tuple(g.strides) == (1,) and g.shape[0]:
+                return slice(g.offset, g.offset + g.shape[0])
             return _strided_index(g.shape, g.strides, g.offset)
         return self.cached("strided", r, compute)
 
@@ -385,7 +400,10 @@ class _Walk:
             sides = []
             for o, index in zip(ops[:2], self.binary_picks(info, r)):
                 x = self.operand(o)
-                sides.append(x if index is None else pick(x, index))
+                if index is ONE:                   # (its one set, shared by all)
+                    sides.append(shared_rows(union_of(x), size, self.n))
+                else:
+                    sides.append(x if index is None else pick(x, index))
             a, b = sides
             if aop == AOP_WHERE:
                 return union(a, b)
@@ -416,7 +434,10 @@ class _Walk:
         if aop == AOP_GATHER:
             return pick(self.operand(ops[0]), self.gather_index(info, r))
         if aop == AOP_STRIDED:
-            return pick(self.operand(ops[0]), self.strided_index(info, r))
+            index = self.strided_index(info, r)
+            if type(index) is slice:
+                return pick_range(self.operand(ops[0]), index.start, index.stop)
+            return pick(self.operand(ops[0]), index)
         if aop == AOP_SCATTER:
             x = self.operand(ops[0])
             index = np.ascontiguousarray(np.asarray(info.index)[:x.size], dtype=np.int64)
@@ -479,8 +500,9 @@ class _Walk:
 
 def _bool_csr(indptr, indices, shape):
     """A boolean CSR pattern of rows each sorted without repeats."""
-    m = sp.csr_matrix((np.ones(len(indices), dtype=bool), indices.astype(np.int32),
-                       indptr.astype(np.int64)), shape=shape)
+    m = sp.csr_matrix((np.ones(len(indices), dtype=bool),
+                       indices.astype(np.int32, copy=False),
+                       indptr.astype(np.int64, copy=False)), shape=shape)
     m.has_sorted_indices = True
     m.has_canonical_format = True
     return m

@@ -866,6 +866,28 @@ class Traced:
             -1 if out is None else out, input_spec(list(rec.leaves[self.argnum])),
             direction, output.anode if out is None else -1)[1]
 
+    def _leaf_spec(self, rec):
+        """Argument argnum's leaves as the batched C sweeps name them: (index,
+        is_array) arrays, index a slot or an array node."""
+        if rec.scalar_only:
+            index = np.asarray(rec.leaf_slots[self.argnum], dtype=np.int64)
+            return index, np.zeros(index.shape[0], dtype=np.uint8)
+        spec = input_spec(list(rec.leaves[self.argnum]))
+        return (np.array([i for _, i in spec], dtype=np.int64),
+                np.array([a for a, _ in spec], dtype=np.uint8))
+
+    def _hessian_times_many(self, rec, directions, leaf_spec):
+        """H @ directions.T ((k, N) directions over argument argnum's flat values;
+        (N, k)) at the replayed point, in one pass (leaf_spec from _leaf_spec)."""
+        out = rec.scalar_output()
+        output = rec.outputs[0]
+        if output is None:                  # a constant function
+            return np.zeros((directions.shape[1], directions.shape[0]))
+        index, is_array = leaf_spec
+        return rec.tape.hessian_times_many(
+            -1 if out is None else out, index, is_array, directions,
+            output.anode if out is None else -1)
+
     # -- sparse derivatives (fasttape.sparsity, fasttape.compressed) -------------------
     # (imported on first use: `import fasttape` does not load scipy.sparse)
 

@@ -27,7 +27,8 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 LAYERS = (
     ("fasttape.errors", "fasttape._references", "fasttape._optable", "fasttape._compat",
      "fasttape._version", "fasttape.scipy._adjoint_steps"),
-    ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers"),
+    ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers",
+     "fasttape._set_helpers"),
     ("fasttape._opmath_rare",),
     ("fasttape._opmath",),
     ("fasttape._tape_storage",),

@@ -370,3 +370,60 @@ def test_values_the_output_does_not_read_add_no_hessian_pairs(f, expected):
     got = fasttape.trace(f, x).hessian_sparsity().toarray()
     hess = np.array(fasttape.hessian(f)(x))
     assert (got == pattern).all() and (got == (hess != 0)).all()
+
+
+def test_star_plan_is_star_coloring_then_star_reads():
+    """star_plan (the star path's one checked call) gives the colours and reads of
+    star_coloring and star_reads: random symmetric patterns, a band (rows of many
+    colours)."""
+
+    from fasttape._coloring import star_coloring, star_plan, star_reads
+    from fasttape.compressed import largest_first
+    rng = np.random.default_rng(3)
+    band = sp.diags([np.ones(40 - abs(k)) for k in range(-6, 7)], list(range(-6, 7)))
+    patterns = []
+    for n in (1, 5, 30):
+        m = sp.random(n, n, density=0.2, random_state=rng) != 0
+        patterns.append(m + m.T + sp.eye(n, dtype=bool))
+    patterns.append(band != 0)                     # 13 colours: rows of many
+    for m in patterns:
+        m = sp.csr_matrix(m)
+        m.sort_indices()
+        indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
+        order = largest_first(np.diff(indptr))
+        colors, n_colors, reads = star_plan(indptr, indices, order)
+        expected = star_coloring(indptr, indices, order)
+        assert (colors == expected).all() and n_colors == expected.max() + 1
+        assert (reads == star_reads(indptr, indices, expected, n_colors)).all()
+    # a pattern that is not symmetric, where a vertex would gather more colours than
+    # its row has entries: refused, not written past the row
+    from fasttape._coloring import acyclic_coloring
+    indptr = np.array([0, 0, 1, 2], dtype=np.int64)        # rows: [], [0], [0]
+    indices = np.array([0, 0], dtype=np.int32)
+    order = np.arange(3, dtype=np.int64)
+    for call in (lambda: star_coloring(indptr, indices, order),
+                 lambda: star_plan(indptr, indices, order),
+                 lambda: acyclic_coloring(indptr, indices, np.arange(2, dtype=np.int64),
+                                          order)):
+        with pytest.raises(ValueError, match="not symmetric"):
+            call()
+    with pytest.raises(ValueError, match="CSR"):
+        star_plan(np.array([0, 2], dtype=np.int64), np.array([0], dtype=np.int32),
+                  np.zeros(1, dtype=np.int64))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: (fnp.sum(x[:3]) + x[3]) * x[4] + fnp.sum(x ** 3),   # a sum read by a product
+    lambda x: fnp.sum(x[:3] ** 2) + fnp.sum(x[2:]) + x[0] * x[1],  # sums only at the end
+    lambda x: fnp.sin(fnp.sum(x[1:] * 2.0) + 1.0) + x[0] ** 2,      # a chain into a sin
+    lambda x: fnp.sum((x[1:4] ** 3)[1:]) + x[0],     # a range of a range, part live
+])
+def test_hessian_patterns_with_sets_that_nothing_reads(f):
+    """Sets that no second-order node reads are not made (ScalarSets.find_needed);
+    the patterns stay exactly the dense Hessian's nonzeros at a generic point."""
+    x = np.random.default_rng(11).uniform(0.5, 1.5, 6)
+    h = fasttape.trace(f, x)
+    dense = np.array(fasttape.hessian(f)(x)) != 0
+    assert (h.hessian_sparsity().toarray() == dense).all()
+    np.testing.assert_allclose(h.sparse_hessian(x).toarray(),
+                               np.array(fasttape.hessian(f)(x)), rtol=1e-12, atol=1e-12)

@@ -11,7 +11,7 @@ import pytest
 import fasttape
 import fasttape.numpy as fnp
 from fasttape._array_sets import (PairBuffer, Rows, combine, empty_rows, identity_rows,
-                                  pick, shared_rows, union, union_of)
+                                  pick, pick_range, shared_rows, union, union_of)
 
 N = 9          # columns of the random patterns
 
@@ -107,6 +107,69 @@ def test_pairs_of_two_patterns_match_dense(kind_a, kind_b):
         assert (got == expected).all()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_pick_range_is_pick_of_the_range(kind):
+    rng = np.random.default_rng(30 + KINDS.index(kind))
+    for _ in range(10):
+        p = random_rows(rng, 7, kind)
+        start = int(rng.integers(0, 8))
+        stop = int(rng.integers(start, 8))
+        got = pick_range(p, start, stop)
+        assert got.size == stop - start
+        assert (dense(got) == dense(p)[start:stop]).all()
+        assert (dense(got) == dense(pick(p, np.arange(start, stop)))).all()
+    with pytest.raises(IndexError, match="pick_range"):
+        pick_range(identity_rows(4, 0, 4), 2, 5)
+    with pytest.raises(IndexError, match="pick_range"):
+        pick_range(identity_rows(4, 0, 4), 3, 2)
+
+
+def test_pair_forms_build_one_pattern():
+    """Blocks (one set against itself, or two), diagonal flags and single pairs,
+    mixed, build the pattern of all their pairs and mirrors."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        pairs = PairBuffer(N)
+        expected = np.zeros((N, N), dtype=bool)
+        for _ in range(rng.integers(0, 4)):
+            x = np.sort(rng.choice(N, rng.integers(0, 4), replace=False)).astype(np.int32)
+            y = x if rng.random() < 0.5 else \
+                np.sort(rng.choice(N, rng.integers(0, 4), replace=False)).astype(np.int32)
+            pairs.add_block(x, y)
+            expected[np.ix_(x, y)] = True
+        diagonal = rng.integers(0, N, rng.integers(0, 5)).astype(np.int32)
+        pairs.add_diagonal(diagonal)
+        expected[diagonal, diagonal] = True
+        rows = rng.integers(0, N, 6).astype(np.int32)
+        cols = rng.integers(0, N, 6).astype(np.int32)
+        pairs.add_pairs(rows, cols)
+        expected[rows, cols] = True
+        expected |= expected.T
+        indptr, indices = pairs.build()
+        got = np.zeros((N, N), dtype=bool)
+        for i in range(N):
+            row = indices[indptr[i]:indptr[i + 1]]
+            assert (np.diff(row) > 0).all()
+            got[i, row] = True
+        assert (got == expected).all()
+    with pytest.raises(IndexError, match="column"):
+        PairBuffer(4).add_diagonal(np.array([4], dtype=np.int32))
+
+
+def test_union_of_one_column_per_value():
+    """The union of rows of one column each: an increasing slice (kept as it is),
+    a reversed or repeating one (sorted), and columns out of range refused."""
+    x = identity_rows(10, 0, 10)
+    for index in (np.arange(2, 9), np.arange(9, -1, -1), np.array([3, 1, 3, 0])):
+        p = pick(x, index.astype(np.int64))
+        assert union_of(p).tolist() == sorted(set(index.tolist()))
+        assert union_of(p, np.array([0])).tolist() == [index[0]]
+    bad = Rows(3, 4, np.zeros(0, dtype=np.int32), None,
+               np.array([1, 2, 5], dtype=np.int32), True)
+    with pytest.raises(IndexError, match="column"):
+        union_of(bad)
+
+
 def test_shared_sets_stay_shared():
     x = identity_rows(1000, 0, 1000)
     first = pick(x, np.zeros(1, dtype=np.int64))         # x[0]
@@ -135,6 +198,15 @@ def test_bad_positions_and_shapes_are_refused():
         pairs.add_block(np.array([4], dtype=np.int32), np.array([0], dtype=np.int32))
     with pytest.raises(IndexError, match="add_rows"):
         pairs.add_rows(x, x, np.array([7]))
+    # columns out of range in the extras (the diagonal, a block with a base) or in
+    # a base: refused before C writes with them
+    bad = Rows(2, 4, np.zeros(0, dtype=np.int32), None, np.array([1, 5], dtype=np.int32),
+               True)
+    shared = shared_rows(np.array([0], dtype=np.int32), 2, 4)
+    for a, b in ((bad, bad), (shared, bad), (bad, shared),
+                 (shared_rows(np.array([6], dtype=np.int32), 2, 4), shared)):
+        with pytest.raises(IndexError, match="column"):
+            PairBuffer(4).add_rows(a, b)
 
 
 # -- programs whose values share a broadcast set ---------------------------------------
