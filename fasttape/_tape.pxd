@@ -15,7 +15,14 @@ cdef class Tape(TapeStorage):
     cdef int check_tangents_prepared(self) except -1
 
 
-# the thread's stack of active tapes (`with Tape()`, grad()); its pool and default
-# tape are _tape_pools'
-cdef object tape_thread_local()
+# one thread's tapes: the stack of active tapes (`with Tape()`, grad()), and the pool,
+# default tape and no_grad() depth that _tape_pools keeps
+cdef class ThreadTapes:
+    cdef list active
+    cdef list pool
+    cdef object default
+    cdef int no_grad_depth
+
+
+cdef ThreadTapes thread_tapes()
 cdef list active_tapes()

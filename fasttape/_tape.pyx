@@ -11,9 +11,11 @@
 # Also the thread's stack of active tapes (`with Tape()`), and pickling's hook.
 
 cimport cython
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+from cpython.pystate cimport PyThreadState_GetDict
 from libc.string cimport memcpy
 
-import threading
 
 import numpy as np
 
@@ -235,26 +237,46 @@ cdef class Tape(TapeStorage):
 #
 # Each thread has a stack of active tapes: grad() calls and `with Tape()` blocks push
 # one, and the innermost records new Variables. The thread's other tapes (its default
-# tape, the pool grad() takes tapes from) are _tape_pools'; the same thread-local
-# object holds both.
+# tape, the pool grad() takes tapes from) and its no_grad() depth are _tape_pools';
+# one ThreadTapes object holds them all, kept in the thread state's own dict (which
+# lives and dies with the thread, as a threading.local does): every gradient call
+# reads it several times, and a dict lookup there costs a fraction of a
+# threading.local attribute's.
 
-cdef object _state = threading.local()
+cdef str THREAD_KEY = "fasttape.ThreadTapes"
 
 
-cdef object tape_thread_local():
-    """The thread-local object: .active (the stack), .pool and .default (_tape_pools')."""
-    return _state
+@cython.final
+@cython.auto_pickle(False)
+cdef class ThreadTapes:
+    """One thread's tapes: the stack of active tapes, grad()'s pool, the default tape
+    and the depth of no_grad() blocks."""
+
+    def __cinit__(self):
+        self.active = []
+        self.pool = []
+        self.default = None
+        self.no_grad_depth = 0
+
+
+cdef ThreadTapes thread_tapes():
+    """This thread's ThreadTapes (made on first use)."""
+    cdef PyObject* per_thread = PyThreadState_GetDict()
+    cdef PyObject* found
+    cdef ThreadTapes state
+    if per_thread == NULL:
+        raise RuntimeError("fasttape: no Python thread state")
+    found = PyDict_GetItem(<object>per_thread, THREAD_KEY)
+    if found != NULL:
+        return <ThreadTapes>found
+    state = ThreadTapes.__new__(ThreadTapes)
+    (<dict>per_thread)[THREAD_KEY] = state
+    return state
 
 
 cdef list active_tapes():
-    """This thread's stack of active tapes (the thread's state made on first use)."""
-    try:
-        return _state.active
-    except AttributeError:
-        _state.active = []
-        _state.pool = []
-        _state.default = None
-        return _state.active
+    """This thread's stack of active tapes."""
+    return thread_tapes().active
 
 
 cpdef push_active(Tape tape):

@@ -1,16 +1,14 @@
 # The per-thread tapes: the tape a thread records on when no `with Tape()` block or
 # grad() call is active (its default tape), and the small pool grad() takes tapes
 # from. The stack of active tapes they read and push onto is _tape's (`with Tape()`
-# pushes too); both live in one thread-local object (_tape.tape_thread_local).
+# pushes too); all live in one per-thread object (_tape.ThreadTapes).
 #
 # The default tape is replaced by a fresh one once backward() has been called on it,
 # so PyTorch-style rounds (new Variables, backward, read .grad) never grow one tape
 # without bound; old tapes are freed with their last Variable. grad() takes its tapes
 # from a small per-thread pool and resets them after use.
 
-from fasttape._tape cimport Tape, active_tapes, tape_thread_local
-
-cdef object _state = tape_thread_local()
+from fasttape._tape cimport Tape, ThreadTapes, thread_tapes
 cdef Py_ssize_t POOL_SIZE = 4
 # A released tape whose buffers grew past these is freed rather than pooled: one
 # large grad() must not hold its tens of megabytes for the life of the thread
@@ -21,21 +19,21 @@ cdef Py_ssize_t POOL_MAX_ARRAY_VALUES = 1 << 20
 
 cpdef Tape current_tape():
     """The tape new Variables are recorded on in this thread."""
-    cdef list active = active_tapes()
+    cdef ThreadTapes state = thread_tapes()
     cdef Tape t
-    if active:
-        return active[-1]
-    t = _state.default
+    if state.active:
+        return state.active[-1]
+    t = state.default
     if t is None or t.swept_epoch == t.epoch:
         t = Tape()
-        _state.default = t
+        state.default = t
     return t
 
 
 cpdef object active_tape():
     """The innermost tape this thread records on (a grad call or `with Tape()` block),
     or None; None too while that tape is being swept (its rules run plain)."""
-    cdef list active = active_tapes()
+    cdef list active = thread_tapes().active
     cdef Tape t
     if not active:
         return None
@@ -45,18 +43,18 @@ cpdef object active_tape():
 
 cpdef Tape acquire_tape():
     """A clean tape from this thread's pool, made the active tape."""
-    cdef list active = active_tapes()
-    cdef list pool = _state.pool
-    cdef Tape t = pool.pop() if pool else Tape()
+    cdef ThreadTapes state = thread_tapes()
+    cdef Tape t = state.pool.pop() if state.pool else Tape()
     t.pooled = True
-    active.append(t)
+    state.active.append(t)
     return t
 
 
 cpdef release_tape(Tape tape):
     """Deactivate a tape from acquire_tape(), reset it and return it to the pool."""
-    cdef list active = active_tapes()
-    cdef list pool = _state.pool
+    cdef ThreadTapes state = thread_tapes()
+    cdef list active = state.active
+    cdef list pool = state.pool
     if active and active[-1] is tape:
         active.pop()
     elif tape in active:
@@ -69,7 +67,7 @@ cpdef release_tape(Tape tape):
 
 def pooled_tapes():
     """This thread's pooled tapes (for tests of what the pool keeps)."""
-    return list(_state.pool)
+    return list(thread_tapes().pool)
 
 
 # -- no_grad(): recording paused in this thread --------------------------------------------
@@ -83,7 +81,7 @@ cdef bint recording_paused() noexcept:
     if n_paused == 0:
         return False
     try:
-        return getattr(_state, "no_grad_depth", 0) > 0
+        return thread_tapes().no_grad_depth > 0
     except BaseException:
         return False
 
@@ -91,17 +89,18 @@ cdef bint recording_paused() noexcept:
 def pause_recording():
     """Enter a no_grad block in this thread."""
     global n_paused
-    _state.no_grad_depth = getattr(_state, "no_grad_depth", 0) + 1
+    cdef ThreadTapes state = thread_tapes()
+    state.no_grad_depth += 1
     n_paused += 1
 
 
 def resume_recording():
     """Leave a no_grad block in this thread."""
     global n_paused
-    depth = getattr(_state, "no_grad_depth", 0)
-    if depth <= 0:
+    cdef ThreadTapes state = thread_tapes()
+    if state.no_grad_depth <= 0:
         raise RuntimeError("resume_recording without pause_recording")
-    _state.no_grad_depth = depth - 1
+    state.no_grad_depth -= 1
     n_paused -= 1
 
 
@@ -111,17 +110,20 @@ def suspend_pause():
     global n_paused
     if n_paused == 0:               # (no block open in any thread: the common case)
         return 0
-    depth = getattr(_state, "no_grad_depth", 0)
+    cdef ThreadTapes state = thread_tapes()
+    depth = state.no_grad_depth
     if depth:
-        _state.no_grad_depth = 0
+        state.no_grad_depth = 0
         n_paused -= depth
     return depth
 
 
 def restore_pause(depth):
     global n_paused
+    cdef ThreadTapes state
     if depth:
-        _state.no_grad_depth = depth
+        state = thread_tapes()
+        state.no_grad_depth = depth
         n_paused += depth
 
 

@@ -142,6 +142,35 @@ def test_tape_blocks_in_threads_are_thread_local(tape_blocks):
     assert results == [(True, 200)] * N_THREADS
 
 
+def test_a_finished_threads_tapes_are_freed_and_a_new_thread_starts_clean():
+    """Each thread's tapes (its pool, default tape, active stack) live with the
+    thread: once it ends they are freed, and a thread started afterwards (which may
+    reuse the finished one's identifier) starts with none of them."""
+    import gc
+    import weakref
+
+    from fasttape._tape_pools import pooled_tapes, recording_is_paused
+    seen = {}
+
+    def first():
+        grad(lambda x: x * x)(3.0)
+        Variable(1.0)                          # (a default tape)
+        seen["pooled"] = [weakref.ref(t) for t in pooled_tapes()]
+
+    def second():
+        seen["second"] = (pooled_tapes(), recording_is_paused())
+        seen["grad"] = grad(lambda x: x * x)(3.0)
+
+    for target in (first, second):
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert seen["pooled"] and all(ref() is None for ref in seen["pooled"])
+    assert seen["second"] == ([], False)
+    assert seen["grad"] == 6.0
+
+
 def test_variables_of_another_thread_are_usable_with_their_own_tape():
     """A Variable handed to another thread keeps recording on its own tape."""
     tape = Tape()
