@@ -493,10 +493,16 @@ cdef class TapeStorage:
         self.n_operands = 0
         self.n_geometry = 0
         self.n_array_values = 0
-        self.array_guards = []
-        self.pyfunc_recipes = {}
-        self.keepalive = []
-        self.guard_locations = []
+        # new containers (a pickled state may share the old ones), made only when the
+        # old hold something: a small gradient's reset is most of its bookkeeping
+        if self.array_guards:
+            self.array_guards = []
+        if self.pyfunc_recipes:
+            self.pyfunc_recipes = {}
+        if self.keepalive:
+            self.keepalive = []
+        if self.guard_locations:
+            self.guard_locations = []
         if self.borrowed_arrays:
             for array in self.borrowed_arrays:
                 array.flags.writeable = True

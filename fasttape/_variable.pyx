@@ -493,7 +493,7 @@ cdef object leaves_like(Tape tape, object x, list leaves):
         leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0,
                                             PyFloat_AS_DOUBLE(x[j])))
         items[j] = leaf
-        leaves.append(leaf)
+    leaves.extend(items)
     return items if type(x) is list else tuple(items)
 
 
@@ -502,6 +502,8 @@ cdef object row_like(list row, tuple args, argnums, bint single):
     differentiated arguments: one per number argument, a list or tuple of them per
     list or tuple argument, a tuple of those for a tuple argnum."""
     cdef Py_ssize_t start = 0, k, i
+    if single and type(args[argnums[0]]) is list and len(args) == 1:
+        return row                   # (one list argument: the row is its gradient)
     per_argument = []
     for i in argnums:
         x = args[i]
