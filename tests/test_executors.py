@@ -68,6 +68,36 @@ def test_process_pool_results_are_the_serial_ones(fun, points, process_pool):
     assert np.array_equal(grads, traced.grad_many(points[:30]))
 
 
+def test_a_pool_keeps_its_shared_files_between_maps(points, process_pool):
+    """Maps on one local pool reuse its files in shared memory when the shapes repeat
+    and make new ones when they change; a map while another thread's map holds them
+    uses a directory of its own; every result is the serial one."""
+    traced = ft.trace(rosenbrock, [0.5] * 20)
+    arrays = ft.trace(log_likelihood, np.zeros(20))
+    serial = traced.grad_many(points)
+    assert np.array_equal(traced.grad_many(points, executor=process_pool), serial)
+    directory = _executors._pool_directories[process_pool][0].name
+    files = {name: os.stat(os.path.join(directory, name)).st_ino
+             for name in os.listdir(directory) if name.endswith(".npy")}
+    # the same shapes again (another function): the same files, rewritten
+    assert np.array_equal(arrays.grad_many(points, executor=process_pool),
+                          arrays.grad_many(points))
+    assert {name: os.stat(os.path.join(directory, name)).st_ino
+            for name in files} == files
+    # other shapes: new files, right results
+    assert np.array_equal(traced.grad_many(points[:57], executor=process_pool),
+                          serial[:57])
+    values, grads = traced.value_and_grad_many(points[:40], executor=process_pool)
+    assert np.array_equal(values, traced.map(points[:40]))
+    assert np.array_equal(grads, serial[:40])
+    # two threads mapping on the pool at once
+    with ThreadPoolExecutor(2) as threads:
+        both = list(threads.map(
+            lambda k: traced.grad_many(points[k:], executor=process_pool,
+                                       chunk_size=11), (0, 3)))
+    assert np.array_equal(both[0], serial) and np.array_equal(both[1], serial[3:])
+
+
 def test_map_and_value_and_grad_many_match_single_calls(points):
     traced = ft.trace(log_likelihood, np.zeros(20))
     values, grads = traced.value_and_grad_many(points[:7])
