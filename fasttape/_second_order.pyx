@@ -105,6 +105,20 @@ cdef object hessian_vector_scalar(TapeStorage t, Py_ssize_t node, list leaf_slot
             [t.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
 
 
+cdef int refuse_python_rules(TapeStorage t) except -1:
+    """NotImplementedError naming the first node whose rules are Python: they have no
+    second derivatives in C."""
+    cdef Py_ssize_t r
+    for r in range(t.n_anodes):
+        if t.anodes[r].aop == AOP_PYFUNC:
+            raise NotImplementedError(
+                f"Hessian-vector products of traced code with an operation whose "
+                f"rules are Python ("
+                f"{getattr(t.keepalive[t.anodes[r].pyfunc], '__name__', '?')})"
+                f" are not computed in C; use fasttape.hvp")
+    return 0
+
+
 cdef object hessian_vector_arrays(TapeStorage t, Py_ssize_t output, list leaves,
                                   direction, Py_ssize_t output_anode):
     """hessian_vector_scalar for tapes with array nodes, from scalar slot `output` (or
@@ -117,13 +131,7 @@ cdef object hessian_vector_arrays(TapeStorage t, Py_ssize_t output, list leaves,
     cdef ArrayNode* n
     cdef const double[::1] d = np.ascontiguousarray(direction, dtype=np.float64)
     t.check_leaves_and_output(leaves, output, output_anode)
-    for r in range(t.n_anodes):
-        if t.anodes[r].aop == AOP_PYFUNC:
-            raise NotImplementedError(
-                f"Hessian-vector products of traced code with an operation whose "
-                f"rules are Python ("
-                f"{getattr(t.keepalive[t.anodes[r].pyfunc], '__name__', '?')})"
-                f" are not computed in C; use fasttape.hvp")
+    refuse_python_rules(t)
     prepare_tangents(t)
     for is_array, index in leaves:
         size = t.anodes[index].size if is_array else 1
@@ -268,13 +276,7 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
     if at != N:
         raise ValueError(f"directions of {N} values for leaves of {at}")
     t.check_leaves_and_output([], output, output_anode)
-    for r in range(t.n_anodes):
-        if t.anodes[r].aop == AOP_PYFUNC:
-            raise NotImplementedError(
-                f"Hessian-vector products of traced code with an operation whose "
-                f"rules are Python ("
-                f"{getattr(t.keepalive[t.anodes[r].pyfunc], '__name__', '?')})"
-                f" are not computed in C; use fasttape.hvp")
+    refuse_python_rules(t)
     out = np.zeros((N, k))
     if k == 0:
         return out
