@@ -345,8 +345,12 @@ cdef int array_tangent_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
         return 0
     if n.aop == AOP_UNARY:             # y[k] = sop(x[k])
         xv = operand_values(t, x)
-        for k in range(size):
-            ty[k] = times(unary_partial(n.sop, xv[k], y[k]), tx[k])
+        if n.sop == OP_SQUARE:         # (the commonest, without the op's dispatch)
+            for k in range(size):
+                ty[k] = times(2.0 * xv[k], tx[k])
+        else:
+            for k in range(size):
+                ty[k] = times(unary_partial(n.sop, xv[k], y[k]), tx[k])
     elif n.aop == AOP_SUM or n.aop == AOP_WEIGHTED_SUM:
         reduce_tangent(x.size, tx, ty, n.c, n.weights, reduce_layout(t, n))
     elif n.aop == AOP_CUMSUM:          # cumulative sum of the tangent along the axis
