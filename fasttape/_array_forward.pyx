@@ -401,6 +401,14 @@ cdef void binary_tangent(opcode_t sop, Py_ssize_t n,
                 for k in range(n):
                     ty[k] = ta[k] + db
                 return
+        if sop == OP_MUL_VV and (ta == NULL) != (tb == NULL):
+            # a product with a constant (100.0 * x, x * weights): the constant is the
+            # partial
+            for k in range(n):
+                ka = k if na == n else 0
+                kb = k if nb == n else 0
+                ty[k] = times(b[kb], ta[ka]) if ta != NULL else times(a[ka], tb[kb])
+            return
         if sop == OP_POW_VV and tb == NULL and na == n and nb == 1 and ta != NULL:
             db = b[0]
             for k in range(n):

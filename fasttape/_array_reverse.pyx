@@ -623,6 +623,10 @@ cdef void binary_second_term(opcode_t sop, Py_ssize_t n, const double* a,
     cdef double p
     if sop == OP_ADD_VV or sop == OP_SUB_VV:        # (no second partials)
         return
+    if sop == OP_MUL_VV and (tb == NULL or gta == NULL) and (ta == NULL or gtb == NULL):
+        # (the one second partial, d2/dadb = 1, meets no tangent: a product with a
+        # constant)
+        return
     if constant_b and sop == OP_POW_VV and geom == NULL and nb == 1 and na == n \
             and ta != NULL and gta != NULL:
         # a ** c elementwise (x**4): the exponent read once, the loop without the
