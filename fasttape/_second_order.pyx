@@ -105,6 +105,24 @@ cdef object hessian_vector_scalar(TapeStorage t, Py_ssize_t node, list leaf_slot
             [t.adjoint_tangents[<Py_ssize_t>s] for s in leaf_slots])
 
 
+cdef Py_ssize_t seeded_adjoints(TapeStorage t, Py_ssize_t output,
+                                Py_ssize_t output_anode) except -1:
+    """The adjoints ready for a forward-over-reverse sweep: zeroed, every array block
+    live (both passes add into them), 1.0 at scalar slot `output` or at array node
+    output_anode's one value (checked by check_leaves_and_output). Returns the node
+    the sweep starts from."""
+    prepare_sweep(t)
+    if t.n_array_values:
+        memset(t.array_adjoints, 0, <size_t>t.n_array_values * sizeof(double))
+    if t.n_anodes:
+        memset(t.array_adjoint_live, 1, <size_t>t.n_anodes)
+    if output_anode >= 0:
+        t.array_adjoints[t.anodes[output_anode].adj] = 1.0
+        return t.anodes[output_anode].node
+    t.adjoints[output] = 1.0
+    return output
+
+
 cdef int refuse_python_rules(TapeStorage t) except -1:
     """NotImplementedError naming the first node whose rules are Python: they have no
     second derivatives in C."""
@@ -146,17 +164,8 @@ cdef object hessian_vector_arrays(TapeStorage t, Py_ssize_t output, list leaves,
     if at != d.shape[0]:
         raise ValueError("the direction has more values than the leaves")
     run_tangent(t)
-    prepare_sweep(t)
-    if t.n_array_values:        # every block live and zeroed: both passes add
-        memset(t.array_adjoints, 0, <size_t>t.n_array_values * sizeof(double))
-    if t.n_anodes:
-        memset(t.array_adjoint_live, 1, <size_t>t.n_anodes)
+    output = seeded_adjoints(t, output, output_anode)
     prepare_adjoint_tangents(t)
-    if output_anode >= 0:          # (checked by check_leaves_and_output)
-        t.array_adjoints[t.anodes[output_anode].adj] = 1.0
-        output = t.anodes[output_anode].node
-    else:
-        t.adjoints[output] = 1.0
     begin_sweep(t)
     try:
         if output > 2048 or t.n_array_values > 2048:
@@ -320,11 +329,7 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
         raise error
     # the adjoints (every block live and zeroed) and k + 1 blocks of their tangents
     # (the last one the scratch of second_order_sweep_many_c)
-    prepare_sweep(t)
-    if A:
-        memset(t.array_adjoints, 0, <size_t>A * sizeof(double))
-    if t.n_anodes:
-        memset(t.array_adjoint_live, 1, <size_t>t.n_anodes)
+    output = seeded_adjoints(t, output, output_anode)
     ensure_doubles(&t.adjoint_tangents, &t.adjoint_tangent_capacity,
                    max(t.adjoint_capacity, (k + 1) * S))
     ensure_doubles(&t.array_adjoint_tangents, &t.array_adjoint_tangent_capacity,
@@ -333,11 +338,6 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
     memset(adj_t, 0, <size_t>((k + 1) * S) * sizeof(double))
     if A:
         memset(array_adj_t, 0, <size_t>(k * A) * sizeof(double))
-    if output_anode >= 0:          # (checked by check_leaves_and_output)
-        t.array_adjoints[t.anodes[output_anode].adj] = 1.0
-        output = t.anodes[output_anode].node
-    else:
-        t.adjoints[output] = 1.0
     begin_sweep(t)
     try:
         with nogil:

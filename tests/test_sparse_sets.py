@@ -27,6 +27,18 @@ def dense(rows):
     return out
 
 
+def built_pattern(pairs):
+    """PairBuffer.build()'s CSR as a dense boolean pattern, each row checked to be
+    sorted without repeats."""
+    indptr, indices = pairs.build()
+    got = np.zeros((N, N), dtype=bool)
+    for i in range(N):
+        row = indices[indptr[i]:indptr[i + 1]]
+        assert (np.diff(row) > 0).all()
+        got[i, row] = True
+    return got
+
+
 def random_rows(rng, size, kind):
     """A random Rows of `size` values over N columns: "base" (shared only), "single"
     (one extra column each), "csr" (several), "mixed" (a base and several)."""
@@ -98,13 +110,7 @@ def test_pairs_of_two_patterns_match_dense(kind_a, kind_b):
         for i in range(5):
             expected |= np.outer(dense(a)[i], dense(a)[i])
         expected |= expected.T
-        indptr, indices = pairs.build()
-        got = np.zeros((N, N), dtype=bool)
-        for i in range(N):
-            row = indices[indptr[i]:indptr[i + 1]]
-            assert (np.diff(row) > 0).all()
-            got[i, row] = True
-        assert (got == expected).all()
+        assert (built_pattern(pairs) == expected).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -145,13 +151,7 @@ def test_pair_forms_build_one_pattern():
         pairs.add_pairs(rows, cols)
         expected[rows, cols] = True
         expected |= expected.T
-        indptr, indices = pairs.build()
-        got = np.zeros((N, N), dtype=bool)
-        for i in range(N):
-            row = indices[indptr[i]:indptr[i + 1]]
-            assert (np.diff(row) > 0).all()
-            got[i, row] = True
-        assert (got == expected).all()
+        assert (built_pattern(pairs) == expected).all()
     with pytest.raises(IndexError, match="column"):
         PairBuffer(4).add_diagonal(np.array([4], dtype=np.int32))
 
