@@ -9,10 +9,10 @@ constraints' sparse Jacobians and the sparse Hessian of ``v . c(x)``. A point at
 which the function takes another branch records it again (``retrace=True``).
 
 ``minimize_ipopt`` (or ``minimize(..., method="ipopt")``) solves the same problems
-with IPOPT through cyipopt (the optional extra ``fasttape[ipopt]``): the gradient,
-the constraints' Jacobian and the Hessian of the Lagrangian in IPOPT's triplet
-format, the structure computed once and the values of each call one contiguous
-array (cyipopt copies them into IPOPT's buffers in C; it passes no output arrays).
+with IPOPT, through its C interface (fasttape._ipopt; a library from the optional
+extra ``fasttape[ipopt]``, CasADi's or the system's): the gradient, the constraints'
+Jacobian and the Hessian of the Lagrangian in IPOPT's triplet format, the structure
+computed once and each call's values written into IPOPT's arrays.
 """
 import functools
 
@@ -21,6 +21,7 @@ import scipy.optimize as so
 from scipy.sparse.linalg import aslinearoperator
 
 import fasttape.numpy as fnp
+from fasttape import _ipopt
 from fasttape.trace import trace
 
 # how each method takes second derivatives
@@ -126,16 +127,7 @@ def _with_derivatives(constraint, x0, kind):
         hess=lambda x, v: lagrangian.sparse_hessian(x, np.asarray(v, dtype=float)))
 
 
-# -- IPOPT through cyipopt --------------------------------------------------------------------
-
-def _import_cyipopt():
-    try:
-        import cyipopt
-    except ImportError as error:
-        raise ImportError("minimize_ipopt needs cyipopt: pip install 'fasttape[ipopt]' "
-                          "(or cyipopt built against an installed IPOPT)") from error
-    return cyipopt
-
+# -- IPOPT (fasttape._ipopt: its C interface through ctypes) ---------------------------------
 
 def _bounds_arrays(bounds, n):
     """(lower, upper) arrays of n values from SciPy's Bounds or (low, high) pairs
@@ -236,11 +228,13 @@ class _Triplets:
 
 
 class _IpoptProblem:
-    """cyipopt's problem object: every callback a replay of a trace made once."""
+    """The problem object of fasttape._ipopt.solve: every evaluation a replay of a
+    trace made once at x0, written into IPOPT's array."""
 
     def __init__(self, fun, args, pieces, x0):
         self.objective_trace = trace(fun, x0, *args, argnum=0, retrace=True)
         self.args = args
+        self.n = x0.size
         self.m = sum(lb.size for _, lb, _ in pieces)
         functions = [fn for fn, _, _ in pieces]
 
@@ -258,74 +252,68 @@ class _IpoptProblem:
                                       argnum=0, retrace=True)
         self.hessian_layout = _Triplets(self.lagrangian_trace.hessian_sparsity(),
                                         lower=True)
+        self.hessian_rows = self.hessian_layout.rows
+        self.hessian_cols = self.hessian_layout.cols
         self.constraint_trace = None
+        self.jacobian_rows = self.jacobian_cols = np.zeros(0, np.int32)
         if functions:
             self.constraint_trace = trace(constraint_vector, x0, argnum=0, retrace=True)
             self.jacobian_layout = _Triplets(self.constraint_trace.jacobian_sparsity())
-        self._last_x = None
-        self._last = None
-        self.nfev = self.njev = self.nhev = self.nit = 0
+            self.jacobian_rows = self.jacobian_layout.rows
+            self.jacobian_cols = self.jacobian_layout.cols
+        self._value_and_gradient = None     # at the current point, from one sweep
+
+    def new_point(self):
+        self._value_and_gradient = None
 
     def _value_and_grad(self, x):
-        if self._last_x is None or not np.array_equal(x, self._last_x):
-            self.nfev += 1
+        if self._value_and_gradient is None:
             value, gradient = self.objective_trace.value_and_grad(x, *self.args)
-            self._last = (float(value), np.ascontiguousarray(gradient, dtype=float))
-            self._last_x = np.array(x, dtype=float)
-        return self._last
+            self._value_and_gradient = (float(value), gradient)
+        return self._value_and_gradient
 
     def objective(self, x):
         return self._value_and_grad(x)[0]
 
-    def gradient(self, x):
-        return self._value_and_grad(x)[1]
+    def gradient(self, x, out):
+        out[:] = np.reshape(self._value_and_grad(x)[1], -1)
 
-    def constraints(self, x):
-        if self.constraint_trace is None:
-            return np.zeros(0)
-        return np.ascontiguousarray(self.constraint_trace(x), dtype=float)
+    def constraints(self, x, out):
+        out[:] = np.reshape(self.constraint_trace(x), -1)
 
-    def jacobianstructure(self):
-        if self.constraint_trace is None:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32)
-        return self.jacobian_layout.rows, self.jacobian_layout.cols
+    def jacobian(self, x, out):
+        out[:] = self.jacobian_layout.values(self.constraint_trace.sparse_jacobian(x))
 
-    def jacobian(self, x):
-        if self.constraint_trace is None:
-            return np.zeros(0)
-        self.njev += 1
-        return self.jacobian_layout.values(self.constraint_trace.sparse_jacobian(x))
-
-    def intermediate(self, algorithm_mode, iteration, *state):
-        self.nit = int(iteration)
-        return True
-
-    def hessianstructure(self):
-        return self.hessian_layout.rows, self.hessian_layout.cols
-
-    def hessian(self, x, multipliers, obj_factor):
-        self.nhev += 1
-        return self.hessian_layout.values(self.lagrangian_trace.sparse_hessian(
-            x, float(obj_factor), np.asarray(multipliers, dtype=float), *self.args))
+    def hessian(self, x, obj_factor, multipliers, out):
+        out[:] = self.hessian_layout.values(self.lagrangian_trace.sparse_hessian(
+            x, obj_factor, multipliers, *self.args))
 
 
 def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
-                   options=None):
-    """Minimize ``fun(x, *args)`` with IPOPT (through cyipopt), with exact first and
-    second derivatives from traces.
+                   options=None, library=None):
+    """Minimize ``fun(x, *args)`` with IPOPT, with exact first and second derivatives
+    from traces.
 
     The arguments are those of ``minimize``: bounds as ``scipy.optimize.Bounds`` or
     (low, high) pairs, constraints as SciPy's dicts ("eq": c(x) = 0, "ineq":
     c(x) >= 0) or NonlinearConstraint / LinearConstraint objects; ``options`` are
-    IPOPT options (``{"max_iter": 200, "print_level": 0, ...}``) and ``tol`` sets
-    IPOPT's ``tol``. The objective, the constraints (concatenated) and the
-    Lagrangian ``sigma f(x) + lambda . c(x)`` are traced once at x0; IPOPT gets their
-    sparse Jacobian and the lower triangle of the Lagrangian's sparse Hessian.
+    IPOPT options (``{"max_iter": 200, "print_level": 5, ...}``; printing is off
+    unless set) and ``tol`` sets IPOPT's ``tol``. The objective, the constraints
+    (concatenated) and the Lagrangian ``sigma f(x) + lambda . c(x)`` are traced once
+    at x0; IPOPT gets their sparse Jacobian and the lower triangle of the Lagrangian's
+    sparse Hessian, written into its arrays.
+
+    IPOPT is called through its C interface, in the shared library ``library`` (a
+    path); by default the one named by the environment variable
+    ``FASTTAPE_IPOPT_LIBRARY``, else the newest bundled by an installed wheel
+    (``pip install "fasttape[ipopt]"``, or CasADi's), else the system's.
+
     Returns scipy.optimize.OptimizeResult with x, fun, success, status, message,
     the multipliers (``mult_g``, ``mult_x_L``, ``mult_x_U``), the constraint values
-    ``constr`` and the counts nit, nfev, njev, nhev.
+    ``constr``, the counts nit, nfev, njev, nhev, ``evaluation_seconds`` (the time
+    spent in the functions and derivatives; the rest is IPOPT's) and ``library``
+    (the IPOPT library's path).
     """
-    cyipopt = _import_cyipopt()
     x0 = np.asarray(x0, dtype=float).reshape(-1)
     args = tuple(args)
     pieces = _constraint_pieces(constraints, x0)
@@ -336,22 +324,16 @@ def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
         cu = np.concatenate([ub for _, _, ub in pieces])
     else:
         cl = cu = np.zeros(0)
-    # IPOPT reads bounds beyond +-1e19 as absent
-    clip = lambda v: np.clip(v, -1e20, 1e20)    # noqa: E731
-    nlp = cyipopt.Problem(n=x0.size, m=problem.m, problem_obj=problem,
-                          lb=clip(lower), ub=clip(upper), cl=clip(cl), cu=clip(cu))
     settings = {"print_level": 0, "sb": "yes"}
     settings.update(options or {})
     if tol is not None:
         settings["tol"] = float(tol)
-    for key, value in settings.items():
-        nlp.add_option(key, value)
-    x, info = nlp.solve(x0)
-    status = int(info["status"])
-    message = info["status_msg"]
+    info = _ipopt.solve(problem, x0, lower, upper, cl, cu, settings, library=library)
+    status = info["status"]
+    counts = info["counts"]
     return so.OptimizeResult(
-        x=x, fun=float(info["obj_val"]), success=status in (0, 1), status=status,
-        message=message.decode() if isinstance(message, bytes) else str(message),
-        constr=info["g"], mult_g=info["mult_g"], mult_x_L=info["mult_x_L"],
-        mult_x_U=info["mult_x_U"], nit=problem.nit, nfev=problem.nfev,
-        njev=problem.njev, nhev=problem.nhev)
+        x=info["x"], fun=info["obj_val"], success=status in (0, 1), status=status,
+        message=info["status_msg"], constr=info["g"], mult_g=info["mult_g"],
+        mult_x_L=info["mult_x_L"], mult_x_U=info["mult_x_U"], nit=info["iterations"],
+        nfev=counts["objective"], njev=counts["jacobian"], nhev=counts["hessian"],
+        evaluation_seconds=info["eval_seconds"], library=info["library"])

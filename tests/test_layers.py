@@ -26,7 +26,7 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # only). Any other .pxd is part of its module.
 LAYERS = (
     ("fasttape.errors", "fasttape._references", "fasttape._optable", "fasttape._compat",
-     "fasttape._version", "fasttape.scipy._adjoint_steps"),
+     "fasttape._version", "fasttape.scipy._adjoint_steps", "fasttape._ipopt"),
     ("fasttape._generate", "fasttape._opcodes", "fasttape._opmath_helpers",
      "fasttape._set_helpers"),
     ("fasttape._opmath_rare",),

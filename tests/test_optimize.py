@@ -84,7 +84,13 @@ def test_reached_as_an_attribute_of_fasttape():
     assert fasttape.optimize.minimize is minimize
 
 
-# -- IPOPT through cyipopt (fasttape[ipopt]) -------------------------------------------------
+# -- IPOPT through its C interface (fasttape._ipopt) -----------------------------------------
+
+def _ipopt_library():
+    from fasttape import _ipopt
+    if _ipopt.find_library() is None:
+        pytest.skip("no IPOPT library installed (fasttape[ipopt])")
+
 
 def _dense_from_triplets(rows, cols, values, shape):
     dense = np.zeros(shape)
@@ -103,7 +109,6 @@ def _central_jacobian(f, x, h=1e-6):
 
 
 def test_ipopt_callbacks_against_central_differences():
-    pytest.importorskip("cyipopt")
     from fasttape.optimize import _IpoptProblem, _constraint_pieces
     rng = np.random.default_rng(3)
     x = rng.uniform(1.0, 2.0, 4)
@@ -114,14 +119,21 @@ def test_ipopt_callbacks_against_central_differences():
     def constraints(z):
         return np.array([float(hs071_product(z)), float(hs071_sphere(z))])
 
+    def evaluated(method, size, *args):
+        out = np.full(size, np.nan)              # every entry must be written
+        method(x, *args, out)
+        return out
+
+    problem.new_point()
     np.testing.assert_allclose(problem.objective(x), hs071(x))
-    np.testing.assert_allclose(problem.gradient(x),
+    np.testing.assert_allclose(evaluated(problem.gradient, 4),
                                _central_jacobian(lambda z: float(hs071(z)), x),
                                rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(problem.constraints(x), constraints(x))
-    rows, cols = problem.jacobianstructure()
+    np.testing.assert_allclose(evaluated(problem.constraints, 2), constraints(x))
+    rows, cols = problem.jacobian_rows, problem.jacobian_cols
+    assert rows.dtype == cols.dtype == np.int32
     np.testing.assert_allclose(
-        _dense_from_triplets(rows, cols, problem.jacobian(x), (2, 4)),
+        _dense_from_triplets(rows, cols, evaluated(problem.jacobian, rows.size), (2, 4)),
         _central_jacobian(constraints, x), rtol=1e-6, atol=1e-8)
     sigma, multipliers = 0.7, np.array([-1.3, 2.1])
 
@@ -129,17 +141,33 @@ def test_ipopt_callbacks_against_central_differences():
         return sigma * _central_jacobian(lambda w: float(hs071(w)), z, 1e-4) + \
             multipliers @ _central_jacobian(constraints, z, 1e-4)
 
-    rows, cols = problem.hessianstructure()
+    rows, cols = problem.hessian_rows, problem.hessian_cols
     assert np.all(rows >= cols)                    # the lower triangle only
-    lower = _dense_from_triplets(rows, cols, problem.hessian(x, multipliers, sigma),
-                                 (4, 4))
+    lower = _dense_from_triplets(rows, cols, evaluated(problem.hessian, rows.size, sigma,
+                                                       multipliers), (4, 4))
     full = lower + np.tril(lower, -1).T
     np.testing.assert_allclose(full, _central_jacobian(lagrangian_gradient, x, 1e-4),
                                rtol=1e-4, atol=1e-5)
 
 
+def test_ipopt_objective_and_gradient_share_one_sweep_per_point():
+    from fasttape.optimize import _IpoptProblem
+    x = np.array([0.3, -0.2, 0.9])
+    problem = _IpoptProblem(rosenbrock, (), [], x)
+    problem.new_point()
+    gradient = np.zeros(3)
+    assert problem.objective(x) == pytest.approx(float(rosenbrock(x)))
+    problem.gradient(x, gradient)
+    y = x + 0.5
+    problem.new_point()                    # what IPOPT's new_x flag triggers
+    problem.gradient(y, gradient)
+    np.testing.assert_allclose(gradient, _central_jacobian(lambda z: float(rosenbrock(z)),
+                                                           y), rtol=1e-6)
+    assert problem.objective(y) == pytest.approx(float(rosenbrock(y)))
+
+
 def test_ipopt_hs071_against_scipy_finite_differences():
-    pytest.importorskip("cyipopt")
+    _ipopt_library()
     x0 = np.array([1.0, 5.0, 5.0, 1.0])
     constraints = [{"type": "ineq", "fun": hs071_product},
                    {"type": "eq", "fun": hs071_sphere}]
@@ -154,30 +182,56 @@ def test_ipopt_hs071_against_scipy_finite_differences():
     np.testing.assert_allclose(ours.fun, 17.0140173, rtol=1e-6)
     np.testing.assert_allclose(ours.x, theirs.x, atol=1e-3)
     np.testing.assert_allclose(ours.constr[1], 0.0, atol=1e-7)
+    # the bounds' multipliers: the active lower bound x[0] = 1 has one, x[1] < 5 none
+    assert ours.mult_x_L[0] > 1e-3 and abs(ours.mult_x_U[1]) < 1e-6
+    assert ours.nfev >= ours.nit >= 1 and ours.nhev >= 1
+    assert 0.0 < ours.evaluation_seconds
 
 
 def circles(x):
     return x[0::2] ** 2 + x[1::2] ** 2 - 1.0
 
 
-def test_ipopt_rosenbrock_with_circle_constraints():
-    pytest.importorskip("cyipopt")
+def _every_ipopt_library():
+    """The installed IPOPT libraries, one per version: the wheels' and the system's
+    (IPOPT before 3.14 has another C boolean type); the choice of library must not
+    change the result."""
+    import ctypes.util
+
+    from fasttape import _ipopt
+    versions = {}
+    for version, path, _ in _ipopt.bundled_libraries():
+        versions.setdefault(version, path)
+    found = sorted(versions.values())
+    system = ctypes.util.find_library("ipopt")
+    if system is not None:
+        found.append(system)
+    return found or [None]
+
+
+@pytest.mark.parametrize("library", _every_ipopt_library())
+def test_ipopt_rosenbrock_with_circle_constraints(library):
+    _ipopt_library()
     from fasttape.optimize import minimize_ipopt
     x0 = np.full(10, 0.5)
     constraint = so.NonlinearConstraint(circles, 0.0, 0.0)
-    ours = minimize_ipopt(rosenbrock, x0, constraints=[constraint], tol=1e-10)
+    ours = minimize_ipopt(rosenbrock, x0, constraints=[constraint], tol=1e-10,
+                          library=library)
     theirs = so.minimize(lambda x: float(rosenbrock(x)), x0, method="SLSQP",
                          constraints=[{"type": "eq", "fun": lambda x: circles(x)}],
                          options={"maxiter": 1000, "ftol": 1e-12})
     assert ours.success, ours.message
     np.testing.assert_allclose(circles(ours.x), 0.0, atol=1e-8)
+    np.testing.assert_allclose(ours.constr, circles(ours.x), atol=1e-12)
     np.testing.assert_allclose(ours.fun, theirs.fun, rtol=1e-6)
     np.testing.assert_allclose(ours.x, theirs.x, atol=1e-4)
+    if library is not None:
+        assert ours.library == library
 
 
 @pytest.mark.parametrize("problem", ["rosenbrock", "broyden"])
 def test_ipopt_unconstrained_classics(problem):
-    pytest.importorskip("cyipopt")
+    _ipopt_library()
     f = rosenbrock if problem == "rosenbrock" else broyden_tridiagonal
     x0 = np.full(12, -0.5) if problem == "rosenbrock" else -np.ones(20)
     ours = minimize(f, x0, method="ipopt", tol=1e-12)
@@ -185,6 +239,82 @@ def test_ipopt_unconstrained_classics(problem):
                          options={"maxiter": 5000, "gtol": 1e-9})
     assert ours.success, ours.message
     np.testing.assert_allclose(ours.x, theirs.x, atol=1e-4)
+
+
+def test_ipopt_error_in_the_function_is_raised_after_the_solve():
+    _ipopt_library()
+
+    def refuses_far_points(x):
+        if x[0] > 0.9:                     # a branch the trace's guard catches
+            raise ValueError("outside the model's range")
+        return rosenbrock(x)
+
+    with pytest.raises(ValueError, match="outside the model's range"):
+        minimize(refuses_far_points, np.full(4, -0.5), method="ipopt")
+
+
+def test_ipopt_options_are_checked():
+    _ipopt_library()
+    with pytest.raises(ValueError, match="no_such_option"):
+        minimize(rosenbrock, np.zeros(3), method="ipopt",
+                 options={"no_such_option": 3})
+    with pytest.raises(TypeError, match="max_iter"):
+        minimize(rosenbrock, np.zeros(3), method="ipopt", options={"max_iter": [3]})
+    result = minimize(rosenbrock, np.full(6, -0.5), method="ipopt",
+                      options={"max_iter": 2})
+    assert not result.success and result.message == "Maximum_Iterations_Exceeded"
+
+
+def test_ipopt_missing_library_is_a_clear_error(monkeypatch, tmp_path):
+    from fasttape import _ipopt
+    from fasttape.optimize import minimize_ipopt
+    with pytest.raises(ImportError, match="cannot load the IPOPT library"):
+        minimize_ipopt(rosenbrock, np.zeros(3), library=str(tmp_path / "none.so"))
+    monkeypatch.setattr(_ipopt, "find_library", lambda: None)
+    with pytest.raises(ImportError, match=r"fasttape\[ipopt\]"):
+        minimize(rosenbrock, np.zeros(3), method="ipopt")
+
+
+def test_ipopt_library_from_the_environment(monkeypatch):
+    from fasttape import _ipopt
+    monkeypatch.setenv(_ipopt.ENVIRONMENT_VARIABLE, "/chosen/libipopt.so")
+    assert _ipopt.find_library() == "/chosen/libipopt.so"
+    monkeypatch.delenv(_ipopt.ENVIRONMENT_VARIABLE)
+    found = _ipopt.find_library()
+    bundled = _ipopt.bundled_libraries()
+    if bundled:                            # the newest bundled one by default
+        assert found == max(bundled, key=lambda entry: entry[0])[1]
+
+
+def test_ipopt_version_read_from_file_names():
+    from fasttape._ipopt import _version_from_name
+    assert _version_from_name("/x/libipopt.so.3.14.19") == (3, 14, 19)
+    assert _version_from_name("/x/cyipopt_wheels.libs/libipopt-3c40042c.so.3.14.11") == \
+        (3, 14, 11)
+    assert _version_from_name("/x/libipopt.so") == ()
+
+
+class _BadStructure:
+    n, m = 2, 1
+    jacobian_rows = np.array([0, 1], np.int32)            # row 1 of a 1-row Jacobian
+    jacobian_cols = np.array([0, 1], np.int32)
+    hessian_rows = hessian_cols = np.array([0], np.int32)
+
+
+def test_ipopt_structure_indices_are_checked_before_ipopt_reads_them():
+    _ipopt_library()
+    from fasttape import _ipopt
+    with pytest.raises(ValueError, match="Jacobian structure has an index outside"):
+        _ipopt.solve(_BadStructure(), np.zeros(2), -np.ones(2), np.ones(2), np.zeros(1),
+                     np.zeros(1))
+    bad_type = _BadStructure()
+    bad_type.jacobian_rows = np.array([0, 0])                # int64
+    with pytest.raises(TypeError, match="int32"):
+        _ipopt.solve(bad_type, np.zeros(2), -np.ones(2), np.ones(2), np.zeros(1),
+                     np.zeros(1))
+    with pytest.raises(ValueError, match="x0 has 3 values"):
+        _ipopt.solve(_BadStructure(), np.zeros(3), -np.ones(2), np.ones(2), np.zeros(1),
+                     np.zeros(1))
 
 
 def test_ipopt_pattern_outside_the_structure_is_refused():
