@@ -1,5 +1,7 @@
 # The forward sweeps: replay and tangents (_forward.pyx).
 
+from libc.stdint cimport int64_t, uint8_t
+
 from fasttape._tape_storage cimport TapeStorage
 
 # nogil loops. Replay: every node's value again, into `values` (the tape's own
@@ -18,3 +20,16 @@ cdef int prepare_tangents(TapeStorage t) except -1
 cdef int run_tangent(TapeStorage t) except -1
 # write the scalar inputs, replay in the tape's buffers: the first changed guard or -1
 cdef Py_ssize_t replay_in_place(TapeStorage t, leaf_slots, inputs) except -2
+
+# many directions at once (the columns of a compressed Jacobian): the leaves' values
+# counted and checked; k tangent sweeps into k blocks of the tape's tangent buffers;
+# the outputs' tangents along each direction, (M, k)
+cdef Py_ssize_t check_leaf_spec(TapeStorage t, const int64_t[::1] leaf_index,
+                                const uint8_t[::1] leaf_is_array) except -1
+cdef int tangent_sweeps_many(TapeStorage t, const int64_t[::1] leaf_index,
+                             const uint8_t[::1] leaf_is_array,
+                             const double[:, ::1] d) except -1
+cdef object tangents_many(TapeStorage t, const int64_t[::1] leaf_index,
+                          const uint8_t[::1] leaf_is_array, directions,
+                          const int64_t[::1] output_index,
+                          const uint8_t[::1] output_is_array)

@@ -3,7 +3,8 @@
 # over the nodes in recording order with one case per op (the op table's formulas,
 # from _opmath), array nodes by their steps (_array_forward).
 
-from libc.string cimport memset
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -161,3 +162,127 @@ cdef Py_ssize_t replay_in_place(TapeStorage t, leaf_slots, inputs) except -2:
         error, t.sweep_error = t.sweep_error, None
         raise error
     return first_changed_guard_c(t, t.values)
+
+
+# -- many directions in one call: the columns of a compressed Jacobian -----------------
+#
+# k tangent sweeps share one call: the tangents are k blocks (of the slots, and of the
+# array values) in the tape's own buffers grown k-fold (kept, so later calls touch no
+# new memory); sweep c runs with the tape's tangent pointers moved to block c.
+
+cdef Py_ssize_t check_leaf_spec(TapeStorage t, const int64_t[::1] leaf_index,
+                                const uint8_t[::1] leaf_is_array) except -1:
+    """The number of values of the leaves (leaf j: array node leaf_index[j] when
+    leaf_is_array[j], else that slot), each checked to be an input of t."""
+    cdef Py_ssize_t j, index, size = 0
+    if leaf_is_array.shape[0] != leaf_index.shape[0]:
+        raise ValueError("one is_array flag per leaf")
+    for j in range(leaf_index.shape[0]):
+        index = leaf_index[j]
+        if leaf_is_array[j]:
+            if not (0 <= index < t.n_anodes and t.anodes[index].aop == AOP_LEAF):
+                raise ValueError(f"array node {index} is not an input of this tape")
+            size += t.anodes[index].size
+        else:
+            if not (0 <= index < t.n_slots and t.ops[index] == OP_LEAF):
+                raise ValueError(f"slot {index} is not an input of this tape")
+            size += 1
+    return size
+
+
+cdef int tangent_sweeps_many(TapeStorage t, const int64_t[::1] leaf_index,
+                             const uint8_t[::1] leaf_is_array,
+                             const double[:, ::1] d) except -1:
+    """One tangent sweep per row of d ((k, N), flat over the leaves' values; leaves
+    checked by check_leaf_spec): direction c's tangents are left at
+    t.tangents + c * n_slots and t.array_tangents + c * n_array_values. Raises a
+    Python rule's error."""
+    cdef Py_ssize_t k = d.shape[0], S = t.n_slots, A = t.n_array_values
+    cdef Py_ssize_t j, c, at = 0, index
+    cdef int status = 0
+    cdef double* tangents
+    cdef double* array_tangents
+    cdef ArrayNode* n
+    check_idle(t)
+    ensure_doubles(&t.tangents, &t.tangent_capacity, max(t.slot_capacity, k * S))
+    ensure_doubles(&t.array_tangents, &t.array_tangent_capacity, k * A)
+    tangents, array_tangents = t.tangents, t.array_tangents
+    memset(tangents, 0, <size_t>(k * S) * sizeof(double))
+    if A:
+        memset(array_tangents, 0, <size_t>(k * A) * sizeof(double))
+    for j in range(leaf_index.shape[0]):
+        index = leaf_index[j]
+        if leaf_is_array[j]:
+            n = &t.anodes[index]
+            if n.size:
+                for c in range(k):
+                    memcpy(&array_tangents[c * A + n.adj], &d[c, at],
+                           <size_t>n.size * sizeof(double))
+            at += n.size
+        else:
+            for c in range(k):
+                tangents[c * S + index] = d[c, at]
+            at += 1
+    begin_sweep(t)
+    try:
+        with nogil:
+            for c in range(k):
+                t.tangents = tangents + c * S
+                t.array_tangents = array_tangents + c * A
+                status = tangent_sweep_c(t, 0, t.n_nodes)
+                if status < 0:
+                    break
+    finally:
+        t.tangents, t.array_tangents = tangents, array_tangents
+        t.sweeping = False
+    if status < 0:
+        error, t.sweep_error = t.sweep_error, None
+        raise error
+    return 0
+
+
+cdef object tangents_many(TapeStorage t, const int64_t[::1] leaf_index,
+                          const uint8_t[::1] leaf_is_array, directions,
+                          const int64_t[::1] output_index,
+                          const uint8_t[::1] output_is_array):
+    """The outputs' tangents along each row of directions ((k, N), flat over the
+    leaves' values): (M, k), M the outputs' values flat in order; output j is array
+    node output_index[j] when output_is_array[j], else that slot. The Jacobian times
+    each direction, in one call."""
+    cdef const double[:, ::1] d = np.ascontiguousarray(directions, dtype=np.float64)
+    cdef Py_ssize_t k = d.shape[0], N = check_leaf_spec(t, leaf_index, leaf_is_array)
+    cdef Py_ssize_t j, c, r, index, M = 0, at = 0
+    cdef Py_ssize_t S = t.n_slots, A = t.n_array_values
+    cdef ArrayNode* n
+    if d.shape[1] != N:
+        raise ValueError(f"directions of {d.shape[1]} values for leaves of {N}")
+    if output_is_array.shape[0] != output_index.shape[0]:
+        raise ValueError("one is_array flag per output")
+    for j in range(output_index.shape[0]):
+        index = output_index[j]
+        if output_is_array[j]:
+            if not 0 <= index < t.n_anodes:
+                raise ValueError(f"no array node {index} on this tape")
+            M += t.anodes[index].size
+        else:
+            if not 0 <= index < t.n_slots:
+                raise ValueError(f"no slot {index} on this tape")
+            M += 1
+    out = np.zeros((M, k))
+    if k == 0 or M == 0:
+        return out
+    tangent_sweeps_many(t, leaf_index, leaf_is_array, d)
+    cdef double[:, ::1] o = out
+    for j in range(output_index.shape[0]):
+        index = output_index[j]
+        if output_is_array[j]:
+            n = &t.anodes[index]
+            for c in range(k):
+                for r in range(n.size):
+                    o[at + r, c] = t.array_tangents[c * A + n.adj + r]
+            at += n.size
+        else:
+            for c in range(k):
+                o[at, c] = t.tangents[c * S + index]
+            at += 1
+    return out

@@ -10,7 +10,8 @@ import numpy as np
 
 from fasttape._array_reverse cimport (array_reverse_c, array_second_order_c,
                                       array_second_order_tangent_c)
-from fasttape._forward cimport prepare_tangents, run_tangent, tangent_sweep_c
+from fasttape._forward cimport (check_leaf_spec, prepare_tangents, run_tangent,
+                               tangent_sweep_c, tangent_sweeps_many)
 from fasttape._opmath cimport second_order_step
 from fasttape._reverse cimport prepare_sweep
 from fasttape._tape_storage cimport *
@@ -263,25 +264,14 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
     one reverse walk for all. NotImplementedError for Python-rule nodes."""
     cdef const double[:, ::1] d = np.ascontiguousarray(directions, dtype=np.float64)
     cdef Py_ssize_t k = d.shape[0], N = d.shape[1], n_leaves = leaf_index.shape[0]
-    cdef Py_ssize_t j, c, r, at = 0, size, index, S, A
+    cdef Py_ssize_t j, c, r, at = 0, index, S, A
     cdef int status = 0
     cdef double* tangents
     cdef double* array_tangents
     cdef double* adj_t
     cdef double* array_adj_t
     cdef ArrayNode* n
-    if leaf_is_array.shape[0] != n_leaves:
-        raise ValueError("one is_array flag per leaf")
-    for j in range(n_leaves):
-        index = leaf_index[j]
-        if leaf_is_array[j]:
-            if not (0 <= index < t.n_anodes and t.anodes[index].aop == AOP_LEAF):
-                raise ValueError(f"array node {index} is not an input of this tape")
-            at += t.anodes[index].size
-        else:
-            if not (0 <= index < t.n_slots and t.ops[index] == OP_LEAF):
-                raise ValueError(f"slot {index} is not an input of this tape")
-            at += 1
+    at = check_leaf_spec(t, leaf_index, leaf_is_array)
     if at != N:
         raise ValueError(f"directions of {N} values for leaves of {at}")
     t.check_leaves_and_output([], output, output_anode)
@@ -289,44 +279,10 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
     out = np.zeros((N, k))
     if k == 0:
         return out
-    check_idle(t)
     S, A = t.n_slots, t.n_array_values
-    # the tangents: k blocks, zeroed, then seeded
-    ensure_doubles(&t.tangents, &t.tangent_capacity, max(t.slot_capacity, k * S))
-    ensure_doubles(&t.array_tangents, &t.array_tangent_capacity, k * A)
+    # the tangents: k blocks, seeded and swept
+    tangent_sweeps_many(t, leaf_index, leaf_is_array, d)
     tangents, array_tangents = t.tangents, t.array_tangents
-    memset(tangents, 0, <size_t>(k * S) * sizeof(double))
-    if A:
-        memset(array_tangents, 0, <size_t>(k * A) * sizeof(double))
-    at = 0
-    for j in range(n_leaves):
-        index = leaf_index[j]
-        if leaf_is_array[j]:
-            n = &t.anodes[index]
-            for c in range(k):
-                if n.size:
-                    memcpy(&array_tangents[c * A + n.adj], &d[c, at],
-                           <size_t>n.size * sizeof(double))
-            at += n.size
-        else:
-            for c in range(k):
-                tangents[c * S + index] = d[c, at]
-            at += 1
-    begin_sweep(t)
-    try:
-        with nogil:
-            for c in range(k):
-                t.tangents = tangents + c * S
-                t.array_tangents = array_tangents + c * A
-                status = tangent_sweep_c(t, 0, t.n_nodes)
-                if status < 0:
-                    break
-    finally:
-        t.tangents, t.array_tangents = tangents, array_tangents
-        t.sweeping = False
-    if status < 0:
-        error, t.sweep_error = t.sweep_error, None
-        raise error
     # the adjoints (every block live and zeroed) and k + 1 blocks of their tangents
     # (the last one the scratch of second_order_sweep_many_c)
     output = seeded_adjoints(t, output, output_anode)

@@ -22,7 +22,8 @@ import numpy as np
 from fasttape._array_helpers cimport live_adjoints
 from fasttape._batched cimport (replay_array_gradients, replay_gradient_of_list,
                                 replay_gradients)
-from fasttape._forward cimport prepare_tangents, replay_in_place, run_tangent
+from fasttape._forward cimport (prepare_tangents, replay_in_place, run_tangent,
+                               tangents_many)
 from fasttape._reverse cimport prepare_sweep, run_reverse, seed_and_sweep
 from fasttape._second_order cimport (hessian_times_many, hessian_vector_arrays,
                                      hessian_vector_scalar)
@@ -183,6 +184,19 @@ cdef class Tape(TapeStorage):
         in order. Returns (gradient, Hessian times direction), flat, in the same order.
         NotImplementedError for Python-rule nodes (no second derivatives in C)."""
         return hessian_vector_arrays(self, output, leaves, direction, output_anode)
+
+    def tangents_many(self, leaf_index, leaf_is_array, directions, output_index,
+                      output_is_array):
+        """The outputs' tangents along each row of directions ((k, N), flat over the
+        leaves' values): (M, k), flat over the outputs' values. Leaf j is array node
+        leaf_index[j] (int64) when leaf_is_array[j] (uint8), else that slot; outputs
+        likewise. One call for k tangent sweeps: the columns of a forward-compressed
+        Jacobian."""
+        return tangents_many(self, np.ascontiguousarray(leaf_index, dtype=np.int64),
+                             np.ascontiguousarray(leaf_is_array, dtype=np.uint8),
+                             directions,
+                             np.ascontiguousarray(output_index, dtype=np.int64),
+                             np.ascontiguousarray(output_is_array, dtype=np.uint8))
 
     def hessian_times_many(self, Py_ssize_t output, leaf_index, leaf_is_array,
                            directions, Py_ssize_t output_anode=-1):

@@ -14,10 +14,9 @@ the traced function with its recording (a retrace makes a new one):
 import numpy as np
 import scipy.sparse as sp
 
-from fasttape._arrays import ArrayVariable, tangents_of
+from fasttape._arrays import ArrayVariable, input_spec
 from fasttape._coloring import (acyclic_coloring, acyclic_recover, column_coloring,
                                 star_coloring, star_plan)
-from fasttape._containers import split_like
 from fasttape._recording import reverse_flat
 from fasttape._variable import Variable
 from fasttape.sparsity import hessian_sparsity, jacobian_sparsity
@@ -87,19 +86,36 @@ class JacobianPlan:
         self.n_colors = n_cols if self.forward else n_rows
         coo = self.pattern.tocoo()
         self.rows, self.cols = coo.row, coo.col
+        # where each value is read in the flat compressed matrix (rows or columns x
+        # colours, C order)
+        width = max(self.n_colors, 1)
+        if self.forward:
+            self.reads = self.rows.astype(np.int64) * width + self.colors[self.cols]
+        else:
+            self.reads = self.cols.astype(np.int64) * width + self.colors[self.rows]
+        self.leaf_spec = self.output_spec = None    # (the batched sweep's, once asked)
+        self._seed_matrix = None
 
     def seeds(self):
         """One 0/1 vector per colour (over columns forward, rows in reverse)."""
         return _indicators(self.colors, self.n_colors)
 
+    def seed_matrix(self):
+        """The seeds as the rows of one (colours x n) array (made once)."""
+        if self._seed_matrix is None:
+            self._seed_matrix = (self.colors[None, :] == np.arange(
+                self.n_colors)[:, None]).astype(float)
+        return self._seed_matrix
+
+    def values(self, compressed):
+        """The Jacobian's values in the pattern's CSR order, from the compressed
+        sweeps: (rows x colours) forward, (columns x colours) in reverse."""
+        return np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(
+            self.reads) if self.reads.size else np.zeros(0)
+
     def recover(self, compressed):
-        """The CSR Jacobian from the compressed sweeps: (rows x colours) forward,
-        (columns x colours) in reverse."""
-        if self.forward:
-            values = compressed[self.rows, self.colors[self.cols]]
-        else:
-            values = compressed[self.cols, self.colors[self.rows]]
-        return _with_values(self.pattern, values)
+        """The CSR Jacobian from the compressed sweeps."""
+        return _with_values(self.pattern, self.values(compressed))
 
 
 COLORINGS = ("star", "acyclic")
@@ -142,16 +158,18 @@ class HessianPlan:
                 max(self.n_colors, 1))[:, None]).astype(float)
         return self._seed_matrix
 
-    def recover(self, compressed):
+    def values(self, compressed):
+        """The Hessian's values in the pattern's CSR order, from the compressed
+        products (n x colours)."""
         if self.coloring == "acyclic":
-            values = acyclic_recover(
+            return acyclic_recover(
                 self.pattern.indptr.astype(np.int64), self.pattern.indices.astype(np.int32),
                 self.mirror, self.colors,
                 np.ascontiguousarray(compressed, dtype=float))
-        else:
-            values = np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(
-                self.reads)
-        return _with_values(self.pattern, values)
+        return np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(self.reads)
+
+    def recover(self, compressed):
+        return _with_values(self.pattern, self.values(compressed))
 
 
 def _indicators(colors, n_colors):
@@ -190,16 +208,15 @@ def hessian_plan(traced, coloring="star"):
     return _plan(traced, rec, "hessian", _argnum(traced), coloring)
 
 
-def _leaf_pieces(leaves, vector):
-    """vector (flat over leaves' values) cut into one float or array per leaf."""
-    if all(type(leaf) is Variable for leaf in leaves):
-        return [float(v) for v in vector]
-    return split_like(vector, leaves)
-
-
 def sparse_jacobian(traced, args):
     """The Jacobian of traced's flat outputs with respect to argument argnum's flat
     values at args, as scipy.sparse CSR."""
+    return _with_values(*jacobian_values(traced, args))
+
+
+def jacobian_values(traced, args):
+    """(pattern, values): sparse_jacobian's CSR pattern (the plan's own, kept across
+    calls while the recording holds) and its values in CSR order, no matrix built."""
     argnum = _argnum(traced)
     with traced._lock:
         rec = traced._replay(args)
@@ -212,29 +229,52 @@ def sparse_jacobian(traced, args):
         m, n = plan.pattern.shape
         compressed = np.zeros((m if plan.forward else n, max(plan.n_colors, 1)))
         if not outputs or plan.pattern.nnz == 0:
-            return plan.recover(compressed)
+            return plan.pattern, plan.values(compressed)
         if plan.forward:
-            for c, seed in enumerate(plan.seeds()):
-                pieces = iter(_leaf_pieces(leaves, seed))
-                tangents = [next(pieces) if ours else _zero_like(leaf)
-                            for leaf, ours in zip(all_leaves, mine)]
-                result = tangents_of(rec.tape, all_leaves, tangents, outputs)
-                compressed[:, c] = _flat_outputs(rec, result)
-        else:
-            for c, seed in enumerate(plan.seeds()):
-                seeds, at = [], 0
-                for o in rec.outputs:
-                    size = 1 if type(o) is not ArrayVariable else o.size
-                    if o is not None:
-                        part = seed[at:at + size]
-                        seeds.append(float(part[0]) if type(o) is Variable
-                                     else part.reshape(o.shape))
-                    at += size
-                grads = reverse_flat(rec.tape, outputs, seeds, all_leaves)
-                ours = [g for g, is_ours in zip(grads, mine) if is_ours]
-                compressed[:, c] = np.concatenate([np.ravel(np.asarray(g, dtype=float))
-                                                   for g in ours])
-        return plan.recover(compressed)
+            # every colour's tangent sweep in one call
+            if plan.output_spec is None:
+                plan.leaf_spec = traced._leaf_spec(rec)
+                plan.output_spec = _output_spec(rec)
+            index, is_array = plan.leaf_spec
+            out_index, out_is_array, rows = plan.output_spec
+            block = rec.tape.tangents_many(index, is_array, plan.seed_matrix(),
+                                           out_index, out_is_array)
+            if rows is None:
+                return plan.pattern, plan.values(block)
+            compressed[rows] = block
+            return plan.pattern, plan.values(compressed)
+        for c, seed in enumerate(plan.seeds()):
+            seeds, at = [], 0
+            for o in rec.outputs:
+                size = 1 if type(o) is not ArrayVariable else o.size
+                if o is not None:
+                    part = seed[at:at + size]
+                    seeds.append(float(part[0]) if type(o) is Variable
+                                 else part.reshape(o.shape))
+                at += size
+            grads = reverse_flat(rec.tape, outputs, seeds, all_leaves)
+            ours = [g for g, is_ours in zip(grads, mine) if is_ours]
+            compressed[:, c] = np.concatenate([np.ravel(np.asarray(g, dtype=float))
+                                               for g in ours])
+        return plan.pattern, plan.values(compressed)
+
+
+def _output_spec(rec):
+    """(index, is_array) of the recording's outputs as the batched sweeps name them,
+    and the rows of the flat outputs they fill (None: all, no constant outputs)."""
+    outputs = [o for o in rec.outputs if o is not None]
+    spec = input_spec(outputs)
+    index = np.array([i for _, i in spec], dtype=np.int64)
+    is_array = np.array([a for a, _ in spec], dtype=np.uint8)
+    if len(outputs) == len(rec.outputs):
+        return index, is_array, None
+    rows, at = [], 0
+    for o in rec.outputs:
+        size = 1 if type(o) is not ArrayVariable else o.size
+        if o is not None:
+            rows.extend(range(at, at + size))
+        at += size
+    return index, is_array, np.array(rows, dtype=np.int64)
 
 
 def _members(all_leaves, leaves):
@@ -243,25 +283,18 @@ def _members(all_leaves, leaves):
     return [id(leaf) in ids for leaf in all_leaves]
 
 
-def _zero_like(leaf):
-    return 0.0 if type(leaf) is Variable else np.zeros(leaf.shape)
-
-
-def _flat_outputs(rec, result):
-    values = iter(result)
-    flat = []
-    for o in rec.outputs:
-        if o is None:
-            flat.append(np.zeros(1))
-        else:
-            flat.append(np.ravel(np.asarray(next(values), dtype=float)))
-    return np.concatenate(flat)
-
-
 def sparse_hessian(traced, args, hvp_by_function, coloring="star", batched=True):
     """The Hessian of traced's scalar output with respect to argument argnum at args,
-    as scipy.sparse CSR: one Hessian-vector product per colour, all colours in one
-    pass over the tape (batched; else one pass each).
+    as scipy.sparse CSR (hessian_values)."""
+    return _with_values(*hessian_values(traced, args, hvp_by_function, coloring,
+                                        batched))
+
+
+def hessian_values(traced, args, hvp_by_function, coloring="star", batched=True):
+    """(pattern, values) of the Hessian of traced's scalar output with respect to
+    argument argnum at args (the pattern the plan's own, values in its CSR order): one
+    Hessian-vector product per colour, all colours in one pass over the tape
+    (batched; else one pass each).
     hvp_by_function(args, direction) is the product for tapes whose nodes have Python
     rules (no second derivatives in C)."""
     argnum = _argnum(traced)
@@ -273,8 +306,8 @@ def sparse_hessian(traced, args, hvp_by_function, coloring="star", batched=True)
         if not by_function and batched:
             if plan.leaf_spec is None:
                 plan.leaf_spec = traced._leaf_spec(rec)
-            return plan.recover(traced._hessian_times_many(rec, plan.seed_matrix(),
-                                                           plan.leaf_spec))
+            products = traced._hessian_times_many(rec, plan.seed_matrix(), plan.leaf_spec)
+            return plan.pattern, plan.values(products)
         compressed = np.zeros((n, max(plan.n_colors, 1)))
         if not by_function:
             slots = list(rec.leaf_slots[argnum]) if rec.scalar_only else None
@@ -283,4 +316,4 @@ def sparse_hessian(traced, args, hvp_by_function, coloring="star", batched=True)
     if by_function:
         for c, seed in enumerate(plan.seeds()):
             compressed[:, c] = hvp_by_function(args, seed)
-    return plan.recover(compressed)
+    return plan.pattern, plan.values(compressed)

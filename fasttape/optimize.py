@@ -18,10 +18,11 @@ import functools
 
 import numpy as np
 import scipy.optimize as so
+import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator
 
 import fasttape.numpy as fnp
-from fasttape import _ipopt
+from fasttape import _ipopt, compressed
 from fasttape.trace import trace
 
 # how each method takes second derivatives
@@ -182,22 +183,23 @@ def _plain(v):
 
 
 class _Triplets:
-    """A fixed (row, col) structure in the order of a CSR pattern, and the values of
-    a CSR matrix laid out on it: the matrix's own data array when its structure is
-    the same (the common case: one recording), else scattered by key. Entries
-    outside the structure (another branch, more nonzeros) raise: IPOPT keeps the
-    structure it was given at the start."""
+    """A fixed (row, col) structure in the order of a CSR pattern, and values given
+    in the CSR order of a pattern laid out on it: copied (the lower triangle's
+    taken) when the pattern is the same (the common case: one recording), else
+    scattered by key. Entries outside the structure (another branch, more
+    nonzeros) raise: IPOPT keeps the structure it was given at the start."""
 
     def __init__(self, pattern, lower=False):
         coo = pattern.tocoo()
-        self.keep = None
+        self.pattern = pattern
+        self.kept = None
         if lower:                         # IPOPT takes the Hessian's lower triangle
-            self.keep = coo.row >= coo.col
+            self.kept = np.flatnonzero(coo.row >= coo.col)
         self.indptr = pattern.indptr.copy()
         self.indices = pattern.indices.copy()
         rows, cols = coo.row, coo.col
-        if self.keep is not None:
-            rows, cols = rows[self.keep], cols[self.keep]
+        if self.kept is not None:
+            rows, cols = rows[self.kept], cols[self.kept]
         self.rows = np.ascontiguousarray(rows, dtype=np.int32)
         self.cols = np.ascontiguousarray(cols, dtype=np.int32)
         self.n_cols = pattern.shape[1]
@@ -205,14 +207,20 @@ class _Triplets:
         self._order = np.argsort(keys, kind="stable")
         self._sorted = keys[self._order]
 
-    def values(self, matrix):
-        if (matrix.indices.shape == self.indices.shape
-                and np.array_equal(matrix.indptr, self.indptr)
-                and np.array_equal(matrix.indices, self.indices)):
-            data = matrix.data
-            return np.ascontiguousarray(data if self.keep is None else data[self.keep])
-        coo = matrix.tocoo()
-        take = coo.row >= coo.col if self.keep is not None else slice(None)
+    def write(self, pattern, data, out):
+        """out[:] = the values `data` (in pattern's CSR order) on this structure."""
+        if pattern is self.pattern or (
+                pattern.indices.shape == self.indices.shape
+                and np.array_equal(pattern.indptr, self.indptr)
+                and np.array_equal(pattern.indices, self.indices)):
+            if self.kept is None:
+                out[:] = data
+            else:
+                np.take(data, self.kept, out=out)
+            return
+        coo = sp.csr_matrix((data, pattern.indices, pattern.indptr),
+                            shape=pattern.shape).tocoo()
+        take = coo.row >= coo.col if self.kept is not None else slice(None)
         keys = coo.row[take].astype(np.int64) * self.n_cols + coo.col[take]
         data = coo.data[take]
         at = np.minimum(np.searchsorted(self._sorted, keys), max(self._sorted.size - 1, 0))
@@ -222,8 +230,13 @@ class _Triplets:
                 "the sparsity pattern changed: at this point the functions take a "
                 "branch with nonzeros outside the structure IPOPT was given at x0; "
                 "start from a point on that branch")
-        out = np.zeros(self.rows.size)
+        out[:] = 0.0
         out[self._order[at[found]]] = data[found]
+
+    def values(self, matrix):
+        """A CSR matrix's values on this structure (a new array)."""
+        out = np.zeros(self.rows.size)
+        self.write(matrix, matrix.data, out)
         return out
 
 
@@ -282,11 +295,15 @@ class _IpoptProblem:
         out[:] = np.reshape(self.constraint_trace(x), -1)
 
     def jacobian(self, x, out):
-        out[:] = self.jacobian_layout.values(self.constraint_trace.sparse_jacobian(x))
+        pattern, data = compressed.jacobian_values(self.constraint_trace, (x,))
+        self.jacobian_layout.write(pattern, data, out)
 
     def hessian(self, x, obj_factor, multipliers, out):
-        out[:] = self.hessian_layout.values(self.lagrangian_trace.sparse_hessian(
-            x, obj_factor, multipliers, *self.args))
+        traced = self.lagrangian_trace
+        pattern, data = compressed.hessian_values(
+            traced, (x, obj_factor, multipliers, *self.args),
+            traced._flat_hvp_by_function)
+        self.hessian_layout.write(pattern, data, out)
 
 
 def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,

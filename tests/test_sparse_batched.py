@@ -184,3 +184,83 @@ def test_fast_tangent_and_second_order_steps_match_differences(name, f):
     for v in np.eye(6)[:2]:
         np.testing.assert_allclose(np.asarray(g.hvp((x,), v)), h @ v, rtol=1e-10,
                                    atol=1e-12)
+
+
+# -- the batched compressed Jacobian (Tape.tangents_many) -------------------------------------
+
+def _spec(variables):
+    spec = input_spec(list(variables))
+    return (np.array([i for _, i in spec], dtype=np.int64),
+            np.array([a for a, _ in spec], dtype=np.uint8))
+
+
+def test_tangents_many_columns_are_jacobian_vector_products():
+    """Each column of the batched tangents is tangents_of's along that direction, for
+    0 to 4 directions, on a tape of arrays and scalars with array and scalar
+    outputs; unit directions give the dense Jacobian."""
+    from fasttape._arrays import tangents_of
+
+    def f(x, y):
+        return fnp.exp(x[:3]) * x[1:] ** 3, fnp.sin(y) * fnp.sum(x) ** 2
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(0.2, 1.0, 4), 0.7
+    g = fasttape.trace(f, x, y, argnum=(0, 1))
+    rec = g._current
+    leaves = list(rec.leaves[0]) + list(rec.leaves[1])
+    index, is_array = _spec(leaves)
+    out_index, out_is_array = _spec(rec.outputs)
+    for k in range(5):
+        directions = rng.normal(size=(k, 5))
+        many = rec.tape.tangents_many(index, is_array, directions, out_index,
+                                      out_is_array)
+        assert many.shape == (4, k)
+        for c in range(k):
+            tangents = [directions[c, :4], directions[c, 4]]
+            single = tangents_of(rec.tape, leaves, tangents, list(rec.outputs))
+            np.testing.assert_allclose(many[:, c], np.concatenate(
+                [np.ravel(single[0]), [single[1]]]), rtol=1e-14, atol=1e-15)
+    many = rec.tape.tangents_many(index, is_array, np.eye(5), out_index, out_is_array)
+
+    def flat(v):
+        first, second = f(v[:4], v[4])
+        return fnp.concatenate([first, fnp.reshape(second, (1,))])
+    dense = np.array(fasttape.jacobian(flat)(np.append(x, y)))
+    np.testing.assert_allclose(many, dense, rtol=1e-12, atol=1e-12)
+
+
+def test_tangents_many_refuses_bad_leaves_outputs_and_directions():
+    g = fasttape.trace(lambda x: x ** 3, np.ones(3))
+    rec = g._current
+    index, flags = _spec(rec.leaves[0])
+    out_index, out_flags = _spec(rec.outputs)
+    many = rec.tape.tangents_many
+    with pytest.raises(ValueError, match="directions of 2 values"):
+        many(index, flags, np.ones((1, 2)), out_index, out_flags)
+    with pytest.raises(ValueError, match="not an input"):
+        many(np.array([99]), flags, np.ones((1, 3)), out_index, out_flags)
+    with pytest.raises(ValueError, match="not an input"):
+        many(np.array([-1]), np.zeros(1), np.ones((1, 1)), out_index, out_flags)
+    with pytest.raises(ValueError, match="no array node 99"):
+        many(index, flags, np.ones((1, 3)), np.array([99]), out_flags)
+    with pytest.raises(ValueError, match="no slot -5"):
+        many(index, flags, np.ones((1, 3)), np.array([-5]), np.zeros(1))
+    with pytest.raises(ValueError, match="is_array flag per output"):
+        many(index, flags, np.ones((1, 3)), out_index, np.ones(2))
+    np.testing.assert_allclose(many(index, flags, np.eye(3), out_index, out_flags),
+                               np.diag(3 * np.ones(3)))
+
+
+def test_sparse_jacobian_with_constant_and_scalar_outputs_equals_dense():
+    """Outputs that do not depend on x (rows of zeros), scalars and arrays, laid out
+    in order."""
+    def f(x):
+        return [x[1:] * x[:-1], 2.5, x[0] ** 2 + x[1], -1.0, fnp.sin(x)]
+
+    def flat(x):
+        return fnp.concatenate([fnp.reshape(fnp.asarray(v), (-1,)) for v in f(x)])
+    x = np.array([0.3, -1.2, 0.8, 2.0, 0.1, -0.4, 1.1, 0.6])
+    g = fasttape.trace(f, x)
+    sparse = g.sparse_jacobian(x).toarray()
+    np.testing.assert_allclose(sparse, np.array(fasttape.jacobian(flat)(x)),
+                               rtol=1e-13, atol=1e-14)
+    assert g.jacobian_colors()[1]                  # compressed forward
