@@ -64,6 +64,18 @@ def color_acyclic(pattern):
                             edge_of, largest_first(np.diff(m.indptr)))
 
 
+FORMATS = ("csr", "csc", "coo", "bsr", "dia", "dok", "lil")
+
+
+def in_format(matrix, format):
+    """A CSR result in the scipy.sparse format the caller named."""
+    if format == "csr":
+        return matrix
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    return matrix.asformat(format)
+
+
 def _with_values(pattern, values):
     """A CSR matrix of pattern's structure (canonical: its coo order is the CSR
     order) holding values."""

@@ -27,14 +27,16 @@ def _traced_operator(fun, argnum, method, **options):
     return operator
 
 
-def sparse_jacobian(fun, argnum=0):
+def sparse_jacobian(fun, argnum=0, format="csr"):
     """A function returning the Jacobian of ``fun``'s flat outputs with respect to
-    argument ``argnum``'s flat values as scipy.sparse CSR (see Traced.sparse_jacobian)."""
-    return _traced_operator(fun, argnum, "sparse_jacobian")
+    argument ``argnum``'s flat values as scipy.sparse CSR, or in another scipy.sparse
+    ``format`` ("coo", "csc", ...; see Traced.sparse_jacobian)."""
+    return _traced_operator(fun, argnum, "sparse_jacobian", format=format)
 
 
-def sparse_hessian(fun, argnum=0, coloring="star"):
+def sparse_hessian(fun, argnum=0, coloring="star", format="csr"):
     """A function returning the Hessian of scalar ``fun`` with respect to argument
-    ``argnum``'s flat values as scipy.sparse CSR (see Traced.sparse_hessian; coloring
-    "star" or "acyclic")."""
-    return _traced_operator(fun, argnum, "sparse_hessian", coloring=coloring)
+    ``argnum``'s flat values as scipy.sparse CSR, or in another scipy.sparse
+    ``format`` (see Traced.sparse_hessian; coloring "star" or "acyclic")."""
+    return _traced_operator(fun, argnum, "sparse_hessian", coloring=coloring,
+                            format=format)

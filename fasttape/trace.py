@@ -918,19 +918,22 @@ class Traced:
         from fasttape import compressed
         return compressed.hessian_plan(self, coloring).colors
 
-    def sparse_jacobian(self, *args):
-        """``jacobian`` at args as scipy.sparse CSR, by one sweep per colour of its
-        pattern (pattern and colouring computed on first use and kept)."""
+    def sparse_jacobian(self, *args, format="csr"):
+        """``jacobian`` at args as scipy.sparse CSR (or another scipy.sparse
+        ``format``: "coo", "csc", ...), by one sweep per colour of its pattern (pattern
+        and colouring computed on first use and kept)."""
         from fasttape import compressed
-        return compressed.sparse_jacobian(self, args)
+        return compressed.in_format(compressed.sparse_jacobian(self, args), format)
 
-    def sparse_hessian(self, *args, coloring="star"):
-        """``hessian`` at args as scipy.sparse CSR, by one Hessian-vector product per
-        colour of a colouring of its pattern (both kept): coloring="star" recovers each
-        value directly, "acyclic" uses fewer colours and recovers by substitution."""
+    def sparse_hessian(self, *args, coloring="star", format="csr"):
+        """``hessian`` at args as scipy.sparse CSR (or another scipy.sparse
+        ``format``), by one Hessian-vector product per colour of a colouring of its
+        pattern (both kept): coloring="star" recovers each value directly, "acyclic"
+        uses fewer colours and recovers by substitution."""
         from fasttape import compressed
-        return compressed.sparse_hessian(self, args, self._flat_hvp_by_function,
-                                         coloring)
+        return compressed.in_format(
+            compressed.sparse_hessian(self, args, self._flat_hvp_by_function, coloring),
+            format)
 
     def _flat_hvp_by_function(self, args, direction):
         rec = self._current

@@ -427,3 +427,27 @@ def test_hessian_patterns_with_sets_that_nothing_reads(f):
     assert (h.hessian_sparsity().toarray() == dense).all()
     np.testing.assert_allclose(h.sparse_hessian(x).toarray(),
                                np.array(fasttape.hessian(f)(x)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("format", ["coo", "csc", "csr"])
+def test_sparse_results_in_the_format_asked_for(format):
+    def f(x):
+        return fnp.sum((x[1:] - x[0]) ** 4) + fnp.sum(x ** 2)
+    x = np.linspace(-1.0, 2.0, 7)
+    g = fasttape.trace(f, x)
+    dense = np.array(fasttape.hessian(f)(x))
+    for hessian in (g.sparse_hessian(x, format=format),
+                    fasttape.sparse_hessian(f, format=format)(x)):
+        assert hessian.format == format
+        np.testing.assert_allclose(hessian.toarray(), dense, rtol=1e-12)
+    jacobian = fasttape.sparse_jacobian(lambda v: v[1:] * v[:-1], format=format)(x)
+    assert jacobian.format == format
+    np.testing.assert_allclose(
+        jacobian.toarray(), np.array(fasttape.jacobian(lambda v: v[1:] * v[:-1])(x)),
+        rtol=1e-13)
+
+
+def test_unknown_sparse_format_is_refused():
+    g = fasttape.trace(lambda x: fnp.sum(x ** 2), np.ones(3))
+    with pytest.raises(ValueError, match="format must be one of"):
+        g.sparse_hessian(np.ones(3), format="dense")
