@@ -237,10 +237,10 @@ def _run_on_local_processes(executor, key, payload, method, points, extra, optio
         function = os.path.join(directory, "function.pickle")
         with open(function, "wb") as file:
             file.write(payload)
-        outputs = []
+        outputs, output_offsets = [], []
         for j, part in enumerate(parts):
             path = os.path.join(directory, f"out{j}.npy")
-            _npy_file(path, part.dtype, (m,) + part.shape[1:])
+            output_offsets.append(_npy_file(path, part.dtype, (m,) + part.shape[1:]))
             outputs.append(path)
         futures = []
         try:
@@ -257,9 +257,20 @@ def _run_on_local_processes(executor, key, payload, method, points, extra, optio
         finally:
             for file in files:
                 file.close()
-        pieces = [_collected(future.result(), bar)
-                  for future in concurrent.futures.as_completed(futures)]
-        results = [_read_rows(path, 0, m) for path in outputs]
+        # each chunk's rows read as soon as its task is done, while the others run
+        results = [np.empty((m,) + part.shape[1:], dtype=part.dtype) for part in parts]
+        pieces = []
+        files = [open(path, "rb", buffering=0) for path in outputs]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                piece = _collected(future.result(), bar)
+                pieces.append(piece)
+                if not piece[2]:
+                    for file, offset, result in zip(files, output_offsets, results):
+                        _read_rows_into(file, offset, result, piece[0], piece[1])
+        finally:
+            for file in files:
+                file.close()
     rows = len(parts[0])
     for result, part in zip(results, parts):
         result[:rows] = part
@@ -286,6 +297,21 @@ def _read_rows(path, start, stop):
     rows = np.fromfile(path, dtype=header.dtype, count=(stop - start) * (
         header[:1].size if len(header) else 0), offset=header.offset + start * row)
     return rows.reshape((stop - start,) + header.shape[1:])
+
+
+def _read_rows_into(file, offset, result, start, count):
+    """result[start:start + count] = those rows of the .npy file whose data begins at
+    offset, open unbuffered (a buffer would keep rows read ahead before a worker
+    wrote them)."""
+    rows = memoryview(result[start:start + count]).cast("B")
+    file.seek(offset + start * (rows.nbytes // count if count else 0))
+    done = 0
+    while done < rows.nbytes:
+        got = file.readinto(rows[done:])
+        if not got:
+            raise RuntimeError(f"fasttape: the results' file ended before row "
+                               f"{start + count} (a worker did not write its chunk)")
+        done += got
 
 
 def _write_rows(path, start, rows):
