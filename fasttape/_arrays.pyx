@@ -601,6 +601,14 @@ def input_spec(list leaves):
             (False, (<Variable?>leaf).slot) for leaf in leaves]
 
 
+def input_spec_arrays(list variables):
+    """input_spec as the batched C sweeps take it: (index, is_array), an int64 array
+    of array nodes or slots and a uint8 array of flags."""
+    spec = input_spec(variables)
+    return (np.array([i for _, i in spec], dtype=np.int64),
+            np.array([a for a, _ in spec], dtype=np.uint8))
+
+
 def variable_at(Tape tape, Py_ssize_t slot):
     """A handle to scalar slot `slot` (= its node) of `tape`."""
     if not 0 <= slot < tape.n_slots:

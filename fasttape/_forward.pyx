@@ -180,7 +180,8 @@ cdef Py_ssize_t check_leaf_spec(TapeStorage t, const int64_t[::1] leaf_index,
     for j in range(leaf_index.shape[0]):
         index = leaf_index[j]
         if leaf_is_array[j]:
-            if not (0 <= index < t.n_anodes and t.anodes[index].aop == AOP_LEAF):
+            if not (0 <= index < t.n_anodes and t.anodes[index].aop == AOP_LEAF
+                    and t.anodes[index].adj >= 0):
                 raise ValueError(f"array node {index} is not an input of this tape")
             size += t.anodes[index].size
         else:
@@ -208,8 +209,13 @@ cdef int tangent_sweeps_many(TapeStorage t, const int64_t[::1] leaf_index,
     ensure_doubles(&t.array_tangents, &t.array_tangent_capacity, k * A)
     tangents, array_tangents = t.tangents, t.array_tangents
     memset(tangents, 0, <size_t>(k * S) * sizeof(double))
-    if A:
-        memset(array_tangents, 0, <size_t>(k * A) * sizeof(double))
+    # of the array values, only the leaves' need zeros first: every other array
+    # node's step clears its own block before writing it (array_tangent_c)
+    for j in range(t.n_anodes):
+        n = &t.anodes[j]
+        if n.aop == AOP_LEAF and n.size and n.adj >= 0:    # (the checked leaves' kind)
+            for c in range(k):
+                memset(&array_tangents[c * A + n.adj], 0, <size_t>n.size * sizeof(double))
     for j in range(leaf_index.shape[0]):
         index = leaf_index[j]
         if leaf_is_array[j]:
@@ -278,6 +284,9 @@ cdef object tangents_many(TapeStorage t, const int64_t[::1] leaf_index,
         if output_is_array[j]:
             n = &t.anodes[index]
             for c in range(k):
+                if n.adj < 0:              # a one-value result kept in a scalar slot
+                    o[at, c] = t.tangents[c * S + n.out_slot]
+                    continue
                 for r in range(n.size):
                     o[at + r, c] = t.array_tangents[c * A + n.adj + r]
             at += n.size

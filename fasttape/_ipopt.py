@@ -21,12 +21,14 @@ zero-based, the Hessian's lower triangle), and the evaluations ``objective(x)``,
 moves to another x, before the first evaluation there). ``x`` and ``multipliers`` are
 views of IPOPT's arrays, valid during the call only.
 """
+import contextlib
 import ctypes
 import ctypes.util
 import importlib.metadata
 import os
 import re
 import sys
+import threading
 import time
 
 import numpy as np
@@ -49,15 +51,20 @@ STATUS_MESSAGES = {
     -199: "Internal_Error",
 }
 
-# bounds beyond these are read by IPOPT as absent (its nlp_lower/upper_bound_inf)
-INFINITE_BOUND = 1e20
+# IPOPT reads a bound at or beyond these as absent (the defaults of its options
+# nlp_lower_bound_inf and nlp_upper_bound_inf); an infinite bound is passed as them
+DEFAULT_BOUND_INF = (-1e19, 1e19)
 
-_VERSION_IN_NAME = re.compile(r"ipopt[^/\\]*?(\d+)\.(\d+)\.(\d+)(?:\.dylib|\.dll)?$")
+# the numbers after ".so." (Linux), or before ".dylib" / ".dll"
+_VERSION_IN_NAME = re.compile(r"\.so((?:\.\d+)+)$|((?:[.-]\d+)+)\.(?:dylib|dll)$")
 
 
 def _version_from_name(path):
+    """The version in a library's file name, as a tuple of ints (() if none)."""
     match = _VERSION_IN_NAME.search(os.path.basename(str(path)))
-    return tuple(int(part) for part in match.groups()) if match else ()
+    if not match:
+        return ()
+    return tuple(int(part) for part in re.findall(r"\d+", match.group(1) or match.group(2)))
 
 
 _bundled = None
@@ -73,7 +80,9 @@ def bundled_libraries():
 
 
 def _wheels_libraries():
-    found = []
+    # a wheel holds no links: libipopt.so, .so.3 and .so.3.14.19 are three copies of
+    # one library, taken once (by directory and size) under its most versioned name
+    found = {}
     for name in BUNDLING_DISTRIBUTIONS:
         try:
             files = importlib.metadata.distribution(name).files or ()
@@ -81,12 +90,16 @@ def _wheels_libraries():
             continue
         for entry in files:
             base = os.path.basename(str(entry))
-            if (re.match(r"(lib)?ipopt\b|(lib)?ipopt[-.]", base)
+            if (re.match(r"(lib)?ipopt[-.]", base)
                     and re.search(r"\.(so|dylib|dll)\b", base)):
                 path = os.path.realpath(entry.locate())
-                if os.path.isfile(path):
-                    found.append((_version_from_name(path), path, name))
-    return tuple(found)
+                if not os.path.isfile(path):
+                    continue
+                key = (os.path.dirname(path), os.path.getsize(path))
+                version = _version_from_name(path)
+                if key not in found or version > found[key][0]:
+                    found[key] = (version, path, name)
+    return tuple(found.values())
 
 
 def find_library():
@@ -133,13 +146,21 @@ class Library:
             raise ImportError(f"cannot load the IPOPT library {path!r}: {error}") from error
         if not hasattr(self.dll, "CreateIpoptProblem"):
             raise ImportError(f"{path!r} has no IPOPT C interface (CreateIpoptProblem)")
-        self.version = None
-        if hasattr(self.dll, "GetIpoptVersion"):          # IPOPT >= 3.14
+        # IPOPT 3.14 made the interface's Bool a C bool (an int before) and added
+        # GetIpoptCurrentIterate with it; GetIpoptVersion came in a later 3.14.x
+        self.modern = hasattr(self.dll, "GetIpoptCurrentIterate")
+        named = _version_from_name(path)        # (a bare soname such as .so.1 is not)
+        self.version = named if len(named) >= 3 else None
+        if hasattr(self.dll, "GetIpoptVersion"):
             parts = [ctypes.c_int() for _ in range(3)]
             self.dll.GetIpoptVersion.restype = None
             self.dll.GetIpoptVersion(*[ctypes.byref(p) for p in parts])
             self.version = tuple(p.value for p in parts)
-        boolean = ctypes.c_bool if self.version else ctypes.c_int
+        if self.version is not None and (self.version >= (3, 14)) != self.modern:
+            self.version = None            # (a name that does not tell the version)
+        # IPOPT before 3.14 does not guard MUMPS against two solves at once
+        self.solve_lock = None if self.modern else threading.Lock()
+        boolean = ctypes.c_bool if self.modern else ctypes.c_int
         index, number, pointer = ctypes.c_int, ctypes.c_double, ctypes.c_void_p
         self.boolean = boolean
         self.eval_f = ctypes.CFUNCTYPE(boolean, index, pointer, boolean, pointer, pointer)
@@ -173,7 +194,9 @@ class Library:
 
     @property
     def version_string(self):
-        return ".".join(map(str, self.version)) if self.version else "< 3.14"
+        if self.version:
+            return ".".join(map(str, self.version))
+        return "3.14 or newer" if self.modern else "before 3.14"
 
 
 _loaded = {}
@@ -207,28 +230,20 @@ def _indices(address, size):
     return np.ctypeslib.as_array((ctypes.c_int * size).from_address(address))
 
 
-def _contiguous(values):
-    array = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    if not array.flags.writeable:
-        array = array.copy()
-    return array
-
-
 class _Callbacks:
     """The five evaluations and the iteration callback as ctypes functions. An
     exception inside one (IPOPT's C++ cannot carry it) is kept, the evaluation
     reports failure, the next iteration callback stops the solve, and ``solve``
-    raises it."""
+    raises it. Counts only the calls that evaluate (not IPOPT's first calls for the
+    structures)."""
 
     def __init__(self, library, problem):
-        self.problem = problem
         self.error = None
         self.seconds = 0.0
         self.iterations = 0
         self.counts = dict(objective=0, gradient=0, constraints=0, jacobian=0, hessian=0)
         n, m = problem.n, problem.m
-        nonzeros_jacobian = problem.jacobian_rows.size
-        nonzeros_hessian = problem.hessian_rows.size
+        self.nonzeros = (problem.jacobian_rows.size, problem.hessian_rows.size)
 
         def guarded(name, body):
             def call(*args):
@@ -236,8 +251,8 @@ class _Callbacks:
                     return False
                 started = time.perf_counter()
                 try:
-                    body(*args)
-                    self.counts[name] += 1
+                    if body(*args):
+                        self.counts[name] += 1
                     return True
                 except BaseException as error:           # noqa: B036 (re-raised by solve)
                     self.error = error
@@ -253,60 +268,82 @@ class _Callbacks:
         def eval_f(n_, x, new_x, value, user_data):
             new_point(new_x)
             ctypes.c_double.from_address(value).value = problem.objective(_doubles(x, n))
+            return True
 
         def eval_grad_f(n_, x, new_x, out, user_data):
             new_point(new_x)
             problem.gradient(_doubles(x, n), _doubles(out, n))
+            return True
 
         def eval_g(n_, x, new_x, m_, out, user_data):
             new_point(new_x)
             if m:
                 problem.constraints(_doubles(x, n), _doubles(out, m))
+            return True
 
         def eval_jac_g(n_, x, new_x, m_, nele, rows, cols, values, user_data):
             if not values:                                  # the structure, once
                 _indices(rows, nele)[:] = problem.jacobian_rows
                 _indices(cols, nele)[:] = problem.jacobian_cols
-                return
+                return False
             new_point(new_x)
             if nele:
                 problem.jacobian(_doubles(x, n), _doubles(values, nele))
+            return True
 
         def eval_h(n_, x, new_x, obj_factor, m_, multipliers, new_multipliers, nele, rows,
                    cols, values, user_data):
             if not values:
                 _indices(rows, nele)[:] = problem.hessian_rows
                 _indices(cols, nele)[:] = problem.hessian_cols
-                return
+                return False
             new_point(new_x)
             if nele:
                 problem.hessian(_doubles(x, n), float(obj_factor), _doubles(multipliers, m),
                                 _doubles(values, nele))
+            return True
 
         def intermediate(mode, iteration, *state):
             self.iterations = int(iteration)
             return self.error is None
 
-        # the ctypes function objects must outlive the solve: kept on self
+        # the ctypes function objects must outlive the solve: kept on self (and
+        # dropped by release(), which breaks their reference cycle through self)
         self.eval_f = library.eval_f(guarded("objective", eval_f))
         self.eval_grad_f = library.eval_grad_f(guarded("gradient", eval_grad_f))
         self.eval_g = library.eval_g(guarded("constraints", eval_g))
         self.eval_jac_g = library.eval_jac_g(guarded("jacobian", eval_jac_g))
         self.eval_h = library.eval_h(guarded("hessian", eval_h))
         self.intermediate = library.intermediate(intermediate)
-        self.nonzeros = (nonzeros_jacobian, nonzeros_hessian)
+
+    def release(self):
+        self.eval_f = self.eval_grad_f = self.eval_g = None
+        self.eval_jac_g = self.eval_h = self.intermediate = None
+
+
+INT32 = (-2**31, 2**31 - 1)
 
 
 def _set_option(library, handle, key, value):
+    """One IPOPT option by its type: str (bytes decoded; a bool as yes/no), int (or,
+    refused as an int, as a number: {"max_cpu_time": 100}) or float."""
+    if isinstance(key, bytes):
+        key = key.decode()
+    if isinstance(value, bytes):
+        value = value.decode()
     name = str(key).encode()
+    dll = library.dll
     if isinstance(value, str):
-        accepted = library.dll.AddIpoptStrOption(handle, name, value.encode())
+        accepted = dll.AddIpoptStrOption(handle, name, value.encode())
     elif isinstance(value, (bool, np.bool_)):
-        accepted = library.dll.AddIpoptStrOption(handle, name, b"yes" if value else b"no")
+        accepted = dll.AddIpoptStrOption(handle, name, b"yes" if value else b"no")
     elif isinstance(value, (int, np.integer)):
-        accepted = library.dll.AddIpoptIntOption(handle, name, int(value))
+        accepted = INT32[0] <= value <= INT32[1] and dll.AddIpoptIntOption(
+            handle, name, int(value))
+        if not accepted:
+            accepted = dll.AddIpoptNumOption(handle, name, float(value))
     elif isinstance(value, (float, np.floating)):
-        accepted = library.dll.AddIpoptNumOption(handle, name, float(value))
+        accepted = dll.AddIpoptNumOption(handle, name, float(value))
     else:
         raise TypeError(f"IPOPT option {key!r}: a str, int or float, got "
                         f"{type(value).__name__}")
@@ -315,24 +352,35 @@ def _set_option(library, handle, key, value):
                          f"value of the wrong type or out of range)")
 
 
+def _bounds(values, size, name, infinite):
+    """A bound vector for IPOPT: float64, its infinities replaced by the option value
+    IPOPT reads as no bound (`infinite`: the lower's or the upper's)."""
+    array = np.array(values, dtype=np.float64).reshape(-1)
+    if array.size != size:
+        raise ValueError(f"{name} bounds have {array.size} values, expected {size}")
+    if np.isnan(array).any():
+        raise ValueError(f"{name} bounds hold NaN")
+    array[np.isinf(array) & ((array < 0) == (infinite < 0))] = infinite
+    return array
+
+
 def solve(problem, x0, lower, upper, constraint_lower, constraint_upper, options=(),
           library=None):
-    """Solve ``problem`` (module docstring) from x0 within the bounds; returns a dict
-    with x, obj_val, g, mult_g, mult_x_L, mult_x_U, status, status_msg, iterations,
-    counts (evaluations by kind), eval_seconds (time in the callbacks) and library."""
+    """Solve ``problem`` (module docstring) from x0 within the bounds (infinite:
+    none); returns a dict with x, obj_val, g, mult_g, mult_x_L, mult_x_U, status,
+    status_msg (the name of IPOPT's status), iterations, counts (evaluations by kind),
+    eval_seconds (time in the callbacks) and library (the path or loader name)."""
     lib = load(library)
+    options = dict(options)
     n, m = problem.n, problem.m
-    x = _contiguous(x0).copy()
+    x = np.array(x0, dtype=np.float64).reshape(-1)
     if x.size != n:
         raise ValueError(f"x0 has {x.size} values for {n} variables")
-    bounds = [np.clip(_contiguous(v), -INFINITE_BOUND, INFINITE_BOUND)
-              for v, name in ((lower, "lower"), (upper, "upper"),
-                              (constraint_lower, "constraint_lower"),
-                              (constraint_upper, "constraint_upper"))]
-    for array, size, name in zip(bounds, (n, n, m, m),
-                                 ("lower", "upper", "constraint lower", "constraint upper")):
-        if array.size != size:
-            raise ValueError(f"{name} bounds have {array.size} values, expected {size}")
+    low = float(options.get("nlp_lower_bound_inf", DEFAULT_BOUND_INF[0]))
+    high = float(options.get("nlp_upper_bound_inf", DEFAULT_BOUND_INF[1]))
+    bounds = [_bounds(lower, n, "lower", low), _bounds(upper, n, "upper", high),
+              _bounds(constraint_lower, m, "constraint lower", low),
+              _bounds(constraint_upper, m, "constraint upper", high)]
     for rows, cols, limit, name in ((problem.jacobian_rows, problem.jacobian_cols,
                                      (m, n), "Jacobian"),
                                     (problem.hessian_rows, problem.hessian_cols, (n, n),
@@ -343,27 +391,29 @@ def solve(problem, x0, lower, upper, constraint_lower, constraint_upper, options
                           or cols.max() >= limit[1]):
             raise ValueError(f"the {name} structure has an index outside {limit}")
     callbacks = _Callbacks(lib, problem)
-    address = lambda array: array.ctypes.data       # noqa: E731
     handle = lib.dll.CreateIpoptProblem(
-        n, address(bounds[0]), address(bounds[1]), m, address(bounds[2]),
-        address(bounds[3]), callbacks.nonzeros[0], callbacks.nonzeros[1], 0,
+        n, bounds[0].ctypes.data, bounds[1].ctypes.data, m, bounds[2].ctypes.data,
+        bounds[3].ctypes.data, callbacks.nonzeros[0], callbacks.nonzeros[1], 0,
         callbacks.eval_f, callbacks.eval_g, callbacks.eval_grad_f, callbacks.eval_jac_g,
         callbacks.eval_h)
     if not handle:
         raise RuntimeError("IPOPT could not create the problem (CreateIpoptProblem)")
+    g, objective = np.zeros(m), np.zeros(1)
+    mult_g, mult_x_lower, mult_x_upper = np.zeros(m), np.zeros(n), np.zeros(n)
     try:
-        for key, value in dict(options).items():
+        for key, value in options.items():
             _set_option(lib, handle, key, value)
         lib.dll.SetIntermediateCallback(handle, callbacks.intermediate)
-        g = np.zeros(m)
-        objective = np.zeros(1)
-        mult_g, mult_x_lower, mult_x_upper = np.zeros(m), np.zeros(n), np.zeros(n)
-        status = lib.dll.IpoptSolve(handle, address(x), address(g), address(objective),
-                                    address(mult_g), address(mult_x_lower),
-                                    address(mult_x_upper), None)
+        sys.stdout.flush()         # (IPOPT prints through C's stdio, after Python's)
+        with lib.solve_lock or contextlib.nullcontext():
+            status = lib.dll.IpoptSolve(handle, x.ctypes.data, g.ctypes.data,
+                                        objective.ctypes.data, mult_g.ctypes.data,
+                                        mult_x_lower.ctypes.data,
+                                        mult_x_upper.ctypes.data, None)
     finally:
         lib.dll.FreeIpoptProblem(handle)
-    sys.stdout.flush()                 # IPOPT prints through C's stdio, not Python's
+        _flush_c_stdio()
+        callbacks.release()
     if callbacks.error is not None:
         raise callbacks.error
     return dict(x=x, obj_val=float(objective[0]), g=g, mult_g=mult_g,
@@ -371,3 +421,12 @@ def solve(problem, x0, lower, upper, constraint_lower, constraint_upper, options
                 status_msg=STATUS_MESSAGES.get(int(status), f"status {status}"),
                 iterations=callbacks.iterations, counts=dict(callbacks.counts),
                 eval_seconds=callbacks.seconds, library=lib.path)
+
+
+def _flush_c_stdio():
+    """fflush(NULL): IPOPT's output out before Python prints again."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.fflush(None)
+    except (OSError, AttributeError, TypeError):    # (no C library by that name)
+        pass

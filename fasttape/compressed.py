@@ -14,7 +14,7 @@ the traced function with its recording (a retrace makes a new one):
 import numpy as np
 import scipy.sparse as sp
 
-from fasttape._arrays import ArrayVariable, input_spec
+from fasttape._arrays import ArrayVariable, input_spec_arrays
 from fasttape._coloring import (acyclic_coloring, acyclic_recover, column_coloring,
                                 star_coloring, star_plan)
 from fasttape._recording import reverse_flat
@@ -67,13 +67,15 @@ def color_acyclic(pattern):
 FORMATS = ("csr", "csc", "coo", "bsr", "dia", "dok", "lil")
 
 
-def in_format(matrix, format):
-    """A CSR result in the scipy.sparse format the caller named."""
-    if format == "csr":
-        return matrix
+def check_format(format):
+    """Refuse a scipy.sparse format name that is not one (before any work)."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
-    return matrix.asformat(format)
+
+
+def in_format(matrix, format):
+    """A CSR result in the scipy.sparse format the caller named (checked before)."""
+    return matrix if format == "csr" else matrix.asformat(format)
 
 
 def _with_values(pattern, values):
@@ -125,9 +127,6 @@ class JacobianPlan:
         return np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(
             self.reads) if self.reads.size else np.zeros(0)
 
-    def recover(self, compressed):
-        """The CSR Jacobian from the compressed sweeps."""
-        return _with_values(self.pattern, self.values(compressed))
 
 
 COLORINGS = ("star", "acyclic")
@@ -180,8 +179,6 @@ class HessianPlan:
                 np.ascontiguousarray(compressed, dtype=float))
         return np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(self.reads)
 
-    def recover(self, compressed):
-        return _with_values(self.pattern, self.values(compressed))
 
 
 def _indicators(colors, n_colors):
@@ -255,15 +252,11 @@ def jacobian_values(traced, args):
                 return plan.pattern, plan.values(block)
             compressed[rows] = block
             return plan.pattern, plan.values(compressed)
+        pieces = _output_pieces(rec)
         for c, seed in enumerate(plan.seeds()):
-            seeds, at = [], 0
-            for o in rec.outputs:
-                size = 1 if type(o) is not ArrayVariable else o.size
-                if o is not None:
-                    part = seed[at:at + size]
-                    seeds.append(float(part[0]) if type(o) is Variable
-                                 else part.reshape(o.shape))
-                at += size
+            seeds = [float(seed[at]) if type(o) is Variable else
+                     seed[at:at + size].reshape(o.shape)
+                     for o, at, size in pieces if o is not None]
             grads = reverse_flat(rec.tape, outputs, seeds, all_leaves)
             ours = [g for g, is_ours in zip(grads, mine) if is_ours]
             compressed[:, c] = np.concatenate([np.ravel(np.asarray(g, dtype=float))
@@ -271,21 +264,26 @@ def jacobian_values(traced, args):
         return plan.pattern, plan.values(compressed)
 
 
+def _output_pieces(rec):
+    """(output, its first row, its number of rows) of each of the recording's
+    outputs, flat in order (a constant output, None, takes one row)."""
+    pieces, at = [], 0
+    for o in rec.outputs:
+        size = 1 if type(o) is not ArrayVariable else o.size
+        pieces.append((o, at, size))
+        at += size
+    return pieces
+
+
 def _output_spec(rec):
     """(index, is_array) of the recording's outputs as the batched sweeps name them,
     and the rows of the flat outputs they fill (None: all, no constant outputs)."""
     outputs = [o for o in rec.outputs if o is not None]
-    spec = input_spec(outputs)
-    index = np.array([i for _, i in spec], dtype=np.int64)
-    is_array = np.array([a for a, _ in spec], dtype=np.uint8)
+    index, is_array = input_spec_arrays(outputs)
     if len(outputs) == len(rec.outputs):
         return index, is_array, None
-    rows, at = [], 0
-    for o in rec.outputs:
-        size = 1 if type(o) is not ArrayVariable else o.size
-        if o is not None:
-            rows.extend(range(at, at + size))
-        at += size
+    rows = [row for o, at, size in _output_pieces(rec) if o is not None
+            for row in range(at, at + size)]
     return index, is_array, np.array(rows, dtype=np.int64)
 
 

@@ -47,6 +47,9 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
     """
     kind = None if method is None else str(method).lower()
     if kind == "ipopt":
+        if callback is not None:
+            raise ValueError("method='ipopt' takes no callback (IPOPT reports its "
+                             "iterations through its print_level option)")
         return minimize_ipopt(fun, x0, args=args, bounds=bounds,
                               constraints=constraints, tol=tol, options=options)
     x0 = np.asarray(x0, dtype=float).reshape(-1)
@@ -233,12 +236,6 @@ class _Triplets:
         out[:] = 0.0
         out[self._order[at[found]]] = data[found]
 
-    def values(self, matrix):
-        """A CSR matrix's values on this structure (a new array)."""
-        out = np.zeros(self.rows.size)
-        self.write(matrix, matrix.data, out)
-        return out
-
 
 class _IpoptProblem:
     """The problem object of fasttape._ipopt.solve: every evaluation a replay of a
@@ -274,16 +271,20 @@ class _IpoptProblem:
             self.jacobian_layout = _Triplets(self.constraint_trace.jacobian_sparsity())
             self.jacobian_rows = self.jacobian_layout.rows
             self.jacobian_cols = self.jacobian_layout.cols
-        self._value_and_gradient = None     # at the current point, from one sweep
+        # (x, value, gradient) at the last point, from one sweep: IPOPT asks for the
+        # value and the gradient at each point separately
+        self._last = None
 
     def new_point(self):
-        self._value_and_gradient = None
+        """IPOPT's new_x: the next evaluations are at another point."""
+        self._last = None
 
     def _value_and_grad(self, x):
-        if self._value_and_gradient is None:
+        last = self._last
+        if last is None or not np.array_equal(x, last[0]):
             value, gradient = self.objective_trace.value_and_grad(x, *self.args)
-            self._value_and_gradient = (float(value), gradient)
-        return self._value_and_gradient
+            last = self._last = (np.array(x), float(value), gradient)
+        return last[1:]
 
     def objective(self, x):
         return self._value_and_grad(x)[0]
@@ -327,9 +328,12 @@ def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
 
     Returns scipy.optimize.OptimizeResult with x, fun, success, status, message,
     the multipliers (``mult_g``, ``mult_x_L``, ``mult_x_U``), the constraint values
-    ``constr``, the counts nit, nfev, njev, nhev, ``evaluation_seconds`` (the time
-    spent in the functions and derivatives; the rest is IPOPT's) and ``library``
-    (the IPOPT library's path).
+    ``constr``, the counts nit, nfev (objective), njev (its gradient), nhev (the
+    Lagrangian's Hessian), ncev and ncjev (the constraints and their Jacobian),
+    ``evaluation_seconds`` (the time spent in the functions and derivatives; the rest
+    is IPOPT's) and ``library`` (the IPOPT library's path or loader name). The
+    message is the name of IPOPT's status ("Solve_Succeeded", ...); SciPy's
+    ``maxiter`` and ``disp`` options are taken as IPOPT's max_iter and print_level.
     """
     x0 = np.asarray(x0, dtype=float).reshape(-1)
     args = tuple(args)
@@ -342,7 +346,13 @@ def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
     else:
         cl = cu = np.zeros(0)
     settings = {"print_level": 0, "sb": "yes"}
-    settings.update(options or {})
+    for key, value in (options or {}).items():
+        # SciPy's names for the two options every method takes
+        if key == "maxiter":
+            key = "max_iter"
+        elif key == "disp":
+            key, value = "print_level", 5 if value else 0
+        settings[key] = value
     if tol is not None:
         settings["tol"] = float(tol)
     info = _ipopt.solve(problem, x0, lower, upper, cl, cu, settings, library=library)
@@ -352,5 +362,6 @@ def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
         x=info["x"], fun=info["obj_val"], success=status in (0, 1), status=status,
         message=info["status_msg"], constr=info["g"], mult_g=info["mult_g"],
         mult_x_L=info["mult_x_L"], mult_x_U=info["mult_x_U"], nit=info["iterations"],
-        nfev=counts["objective"], njev=counts["jacobian"], nhev=counts["hessian"],
+        nfev=counts["objective"], njev=counts["gradient"], nhev=counts["hessian"],
+        ncev=counts["constraints"], ncjev=counts["jacobian"],
         evaluation_seconds=info["eval_seconds"], library=info["library"])

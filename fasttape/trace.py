@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
+                              input_spec_arrays,
                               leaf_gradients, output_refs, sweep_gradients, tangents_of,
                               variable_at)
 from fasttape._containers import LEAF, Structure, flatten, joined, split_like
@@ -872,9 +873,7 @@ class Traced:
         if rec.scalar_only:
             index = np.asarray(rec.leaf_slots[self.argnum], dtype=np.int64)
             return index, np.zeros(index.shape[0], dtype=np.uint8)
-        spec = input_spec(list(rec.leaves[self.argnum]))
-        return (np.array([i for _, i in spec], dtype=np.int64),
-                np.array([a for a, _ in spec], dtype=np.uint8))
+        return input_spec_arrays(list(rec.leaves[self.argnum]))
 
     def _hessian_times_many(self, rec, directions, leaf_spec):
         """H @ directions.T ((k, N) directions over argument argnum's flat values;
@@ -923,6 +922,7 @@ class Traced:
         ``format``: "coo", "csc", ...), by one sweep per colour of its pattern (pattern
         and colouring computed on first use and kept)."""
         from fasttape import compressed
+        compressed.check_format(format)
         return compressed.in_format(compressed.sparse_jacobian(self, args), format)
 
     def sparse_hessian(self, *args, coloring="star", format="csr"):
@@ -931,6 +931,7 @@ class Traced:
         pattern (both kept): coloring="star" recovers each value directly, "acyclic"
         uses fewer colours and recovers by substitution."""
         from fasttape import compressed
+        compressed.check_format(format)
         return compressed.in_format(
             compressed.sparse_hessian(self, args, self._flat_hvp_by_function, coloring),
             format)

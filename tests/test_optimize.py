@@ -154,16 +154,30 @@ def test_ipopt_objective_and_gradient_share_one_sweep_per_point():
     from fasttape.optimize import _IpoptProblem
     x = np.array([0.3, -0.2, 0.9])
     problem = _IpoptProblem(rosenbrock, (), [], x)
-    problem.new_point()
+    sweeps = []
+    traced = problem.objective_trace
+    original = traced.value_and_grad
+
+    def counted(*args):
+        sweeps.append(args[0].copy())
+        return original(*args)
+    traced.value_and_grad = counted
     gradient = np.zeros(3)
+    problem.new_point()
     assert problem.objective(x) == pytest.approx(float(rosenbrock(x)))
     problem.gradient(x, gradient)
+    assert len(sweeps) == 1                # the value and the gradient of one sweep
     y = x + 0.5
     problem.new_point()                    # what IPOPT's new_x flag triggers
     problem.gradient(y, gradient)
     np.testing.assert_allclose(gradient, _central_jacobian(lambda z: float(rosenbrock(z)),
                                                            y), rtol=1e-6)
     assert problem.objective(y) == pytest.approx(float(rosenbrock(y)))
+    assert len(sweeps) == 2
+    # a caller that moves without new_point() still gets the new point's values
+    z = y - 0.25
+    assert problem.objective(z) == pytest.approx(float(rosenbrock(z)))
+    assert len(sweeps) == 3
 
 
 def test_ipopt_hs071_against_scipy_finite_differences():
@@ -184,7 +198,10 @@ def test_ipopt_hs071_against_scipy_finite_differences():
     np.testing.assert_allclose(ours.constr[1], 0.0, atol=1e-7)
     # the bounds' multipliers: the active lower bound x[0] = 1 has one, x[1] < 5 none
     assert ours.mult_x_L[0] > 1e-3 and abs(ours.mult_x_U[1]) < 1e-6
-    assert ours.nfev >= ours.nit >= 1 and ours.nhev >= 1
+    # one evaluation per iteration at least, one Hessian per iteration (IPOPT's
+    # first calls for the structures are not counted)
+    assert ours.nfev >= ours.nit + 1 and ours.njev >= ours.nit + 1
+    assert ours.nhev == ours.nit and ours.ncjev >= ours.nit + 1
     assert 0.0 < ours.evaluation_seconds
 
 
@@ -253,6 +270,102 @@ def test_ipopt_error_in_the_function_is_raised_after_the_solve():
         minimize(refuses_far_points, np.full(4, -0.5), method="ipopt")
 
 
+def test_ipopt_counts_only_evaluations():
+    _ipopt_library()
+    unconstrained = minimize(rosenbrock, np.full(6, -0.5), method="ipopt")
+    assert unconstrained.ncjev == 0 and unconstrained.ncev == 0
+    assert unconstrained.nhev == unconstrained.nit
+    quasi_newton = minimize(rosenbrock, np.full(6, -0.5), method="ipopt",
+                            options={"hessian_approximation": "limited-memory"})
+    assert quasi_newton.success and quasi_newton.nhev == 0
+
+
+class _Broken:
+    """A problem for fasttape._ipopt.solve whose `name` evaluation raises."""
+    n, m = 2, 1
+    jacobian_rows = np.array([0, 0], np.int32)
+    jacobian_cols = np.array([0, 1], np.int32)
+    hessian_rows = np.array([0, 1], np.int32)
+    hessian_cols = np.array([0, 1], np.int32)
+
+    def __init__(self, name):
+        self.name = name
+
+    def new_point(self):
+        pass
+
+    def _maybe_raise(self, name):
+        if name == self.name:
+            raise ArithmeticError(f"{name} broke")
+
+    def objective(self, x):
+        self._maybe_raise("objective")
+        return float(x @ x)
+
+    def gradient(self, x, out):
+        self._maybe_raise("gradient")
+        out[:] = 2 * x
+
+    def constraints(self, x, out):
+        self._maybe_raise("constraints")
+        out[:] = x.sum() - 1.0
+
+    def jacobian(self, x, out):
+        self._maybe_raise("jacobian")
+        out[:] = 1.0
+
+    def hessian(self, x, obj_factor, multipliers, out):
+        self._maybe_raise("hessian")
+        out[:] = 2 * obj_factor
+
+
+@pytest.mark.parametrize("name", ["objective", "gradient", "constraints", "jacobian",
+                                  "hessian", None])
+def test_ipopt_errors_in_any_callback_are_raised_after_the_solve(name):
+    _ipopt_library()
+    from fasttape import _ipopt
+    args = (np.array([3.0, -1.0]), np.full(2, -np.inf), np.full(2, np.inf), np.zeros(1),
+            np.zeros(1), {"print_level": 0, "sb": "yes"})
+    if name is None:                       # the problem itself is right: x = (1/2, 1/2)
+        info = _ipopt.solve(_Broken(None), *args)
+        np.testing.assert_allclose(info["x"], [0.5, 0.5], atol=1e-8)
+        return
+    with pytest.raises(ArithmeticError, match=f"{name} broke"):
+        _ipopt.solve(_Broken(name), *args)
+
+
+def test_ipopt_bounds_infinities_and_nan():
+    _ipopt_library()
+    from fasttape import _ipopt
+    args = (np.array([3.0, -1.0]), np.full(2, -np.inf), np.full(2, np.inf), np.zeros(1),
+            np.zeros(1))
+    # an infinite bound is no bound, whatever nlp_lower_bound_inf says
+    info = _ipopt.solve(_Broken(None), *args, {"print_level": 0, "sb": "yes",
+                                               "nlp_lower_bound_inf": -1e30})
+    np.testing.assert_allclose(info["mult_x_L"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(info["x"], [0.5, 0.5], atol=1e-8)
+    with pytest.raises(ValueError, match="lower bounds hold NaN"):
+        _ipopt.solve(_Broken(None), args[0], np.array([np.nan, 0.0]), *args[2:])
+
+
+def test_ipopt_library_boolean_type_follows_the_version():
+    """IPOPT 3.14's C interface takes C bools, earlier ones ints: read from the
+    library itself (GetIpoptCurrentIterate came with 3.14)."""
+    import ctypes
+
+    from fasttape import _ipopt
+    for path in _every_ipopt_library():
+        if path is None:
+            pytest.skip("no IPOPT library installed")
+        library = _ipopt.load(path)
+        named = _ipopt._version_from_name(path)
+        if len(named) >= 3:
+            assert library.modern == (named >= (3, 14))
+            assert library.version == named
+        assert library.boolean is (ctypes.c_bool if library.modern else ctypes.c_int)
+        assert (library.solve_lock is None) == library.modern
+
+
 def test_ipopt_options_are_checked():
     _ipopt_library()
     with pytest.raises(ValueError, match="no_such_option"):
@@ -263,6 +376,14 @@ def test_ipopt_options_are_checked():
     result = minimize(rosenbrock, np.full(6, -0.5), method="ipopt",
                       options={"max_iter": 2})
     assert not result.success and result.message == "Maximum_Iterations_Exceeded"
+    # SciPy's maxiter is IPOPT's max_iter; an int for a number option is taken
+    result = minimize(rosenbrock, np.full(6, -0.5), method="ipopt",
+                      options={"maxiter": 2, "max_cpu_time": 100, b"tol": 1e-9})
+    assert result.message == "Maximum_Iterations_Exceeded" and result.nit == 2
+    with pytest.raises(ValueError, match="max_iter"):
+        minimize(rosenbrock, np.zeros(3), method="ipopt", options={"max_iter": 2**32})
+    with pytest.raises(ValueError, match="callback"):
+        minimize(rosenbrock, np.zeros(3), method="ipopt", callback=print)
 
 
 def test_ipopt_missing_library_is_a_clear_error(monkeypatch, tmp_path):
@@ -275,15 +396,44 @@ def test_ipopt_missing_library_is_a_clear_error(monkeypatch, tmp_path):
         minimize(rosenbrock, np.zeros(3), method="ipopt")
 
 
-def test_ipopt_library_from_the_environment(monkeypatch):
+def test_ipopt_library_choice(monkeypatch, tmp_path):
     from fasttape import _ipopt
     monkeypatch.setenv(_ipopt.ENVIRONMENT_VARIABLE, "/chosen/libipopt.so")
     assert _ipopt.find_library() == "/chosen/libipopt.so"
     monkeypatch.delenv(_ipopt.ENVIRONMENT_VARIABLE)
-    found = _ipopt.find_library()
-    bundled = _ipopt.bundled_libraries()
-    if bundled:                            # the newest bundled one by default
-        assert found == max(bundled, key=lambda entry: entry[0])[1]
+    # the newest of the wheels' libraries; copies of one library counted once
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    for name in ("libipopt.so", "libipopt.so.3", "libipopt.so.3.14.19"):
+        (new / name).write_bytes(b"x" * 10)
+    (old / "libipopt-3c40042c.so.3.14.11").write_bytes(b"x" * 7)
+
+    class Entry:
+        def __init__(self, path):
+            self.path = path
+
+        def __str__(self):
+            return str(self.path)
+
+        def locate(self):
+            return self.path
+
+    files = {"cyipopt-wheels": [Entry(old / "libipopt-3c40042c.so.3.14.11")],
+             "casadi": [Entry(new / n) for n in ("libipopt.so", "libipopt.so.3",
+                                                 "libipopt.so.3.14.19", "casadi.py")]}
+
+    class Distribution:
+        def __init__(self, name):
+            if name not in files:
+                raise _ipopt.importlib.metadata.PackageNotFoundError(name)
+            self.files = files[name]
+    monkeypatch.setattr(_ipopt.importlib.metadata, "distribution", Distribution)
+    monkeypatch.setattr(_ipopt, "_bundled", None)
+    found = _ipopt.bundled_libraries()
+    assert sorted(entry[0] for entry in found) == [(3, 14, 11), (3, 14, 19)]
+    assert _ipopt.find_library() == str(new / "libipopt.so.3.14.19")
+    monkeypatch.setattr(_ipopt, "_bundled", None)
 
 
 def test_ipopt_version_read_from_file_names():
@@ -291,6 +441,9 @@ def test_ipopt_version_read_from_file_names():
     assert _version_from_name("/x/libipopt.so.3.14.19") == (3, 14, 19)
     assert _version_from_name("/x/cyipopt_wheels.libs/libipopt-3c40042c.so.3.14.11") == \
         (3, 14, 11)
+    assert _version_from_name("/x/libipopt.so.3.14.19.1") == (3, 14, 19, 1)
+    assert _version_from_name("/x/libipopt.3.14.19.dylib") == (3, 14, 19)
+    assert _version_from_name("C:/x/ipopt-3.dll") == (3,)
     assert _version_from_name("/x/libipopt.so") == ()
 
 
@@ -318,16 +471,30 @@ def test_ipopt_structure_indices_are_checked_before_ipopt_reads_them():
 
 
 def test_ipopt_pattern_outside_the_structure_is_refused():
+    """Values on another pattern (a retrace) are laid out on IPOPT's structure by
+    key, into the output array; entries outside it raise."""
     import scipy.sparse as sp
     from fasttape.optimize import _Triplets
-    layout = _Triplets(sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 1.0]])), lower=True)
-    # a matrix with fewer stored entries is laid out on the structure, zeros filled in
-    np.testing.assert_allclose(layout.values(sp.csr_matrix(np.array([[2.0, 0.0],
-                                                                     [0.0, 3.0]]))),
+
+    def written(layout, matrix):
+        out = np.full(layout.rows.size, np.nan)
+        layout.write(matrix, matrix.data, out)
+        return out
+    structure = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 1.0]]))
+    layout = _Triplets(structure, lower=True)
+    # the same pattern: copied; fewer stored entries: zeros filled in
+    np.testing.assert_allclose(written(layout, sp.csr_matrix(np.array([[5.0, 0.0],
+                                                                       [6.0, 7.0]]))),
+                               [5.0, 6.0, 7.0])
+    np.testing.assert_allclose(written(layout, sp.csr_matrix(np.array([[2.0, 0.0],
+                                                                       [0.0, 3.0]]))),
                                [2.0, 0.0, 3.0])
+    # the upper triangle of a symmetric Hessian is left out
+    full = sp.csr_matrix(np.array([[2.0, 4.0], [4.0, 3.0]]))
+    np.testing.assert_allclose(written(layout, full), [2.0, 4.0, 3.0])
     diagonal = _Triplets(sp.csr_matrix(np.eye(2)), lower=True)
     with pytest.raises(RuntimeError, match="sparsity pattern changed"):
-        diagonal.values(sp.csr_matrix(np.array([[1.0, 4.0], [4.0, 1.0]])))
+        written(diagonal, full)
 
 
 @pytest.mark.parametrize("method", ["Nelder-Mead", "Powell"])

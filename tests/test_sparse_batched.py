@@ -189,9 +189,8 @@ def test_fast_tangent_and_second_order_steps_match_differences(name, f):
 # -- the batched compressed Jacobian (Tape.tangents_many) -------------------------------------
 
 def _spec(variables):
-    spec = input_spec(list(variables))
-    return (np.array([i for _, i in spec], dtype=np.int64),
-            np.array([a for a, _ in spec], dtype=np.uint8))
+    from fasttape._arrays import input_spec_arrays
+    return input_spec_arrays(list(variables))
 
 
 def test_tangents_many_columns_are_jacobian_vector_products():
@@ -248,6 +247,20 @@ def test_tangents_many_refuses_bad_leaves_outputs_and_directions():
         many(index, flags, np.ones((1, 3)), out_index, np.ones(2))
     np.testing.assert_allclose(many(index, flags, np.eye(3), out_index, out_flags),
                                np.diag(3 * np.ones(3)))
+
+
+def test_tangents_many_of_a_one_value_array_node():
+    """An array node whose one value lives in a scalar slot (a sum) as an output:
+    its tangents are read from the scalar tangents, in every direction."""
+    x = np.array([0.2, -0.4, 1.1])
+    g = fasttape.trace(lambda v: fnp.sum(fnp.exp(v)) * v, x)
+    rec = g._current
+    index, flags = _spec(rec.leaves[0])
+    total = rec.tape.node(2)[1]                 # node 2 (the sum)'s array node
+    directions = np.random.default_rng(1).normal(size=(3, 3))
+    many = rec.tape.tangents_many(index, flags, directions, np.array([total]),
+                                  np.ones(1))
+    np.testing.assert_allclose(many, (np.exp(x) @ directions.T)[None, :], rtol=1e-14)
 
 
 def test_sparse_jacobian_with_constant_and_scalar_outputs_equals_dense():
