@@ -189,6 +189,10 @@ class Library:
         d.AddIpoptIntOption.argtypes = [pointer, ctypes.c_char_p, index]
         d.SetIntermediateCallback.restype = boolean
         d.SetIntermediateCallback.argtypes = [pointer, self.intermediate]
+        if self.modern:                    # the iterate, during the iteration callback
+            d.GetIpoptCurrentIterate.restype = boolean
+            d.GetIpoptCurrentIterate.argtypes = [pointer, boolean, index, pointer, pointer,
+                                                 pointer, index, pointer, pointer]
         d.IpoptSolve.restype = ctypes.c_int
         d.IpoptSolve.argtypes = [pointer] * 8
 
@@ -237,8 +241,9 @@ class _Callbacks:
     raises it. Counts only the calls that evaluate (not IPOPT's first calls for the
     structures)."""
 
-    def __init__(self, library, problem):
+    def __init__(self, library, problem, on_iteration=None):
         self.error = None
+        self.handle = None                 # (the problem's, set before the solve)
         self.seconds = 0.0
         self.iterations = 0
         self.counts = dict(objective=0, gradient=0, constraints=0, jacobian=0, hessian=0)
@@ -303,9 +308,22 @@ class _Callbacks:
                                 _doubles(values, nele))
             return True
 
-        def intermediate(mode, iteration, *state):
+        def intermediate(mode, iteration, objective, *state):
             self.iterations = int(iteration)
-            return self.error is None
+            if self.error is not None:
+                return False
+            if on_iteration is None or iteration == 0:
+                return True
+            x = np.zeros(n)
+            try:
+                if not library.dll.GetIpoptCurrentIterate(self.handle, False, n,
+                                                          x.ctypes.data, None, None, m,
+                                                          None, None):
+                    raise RuntimeError("IPOPT did not give its current iterate")
+                return on_iteration(int(iteration), float(objective), x) is not False
+            except BaseException as error:           # noqa: B036 (re-raised by solve)
+                self.error = error
+                return False
 
         # the ctypes function objects must outlive the solve: kept on self (and
         # dropped by release(), which breaks their reference cycle through self)
@@ -365,11 +383,13 @@ def _bounds(values, size, name, infinite):
 
 
 def solve(problem, x0, lower, upper, constraint_lower, constraint_upper, options=(),
-          library=None):
+          library=None, on_iteration=None):
     """Solve ``problem`` (module docstring) from x0 within the bounds (infinite:
     none); returns a dict with x, obj_val, g, mult_g, mult_x_L, mult_x_U, status,
     status_msg (the name of IPOPT's status), iterations, counts (evaluations by kind),
-    eval_seconds (time in the callbacks) and library (the path or loader name)."""
+    eval_seconds (time in the callbacks) and library (the path or loader name).
+    on_iteration(iteration, objective, x) is called after each iteration (IPOPT 3.14
+    or newer); returning False stops the solve (status User_Requested_Stop)."""
     lib = load(library)
     options = dict(options)
     n, m = problem.n, problem.m
@@ -390,7 +410,10 @@ def solve(problem, x0, lower, upper, constraint_lower, constraint_upper, options
         if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= limit[0]
                           or cols.max() >= limit[1]):
             raise ValueError(f"the {name} structure has an index outside {limit}")
-    callbacks = _Callbacks(lib, problem)
+    if on_iteration is not None and not lib.modern:
+        raise ValueError(f"a callback at each iteration needs IPOPT 3.14 or newer (its "
+                         f"GetIpoptCurrentIterate); {lib.path} is older")
+    callbacks = _Callbacks(lib, problem, on_iteration)
     handle = lib.dll.CreateIpoptProblem(
         n, bounds[0].ctypes.data, bounds[1].ctypes.data, m, bounds[2].ctypes.data,
         bounds[3].ctypes.data, callbacks.nonzeros[0], callbacks.nonzeros[1], 0,
@@ -398,6 +421,7 @@ def solve(problem, x0, lower, upper, constraint_lower, constraint_upper, options
         callbacks.eval_h)
     if not handle:
         raise RuntimeError("IPOPT could not create the problem (CreateIpoptProblem)")
+    callbacks.handle = handle
     g, objective = np.zeros(m), np.zeros(1)
     mult_g, mult_x_lower, mult_x_upper = np.zeros(m), np.zeros(n), np.zeros(n)
     try:

@@ -47,11 +47,9 @@ def minimize(fun, x0, args=(), method=None, bounds=None, constraints=(), tol=Non
     """
     kind = None if method is None else str(method).lower()
     if kind == "ipopt":
-        if callback is not None:
-            raise ValueError("method='ipopt' takes no callback (IPOPT reports its "
-                             "iterations through its print_level option)")
         return minimize_ipopt(fun, x0, args=args, bounds=bounds,
-                              constraints=constraints, tol=tol, options=options)
+                              constraints=constraints, tol=tol, options=options,
+                              callback=callback)
     x0 = np.asarray(x0, dtype=float).reshape(-1)
     args = tuple(args)
     if kind is None:      # SciPy's default choice, made here to know what it needs
@@ -185,6 +183,30 @@ def _plain(v):
     return np.asarray(getattr(v, "value", v), dtype=float)
 
 
+def _scipy_callback(callback):
+    """An on_iteration for fasttape._ipopt.solve calling `callback` as SciPy's
+    minimize does: callback(intermediate_result) when its one parameter has that
+    name, else callback(x); StopIteration stops the solve."""
+    import inspect
+    try:
+        parameters = list(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):        # (a builtin without a signature)
+        parameters = []
+    with_result = parameters == ["intermediate_result"]
+
+    def on_iteration(iteration, objective, x):
+        try:
+            if with_result:
+                callback(intermediate_result=so.OptimizeResult(x=x, fun=objective,
+                                                               nit=iteration))
+            else:
+                callback(x)
+        except StopIteration:
+            return False
+        return True
+    return on_iteration
+
+
 class _Triplets:
     """A fixed (row, col) structure in the order of a CSR pattern, and values given
     in the CSR order of a pattern laid out on it: copied (the lower triangle's
@@ -308,7 +330,7 @@ class _IpoptProblem:
 
 
 def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
-                   options=None, library=None):
+                   options=None, library=None, callback=None):
     """Minimize ``fun(x, *args)`` with IPOPT, with exact first and second derivatives
     from traces.
 
@@ -334,6 +356,10 @@ def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
     is IPOPT's) and ``library`` (the IPOPT library's path or loader name). The
     message is the name of IPOPT's status ("Solve_Succeeded", ...); SciPy's
     ``maxiter`` and ``disp`` options are taken as IPOPT's max_iter and print_level.
+    ``callback`` is called after each iteration as SciPy calls it: with an
+    OptimizeResult (x, fun, nit) when its one parameter is named
+    ``intermediate_result``, else with x; raising StopIteration stops the solve
+    (IPOPT 3.14 or newer).
     """
     x0 = np.asarray(x0, dtype=float).reshape(-1)
     args = tuple(args)
@@ -355,7 +381,9 @@ def minimize_ipopt(fun, x0, args=(), bounds=None, constraints=(), tol=None,
         settings[key] = value
     if tol is not None:
         settings["tol"] = float(tol)
-    info = _ipopt.solve(problem, x0, lower, upper, cl, cu, settings, library=library)
+    info = _ipopt.solve(problem, x0, lower, upper, cl, cu, settings, library=library,
+                        on_iteration=None if callback is None
+                        else _scipy_callback(callback))
     status = info["status"]
     counts = info["counts"]
     return so.OptimizeResult(

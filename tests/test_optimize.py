@@ -270,6 +270,48 @@ def test_ipopt_error_in_the_function_is_raised_after_the_solve():
         minimize(refuses_far_points, np.full(4, -0.5), method="ipopt")
 
 
+def _modern_ipopt():
+    from fasttape import _ipopt
+    _ipopt_library()
+    if not _ipopt.load().modern:
+        pytest.skip("the iteration callback needs IPOPT 3.14 or newer")
+
+
+def test_ipopt_callback_sees_each_iterate_as_scipy_calls_it():
+    _modern_ipopt()
+    seen, results = [], []
+    x0 = np.full(6, -0.5)
+    result = minimize(rosenbrock, x0, method="ipopt", callback=lambda x: seen.append(
+        x.copy()))
+    assert result.success and len(seen) == result.nit
+    np.testing.assert_allclose(seen[-1], result.x, rtol=1e-12)
+    assert not np.allclose(seen[0], x0)           # after the first iteration
+
+    def with_result(intermediate_result):
+        results.append(intermediate_result)
+    minimize(rosenbrock, x0, method="ipopt", callback=with_result)
+    assert [r.nit for r in results] == list(range(1, len(results) + 1))
+    np.testing.assert_allclose(results[-1].fun, float(rosenbrock(results[-1].x)),
+                               rtol=1e-12)
+
+
+def test_ipopt_callback_stops_the_solve_or_raises():
+    _modern_ipopt()
+
+    def stop_at_three(intermediate_result):
+        if intermediate_result.nit == 3:
+            raise StopIteration
+    result = minimize(rosenbrock, np.full(6, -0.5), method="ipopt",
+                      callback=stop_at_three)
+    assert result.nit == 3 and result.message == "User_Requested_Stop"
+    assert not result.success
+
+    def broken(x):
+        raise KeyError("callback broke")
+    with pytest.raises(KeyError, match="callback broke"):
+        minimize(rosenbrock, np.full(6, -0.5), method="ipopt", callback=broken)
+
+
 def test_ipopt_counts_only_evaluations():
     _ipopt_library()
     unconstrained = minimize(rosenbrock, np.full(6, -0.5), method="ipopt")
@@ -382,8 +424,7 @@ def test_ipopt_options_are_checked():
     assert result.message == "Maximum_Iterations_Exceeded" and result.nit == 2
     with pytest.raises(ValueError, match="max_iter"):
         minimize(rosenbrock, np.zeros(3), method="ipopt", options={"max_iter": 2**32})
-    with pytest.raises(ValueError, match="callback"):
-        minimize(rosenbrock, np.zeros(3), method="ipopt", callback=print)
+
 
 
 def test_ipopt_missing_library_is_a_clear_error(monkeypatch, tmp_path):
@@ -525,3 +566,16 @@ def test_cobyla_with_a_constraint_gets_values_only():
                          options={"maxiter": 200})
     np.testing.assert_allclose(ours.x, theirs.x, rtol=1e-12)
     assert ours.nfev == theirs.nfev
+
+
+def test_ipopt_callback_needs_ipopt_3_14():
+    """IPOPT before 3.14 has no GetIpoptCurrentIterate: a callback is refused there,
+    clearly, before the solve."""
+    from fasttape import _ipopt
+    from fasttape.optimize import minimize_ipopt
+    old = [path for path in _every_ipopt_library()
+           if path is not None and not _ipopt.load(path).modern]
+    if not old:
+        pytest.skip("no IPOPT before 3.14 installed (Debian's coinor-libipopt1v5 is)")
+    with pytest.raises(ValueError, match="3.14 or newer"):
+        minimize_ipopt(rosenbrock, np.zeros(3), library=old[0], callback=print)
