@@ -1,7 +1,7 @@
 """The sparse-optimization section (``--only sparse-opt``; not in the default run):
 chained Rosenbrock with n/2 circle equality constraints solved by IPOPT, through
 fasttape (``fasttape.optimize.minimize_ipopt``) and through CasADi's
-``nlpsol('ipopt')``, or by SciPy's trust-constr when cyipopt is absent.
+``nlpsol('ipopt')``, or by SciPy's trust-constr when no IPOPT library is installed.
 
     minimize   sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2
     subject to x[2k]^2 + x[2k+1]^2 = 1,   k = 0 .. n/2 - 1,     from x0 = 0.5
