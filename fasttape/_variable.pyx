@@ -11,7 +11,14 @@ import numpy as np
 
 from fasttape._opmath cimport eval_binary, eval_unary
 from fasttape._tape cimport *
-from fasttape._tape_pools cimport acquire_tape, active_tape, current_tape, release_tape
+from cpython.float cimport PyFloat_FromDouble
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+from fasttape._forward cimport prepare_tangents, run_tangent
+from fasttape._tape_pools cimport (acquire_tape_in, current_tape, release_tape_in)
 from fasttape.errors import StaleVariableError, TapeMismatchError
 
 
@@ -478,23 +485,105 @@ cdef bint is_float_or_floats(object x):
     return True
 
 
-cdef object leaves_like(Tape tape, object x, list leaves):
-    """x (a float, or a list or tuple of floats) as leaves on tape, in its own
-    container; each leaf is appended to leaves."""
-    cdef list items
+# the fast paths' differentiated arguments at most (each one's leaf count is kept in a
+# C array); more go to the general path
+cdef enum:
+    MAX_FAST_ARGUMENTS = 32
+
+
+cdef bint takes_float_path(argnums, tuple args, ThreadTapes state) except -1:
+    """The fast paths of grad and jacobian apply: every differentiated argument a
+    float or a flat list or tuple of floats, outside any other differentiation."""
+    cdef Py_ssize_t n = len(args), i
+    cdef list active
+    if argnums is None or len(argnums) > MAX_FAST_ARGUMENTS:
+        return False
+    for i in argnums:
+        if not -n <= i < n or not is_float_or_floats(args[i]):
+            return False
+    # (as active_tape() is None: no active tape, or the innermost one mid-sweep)
+    active = state.active
+    if active and not (<Tape>active[-1]).sweeping:
+        return False
+    return not (n_paused and recording_paused())
+
+
+cdef object leaves_like(Tape tape, object x, Py_ssize_t* count):
+    """x (a float, or a flat list or tuple of floats) as leaves on tape, in the next
+    slots in order, in its own container; count receives the number of leaves."""
+    cdef Py_ssize_t j, n
+    cdef object items, item
     cdef Variable leaf
-    cdef Py_ssize_t j
+    cdef bint is_list = type(x) is list
     if type(x) is float:
-        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(x)))
-        leaves.append(leaf)
-        return leaf
-    items = [None] * len(x)
-    for j in range(len(x)):
-        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0,
-                                            PyFloat_AS_DOUBLE(x[j])))
-        items[j] = leaf
-    leaves.extend(items)
-    return items if type(x) is list else tuple(items)
+        count[0] = 1
+        return new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(x)))
+    n = len(x)
+    items = PyList_New(n) if is_list else PyTuple_New(n)
+    for j in range(n):
+        item = (<list>x)[j] if is_list else (<tuple>x)[j]
+        if type(item) is not float:     # (checked before; only a finalizer changes it)
+            raise RuntimeError("an argument changed while its leaves were recorded")
+        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(item)))
+        Py_INCREF(leaf)
+        if is_list:
+            PyList_SET_ITEM(items, j, leaf)
+        else:
+            PyTuple_SET_ITEM(items, j, leaf)
+    count[0] = n
+    return items
+
+
+cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
+                           Py_ssize_t* counts):
+    """fun called with leaves on tape (its next slots, argument after argument) for the
+    differentiated arguments; counts[k] receives argument argnums[k]'s leaf count."""
+    cdef list call_args
+    cdef Py_ssize_t i, k = 0
+    if len(args) == 1 and len(argnums) == 1 and not kwargs:   # (f(z): no list to build)
+        return fun(leaves_like(tape, args[0], counts))
+    call_args = list(args)
+    for i in argnums:
+        call_args[i] = leaves_like(tape, args[i], &counts[k])
+        k += 1
+    return fun(*call_args, **kwargs)
+
+
+cdef object floats_like(object x, const double* values, Py_ssize_t count):
+    """values[0:count] as Python floats in x's container (one float for a float)."""
+    cdef Py_ssize_t j
+    cdef object out, v
+    if type(x) is float:
+        return PyFloat_FromDouble(values[0])
+    if type(x) is list:
+        out = PyList_New(count)
+        for j in range(count):
+            v = PyFloat_FromDouble(values[j])
+            Py_INCREF(v)
+            PyList_SET_ITEM(out, j, v)
+    else:
+        out = PyTuple_New(count)
+        for j in range(count):
+            v = PyFloat_FromDouble(values[j])
+            Py_INCREF(v)
+            PyTuple_SET_ITEM(out, j, v)
+    return out
+
+
+cdef object structured(const double* values, tuple args, argnums, bint single,
+                       const Py_ssize_t* counts):
+    """One output's derivatives (values: one per leaf, in order) in the structure of
+    the differentiated arguments, as row_like gives them, built from C."""
+    cdef Py_ssize_t k = 0, start = 0
+    cdef list parts
+    if single:
+        return floats_like(args[argnums[0]], values, counts[0])
+    parts = []
+    for i in argnums:
+        parts.append(floats_like(args[i], values + start, counts[k]))
+        start += counts[k]
+        k += 1
+    return tuple(parts)
 
 
 cdef object row_like(list row, tuple args, argnums, bint single):
@@ -518,27 +607,9 @@ cdef object row_like(list row, tuple args, argnums, bint single):
     return per_argument[0] if single else tuple(per_argument)
 
 
-cdef bint takes_float_path(argnums, tuple args) except -1:
-    """The fast paths of grad and jacobian apply: every differentiated argument a
-    float or a flat list or tuple of floats, outside any other differentiation."""
-    cdef Py_ssize_t n = len(args), i
-    if argnums is None:
-        return False
-    for i in argnums:
-        if not -n <= i < n or not is_float_or_floats(args[i]):
-            return False
-    return active_tape() is None and not (n_paused and recording_paused())
-
-
-cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
-                           list leaves):
-    """fun called with leaves on tape for the differentiated arguments (appended to
-    leaves, in order)."""
-    cdef list call_args = list(args)
-    cdef Py_ssize_t i
-    for i in argnums:
-        call_args[i] = leaves_like(tape, args[i], leaves)
-    return fun(*call_args, **kwargs)
+cdef list leaf_handles(Tape tape, Py_ssize_t first, Py_ssize_t n_leaves):
+    """Handles to the leaves in slots first, first + 1, ... (for the general endings)."""
+    return [handle_at(tape, first + j) for j in range(n_leaves)]
 
 
 cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
@@ -549,29 +620,30 @@ cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict k
     path does not apply."""
     cdef Tape tape
     cdef Variable out
-    cdef list leaves, flat
-    cdef Py_ssize_t i
-    if not takes_float_path(argnums, args):
+    cdef Py_ssize_t counts[MAX_FAST_ARGUMENTS]
+    cdef Py_ssize_t k, first, n_leaves = 0
+    cdef ThreadTapes state = thread_tapes()
+    if not takes_float_path(argnums, args, state):
         return NotImplemented
-    tape = acquire_tape()
+    tape = acquire_tape_in(state)
     try:
-        leaves = []
-        result = call_on_leaves(tape, fun, argnums, args, kwargs, leaves)
+        first = tape.n_slots
+        result = call_on_leaves(tape, fun, argnums, args, kwargs, counts)
+        for k in range(len(argnums)):
+            n_leaves += counts[k]
         if type(result) is not Variable or (<Variable>result).tape is not tape:
-            value, gradients = FINISH_OUTPUT(fun, result, tape, leaves, False)
-            flat = list(gradients)
+            value, gradients = FINISH_OUTPUT(fun, result, tape,
+                                             leaf_handles(tape, first, n_leaves), False)
+            gradient = row_like(list(gradients), args, argnums, single)
         else:
             out = <Variable>result
             check_live(out)
             tape.reverse_c(out.node, out.slot, 1.0)
             value = value_of(out)
-            flat = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
+            gradient = structured(tape.adjoints + first, args, argnums, single, counts)
     finally:
-        release_tape(tape)
-    for i in argnums:
-        if type(args[i]) is not float:
-            return value, row_like(flat, args, argnums, single)
-    return value, flat[0] if single else tuple(flat)
+        release_tape_in(state, tape)
+    return value, gradient
 
 
 def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
@@ -582,61 +654,77 @@ def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
     per input; both: whichever are fewer. The Jacobian is structured as the general
     path's (Recording.jacobian), or NotImplemented (having run nothing) when the path
     does not apply; another output is handed to FINISH_JACOBIAN."""
-    cdef Py_ssize_t j, k, n_out, n_in
+    cdef Py_ssize_t j, k, n_out, n_leaves = 0, first
+    cdef Py_ssize_t counts[MAX_FAST_ARGUMENTS]
     cdef Tape tape
-    cdef Variable out, leaf
-    cdef list leaves, outputs, rows
+    cdef Variable out
+    cdef list outputs, rows
     cdef bint reverse
-    if not takes_float_path(argnums, args):
+    cdef double* columns = NULL
+    cdef ThreadTapes state = thread_tapes()
+    if not takes_float_path(argnums, args, state):
         return NotImplemented
-    tape = acquire_tape()
+    tape = acquire_tape_in(state)
     try:
-        leaves = []
-        result = call_on_leaves(tape, fun, argnums, args, kwargs, leaves)
+        first = tape.n_slots
+        result = call_on_leaves(tape, fun, argnums, args, kwargs, counts)
+        for k in range(len(argnums)):
+            n_leaves += counts[k]
         if type(result) is Variable and (<Variable>result).tape is tape:
             outputs = [result]
         elif (type(result) is list or type(result) is tuple) and len(result) > 0 and \
-                all((type(o) is Variable and (<Variable>o).tape is tape) or
-                    type(o) is float for o in result):
+                only_floats_or_variables_of(result, tape):
             outputs = list(result)
         else:
-            return FINISH_JACOBIAN(fun, argnum, argnums, args, tape, leaves, result,
+            return FINISH_JACOBIAN(fun, argnum, argnums, args, tape,
+                                   leaf_handles(tape, first, n_leaves), result,
                                    by_rows, by_columns)
         n_out = len(outputs)
-        n_in = len(leaves)
-        reverse = by_rows and (not by_columns or n_out <= n_in)
+        for k in range(n_out):
+            if type(outputs[k]) is Variable:
+                check_live(<Variable>outputs[k])
+        reverse = by_rows and (not by_columns or n_out <= n_leaves)
         rows = [None] * n_out
         if reverse:
             for k in range(n_out):
                 if type(outputs[k]) is float:
-                    rows[k] = [0.0] * n_in
+                    rows[k] = row_like([0.0] * n_leaves, args, argnums, single)
                     continue
                 out = <Variable>outputs[k]
-                check_live(out)
                 tape.reverse_c(out.node, out.slot, 1.0)
-                rows[k] = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
+                rows[k] = structured(tape.adjoints + first, args, argnums, single,
+                                     counts)
         else:
-            for k in range(n_out):
-                rows[k] = [0.0] * n_in
-                if type(outputs[k]) is Variable:
-                    check_live(<Variable>outputs[k])
-            tape.clear_tangents()
-            for j in range(n_in):
-                leaf = <Variable>leaves[j]
+            # one tangent sweep per leaf; the outputs' tangents gathered by rows
+            columns = <double*>PyMem_Calloc(n_out * n_leaves + 1, sizeof(double))
+            if columns == NULL:
+                raise MemoryError()
+            prepare_tangents(tape)
+            for j in range(n_leaves):
                 if j:
-                    tape.seed_tangent((<Variable>leaves[j - 1]).slot, -1, 0.0)
-                tape.seed_tangent(leaf.slot, -1, 1.0)
-                tape.forward_sweep()
+                    tape.tangents[first + j - 1] = 0.0
+                tape.tangents[first + j] = 1.0
+                run_tangent(tape)
                 for k in range(n_out):
                     if type(outputs[k]) is Variable:
-                        (<list>rows[k])[j] = tape.tangent_of(
-                            (<Variable>outputs[k]).slot, -1)
+                        columns[k * n_leaves + j] = \
+                            tape.tangents[(<Variable>outputs[k]).slot]
+            for k in range(n_out):
+                rows[k] = structured(columns + k * n_leaves, args, argnums, single,
+                                     counts)
     finally:
-        release_tape(tape)
-    if single and type(result) is Variable and type(args[argnums[0]]) is float:
-        return np.array(rows[0][0])
-    for k in range(n_out):
-        rows[k] = row_like(<list>rows[k], args, argnums, single)
+        PyMem_Free(columns)
+        release_tape_in(state, tape)
     if type(result) is Variable:
+        if single and type(args[argnums[0]]) is float:
+            return np.array(rows[0])       # one number in and out: a 0-d array
         return rows[0]
     return rows if type(result) is list else tuple(rows)
+
+
+cdef bint only_floats_or_variables_of(object outputs, Tape tape) except -1:
+    """Every element a Python float or a Variable of tape."""
+    for o in outputs:
+        if not ((type(o) is Variable and (<Variable>o).tape is tape) or type(o) is float):
+            return False
+    return True
