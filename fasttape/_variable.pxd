@@ -24,24 +24,19 @@ cdef int raise_mismatch(Variable a, Variable b) except -1
 cdef bint as_double(object o, double* out) except -1
 
 
+# a new Variable for `node` writing scalar `slot` of t (Variable's own allocator: a
+# free list, and the object's fields written in place; see _variable.pyx)
+cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot)
+
+
 cdef inline Variable new_variable(Tape t, Py_ssize_t node):
     """Handle for the node just pushed (its slot is the last one written)."""
-    cdef Variable v = Variable.__new__(Variable)
-    v.tape = t
-    v.node = node
-    v.slot = t.n_slots - 1
-    v.epoch = t.epoch
-    return v
+    return variable_at(t, node, t.n_slots - 1)
 
 
 cdef inline Variable handle_at(Tape t, Py_ssize_t slot):
     """A handle to the existing scalar slot `slot` (= its node); the caller checks it."""
-    cdef Variable v = Variable.__new__(Variable)
-    v.tape = t
-    v.node = slot
-    v.slot = slot
-    v.epoch = t.epoch
-    return v
+    return variable_at(t, slot, slot)
 
 
 cdef inline int check_live(Variable v) except -1:

@@ -186,6 +186,32 @@ def test_many_differentiated_arguments_take_the_general_path():
     g = ft.grad(energy, argnums=tuple(range(40)))(*point)
     assert g == tuple(2.0 * k * x for k, x in enumerate(point))
 
+
+def test_variables_come_from_their_own_allocator_and_survive_its_free_list():
+    """Variable's allocator (_variable.pyx) is installed (its layout check passed), and
+    more Variables alive at once than its free list holds are all intact."""
+    from fasttape._variable import uses_own_allocator
+    assert uses_own_allocator()
+
+    def f(z):
+        kept = [z[0] * (k + 1.0) for k in range(3000)]     # 3000 alive at once
+        total = 0.0
+        for k, v in enumerate(kept):
+            total = total + v * z[1] if k % 2 else total - v
+        return total
+    for _ in range(2):
+        g = ft.grad(f)([0.5, 2.0])
+        expected = central_jacobian(lambda z: [f_plain(z)], [0.5, 2.0])[0]
+        np.testing.assert_allclose(g, expected, rtol=1e-7)
+
+
+def f_plain(z):
+    total = 0.0
+    for k in range(3000):
+        v = z[0] * (k + 1.0)
+        total = total + v * z[1] if k % 2 else total - v
+    return total
+
 # -- grad inside another differentiation (_scalar_recording_sweep) ------------------------
 
 from fasttape._recording_sweeps import python_reverse_recording  # noqa: E402
