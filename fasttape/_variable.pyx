@@ -499,6 +499,13 @@ cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot):
     return v
 
 
+cdef Variable push_variable(Tape t, opcode_t op, index_t a, index_t b, double value):
+    cdef Py_ssize_t node = push_node(t, op, a, b, value)
+    if own_allocator:
+        return <Variable>fasttape_variable_new(t, node, t.n_slots - 1, t.epoch)
+    return variable_at(t, node, t.n_slots - 1)
+
+
 def _install_allocator():
     global own_allocator
     cdef Tape t = Tape()
