@@ -468,6 +468,9 @@ cdef extern from *:
                                                    Py_ssize_t epoch) {
         PyTypeObject *type = Py_TYPE(sample);
         fasttape_VariableLayout *v = (fasttape_VariableLayout *)sample;
+    #ifdef Py_GIL_DISABLED
+        return 0;   /* the free list relies on the GIL (as Cython's do) */
+    #endif
         if (type->tp_basicsize != (Py_ssize_t)sizeof(fasttape_VariableLayout) ||
                 type->tp_itemsize != 0 || PyType_HasFeature(type, Py_TPFLAGS_HAVE_GC) ||
                 PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE) ||
