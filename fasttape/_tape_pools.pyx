@@ -43,7 +43,10 @@ cpdef object active_tape():
 
 cpdef Tape acquire_tape():
     """A clean tape from this thread's pool, made the active tape."""
-    cdef ThreadTapes state = thread_tapes()
+    return acquire_tape_in(thread_tapes())
+
+
+cdef Tape acquire_tape_in(ThreadTapes state):
     cdef Tape t = state.pool.pop() if state.pool else Tape()
     t.pooled = True
     state.active.append(t)
@@ -52,7 +55,10 @@ cpdef Tape acquire_tape():
 
 cpdef release_tape(Tape tape):
     """Deactivate a tape from acquire_tape(), reset it and return it to the pool."""
-    cdef ThreadTapes state = thread_tapes()
+    release_tape_in(thread_tapes(), tape)
+
+
+cdef int release_tape_in(ThreadTapes state, Tape tape) except -1:
     cdef list active = state.active
     cdef list pool = state.pool
     if active and active[-1] is tape:
@@ -63,6 +69,7 @@ cpdef release_tape(Tape tape):
     if len(pool) < POOL_SIZE and tape.node_capacity <= POOL_MAX_NODES \
             and tape.array_adjoint_capacity <= POOL_MAX_ARRAY_VALUES:
         pool.append(tape)
+    return 0
 
 
 def pooled_tapes():

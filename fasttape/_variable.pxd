@@ -24,24 +24,21 @@ cdef int raise_mismatch(Variable a, Variable b) except -1
 cdef bint as_double(object o, double* out) except -1
 
 
+# a new Variable for `node` writing scalar `slot` of t (Variable's own allocator: a
+# free list, and the object's fields written in place; see _variable.pyx)
+cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot)
+# push_node, then a Variable for the node: the recording path of every op, one call
+cdef Variable push_variable(Tape t, opcode_t op, index_t a, index_t b, double value)
+
+
 cdef inline Variable new_variable(Tape t, Py_ssize_t node):
     """Handle for the node just pushed (its slot is the last one written)."""
-    cdef Variable v = Variable.__new__(Variable)
-    v.tape = t
-    v.node = node
-    v.slot = t.n_slots - 1
-    v.epoch = t.epoch
-    return v
+    return variable_at(t, node, t.n_slots - 1)
 
 
 cdef inline Variable handle_at(Tape t, Py_ssize_t slot):
     """A handle to the existing scalar slot `slot` (= its node); the caller checks it."""
-    cdef Variable v = Variable.__new__(Variable)
-    v.tape = t
-    v.node = slot
-    v.slot = slot
-    v.epoch = t.epoch
-    return v
+    return variable_at(t, slot, slot)
 
 
 cdef inline int check_live(Variable v) except -1:
@@ -71,14 +68,13 @@ cdef inline object record_unary(opcode_t op, Variable x, double value):
     check_live(x)
     if n_paused and recording_paused():
         return value
-    return new_variable(x.tape, push_node(x.tape, op, <index_t>x.slot, 0, value))
+    return push_variable(x.tape, op, <index_t>x.slot, 0, value)
 
 
 cdef inline object record_binary(opcode_t op, Variable a, Variable b, double value):
     if n_paused and recording_paused():
         return value
-    return new_variable(a.tape, push_node(a.tape, op, <index_t>a.slot,
-                                          <index_t>b.slot, value))
+    return push_variable(a.tape, op, <index_t>a.slot, <index_t>b.slot, value)
 
 
 cdef inline object record_vc(opcode_t op, Variable a, double c, double value):
@@ -87,7 +83,7 @@ cdef inline object record_vc(opcode_t op, Variable a, double c, double value):
     check_live(a)
     if n_paused and recording_paused():
         return value
-    return new_variable(t, push_node(t, op, <index_t>a.slot, push_constant(t, c), value))
+    return push_variable(t, op, <index_t>a.slot, push_constant(t, c), value)
 
 
 cdef inline object record_cv(opcode_t op, double c, Variable b, double value):
@@ -95,7 +91,7 @@ cdef inline object record_cv(opcode_t op, double c, Variable b, double value):
     check_live(b)
     if n_paused and recording_paused():
         return value
-    return new_variable(t, push_node(t, op, push_constant(t, c), <index_t>b.slot, value))
+    return push_variable(t, op, push_constant(t, c), <index_t>b.slot, value)
 
 
 # one output's derivatives (one entry per leaf) in the structure of the differentiated

@@ -11,7 +11,14 @@ import numpy as np
 
 from fasttape._opmath cimport eval_binary, eval_unary
 from fasttape._tape cimport *
-from fasttape._tape_pools cimport acquire_tape, active_tape, current_tape, release_tape
+from cpython.float cimport PyFloat_FromDouble
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+from fasttape._forward cimport prepare_tangents, run_tangent
+from fasttape._tape_pools cimport (acquire_tape_in, current_tape, release_tape_in)
 from fasttape.errors import StaleVariableError, TapeMismatchError
 
 
@@ -71,23 +78,31 @@ cdef object not_a_real_operand(opcode_t vv, Variable a, object other, bint refle
     return NotImplemented
 
 
-cdef inline object binary_op(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
-                             object other, bint reflected):
-    """Shared body of the arithmetic operators: dispatch on the operand kinds.
+cdef inline object arithmetic(opcode_t vv, opcode_t vc, opcode_t cv, bint commutative,
+                              object a, object b):
+    """The arithmetic operators' shared body, a op b: one of them is a Variable (the
+    slot is called for either order). A commutative op records a constant operand on
+    the right (x + c for c + x)."""
+    cdef Variable x, y
+    if type(a) is Variable:
+        if type(b) is Variable:
+            x = <Variable>a
+            y = <Variable>b
+            check_pair(x, y)
+            return record_binary(vv, x, y, eval_binary(vv, value_of(x), value_of(y)))
+        return with_constant(vv, vc, cv, <Variable>a, b, False)
+    if type(b) is Variable:
+        return with_constant(vv, vc, cv, <Variable>b, a, not commutative)
+    return NotImplemented
 
-    ``reflected`` means the Variable is the right operand (``other op a``).
-    """
-    cdef Variable b
-    cdef double c, x, y
-    if type(other) is Variable:
-        b = <Variable>other
-        if reflected:
-            a, b = b, a
-        check_pair(a, b)
-        x = value_of(a)
-        y = value_of(b)
-        return record_binary(vv, a, b, eval_binary(vv, x, y))
-    if not as_double(other, &c):
+
+cdef object with_constant(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
+                          object other, bint reflected):
+    """a op other, or other op a when reflected; other is not a Variable."""
+    cdef double c
+    if type(other) is float:
+        c = PyFloat_AS_DOUBLE(other)
+    elif not as_double(other, &c):
         return not_a_real_operand(vv, a, other, reflected)
     if reflected:
         return record_cv(cv, c, a, eval_binary(vv, c, value_of(a)))
@@ -177,8 +192,8 @@ FLOAT_ERROR = (
 # tenth of an eager gradient's time (every Variable linked into and out of the
 # collector's lists, and a collection every 700 of them).
 @cython.no_gc
-@cython.freelist(1024)
 @cython.final
+@cython.c_api_binop_methods(True)
 cdef class Variable:
     """A differentiable real number: a handle to one value on a tape.
 
@@ -277,51 +292,37 @@ cdef class Variable:
 
     # -- arithmetic ---------------------------------------------------------------------
 
-    def __add__(self, other):
-        return binary_op(OP_ADD_VV, OP_ADD_VC, OP_ADD_VC, self, other, False)
+    # Each operator is one slot for both orders (c_api_binop_methods): a or b is the
+    # Variable. (Python's __radd__ semantics would call a wrapper that tests the
+    # operands' types before each method.)
 
-    def __radd__(self, other):
-        return binary_op(OP_ADD_VV, OP_ADD_VC, OP_ADD_VC, self, other, False)
+    def __add__(a, b):
+        return arithmetic(OP_ADD_VV, OP_ADD_VC, OP_ADD_VC, True, a, b)
 
-    def __sub__(self, other):
-        return binary_op(OP_SUB_VV, OP_SUB_VC, OP_SUB_CV, self, other, False)
+    def __sub__(a, b):
+        return arithmetic(OP_SUB_VV, OP_SUB_VC, OP_SUB_CV, False, a, b)
 
-    def __rsub__(self, other):
-        return binary_op(OP_SUB_VV, OP_SUB_VC, OP_SUB_CV, self, other, True)
+    def __mul__(a, b):
+        return arithmetic(OP_MUL_VV, OP_MUL_VC, OP_MUL_VC, True, a, b)
 
-    def __mul__(self, other):
-        return binary_op(OP_MUL_VV, OP_MUL_VC, OP_MUL_VC, self, other, False)
+    def __truediv__(a, b):
+        return arithmetic(OP_DIV_VV, OP_DIV_VC, OP_DIV_CV, False, a, b)
 
-    def __rmul__(self, other):
-        return binary_op(OP_MUL_VV, OP_MUL_VC, OP_MUL_VC, self, other, False)
-
-    def __truediv__(self, other):
-        return binary_op(OP_DIV_VV, OP_DIV_VC, OP_DIV_CV, self, other, False)
-
-    def __rtruediv__(self, other):
-        return binary_op(OP_DIV_VV, OP_DIV_VC, OP_DIV_CV, self, other, True)
-
-    def __pow__(self, other, mod):
+    def __pow__(a, b, mod):
         cdef double c
         if mod is not None:
             raise TypeError("pow() with a modulus is not differentiable")
-        if type(other) is not Variable and as_double(other, &c) and c == 2.0:
+        if type(a) is Variable and type(b) is not Variable and as_double(b, &c) and \
+                c == 2.0:
             # x ** 2 is the commonest power: x * x is exact and ~20x cheaper than pow
-            return record_unary(OP_SQUARE, self, value_of(self) * value_of(self))
-        return binary_op(OP_POW_VV, OP_POW_VC, OP_POW_CV, self, other, False)
+            return record_unary(OP_SQUARE, <Variable>a,
+                                value_of(<Variable>a) * value_of(<Variable>a))
+        return arithmetic(OP_POW_VV, OP_POW_VC, OP_POW_CV, False, a, b)
 
-    def __rpow__(self, other, mod):
-        if mod is not None:
-            raise TypeError("pow() with a modulus is not differentiable")
-        return binary_op(OP_POW_VV, OP_POW_VC, OP_POW_CV, self, other, True)
-
-    def __mod__(self, other):
+    def __mod__(a, b):
         # Python's %, as np.remainder (the sign of the divisor): the op table's
         # remainder, registered by _elementary
-        return UFUNC_HANDLERS[np.remainder](self, other)
-
-    def __rmod__(self, other):
-        return UFUNC_HANDLERS[np.remainder](other, self)
+        return UFUNC_HANDLERS[np.remainder](a, b)
 
     def __neg__(self):
         return record_unary(OP_NEG, self, -value_of(self))
@@ -410,6 +411,137 @@ cdef class Variable:
                         "tape); pickle .value instead")
 
 
+# -- Variable's allocator ---------------------------------------------------------------
+#
+# A Variable is made and dropped for every recorded operation. Its own free list (as
+# CPython's floats have) and its fields written in one C function save most of the
+# general path's cost (tp_new through the type's slot and its wrappers, zeroing, None
+# stored and then replaced, a type test): 24 -> 20 ns an op (a * b of Variables).
+# Variable(x) takes its objects from the same free list (the type's tp_alloc).
+# fasttape_VariableLayout must be Variable's layout: checked at import against a
+# Variable made the general way; if it is not (another Cython's layout), the general
+# path stays.
+cdef extern from *:
+    """
+    typedef struct {
+        PyObject_HEAD
+        PyObject *tape;
+        Py_ssize_t node, slot, epoch;
+    } fasttape_VariableLayout;
+
+    #define FASTTAPE_FREE_VARIABLES 1024
+    static PyObject *fasttape_free_variables[FASTTAPE_FREE_VARIABLES];
+    static int fasttape_n_free_variables = 0;
+    static PyTypeObject *fasttape_variable_type = NULL;
+
+    static void fasttape_variable_dealloc(PyObject *o) {
+        Py_CLEAR(((fasttape_VariableLayout *)o)->tape);
+        if (fasttape_n_free_variables < FASTTAPE_FREE_VARIABLES)
+            fasttape_free_variables[fasttape_n_free_variables++] = o;
+        else
+            Py_TYPE(o)->tp_free(o);
+    }
+
+    static PyObject *fasttape_variable_new(PyObject *tape, Py_ssize_t node,
+                                           Py_ssize_t slot, Py_ssize_t epoch) {
+        fasttape_VariableLayout *v;
+        if (fasttape_n_free_variables > 0) {
+            v = (fasttape_VariableLayout *)
+                fasttape_free_variables[--fasttape_n_free_variables];
+        } else {
+            v = (fasttape_VariableLayout *)PyObject_Malloc(sizeof(fasttape_VariableLayout));
+            if (v == NULL)
+                return PyErr_NoMemory();
+        }
+        (void)PyObject_Init((PyObject *)v, fasttape_variable_type);
+        Py_INCREF(tape);
+        v->tape = tape;
+        v->node = node;
+        v->slot = slot;
+        v->epoch = epoch;
+        return (PyObject *)v;
+    }
+
+    /* Variable's tp_alloc (Variable(x), Variable.__new__: Cython's tp_new), from the
+       same free list, zeroed past the header as PyType_GenericAlloc's */
+    static PyObject *fasttape_variable_tp_alloc(PyTypeObject *type, Py_ssize_t nitems) {
+        PyObject *o;
+        if (fasttape_n_free_variables > 0 && type == fasttape_variable_type) {
+            o = fasttape_free_variables[--fasttape_n_free_variables];
+            memset((char *)o + sizeof(PyObject), 0,
+                   sizeof(fasttape_VariableLayout) - sizeof(PyObject));
+            (void)PyObject_Init(o, type);
+            return o;
+        }
+        return PyType_GenericAlloc(type, nitems);
+    }
+
+    /* Install the allocator if `sample` (a Variable made by Cython's tp_new, with
+       the fields given) is laid out as fasttape_VariableLayout; 1 if installed. */
+    static int fasttape_install_variable_allocator(PyObject *sample, PyObject *tape,
+                                                   Py_ssize_t node, Py_ssize_t slot,
+                                                   Py_ssize_t epoch) {
+        PyTypeObject *type = Py_TYPE(sample);
+        fasttape_VariableLayout *v = (fasttape_VariableLayout *)sample;
+    #ifdef Py_GIL_DISABLED
+        return 0;   /* the free list relies on the GIL (as Cython's do) */
+    #endif
+        if (type->tp_basicsize != (Py_ssize_t)sizeof(fasttape_VariableLayout) ||
+                type->tp_alloc != PyType_GenericAlloc ||
+                type->tp_itemsize != 0 || PyType_HasFeature(type, Py_TPFLAGS_HAVE_GC) ||
+                PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE) ||
+                type->tp_free != PyObject_Free || v->tape != tape ||
+                v->node != node || v->slot != slot || v->epoch != epoch)
+            return 0;
+        fasttape_variable_type = type;
+        type->tp_dealloc = fasttape_variable_dealloc;
+        type->tp_alloc = fasttape_variable_tp_alloc;
+        return 1;
+    }
+    """
+    object fasttape_variable_new(object tape, Py_ssize_t node, Py_ssize_t slot,
+                                 Py_ssize_t epoch)
+    int fasttape_install_variable_allocator(object sample, object tape, Py_ssize_t node,
+                                            Py_ssize_t slot, Py_ssize_t epoch)
+
+cdef bint own_allocator = False
+
+
+cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot):
+    cdef Variable v
+    if own_allocator:
+        return <Variable>fasttape_variable_new(t, node, slot, t.epoch)
+    v = Variable.__new__(Variable)
+    v.tape = t
+    v.node = node
+    v.slot = slot
+    v.epoch = t.epoch
+    return v
+
+
+cdef Variable push_variable(Tape t, opcode_t op, index_t a, index_t b, double value):
+    cdef Py_ssize_t node = push_node(t, op, a, b, value)
+    if own_allocator:
+        return <Variable>fasttape_variable_new(t, node, t.n_slots - 1, t.epoch)
+    return variable_at(t, node, t.n_slots - 1)
+
+
+def _install_allocator():
+    global own_allocator
+    cdef Tape t = Tape()
+    cdef Variable sample = variable_at(t, 3, 5)
+    sample.epoch = 7
+    own_allocator = fasttape_install_variable_allocator(sample, t, 3, 5, 7)
+
+
+_install_allocator()
+
+
+def uses_own_allocator():
+    """True when Variables come from the allocator above (for tests)."""
+    return own_allocator
+
+
 def unsupported_ufunc(ufunc, method, kwargs, where=""):
     """The TypeError for a ufunc that fasttape does not differentiate. A ufunc of
     scipy.special reaches Variables too, but SciPy's functions (ufuncs or not) are not
@@ -478,23 +610,105 @@ cdef bint is_float_or_floats(object x):
     return True
 
 
-cdef object leaves_like(Tape tape, object x, list leaves):
-    """x (a float, or a list or tuple of floats) as leaves on tape, in its own
-    container; each leaf is appended to leaves."""
-    cdef list items
+# the fast paths' differentiated arguments at most (each one's leaf count is kept in a
+# C array); more go to the general path
+cdef enum:
+    MAX_FAST_ARGUMENTS = 32
+
+
+cdef bint takes_float_path(argnums, tuple args, ThreadTapes state) except -1:
+    """The fast paths of grad and jacobian apply: every differentiated argument a
+    float or a flat list or tuple of floats, outside any other differentiation."""
+    cdef Py_ssize_t n = len(args), i
+    cdef list active
+    if argnums is None or len(argnums) > MAX_FAST_ARGUMENTS:
+        return False
+    for i in argnums:
+        if not -n <= i < n or not is_float_or_floats(args[i]):
+            return False
+    # (as active_tape() is None: no active tape, or the innermost one mid-sweep)
+    active = state.active
+    if active and not (<Tape>active[-1]).sweeping:
+        return False
+    return not (n_paused and recording_paused())
+
+
+cdef object leaves_like(Tape tape, object x, Py_ssize_t* count):
+    """x (a float, or a flat list or tuple of floats) as leaves on tape, in the next
+    slots in order, in its own container; count receives the number of leaves."""
+    cdef Py_ssize_t j, n
+    cdef object items, item
     cdef Variable leaf
-    cdef Py_ssize_t j
+    cdef bint is_list = type(x) is list
     if type(x) is float:
-        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(x)))
-        leaves.append(leaf)
-        return leaf
-    items = [None] * len(x)
-    for j in range(len(x)):
-        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0,
-                                            PyFloat_AS_DOUBLE(x[j])))
-        items[j] = leaf
-    leaves.extend(items)
-    return items if type(x) is list else tuple(items)
+        count[0] = 1
+        return new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(x)))
+    n = len(x)
+    items = PyList_New(n) if is_list else PyTuple_New(n)
+    for j in range(n):
+        item = (<list>x)[j] if is_list else (<tuple>x)[j]
+        if type(item) is not float:     # (checked before; only a finalizer changes it)
+            raise RuntimeError("an argument changed while its leaves were recorded")
+        leaf = new_variable(tape, push_node(tape, OP_LEAF, 0, 0, PyFloat_AS_DOUBLE(item)))
+        Py_INCREF(leaf)
+        if is_list:
+            PyList_SET_ITEM(items, j, leaf)
+        else:
+            PyTuple_SET_ITEM(items, j, leaf)
+    count[0] = n
+    return items
+
+
+cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
+                           Py_ssize_t* counts):
+    """fun called with leaves on tape (its next slots, argument after argument) for the
+    differentiated arguments; counts[k] receives argument argnums[k]'s leaf count."""
+    cdef list call_args
+    cdef Py_ssize_t i, k = 0
+    if len(args) == 1 and len(argnums) == 1 and not kwargs:   # (f(z): no list to build)
+        return fun(leaves_like(tape, args[0], counts))
+    call_args = list(args)
+    for i in argnums:
+        call_args[i] = leaves_like(tape, args[i], &counts[k])
+        k += 1
+    return fun(*call_args, **kwargs)
+
+
+cdef object floats_like(object x, const double* values, Py_ssize_t count):
+    """values[0:count] as Python floats in x's container (one float for a float)."""
+    cdef Py_ssize_t j
+    cdef object out, v
+    if type(x) is float:
+        return PyFloat_FromDouble(values[0])
+    if type(x) is list:
+        out = PyList_New(count)
+        for j in range(count):
+            v = PyFloat_FromDouble(values[j])
+            Py_INCREF(v)
+            PyList_SET_ITEM(out, j, v)
+    else:
+        out = PyTuple_New(count)
+        for j in range(count):
+            v = PyFloat_FromDouble(values[j])
+            Py_INCREF(v)
+            PyTuple_SET_ITEM(out, j, v)
+    return out
+
+
+cdef object structured(const double* values, tuple args, argnums, bint single,
+                       const Py_ssize_t* counts):
+    """One output's derivatives (values: one per leaf, in order) in the structure of
+    the differentiated arguments, as row_like gives them, built from C."""
+    cdef Py_ssize_t k = 0, start = 0
+    cdef list parts
+    if single:
+        return floats_like(args[argnums[0]], values, counts[0])
+    parts = []
+    for i in argnums:
+        parts.append(floats_like(args[i], values + start, counts[k]))
+        start += counts[k]
+        k += 1
+    return tuple(parts)
 
 
 cdef object row_like(list row, tuple args, argnums, bint single):
@@ -518,27 +732,9 @@ cdef object row_like(list row, tuple args, argnums, bint single):
     return per_argument[0] if single else tuple(per_argument)
 
 
-cdef bint takes_float_path(argnums, tuple args) except -1:
-    """The fast paths of grad and jacobian apply: every differentiated argument a
-    float or a flat list or tuple of floats, outside any other differentiation."""
-    cdef Py_ssize_t n = len(args), i
-    if argnums is None:
-        return False
-    for i in argnums:
-        if not -n <= i < n or not is_float_or_floats(args[i]):
-            return False
-    return active_tape() is None and not (n_paused and recording_paused())
-
-
-cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
-                           list leaves):
-    """fun called with leaves on tape for the differentiated arguments (appended to
-    leaves, in order)."""
-    cdef list call_args = list(args)
-    cdef Py_ssize_t i
-    for i in argnums:
-        call_args[i] = leaves_like(tape, args[i], leaves)
-    return fun(*call_args, **kwargs)
+cdef list leaf_handles(Tape tape, Py_ssize_t first, Py_ssize_t n_leaves):
+    """Handles to the leaves in slots first, first + 1, ... (for the general endings)."""
+    return [handle_at(tape, first + j) for j in range(n_leaves)]
 
 
 cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict kwargs):
@@ -549,29 +745,30 @@ cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict k
     path does not apply."""
     cdef Tape tape
     cdef Variable out
-    cdef list leaves, flat
-    cdef Py_ssize_t i
-    if not takes_float_path(argnums, args):
+    cdef Py_ssize_t counts[MAX_FAST_ARGUMENTS]
+    cdef Py_ssize_t k, first, n_leaves = 0
+    cdef ThreadTapes state = thread_tapes()
+    if not takes_float_path(argnums, args, state):
         return NotImplemented
-    tape = acquire_tape()
+    tape = acquire_tape_in(state)
     try:
-        leaves = []
-        result = call_on_leaves(tape, fun, argnums, args, kwargs, leaves)
+        first = tape.n_slots
+        result = call_on_leaves(tape, fun, argnums, args, kwargs, counts)
+        for k in range(len(argnums)):
+            n_leaves += counts[k]
         if type(result) is not Variable or (<Variable>result).tape is not tape:
-            value, gradients = FINISH_OUTPUT(fun, result, tape, leaves, False)
-            flat = list(gradients)
+            value, gradients = FINISH_OUTPUT(fun, result, tape,
+                                             leaf_handles(tape, first, n_leaves), False)
+            gradient = row_like(list(gradients), args, argnums, single)
         else:
             out = <Variable>result
             check_live(out)
             tape.reverse_c(out.node, out.slot, 1.0)
             value = value_of(out)
-            flat = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
+            gradient = structured(tape.adjoints + first, args, argnums, single, counts)
     finally:
-        release_tape(tape)
-    for i in argnums:
-        if type(args[i]) is not float:
-            return value, row_like(flat, args, argnums, single)
-    return value, flat[0] if single else tuple(flat)
+        release_tape_in(state, tape)
+    return value, gradient
 
 
 def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
@@ -582,61 +779,77 @@ def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
     per input; both: whichever are fewer. The Jacobian is structured as the general
     path's (Recording.jacobian), or NotImplemented (having run nothing) when the path
     does not apply; another output is handed to FINISH_JACOBIAN."""
-    cdef Py_ssize_t j, k, n_out, n_in
+    cdef Py_ssize_t j, k, n_out, n_leaves = 0, first
+    cdef Py_ssize_t counts[MAX_FAST_ARGUMENTS]
     cdef Tape tape
-    cdef Variable out, leaf
-    cdef list leaves, outputs, rows
+    cdef Variable out
+    cdef list outputs, rows
     cdef bint reverse
-    if not takes_float_path(argnums, args):
+    cdef double* columns = NULL
+    cdef ThreadTapes state = thread_tapes()
+    if not takes_float_path(argnums, args, state):
         return NotImplemented
-    tape = acquire_tape()
+    tape = acquire_tape_in(state)
     try:
-        leaves = []
-        result = call_on_leaves(tape, fun, argnums, args, kwargs, leaves)
+        first = tape.n_slots
+        result = call_on_leaves(tape, fun, argnums, args, kwargs, counts)
+        for k in range(len(argnums)):
+            n_leaves += counts[k]
         if type(result) is Variable and (<Variable>result).tape is tape:
             outputs = [result]
         elif (type(result) is list or type(result) is tuple) and len(result) > 0 and \
-                all((type(o) is Variable and (<Variable>o).tape is tape) or
-                    type(o) is float for o in result):
+                only_floats_or_variables_of(result, tape):
             outputs = list(result)
         else:
-            return FINISH_JACOBIAN(fun, argnum, argnums, args, tape, leaves, result,
+            return FINISH_JACOBIAN(fun, argnum, argnums, args, tape,
+                                   leaf_handles(tape, first, n_leaves), result,
                                    by_rows, by_columns)
         n_out = len(outputs)
-        n_in = len(leaves)
-        reverse = by_rows and (not by_columns or n_out <= n_in)
+        for k in range(n_out):
+            if type(outputs[k]) is Variable:
+                check_live(<Variable>outputs[k])
+        reverse = by_rows and (not by_columns or n_out <= n_leaves)
         rows = [None] * n_out
         if reverse:
             for k in range(n_out):
                 if type(outputs[k]) is float:
-                    rows[k] = [0.0] * n_in
+                    rows[k] = row_like([0.0] * n_leaves, args, argnums, single)
                     continue
                 out = <Variable>outputs[k]
-                check_live(out)
                 tape.reverse_c(out.node, out.slot, 1.0)
-                rows[k] = [tape.adjoints[(<Variable>leaf).slot] for leaf in leaves]
+                rows[k] = structured(tape.adjoints + first, args, argnums, single,
+                                     counts)
         else:
-            for k in range(n_out):
-                rows[k] = [0.0] * n_in
-                if type(outputs[k]) is Variable:
-                    check_live(<Variable>outputs[k])
-            tape.clear_tangents()
-            for j in range(n_in):
-                leaf = <Variable>leaves[j]
+            # one tangent sweep per leaf; the outputs' tangents gathered by rows
+            columns = <double*>PyMem_Calloc(n_out * n_leaves + 1, sizeof(double))
+            if columns == NULL:
+                raise MemoryError()
+            prepare_tangents(tape)
+            for j in range(n_leaves):
                 if j:
-                    tape.seed_tangent((<Variable>leaves[j - 1]).slot, -1, 0.0)
-                tape.seed_tangent(leaf.slot, -1, 1.0)
-                tape.forward_sweep()
+                    tape.tangents[first + j - 1] = 0.0
+                tape.tangents[first + j] = 1.0
+                run_tangent(tape)
                 for k in range(n_out):
                     if type(outputs[k]) is Variable:
-                        (<list>rows[k])[j] = tape.tangent_of(
-                            (<Variable>outputs[k]).slot, -1)
+                        columns[k * n_leaves + j] = \
+                            tape.tangents[(<Variable>outputs[k]).slot]
+            for k in range(n_out):
+                rows[k] = structured(columns + k * n_leaves, args, argnums, single,
+                                     counts)
     finally:
-        release_tape(tape)
-    if single and type(result) is Variable and type(args[argnums[0]]) is float:
-        return np.array(rows[0][0])
-    for k in range(n_out):
-        rows[k] = row_like(<list>rows[k], args, argnums, single)
+        PyMem_Free(columns)
+        release_tape_in(state, tape)
     if type(result) is Variable:
+        if single and type(args[argnums[0]]) is float:
+            return np.array(rows[0])       # one number in and out: a 0-d array
         return rows[0]
     return rows if type(result) is list else tuple(rows)
+
+
+cdef bint only_floats_or_variables_of(object outputs, Tape tape) except -1:
+    """Every element a Python float or a Variable of tape."""
+    for o in outputs:
+        if not ((type(o) is Variable and (<Variable>o).tape is tape) or type(o) is float):
+            return False
+    return True
