@@ -2,9 +2,10 @@
 ``fasttape.optimize.minimize_ipopt``.
 
 No compiled wrapper: any IPOPT shared library serves, found at call time. IPOPT calls
-back a few times per iteration and its own factorizations dominate, so the ctypes
-calls cost nothing measurable; each callback writes its values into IPOPT's arrays
-in place (the gradient, constraint values, Jacobian and Hessian triplets).
+back a few times per iteration, and a ctypes call costs microseconds against the
+milliseconds of IPOPT's own factorizations; each callback writes its values into
+IPOPT's arrays in place (the gradient, constraint values, Jacobian and Hessian
+triplets).
 
 Which library: the ``library`` argument (a path or a name for the loader), else the
 environment variable ``FASTTAPE_IPOPT_LIBRARY``, else the newest IPOPT among those
@@ -114,6 +115,8 @@ def find_library():
     return ctypes.util.find_library("ipopt")
 
 
+# glibc's message for a missing dependency (in English: under another locale the
+# dependencies are not looked for beside the library, and loading fails clearly)
 _MISSING = re.compile(r"^([^:\s]+): cannot open shared object file")
 
 
