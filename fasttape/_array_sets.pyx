@@ -420,6 +420,18 @@ def union_of(Rows p, live=None):
                                            else np.ascontiguousarray(live, dtype=np.int64)))
 
 
+cdef void append_to_rows(int32_t[::1] bucket, int64_t[::1] cursor,
+                         const int32_t[::1] rows, const int32_t[::1] cols) noexcept:
+    """Every one of cols appended to each row r in rows: at bucket[cursor[r + 1]:],
+    the cursor moved past them (PairBuffer.build's fill of a block)."""
+    cdef Py_ssize_t k, i, r, m = cols.shape[0]
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        for i in range(m):
+            bucket[cursor[r + 1] + i] = cols[i]
+        cursor[r + 1] += m
+
+
 cdef class PairBuffer:
     """The Hessian pattern's (row, column) pairs, gathered and then built into a
     symmetric CSR pattern (each pair with its mirror, repeats dropped). Pairs are
@@ -637,20 +649,9 @@ cdef class PairBuffer:
                 bucket[f[c + 1]] = <int32_t>r
                 f[c + 1] += 1
         for x, y in self.blocks:
-            bx, by = x, y
-            nx, ny = bx.shape[0], by.shape[0]
-            mirrored = x is not y
-            for k in range(nx):
-                r = bx[k]
-                for i in range(ny):
-                    bucket[f[r + 1] + i] = by[i]
-                f[r + 1] += ny
-            if mirrored:
-                for k in range(ny):
-                    r = by[k]
-                    for i in range(nx):
-                        bucket[f[r + 1] + i] = bx[i]
-                    f[r + 1] += nx
+            append_to_rows(bucket, f, x, y)
+            if x is not y:
+                append_to_rows(bucket, f, y, x)
         if has_diagonal:
             for i in range(n):
                 if flag[i]:

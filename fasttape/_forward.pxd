@@ -29,6 +29,10 @@ cdef Py_ssize_t check_leaf_spec(TapeStorage t, const int64_t[::1] leaf_index,
 cdef int tangent_sweeps_many(TapeStorage t, const int64_t[::1] leaf_index,
                              const uint8_t[::1] leaf_is_array,
                              const double[:, ::1] d) except -1
+# out[:, c] = the named slots' and array nodes' values in direction c's blocks
+cdef void read_blocks(TapeStorage t, const int64_t[::1] index,
+                      const uint8_t[::1] is_array, const double* slots,
+                      const double* arrays, double[:, ::1] out) noexcept
 cdef object tangents_many(TapeStorage t, const int64_t[::1] leaf_index,
                           const uint8_t[::1] leaf_is_array, directions,
                           const int64_t[::1] output_index,

@@ -257,9 +257,7 @@ cdef object tangents_many(TapeStorage t, const int64_t[::1] leaf_index,
     each direction, in one call."""
     cdef const double[:, ::1] d = np.ascontiguousarray(directions, dtype=np.float64)
     cdef Py_ssize_t k = d.shape[0], N = check_leaf_spec(t, leaf_index, leaf_is_array)
-    cdef Py_ssize_t j, c, r, index, M = 0, at = 0
-    cdef Py_ssize_t S = t.n_slots, A = t.n_array_values
-    cdef ArrayNode* n
+    cdef Py_ssize_t j, index, M = 0
     if d.shape[1] != N:
         raise ValueError(f"directions of {d.shape[1]} values for leaves of {N}")
     if output_is_array.shape[0] != output_index.shape[0]:
@@ -278,20 +276,30 @@ cdef object tangents_many(TapeStorage t, const int64_t[::1] leaf_index,
     if k == 0 or M == 0:
         return out
     tangent_sweeps_many(t, leaf_index, leaf_is_array, d)
-    cdef double[:, ::1] o = out
-    for j in range(output_index.shape[0]):
-        index = output_index[j]
-        if output_is_array[j]:
-            n = &t.anodes[index]
+    read_blocks(t, output_index, output_is_array, t.tangents, t.array_tangents, out)
+    return out
+
+
+cdef void read_blocks(TapeStorage t, const int64_t[::1] index,
+                      const uint8_t[::1] is_array, const double* slots,
+                      const double* arrays, double[:, ::1] out) noexcept:
+    """out[:, c] = the values of the slots and array nodes named by (index,
+    is_array), flat in order, in direction c's blocks: slots + c * n_slots and
+    arrays + c * n_array_values (k = out.shape[1] directions; indices checked)."""
+    cdef Py_ssize_t j, c, r, at = 0, k = out.shape[1]
+    cdef Py_ssize_t S = t.n_slots, A = t.n_array_values
+    cdef ArrayNode* n
+    for j in range(index.shape[0]):
+        if is_array[j]:
+            n = &t.anodes[index[j]]
             for c in range(k):
                 if n.adj < 0:              # a one-value result kept in a scalar slot
-                    o[at, c] = t.tangents[c * S + n.out_slot]
+                    out[at, c] = slots[c * S + n.out_slot]
                     continue
                 for r in range(n.size):
-                    o[at + r, c] = t.array_tangents[c * A + n.adj + r]
+                    out[at + r, c] = arrays[c * A + n.adj + r]
             at += n.size
         else:
             for c in range(k):
-                o[at, c] = t.tangents[c * S + index]
+                out[at, c] = slots[c * S + index[j]]
             at += 1
-    return out

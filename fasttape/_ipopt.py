@@ -103,16 +103,21 @@ def _wheels_libraries():
     return tuple(found.values())
 
 
+def newest_bundled(distribution=None):
+    """The path of the newest IPOPT library bundled by an installed wheel (of
+    `distribution` alone when given), or None."""
+    found = [entry for entry in bundled_libraries()
+             if distribution is None or entry[2] == distribution]
+    return max(found, key=lambda entry: entry[0])[1] if found else None
+
+
 def find_library():
     """The path or loader name of the IPOPT library ``solve`` uses by default; None
     when there is none."""
     chosen = os.environ.get(ENVIRONMENT_VARIABLE)
     if chosen:
         return chosen
-    bundled = bundled_libraries()
-    if bundled:
-        return max(bundled, key=lambda found: found[0])[1]
-    return ctypes.util.find_library("ipopt")
+    return newest_bundled() or ctypes.util.find_library("ipopt")
 
 
 # glibc's message for a missing dependency (in English: under another locale the

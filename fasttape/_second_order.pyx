@@ -10,8 +10,8 @@ import numpy as np
 
 from fasttape._array_reverse cimport (array_reverse_c, array_second_order_c,
                                       array_second_order_tangent_c)
-from fasttape._forward cimport (check_leaf_spec, prepare_tangents, run_tangent,
-                               tangent_sweep_c, tangent_sweeps_many)
+from fasttape._forward cimport (check_leaf_spec, prepare_tangents, read_blocks,
+                               run_tangent, tangent_sweeps_many)
 from fasttape._opmath cimport second_order_step
 from fasttape._reverse cimport prepare_sweep
 from fasttape._tape_storage cimport *
@@ -263,17 +263,15 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
     hessian_vector_arrays product at once: one tangent sweep per direction, then
     one reverse walk for all. NotImplementedError for Python-rule nodes."""
     cdef const double[:, ::1] d = np.ascontiguousarray(directions, dtype=np.float64)
-    cdef Py_ssize_t k = d.shape[0], N = d.shape[1], n_leaves = leaf_index.shape[0]
-    cdef Py_ssize_t j, c, r, at = 0, index, S, A
+    cdef Py_ssize_t k = d.shape[0], N = d.shape[1], S, A
+    cdef Py_ssize_t size = check_leaf_spec(t, leaf_index, leaf_is_array)
     cdef int status = 0
     cdef double* tangents
     cdef double* array_tangents
     cdef double* adj_t
     cdef double* array_adj_t
-    cdef ArrayNode* n
-    at = check_leaf_spec(t, leaf_index, leaf_is_array)
-    if at != N:
-        raise ValueError(f"directions of {N} values for leaves of {at}")
+    if size != N:
+        raise ValueError(f"directions of {N} values for leaves of {size}")
     t.check_leaves_and_output([], output, output_anode)
     refuse_python_rules(t)
     out = np.zeros((N, k))
@@ -308,18 +306,5 @@ cdef object hessian_times_many(TapeStorage t, Py_ssize_t output,
     if status < 0:
         error, t.sweep_error = t.sweep_error, None
         raise error
-    cdef double[:, ::1] o = out
-    at = 0
-    for j in range(n_leaves):
-        index = leaf_index[j]
-        if leaf_is_array[j]:
-            n = &t.anodes[index]
-            for c in range(k):
-                for r in range(n.size):
-                    o[at + r, c] = array_adj_t[c * A + n.adj + r]
-            at += n.size
-        else:
-            for c in range(k):
-                o[at, c] = adj_t[c * S + index]
-            at += 1
+    read_blocks(t, leaf_index, leaf_is_array, adj_t, array_adj_t, out)
     return out

@@ -117,8 +117,7 @@ class JacobianPlan:
     def seed_matrix(self):
         """The seeds as the rows of one (colours x n) array (made once)."""
         if self._seed_matrix is None:
-            self._seed_matrix = (self.colors[None, :] == np.arange(
-                self.n_colors)[:, None]).astype(float)
+            self._seed_matrix = _indicator_rows(self.colors, self.n_colors)
         return self._seed_matrix
 
     def values(self, compressed):
@@ -126,7 +125,6 @@ class JacobianPlan:
         sweeps: (rows x colours) forward, (columns x colours) in reverse."""
         return np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(
             self.reads) if self.reads.size else np.zeros(0)
-
 
 
 COLORINGS = ("star", "acyclic")
@@ -163,10 +161,10 @@ class HessianPlan:
         return _indicators(self.colors, self.n_colors)
 
     def seed_matrix(self):
-        """The seeds as the rows of one (colours x n) array (made once)."""
+        """The seeds as the rows of one (colours x n) array (made once; one row of
+        zeros when there are no colours)."""
         if self._seed_matrix is None:
-            self._seed_matrix = (self.colors[None, :] == np.arange(
-                max(self.n_colors, 1))[:, None]).astype(float)
+            self._seed_matrix = _indicator_rows(self.colors, max(self.n_colors, 1))
         return self._seed_matrix
 
     def values(self, compressed):
@@ -180,9 +178,13 @@ class HessianPlan:
         return np.ascontiguousarray(compressed, dtype=float).reshape(-1).take(self.reads)
 
 
-
 def _indicators(colors, n_colors):
-    return [(colors == c).astype(float) for c in range(n_colors)]
+    return list(_indicator_rows(colors, n_colors))
+
+
+def _indicator_rows(colors, n_colors):
+    """Row c: 1.0 where colors == c (n_colors rows)."""
+    return (colors[None, :] == np.arange(n_colors)[:, None]).astype(float)
 
 
 # -- on traced functions ---------------------------------------------------------------------
@@ -230,11 +232,7 @@ def jacobian_values(traced, args):
     with traced._lock:
         rec = traced._replay(args)
         plan = _plan(traced, rec, "jacobian", argnum)
-        leaves = rec.leaves[argnum % len(rec.leaves)]
         outputs = [o for o in rec.outputs if o is not None]
-        all_leaves = rec.all_leaves()
-        mine = [any(leaf is other for other in leaves) for leaf in all_leaves] \
-            if len(leaves) < 64 else _members(all_leaves, leaves)
         m, n = plan.pattern.shape
         compressed = np.zeros((m if plan.forward else n, max(plan.n_colors, 1)))
         if not outputs or plan.pattern.nnz == 0:
@@ -252,6 +250,11 @@ def jacobian_values(traced, args):
                 return plan.pattern, plan.values(block)
             compressed[rows] = block
             return plan.pattern, plan.values(compressed)
+        # one reverse sweep per colour (of the outputs), argument argnum's adjoints read
+        leaves = rec.leaves[argnum % len(rec.leaves)]
+        all_leaves = rec.all_leaves()
+        mine = [any(leaf is other for other in leaves) for leaf in all_leaves] \
+            if len(leaves) < 64 else _members(all_leaves, leaves)
         pieces = _output_pieces(rec)
         for c, seed in enumerate(plan.seeds()):
             seeds = [float(seed[at]) if type(o) is Variable else

@@ -48,8 +48,7 @@ def _have(module):
 def casadi_ipopt_library():
     """The IPOPT library inside CasADi's wheel (the newest there), or None."""
     from fasttape import _ipopt
-    theirs = [found for found in _ipopt.bundled_libraries() if found[2] == "casadi"]
-    return max(theirs, key=lambda found: found[0])[1] if theirs else None
+    return _ipopt.newest_bundled("casadi")
 
 
 def run_fasttape(n, library=None):
