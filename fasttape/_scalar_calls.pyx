@@ -19,7 +19,8 @@ import numpy as np
 
 from fasttape._forward cimport first_changed_guard_c, forward_replay_c
 from fasttape._opmath cimport tangent_step
-from fasttape._reverse cimport reverse_sweep_into_c
+from fasttape._reverse cimport (LANE_BLOCK, lanes_apply, order_lanes,
+                               reverse_sweep_into_c, sweep_lanes)
 from fasttape._tape_storage cimport *
 
 cnp.import_array()
@@ -82,6 +83,10 @@ cdef class ScalarCalls:
     cdef Py_ssize_t* arg_counts
     cdef Py_ssize_t* out_slots          # -1: a constant output
     cdef double* out_constants
+    cdef double* lane_adjoints          # the Jacobian's reverse sweeps (_reverse's lanes)
+    cdef Py_ssize_t* lane_order         # lane k's output, and its node
+    cdef Py_ssize_t* lane_tops
+    cdef Py_ssize_t n_lanes             # 0: a sweep per output instead
     cdef readonly Py_ssize_t n_out
     cdef int out_kind
     cdef object out_structure
@@ -93,7 +98,9 @@ cdef class ScalarCalls:
         self.values = self.adjoints = self.tangents = self.gradient = NULL
         self.slots = self.arg_firsts = self.arg_counts = self.out_slots = NULL
         self.arg_kinds = NULL
-        self.out_constants = NULL
+        self.out_constants = self.lane_adjoints = NULL
+        self.lane_order = self.lane_tops = NULL
+        self.n_lanes = 0
 
     def __dealloc__(self):
         PyMem_Free(self.values)
@@ -106,6 +113,9 @@ cdef class ScalarCalls:
         PyMem_Free(self.arg_counts)
         PyMem_Free(self.out_slots)
         PyMem_Free(self.out_constants)
+        PyMem_Free(self.lane_adjoints)
+        PyMem_Free(self.lane_order)
+        PyMem_Free(self.lane_tops)
 
     def __init__(self, TapeStorage tape, structures, leaf_slots, all_slots,
                  out_structure, out_slots, out_constants, argnum, leaf_kind):
@@ -171,6 +181,17 @@ cdef class ScalarCalls:
             self.argnum = argnum % self.n_args
             self.first = self.arg_firsts[self.argnum]
             self.count = self.arg_counts[self.argnum]
+        if 1 < self.n_out <= self.count and lanes_apply(tape):
+            self.lane_order = <Py_ssize_t*>PyMem_Malloc(self.n_out * sizeof(Py_ssize_t))
+            self.lane_tops = <Py_ssize_t*>PyMem_Malloc(self.n_out * sizeof(Py_ssize_t))
+            self.lane_adjoints = <double*>PyMem_Malloc(
+                min(self.n_out, LANE_BLOCK) * self.n_slots * sizeof(double))
+            if self.lane_order == NULL or self.lane_tops == NULL or \
+                    self.lane_adjoints == NULL:
+                raise MemoryError()
+            # (node i writes slot i: an output's slot is its node)
+            self.n_lanes = order_lanes(self.out_slots, self.n_out, self.lane_order,
+                                       self.lane_tops)
         self.busy = False
         self.changed = -1
 
@@ -308,8 +329,23 @@ cdef class ScalarCalls:
     cdef void jacobian_c(self, double* jac) noexcept nogil:
         """The (n_out, count) Jacobian at the replayed values, row-major: one reverse
         sweep per output, or one tangent sweep per input, whichever are fewer."""
-        cdef Py_ssize_t j, k, o
-        if self.n_out <= self.count:
+        cdef Py_ssize_t j, k, o, b, block
+        if self.n_lanes:
+            for j in range(self.n_out):
+                if self.out_slots[j] < 0:
+                    memset(jac + j * self.count, 0, <size_t>self.count * sizeof(double))
+            b = 0
+            while b < self.n_lanes:
+                block = min(<Py_ssize_t>LANE_BLOCK, self.n_lanes - b)
+                sweep_lanes(self.tape, self.values, self.lane_adjoints, block,
+                            self.n_slots, self.lane_tops + b)
+                for j in range(block):
+                    o = self.lane_order[b + j]
+                    for k in range(self.count):
+                        jac[o * self.count + k] = \
+                            self.lane_adjoints[j * self.n_slots + self.slots[self.first + k]]
+                b += block
+        elif self.n_out <= self.count:
             for j in range(self.n_out):
                 o = self.out_slots[j]
                 if o < 0:

@@ -16,13 +16,37 @@ cdef class Tape(TapeStorage):
 
 
 # one thread's tapes: the stack of active tapes (`with Tape()`, grad()), and the pool,
-# default tape and no_grad() depth that _tape_pools keeps
+# default tape and no_grad() depth that _tape_pools keeps. The stack and the pool are
+# lists that never shrink: entries [0:depth] (and [0:n_pooled]) are in use, the rest
+# None (a list popped to empty frees its storage, and the next push reallocates it:
+# two reallocations per gradient call)
 cdef class ThreadTapes:
     cdef list active
+    cdef Py_ssize_t depth
     cdef list pool
+    cdef Py_ssize_t n_pooled
     cdef object default
     cdef int no_grad_depth
+    cdef object __weakref__         # (thread_tapes' cache holds it weakly)
 
 
 cdef ThreadTapes thread_tapes()
-cdef list active_tapes()
+
+
+cdef inline object innermost_tape(ThreadTapes s):
+    """The innermost active tape, or None."""
+    return s.active[s.depth - 1] if s.depth else None
+
+
+cdef inline int push_tape(ThreadTapes s, object tape) except -1:
+    if s.depth < len(s.active):
+        s.active[s.depth] = tape
+    else:
+        s.active.append(tape)
+    s.depth += 1
+    return 0
+
+
+# take tape off the stack: the innermost (or, strict=False, wherever it is; not there:
+# nothing); strict: a RuntimeError unless it is the innermost
+cdef int pop_tape(ThreadTapes s, object tape, bint strict) except -1

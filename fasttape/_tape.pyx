@@ -13,7 +13,10 @@
 cimport cython
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
-from cpython.pystate cimport PyThreadState_GetDict
+from cpython.weakref cimport PyWeakref_GetObject, PyWeakref_NewRef
+from cpython.pystate cimport (PyInterpreterState, PyThreadState, PyThreadState_Get,
+                              PyThreadState_GetDict)
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 
@@ -268,37 +271,85 @@ cdef class ThreadTapes:
 
     def __cinit__(self):
         self.active = []
+        self.depth = 0
         self.pool = []
+        self.n_pooled = 0
         self.default = None
         self.no_grad_depth = 0
 
 
+# The last thread's ThreadTapes, found again without the dict lookup while the same
+# thread state asks (its id is unique for the interpreter's life: a new thread state at
+# a freed one's address does not match). Held weakly: a finished thread's tapes are
+# freed with its thread state, not kept until another thread asks. Not on
+# free-threaded builds.
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define FASTTAPE_CACHE_THREAD_TAPES 0
+    #else
+    #define FASTTAPE_CACHE_THREAD_TAPES 1
+    #endif
+    """
+    bint CACHE_THREAD_TAPES "FASTTAPE_CACHE_THREAD_TAPES"
+    uint64_t PyThreadState_GetID(PyThreadState* tstate)
+    PyInterpreterState* PyThreadState_GetInterpreter(PyThreadState* tstate)
+
+cdef object cached_state = None       # a weak reference to the ThreadTapes
+cdef PyThreadState* cached_tstate = NULL
+cdef PyInterpreterState* cached_interpreter = NULL
+cdef uint64_t cached_thread_id = 0
+
+
 cdef ThreadTapes thread_tapes():
     """This thread's ThreadTapes (made on first use)."""
-    cdef PyObject* per_thread = PyThreadState_GetDict()
+    global cached_state, cached_tstate, cached_interpreter, cached_thread_id
+    cdef PyThreadState* tstate = PyThreadState_Get()
+    cdef PyObject* per_thread
     cdef PyObject* found
     cdef ThreadTapes state
+    if CACHE_THREAD_TAPES and tstate == cached_tstate and \
+            PyThreadState_GetID(tstate) == cached_thread_id and \
+            PyThreadState_GetInterpreter(tstate) == cached_interpreter:
+        found = PyWeakref_GetObject(cached_state)
+        if <object>found is not None:
+            return <ThreadTapes>found
+    per_thread = PyThreadState_GetDict()
     if per_thread == NULL:
         raise RuntimeError("fasttape: no Python thread state")
     found = PyDict_GetItem(<object>per_thread, THREAD_KEY)
     if found != NULL:
-        return <ThreadTapes>found
-    state = ThreadTapes.__new__(ThreadTapes)
-    (<dict>per_thread)[THREAD_KEY] = state
+        state = <ThreadTapes>found
+    else:
+        state = ThreadTapes.__new__(ThreadTapes)
+        (<dict>per_thread)[THREAD_KEY] = state
+    if CACHE_THREAD_TAPES:
+        cached_state = PyWeakref_NewRef(state, None)
+        cached_tstate = tstate
+        cached_thread_id = PyThreadState_GetID(tstate)
+        cached_interpreter = PyThreadState_GetInterpreter(tstate)
     return state
 
 
-cdef list active_tapes():
-    """This thread's stack of active tapes."""
-    return thread_tapes().active
+cdef int pop_tape(ThreadTapes s, object tape, bint strict) except -1:
+    cdef Py_ssize_t i
+    if s.depth and s.active[s.depth - 1] is tape:
+        s.depth -= 1
+        s.active[s.depth] = None
+        return 0
+    if strict:
+        raise RuntimeError("fasttape: tapes were entered and exited out of order")
+    for i in range(s.depth - 1, -1, -1):
+        if s.active[i] is tape:
+            del s.active[i]
+            s.depth -= 1
+            break
+    return 0
 
 
 cpdef push_active(Tape tape):
-    active_tapes().append(tape)
+    push_tape(thread_tapes(), tape)
 
 
 cpdef pop_active(Tape tape):
-    cdef list active = active_tapes()
-    if not active or active[-1] is not tape:
-        raise RuntimeError("fasttape: tapes were entered and exited out of order")
-    active.pop()
+    pop_tape(thread_tapes(), tape, True)

@@ -8,7 +8,8 @@
 # without bound; old tapes are freed with their last Variable. grad() takes its tapes
 # from a small per-thread pool and resets them after use.
 
-from fasttape._tape cimport Tape, ThreadTapes, thread_tapes
+from fasttape._tape cimport (Tape, ThreadTapes, innermost_tape, pop_tape, push_tape,
+                            thread_tapes)
 cdef Py_ssize_t POOL_SIZE = 4
 # A released tape whose buffers grew past these is freed rather than pooled: one
 # large grad() must not hold its tens of megabytes for the life of the thread
@@ -21,8 +22,8 @@ cpdef Tape current_tape():
     """The tape new Variables are recorded on in this thread."""
     cdef ThreadTapes state = thread_tapes()
     cdef Tape t
-    if state.active:
-        return state.active[-1]
+    if state.depth:
+        return innermost_tape(state)
     t = state.default
     if t is None or t.swept_epoch == t.epoch:
         t = Tape()
@@ -33,12 +34,8 @@ cpdef Tape current_tape():
 cpdef object active_tape():
     """The innermost tape this thread records on (a grad call or `with Tape()` block),
     or None; None too while that tape is being swept (its rules run plain)."""
-    cdef list active = thread_tapes().active
-    cdef Tape t
-    if not active:
-        return None
-    t = active[-1]
-    return None if t.sweeping else t
+    cdef object t = innermost_tape(thread_tapes())
+    return None if t is None or (<Tape>t).sweeping else t
 
 
 cpdef Tape acquire_tape():
@@ -47,9 +44,15 @@ cpdef Tape acquire_tape():
 
 
 cdef Tape acquire_tape_in(ThreadTapes state):
-    cdef Tape t = state.pool.pop() if state.pool else Tape()
+    cdef Tape t
+    if state.n_pooled:
+        state.n_pooled -= 1
+        t = state.pool[state.n_pooled]
+        state.pool[state.n_pooled] = None
+    else:
+        t = Tape()
     t.pooled = True
-    state.active.append(t)
+    push_tape(state, t)
     return t
 
 
@@ -59,22 +62,22 @@ cpdef release_tape(Tape tape):
 
 
 cdef int release_tape_in(ThreadTapes state, Tape tape) except -1:
-    cdef list active = state.active
-    cdef list pool = state.pool
-    if active and active[-1] is tape:
-        active.pop()
-    elif tape in active:
-        active.remove(tape)
+    pop_tape(state, tape, False)
     tape.reset()
-    if len(pool) < POOL_SIZE and tape.node_capacity <= POOL_MAX_NODES \
+    if state.n_pooled < POOL_SIZE and tape.node_capacity <= POOL_MAX_NODES \
             and tape.array_adjoint_capacity <= POOL_MAX_ARRAY_VALUES:
-        pool.append(tape)
+        if state.n_pooled < len(state.pool):
+            state.pool[state.n_pooled] = tape
+        else:
+            state.pool.append(tape)
+        state.n_pooled += 1
     return 0
 
 
 def pooled_tapes():
     """This thread's pooled tapes (for tests of what the pool keeps)."""
-    return list(thread_tapes().pool)
+    cdef ThreadTapes state = thread_tapes()
+    return state.pool[:state.n_pooled]
 
 
 # -- no_grad(): recording paused in this thread --------------------------------------------

@@ -6,6 +6,7 @@ from libc cimport math as cm
 
 import numbers
 import sys
+from types import MethodType
 
 import numpy as np
 
@@ -13,11 +14,12 @@ from fasttape._opmath cimport eval_binary, eval_unary
 from fasttape._tape cimport *
 from cpython.float cimport PyFloat_FromDouble
 from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 from fasttape._forward cimport prepare_tangents, run_tangent
+from fasttape._reverse cimport LANE_BLOCK, lanes_apply, order_lanes, sweep_lanes
 from fasttape._tape_pools cimport (acquire_tape_in, current_tape, release_tape_in)
 from fasttape.errors import StaleVariableError, TapeMismatchError
 
@@ -462,6 +464,28 @@ cdef extern from *:
         return (PyObject *)v;
     }
 
+    /* A derivative as a Python float. 0.0, 1.0 and -1.0 (the commonest entries of
+       Jacobians: independence, identity, subtraction) share one object each, as
+       CPython shares small ints; any other value (-0.0 too) is a new float. */
+    static PyObject *fasttape_shared_floats[3];
+
+    static PyObject *fasttape_result_float(double v) {
+        uint64_t bits;
+        int k;
+        memcpy(&bits, &v, sizeof bits);
+        k = bits == 0 ? 0 : bits == 0x3FF0000000000000ULL ? 1 :
+            bits == 0xBFF0000000000000ULL ? 2 : -1;
+        if (k < 0)
+            return PyFloat_FromDouble(v);
+        if (fasttape_shared_floats[k] == NULL) {
+            fasttape_shared_floats[k] = PyFloat_FromDouble(v);
+            if (fasttape_shared_floats[k] == NULL)
+                return NULL;
+        }
+        Py_INCREF(fasttape_shared_floats[k]);
+        return fasttape_shared_floats[k];
+    }
+
     /* Variable's tp_alloc (Variable(x), Variable.__new__: Cython's tp_new), from the
        same free list, zeroed past the header as PyType_GenericAlloc's */
     static PyObject *fasttape_variable_tp_alloc(PyTypeObject *type, Py_ssize_t nitems) {
@@ -503,6 +527,7 @@ cdef extern from *:
                                  Py_ssize_t epoch)
     int fasttape_install_variable_allocator(object sample, object tape, Py_ssize_t node,
                                             Py_ssize_t slot, Py_ssize_t epoch)
+    object result_float "fasttape_result_float"(double v)
 
 cdef bint own_allocator = False
 
@@ -620,15 +645,13 @@ cdef bint takes_float_path(argnums, tuple args, ThreadTapes state) except -1:
     """The fast paths of grad and jacobian apply: every differentiated argument a
     float or a flat list or tuple of floats, outside any other differentiation."""
     cdef Py_ssize_t n = len(args), i
-    cdef list active
     if argnums is None or len(argnums) > MAX_FAST_ARGUMENTS:
         return False
     for i in argnums:
         if not -n <= i < n or not is_float_or_floats(args[i]):
             return False
     # (as active_tape() is None: no active tape, or the innermost one mid-sweep)
-    active = state.active
-    if active and not (<Tape>active[-1]).sweeping:
+    if state.depth and not (<Tape>innermost_tape(state)).sweeping:
         return False
     return not (n_paused and recording_paused())
 
@@ -679,17 +702,17 @@ cdef object floats_like(object x, const double* values, Py_ssize_t count):
     cdef Py_ssize_t j
     cdef object out, v
     if type(x) is float:
-        return PyFloat_FromDouble(values[0])
+        return result_float(values[0])
     if type(x) is list:
         out = PyList_New(count)
         for j in range(count):
-            v = PyFloat_FromDouble(values[j])
+            v = result_float(values[j])
             Py_INCREF(v)
             PyList_SET_ITEM(out, j, v)
     else:
         out = PyTuple_New(count)
         for j in range(count):
-            v = PyFloat_FromDouble(values[j])
+            v = result_float(values[j])
             Py_INCREF(v)
             PyTuple_SET_ITEM(out, j, v)
     return out
@@ -771,15 +794,16 @@ cpdef object scalar_value_and_grad(fun, argnums, bint single, tuple args, dict k
     return value, gradient
 
 
-def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
-                    bint by_rows, bint by_columns):
+cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
+                             bint by_rows, bint by_columns):
     """The fast path of jacobian, jacrev and jacfwd: the arguments as grad's fast path
     takes them, the output a Variable or a flat list or tuple of Variables (and
     constants). by_rows: reverse sweeps, one per output; by_columns: tangent sweeps, one
     per input; both: whichever are fewer. The Jacobian is structured as the general
     path's (Recording.jacobian), or NotImplemented (having run nothing) when the path
     does not apply; another output is handed to FINISH_JACOBIAN."""
-    cdef Py_ssize_t j, k, n_out, n_leaves = 0, first
+    cdef Py_ssize_t j, k, n_out, n_leaves = 0, first, stride, n_lanes, block
+    cdef Py_ssize_t* lanes
     cdef Py_ssize_t counts[MAX_FAST_ARGUMENTS]
     cdef Tape tape
     cdef Variable out
@@ -810,7 +834,30 @@ def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
                 check_live(<Variable>outputs[k])
         reverse = by_rows and (not by_columns or n_out <= n_leaves)
         rows = [None] * n_out
-        if reverse:
+        if reverse and n_out > 1 and lanes_apply(tape):
+            # the outputs' sweeps in blocks of lanes, one pass per block
+            stride = tape.n_slots
+            columns = <double*>PyMem_Malloc(
+                (LANE_BLOCK * stride + 3 * n_out + 1) * sizeof(double))
+            if columns == NULL:
+                raise MemoryError()
+            lanes = <Py_ssize_t*>(columns + LANE_BLOCK * stride)  # nodes, order, tops
+            for k in range(n_out):
+                lanes[k] = (<Variable>outputs[k]).node \
+                    if type(outputs[k]) is Variable else -1
+                if lanes[k] < 0:
+                    rows[k] = row_like([0.0] * n_leaves, args, argnums, single)
+            n_lanes = order_lanes(lanes, n_out, lanes + n_out, lanes + 2 * n_out)
+            j = 0
+            while j < n_lanes:
+                block = min(<Py_ssize_t>LANE_BLOCK, n_lanes - j)
+                sweep_lanes(tape, tape.values, columns, block, stride,
+                            lanes + 2 * n_out + j)
+                for k in range(block):
+                    rows[lanes[n_out + j + k]] = structured(
+                        columns + k * stride + first, args, argnums, single, counts)
+                j += block
+        elif reverse:
             for k in range(n_out):
                 if type(outputs[k]) is float:
                     rows[k] = row_like([0.0] * n_leaves, args, argnums, single)
@@ -845,6 +892,35 @@ def scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict kwargs,
             return np.array(rows[0])       # one number in and out: a 0-d array
         return rows[0]
     return rows if type(result) is list else tuple(rows)
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class JacobianFunction:
+    """What ``jacobian(fun)`` (``jacrev``, ``jacfwd``) returns without has_aux: the fast
+    path for floats tried from C, without a Python frame per call; other arguments go
+    to `general(args, kwargs)`. Carries fun's name and docstring
+    (functools.update_wrapper) and binds as a method does."""
+    cdef object fun, argnum, argnums, general
+    cdef bint single, by_rows, by_columns
+    cdef dict __dict__
+
+    def __init__(self, fun, argnum, argnums, bint single, bint by_rows, bint by_columns,
+                 general):
+        self.fun, self.argnum, self.argnums, self.single = fun, argnum, argnums, single
+        self.by_rows, self.by_columns = by_rows, by_columns
+        self.general = general
+
+    def __call__(self, *args, **kwargs):
+        jac = scalar_jacobian(self.fun, self.argnum, self.argnums, self.single, args,
+                              kwargs, self.by_rows, self.by_columns)
+        return self.general(args, kwargs) if jac is NotImplemented else jac
+
+    def __get__(self, instance, owner):
+        return self if instance is None else MethodType(self, instance)
+
+    def __repr__(self):
+        return f"<Jacobian of {getattr(self.fun, '__qualname__', self.fun)!r}>"
 
 
 cdef bint only_floats_or_variables_of(object outputs, Tape tape) except -1:

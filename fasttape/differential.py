@@ -27,8 +27,8 @@ from fasttape._rule_nodes import rule_node
 from fasttape._tape_pools import active_tape, pause_recording, resume_recording
 from fasttape._tape_state import OperandSlot
 from fasttape._scalar_recording_sweep import GradientFunction, nested_value_and_grad
-from fasttape._variable import (Variable, is_leaf_input, scalar_jacobian,
-                                scalar_value_and_grad)
+from fasttape._variable import (JacobianFunction, Variable, is_leaf_input,
+                                scalar_jacobian, scalar_value_and_grad)
 
 #: which positional argument(s) to differentiate: an int, or a tuple of ints
 ArgNums = int | Sequence[int]
@@ -261,19 +261,25 @@ def _jacobian_operator(fun, argnum, argnums, has_aux, holomorphic, mode, name):
         argnums_fast = None       # (the general path checks for complex inputs)
     by_rows, by_columns = mode != "fwd", mode != "rev"
 
-    @functools.wraps(fun)
-    def jacobian_fun(*args, **kwargs):
-        f, aux = _split_aux(fun, args, name) if has_aux else (fun, None)
-        jac = scalar_jacobian(f, argnum, argnums_fast, single, args, kwargs, by_rows,
-                              by_columns)
-        if jac is not NotImplemented:
-            return (jac, aux[-1]) if has_aux else jac
+    def recorded(f, args, kwargs):
         rec = record(f, args, argnum, kwargs, POOLED)
         try:
-            jac = rec.jacobian(mode, holomorphic)
+            return rec.jacobian(mode, holomorphic)
         finally:
             rec.release()
-        return (jac, aux[-1]) if has_aux else jac
+    if not has_aux:
+        return functools.update_wrapper(
+            JacobianFunction(fun, argnum, argnums_fast, single, by_rows, by_columns,
+                             functools.partial(recorded, fun)), fun)
+
+    @functools.wraps(fun)
+    def jacobian_fun(*args, **kwargs):
+        f, aux = _split_aux(fun, args, name)
+        jac = scalar_jacobian(f, argnum, argnums_fast, single, args, kwargs, by_rows,
+                              by_columns)
+        if jac is NotImplemented:
+            jac = recorded(f, args, kwargs)
+        return jac, aux[-1]
     return jacobian_fun
 
 

@@ -99,6 +99,71 @@ def test_jacobian_of_a_list_matches_differences_and_the_general_path(operator,
     assert type(slow) is container and type(slow[0]) is container
 
 
+def many_outputs(z):
+    """38 outputs of 5 inputs (more than one block of lanes of the one-pass sweep):
+    recorded out of order, repeated, constants, a leaf itself among them."""
+    a, b, c, d, e = z
+    products = [a * b * (k + 1) + ft.sin(c * k) for k in range(12)]
+    late = ft.exp(d) * e                     # recorded last, returned first
+    out = [late, 2.5, a] + products[::-1] + [late, 0.0]
+    out += [ft.log(b + k * e) - d for k in range(21)]
+    return out
+
+
+def many_outputs_plain(z):
+    a, b, c, d, e = z
+    products = [a * b * (k + 1) + math.sin(c * k) for k in range(12)]
+    late = math.exp(d) * e
+    return ([late, 2.5, a] + products[::-1] + [late, 0.0]
+            + [math.log(b + k * e) - d for k in range(21)])
+
+
+@pytest.mark.parametrize("operator", [ft.jacobian, ft.jacrev])
+def test_jacobian_of_many_outputs_in_any_order_matches_differences(operator):
+    point = [0.3, 1.7, -0.4, 0.2, 0.9]
+    J = operator(many_outputs)(point)
+    assert len(J) == 38 and all(len(row) == 5 for row in J)
+    np.testing.assert_allclose(np.array(J), central_jacobian(many_outputs_plain, point),
+                               rtol=1e-6, atol=1e-8)
+    slow = operator(many_outputs)([1] + point[1:])
+    fast = operator(many_outputs)([1.0] + point[1:])
+    np.testing.assert_array_equal(np.array(fast), np.array(slow))
+    assert J[1] == [0.0] * 5 and J[2] == [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_jacobian_of_a_long_function_matches_forward_mode():
+    """A tape longer than the one-pass sweep takes (a sweep per output instead)."""
+    def f(z):
+        a, b = z
+        s = a
+        for _ in range(5000):
+            s = s * 0.999 + b * 1e-3
+        return [s, s * a, b]
+    J = ft.jacobian(f)([0.4, 1.3])
+    np.testing.assert_allclose(np.array(J), np.array(ft.jacfwd(f)([0.4, 1.3])),
+                               rtol=1e-13)
+    assert J[2] == [0.0, 1.0]
+
+
+def test_jacobian_keeps_the_zero_adjoint_rule_per_output():
+    """0 * log(x) at x = 0: a zero adjoint meets an infinite partial, and the
+    derivative is 0 (not nan) in its row, whatever the other rows carry."""
+    J = ft.jacobian(lambda z: [0.0 * ft.log(z[0]), z[0] * z[1], ft.log(z[0]) + z[2]])(
+        [0.0, 2.0, 1.0])
+    assert J[0] == [0.0, 0.0, 0.0] and J[1] == [2.0, 0.0, 0.0]
+    assert J[2] == [math.inf, 0.0, 1.0]
+
+
+def test_derivative_floats_keep_their_sign_and_value():
+    """Entries 0.0, 1.0 and -1.0 are shared float objects; -0.0 keeps its sign."""
+    J = ft.jacobian(lambda z: [z[0] * -0.0, z[0] - z[1], z[1] + 0.0 * z[0]])([1.5, 2.5])
+    assert all(type(v) is float for row in J for v in row)
+    assert J == [[0.0, 0.0], [1.0, -1.0], [0.0, 1.0]]
+    assert math.copysign(1.0, J[0][0]) == -1.0
+    assert math.copysign(1.0, J[2][0]) == 1.0
+    assert ft.grad(lambda x: -x)(3.0) == -1.0
+
+
 def test_jacobian_fast_path_keeps_the_single_number_case_an_array():
     J = ft.jacobian(lambda x: x * ft.sin(x))(0.7)
     assert type(J) is np.ndarray and J.shape == ()

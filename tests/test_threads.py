@@ -142,6 +142,27 @@ def test_tape_blocks_in_threads_are_thread_local(tape_blocks):
     assert results == [(True, 200)] * N_THREADS
 
 
+def test_a_finished_threads_tapes_are_freed_while_no_other_thread_asks():
+    """The last thread's tapes are remembered for the next call (a cache of the
+    thread-state lookup), but weakly: they go with the thread, even when no other
+    thread differentiates afterwards."""
+    import gc
+    import weakref
+
+    from fasttape._tape_pools import pooled_tapes
+    seen = {}
+
+    def work():
+        grad(lambda x: x * x)(3.0)
+        seen["pooled"] = [weakref.ref(t) for t in pooled_tapes()]
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert seen["pooled"] and all(ref() is None for ref in seen["pooled"])
+
+
 def test_a_finished_threads_tapes_are_freed_and_a_new_thread_starts_clean():
     """Each thread's tapes (its pool, default tape, active stack) live with the
     thread: once it ends they are freed, and a thread started afterwards (which may

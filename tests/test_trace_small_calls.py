@@ -65,6 +65,29 @@ def test_jacobian_matches_untraced_and_differences(f, points):
                                    atol=1e-12)
 
 
+def test_jacobian_of_many_outputs_in_any_order():
+    """More outputs than one block of the one-pass sweep's lanes, recorded out of
+    order, repeated, constant, a leaf among them (more inputs than outputs: reverse)."""
+    def f(z):
+        head = [z[k] * z[k + 1] + ft.sin(z[k]) for k in range(39)]
+        last = ft.exp(z[0]) * z[39]
+        return [last, 3.0, z[5]] + head[::-1] + [last]
+
+    def f_float(z):
+        head = [z[k] * z[k + 1] + math.sin(z[k]) for k in range(39)]
+        last = math.exp(z[0]) * z[39]
+        return [last, 3.0, z[5]] + head[::-1] + [last]
+    rng = np.random.default_rng(4)
+    z0 = list(rng.uniform(-1, 1, 60))
+    g = ft.trace(f, z0)
+    for z in (z0, list(rng.uniform(-1, 1, 60))):
+        J = g.jacobian(z)
+        assert J.shape == (43, 60)
+        np.testing.assert_array_equal(J, np.array(ft.jacobian(f)(z)))
+        np.testing.assert_allclose(J, numerical(f_float, z), rtol=1e-6, atol=1e-8)
+    assert not J[1].any() and J[2, 5] == 1.0
+
+
 def test_call_matches_the_function_on_floats():
     g = ft.trace(residual, POINTS[0])
     for z in POINTS[1:]:
