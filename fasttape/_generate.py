@@ -267,6 +267,8 @@ def context():
         two_variable=[c for c in cases if c.kind in ("arithmetic", "binary")
                       and c.variant in (None, "VV")],
         one_variable=[c for c in cases if c.variant in ("VC", "CV")],
+        arithmetic_two_variable=[c for c in cases if c.kind == "arithmetic"
+                                 and c.variant == "VV"],
         functions=functions,
         public_names=[op.function for op in functions]
         + [alias for op in functions for alias in op.aliases],

@@ -161,6 +161,24 @@ cdef inline double eval_binary(opcode_t op, double a, double b) noexcept nogil:
     return NAN
 
 
+cdef inline double eval_arithmetic(opcode_t op, double a, double b) noexcept nogil:
+    """eval_binary for the operators' codes (a + b, ...; nan for any other code): small
+    enough for the C compiler to inline into each operator, whose code is a constant
+    there, so that it folds to one line (eval_binary, a switch over every binary
+    function, is not inlined)."""
+    if op == OP_ADD_VV:
+        return a + b
+    elif op == OP_SUB_VV:
+        return a - b
+    elif op == OP_MUL_VV:
+        return a * b
+    elif op == OP_DIV_VV:
+        return a / b
+    elif op == OP_POW_VV:
+        return pow(a, b)
+    return NAN
+
+
 cdef inline double unary_partial(opcode_t op, double x, double y) noexcept nogil:
     """dy/dx of a unary op at x; y = op(x) is the stored result."""
     if op == OP_NEG:      # y = -x

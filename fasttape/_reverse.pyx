@@ -117,10 +117,12 @@ cdef Py_ssize_t order_lanes(const Py_ssize_t* out_nodes, Py_ssize_t n_out,
     output, no lane): order[k] is lane k's output, tops[k] its node, last output
     first. Returns the number of lanes."""
     cdef Py_ssize_t j, k, n = 0
-    for j in range(n_out):
+    # insertion sort, the outputs taken last first: outputs are mostly recorded in
+    # order, and then each lane goes at the end without moving any other
+    for j in range(n_out - 1, -1, -1):
         if out_nodes[j] < 0:
             continue
-        k = n                          # insertion sort: outputs are few, mostly ordered
+        k = n
         while k > 0 and tops[k - 1] < out_nodes[j]:
             tops[k] = tops[k - 1]
             order[k] = order[k - 1]

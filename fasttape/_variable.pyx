@@ -10,11 +10,13 @@ from types import MethodType
 
 import numpy as np
 
-from fasttape._opmath cimport eval_binary, eval_unary
+from fasttape._opmath cimport eval_arithmetic, eval_binary, eval_unary
 from fasttape._tape cimport *
 from cpython.float cimport PyFloat_FromDouble
 from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.sequence cimport PySequence_Fast_ITEMS
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
@@ -91,7 +93,8 @@ cdef inline object arithmetic(opcode_t vv, opcode_t vc, opcode_t cv, bint commut
             x = <Variable>a
             y = <Variable>b
             check_pair(x, y)
-            return record_binary(vv, x, y, eval_binary(vv, value_of(x), value_of(y)))
+            return record_binary(vv, x, y,
+                                 eval_arithmetic(vv, value_of(x), value_of(y)))
         return with_constant(vv, vc, cv, <Variable>a, b, False)
     if type(b) is Variable:
         return with_constant(vv, vc, cv, <Variable>b, a, not commutative)
@@ -107,8 +110,8 @@ cdef object with_constant(opcode_t vv, opcode_t vc, opcode_t cv, Variable a,
     elif not as_double(other, &c):
         return not_a_real_operand(vv, a, other, reflected)
     if reflected:
-        return record_cv(cv, c, a, eval_binary(vv, c, value_of(a)))
-    return record_vc(vc, a, c, eval_binary(vv, value_of(a), c))
+        return record_cv(cv, c, a, eval_arithmetic(vv, c, value_of(a)))
+    return record_vc(vc, a, c, eval_arithmetic(vv, value_of(a), c))
 
 
 cdef object compare(opcode_t cmp, Variable a, object other):
@@ -444,18 +447,34 @@ cdef extern from *:
             Py_TYPE(o)->tp_free(o);
     }
 
+    /* A Variable from the free list keeps its type (a static type: no reference
+       to it is held), so a new life is a reference count of 1, written here rather
+       than by PyObject_Init: two calls into libpython fewer per recorded op (about
+       2 ns of ~20). Not where _Py_NewReference does more: debug builds' reference
+       bookkeeping, free-threaded builds' split counts, and from 3.13 the reference
+       tracers (PyRefTracer), which must see every creation. (tracemalloc's traceback
+       of the block stays the one of its first allocation.) */
+    #if defined(Py_TRACE_REFS) || defined(Py_REF_DEBUG) || \
+        defined(Py_GIL_DISABLED) || PY_VERSION_HEX >= 0x030D0000
+    #define fasttape_reuse_variable(o) \
+        ((void)PyObject_Init((o), fasttape_variable_type))
+    #else
+    #define fasttape_reuse_variable(o) Py_SET_REFCNT((o), 1)
+    #endif
+
     static PyObject *fasttape_variable_new(PyObject *tape, Py_ssize_t node,
                                            Py_ssize_t slot, Py_ssize_t epoch) {
         fasttape_VariableLayout *v;
         if (fasttape_n_free_variables > 0) {
             v = (fasttape_VariableLayout *)
                 fasttape_free_variables[--fasttape_n_free_variables];
+            fasttape_reuse_variable((PyObject *)v);
         } else {
             v = (fasttape_VariableLayout *)PyObject_Malloc(sizeof(fasttape_VariableLayout));
             if (v == NULL)
                 return PyErr_NoMemory();
+            (void)PyObject_Init((PyObject *)v, fasttape_variable_type);
         }
-        (void)PyObject_Init((PyObject *)v, fasttape_variable_type);
         Py_INCREF(tape);
         v->tape = tape;
         v->node = node;
@@ -464,26 +483,70 @@ cdef extern from *:
         return (PyObject *)v;
     }
 
-    /* A derivative as a Python float. 0.0, 1.0 and -1.0 (the commonest entries of
+    /* Derivatives as Python floats. 0.0, 1.0 and -1.0 (the commonest entries of
        Jacobians: independence, identity, subtraction) share one object each, as
        CPython shares small ints; any other value (-0.0 too) is a new float. */
     static PyObject *fasttape_shared_floats[3];
 
-    static PyObject *fasttape_result_float(double v) {
+    static int fasttape_shared_index(double v) {
         uint64_t bits;
-        int k;
         memcpy(&bits, &v, sizeof bits);
-        k = bits == 0 ? 0 : bits == 0x3FF0000000000000ULL ? 1 :
-            bits == 0xBFF0000000000000ULL ? 2 : -1;
+        return bits == 0 ? 0 : bits == 0x3FF0000000000000ULL ? 1 :
+               bits == 0xBFF0000000000000ULL ? 2 : -1;
+    }
+
+    static int fasttape_make_shared_floats(void) {
+        static const double shared_values[3] = {0.0, 1.0, -1.0};
+        int k;
+        for (k = 0; k < 3; k++) {
+            if (fasttape_shared_floats[k] == NULL) {
+                fasttape_shared_floats[k] = PyFloat_FromDouble(shared_values[k]);
+                if (fasttape_shared_floats[k] == NULL)
+                    return -1;
+            }
+        }
+        return 0;
+    }
+
+    static PyObject *fasttape_result_float(double v) {
+        int k = fasttape_shared_index(v);
         if (k < 0)
             return PyFloat_FromDouble(v);
-        if (fasttape_shared_floats[k] == NULL) {
-            fasttape_shared_floats[k] = PyFloat_FromDouble(v);
-            if (fasttape_shared_floats[k] == NULL)
-                return NULL;
-        }
+        if (fasttape_make_shared_floats() < 0)
+            return NULL;
         Py_INCREF(fasttape_shared_floats[k]);
         return fasttape_shared_floats[k];
+    }
+
+    /* items[0:n] (a new list's or tuple's, all NULL) = the floats of values[0:n]. The
+       shared objects' references are added once per object, not once per item (an
+       item after item increment of one count is a chain of dependent stores). */
+    static int fasttape_fill_floats(PyObject **items, const double *values,
+                                    Py_ssize_t n) {
+        Py_ssize_t j, uses[3] = {0, 0, 0};
+        int k, status = 0;
+        if (fasttape_make_shared_floats() < 0)
+            return -1;
+        for (j = 0; j < n; j++) {
+            k = fasttape_shared_index(values[j]);
+            if (k >= 0) {
+                items[j] = fasttape_shared_floats[k];
+                uses[k]++;
+            } else if ((items[j] = PyFloat_FromDouble(values[j])) == NULL) {
+                status = -1;
+                break;
+            }
+        }
+        for (k = 0; k < 3; k++) {
+    #ifdef Py_GIL_DISABLED
+            for (j = 0; j < uses[k]; j++)
+                Py_INCREF(fasttape_shared_floats[k]);
+    #else
+            Py_SET_REFCNT(fasttape_shared_floats[k],
+                          Py_REFCNT(fasttape_shared_floats[k]) + uses[k]);
+    #endif
+        }
+        return status;
     }
 
     /* Variable's tp_alloc (Variable(x), Variable.__new__: Cython's tp_new), from the
@@ -528,6 +591,8 @@ cdef extern from *:
     int fasttape_install_variable_allocator(object sample, object tape, Py_ssize_t node,
                                             Py_ssize_t slot, Py_ssize_t epoch)
     object result_float "fasttape_result_float"(double v)
+    int fill_floats "fasttape_fill_floats"(PyObject** items, const double* values,
+                                           Py_ssize_t n) except -1
 
 cdef bint own_allocator = False
 
@@ -699,22 +764,11 @@ cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
 
 cdef object floats_like(object x, const double* values, Py_ssize_t count):
     """values[0:count] as Python floats in x's container (one float for a float)."""
-    cdef Py_ssize_t j
-    cdef object out, v
+    cdef object out
     if type(x) is float:
         return result_float(values[0])
-    if type(x) is list:
-        out = PyList_New(count)
-        for j in range(count):
-            v = result_float(values[j])
-            Py_INCREF(v)
-            PyList_SET_ITEM(out, j, v)
-    else:
-        out = PyTuple_New(count)
-        for j in range(count):
-            v = result_float(values[j])
-            Py_INCREF(v)
-            PyTuple_SET_ITEM(out, j, v)
+    out = PyList_New(count) if type(x) is list else PyTuple_New(count)
+    fill_floats(PySequence_Fast_ITEMS(out), values, count)
     return out
 
 
