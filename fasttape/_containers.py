@@ -78,6 +78,18 @@ class Structure:
 LEAF_STRUCTURE = Structure(LEAF)
 
 
+def flat_if_possible(structure):
+    """A TREE structure that is only a list or tuple of leaves (an output list of
+    Variables, which flatten does not take for numbers) as the flat Structure of that
+    container; any other structure as it is."""
+    if structure.kind != TREE:
+        return structure
+    for container in (list, tuple):
+        if structure.spec == tree_flatten(container([0.0] * structure.n_leaves))[1]:
+            return Structure.flat(container, structure.n_leaves)
+    return structure
+
+
 def flatten(x, variables=False):
     """(flat list of numbers, Structure) for a differentiable argument.
 

@@ -394,7 +394,7 @@ cdef class ScalarCalls:
 
     # -- the calls ---------------------------------------------------------------------
 
-    def call(self, tuple args):
+    cpdef object call(self, tuple args):
         """f(*args): the outputs in their structure, or None (see the class)."""
         if not self.take(args, True):
             return None
@@ -403,7 +403,7 @@ cdef class ScalarCalls:
         finally:
             self.busy = False
 
-    def value_and_grad(self, tuple args, out=None, bint with_value=True):
+    cpdef object value_and_grad(self, tuple args, out=None, bint with_value=True):
         """(value, gradient with respect to argument argnum): the gradient in out (a
         float64 array of the argument's size) when given, else shaped as the
         argument; the gradient alone without with_value; or None (see the class)."""
@@ -439,7 +439,7 @@ cdef class ScalarCalls:
         finally:
             self.busy = False
 
-    def jacobian(self, tuple args, out=None):
+    cpdef object jacobian(self, tuple args, out=None):
         """The (outputs, argument argnum's numbers) Jacobian, into out when given; or
         None (see the class)."""
         cdef cnp.npy_intp dims[2]
@@ -499,3 +499,73 @@ cdef class ScalarCalls:
             return row if self.changed >= 0 else n_rows
         finally:
             self.busy = False
+
+
+# -- the traced function's calls, from C ----------------------------------------------
+
+@cython.auto_pickle(False)
+cdef class TracedCalls:
+    """The base of fasttape.trace.Traced: g(z), g.grad, g.value_and_grad and
+    g.jacobian try the current recording's ScalarCalls from C, without a Python frame
+    (which cost about as much as the replay of a small function), and hand every other
+    call to the subclass's general path (_call_general(args), _value_and_grad_general
+    (args, out), _jacobian_general(args, out)). The current recording is published by
+    assigning ``_current`` (one assignment: see TraceRecording), which also reads its
+    calls once."""
+    cdef object current
+    cdef ScalarCalls calls          # the current recording's, or None
+    cdef bint calls_take_argnum     # they differentiate the traced function's argnum
+
+    @property
+    def _current(self):
+        return self.current
+
+    @_current.setter
+    def _current(self, recording):
+        calls = recording.calls
+        self.current = recording
+        self.calls = calls if type(calls) is ScalarCalls else None
+        self.calls_take_argnum = recording.argnum is getattr(self, "argnum", None)
+
+    def __call__(self, *args):
+        cdef ScalarCalls calls = self.calls
+        if calls is not None:
+            result = calls.call(args)
+            if result is not None:
+                return result
+        return self._call_general(args)
+
+    def value_and_grad(self, *args, out=None):
+        """(value, gradient with respect to argument(s) argnum). Replays in buffers of
+        its own, so calls from several threads run in parallel (without the GIL on long
+        tapes). out: a float64 array that receives the gradient (flat, or of the
+        array argument's shape) and is returned in its place."""
+        cdef ScalarCalls calls = self.calls
+        if calls is not None and self.calls_take_argnum:
+            result = calls.value_and_grad(args, out)
+            if result is not None:
+                return result
+        return self._value_and_grad_general(args, out)
+
+    def grad(self, *args, out=None):
+        """The gradient with respect to argument(s) argnum at args (into out, a float64
+        array, when given: see value_and_grad)."""
+        cdef ScalarCalls calls = self.calls
+        if calls is not None and self.calls_take_argnum:
+            result = calls.value_and_grad(args, out, False)
+            if result is not None:
+                return result
+        return self._value_and_grad_general(args, out)[1]
+
+    def jacobian(self, *args, out=None):
+        """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
+        argnum: shape (number of output values, number of input values), into out (a
+        float64 array of that shape) when given. Scalar code: one replay, then one
+        reverse sweep per output or one tangent sweep per input, whichever are fewer,
+        in one C call."""
+        cdef ScalarCalls calls = self.calls
+        if calls is not None and self.calls_take_argnum:
+            result = calls.jacobian(args, out)
+            if result is not None:
+                return result
+        return self._jacobian_general(args, out)

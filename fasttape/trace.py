@@ -38,11 +38,12 @@ from fasttape._arrays import (ArrayVariable, array_variable_at, input_spec,
                               input_spec_arrays,
                               leaf_gradients, output_refs, sweep_gradients, tangents_of,
                               variable_at)
-from fasttape._containers import LEAF, Structure, flatten, joined, split_like
+from fasttape._containers import (LEAF, Structure, flat_if_possible, flatten, joined,
+                                  split_like)
 from fasttape._executors import is_dask_array, map_points
 from fasttape._recording import (REPLAYABLE, rebuild_each, record, resolve_argnum,
                                  reverse_flat, zeros_of)
-from fasttape._scalar_calls import ScalarCalls, check_out
+from fasttape._scalar_calls import ScalarCalls, TracedCalls, check_out
 from fasttape._trace_many import THREADS_PER_CORE  # noqa: F401  (the tests read it here)
 from fasttape._trace_many import (args_at, grad_many_arrays, jacobians, point_rows,
                                   real_points as _real_points,
@@ -114,7 +115,8 @@ class TraceRecording:
             return None
         argnum = self.argnum
         return ScalarCalls(self.tape, self.structures, self.leaf_slots, self.all_slots,
-                           self.out_structure, self.out_slots, self.out_constants,
+                           flat_if_possible(self.out_structure), self.out_slots,
+                           self.out_constants,
                            argnum if type(argnum) is int else None, LEAF)
 
     def __setattr__(self, name, value):
@@ -321,7 +323,7 @@ class TraceRecording:
         return None
 
 
-class Traced:
+class Traced(TracedCalls):
     """A recorded function; see ``trace``. Pickles as its tape (arrays, not code)."""
 
     def __init__(self, fun: Callable[..., Any], example_args: Sequence[Any],
@@ -374,28 +376,16 @@ class Traced:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def __call__(self, *args: Any) -> Any:
-        calls = self._current.calls
-        if calls is not None:
-            result = calls.call(args)
-            if result is not None:
-                return result
-        # the general path: other arguments, errors, a changed branch (retrace)
+    # __call__, value_and_grad, grad and jacobian: TracedCalls' (in C), which ask these
+    # for what the compiled calls do not take
+
+    def _call_general(self, args):
+        # other arguments, errors, a changed branch (retrace)
         with self._lock:
             return self._replay(args).output_values()
 
-    def value_and_grad(self, *args: Any, out: np.ndarray | None = None) -> tuple[Any, Any]:
-        """(value, gradient with respect to argument(s) argnum). Replays in buffers of
-        its own, so calls from several threads run in parallel (without the GIL on long
-        tapes). out: a float64 array that receives the gradient (flat, or of the
-        array argument's shape) and is returned in its place."""
-        rec = self._current
-        calls = rec.calls
-        if calls is not None and rec.argnum is self.argnum:
-            result = calls.value_and_grad(args, out)
-            if result is not None:
-                return result
-        value, grads = self._value_and_grad(rec, args)
+    def _value_and_grad_general(self, args, out):
+        value, grads = self._value_and_grad(self._current, args)
         return value, (grads if out is None else _write_out(out, grads))
 
     def _value_and_grad(self, rec, args):
@@ -456,17 +446,6 @@ class Traced:
             values, adjoints = rec.tape.scratch_buffers()
             scratch = local.scratch = (rec.tape, values, adjoints)
         return scratch
-
-    def grad(self, *args: Any, out: np.ndarray | None = None) -> Any:
-        """The gradient with respect to argument(s) argnum at args (into out, a float64
-        array, when given: see value_and_grad)."""
-        rec = self._current
-        calls = rec.calls
-        if calls is not None and rec.argnum is self.argnum:
-            result = calls.value_and_grad(args, out, False)
-            if result is not None:
-                return result
-        return self.value_and_grad(*args, out=out)[1]
 
     def grad_many(self, points: Any, n_threads: int | None = None, *,
                   out: Any = None, executor: Any = None, chunk_size: int | None = None,
@@ -725,18 +704,7 @@ class Traced:
             out_t = [next(result) if o is not None else 0.0 for o in rec.outputs]
             return rec.output_values(), rec.out_structure.rebuild(out_t)
 
-    def jacobian(self, *args: Any, out: np.ndarray | None = None) -> np.ndarray:
-        """Jacobian of the (flat) outputs with respect to the (flat) argument(s)
-        argnum: shape (number of output values, number of input values), into out (a
-        float64 array of that shape) when given. Scalar code: one replay, then one
-        reverse sweep per output or one tangent sweep per input, whichever are fewer,
-        in one C call."""
-        rec = self._current
-        calls = rec.calls
-        if calls is not None and rec.argnum is self.argnum:
-            result = calls.jacobian(args, out)
-            if result is not None:
-                return result
+    def _jacobian_general(self, args, out):
         jac = self._jacobian(args)
         if out is None:
             return jac

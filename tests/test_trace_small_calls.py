@@ -105,6 +105,10 @@ def test_output_structures_are_kept():
     assert h([3.0, 4.0]) == {"p": 12.0}
     k = ft.trace(lambda x: x[0] * x[1], (1.0, 2.0))
     assert k((3.0, 4.0)) == 12.0
+    nested = ft.trace(lambda x: [[x[0] * x[1]], (x[0], 2.0)], [1.0, 2.0])
+    assert nested([3.0, 4.0]) == [[12.0], (3.0, 2.0)]
+    flat = ft.trace(lambda x: [x[0] * x[1], 2.0, x[1]], [1.0, 2.0])
+    assert flat([3.0, 4.0]) == [12.0, 2.0, 4.0] and type(flat([3.0, 4.0])) is list
 
 
 def test_grad_and_out():
