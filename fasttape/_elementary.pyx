@@ -33,11 +33,10 @@ cdef inline bint plain_number(object x, double* out) except -1:
 
 cdef inline object unary(opcode_t op, object x, object numpy_ufunc):
     cdef double v
-    cdef Variable var
     if type(x) is Variable:
-        var = <Variable>x
-        check_live(var)
-        return record_unary(op, var, eval_unary(op, value_of(var)))
+        # (casts, not a typed local, which would take and drop a reference per call)
+        check_live(<Variable>x)
+        return record_unary(op, <Variable>x, eval_unary(op, value_of(<Variable>x)))
     if plain_number(x, &v):
         return eval_unary(op, v)
     return numpy_ufunc(x)

@@ -168,6 +168,22 @@ class Case:
             lines.append(adjoint_update(f"adjoints[{slot}]", "g", p))
         return lines
 
+    def lanes_body(self):
+        """reverse_body for several lanes of adjoints (reverse_step_lanes): the
+        partials computed once, then each lane whose adjoint at node i is not 0.0
+        updated, in the order reverse_body updates (so each lane's result is the
+        one sweep's, bit for bit)."""
+        lines = self._partials_statements()
+        updates = []
+        for n, (slot, p) in enumerate(self.first_partials()):
+            if not (is_literal(p, 1.0) or is_literal(p, -1.0) or p in ("da", "db")):
+                lines.append(f"p{n} = {p}")
+                p = f"p{n}"
+            updates.append(adjoint_update(f"adjoints[k * stride + {slot}]", "g", p))
+        return lines + ["for k in range(n_lanes):",
+                        "    g = adjoints[k * stride + i]",
+                        "    if g != 0.0:"] + ["        " + u for u in updates]
+
     def replay_body(self):
         return self.loads(self.op.forward) + [f"return {self.c_forward}"]
 

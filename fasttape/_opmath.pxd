@@ -710,6 +710,446 @@ cdef inline void reverse_step(opcode_t op, index_t a, index_t b, double g, doubl
         reverse_step_rare(op, a, b, g, y, values, constants, extras, adjoints)
 
 
+cdef inline void reverse_step_lanes(opcode_t op, index_t a, index_t b, double y,
+                                    const double* values, const double* constants,
+                                    const index_t* extras, double* adjoints,
+                                    Py_ssize_t i, Py_ssize_t n_lanes,
+                                    Py_ssize_t stride) noexcept nogil:
+    """reverse_step at node i for n_lanes lanes of adjoints (lane k's at adjoints + k *
+    stride): the op decoded and its partials computed once, then each lane whose
+    adjoint at i is not 0.0 updated as reverse_step updates."""
+    cdef double va, vb, vc, da, db, p0, p1, g
+    cdef Py_ssize_t k
+    if op == OP_SELECT:
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + extras[b if values[a] > 0.0 else b + 1]] += g
+    elif op == OP_ADD_VV:      # y = a + b
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g
+                adjoints[k * stride + b] += g
+    elif op == OP_ADD_VC:      # y = a + c
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g
+    elif op == OP_SUB_VV:      # y = a - b
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g
+                adjoints[k * stride + b] -= g
+    elif op == OP_SUB_VC:      # y = a - c
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g
+    elif op == OP_SUB_CV:      # y = c - b
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + b] -= g
+    elif op == OP_MUL_VV:      # y = a * b
+        va = values[a]
+        vb = values[b]
+        p0 = vb
+        p1 = va
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+                adjoints[k * stride + b] += g * (p1)
+    elif op == OP_MUL_VC:      # y = a * c
+        vc = constants[b]
+        p0 = vc
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_DIV_VV:      # y = a / b
+        vb = values[b]
+        p0 = 1.0 / vb
+        p1 = -(y / vb)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+                adjoints[k * stride + b] += g * (p1)
+    elif op == OP_DIV_VC:      # y = a / c
+        vc = constants[b]
+        p0 = 1.0 / vc
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_DIV_CV:      # y = c / b
+        vb = values[b]
+        p0 = -(y / vb)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + b] += g * (p0)
+    elif op == OP_POW_VV:      # y = pow(a, b)
+        va = values[a]
+        vb = values[b]
+        p0 = pow_dbase(va, vb)
+        p1 = pow_dexponent(va, y)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+                adjoints[k * stride + b] += g * (p1)
+    elif op == OP_POW_VC:      # y = pow(a, c)
+        va = values[a]
+        vc = constants[b]
+        p0 = pow_dbase(va, vc)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_POW_CV:      # y = pow(c, b)
+        vc = constants[a]
+        p0 = pow_dexponent(vc, y)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + b] += g * (p0)
+    elif op == OP_NEG:      # y = -x
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] -= g
+    elif op == OP_SQUARE:      # y = x * x
+        va = values[a]
+        p0 = 2.0 * va
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_RECIPROCAL:      # y = 1.0 / x
+        p0 = -(y * y)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_SQRT:      # y = sqrt(x)
+        p0 = 0.5 / y
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_CBRT:      # y = cbrt(x)
+        p0 = 1.0 / (3.0 * (y * y))
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_EXP:      # y = exp(x)
+        p0 = y
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_EXP2:      # y = exp2(x)
+        p0 = y * LN2
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_EXPM1:      # y = expm1(x)
+        p0 = y + 1.0
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_LOG:      # y = log(x)
+        va = values[a]
+        p0 = 1.0 / va
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_LOG2:      # y = log2(x)
+        va = values[a]
+        p0 = 1.0 / (va * LN2)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_LOG10:      # y = log10(x)
+        va = values[a]
+        p0 = 1.0 / (va * LN10)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_LOG1P:      # y = log1p(x)
+        va = values[a]
+        p0 = 1.0 / (1.0 + va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_SIN:      # y = sin(x)
+        va = values[a]
+        p0 = cos(va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_COS:      # y = cos(x)
+        va = values[a]
+        p0 = -sin(va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_TAN:      # y = tan(x)
+        p0 = 1.0 + y * y
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCSIN:      # y = asin(x)
+        va = values[a]
+        p0 = 1.0 / sqrt(1.0 - va * va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCCOS:      # y = acos(x)
+        va = values[a]
+        p0 = -1.0 / sqrt(1.0 - va * va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCTAN:      # y = atan(x)
+        va = values[a]
+        p0 = 1.0 / (1.0 + va * va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_SINH:      # y = sinh(x)
+        va = values[a]
+        p0 = cosh(va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_COSH:      # y = cosh(x)
+        va = values[a]
+        p0 = sinh(va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_TANH:      # y = tanh(x)
+        p0 = 1.0 - y * y
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCSINH:      # y = asinh(x)
+        va = values[a]
+        p0 = 1.0 / hypot(va, 1.0)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCCOSH:      # y = acosh(x)
+        va = values[a]
+        p0 = 1.0 / (sqrt(va - 1.0) * sqrt(va + 1.0))
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCTANH:      # y = atanh(x)
+        va = values[a]
+        p0 = 1.0 / (1.0 - va * va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ABS:      # y = fabs(x)
+        va = values[a]
+        p0 = sign(va)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_SIGN:      # y = sign(x)
+        p0 = 0.0
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ERF:      # y = erf(x)
+        va = values[a]
+        p0 = TWO_OVER_SQRT_PI * exp(-(va * va))
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_SIGMOID:      # y = sigmoid(x)
+        p0 = y * (1.0 - y)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_RAD2DEG:      # y = x * 57.29577951308232
+        p0 = 57.29577951308232
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_DEG2RAD:      # y = x * 0.017453292519943295
+        p0 = 0.017453292519943295
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_FLOOR:      # y = floor(x)
+        p0 = 0.0
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_CEIL:      # y = ceil(x)
+        p0 = 0.0
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_TRUNC:      # y = trunc(x)
+        p0 = 0.0
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_RINT:      # y = rint(x)
+        p0 = 0.0
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_SINC:      # y = sinc(x)
+        va = values[a]
+        p0 = sinc_derivative(va, y)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_LOGIT:      # y = logit(x)
+        va = values[a]
+        p0 = 1.0 / (va * (1.0 - va))
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+    elif op == OP_ARCTAN2:      # y = atan2(a, b)
+        va = values[a]
+        vb = values[b]
+        arctan2_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    elif op == OP_HYPOT:      # y = hypot(a, b)
+        va = values[a]
+        vb = values[b]
+        p0 = va / y
+        p1 = vb / y
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (p0)
+                adjoints[k * stride + b] += g * (p1)
+    elif op == OP_MAXIMUM:      # y = maximum(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    elif op == OP_MINIMUM:      # y = minimum(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    elif op == OP_LOGADDEXP:      # y = logaddexp(a, b)
+        va = values[a]
+        vb = values[b]
+        logaddexp_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    elif op == OP_FMAX:      # y = fmax(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    elif op == OP_FMIN:      # y = fmin(a, b)
+        va = values[a]
+        vb = values[b]
+        selection_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    elif op == OP_REMAINDER:      # y = remainder(a, b)
+        va = values[a]
+        vb = values[b]
+        p1 = -floor(va / vb)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g
+                adjoints[k * stride + b] += g * (p1)
+    elif op == OP_FMOD:      # y = fmod(a, b)
+        va = values[a]
+        vb = values[b]
+        p1 = -trunc(va / vb)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g
+                adjoints[k * stride + b] += g * (p1)
+    elif op == OP_LOGADDEXP2:      # y = logaddexp2(a, b)
+        va = values[a]
+        vb = values[b]
+        logaddexp2_partials(va, vb, y, &da, &db)
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                adjoints[k * stride + a] += g * (da)
+                adjoints[k * stride + b] += g * (db)
+    else:
+        for k in range(n_lanes):
+            g = adjoints[k * stride + i]
+            if g != 0.0:
+                reverse_step_rare(op, a, b, g, y, values, constants, extras,
+                                  adjoints + k * stride)
+
+
 cdef inline double replay_step(opcode_t op, index_t a, index_t b,
                                const double* values, const double* constants,
                                const index_t* extras) noexcept nogil:

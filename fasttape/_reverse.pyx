@@ -11,7 +11,7 @@ import numpy as np
 
 from fasttape._array_helpers cimport live_adjoints
 from fasttape._array_reverse cimport array_reverse_c
-from fasttape._opmath cimport reverse_step
+from fasttape._opmath cimport reverse_step, reverse_step_lanes
 from fasttape._tape_storage cimport *
 
 # -- the reverse sweep -----------------------------------------------------------------
@@ -85,17 +85,17 @@ cdef void reverse_lanes_c(TapeStorage t, const double* values, double* adjoints,
     """The reverse sweeps of n_lanes outputs in one pass over a tape of scalar nodes
     only (no array node): lane k's adjoints are adjoints[k * stride:(k + 1) * stride],
     seeded by the caller at its output, node tops[k]; the lanes are ordered by output,
-    last first (tops non-increasing). Each node is decoded once for all the lanes whose
-    output comes at or after it, and the op's branch repeats lane after lane
-    (predicted), where a sweep per output decodes every node once per output. A lane
-    whose adjoint is 0.0 skips the node (the zero-adjoint rule)."""
+    last first (tops non-increasing). Each node is decoded, and its partials computed,
+    once for all the lanes whose output comes at or after it (reverse_step_lanes),
+    where a sweep per output does both once per output. A lane whose adjoint is 0.0
+    skips the node (the zero-adjoint rule), and a node no lane reaches costs a look at
+    each lane's adjoint."""
     cdef const opcode_t* ops = t.ops
     cdef const index_t* arg0s = t.arg0s
     cdef const index_t* arg1s = t.arg1s
     cdef const double* constants = t.constants
     cdef const index_t* extras = t.extras
     cdef Py_ssize_t i, k, n_active = 0
-    cdef double g
     cdef opcode_t op
     if n_lanes <= 0:
         return
@@ -105,10 +105,12 @@ cdef void reverse_lanes_c(TapeStorage t, const double* values, double* adjoints,
         op = ops[i]
         if op > OP_CONST:              # leaves and constants: nothing to propagate
             for k in range(n_active):
-                g = adjoints[k * stride + i]
-                if g != 0.0:
-                    reverse_step(op, arg0s[i], arg1s[i], g, values[i], values,
-                                 constants, extras, adjoints + k * stride)
+                if adjoints[k * stride + i] != 0.0:
+                    # (some lane reaches the node: the op's partials, once for all)
+                    reverse_step_lanes(op, arg0s[i], arg1s[i], values[i], values,
+                                       constants, extras, adjoints, i, n_active,
+                                       stride)
+                    break
 
 
 cdef Py_ssize_t order_lanes(const Py_ssize_t* out_nodes, Py_ssize_t n_out,

@@ -5,6 +5,7 @@
 cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
+from cpython.object cimport PyObject
 
 from fasttape._tape cimport (Tape, index_t, opcode_t, push_constant, push_node,
                              OP_CONST)
@@ -27,8 +28,11 @@ cdef bint as_double(object o, double* out) except -1
 # a new Variable for `node` writing scalar `slot` of t (Variable's own allocator: a
 # free list, and the object's fields written in place; see _variable.pyx)
 cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot)
-# push_node, then a Variable for the node: the recording path of every op, one call
-cdef Variable push_variable(Tape t, opcode_t op, index_t a, index_t b, double value)
+# push_node, then a Variable for the node: the recording path of every op, one call.
+# The tape comes as a borrowed pointer (an operand's, alive for the call): passed as
+# an object, it would be taken and dropped once per recorded op.
+cdef Variable push_variable(PyObject* tape, opcode_t op, index_t a, index_t b,
+                            double value)
 
 
 cdef inline Variable new_variable(Tape t, Py_ssize_t node):
@@ -68,30 +72,30 @@ cdef inline object record_unary(opcode_t op, Variable x, double value):
     check_live(x)
     if n_paused and recording_paused():
         return value
-    return push_variable(x.tape, op, <index_t>x.slot, 0, value)
+    return push_variable(<PyObject*>x.tape, op, <index_t>x.slot, 0, value)
 
 
 cdef inline object record_binary(opcode_t op, Variable a, Variable b, double value):
     if n_paused and recording_paused():
         return value
-    return push_variable(a.tape, op, <index_t>a.slot, <index_t>b.slot, value)
+    return push_variable(<PyObject*>a.tape, op, <index_t>a.slot, <index_t>b.slot, value)
 
 
 cdef inline object record_vc(opcode_t op, Variable a, double c, double value):
     """a op c, c a constant: the constant goes to the pool, not to a slot."""
-    cdef Tape t = a.tape
+    cdef PyObject* t = <PyObject*>a.tape
     check_live(a)
     if n_paused and recording_paused():
         return value
-    return push_variable(t, op, <index_t>a.slot, push_constant(t, c), value)
+    return push_variable(t, op, <index_t>a.slot, push_constant(<Tape>t, c), value)
 
 
 cdef inline object record_cv(opcode_t op, double c, Variable b, double value):
-    cdef Tape t = b.tape
+    cdef PyObject* t = <PyObject*>b.tape
     check_live(b)
     if n_paused and recording_paused():
         return value
-    return push_variable(t, op, push_constant(t, c), <index_t>b.slot, value)
+    return push_variable(t, op, push_constant(<Tape>t, c), <index_t>b.slot, value)
 
 
 # one output's derivatives (one entry per leaf) in the structure of the differentiated

@@ -87,14 +87,13 @@ cdef inline object arithmetic(opcode_t vv, opcode_t vc, opcode_t cv, bint commut
     """The arithmetic operators' shared body, a op b: one of them is a Variable (the
     slot is called for either order). A commutative op records a constant operand on
     the right (x + c for c + x)."""
-    cdef Variable x, y
+    # (the operands are used through casts, not typed locals: a local would take and
+    # drop a reference to each, at every recorded op)
     if type(a) is Variable:
         if type(b) is Variable:
-            x = <Variable>a
-            y = <Variable>b
-            check_pair(x, y)
-            return record_binary(vv, x, y,
-                                 eval_arithmetic(vv, value_of(x), value_of(y)))
+            check_pair(<Variable>a, <Variable>b)
+            return record_binary(vv, <Variable>a, <Variable>b, eval_arithmetic(
+                vv, value_of(<Variable>a), value_of(<Variable>b)))
         return with_constant(vv, vc, cv, <Variable>a, b, False)
     if type(b) is Variable:
         return with_constant(vv, vc, cv, <Variable>b, a, not commutative)
@@ -586,7 +585,7 @@ cdef extern from *:
         return 1;
     }
     """
-    object fasttape_variable_new(object tape, Py_ssize_t node, Py_ssize_t slot,
+    object fasttape_variable_new(PyObject* tape, Py_ssize_t node, Py_ssize_t slot,
                                  Py_ssize_t epoch)
     int fasttape_install_variable_allocator(object sample, object tape, Py_ssize_t node,
                                             Py_ssize_t slot, Py_ssize_t epoch)
@@ -600,7 +599,7 @@ cdef bint own_allocator = False
 cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot):
     cdef Variable v
     if own_allocator:
-        return <Variable>fasttape_variable_new(t, node, slot, t.epoch)
+        return <Variable>fasttape_variable_new(<PyObject*>t, node, slot, t.epoch)
     v = Variable.__new__(Variable)
     v.tape = t
     v.node = node
@@ -609,11 +608,13 @@ cdef Variable variable_at(Tape t, Py_ssize_t node, Py_ssize_t slot):
     return v
 
 
-cdef Variable push_variable(Tape t, opcode_t op, index_t a, index_t b, double value):
-    cdef Py_ssize_t node = push_node(t, op, a, b, value)
+cdef Variable push_variable(PyObject* tape, opcode_t op, index_t a, index_t b,
+                            double value):
+    cdef Py_ssize_t node = push_node(<Tape>tape, op, a, b, value)
     if own_allocator:
-        return <Variable>fasttape_variable_new(t, node, t.n_slots - 1, t.epoch)
-    return variable_at(t, node, t.n_slots - 1)
+        return <Variable>fasttape_variable_new(tape, node, (<Tape>tape).n_slots - 1,
+                                               (<Tape>tape).epoch)
+    return variable_at(<Tape>tape, node, (<Tape>tape).n_slots - 1)
 
 
 def _install_allocator():
