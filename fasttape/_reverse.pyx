@@ -106,10 +106,11 @@ cdef void reverse_lanes_c(TapeStorage t, const double* values, double* adjoints,
         if op > OP_CONST:              # leaves and constants: nothing to propagate
             for k in range(n_active):
                 if adjoints[k * stride + i] != 0.0:
-                    # (some lane reaches the node: the op's partials, once for all)
+                    # lane k is the first to reach the node: the op's partials, once
+                    # for lanes k and after
                     reverse_step_lanes(op, arg0s[i], arg1s[i], values[i], values,
-                                       constants, extras, adjoints, i, n_active,
-                                       stride)
+                                       constants, extras, adjoints + k * stride, i,
+                                       n_active - k, stride)
                     break
 
 
