@@ -511,8 +511,10 @@ cdef class TracedCalls:
     call to the subclass's general path (_call_general(args), _value_and_grad_general
     (args, out), _jacobian_general(args, out)). The current recording is published by
     assigning ``_current`` (one assignment: see TraceRecording), which also reads its
-    calls once."""
+    calls once. ``argnum`` is kept here too: setting it says again whether the calls
+    differentiate it (they differentiate their recording's)."""
     cdef object current
+    cdef object traced_argnum       # the traced function's argnum
     cdef ScalarCalls calls          # the current recording's, or None
     cdef bint calls_take_argnum     # they differentiate the traced function's argnum
 
@@ -525,7 +527,18 @@ cdef class TracedCalls:
         calls = recording.calls
         self.current = recording
         self.calls = calls if type(calls) is ScalarCalls else None
-        self.calls_take_argnum = recording.argnum is getattr(self, "argnum", None)
+        self.calls_take_argnum = recording.argnum is self.traced_argnum
+
+    @property
+    def argnum(self):
+        """The argument(s) grad, jacobian, hvp ... differentiate."""
+        return self.traced_argnum
+
+    @argnum.setter
+    def argnum(self, value):
+        self.traced_argnum = value
+        self.calls_take_argnum = self.current is not None and \
+            self.current.argnum is value
 
     def __call__(self, *args):
         cdef ScalarCalls calls = self.calls

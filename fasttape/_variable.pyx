@@ -537,7 +537,9 @@ cdef extern from *:
             }
         }
         for (k = 0; k < 3; k++) {
-    #ifdef Py_GIL_DISABLED
+    /* (one at a time where an increment does more than a store: free-threaded
+       builds' split counts, debug builds' total of references) */
+    #if defined(Py_GIL_DISABLED) || defined(Py_REF_DEBUG)
             for (j = 0; j < uses[k]; j++)
                 Py_INCREF(fasttape_shared_floats[k]);
     #else
@@ -955,7 +957,8 @@ cdef class JacobianFunction:
     """What ``jacobian(fun)`` (``jacrev``, ``jacfwd``) returns without has_aux: the fast
     path for floats tried from C, without a Python frame per call; other arguments go
     to `general(args, kwargs)`. Carries fun's name and docstring
-    (functools.update_wrapper) and binds as a method does."""
+    (functools.update_wrapper) and binds as a method does; copy.copy and
+    copy.deepcopy return it, as they return a function."""
     cdef object fun, argnum, argnums, general
     cdef bint single, by_rows, by_columns
     cdef dict __dict__
@@ -973,6 +976,12 @@ cdef class JacobianFunction:
 
     def __get__(self, instance, owner):
         return self if instance is None else MethodType(self, instance)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __repr__(self):
         return f"<Jacobian of {getattr(self.fun, '__qualname__', self.fun)!r}>"

@@ -72,6 +72,32 @@ def test_grad_keeps_the_function_name_and_doc():
     assert value_and_grad(my_function).__doc__ == "doc"
 
 
+@pytest.mark.parametrize("operator", [ft.grad, ft.jacobian, ft.jacrev, ft.jacfwd])
+def test_derivative_functions_keep_the_name_and_copy(operator):
+    """grad(f) and jacobian(f) (compiled callables) carry f's name and docstring, bind
+    as methods, and copy.copy / copy.deepcopy give a function that computes the same
+    (as when they were Python functions)."""
+    import copy
+
+    def my_function(x):
+        """doc"""
+        return [x[0] * x[1], ft.sin(x[1])] if operator is not ft.grad else x[0] * x[1]
+    d = operator(my_function)
+    assert d.__name__ == "my_function" and d.__doc__ == "doc"
+    assert d.__wrapped__ is my_function
+    point = [0.5, 2.0]
+    for other in (copy.copy(d), copy.deepcopy(d)):
+        assert other(point) == d(point)
+
+    class Holder:
+        scale = 3.0
+
+        def method(self, x):
+            return self.scale * x * x
+        derivative = operator(method, 1)
+    assert Holder().derivative(2.0) == pytest.approx(12.0)
+
+
 # -- argument types --------------------------------------------------------------------
 
 @pytest.mark.parametrize("x", [3, True, np.int64(3), np.float64(3.0), np.float32(3.0),

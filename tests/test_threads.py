@@ -192,6 +192,45 @@ def test_a_finished_threads_tapes_are_freed_and_a_new_thread_starts_clean():
     assert seen["grad"] == 6.0
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_finds_its_own_tapes_while_another_threads_are_remembered():
+    """The remembered thread state is another thread's (it differentiated last) at
+    the fork; in the child, which has only the forking thread, grad and jacobian
+    find that thread's tapes, and a thread started there its own."""
+    import warnings
+    asked, done = threading.Event(), threading.Event()
+
+    def other():
+        grad(lambda x: x * x)(2.0)            # this thread's tapes, remembered
+        asked.set()
+        done.wait(10.0)
+    thread = threading.Thread(target=other)
+    thread.start()
+    asked.wait(10.0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)   # (fork in threads)
+            pid = os.fork()
+        if pid == 0:                           # the child: exit status 0 if all agree
+            code = 1
+            try:
+                results = [grad(lambda x: x * x * x)(2.0),
+                           ft.jacobian(lambda z: [z[0] * z[1], z[1]])([2.0, 3.0])]
+                child = threading.Thread(
+                    target=lambda: results.append(grad(lambda x: -x * x)(3.0)))
+                child.start()
+                child.join()
+                code = 0 if results == [12.0, [[3.0, 2.0], [0.0, 1.0]], -6.0] else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        done.set()
+        thread.join()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert grad(lambda x: x * x)(5.0) == 10.0
+
+
 def test_variables_of_another_thread_are_usable_with_their_own_tape():
     """A Variable handed to another thread keeps recording on its own tape."""
     tape = Tape()

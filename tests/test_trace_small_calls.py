@@ -155,6 +155,45 @@ def test_number_arguments_and_argnum():
                                [ft.grad(f, 2)(*args)], rtol=1e-14)
 
 
+def test_argnum_set_after_tracing_is_the_one_differentiated():
+    """The compiled calls differentiate the recording's argnum: once the traced
+    function's argnum is set to another, grad, value_and_grad and jacobian follow it
+    (as hessian does), not the recording's."""
+    def f(x, y):
+        return [x * y, ft.sin(x) + y * y]
+    g = ft.trace(f, 1.0, 2.0)
+    s = ft.trace(lambda x, y: x * y + ft.sin(x), 1.0, 2.0)
+    assert s.grad(1.0, 3.0) == pytest.approx(3.0 + math.cos(1.0), rel=1e-14)
+    g.argnum = s.argnum = 1
+    assert s.grad(1.0, 3.0) == 1.0
+    assert s.value_and_grad(1.0, 3.0) == (pytest.approx(3.0 + math.sin(1.0)), 1.0)
+    np.testing.assert_array_equal(g.jacobian(1.0, 3.0), [[1.0], [6.0]])
+    g.argnum = s.argnum = 0
+    assert s.grad(1.0, 3.0) == pytest.approx(3.0 + math.cos(1.0), rel=1e-14)
+    np.testing.assert_allclose(g.jacobian(1.0, 3.0), [[3.0], [math.cos(1.0)]],
+                               rtol=1e-14)
+
+
+def test_copies_of_a_trace_replay_and_differentiate():
+    """copy.copy and copy.deepcopy of a traced function (a Python subclass of the
+    compiled TracedCalls) go through its pickled state: the copies call, differentiate
+    and retrace on their own."""
+    import copy
+
+    def f(x):
+        if x[0] > 0:
+            return [x[0] * x[1], ft.sin(x[1])]
+        return [x[0] - x[1], 2.0 * x[1]]
+    g = ft.trace(f, [1.0, 2.0], retrace=True)
+    for h in (copy.copy(g), copy.deepcopy(g)):
+        assert h is not g
+        assert h([0.5, 0.25]) == g([0.5, 0.25])
+        np.testing.assert_array_equal(h.jacobian([0.5, 0.25]), g.jacobian([0.5, 0.25]))
+        assert h.argnum == g.argnum and h.retrace
+        with pytest.raises(BranchChangedError, match="without its Python code"):
+            h.jacobian([-0.5, 0.25])      # (a copy is a loaded function: no code)
+
+
 def test_tuple_argnum_takes_the_general_path():
     def f(x, y):
         return x[0] * y[1] + x[1]
