@@ -13,7 +13,8 @@
 cimport cython
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
-from cpython.weakref cimport PyWeakref_GetObject, PyWeakref_NewRef
+from cpython.ref cimport Py_DECREF
+from cpython.weakref cimport PyWeakref_NewRef
 from cpython.pystate cimport (PyInterpreterState, PyThreadState, PyThreadState_Get,
                               PyThreadState_GetDict)
 from libc.stdint cimport uint64_t
@@ -290,8 +291,30 @@ cdef extern from *:
     #else
     #define FASTTAPE_CACHE_THREAD_TAPES 1
     #endif
+
+    /* The object a weak reference points to, a new reference; NULL when it is gone
+       (PyWeakref_GetRef from 3.13, where PyWeakref_GetObject is deprecated). */
+    static PyObject *fasttape_weak_target(PyObject *ref) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        PyObject *target = NULL;
+        if (PyWeakref_GetRef(ref, &target) < 0)
+            PyErr_Clear();
+        return target;
+    #else
+        PyObject *target = PyWeakref_GetObject(ref);
+        if (target == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (target == Py_None)
+            return NULL;
+        Py_INCREF(target);
+        return target;
+    #endif
+    }
     """
     bint CACHE_THREAD_TAPES "FASTTAPE_CACHE_THREAD_TAPES"
+    PyObject* weak_target "fasttape_weak_target"(PyObject* ref)
     uint64_t PyThreadState_GetID(PyThreadState* tstate)
     PyInterpreterState* PyThreadState_GetInterpreter(PyThreadState* tstate)
 
@@ -311,9 +334,11 @@ cdef ThreadTapes thread_tapes():
     if CACHE_THREAD_TAPES and tstate == cached_tstate and \
             PyThreadState_GetID(tstate) == cached_thread_id and \
             PyThreadState_GetInterpreter(tstate) == cached_interpreter:
-        found = PyWeakref_GetObject(cached_state)
-        if <object>found is not None:
-            return <ThreadTapes>found
+        found = weak_target(<PyObject*>cached_state)
+        if found != NULL:
+            state = <ThreadTapes>found
+            Py_DECREF(<object>found)        # (state holds it now)
+            return state
     per_thread = PyThreadState_GetDict()
     if per_thread == NULL:
         raise RuntimeError("fasttape: no Python thread state")
