@@ -36,9 +36,9 @@ DIRECTIVES = {
 
 # the tape's modules bottom to top (docs/architecture.md), then the layers on it
 MODULES = ["_opmath_rare", "_tape_storage", "_array_reverse", "_array_forward", "_reverse",
-           "_forward", "_second_order", "_batched", "_ode_adjoint", "_scalar_calls", "_tape",
-           "_tape_pools", "_tape_state", "_variable", "_elementary", "_scalar_recording_sweep",
-           "_arrays", "_sparsity", "_array_sets", "_coloring"]
+           "_reverse_lanes", "_forward", "_second_order", "_batched", "_ode_adjoint",
+           "_scalar_calls", "_tape", "_tape_pools", "_tape_state", "_variable", "_elementary",
+           "_scalar_recording_sweep", "_arrays", "_sparsity", "_array_sets", "_coloring"]
 
 # -fno-trapping-math and -fno-math-errno change no result (IEEE semantics, nan and inf
 # stay as they are); they let gcc vectorise the reverse loops' selects and inline sqrt.

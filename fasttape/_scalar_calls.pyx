@@ -19,8 +19,8 @@ import numpy as np
 
 from fasttape._forward cimport first_changed_guard_c, forward_replay_c
 from fasttape._opmath cimport tangent_step
-from fasttape._reverse cimport (LANE_BLOCK, lanes_apply, order_lanes,
-                               reverse_sweep_into_c, sweep_lanes)
+from fasttape._reverse cimport reverse_sweep_into_c
+from fasttape._reverse_lanes cimport LANE_BLOCK, lanes_apply, order_lanes, sweep_lanes
 from fasttape._tape_storage cimport *
 
 cnp.import_array()

@@ -21,7 +21,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 from fasttape._forward cimport prepare_tangents, run_tangent
-from fasttape._reverse cimport LANE_BLOCK, lanes_apply, order_lanes, sweep_lanes
+from fasttape._reverse_lanes cimport LANE_BLOCK, lanes_apply, order_lanes, sweep_lanes
 from fasttape._tape_pools cimport (acquire_tape_in, current_tape, release_tape_in)
 from fasttape.errors import StaleVariableError, TapeMismatchError
 

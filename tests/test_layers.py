@@ -35,7 +35,7 @@ LAYERS = (
     ("fasttape._array_helpers", "fasttape._sparsity", "fasttape._array_sets",
      "fasttape._coloring"),
     ("fasttape._array_reverse", "fasttape._array_forward"),
-    ("fasttape._reverse", "fasttape._forward"),
+    ("fasttape._reverse", "fasttape._reverse_lanes", "fasttape._forward"),
     ("fasttape._second_order", "fasttape._batched", "fasttape._ode_adjoint",
      "fasttape._scalar_calls"),
     ("fasttape._tape",),
