@@ -64,8 +64,10 @@ cdef int array_forward_c(TapeStorage t, Py_ssize_t r) noexcept nogil:
                 binary_kernel(n.sop, size, xv, 1, bv, 1, y)
             elif x.size == size:
                 binary_kernel(n.sop, size, xv, 1, bv, 0, y)
+            elif x1.size == size:
+                binary_kernel(n.sop, size, xv, 0, bv, 1, y)
             else:
-                binary_kernel(n.sop, size, xv, 0, bv, 1 if x1.size == size else 0, y)
+                binary_kernel(n.sop, size, xv, 0, bv, 0, y)
             if n.weights != NULL:        # logaddexp's stored partial, sigmoid(b - a)
                 for k in range(size):
                     ka = k if x.size == size else 0
@@ -241,6 +243,45 @@ cdef inline void binary_kernel(opcode_t sop, Py_ssize_t n, const double* a,
     """y[k] = sop(a[k * sa], b[k * sb]); called with constant strides (0 or 1), so
     that the common operations become vector loops once inlined."""
     cdef Py_ssize_t k
+    cdef double c
+    if sa == 1 and sb == 0 and OP_ADD_VV <= sop <= OP_DIV_VV:
+        # (an operand broadcast from one value: held in a local, so that the loop
+        # vectorises whether or not the strides reach here as constants)
+        c = b[0]
+        if sop == OP_ADD_VV:
+            for k in range(n):
+                y[k] = a[k] + c
+            return
+        elif sop == OP_SUB_VV:
+            for k in range(n):
+                y[k] = a[k] - c
+            return
+        elif sop == OP_MUL_VV:
+            for k in range(n):
+                y[k] = a[k] * c
+            return
+        elif sop == OP_DIV_VV:
+            for k in range(n):
+                y[k] = a[k] / c
+            return
+    elif sa == 0 and sb == 1 and OP_ADD_VV <= sop <= OP_DIV_VV:
+        c = a[0]
+        if sop == OP_ADD_VV:
+            for k in range(n):
+                y[k] = c + b[k]
+            return
+        elif sop == OP_SUB_VV:
+            for k in range(n):
+                y[k] = c - b[k]
+            return
+        elif sop == OP_MUL_VV:
+            for k in range(n):
+                y[k] = c * b[k]
+            return
+        elif sop == OP_DIV_VV:
+            for k in range(n):
+                y[k] = c / b[k]
+            return
     if sop == OP_ADD_VV:
         for k in range(n):
             y[k] = a[k * sa] + b[k * sb]

@@ -1606,3 +1606,21 @@ def test_lean_refs_name_the_leaves_and_the_output(rng):
     assert ft.trace(lambda x: x[0] * x[1], [1.0, 2.0]).lean_refs() is None
     assert ft.trace(lambda y: fnp.sum(y), y).lean_refs() is None      # not one array
     assert ft.trace(lambda ys: ys[0] * ys[1], (y, y)).lean_refs() is None  # a container
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_replay_of_an_operand_broadcast_from_one_value(op):
+    """The replay's loops for an operand of one value, on either side (c - x, x / c,
+    a 0-d array against a vector), give NumPy's values and the fresh gradient."""
+    fnp = ft.numpy
+    ufunc = {"add": fnp.add, "sub": fnp.subtract, "mul": fnp.multiply,
+             "div": fnp.divide}[op]
+
+    def f(x):
+        c = fnp.sum(x[:1] * 0.5 + 1.5)           # one value, from the input
+        return fnp.sum(ufunc(c, x) * ufunc(x, c) + ufunc(x, 2.0) - ufunc(3.0, x))
+    x0 = np.linspace(0.5, 2.0, 7)
+    g = ft.trace(f, x0)
+    x1 = np.linspace(-1.5, 3.0, 7) + 0.1
+    np.testing.assert_allclose(g(x1), f(x1), rtol=1e-14)
+    np.testing.assert_allclose(g.grad(x1), ft.grad(f)(x1), rtol=1e-13)
