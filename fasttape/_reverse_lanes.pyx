@@ -78,3 +78,24 @@ cdef void sweep_lanes(TapeStorage t, const double* values, double* adjoints,
     for k in range(n_lanes):
         adjoints[k * stride + tops[k]] = 1.0
     reverse_lanes_c(t, values, adjoints, n_lanes, stride, tops)
+
+
+cdef void lanes_jacobian(TapeStorage t, const double* values, double* adjoints,
+                         Py_ssize_t stride, const Py_ssize_t* order,
+                         const Py_ssize_t* tops, Py_ssize_t n_lanes,
+                         const Py_ssize_t* leaf_slots, Py_ssize_t count,
+                         double* jac) noexcept nogil:
+    """The Jacobian's rows of the lanes order_lanes numbered: row order[k] of jac
+    (row-major, count columns) receives lane k's adjoints at leaf_slots[0:count].
+    Sweeps LANE_BLOCK lanes at a time in adjoints (room for LANE_BLOCK lanes of
+    stride). The rows of constant outputs (no lane) are left as they are."""
+    cdef Py_ssize_t b = 0, block, j, k
+    cdef const double* lane
+    while b < n_lanes:
+        block = min(<Py_ssize_t>LANE_BLOCK, n_lanes - b)
+        sweep_lanes(t, values, adjoints, block, stride, tops + b)
+        for j in range(block):
+            lane = adjoints + j * stride
+            for k in range(count):
+                jac[order[b + j] * count + k] = lane[leaf_slots[k]]
+        b += block

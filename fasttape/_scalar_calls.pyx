@@ -20,7 +20,8 @@ import numpy as np
 from fasttape._forward cimport first_changed_guard_c, forward_replay_c
 from fasttape._opmath cimport tangent_step
 from fasttape._reverse cimport reverse_sweep_into_c
-from fasttape._reverse_lanes cimport LANE_BLOCK, lanes_apply, order_lanes, sweep_lanes
+from fasttape._reverse_lanes cimport (LANE_BLOCK, lanes_apply, lanes_jacobian,
+                                     order_lanes)
 from fasttape._tape_storage cimport *
 
 cnp.import_array()
@@ -329,22 +330,14 @@ cdef class ScalarCalls:
     cdef void jacobian_c(self, double* jac) noexcept nogil:
         """The (n_out, count) Jacobian at the replayed values, row-major: one reverse
         sweep per output, or one tangent sweep per input, whichever are fewer."""
-        cdef Py_ssize_t j, k, o, b, block
+        cdef Py_ssize_t j, k, o
         if self.n_lanes:
             for j in range(self.n_out):
                 if self.out_slots[j] < 0:
                     memset(jac + j * self.count, 0, <size_t>self.count * sizeof(double))
-            b = 0
-            while b < self.n_lanes:
-                block = min(<Py_ssize_t>LANE_BLOCK, self.n_lanes - b)
-                sweep_lanes(self.tape, self.values, self.lane_adjoints, block,
-                            self.n_slots, self.lane_tops + b)
-                for j in range(block):
-                    o = self.lane_order[b + j]
-                    for k in range(self.count):
-                        jac[o * self.count + k] = \
-                            self.lane_adjoints[j * self.n_slots + self.slots[self.first + k]]
-                b += block
+            lanes_jacobian(self.tape, self.values, self.lane_adjoints, self.n_slots,
+                           self.lane_order, self.lane_tops, self.n_lanes,
+                           self.slots + self.first, self.count, jac)
         elif self.n_out <= self.count:
             for j in range(self.n_out):
                 o = self.out_slots[j]
@@ -553,22 +546,21 @@ cdef class TracedCalls:
         its own, so calls from several threads run in parallel (without the GIL on long
         tapes). out: a float64 array that receives the gradient (flat, or of the
         array argument's shape) and is returned in its place."""
-        cdef ScalarCalls calls = self.calls
-        if calls is not None and self.calls_take_argnum:
-            result = calls.value_and_grad(args, out)
-            if result is not None:
-                return result
-        return self._value_and_grad_general(args, out)
+        return self.gradient_call(args, out, True)
 
     def grad(self, *args, out=None):
         """The gradient with respect to argument(s) argnum at args (into out, a float64
         array, when given: see value_and_grad)."""
+        return self.gradient_call(args, out, False)
+
+    cdef object gradient_call(self, tuple args, out, bint with_value):
         cdef ScalarCalls calls = self.calls
         if calls is not None and self.calls_take_argnum:
-            result = calls.value_and_grad(args, out, False)
+            result = calls.value_and_grad(args, out, with_value)
             if result is not None:
                 return result
-        return self._value_and_grad_general(args, out)[1]
+        result = self._value_and_grad_general(args, out)
+        return result if with_value else result[1]
 
     def jacobian(self, *args, out=None):
         """Jacobian of the (flat) outputs with respect to the (flat) argument(s)

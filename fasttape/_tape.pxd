@@ -38,12 +38,25 @@ cdef inline object innermost_tape(ThreadTapes s):
     return s.active[s.depth - 1] if s.depth else None
 
 
-cdef inline int push_tape(ThreadTapes s, object tape) except -1:
-    if s.depth < len(s.active):
-        s.active[s.depth] = tape
+# The stack and the pool's lists: items[0:n] in use, the rest None
+cdef inline Py_ssize_t put_at(list items, Py_ssize_t n, object item) except -1:
+    """items[n] = item (appended when the list is full); returns n + 1."""
+    if n < len(items):
+        items[n] = item
     else:
-        s.active.append(tape)
-    s.depth += 1
+        items.append(item)
+    return n + 1
+
+
+cdef inline object take_last(list items, Py_ssize_t n):
+    """items[n - 1], its place set to None (the caller counts n - 1 in use)."""
+    item = items[n - 1]
+    items[n - 1] = None
+    return item
+
+
+cdef inline int push_tape(ThreadTapes s, object tape) except -1:
+    s.depth = put_at(s.active, s.depth, tape)
     return 0
 
 

@@ -359,8 +359,8 @@ cdef ThreadTapes thread_tapes():
 cdef int pop_tape(ThreadTapes s, object tape, bint strict) except -1:
     cdef Py_ssize_t i
     if s.depth and s.active[s.depth - 1] is tape:
+        take_last(s.active, s.depth)
         s.depth -= 1
-        s.active[s.depth] = None
         return 0
     if strict:
         raise RuntimeError("fasttape: tapes were entered and exited out of order")

@@ -9,7 +9,7 @@
 # from a small per-thread pool and resets them after use.
 
 from fasttape._tape cimport (Tape, ThreadTapes, innermost_tape, pop_tape, push_tape,
-                            thread_tapes)
+                            put_at, take_last, thread_tapes)
 cdef Py_ssize_t POOL_SIZE = 4
 # A released tape whose buffers grew past these is freed rather than pooled: one
 # large grad() must not hold its tens of megabytes for the life of the thread
@@ -46,9 +46,8 @@ cpdef Tape acquire_tape():
 cdef Tape acquire_tape_in(ThreadTapes state):
     cdef Tape t
     if state.n_pooled:
+        t = take_last(state.pool, state.n_pooled)
         state.n_pooled -= 1
-        t = state.pool[state.n_pooled]
-        state.pool[state.n_pooled] = None
     else:
         t = Tape()
     t.pooled = True
@@ -66,11 +65,7 @@ cdef int release_tape_in(ThreadTapes state, Tape tape) except -1:
     tape.reset()
     if state.n_pooled < POOL_SIZE and tape.node_capacity <= POOL_MAX_NODES \
             and tape.array_adjoint_capacity <= POOL_MAX_ARRAY_VALUES:
-        if state.n_pooled < len(state.pool):
-            state.pool[state.n_pooled] = tape
-        else:
-            state.pool.append(tape)
-        state.n_pooled += 1
+        state.n_pooled = put_at(state.pool, state.n_pooled, tape)
     return 0
 
 
