@@ -303,6 +303,7 @@ cdef class TapeStorage:
         PyMem_Free(self.tangents)
         PyMem_Free(self.array_tangents)
         PyMem_Free(self.adjoint_tangents)
+        PyMem_Free(self.lane_adjoints)
         PyMem_Free(self.array_adjoint_tangents)
 
     def forget_sweep_after_fork(self):
@@ -678,7 +679,8 @@ cdef class TapeStorage:
         cdef Py_ssize_t total
         total = (self.node_capacity * (sizeof(opcode_t) + 2 * sizeof(index_t))
                  + (self.slot_capacity + self.adjoint_capacity + self.tangent_capacity
-                    + self.adjoint_tangent_capacity + self.constant_capacity
+                    + self.adjoint_tangent_capacity + self.lane_adjoint_capacity
+                    + self.constant_capacity
                     + self.array_adjoint_tangent_capacity
                     + self.array_adjoint_capacity + self.array_tangent_capacity)
                  * sizeof(double)

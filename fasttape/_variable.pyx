@@ -18,6 +18,10 @@ from cpython.sequence cimport PySequence_Fast_ITEMS
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
+cdef extern from "Python.h":
+    bint PyObject_IS_GC(PyObject* o)
+    bint PyObject_GC_IsTracked(PyObject* o)
+    void PyObject_GC_UnTrack(void* o)
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 from fasttape._forward cimport prepare_tangents, run_tangent
@@ -765,12 +769,37 @@ cdef object call_on_leaves(Tape tape, fun, argnums, tuple args, dict kwargs,
     return fun(*call_args, **kwargs)
 
 
+# Results and the garbage collector. A derivative returned as lists of floats cannot
+# be part of a reference cycle, so those lists are untracked, as CPython untracks the
+# tuples and dicts that hold only untracked objects. Tracked, each list would count
+# towards the next collection and, kept (a loop storing a Jacobian per point), be
+# walked by every full collection: measured on the Lorenz-96 Jacobian (13 lists per
+# call) kept for 1,000 points, 5.8 us per call, against 4.5 us untracked. A list a
+# caller later makes part of a cycle (row.append(row)) is freed by reference counting
+# only, which then never frees it.
+
+cdef inline void untrack_if_atomic(list container):
+    """Untrack container if none of its items is a tracked object (see above)."""
+    cdef PyObject* item
+    for o in container:
+        item = <PyObject*>o
+        if PyObject_IS_GC(item) and PyObject_GC_IsTracked(item):
+            return
+    PyObject_GC_UnTrack(<PyObject*>container)
+
+
 cdef object floats_like(object x, const double* values, Py_ssize_t count):
-    """values[0:count] as Python floats in x's container (one float for a float)."""
+    """values[0:count] as Python floats in x's container (one float for a float); a
+    list untracked by the garbage collector (see above)."""
     cdef object out
     if type(x) is float:
         return result_float(values[0])
-    out = PyList_New(count) if type(x) is list else PyTuple_New(count)
+    if type(x) is list:
+        out = PyList_New(count)
+        fill_floats(PySequence_Fast_ITEMS(out), values, count)
+        PyObject_GC_UnTrack(<PyObject*>out)
+        return out
+    out = PyTuple_New(count)
     fill_floats(PySequence_Fast_ITEMS(out), values, count)
     return out
 
@@ -867,6 +896,7 @@ cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict
     cdef list outputs, rows
     cdef bint reverse
     cdef double* columns = NULL
+    cdef double* lane_adjoints
     cdef ThreadTapes state = thread_tapes()
     if not takes_float_path(argnums, args, state):
         return NotImplemented
@@ -880,7 +910,7 @@ cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict
             outputs = [result]
         elif (type(result) is list or type(result) is tuple) and len(result) > 0 and \
                 only_floats_or_variables_of(result, tape):
-            outputs = list(result)
+            outputs = result if type(result) is list else list(result)
         else:
             return FINISH_JACOBIAN(fun, argnum, argnums, args, tape,
                                    leaf_handles(tape, first, n_leaves), result,
@@ -892,13 +922,14 @@ cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict
         reverse = by_rows and (not by_columns or n_out <= n_leaves)
         rows = [None] * n_out
         if reverse and n_out > 1 and lanes_apply(tape):
-            # the outputs' sweeps in blocks of lanes, one pass per block
+            # the outputs' sweeps in blocks of lanes, one pass per block, in the
+            # tape's lane buffer: the lanes, then their nodes, order and tops
             stride = tape.n_slots
-            columns = <double*>PyMem_Malloc(
-                (LANE_BLOCK * stride + 3 * n_out + 1) * sizeof(double))
-            if columns == NULL:
-                raise MemoryError()
-            lanes = <Py_ssize_t*>(columns + LANE_BLOCK * stride)  # nodes, order, tops
+            block = min(<Py_ssize_t>LANE_BLOCK, n_out)
+            ensure_doubles(&tape.lane_adjoints, &tape.lane_adjoint_capacity,
+                           block * stride + 3 * n_out)
+            lane_adjoints = tape.lane_adjoints
+            lanes = <Py_ssize_t*>(lane_adjoints + block * stride)
             for k in range(n_out):
                 lanes[k] = (<Variable>outputs[k]).node \
                     if type(outputs[k]) is Variable else -1
@@ -908,11 +939,12 @@ cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict
             j = 0
             while j < n_lanes:
                 block = min(<Py_ssize_t>LANE_BLOCK, n_lanes - j)
-                sweep_lanes(tape, tape.values, columns, block, stride,
+                sweep_lanes(tape, tape.values, lane_adjoints, block, stride,
                             lanes + 2 * n_out + j)
                 for k in range(block):
                     rows[lanes[n_out + j + k]] = structured(
-                        columns + k * stride + first, args, argnums, single, counts)
+                        lane_adjoints + k * stride + first, args, argnums, single,
+                        counts)
                 j += block
         elif reverse:
             for k in range(n_out):
@@ -948,7 +980,10 @@ cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict
         if single and type(args[argnums[0]]) is float:
             return np.array(rows[0])       # one number in and out: a 0-d array
         return rows[0]
-    return rows if type(result) is list else tuple(rows)
+    if type(result) is list:
+        untrack_if_atomic(rows)
+        return rows
+    return tuple(rows)
 
 
 @cython.final

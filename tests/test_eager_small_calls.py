@@ -2,6 +2,7 @@
 floats: the fast paths in C (_variable.scalar_value_and_grad, scalar_jacobian) give
 the same results, in the same structures, as the general recording path, which an
 integer among the inputs selects. Values against central differences."""
+import gc
 import math
 
 import numpy as np
@@ -162,6 +163,26 @@ def test_derivative_floats_keep_their_sign_and_value():
     assert math.copysign(1.0, J[0][0]) == -1.0
     assert math.copysign(1.0, J[2][0]) == 1.0
     assert ft.grad(lambda x: -x)(3.0) == -1.0
+
+
+def test_result_lists_of_floats_are_untracked_by_the_garbage_collector():
+    """Derivatives as lists of floats cannot be part of a cycle: untracked, they cost
+    the garbage collector nothing when a loop keeps many (see _variable.floats_like)."""
+    J = ft.jacobian(residual)(POINT)
+    assert not gc.is_tracked(J) and not any(gc.is_tracked(row) for row in J)
+    assert not gc.is_tracked(ft.grad(cost)(POINT))
+    np.testing.assert_allclose(np.array(J), central_jacobian(residual_plain, POINT),
+                               rtol=1e-6, atol=1e-8)
+    J[0].append(J[1])                      # still ordinary lists
+    assert J[0][-1] is J[1]
+
+
+def test_a_jacobian_holding_a_tracked_row_stays_tracked():
+    """The rows' list is untracked only when no row is tracked: a constant output's
+    row (built by the general ending) is an ordinary list, and so is the whole."""
+    J = ft.jacobian(lambda z: [z[0] * z[1], 2.0])([1.5, 3.0])
+    assert J == [[3.0, 1.5], [0.0, 0.0]]
+    assert gc.is_tracked(J[1]) and gc.is_tracked(J)
 
 
 def test_jacobian_fast_path_keeps_the_single_number_case_an_array():
