@@ -67,6 +67,10 @@ class Structure:
     def __hash__(self):
         return hash((self.kind, self.n_leaves))
 
+    def __reduce__(self):
+        # (every pickle protocol: 0 and 1 cannot pickle a class with __slots__ alone)
+        return Structure, (self.kind, self.spec, self.n_leaves)
+
     def describe(self):
         if self.kind == LEAF:
             return "a number"

@@ -25,6 +25,7 @@ Python rules: fasttape.hvp on the function). Traces pickle as their tapes; a nod
 Python rules is recorded again on load by the function that made it (pickled by
 reference: fasttape's own, or the user's primitive or checkpointed function).
 """
+import copyreg
 import os
 import pickle
 import threading
@@ -963,6 +964,11 @@ class Traced(TracedCalls):
         return "\n".join(lines)
 
     # -- pickling ---------------------------------------------------------------------------
+
+    def __reduce_ex__(self, protocol):
+        # protocol 2's reduction for every protocol: 0 and 1's default cannot make an
+        # instance of a class with a C base (TracedCalls)
+        return copyreg.__newobj__, (type(self),), self.__getstate__()
 
     def __getstate__(self):
         rec = self._current

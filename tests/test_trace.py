@@ -1125,9 +1125,10 @@ def test_pickle_round_trip_into_an_interpreter_without_the_function(rng, tmp_pat
     assert location in out["branch"], out["branch"]
 
 
-def test_pickle_round_trip_in_process(rng):
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_round_trip_in_process(rng, protocol):
     g = ft.trace(likelihood_with_branches, [0.5, 0.1], DATA)
-    loaded = pickle.loads(pickle.dumps(g))
+    loaded = pickle.loads(pickle.dumps(g, protocol=protocol))
     assert loaded.n_nodes == g.n_nodes
     assert pickle.loads(pickle.dumps(loaded)).n_nodes == g.n_nodes
     for _ in range(50):
