@@ -910,7 +910,10 @@ cpdef object scalar_jacobian(fun, argnum, argnums, bint single, tuple args, dict
             outputs = [result]
         elif (type(result) is list or type(result) is tuple) and len(result) > 0 and \
                 only_floats_or_variables_of(result, tape):
-            outputs = result if type(result) is list else list(result)
+            # (a copy: the sweeps below can run user code, a primitive's rule or a
+            # finalizer, which may change f's own list, and the outputs are read
+            # after it without their types or tape checked again)
+            outputs = list(result)
         else:
             return FINISH_JACOBIAN(fun, argnum, argnums, args, tape,
                                    leaf_handles(tape, first, n_leaves), result,
