@@ -16,6 +16,10 @@ cdef Py_ssize_t POOL_SIZE = 4
 # (about 40 bytes a node, 8 a value of an array node's adjoints)
 cdef Py_ssize_t POOL_MAX_NODES = 1 << 17
 cdef Py_ssize_t POOL_MAX_ARRAY_VALUES = 1 << 20
+# (a Jacobian's lanes take at most 2**17 doubles, LANE_BLOCK lanes of MAX_LANE_SLOTS,
+# and their bookkeeping three numbers per output: past this, a Jacobian of many
+# thousands of outputs)
+cdef Py_ssize_t POOL_MAX_LANE_ADJOINTS = 1 << 18
 
 
 cpdef Tape current_tape():
@@ -64,7 +68,8 @@ cdef int release_tape_in(ThreadTapes state, Tape tape) except -1:
     pop_tape(state, tape, False)
     tape.reset()
     if state.n_pooled < POOL_SIZE and tape.node_capacity <= POOL_MAX_NODES \
-            and tape.array_adjoint_capacity <= POOL_MAX_ARRAY_VALUES:
+            and tape.array_adjoint_capacity <= POOL_MAX_ARRAY_VALUES \
+            and tape.lane_adjoint_capacity <= POOL_MAX_LANE_ADJOINTS:
         state.n_pooled = put_at(state.pool, state.n_pooled, tape)
     return 0
 

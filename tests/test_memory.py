@@ -216,3 +216,14 @@ def test_a_large_grad_does_not_leave_its_tape_in_the_pool():
     assert all(t.node_capacity <= 1 << 17 for t in pooled_tapes())
     ft.grad(lambda x: x * x)(1.0)
     assert pooled_tapes() and all(t.node_capacity <= 1 << 17 for t in pooled_tapes())
+
+
+def test_a_jacobian_of_very_many_outputs_does_not_leave_its_lanes_in_the_pool():
+    """The lanes' bookkeeping grows with the number of outputs: a Jacobian of
+    200,000 outputs (of a short tape) must not keep megabytes in the pool."""
+    from fasttape._tape_pools import pooled_tapes
+    J = ft.jacrev(lambda z: [z[0] * z[1]] * 200_000)([2.0, 3.0])
+    assert len(J) == 200_000 and J[0] == [3.0, 2.0] and J[-1] == [3.0, 2.0]
+    assert all(t.nbytes < 2_500_000 for t in pooled_tapes())
+    ft.jacrev(lambda z: [z[0] * z[1], z[1]])([2.0, 3.0])
+    assert pooled_tapes() and all(t.nbytes < 2_500_000 for t in pooled_tapes())
