@@ -190,10 +190,6 @@ cdef class TapeStorage:
     cdef Py_ssize_t tangent_capacity
     cdef double* array_tangents
     cdef Py_ssize_t array_tangent_capacity
-    # Jacobians' lanes of adjoints and their bookkeeping (_variable.scalar_jacobian,
-    # see _reverse_lanes), kept from call to call as a pooled tape's other buffers are
-    cdef double* lane_adjoints
-    cdef Py_ssize_t lane_adjoint_capacity
     cdef double* adjoint_tangents     # forward-over-reverse: tangents of the adjoints
     cdef Py_ssize_t adjoint_tangent_capacity
     cdef double* array_adjoint_tangents   # ... of the array values' adjoints
@@ -221,6 +217,10 @@ cdef class TapeStorage:
     # swept_epoch == epoch
     cdef Py_ssize_t swept_epoch
     cdef Py_ssize_t swept_slot_end
+    # Jacobians' lanes of adjoints and their bookkeeping (_variable.scalar_jacobian,
+    # see _reverse_lanes), kept from call to call as a pooled tape's other buffers are
+    cdef double* lane_adjoints
+    cdef Py_ssize_t lane_adjoint_capacity
     cdef object __weakref__
 
     cdef int check_not_sweeping(self) except -1
